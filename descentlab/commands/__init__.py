@@ -1,0 +1,1 @@
+"""One module per ``descentlab`` subcommand; see :mod:`descentlab.cli`."""

@@ -1,0 +1,46 @@
+"""Adadelta: rates from the ratio of running RMS of updates and of gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Optimizer
+from .hyperparams import CLOSED_UNIT, POSITIVE, Hyper
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta (Zeiler, arXiv:1212.5701, 2012).
+
+    .. math::
+        s_t = \rho\, s_{t-1} + (1 - \rho)\, g_t^2 \\
+        \Delta_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{s_t + \epsilon}}\, g_t \\
+        u_t = \rho\, u_{t-1} + (1 - \rho)\, \Delta_t^2, \qquad
+        p_t = p_{t-1} - \eta\, \Delta_t
+
+    The rule is the same in PyTorch, Keras and optax; only defaults differ. Defaults:
+    ``lr=1.0, rho=0.9, eps=1e-6`` — PyTorch's ``torch.optim.Adadelta`` (Keras: ``lr=0.001,
+    rho=0.95, eps=1e-7``).
+    """
+
+    name = "adadelta"
+    slots = ("square_avg", "acc_delta")
+
+    rho = Hyper(CLOSED_UNIT, "decay ρ of both running averages")
+    eps = Hyper(POSITIVE, "ε inside both roots")
+
+    def __init__(self, lr: Any = 1.0, rho: Any = 0.9, eps: Any = 1e-6, weight_decay: Any = 0.0,
+                 *, maximize: bool = False, **options: Any) -> None:
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
+        self.rho = rho
+        self.eps = eps
+
+    def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        s, u = state["square_avg"], state["acc_delta"]
+        s *= h.rho
+        s += (1 - h.rho) * g * g  # s = ρs + (1 − ρ)g²
+        delta = np.sqrt(u + h.eps) / np.sqrt(s + h.eps) * g  # Δ = √(u + ε)/√(s + ε)·g
+        u *= h.rho
+        u += (1 - h.rho) * delta * delta  # u = ρu + (1 − ρ)Δ²
+        p -= h.lr * delta

@@ -1,0 +1,55 @@
+"""Adamax: Adam with the infinity norm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Optimizer
+from .hyperparams import POSITIVE, UNIT, Hyper, choice
+
+
+class Adamax(Optimizer):
+    r"""Adamax (Kingma & Ba, ICLR 2015, section 7.1).
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+        u_t = \max(\beta_2\, u_{t-1},\ |g_t| + \epsilon) \\
+        p_t = p_{t-1} - \frac{\eta}{1 - \beta_1^t}\,\frac{m_t}{u_t}
+
+    ``eps_mode="outside"`` is Keras's placement: :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|)`,
+    :math:`p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t} \frac{m_t}{u_t + \epsilon}`.
+
+    Defaults: ``lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8`` — ``torch.optim.Adamax``
+    (``eps_mode="inside"``: ε inside the max). Keras: ``lr=0.001, eps=1e-7, eps_mode="outside"``.
+    """
+
+    name = "adamax"
+    slots = ("m", "u")
+    option_names = ("eps_mode",)
+
+    beta1 = Hyper(UNIT, "decay β1 of the first moment")
+    beta2 = Hyper(UNIT, "decay β2 of the infinity norm")
+    eps = Hyper(POSITIVE, "ε of the denominator")
+
+    def __init__(self, lr: Any = 0.002, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
+                 weight_decay: Any = 0.0, *, eps_mode: str = "inside", maximize: bool = False,
+                 **options: Any) -> None:
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.eps_mode = choice("eps_mode", eps_mode, ("inside", "outside"))
+
+    def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        m, u = state["m"], state["u"]
+        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
+        u *= h.beta2
+        step = h.lr / (1 - h.beta1**h.t)
+        if self.eps_mode == "inside":  # u = max(β2·u, |g| + ε);  p −= η̂·m/u
+            np.maximum(u, np.abs(g) + h.eps, out=u)
+            p -= step * (m / u)
+        else:  # u = max(β2·u, |g|);  p −= η̂·m/(u + ε)
+            np.maximum(u, np.abs(g), out=u)
+            p -= step * (m / (u + h.eps))

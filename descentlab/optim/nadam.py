@@ -1,0 +1,68 @@
+"""NAdam: Adam with Nesterov momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Optimizer
+from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+
+
+class Nadam(Optimizer):
+    r"""NAdam (Dozat, ICLR workshop 2016), PyTorch's form.
+
+    .. math::
+        \mu_t = \beta_1\bigl(1 - \tfrac12\, 0.96^{t\psi}\bigr), \qquad
+        \Pi_t = \textstyle\prod_{i \le t} \mu_i \\
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \qquad
+        \hat v_t = v_t / (1 - \beta_2^t) \\
+        p_t = p_{t-1} - \eta\left(\frac{1 - \mu_t}{1 - \Pi_t}\, g_t
+              + \frac{\mu_{t+1}}{1 - \Pi_t\,\mu_{t+1}}\, m_t\right) \Big/
+              \bigl(\sqrt{\hat v_t} + \epsilon\bigr)
+
+    ψ is ``momentum_decay``. Keras's schedule :math:`0.96^t` is ``momentum_decay=1.0``
+    (with Keras's defaults ``lr=0.001, eps=1e-7``).
+
+    Defaults: ``lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=0.004`` —
+    ``torch.optim.NAdam``; ``decoupled_weight_decay=True`` is PyTorch's NAdamW form.
+    """
+
+    name = "nadam"
+    slots = ("m", "v")
+
+    beta1 = Hyper(UNIT, "decay β1 of the first moment")
+    beta2 = Hyper(UNIT, "decay β2 of the second moment")
+    eps = Hyper(POSITIVE, "ε of the denominator")
+    momentum_decay = Hyper(NONNEGATIVE, "ψ of the momentum schedule")
+
+    def __init__(self, lr: Any = 0.002, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
+                 momentum_decay: Any = 0.004, weight_decay: Any = 0.0, *,
+                 decoupled_weight_decay: bool = False, maximize: bool = False,
+                 **options: Any) -> None:
+        super().__init__(lr, weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                         maximize=maximize, **options)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.momentum_decay = momentum_decay
+
+    def init_globals(self) -> dict[str, Any]:
+        return {"mu_product": 1.0}
+
+    def begin_step(self, h: Any) -> None:
+        h.mu = h.beta1 * (1 - 0.5 * 0.96 ** (h.t * h.momentum_decay))
+        h.mu_next = h.beta1 * (1 - 0.5 * 0.96 ** ((h.t + 1) * h.momentum_decay))
+        self.globals["mu_product"] = self.globals["mu_product"] * h.mu  # Π_t
+        h.mu_product = self.globals["mu_product"]
+
+    def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        m, v = state["m"], state["v"]
+        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
+        v *= h.beta2
+        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
+        denom = np.sqrt(v / (1 - h.beta2**h.t)) + h.eps  # √v̂ + ε
+        p -= (h.lr * (1 - h.mu) / (1 - h.mu_product)) * (g / denom)
+        p -= (h.lr * h.mu_next / (1 - h.mu_product * h.mu_next)) * (m / denom)

@@ -1,0 +1,171 @@
+"""Parameter trees: the containers ``update(params, grads)`` accepts.
+
+A tree is a single array, a dict, a list or tuple, or any nesting of those, whose leaves are
+floating-point NumPy arrays or Python floats (the classic exercise code writes
+``params = {'x': 1.0, 'y': 2.0}``). Every leaf has a *path*: its keys and indices joined by
+``/`` (``"W1"``, ``"layers/0/W"``); the root array's path is ``""``. Optimizer state is keyed
+by path, never by position.
+
+Arrays are updated in place. Python floats cannot be, so their container entry is replaced:
+that is why a float must sit in a dict or list (not a tuple, not at the root).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+ROOT = ""
+
+
+def show(path: str) -> str:
+    """How a path is named in error messages."""
+    return "the parameter array" if path == ROOT else f"parameter {path!r}"
+
+
+@dataclass
+class Leaf:
+    """One parameter: where it lives in the tree and the array the rule works on.
+
+    ``array`` is the user's own array (updated in place) or, for a Python float, a 0-d float64
+    array that :meth:`write_back` copies into ``container[key]`` after the update.
+    """
+
+    path: str
+    array: np.ndarray
+    container: Any = None
+    key: Any = None
+    scalar_type: type | None = None
+
+    def write_back(self) -> None:
+        if self.scalar_type is not None:
+            self.container[self.key] = self.scalar_type(self.array[()])
+
+
+def _join(prefix: str, key: Any) -> str:
+    return f"{prefix}/{key}" if prefix else str(key)
+
+
+def _items(node: Any) -> list[tuple[Any, Any]] | None:
+    if isinstance(node, Mapping):
+        return list(node.items())
+    if isinstance(node, (list, tuple)):
+        return list(enumerate(node))
+    return None
+
+
+def _is_float_scalar(x: Any) -> bool:
+    return isinstance(x, (float, np.floating)) and not isinstance(x, np.ndarray)
+
+
+def _is_int_scalar(x: Any) -> bool:
+    return isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, np.ndarray)
+
+
+def flatten_params(tree: Any) -> list[Leaf]:
+    """The leaves of a parameter tree, validated: floating dtype, writeable, updatable."""
+    leaves: list[Leaf] = []
+    seen: set[str] = set()
+
+    def visit(node: Any, path: str, container: Any, key: Any) -> None:
+        children = _items(node)
+        if children is not None:
+            for k, child in children:
+                visit(child, _join(path, k), node, k)
+            return
+        if path in seen:
+            raise ValueError(f"two parameters share the path {path!r}; use distinct keys")
+        seen.add(path)
+        if isinstance(node, np.ndarray):
+            if not np.issubdtype(node.dtype, np.floating):
+                raise TypeError(
+                    f"{show(path)} has dtype {node.dtype}; optimizers update floating-point "
+                    "arrays (float16, float32 or float64)"
+                )
+            if not node.flags.writeable:
+                raise ValueError(f"{show(path)} is a read-only array and cannot be updated")
+            leaves.append(Leaf(path, node))
+        elif _is_float_scalar(node):
+            if container is None or isinstance(container, tuple):
+                where = "at the root" if container is None else "inside a tuple"
+                raise TypeError(
+                    f"{show(path)} is a Python float {where} and cannot be replaced in place; "
+                    "put it in a dict or list, or use a NumPy array"
+                )
+            leaves.append(
+                Leaf(path, np.array(node, dtype=np.float64), container, key, type(node))
+            )
+        elif _is_int_scalar(node) or isinstance(node, bool):
+            raise TypeError(
+                f"{show(path)} is an integer ({node!r}); optimizers update floats: "
+                f"write {float(node)!r} or use a float array"
+            )
+        else:
+            raise TypeError(
+                f"{show(path)} is a {type(node).__name__}, not a float or a floating-point "
+                "NumPy array"
+            )
+
+    visit(tree, ROOT, None, None)
+    return leaves
+
+
+def flatten_grads(tree: Any, leaves: list[Leaf]) -> list[np.ndarray]:
+    """The gradients matching ``leaves`` path by path, as arrays of the parameters' shapes."""
+    found: dict[str, Any] = {}
+
+    def visit(node: Any, path: str) -> None:
+        children = _items(node)
+        if children is not None:
+            for k, child in children:
+                visit(child, _join(path, k))
+        else:
+            found[path] = node
+
+    visit(tree, ROOT)
+    wanted = [leaf.path for leaf in leaves]
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        raise KeyError(f"grads has no entry for {show(missing[0])}")
+    extra = [p for p in found if p not in set(wanted)]
+    if extra:
+        raise KeyError(f"grads has an entry {extra[0]!r} that matches no parameter")
+    out = []
+    for leaf in leaves:
+        g = found[leaf.path]
+        if not isinstance(g, np.ndarray):
+            if isinstance(g, bool) or not isinstance(g, (numbers.Real, np.number)):
+                raise TypeError(
+                    f"the gradient of {show(leaf.path)} is a {type(g).__name__}, not a number "
+                    "or an array"
+                )
+            g = np.asarray(g, dtype=np.float64)
+        elif not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
+            raise TypeError(f"the gradient of {show(leaf.path)} has dtype {g.dtype}")
+        if g.shape != leaf.array.shape:
+            raise ValueError(
+                f"the gradient of {show(leaf.path)} has shape {g.shape}, "
+                f"the parameter has shape {leaf.array.shape}"
+            )
+        out.append(g)
+    return out
+
+
+def leaves_of(tree: Any) -> list[tuple[str, Any]]:
+    """(path, leaf) pairs of any tree, without validation (for clipping and reporting)."""
+    out: list[tuple[str, Any]] = []
+
+    def visit(node: Any, path: str) -> None:
+        children = _items(node)
+        if children is not None:
+            for k, child in children:
+                visit(child, _join(path, k))
+        else:
+            out.append((path, node))
+
+    visit(tree, ROOT)
+    return out
