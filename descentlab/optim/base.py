@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import fused as fused_path
 from .clipping import clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, check_value, choice
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
@@ -77,6 +78,7 @@ class Optimizer:
         clip_norm: float | None = None,
         clip_global_norm: float | None = None,
         nonfinite: str = "raise",
+        backend: str = "auto",
     ) -> None:
         self._hyper: dict[str, Any] = {}
         self.lr = lr
@@ -90,6 +92,8 @@ class Optimizer:
         self.clip_global_norm = None if clip_global_norm is None else check_value(
             "clip_global_norm", clip_global_norm, POSITIVE)
         self.nonfinite = choice("nonfinite", nonfinite, ("raise", "skip"))
+        #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
+        self.backend = choice("backend", backend, fused_path.BACKENDS)
         #: Number of updates made so far (t of the equations after the update).
         self.step = 0
         #: Updates skipped because a gradient was not finite (``nonfinite='skip'``).
@@ -209,6 +213,7 @@ class Optimizer:
         count = self.step
         h = self._resolve(count)
         self._check_broadcast(h, leaves)
+        fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
         bad = _first_nonfinite(leaves, gs)
         if bad is not None:
             message = f"the gradient of {show(bad)} is not finite at step {count + 1}"
@@ -236,24 +241,28 @@ class Optimizer:
             gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm)
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
-            for leaf, g in zip(leaves, gs):
-                self._update_leaf(leaf, g, h)
+            for leaf, g, one_pass in zip(leaves, gs, fused):
+                self._update_leaf(leaf, g, h, one_pass)
         self.step = count + 1
         self.current_lr = h.lr
 
-    def _update_leaf(self, leaf: Leaf, g: np.ndarray, h: SimpleNamespace) -> None:
+    def _update_leaf(self, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
+                     fused: bool = False) -> None:
         p = leaf.array
         work = p.astype(np.float32) if p.dtype == np.float16 else p
         if g.dtype != work.dtype:
             g = g.astype(work.dtype)
-        if self.maximize:
-            g = -g
-        if _nonzero(h.weight_decay):
-            if self.decoupled_weight_decay:
-                work *= 1 - h.lr * h.weight_decay
-            else:
-                g = g + h.weight_decay * work
-        self.rule(work, g, self.state[leaf.path], h)
+        if fused:  # the same three steps in one pass over memory (optim/fused/)
+            fused_path.run(self, work, g, self.state[leaf.path], h)
+        else:
+            if self.maximize:
+                g = -g
+            if _nonzero(h.weight_decay):
+                if self.decoupled_weight_decay:
+                    work *= 1 - h.lr * h.weight_decay
+                else:
+                    g = g + h.weight_decay * work
+            self.rule(work, g, self.state[leaf.path], h)
         if work is not p:
             p[...] = work
         leaf.write_back()

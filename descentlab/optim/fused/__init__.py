@@ -1,0 +1,100 @@
+"""The fused fast path: one pass over memory per update, at memory-bandwidth speed.
+
+A NumPy rule such as Adam's makes about ten passes over the parameters and allocates
+temporaries. Its fused twin (:mod:`.kernels`, numba) reads every array once, does all the
+arithmetic of the rule per element, writes once, on all cores. The NumPy ``rule`` methods stay
+the reference: the kernels repeat their arithmetic in the same order and precision, and the
+tests check that both paths give bit-identical results.
+
+When is it used? Every optimizer takes ``backend=``:
+
+* ``"auto"`` (default): fused for a parameter array when it pays and is possible — a
+  C-contiguous float32 or float64 array of at least :data:`MIN_SIZE` elements, every
+  hyperparameter a scalar this step (not a broadcast array), numba importable, and the
+  optimizer's ``rule`` one of the built-in ones (a subclass with its own rule keeps it);
+  NumPy otherwise (float16, small arrays, Python floats, sweeps over array hyperparameters);
+* ``"numpy"``: always the readable rule;
+* ``"fused"``: always the kernel (any size; float16 through its float32 working copy); an
+  array it cannot handle is an error naming the parameter and the reason, raised before
+  anything is modified.
+
+Clipping, schedules and the checks run before, in Python, on either path. Importing
+descentlab does not import numba: the kernels are compiled on first use (a few seconds per
+rule and dtype) and cached on disk, so later processes load them instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from ..tree import Leaf, show
+
+#: The ``backend=`` values every optimizer accepts.
+BACKENDS = ("auto", "numpy", "fused")
+
+#: Smallest array (in elements) the ``"auto"`` backend sends to a kernel. Below it, the
+#: cost of starting the parallel loop exceeds what the single pass saves (measured with
+#: ``benchmarks/step_throughput.py --crossover``: the fused path wins for every rule from
+#: about 4k elements; see docs/fused.md).
+MIN_SIZE = 8192
+
+
+@cache
+def numba_available() -> bool:
+    """Whether numba can be imported (checked once, without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def _step_for(opt: Any) -> Any:
+    from .steps import STEPS
+    return STEPS.get(type(opt).rule)
+
+
+def unfit_reason(opt: Any, array: np.ndarray, h: Any) -> str | None:
+    """Why the kernel cannot update ``array`` this step (``None``: it can)."""
+    if not numba_available():
+        return "numba is not installed"
+    if _step_for(opt) is None:
+        return f"{type(opt).__name__} has its own rule, which has no fused kernel"
+    if array.dtype not in (np.float16, np.float32, np.float64):
+        return f"its dtype is {array.dtype} (kernels exist for float16/32/64)"
+    if not array.flags.c_contiguous:
+        return "it is not a C-contiguous array"
+    for name in opt.hyperparameter_names():
+        if isinstance(getattr(h, name), np.ndarray):
+            return f"hyperparameter {name} is an array (kernels take scalars)"
+    return None
+
+
+def use_fused(opt: Any, leaf: Leaf, h: Any) -> bool:
+    """Whether this step updates ``leaf`` with its kernel (the ``backend`` decision).
+
+    Raises ``ValueError`` when ``backend="fused"`` but the kernel cannot be used.
+    """
+    backend = opt.backend
+    if backend == "numpy":
+        return False
+    reason = unfit_reason(opt, leaf.array, h)
+    if backend == "fused":
+        if reason is not None:
+            raise ValueError(f"backend='fused' cannot update {show(leaf.path)}: {reason}")
+        return True
+    if backend != "auto":
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
+                         f"got {backend!r}")
+    return reason is None and leaf.array.dtype != np.float16 and leaf.array.size >= MIN_SIZE
+
+
+def run(opt: Any, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], h: Any) -> None:
+    """One fused update of ``p`` (maximize, weight decay and the rule), in place.
+
+    ``p`` is C-contiguous; ``g`` has its dtype and shape; ``state`` holds arrays of its dtype.
+    """
+    for slot, a in state.items():
+        if not a.flags.c_contiguous:  # e.g. a Fortran-ordered array from load_state_dict
+            state[slot] = np.ascontiguousarray(a)
+    _step_for(opt)(opt, p.reshape(-1), np.ascontiguousarray(g).reshape(-1), state, h)

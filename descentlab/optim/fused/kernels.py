@@ -1,0 +1,224 @@
+"""The one-pass kernels (numba). Imported only when a fused update first runs.
+
+Each kernel walks the flat arrays once, in parallel over the cores (``prange``), and for every
+element does exactly the arithmetic of the readable NumPy rule, in the same order and the same
+precision. The scalar coefficients (step sizes, bias corrections, ``1 − β``) are computed once
+per step in Python by :mod:`.steps` and arrive already rounded to the arrays' dtype, as NumPy
+rounds a Python float that meets a float32 array; so a kernel is bit-identical to its rule.
+
+Options are runtime flags (booleans and small integers), not separate compilations: each
+kernel is compiled twice (float32 and float64), lazily on first use, and cached on disk
+(``cache=True``: a second process loads the machine code instead of compiling it).
+
+Every kernel starts with the same prelude, :func:`_gradient`, which is what
+``Optimizer._update_leaf`` does before calling the rule: negate for ``maximize``, add L2 weight
+decay to the gradient, or shrink the parameter by ``decay = 1 − η·λ`` (decoupled; 1 otherwise,
+and multiplying by 1 changes nothing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_options = {"parallel": True, "cache": True, "nogil": True}
+
+
+@njit(inline="always")
+def _gradient(p, g, maximize, l2, wd):
+    """g, negated when maximizing, plus λ·p for L2 weight decay."""
+    if maximize:
+        g = -g
+    if l2:
+        g = g + wd * p
+    return g
+
+
+@njit(inline="always")
+def _maximum(a, b):
+    """``np.maximum`` for scalars: NaN wins, like NumPy."""
+    return a if (a >= b or a != a) else b
+
+
+@njit(**_options)
+def sgd(p, g, maximize, l2, wd, decay, lr):
+    """p = p − η g."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        p[i] = pi - lr * gi
+
+
+@njit(**_options)
+def momentum(p, g, b, maximize, l2, wd, decay, lr, mu, one_minus_dampening, first, nesterov,
+             lr_in_buffer):
+    """Heavy ball / Nesterov, PyTorch form or (``lr_in_buffer``) the textbook form."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        if lr_in_buffer:  # v = μv − ηg;  p += v  (Nesterov: p += μv − ηg)
+            bi = b[i] * mu
+            bi = bi - lr * gi
+            b[i] = bi
+            if nesterov:
+                p[i] = pi + (mu * bi - lr * gi)
+            else:
+                p[i] = pi + bi
+        else:  # b = μb + (1 − d)g, b₁ = g;  p −= η b  (Nesterov: p −= η(g + μb))
+            if first:
+                bi = gi
+            else:
+                bi = b[i] * mu
+                bi = bi + one_minus_dampening * gi
+            b[i] = bi
+            if nesterov:
+                p[i] = pi - lr * (gi + mu * bi)
+            else:
+                p[i] = pi - lr * bi
+
+
+@njit(**_options)
+def adagrad(p, g, s, maximize, l2, wd, decay, lr_t, eps, eps_inside):
+    """h = h + g²;  p −= η_t g/(√h + ε)  (or g/√(h + ε))."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        si = s[i] + gi * gi
+        s[i] = si
+        if eps_inside:
+            p[i] = pi - lr_t * (gi / np.sqrt(si + eps))
+        else:
+            p[i] = pi - lr_t * (gi / (np.sqrt(si) + eps))
+
+
+@njit(**_options)
+def rmsprop(p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps, mu,
+            centered, eps_inside, has_buffer, lr_in_buffer):
+    """s = ρs + (1 − ρ)g²;  d = √(s − ḡ²) + ε;  b = μb + g/d, p −= ηb (or variants)."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        si = s[i] * rho
+        si = si + one_minus_rho * gi * gi
+        s[i] = si
+        var = si
+        if centered:
+            ai = gbar[i]
+            ai = ai + one_minus_rho * (gi - ai)
+            gbar[i] = ai
+            var = si - ai * ai
+        if eps_inside:
+            denom = np.sqrt(var + eps)
+        else:
+            denom = np.sqrt(var) + eps
+        if not has_buffer:
+            p[i] = pi - lr * (gi / denom)
+        elif lr_in_buffer:
+            bi = b[i] * mu
+            bi = bi + lr * (gi / denom)
+            b[i] = bi
+            p[i] = pi - bi
+        else:
+            bi = b[i] * mu
+            bi = bi + gi / denom
+            b[i] = bi
+            p[i] = pi - lr * bi
+
+
+@njit(**_options)
+def adadelta(p, g, s, u, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps):
+    """s = ρs + (1 − ρ)g²;  Δ = √(u + ε)/√(s + ε)·g;  u = ρu + (1 − ρ)Δ²;  p −= ηΔ."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        si = s[i] * rho
+        si = si + one_minus_rho * gi * gi
+        s[i] = si
+        ui = u[i]
+        delta = np.sqrt(ui + eps) / np.sqrt(si + eps) * gi
+        ui = ui * rho
+        u[i] = ui + one_minus_rho * delta * delta
+        p[i] = pi - lr * delta
+
+
+@njit(**_options)
+def adam(p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2,
+         step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
+    """Adam / AMSGrad. ``amsgrad``: 0 off, 1 max of v, 2 max of v̂ (optax).
+
+    ``eps_mode``: 0 → step·m/(√v/√bc2 + ε); 1 → step·m/(√v + ε); 2 → step·m/√(v/bc2 + ε).
+    """
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        mi = m[i]
+        mi = mi + one_minus_beta1 * (gi - mi)
+        m[i] = mi
+        vi = v[i] * beta2
+        vi = vi + one_minus_beta2 * gi * gi
+        v[i] = vi
+        if amsgrad == 1:
+            vi = _maximum(v_max[i], vi)
+            v_max[i] = vi
+        elif amsgrad == 2:
+            vi = _maximum(v_max[i], vi / bc2)
+            v_max[i] = vi
+        if eps_mode == 0:
+            denom = np.sqrt(vi) / sqrt_bc2 + eps
+        elif eps_mode == 1:
+            denom = np.sqrt(vi) + eps
+        else:
+            denom = np.sqrt(vi / bc2 + eps)
+        p[i] = pi - step * (mi / denom)
+
+
+@njit(**_options)
+def nadam(p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2, bc2,
+          eps, g_step, m_step):
+    """NAdam: d = √(v/bc2) + ε;  p −= a·g/d;  p −= b·m/d (two roundings, like the rule)."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        mi = m[i]
+        mi = mi + one_minus_beta1 * (gi - mi)
+        m[i] = mi
+        vi = v[i] * beta2
+        vi = vi + one_minus_beta2 * gi * gi
+        v[i] = vi
+        denom = np.sqrt(vi / bc2) + eps
+        pi = pi - g_step * (gi / denom)
+        p[i] = pi - m_step * (mi / denom)
+
+
+@njit(**_options)
+def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, eps, eps_inside):
+    """u = max(β2u, |g| + ε);  p −= step·m/u  (or ε outside: m/(u + ε))."""
+    for i in prange(p.size):
+        pi = p[i] * decay
+        gi = _gradient(pi, g[i], maximize, l2, wd)
+        mi = m[i]
+        mi = mi + one_minus_beta1 * (gi - mi)
+        m[i] = mi
+        ui = u[i] * beta2
+        if eps_inside:
+            ui = _maximum(ui, np.abs(gi) + eps)
+            u[i] = ui
+            p[i] = pi - step * (mi / ui)
+        else:
+            ui = _maximum(ui, np.abs(gi))
+            u[i] = ui
+            p[i] = pi - step * (mi / (ui + eps))
+
+
+@njit(**_options)
+def stream(p, g, states):
+    """The bandwidth limit: read g, read and write p and every state array, add g to each.
+
+    Moves the same bytes as a rule with ``len(states)`` state arrays, with trivial arithmetic.
+    (Benchmarks only.)
+    """
+    for i in prange(p.size):
+        gi = g[i]
+        p[i] = p[i] + gi
+        for s in states:
+            s[i] = s[i] + gi
