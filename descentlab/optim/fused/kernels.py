@@ -214,11 +214,11 @@ def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, ep
 def stream(p, g, states):
     """The bandwidth limit: read g, read and write p and every state array, add g to each.
 
-    Moves the same bytes as a rule with ``len(states)`` state arrays, with trivial arithmetic.
-    (Benchmarks only.)
+    ``states`` is a (k, n) array: k state arrays, each one contiguous row. Moves the same
+    bytes as a rule with k state arrays, with trivial arithmetic. (Benchmarks only.)
     """
     for i in prange(p.size):
         gi = g[i]
         p[i] = p[i] + gi
-        for s in states:
-            s[i] = s[i] + gi
+        for k in range(states.shape[0]):
+            states[k, i] = states[k, i] + gi

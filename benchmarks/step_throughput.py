@@ -1,0 +1,224 @@
+"""Optimizer step throughput: descentlab's NumPy and fused paths next to PyTorch, one run.
+
+For every rule, at each size (float32 parameters, one array), this times one optimizer step of
+
+* ``numpy``   descentlab with ``backend="numpy"`` (the readable rule),
+* ``fused``   descentlab with ``backend="fused"`` (the one-pass numba kernel),
+* ``t-loop``  ``torch.optim`` with ``foreach=False``,
+* ``t-each``  ``torch.optim`` with ``foreach=True``,
+* ``t-fused`` ``torch.optim`` with ``fused=True`` (SGD, Adagrad, Adam, AdamW only),
+* ``stream``  a numba kernel that moves the same bytes with trivial arithmetic (reads g,
+  reads and writes p and every state array): the memory-bandwidth limit,
+
+and prints Gparam/s (parameters updated per second, best of ``--repeats``, each
+implementation timed in its own block after a warm-up step) and the ratios the issues set as
+targets:
+
+* issue 2: ``numpy/t-each`` >= 1 (the NumPy path no slower than PyTorch's foreach);
+* issue 6: ``fused/t-fused`` >= 1 where PyTorch has a fused step, and ``stream/fused`` <= 1.15
+  at 10M parameters and up.
+
+``--crossover`` instead measures, on small arrays, from which size the fused path beats the
+NumPy path (this sets ``descentlab.optim.fused.MIN_SIZE``).
+
+Example::
+
+    python benchmarks/step_throughput.py                     # 1M, 10M, 30M: a few minutes
+    python benchmarks/step_throughput.py --sizes 10M --rules adam,sgd --repeats 9
+    python benchmarks/step_throughput.py --crossover
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+
+from descentlab import optim
+from descentlab.optim.fused import kernels
+
+
+@dataclass
+class Rule:
+    """One benchmarked configuration: our optimizer and the PyTorch equivalent."""
+
+    name: str
+    ours: Callable[..., optim.Optimizer]
+    theirs: Callable[..., torch.optim.Optimizer]
+    state_arrays: int  # how many arrays besides p and g the rule reads and writes
+    has_torch_fused: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+RULES = [
+    Rule("sgd", lambda **k: optim.SGD(0.01, **k),
+         lambda ps, **k: torch.optim.SGD(ps, lr=0.01, **k), 0, True),
+    Rule("momentum", lambda **k: optim.Momentum(0.01, 0.9, **k),
+         lambda ps, **k: torch.optim.SGD(ps, lr=0.01, momentum=0.9, **k), 1, True),
+    Rule("nesterov", lambda **k: optim.Nesterov(0.01, 0.9, **k),
+         lambda ps, **k: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, **k), 1,
+         True),
+    Rule("adagrad", lambda **k: optim.AdaGrad(0.01, **k),
+         lambda ps, **k: torch.optim.Adagrad(ps, lr=0.01, **k), 1, True),
+    Rule("rmsprop", lambda **k: optim.RMSprop(0.01, **k),
+         lambda ps, **k: torch.optim.RMSprop(ps, lr=0.01, **k), 1),
+    Rule("adadelta", lambda **k: optim.Adadelta(1.0, **k),
+         lambda ps, **k: torch.optim.Adadelta(ps, lr=1.0, **k), 2),
+    Rule("adam", lambda **k: optim.Adam(1e-3, **k),
+         lambda ps, **k: torch.optim.Adam(ps, lr=1e-3, **k), 2, True),
+    Rule("adamw", lambda **k: optim.AdamW(1e-3, **k),
+         lambda ps, **k: torch.optim.AdamW(ps, lr=1e-3, **k), 2, True),
+    Rule("amsgrad", lambda **k: optim.Adam(1e-3, amsgrad=True, **k),
+         lambda ps, **k: torch.optim.Adam(ps, lr=1e-3, amsgrad=True, **k), 3, True),
+    Rule("nadam", lambda **k: optim.Nadam(2e-3, **k),
+         lambda ps, **k: torch.optim.NAdam(ps, lr=2e-3, **k), 2),
+    Rule("adamax", lambda **k: optim.Adamax(2e-3, **k),
+         lambda ps, **k: torch.optim.Adamax(ps, lr=2e-3, **k), 2),
+]
+
+COLUMNS = ("numpy", "fused", "t-loop", "t-each", "t-fused", "stream")
+
+
+def parse_size(text: str) -> int:
+    """'30M' → 30_000_000, '4k' → 4000, '1e6' → 1_000_000."""
+    text = text.strip()
+    scale = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1M, 30M, 4096)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"size must be >= 1, got {text!r}")
+    return value
+
+
+def show_size(n: int) -> str:
+    for unit, scale in (("M", 10**6), ("k", 10**3)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale}{unit}"
+    return str(n)
+
+
+def best_time(step: Callable[[], Any], repeats: int) -> float:
+    step()  # warm-up: state creation, compilation, page faults
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[], Any]]:
+    """One zero-argument step function per implementation, each on its own copy of p."""
+    out: dict[str, Callable[[], Any]] = {}
+    for backend in ("numpy", "fused"):
+        p, opt = p0.copy(), rule.ours(backend=backend)
+        out[backend] = (lambda p=p, opt=opt: opt.update(p, g))
+    tg = torch.from_numpy(g)
+    variants = {"t-loop": {"foreach": False}, "t-each": {"foreach": True}}
+    if rule.has_torch_fused:
+        variants["t-fused"] = {"fused": True}
+    for column, kwargs in variants.items():
+        param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+        param.grad = tg
+        out[column] = rule.theirs([param], **kwargs).step
+    n = p0.size
+    p = p0.copy()
+    states = np.zeros((rule.state_arrays, n), p0.dtype)
+    out["stream"] = lambda: kernels.stream(p, g, states)
+    return out
+
+
+def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
+    print(f"step throughput, float32, Gparam/s (best of {repeats}); numba threads "
+          f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}")
+    header = f"{'size':>5} {'rule':9}" + "".join(f"{c:>8}" for c in COLUMNS)
+    header += "   numpy/t-each  fused/t-fused  stream/fused"
+    print(header)
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        p0 = rng.standard_normal(n, dtype=np.float32)
+        g = (1e-2 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
+        for rule in rules:
+            rate: dict[str, float] = {}
+            for column, step in steppers(rule, p0, g).items():
+                rate[column] = n / best_time(step, repeats) / 1e9
+            gc.collect()
+            cells = "".join(f"{rate[c]:8.2f}" if c in rate else f"{'-':>8}" for c in COLUMNS)
+            fused_vs = f"{rate['fused'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
+                else f"{'-':>13}"
+            print(f"{show_size(n):>5} {rule.name:9}{cells}   "
+                  f"{rate['numpy'] / rate['t-each']:12.2f}  {fused_vs}  "
+                  f"{rate['stream'] / rate['fused']:12.2f}", flush=True)
+
+
+def crossover(rules: list[Rule], repeats: int) -> None:
+    """Time ``update`` on small arrays, NumPy path against fused path (µs per step)."""
+    sizes = [2**k for k in range(8, 21, 2)]
+    print("update time on small float32 arrays, microseconds (best of repeats); "
+          "fused/numpy < 1: fused wins")
+    print(f"{'rule':9}" + "".join(f"{show_size(n):>14}" for n in sizes))
+    rng = np.random.default_rng(0)
+    for rule in rules:
+        cells = []
+        for n in sizes:
+            p0 = rng.standard_normal(n, dtype=np.float32)
+            g = (1e-2 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
+            micro = {}
+            for backend in ("numpy", "fused"):
+                p, opt = p0.copy(), rule.ours(backend=backend)
+                opt.update(p, g)
+                inner = max(1, 2**16 // n)
+
+                def step(p: np.ndarray = p, opt: optim.Optimizer = opt, k: int = inner) -> None:
+                    for _ in range(k):
+                        opt.update(p, g)
+
+                micro[backend] = best_time(step, repeats * 4) / inner * 1e6
+            cells.append(f"{micro['numpy']:6.0f}/{micro['fused']:<4.0f}{'*' if micro['fused'] < micro['numpy'] else ' '}"[:14])
+        print(f"{rule.name:9}" + "".join(f"{c:>14}" for c in cells), flush=True)
+    print("cells: numpy µs / fused µs, * where fused is faster")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="example: python benchmarks/step_throughput.py --sizes 1M,10M --rules adam",
+    )
+    parser.add_argument("--sizes", default="1M,10M,30M",
+                        help="comma-separated parameter counts (default 1M,10M,30M)")
+    parser.add_argument("--rules", default=",".join(r.name for r in RULES),
+                        help="comma-separated rules (default: all)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per cell")
+    parser.add_argument("--crossover", action="store_true",
+                        help="measure the size where the fused path starts to win")
+    args = parser.parse_args(argv)
+    by_name = {r.name: r for r in RULES}
+    wanted = [s.strip() for s in args.rules.split(",") if s.strip()]
+    for name in wanted:
+        if name not in by_name:
+            parser.error(f"unknown rule {name!r}; choose from {', '.join(by_name)}")
+    rules = [by_name[name] for name in wanted]
+    if args.crossover:
+        crossover(rules, args.repeats)
+        return 0
+    try:
+        sizes = [parse_size(s) for s in args.sizes.split(",")]
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
+    throughput_table(sizes, rules, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
