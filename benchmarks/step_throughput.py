@@ -180,12 +180,14 @@ def crossover(rules: list[Rule], repeats: int) -> None:
                 opt.update(p, g)
                 inner = max(1, 2**16 // n)
 
-                def step(p: np.ndarray = p, opt: optim.Optimizer = opt, k: int = inner) -> None:
+                def step(p: np.ndarray = p, g: np.ndarray = g, opt: optim.Optimizer = opt,
+                         k: int = inner) -> None:
                     for _ in range(k):
                         opt.update(p, g)
 
                 micro[backend] = best_time(step, repeats * 4) / inner * 1e6
-            cells.append(f"{micro['numpy']:6.0f}/{micro['fused']:<4.0f}{'*' if micro['fused'] < micro['numpy'] else ' '}"[:14])
+            mark = "*" if micro["fused"] < micro["numpy"] else " "
+            cells.append(f"{micro['numpy']:.0f}/{micro['fused']:.0f}{mark}")
         print(f"{rule.name:9}" + "".join(f"{c:>14}" for c in cells), flush=True)
     print("cells: numpy µs / fused µs, * where fused is faster")
 
