@@ -10,13 +10,20 @@ For every rule, at each size (float32 parameters, one array), this times one opt
 * ``stream``  a numba kernel that moves the same bytes with trivial arithmetic (reads g,
   reads and writes p and every state array): the memory-bandwidth limit,
 
-and prints Gparam/s (parameters updated per second, best of ``--repeats``, each
-implementation timed in its own block after a warm-up step) and the ratios the issues set as
+and prints Gparam/s (parameters updated per second, best of ``--repeats``; after a warm-up
+step, the implementations are timed in interleaved rounds, one step each per round) and the ratios the issues set as
 targets:
 
 * issue 2: ``numpy/t-each`` >= 1 (the NumPy path no slower than PyTorch's foreach);
 * issue 6: ``fused/t-fused`` >= 1 where PyTorch has a fused step, and ``stream/fused`` <= 1.15
   at 10M parameters and up.
+
+Threads: numba and PyTorch share one OpenMP runtime (2 threads here). Unless ``--no-pin`` is
+given or ``OMP_PROC_BIND`` is already set, the script sets ``OMP_PROC_BIND=true`` before
+importing them, for both alike: this machine's scheduler packs threads onto one vCPU
+(``sched_vcpu_pack``), and unpinned OpenMP threads then wait for each other a whole time slice
+at every barrier. The header prints the setting and the load average (other processes on the
+machine make every number lower and noisier).
 
 ``--crossover`` instead measures, on small arrays, from which size the fused path beats the
 NumPy path (this sets ``descentlab.optim.fused.MIN_SIZE``).
@@ -32,18 +39,23 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba
-import numpy as np
-import torch
+if "--no-pin" not in sys.argv:  # before OpenMP starts: see the module docstring
+    os.environ.setdefault("OMP_PROC_BIND", "true")
 
-from descentlab import optim
-from descentlab.optim.fused import kernels
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from descentlab import optim  # noqa: E402
+from descentlab.optim import fused  # noqa: E402
+from descentlab.optim.fused import kernels  # noqa: E402
 
 
 @dataclass
@@ -118,6 +130,20 @@ def best_time(step: Callable[[], Any], repeats: int) -> float:
     return min(times)
 
 
+def best_times(steps: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Best time of each step function, timed in interleaved rounds (one step of each per
+    round), so a change in the machine's load hits every implementation alike."""
+    for step in steps.values():
+        step()  # warm-up: state creation, compilation, page faults
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[], Any]]:
     """One zero-argument step function per implementation, each on its own copy of p."""
     out: dict[str, Callable[[], Any]] = {}
@@ -139,9 +165,15 @@ def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[]
     return out
 
 
+def environment() -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"threads: numba {numba.get_num_threads()} ({numba.threading_layer()}), torch "
+            f"{torch.get_num_threads()}; OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND')}; "
+            f"load average {load}")
+
+
 def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
-    print(f"step throughput, float32, Gparam/s (best of {repeats}); numba threads "
-          f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}")
+    print(f"step throughput, float32, Gparam/s (best of {repeats}); {environment()}")
     header = f"{'size':>5} {'rule':9}" + "".join(f"{c:>8}" for c in COLUMNS)
     header += "   numpy/t-each  fused/t-fused  stream/fused"
     print(header)
@@ -150,9 +182,8 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
         p0 = rng.standard_normal(n, dtype=np.float32)
         g = (1e-2 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
         for rule in rules:
-            rate: dict[str, float] = {}
-            for column, step in steppers(rule, p0, g).items():
-                rate[column] = n / best_time(step, repeats) / 1e9
+            times = best_times(steppers(rule, p0, g), repeats)
+            rate = {column: n / t / 1e9 for column, t in times.items()}
             gc.collect()
             cells = "".join(f"{rate[c]:8.2f}" if c in rate else f"{'-':>8}" for c in COLUMNS)
             fused_vs = f"{rate['fused'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
@@ -165,8 +196,8 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
 def crossover(rules: list[Rule], repeats: int) -> None:
     """Time ``update`` on small arrays, NumPy path against fused path (µs per step)."""
     sizes = [2**k for k in range(8, 21, 2)]
-    print("update time on small float32 arrays, microseconds (best of repeats); "
-          "fused/numpy < 1: fused wins")
+    print(f"update time on small float32 arrays, microseconds (best of {repeats * 4}); "
+          f"MIN_SIZE={fused.MIN_SIZE}, PARALLEL_MIN={fused.PARALLEL_MIN}")
     print(f"{'rule':9}" + "".join(f"{show_size(n):>14}" for n in sizes))
     rng = np.random.default_rng(0)
     for rule in rules:
@@ -201,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated parameter counts (default 1M,10M,30M)")
     parser.add_argument("--rules", default=",".join(r.name for r in RULES),
                         help="comma-separated rules (default: all)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps per cell")
+    parser.add_argument("--repeats", type=int, default=7, help="timed steps per cell")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave OMP_PROC_BIND unset (see the module docstring)")
     parser.add_argument("--crossover", action="store_true",
                         help="measure the size where the fused path starts to win")
     args = parser.parse_args(argv)

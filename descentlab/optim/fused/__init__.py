@@ -42,6 +42,11 @@ BACKENDS = ("auto", "numpy", "fused")
 #: about 4k elements; see docs/fused.md).
 MIN_SIZE = 8192
 
+#: Arrays smaller than this run the kernel on one thread: waking a second thread costs more
+#: than it saves (PyTorch's ``parallel_for`` has a grain size for the same reason), and on a
+#: machine whose scheduler packs threads onto one core it can cost milliseconds.
+PARALLEL_MIN = 2**18
+
 
 @cache
 def numba_available() -> bool:
@@ -94,7 +99,19 @@ def run(opt: Any, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], h:
 
     ``p`` is C-contiguous; ``g`` has its dtype and shape; ``state`` holds arrays of its dtype.
     """
+    import numba
+
     for slot, a in state.items():
         if not a.flags.c_contiguous:  # e.g. a Fortran-ordered array from load_state_dict
             state[slot] = np.ascontiguousarray(a)
-    _step_for(opt)(opt, p.reshape(-1), np.ascontiguousarray(g).reshape(-1), state, h)
+    step = _step_for(opt)
+    flat_p, flat_g = p.reshape(-1), np.ascontiguousarray(g).reshape(-1)
+    if p.size >= PARALLEL_MIN:
+        step(opt, flat_p, flat_g, state, h)
+        return
+    threads = numba.get_num_threads()  # a per-thread setting: restore it
+    numba.set_num_threads(1)
+    try:
+        step(opt, flat_p, flat_g, state, h)
+    finally:
+        numba.set_num_threads(threads)
