@@ -11,8 +11,8 @@ For every rule, at each size (float32 parameters, one array), this times one opt
   reads and writes p and every state array): the memory-bandwidth limit,
 
 and prints Gparam/s (parameters updated per second, best of ``--repeats``; after a warm-up
-step, the implementations are timed in interleaved rounds, one step each per round) and the ratios the issues set as
-targets:
+step, the implementations are timed in interleaved rounds, one step each per round) and the
+ratios the issues set as targets:
 
 * issue 2: ``numpy/t-each`` >= 1 (the NumPy path no slower than PyTorch's foreach);
 * issue 6: ``fused/t-fused`` >= 1 where PyTorch has a fused step, and ``stream/fused`` <= 1.15
