@@ -36,11 +36,12 @@ from ..tree import Leaf, show
 #: The ``backend=`` values every optimizer accepts.
 BACKENDS = ("auto", "numpy", "fused")
 
-#: Smallest array (in elements) the ``"auto"`` backend sends to a kernel. Below it, the
-#: cost of starting the parallel loop exceeds what the single pass saves (measured with
-#: ``benchmarks/step_throughput.py --crossover``: the fused path wins for every rule from
-#: about 4k elements; see docs/fused.md).
-MIN_SIZE = 8192
+#: Smallest array (in elements) the ``"auto"`` backend sends to a kernel. Below it, the fixed
+#: cost of a kernel call (~10 µs: coefficients, numba's argument dispatch) exceeds what the
+#: single pass saves. Measured with ``benchmarks/step_throughput.py --crossover`` (float32):
+#: the Adam family's kernels win from ~16k elements, SGD's and Momentum's (few operations to
+#: save) from ~64k–256k; see docs/fused.md.
+MIN_SIZE = 2**15
 
 #: Arrays smaller than this run the kernel on one thread: waking a second thread costs more
 #: than it saves (PyTorch's ``parallel_for`` has a grain size for the same reason), and on a

@@ -35,8 +35,10 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 def _prelude(opt: Any, h: Any, f: type) -> tuple[bool, bool, Any, Any]:
-    """(maximize, l2, λ, decay): what ``Optimizer._update_leaf`` does before the rule."""
-    decay_on = bool(np.any(h.weight_decay != 0))
+    """(maximize, l2, λ, decay): what ``Optimizer._update_leaf`` does before the rule.
+
+    (Hyperparameters are scalars on the fused path.)"""
+    decay_on = h.weight_decay != 0
     decoupled = decay_on and opt.decoupled_weight_decay
     decay = f(1 - h.lr * h.weight_decay) if decoupled else f(1.0)
     return opt.maximize, decay_on and not decoupled, f(h.weight_decay), decay
