@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from descentlab import optim
-from descentlab.optim import fused
+from descentlab.optim import blocks, fused
 from descentlab.optim.flat import FlatParams
 
 #: (optimizer name, keyword arguments): every rule and every option the kernels implement.
@@ -115,6 +115,37 @@ def test_fused_equals_numpy_rule_bit_for_bit(name, kwargs, dtype):
     assert not np.array_equal(got, p), "the test must move the parameters"
     np.testing.assert_array_equal(got, expected)
     assert_same_state(reference, fast)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=IDS)
+def test_numpy_rule_in_blocks_equals_whole_arrays(name, kwargs, monkeypatch):
+    """The NumPy path runs big arrays block by block (optim/blocks.py): same bits."""
+    p, grads = random_problem(np.float32)
+    whole = make(name, "numpy", **kwargs)
+    expected = run(whole, p.copy(), grads)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 4 * 50)  # 407 elements: 8 blocks of 50 and 7
+    blocked = make(name, "numpy", **kwargs)
+    np.testing.assert_array_equal(run(blocked, p.copy(), grads), expected)
+    assert_same_state(whole, blocked)
+
+
+def test_blocks_only_where_the_rule_is_elementwise(monkeypatch):
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 16)
+    p, g = np.ones((4, 3)), np.ones((4, 3))
+    opt = optim.SGD()
+    h = opt._resolve(0)
+    assert len(list(blocks.blocks(opt, p, g, {}, h))) == 6  # 2 float64 per block
+    assert len(list(blocks.blocks(opt, np.asfortranarray(p), g, {}, h))) == 1
+    opt.lr = np.full((4, 1), 0.1)
+    assert len(list(blocks.blocks(opt, p, g, {}, opt._resolve(0)))) == 1
+
+    class Normalised(optim.SGD):  # not element-wise: must see the whole array
+        def rule(self, p, g, state, h):
+            p -= h.lr * g / np.linalg.norm(g)
+
+    q = np.ones(100)
+    Normalised(lr=1.0).update(q, np.ones(100))
+    np.testing.assert_allclose(q, 0.9)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CONFIGS[::3], ids=IDS[::3])

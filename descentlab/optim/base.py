@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import fused as fused_path
+from .blocks import blocks
 from .clipping import clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, check_value, choice
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
@@ -254,15 +255,16 @@ class Optimizer:
             g = g.astype(work.dtype)
         if fused:  # the same three steps in one pass over memory (optim/fused/)
             fused_path.run(self, work, g, self.state[leaf.path], h)
-        else:
-            if self.maximize:
-                g = -g
-            if _nonzero(h.weight_decay):
-                if self.decoupled_weight_decay:
-                    work *= 1 - h.lr * h.weight_decay
-                else:
-                    g = g + h.weight_decay * work
-            self.rule(work, g, self.state[leaf.path], h)
+        else:  # the readable rule; big arrays in cache-sized blocks (optim/blocks.py)
+            for p_block, g_block, state_block in blocks(self, work, g, self.state[leaf.path], h):
+                if self.maximize:
+                    g_block = -g_block
+                if _nonzero(h.weight_decay):
+                    if self.decoupled_weight_decay:
+                        p_block *= 1 - h.lr * h.weight_decay
+                    else:
+                        g_block = g_block + h.weight_decay * p_block
+                self.rule(p_block, g_block, state_block, h)
         if work is not p:
             p[...] = work
         leaf.write_back()
