@@ -158,10 +158,9 @@ def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[]
         param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
         param.grad = tg
         out[column] = rule.theirs([param], **kwargs).step
-    n = p0.size
     p = p0.copy()
-    states = np.zeros((rule.state_arrays, n), p0.dtype)
-    out["stream"] = lambda: kernels.stream(p, g, states)
+    a, b, c = (np.zeros_like(p0) if k < rule.state_arrays else p0[:0] for k in range(3))
+    out["stream"] = lambda: kernels.stream(p, g, a, b, c, rule.state_arrays)
     return out
 
 

@@ -91,38 +91,62 @@ def adagrad(p, g, s, maximize, l2, wd, decay, lr_t, eps, eps_inside):
             p[i] = pi - lr_t * (gi / (np.sqrt(si) + eps))
 
 
+@njit(inline="always")
+def _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps, mu,
+                centered, eps_inside, has_buffer, lr_in_buffer):
+    pi = p[i] * decay
+    gi = _gradient(pi, g[i], maximize, l2, wd)
+    si = s[i] * rho
+    si = si + one_minus_rho * gi * gi
+    s[i] = si
+    var = si
+    if centered:
+        ai = gbar[i]
+        ai = ai + one_minus_rho * (gi - ai)
+        gbar[i] = ai
+        var = si - ai * ai
+    if eps_inside:
+        denom = np.sqrt(var + eps)
+    else:
+        denom = np.sqrt(var) + eps
+    if not has_buffer:
+        p[i] = pi - lr * (gi / denom)
+    elif lr_in_buffer:
+        bi = b[i] * mu
+        bi = bi + lr * (gi / denom)
+        b[i] = bi
+        p[i] = pi - bi
+    else:
+        bi = b[i] * mu
+        bi = bi + gi / denom
+        b[i] = bi
+        p[i] = pi - lr * bi
+
+
 @njit(**_options)
 def rmsprop(p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps, mu,
             centered, eps_inside, has_buffer, lr_in_buffer):
-    """s = ρs + (1 − ρ)g²;  d = √(s − ḡ²) + ε;  b = μb + g/d, p −= ηb (or variants)."""
-    for i in prange(p.size):
-        pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
-        si = s[i] * rho
-        si = si + one_minus_rho * gi * gi
-        s[i] = si
-        var = si
-        if centered:
-            ai = gbar[i]
-            ai = ai + one_minus_rho * (gi - ai)
-            gbar[i] = ai
-            var = si - ai * ai
-        if eps_inside:
-            denom = np.sqrt(var + eps)
-        else:
-            denom = np.sqrt(var) + eps
-        if not has_buffer:
-            p[i] = pi - lr * (gi / denom)
-        elif lr_in_buffer:
-            bi = b[i] * mu
-            bi = bi + lr * (gi / denom)
-            b[i] = bi
-            p[i] = pi - bi
-        else:
-            bi = b[i] * mu
-            bi = bi + gi / denom
-            b[i] = bi
-            p[i] = pi - lr * bi
+    """s = ρs + (1 − ρ)g²;  d = √(s − ḡ²) + ε;  b = μb + g/d, p −= ηb (or variants).
+
+    One loop per combination of the optional arrays (ḡ, b), with the flags as constants: a
+    loop that might touch an array it does not use is not vectorised.
+    """
+    if centered and has_buffer:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, True, eps_inside, True, lr_in_buffer)
+    elif centered:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, True, eps_inside, False, False)
+    elif has_buffer:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, False, eps_inside, True, lr_in_buffer)
+    else:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, False, eps_inside, False, False)
 
 
 @njit(**_options)
@@ -141,35 +165,48 @@ def adadelta(p, g, s, u, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps):
         p[i] = pi - lr * delta
 
 
+@njit(inline="always")
+def _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+             one_minus_beta2, step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
+    pi = p[i] * decay
+    gi = _gradient(pi, g[i], maximize, l2, wd)
+    mi = m[i]
+    mi = mi + one_minus_beta1 * (gi - mi)
+    m[i] = mi
+    vi = v[i] * beta2
+    vi = vi + one_minus_beta2 * gi * gi
+    v[i] = vi
+    if amsgrad == 1:
+        vi = _maximum(v_max[i], vi)
+        v_max[i] = vi
+    elif amsgrad == 2:
+        vi = _maximum(v_max[i], vi / bc2)
+        v_max[i] = vi
+    if eps_mode == 0:
+        denom = np.sqrt(vi) / sqrt_bc2 + eps
+    elif eps_mode == 1:
+        denom = np.sqrt(vi) + eps
+    else:
+        denom = np.sqrt(vi / bc2 + eps)
+    p[i] = pi - step * (mi / denom)
+
+
 @njit(**_options)
 def adam(p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2,
          step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
     """Adam / AMSGrad. ``amsgrad``: 0 off, 1 max of v, 2 max of v̂ (optax).
 
     ``eps_mode``: 0 → step·m/(√v/√bc2 + ε); 1 → step·m/(√v + ε); 2 → step·m/√(v/bc2 + ε).
+    Without AMSGrad the loop never touches ``v_max`` (so that it is vectorised).
     """
-    for i in prange(p.size):
-        pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
-        mi = m[i]
-        mi = mi + one_minus_beta1 * (gi - mi)
-        m[i] = mi
-        vi = v[i] * beta2
-        vi = vi + one_minus_beta2 * gi * gi
-        v[i] = vi
-        if amsgrad == 1:
-            vi = _maximum(v_max[i], vi)
-            v_max[i] = vi
-        elif amsgrad == 2:
-            vi = _maximum(v_max[i], vi / bc2)
-            v_max[i] = vi
-        if eps_mode == 0:
-            denom = np.sqrt(vi) / sqrt_bc2 + eps
-        elif eps_mode == 1:
-            denom = np.sqrt(vi) + eps
-        else:
-            denom = np.sqrt(vi / bc2 + eps)
-        p[i] = pi - step * (mi / denom)
+    if amsgrad == 0:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 0, eps_mode)
+    else:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, amsgrad, eps_mode)
 
 
 @njit(**_options)
@@ -211,14 +248,29 @@ def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, ep
 
 
 @njit(**_options)
-def stream(p, g, states):
-    """The bandwidth limit: read g, read and write p and every state array, add g to each.
-
-    ``states`` is a (k, n) array: k state arrays, each one contiguous row. Moves the same
-    bytes as a rule with k state arrays, with trivial arithmetic. (Benchmarks only.)
+def stream(p, g, a, b, c, k):
+    """The bandwidth limit: read g, read and write p and k state arrays (of a, b, c), adding
+    g to each. Moves the bytes of a rule with k state arrays, with trivial arithmetic.
+    (Benchmarks only; one loop per k, so that each is vectorised.)
     """
-    for i in prange(p.size):
-        gi = g[i]
-        p[i] = p[i] + gi
-        for k in range(states.shape[0]):
-            states[k, i] = states[k, i] + gi
+    if k == 0:
+        for i in prange(p.size):
+            p[i] = p[i] + g[i]
+    elif k == 1:
+        for i in prange(p.size):
+            gi = g[i]
+            p[i] = p[i] + gi
+            a[i] = a[i] + gi
+    elif k == 2:
+        for i in prange(p.size):
+            gi = g[i]
+            p[i] = p[i] + gi
+            a[i] = a[i] + gi
+            b[i] = b[i] + gi
+    else:
+        for i in prange(p.size):
+            gi = g[i]
+            p[i] = p[i] + gi
+            a[i] = a[i] + gi
+            b[i] = b[i] + gi
+            c[i] = c[i] + gi
