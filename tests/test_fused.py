@@ -390,3 +390,20 @@ def test_flat_buffer_keeps_names_bound_to_views():
         assert params["b"][0] == 5.0
     with pytest.raises(ValueError, match="hold 7 elements, flat has 6"):
         FlatParams(np.zeros(6), params.shapes)
+
+
+def test_nonfinite_gradient_check_on_the_fused_path(fused_calls):
+    p = np.ones(fused.MIN_SIZE)
+    g = np.full(fused.MIN_SIZE, 1e308)  # every element finite, the sum overflows
+    optim.SGD(lr=1e-310).update(p, g)
+    assert fused_calls == [p.shape]
+    g[-1] = np.nan
+    opt = optim.Adam()
+    with pytest.raises(FloatingPointError, match="the gradient of the parameter array is not "
+                                                 "finite at step 1"):
+        opt.update(p, g)
+    assert opt.state == {} and fused_calls == [p.shape]
+    opt = optim.Adam(nonfinite="skip")
+    with pytest.warns(RuntimeWarning, match="skipped"):
+        opt.update(p, g)
+    assert opt.skipped_steps == 1

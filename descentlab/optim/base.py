@@ -49,9 +49,15 @@ def _is_schedule(value: Any) -> bool:
     return callable(value) and not isinstance(value, np.ndarray)
 
 
-def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray]) -> str | None:
-    for leaf, g in zip(leaves, grads):
-        if g.dtype.kind == "f" and not np.isfinite(g.sum()) and not np.isfinite(g).all():
+def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
+                     fused: list[bool]) -> str | None:
+    for leaf, g, one_pass in zip(leaves, grads, fused):
+        if g.dtype.kind != "f":
+            continue
+        if one_pass:  # a parallel pass, to keep up with the kernel
+            if not fused_path.all_finite(g):
+                return leaf.path
+        elif not np.isfinite(g.sum()) and not np.isfinite(g).all():
             return leaf.path
     return None
 
@@ -215,7 +221,7 @@ class Optimizer:
         h = self._resolve(count)
         self._check_broadcast(h, leaves)
         fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
-        bad = _first_nonfinite(leaves, gs)
+        bad = _first_nonfinite(leaves, gs, fused)
         if bad is not None:
             message = f"the gradient of {show(bad)} is not finite at step {count + 1}"
             if self.nonfinite == "raise":

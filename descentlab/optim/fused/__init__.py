@@ -26,6 +26,8 @@ rule and dtype) and cached on disk, so later processes load them instead.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -95,24 +97,42 @@ def use_fused(opt: Any, leaf: Leaf, h: Any) -> bool:
     return reason is None and leaf.array.dtype != np.float16 and leaf.array.size >= MIN_SIZE
 
 
+def all_finite(g: np.ndarray) -> bool:
+    """Whether every element of the gradient ``g`` is finite: the check ``update`` makes
+    before a fused step, as one parallel pass (NumPy's ``g.sum()`` is one thread)."""
+    if g.dtype in (np.float32, np.float64) and g.flags.c_contiguous and g.size >= MIN_SIZE:
+        from . import kernels
+        with _threads_for(g.size):
+            if np.isfinite(kernels.total(g.reshape(-1))):
+                return True
+    elif np.isfinite(g.sum()):
+        return True
+    return bool(np.isfinite(g).all())
+
+
 def run(opt: Any, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], h: Any) -> None:
     """One fused update of ``p`` (maximize, weight decay and the rule), in place.
 
     ``p`` is C-contiguous; ``g`` has its dtype and shape; ``state`` holds arrays of its dtype.
     """
-    import numba
-
     for slot, a in state.items():
         if not a.flags.c_contiguous:  # e.g. a Fortran-ordered array from load_state_dict
             state[slot] = np.ascontiguousarray(a)
-    step = _step_for(opt)
-    flat_p, flat_g = p.reshape(-1), np.ascontiguousarray(g).reshape(-1)
-    if p.size >= PARALLEL_MIN:
-        step(opt, flat_p, flat_g, state, h)
+    with _threads_for(p.size):
+        _step_for(opt)(opt, p.reshape(-1), np.ascontiguousarray(g).reshape(-1), state, h)
+
+
+@contextmanager
+def _threads_for(size: int) -> Iterator[None]:
+    """One thread for arrays below :data:`PARALLEL_MIN`, numba's default above."""
+    if size >= PARALLEL_MIN:
+        yield
         return
+    import numba
+
     threads = numba.get_num_threads()  # a per-thread setting: restore it
     numba.set_num_threads(1)
     try:
-        step(opt, flat_p, flat_g, state, h)
+        yield
     finally:
         numba.set_num_threads(threads)

@@ -248,6 +248,16 @@ def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, ep
 
 
 @njit(**_options)
+def total(g):
+    """Σ g in float64, in parallel: finite unless some element is inf or NaN (or the sum
+    overflows, which the caller then checks element by element)."""
+    acc = 0.0
+    for i in prange(g.size):
+        acc += g[i]
+    return acc
+
+
+@njit(**_options)
 def stream(p, g, a, b, c, k):
     """The bandwidth limit: read g, read and write p and k state arrays (of a, b, c), adding
     g to each. Moves the bytes of a rule with k state arrays, with trivial arithmetic.
