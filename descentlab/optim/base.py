@@ -262,10 +262,11 @@ class Optimizer:
         if fused:  # the same three steps in one pass over memory (optim/fused/)
             fused_path.run(self, work, g, self.state[leaf.path], h)
         else:  # the readable rule; big arrays in cache-sized blocks (optim/blocks.py)
+            decay = _nonzero(h.weight_decay)
             for p_block, g_block, state_block in blocks(self, work, g, self.state[leaf.path], h):
                 if self.maximize:
                     g_block = -g_block
-                if _nonzero(h.weight_decay):
+                if decay:
                     if self.decoupled_weight_decay:
                         p_block *= 1 - h.lr * h.weight_decay
                     else:

@@ -247,10 +247,13 @@ def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, ep
             p[i] = pi - step * (mi / (ui + eps))
 
 
-@njit(**_options)
+@njit(fastmath={"reassoc"}, **_options)
 def total(g):
     """Σ g in float64, in parallel: finite unless some element is inf or NaN (or the sum
-    overflows, which the caller then checks element by element)."""
+    overflows, which the caller then checks element by element).
+
+    ``fastmath={"reassoc"}`` lets the sum be vectorised (in any order, which is all a
+    finiteness check needs); inf and NaN keep their meaning."""
     acc = 0.0
     for i in prange(g.size):
         acc += g[i]
