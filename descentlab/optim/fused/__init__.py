@@ -41,8 +41,8 @@ BACKENDS = ("auto", "numpy", "fused")
 #: Smallest array (in elements) the ``"auto"`` backend sends to a kernel. Below it, the fixed
 #: cost of a kernel call (~10 µs: coefficients, numba's argument dispatch) exceeds what the
 #: single pass saves. Measured with ``benchmarks/step_throughput.py --crossover`` (float32):
-#: the Adam family's kernels win from ~16k elements, SGD's and Momentum's (few operations to
-#: save) from ~64k–256k; see docs/fused.md.
+#: the Adam family's kernels win from ~16k elements, every rule's (SGD has few operations to
+#: save) from ~64k; see docs/fused.md.
 MIN_SIZE = 2**15
 
 #: Arrays smaller than this run the kernel on one thread: waking a second thread costs more
