@@ -407,3 +407,25 @@ def test_nonfinite_gradient_check_on_the_fused_path(fused_calls):
     with pytest.warns(RuntimeWarning, match="skipped"):
         opt.update(p, g)
     assert opt.skipped_steps == 1
+
+
+def _update_in_child(backend: str) -> str:
+    p = np.ones(fused.MIN_SIZE, np.float32)
+    try:
+        optim.Adam(lr=0.5, backend=backend).update(p, np.ones_like(p))
+    except ValueError as e:
+        return str(e)
+    return f"{p[0]:.3f}"
+
+
+def test_a_child_forked_after_kernels_ran_uses_numpy():
+    """numba's OpenMP threads do not survive fork(): a forked child must not call a kernel
+    (it would abort the child); it falls back to NumPy, or explains under backend='fused'."""
+    import multiprocessing
+
+    assert _update_in_child("fused") == "0.500"  # the parent runs a kernel first
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        auto = pool.apply_async(_update_in_child, ("auto",)).get(timeout=60)
+        forced = pool.apply_async(_update_in_child, ("fused",)).get(timeout=60)
+    assert auto == "0.500"
+    assert "forked from one that had run fused kernels" in forced and "'spawn'" in forced

@@ -26,6 +26,7 @@ rule and dtype) and cached on disk, so later processes load them instead.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -51,6 +52,21 @@ MIN_SIZE = 2**15
 PARALLEL_MIN = 2**18
 
 
+#: Whether this process has run a kernel, and whether it is a child forked after its parent
+#: had: numba's OpenMP threads do not survive fork(), and a kernel call in such a child would
+#: abort it ("fork() called from a process already using GNU OpenMP"). Such children use
+#: NumPy (``backend="auto"``) or get an error (``"fused"``).
+_launched = {"in_this_process": False, "before_fork": False}
+
+
+def _after_fork_in_child() -> None:
+    _launched["before_fork"] = _launched["before_fork"] or _launched["in_this_process"]
+    _launched["in_this_process"] = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @cache
 def numba_available() -> bool:
     """Whether numba can be imported (checked once, without importing it)."""
@@ -66,6 +82,10 @@ def unfit_reason(opt: Any, array: np.ndarray, h: Any) -> str | None:
     """Why the kernel cannot update ``array`` this step (``None``: it can)."""
     if not numba_available():
         return "numba is not installed"
+    if _launched["before_fork"]:
+        return ("this process was forked from one that had run fused kernels, and numba's "
+                "OpenMP threads do not survive fork(); use multiprocessing's 'spawn' or "
+                "'forkserver' start method")
     if _step_for(opt) is None:
         return f"{type(opt).__name__} has its own rule, which has no fused kernel"
     if array.dtype not in (np.float16, np.float32, np.float64):
@@ -102,6 +122,7 @@ def all_finite(g: np.ndarray) -> bool:
     before a fused step, as one parallel pass (NumPy's ``g.sum()`` is one thread)."""
     if g.dtype in (np.float32, np.float64) and g.flags.c_contiguous and g.size >= MIN_SIZE:
         from . import kernels
+        _launched["in_this_process"] = True
         with _threads_for(g.size):
             if np.isfinite(kernels.total(g.reshape(-1))):
                 return True
@@ -118,6 +139,7 @@ def run(opt: Any, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], h:
     for slot, a in state.items():
         if not a.flags.c_contiguous:  # e.g. a Fortran-ordered array from load_state_dict
             state[slot] = np.ascontiguousarray(a)
+    _launched["in_this_process"] = True
     with _threads_for(p.size):
         _step_for(opt)(opt, p.reshape(-1), np.ascontiguousarray(g).reshape(-1), state, h)
 
