@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(PY) -m descentlab demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check descentlab tests benchmarks
+	$(PY) -m ruff check .
 
 test: lint
 	$(PY) -m pytest -n 2 descentlab tests
