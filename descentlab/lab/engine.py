@@ -32,8 +32,8 @@ import numpy as np
 
 OUTCOMES = ("global", "local", "moving", "diverged")
 
-#: Default margin: the bounds are the window widened by its own width on every side.
-DEFAULT_MARGIN = 1.0
+#: Default margin: 0, the bounds are the view window itself.
+DEFAULT_MARGIN = 0.0
 
 
 def default_tol(problem: Any) -> float:

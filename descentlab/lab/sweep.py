@@ -50,15 +50,18 @@ class SweepResult:
     reached_global_at: np.ndarray
 
     def thresholds(self) -> list[dict[str, Any]]:
-        """Per value of the second axis: the smallest rate whose run ends at the global
-        minimum, and the smallest rate whose run bounces (reaches the global minimum and
+        """Per value of the second axis: the smallest rate whose run ever comes within
+        ``tol`` of the global minimum (``first_reach``), the smallest whose run *ends* there
+        (``first_global``), and the smallest whose run bounces (reaches the global minimum and
         later leaves its basin). ``None`` when no rate in the grid does."""
         out = []
         for j, value in enumerate(self.axis_values):
+            reach = self.lr[self.reached_global_at[j] >= 0]
             glob = self.lr[self.outcome[j] == "global"]
             bounce = self.lr[self.bounced[j]]
             out.append({
                 "axis": self.axis, "value": None if self.axis is None else float(value),
+                "first_reach": float(reach.min()) if reach.size else None,
                 "first_global": float(glob.min()) if glob.size else None,
                 "first_bounce": float(bounce.min()) if bounce.size else None,
                 "counts": {o: int((self.outcome[j] == o).sum())

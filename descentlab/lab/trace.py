@@ -14,7 +14,7 @@ from there on (marked ``≈``). Hyperparameters are taken as the decimals writte
 (``0.9`` → 9/10).
 
 >>> from descentlab import problems
->>> t = trace(problems.from_expression("x*y"), "adam:lr=1,beta1=0.5,beta2=0.5", (1, 2), 2,
+>>> t = trace(problems.get("xy"), "adam:lr=1,beta1=0.5,beta2=0.5", (1, 2), 2,
 ...           exact=True)
 >>> [str(v) for v in t.steps[1].exact["new point"]]
 ['-2*sqrt(2)/3', '1 - sqrt(3)/3']
