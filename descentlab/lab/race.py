@@ -34,7 +34,9 @@ class Entry:
     path: np.ndarray
     f: np.ndarray  #: (n + 1,) f at those points
     diverged_at: int | None  #: the step at which it diverged, or None
-    reached_at: int | None  #: first step within ``tol`` of a known minimum, or None
+    #: steps to tol: the first step from which the path stays within ``tol`` of the minimum
+    #: it ends at (None if it does not end within tol of a known minimum)
+    reached_at: int | None
     nearest: int | None  #: index of the minimum nearest the final point
     distance: float  #: distance from the final point to it (nan if unknown)
     outcome: str  #: global / local / moving / diverged (see :mod:`.engine`)
@@ -85,8 +87,8 @@ class RaceResult:
                 f"{self.describe_minimum(e.nearest):>22} {e.distance:>9.3g} "
                 f"{'-' if e.reached_at is None else e.reached_at:>12} "
                 f"{'-' if e.diverged_at is None else 'step ' + str(e.diverged_at):>9}")
-        lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step within tol of a "
-                     "known minimum)")
+        lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step from which the "
+                     "path stays within tol of the minimum it ends at)")
         return "\n".join(lines)
 
     def csv(self) -> str:
@@ -158,11 +160,24 @@ def race(
         path = b.path[: n + 1, 0, :]
         with np.errstate(all="ignore"):
             f = np.asarray(problem.f(path), dtype=float)
+        nearest = None if b.nearest[0] < 0 else int(b.nearest[0])
         result.entries.append(Entry(
             label=label, name=name, spec=spec, optimizer=opt, path=path, f=f,
             diverged_at=None if d < 0 else d,
-            reached_at=None if b.reached_at[0] < 0 else int(b.reached_at[0]),
-            nearest=None if b.nearest[0] < 0 else int(b.nearest[0]),
+            reached_at=_settled_at(problem, path, nearest, tol) if d < 0 else None,
+            nearest=nearest,
             distance=float(b.distance[0]), outcome=str(b.outcome[0]),
             bounced=bool(b.bounced[0])))
     return result
+
+
+def _settled_at(problem: Any, path: np.ndarray, nearest: int | None, tol: float) -> int | None:
+    """The first step from which ``path`` stays within ``tol`` of minimum ``nearest``."""
+    if nearest is None:
+        return None
+    point = np.asarray(problem.minima[nearest].point, dtype=float)
+    inside = np.linalg.norm(path - point, axis=1) <= tol
+    if not inside[-1]:
+        return None
+    outside = np.nonzero(~inside)[0]
+    return 0 if outside.size == 0 else int(outside[-1]) + 1

@@ -28,7 +28,7 @@ def stability_map(result: Any) -> Figure:
     import matplotlib.pyplot as plt
 
     n2, n1 = result.outcome.shape
-    fig, ax = plt.subplots(figsize=(8.0, 1.3 + 0.75 * n2))
+    fig, ax = plt.subplots(figsize=(8.0, 1.4 + 0.9 * n2))
     cmap = ListedColormap([style.OUTCOME_COLOURS[o] for o in _ORDER])
     lr = result.lr
     step = (lr[-1] - lr[0]) / max(n1 - 1, 1) if n1 > 1 else 1.0
@@ -53,11 +53,11 @@ def stability_map(result: Any) -> Figure:
     handles = [Patch(color=style.OUTCOME_COLOURS[o], label=style.OUTCOME_LABELS[o])
                for o in _ORDER]
     handles.append(plt.Line2D([], [], marker="o", color="white", markeredgecolor="black",
-                              linestyle="", label="bounced out of the global basin"))
+                              linestyle="", label="bounced (left the global basin)"))
     handles.append(plt.Line2D([], [], marker="v", color="#145a14", markeredgecolor="black",
-                              linestyle="", label="smallest rate ending at the global min"))
+                              linestyle="", label="first rate ending at the global min"))
     handles.append(plt.Line2D([], [], marker="v", color="white", markeredgecolor="black",
-                              linestyle="", label="smallest rate that bounces"))
+                              linestyle="", label="first rate that bounces"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28 - 0.1 / n2),
               ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
