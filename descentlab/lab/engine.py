@@ -6,8 +6,8 @@ hyperparameters may be arrays of shape (K, 1) (one value per run). There is no P
 over runs: a 200 × 200 sweep is one array of 40 000 rows.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
-the *bounds* (the problem's view window widened by ``margin`` times its width on every side),
-or has a non-finite gradient there (undefined points give nan). From then on the run is
+the *bounds* (the problem's view window, widened by ``margin`` times its width on every side
+if ``margin`` > 0), or f or its gradient is not finite there (undefined points give nan). From then on the run is
 frozen: its gradient is replaced by 0 and its point restored after every update, so it can
 never raise or disturb the others. Nothing is an error; a diverged run is an outcome.
 
@@ -105,6 +105,7 @@ def run_batch(
     >>> from descentlab import optim
     >>> class Line:  # f(x) = x²/2 on [-1, 1], minimum at 0
     ...     dim, window, minima = 1, ((-1.0, 1.0),), []
+    ...     def f(self, X): return X[:, 0] ** 2 / 2
     ...     def grad(self, X): return X
     >>> b = run_batch(Line(), optim.SGD(lr=np.array([[0.5], [4.5]])), np.ones((2, 1)), 3)
     >>> b.path[:, :, 0].tolist()
@@ -131,8 +132,10 @@ def run_batch(
 
     def observe(k: int, G: np.ndarray) -> None:
         """Book-keeping for the points X after k updates, whose gradient is G."""
-        with np.errstate(invalid="ignore"):
+        with np.errstate(all="ignore"):
+            F = np.asarray(problem.f(X), dtype=np.float64)
             bad = alive & ~(np.isfinite(X).all(axis=1) & np.isfinite(G).all(axis=1)
+                            & np.isfinite(F)
                             & (X >= lo).all(axis=1) & (X <= hi).all(axis=1))
         if path is not None:
             path[k, alive] = X[alive]
