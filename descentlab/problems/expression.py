@@ -408,20 +408,16 @@ _FORBIDDEN = {
 }
 
 
-class _Rejected(ValueError):
-    pass
-
-
 class _Translator:
     """Walks a Python syntax tree and builds an expression tree, or raises ValueError."""
 
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def fail(self, node: ast.AST, reason: str, hint: str = "") -> _Rejected:
+    def fail(self, node: ast.AST, reason: str, hint: str = "") -> ValueError:
         column = getattr(node, "col_offset", None)
         where = f" at column {column + 1}" if column is not None else ""
-        return _Rejected(f"invalid expression: {reason}{where}{hint}")
+        return ValueError(f"invalid expression: {reason}{where}{hint}")
 
     def quote(self, node: ast.AST) -> str:
         segment = ast.get_source_segment(self.text, node) or ast.dump(node)[:40]
