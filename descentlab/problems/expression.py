@@ -411,12 +411,16 @@ _FORBIDDEN = {
 class _Translator:
     """Walks a Python syntax tree and builds an expression tree, or raises ValueError."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, columns: list[int]) -> None:
         self.text = text
+        self.columns = columns  # character index in `text` → column (1-based) in user text
 
     def fail(self, node: ast.AST, reason: str, hint: str = "") -> ValueError:
-        column = getattr(node, "col_offset", None)
-        where = f" at column {column + 1}" if column is not None else ""
+        offset = getattr(node, "col_offset", None)  # in UTF-8 bytes
+        where = ""
+        if offset is not None:
+            index = len(self.text.encode()[:offset].decode(errors="ignore"))
+            where = f" at column {self.columns[min(index, len(self.columns) - 1)]}"
         return ValueError(f"invalid expression: {reason}{where}{hint}")
 
     def quote(self, node: ast.AST) -> str:
@@ -509,18 +513,27 @@ def parse(text: str) -> Node:
         raise ValueError(f"invalid expression: longer than {MAX_LENGTH} characters")
     if not text.strip():
         raise ValueError("invalid expression: it is empty")
-    source = text.replace("^", "**").strip()
+    # One line (line breaks count as spaces), no leading blanks, ^ → **; `columns` maps each
+    # character of the source back to its column in the user's text for error messages.
+    flat = "".join(" " if ch in "\n\r\t\f\v" else ch for ch in text)
+    lead = len(flat) - len(flat.lstrip(" "))
+    source, columns = "", []
+    for i, ch in enumerate(flat[lead:], start=lead + 1):
+        source += "**" if ch == "^" else ch
+        columns += [i, i] if ch == "^" else [i]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
-        where = f" at column {e.offset}" if e.offset else ""
+        where = ""
+        if e.offset and e.lineno == 1:
+            where = f" at column {columns[min(e.offset, len(columns)) - 1]}"
         raise ValueError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
         raise ValueError(f"invalid expression {text!r}: {e}") from None
     try:
-        return _Translator(source).translate(tree.body)
+        return _Translator(source, columns).translate(tree.body)
     except RecursionError:
         raise ValueError("invalid expression: too complex") from None
 
