@@ -156,7 +156,18 @@ def neg(a: Node) -> Node:
         return Num(-a.value)
     if isinstance(a, Neg):
         return a.arg
-    return Neg(a)
+    return _negate_leading_number(a) or Neg(a)
+
+
+def _negate_leading_number(a: Node) -> Node | None:
+    """-(2*x*y) → (-2)*x*y: the sign goes into a leading number, which is how "-2*x*y"
+    reads back; None when the product does not start with a plain number."""
+    if not (isinstance(a, BinOp) and a.op in "*/"):
+        return None
+    if isinstance(a.left, Num) and not a.left.name:
+        return BinOp(a.op, Num(-a.left.value), a.right)
+    left = _negate_leading_number(a.left)
+    return BinOp(a.op, left, a.right) if left is not None else None
 
 
 def add(a: Node, b: Node) -> Node:
