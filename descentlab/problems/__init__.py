@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from .base import Minimum, Problem
 from .catalogue import BUILDERS
+from .expression import from_expression, parse
 
-__all__ = ["Minimum", "Problem", "catalogue", "get", "names"]
+__all__ = ["Minimum", "Problem", "catalogue", "from_expression", "get", "names", "parse"]
 
 _CATALOGUE: dict[str, Problem] | None = None
 
