@@ -7,10 +7,12 @@ new point. The numbers come from the library's own optimizer (floating point).
 
 Exact traces (``exact=True``): the rules of SGD, Momentum, Nesterov, AdaGrad, RMSprop and
 Adam are also computed in exact arithmetic (:mod:`.exact`: rationals and simple square roots)
-with ε → 0, as a hand computation does. Gradients are read from the problem in floating
-point and recognised as a rational or ``a + b√c`` with small denominators (checked to 1e-12);
-when a value is not of that kind (e.g. the root of a sum of radicals) the trace shows floats
-from there on (marked ``≈``). Hyperparameters are taken as the decimals written
+with ε → 0, as a hand computation does. Gradients are evaluated exactly from the problem's
+formula (its symbolic derivative, :mod:`descentlab.problems.expression`) where it uses only
++ − × ÷, integer powers and sqrt; otherwise the floating-point gradient is recognised as a
+rational or ``a + b√c`` with small denominators (checked to 1e-12). When a value is not of
+that kind (e.g. the root of a sum of radicals) the trace shows floats from there on
+(marked ``≈``). Hyperparameters are taken as the decimals written
 (``0.9`` → 9/10).
 
 >>> from descentlab import problems
@@ -152,6 +154,72 @@ def recognise(value: float, radicals: Sequence[int] = ()) -> Surd | None:
     return None
 
 
+def _exact_number(value: float) -> Fraction:
+    q = Fraction(value).limit_denominator(10**6)
+    return q if float(q) == value else Fraction(repr(value))
+
+
+def _evaluate(node: Any, env: dict[str, Surd]) -> Surd:
+    """An expression tree of :mod:`descentlab.problems.expression` in Surd arithmetic."""
+    from ..problems import expression as ex
+
+    if isinstance(node, ex.Num):
+        if node.name:  # pi, e
+            raise NotSimple(f"{node.name} is not a simple radical")
+        return Surd({1: _exact_number(node.value)})
+    if isinstance(node, ex.Var):
+        return env[node.name]
+    if isinstance(node, ex.Neg):
+        return -_evaluate(node.arg, env)
+    if isinstance(node, ex.BinOp):
+        a = _evaluate(node.left, env)
+        if node.op == "**":
+            if not isinstance(node.right, ex.Num) or node.right.value != int(node.right.value):
+                raise NotSimple("a non-integer power")
+            n = int(node.right.value)
+            return a**n if n >= 0 else (a ** (-n)).inverse()
+        b = _evaluate(node.right, env)
+        return {"+": a.__add__, "-": a.__sub__, "*": a.__mul__, "/": a.__truediv__}[node.op](b)
+    if isinstance(node, ex.Call) and node.func == "sqrt":
+        return _evaluate(node.args[0], env).sqrt()
+    raise NotSimple(f"{type(node).__name__} is not exact here")
+
+
+class _ExactGradient:
+    """∇f at an exact point: the symbolic derivative evaluated in Surd arithmetic, or else
+    the float gradient recognised by :func:`recognise`."""
+
+    def __init__(self, problem: Any) -> None:
+        self.problem = problem
+        self.names = ["x", "y"][: problem.dim]
+        try:
+            from ..problems import expression as ex
+
+            tree = ex.parse(problem.formula)
+            self.trees = [ex.derivative(tree, v) for v in self.names]
+        except (ValueError, ImportError, AttributeError, RecursionError):
+            self.trees = None
+
+    def __call__(self, point: list[Surd], g_float: np.ndarray) -> list[Surd]:
+        if self.trees is not None:
+            env = dict(zip(self.names, point))
+            try:
+                exact = [_evaluate(t, env) for t in self.trees]
+                if all(abs(float(e) - g) <= 1e-9 * max(1.0, abs(g))
+                       for e, g in zip(exact, g_float)):
+                    return exact
+            except (NotSimple, ZeroDivisionError):
+                pass
+        radicals = sorted({c for v in point for c in v.terms} - {1})
+        out = []
+        for g in g_float:
+            r = recognise(float(g), radicals)
+            if r is None:
+                raise NotSimple(f"g = {g!r} is not recognised as exact")
+            out.append(r)
+        return out
+
+
 def _exact_hyper(opt: optim.Optimizer, name: str) -> Surd:
     v = opt.hyperparameters()[name]
     if callable(v) or isinstance(v, np.ndarray):
@@ -252,8 +320,9 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
         note = (f"ε = {opt.hyperparameters()['eps']:g} (pass eps=1e-300 or --exact for the "
                 "ε → 0 values of a hand computation)")
     rules = [_ExactRule(name, opt) for _ in range(problem.dim)] if exact else []
+    exact_gradient = _ExactGradient(problem) if exact else None
     x = np.array(start_t, dtype=float)
-    x_exact: list[Surd | None] = [Surd.from_float(c) for c in start_t] if exact else []
+    x_exact: list[Surd] = [Surd.from_float(c) for c in start_t] if exact else []
     out: list[TraceStep] = []
     exact_alive = exact
     for t in range(1, steps + 1):
@@ -269,15 +338,15 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
         if exact:
             step.exact = {q: [None] * problem.dim for q in step.values}
             if exact_alive:
-                radicals = sorted({c for v in x_exact if v is not None for c in v.terms} - {1})
-                for i in range(problem.dim):
+                try:
+                    g_exact = exact_gradient(x_exact, g)
+                except NotSimple:
+                    exact_alive = False
+                for i in range(problem.dim if exact_alive else 0):
                     filled: dict[str, Surd] = {}
                     try:
-                        gi = recognise(float(g[i]), radicals)
-                        if gi is None:
-                            raise NotSimple(f"g = {g[i]!r} is not recognised as exact")
-                        x_exact[i] = rules[i].step(x_exact[i], gi, t, filled)
-                    except NotSimple:
+                        x_exact[i] = rules[i].step(x_exact[i], g_exact[i], t, filled)
+                    except (NotSimple, ZeroDivisionError):
                         exact_alive = False
                     for q, v in filled.items():
                         step.exact[q][i] = v
