@@ -34,7 +34,7 @@ PALETTE: dict[str, str] = {
     "adamax": "#393b79",
 }
 #: Colours for labels with no palette entry or a second racer of the same name.
-EXTRA = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d"]
+EXTRA = ["#0b84a5", "#e6a100", "#6f4e7c", "#7cb342", "#4d4d4d", "#f28e8e"]
 
 #: Outcome → colour for stability maps.
 OUTCOME_COLOURS = {"global": "#2ca02c", "local": "#ff9f1c", "moving": "#c7c7c7",
@@ -52,7 +52,7 @@ def colours_for(names: Iterable[str]) -> list[str]:
     unknown names take the next unused extra colour.
 
     >>> colours_for(["adam", "sgd", "adam"])
-    ['#d62728', '#1f77b4', '#637939']
+    ['#d62728', '#1f77b4', '#0b84a5']
     """
     used: set[str] = set()
     out = []

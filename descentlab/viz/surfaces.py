@@ -85,7 +85,10 @@ def contour_grid(result: Any, ncols: int = 2, path_colour: str = "red") -> Figur
         ax.plot(e.path[:, 0], e.path[:, 1], "o-", color=path_colour, markersize=3.5,
                 linewidth=1.0, zorder=4)
         title = e.spec if e.label == e.name else e.label
-        suffix = f" — diverged at step {e.diverged_at}" if e.diverged_at is not None else ""
+        suffix = ""
+        if e.diverged_at is not None:
+            gone = "left the window" if np.all(np.isfinite(e.path[-1])) else "diverged"
+            suffix = f" — {gone} at step {e.diverged_at}"
         ax.set_title(title + suffix, color=c, fontsize=11, fontweight="bold")
         ax.label_outer()
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, prune="upper"))
@@ -135,7 +138,7 @@ def curve(result: Any) -> Figure:
         ax.plot(e.path[-1, 0], e.f[-1], "o", color=c, markersize=9, markeredgecolor="black")
     for m in result.problem.minima:
         ax.plot(m.point[0], m.value, "+", color="black", markersize=12, markeredgewidth=1.6)
-    _curve_limits(ax, xs, fs)
+    _curve_limits(ax, xs, fs, path_top(result))
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.legend(fontsize=9)
@@ -145,10 +148,17 @@ def curve(result: Any) -> Figure:
     return fig
 
 
-def _curve_limits(ax: Axes, xs: np.ndarray, fs: np.ndarray) -> None:
+def path_top(result: Any) -> float:
+    """The highest f any path visits (so 1-D plots zoom on where the action is)."""
+    tops = [float(np.nanmax(np.where(np.isfinite(e.f), e.f, np.nan))) for e in result.entries
+            if np.isfinite(e.f).any()]
+    return max(tops) if tops else np.inf
+
+
+def _curve_limits(ax: Axes, xs: np.ndarray, fs: np.ndarray, top: float = np.inf) -> None:
     finite = fs[np.isfinite(fs)]
-    lo, hi = float(finite.min()), float(finite.max())
-    pad = 0.06 * (hi - lo or 1.0)
+    lo, hi = float(finite.min()), min(float(finite.max()), top)
+    pad = 0.08 * (hi - lo or 1.0)
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(lo - pad, hi + pad)
 
