@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import Problem, _check_window
+from .minima import search_minima
 
 MAX_LENGTH = 500
 MAX_DEPTH = 60
@@ -559,6 +560,7 @@ def from_expression(
     window: Sequence[Sequence[float]] | None = None,
     name: str | None = None,
     dim: int | None = None,
+    find_minima: bool = True,
 ) -> Problem:
     """A :class:`Problem` from a formula in ``x`` (1-D) or ``x`` and ``y`` (2-D).
 
@@ -571,9 +573,15 @@ def from_expression(
         name: the problem's name (default ``"custom"``).
         dim: force the dimension (2 for a formula in x only); default: 2 if ``y`` appears,
             else 1.
+        find_minima: search the window for minima numerically
+            (:func:`~descentlab.problems.minima.search_minima`: Newton's method from a grid
+            of guesses; "global" means lowest in the window). False: ``minima`` is empty.
 
-    The gradient is derived symbolically (``problem.gradient_expression``). The minima are
-    not known, so ``problem.minima`` is empty.
+    The gradient is derived symbolically (``problem.gradient_expression``).
+
+    >>> p = from_expression("(x - 1)**2 + 2*(y + 0.5)**2")
+    >>> p.minima
+    [Minimum(point=(1.0, -0.5), value=0.0, kind='global')]
     """
     tree = parse(expr)
     used = variables(tree)
@@ -607,9 +615,12 @@ def from_expression(
     if start is None:
         start = tuple(lo + fraction * (hi - lo)
                       for (lo, hi), fraction in zip(window, (0.2, 0.7)))
+    minima = search_minima(f, grad, window) if find_minima else []
+    found = ("minima found numerically in the window ('global' = lowest in the window)"
+             if find_minima else "minima not searched")
     return Problem(
         name or "custom", dim, formula, f, grad,
-        minima=[], start=start, window=window,
+        minima=minima, start=start, window=window,
         gradient_expression=gradient_texts[0] if dim == 1 else f"({', '.join(gradient_texts)})",
-        description=f"user expression {expr!r} (minima unknown)",
+        description=f"user expression {expr!r}; {found}",
     )
