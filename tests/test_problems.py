@@ -355,6 +355,19 @@ def test_minima_search_on_formulas():
         assert from_expression(unbounded).minima == []
 
 
+def test_large_derivatives_share_subtrees_and_are_not_printed_when_huge():
+    # d/dx of 40 nested max(·, -x/2) doubles its printed size per level, not its node count
+    text = "max(" * 40 + "x" + ", -x/2)" * 40
+    p = from_expression(text, find_minima=False)
+    assert p.gradient_expression.startswith("(longer than")
+    X = np.array([[0.7], [-1.3]])
+    np.testing.assert_allclose(p.grad(X), central_differences(p.f, X), rtol=1e-8)
+    product = from_expression("*".join(["sin(x + y)"] * 50), find_minima=False)
+    X = np.array([[0.3, 0.4], [1.0, 0.2]])
+    np.testing.assert_allclose(product.grad(X), central_differences(product.f, X),
+                               rtol=1e-6, atol=1e-12)
+
+
 def test_constant_expression_broadcasts():
     p = from_expression("2*pi", dim=2)
     X = np.zeros((4, 3, 2))
