@@ -314,7 +314,12 @@ def test_symbolic_derivative_matches_central_differences(expr, box):
 def test_expression_dimension_defaults_and_options():
     p = from_expression("x**3 - x")
     assert p.dim == 1 and p.start == (-3.0,) and p.window == ((-5.0, 5.0),)
-    assert p.minima == [] and p.gradient_expression == "3*x**2 - 1"
+    assert p.gradient_expression == "3*x**2 - 1"
+    # one local minimum at 1/√3 (f' = 3x² − 1 = 0); not global: f(−5) = −120 is lower
+    [m] = p.minima
+    assert m.kind == "local" and m.point[0] == pytest.approx(1 / math.sqrt(3), abs=1e-12)
+    assert m.value == pytest.approx(-2 / (3 * math.sqrt(3)), abs=1e-12)
+    assert from_expression("x**3 - x", find_minima=False).minima == []
     np.testing.assert_allclose(p.grad(np.array([[2.0]])), [[11.0]])
     q = from_expression("sin(x)*cos(y)", start=(1, 2), window=((0, 4), (-1, 3)), name="wave")
     assert (q.name, q.dim, q.start, q.window) == ("wave", 2, (1.0, 2.0), ((0, 4), (-1, 3)))
@@ -325,6 +330,42 @@ def test_expression_dimension_defaults_and_options():
         from_expression("x*y", start=(1, 2, 3))
     with pytest.raises(ValueError, match="window must be 1 finite"):
         from_expression("x", window=((1, 0),))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_minima_search_agrees_with_the_catalogue(name):
+    """Newton from a grid over the window finds exactly the catalogue's minima (all of them
+    for the surfaces with a few; a subset of Rastrigin's and Ackley's lattices)."""
+    p = CATALOGUE[name]
+    found = from_expression(p.formula, window=p.window).minima
+    listed = {tuple(np.round(m.point, 6)): m for m in p.minima}
+    for m in found:
+        twin = listed.get(tuple(np.round(m.point, 6)))
+        assert twin is not None, f"{name}: minimum {m} not in the catalogue"
+        assert twin.kind == m.kind and twin.value == pytest.approx(m.value, abs=1e-9)
+    if len(p.minima) <= 4:
+        assert len(found) == len(p.minima)
+
+
+def test_minima_search_on_formulas():
+    waves = from_expression("sin(x)*cos(y)").minima  # f = −1 at (±π/2 + 2kπ, ...) patterns
+    assert len(waves) == 6 and all(m.kind == "global" and m.value == -1 for m in waves)
+    assert all(abs(np.sin(m.point[0]) * np.cos(m.point[1]) + 1) < 1e-12 for m in waves)
+    for unbounded in ("x*y", "x**2 - y**2", "exp(-x^2)", "log(x)", "1/x"):
+        assert from_expression(unbounded).minima == []
+
+
+def test_large_derivatives_share_subtrees_and_are_not_printed_when_huge():
+    # d/dx of 40 nested max(·, -x/2) doubles its printed size per level, not its node count
+    text = "max(" * 40 + "x" + ", -x/2)" * 40
+    p = from_expression(text, find_minima=False)
+    assert p.gradient_expression.startswith("(longer than")
+    X = np.array([[0.7], [-1.3]])
+    np.testing.assert_allclose(p.grad(X), central_differences(p.f, X), rtol=1e-8)
+    product = from_expression("*".join(["sin(x + y)"] * 50), find_minima=False)
+    X = np.array([[0.3, 0.4], [1.0, 0.2]])
+    np.testing.assert_allclose(product.grad(X), central_differences(product.f, X),
+                               rtol=1e-6, atol=1e-12)
 
 
 def test_constant_expression_broadcasts():
@@ -445,7 +486,7 @@ def test_attack_strings_execute_nothing(tmp_path, monkeypatch):
 def check_only_problem_or_value_error(text: str) -> None:
     """The fuzzing contract: a Problem whose f and grad evaluate silently, or ValueError."""
     try:
-        p = from_expression(text)
+        p = from_expression(text, find_minima=False)
     except ValueError:
         return
     assert isinstance(p, Problem)
@@ -506,6 +547,24 @@ def expressions(max_leaves: int = 12, smooth: bool = False) -> st.SearchStrategy
 @given(expressions())
 def test_fuzz_well_formed_expressions(text):
     check_only_problem_or_value_error(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(expressions(max_leaves=8))
+def test_fuzz_minima_search(text):
+    """The numerical search never raises, and whatever it lists is a minimum in the window."""
+    try:
+        p = from_expression(text)
+    except ValueError:
+        return
+    for m in p.minima:
+        assert p.in_window(np.array(m.point))
+        assert p.f(np.array(m.point)) == pytest.approx(m.value, rel=1e-12, abs=1e-300)
+    best = [m.value for m in p.global_minima]
+    if best:  # global = the lowest found, and nothing sampled in the window is lower
+        assert max(best) - min(best) <= 1e-9 * (1 + abs(min(best)))
+        assert all(m.value > max(best) for m in p.minima if m.kind == "local")
+        assert np.nanmin(p.f(random_points(p, 2000, seed=9))) >= min(best) - 1e-9
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,8 +8,8 @@ check the hand-written gradients against the symbolic ones).
 Minima given in closed form or by the literature are written out; the others (the quartic's,
 Himmelblau's three irrational ones, the local minima of Rastrigin and Ackley, the tilted
 double well's) are computed once, on first use, by Newton's method from a nearby guess
-(:func:`polish_minima`) and kept only if the gradient vanishes and the Hessian is positive
-definite there.
+(:func:`~descentlab.problems.minima.newton_minima`) and kept only if the gradient vanishes
+and the Hessian is positive definite there.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .base import Minimum, Problem
+from .minima import newton_minima
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -30,36 +31,6 @@ def _xy(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _stack(*components: np.ndarray) -> np.ndarray:
     return np.stack(np.broadcast_arrays(*components), axis=-1)
-
-
-def polish_minima(
-    grad: Callable[[np.ndarray], np.ndarray],
-    guesses: Sequence[Sequence[float]],
-    *,
-    iterations: int = 60,
-    h: float = 1e-5,
-) -> np.ndarray:
-    """Newton's method on ∇f = 0 from each guess (rows of shape (dim,)), with the Hessian
-    by central differences of the analytic gradient. Returns the converged points that are
-    minima (|∇f| ≤ 1e-9 and a positive-definite Hessian), in the order of the guesses."""
-    P = np.array(guesses, dtype=np.float64)
-    dim = P.shape[-1]
-    basis = np.eye(dim) * h
-
-    def hessian(points: np.ndarray) -> np.ndarray:
-        columns = [(grad(points + e) - grad(points - e)) / (2 * h) for e in basis]
-        H = np.stack(columns, axis=-1)
-        return (H + np.swapaxes(H, -1, -2)) / 2
-
-    for _ in range(iterations):
-        step = np.linalg.solve(hessian(P), grad(P)[..., None])[..., 0]
-        P = P - step
-        if np.max(np.abs(step)) < 1e-14:
-            break
-    ok = (np.max(np.abs(grad(P)), axis=-1) <= 1e-9) & (
-        np.linalg.eigvalsh(hessian(P))[..., 0] > 0
-    )
-    return P[ok]
 
 
 def _minima_from_points(
@@ -104,7 +75,7 @@ def quartic() -> Problem:
     # f'(x) = (2x³ − 3x² − 57x − 27)/100: its three real roots are the two minima and the
     # local maximum near −0.490; Newton polishes numpy's roots and drops the maximum.
     roots = np.sort(np.roots([2.0, -3.0, -57.0, -27.0]).real)
-    points = polish_minima(grad, roots[:, None])
+    points = newton_minima(grad, roots[:, None])
     return Problem(
         "quartic", 1, "(x - 9)*x*(x + 1)*(x + 6)/200 + 4", f, grad,
         minima=_minima_from_points(f, points),
@@ -252,7 +223,7 @@ def two_basin() -> Problem:
 
     # ∂f/∂x = 4x³ − 4x + 1/4: roots near −1.030 (global), 0.063 (saddle), 0.967 (local).
     roots = np.sort(np.roots([4.0, 0.0, -4.0, 0.25]).real)
-    points = polish_minima(grad, [(r, 0.0) for r in roots])
+    points = newton_minima(grad, [(r, 0.0) for r in roots])
     return Problem(
         "two_basin", 2, "(x**2 - 1)**2 + x/4 + y**2", f, grad,
         minima=_minima_from_points(f, points),
@@ -344,7 +315,7 @@ def himmelblau() -> Problem:
 
     # (3, 2) is exact; the other three are roots of a quartic, polished from the
     # literature's six-digit values (Himmelblau 1972).
-    points = polish_minima(
+    points = newton_minima(
         grad, [(-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)]
     )
     minima = [Minimum((3.0, 2.0), 0.0, "global")] + [
@@ -374,7 +345,7 @@ def rastrigin() -> Problem:
         return _stack(2 * x + 20 * np.pi * np.sin(two_pi * x),
                       2 * y + 20 * np.pi * np.sin(two_pi * y))
 
-    points = polish_minima(grad, _lattice(5, skip_origin=True))
+    points = newton_minima(grad, _lattice(5, skip_origin=True))
     return Problem(
         "rastrigin", 2, "20 + x**2 + y**2 - 10*(cos(2*pi*x) + cos(2*pi*y))", f, grad,
         minima=_minima_from_points(f, points, exact_global=[((0.0, 0.0), 0.0)]),
@@ -406,7 +377,7 @@ def ackley() -> Problem:
         return _stack(cone * x + ripple * np.sin(two_pi * x),
                       cone * y + ripple * np.sin(two_pi * y))
 
-    points = polish_minima(grad, _lattice(5, skip_origin=True))
+    points = newton_minima(grad, _lattice(5, skip_origin=True))
     return Problem(
         "ackley", 2,
         "-20*exp(-0.2*sqrt(0.5*(x**2 + y**2))) - exp(0.5*(cos(2*pi*x) + cos(2*pi*y))) + e + 20",

@@ -47,10 +47,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import Problem, _check_window
+from .minima import search_minima
 
 MAX_LENGTH = 500
 MAX_DEPTH = 60
 MAX_EXPONENT = 1000.0
+MAX_PRINTED_NODES = 20_000  # a longer gradient_expression is not printed
 VARIABLES = ("x", "y")
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
@@ -322,26 +324,74 @@ def evaluator_of(func: str) -> Callable[..., np.ndarray]:
     return UNARY[func][0] if func in UNARY else BINARY[func]
 
 
-def to_function(node: Node) -> Callable[[dict[str, np.ndarray]], np.ndarray | float]:
-    """The tree as a NumPy function of ``{"x": array, "y": array}`` (built once as nested
-    closures; call it under ``np.errstate(all="ignore")``)."""
-    if isinstance(node, Num):
-        value = node.value
-        return lambda env: value
-    if isinstance(node, Var):
-        name = node.name
-        return lambda env: env[name]
+def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Neg):
-        inner = to_function(node.arg)
-        return lambda env: np.negative(inner(env))
+        return (node.arg,)
     if isinstance(node, BinOp):
-        op, left, right = OPERATORS[node.op], to_function(node.left), to_function(node.right)
-        return lambda env: op(left(env), right(env))
+        return (node.left, node.right)
     if isinstance(node, Call):
-        func = evaluator_of(node.func)
-        args = [to_function(a) for a in node.args]
-        return lambda env: func(*(a(env) for a in args))
-    raise TypeError(f"not an expression node: {node!r}")
+        return node.args
+    return ()
+
+
+class Program:
+    """Trees compiled into a straight-line sequence of NumPy calls.
+
+    Derivatives share subtrees by reference (the product rule reuses both factors), so the
+    trees are really DAGs; each shared node is evaluated once per call, which keeps a
+    gradient's cost proportional to its number of distinct nodes, not to its printed size.
+    Built without recursion. Call it under ``np.errstate(all="ignore")``.
+    """
+
+    def __init__(self, roots: Sequence[Node]) -> None:
+        slots: dict[int, int] = {}
+        nodes: list[Node] = []
+        stack = [(root, False) for root in reversed(roots)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in slots:
+                continue
+            children = _children(node)
+            if expanded or not children:
+                slots[id(node)] = len(nodes)
+                nodes.append(node)
+            else:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(children) if id(c) not in slots)
+        self.nodes = nodes
+        self.outputs = [slots[id(root)] for root in roots]
+        self.steps: list[tuple[int, object, tuple[int, ...]]] = []
+        for node in nodes:
+            args = tuple(slots[id(c)] for c in _children(node))
+            if isinstance(node, Num):
+                self.steps.append((0, node.value, args))
+            elif isinstance(node, Var):
+                self.steps.append((1, node.name, args))
+            elif isinstance(node, Neg):
+                self.steps.append((2, np.negative, args))
+            elif isinstance(node, BinOp):
+                self.steps.append((2, OPERATORS[node.op], args))
+            else:
+                assert isinstance(node, Call)
+                self.steps.append((2, evaluator_of(node.func), args))
+
+    def __call__(self, env: dict[str, np.ndarray]) -> list[np.ndarray | float]:
+        values: list = []
+        for kind, payload, args in self.steps:
+            if kind == 0:
+                values.append(payload)
+            elif kind == 1:
+                values.append(env[payload])  # type: ignore[index]
+            else:
+                values.append(payload(*[values[a] for a in args]))  # type: ignore[operator]
+        return [values[i] for i in self.outputs]
+
+    def printed_size(self) -> int:
+        """How many nodes :func:`to_text` would print (shared subtrees count every time)."""
+        sizes: list[int] = []
+        for _, _, args in self.steps:
+            sizes.append(1 + sum(sizes[a] for a in args))
+        return max((sizes[i] for i in self.outputs), default=0)
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4, "atom": 5}
@@ -442,7 +492,7 @@ class _Translator:
         """A part without variables must have a finite value (rejects 1/0, 10**400)."""
         if not variables(result):
             with np.errstate(all="ignore"):
-                value = float(to_function(result)({}))
+                value = float(Program([result])({})[0])
             if not math.isfinite(value):
                 raise self.fail(node, f"the constant part {self.quote(node)!r} is not finite "
                                       f"(value {value})")
@@ -559,6 +609,7 @@ def from_expression(
     window: Sequence[Sequence[float]] | None = None,
     name: str | None = None,
     dim: int | None = None,
+    find_minima: bool = True,
 ) -> Problem:
     """A :class:`Problem` from a formula in ``x`` (1-D) or ``x`` and ``y`` (2-D).
 
@@ -571,9 +622,15 @@ def from_expression(
         name: the problem's name (default ``"custom"``).
         dim: force the dimension (2 for a formula in x only); default: 2 if ``y`` appears,
             else 1.
+        find_minima: search the window for minima numerically
+            (:func:`~descentlab.problems.minima.search_minima`: Newton's method from a grid
+            of guesses; "global" means lowest in the window). False: ``minima`` is empty.
 
-    The gradient is derived symbolically (``problem.gradient_expression``). The minima are
-    not known, so ``problem.minima`` is empty.
+    The gradient is derived symbolically (``problem.gradient_expression``).
+
+    >>> p = from_expression("(x - 1)**2 + 2*(y + 0.5)**2")
+    >>> p.minima
+    [Minimum(point=(1.0, -0.5), value=0.0, kind='global')]
     """
     tree = parse(expr)
     used = variables(tree)
@@ -586,20 +643,23 @@ def from_expression(
     names = VARIABLES[:dim]
     try:
         gradient = [derivative(tree, v) for v in names]
+        value_program, gradient_program = Program([tree]), Program(gradient)
+        if gradient_program.printed_size() <= MAX_PRINTED_NODES:
+            gradient_texts = [to_text(g) for g in gradient]
+            gradient_text = gradient_texts[0] if dim == 1 else f"({', '.join(gradient_texts)})"
+        else:
+            gradient_text = f"(longer than {MAX_PRINTED_NODES} terms; not printed)"
         formula = to_text(tree)
-        gradient_texts = [to_text(g) for g in gradient]
     except RecursionError:
         raise ValueError(f"invalid expression {expr!r}: too complex to differentiate") from None
-    value_function = to_function(tree)
-    gradient_functions = [to_function(g) for g in gradient]
 
     def f(X: np.ndarray) -> np.ndarray:
         env = {v: X[..., i] for i, v in enumerate(names)}
-        return np.broadcast_to(value_function(env), X.shape[:-1])
+        return np.broadcast_to(value_program(env)[0], X.shape[:-1])
 
     def grad(X: np.ndarray) -> np.ndarray:
         env = {v: X[..., i] for i, v in enumerate(names)}
-        parts = [np.broadcast_to(g(env), X.shape[:-1]) for g in gradient_functions]
+        parts = [np.broadcast_to(g, X.shape[:-1]) for g in gradient_program(env)]
         return np.stack(parts, axis=-1)
 
     window = _check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
@@ -607,9 +667,12 @@ def from_expression(
     if start is None:
         start = tuple(lo + fraction * (hi - lo)
                       for (lo, hi), fraction in zip(window, (0.2, 0.7)))
+    minima = search_minima(f, grad, window) if find_minima else []
+    found = ("minima found numerically in the window ('global' = lowest in the window)"
+             if find_minima else "minima not searched")
     return Problem(
         name or "custom", dim, formula, f, grad,
-        minima=[], start=start, window=window,
-        gradient_expression=gradient_texts[0] if dim == 1 else f"({', '.join(gradient_texts)})",
-        description=f"user expression {expr!r} (minima unknown)",
+        minima=minima, start=start, window=window,
+        gradient_expression=gradient_text,
+        description=f"user expression {expr!r}; {found}",
     )
