@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..lab import manifest
 from ..lab.files import write_text
-from ..lab.progress import Progress
+from ..lab.progressbar import ProgressBar
 from ..lab.race import race
 from . import _common
 
@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
         if not mp4_available():
             raise ValueError("MP4 needs ffmpeg, which is not installed on this machine; use "
                              "--animate gif (Pillow) or install ffmpeg")
-    bar = Progress(len(args.optimizers) * args.steps, "race")
+    bar = ProgressBar(len(args.optimizers) * args.steps, "race", unit=" updates")
     result = race(problem, args.optimizers, start, args.steps, tol=args.tol,
-                  margin=args.margin, progress=bar)
+                  margin=args.margin, progress=bar.update)
     bar.close()
     out = Path(args.out)
     written = [write_text(out / "trajectories.csv", result.csv())]

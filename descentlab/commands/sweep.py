@@ -11,7 +11,7 @@ import numpy as np
 
 from ..lab import manifest
 from ..lab.files import write_text
-from ..lab.progress import Progress
+from ..lab.progressbar import ProgressBar
 from ..lab.sweep import start_grid, sweep, sweep_starts
 from . import _common
 from .race import add_output_arguments
@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
         if args.grid:
             raise ValueError("--starts sweeps start points; it cannot be combined with --grid")
         starts = start_grid(problem, args.starts)
-        bar = Progress(args.steps, f"sweep {starts.shape[0] * (1 if rates is None else rates.size)}"
-                       " runs")
+        runs = starts.shape[0] * (1 if rates is None else rates.size)
+        bar = ProgressBar(args.steps, f"sweep {runs} runs", unit=" steps")
         result = sweep_starts(problem, args.optimizer, starts, rates, steps=args.steps,
-                              tol=args.tol, margin=args.margin, progress=bar)
+                              tol=args.tol, margin=args.margin, progress=bar.update)
         bar.close()
         rate = result.success_rate()
         print(f"{args.optimizer} on {problem.name}: {starts.shape[0]} starts, {args.steps} steps")
@@ -60,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--lr is required: a list (0.1,0.5) or a range START:STOP:STEP")
         axis, values = _common.parse_grid(args.grid) if args.grid else (None, None)
         n = rates.size * (1 if values is None else values.size)
-        bar = Progress(args.steps, f"sweep {n} runs")
+        bar = ProgressBar(args.steps, f"sweep {n} runs", unit=" steps")
         result = sweep(problem, args.optimizer, rates, axis=axis, axis_values=values,
                        start=start, steps=args.steps, tol=args.tol, margin=args.margin,
-                       progress=bar)
+                       progress=bar.update)
         bar.close()
         print(f"{args.optimizer} on {problem.name} from {start}, {args.steps} steps, "
               f"{n} runs (tol {result.tol:g})")
