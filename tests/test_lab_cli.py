@@ -133,3 +133,12 @@ def test_figures_for_every_kind_of_problem(tmp_path):
             assert (out / f).stat().st_size > 1000, (name, f)
         assert p.dim == 2
     assert np.isfinite(problems.get("saddle").f(np.zeros(2)))
+
+
+def test_user_expression_window_holds_the_start(tmp_path, capsys):
+    assert main(["race", "--f", "x**2/20 + y**2", "--start=-7,2", "--steps", "30",
+                 "--optimizers", "sgd:lr=0.95", "--out", str(tmp_path)]) == 0
+    last = (tmp_path / "trajectories.csv").read_text().splitlines()[-1].split(",")
+    assert last[:2] == ["sgd", "30"]  # not diverged at step 0: the window grew to (-9, 9)
+    err = error_of(capsys, ["race", "--problem", "bowl", "--start=20,0", "--optimizers", "sgd"])
+    assert "outside the window of 'bowl'" in err

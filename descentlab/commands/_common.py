@@ -28,20 +28,57 @@ def add_problem_arguments(p: argparse.ArgumentParser, default: str | None = None
                    help='your own surface as an expression in x (and y), e.g. "x**2/20 + y**2"')
     p.add_argument("--start", metavar="X[,Y]",
                    help="start point, e.g. --start=-7,2 (default: the problem's)")
+    p.add_argument("--window", metavar="X0:X1[,Y0:Y1]",
+                   help="view window for --f (default (-5, 5) per axis, widened to hold "
+                   "--start)")
 
 
 def resolve_problem(args: argparse.Namespace) -> Any:
     if args.expression and args.problem:
         raise ValueError("give either --problem or --f, not both")
+    window_text = getattr(args, "window", None)
     if args.expression:
-        build = getattr(problems, "from_expression", None)
-        if build is None:
-            raise ValueError("--f needs descentlab.problems.from_expression, which this build "
-                             "does not have yet")
-        return build(args.expression)
+        problem = problems.from_expression(args.expression)
+        window = parse_window(window_text, problem) if window_text else problem.window
+        if args.start is not None:  # widen the default window so that it holds the start
+            start = parse_point(args.start, problem)
+            if not window_text:
+                window = tuple((min(lo, -math.ceil(1.25 * abs(s))),
+                                max(hi, math.ceil(1.25 * abs(s))))
+                               for (lo, hi), s in zip(window, start))
+            return problems.from_expression(args.expression, start=start, window=window)
+        return problems.from_expression(args.expression, window=window) if window_text \
+            else problem
+    if window_text:
+        raise ValueError("--window applies to --f expressions; catalogue problems have theirs")
     if not args.problem:
         raise ValueError("say which surface: --problem NAME or --f EXPR")
     return problems.get(args.problem)
+
+
+def parse_window(text: str, problem: Any) -> tuple[tuple[float, float], ...]:
+    """``"-10:10,-5:5"`` → ((-10, 10), (-5, 5))."""
+    parts = str(text).split(",")
+    try:
+        pairs = tuple((float(a), float(b)) for a, b in (p.split(":") for p in parts))
+    except ValueError:
+        raise ValueError(f"--window {text!r}: expected X0:X1[,Y0:Y1], e.g. -10:10,-5:5") \
+            from None
+    if len(pairs) != problem.dim or not all(lo < hi for lo, hi in pairs):
+        raise ValueError(f"--window {text!r}: need {problem.dim} range(s) LOW:HIGH with "
+                         "LOW < HIGH")
+    return pairs
+
+
+def check_start_inside(problem: Any, start: tuple[float, ...], margin: float) -> None:
+    """A start outside the (widened) window would be 'diverged at step 0': say so instead."""
+    from ..lab.engine import bounds
+
+    lo, hi = bounds(problem, margin)
+    if not (np.all(np.asarray(start) >= lo) and np.all(np.asarray(start) <= hi)):
+        window = ", ".join(f"[{a:g}, {b:g}]" for a, b in problem.window)
+        raise ValueError(f"--start {start} is outside the window of {problem.name!r}, {window}; "
+                         "choose a start inside it or widen it with --margin")
 
 
 def parse_point(text: str | None, problem: Any, what: str = "--start") -> tuple[float, ...]:

@@ -26,6 +26,7 @@ problems, curve.png for 1-D ones, animation.gif|mp4 with --animate, trajectories
 def run(args: argparse.Namespace) -> int:
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
+    _common.check_start_inside(problem, start, args.margin)
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.animate == "mp4":

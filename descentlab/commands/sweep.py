@@ -30,6 +30,7 @@ minimum and later left its basin. Writes stability.png (or starts.png) and manif
 def run(args: argparse.Namespace) -> int:
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
+    _common.check_start_inside(problem, start, args.margin)
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     rates = None if args.lr is None else _common.parse_values(args.lr, "--lr")
