@@ -140,5 +140,6 @@ def test_user_expression_window_holds_the_start(tmp_path, capsys):
                  "--optimizers", "sgd:lr=0.95", "--out", str(tmp_path)]) == 0
     last = (tmp_path / "trajectories.csv").read_text().splitlines()[-1].split(",")
     assert last[:2] == ["sgd", "30"]  # not diverged at step 0: the window grew to (-9, 9)
+    capsys.readouterr()
     err = error_of(capsys, ["race", "--problem", "bowl", "--start=20,0", "--optimizers", "sgd"])
     assert "outside the window of 'bowl'" in err
