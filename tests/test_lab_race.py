@@ -127,3 +127,26 @@ def test_undefined_points_diverge():
                 start=(0.5,), window=((-5.0, 5.0),))
     result = race(p, ["sgd:lr=1"], None, 4)
     assert result.entries[0].diverged_at == 1  # 0.5 → −1.5: in the window, f is nan
+
+
+def test_e3_final_points_match_torch_optim():
+    import torch
+
+    builders = {
+        "sgd:lr=0.95": lambda p: torch.optim.SGD(p, lr=0.95),
+        "momentum:lr=0.1": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+        "adagrad:lr=1.5": lambda p: torch.optim.Adagrad(p, lr=1.5),
+        "adam:lr=0.3": lambda p: torch.optim.Adam(p, lr=0.3),
+        "rmsprop:lr=0.3": lambda p: torch.optim.RMSprop(p, lr=0.3),
+        "nesterov:lr=0.3": lambda p: torch.optim.SGD(p, lr=0.3, momentum=0.9, nesterov=True),
+    }
+    result = race(problems.get("bowl"), list(builders), start=(-7, 2), steps=30)
+    for e in result.entries:
+        xy = torch.tensor([-7.0, 2.0], dtype=torch.float64, requires_grad=True)
+        opt = builders[e.spec]([xy])
+        for _ in range(30):
+            opt.zero_grad()
+            (xy[0] ** 2 / 20 + xy[1] ** 2).backward()
+            opt.step()
+        np.testing.assert_allclose(e.path[-1], xy.detach().numpy(), rtol=1e-10, atol=1e-13,
+                                   err_msg=e.spec)
