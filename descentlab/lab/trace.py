@@ -316,7 +316,7 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
             kwargs = {**kwargs, "eps": TINY_EPS}
             note = "exact: ε → 0 (the floating-point run used ε = 1e-300)"
     opt = optim.create(name, **kwargs)
-    if not exact and "eps" in opt.hyperparameters() and not note:
+    if not exact and name in EXACT_OPTIMIZERS and "eps" in opt.hyperparameters():
         note = (f"ε = {opt.hyperparameters()['eps']:g} (pass eps=1e-300 or --exact for the "
                 "ε → 0 values of a hand computation)")
     rules = [_ExactRule(name, opt) for _ in range(problem.dim)] if exact else []
