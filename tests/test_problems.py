@@ -102,6 +102,14 @@ def test_vectorised_over_leading_axes(name):
     assert p.f(X.astype(np.float32)).dtype == np.float32
 
 
+def test_results_never_alias_the_input():
+    for p in (from_expression("x + 0*y"), from_expression("y", dim=2), CATALOGUE["xy"]):
+        X = np.ones((3, 2))
+        p.f(X)[:] = 5.0
+        p.grad(X)[:] = 5.0
+        assert (X == 1).all()
+
+
 def test_wrong_trailing_axis_is_a_clear_error():
     with pytest.raises(ValueError, match=r"shape \(\.\.\., 1\).*trailing axis"):
         CATALOGUE["quartic"].f(np.array([1.0, 2.0, 3.0]))
