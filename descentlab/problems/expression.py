@@ -1,11 +1,12 @@
 """User formulas such as ``"x**2/20 + y**2"``: parsed safely, differentiated symbolically,
 evaluated with NumPy.
 
-Safety: the text is only ever *parsed* (:func:`ast.parse`, which builds a syntax tree and runs
-nothing), then translated node by node, through a strict whitelist, into this module's own
-small expression tree. Nothing of the user's text is passed to ``eval``, ``exec`` or
-``compile``. Anything outside the grammar below is rejected with a ValueError that quotes the
-offending part.
+Safety: the text is only ever *parsed* — :func:`ast.parse`, i.e. ``compile`` with the
+``PyCF_ONLY_AST`` flag, which builds a syntax tree and generates and runs no code — then
+translated node by node, through a strict whitelist, into this module's own small expression
+tree. Nothing of the user's text reaches ``eval`` or ``exec``, and no code object is ever
+made from it. Anything outside the grammar below is rejected with a ValueError that quotes
+the offending part and its column.
 
 Grammar (Python syntax, ``^`` also accepted for ``**``)::
 
