@@ -64,6 +64,16 @@ def _as_points(X: object, dim: int, what: str = "X") -> np.ndarray:
     return arr
 
 
+def _fresh(result: object, shape: tuple[int, ...], X: np.ndarray) -> np.ndarray:
+    """``result`` as a new writeable array of ``shape`` and X's dtype — copied only when it
+    is not one already (a broadcast scalar, another dtype, or memory shared with X)."""
+    arr = np.asarray(result)
+    if (arr.shape != shape or arr.dtype != X.dtype or not arr.flags.writeable
+            or np.may_share_memory(arr, X)):
+        arr = np.broadcast_to(arr, shape).astype(X.dtype, copy=True)
+    return arr
+
+
 def _check_start(start: Sequence[float], dim: int, name: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in start)
@@ -149,16 +159,14 @@ class Problem:
         f is undefined or overflows (no warning)."""
         X = _as_points(X, self.dim)
         with np.errstate(all="ignore"):
-            value = self._f(X)
-        return np.broadcast_to(value, X.shape[:-1]).astype(X.dtype, copy=True)
+            return _fresh(self._f(X), X.shape[:-1], X)
 
     def grad(self, X: np.ndarray) -> np.ndarray:
         """∇f at every point of ``X`` (shape ``(..., dim)``) → shape ``(..., dim)``;
         nan/inf where undefined."""
         X = _as_points(X, self.dim)
         with np.errstate(all="ignore"):
-            g = self._grad(X)
-        return np.broadcast_to(g, X.shape).astype(X.dtype, copy=True)
+            return _fresh(self._grad(X), X.shape, X)
 
     # -- geometry ---------------------------------------------------------------------------
     def nearest_minimum(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,12 @@
 """User formulas such as ``"x**2/20 + y**2"``: parsed safely, differentiated symbolically,
 evaluated with NumPy.
 
-Safety: the text is only ever *parsed* (:func:`ast.parse`, which builds a syntax tree and runs
-nothing), then translated node by node, through a strict whitelist, into this module's own
-small expression tree. Nothing of the user's text is passed to ``eval``, ``exec`` or
-``compile``. Anything outside the grammar below is rejected with a ValueError that quotes the
-offending part.
+Safety: the text is only ever *parsed* — :func:`ast.parse`, i.e. ``compile`` with the
+``PyCF_ONLY_AST`` flag, which builds a syntax tree and generates and runs no code — then
+translated node by node, through a strict whitelist, into this module's own small expression
+tree. Nothing of the user's text reaches ``eval`` or ``exec``, and no code object is ever
+made from it. Anything outside the grammar below is rejected with a ValueError that quotes
+the offending part and its column.
 
 Grammar (Python syntax, ``^`` also accepted for ``**``)::
 
@@ -475,6 +476,7 @@ class _Translator:
     def __init__(self, text: str, columns: list[int]) -> None:
         self.text = text
         self.columns = columns  # character index in `text` → column (1-based) in user text
+        self.seen: set[str] = set()  # variables written (even if simplified away: 0*y)
 
     def fail(self, node: ast.AST, reason: str, hint: str = "") -> ValueError:
         offset = getattr(node, "col_offset", None)  # in UTF-8 bytes
@@ -516,6 +518,7 @@ class _Translator:
             return Num(number)
         if isinstance(node, ast.Name):
             if node.id in VARIABLES:
+                self.seen.add(node.id)
                 return Var(node.id)
             if node.id in CONSTANTS:
                 return Num(CONSTANTS[node.id], node.id)
@@ -568,6 +571,11 @@ class _Translator:
 def parse(text: str) -> Node:
     """Parse a formula into an expression tree; ValueError (quoting the offending part) for
     anything outside the grammar in this module's docstring."""
+    return _parse(text)[0]
+
+
+def _parse(text: str) -> tuple[Node, set[str]]:
+    """The tree and the variable names the text mentions."""
     if not isinstance(text, str):
         raise ValueError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -593,8 +601,9 @@ def parse(text: str) -> Node:
         raise ValueError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
         raise ValueError(f"invalid expression {text!r}: {e}") from None
+    translator = _Translator(source, columns)
     try:
-        return _Translator(source, columns).translate(tree.body)
+        return translator.translate(tree.body), translator.seen
     except RecursionError:
         raise ValueError("invalid expression: too complex") from None
 
@@ -632,8 +641,7 @@ def from_expression(
     >>> p.minima
     [Minimum(point=(1.0, -0.5), value=0.0, kind='global')]
     """
-    tree = parse(expr)
-    used = variables(tree)
+    tree, used = _parse(expr)
     if dim is None:
         dim = 2 if "y" in used else 1
     if dim not in (1, 2):
