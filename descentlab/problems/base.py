@@ -196,10 +196,11 @@ class Problem:
         with np.errstate(all="ignore"):
             diff = X[..., None, :].astype(np.float64) - self._minimum_points
             distances = np.sqrt(np.einsum("...ij,...ij->...i", diff, diff))
-        finite = np.isfinite(distances).all(axis=-1)
-        index = np.where(finite, np.argmin(np.where(np.isfinite(distances), distances, 0), -1), -1)
-        distance = np.where(finite, np.min(distances, axis=-1, initial=np.inf), np.nan)
-        return index.astype(np.intp), distance
+        finite = np.isfinite(X).all(axis=-1)
+        safe = np.where(finite[..., None], distances, 0.0)
+        index = np.where(finite, np.argmin(safe, axis=-1), -1).astype(np.intp)
+        distance = np.where(finite, np.min(safe, axis=-1), np.nan)
+        return index, distance
 
     def in_window(self, X: np.ndarray) -> np.ndarray:
         """True where every coordinate of ``X`` (shape ``(..., dim)``) is finite and inside
