@@ -249,6 +249,27 @@ def test_in_window():
     assert p.in_window(X).tolist() == [True, True, False, False, False, False]
 
 
+def test_bounds_contain_the_window_and_hold_the_e1_adam_runs():
+    for p in CATALOGUE.values():
+        assert all(blo <= wlo < whi <= bhi
+                   for (blo, bhi), (wlo, whi) in zip(p.bounds, p.window))
+    p = CATALOGUE["quartic"]
+    assert p.in_bounds(np.array([[15.0], [25.0], [np.nan]])).tolist() == [True, False, False]
+    # E1's sweep (Adam, eps=1e-10, lr 0.1..12, β2 0.999 and 0.5, 99 steps from -8): a plain
+    # loop of the textbook rule (PyTorch form) — no run swings outside the bounds.
+    for beta2 in (0.999, 0.5):
+        for lr in np.arange(1, 121) / 10:
+            x, m, v = -8.0, 0.0, 0.0
+            for t in range(1, 100):
+                g = (2 * x**3 - 3 * x**2 - 57 * x - 27) / 100
+                m, v = 0.9 * m + 0.1 * g, beta2 * v + (1 - beta2) * g * g
+                x -= lr * (m / (1 - 0.9**t)) / (math.sqrt(v / (1 - beta2**t)) + 1e-10)
+                assert p.in_bounds(np.array([x])), (beta2, lr, t, x)
+    with pytest.raises(ValueError, match="must contain the window"):
+        Problem("p", 1, "x", lambda X: X[..., 0], lambda X: X, start=(0,), window=((-1, 1),),
+                bounds=((0, 2),))
+
+
 def test_overflow_and_undefined_points_give_nan_or_inf_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -53,6 +53,9 @@ def show(p: Problem, max_minima: int = 12) -> None:
     print(f"  gradient   = {p.gradient_expression}")
     print(f"  start      = {_point(p.start)}")
     print("  window     = " + " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in p.window))
+    if p.bounds != p.window:
+        print("  bounds     = " + " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in p.bounds)
+              + "  (leaving them counts as diverged)")
     if p.description:
         print(textwrap.fill(p.description, width=88, initial_indent="  ",
                             subsequent_indent="  "))

@@ -74,6 +74,12 @@ def _fresh(result: object, shape: tuple[int, ...], X: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _inside(X: np.ndarray, box: tuple[tuple[float, float], ...]) -> np.ndarray:
+    low = np.array([lo for lo, _ in box])
+    high = np.array([hi for _, hi in box])
+    return np.all((X >= low) & (X <= high), axis=-1)
+
+
 def _check_start(start: Sequence[float], dim: int, name: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in start)
@@ -115,8 +121,11 @@ class Problem:
         minima: known minima (:class:`Minimum`), global ones first; empty when f has none
             (e.g. the saddle ``x*y``) — the description then says so.
         start: suggested start point, ``dim`` floats.
-        window: per-dimension view range ``((x_lo, x_hi), (y_lo, y_hi))``; a run that leaves
-            it is treated as diverged by the lab.
+        window: per-dimension view range ``((x_lo, x_hi), (y_lo, y_hi))`` for pictures.
+        bounds: the region a run must stay in — leaving it counts as diverged. Equal to
+            :attr:`window` except where bounded-step optimizers legitimately swing wider than
+            the view (the quartic: Adam with β2 = 0.5 and lr ≥ 5.6 bounces through
+            [-14.3, 15.7], its view is [-10, 12], its bounds [-20, 20]).
         gradient_expression: the gradient as text, e.g. ``"(x/10, 2*y)"``.
 
     ``f`` and ``grad`` take ``X`` of shape ``(..., dim)``; see the module docstring.
@@ -133,6 +142,7 @@ class Problem:
         minima: Sequence[Minimum] = (),
         start: Sequence[float],
         window: Sequence[Sequence[float]],
+        bounds: Sequence[Sequence[float]] | None = None,
         description: str = "",
         gradient_expression: str = "",
     ) -> None:
@@ -145,6 +155,11 @@ class Problem:
         self.gradient_expression = gradient_expression
         self.start = _check_start(start, dim, name)
         self.window = _check_window(window, dim, name)
+        self.bounds = self.window if bounds is None else _check_window(bounds, dim, name)
+        if any(blo > wlo or bhi < whi for (blo, bhi), (wlo, whi) in zip(self.bounds,
+                                                                        self.window)):
+            raise ValueError(f"{name}: bounds {self.bounds} must contain the window "
+                             f"{self.window}")
         self.minima = list(minima)
         for m in self.minima:
             if len(m.point) != dim:
@@ -181,18 +196,21 @@ class Problem:
         with np.errstate(all="ignore"):
             diff = X[..., None, :].astype(np.float64) - self._minimum_points
             distances = np.sqrt(np.einsum("...ij,...ij->...i", diff, diff))
-        finite = np.isfinite(distances).all(axis=-1)
-        index = np.where(finite, np.argmin(np.where(np.isfinite(distances), distances, 0), -1), -1)
-        distance = np.where(finite, np.min(distances, axis=-1, initial=np.inf), np.nan)
-        return index.astype(np.intp), distance
+        finite = np.isfinite(X).all(axis=-1)
+        safe = np.where(finite[..., None], distances, 0.0)
+        index = np.where(finite, np.argmin(safe, axis=-1), -1).astype(np.intp)
+        distance = np.where(finite, np.min(safe, axis=-1), np.nan)
+        return index, distance
 
     def in_window(self, X: np.ndarray) -> np.ndarray:
         """True where every coordinate of ``X`` (shape ``(..., dim)``) is finite and inside
-        :attr:`window` (bounds included) → bool array of shape ``(...)``."""
-        X = _as_points(X, self.dim)
-        low = np.array([lo for lo, _ in self.window])
-        high = np.array([hi for _, hi in self.window])
-        return np.all((X >= low) & (X <= high), axis=-1)
+        :attr:`window` (edges included) → bool array of shape ``(...)``."""
+        return _inside(_as_points(X, self.dim), self.window)
+
+    def in_bounds(self, X: np.ndarray) -> np.ndarray:
+        """True where every coordinate of ``X`` is finite and inside :attr:`bounds` (edges
+        included): False means the run diverged."""
+        return _inside(_as_points(X, self.dim), self.bounds)
 
     @property
     def global_minima(self) -> list[Minimum]:

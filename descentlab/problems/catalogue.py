@@ -79,7 +79,7 @@ def quartic() -> Problem:
     return Problem(
         "quartic", 1, "(x - 9)*x*(x + 1)*(x + 6)/200 + 4", f, grad,
         minima=_minima_from_points(f, points),
-        start=(-8.0,), window=((-10.0, 12.0),),
+        start=(-8.0,), window=((-10.0, 12.0),), bounds=((-20.0, 20.0),),
         gradient_expression="(2*x**3 - 3*x**2 - 57*x - 27)/100",
         description="E1: a 1-D non-convex quartic with a global minimum near x = 6.335, a "
         "local minimum near x = -4.345 and a local maximum near x = -0.490 between them. "
