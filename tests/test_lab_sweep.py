@@ -18,8 +18,9 @@ def quartic_grad(x):
 
 
 def hand_adam_run(lr, beta2, steps=99, x=-8.0, beta1=0.9, eps=1e-10, tol=0.22,
-                  lo=-10.0, hi=12.0):
-    """E1 written out: Adam from x, classified as the lab documents it."""
+                  lo=-20.0, hi=20.0):
+    """E1 written out: Adam from x, classified as the lab documents it (the quartic's
+    bounds, where leaving counts as diverged, are [-20, 20])."""
     m = v = 0.0
     reached = bounced = False
 

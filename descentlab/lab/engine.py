@@ -6,7 +6,7 @@ hyperparameters may be arrays of shape (K, 1) (one value per run). There is no P
 over runs: a 200 × 200 sweep is one array of 40 000 rows.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
-the *bounds* (the problem's view window, widened by ``margin`` times its width on every side
+the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin`` times its width on every side
 if ``margin`` > 0), or f or its gradient is not finite there (undefined points give nan).
 From then on the run is frozen: its gradient is replaced by 0 and its point restored after
 every update, so it can never raise or disturb the others. Nothing is an error; a diverged
@@ -33,7 +33,7 @@ import numpy as np
 
 OUTCOMES = ("global", "local", "moving", "diverged")
 
-#: Default margin: 0, the bounds are the view window itself.
+#: Default margin: 0, the bounds are the problem's own.
 DEFAULT_MARGIN = 0.0
 
 
@@ -43,9 +43,12 @@ def default_tol(problem: Any) -> float:
 
 
 def bounds(problem: Any, margin: float = DEFAULT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds (each of shape (dim,)) a run must stay inside."""
-    lo = np.array([w[0] for w in problem.window], dtype=float)
-    hi = np.array([w[1] for w in problem.window], dtype=float)
+    """Lower and upper bounds (each of shape (dim,)) a run must stay inside: the problem's
+    ``bounds`` (its view window unless the problem says otherwise, e.g. the quartic's wider
+    [-20, 20], which holds Adam's bounces), widened by ``margin``."""
+    region = getattr(problem, "bounds", problem.window)
+    lo = np.array([w[0] for w in region], dtype=float)
+    hi = np.array([w[1] for w in region], dtype=float)
     width = hi - lo
     return lo - margin * width, hi + margin * width
 
