@@ -681,7 +681,9 @@ class Join(_Composite):
     """Schedules one after another (optax ``join_schedules``, PyTorch ``SequentialLR``).
 
     ``schedules[0]`` runs for n < boundaries[0]; ``schedules[i]`` runs from n = boundaries[i−1]
-    and is called with n − boundaries[i−1], i.e. it starts from its own beginning.
+    and is called with n − boundaries[i−1], i.e. it starts from its own beginning. A number
+    in ``schedules`` stands for a :class:`Constant`, so ``opt.lr = Join([opt.lr, new],
+    [opt.step + 100])`` queues a change whether ``opt.lr`` holds a number or a schedule.
 
     >>> s = Join([LinearWarmup(1.0, 2), ExponentialDecay(1.0, 0.5)], [2])
     >>> [s(n) for n in range(5)]
@@ -692,7 +694,11 @@ class Join(_Composite):
                  boundaries: Sequence[int]) -> None:
         if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence):
             raise TypeError(f"schedules must be a list of schedules, got {schedules!r}")
-        self.schedules = [_schedule(f"schedules[{i}]", s) for i, s in enumerate(schedules)]
+        self.schedules = [
+            Constant(_number(f"schedules[{i}]", s))
+            if isinstance(s, numbers.Real) and not isinstance(s, bool)
+            else _schedule(f"schedules[{i}]", s)
+            for i, s in enumerate(schedules)]
         self.boundaries = _boundaries("boundaries", boundaries)
         if len(self.schedules) != len(self.boundaries) + 1:
             raise ValueError(f"schedules must have one entry more than boundaries "

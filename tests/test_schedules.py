@@ -398,7 +398,10 @@ def test_wrong_types_raise_type_error():
     with pytest.raises(TypeError, match="step_size must be an integer"):
         S.StepDecay(0.1, 2.5)
     with pytest.raises(TypeError, match="schedules\\[1\\] must be a schedule"):
-        S.Join([S.Constant(0.1), 0.01], [5])
+        S.Join([S.Constant(0.1), "0.01"], [5])
+    with pytest.raises(ValueError, match="schedules\\[0\\] must be >= 0, got -0.1"):
+        S.Join([-0.1, S.Constant(0.1)], [5])
+    assert [S.Join([0.1, S.Constant(0.01)], [2])(n) for n in range(4)] == [0.1, 0.1, 0.01, 0.01]
     with pytest.raises(TypeError, match="lr must be a number, not an array"):
         S.Constant(np.ones(3))
 
