@@ -521,6 +521,13 @@ def test_manual_override_mid_run():
     opt.lr = 0.2
     opt.lr = opt.lr * 0.5
     assert opt.lr == 0.1
+    # queue a change two updates ahead, from a number
+    opt.lr = S.Join([opt.lr, S.ExponentialDecay(0.04, 0.5)], [opt.step + 2])
+    used = []
+    for _ in range(4):
+        opt.update(params, {"x": 0.0})
+        used.append(opt.current_lr)
+    assert used == [0.1, 0.1, 0.04, 0.02]
 
 
 # ------------------------------------------------------------------ E7: figure and command
