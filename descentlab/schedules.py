@@ -147,8 +147,11 @@ class Schedule:
                 parts.append(f"{p.name}={_show(v)}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    def __mul__(self, factor: float) -> Scaled:
-        if isinstance(factor, Schedule) or not isinstance(factor, numbers.Real):
+    #: NumPy defers to us, so ``array * schedule`` is a :class:`Scaled` schedule too.
+    __array_ufunc__ = None
+
+    def __mul__(self, factor: float | np.ndarray) -> Scaled:
+        if not _is_factor(factor):
             return NotImplemented
         return Scaled(self, factor)
 
@@ -157,6 +160,10 @@ class Schedule:
     def starting_at(self, step: int) -> Shifted:
         """This schedule started afresh at update count ``step`` (see :class:`Shifted`)."""
         return Shifted(self, step)
+
+
+def _is_factor(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or (isinstance(x, numbers.Real) and not isinstance(x, bool))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -716,24 +723,31 @@ class Join(_Composite):
 class Scaled(_Composite):
     """α(n) = factor·schedule(n); what ``schedule * factor`` builds.
 
+    ``factor`` may be a float64 array that broadcasts against the parameters: one schedule
+    shape at K peak rates, advancing K runs in one vectorised update (a sweep).
+
     >>> ExponentialDecay(1.0, 0.5) * 0.1
     Scaled(schedule=ExponentialDecay(lr=1.0, gamma=0.5), factor=0.1)
+    >>> (np.array([[0.1], [0.2]]) * ExponentialDecay(1.0, 0.5))(1)
+    array([[0.05],
+           [0.1 ]])
     """
 
-    def __init__(self, schedule: Callable[[int], float], factor: float) -> None:
+    def __init__(self, schedule: Callable[[int], float],
+                 factor: float | np.ndarray) -> None:
         self.schedule = _schedule("schedule", schedule)
-        self.factor = _number("factor", factor)
+        self.factor = check_value("factor", factor, NONNEGATIVE)
 
     def children(self) -> list[Any]:
         return [self.schedule]
 
-    def value(self, n: int) -> float:
+    def value(self, n: int) -> float | np.ndarray:  # type: ignore[override]
         return self.factor * self.schedule(n)
 
-    def __mul__(self, factor: float) -> Scaled:
-        if isinstance(factor, Schedule) or not isinstance(factor, numbers.Real):
+    def __mul__(self, factor: float | np.ndarray) -> Scaled:
+        if not _is_factor(factor):
             return NotImplemented
-        return Scaled(self.schedule, self.factor * _number("factor", factor))
+        return Scaled(self.schedule, self.factor * check_value("factor", factor, NONNEGATIVE))
 
     __rmul__ = __mul__
 

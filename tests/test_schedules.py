@@ -569,3 +569,23 @@ def test_schedules_command_rejects_bad_arguments(tmp_path, capsys):
     assert "--steps must be at least 20, got 5" in capsys.readouterr().err
     assert main(["schedules", "--out", str(tmp_path), "--noise", "-1"]) == 2
     assert "--noise must be >= 0, got -1.0" in capsys.readouterr().err
+
+
+def test_array_factor_sweeps_one_schedule_over_several_rates():
+    peaks = np.array([[0.05], [0.1], [0.3]])
+    sched = S.CosineDecay(1.0, 50, warmup_steps=5)
+    rng = np.random.default_rng(4)
+    x0 = rng.normal(size=(1, 2))
+    together = {"x": np.repeat(x0, 3, axis=0)}
+    opt = optim.Momentum(peaks * sched, 0.9)
+    apart = [{"x": x0.copy()} for _ in peaks]
+    opts = [optim.Momentum(sched * float(p), 0.9) for p in peaks.ravel()]
+    for _ in range(60):
+        opt.update(together, {"x": 2 * together["x"]})
+        for o, q in zip(opts, apart):
+            o.update(q, {"x": 2 * q["x"]})
+    for k, q in enumerate(apart):
+        np.testing.assert_allclose(together["x"][k], q["x"][0], rtol=1e-14, atol=1e-300)
+    assert opt.current_lr.shape == (3, 1)
+    with pytest.raises(ValueError, match="factor must be >= 0"):
+        sched * np.array([0.1, -0.1])
