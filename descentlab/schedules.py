@@ -87,7 +87,7 @@ def _boundaries(name: str, value: Any) -> list[int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(f"{name} must be a list of integers, got {value!r}")
     if len(value) == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise ValueError(f"{name} must not be empty, got {list(value)!r}")
     out = [_integer(f"{name}[{i}]", b, 0) for i, b in enumerate(value)]
     for i in range(1, len(out)):
         if out[i] <= out[i - 1]:
