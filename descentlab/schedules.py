@@ -50,13 +50,14 @@ from .optim.hyperparams import NONNEGATIVE, POSITIVE, Check, check_value, choice
 
 UNIT_OPEN = Check(0.0, 1.0, True, True)  # (0, 1)
 UNIT_HALF_OPEN = Check(0.0, 1.0, True, False)  # (0, 1]
+UNIT_CLOSED_OPEN = Check(0.0, 1.0, False, True)  # [0, 1)
 AT_LEAST_ONE = Check(1.0, None, False, False)
 
 __all__ = [
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "InverseSqrtDecay",
     "StepDecay", "MultiStepDecay", "PiecewiseConstant", "Polynomial", "Linear", "LinearWarmup",
-    "CosineDecay", "CosineRestarts", "OneCycle", "ReduceOnPlateau", "Lambda", "Join", "Scaled",
-    "Shifted",
+    "CosineDecay", "CosineRestarts", "OneCycle", "OneCycleMomentum", "ReduceOnPlateau",
+    "Lambda", "Join", "Scaled", "Shifted",
 ]
 
 
@@ -487,7 +488,43 @@ class CosineRestarts(Schedule):
         return self.final_lr + amplitude * (1 + math.cos(math.pi * t / length)) / 2
 
 
-class OneCycle(Schedule):
+class _Phased(Schedule):
+    """Piecewise annealing between values at phase ends (the machinery of 1cycle)."""
+
+    total_steps: int
+    pct_start: float
+    anneal: str
+    three_phase: bool
+
+    def _set_phases(self, values: list[float]) -> None:
+        """Phase ends as PyTorch's ``OneCycleLR``; ``values`` at the phase boundaries."""
+        warm = float(self.pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if self.three_phase:
+            ends = [warm, float(2 * self.pct_start * self.total_steps) - 2, last]
+        else:
+            ends = [warm, last]
+        starts = [0.0, *ends[:-1]]
+        if warm <= 0 or any(e <= s for s, e in zip(starts, ends)):
+            raise ValueError(
+                f"pct_start={self.pct_start} with total_steps={self.total_steps} leaves a phase "
+                "of the cycle with no updates (the warmup must be longer than one update and "
+                "shorter than the schedule)")
+        self._phases = list(zip(starts, ends, values[:-1], values[1:]))
+
+    def _interpolate(self, start: float, end: float, pct: float) -> float:
+        if self.anneal == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def value(self, n: int) -> float:
+        n = min(n, self.total_steps - 1)
+        phase = next(p for p in self._phases if n <= p[1])  # the last one ends at n's cap
+        start, end, lo, hi = phase
+        return self._interpolate(lo, hi, (n - start) / (end - start))
+
+
+class OneCycle(_Phased):
     """The 1cycle policy (Smith & Topin 2019), exactly as PyTorch's ``OneCycleLR``.
 
     The rate rises from max_lr/div_factor to max_lr over the first pct_start·total_steps
@@ -496,7 +533,9 @@ class OneCycle(Schedule):
     − 1 (two phases) or e₂ = 2·pct_start·total_steps − 2, e₃ = total_steps − 1 (three_phase,
     the paper's form, which comes back to the initial rate before annihilating). In phase j
     from s to e: α = anneal(start, end, (n − s)/(e − s)), cosine (``anneal="cos"``) or linear.
-    PyTorch refuses n > total_steps; here the final rate is held. Momentum is not cycled.
+    PyTorch refuses n > total_steps; here the final rate is held. PyTorch also cycles the
+    momentum (``cycle_momentum=True``): pass :class:`OneCycleMomentum` as ``momentum`` (or
+    Adam's ``beta1``) for that.
 
     >>> s = OneCycle(1.0, total_steps=10, pct_start=0.5, anneal="linear", div_factor=10,
     ...              final_div_factor=1)
@@ -516,32 +555,35 @@ class OneCycle(Schedule):
         self.three_phase = bool(three_phase)
         initial = self.max_lr / self.div_factor
         final = initial / self.final_div_factor
-        warm = float(self.pct_start * self.total_steps) - 1
-        last = self.total_steps - 1
-        if self.three_phase:
-            ends = [warm, float(2 * self.pct_start * self.total_steps) - 2, last]
-            rates = [initial, self.max_lr, initial, final]
-        else:
-            ends = [warm, last]
-            rates = [initial, self.max_lr, final]
-        starts = [0.0, *ends[:-1]]
-        if warm <= 0 or any(e <= s for s, e in zip(starts, ends)):
-            raise ValueError(
-                f"pct_start={self.pct_start} with total_steps={self.total_steps} leaves a phase "
-                "of the cycle with no updates (the warmup must be longer than one update and "
-                "shorter than the schedule)")
-        self._phases = list(zip(starts, ends, rates[:-1], rates[1:]))
+        self._set_phases([initial, self.max_lr, initial, final] if self.three_phase
+                         else [initial, self.max_lr, final])
 
-    def _interpolate(self, start: float, end: float, pct: float) -> float:
-        if self.anneal == "cos":
-            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
-        return (end - start) * pct + start
 
-    def value(self, n: int) -> float:
-        n = min(n, self.total_steps - 1)
-        phase = next(p for p in self._phases if n <= p[1])  # the last one ends at n's cap
-        start, end, lo, hi = phase
-        return self._interpolate(lo, hi, (n - start) / (end - start))
+class OneCycleMomentum(_Phased):
+    """The momentum half of PyTorch's ``OneCycleLR(cycle_momentum=True)``.
+
+    Moves opposite to :class:`OneCycle`'s rate over the same phases: max_momentum →
+    base_momentum while the rate rises, back to max_momentum while it falls (three_phase:
+    and stays at max_momentum in the last phase). Give it to the optimizer as ``momentum``
+    (SGD with momentum) or ``beta1`` (Adam family), with the same total_steps, pct_start,
+    anneal and three_phase as the rate's :class:`OneCycle`.
+
+    >>> m = OneCycleMomentum(10, pct_start=0.5, anneal="linear")
+    >>> [round(m(n), 3) for n in (0, 2, 4, 9)]
+    [0.95, 0.9, 0.85, 0.95]
+    """
+
+    def __init__(self, total_steps: int, pct_start: float = 0.3, anneal: str = "cos",
+                 three_phase: bool = False, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95) -> None:
+        self.total_steps = _integer("total_steps", total_steps, 2)
+        self.pct_start = _number("pct_start", pct_start, UNIT_OPEN)
+        self.anneal = choice("anneal", anneal, ("cos", "linear"))
+        self.three_phase = bool(three_phase)
+        self.base_momentum = _number("base_momentum", base_momentum, UNIT_CLOSED_OPEN)
+        self.max_momentum = _number("max_momentum", max_momentum, UNIT_CLOSED_OPEN)
+        lo, hi = self.base_momentum, self.max_momentum
+        self._set_phases([hi, lo, hi, hi] if self.three_phase else [hi, lo, hi])
 
 
 class ReduceOnPlateau(Schedule):

@@ -107,6 +107,20 @@ def test_exact_where_torch_needs_no_rounding():
         assert [ours(n) for n in range(STEPS)] == torch_rates(make)
 
 
+@pytest.mark.parametrize("kw", [{}, {"three_phase": True, "pct_start": 0.2},
+                                {"anneal": "linear", "base_momentum": 0.5, "max_momentum": 0.99}])
+def test_one_cycle_momentum_matches_torch(kw):
+    torch_kw = {("anneal_strategy" if k == "anneal" else k): v for k, v in kw.items()}
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+    sched = L.OneCycleLR(opt, 0.1, STEPS, **torch_kw)
+    ours = S.OneCycleMomentum(STEPS, **kw)
+    for n in range(STEPS):
+        assert ours(n) == opt.param_groups[0]["momentum"], n
+        opt.step()
+        sched.step()
+
+
 # ------------------------------------------------------------------ plateau vs torch
 @pytest.mark.parametrize("mode, threshold_mode, threshold, cooldown, patience", [
     ("min", "rel", 1e-4, 0, 10), ("min", "abs", 0.05, 3, 2), ("max", "rel", 0.01, 1, 0),
@@ -317,7 +331,8 @@ def every_schedule():
         S.InverseSqrtDecay(0.1, 2.0), S.StepDecay(0.1, 10), S.MultiStepDecay(0.1, [3, 9]),
         S.PiecewiseConstant([3, 9], [0.3, 0.2, 0.1], "old"), S.Polynomial(0.1, 50, 2.0),
         S.Linear(0.0, 0.1, 20), S.LinearWarmup(0.1, 20), S.CosineDecay(0.1, 50, 0.01, 5),
-        S.CosineRestarts(0.1, 10, 2, 0.001, 0.9), S.OneCycle(0.1, 100), plateau,
+        S.CosineRestarts(0.1, 10, 2, 0.001, 0.9), S.OneCycle(0.1, 100),
+        S.OneCycleMomentum(100, three_phase=True), plateau,
         S.Lambda(_inv, 0.1), S.Join([S.LinearWarmup(0.1, 5), S.ExponentialDecay(0.1, 0.9)], [5]),
         S.ExponentialDecay(0.1, 0.9) * 0.5, S.StepDecay(0.1, 3).starting_at(7),
     ]
@@ -417,6 +432,15 @@ def _quadratic_grads(rng, x):
     ("sgd-momentum+step", S.StepDecay(0.05, 25, 0.5), lambda o: L.StepLR(o, 25, 0.5)),
     ("adam+onecycle", S.OneCycle(0.05, 300), lambda o: L.OneCycleLR(
         o, 0.05, 300, cycle_momentum=False)),
+    ("sgd-momentum+onecycle-cycling-momentum",
+     (S.OneCycle(0.05, 300, 0.25, three_phase=True),
+      S.OneCycleMomentum(300, 0.25, three_phase=True)),
+     lambda o: L.OneCycleLR(o, 0.05, 300, pct_start=0.25, three_phase=True)),
+    ("adam+onecycle-cycling-beta1", (S.OneCycle(0.05, 300, anneal="linear"),
+                                     S.OneCycleMomentum(300, anneal="linear",
+                                                        base_momentum=0.8, max_momentum=0.9)),
+     lambda o: L.OneCycleLR(o, 0.05, 300, anneal_strategy="linear", base_momentum=0.8,
+                            max_momentum=0.9)),
     ("adam+warmup-then-exponential",
      S.Join([S.LinearWarmup(0.05, 20, start_lr=0.005), S.ExponentialDecay(0.05, 0.98)], [20]),
      lambda o: L.SequentialLR(o, [L.LinearLR(o, 0.1, 1.0, 20), L.ExponentialLR(o, 0.98)], [20])),
@@ -426,12 +450,13 @@ def test_optimizer_with_schedule_matches_torch(name, ours, make):
     rng = np.random.default_rng(3)
     w0 = rng.normal(size=(4, 3))
     grads = [rng.normal(size=(4, 3)) for _ in range(300)]
+    ours, momentum = ours if isinstance(ours, tuple) else (ours, 0.9)
     if name.startswith("sgd"):
-        opt = optim.Momentum(ours, 0.9)
+        opt = optim.Momentum(ours, momentum)
         tp = torch.tensor(w0.copy(), requires_grad=True)
         topt = torch.optim.SGD([tp], lr=0.05, momentum=0.9)
     else:
-        opt = optim.Adam(ours)
+        opt = optim.Adam(ours, beta1=momentum)
         tp = torch.tensor(w0.copy(), requires_grad=True)
         topt = torch.optim.Adam([tp], lr=0.05)
     sched = make(topt)
