@@ -1,7 +1,12 @@
-"""Every ```python block in README.md and docs/*.md runs (in a scratch directory)."""
+"""Every ```python block in README.md and docs/*.md runs.
+
+The blocks of one file run in order in one namespace (like a notebook), in a scratch
+directory; a block written as a doctest (``>>>`` lines) has its printed output checked.
+"""
 
 from __future__ import annotations
 
+import doctest
 import re
 from pathlib import Path
 
@@ -12,19 +17,26 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
-def blocks():
-    for doc in DOCS:
-        for i, match in enumerate(BLOCK.finditer(doc.read_text())):
-            yield pytest.param(match.group(1), id=f"{doc.name}#{i}")
+def python_blocks(doc: Path) -> list[str]:
+    return [m.group(1) for m in BLOCK.finditer(doc.read_text())]
 
 
-@pytest.mark.parametrize("code", list(blocks()))
-def test_doc_example_runs(code, tmp_path, monkeypatch):
+@pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda d: d.name)
+def test_doc_examples_run(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    exec(compile(code, "<doc>", "exec"), {"__name__": "__doc_example__"})
+    namespace: dict = {"__name__": "__doc_example__"}
+    for i, code in enumerate(python_blocks(doc)):
+        if code.lstrip().startswith(">>>"):
+            test = doctest.DocTestParser().get_doctest(code, namespace, f"{doc.name}#{i}",
+                                                       str(doc), 0)
+            flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+            runner = doctest.DocTestRunner(optionflags=flags)
+            runner.run(test, clear_globs=False)
+            assert runner.failures == 0, f"{doc.name} block {i}: doctest output differs"
+        else:
+            exec(compile(code, f"{doc.name}#{i}", "exec"), namespace)
 
 
 def test_readme_has_examples():
-    assert any(doc.name == "README.md" for doc in DOCS)
-    assert len(list(blocks())) >= 1
+    assert python_blocks(ROOT / "README.md")
