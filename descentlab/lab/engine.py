@@ -9,8 +9,8 @@ Divergence. A run *diverges at step k* when the point after update k is not fini
 the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin``
 times its width on every side if ``margin`` > 0), or f or its gradient is not finite there
 (undefined points give nan). From then on the run is frozen: its gradient is replaced by 0
-and its point restored after every update, so it can never raise or disturb the others. Nothing is an error; a diverged
-run is an outcome.
+and its point restored after every update, so it can never raise or disturb the others.
+Nothing is an error; a diverged run is an outcome.
 
 Outcomes (per run, after the last step), with ``tol`` a distance:
 
