@@ -38,6 +38,7 @@ figures: $(STAMP)
 	$(FIG) race --problem saddle --steps 60 --optimizers sgd:lr=0.05 momentum:lr=0.05 \
 	  rmsprop:lr=0.05 adam:lr=0.05 --animate gif --out docs/figures/e9_saddle
 	$(FIG) sweep --problem two_basin --optimizer momentum:lr=0.1 --starts 60 --out docs/figures/starts
+	$(FIG) schedules --out docs/figures/e7_schedules
 	$(PY) benchmarks/sweep_vs_loop.py
 
 clean:

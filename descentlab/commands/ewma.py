@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..files import write_text
 from ..lab import manifest
 from ..lab.ewma import ewma, sample_data
-from ..lab.files import write_text
 from . import _common
 from .race import add_output_arguments
 

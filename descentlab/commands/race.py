@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..files import write_text
 from ..lab import manifest
-from ..lab.files import write_text
 from ..lab.progressbar import ProgressBar
 from ..lab.race import race
 from . import _common

@@ -3,61 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import os
-import platform
-import tempfile
 from pathlib import Path
 
 EXAMPLE = """example:
   descentlab schedules --out out/e7
   descentlab schedules --out out/e7 --steps 2000 --noise 1.5 --seed 3"""
 
-MANIFEST_FORMAT = "descentlab-manifest/1"  # the lab's manifest format (descentlab rerun)
-
-
-def _write_manifest(out: Path, args: argparse.Namespace, outputs: list[Path]) -> Path:
-    import matplotlib
-    import numpy as np
-
-    from .. import __version__
-
-    doc = {
-        "format": MANIFEST_FORMAT,
-        "command": "schedules",
-        "arguments": {"steps": args.steps, "noise": args.noise, "seed": args.seed},
-        "seed": args.seed,
-        "settings": {"problem": "f(x, y) = x**2/20 + y**2", "start": [-7.0, 2.0],
-                     "optimizer": "sgd", "gradient_noise_std": args.noise},
-        "versions": {"descentlab": __version__, "python": platform.python_version(),
-                     "numpy": np.__version__, "matplotlib": matplotlib.__version__},
-        "outputs": sorted(p.name for p in outputs),
-        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    target = out / "manifest.json"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return target
-
-
 def run(args: argparse.Namespace) -> int:
     if args.steps < 20:
         raise ValueError(f"--steps must be at least 20, got {args.steps}")
     if not args.noise >= 0:
         raise ValueError(f"--noise must be >= 0, got {args.noise}")
+    from ..lab.manifest import write_manifest
     from ..viz.schedules import save_e7
 
     out = Path(args.out)
     paths = save_e7(out, steps=args.steps, noise=args.noise, seed=args.seed)
-    paths.append(_write_manifest(out, args, paths))
+    settings = {"problem": "f(x, y) = x**2/20 + y**2", "start": [-7.0, 2.0],
+                "optimizer": "sgd", "gradient_noise_std": args.noise}
+    paths.append(write_manifest(out, args, settings, paths, seed=args.seed))
     for p in paths:
         print(p)
     return 0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_text
 from ..lab import manifest
-from ..lab.files import write_text
 from ..lab.progressbar import ProgressBar
 from ..lab.sweep import start_grid, sweep, sweep_starts
 from . import _common

@@ -68,9 +68,9 @@ def write_manifest(out: str | os.PathLike, args: argparse.Namespace,
                    settings: dict[str, Any], outputs: list[str | os.PathLike],
                    seed: int | None = None) -> Path:
     """Write ``out/manifest.json`` for the command that produced ``args``."""
-    from .files import write_text
+    from ..files import write_text
 
-    arguments = {k: v for k, v in vars(args).items() if k not in ("run", "out")}
+    arguments = {k: v for k, v in vars(args).items() if k not in ("run", "out", "command")}
     doc = {
         "format": FORMAT,
         "command": args.command,

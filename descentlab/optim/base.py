@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..files import atomic_path
 from .clipping import clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, check_value, choice
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
@@ -393,19 +393,10 @@ class Optimizer:
         for p, slots in d["state"].items():
             for s, a in slots.items():
                 arrays[f"state/{p}/{s}"] = a
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore from a file written by :meth:`save` (strict, like :meth:`load_state_dict`)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..lab.files import atomic_path
+from ..files import atomic_path
 from . import style, surfaces
 
 FORMATS = ("gif", "mp4")

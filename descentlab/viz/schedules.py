@@ -9,7 +9,6 @@ noise by α, and with decayed rates, which settle into it; :func:`save_e7` write
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from .. import optim  # noqa: E402
 from .. import schedules as S  # noqa: E402
+from .style import save  # noqa: E402
 
 START = (-7.0, 2.0)
 
@@ -225,27 +225,9 @@ def _smooth(y: np.ndarray, width: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ saving
-def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Save ``fig`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, metadata={"Software": "descentlab"})
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    finally:
-        plt.close(fig)
-    return target
-
-
 def save_e7(out: str | os.PathLike, steps: int = 1000, noise: float = 1.0,
             seed: int = 0) -> list[Path]:
     """Write ``schedules_curves.png`` and ``schedules_bowl.png`` into ``out``."""
     out = Path(out)
-    return [save_png(schedule_curves(seed=seed), out / "schedules_curves.png"),
-            save_png(bowl_run(steps, noise, seed), out / "schedules_bowl.png")]
+    return [*save(schedule_curves(seed=seed), out / "schedules_curves.png"),
+            *save(bowl_run(steps, noise, seed), out / "schedules_bowl.png")]

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..lab.files import atomic_path  # noqa: E402
+from ..files import atomic_path  # noqa: E402
 
 #: Optimizer name → colour (colour-blind-aware tab10 order; Adam red as in E1's dot).
 PALETTE: dict[str, str] = {
