@@ -17,13 +17,29 @@ demo: $(STAMP)
 	$(PY) -m descentlab demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check descentlab tests benchmarks
+	$(PY) -m ruff check .
 
 test: lint
 	$(PY) -m pytest -n 2 descentlab tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_throughput.py
+
+# The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
+FIG := $(PY) -m descentlab
+figures: $(STAMP)
+	$(FIG) race --problem bowl --start=-7,2 --steps 30 --optimizers sgd:lr=0.95 momentum:lr=0.1 \
+	  adagrad:lr=1.5 adam:lr=0.3 rmsprop:lr=0.3 nesterov:lr=0.3 --animate gif --out docs/figures/e3_race
+	$(FIG) sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 --lr 0.1:12:0.1 \
+	  --grid beta2=0.999,0.5 --json docs/figures/e1_sweep/sweep.json --out docs/figures/e1_sweep
+	$(FIG) race --problem quartic --start=-8 --steps 99 --optimizers adam:lr=0.5,eps=1e-10 \
+	  adam:lr=1.3,eps=1e-10 adam:lr=8.3,eps=1e-10 --animate gif --out docs/figures/e1_race
+	$(FIG) ewma --beta 0.9 --out docs/figures/e2_ewma
+	$(FIG) race --problem saddle --steps 60 --optimizers sgd:lr=0.05 momentum:lr=0.05 \
+	  rmsprop:lr=0.05 adam:lr=0.05 --animate gif --out docs/figures/e9_saddle
+	$(FIG) sweep --problem two_basin --optimizer momentum:lr=0.1 --starts 60 --out docs/figures/starts
+	$(FIG) schedules --out docs/figures/e7_schedules
+	$(PY) benchmarks/sweep_vs_loop.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("descentlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `descentlab problems | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,33 +1,69 @@
-"""``descentlab demo``: the main job on defaults (``make demo``)."""
+"""``descentlab demo`` (what ``make demo`` runs): the lab on its classic experiments.
+
+1. E3 — the ill-conditioned bowl race: six optimizers from (−7, 2), 30 steps, the contour
+   grid, the overlay and an animation.
+2. E1 — Adam on the quartic from x = −8, 99 steps: the stability sweep of the learning rate
+   (0.1 … 12) × β2 ∈ {0.999, 0.5} with its thresholds, then the moving-dot animation at the
+   smallest rate that reaches the global minimum.
+
+Everything is written under one folder (default ``out/demo``), each part with its manifest.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-import numpy as np
+from . import race, sweep
 
-from .. import optim
+E3_OPTIMIZERS = ["sgd:lr=0.95", "momentum:lr=0.1", "adagrad:lr=1.5", "adam:lr=0.3",
+                 "rmsprop:lr=0.3", "nesterov:lr=0.3"]
 
-# E3 of the product brief: the ill-conditioned bowl f(x, y) = x²/20 + y², start (−7, 2).
-E3_RATES = {"sgd": 0.95, "momentum": 0.1, "nesterov": 0.3, "adagrad": 1.5, "rmsprop": 0.3,
-            "adam": 0.3}
+
+def _namespace(command: str, module, **values) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    module.register(sub)
+    p = sub.choices[command]
+    defaults = {a.dest: a.default for a in p._actions if a.dest != "help"}
+    defaults.update(p._defaults)
+    return argparse.Namespace(**{**defaults, **values, "command": command})
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"Every optimizer on f(x, y) = x²/20 + y² from (-7, 2), {args.steps} steps")
-    print(f"{'optimizer':<10} {'lr':>6} {'x':>12} {'y':>12} {'f':>12}")
-    for name, lr in E3_RATES.items():
-        params = {"x": -7.0, "y": 2.0}
-        opt = optim.create(name, lr=lr)
-        for _ in range(args.steps):
-            opt.update(params, {"x": params["x"] / 10, "y": 2 * params["y"]})
-        f = params["x"] ** 2 / 20 + params["y"] ** 2
-        print(f"{name:<10} {lr:>6g} {params['x']:>12.6f} {params['y']:>12.6f} {f:>12.3e}")
-    return 0 if np.isfinite(f) else 1
+    out = Path(args.out)
+    print("== E3: the ill-conditioned bowl race ==")
+    race.run(_namespace("race", race, problem="bowl", start="-7,2", steps=30,
+                        optimizers=E3_OPTIMIZERS, animate="gif", out=str(out / "e3_race")))
+    print()
+    print("== E1: Adam on the quartic, learning rate x beta2 ==")
+    sweep_args = _namespace("sweep", sweep, problem="quartic", start="-8", steps=99,
+                            optimizer="adam:eps=1e-10", lr="0.1:12:0.1",
+                            grid="beta2=0.999,0.5", out=str(out / "e1_sweep"),
+                            json=str(out / "e1_sweep" / "sweep.json"))
+    sweep.run(sweep_args)
+    import json
+
+    doc = json.loads((out / "e1_sweep" / "sweep.json").read_text())
+    lr = doc["thresholds"][0]["first_global"] or 1.5
+    print()
+    print(f"== E1: the moving dot, Adam lr = {lr:g} (the smallest rate reaching the global "
+          "minimum, beta2 = 0.999) ==")
+    race.run(_namespace("race", race, problem="quartic", start="-8", steps=99,
+                        optimizers=[f"adam:lr={lr:g},eps=1e-10"], animate="gif",
+                        out=str(out / "e1_adam")))
+    print()
+    print(f"demo written to {out.resolve()}/")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the default demonstration",
-                       description="Run the default demonstration (what `make demo` runs).")
-    p.add_argument("--steps", type=int, default=30, help="updates per optimizer (default 30)")
+    p = sub.add_parser("demo", help="run the default demonstration (E3 race, E1 sweep)",
+                       description="Run the default demonstration (what `make demo` runs): "
+                       "the E3 bowl race with its animation and the E1 learning-rate sweep "
+                       "with the moving-dot animation.",
+                       epilog="example:\n  descentlab demo --out out/demo",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="out/demo", metavar="DIR",
+                   help="output folder (default out/demo)")
     p.set_defaults(run=run)

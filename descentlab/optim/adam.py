@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -78,9 +77,9 @@ class Adam(Optimizer):
         if self.amsgrad:  # PyTorch, Keras: max over the raw v
             v = np.maximum(state["v_max"], v, out=state["v_max"])
         if self.eps_mode == "outside":  # p −= η·m̂/(√v̂ + ε)
-            p -= (h.lr / bc1) * (m / (np.sqrt(v) / math.sqrt(bc2) + h.eps))
+            p -= (h.lr / bc1) * (m / (np.sqrt(v) / bc2**0.5 + h.eps))
         elif self.eps_mode == "uncorrected":  # α = η√(1 − β2ᵗ)/(1 − β1ᵗ); p −= α·m/(√v + ε)
-            p -= (h.lr * math.sqrt(bc2) / bc1) * (m / (np.sqrt(v) + h.eps))
+            p -= (h.lr * bc2**0.5 / bc1) * (m / (np.sqrt(v) + h.eps))
         else:  # p −= η·m̂/√(v̂ + ε)
             p -= (h.lr / bc1) * (m / np.sqrt(v / bc2 + h.eps))
 

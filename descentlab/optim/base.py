@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks
 from .clipping import clip_arrays
@@ -51,14 +51,18 @@ def _is_schedule(value: Any) -> bool:
 
 def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
                      fused: list[bool]) -> str | None:
-    for leaf, g, one_pass in zip(leaves, grads, fused):
-        if g.dtype.kind != "f":
-            continue
-        if one_pass:  # a parallel pass, to keep up with the kernel
-            if not fused_path.all_finite(g):
+    """The path of the first gradient holding inf or nan. One cheap pass (a sum) per array;
+    only a non-finite sum (which finite values can also overflow to) is checked element-wise.
+    Arrays the fused path will update are summed by a parallel kernel, to keep up with it."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        for leaf, g, one_pass in zip(leaves, grads, fused):
+            if g.dtype.kind != "f":
+                continue
+            if one_pass:
+                if not fused_path.all_finite(g):
+                    return leaf.path
+            elif not np.isfinite(g.sum()) and not np.isfinite(g).all():
                 return leaf.path
-        elif not np.isfinite(g.sum()) and not np.isfinite(g).all():
-            return leaf.path
     return None
 
 
@@ -408,19 +412,10 @@ class Optimizer:
         for p, slots in d["state"].items():
             for s, a in slots.items():
                 arrays[f"state/{p}/{s}"] = a
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore from a file written by :meth:`save` (strict, like :meth:`load_state_dict`)."""

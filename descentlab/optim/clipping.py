@@ -1,33 +1,65 @@
 """Gradient clipping: by value, by each array's norm, by the global norm.
 
 The optimizers take these as options (``clip_value=``, ``clip_norm=``, ``clip_global_norm=``)
-and clip a copy of the gradients, before weight decay and before the update rule. The public
-functions below clip a gradient tree in place, like PyTorch's ``clip_grad_norm_`` and
-``clip_grad_value_``, and return the norm measured *before* clipping.
+and clip a copy of the gradients, before weight decay and before the update rule, in this
+order: values first, then each array's norm, then the global norm. The public functions below
+clip a gradient tree in place, like PyTorch's ``clip_grad_norm_`` and ``clip_grad_value_``, and
+return the norm measured *before* clipping.
 
 Norm clipping follows PyTorch: ``coef = max_norm / (norm + 1e-6)``, clamped at 1, and every
-gradient is multiplied by ``coef`` (by 1 when the norm is already small enough).
+gradient is multiplied by ``coef`` (cast to the gradient's dtype). Sums of squares are added up
+in float64 (float32 BLAS dots over chunks, see :func:`_sum_of_squares`), so float16 and float32
+gradients whose sum of squares overflows their own dtype still get a finite norm (PyTorch's
+float32 norm is then ``inf`` and it zeroes the gradients); whenever PyTorch's norm is finite
+the two agree to the gradients' rounding.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .hyperparams import POSITIVE, check_value
-from .tree import leaves_of
 
 NORM_EPS = 1e-6
+_CHUNK = 1 << 16  # elements summed in the gradient's precision before adding to a float64 total
+
+
+def _sum_of_squares(a: np.ndarray) -> float:
+    """Σ a² as a Python float.
+
+    float64 arrays: one BLAS dot. Other dtypes: BLAS float32 dots over chunks of 65 536
+    entries, added up in float64 (accurate to ~1e-7 relative, like PyTorch's float32 norm, at
+    BLAS speed); a chunk whose float32 sum overflows is summed again in float64, so the result
+    is finite whenever the true value is.
+    """
+    flat = a.reshape(-1)
+    if flat.dtype == np.float64:
+        return float(np.dot(flat, flat))
+    total = 0.0
+    with np.errstate(over="ignore"):
+        for i in range(0, flat.size, _CHUNK):
+            chunk = flat[i:i + _CHUNK]
+            if chunk.dtype != np.float32:
+                chunk = chunk.astype(np.float32)
+            part = float(np.dot(chunk, chunk))
+            if part == math.inf:
+                wide = chunk.astype(np.float64)
+                part = float(np.dot(wide, wide))
+            total += part
+    return total
 
 
 def global_norm(arrays: list[np.ndarray]) -> float:
-    """The L2 norm of all arrays taken together."""
-    return float(np.sqrt(sum(float(np.dot(a.ravel(), a.ravel())) for a in arrays)))
+    """The L2 norm of all arrays taken together (partial sums added in float64)."""
+    return math.sqrt(sum(_sum_of_squares(a) for a in arrays))
 
 
 def _norm(a: np.ndarray) -> float:
-    return float(np.sqrt(np.dot(a.ravel(), a.ravel())))
+    return math.sqrt(_sum_of_squares(a))
 
 
 def clip_arrays(
@@ -35,50 +67,88 @@ def clip_arrays(
     clip_value: float | None = None,
     clip_norm: float | None = None,
     clip_global_norm: float | None = None,
+    *,
+    in_place: bool = False,
 ) -> list[np.ndarray]:
-    """Clipped copies of ``grads`` (arrays that need no change are returned as they are)."""
+    """Clip by value, then each array's norm, then the global norm.
+
+    Returns clipped copies (arrays that need no change are returned as they are), or with
+    ``in_place=True`` modifies and returns the arrays themselves.
+    """
+
+    def scaled(g: np.ndarray, coef: float) -> np.ndarray:
+        if coef >= 1.0:
+            return g
+        if in_place:
+            g *= coef
+            return g
+        return g * coef
+
     out = list(grads)
     if clip_value is not None:
-        out = [np.clip(g, -clip_value, clip_value) for g in out]
+        out = [np.clip(g, -clip_value, clip_value, out=g if in_place else None) for g in out]
     if clip_norm is not None:
-        out = [g * min(1.0, clip_norm / (_norm(g) + NORM_EPS)) for g in out]
+        out = [scaled(g, clip_norm / (_norm(g) + NORM_EPS)) for g in out]
     if clip_global_norm is not None:
-        coef = min(1.0, clip_global_norm / (global_norm(out) + NORM_EPS))
-        out = [g * coef for g in out]
+        coef = clip_global_norm / (global_norm(out) + NORM_EPS)
+        out = [scaled(g, coef) for g in out]
     return out
 
 
-def _array_leaves(grads: Any) -> list[tuple[str, np.ndarray, Any]]:
-    """(path, array, setter) for every leaf; Python floats get a setter into their container."""
-    out = []
-    for path, g in leaves_of(grads):
-        if isinstance(g, np.ndarray):
-            out.append((path, g, None))
+class _GradLeaf:
+    """One gradient leaf: its path, its values as an array, and how to write new values back."""
+
+    def __init__(self, path: str, node: Any, container: Any, key: Any) -> None:
+        self.path, self.container, self.key = path, container, key
+        if isinstance(node, np.ndarray):
+            if not np.issubdtype(node.dtype, np.floating):
+                raise TypeError(f"the gradient {path!r} has dtype {node.dtype}; clipping in "
+                                "place needs floating-point arrays")
+            if not node.flags.writeable:
+                raise ValueError(f"the gradient {path!r} is a read-only array")
+            self.array, self.scalar_type = node, None
+        elif isinstance(node, (float, np.floating)):
+            if container is None or isinstance(container, tuple):
+                where = "at the root" if container is None else "inside a tuple"
+                raise TypeError(f"the gradient {path!r} is a float {where} and cannot be "
+                                "clipped in place; put it in a dict or list")
+            self.array, self.scalar_type = np.array(node, dtype=np.float64), type(node)
         else:
-            out.append((path, np.asarray(g, dtype=np.float64), path))
+            raise TypeError(f"the gradient {path!r} is a {type(node).__name__}, not a float "
+                            "or a floating-point array")
+
+    def write(self, value: np.ndarray) -> None:
+        if self.scalar_type is None:
+            if value is not self.array:
+                self.array[...] = value
+        else:
+            self.container[self.key] = self.scalar_type(value[()])
+
+
+def _grad_leaves(grads: Any) -> list[_GradLeaf]:
+    out: list[_GradLeaf] = []
+
+    def visit(node: Any, path: str, container: Any, key: Any) -> None:
+        if isinstance(node, Mapping):
+            children = list(node.items())
+        elif isinstance(node, (list, tuple)):
+            children = list(enumerate(node))
+        else:
+            out.append(_GradLeaf(path, node, container, key))
+            return
+        for k, child in children:
+            visit(child, f"{path}/{k}" if path else str(k), node, k)
+
+    visit(grads, "", None, None)
     return out
 
 
-def _key(node: Any, segment: str) -> Any:
-    if isinstance(node, dict):
-        return next(k for k in node if str(k) == segment)
-    return int(segment)
-
-
-def _write(grads: Any, path: str, value: np.ndarray) -> None:
-    node = grads
-    keys = path.split("/")
-    for k in keys[:-1]:
-        node = node[_key(node, k)]
-    node[_key(node, keys[-1])] = float(value)
-
-
-def _apply(grads: Any, new: list[np.ndarray]) -> None:
-    for (path, g, setter), n in zip(_array_leaves(grads), new, strict=True):
-        if setter is None:
-            g[...] = n
-        else:
-            _write(grads, path, n)
+def _clip_in_place(grads: Any, **how: float) -> list[_GradLeaf]:
+    leaves = _grad_leaves(grads)
+    new = clip_arrays([leaf.array for leaf in leaves], **how, in_place=True)
+    for leaf, value in zip(leaves, new, strict=True):
+        leaf.write(value)
+    return leaves
 
 
 def clip_grad_norm(grads: Any, max_norm: float) -> float:
@@ -93,9 +163,8 @@ def clip_grad_norm(grads: Any, max_norm: float) -> float:
     array([0.6, 0.8])
     """
     max_norm = check_value("max_norm", max_norm, POSITIVE)
-    arrays = [a for _, a, _ in _array_leaves(grads)]
-    norm = global_norm(arrays)
-    _apply(grads, clip_arrays(arrays, clip_global_norm=max_norm))
+    norm = global_norm([leaf.array for leaf in _grad_leaves(grads)])
+    _clip_in_place(grads, clip_global_norm=max_norm)
     return norm
 
 
@@ -105,9 +174,8 @@ def clip_grad_norm_each(grads: Any, max_norm: float) -> dict[str, float]:
     Returns each array's norm before clipping, keyed by path.
     """
     max_norm = check_value("max_norm", max_norm, POSITIVE)
-    leaves = _array_leaves(grads)
-    norms = {path: _norm(a) for path, a, _ in leaves}
-    _apply(grads, clip_arrays([a for _, a, _ in leaves], clip_norm=max_norm))
+    norms = {leaf.path: _norm(leaf.array) for leaf in _grad_leaves(grads)}
+    _clip_in_place(grads, clip_norm=max_norm)
     return norms
 
 
@@ -117,9 +185,8 @@ def clip_grad_value(grads: Any, clip_value: float) -> float:
     Returns the global L2 norm before clipping (PyTorch's ``clip_grad_value_`` returns nothing).
     """
     clip_value = check_value("clip_value", clip_value, POSITIVE)
-    arrays = [a for _, a, _ in _array_leaves(grads)]
-    norm = global_norm(arrays)
-    _apply(grads, clip_arrays(arrays, clip_value=clip_value))
+    norm = global_norm([leaf.array for leaf in _grad_leaves(grads)])
+    _clip_in_place(grads, clip_value=clip_value)
     return norm
 
 

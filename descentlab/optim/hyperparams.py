@@ -8,7 +8,9 @@ A hyperparameter value is one of
 * a callable of the update count (a schedule, :mod:`descentlab.schedules`): it is called with
   the number of updates already made (0 before the first) and its value is checked each step.
 
-``opt.lr = 0.01`` replaces whatever was there (a number or a schedule) from the next update on.
+``opt.lr = 0.01`` replaces whatever was there (a number or a schedule) from the next update on;
+``opt.lr = opt.lr * 0.5`` scales it instead (a schedule times a number is a
+``descentlab.schedules.Scaled`` schedule, same shape and state; see docs/schedules.md).
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ class Nadam(Optimizer):
     ψ is ``momentum_decay``. Keras's schedule :math:`0.96^t` is ``momentum_decay=1.0``
     (with Keras's defaults ``lr=0.001, eps=1e-7``).
 
+    Π is held in float64. (PyTorch holds it in its default dtype, float32 unless
+    ``torch.set_default_dtype(torch.float64)``: a relative difference of ~1e-9 after 100 steps.)
+
     Defaults: ``lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=0.004`` —
     ``torch.optim.NAdam``; ``decoupled_weight_decay=True`` is PyTorch's NAdamW form.
     """

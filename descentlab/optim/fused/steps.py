@@ -12,7 +12,6 @@ so it always runs its own (NumPy) rule.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -97,11 +96,11 @@ def adam(opt: Adam, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     else:
         amsgrad = 1 if opt.amsgrad else 0
         eps_mode = ("outside", "uncorrected", "inside").index(opt.eps_mode)
-        step = h.lr * math.sqrt(bc2) / bc1 if opt.eps_mode == "uncorrected" else h.lr / bc1
+        step = h.lr * bc2**0.5 / bc1 if opt.eps_mode == "uncorrected" else h.lr / bc1
     v_max = _flat(state["v_max"]) if opt.amsgrad else _unused(f)
     from . import kernels
     kernels.adam(p, g, _flat(state["m"]), _flat(state["v"]), v_max, *_prelude(opt, h, f),
-                 f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), f(step), f(math.sqrt(bc2)),
+                 f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), f(step), f(bc2**0.5),
                  f(bc2), f(h.eps), amsgrad, eps_mode)
 
 

@@ -1,0 +1,142 @@
+"""Argument helpers shared by the lab's commands (no subcommand here)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import problems
+
+#: Lets ``--start -7,2`` parse (argparse would otherwise take ``-7,2`` for an option).
+_NEGATIVE = re.compile(r"^-[\d.][\d.,:eE+-]*$")
+
+
+def allow_negative_values(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` read ``-7,2`` and ``-8`` as values, not options."""
+    parser._negative_number_matcher = _NEGATIVE  # noqa: SLF001 - argparse's own hook
+
+
+def add_problem_arguments(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument("--problem", default=default, metavar="NAME",
+                   help="a catalogue surface (see `descentlab problems`)"
+                   + (f"; default {default}" if default else ""))
+    p.add_argument("--f", dest="expression", metavar="EXPR",
+                   help='your own surface as an expression in x (and y), e.g. "x**2/20 + y**2"')
+    p.add_argument("--start", metavar="X[,Y]",
+                   help="start point, e.g. --start=-7,2 (default: the problem's)")
+    p.add_argument("--window", metavar="X0:X1[,Y0:Y1]",
+                   help="view window for --f (default (-5, 5) per axis, widened to hold "
+                   "--start)")
+
+
+def resolve_problem(args: argparse.Namespace) -> Any:
+    if args.expression and args.problem:
+        raise ValueError("give either --problem or --f, not both")
+    window_text = getattr(args, "window", None)
+    if args.expression:
+        problem = problems.from_expression(args.expression)
+        window = parse_window(window_text, problem) if window_text else problem.window
+        if args.start is not None:  # widen the default window so that it holds the start
+            start = parse_point(args.start, problem)
+            if not window_text:
+                window = tuple((min(lo, -math.ceil(1.25 * abs(s))),
+                                max(hi, math.ceil(1.25 * abs(s))))
+                               for (lo, hi), s in zip(window, start))
+            return problems.from_expression(args.expression, start=start, window=window)
+        return problems.from_expression(args.expression, window=window) if window_text \
+            else problem
+    if window_text:
+        raise ValueError("--window applies to --f expressions; catalogue problems have theirs")
+    if not args.problem:
+        raise ValueError("say which surface: --problem NAME or --f EXPR")
+    return problems.get(args.problem)
+
+
+def parse_window(text: str, problem: Any) -> tuple[tuple[float, float], ...]:
+    """``"-10:10,-5:5"`` → ((-10, 10), (-5, 5))."""
+    parts = str(text).split(",")
+    try:
+        pairs = tuple((float(a), float(b)) for a, b in (p.split(":") for p in parts))
+    except ValueError:
+        raise ValueError(f"--window {text!r}: expected X0:X1[,Y0:Y1], e.g. -10:10,-5:5") \
+            from None
+    if len(pairs) != problem.dim or not all(lo < hi for lo, hi in pairs):
+        raise ValueError(f"--window {text!r}: need {problem.dim} range(s) LOW:HIGH with "
+                         "LOW < HIGH")
+    return pairs
+
+
+def check_start_inside(problem: Any, start: tuple[float, ...], margin: float) -> None:
+    """A start outside the (widened) window would be 'diverged at step 0': say so instead."""
+    from ..lab.engine import bounds
+
+    lo, hi = bounds(problem, margin)
+    if not (np.all(np.asarray(start) >= lo) and np.all(np.asarray(start) <= hi)):
+        window = ", ".join(f"[{a:g}, {b:g}]" for a, b in problem.window)
+        raise ValueError(f"--start {start} is outside the window of {problem.name!r}, {window}; "
+                         "choose a start inside it or widen it with --margin")
+
+
+def parse_point(text: str | None, problem: Any, what: str = "--start") -> tuple[float, ...]:
+    """``"-7,2"`` → (-7.0, 2.0), checked against the problem's dimension."""
+    if text is None:
+        return tuple(problem.start)
+    parts = [s.strip() for s in str(text).split(",")]
+    try:
+        values = tuple(float(s) for s in parts)
+    except ValueError:
+        raise ValueError(f"{what} {text!r}: expected {problem.dim} comma-separated number(s), "
+                         "e.g. --start=-7,2") from None
+    if len(values) != problem.dim or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{what} {text!r}: {problem.name!r} is {problem.dim}-D, so give "
+                         f"{problem.dim} finite number(s)")
+    return values
+
+
+def parse_values(text: str, what: str) -> np.ndarray:
+    """A list ``"0.1,0.5,1"`` or an inclusive range ``START:STOP:STEP`` (``"0.1:12:0.1"``).
+
+    >>> parse_values("0.1:0.5:0.1", "--lr").tolist()
+    [0.1, 0.2, 0.3, 0.4, 0.5]
+    >>> parse_values("0.999,0.5", "beta2").tolist()
+    [0.999, 0.5]
+    """
+    text = str(text).strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"{what} {text!r}: a range is START:STOP:STEP, e.g. 0.1:12:0.1")
+        try:
+            a, b, s = (float(x) for x in parts)
+        except ValueError:
+            raise ValueError(f"{what} {text!r}: START, STOP and STEP must be numbers") from None
+        if not s > 0 or b < a:
+            raise ValueError(f"{what} {text!r}: need STEP > 0 and STOP >= START")
+        n = int(math.floor((b - a) / s + 1e-9)) + 1
+        if n > 1_000_000:
+            raise ValueError(f"{what} {text!r}: {n} values is too many (at most 1,000,000)")
+        return np.round(a + s * np.arange(n), 12)
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{what} {text!r}: expected numbers separated by commas, or "
+                         "START:STOP:STEP") from None
+    if not values:
+        raise ValueError(f"{what} is empty")
+    return np.array(values)
+
+
+def parse_grid(text: str) -> tuple[str, np.ndarray]:
+    """``"beta2=0.999,0.5"`` → ("beta2", array([0.999, 0.5]))."""
+    name, eq, values = str(text).partition("=")
+    if not eq or not re.fullmatch(r"[A-Za-z_]\w*", name.strip()):
+        raise ValueError(f"--grid {text!r}: expected NAME=VALUES, e.g. --grid beta2=0.999,0.5")
+    return name.strip(), parse_values(values, f"--grid {name.strip()}")
+
+
+def formats(args: argparse.Namespace) -> tuple[str, ...]:
+    return ("png", "svg") if getattr(args, "svg", False) else ("png",)

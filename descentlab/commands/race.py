@@ -1,0 +1,103 @@
+"""``descentlab race``: several optimizers on one surface from the same start (E1, E3)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..files import write_text
+from ..lab import manifest
+from ..lab.progressbar import ProgressBar
+from ..lab.race import race
+from . import _common
+
+EXAMPLE = """examples:
+  descentlab race --problem bowl --start=-7,2 --steps 30 --optimizers sgd:lr=0.95 \\
+      momentum:lr=0.1 adagrad:lr=1.5 adam:lr=0.3 rmsprop:lr=0.3 nesterov:lr=0.3 --out out/e3
+  descentlab race --problem quartic --start=-8 --steps 99 \\
+      --optimizers adam:lr=1.5,eps=1e-10 --animate gif --out out/e1
+  descentlab race --f "x**2 + 3*y**2" --start 2,1 --optimizers sgd:lr=0.1 adam:lr=0.1
+
+writes to --out: contours.png (a grid, one panel per optimizer) and overlay.png for 2-D
+problems, curve.png for 1-D ones, animation.gif|mp4 with --animate, trajectories.csv
+(optimizer, step, x, y, f) and manifest.json (rerun it with `descentlab rerun`)."""
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _common.resolve_problem(args)
+    start = _common.parse_point(args.start, problem)
+    _common.check_start_inside(problem, start, args.margin)
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.animate == "mp4":
+        from ..viz.animate import mp4_available
+
+        if not mp4_available():
+            raise ValueError("MP4 needs ffmpeg, which is not installed on this machine; use "
+                             "--animate gif (Pillow) or install ffmpeg")
+    bar = ProgressBar(len(args.optimizers) * args.steps, "race", unit=" updates")
+    result = race(problem, args.optimizers, start, args.steps, tol=args.tol,
+                  margin=args.margin, progress=bar.update)
+    bar.close()
+    out = Path(args.out)
+    written = [write_text(out / "trajectories.csv", result.csv())]
+    written += draw(result, out, args)
+    written.append(manifest.write_manifest(out, args, settings(result), written))
+    print(result.table())
+    print(f"wrote {len(written)} files to {out}/: {', '.join(p.name for p in written)}")
+    return 0
+
+
+def draw(result, out: Path, args: argparse.Namespace) -> list[Path]:
+    from ..viz import style, surfaces
+
+    fmts = _common.formats(args)
+    written: list[Path] = []
+    if result.problem.dim == 2:
+        written += style.save(surfaces.contour_grid(result), out / "contours", fmts)
+        written += style.save(surfaces.overlay(result), out / "overlay", fmts)
+    else:
+        written += style.save(surfaces.curve(result), out / "curve", fmts)
+    if args.animate:
+        from ..viz.animate import animate
+
+        written.append(animate(result, out / "animation", args.animate, fps=args.fps))
+    return written
+
+
+def settings(result) -> dict:
+    return {
+        "problem": manifest.problem_settings(result.problem),
+        "start": list(result.start), "steps": result.steps, "tol": result.tol,
+        "optimizers": [{"label": e.label, "spec": e.spec,
+                        **manifest.optimizer_settings(e.optimizer)} for e in result.entries],
+        "summary": result.summary_rows(),
+    }
+
+
+def add_output_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("--out", default=default_out, metavar="DIR",
+                   help=f"output folder (default {default_out})")
+    p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("race", help="race optimizers on a surface from one start",
+                       description="Run every optimizer from the same start on one surface; "
+                       "draw the paths, write trajectories.csv and a manifest, print a summary "
+                       "(final f, nearest minimum and distance, steps to tol, divergence).",
+                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common.allow_negative_values(p)
+    _common.add_problem_arguments(p)
+    p.add_argument("--steps", type=int, default=30, help="updates per optimizer (default 30)")
+    p.add_argument("--optimizers", nargs="+", required=True, metavar="SPEC",
+                   help="optimizer specs NAME[:key=value,...], e.g. adam:lr=0.3,beta2=0.5")
+    p.add_argument("--animate", choices=("gif", "mp4"), help="also write an animation")
+    p.add_argument("--fps", type=int, default=10, help="animation frames per second (10)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="distance counted as 'at a minimum' (default 1%% of the window)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="runs leaving the window widened by MARGIN × its width on each side "
+                   "count as diverged (default 0: the window itself)")
+    add_output_arguments(p, "out/race")
+    p.set_defaults(run=run)

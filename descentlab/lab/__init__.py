@@ -1,0 +1,1 @@
+"""Experiments: races, sweeps, traces."""

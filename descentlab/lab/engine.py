@@ -1,0 +1,182 @@
+"""The vectorised engine every experiment runs on: K independent runs as one array.
+
+``run_batch(problem, optimizer, starts, steps)`` advances the parameters ``X`` of shape
+(K, dim) — K runs, one row each — by ``steps`` updates of one optimizer whose
+hyperparameters may be arrays of shape (K, 1) (one value per run). There is no Python loop
+over runs: a 200 × 200 sweep is one array of 40 000 rows.
+
+Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
+the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin``
+times its width on every side if ``margin`` > 0), or f or its gradient is not finite there
+(undefined points give nan). From then on the run is frozen: its gradient is replaced by 0
+and its point restored after every update, so it can never raise or disturb the others.
+Nothing is an error; a diverged run is an outcome.
+
+Outcomes (per run, after the last step), with ``tol`` a distance:
+
+* ``"global"`` — within ``tol`` of a global minimum;
+* ``"local"`` — within ``tol`` of a local minimum;
+* ``"diverged"`` — diverged at some step;
+* ``"moving"`` — none of these (still moving, or stalled away from every known minimum).
+
+``bounced`` — the run came within ``tol`` of a global minimum at some step and later was in
+another minimum's basin (its nearest known minimum was no longer a global one) or diverged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+OUTCOMES = ("global", "local", "moving", "diverged")
+
+#: Default margin: 0, the bounds are the problem's own.
+DEFAULT_MARGIN = 0.0
+
+
+def default_tol(problem: Any) -> float:
+    """The default distance tolerance: 1 % of the window's largest side."""
+    return 0.01 * max(hi - lo for lo, hi in problem.window)
+
+
+def bounds(problem: Any, margin: float = DEFAULT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds (each of shape (dim,)) a run must stay inside: the problem's
+    ``bounds`` (its view window unless the problem says otherwise, e.g. the quartic's wider
+    [-20, 20], which holds Adam's bounces), widened by ``margin``."""
+    region = getattr(problem, "bounds", problem.window)
+    lo = np.array([w[0] for w in region], dtype=float)
+    hi = np.array([w[1] for w in region], dtype=float)
+    width = hi - lo
+    return lo - margin * width, hi + margin * width
+
+
+@dataclass
+class Batch:
+    """The result of :func:`run_batch` for K runs."""
+
+    #: (steps + 1, K, dim) points, row 0 the starts; nan after a run diverged (the point
+    #: that diverged is kept). ``None`` when the path was not kept.
+    path: np.ndarray | None
+    #: (K, dim) the last point of each run (for a diverged run, the point that diverged).
+    final: np.ndarray
+    #: (K,) the step at which each run diverged, -1 if it did not.
+    diverged_at: np.ndarray
+    #: (K,) the first step at which each run was within ``tol`` of a known minimum, -1 if never.
+    reached_at: np.ndarray
+    #: (K,) the first step within ``tol`` of a global minimum, -1 if never.
+    reached_global_at: np.ndarray
+    #: (K,) reached a global minimum and later left its basin (see the module docstring).
+    bounced: np.ndarray
+    #: (K,) outcome names, one of :data:`OUTCOMES`.
+    outcome: np.ndarray
+    #: (K,) index into ``problem.minima`` of the minimum nearest the final point (-1: none).
+    nearest: np.ndarray
+    #: (K,) distance from the final point to that minimum (nan if unknown).
+    distance: np.ndarray
+    tol: float
+
+
+def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not problem.minima:
+        n = X.shape[0]
+        return np.full(n, -1), np.full(n, np.inf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        idx, dist = problem.nearest_minimum(X)
+    idx = np.asarray(idx).astype(int)
+    dist = np.where(np.isfinite(dist), np.asarray(dist, dtype=float), np.inf)
+    return idx, dist
+
+
+def run_batch(
+    problem: Any,
+    optimizer: Any,
+    starts: np.ndarray,
+    steps: int,
+    *,
+    tol: float | None = None,
+    margin: float = DEFAULT_MARGIN,
+    keep_path: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> Batch:
+    """Run ``optimizer`` from every row of ``starts`` (shape (K, dim)) for ``steps`` updates.
+
+    The optimizer must be fresh (no updates yet); its array hyperparameters, if any, must
+    broadcast against (K, dim). ``progress(k)`` is called after every update.
+
+    >>> from descentlab import optim
+    >>> class Line:  # f(x) = x²/2 on [-1, 1], minimum at 0
+    ...     dim, window, minima = 1, ((-1.0, 1.0),), []
+    ...     def f(self, X): return X[:, 0] ** 2 / 2
+    ...     def grad(self, X): return X
+    >>> b = run_batch(Line(), optim.SGD(lr=np.array([[0.5], [4.5]])), np.ones((2, 1)), 3)
+    >>> b.path[:, :, 0].tolist()
+    [[1.0, 1.0], [0.5, -3.5], [0.25, nan], [0.125, nan]]
+    >>> b.diverged_at.tolist(), b.outcome.tolist()
+    ([-1, 1], ['moving', 'diverged'])
+    """
+    X = np.array(starts, dtype=np.float64, copy=True)
+    if X.ndim != 2 or X.shape[1] != problem.dim:
+        raise ValueError(f"starts must have shape (K, {problem.dim}), got {X.shape}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    K = X.shape[0]
+    tol = default_tol(problem) if tol is None else float(tol)
+    lo, hi = bounds(problem, margin)
+    is_global = np.array([m.kind == "global" for m in problem.minima] + [False])  # [-1]: none
+
+    path = np.full((steps + 1, K, problem.dim), np.nan) if keep_path else None
+    diverged_at = np.full(K, -1)
+    reached_at = np.full(K, -1)
+    reached_global_at = np.full(K, -1)
+    bounced = np.zeros(K, dtype=bool)
+    alive = np.ones(K, dtype=bool)
+
+    def observe(k: int, G: np.ndarray) -> None:
+        """Book-keeping for the points X after k updates, whose gradient is G."""
+        with np.errstate(all="ignore"):
+            F = np.asarray(problem.f(X), dtype=np.float64)
+            bad = alive & ~(np.isfinite(X).all(axis=1) & np.isfinite(G).all(axis=1)
+                            & np.isfinite(F)
+                            & (X >= lo).all(axis=1) & (X <= hi).all(axis=1))
+        if path is not None:
+            path[k, alive] = X[alive]
+        diverged_at[bad] = k
+        bounced[bad & (reached_global_at >= 0)] = True
+        alive[bad] = False
+        idx, dist = _nearest(problem, X)
+        near = alive & (dist <= tol)
+        reached_at[near & (reached_at < 0)] = k
+        at_global = near & is_global[idx]
+        bounced[alive & (reached_global_at >= 0) & ~is_global[idx]] = True
+        reached_global_at[at_global & (reached_global_at < 0)] = k
+
+    with np.errstate(all="ignore"):
+        G = np.asarray(problem.grad(X), dtype=np.float64)
+    observe(0, G)
+    for k in range(1, steps + 1):
+        frozen = ~alive
+        if frozen.any():
+            G[frozen] = 0.0
+            before = X[frozen]
+        optimizer.update(X, G)
+        if frozen.any():
+            X[frozen] = before
+        with np.errstate(all="ignore"):
+            G = np.asarray(problem.grad(X), dtype=np.float64)
+        observe(k, G)
+        if progress is not None:
+            progress(k)
+
+    nearest, distance = _nearest(problem, X)
+    outcome = np.full(K, "moving", dtype=object)
+    close = distance <= tol
+    outcome[close & is_global[nearest]] = "global"
+    outcome[close & ~is_global[nearest]] = "local"
+    outcome[diverged_at >= 0] = "diverged"
+    distance = np.where(np.isfinite(distance), distance, np.nan)
+    return Batch(path=path, final=X, diverged_at=diverged_at, reached_at=reached_at,
+                 reached_global_at=reached_global_at, bounced=bounced,
+                 outcome=outcome.astype(str), nearest=nearest, distance=distance, tol=tol)

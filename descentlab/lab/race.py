@@ -1,0 +1,183 @@
+"""A race: several optimizers on one surface, every one from the same start.
+
+>>> from descentlab import problems
+>>> r = race(problems.get("bowl"), ["sgd:lr=0.95", "adam:lr=0.3"], start=(-7, 2), steps=30)
+>>> [e.label for e in r.entries]
+['sgd', 'adam']
+>>> r.entries[0].path.shape      # the start and 30 updates, (x, y) each
+(31, 2)
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import optim
+from .engine import DEFAULT_MARGIN, default_tol, run_batch
+from .spec import build_optimizer, parse_optimizer_spec
+
+
+@dataclass
+class Entry:
+    """One optimizer's run in a race."""
+
+    label: str  #: what the tables and legends call it (its name, or its spec if repeated)
+    name: str  #: the optimizer's name (the palette key)
+    spec: str  #: the spec text, e.g. ``adam:lr=0.3``
+    optimizer: optim.Optimizer
+    #: (n + 1, dim) points: the start and every update up to the end or divergence.
+    path: np.ndarray
+    f: np.ndarray  #: (n + 1,) f at those points
+    diverged_at: int | None  #: the step at which it diverged, or None
+    #: steps to tol: the first step from which the path stays within ``tol`` of the minimum
+    #: it ends at (None if it does not end within tol of a known minimum)
+    reached_at: int | None
+    nearest: int | None  #: index of the minimum nearest the final point
+    distance: float  #: distance from the final point to it (nan if unknown)
+    outcome: str  #: global / local / moving / diverged (see :mod:`.engine`)
+    bounced: bool
+
+
+@dataclass
+class RaceResult:
+    problem: Any
+    start: tuple[float, ...]
+    steps: int
+    tol: float
+    entries: list[Entry] = field(default_factory=list)
+
+    def describe_minimum(self, index: int | None) -> str:
+        if index is None or index < 0:
+            return "-"
+        m = self.problem.minima[index]
+        point = ", ".join(f"{c:.4g}" for c in np.atleast_1d(m.point))
+        return f"{m.kind} ({point})"
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One dict per optimizer: final point and f, nearest minimum, distance, steps to tol,
+        diverged-at-step."""
+        rows = []
+        for e in self.entries:
+            rows.append({
+                "optimizer": e.label,
+                "final": [float(c) for c in e.path[-1]],
+                "final_f": float(e.f[-1]),
+                "nearest_minimum": self.describe_minimum(e.nearest),
+                "distance": float(e.distance),
+                "steps_to_tol": e.reached_at,
+                "diverged_at": e.diverged_at,
+                "outcome": e.outcome,
+            })
+        return rows
+
+    def table(self) -> str:
+        """The summary as a fixed-width text table."""
+        head = (f"{'optimizer':<22} {'final point':>24} {'final f':>11} {'nearest minimum':>22} "
+                f"{'distance':>9} {'steps to tol':>12} {'diverged':>9}")
+        lines = [head, "-" * len(head)]
+        for e in self.entries:
+            point = "(" + ", ".join(f"{c:.4g}" for c in e.path[-1]) + ")"
+            lines.append(
+                f"{e.label:<22} {point:>24} {e.f[-1]:>11.4g} "
+                f"{self.describe_minimum(e.nearest):>22} {e.distance:>9.3g} "
+                f"{'-' if e.reached_at is None else e.reached_at:>12} "
+                f"{'-' if e.diverged_at is None else 'step ' + str(e.diverged_at):>9}")
+        lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step from which the "
+                     "path stays within tol of the minimum it ends at)")
+        return "\n".join(lines)
+
+    def csv(self) -> str:
+        """``trajectories.csv``: columns optimizer, step, x, y, f (no y in 1-D); exact
+        round-trip floats, so equal runs give byte-identical files."""
+        out = io.StringIO()
+        names = ["x", "y"][: self.problem.dim]
+        out.write(",".join(["optimizer", "step", *names, "f"]) + "\n")
+        for e in self.entries:
+            for k, (point, fk) in enumerate(zip(e.path, e.f)):
+                values = [repr(float(c)) for c in point] + [repr(float(fk))]
+                out.write(",".join([e.label, str(k), *values]) + "\n")
+        return out.getvalue()
+
+
+def _as_entries(optimizers: Sequence[str] | Mapping[str, optim.Optimizer]
+                ) -> list[tuple[str, str, optim.Optimizer]]:
+    """(name, spec, optimizer) for every racer."""
+    out = []
+    if isinstance(optimizers, Mapping):
+        for spec, opt in optimizers.items():
+            name = "amsgrad" if getattr(opt, "amsgrad", False) else opt.name
+            out.append((name, spec, opt))
+        return out
+    for item in optimizers:
+        if isinstance(item, optim.Optimizer):
+            name = "amsgrad" if getattr(item, "amsgrad", False) else item.name
+            out.append((name, name, item))
+        else:
+            name, _ = parse_optimizer_spec(item)
+            out.append((name, item, build_optimizer(item)))
+    return out
+
+
+def race(
+    problem: Any,
+    optimizers: Sequence[str | optim.Optimizer] | Mapping[str, optim.Optimizer],
+    start: Sequence[float] | None = None,
+    steps: int = 30,
+    *,
+    tol: float | None = None,
+    margin: float = DEFAULT_MARGIN,
+    progress: Callable[[int], None] | None = None,
+) -> RaceResult:
+    """Run every optimizer from ``start`` (default: the problem's) for ``steps`` updates.
+
+    ``optimizers``: spec strings (``"adam:lr=0.3"``), optimizer objects, or a mapping
+    label → optimizer. Each runs on its own (1, dim) array through :func:`.engine.run_batch`,
+    so divergence (non-finite, out of bounds) is reported, never raised. ``progress(n)`` is
+    called after each update of each racer with the number of updates done in total.
+    """
+    start = tuple(float(c) for c in (problem.start if start is None else start))
+    if len(start) != problem.dim:
+        raise ValueError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
+                         f"{problem.dim}-D")
+    tol = default_tol(problem) if tol is None else float(tol)
+    racers = _as_entries(optimizers)
+    if not racers:
+        raise ValueError("a race needs at least one optimizer")
+    names = [n for n, _, _ in racers]
+    result = RaceResult(problem=problem, start=start, steps=steps, tol=tol)
+    for i, (name, spec, opt) in enumerate(racers):
+        label = name if names.count(name) == 1 else spec
+        tick = None if progress is None else (lambda k, i=i: progress(i * steps + k))
+        b = run_batch(problem, opt, np.array([start]), steps, tol=tol, margin=margin,
+                      progress=tick)
+        d = int(b.diverged_at[0])
+        n = steps if d < 0 else d
+        path = b.path[: n + 1, 0, :]
+        with np.errstate(all="ignore"):
+            f = np.asarray(problem.f(path), dtype=float)
+        nearest = None if b.nearest[0] < 0 else int(b.nearest[0])
+        result.entries.append(Entry(
+            label=label, name=name, spec=spec, optimizer=opt, path=path, f=f,
+            diverged_at=None if d < 0 else d,
+            reached_at=_settled_at(problem, path, nearest, tol) if d < 0 else None,
+            nearest=nearest,
+            distance=float(b.distance[0]), outcome=str(b.outcome[0]),
+            bounced=bool(b.bounced[0])))
+    return result
+
+
+def _settled_at(problem: Any, path: np.ndarray, nearest: int | None, tol: float) -> int | None:
+    """The first step from which ``path`` stays within ``tol`` of minimum ``nearest``."""
+    if nearest is None:
+        return None
+    point = np.asarray(problem.minima[nearest].point, dtype=float)
+    inside = np.linalg.norm(path - point, axis=1) <= tol
+    if not inside[-1]:
+        return None
+    outside = np.nonzero(~inside)[0]
+    return 0 if outside.size == 0 else int(outside[-1]) + 1

@@ -1,0 +1,128 @@
+"""Optimizer specs on the command line: ``NAME[:key=value,...]``.
+
+One syntax across the project, e.g. ``adam``, ``adam:lr=0.001,beta2=0.99``,
+``rmsprop:lr=0.01,eps_mode=inside,centered=true``, ``sgd:lr=1e-2``.
+
+Values are read as (in this order) booleans (``true``/``false``, any case), ``none``,
+integers, floats (``1e-3``, ``inf``, ``nan``), and otherwise kept as strings (``eps_mode=inside``).
+Whitespace around names, keys and values is ignored.
+
+>>> parse_optimizer_spec("adam:lr=0.001,beta2=0.99,amsgrad=true")
+('adam', {'lr': 0.001, 'beta2': 0.99, 'amsgrad': True})
+>>> parse_optimizer_spec("SGD")
+('sgd', {})
+>>> build_optimizer("momentum:lr=0.1").momentum
+0.9
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import optim
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_INT = re.compile(r"[+-]?\d+\Z")
+
+
+class SpecError(ValueError):
+    """A malformed optimizer spec; the message quotes the spec and points at the bad part."""
+
+
+def _error(text: str, start: int, length: int, why: str) -> SpecError:
+    pointer = " " * start + "^" * max(1, length)
+    return SpecError(f"optimizer spec {text!r}: {why}\n  {text}\n  {pointer}")
+
+
+def parse_value(raw: str) -> Any:
+    """Read one value: bool, None, int, float, else the string itself.
+
+    >>> [parse_value(s) for s in ("True", "none", "3", "-2", "1e-3", "0.5", "inside")]
+    [True, None, 3, -2, 0.001, 0.5, 'inside']
+    """
+    s = raw.strip()
+    low = s.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    if _INT.match(s):
+        return int(s)
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def parse_optimizer_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """Split ``NAME[:key=value,...]`` into ``(name, kwargs)``; the name is lower-cased.
+
+    Only the syntax is checked here (and that the name is a known optimizer); whether the
+    optimizer takes those keywords is checked by :func:`build_optimizer`.
+
+    Raises:
+        SpecError (a ``ValueError``): empty spec, unknown name, an item without ``=``, an
+        empty or invalid key or value, or a key given twice — the message shows the spec
+        with a caret under the offending part.
+    """
+    if not isinstance(text, str):
+        raise SpecError(f"optimizer spec must be a string, got {type(text).__name__}")
+    name_part, sep, rest = text.partition(":")
+    name = name_part.strip().lower()
+    if not name:
+        raise _error(text, 0, len(name_part), "missing optimizer name before ':'"
+                     if sep else "empty optimizer spec")
+    if name not in optim.available():
+        lead = len(name_part) - len(name_part.lstrip())
+        raise _error(text, lead, len(name_part.strip()),
+                     f"unknown optimizer {name_part.strip()!r}; available: "
+                     f"{', '.join(optim.available())}")
+    kwargs: dict[str, Any] = {}
+    if not sep:
+        return name, kwargs
+    if not rest.strip():
+        raise _error(text, len(name_part) + 1, 1, "nothing after ':' (expected key=value,...)")
+    pos = len(name_part) + 1
+    for item in rest.split(","):
+        start = pos
+        pos += len(item) + 1
+        if not item.strip():
+            raise _error(text, start, max(1, len(item)), "empty item (stray comma?)")
+        key, eq, raw = item.partition("=")
+        lead = len(item) - len(item.lstrip())
+        if not eq:
+            raise _error(text, start + lead, len(item.strip()),
+                         f"{item.strip()!r} is not key=value")
+        if not _KEY.match(key.strip()):
+            raise _error(text, start + lead, max(1, len(key.strip())),
+                         f"invalid key {key.strip()!r}")
+        if not raw.strip():
+            raise _error(text, start + len(key) + 1, max(1, len(raw)),
+                         f"missing value for {key.strip()!r}")
+        k = key.strip()
+        if k in kwargs:
+            raise _error(text, start + lead, len(k), f"{k!r} given twice")
+        kwargs[k] = parse_value(raw)
+    return name, kwargs
+
+
+def build_optimizer(text: str, **defaults: Any) -> optim.Optimizer:
+    """Build an optimizer from a spec; ``defaults`` are used for keys the spec leaves out.
+
+    >>> opt = build_optimizer("adam:beta2=0.99", lr=0.001)
+    >>> opt.lr, opt.beta2
+    (0.001, 0.99)
+
+    Raises:
+        SpecError: as :func:`parse_optimizer_spec`, and when the optimizer rejects a keyword
+        or a value (the message names the spec and the keyword).
+    """
+    name, kwargs = parse_optimizer_spec(text)
+    try:
+        return optim.create(name, **{**defaults, **kwargs})
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"optimizer spec {text!r}: {e}") from e
+
+
+__all__ = ["SpecError", "parse_optimizer_spec", "parse_value", "build_optimizer"]

@@ -1,0 +1,42 @@
+"""Every ```python block in README.md and docs/*.md runs.
+
+The blocks of one file run in order in one namespace (like a notebook), in a scratch
+directory; a block written as a doctest (``>>>`` lines) has its printed output checked.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def python_blocks(doc: Path) -> list[str]:
+    return [m.group(1) for m in BLOCK.finditer(doc.read_text())]
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda d: d.name)
+def test_doc_examples_run(doc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict = {"__name__": "__doc_example__"}
+    for i, code in enumerate(python_blocks(doc)):
+        if code.lstrip().startswith(">>>"):
+            test = doctest.DocTestParser().get_doctest(code, namespace, f"{doc.name}#{i}",
+                                                       str(doc), 0)
+            flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+            runner = doctest.DocTestRunner(optionflags=flags)
+            runner.run(test, clear_globs=False)
+            assert runner.failures == 0, f"{doc.name} block {i}: doctest output differs"
+        else:
+            exec(compile(code, f"{doc.name}#{i}", "exec"), namespace)
+
+
+def test_readme_has_examples():
+    assert python_blocks(ROOT / "README.md")
