@@ -215,18 +215,6 @@ def test_forced_fused_handles_float16_and_python_floats():
     assert type(floats_b["x"]) is float
 
 
-def test_fused_agrees_with_pytorch_adam_float32():
-    """An independent oracle for one rule: torch.optim.Adam, float32, to 1e-5 relative."""
-    p, grads = random_problem(np.float32, steps=10, seed=4)
-    ours = run(optim.Adam(lr=0.01, weight_decay=0.1, backend="fused"), p.copy(), grads)
-    param = torch.nn.Parameter(torch.from_numpy(p.copy()))
-    theirs = torch.optim.Adam([param], lr=0.01, weight_decay=0.1, foreach=False)
-    for g in grads:
-        param.grad = torch.from_numpy(g)
-        theirs.step()
-    np.testing.assert_allclose(ours, param.detach().numpy(), rtol=1e-5, atol=1e-7)
-
-
 @settings(max_examples=25, deadline=None)
 @given(
     lr=st.floats(1e-4, 1.0), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.5, 0.9999),
@@ -429,3 +417,46 @@ def test_a_child_forked_after_kernels_ran_uses_numpy():
         forced = pool.apply_async(_update_in_child, ("fused",)).get(timeout=60)
     assert auto == "0.500"
     assert "forked from one that had run fused kernels" in forced and "'spawn'" in forced
+
+
+def _torch_cases():
+    """The PyTorch case matrix of tests/test_optim_torch.py (every optimizer and option with a
+    PyTorch counterpart), loaded from that file so there is one list."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("test_optim_torch.py")
+    spec = importlib.util.spec_from_file_location("_optim_torch_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TORCH = _torch_cases()
+
+
+def _on_fused_path(case):
+    def build(rng, wd, maximize):
+        ours, theirs = case(rng, wd, maximize)
+        ours.backend = "fused"
+        return ours, theirs
+    return build
+
+
+@pytest.mark.parametrize("name", list(TORCH.CASES))
+def test_fused_path_matches_torch(name):
+    """The independent oracle for every kernel: torch.optim, float64 to 1e-12 and float32
+    to 1e-5 (the bounds of tests/test_optim_torch.py), 100 steps, with weight decay."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # NAdam's scalar state in float64, as ours
+    try:
+        ours, theirs = TORCH.run_both(_on_fused_path(TORCH.CASES[name]), np.float64, 0, 0.05,
+                                      True)
+    finally:
+        torch.set_default_dtype(old)
+    for a, b in zip(ours.values(), theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    ours, theirs = TORCH.run_both(_on_fused_path(TORCH.CASES[name]), np.float32, 1, 0.01,
+                                  False)
+    for a, b in zip(ours.values(), theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
