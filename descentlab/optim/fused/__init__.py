@@ -107,6 +107,8 @@ def use_fused(opt: Any, leaf: Leaf, h: Any) -> bool:
     backend = opt.backend
     if backend == "numpy":
         return False
+    if backend == "auto" and (leaf.array.size < MIN_SIZE or leaf.array.dtype == np.float16):
+        return False  # the common small case, decided cheaply
     reason = unfit_reason(opt, leaf.array, h)
     if backend == "fused":
         if reason is not None:
@@ -115,7 +117,7 @@ def use_fused(opt: Any, leaf: Leaf, h: Any) -> bool:
     if backend != "auto":
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
                          f"got {backend!r}")
-    return reason is None and leaf.array.dtype != np.float16 and leaf.array.size >= MIN_SIZE
+    return reason is None
 
 
 def all_finite(g: np.ndarray) -> bool:
