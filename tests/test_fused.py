@@ -380,6 +380,15 @@ def test_flat_buffer_keeps_names_bound_to_views():
         FlatParams(np.zeros(6), params.shapes)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_finiteness_check(dtype):
+    g = np.full(fused.MIN_SIZE, np.finfo(dtype).max, dtype)  # finite; a sum would overflow
+    assert fused.all_finite(g)
+    for bad in (np.nan, np.inf, -np.inf):
+        g[fused.MIN_SIZE // 2] = bad
+        assert not fused.all_finite(g)
+
+
 def test_nonfinite_gradient_check_on_the_fused_path(fused_calls):
     p = np.ones(fused.MIN_SIZE)
     g = np.full(fused.MIN_SIZE, 1e308)  # every element finite, the sum overflows

@@ -127,11 +127,8 @@ def all_finite(g: np.ndarray) -> bool:
         from . import kernels
         _launched["in_this_process"] = True
         with _threads_for(g.size):
-            if np.isfinite(kernels.total(g.reshape(-1))):
-                return True
-    elif np.isfinite(g.sum()):
-        return True
-    return bool(np.isfinite(g).all())
+            return bool(kernels.nonfinite_probe(g.reshape(-1)) == 0)
+    return bool(np.isfinite(g.sum()) or np.isfinite(g).all())
 
 
 def run(opt: Any, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], h: Any) -> None:

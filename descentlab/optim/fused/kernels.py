@@ -248,15 +248,14 @@ def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, ep
 
 
 @njit(fastmath={"reassoc"}, **_options)
-def total(g):
-    """Σ g in float64, in parallel: finite unless some element is inf or NaN (or the sum
-    overflows, which the caller then checks element by element).
-
-    ``fastmath={"reassoc"}`` lets the sum be vectorised (in any order, which is all a
-    finiteness check needs); inf and NaN keep their meaning."""
-    acc = 0.0
+def nonfinite_probe(g):
+    """Σ g·0, in parallel: 0 when every element of g is finite, NaN when one is inf or NaN
+    (inf·0 and NaN·0 are NaN); it cannot overflow. ``fastmath={"reassoc"}`` only lets the
+    sum be vectorised in any order; ``x·0`` may not be folded to 0 (that needs "nnan")."""
+    zero = g.dtype.type(0)
+    acc = zero
     for i in prange(g.size):
-        acc += g[i]
+        acc += g[i] * zero
     return acc
 
 
