@@ -4,8 +4,8 @@ For every rule, at each size (float32 parameters, one array), this times one opt
 
 * ``numpy``   descentlab with ``backend="numpy"`` (the readable rule),
 * ``fused``   descentlab with ``backend="fused"`` (the one-pass numba kernel), the whole
-  ``update``: its checks include one extra read of g (``np.isfinite(g.sum())``, the
-  non-finite-gradient check PyTorch does not make),
+  ``update``: its checks include one extra read of g (the non-finite-gradient check, a
+  parallel pass here, which PyTorch does not make),
 * ``kernel``  the fused kernel alone (what the streaming limit is compared with),
 * ``t-loop``  ``torch.optim`` with ``foreach=False``,
 * ``t-each``  ``torch.optim`` with ``foreach=True``,
