@@ -469,3 +469,17 @@ def test_fused_path_matches_torch(name):
                                   False)
     for a, b in zip(ours.values(), theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_options_are_runtime_flags_not_new_compilations():
+    """Keeps the compile cost down: every option of a rule shares one specialisation per
+    dtype (a new one would add about a second of compilation)."""
+    from descentlab.optim.fused import kernels
+
+    p, grads = random_problem(np.float32, steps=2)
+    for name, kwargs in CONFIGS:
+        run(make(name, "fused", **kwargs), p.copy(), grads)
+    for name in ("sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "nadam",
+                 "adamax"):
+        float32 = [s for s in getattr(kernels, name).signatures if "float32" in str(s[0])]
+        assert len(float32) == 1, f"{name}: {float32}"
