@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -66,33 +67,61 @@ def run_race(
     seed: int = 0, log_every: int = 100,
     log: Callable[[str], None] | None = print, progress: bool = True,
 ) -> RaceResult:
-    """Race the optimizers given as specs (``"adam:lr=0.001"``, see :mod:`.spec`).
-
-    Mini-batches: ``numpy.random.default_rng(seed).integers(0, n, batch_size)`` at every
-    iteration; the networks are initialised from ``seed`` too. ``log`` receives a header and
-    one line of losses every ``log_every`` iterations (None: silent).
-    """
-    if iterations < 1 or batch_size < 1:
-        raise ValueError(f"iterations and batch_size must be >= 1, got {iterations}, "
-                         f"{batch_size}")
+    """Race the optimizers given as specs (``"adam:lr=0.001"``, see :mod:`.spec`), one
+    network each, all initialised from ``seed``; see :func:`train_together`."""
     if len(specs) == 0:
         raise ValueError("give at least one optimizer")
-    x_train = np.asarray(x_train)
-    if len(x_train) != len(t_train):
-        raise ValueError(f"{len(x_train)} training images but {len(t_train)} labels")
     names = unique_names(specs)
     if len(set(names)) != len(names):
         raise ValueError(f"optimizer given twice: {', '.join(specs)}")
     optimizers = {n: build_optimizer(s) for n, s in zip(names, specs)}
-    n_classes = int(t_train.shape[1]) if np.ndim(t_train) == 2 else int(np.max(t_train)) + 1
-    nets = {n: MultiLayerNet(int(np.prod(x_train.shape[1:])), list(hidden), n_classes,
-                             activation=activation, weight_init_std=weight_init_std,
+    n_in, n_classes = _shapes(x_train, t_train)
+    nets = {n: MultiLayerNet(n_in, list(hidden), n_classes, activation=activation,
+                             weight_init_std=weight_init_std,
                              weight_decay_lambda=weight_decay_lambda, dtype=dtype, seed=seed)
             for n in names}
+    return train_together(nets, optimizers, x_train, t_train, specs=list(specs),
+                          x_test=x_test, t_test=t_test, iterations=iterations,
+                          batch_size=batch_size, seed=seed, log_every=log_every, log=log,
+                          progress=progress)
+
+
+def _shapes(x: np.ndarray, t: np.ndarray) -> tuple[int, int]:
+    if len(x) != len(t):
+        raise ValueError(f"{len(x)} training samples but {len(t)} labels")
+    n_classes = int(t.shape[1]) if np.ndim(t) == 2 else int(np.max(t)) + 1
+    return int(np.prod(np.shape(x)[1:])), n_classes
+
+
+def train_together(
+    nets: dict[str, MultiLayerNet], optimizers: dict[str, Any],
+    x_train: np.ndarray, t_train: np.ndarray,
+    *,
+    specs: list[str] | None = None,
+    x_test: np.ndarray | None = None, t_test: np.ndarray | None = None,
+    iterations: int = 2000, batch_size: int = 128, seed: int = 0, log_every: int = 100,
+    log: Callable[[str], None] | None = print, progress: bool = True,
+) -> RaceResult:
+    """Train ``nets[k]`` with ``optimizers[k]`` for every key, on the same mini-batches.
+
+    Mini-batches: ``numpy.random.default_rng(seed).integers(0, n, batch_size)`` at every
+    iteration (sampling with replacement, as the classic race). ``log`` receives a header
+    and one line of losses every ``log_every`` iterations (None: silent). Accuracies are
+    measured at the end on the whole training set and, if given, the test set.
+    """
+    if iterations < 1 or batch_size < 1:
+        raise ValueError(f"iterations and batch_size must be >= 1, got {iterations}, "
+                         f"{batch_size}")
+    names = list(nets)
+    if set(optimizers) != set(names):
+        raise ValueError("nets and optimizers must have the same keys")
+    x_train = np.asarray(x_train)
+    _shapes(x_train, t_train)
+    dtype = nets[names[0]].dtype
     x_train = x_train.reshape(len(x_train), -1).astype(dtype, copy=False)
     losses = {n: np.full(iterations, np.nan) for n in names}
-    result = RaceResult(names, list(specs), {n: optimizers[n].hyperparameters()
-                                             for n in names}, losses, networks=nets)
+    hyper = {n: optimizers[n].hyperparameters() for n in names}
+    result = RaceResult(names, specs or names, hyper, losses, networks=nets)
     grad_time = dict.fromkeys(names, 0.0)
     update_time = dict.fromkeys(names, 0.0)
     alive = list(names)

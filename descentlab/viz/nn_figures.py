@@ -68,18 +68,22 @@ def activation_histograms(rows: dict[str, Sequence[np.ndarray]], *, bins: int = 
 def batch_mode_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
                       ) -> plt.Figure:
     """E8: for each dataset (row), the full-data loss against samples seen and against wall
-    time (columns). ``panels[dataset][label] = (samples, seconds, loss)``; labels ending in
-    "(raw)" are drawn dashed."""
+    time (columns). ``panels[dataset][label] = (samples, seconds, loss)``; one colour per mode
+    (the label's text before " ("), labels containing "(raw)" drawn dashed."""
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels)), squeeze=False)
     for r, (dataset, curves) in enumerate(panels.items()):
-        for k, (label, (samples, seconds, loss)) in enumerate(curves.items()):
-            style = "--" if label.endswith("(raw)") else "-"
-            color = f"C{k // 2}" if len(curves) % 2 == 0 else f"C{k}"
+        modes = list(dict.fromkeys(label.split(" (")[0] for label in curves))
+        for label, (samples, seconds, loss) in curves.items():
+            loss = np.where(np.isfinite(loss), loss, np.nan)
+            style = "--" if "(raw)" in label else "-"
+            color = f"C{modes.index(label.split(' (')[0])}"
             for c, xs in enumerate((samples, seconds)):
-                axes[r][c].plot(xs, loss, style, color=color, label=label)
-        for c, xlabel in enumerate(("samples seen", "wall time (s)")):
+                axes[r][c].plot(xs, loss, style, color=color, label=label, linewidth=1.2)
+        for c, xlabel in enumerate(("samples seen", "update time (s, log scale)")):
             ax = axes[r][c]
             ax.set_yscale("log")
+            if c == 1:
+                ax.set_xscale("log")
             ax.set_xlabel(xlabel)
             ax.set_ylabel("loss on the whole set")
             ax.set_title(dataset)
