@@ -10,6 +10,7 @@ import numpy as np
 from ..data import load_mnist
 from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
 from ..lab.run_outputs import save_figure, write_csv, write_manifest
+from ..lab.spec import build_optimizer
 
 EXAMPLE = """example:
   descentlab mnist --optimizers sgd momentum nesterov adagrad rmsprop adam \\
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     hidden = parse_hidden(args.hidden)
     init = parse_init(args.weight_init)
     out = Path(args.out)
+    for spec in args.optimizers:  # report a bad spec before loading anything
+        build_optimizer(spec)
     (x_train, t_train), (x_test, t_test) = load(args)
     print(f"MNIST race: {len(args.optimizers)} optimizers, network "
           f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "
