@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .buffers import Buffers
 from .functions import labels_to_indices
 
@@ -61,7 +62,8 @@ class Affine:
         self.dW = self._buf.get("dW", self.W.shape, dtype)
         self.db = self._buf.get("db", self.b.shape, dtype)
         np.matmul(self.x.T, dout, out=self.dW)
-        np.sum(dout, axis=0, out=self.db)
+        ones = self._buf.get("ones", (dout.shape[0],), dtype, fill=1)
+        np.matmul(ones, dout, out=self.db)                      # Σₙ doutₙ as one GEMV
         if not need_dx:
             return None
         dx = self._buf.get("dx", (dout.shape[0], self.W.shape[0]), dtype)
@@ -90,10 +92,12 @@ class Relu:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.out is None:
             raise RuntimeError("Relu.backward called before forward")
-        positive = self._buf.get("positive", self.out.shape, np.dtype(bool))
-        np.greater(self.out, 0, out=positive)
         dx = self._buf.get("dx", dout.shape, dout.dtype)
-        np.multiply(dout, positive, out=dx)
+        if (dout.ndim == 2 and dout.dtype == self.out.dtype and dout.flags.c_contiguous
+                and self.out.flags.c_contiguous):
+            kernels.relu_backward(dout, self.out, dx)
+        else:
+            np.multiply(dout, self.out > 0, out=dx)
         return dx
 
 
@@ -174,13 +178,17 @@ class SoftmaxWithLoss:
                 raise ValueError(f"labels of shape {t.shape} do not match scores of shape "
                                  f"{x.shape} (expected ({n},) indices or ({n}, {k}) one-hot)")
             self.t = labels_to_indices(t, k)
+        y = self._buf.get("y", x.shape, x.dtype)
+        self.y = y
+        if self.t.ndim == 1 and x.dtype.kind == "f" and x.flags.c_contiguous:
+            self.t = self.t.astype(np.intp, copy=False)
+            self.loss = float(kernels.softmax_cross_entropy(x, self.t, y))
+            return self.loss
         z = self._buf.get("z", x.shape, x.dtype)
         np.subtract(x, x.max(axis=1, keepdims=True), out=z)       # z = x − max x
-        y = self._buf.get("y", x.shape, x.dtype)
         np.exp(z, out=y)
         s = y.sum(axis=1, keepdims=True)
         y /= s                                                    # y = softmax(x)
-        self.y = y
         log_s = np.log(s[:, 0], dtype=np.float64)                 # log Σ e^z
         if self.t.ndim == 1:
             loss = np.mean(log_s - z[np.arange(n), self.t])
@@ -195,11 +203,11 @@ class SoftmaxWithLoss:
         n = self.y.shape[0]
         dx = self._buf.get("dx", self.y.shape, self.y.dtype)
         if self.t.ndim == 1:
-            np.copyto(dx, self.y)
-            dx[np.arange(n), self.t] -= 1
-        else:
-            np.multiply(self.y, self.t.sum(axis=1, keepdims=True), out=dx)
-            dx -= self.t
+            kernels.softmax_cross_entropy_backward(self.y, self.t.astype(np.intp, copy=False),
+                                                   dout / n, dx)
+            return dx
+        np.multiply(self.y, self.t.sum(axis=1, keepdims=True), out=dx)
+        dx -= self.t
         dx *= dout / n
         return dx
 
