@@ -4,7 +4,10 @@ The network of E5: 784-100-100-100-100-10, ReLU, softmax cross-entropy, batch 12
 2 threads. Contenders, timed interleaved in rounds in one run (the machine may be shared, so
 each is reported by its best round and its median round):
 
-* ``descentlab``   — MultiLayerNet.gradient + optim.update (the library);
+* ``descentlab``   — MultiLayerNet.gradient + optim.update(net.params, grads) (the classic
+                     API: one array per layer);
+* ``flat``         — the same with optim.update(net.flat_params, net.flat_grads) (one array
+                     for the whole network; what ``descentlab mnist`` does);
 * ``pytorch``      — the same network and weights in torch (CPU), zero_grad/forward/backward/step;
 * ``classic``      — the classic textbook NumPy code (the "before": float64 weights, fresh
                      arrays at every layer, softmax and cross-entropy apart, the input layer's
@@ -150,10 +153,26 @@ def make_steps(name: str, x: np.ndarray, t: np.ndarray, seed: int = 0) -> dict:
     def ours():
         opt.update(net.params, net.gradient(x, t))
 
+    fnet = MultiLayerNet(784, SIZES[1:-1], 10, seed=seed)
+    fopt = optim.create(name, lr=LR.get(name, 0.01))
+
+    def ours_flat():
+        fnet.gradient(x, t)
+        fopt.update(fnet.flat_params, fnet.flat_grads)
+
     grads = {k: g.copy() for k, g in net.gradient(x, t).items()}
+    flat_grads = fnet.flat_grads.copy()
+    uopt, ufopt = optim.create(name, lr=LR.get(name, 0.01)), optim.create(name, lr=LR.get(
+        name, 0.01))
 
     def ours_update():
-        opt.update(net.params, grads)
+        uopt.update(net.params, grads)
+
+    def ours_flat_update():
+        ufopt.update(fnet.flat_params, flat_grads)
+
+    def gradient_only():
+        fnet.gradient(x, t)
 
     model = torch_model(net.params)
     topt = torch_optimizer(name, model)
@@ -169,7 +188,7 @@ def make_steps(name: str, x: np.ndarray, t: np.ndarray, seed: int = 0) -> dict:
     def theirs_update():
         topt.step()
 
-    steps = {"descentlab": ours, "pytorch": theirs}
+    steps = {"descentlab": ours, "flat": ours_flat, "pytorch": theirs}
     if name in ("sgd", "adam"):
         cnet = ClassicNet(net.params)
         copt = ClassicSGD() if name == "sgd" else ClassicAdam()
@@ -178,7 +197,8 @@ def make_steps(name: str, x: np.ndarray, t: np.ndarray, seed: int = 0) -> dict:
             copt.update(cnet.params, cnet.gradient(x, t))
 
         steps["classic"] = classic
-    return {"steps": steps, "updates": {"descentlab": ours_update, "pytorch": theirs_update}}
+    return {"steps": steps, "updates": {"descentlab": ours_update, "flat": ours_flat_update,
+                                        "pytorch": theirs_update, "gradient": gradient_only}}
 
 
 def per_call(fn, n: int) -> float:
@@ -254,37 +274,37 @@ def main() -> int:
     print(f"GEMM rate {rate / 1e9:.0f} GFLOP/s (float32 1024³); step {step_flops() / 1e6:.1f} "
           f"MFLOP -> matmul floor {1e3 * floor:.3f} ms")
     print()
-    print(f"{'optimizer':<10} {'descentlab':>11} {'pytorch':>9} {'classic':>9} "
-          f"{'ratio vs torch':>15} {'vs floor':>9}   (ms per step: best round; "
-          f"median ratio)")
+    print(f"{'':<10} {'ms per step (best round)':^42} {'ratio vs pytorch':^23}")
+    print(f"{'optimizer':<10} {'descentlab':>10} {'flat':>10} {'pytorch':>10} {'classic':>10} "
+          f"{'dict':>7} {'flat':>7} {'median':>7} {'flat/floor':>11}")
     summary = {}
     for name in OPTIMIZERS:
         fns = make_steps(name, x, t)
         times = interleaved(fns["steps"], args.rounds, args.steps)
         best = {k: min(v) for k, v in times.items()}
-        med_ratio = statistics.median(a / b for a, b in zip(times["descentlab"],
-                                                            times["pytorch"]))
+        med_ratio = statistics.median(a / b for a, b in zip(times["flat"], times["pytorch"]))
         upd = interleaved(fns["updates"], args.rounds, args.steps)
         summary[name] = (best, {k: min(v) for k, v in upd.items()})
-        classic = f"{1e3 * best['classic']:9.3f}" if "classic" in best else f"{'':>9}"
-        print(f"{name:<10} {1e3 * best['descentlab']:11.3f} {1e3 * best['pytorch']:9.3f} "
-              f"{classic} {best['descentlab'] / best['pytorch']:15.2f} "
-              f"{best['descentlab'] / floor:9.2f}   (median ratio {med_ratio:.2f})")
+        classic = f"{1e3 * best['classic']:10.3f}" if "classic" in best else f"{'':>10}"
+        print(f"{name:<10} {1e3 * best['descentlab']:10.3f} {1e3 * best['flat']:10.3f} "
+              f"{1e3 * best['pytorch']:10.3f} {classic} "
+              f"{best['descentlab'] / best['pytorch']:7.2f} {best['flat'] / best['pytorch']:7.2f} "
+              f"{med_ratio:7.2f} {best['flat'] / floor:11.2f}")
+    print("(dict: opt.update(net.params, grads); flat: opt.update(net.flat_params, "
+          "net.flat_grads); median: median over rounds of flat/pytorch)")
 
     print()
-    print("update share: opt.update alone (ms) and its share of the step")
-    print(f"{'optimizer':<10} {'ours update':>12} {'share':>6} {'ours fwd+bwd':>13} "
-          f"{'torch step()':>13} {'share':>6}")
+    print("where the step goes (ms, best round): net.gradient = forward + backward; update "
+          "alone with fixed gradients")
+    print(f"{'optimizer':<10} {'gradient':>9} {'update dict':>12} {'update flat':>12} "
+          f"{'flat share':>11} {'torch step()':>13} {'torch share':>12}")
     for name, (best, upd) in summary.items():
-        fb = best["descentlab"] - upd["descentlab"]
-        print(f"{name:<10} {1e3 * upd['descentlab']:12.3f} "
-              f"{upd['descentlab'] / best['descentlab']:6.0%} {1e3 * fb:13.3f} "
-              f"{1e3 * upd['pytorch']:13.3f} {upd['pytorch'] / best['pytorch']:6.0%}")
-    fb_only = interleaved({"gradient": lambda: MultiLayerNet.gradient(net_fb, x, t)}
-                          if (net_fb := MultiLayerNet(784, SIZES[1:-1], 10, seed=0)) else {},
-                          args.rounds, args.steps)
-    print(f"forward+backward alone (net.gradient): {1e3 * min(fb_only['gradient']):.3f} ms "
-          f"= {min(fb_only['gradient']) / floor:.2f} x the matmul floor")
+        print(f"{name:<10} {1e3 * upd['gradient']:9.3f} {1e3 * upd['descentlab']:12.3f} "
+              f"{1e3 * upd['flat']:12.3f} {upd['flat'] / best['flat']:11.0%} "
+              f"{1e3 * upd['pytorch']:13.3f} {upd['pytorch'] / best['pytorch']:12.0%}")
+    grad_best = min(summary[n][1]["gradient"] for n in summary)
+    print(f"forward+backward (net.gradient) best: {1e3 * grad_best:.3f} ms = "
+          f"{grad_best / floor:.2f} x the matmul floor")
 
     if not args.no_race:
         if not data:

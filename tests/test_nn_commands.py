@@ -48,6 +48,29 @@ def test_race_batches_and_start_are_shared():
         opt.update(net.params, net.gradient(x[idx], t[idx]))
 
 
+def test_flat_update_is_the_same_update():
+    """Updating the flat parameter buffer equals updating the dict of layers, bit for bit."""
+    rng = np.random.default_rng(2)
+    x = rng.random((40, 5)).astype(np.float32)
+    t = rng.integers(0, 3, 40)
+    names = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+    runs = [run_race(x, t, names, iterations=12, batch_size=8, hidden=[6, 4], seed=1,
+                     log=None, progress=False) for _ in range(2)]
+    nets = {n: MultiLayerNet(5, [6, 4], 3, seed=1) for n in names}
+    dict_run = train_together(nets, {n: optim.create(n) for n in names}, x, t, iterations=12,
+                              batch_size=8, seed=1, log=None, progress=False,
+                              flat_update=False)
+    for n in names:
+        np.testing.assert_array_equal(runs[0].losses[n], dict_run.losses[n], err_msg=n)
+        np.testing.assert_array_equal(runs[0].losses[n], runs[1].losses[n])
+        for k in nets[n].params:
+            np.testing.assert_array_equal(runs[0].networks[n].params[k], nets[n].params[k])
+    net = MultiLayerNet(3, [2], 2, seed=0)
+    assert net.is_flat and np.shares_memory(net.params["b2"], net.flat_params)
+    net.params["W1"] = net.params["W1"].copy()
+    assert not net.is_flat
+
+
 def test_race_reports_divergence_and_goes_on():
     rng = np.random.default_rng(1)
     x = rng.random((30, 4)).astype(np.float32)

@@ -101,8 +101,14 @@ def train_together(
     x_test: np.ndarray | None = None, t_test: np.ndarray | None = None,
     iterations: int = 2000, batch_size: int = 128, seed: int = 0, log_every: int = 100,
     log: Callable[[str], None] | None = print, progress: bool = True,
+    flat_update: bool = True,
 ) -> RaceResult:
     """Train ``nets[k]`` with ``optimizers[k]`` for every key, on the same mini-batches.
+
+    With ``flat_update`` (default) each update is ``opt.update(net.flat_params,
+    net.flat_grads)`` — one array instead of one per layer, the same numbers for these
+    element-wise rules — unless the net's params were replaced or the optimizer clips each
+    array's norm separately (``clip_norm``); then ``opt.update(net.params, grads)``.
 
     Mini-batches: ``numpy.random.default_rng(seed).integers(0, n, batch_size)`` at every
     iteration (sampling with replacement, as the classic race). ``log`` receives a header
@@ -124,6 +130,8 @@ def train_together(
     result = RaceResult(names, specs or names, hyper, losses, networks=nets)
     grad_time = dict.fromkeys(names, 0.0)
     update_time = dict.fromkeys(names, 0.0)
+    flat = {n: flat_update and nets[n].is_flat and getattr(optimizers[n], "clip_norm", None)
+            is None for n in names}
     alive = list(names)
     rng = np.random.default_rng(seed)
     width = max(10, *(len(n) for n in names))
@@ -149,7 +157,10 @@ def train_together(
                     alive.remove(n)
                     continue
                 try:
-                    opt.update(net.params, grads)
+                    if flat[n]:
+                        opt.update(net.flat_params, net.flat_grads)
+                    else:
+                        opt.update(net.params, grads)
                 except FloatingPointError:
                     result.diverged[n] = i + 1
                     alive.remove(n)

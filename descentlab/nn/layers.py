@@ -43,6 +43,9 @@ class Affine:
         self.original_x_shape: tuple[int, ...] | None = None
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
+        #: Optional (dW, db) arrays the gradients are written into (e.g. views of a flat
+        #: gradient buffer); used when their shapes and dtype fit, else the layer's own.
+        self.grad_out: tuple[np.ndarray, np.ndarray] | None = None
         self._buf = Buffers()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -59,8 +62,13 @@ class Affine:
         if self.x is None:
             raise RuntimeError("Affine.backward called before forward")
         dtype = np.result_type(dout.dtype, self.x.dtype)
-        self.dW = self._buf.get("dW", self.W.shape, dtype)
-        self.db = self._buf.get("db", self.b.shape, dtype)
+        g = self.grad_out
+        if (g is not None and g[0].shape == self.W.shape and g[1].shape == self.b.shape
+                and g[0].dtype == dtype == g[1].dtype):
+            self.dW, self.db = g
+        else:
+            self.dW = self._buf.get("dW", self.W.shape, dtype)
+            self.db = self._buf.get("db", self.b.shape, dtype)
         np.matmul(self.x.T, dout, out=self.dW)
         ones = self._buf.get("ones", (dout.shape[0],), dtype, fill=1)
         np.matmul(ones, dout, out=self.db)                      # Σₙ doutₙ as one GEMV
