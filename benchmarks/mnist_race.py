@@ -251,12 +251,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=100, help="steps per round")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-race", action="store_true", help="skip the full E5 race")
+    ap.add_argument("--threads", type=int, default=THREADS,
+                    help=f"threads for NumPy's BLAS and for torch (default {THREADS})")
     args = ap.parse_args()
 
-    torch.set_num_threads(THREADS)
-    blas = set_blas_threads(THREADS)
+    torch.set_num_threads(args.threads)
+    blas = set_blas_threads(args.threads)
     print(f"MNIST race step: {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, "
-          f"{THREADS} threads (numpy OpenBLAS threads set: {blas}; torch "
+          f"{args.threads} threads (numpy OpenBLAS threads set: {blas}; torch "
           f"{torch.__version__}, numpy {np.__version__})")
     rng = np.random.default_rng(0)
     data = find_mnist(args.data_dir)
