@@ -180,3 +180,60 @@ def test_smooth_curve_matches_the_classic_formula():
     y[30:] = np.nan  # a diverged tail stays NaN and does not spill into the finite part
     sm = smooth_curve(y)
     assert np.isfinite(sm[:30]).all() and np.isnan(sm[30:]).all()
+
+
+def test_classic_textbook_script_runs_with_only_imports_changed(tiny_dir, monkeypatch):
+    """The body of the classic optimizer_compare_mnist.py / weight_init_compare.py, with
+    fewer iterations; only the imports differ."""
+    monkeypatch.setenv("DESCENTLAB_DATA", str(tiny_dir))
+    # --- imports changed ---
+    from descentlab.data import load_mnist
+    from descentlab.lab.smoothing import smooth_curve
+    from descentlab.nn import MultiLayerNet
+    from descentlab.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+    # --- the classic code ---
+    (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True)
+    train_size = x_train.shape[0]
+    batch_size = 16
+    max_iterations = 20
+    optimizers = {}
+    optimizers['SGD'] = SGD()
+    optimizers['Momentum'] = Momentum()
+    optimizers['Nesterov'] = Nesterov()
+    optimizers['AdaGrad'] = AdaGrad()
+    optimizers['RMSprop'] = RMSprop()
+    optimizers['Adam'] = Adam()
+    networks = {}
+    train_loss = {}
+    for key in optimizers.keys():
+        networks[key] = MultiLayerNet(
+            input_size=784, hidden_size_list=[100, 100, 100, 100], output_size=10)
+        train_loss[key] = []
+    for i in range(max_iterations):  # noqa: B007
+        batch_mask = np.random.choice(train_size, batch_size)  # noqa: NPY002
+        x_batch = x_train[batch_mask]
+        t_batch = t_train[batch_mask]
+        for key in optimizers.keys():
+            grads = networks[key].gradient(x_batch, t_batch)
+            optimizers[key].update(networks[key].params, grads)
+            loss = networks[key].loss(x_batch, t_batch)
+            train_loss[key].append(loss)
+    for key in optimizers.keys():
+        assert len(smooth_curve(train_loss[key])) == max_iterations
+        assert np.isfinite(train_loss[key]).all()
+        assert 0 <= networks[key].accuracy(x_test, t_test) <= 1
+    weight_init_types = {'std=0.01': 0.01, 'Xavier': 'sigmoid', 'He': 'relu'}
+    for key, weight_type in weight_init_types.items():  # noqa: B007
+        net = MultiLayerNet(input_size=784, hidden_size_list=[100, 100, 100, 100],
+                            output_size=10, weight_init_std=weight_type)
+        assert net.loss(x_train[:4], t_train[:4]) > 0
+    # gradient_check.py
+    network = MultiLayerNet(input_size=784, hidden_size_list=[10], output_size=10,
+                            dtype=np.float64)
+    x_batch = x_train[:3]
+    t_batch = t_train[:3]
+    grad_numerical = network.numerical_gradient(x_batch, t_batch)
+    grad_backprop = network.gradient(x_batch, t_batch)
+    for key in grad_numerical.keys():
+        diff = np.average(np.abs(grad_backprop[key] - grad_numerical[key]))
+        assert diff < 1e-7, key
