@@ -208,13 +208,21 @@ def per_call(fn, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
+#: Idle seconds before each timed round. NumPy's OpenBLAS workers keep spinning ~0.1 s after
+#: a call (2^28 cycles) and torch's OpenMP workers spin too: without the pause, one library's
+#: spinning threads steal a core from the other's next round (torch measured 2x slower).
+PAUSE = 0.15
+
+
 def interleaved(fns: dict, rounds: int, n: int) -> dict[str, list[float]]:
-    """Seconds per call of each function, one value per round, the functions interleaved."""
+    """Seconds per call of each function, one value per round, the functions interleaved
+    (with a pause before each round so the other library's threads are asleep)."""
     for fn in fns.values():
         per_call(fn, max(3, n // 10))   # warm-up (buffers, caches, thread pools)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
+            time.sleep(PAUSE)
             times[k].append(per_call(fn, n))
     return times
 
