@@ -182,7 +182,7 @@ class MultiLayerNet:
         y = self._forward(self._as_input(x))
         return self.last_layer.forward(y, t) + self._weight_penalty()
 
-    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 10000) -> float:
+    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
         """Fraction of samples classified right (labels as indices or one-hot rows).
 
         Softmax nets: argmax of the scores; ``bce`` nets: logit > 0. Evaluated in chunks of
