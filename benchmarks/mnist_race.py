@@ -17,7 +17,8 @@ Also printed: the matrix-multiply floor (the step's FLOPs at the float32 GEMM ra
 here), the share of the step spent in ``opt.update`` for each optimizer (ours and torch's),
 and — unless ``--no-race`` — the full E5 race on real MNIST with Adam's test accuracy.
 
-    python benchmarks/mnist_race.py [--rounds 7] [--steps 100] [--data-dir DIR] [--no-race]
+    python benchmarks/mnist_race.py [--rounds 11] [--steps 30] [--threads 2] [--data-dir DIR]
+                                    [--no-race]
 """
 
 from __future__ import annotations
@@ -255,8 +256,9 @@ def find_mnist(data_dir: str | None) -> str | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=100, help="steps per round")
+    ap.add_argument("--rounds", type=int, default=11,
+                    help="timed rounds per contender, interleaved (default 11)")
+    ap.add_argument("--steps", type=int, default=30, help="steps per round (default 30)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-race", action="store_true", help="skip the full E5 race")
     ap.add_argument("--threads", type=int, default=THREADS,
