@@ -262,7 +262,7 @@ class MSELoss:
 
     def forward(self, y: np.ndarray, t: np.ndarray) -> float:
         y = np.asarray(y)
-        t = np.asarray(t)
+        t = np.asarray(t, dtype=y.dtype if y.dtype.kind == "f" else np.float64)
         if t.shape != y.shape:
             if t.size != y.size:
                 raise ValueError(f"targets of shape {t.shape} do not match outputs {y.shape}")

@@ -222,11 +222,14 @@ class MultiLayerNet:
                 dout = layer.backward(dout)
         grads: dict[str, np.ndarray] = {}
         lam = self.weight_decay_lambda
+        views = self._grad_views
         for i, affine in self._affines:
+            for key, g in ((f"W{i}", affine.dW), (f"b{i}", affine.db)):
+                if g is not views[key]:      # computed elsewhere (another dtype): keep the
+                    views[key][...] = g      # flat buffer right all the same
+                grads[key] = views[key]
             if lam:
-                affine.dW += lam * self.params[f"W{i}"]
-            grads[f"W{i}"] = affine.dW
-            grads[f"b{i}"] = affine.db
+                grads[f"W{i}"] += lam * self.params[f"W{i}"]
         return grads
 
     def numerical_gradient(self, x: np.ndarray, t: np.ndarray,
