@@ -211,12 +211,19 @@ def test_network_matches_torch():
         np.testing.assert_allclose(grads[k], tp[k].grad.numpy(), atol=1e-13, err_msg=k)
 
 
-def test_float32_end_to_end():
-    net = MultiLayerNet(10, [8, 8], 4, seed=0)
-    x = RNG.random((5, 10))  # float64 input is converted once
-    grads = net.gradient(x, RNG.integers(0, 4, 5))
+@pytest.mark.parametrize("loss, t", [("softmax", RNG.integers(0, 4, 5)),
+                                     ("bce", RNG.integers(0, 2, (5, 4)).astype(float)),
+                                     ("mse", RNG.standard_normal((5, 4)))])
+def test_float32_end_to_end(loss, t):
+    net = MultiLayerNet(10, [8, 8], 4, seed=0, loss=loss, weight_decay_lambda=0.01)
+    x = RNG.random((5, 10))  # float64 inputs and targets are converted once
+    grads = net.gradient(x, t)
     assert all(g.dtype == np.float32 for g in grads.values())
     assert net.predict(x).dtype == np.float32
+    # the gradients are the flat buffer's views, in W1, b1, W2, ... order
+    np.testing.assert_array_equal(np.concatenate([g.ravel() for g in grads.values()]),
+                                  net.flat_grads)
+    assert all(np.shares_memory(g, net.flat_grads) for g in grads.values())
 
 
 def test_predict_accuracy_and_buffers():

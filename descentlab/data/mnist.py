@@ -185,8 +185,9 @@ def download_mnist(directory: str | os.PathLike, *, mirrors: Sequence[str] = MIR
             finally:
                 tmp.unlink(missing_ok=True)
         else:
-            raise DataError(f"could not download {base}.gz into {directory}:\n  "
-                            + "\n  ".join(failures))
+            raise DataError(f"could not download {base}.gz into {directory} (offline? put the "
+                            f"four IDX files in a folder and pass it as data_dir / --data-dir, "
+                            f"or set DESCENTLAB_DATA):\n  " + "\n  ".join(failures))
     return written
 
 

@@ -20,13 +20,17 @@ class Buffers:
     def __init__(self) -> None:
         self._arrays: dict[tuple, np.ndarray] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype,
+            fill: float | None = None) -> np.ndarray:
+        """The array for this key (uninitialised when new, or filled with ``fill``)."""
         key = (name, shape, dtype)
         a = self._arrays.get(key)
         if a is None:
             if len(self._arrays) >= self.keep:
                 self._arrays.pop(next(iter(self._arrays)))
             a = self._arrays[key] = np.empty(shape, dtype)
+            if fill is not None:
+                a.fill(fill)
         return a
 
     def clear(self) -> None:

@@ -70,10 +70,10 @@ def cross_entropy_error(y: np.ndarray, t: np.ndarray) -> float:
     Probabilities are clipped at the smallest positive normal number so log 0 stays finite.
     """
     y = np.asarray(y)
-    if y.ndim == 1:
+    t = np.asarray(t)
+    if y.ndim == 1:  # one sample: probabilities (K,), label scalar or one-hot (K,)
         y = y.reshape(1, -1)
-        t = np.reshape(t, (1, -1)) if np.ndim(t) == 1 and np.size(t) == y.shape[1] else \
-            np.reshape(t, (1,))
+        t = t.reshape(1, -1) if t.size == y.shape[1] and t.size > 1 else t.reshape(1)
     idx = labels_to_indices(t, y.shape[1])
     p = y[np.arange(y.shape[0]), idx]
     tiny = np.finfo(y.dtype if y.dtype.kind == "f" else np.float64).tiny

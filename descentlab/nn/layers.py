@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .buffers import Buffers
 from .functions import labels_to_indices
 
@@ -42,6 +43,9 @@ class Affine:
         self.original_x_shape: tuple[int, ...] | None = None
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
+        #: Optional (dW, db) arrays the gradients are written into (e.g. views of a flat
+        #: gradient buffer); used when their shapes and dtype fit, else the layer's own.
+        self.grad_out: tuple[np.ndarray, np.ndarray] | None = None
         self._buf = Buffers()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -58,10 +62,16 @@ class Affine:
         if self.x is None:
             raise RuntimeError("Affine.backward called before forward")
         dtype = np.result_type(dout.dtype, self.x.dtype)
-        self.dW = self._buf.get("dW", self.W.shape, dtype)
-        self.db = self._buf.get("db", self.b.shape, dtype)
+        g = self.grad_out
+        if (g is not None and g[0].shape == self.W.shape and g[1].shape == self.b.shape
+                and g[0].dtype == dtype == g[1].dtype):
+            self.dW, self.db = g
+        else:
+            self.dW = self._buf.get("dW", self.W.shape, dtype)
+            self.db = self._buf.get("db", self.b.shape, dtype)
         np.matmul(self.x.T, dout, out=self.dW)
-        np.sum(dout, axis=0, out=self.db)
+        ones = self._buf.get("ones", (dout.shape[0],), dtype, fill=1)
+        np.matmul(ones, dout, out=self.db)                      # Σₙ doutₙ as one GEMV
         if not need_dx:
             return None
         dx = self._buf.get("dx", (dout.shape[0], self.W.shape[0]), dtype)
@@ -90,10 +100,12 @@ class Relu:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.out is None:
             raise RuntimeError("Relu.backward called before forward")
-        positive = self._buf.get("positive", self.out.shape, np.dtype(bool))
-        np.greater(self.out, 0, out=positive)
         dx = self._buf.get("dx", dout.shape, dout.dtype)
-        np.multiply(dout, positive, out=dx)
+        if (dout.ndim == 2 and dout.dtype == self.out.dtype and dout.flags.c_contiguous
+                and self.out.flags.c_contiguous):
+            kernels.relu_backward(dout, self.out, dx)
+        else:
+            np.multiply(dout, self.out > 0, out=dx)
         return dx
 
 
@@ -174,13 +186,17 @@ class SoftmaxWithLoss:
                 raise ValueError(f"labels of shape {t.shape} do not match scores of shape "
                                  f"{x.shape} (expected ({n},) indices or ({n}, {k}) one-hot)")
             self.t = labels_to_indices(t, k)
+        y = self._buf.get("y", x.shape, x.dtype)
+        self.y = y
+        if self.t.ndim == 1 and x.dtype.kind == "f" and x.flags.c_contiguous:
+            self.t = self.t.astype(np.intp, copy=False)
+            self.loss = float(kernels.softmax_cross_entropy(x, self.t, y))
+            return self.loss
         z = self._buf.get("z", x.shape, x.dtype)
         np.subtract(x, x.max(axis=1, keepdims=True), out=z)       # z = x − max x
-        y = self._buf.get("y", x.shape, x.dtype)
         np.exp(z, out=y)
         s = y.sum(axis=1, keepdims=True)
         y /= s                                                    # y = softmax(x)
-        self.y = y
         log_s = np.log(s[:, 0], dtype=np.float64)                 # log Σ e^z
         if self.t.ndim == 1:
             loss = np.mean(log_s - z[np.arange(n), self.t])
@@ -195,11 +211,11 @@ class SoftmaxWithLoss:
         n = self.y.shape[0]
         dx = self._buf.get("dx", self.y.shape, self.y.dtype)
         if self.t.ndim == 1:
-            np.copyto(dx, self.y)
-            dx[np.arange(n), self.t] -= 1
-        else:
-            np.multiply(self.y, self.t.sum(axis=1, keepdims=True), out=dx)
-            dx -= self.t
+            kernels.softmax_cross_entropy_backward(self.y, self.t.astype(np.intp, copy=False),
+                                                   dout / n, dx)
+            return dx
+        np.multiply(self.y, self.t.sum(axis=1, keepdims=True), out=dx)
+        dx -= self.t
         dx *= dout / n
         return dx
 
@@ -246,7 +262,7 @@ class MSELoss:
 
     def forward(self, y: np.ndarray, t: np.ndarray) -> float:
         y = np.asarray(y)
-        t = np.asarray(t)
+        t = np.asarray(t, dtype=y.dtype if y.dtype.kind == "f" else np.float64)
         if t.shape != y.shape:
             if t.size != y.size:
                 raise ValueError(f"targets of shape {t.shape} do not match outputs {y.shape}")

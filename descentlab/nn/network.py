@@ -102,16 +102,31 @@ class MultiLayerNet:
         self.seed = seed
         rng = np.random.default_rng(seed)
 
+        # Every parameter (and its gradient) is a view of one flat array, in the order
+        # W1, b1, W2, b2, ...: an optimizer may update the whole network in one call.
+        total = sum(sizes[i - 1] * sizes[i] + sizes[i] for i in range(1, len(sizes)))
+        #: All parameters as one 1-D array; ``params`` holds views of it.
+        self.flat_params = np.zeros(total, dtype=self.dtype)
+        #: All gradients as one 1-D array; :meth:`gradient` returns views of it.
+        self.flat_grads = np.zeros(total, dtype=self.dtype)
         self.params: dict[str, np.ndarray] = {}
+        self._grad_views: dict[str, np.ndarray] = {}
+        offset = 0
         for i in range(1, len(sizes)):
-            self.params[f"W{i}"] = init_weights(weight_init_std, sizes[i - 1], sizes[i], rng,
-                                                self.dtype)
-            self.params[f"b{i}"] = np.zeros(sizes[i], dtype=self.dtype)
+            for key, shape in ((f"W{i}", (sizes[i - 1], sizes[i])), (f"b{i}", (sizes[i],))):
+                size = int(np.prod(shape))
+                self.params[key] = self.flat_params[offset:offset + size].reshape(shape)
+                self._grad_views[key] = self.flat_grads[offset:offset + size].reshape(shape)
+                offset += size
+            self.params[f"W{i}"][...] = init_weights(weight_init_std, sizes[i - 1], sizes[i],
+                                                     rng, self.dtype)
+        self._param_views = dict(self.params)
 
         self.layers: OrderedDict[str, Any] = OrderedDict()
         self._affines: list[tuple[int, Affine]] = []
         for i in range(1, len(sizes)):
             affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
+            affine.grad_out = (self._grad_views[f"W{i}"], self._grad_views[f"b{i}"])
             self.layers[f"Affine{i}"] = affine
             self._affines.append((i, affine))
             if i < len(sizes) - 1:
@@ -120,6 +135,16 @@ class MultiLayerNet:
         self._backward_order = list(reversed(self.layers.values()))
         #: The loss computed by the latest :meth:`gradient` call (before any update).
         self.last_loss: float | None = None
+
+    @property
+    def is_flat(self) -> bool:
+        """True while every ``params`` entry is still its view of :attr:`flat_params` (an
+        entry replaced by another array breaks the link; in-place updates keep it). Then
+        ``opt.update(net.flat_params, net.flat_grads)`` after :meth:`gradient` is the same
+        update as ``opt.update(net.params, grads)`` for any element-wise rule."""
+        views = self._param_views
+        return len(self.params) == len(views) and all(
+            self.params.get(k) is v for k, v in views.items())
 
     # ---------------------------------------------------------------- forward
     def _as_input(self, x: np.ndarray) -> np.ndarray:
@@ -157,7 +182,7 @@ class MultiLayerNet:
         y = self._forward(self._as_input(x))
         return self.last_layer.forward(y, t) + self._weight_penalty()
 
-    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 10000) -> float:
+    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
         """Fraction of samples classified right (labels as indices or one-hot rows).
 
         Softmax nets: argmax of the scores; ``bce`` nets: logit > 0. Evaluated in chunks of
@@ -185,8 +210,8 @@ class MultiLayerNet:
     # ---------------------------------------------------------------- gradients
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """∂loss/∂parameter for every parameter, by backpropagation (same keys as
-        ``params``). The arrays are reused by the next call; the loss computed on the way is
-        kept in :attr:`last_loss`."""
+        ``params``). The arrays are views of :attr:`flat_grads`, overwritten by the next
+        call; the loss computed on the way is kept in :attr:`last_loss`."""
         self.last_loss = self.loss(x, t)
         dout = self.last_layer.backward(1.0)
         first = self._affines[0][1]
@@ -197,11 +222,14 @@ class MultiLayerNet:
                 dout = layer.backward(dout)
         grads: dict[str, np.ndarray] = {}
         lam = self.weight_decay_lambda
+        views = self._grad_views
         for i, affine in self._affines:
+            for key, g in ((f"W{i}", affine.dW), (f"b{i}", affine.db)):
+                if g is not views[key]:      # computed elsewhere (another dtype): keep the
+                    views[key][...] = g      # flat buffer right all the same
+                grads[key] = views[key]
             if lam:
-                affine.dW += lam * self.params[f"W{i}"]
-            grads[f"W{i}"] = affine.dW
-            grads[f"b{i}"] = affine.db
+                grads[f"W{i}"] += lam * self.params[f"W{i}"]
         return grads
 
     def numerical_gradient(self, x: np.ndarray, t: np.ndarray,

@@ -1,0 +1,168 @@
+"""``descentlab mnist``: E5, the MNIST race of optimizers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..data import load_mnist
+from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
+from ..lab.run_outputs import save_figure, write_csv, write_manifest
+from ..lab.spec import build_optimizer
+
+EXAMPLE = """example:
+  descentlab mnist --optimizers sgd momentum nesterov adagrad rmsprop adam \\
+      --iterations 2000 --batch-size 128 --hidden 100,100,100,100 \\
+      --data-dir ../shared/data/mnist --seed 0 --out results/e5
+  descentlab mnist --optimizers adam:lr=0.001 adam:lr=0.01,beta2=0.99 --iterations 500
+
+Optimizer specs are NAME[:key=value,...]; the classic defaults are lr 0.01 (Adam 0.001).
+MNIST is read from --data-dir, else $DESCENTLAB_DATA, else ~/.cache/descentlab/mnist
+(downloaded and verified there when missing).
+"""
+
+
+def parse_hidden(text: str) -> list[int]:
+    """``"100,100"`` → ``[100, 100]``; ``""`` or ``"none"`` → ``[]``."""
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--hidden: expected comma-separated layer sizes like 100,100, "
+                         f"got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"--hidden: layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def parse_init(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -> None:
+    """The options shared by the MNIST experiments."""
+    p.add_argument("--iterations", type=positive_int, default=iterations,
+                   help=f"training iterations (default {iterations})")
+    p.add_argument("--batch-size", type=positive_int, default=128,
+                   help="mini-batch size, drawn with replacement (default 128)")
+    p.add_argument("--hidden", default="100,100,100,100",
+                   help="hidden layer sizes (default 100,100,100,100)")
+    p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights and the mini-batches (default 0)")
+    p.add_argument("--log-every", type=positive_int, default=100,
+                   help="print the losses every N iterations (default 100)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def training_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--iterations", str(args.iterations), "--batch-size", str(args.batch_size),
+            "--hidden", args.hidden, "--seed", str(args.seed), "--log-every",
+            str(args.log_every)]
+    if args.data_dir is not None:
+        argv += ["--data-dir", str(args.data_dir)]
+    return argv
+
+
+def load(args: argparse.Namespace) -> tuple:
+    return load_mnist(args.data_dir, normalize=True, flatten=True)
+
+
+def report(result: RaceResult, iterations: int) -> None:
+    print()
+    print(f"{'optimizer':<12} {'final loss':>10} {'train acc':>9} {'test acc':>9} "
+          f"{'grad ms':>8} {'update ms':>9}")
+    for n in result.names:
+        if n in result.diverged:
+            print(f"{n:<12} diverged at iteration {result.diverged[n]} "
+                  f"(loss or gradient not finite)")
+            continue
+        tail = result.losses[n][max(0, iterations - 100):]
+        test = result.test_accuracy.get(n, float("nan"))
+        print(f"{n:<12} {np.nanmean(tail):>10.4f} {result.train_accuracy[n]:>9.4f} "
+              f"{test:>9.4f} {1e3 * result.gradient_seconds[n]:>8.3f} "
+              f"{1e3 * result.update_seconds[n]:>9.3f}")
+    print("(final loss: mean of the last 100 mini-batch losses; ms: per iteration)")
+
+
+def run(args: argparse.Namespace) -> int:
+    hidden = parse_hidden(args.hidden)
+    init = parse_init(args.weight_init)
+    out = Path(args.out)
+    for spec in args.optimizers:  # report a bad spec before loading anything
+        build_optimizer(spec)
+    (x_train, t_train), (x_test, t_test) = load(args)
+    print(f"MNIST race: {len(args.optimizers)} optimizers, network "
+          f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "
+          f"{args.iterations} iterations of {args.batch_size}, seed {args.seed}")
+    result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
+                      iterations=args.iterations, batch_size=args.batch_size, hidden=hidden,
+                      activation=args.activation, weight_init_std=init, seed=args.seed,
+                      log_every=args.log_every, progress=not args.no_progress)
+    report(result, args.iterations)
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
+            for i in range(args.iterations)]
+    write_csv(out / "history.csv", ["iteration", *result.names], rows)
+    from ..viz.nn_figures import loss_curves
+
+    fig = loss_curves(result.losses, diverged=result.diverged,
+                      title=f"MNIST, batch {args.batch_size} (smoothed: Kaiser 11, β=2)")
+    save_figure(fig, out / "loss.png")
+    argv = ["--optimizers", *args.optimizers, *training_argv(args),
+            "--activation", args.activation, "--weight-init", args.weight_init,
+            "--out", str(out)]
+    settings = {
+        "optimizers": args.optimizers, "hyperparameters": result.hyperparameters,
+        "iterations": args.iterations, "batch_size": args.batch_size,
+        "network": [784, *hidden, 10], "activation": args.activation,
+        "weight_init_std": init, "loss": "softmax cross-entropy", "dtype": "float32",
+        "batches": "numpy.random.default_rng(seed).integers(0, 60000, batch_size) per "
+                   "iteration, shared by every optimizer",
+        "data_dir": args.data_dir,
+    }
+    results = {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
+               "test_accuracy": result.test_accuracy}
+    write_manifest(out, "mnist", argv, settings, args.seed,
+                   ["loss.png", "history.csv"], results)
+    print(f"wrote {out / 'loss.png'}, {out / 'history.csv'}, {out / 'manifest.json'}")
+    return 1 if len(result.diverged) == len(result.names) else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mnist", help="E5: race optimizers training a network on MNIST",
+        description="E5: train one network per optimizer on MNIST, every optimizer on the "
+                    "same mini-batch at each iteration and from the same initial weights; "
+                    "print the losses, plot the smoothed training-loss curves, report "
+                    "train/test accuracy.",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--optimizers", nargs="+", default=list(CLASSIC_OPTIMIZERS),
+                   metavar="SPEC", help="optimizer specs (default: the classic six)")
+    add_training_arguments(p)
+    p.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh"],
+                   help="hidden activation (default relu)")
+    p.add_argument("--weight-init", default="he",
+                   help="he, xavier or a fixed std such as 0.01 (default he)")
+    p.add_argument("--out", default="results/mnist",
+                   help="output folder for loss.png, history.csv, manifest.json "
+                        "(default results/mnist)")
+    p.set_defaults(run=run)
