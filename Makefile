@@ -19,8 +19,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Two pytest workers on two cores: one BLAS/numba thread each, or they oversubscribe the CPU.
 test: lint
-	$(PY) -m pytest -n 2 descentlab tests
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(PY) -m pytest -n 2 descentlab tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_throughput.py

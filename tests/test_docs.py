@@ -2,6 +2,7 @@
 
 The blocks of one file run in order in one namespace (like a notebook), in a scratch
 directory; a block written as a doctest (``>>>`` lines) has its printed output checked.
+``load_mnist()`` finds small IDX files the test writes ($DESCENTLAB_DATA).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from .test_data import tiny_mnist, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -25,6 +28,9 @@ def python_blocks(doc: Path) -> list[str]:
 def test_doc_examples_run(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # Examples that load MNIST read small IDX files written here (no download in tests).
+    write_files(tmp_path / "mnist-data", tiny_mnist(n_train=300, n_test=50))
+    monkeypatch.setenv("DESCENTLAB_DATA", str(tmp_path / "mnist-data"))
     namespace: dict = {"__name__": "__doc_example__"}
     for i, code in enumerate(python_blocks(doc)):
         if code.lstrip().startswith(">>>"):
