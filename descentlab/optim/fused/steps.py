@@ -7,7 +7,8 @@ rounded to the parameters' dtype, which is what NumPy does when a Python float m
 same order, so the fused path is bit-identical to the readable rule.
 
 ``STEPS`` maps a rule method to its function. A subclass that overrides ``rule`` is not in it,
-so it always runs its own (NumPy) rule.
+so it always runs its own (NumPy) rule. Each function imports :mod:`.kernels` (numba) when
+first called, so the NumPy path can consult ``STEPS`` (:mod:`..blocks`) without importing numba.
 """
 
 from __future__ import annotations
