@@ -309,8 +309,10 @@ def test_backend_is_validated():
 # ------------------------------------------------------------------ import and compile cost
 
 
-def test_import_does_not_import_numba():
-    code = "import sys, descentlab; print('numba' in sys.modules)"
+def test_import_and_the_numpy_path_do_not_import_numba():
+    code = ("import sys, numpy as np, descentlab; from descentlab import optim; "
+            "p = np.ones(2**20); optim.Adam(backend='numpy').update(p, p.copy()); "
+            "print('numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
