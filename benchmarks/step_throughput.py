@@ -6,6 +6,7 @@ For every rule, at each size (float32 parameters, one array), this times one opt
 * ``fused``   descentlab with ``backend="fused"`` (the one-pass numba kernel), the whole
   ``update``: its checks include one extra read of g (the non-finite-gradient check, a
   parallel pass here, which PyTorch does not make),
+* ``f-nochk`` the same with ``nonfinite="ignore"`` (no gradient check, like PyTorch),
 * ``kernel``  the fused kernel alone (what the streaming limit is compared with),
 * ``t-loop``  ``torch.optim`` with ``foreach=False``,
 * ``t-each``  ``torch.optim`` with ``foreach=True``,
@@ -18,7 +19,8 @@ step, the implementations are timed in interleaved rounds, one step each per rou
 ratios the issues set as targets:
 
 * issue 2: ``numpy/t-each`` >= 1 (the NumPy path no slower than PyTorch's foreach);
-* issue 6: ``fused/t-fused`` >= 1 where PyTorch has a fused step, and ``stream/kernel`` <= 1.15
+* issue 6: ``fused/t-fused`` >= 1 where PyTorch has a fused step (also printed for
+  ``f-nochk``, the like-for-like comparison: PyTorch checks nothing), and ``stream/kernel`` <= 1.15
   at 10M parameters and up.
 
 Threads: numba and PyTorch share one OpenMP runtime (2 threads here). Unless ``--no-pin`` is
@@ -99,7 +101,7 @@ RULES = [
          lambda ps, **k: torch.optim.Adamax(ps, lr=2e-3, **k), 2),
 ]
 
-COLUMNS = ("numpy", "fused", "kernel", "t-loop", "t-each", "t-fused", "stream")
+COLUMNS = ("numpy", "fused", "f-nochk", "kernel", "t-loop", "t-each", "t-fused", "stream")
 
 
 def parse_size(text: str) -> int:
@@ -153,6 +155,8 @@ def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[]
     for backend in ("numpy", "fused"):
         p, opt = p0.copy(), rule.ours(backend=backend)
         out[backend] = (lambda p=p, opt=opt: opt.update(p, g))
+    p, opt = p0.copy(), rule.ours(backend="fused", nonfinite="ignore")
+    out["f-nochk"] = (lambda p=p, opt=opt: opt.update(p, g))
     p, opt = p0.copy(), rule.ours(backend="fused")
     opt.update(p, g)
     h = opt._resolve(opt.step)
@@ -182,7 +186,7 @@ def environment() -> str:
 def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
     print(f"step throughput, float32, Gparam/s (best of {repeats}); {environment()}")
     header = f"{'size':>5} {'rule':9}" + "".join(f"{c:>8}" for c in COLUMNS)
-    header += "   numpy/t-each  fused/t-fused  stream/kernel"
+    header += "   numpy/t-each  fused/t-fused  nochk/t-fused  stream/kernel"
     print(header)
     rng = np.random.default_rng(0)
     for n in sizes:
@@ -195,8 +199,10 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
             cells = "".join(f"{rate[c]:8.2f}" if c in rate else f"{'-':>8}" for c in COLUMNS)
             fused_vs = f"{rate['fused'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
                 else f"{'-':>13}"
+            nochk_vs = f"{rate['f-nochk'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
+                else f"{'-':>13}"
             print(f"{show_size(n):>5} {rule.name:9}{cells}   "
-                  f"{rate['numpy'] / rate['t-each']:12.2f}  {fused_vs}  "
+                  f"{rate['numpy'] / rate['t-each']:12.2f}  {fused_vs}  {nochk_vs}  "
                   f"{rate['stream'] / rate['kernel']:13.2f}", flush=True)
 
 

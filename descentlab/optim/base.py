@@ -102,12 +102,13 @@ class Optimizer:
             "clip_norm", clip_norm, POSITIVE)
         self.clip_global_norm = None if clip_global_norm is None else check_value(
             "clip_global_norm", clip_global_norm, POSITIVE)
-        self.nonfinite = choice("nonfinite", nonfinite, ("raise", "skip"))
+        self.nonfinite = choice("nonfinite", nonfinite, ("raise", "skip", "ignore"))
         #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
         self.backend = choice("backend", backend, fused_path.BACKENDS)
         #: Number of updates made so far (t of the equations after the update).
         self.step = 0
-        #: Updates skipped because a gradient was not finite (``nonfinite='skip'``).
+        #: Updates skipped because a gradient was not finite (``nonfinite='skip'``;
+        #: ``'ignore'`` makes no check at all, as PyTorch: one read of g less per update).
         self.skipped_steps = 0
         #: The learning rate the latest update used (``None`` before the first).
         self.current_lr: float | np.ndarray | None = None
@@ -225,7 +226,7 @@ class Optimizer:
         h = self._resolve(count)
         self._check_broadcast(h, leaves)
         fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
-        bad = _first_nonfinite(leaves, gs, fused)
+        bad = None if self.nonfinite == "ignore" else _first_nonfinite(leaves, gs, fused)
         if bad is not None:
             message = f"the gradient of {show(bad)} is not finite at step {count + 1}"
             if self.nonfinite == "raise":
