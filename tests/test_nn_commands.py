@@ -126,8 +126,9 @@ def test_mnist_command_bad_input(tiny_dir, tmp_path, capsys):
 
 def test_init_command(tiny_dir, tmp_path, capsys):
     out = tmp_path / "init"
-    assert main(["init", "--layers", "3", "--iterations", "12", "--batch-size", "8", "--hidden", "5",
-                 "--data-dir", str(tiny_dir), "--out", str(out), "--no-progress"]) == 0
+    assert main(["init", "--layers", "3", "--iterations", "12", "--batch-size", "8",
+                 "--hidden", "5", "--data-dir", str(tiny_dir), "--out", str(out),
+                 "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "He, relu" in text and "std=0.01" in text and "test accuracy" in text
     for name in ("activations.png", "activations.csv", "loss.png", "history.csv",
