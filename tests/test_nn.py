@@ -237,6 +237,17 @@ def test_float32_end_to_end(loss, t):
     assert all(np.shares_memory(g, net.flat_grads) for g in grads.values())
 
 
+def test_float16_network_runs_without_the_kernels():
+    """float16 has no numba kernels: the NumPy fallbacks give the float32 answer."""
+    x = np.linspace(-1, 1, 12).reshape(4, 3)
+    t = np.array([0, 1, 1, 0])
+    g16 = MultiLayerNet(3, [4], 2, seed=0, dtype=np.float16).gradient(x, t)
+    g32 = MultiLayerNet(3, [4], 2, seed=0, dtype=np.float32).gradient(x, t)
+    for k in g32:
+        assert g16[k].dtype == np.float16
+        np.testing.assert_allclose(g16[k], g32[k], atol=2e-3, err_msg=k)
+
+
 def test_predict_accuracy_and_buffers():
     rng = np.random.default_rng(3474)
     net = MultiLayerNet(3, [4], 2, seed=1)
