@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                       title=f"MNIST, batch {args.batch_size} (smoothed: Kaiser 11, β=2)")
     written += save(fig, out / "loss.png")
     settings = {
-        "optimizers": args.optimizers, "hyperparameters": result.hyperparameters,
+        "optimizers": args.optimizers, "optimizer_settings": result.optimizer_settings,
         "iterations": args.iterations, "batch_size": args.batch_size,
         "network": [784, *hidden, 10], "activation": args.activation,
         "weight_init_std": init, "loss": "softmax cross-entropy", "dtype": "float32",
