@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..data import make_classification, make_regression
 from ..lab.batch_study import compare_batch_modes
-from ..lab.run_outputs import save_figure, write_csv, write_manifest
+from ..lab.manifest import write_manifest
+from ..lab.run_outputs import write_csv
 from .mnist import positive_int
 
 EXAMPLE = """example:
@@ -58,20 +59,18 @@ def run(args: argparse.Namespace) -> int:
             for s, sec, lo in zip(c.samples, c.seconds, c.loss):
                 rows.append([loss, variant, mode, c.lr, int(s), float(sec), float(lo)])
     from ..viz.nn_figures import batch_mode_curves
+    from ..viz.style import save
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_figure(batch_mode_curves(panels), out / "batches.png")
-    write_csv(out / "history.csv", ["loss", "features", "mode", "lr", "samples_seen",
-                                    "update_seconds", "loss_value"], rows)
-    argv = ["--samples", str(args.samples), "--scales", args.scales, "--epochs",
-            str(args.epochs), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
-            "--out", str(out)] + ([] if args.lr is None else ["--lr", repr(args.lr)])
+    written = save(batch_mode_curves(panels), out / "batches.png")
+    written.append(write_csv(out / "history.csv", ["loss", "features", "mode", "lr",
+                                                   "samples_seen", "update_seconds",
+                                                   "loss_value"], rows))
     settings = {"samples": args.samples, "scales": scales, "epochs": args.epochs,
-                "batch_size": args.batch_size, "lr": args.lr or "1/L per feature set",
+                "batch_size": args.batch_size, "lr": args.lr or "1/L per feature set and mode",
                 "optimizer": "sgd", "model": "linear, zero initial weights",
                 "modes": ["batch", "stochastic", "mini-batch"]}
-    write_manifest(out, "batches", argv, settings, args.seed, ["batches.png", "history.csv"])
-    print(f"wrote {out / 'batches.png'}, {out / 'history.csv'}, {out / 'manifest.json'}")
+    written.append(write_manifest(out, args, settings, written, seed=args.seed))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

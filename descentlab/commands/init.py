@@ -12,11 +12,12 @@ from ..lab.init_study import (
     activation_summary,
     layer_activations,
 )
+from ..lab.manifest import write_manifest
 from ..lab.mnist_race import _shapes, train_together
-from ..lab.run_outputs import save_figure, write_csv, write_manifest
+from ..lab.run_outputs import write_csv
 from ..lab.spec import build_optimizer
 from ..nn import MultiLayerNet
-from .mnist import add_training_arguments, load, parse_hidden, training_argv
+from .mnist import add_training_arguments, load, parse_hidden
 
 EXAMPLE = """example:
   descentlab init --data-dir ../shared/data/mnist --out results/e6
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     hidden = parse_hidden(args.hidden)
     build_optimizer(args.optimizer)  # check the spec before any work
     from ..viz.nn_figures import activation_histograms, loss_curves
+    from ..viz.style import save
 
     print(f"Activations of {args.layers} layers of 100 units for 1000 random inputs "
           f"(seed {args.seed})")
@@ -45,11 +47,9 @@ def run(args: argparse.Namespace) -> int:
             stats.append([label, k + 1, s["mean"], s["std"], s["extreme"]])
         print(f"{label:<20} " + " ".join(f"{s['std']:>13.4f}" for s in summary)
               + f"   {100 * summary[-1]['extreme']:.1f}%")
-    out.mkdir(parents=True, exist_ok=True)
-    save_figure(activation_histograms(rows, bins=30, ranges=ranges), out / "activations.png")
-    write_csv(out / "activations.csv", ["configuration", "layer", "mean", "std",
-                                        "saturated_or_dead"], stats)
-    outputs = ["activations.png", "activations.csv"]
+    written = save(activation_histograms(rows, bins=30, ranges=ranges), out / "activations.png")
+    written.append(write_csv(out / "activations.csv", ["configuration", "layer", "mean", "std",
+                                                       "saturated_or_dead"], stats))
     results: dict = {}
     if not args.skip_mnist:
         (x_train, t_train), (x_test, t_test) = load(args)
@@ -74,23 +74,22 @@ def run(args: argparse.Namespace) -> int:
                       f"test accuracy {result.test_accuracy[n]:.4f}")
         fig = loss_curves(result.losses, ylim=(0.0, 2.5), diverged=result.diverged,
                           title=f"MNIST loss by weight initialisation ({args.optimizer})")
-        save_figure(fig, out / "loss.png")
-        write_csv(out / "history.csv", ["iteration", *result.names],
-                  [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
-                   for i in range(args.iterations)])
-        outputs += ["loss.png", "history.csv"]
+        written += save(fig, out / "loss.png")
+        written.append(write_csv(out / "history.csv", ["iteration", *result.names],
+                                 [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
+                                  for i in range(args.iterations)]))
         results = {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
                    "test_accuracy": result.test_accuracy}
-    argv = ["--layers", str(args.layers), "--optimizer", args.optimizer, *training_argv(args),
-            "--out", str(out)] + (["--skip-mnist"] if args.skip_mnist else [])
-    settings = {"histograms": [list(c) for c in HISTOGRAM_CONFIGS], "inputs": "N(0,1), 1000x100",
-                "layers": args.layers, "units": 100, "bins": 30,
+    settings = {"histograms": [list(c) for c in HISTOGRAM_CONFIGS],
+                "inputs": "N(0, 1), 1000 x 100", "layers": args.layers, "units": 100,
+                "bins": 30,
                 "mnist": None if args.skip_mnist else {
                     "configs": [list(c) for c in MNIST_CONFIGS], "optimizer": args.optimizer,
                     "iterations": args.iterations, "batch_size": args.batch_size,
-                    "hidden": hidden, "activation": "relu", "data_dir": args.data_dir}}
-    write_manifest(out, "init", argv, settings, args.seed, outputs, results)
-    print("wrote " + ", ".join(str(out / o) for o in [*outputs, "manifest.json"]))
+                    "hidden": hidden, "activation": "relu"},
+                "results": results}
+    written.append(write_manifest(out, args, settings, written, seed=args.seed))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_mnist
+from ..lab.manifest import write_manifest
 from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
-from ..lab.run_outputs import save_figure, write_csv, write_manifest
+from ..lab.run_outputs import write_csv
 from ..lab.spec import build_optimizer
 
 EXAMPLE = """example:
@@ -72,15 +73,6 @@ def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def training_argv(args: argparse.Namespace) -> list[str]:
-    argv = ["--iterations", str(args.iterations), "--batch-size", str(args.batch_size),
-            "--hidden", args.hidden, "--seed", str(args.seed), "--log-every",
-            str(args.log_every)]
-    if args.data_dir is not None:
-        argv += ["--data-dir", str(args.data_dir)]
-    return argv
-
-
 def load(args: argparse.Namespace) -> tuple:
     return load_mnist(args.data_dir, normalize=True, flatten=True)
 
@@ -118,32 +110,28 @@ def run(args: argparse.Namespace) -> int:
                       log_every=args.log_every, progress=not args.no_progress)
     report(result, args.iterations)
 
-    out.mkdir(parents=True, exist_ok=True)
     rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
             for i in range(args.iterations)]
-    write_csv(out / "history.csv", ["iteration", *result.names], rows)
+    written = [write_csv(out / "history.csv", ["iteration", *result.names], rows)]
     from ..viz.nn_figures import loss_curves
+    from ..viz.style import save
 
     fig = loss_curves(result.losses, diverged=result.diverged,
                       title=f"MNIST, batch {args.batch_size} (smoothed: Kaiser 11, β=2)")
-    save_figure(fig, out / "loss.png")
-    argv = ["--optimizers", *args.optimizers, *training_argv(args),
-            "--activation", args.activation, "--weight-init", args.weight_init,
-            "--out", str(out)]
+    written += save(fig, out / "loss.png")
     settings = {
-        "optimizers": args.optimizers, "hyperparameters": result.hyperparameters,
+        "optimizers": args.optimizers, "optimizer_settings": result.optimizer_settings,
         "iterations": args.iterations, "batch_size": args.batch_size,
         "network": [784, *hidden, 10], "activation": args.activation,
         "weight_init_std": init, "loss": "softmax cross-entropy", "dtype": "float32",
         "batches": "numpy.random.default_rng(seed).integers(0, 60000, batch_size) per "
-                   "iteration, shared by every optimizer",
-        "data_dir": args.data_dir,
+                   "iteration, shared by every optimizer; every network starts from the "
+                   "weights drawn with the seed",
+        "results": {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
+                    "test_accuracy": result.test_accuracy},
     }
-    results = {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
-               "test_accuracy": result.test_accuracy}
-    write_manifest(out, "mnist", argv, settings, args.seed,
-                   ["loss.png", "history.csv"], results)
-    print(f"wrote {out / 'loss.png'}, {out / 'history.csv'}, {out / 'manifest.json'}")
+    written.append(write_manifest(out, args, settings, written, seed=args.seed))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 1 if len(result.diverged) == len(result.names) else 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import MultiLayerNet
+from .manifest import optimizer_settings
 from .progressbar import ProgressBar
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -38,7 +39,8 @@ class RaceResult:
 
     names: list[str]
     specs: list[str]
-    hyperparameters: dict[str, dict]
+    #: Per optimizer: class, every hyperparameter (defaults included) and option.
+    optimizer_settings: dict[str, dict]
     losses: dict[str, np.ndarray]
     diverged: dict[str, int] = field(default_factory=dict)
     train_accuracy: dict[str, float] = field(default_factory=dict)
@@ -126,8 +128,8 @@ def train_together(
     dtype = nets[names[0]].dtype
     x_train = x_train.reshape(len(x_train), -1).astype(dtype, copy=False)
     losses = {n: np.full(iterations, np.nan) for n in names}
-    hyper = {n: optimizers[n].hyperparameters() for n in names}
-    result = RaceResult(names, specs or names, hyper, losses, networks=nets)
+    settings = {n: optimizer_settings(optimizers[n]) for n in names}
+    result = RaceResult(names, specs or names, settings, losses, networks=nets)
     grad_time = dict.fromkeys(names, 0.0)
     update_time = dict.fromkeys(names, 0.0)
     flat = {n: flat_update and nets[n].is_flat and getattr(optimizers[n], "clip_norm", None)

@@ -10,6 +10,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def fits(*arrays: np.ndarray) -> bool:
+    """True if the kernels take these arrays: 2-D, C-contiguous, one dtype, float32/64."""
+    first = arrays[0].dtype
+    return first in _TYPES and all(
+        a.ndim == 2 and a.dtype == first and a.flags.c_contiguous for a in arrays)
+
 
 @numba.njit(cache=True, nogil=True)
 def relu_backward(dout: np.ndarray, out: np.ndarray, dx: np.ndarray) -> None:

@@ -101,8 +101,7 @@ class Relu:
         if self.out is None:
             raise RuntimeError("Relu.backward called before forward")
         dx = self._buf.get("dx", dout.shape, dout.dtype)
-        if (dout.ndim == 2 and dout.dtype == self.out.dtype and dout.flags.c_contiguous
-                and self.out.flags.c_contiguous):
+        if kernels.fits(dout, self.out, dx):
             kernels.relu_backward(dout, self.out, dx)
         else:
             np.multiply(dout, self.out > 0, out=dx)
@@ -188,7 +187,7 @@ class SoftmaxWithLoss:
             self.t = labels_to_indices(t, k)
         y = self._buf.get("y", x.shape, x.dtype)
         self.y = y
-        if self.t.ndim == 1 and x.dtype.kind == "f" and x.flags.c_contiguous:
+        if self.t.ndim == 1 and kernels.fits(x, y):
             self.t = self.t.astype(np.intp, copy=False)
             self.loss = float(kernels.softmax_cross_entropy(x, self.t, y))
             return self.loss
@@ -210,9 +209,14 @@ class SoftmaxWithLoss:
             raise RuntimeError("SoftmaxWithLoss.backward called before forward")
         n = self.y.shape[0]
         dx = self._buf.get("dx", self.y.shape, self.y.dtype)
-        if self.t.ndim == 1:
+        if self.t.ndim == 1 and kernels.fits(self.y, dx):
             kernels.softmax_cross_entropy_backward(self.y, self.t.astype(np.intp, copy=False),
                                                    dout / n, dx)
+            return dx
+        if self.t.ndim == 1:
+            np.copyto(dx, self.y)
+            dx[np.arange(n), self.t] -= 1
+            dx *= dout / n
             return dx
         np.multiply(self.y, self.t.sum(axis=1, keepdims=True), out=dx)
         dx -= self.t

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..optim.flat import FlatParams
 from .functions import numerical_gradient as _numerical_gradient
 from .init import init_weights
 from .layers import ACTIVATIONS, LOSSES, Affine, SoftmaxWithLoss
@@ -104,29 +105,24 @@ class MultiLayerNet:
 
         # Every parameter (and its gradient) is a view of one flat array, in the order
         # W1, b1, W2, b2, ...: an optimizer may update the whole network in one call.
-        total = sum(sizes[i - 1] * sizes[i] + sizes[i] for i in range(1, len(sizes)))
-        #: All parameters as one 1-D array; ``params`` holds views of it.
-        self.flat_params = np.zeros(total, dtype=self.dtype)
-        #: All gradients as one 1-D array; :meth:`gradient` returns views of it.
-        self.flat_grads = np.zeros(total, dtype=self.dtype)
-        self.params: dict[str, np.ndarray] = {}
-        self._grad_views: dict[str, np.ndarray] = {}
-        offset = 0
+        shapes: dict[str, tuple[int, ...]] = {}
         for i in range(1, len(sizes)):
-            for key, shape in ((f"W{i}", (sizes[i - 1], sizes[i])), (f"b{i}", (sizes[i],))):
-                size = int(np.prod(shape))
-                self.params[key] = self.flat_params[offset:offset + size].reshape(shape)
-                self._grad_views[key] = self.flat_grads[offset:offset + size].reshape(shape)
-                offset += size
-            self.params[f"W{i}"][...] = init_weights(weight_init_std, sizes[i - 1], sizes[i],
-                                                     rng, self.dtype)
-        self._param_views = dict(self.params)
+            shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
+            shapes[f"b{i}"] = (sizes[i],)
+        #: The parameters: a dict ``W1, b1, …`` whose arrays are views of one flat buffer
+        #: (:class:`descentlab.optim.FlatParams`; assigning to a key copies into its view).
+        self.params: dict[str, np.ndarray] = FlatParams.zeros(shapes, self.dtype)
+        self._flat_params = self.params
+        self._grads = self.params.zeros_like()
+        for i in range(1, len(sizes)):
+            self.params[f"W{i}"] = init_weights(weight_init_std, sizes[i - 1], sizes[i], rng,
+                                                self.dtype)
 
         self.layers: OrderedDict[str, Any] = OrderedDict()
         self._affines: list[tuple[int, Affine]] = []
         for i in range(1, len(sizes)):
             affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
-            affine.grad_out = (self._grad_views[f"W{i}"], self._grad_views[f"b{i}"])
+            affine.grad_out = (self._grads[f"W{i}"], self._grads[f"b{i}"])
             self.layers[f"Affine{i}"] = affine
             self._affines.append((i, affine))
             if i < len(sizes) - 1:
@@ -137,14 +133,22 @@ class MultiLayerNet:
         self.last_loss: float | None = None
 
     @property
+    def flat_params(self) -> np.ndarray:
+        """All parameters as one 1-D array (``params`` holds views of it)."""
+        return self._flat_params.flat
+
+    @property
+    def flat_grads(self) -> np.ndarray:
+        """All gradients as one 1-D array (:meth:`gradient` returns views of it)."""
+        return self._grads.flat
+
+    @property
     def is_flat(self) -> bool:
-        """True while every ``params`` entry is still its view of :attr:`flat_params` (an
-        entry replaced by another array breaks the link; in-place updates keep it). Then
-        ``opt.update(net.flat_params, net.flat_grads)`` after :meth:`gradient` is the same
-        update as ``opt.update(net.params, grads)`` for any element-wise rule."""
-        views = self._param_views
-        return len(self.params) == len(views) and all(
-            self.params.get(k) is v for k, v in views.items())
+        """True while ``net.params`` is still the network's own :class:`FlatParams` (not
+        replaced by another dict). Then ``opt.update(net.flat_params, net.flat_grads)`` after
+        :meth:`gradient` is the same update as ``opt.update(net.params, grads)`` for any
+        element-wise rule, in one call instead of one per array."""
+        return self.params is self._flat_params
 
     # ---------------------------------------------------------------- forward
     def _as_input(self, x: np.ndarray) -> np.ndarray:
@@ -210,8 +214,9 @@ class MultiLayerNet:
     # ---------------------------------------------------------------- gradients
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """∂loss/∂parameter for every parameter, by backpropagation (same keys as
-        ``params``). The arrays are views of :attr:`flat_grads`, overwritten by the next
-        call; the loss computed on the way is kept in :attr:`last_loss`."""
+        ``params``): a :class:`FlatParams` whose arrays are views of :attr:`flat_grads`, the
+        same object at every call, overwritten by the next call. The loss computed on the way
+        is kept in :attr:`last_loss`."""
         self.last_loss = self.loss(x, t)
         dout = self.last_layer.backward(1.0)
         first = self._affines[0][1]
@@ -220,14 +225,12 @@ class MultiLayerNet:
                 layer.backward(dout, need_dx=False)
             else:
                 dout = layer.backward(dout)
-        grads: dict[str, np.ndarray] = {}
+        grads = self._grads
         lam = self.weight_decay_lambda
-        views = self._grad_views
         for i, affine in self._affines:
             for key, g in ((f"W{i}", affine.dW), (f"b{i}", affine.db)):
-                if g is not views[key]:      # computed elsewhere (another dtype): keep the
-                    views[key][...] = g      # flat buffer right all the same
-                grads[key] = views[key]
+                if g is not grads[key]:   # computed elsewhere (another dtype): copy it into
+                    grads[key] = g        # the flat buffer so that flat_grads stays right
             if lam:
                 grads[f"W{i}"] += lam * self.params[f"W{i}"]
         return grads
