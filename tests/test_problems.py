@@ -593,7 +593,10 @@ def test_fuzz_minima_search(text):
     if best:  # global = the lowest found, and nothing sampled in the window is lower
         assert max(best) - min(best) <= 1e-9 * (1 + abs(min(best)))
         assert all(m.value > max(best) for m in p.minima if m.kind == "local")
-        assert np.nanmin(p.f(random_points(p, 2000, seed=9))) >= min(best) - 1e-9
+        sampled = p.f(random_points(p, 2000, seed=9))
+        sampled = sampled[np.isfinite(sampled)]  # ±inf, like nan, marks an undefined point
+        if sampled.size:
+            assert sampled.min() >= min(best) - 1e-9
 
 
 @settings(max_examples=200, deadline=None)

@@ -374,7 +374,7 @@ def test_count_must_be_a_nonnegative_integer():
     (lambda: S.ExponentialDecay(0.1, 0.0), r"gamma must be in \(0, 1\], got 0\.0"),
     (lambda: S.InverseTimeDecay(0.1, -1.0), r"rate must be >= 0, got -1\.0"),
     (lambda: S.InverseTimeDecay(0.1, 1.0, steps_per_epoch=0), r"steps_per_epoch must be >= 1"),
-    (lambda: S.InverseSqrtDecay(0.1, k=float("nan")), r"k must be >= 0, got nan"),
+    (lambda: S.InverseSqrtDecay(0.1, k=float("nan")), r"k must be finite and >= 0, got nan"),
     (lambda: S.StepDecay(0.1, 0), r"step_size must be >= 1, got 0"),
     (lambda: S.MultiStepDecay(0.1, []), r"milestones must not be empty"),
     (lambda: S.MultiStepDecay(0.1, [5, 5]), r"milestones must be strictly increasing"),

@@ -141,12 +141,18 @@ class Optimizer:
     # ---------------------------------------------------------------- introspection
     @classmethod
     def hyperparameter_names(cls) -> tuple[str, ...]:
-        names: list[str] = []
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, Hyper) and key not in names:
-                    names.append(key)
-        return tuple(names)
+        """The names of the class's :class:`Hyper` descriptors, base class first (cached:
+        ``update`` asks several times per step)."""
+        cached = cls.__dict__.get("_hyperparameter_names")
+        if cached is None:
+            names: list[str] = []
+            for klass in reversed(cls.__mro__):
+                for key, value in vars(klass).items():
+                    if isinstance(value, Hyper) and key not in names:
+                        names.append(key)
+            cached = tuple(names)
+            cls._hyperparameter_names = cached
+        return cached
 
     def hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters as set (numbers, arrays or schedules)."""

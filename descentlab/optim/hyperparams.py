@@ -70,7 +70,8 @@ def check_value(name: str, value: Any, check: Check, where: str = "") -> Value:
     good = check.ok(arr)
     if not np.all(good):
         bad = arr if arr.ndim == 0 else arr[~good].flat[0]
-        raise ValueError(f"{name} must be {check.text()}, got {_describe(bad)}{where}")
+        rule = check.text() if np.isfinite(bad) else f"finite and {check.text()}"
+        raise ValueError(f"{name} must be {rule}, got {_describe(bad)}{where}")
     return float(arr) if arr.ndim == 0 else arr
 
 
