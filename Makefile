@@ -40,6 +40,9 @@ figures: $(STAMP)
 	  rmsprop:lr=0.05 adam:lr=0.05 --animate gif --out docs/figures/e9_saddle
 	$(FIG) sweep --problem two_basin --optimizer momentum:lr=0.1 --starts 60 --out docs/figures/starts
 	$(FIG) schedules --out docs/figures/e7_schedules
+	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) mnist --seed 0 --out docs/figures/e5_mnist
+	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) init --seed 0 --out docs/figures/e6_init
+	$(FIG) batches --seed 0 --out docs/figures/e8_batches
 	$(PY) benchmarks/sweep_vs_loop.py
 
 clean:

@@ -1,6 +1,6 @@
 """Figures of the network experiments: E5 loss curves, E6 activation histograms, E8 batch
 modes. Each function returns the matplotlib Figure (Agg backend; save it with
-:func:`descentlab.lab.run_outputs.save_figure`)."""
+:func:`descentlab.viz.style.save`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..lab.smoothing import smooth_curve  # noqa: E402
+from .style import colours_for  # noqa: E402
 
 MARKERS = ("o", "x", "s", "D", "^", "v", "<", ">", "p", "h", "*")
 
@@ -23,6 +24,7 @@ def loss_curves(losses: dict[str, np.ndarray], *, title: str = "", smooth: bool 
     """Training loss against iteration, one line per key; smoothed with an 11-tap Kaiser
     window (β = 2) unless ``smooth=False``; y-axis limited to ``ylim`` (the classic 0..1)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = colours_for(name.split(":")[0] for name in losses)  # the palette of every figure
     for k, (name, y) in enumerate(losses.items()):
         y = np.asarray(y, dtype=np.float64)
         curve = smooth_curve(y) if smooth else y
@@ -30,7 +32,7 @@ def loss_curves(losses: dict[str, np.ndarray], *, title: str = "", smooth: bool 
         if diverged and name in diverged:
             label += f" (diverged at {diverged[name]})"
         ax.plot(np.arange(1, len(y) + 1), curve, marker=MARKERS[k % len(MARKERS)],
-                markevery=markevery, markersize=5, label=label)
+                markevery=markevery, markersize=5, label=label, color=colours[k])
     ax.set_xlabel("iterations")
     ax.set_ylabel("loss" + (" (smoothed)" if smooth else ""))
     if ylim is not None:
