@@ -3,17 +3,27 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Stamps named after pyproject.toml's checksum: editing it reinstalls.
+SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+RUNTIME := $(VENV)/.runtime-$(SUM)
+STAMP   := $(VENV)/.test-$(SUM)
 
 .PHONY: demo test lint bench figures clean
 
-$(STAMP): pyproject.toml
+# The library and its runtime dependencies (enough for the demo).
+$(RUNTIME): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e .
+	rm -f $(VENV)/.runtime-*
+	touch $(RUNTIME)
+
+# Plus the test extra: pytest, hypothesis, ruff and PyTorch 2.13 (the oracle).
+$(STAMP): $(RUNTIME)
 	$(PY) -m pip install -q -e ".[test]"
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.test-*
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(PY) -m descentlab demo
 
 lint: $(STAMP)
@@ -25,6 +35,8 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_throughput.py
+	$(PY) benchmarks/mnist_race.py
+	$(PY) benchmarks/sweep_vs_loop.py
 
 # The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
 FIG := $(PY) -m descentlab
