@@ -116,17 +116,7 @@ def flatten_params(tree: Any) -> list[Leaf]:
 
 def flatten_grads(tree: Any, leaves: list[Leaf]) -> list[np.ndarray]:
     """The gradients matching ``leaves`` path by path, as arrays of the parameters' shapes."""
-    found: dict[str, Any] = {}
-
-    def visit(node: Any, path: str) -> None:
-        children = _items(node)
-        if children is not None:
-            for k, child in children:
-                visit(child, _join(path, k))
-        else:
-            found[path] = node
-
-    visit(tree, ROOT)
+    found = dict(leaves_of(tree))
     wanted = [leaf.path for leaf in leaves]
     missing = [p for p in wanted if p not in found]
     if missing:

@@ -35,6 +35,19 @@ def _gradient(p, g, maximize, l2, wd):
 
 
 @njit(inline="always")
+def _moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2):
+    """Adam's and NAdam's moments, stored and returned: m = β1·m + (1 − β1)·g (as
+    m += (1 − β1)(g − m)), v = β2·v + (1 − β2)·g²."""
+    mi = m[i]
+    mi = mi + one_minus_beta1 * (gi - mi)
+    m[i] = mi
+    vi = v[i] * beta2
+    vi = vi + one_minus_beta2 * gi * gi
+    v[i] = vi
+    return mi, vi
+
+
+@njit(inline="always")
 def _maximum(a, b):
     """``np.maximum`` for scalars: NaN wins, like NumPy."""
     return a if (a >= b or a != a) else b
@@ -170,12 +183,7 @@ def _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, bet
              one_minus_beta2, step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
     pi = p[i] * decay
     gi = _gradient(pi, g[i], maximize, l2, wd)
-    mi = m[i]
-    mi = mi + one_minus_beta1 * (gi - mi)
-    m[i] = mi
-    vi = v[i] * beta2
-    vi = vi + one_minus_beta2 * gi * gi
-    v[i] = vi
+    mi, vi = _moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
     if amsgrad == 1:
         vi = _maximum(v_max[i], vi)
         v_max[i] = vi
@@ -216,12 +224,7 @@ def nadam(p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus
     for i in prange(p.size):
         pi = p[i] * decay
         gi = _gradient(pi, g[i], maximize, l2, wd)
-        mi = m[i]
-        mi = mi + one_minus_beta1 * (gi - mi)
-        m[i] = mi
-        vi = v[i] * beta2
-        vi = vi + one_minus_beta2 * gi * gi
-        v[i] = vi
+        mi, vi = _moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
         denom = np.sqrt(vi / bc2) + eps
         pi = pi - g_step * (gi / denom)
         p[i] = pi - m_step * (mi / denom)
