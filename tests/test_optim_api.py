@@ -94,7 +94,9 @@ def test_state_is_keyed_by_name_not_position():
         (lambda: optim.Adam(lr="fast"), "lr must be a number"),
         (lambda: optim.Adam(nonfinite="sometimes"), "nonfinite must be one of"),
         (lambda: optim.SGD(clip_global_norm=0), "clip_global_norm must be > 0"),
-        (lambda: optim.create("adamm"), "unknown optimizer 'adamm'; available: adadelta"),
+        (lambda: optim.create("adamm"), "unknown optimizer 'adamm' (did you mean 'adam'?); "
+                                        "available: adadelta"),
+        (lambda: optim.create("adam", bta1=0.3), "no argument 'bta1' (did you mean 'beta1'?)"),
         (lambda: optim.create("sgd", momentum=0.9), "SGD has no argument 'momentum'"),
     ],
 )

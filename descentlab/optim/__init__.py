@@ -10,6 +10,7 @@ adadelta adagrad adam adamax adamw amsgrad momentum nadam nesterov rmsprop sgd
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
@@ -48,6 +49,11 @@ def accepted_arguments(cls: type[Optimizer]) -> list[str]:
     return names + [p for p in shared if p not in names]
 
 
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def create(name: str, **kwargs: Any) -> Optimizer:
     """Build an optimizer by case-insensitive name: ``create("adam", lr=0.3)``."""
     key = name.strip().lower()
@@ -56,11 +62,13 @@ def create(name: str, **kwargs: Any) -> Optimizer:
     elif key in ALIASES:
         cls, preset = ALIASES[key]
     else:
-        raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
+        raise ValueError(f"unknown optimizer {name!r}{_did_you_mean(key, available())}; "
+                         f"available: {', '.join(available())}")
     allowed = accepted_arguments(cls)
     for k in kwargs:
         if k not in allowed:
-            raise TypeError(f"{cls.__name__} has no argument {k!r}; it takes: {', '.join(allowed)}")
+            raise TypeError(f"{cls.__name__} has no argument {k!r}{_did_you_mean(k, allowed)}; "
+                            f"it takes: {', '.join(allowed)}")
     return cls(**{**preset, **kwargs})
 
 
