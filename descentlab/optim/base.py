@@ -12,7 +12,9 @@ its gradient. Everything else lives here:
     2. clip a copy of the gradients (``clip_value``, ``clip_norm``, ``clip_global_norm``);
     3. per parameter: negate the gradient if ``maximize``; apply weight decay — L2 added to
        the gradient (PyTorch), or decoupled ``p ← p·(1 − lr·wd)`` with
-       ``decoupled_weight_decay=True`` (AdamW, Keras); run the rule;
+       ``decoupled_weight_decay=True`` (AdamW, Keras); run the rule — big arrays in
+       cache-sized blocks (:mod:`.blocks`), or all three in one numba kernel (:mod:`.fused`,
+       ``backend=``), with bit-identical results;
     4. count the step.
 
 State dtypes: float32 and float64 parameters keep state in their own dtype (as PyTorch does);
@@ -53,7 +55,7 @@ def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
                      fused: list[bool]) -> str | None:
     """The path of the first gradient holding inf or nan. One cheap pass (a sum) per array;
     only a non-finite sum (which finite values can also overflow to) is checked element-wise.
-    Arrays the fused path will update are summed by a parallel kernel, to keep up with it."""
+    Arrays the fused path will update are probed by a parallel kernel, to keep up with it."""
     with np.errstate(over="ignore", invalid="ignore"):
         for leaf, g, one_pass in zip(leaves, grads, fused):
             if g.dtype.kind != "f":
