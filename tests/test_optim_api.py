@@ -95,7 +95,7 @@ def test_state_is_keyed_by_name_not_position():
         (lambda: optim.Adam(nonfinite="sometimes"), "nonfinite must be one of"),
         (lambda: optim.SGD(clip_global_norm=0), "clip_global_norm must be > 0"),
         (lambda: optim.create("adamm"), "unknown optimizer 'adamm' (did you mean 'adam'?); "
-                                        "available: adadelta"),
+                                        "available: adabelief, adadelta"),
         (lambda: optim.create("adam", bta1=0.3), "no argument 'bta1' (did you mean 'beta1'?)"),
         (lambda: optim.create("sgd", momentum=0.9), "SGD has no argument 'momentum'"),
     ],
@@ -365,8 +365,14 @@ def test_zero_learning_rate_changes_nothing(name, seed, wd):
     assert params["s"] == before["s"]
 
 
+#: Rules whose step depends on a norm over the whole array (the trust ratio): K runs stacked
+#: as rows of one array share it, so they cannot be a sweep's broadcast runs.
+WHOLE_ARRAY = ("lamb", "lars")
+
+
 @settings(max_examples=30, deadline=None)
-@given(name=st.sampled_from(NAMES), seed=st.integers(0, 2**32 - 1), k=st.integers(1, 5))
+@given(name=st.sampled_from([n for n in NAMES if n not in WHOLE_ARRAY]),
+       seed=st.integers(0, 2**32 - 1), k=st.integers(1, 5))
 def test_broadcast_runs_equal_separate_runs(name, seed, k):
     """K runs with their own lr (shape (K, 1)) against x of shape (K, 2) == K separate runs."""
     rng = np.random.default_rng(seed)

@@ -2,7 +2,8 @@
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adadelta adagrad adam adamax adamw amsgrad momentum nadam nesterov rmsprop sgd
+adabelief adadelta adagrad adam adamax adamw adan ademamix adopt amsgrad lamb lars lion
+momentum nadam nesterov rmsprop schedule_free_adamw schedule_free_sgd sgd yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -14,21 +15,31 @@ import difflib
 import inspect
 from typing import Any
 
+from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .adan import Adan
+from .ademamix import AdEMAMix
+from .adopt import Adopt
 from .base import Optimizer
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .flat import FlatParams
+from .lion import Lion
 from .nadam import Nadam
 from .rmsprop import RMSprop
+from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
+from .trust_ratio import Lamb, Lars
+from .yogi import Yogi
 
-#: Name → class, in the order of the classic lineage.
+#: Name → class: the classic lineage, then the modern rules optax has (its form by default).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
-    for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax)
+    for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax,
+                Lion, Lars, Lamb, AdaBelief, Yogi, Adan, Adopt, AdEMAMix, ScheduleFreeSGD,
+                ScheduleFreeAdamW)
 }
 #: Extra names: name → (class, preset keyword arguments).
 ALIASES: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
@@ -74,6 +85,8 @@ def create(name: str, **kwargs: Any) -> Optimizer:
 
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
-    "Adamax", "Optimizer", "OPTIMIZERS", "available", "create", "accepted_arguments",
+    "Adamax", "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
+    "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
+    "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
 ]

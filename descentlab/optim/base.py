@@ -76,6 +76,10 @@ class Optimizer:
     slots: tuple[str, ...] = ()
     #: Structural options (strings, booleans) saved with and checked against checkpoints.
     option_names: ClassVar[tuple[str, ...]] = ()
+    #: True when the rule applies ``weight_decay`` itself, where neither form of the base
+    #: fits (LAMB decays the Adam direction, schedule-free AdamW the z sequence): the base
+    #: then adds no L2 term and makes no decoupled step.
+    decay_in_rule: ClassVar[bool] = False
 
     lr = Hyper(NONNEGATIVE, "learning rate")
     weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
@@ -275,7 +279,7 @@ class Optimizer:
         if fused:  # the same three steps in one pass over memory (optim/fused/)
             fused_path.run(self, work, g, self.state[leaf.path], h)
         else:  # the readable rule; big arrays in cache-sized blocks (optim/blocks.py)
-            decay = _nonzero(h.weight_decay)
+            decay = not self.decay_in_rule and _nonzero(h.weight_decay)
             for p_block, g_block, state_block in blocks(self, work, g, self.state[leaf.path], h):
                 if self.maximize:
                     g_block = -g_block

@@ -1,0 +1,72 @@
+"""AdaBelief: Adam whose second moment tracks the gradient's deviation from its mean."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .base import Optimizer
+from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+
+
+class AdaBelief(Optimizer):
+    r"""AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
+    Observed Gradients", NeurIPS 2020; arXiv:2010.07468), optax's ``optax.adabelief``.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+        s_t = \beta_2 s_{t-1} + (1 - \beta_2)\,(g_t - m_t)^2 + \bar\epsilon \\
+        \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad \hat s_t = \frac{s_t}{1 - \beta_2^t},
+        \qquad p_t = p_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat s_t} + \epsilon}
+
+    :math:`\bar\epsilon` is ``eps_root``. ``nesterov=True`` (optax's) replaces
+    :math:`\hat m_t` by :math:`\beta_1 m_t/(1 - \beta_1^{t+1}) + (1 - \beta_1)\, g_t/(1 -
+    \beta_1^t)`.
+
+    Defaults: ``lr=0.001, beta1=0.9, beta2=0.999, eps=1e-16, eps_root=1e-16`` — optax's
+    (optax has no default rate). The paper's defaults are ``eps=1e-8, eps_root=0``.
+    Equals ``optax.adabelief(lr, b1, b2, eps, eps_root, nesterov=nesterov)``.
+
+    >>> params = {"x": 1.0}
+    >>> opt = AdaBelief(lr=0.1)
+    >>> opt.update(params, {"x": 2.0})   # m̂ = 2, ŝ = (2 − 0.2)²·0.001/0.001 = 3.24
+    >>> round(params["x"], 12)           # 1 − 0.1·2/1.8
+    0.888888888889
+    """
+
+    name = "adabelief"
+    slots = ("m", "s")
+    option_names = ("nesterov",)
+    equations: ClassVar[tuple[str, ...]] = (
+        "m ← β1·m + (1 − β1)·g,   s ← β2·s + (1 − β2)·(g − m)² + ε_root",
+        "m̂ = m / (1 − β1ᵗ),   ŝ = s / (1 − β2ᵗ)",
+        "p ← p − η·m̂ / (√ŝ + ε)",
+    )
+
+    beta1 = Hyper(UNIT, "decay β1 of the first moment")
+    beta2 = Hyper(UNIT, "decay β2 of the belief (squared deviation) moment")
+    eps = Hyper(POSITIVE, "ε of the denominator")
+    eps_root = Hyper(NONNEGATIVE, "ε added to the belief moment every step")
+
+    def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999,
+                 eps: Any = 1e-16, eps_root: Any = 1e-16, weight_decay: Any = 0.0, *,
+                 nesterov: bool = False, maximize: bool = False, **options: Any) -> None:
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.eps_root = eps_root
+        self.nesterov = bool(nesterov)
+
+    def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        m, s = state["m"], state["s"]
+        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
+        s *= h.beta2
+        s += (1 - h.beta2) * (g - m) ** 2 + h.eps_root  # s = β2·s + (1 − β2)·(g − m)² + ε̄
+        if self.nesterov:
+            m_hat = (h.beta1 / (1 - h.beta1 ** (h.t + 1))) * m + (
+                (1 - h.beta1) / (1 - h.beta1**h.t)) * g
+        else:
+            m_hat = m / (1 - h.beta1**h.t)
+        p -= h.lr * (m_hat / (np.sqrt(s / (1 - h.beta2**h.t)) + h.eps))

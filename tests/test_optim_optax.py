@@ -1,0 +1,321 @@
+"""The optax optimizers, every option optax has for them, against real optax (float64).
+
+Random shapes (drawn once per case, so one JAX compilation serves its seeds), random
+hyperparameters and 100 steps of random gradients; the parameters after *every* step agree to
+1e-12 relative. Forms that optax does not have (a paper's variant) are checked against optax's
+own pieces where it has them, or against the paper's equations written out here.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+
+import jax
+import numpy as np
+import optax
+import pytest
+from optax import contrib
+from oracles import optax_trajectory
+
+from descentlab import optim
+from descentlab.errors import InputError
+
+STEPS = 100
+
+
+def _u(rng, lo, hi):
+    return float(rng.uniform(lo, hi))
+
+
+# ------------------------------------------------------------------ optax pieces for options
+def lion_with_mode(learning_rate, b1, b2, weight_decay, smooth_beta, mode):
+    return optax.chain(optax.scale_by_lion(b1, b2, mode=mode, smooth_beta=smooth_beta),
+                       optax.add_decayed_weights(weight_decay),
+                       optax.scale_by_learning_rate(learning_rate))
+
+
+def yogi_full(learning_rate, b1, b2, eps, eps_root, initial_accumulator_value):
+    return optax.chain(optax.scale_by_yogi(b1, b2, eps, eps_root, initial_accumulator_value),
+                       optax.scale_by_learning_rate(learning_rate))
+
+
+def adan_proximal(learning_rate, b1, b2, b3, eps, eps_root, weight_decay):
+    """optax's Adan direction with the paper's proximal decay p ← (p − ηu)/(1 + λη)."""
+    def update(updates, state, params):
+        new = jax.tree.map(lambda p, u: (p + u) / (1 + learning_rate * weight_decay),
+                             params, updates)
+        return optax.tree.sub(new, params), state
+
+    return optax.chain(optax.scale_by_adan(b1, b2, b3, eps, eps_root),
+                       optax.scale_by_learning_rate(learning_rate),
+                       optax.GradientTransformation(lambda p: optax.EmptyState(), update))
+
+
+def root_clip(x):
+    return x**0.5
+
+
+def alpha_warmup(count):  # a rational warm-up that runs on ints and on JAX tracers alike
+    return 5.0 * count / (count + 20.0)
+
+
+def beta3_warmup(count):
+    return 0.9 + 0.0999 * count / (count + 10.0)
+
+
+# ------------------------------------------------------------------ cases
+# Each case: rng -> (our optimizer, optax constructor, traced hyper, static options[, eval]).
+def case_lion(mode):
+    def case(rng):
+        lr, b1, b2, wd = _u(rng, 1e-3, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.999), \
+            _u(rng, 0.0, 0.5)
+        sb = _u(rng, 0.5, 3.0)
+        ours = optim.Lion(lr, b1, b2, wd, mode=mode, smooth_beta=sb)
+        hyper = dict(learning_rate=lr, b1=b1, b2=b2, weight_decay=wd)
+        if mode == "hard":
+            return ours, optax.lion, hyper, {}
+        return ours, lion_with_mode, {**hyper, "smooth_beta": sb}, {"mode": mode}
+    return case
+
+
+def case_lars(nesterov):
+    def case(rng):
+        lr, wd, tc = _u(rng, 0.01, 0.5), _u(rng, 0.0, 0.1), _u(rng, 0.01, 1.0)
+        eps, mu = _u(rng, 0.0, 0.1), _u(rng, 0.0, 0.95)
+        ours = optim.Lars(lr, wd, tc, eps, mu, nesterov)
+        return ours, optax.lars, dict(learning_rate=lr, weight_decay=wd, trust_coefficient=tc,
+                                      eps=eps, momentum=mu), {"nesterov": nesterov}
+    return case
+
+
+def case_lamb(rng):
+    lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+    eps, eps_root, wd = 10 ** _u(rng, -8, -4), _u(rng, 0.0, 1e-3), _u(rng, 0.0, 0.1)
+    ours = optim.Lamb(lr, b1, b2, eps, eps_root, wd)
+    return ours, optax.lamb, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                                  weight_decay=wd), {}
+
+
+def case_adabelief(nesterov):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+        eps, eps_root = 10 ** _u(rng, -16, -6), 10 ** _u(rng, -16, -6)
+        ours = optim.AdaBelief(lr, b1, b2, eps, eps_root, nesterov=nesterov)
+        return ours, optax.adabelief, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps,
+                                           eps_root=eps_root), {"nesterov": nesterov}
+    return case
+
+
+def case_yogi(rng):
+    lr, b1, b2, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999), \
+        10 ** _u(rng, -6, -2)
+    return optim.Yogi(lr, b1, b2, eps), optax.yogi, dict(learning_rate=lr, b1=b1, b2=b2,
+                                                         eps=eps), {}
+
+
+def case_yogi_full(rng):
+    lr, b1, b2, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999), \
+        10 ** _u(rng, -6, -2)
+    eps_root, init = _u(rng, 0.0, 1e-3), _u(rng, 0.0, 0.5)
+    ours = optim.Yogi(lr, b1, b2, eps, eps_root=eps_root, initial_accumulator_value=init)
+    return ours, yogi_full, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                                 initial_accumulator_value=init), {}
+
+
+def case_adan(proximal):
+    def case(rng):
+        lr, b1, b2, b3 = _u(rng, 0.001, 0.05), _u(rng, 0.8, 0.99), _u(rng, 0.8, 0.99), \
+            _u(rng, 0.9, 0.999)
+        eps, eps_root, wd = 10 ** _u(rng, -10, -6), 10 ** _u(rng, -10, -6), _u(rng, 0.0, 0.5)
+        ours = optim.Adan(lr, b1, b2, b3, eps, eps_root, wd, proximal_decay=proximal)
+        hyper = dict(learning_rate=lr, b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root,
+                     weight_decay=wd)
+        return ours, adan_proximal if proximal else optax.adan, hyper, {}
+    return case
+
+
+def case_adopt(nesterov, use_clipping, clip_exponent=0.25):
+    def case(rng):
+        lr, b1, b2, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999), \
+            10 ** _u(rng, -8, -4)
+        ours = optim.Adopt(lr, b1, b2, eps, nesterov=nesterov, use_clipping=use_clipping,
+                           clip_exponent=clip_exponent)
+        static = {"nesterov": nesterov, "use_clipping": use_clipping}
+        if clip_exponent != 0.25:
+            static["clip_value_fn"] = root_clip
+        return ours, contrib.adopt, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps), static
+    return case
+
+
+def case_ademamix(schedules):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+        b3, alpha = _u(rng, 0.99, 0.9999), _u(rng, 0.0, 8.0)
+        eps, eps_root, wd = 10 ** _u(rng, -10, -6), _u(rng, 0.0, 1e-6), _u(rng, 0.0, 0.5)
+        hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                     weight_decay=wd)
+        if schedules:
+            ours = optim.AdEMAMix(lr, b1, b2, beta3_warmup, alpha_warmup, eps, wd,
+                                  eps_root=eps_root)
+            return ours, contrib.ademamix, hyper, {"b3": beta3_warmup, "alpha": alpha_warmup}
+        ours = optim.AdEMAMix(lr, b1, b2, b3, alpha, eps, wd, eps_root=eps_root)
+        return ours, contrib.ademamix, {**hyper, "b3": b3, "alpha": alpha}, {}
+    return case
+
+
+def _lr_where_optax_takes_it(lr, warmup):
+    """With a warm-up, optax's schedule computes in float32 when the rate is a Python float
+    (what a user passes): then the rate is a static argument, not a float64 array."""
+    if warmup is None:
+        return {"learning_rate": lr}, {"warmup_steps": None}
+    return {}, {"warmup_steps": warmup, "learning_rate": lr, "compiled": False}
+
+
+def case_sf_sgd(warmup):
+    def case(rng):
+        lr, b1, wd, k = _u(rng, 0.01, 0.5), _u(rng, 0.5, 0.99), _u(rng, 0.0, 0.1), \
+            _u(rng, 0.0, 3.0)
+        ours = optim.ScheduleFreeSGD(lr, warmup, b1, wd, k)
+        hyper, static = _lr_where_optax_takes_it(lr, warmup)
+        return ours, contrib.schedule_free_sgd, dict(
+            b1=b1, weight_decay=wd, weight_lr_power=k, **hyper), static, \
+            contrib.schedule_free_eval_params
+    return case
+
+
+def case_sf_adamw(warmup):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), _u(rng, 0.9, 0.9999)
+        eps, wd, k = 10 ** _u(rng, -10, -6), _u(rng, 0.0, 0.1), _u(rng, 0.0, 3.0)
+        ours = optim.ScheduleFreeAdamW(lr, warmup, b1, b2, eps, wd, k)
+        hyper, static = _lr_where_optax_takes_it(lr, warmup)
+        return ours, contrib.schedule_free_adamw, dict(
+            b1=b1, b2=b2, eps=eps, weight_decay=wd, weight_lr_power=k, **hyper), static, \
+            contrib.schedule_free_eval_params
+    return case
+
+
+CASES = {
+    "lion": case_lion("hard"),
+    "lion(mode=smooth)": case_lion("smooth"),
+    "lion(mode=refined)": case_lion("refined"),
+    "lars": case_lars(False),
+    "lars(nesterov)": case_lars(True),
+    "lamb": case_lamb,
+    "adabelief": case_adabelief(False),
+    "adabelief(nesterov)": case_adabelief(True),
+    "yogi": case_yogi,
+    "yogi(eps_root, initial_accumulator_value)": case_yogi_full,
+    "adan": case_adan(False),
+    "adan(proximal_decay)": case_adan(True),
+    "adopt": case_adopt(False, True),
+    "adopt(nesterov)": case_adopt(True, True),
+    "adopt(use_clipping=False)": case_adopt(False, False),
+    "adopt(clip_exponent=0.5)": case_adopt(False, True, 0.5),
+    "ademamix": case_ademamix(False),
+    "ademamix(schedules)": case_ademamix(True),
+    "schedule_free_sgd": case_sf_sgd(None),
+    "schedule_free_sgd(warmup_steps)": case_sf_sgd(7),
+    "schedule_free_adamw": case_sf_adamw(None),
+    "schedule_free_adamw(warmup_steps)": case_sf_adamw(7),
+}
+
+
+def problem(name, seed):
+    """Shapes fixed per case (one compilation), parameters and gradients per seed."""
+    shape_rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shapes = [tuple(int(n) for n in shape_rng.integers(1, 6, size=shape_rng.integers(0, 3)))
+              for _ in range(3)]
+    rng = np.random.default_rng(seed)
+    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
+    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
+    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
+             for _ in range(STEPS)]
+    return rng, params, grads
+
+
+def assert_close(ours, theirs, what):
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-13,
+                                   err_msg=what)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_float64_matches_optax(name):
+    for seed in range(2):
+        rng, params, grads = problem(name, seed)
+        opt, make, hyper, static, *evaluate = CASES[name](rng)
+        compiled = static.pop("compiled", True)
+        expected = optax_trajectory(make, params, grads, hyper=hyper, static=static,
+                                    compiled=compiled,
+                                    evaluate=evaluate[0] if evaluate else None)
+        expected, expected_eval = expected if evaluate else (expected, None)
+        ours = copy.deepcopy(params)
+        moved = False
+        for step, g in enumerate(grads):
+            opt.update(ours, g)
+            assert_close(ours, expected[step], f"{name} seed {seed} step {step + 1}")
+            if expected_eval is not None:
+                assert_close(opt.eval_params(ours), expected_eval[step],
+                             f"{name} eval_params, seed {seed} step {step + 1}")
+            moved = moved or any(not np.array_equal(ours[k], params[k]) for k in ours)
+        assert moved
+
+
+def test_cases_cover_every_optax_optimizer():
+    optax_names = {"lion", "lars", "lamb", "adabelief", "yogi", "adan", "adopt", "ademamix",
+                   "schedule_free_sgd", "schedule_free_adamw"}
+    assert optax_names <= set(optim.OPTIMIZERS)
+    assert {case.split("(")[0] for case in CASES} == optax_names
+
+
+# ------------------------------------------------------------------ the paper's Yogi
+def test_yogi_without_bias_correction_is_the_papers_algorithm():
+    """Zaheer et al. 2018, Algorithm 2, written out: no division by 1 − βᵗ."""
+    rng = np.random.default_rng(3)
+    p, b1, b2, eps, lr, v0 = rng.standard_normal(5), 0.9, 0.99, 1e-3, 0.01, 1e-6
+    m, v, x = np.full(5, v0), np.full(5, v0), p.copy()
+    opt = optim.Yogi(lr, b1, b2, eps, bias_correction=False)
+    for _ in range(50):
+        g = rng.standard_normal(5)
+        m = b1 * m + (1 - b1) * g
+        v = v - (1 - b2) * np.sign(v - g**2) * g**2
+        x = x - lr * m / (np.sqrt(v) + eps)
+        opt.update(p, g)
+    np.testing.assert_allclose(p, x, rtol=1e-13)
+
+
+# ------------------------------------------------------------------ schedule-free points
+def test_schedule_free_points_before_and_after_updates():
+    params = {"w": np.array([1.0, -2.0]), "s": 0.5}
+    opt = optim.create("schedule_free_sgd", lr=0.1)
+    before = opt.eval_params(params)
+    assert before is not params and before["s"] == 0.5
+    np.testing.assert_array_equal(before["w"], params["w"])
+    opt.update(params, {"w": np.ones(2), "s": 1.0})
+    x, z = opt.eval_params(params), opt.z_params(params)
+    b = opt.beta1
+    np.testing.assert_allclose(params["w"], b * x["w"] + (1 - b) * z["w"])
+    assert isinstance(x["s"], float) and params["s"] == pytest.approx(b * x["s"]
+                                                                     + (1 - b) * z["s"])
+    np.testing.assert_array_equal(z["w"], opt.state["w"]["z"])
+
+
+@pytest.mark.parametrize("name", ["lamb", "lars", "schedule_free_sgd", "schedule_free_adamw"])
+def test_own_decay_refuses_decoupled_flag(name):
+    with pytest.raises(InputError, match="decoupled_weight_decay"):
+        optim.create(name, decoupled_weight_decay=True)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "3", True])
+def test_schedule_free_warmup_steps_is_checked(bad):
+    with pytest.raises(InputError, match="warmup_steps"):
+        optim.ScheduleFreeSGD(warmup_steps=bad)
+
+
+def test_option_values_are_checked():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        optim.Lion(mode="soft")
+    with pytest.raises(ValueError, match="beta1 must be in \\(0, 1\\]"):
+        optim.ScheduleFreeAdamW(beta1=0.0)
