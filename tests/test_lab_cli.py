@@ -100,8 +100,8 @@ def test_malformed_input_points_at_the_culprit(capsys):
     err = error_of(capsys, ["sweep", "--problem", "quartic", "--optimizer", "adam", "--lr",
                             "1", "--grid", "beta2"])
     assert "NAME=VALUES" in err
-    err = error_of(capsys, ["trace", "nadam", "--problem", "xy", "--exact"])
-    assert "--exact supports" in err
+    err = error_of(capsys, ["trace", "nadam:clip_value=1", "--problem", "xy", "--exact"])
+    assert "--exact cannot trace clipping" in err and "clip_value" in err
     err = error_of(capsys, ["race", "--f", "__import__('os')", "--optimizers", "sgd"])
     assert "__import__" in err
 

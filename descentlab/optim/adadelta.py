@@ -27,6 +27,8 @@ class Adadelta(Optimizer):
     name = "adadelta"
     slots = ("square_avg", "acc_delta")
 
+    eps_to_zero_in_exact_trace = False  # ε is part of the step: √(u + ε)/√(s + ε)
+
     rho = Hyper(CLOSED_UNIT, "decay ρ of both running averages")
     eps = Hyper(POSITIVE, "ε inside both roots")
 

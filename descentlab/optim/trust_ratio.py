@@ -67,6 +67,7 @@ class Lars(Optimizer):
 
     name = "lars"
     slots = ("buffer",)
+    elementwise: ClassVar[bool] = False  # the norms couple the whole array
     option_names = ("nesterov",)
     equations: ClassVar[tuple[str, ...]] = (
         "u = g + λ·p,   r = c·‖p‖ / (‖u‖ + ε)   (1 if a norm is 0)",
@@ -125,6 +126,7 @@ class Lamb(Optimizer):
 
     name = "lamb"
     slots = ("m", "v")
+    elementwise: ClassVar[bool] = False  # the norms couple the whole array
     decay_in_rule = True
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
