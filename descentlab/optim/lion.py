@@ -65,7 +65,7 @@ class Lion(Optimizer):
         m = state["m"]
         c = (1 - h.beta1) * g + h.beta1 * m  # c = β1·m + (1 − β1)·g
         if self.mode == "hard":
-            direction = (c > 0) * 1 - (c < 0) * 1  # sign(c), also on exact numbers
+            direction = np.sign(c)
         elif self.mode == "smooth":
             direction = np.tanh(h.smooth_beta * c)
         else:  # linear inside (−1, 1), the sign outside
