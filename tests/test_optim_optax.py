@@ -319,3 +319,58 @@ def test_option_values_are_checked():
         optim.Lion(mode="soft")
     with pytest.raises(ValueError, match="beta1 must be in \\(0, 1\\]"):
         optim.ScheduleFreeAdamW(beta1=0.0)
+
+
+# ------------------------------------------------------------------ edges, against optax
+@pytest.mark.parametrize("name", ["lamb", "lars", "lars(nesterov)", "adopt", "yogi", "adan",
+                                  "lion(mode=refined)", "schedule_free_adamw"])
+def test_zero_parameters_and_zero_gradients_match_optax(name):
+    """A leaf that starts at zero (LAMB/LARS: ‖p‖ = 0, ratio 1), whole steps of zero gradient
+    (‖u‖ = 0; ADOPT: v = 0, then g/ε), exact zeros inside gradients."""
+    rng, params, grads = problem(name, 5)
+    params["p0"][...] = 0.0
+    for step in (0, 3, 4):
+        grads[step] = {k: np.zeros_like(v) for k, v in grads[step].items()}
+    for g in grads[10:20]:
+        g["p1"].flat[::2] = 0.0
+    opt, make, hyper, static, *evaluate = CASES[name](rng)
+    expected = optax_trajectory(make, params, grads, hyper=hyper, static=static)  # compiled
+    ours = copy.deepcopy(params)
+    for step, g in enumerate(grads):
+        opt.update(ours, g)
+        assert_close(ours, expected[step], f"{name} step {step + 1}")
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("lion", {"mode": "refined"}), ("adopt", {"nesterov": True}),
+    ("adan", {"proximal_decay": True, "weight_decay": 0.1}), ("lars", {"nesterov": True}),
+    ("schedule_free_adamw", {"warmup_steps": 3, "weight_decay": 0.1}),
+    ("ademamix", {"alpha": alpha_warmup}), ("yogi", {"bias_correction": False}),
+])
+def test_resume_with_options_is_bit_identical(name, kwargs, tmp_path):
+    rng = np.random.default_rng(11)
+    params = {"w": rng.standard_normal((3, 2)), "b": float(rng.normal())}
+    grads = [{"w": rng.standard_normal((3, 2)), "b": float(rng.normal())} for _ in range(8)]
+    straight, first = optim.create(name, **kwargs), optim.create(name, **kwargs)
+    a, b = copy.deepcopy(params), copy.deepcopy(params)
+    for g in grads:
+        straight.update(a, g)
+    for g in grads[:4]:
+        first.update(b, g)
+    first.save(tmp_path / "opt.npz")
+    resumed = optim.create(name, **kwargs)
+    resumed.load(tmp_path / "opt.npz")
+    for g in grads[4:]:
+        resumed.update(b, g)
+    np.testing.assert_array_equal(a["w"], b["w"])
+    assert a["b"] == b["b"]
+    other = {k: v for k, v in kwargs.items() if k != "alpha"}
+    if other:  # a checkpoint written with other options is refused, naming the option
+        key = next(iter(other))
+        flipped = {**kwargs, key: {True: False, False: True}.get(other[key], None)}
+        if name == "lion":
+            flipped["mode"] = "hard"
+        if name == "schedule_free_adamw":
+            flipped["warmup_steps"] = 4
+        with pytest.raises(ValueError, match=key):
+            optim.create(name, **flipped).load(tmp_path / "opt.npz")
