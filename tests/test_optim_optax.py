@@ -374,3 +374,83 @@ def test_resume_with_options_is_bit_identical(name, kwargs, tmp_path):
             flipped["warmup_steps"] = 4
         with pytest.raises(ValueError, match=key):
             optim.create(name, **flipped).load(tmp_path / "opt.npz")
+
+
+# ------------------------------------------------------------------ optax-only options on
+# the classic optimizers: eps_root (Adam family), nesterov on adam/adamw (optax's nadam and
+# nadamw), rmsprop's nesterov, initial_scale and bias_correction.
+def case_adam_family(kind):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+        eps, eps_root, wd = 10 ** _u(rng, -10, -6), 10 ** _u(rng, -10, -3), _u(rng, 0.0, 0.5)
+        hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+        if kind == "adam":
+            return optim.Adam(lr, b1, b2, eps, eps_root=eps_root), optax.adam, hyper, {}
+        if kind == "nadam":
+            return optim.Adam(lr, b1, b2, eps, eps_root=eps_root, nesterov=True), \
+                optax.nadam, hyper, {}
+        if kind == "adamw":
+            return optim.AdamW(lr, b1, b2, eps, wd, eps_root=eps_root), optax.adamw, \
+                {**hyper, "weight_decay": wd}, {}
+        if kind == "nadamw":
+            return optim.AdamW(lr, b1, b2, eps, wd, eps_root=eps_root, nesterov=True), \
+                optax.nadamw, {**hyper, "weight_decay": wd}, {}
+        ours = optim.Adam(lr, b1, b2, eps, amsgrad=True, amsgrad_on="v_hat", eps_root=eps_root)
+        return ours, optax.amsgrad, hyper, {}
+    return case
+
+
+def case_rmsprop(centered, momentum, nesterov, bias_correction, eps_in_sqrt):
+    def case(rng):
+        lr, rho, eps = _u(rng, 0.001, 0.05), _u(rng, 0.8, 0.999), 10 ** _u(rng, -8, -3)
+        init = _u(rng, 0.0, 1.0)
+        mu = _u(rng, 0.1, 0.9) if momentum else 0.0
+        ours = optim.RMSprop(lr, rho, eps, mu, centered, lr_in_buffer=momentum,
+                             eps_mode="inside" if eps_in_sqrt else "outside",
+                             initial_scale=init, nesterov=nesterov,
+                             bias_correction=bias_correction)
+        hyper = dict(learning_rate=lr, decay=rho, eps=eps, initial_scale=init)
+        if momentum:
+            hyper["momentum"] = mu
+        return ours, optax.rmsprop, hyper, dict(
+            centered=centered, nesterov=nesterov, bias_correction=bias_correction,
+            eps_in_sqrt=eps_in_sqrt)
+    return case
+
+
+OPTION_CASES = {
+    "adam(eps_root)": case_adam_family("adam"),
+    "adam(nesterov, eps_root) = optax.nadam": case_adam_family("nadam"),
+    "adamw(eps_root)": case_adam_family("adamw"),
+    "adamw(nesterov, eps_root) = optax.nadamw": case_adam_family("nadamw"),
+    "adam(amsgrad_on=v_hat, eps_root) = optax.amsgrad": case_adam_family("amsgrad"),
+    "rmsprop(initial_scale)": case_rmsprop(False, False, False, False, True),
+    "rmsprop(bias_correction, eps outside)": case_rmsprop(False, False, False, True, False),
+    "rmsprop(momentum, nesterov)": case_rmsprop(False, True, True, False, True),
+    "rmsprop(centered, bias_correction, momentum)": case_rmsprop(True, True, False, True, True),
+    "rmsprop(centered, nesterov, eps outside)": case_rmsprop(True, True, True, False, False),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTION_CASES))
+def test_optax_options_of_classic_optimizers(name):
+    rng, params, grads = problem(name, 0)
+    opt, make, hyper, static = OPTION_CASES[name](rng)
+    expected = optax_trajectory(make, params, grads, hyper=hyper, static=static)
+    ours = copy.deepcopy(params)
+    for step, g in enumerate(grads):
+        opt.update(ours, g)
+        assert_close(ours, expected[step], f"{name} step {step + 1}")
+
+
+def test_option_combinations_without_a_meaning_are_refused():
+    with pytest.raises(InputError, match="nesterov"):
+        optim.Adam(nesterov=True, amsgrad=True)
+    with pytest.raises(InputError, match="nesterov"):
+        optim.Adam(nesterov=True, eps_mode="uncorrected")
+    with pytest.raises(InputError, match="eps_root"):
+        optim.Adam(eps_root=1e-8, eps_mode="inside")
+    with pytest.raises(ValueError, match="eps_root must be >= 0"):
+        optim.Adam(eps_root=-1.0)
+    with pytest.raises(ValueError, match="initial_scale must be >= 0"):
+        optim.RMSprop(initial_scale=-0.1)

@@ -6,8 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper, choice
+
+
+def _nonzero(x: Any) -> bool:
+    return bool(np.any(x != 0))
 
 
 class Adam(Optimizer):
@@ -31,6 +36,12 @@ class Adam(Optimizer):
       :math:`p_t = p_{t-1} - \alpha_t\, m_t / (\sqrt{v_t} + \epsilon)`;
     * ``"inside"`` (some course notes): :math:`\sqrt{\hat v_t + \epsilon}`.
 
+    optax's options (with ``eps_mode="outside"``): ``eps_root`` adds
+    :math:`\bar\epsilon` inside the root, :math:`\sqrt{\hat v_t + \bar\epsilon} + \epsilon`
+    (also to AMSGrad's :math:`\hat v^{max}_t`); ``nesterov=True`` is optax's ``nadam``/``nadamw``
+    (Dozat's form without NAdam's μ schedule): :math:`\hat m_t` becomes
+    :math:`\beta_1 m_t/(1 - \beta_1^{t+1}) + (1 - \beta_1)\, g_t/(1 - \beta_1^t)`.
+
     Defaults: ``lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8`` — ``torch.optim.Adam``.
     Keras: ``eps=1e-7, eps_mode="uncorrected"``. The first three arguments follow the classic
     code, so ``Adam(1.0, 0.5, 0.5)`` is lr = 1, β1 = β2 = 1/2.
@@ -43,16 +54,18 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    option_names = ("amsgrad", "amsgrad_on", "eps_mode")
+    option_names = ("amsgrad", "amsgrad_on", "eps_mode", "nesterov")
 
     beta1 = Hyper(UNIT, "decay β1 of the first moment")
     beta2 = Hyper(UNIT, "decay β2 of the second moment")
     eps = Hyper(POSITIVE, "ε of the denominator")
+    eps_root = Hyper(NONNEGATIVE, "ε inside the square root (optax)")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, amsgrad: bool = False, *, amsgrad_on: str = "v",
-                 eps_mode: str = "outside", decoupled_weight_decay: bool = False,
-                 maximize: bool = False, **options: Any) -> None:
+                 eps_mode: str = "outside", eps_root: Any = 0.0, nesterov: bool = False,
+                 decoupled_weight_decay: bool = False, maximize: bool = False,
+                 **options: Any) -> None:
         super().__init__(lr, weight_decay, decoupled_weight_decay=decoupled_weight_decay,
                          maximize=maximize, **options)
         self.beta1 = beta1
@@ -62,6 +75,19 @@ class Adam(Optimizer):
         self.amsgrad_on = choice("amsgrad_on", amsgrad_on, ("v", "v_hat"))
         self.eps_mode = choice("eps_mode", eps_mode, ("outside", "uncorrected", "inside"))
         self.slots = ("m", "v", "v_max") if self.amsgrad else ("m", "v")
+        self.eps_root = eps_root
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.amsgrad or self.eps_mode != "outside"):
+            raise InputError("nesterov=True (optax's nadam) needs eps_mode='outside' and no "
+                             f"amsgrad, got eps_mode={eps_mode!r}, amsgrad={amsgrad!r}")
+        if self.eps_mode != "outside" and not callable(eps_root) and np.any(
+                np.asarray(eps_root) != 0):
+            raise InputError(f"eps_root (optax's) goes with eps_mode='outside', not "
+                             f"{eps_mode!r}")
+
+    def _optax_form(self, h: Any) -> bool:
+        """ε̄ inside the root or Nesterov's m̂: optax's arithmetic (else PyTorch's)."""
+        return self.nesterov or _nonzero(h.eps_root)
 
     def derived(self, state: dict, h: Any) -> dict[str, Any]:
         v = state["v_max"] if self.amsgrad and self.amsgrad_on == "v" else state["v"]
@@ -76,7 +102,16 @@ class Adam(Optimizer):
         bc2 = 1 - h.beta2**h.t
         if self.amsgrad and self.amsgrad_on == "v_hat":  # optax: max over v̂
             np.maximum(state["v_max"], v / bc2, out=state["v_max"])
-            p -= (h.lr / bc1) * (m / (np.sqrt(state["v_max"]) + h.eps))
+            root = np.sqrt(state["v_max"] + h.eps_root) if _nonzero(h.eps_root) else np.sqrt(
+                state["v_max"])
+            p -= (h.lr / bc1) * (m / (root + h.eps))
+            return
+        if self._optax_form(h):  # optax: m̂/(√(v̂ + ε̄) + ε), m̂ Nesterov's with nesterov=True
+            if self.nesterov:
+                m_hat = (h.beta1 / (1 - h.beta1 ** (h.t + 1))) * m + ((1 - h.beta1) / bc1) * g
+            else:
+                m_hat = m / bc1
+            p -= h.lr * (m_hat / (np.sqrt(v / bc2 + h.eps_root) + h.eps))
             return
         if self.amsgrad:  # PyTorch, Keras: max over the raw v
             v = np.maximum(state["v_max"], v, out=state["v_max"])
@@ -101,7 +136,9 @@ class AdamW(Adam):
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.01, amsgrad: bool = False, *, amsgrad_on: str = "v",
-                 eps_mode: str = "outside", maximize: bool = False, **options: Any) -> None:
+                 eps_mode: str = "outside", eps_root: Any = 0.0, nesterov: bool = False,
+                 maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad, amsgrad_on=amsgrad_on,
-                         eps_mode=eps_mode, maximize=maximize, **options)
+                         eps_mode=eps_mode, eps_root=eps_root, nesterov=nesterov,
+                         maximize=maximize, **options)

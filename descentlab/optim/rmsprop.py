@@ -24,21 +24,32 @@ class RMSprop(Optimizer):
     ``lr_in_buffer=True`` keeps the rate inside the momentum buffer,
     :math:`b_t = \mu b_{t-1} + \eta g_t/d_t,\ p_t = p_{t-1} - b_t` (Keras).
 
+    optax's options: ``initial_scale`` is the value s starts at; ``bias_correction=True``
+    divides s (and ḡ) by :math:`1 - \rho^t` before the root; ``nesterov=True`` steps along
+    :math:`g_t/d_t + \mu b_t` instead of :math:`b_t` (optax's ``trace(nesterov=True)``).
+    ``optax.rmsprop(lr, decay, eps, initial_scale, eps_in_sqrt, centered, momentum, nesterov,
+    bias_correction)`` is ``RMSprop(lr, rho=decay, eps=eps, momentum=momentum or 0,
+    centered=centered, eps_mode="inside" if eps_in_sqrt else "outside", lr_in_buffer=True,
+    initial_scale=..., nesterov=..., bias_correction=...)``.
+
     Defaults: ``lr=0.01, rho=0.99, eps=1e-8, momentum=0`` — PyTorch's
     ``torch.optim.RMSprop(alpha=rho)``. Keras: ``rho=0.9, eps=1e-7, eps_mode="inside",
     lr_in_buffer=True``; the classic textbook code: ``eps=1e-7``.
     """
 
     name = "rmsprop"
-    option_names = ("centered", "eps_mode", "lr_in_buffer")
+    option_names = ("centered", "eps_mode", "lr_in_buffer", "nesterov", "bias_correction")
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
+    initial_scale = Hyper(NONNEGATIVE, "the value the mean square starts at (optax)")
 
     def __init__(self, lr: Any = 0.01, rho: Any = 0.99, eps: Any = 1e-8, momentum: Any = 0.0,
                  centered: bool = False, weight_decay: Any = 0.0, *, eps_mode: str = "outside",
-                 lr_in_buffer: bool = False, maximize: bool = False, **options: Any) -> None:
+                 lr_in_buffer: bool = False, initial_scale: Any = 0.0, nesterov: bool = False,
+                 bias_correction: bool = False, maximize: bool = False,
+                 **options: Any) -> None:
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.rho = rho
         self.eps = eps
@@ -46,28 +57,36 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
         self.eps_mode = choice("eps_mode", eps_mode, ("outside", "inside"))
         self.lr_in_buffer = bool(lr_in_buffer)
+        self.initial_scale = initial_scale
+        self.nesterov = bool(nesterov)
+        self.bias_correction = bool(bias_correction)
         self.slots = ("square_avg",) + (("grad_avg",) if self.centered else ()) + (
             ("buffer",) if self.lr_in_buffer or np.any(np.asarray(momentum) != 0) else ())
+
+    def initial_value(self, slot: str) -> Any:
+        return self.initial_scale if slot == "square_avg" else 0.0
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         s = state["square_avg"]
         s *= h.rho
         s += (1 - h.rho) * g * g  # s = ρs + (1 − ρ)g²
-        var = s
+        bc = 1 - h.rho**h.t if self.bias_correction else None  # optax: ŝ = s/(1 − ρᵗ)
+        var = s if bc is None else s / bc
         if self.centered:
             gbar = state["grad_avg"]
             gbar += (1 - h.rho) * (g - gbar)  # ḡ = ρḡ + (1 − ρ)g
-            var = s - gbar * gbar
+            gbar_hat = gbar if bc is None else gbar / bc
+            var = var - gbar_hat * gbar_hat
         denom = np.sqrt(var) + h.eps if self.eps_mode == "outside" else np.sqrt(var + h.eps)
         if "buffer" not in state:
             p -= h.lr * (g / denom)
-        elif self.lr_in_buffer:  # b = μb + ηg/d;  p −= b
-            b = state["buffer"]
+        elif self.lr_in_buffer:  # b = μb + ηg/d;  p −= b   (Nesterov: p −= ηg/d + μb)
+            b, step = state["buffer"], h.lr * (g / denom)
             b *= h.momentum
-            b += h.lr * (g / denom)
-            p -= b
-        else:  # b = μb + g/d;  p −= ηb
-            b = state["buffer"]
+            b += step
+            p -= step + h.momentum * b if self.nesterov else b
+        else:  # b = μb + g/d;  p −= ηb   (Nesterov: p −= η(g/d + μb))
+            b, step = state["buffer"], g / denom
             b *= h.momentum
-            b += g / denom
-            p -= h.lr * b
+            b += step
+            p -= h.lr * (step + h.momentum * b) if self.nesterov else h.lr * b

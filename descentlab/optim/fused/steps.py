@@ -49,6 +49,12 @@ def _unused(f: type) -> np.ndarray:
     return np.empty(0, f)
 
 
+def _numpy_rule(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+    """Options the kernel does not have (optax's, on Adam and RMSprop): the readable rule on
+    flat views, same bits as the NumPy path."""
+    opt.apply_rule(p, g, {slot: _flat(a) for slot, a in state.items()}, h)
+
+
 def sgd(opt: SGD, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     f = p.dtype.type
     from . import kernels
@@ -72,6 +78,8 @@ def adagrad(opt: AdaGrad, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> 
 
 
 def rmsprop(opt: RMSprop, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+    if opt.nesterov or opt.bias_correction:
+        return _numpy_rule(opt, p, g, state, h)
     f = p.dtype.type
     gbar = _flat(state["grad_avg"]) if opt.centered else _unused(f)
     buffer = _flat(state["buffer"]) if "buffer" in state else _unused(f)
@@ -89,6 +97,8 @@ def adadelta(opt: Adadelta, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -
 
 
 def adam(opt: Adam, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+    if opt.nesterov or h.eps_root != 0:
+        return _numpy_rule(opt, p, g, state, h)
     f = p.dtype.type
     bc1 = 1 - h.beta1**h.t
     bc2 = 1 - h.beta2**h.t
