@@ -71,6 +71,26 @@ CONFIGS = [
     ("nadam", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
     ("adamax", {}),
     ("adamax", {"eps_mode": "outside", "weight_decay": 0.1, "maximize": True}),
+    # the optax family (optim/fused/steps_optax.py, kernels_optax.py)
+    ("lion", {}),
+    ("lion", {"mode": "refined", "maximize": True}),
+    ("lion", {"mode": "smooth", "smooth_beta": 2.0, "weight_decay": 0.0}),
+    ("adabelief", {}),
+    ("adabelief", {"nesterov": True, "weight_decay": 0.1, "eps_root": 1e-12}),
+    ("yogi", {}),
+    ("yogi", {"bias_correction": False, "eps_root": 1e-8, "decoupled_weight_decay": True,
+              "weight_decay": 0.1}),
+    ("adan", {"weight_decay": 0.1}),
+    ("adan", {"weight_decay": 0.1, "proximal_decay": True, "maximize": True}),
+    ("adopt", {}),
+    ("adopt", {"nesterov": True, "weight_decay": 0.1}),
+    ("adopt", {"use_clipping": False, "clip_exponent": 0.5}),
+    ("ademamix", {}),
+    ("ademamix", {"weight_decay": 0.1, "eps_root": 1e-10, "alpha": 2.0}),
+    ("schedule_free_sgd", {}),
+    ("schedule_free_sgd", {"warmup_steps": 3, "weight_decay": 0.1, "maximize": True}),
+    ("schedule_free_adamw", {}),
+    ("schedule_free_adamw", {"warmup_steps": 2, "weight_decay": 0.1}),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}"
        for name, kw in CONFIGS]

@@ -2,8 +2,10 @@
 
 ``run_batch(problem, optimizer, starts, steps)`` advances the parameters ``X`` of shape
 (K, dim) — K runs, one row each — by ``steps`` updates of one optimizer whose
-hyperparameters may be arrays of shape (K, 1) (one value per run). There is no Python loop
-over runs: a 200 × 200 sweep is one array of 40 000 rows.
+hyperparameters may be arrays of shape (K, 1) (one value per run). For element-wise rules there
+is no Python loop over runs: a 200 × 200 sweep is one array of 40 000 rows. Rules that are not
+element-wise (norms or matrices over a whole array) run one optimizer copy per run instead, so
+runs never mix.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
 the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin``
@@ -25,6 +27,7 @@ another minimum's basin (its nearest known minimum was no longer a global one) o
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +91,33 @@ def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx = np.asarray(idx).astype(int)
     dist = np.where(np.isfinite(dist), np.asarray(dist, dtype=float), np.inf)
     return idx, dist
+
+
+def _one_update(optimizer: Any, K: int) -> Callable[[np.ndarray, np.ndarray], None]:
+    """How one update advances all K runs (rows of X).
+
+    An element-wise rule (``elementwise = True``: SGD, Adam, ...) updates the (K, dim) array in
+    one call — each run only ever sees its own row. Any other rule (LAMB's trust ratio over the
+    whole array, Muon's orthogonalisation, full-matrix AdaGrad, L-BFGS) would mix the runs
+    through the norms or matrices it takes, so each run gets its own copy of the optimizer,
+    with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
+    never coupled."""
+    if K == 1 or getattr(type(optimizer), "elementwise", False):
+        return optimizer.update
+    clones = []
+    for i in range(K):
+        clone = copy.deepcopy(optimizer)
+        for name, value in optimizer.hyperparameters().items():
+            if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == K:
+                row = value[i:i + 1]
+                setattr(clone, name, float(row[0, 0]) if row.shape[1] == 1 else row)
+        clones.append(clone)
+
+    def update(X: np.ndarray, G: np.ndarray) -> None:
+        for i, clone in enumerate(clones):
+            clone.update(X[i:i + 1], G[i:i + 1])
+
+    return update
 
 
 def run_batch(
@@ -156,12 +186,13 @@ def run_batch(
     with np.errstate(all="ignore"):
         G = np.asarray(problem.grad(X), dtype=np.float64)
     observe(0, G)
+    update = _one_update(optimizer, K)
     for k in range(1, steps + 1):
         frozen = ~alive
         if frozen.any():
             G[frozen] = 0.0
             before = X[frozen]
-        optimizer.update(X, G)
+        update(X, G)
         if frozen.any():
             X[frozen] = before
         with np.errstate(all="ignore"):

@@ -6,11 +6,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .adam import AdamFamily
+from .hyperparams import NONNEGATIVE, Hyper
+from .moments import bias_correction, ema
 
 
-class AdaBelief(Optimizer):
+class AdaBelief(AdamFamily):
     r"""AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
     Observed Gradients", NeurIPS 2020; arXiv:2010.07468), optax's ``optax.adabelief``.
 
@@ -38,35 +39,31 @@ class AdaBelief(Optimizer):
     name = "adabelief"
     slots = ("m", "s")
     option_names = ("nesterov",)
+    elementwise = True
+    kernel = "adabelief"
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β1·m + (1 − β1)·g,   s ← β2·s + (1 − β2)·(g − m)² + ε_root",
         "m̂ = m / (1 − β1ᵗ),   ŝ = s / (1 − β2ᵗ)",
         "p ← p − η·m̂ / (√ŝ + ε)",
     )
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the belief (squared deviation) moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     eps_root = Hyper(NONNEGATIVE, "ε added to the belief moment every step")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999,
                  eps: Any = 1e-16, eps_root: Any = 1e-16, weight_decay: Any = 0.0, *,
                  nesterov: bool = False, maximize: bool = False, **options: Any) -> None:
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_root = eps_root
         self.nesterov = bool(nesterov)
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, s = state["m"], state["s"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
+        m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
+        s = state["s"]
         s *= h.beta2
         s += (1 - h.beta2) * (g - m) ** 2 + h.eps_root  # s = β2·s + (1 − β2)·(g − m)² + ε̄
+        bc1 = bias_correction(h.beta1, h.t)
         if self.nesterov:
-            m_hat = (h.beta1 / (1 - h.beta1 ** (h.t + 1))) * m + (
-                (1 - h.beta1) / (1 - h.beta1**h.t)) * g
+            m_hat = (h.beta1 / bias_correction(h.beta1, h.t + 1)) * m + ((1 - h.beta1) / bc1) * g
         else:
-            m_hat = m / (1 - h.beta1**h.t)
-        p -= h.lr * (m_hat / (np.sqrt(s / (1 - h.beta2**h.t)) + h.eps))
+            m_hat = m / bc1
+        p -= h.lr * (m_hat / (np.sqrt(s / bias_correction(h.beta2, h.t)) + h.eps))

@@ -9,13 +9,32 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper, choice
+from .moments import bias_correction, ema, ema_square
 
 
 def _nonzero(x: Any) -> bool:
     return bool(np.any(x != 0))
 
 
-class Adam(Optimizer):
+class AdamFamily(Optimizer):
+    """The hyperparameters every Adam-like rule declares once: β1, β2 and ε.
+
+    Subclasses (Adam, NAdam, Adamax, RAdam) pass them to ``__init__`` and add their own.
+    """
+
+    beta1 = Hyper(UNIT, "decay β1 of the first moment")
+    beta2 = Hyper(UNIT, "decay β2 of the second moment (Adamax: of the infinity norm)")
+    eps = Hyper(POSITIVE, "ε of the denominator")
+
+    def __init__(self, lr: Any, beta1: Any, beta2: Any, eps: Any, weight_decay: Any = 0.0,
+                 **options: Any) -> None:
+        super().__init__(lr, weight_decay, **options)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+
+
+class Adam(AdamFamily):
     r"""Adam (Kingma & Ba, ICLR 2015); AMSGrad (Reddi, Kale & Kumar, ICLR 2018).
 
     .. math::
@@ -55,10 +74,15 @@ class Adam(Optimizer):
 
     name = "adam"
     option_names = ("amsgrad", "amsgrad_on", "eps_mode", "nesterov")
+    equations = ("m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
+                 "m̂ = m / (1 − β1ᵗ),   v̂ = v / (1 − β2ᵗ)",
+                 "p ← p − η·m̂ / (√v̂ + ε)",
+                 "amsgrad: v replaced by v_max ← max(v_max, v)",
+                 "optax: eps_root → √(v̂ + ε_root) + ε; nesterov: "
+                 "m̂ = β1·m/(1 − β1ᵗ⁺¹) + (1 − β1)·g/(1 − β1ᵗ)")
+    elementwise = True
+    kernel = "adam"
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     eps_root = Hyper(NONNEGATIVE, "ε inside the square root (optax)")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
@@ -66,11 +90,9 @@ class Adam(Optimizer):
                  eps_mode: str = "outside", eps_root: Any = 0.0, nesterov: bool = False,
                  decoupled_weight_decay: bool = False, maximize: bool = False,
                  **options: Any) -> None:
-        super().__init__(lr, weight_decay, decoupled_weight_decay=decoupled_weight_decay,
-                         maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                         **options)
         self.amsgrad = bool(amsgrad)
         self.amsgrad_on = choice("amsgrad_on", amsgrad_on, ("v", "v_hat"))
         self.eps_mode = choice("eps_mode", eps_mode, ("outside", "uncorrected", "inside"))
@@ -94,12 +116,10 @@ class Adam(Optimizer):
         return {"m̂": state["m"] / (1 - h.beta1**h.t), "v̂": v / (1 - h.beta2**h.t)}
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, v = state["m"], state["v"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
-        bc1 = 1 - h.beta1**h.t
-        bc2 = 1 - h.beta2**h.t
+        m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
+        v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²
+        bc1 = bias_correction(h.beta1, h.t)
+        bc2 = bias_correction(h.beta2, h.t)
         if self.amsgrad and self.amsgrad_on == "v_hat":  # optax: max over v̂
             np.maximum(state["v_max"], v / bc2, out=state["v_max"])
             root = np.sqrt(state["v_max"] + h.eps_root) if _nonzero(h.eps_root) else np.sqrt(
@@ -108,7 +128,8 @@ class Adam(Optimizer):
             return
         if self._optax_form(h):  # optax: m̂/(√(v̂ + ε̄) + ε), m̂ Nesterov's with nesterov=True
             if self.nesterov:
-                m_hat = (h.beta1 / (1 - h.beta1 ** (h.t + 1))) * m + ((1 - h.beta1) / bc1) * g
+                m_hat = (h.beta1 / bias_correction(h.beta1, h.t + 1)) * m + (
+                    (1 - h.beta1) / bc1) * g
             else:
                 m_hat = m / bc1
             p -= h.lr * (m_hat / (np.sqrt(v / bc2 + h.eps_root) + h.eps))
@@ -133,6 +154,7 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+    equations = ("p ← p·(1 − η·λ)", "then the Adam step")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.01, amsgrad: bool = False, *, amsgrad_on: str = "v",

@@ -6,11 +6,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .adam import AdamFamily
+from .hyperparams import NONNEGATIVE, UNIT, Hyper
+from .moments import bias_correction, ema
 
 
-class Adan(Optimizer):
+class Adan(AdamFamily):
     r"""Adan (Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing
     Deep Models", TPAMI 2024; arXiv:2208.06677), optax's ``optax.adan``.
 
@@ -45,6 +46,8 @@ class Adan(Optimizer):
     name = "adan"
     slots = ("m", "v", "n", "g_prev")
     option_names = ("proximal_decay",)
+    elementwise = True
+    kernel = "adan"
     equations: ClassVar[tuple[str, ...]] = (
         "Δ = g − g_prev (0 at t = 1)",
         "m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·Δ",
@@ -53,10 +56,7 @@ class Adan(Optimizer):
         "p ← p − η·(u + λ·p)",
     )
 
-    beta1 = Hyper(UNIT, "decay β1 of the gradient average")
-    beta2 = Hyper(UNIT, "decay β2 of the gradient-difference average")
     beta3 = Hyper(UNIT, "decay β3 of the squared Nesterov-gradient average")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.98, beta2: Any = 0.92,
@@ -64,25 +64,23 @@ class Adan(Optimizer):
                  weight_decay: Any = 0.0, *, proximal_decay: bool = False,
                  maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.beta3 = beta3
-        self.eps = eps
         self.eps_root = eps_root
         self.proximal_decay = bool(proximal_decay)
         self.decay_in_rule = self.proximal_decay
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, v, n, g_prev = state["m"], state["v"], state["n"], state["g_prev"]
+        n, g_prev = state["n"], state["g_prev"]
         diff = g - g_prev if h.t > 1 else g * 0  # Δ₁ = 0
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
-        v += (1 - h.beta2) * (diff - v)  # v = β2·v + (1 − β2)·Δ
+        m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
+        v = ema(state["v"], diff, h.beta2)  # v = β2·v + (1 − β2)·Δ
         n *= h.beta3
         n += (1 - h.beta3) * (g + (1 - h.beta2) * diff) ** 2  # n = β3·n + (1 − β3)·(g+(1−β2)Δ)²
         g_prev[...] = g
-        u = (m / (1 - h.beta1**h.t) + (1 - h.beta2) * (v / (1 - h.beta2**h.t))) / (
-            np.sqrt(n / (1 - h.beta3**h.t) + h.eps_root) + h.eps)
+        u = (m / bias_correction(h.beta1, h.t)
+             + (1 - h.beta2) * (v / bias_correction(h.beta2, h.t))) / (
+            np.sqrt(n / bias_correction(h.beta3, h.t) + h.eps_root) + h.eps)
         p -= h.lr * u
         if self.proximal_decay:  # the paper: p = (p − η·u) / (1 + λη)
             p /= 1 + h.lr * h.weight_decay

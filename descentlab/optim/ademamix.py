@@ -6,11 +6,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .adam import AdamFamily
+from .hyperparams import NONNEGATIVE, UNIT, Hyper
+from .moments import bias_correction, ema, ema_square
 
 
-class AdEMAMix(Optimizer):
+class AdEMAMix(AdamFamily):
     r"""AdEMAMix (Pagliardini, Ablin & Grangier, "The AdEMAMix Optimizer: Better, Faster,
     Older", ICLR 2025; arXiv:2409.03137), optax's ``optax.contrib.ademamix``.
 
@@ -41,16 +42,15 @@ class AdEMAMix(Optimizer):
 
     name = "ademamix"
     slots = ("m1", "m2", "nu")
+    elementwise = True
+    kernel = "ademamix"
     equations: ClassVar[tuple[str, ...]] = (
         "m1 ← β1·m1 + (1 − β1)·g,   m2 ← β3·m2 + (1 − β3)·g,   ν ← β2·ν + (1 − β2)·g²",
         "p ← p − η·((m1/(1 − β1ᵗ) + α·m2) / (√(ν/(1 − β2ᵗ) + ε_root) + ε) + λ·p)",
     )
 
-    beta1 = Hyper(UNIT, "decay β1 of the fast first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
     beta3 = Hyper(UNIT, "decay β3 of the slow first moment")
     alpha = Hyper(NONNEGATIVE, "weight α of the slow moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999,
@@ -58,19 +58,14 @@ class AdEMAMix(Optimizer):
                  weight_decay: Any = 0.0, *, eps_root: Any = 0.0, maximize: bool = False,
                  **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.beta3 = beta3
         self.alpha = alpha
-        self.eps = eps
         self.eps_root = eps_root
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m1, m2, nu = state["m1"], state["m2"], state["nu"]
-        m1 += (1 - h.beta1) * (g - m1)  # m1 = β1·m1 + (1 − β1)·g
-        m2 += (1 - h.beta3) * (g - m2)  # m2 = β3·m2 + (1 − β3)·g
-        nu *= h.beta2
-        nu += (1 - h.beta2) * g * g  # ν = β2·ν + (1 − β2)·g²
-        p -= h.lr * ((m1 / (1 - h.beta1**h.t) + h.alpha * m2)
-                     / (np.sqrt(nu / (1 - h.beta2**h.t) + h.eps_root) + h.eps))
+        m1 = ema(state["m1"], g, h.beta1)  # m1 = β1·m1 + (1 − β1)·g
+        m2 = ema(state["m2"], g, h.beta3)  # m2 = β3·m2 + (1 − β3)·g
+        nu = ema_square(state["nu"], g, h.beta2)  # ν = β2·ν + (1 − β2)·g²
+        p -= h.lr * ((m1 / bias_correction(h.beta1, h.t) + h.alpha * m2)
+                     / (np.sqrt(nu / bias_correction(h.beta2, h.t) + h.eps_root) + h.eps))

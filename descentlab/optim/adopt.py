@@ -6,11 +6,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .adam import AdamFamily
+from .hyperparams import NONNEGATIVE, Hyper
+from .moments import ema, ema_square
 
 
-class Adopt(Optimizer):
+class Adopt(AdamFamily):
     r"""ADOPT (Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any β2 with the
     Optimal Rate", NeurIPS 2024), optax's ``optax.contrib.adopt``.
 
@@ -45,25 +46,21 @@ class Adopt(Optimizer):
     name = "adopt"
     slots = ("m", "v")
     option_names = ("nesterov", "use_clipping")
+    elementwise = True
+    kernel = "adopt"
     equations: ClassVar[tuple[str, ...]] = (
         "t = 1: v ← g² (no step)",
         "g̃ = clip(g / max(√v, ε), ±(t − 1)^a),   m ← β1·m + (1 − β1)·g̃",
         "p ← p − η·m,   v ← β2·v + (1 − β2)·g²",
     )
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment (of normalised gradients)")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
-    eps = Hyper(POSITIVE, "floor ε of the root of the second moment")
     clip_exponent = Hyper(NONNEGATIVE, "a of the clip bound (t − 1)^a")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.9999,
                  eps: Any = 1e-6, weight_decay: Any = 0.0, *, clip_exponent: Any = 0.25,
                  nesterov: bool = False, use_clipping: bool = True, maximize: bool = False,
                  **options: Any) -> None:
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.clip_exponent = clip_exponent
         self.nesterov = bool(nesterov)
         self.use_clipping = bool(use_clipping)
@@ -77,9 +74,8 @@ class Adopt(Optimizer):
         if self.use_clipping:
             bound = (h.t - 1) ** h.clip_exponent
             g_tilde = np.minimum(np.maximum(g_tilde, -bound), bound)
-        m += (1 - h.beta1) * (g_tilde - m)  # m = β1·m + (1 − β1)·g̃
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
+        m = ema(m, g_tilde, h.beta1)  # m = β1·m + (1 − β1)·g̃
+        ema_square(v, g, h.beta2)  # v = β2·v + (1 − β2)·g²
         if self.nesterov:
             p -= h.lr * (h.beta1 * m + (1 - h.beta1) * g_tilde)
         else:

@@ -79,6 +79,23 @@ class Optimizer:
     #: Whether an exact trace may take ε → 0 (ε only keeps a division finite, as in Adam).
     #: False where ε is part of the rule (Adadelta: with ε = 0 it never moves).
     eps_to_zero_in_exact_trace: ClassVar[bool] = True
+    #: The update in plain text, one line each (read by ``descentlab optimizers`` and docs).
+    equations: ClassVar[tuple[str, ...]] = ()
+    #: Whether each output element depends only on the same element of p, g and the state
+    #: (so the rule may run in blocks, :mod:`.blocks`, or as a fused kernel).
+    elementwise: ClassVar[bool] = False
+    #: The name of the rule's fused step (:mod:`.fused`), or ``None``.
+    kernel: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with its own ``rule`` loses the inherited kernel and element-wise
+        promise unless it declares them itself (its rule may do anything)."""
+        super().__init_subclass__(**kwargs)
+        if "rule" in cls.__dict__:
+            if "kernel" not in cls.__dict__:
+                cls.kernel = None
+            if "elementwise" not in cls.__dict__:
+                cls.elementwise = False
     #: True when the rule applies ``weight_decay`` itself, where neither form of the base
     #: fits (LAMB decays the Adam direction, schedule-free AdamW the z sequence): the base
     #: then adds no L2 term and makes no decoupled step.

@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .moments import ema
 
 
 class Lion(Optimizer):
@@ -41,6 +42,8 @@ class Lion(Optimizer):
     name = "lion"
     slots = ("m",)
     option_names = ("mode",)
+    elementwise = True
+    kernel = "lion"
     equations: ClassVar[tuple[str, ...]] = (
         "c = β1·m + (1 − β1)·g",
         "p ← p − η·(sign(c) + λ·p)",
@@ -71,4 +74,4 @@ class Lion(Optimizer):
         else:  # linear inside (−1, 1), the sign outside
             direction = np.where(np.abs(c) < 1, c, np.sign(c))
         p -= h.lr * direction
-        m += (1 - h.beta2) * (g - m)  # m = β2·m + (1 − β2)·g
+        ema(m, g, h.beta2)  # m = β2·m + (1 − β2)·g

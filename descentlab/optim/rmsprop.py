@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Hyper, choice
+from .moments import bias_correction, ema, ema_square
 
 
 class RMSprop(Optimizer):
@@ -39,6 +40,12 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     option_names = ("centered", "eps_mode", "lr_in_buffer", "nesterov", "bias_correction")
+    equations = ("s ← ρ·s + (1 − ρ)·g²", "b ← μ·b + g / (√s + ε)   (μ = 0: b = g/(√s + ε))",
+                 "p ← p − η·b",
+                 "optax: s starts at initial_scale; bias_correction: ŝ = s/(1 − ρᵗ); "
+                 "nesterov: p ← p − η·(g/(√s + ε) + μ·b)")
+    elementwise = True
+    kernel = "rmsprop"
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")
@@ -67,14 +74,11 @@ class RMSprop(Optimizer):
         return self.initial_scale if slot == "square_avg" else 0.0
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        s = state["square_avg"]
-        s *= h.rho
-        s += (1 - h.rho) * g * g  # s = ρs + (1 − ρ)g²
-        bc = 1 - h.rho**h.t if self.bias_correction else None  # optax: ŝ = s/(1 − ρᵗ)
+        s = ema_square(state["square_avg"], g, h.rho)  # s = ρs + (1 − ρ)g²
+        bc = bias_correction(h.rho, h.t) if self.bias_correction else None  # optax: ŝ
         var = s if bc is None else s / bc
         if self.centered:
-            gbar = state["grad_avg"]
-            gbar += (1 - h.rho) * (g - gbar)  # ḡ = ρḡ + (1 − ρ)g
+            gbar = ema(state["grad_avg"], g, h.rho)  # ḡ = ρḡ + (1 − ρ)g
             gbar_hat = gbar if bc is None else gbar / bc
             var = var - gbar_hat * gbar_hat
         denom = np.sqrt(var) + h.eps if self.eps_mode == "outside" else np.sqrt(var + h.eps)

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Hyper
+from .moments import bias_correction, ema_square
 from .tree import flatten_params
 
 #: (0, 1]: the interpolation β must be positive (x is recovered by dividing by it).
@@ -63,6 +64,8 @@ class ScheduleFree(Optimizer):
 
     slots = ("z",)
     option_names = ("warmup_steps",)
+    elementwise = True
+    kernel = "schedule_free"
 
     beta1 = Hyper(POSITIVE_UNIT, "interpolation β between the average x and the iterate z")
     weight_lr_power = Hyper(NONNEGATIVE, "power k of the rate in the averaging weights")
@@ -221,7 +224,5 @@ class ScheduleFreeAdamW(ScheduleFree):
         self.eps = eps
 
     def direction(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> np.ndarray:
-        v = state["v"]
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
-        return g / (np.sqrt(v / (1 - h.beta2**h.t)) + h.eps) + h.weight_decay * p
+        v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²
+        return g / (np.sqrt(v / bias_correction(h.beta2, h.t)) + h.eps) + h.weight_decay * p

@@ -12,8 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError
+from .adam import AdamFamily
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .hyperparams import NONNEGATIVE, POSITIVE, Hyper
+from .moments import bias_correction, ema, ema_square
 
 
 def trust_ratio(p: np.ndarray, u: np.ndarray, coefficient: Any = 1.0,
@@ -97,7 +99,7 @@ class Lars(Optimizer):
         p -= step + h.momentum * b if self.nesterov else b
 
 
-class Lamb(Optimizer):
+class Lamb(AdamFamily):
     r"""LAMB, layer-wise adaptive moments (You et al., "Large Batch Optimization for Deep
     Learning: Training BERT in 76 minutes", ICLR 2020; arXiv:1904.00962), optax's
     ``optax.lamb``.
@@ -134,26 +136,19 @@ class Lamb(Optimizer):
         "p ← p − η·(‖p‖ / ‖u‖)·u   (ratio 1 if a norm is 0)",
     )
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-6,
                  eps_root: Any = 0.0, weight_decay: Any = 0.0, *, maximize: bool = False,
                  **options: Any) -> None:
         _no_decoupled("lamb", options)
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_root = eps_root
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, v = state["m"], state["v"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
-        u = (m / (1 - h.beta1**h.t)) / (np.sqrt(v / (1 - h.beta2**h.t) + h.eps_root) + h.eps)
+        m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
+        v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²
+        u = (m / bias_correction(h.beta1, h.t)) / (
+            np.sqrt(v / bias_correction(h.beta2, h.t) + h.eps_root) + h.eps)
         u = u + h.weight_decay * p
         p -= h.lr * (trust_ratio(p, u) * u)

@@ -6,11 +6,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .adam import AdamFamily
+from .hyperparams import NONNEGATIVE, Hyper
+from .moments import bias_correction, ema
 
 
-class Yogi(Optimizer):
+class Yogi(AdamFamily):
     r"""Yogi (Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018),
     optax's ``optax.yogi``.
 
@@ -43,14 +44,13 @@ class Yogi(Optimizer):
     name = "yogi"
     slots = ("m", "v")
     option_names = ("bias_correction",)
+    elementwise = True
+    kernel = "yogi"
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β1·m + (1 − β1)·g,   v ← v − (1 − β2)·sign(v − g²)·g²",
         "p ← p − η·(m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ) + ε_root) + ε)",
     )
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "rate β2 of the additive second-moment change")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
     initial_accumulator_value = Hyper(NONNEGATIVE, "the value m and v start at")
 
@@ -58,10 +58,7 @@ class Yogi(Optimizer):
                  weight_decay: Any = 0.0, *, eps_root: Any = 0.0,
                  initial_accumulator_value: Any = 1e-6, bias_correction: bool = True,
                  maximize: bool = False, **options: Any) -> None:
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_root = eps_root
         self.initial_accumulator_value = initial_accumulator_value
         self.bias_correction = bool(bias_correction)
@@ -70,12 +67,11 @@ class Yogi(Optimizer):
         return self.initial_accumulator_value
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, v = state["m"], state["v"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
+        m, v = ema(state["m"], g, h.beta1), state["v"]  # m = β1·m + (1 − β1)·g
         g2 = g * g
         v -= (1 - h.beta2) * np.sign(v - g2) * g2  # v = v − (1 − β2)·sign(v − g²)·g²
         if self.bias_correction:
-            p -= h.lr * ((m / (1 - h.beta1**h.t))
-                         / (np.sqrt(v / (1 - h.beta2**h.t) + h.eps_root) + h.eps))
+            p -= h.lr * ((m / bias_correction(h.beta1, h.t))
+                         / (np.sqrt(v / bias_correction(h.beta2, h.t) + h.eps_root) + h.eps))
         else:
             p -= h.lr * (m / (np.sqrt(v + h.eps_root) + h.eps))
