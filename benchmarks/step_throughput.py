@@ -69,8 +69,9 @@ class Rule:
 
     name: str
     ours: Callable[..., optim.Optimizer]
-    theirs: Callable[..., torch.optim.Optimizer]
-    state_arrays: int  # how many arrays besides p and g the rule reads and writes
+    theirs: Callable[..., torch.optim.Optimizer] | None  # None: torch has no such rule
+    state_arrays: int  # how many arrays besides p and g the rule reads and writes (≤ 3 for
+    # the stream kernel: Adan's four are streamed as three, so its ratio is a lower bound)
     has_torch_fused: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +100,15 @@ RULES = [
          lambda ps, **k: torch.optim.NAdam(ps, lr=2e-3, **k), 2),
     Rule("adamax", lambda **k: optim.Adamax(2e-3, **k),
          lambda ps, **k: torch.optim.Adamax(ps, lr=2e-3, **k), 2),
+    # the optax family (no torch counterpart)
+    Rule("lion", lambda **k: optim.Lion(1e-4, **k), None, 1),
+    Rule("adabelief", lambda **k: optim.AdaBelief(1e-3, **k), None, 2),
+    Rule("yogi", lambda **k: optim.Yogi(1e-2, **k), None, 2),
+    Rule("adan", lambda **k: optim.Adan(1e-3, **k), None, 3),
+    Rule("adopt", lambda **k: optim.Adopt(1e-3, **k), None, 2),
+    Rule("ademamix", lambda **k: optim.AdEMAMix(1e-3, **k), None, 3),
+    Rule("sf_sgd", lambda **k: optim.ScheduleFreeSGD(1.0, **k), None, 1),
+    Rule("sf_adamw", lambda **k: optim.ScheduleFreeAdamW(2.5e-3, **k), None, 2),
 ]
 
 COLUMNS = ("numpy", "fused", "f-nochk", "kernel", "t-loop", "t-each", "t-fused", "stream")
@@ -164,7 +174,9 @@ def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[]
     out["kernel"] = lambda: fused.run(opt, p, g, opt.state[""], h)
     tg = torch.from_numpy(g)
     variants = {"t-loop": {"foreach": False}, "t-each": {"foreach": True}}
-    if rule.has_torch_fused:
+    if rule.theirs is None:
+        variants = {}
+    elif rule.has_torch_fused:
         variants["t-fused"] = {"fused": True}
     for column, kwargs in variants.items():
         param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
@@ -201,8 +213,10 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
                 else f"{'-':>13}"
             nochk_vs = f"{rate['f-nochk'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
                 else f"{'-':>13}"
+            numpy_vs = f"{rate['numpy'] / rate['t-each']:12.2f}" if "t-each" in rate \
+                else f"{'-':>12}"
             print(f"{show_size(n):>5} {rule.name:9}{cells}   "
-                  f"{rate['numpy'] / rate['t-each']:12.2f}  {fused_vs}  {nochk_vs}  "
+                  f"{numpy_vs}  {fused_vs}  {nochk_vs}  "
                   f"{rate['stream'] / rate['kernel']:13.2f}", flush=True)
 
 
