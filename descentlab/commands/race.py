@@ -75,12 +75,6 @@ def settings(result) -> dict:
     }
 
 
-def add_output_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("--out", default=default_out, metavar="DIR",
-                   help=f"output folder (default {default_out})")
-    p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("race", help="race optimizers on a surface from one start",
                        description="Run every optimizer from the same start on one surface; "
@@ -99,5 +93,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN × its width on each side "
                    "count as diverged (default 0: the window itself)")
-    add_output_arguments(p, "out/race")
+    _common.add_output_arguments(p, "out/race")
     p.set_defaults(run=run)

@@ -14,7 +14,6 @@ from ..lab import manifest
 from ..lab.progressbar import ProgressBar
 from ..lab.sweep import start_grid, sweep, sweep_starts
 from . import _common
-from .race import add_output_arguments
 
 EXAMPLE = """examples:
   descentlab sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 \\
@@ -119,5 +118,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN × its width count as "
                    "diverged (default 0)")
-    add_output_arguments(p, "out/sweep")
+    _common.add_output_arguments(p, "out/sweep")
     p.set_defaults(run=run)

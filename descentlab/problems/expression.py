@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import Problem, _check_window
+from .base import Problem, check_window
 from .minima import search_minima
 
 MAX_LENGTH = 500
@@ -670,7 +670,7 @@ def from_expression(
         parts = [np.broadcast_to(g, X.shape[:-1]) for g in gradient_program(env)]
         return np.stack(parts, axis=-1)
 
-    window = _check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
+    window = check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
                            name or "custom")
     if start is None:
         start = tuple(lo + fraction * (hi - lo)

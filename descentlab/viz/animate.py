@@ -47,7 +47,7 @@ def animate(result: Any, path: str | os.PathLike, fmt: str = "gif", fps: int = 1
         fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=dpi)
         xs, fs = surfaces.curve_window(problem)
         ax.plot(xs, fs, color="black", linewidth=1.2)
-        surfaces._curve_limits(ax, xs, fs, surfaces.path_top(result))
+        surfaces.curve_limits(ax, xs, fs, surfaces.path_top(result))
         for m in problem.minima:
             ax.plot(m.point[0], m.value, "+", color="black", markersize=11, markeredgewidth=1.5)
         ax.set_xlabel("x")

@@ -1,4 +1,4 @@
-"""Stability maps (sweep outcomes) and the E2 bias-correction figure."""
+"""Stability maps: sweep outcomes by learning rate × a hyperparameter, or by start point."""
 
 from __future__ import annotations
 
@@ -105,26 +105,6 @@ def start_map(result: Any, lr_index: int = 0) -> Figure:
                for o in _ORDER]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    return fig
-
-
-def ewma_figure(data: np.ndarray, beta: float, plain: np.ndarray,
-                corrected: np.ndarray) -> Figure:
-    """E2: the data, the plain EWMA (biased towards 0 at first) and the bias-corrected one."""
-    import matplotlib.pyplot as plt
-
-    t = np.arange(1, data.size + 1)
-    fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    ax.plot(t, data, "o", color="#9aa5b1", markersize=3, label="data")
-    ax.plot(t, plain, "-", color="#d62728", linewidth=1.8,
-            label=f"EWMA, β = {beta:g}: v_t = β v_(t−1) + (1 − β) θ_t, v_0 = 0")
-    ax.plot(t, corrected, "-", color="#1f77b4", linewidth=1.8,
-            label="bias-corrected: v_t / (1 − β^t)")
-    ax.set_xlabel("t")
-    ax.set_ylabel("value")
-    ax.set_title("Bias correction of an exponentially weighted moving average", fontsize=11)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
     return fig
 
 

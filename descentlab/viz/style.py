@@ -36,6 +36,9 @@ PALETTE: dict[str, str] = {
 #: Colours for labels with no palette entry or a second racer of the same name.
 EXTRA = ["#0b84a5", "#e6a100", "#6f4e7c", "#7cb342", "#4d4d4d", "#f28e8e"]
 
+#: Data points and other marks that belong to no optimizer.
+NEUTRAL = "#9aa5b1"
+
 #: Outcome → colour for stability maps.
 OUTCOME_COLOURS = {"global": "#2ca02c", "local": "#ff9f1c", "moving": "#c7c7c7",
                    "diverged": "#222222"}

@@ -138,7 +138,7 @@ def curve(result: Any) -> Figure:
         ax.plot(e.path[-1, 0], e.f[-1], "o", color=c, markersize=9, markeredgecolor="black")
     for m in result.problem.minima:
         ax.plot(m.point[0], m.value, "+", color="black", markersize=12, markeredgewidth=1.6)
-    _curve_limits(ax, xs, fs, path_top(result))
+    curve_limits(ax, xs, fs, path_top(result))
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.legend(fontsize=9)
@@ -155,7 +155,8 @@ def path_top(result: Any) -> float:
     return max(tops) if tops else np.inf
 
 
-def _curve_limits(ax: Axes, xs: np.ndarray, fs: np.ndarray, top: float = np.inf) -> None:
+def curve_limits(ax: Axes, xs: np.ndarray, fs: np.ndarray, top: float = np.inf) -> None:
+    """Limits of a 1-D plot: the whole window in x, f from its lowest to ``top``."""
     finite = fs[np.isfinite(fs)]
     lo, hi = float(finite.min()), min(float(finite.max()), top)
     pad = 0.08 * (hi - lo or 1.0)
