@@ -18,8 +18,9 @@ EXAMPLE = """examples:
       --optimizers adam:lr=1.5,eps=1e-10 --animate gif --out out/e1
   descentlab race --f "x**2 + 3*y**2" --start 2,1 --optimizers sgd:lr=0.1 adam:lr=0.1
 
-writes to --out: contours.png (a grid, one panel per optimizer) and overlay.png for 2-D
-problems, curve.png for 1-D ones, animation.gif|mp4 with --animate, trajectories.csv
+writes to --out: contours.png (a grid, one panel per optimizer), overlay.png and surface.png
+(3-D) for 2-D problems, curve.png for 1-D ones, progress.png (f against the step) for both,
+animation.gif|mp4 with --animate (--view surface: on the 3-D surface), trajectories.csv
 (optimizer, step, x, y, f) and manifest.json (rerun it with `descentlab rerun`)."""
 
 
@@ -54,14 +55,18 @@ def draw(result, out: Path, args: argparse.Namespace) -> list[Path]:
     fmts = _common.formats(args)
     written: list[Path] = []
     if result.problem.dim == 2:
-        written += style.save(surfaces.contour_grid(result), out / "contours", fmts)
+        written += style.save(surfaces.contour_grid(result, look=args.look), out / "contours",
+                              fmts)
         written += style.save(surfaces.overlay(result), out / "overlay", fmts)
+        written += style.save(surfaces.surface3d(result), out / "surface", fmts)
     else:
         written += style.save(surfaces.curve(result), out / "curve", fmts)
+    written += style.save(surfaces.progress(result), out / "progress", fmts)
     if args.animate:
         from ..viz.animate import animate
 
-        written.append(animate(result, out / "animation", args.animate, fps=args.fps))
+        written.append(animate(result, out / "animation", args.animate, fps=args.fps,
+                               view=args.view))
     return written
 
 
@@ -88,6 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="optimizer specs NAME[:key=value,...], e.g. adam:lr=0.3,beta2=0.5")
     p.add_argument("--animate", choices=("gif", "mp4"), help="also write an animation")
     p.add_argument("--fps", type=int, default=10, help="animation frames per second (10)")
+    p.add_argument("--view", choices=("contour", "surface"), default="contour",
+                   help="animate 2-D problems on the contours (default) or on the 3-D surface")
+    p.add_argument("--look", choices=("palette", "classic"), default="palette",
+                   help="contours.png: paths in each optimizer's colour (default) or as the "
+                   "textbook's red dots (classic)")
     p.add_argument("--tol", type=float, default=None,
                    help="distance counted as 'at a minimum' (default 1%% of the window)")
     p.add_argument("--margin", type=float, default=0.0,
