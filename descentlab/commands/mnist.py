@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
             for i in range(args.iterations)]
     written = [write_csv(out / "history.csv", ["iteration", *result.names], rows)]
-    from ..viz.nn_figures import loss_curves
+    from ..viz.nn_figures import loss_curves, rate_labels
     from ..viz.style import save
 
     fig = loss_curves(result.losses, diverged=result.diverged,
+                      labels=rate_labels(result.optimizer_settings),
                       title=f"MNIST, batch {args.batch_size} (smoothed: Kaiser 11, β=2)")
     written += save(fig, out / "loss.png")
     settings = {

@@ -7,8 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..files import write_text
 from ..lab import manifest
 from ..lab.progressbar import ProgressBar
@@ -52,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             col = result.outcome[:, i]
             print(f"{lr:>10g} {rate[i]:>13.1%} {(col == 'local').mean():>7.1%} "
                   f"{(col == 'moving').mean():>7.1%} {(col == 'diverged').mean():>9.1%}")
-        written = style.save(maps.start_map(result, int(np.argmax(rate))), out / "starts",
+        written = style.save(maps.start_map(result), out / "starts",
                              _common.formats(args))
         summary = {"success_rate": {f"{lr:g}": float(r) for lr, r in zip(result.lr, rate)}}
     else:
