@@ -226,3 +226,13 @@ def test_loss_curves_legend_carries_the_rate():
     assert texts == ["sgd (lr = 0.01)", "adam (lr = 0.001)"]
     lines = fig.axes[0].get_lines()
     assert [to_hex(line.get_color()) for line in lines] == [style.PALETTE["sgd"], RED]
+
+
+def test_mp4_without_any_ffmpeg_is_refused_before_any_work(monkeypatch, tmp_path, capsys):
+    from descentlab.cli import main
+
+    monkeypatch.setattr(animate, "ffmpeg_executable", lambda: None)
+    out = tmp_path / "o"
+    assert main(["race", "--problem", "bowl", "--steps", "3", "--optimizers", "sgd:lr=0.1",
+                 "--animate", "mp4", "--out", str(out)]) == 2
+    assert "MP4 needs ffmpeg" in capsys.readouterr().err and not out.exists()

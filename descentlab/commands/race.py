@@ -30,12 +30,10 @@ def run(args: argparse.Namespace) -> int:
     _common.check_start_inside(problem, start, args.margin)
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if args.animate == "mp4":
-        from ..viz.animate import mp4_available
+    if args.animate == "mp4":  # say so before any work
+        from ..viz.animate import require_ffmpeg
 
-        if not mp4_available():
-            raise ValueError("MP4 needs ffmpeg, which is not installed on this machine; use "
-                             "--animate gif (Pillow) or install ffmpeg")
+        require_ffmpeg()
     bar = ProgressBar(len(args.optimizers) * args.steps, "race", unit=" updates")
     result = race(problem, args.optimizers, start, args.steps, tol=args.tol,
                   margin=args.margin, progress=bar.update)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..files import atomic_path
 from . import style, surfaces
 
@@ -57,6 +58,15 @@ def mp4_available() -> bool:
     return ffmpeg_executable() is not None
 
 
+def require_ffmpeg() -> str:
+    """The ffmpeg executable, or an InputError saying why MP4 cannot be written."""
+    exe = ffmpeg_executable()
+    if exe is None:
+        raise InputError("MP4 needs ffmpeg: neither a system ffmpeg nor the imageio-ffmpeg "
+                         "package is installed; use --animate gif (Pillow)")
+    return exe
+
+
 def animate(result: Any, path: str | os.PathLike, fmt: str = "gif", fps: int = 10,
             view: str = "contour") -> Path:
     """Write an animation of ``result`` (a :class:`~descentlab.lab.race.RaceResult`), one
@@ -65,15 +75,12 @@ def animate(result: Any, path: str | os.PathLike, fmt: str = "gif", fps: int = 1
     import matplotlib.pyplot as plt
 
     if fmt not in FORMATS:
-        raise ValueError(f"unknown animation format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise InputError(f"unknown animation format {fmt!r}; choose from {', '.join(FORMATS)}")
     if view not in VIEWS:
-        raise ValueError(f"unknown animation view {view!r}; choose from {', '.join(VIEWS)}")
+        raise InputError(f"unknown animation view {view!r}; choose from {', '.join(VIEWS)}")
     if not (isinstance(fps, int) and 1 <= fps <= 60):
-        raise ValueError(f"fps must be a whole number from 1 to 60, got {fps!r}")
-    exe = ffmpeg_executable() if fmt == "mp4" else None
-    if fmt == "mp4" and exe is None:
-        raise ValueError("MP4 needs ffmpeg: neither a system ffmpeg nor the imageio-ffmpeg "
-                         "package is installed; use --animate gif (Pillow)")
+        raise InputError(f"fps must be a whole number from 1 to 60, got {fps!r}")
+    exe = require_ffmpeg() if fmt == "mp4" else None
     with plt.rc_context({"font.size": FONT}):
         fig, update = _figure(result, view)
         frames = list(_render(fig, update, result.steps + 1))

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..errors import InputError
 from . import style
 
 
@@ -78,7 +79,7 @@ def contour_grid(result: Any, ncols: int = 2, look: str = "palette") -> Figure:
     lines in the optimizer's palette colour (``look="classic"``: red, as the textbook's
     figure), '+' at the minimum; titles in the palette colour."""
     if look not in LOOKS:
-        raise ValueError(f"unknown look {look!r}; choose from {', '.join(LOOKS)}")
+        raise InputError(f"unknown look {look!r}; choose from {', '.join(LOOKS)}")
     import matplotlib.pyplot as plt
 
     entries = result.entries
