@@ -236,3 +236,15 @@ def test_mp4_without_any_ffmpeg_is_refused_before_any_work(monkeypatch, tmp_path
     assert main(["race", "--problem", "bowl", "--steps", "3", "--optimizers", "sgd:lr=0.1",
                  "--animate", "mp4", "--out", str(out)]) == 2
     assert "MP4 needs ffmpeg" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("formula", ["sqrt(-1 - x*x - y*y)", "y*0 + 2", "x", "sqrt(x)"])
+def test_every_race_figure_survives_odd_surfaces(formula, tmp_path):
+    """Undefined everywhere, flat, unbounded, undefined on half the window: every figure is
+    still drawn (a race whose runs all diverge at step 0 is an outcome, not a crash)."""
+    from descentlab.cli import main
+
+    assert main(["race", "--f", formula, "--steps", "3", "--optimizers", "sgd", "adam",
+                 "--out", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert "progress.png" in names and ("surface.png" in names) == ("y" in formula)

@@ -226,10 +226,13 @@ def surface_axes(fig: Figure, problem: Any, start: tuple[float, ...],
     cap = level_cap(problem, start, Z)
     Zc = np.where(np.isfinite(Z) & (Z <= cap), Z, np.nan)  # the cut: nothing above it
     ax = fig.add_subplot(rect, projection="3d", computed_zorder=False)
-    ax.plot_surface(X, Y, Zc, cmap="viridis", alpha=0.55, linewidth=0, antialiased=False,
-                    rcount=70, ccount=70, zorder=1)
-    lift = 0.015 * (cap - float(np.nanmin(Zc)))
-    ax.set_zlim(float(np.nanmin(Zc)), cap)
+    finite = Zc[np.isfinite(Zc)]
+    if finite.size:  # (a surface undefined on the whole window leaves the box empty)
+        ax.plot_surface(X, Y, Zc, cmap="viridis", alpha=0.55, linewidth=0, antialiased=False,
+                        rcount=70, ccount=70, zorder=1)
+    lo = float(finite.min()) if finite.size else cap - 1.0
+    lift = 0.015 * (cap - lo)
+    ax.set_zlim(lo, cap)
     (x0, x1), (y0, y1) = problem.window
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y", zlabel="f")
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
