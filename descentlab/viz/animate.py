@@ -140,14 +140,17 @@ def _figure(result: Any, view: str) -> tuple[Any, Callable[[int], list]]:
         dots.append(ax.plot(*([[]] * (3 if three_d else 2)), st.marker,
                             zorder=20 + st.zorder, label=surfaces.racer_label(e), **kw,
                             **surfaces.marker_look(st, grow=st.size * 0.8 + 4, edge="black"))[0])
-    legend = ax.legend(handles=dots, loc="upper right", fontsize=FONT - 2, framealpha=0.85)
+    # The legend under the axes: it never hides a path or a dot.
+    legend = fig.legend(handles=dots, loc="lower center", ncol=min(len(dots), 3),
+                        fontsize=FONT - 1, frameon=False)
     for handle in legend.legend_handles:
         handle.set_animated(False)
     ax.set_title(f"{problem.name}: f = {problem.formula}", fontsize=FONT)
     counter = fig.text(0.015, 0.975, "", fontsize=FONT + 5, fontweight="bold", va="top",
                        ha="left", animated=True,
                        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9})
-    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.93))
+    rows = -(-len(dots) // 3)
+    fig.tight_layout(rect=(0.0, 0.045 * rows + 0.01, 1.0, 0.93))
 
     def update(k: int) -> list:
         for pts, dot, trail in zip(points, dots, trails):
