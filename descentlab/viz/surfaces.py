@@ -48,8 +48,9 @@ def levels_for(Z: np.ndarray, cap: float, n: int = 14) -> np.ndarray:
     """Contour levels up to ``cap``, spaced by quantiles of f below the cap (so steep and
     flat surfaces both get readable spacing)."""
     below = Z[np.isfinite(Z) & (Z <= cap)]
-    if below.size < 2:
-        return np.linspace(np.nanmin(Z), cap, n)
+    if below.size < 2:  # (almost) nothing defined below the cap: evenly spaced up to it
+        finite = Z[np.isfinite(Z)]
+        return np.linspace(float(finite.min()) if finite.size else cap - 1.0, cap, n)
     levels = np.unique(np.quantile(below, np.linspace(0.01, 1.0, n)))
     if levels.size < 3:
         levels = np.linspace(below.min(), cap, n)
@@ -59,8 +60,9 @@ def levels_for(Z: np.ndarray, cap: float, n: int = 14) -> np.ndarray:
 def draw_contours(ax: Axes, problem: Any, start: tuple[float, ...]) -> None:
     X, Y, Z = grid_of(problem)
     cap = level_cap(problem, start, Z)
-    ax.contour(X, Y, np.where(Z <= cap, Z, np.nan), levels=levels_for(Z, cap),
-               cmap="viridis", linewidths=0.8, alpha=0.9)
+    if np.isfinite(Z).any():  # a surface undefined on the whole window has no contours
+        ax.contour(X, Y, np.where(Z <= cap, Z, np.nan), levels=levels_for(Z, cap),
+                   cmap="viridis", linewidths=0.8, alpha=0.9)
     for m in problem.minima:
         if m.kind == "global" or len(problem.minima) <= 6:
             ax.plot(*m.point, "+", color="black", markersize=12, markeredgewidth=1.6, zorder=5)
