@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/step_throughput.py
 	$(PY) benchmarks/mnist_race.py
 	$(PY) benchmarks/sweep_vs_loop.py
+	$(PY) benchmarks/import_time.py
 
 # The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
 FIG := $(PY) -m descentlab
@@ -50,7 +51,7 @@ figures: $(STAMP)
 	$(FIG) ewma --beta 0.9 --out docs/figures/e2_ewma
 	$(FIG) race --problem saddle --steps 60 --optimizers sgd:lr=0.05 momentum:lr=0.05 \
 	  rmsprop:lr=0.05 adam:lr=0.05 --animate gif --out docs/figures/e9_saddle
-	$(FIG) sweep --problem two_basin --optimizer momentum:lr=0.1 --starts 60 --out docs/figures/starts
+	$(FIG) sweep --problem two_basin --optimizer momentum --lr 0.05,0.1,0.2 --starts 60 --out docs/figures/starts
 	$(FIG) schedules --out docs/figures/e7_schedules
 	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) mnist --seed 0 --out docs/figures/e5_mnist
 	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) init --seed 0 --out docs/figures/e6_init

@@ -7,14 +7,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..files import write_text
 from ..lab import manifest
 from ..lab.progressbar import ProgressBar
 from ..lab.sweep import start_grid, sweep, sweep_starts
 from . import _common
-from .race import add_output_arguments
 
 EXAMPLE = """examples:
   descentlab sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 \\
@@ -53,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             col = result.outcome[:, i]
             print(f"{lr:>10g} {rate[i]:>13.1%} {(col == 'local').mean():>7.1%} "
                   f"{(col == 'moving').mean():>7.1%} {(col == 'diverged').mean():>9.1%}")
-        written = style.save(maps.start_map(result, int(np.argmax(rate))), out / "starts",
+        written = style.save(maps.start_map(result), out / "starts",
                              _common.formats(args))
         summary = {"success_rate": {f"{lr:g}": float(r) for lr, r in zip(result.lr, rate)}}
     else:
@@ -119,5 +116,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN × its width count as "
                    "diverged (default 0)")
-    add_output_arguments(p, "out/sweep")
+    _common.add_output_arguments(p, "out/sweep")
     p.set_defaults(run=run)

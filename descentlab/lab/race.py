@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from .engine import DEFAULT_MARGIN, default_tol, run_batch
+from .engine import DEFAULT_MARGIN, bounds, default_tol, run_batch
 from .spec import build_optimizer, parse_optimizer_spec
 
 
@@ -34,6 +34,8 @@ class Entry:
     path: np.ndarray
     f: np.ndarray  #: (n + 1,) f at those points
     diverged_at: int | None  #: the step at which it diverged, or None
+    #: it diverged by leaving the window (bounds): the point was finite but outside them
+    left_window: bool
     #: steps to tol: the first step from which the path stays within ``tol`` of the minimum
     #: it ends at (None if it does not end within tol of a known minimum)
     reached_at: int | None
@@ -41,6 +43,15 @@ class Entry:
     distance: float  #: distance from the final point to it (nan if unknown)
     outcome: str  #: global / local / moving / diverged (see :mod:`.engine`)
     bounced: bool
+
+    @property
+    def ended(self) -> str:
+        """How the run ended early, in words: ``"left the window at step 7"``, ``"diverged at
+        step 3"`` (not finite, or f undefined there), or ``""`` when it ran every step."""
+        if self.diverged_at is None:
+            return ""
+        how = "left the window" if self.left_window else "diverged"
+        return f"{how} at step {self.diverged_at}"
 
 
 @dataclass
@@ -71,6 +82,7 @@ class RaceResult:
                 "distance": float(e.distance),
                 "steps_to_tol": e.reached_at,
                 "diverged_at": e.diverged_at,
+                "left_window": e.left_window,
                 "outcome": e.outcome,
             })
         return rows
@@ -78,15 +90,15 @@ class RaceResult:
     def table(self) -> str:
         """The summary as a fixed-width text table."""
         head = (f"{'optimizer':<22} {'final point':>24} {'final f':>11} {'nearest minimum':>22} "
-                f"{'distance':>9} {'steps to tol':>12} {'diverged':>9}")
+                f"{'distance':>9} {'steps to tol':>12}  ended early")
         lines = [head, "-" * len(head)]
         for e in self.entries:
             point = "(" + ", ".join(f"{c:.4g}" for c in e.path[-1]) + ")"
+            distance = "-" if np.isnan(e.distance) else f"{e.distance:.3g}"
             lines.append(
                 f"{e.label:<22} {point:>24} {e.f[-1]:>11.4g} "
-                f"{self.describe_minimum(e.nearest):>22} {e.distance:>9.3g} "
-                f"{'-' if e.reached_at is None else e.reached_at:>12} "
-                f"{'-' if e.diverged_at is None else 'step ' + str(e.diverged_at):>9}")
+                f"{self.describe_minimum(e.nearest):>22} {distance:>9} "
+                f"{'-' if e.reached_at is None else e.reached_at:>12}  {e.ended or '-'}")
         lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step from which the "
                      "path stays within tol of the minimum it ends at)")
         return "\n".join(lines)
@@ -149,6 +161,7 @@ def race(
     if not racers:
         raise ValueError("a race needs at least one optimizer")
     names = [n for n, _, _ in racers]
+    lo, hi = bounds(problem, margin)
     result = RaceResult(problem=problem, start=start, steps=steps, tol=tol)
     for i, (name, spec, opt) in enumerate(racers):
         label = name if names.count(name) == 1 else spec
@@ -164,6 +177,8 @@ def race(
         result.entries.append(Entry(
             label=label, name=name, spec=spec, optimizer=opt, path=path, f=f,
             diverged_at=None if d < 0 else d,
+            left_window=d >= 0 and bool(np.isfinite(path[-1]).all()
+                                        and ((path[-1] < lo) | (path[-1] > hi)).any()),
             reached_at=_settled_at(problem, path, nearest, tol) if d < 0 else None,
             nearest=nearest,
             distance=float(b.distance[0]), outcome=str(b.outcome[0]),
