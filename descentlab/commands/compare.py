@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..files import write_text
 from ..lab import manifest
 from ..lab.compare import TEST_SEED_OFFSET, collect, evaluators, prepare, tuning_seeds
-from ..lab.compare import test_seeds_for as test_seeds_of
+from ..lab.compare import held_out_seeds
 from ..lab.compare.report import performance_profile
 from ..lab.compare.study import HEARTBEAT, redact, work
 from ..lab.compare.tasks import MNIST_METRICS, SURFACE_METRICS, MnistTask, SurfaceTask
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
               "their trials were re-queued and run here", file=sys.stderr)
     if worker or args.max_trials is not None:
         return 0
-    test = test_seeds_of(args.test_seeds or args.seeds, args.seed)
+    test = held_out_seeds(args.test_seeds or args.seeds, args.seed)
     result = collect(store, plans, tasks, spaces, budget=args.budget, tuning=tuning,
                      test=test, sampler=args.sampler)
     return write_report(result, args, url)

@@ -57,7 +57,7 @@ def tuning_seeds(n: int, seed: int = 0) -> list[int]:
     return [seed + i for i in range(n)]
 
 
-def test_seeds_for(n: int, seed: int = 0) -> list[int]:
+def held_out_seeds(n: int, seed: int = 0) -> list[int]:
     return [seed + TEST_SEED_OFFSET + i for i in range(n)]
 
 
@@ -215,11 +215,15 @@ def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: i
     if len(directions) != 1:
         raise InputError("every problem of one comparison needs the same metric direction")
     tuning = tuning_seeds(seeds, seed)
+    # a study per optimizer name (so another space for it under this --study is an error),
+    # per spec when one name is compared in several spaces
+    optimizer_names = [sp.name for sp in spaces]
+    keys = [sp.name if optimizer_names.count(sp.name) == 1 else sp.label for sp in spaces]
     plans = []
     for t in tasks:
-        for sp in spaces:
+        for sp, key in zip(spaces, keys):
             configs = None if sampler == "tpe" else plan(sp, budget, seed)
-            plans.append(StudyPlan(name=f"{study}/{t.name}/{sp.label}",
+            plans.append(StudyPlan(name=f"{study}/{t.name}/{key}",
                                    protocol=_protocol(t, sp, budget, tuning, sampler, seed),
                                    direction=t.direction, configs=configs, budget=budget,
                                    distributions={d.key: d for d in sp.dims}))
@@ -294,11 +298,11 @@ def compare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int = 50, see
     tuning = tuning_seeds(seeds, seed)
     work(store, plans, evaluators(tasks, spaces, tuning), sampler=sampler, seed=seed,
          chunk=chunk, heartbeat=heartbeat, progress=progress)
-    test = test_seeds_for(seeds if test_seeds is None else test_seeds, seed)
+    test = held_out_seeds(seeds if test_seeds is None else test_seeds, seed)
     return collect(store, plans, tasks, spaces, budget=budget, tuning=tuning, test=test,
                    sampler=sampler)
 
 
 __all__ = ["compare", "prepare", "collect", "evaluators", "CompareResult", "OptimizerResult",
            "SurfaceTask", "MnistTask", "parse_space", "config_kwargs", "tuning_seeds",
-           "test_seeds_for", "TEST_SEED_OFFSET"]
+           "held_out_seeds", "TEST_SEED_OFFSET"]

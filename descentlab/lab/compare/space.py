@@ -100,14 +100,20 @@ class Space:
                 for d in self.dims}
 
     def draw(self, rng: np.random.Generator, n: int) -> list[dict[str, float]]:
-        """``n`` random configurations (uniform or log-uniform per dim, dims in order)."""
-        columns = {}
-        for d in self.dims:
+        """``n`` random configurations, one after the other (so a smaller budget gets a
+        prefix of a larger one's plan): u ~ U[0, 1) per dim, mapped to low + u·(high − low),
+        or exp of that on the logs for a log dim."""
+        u = rng.random((n, len(self.dims)))
+        out: list[dict[str, float]] = [{} for _ in range(n)]
+        for j, d in enumerate(self.dims):
             if d.log:
-                columns[d.key] = np.exp(rng.uniform(math.log(d.low), math.log(d.high), n))
+                lo, hi = math.log(d.low), math.log(d.high)
+                col = np.exp(lo + u[:, j] * (hi - lo))
             else:
-                columns[d.key] = rng.uniform(d.low, d.high, n)
-        return [{k: float(v[i]) for k, v in columns.items()} for i in range(n)]
+                col = d.low + u[:, j] * (d.high - d.low)
+            for i in range(n):
+                out[i][d.key] = float(col[i])
+        return out
 
 
 def _parse_range(key: str, raw: str, spec: str) -> Dim:

@@ -3,7 +3,8 @@ claim trials in batches, heartbeats, retries.
 
 Layout. A comparison named ``NAME`` keeps one Optuna study per problem and optimizer,
 ``NAME/problem/optimizer``, in any storage Optuna takes (default: SQLite in the output
-folder). Each study's user attributes hold its *protocol* — search space, problem, metric,
+folder; a study per optimizer name, or per spec when one optimizer is compared in several
+spaces). Each study's user attributes hold its *protocol* — search space, problem, metric,
 steps, tuning seeds, noise, budget, sampler, seed — and ``ready`` once its trials are queued.
 An existing study whose protocol differs is an error, and nothing in it is touched.
 
