@@ -35,7 +35,8 @@ EXAMPLE = """examples:
 search spaces: NAME uses the default space (lr log-uniform 1e-4..10, beta1/beta2/momentum/rho
 over their usual ranges); NAME:key=value fixes a value, NAME:key=LOW..HIGH[/log|/lin] tunes it
 over a range. Many machines: give every one the same command with --storage
-postgresql://user@host/db --study NAME; --workers N starts N local processes. Look at a study:
+postgresql://user@host/db --study NAME (add --worker-only on all but one); --workers N
+starts N local processes. Look at a study:
 optuna-dashboard sqlite:///OUT/study.db  (pip install "descentlab[dashboard]").
 
 writes to --out: study.db (the Optuna study: run the command again to resume), report.txt,
@@ -103,7 +104,7 @@ def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
     """The command line of a worker process: these arguments, one worker, no report."""
     argv = ["compare"]
     for a in parser._actions:  # noqa: SLF001 - argparse's own list of options
-        if not a.option_strings or a.dest in ("help", "workers", "role"):
+        if not a.option_strings or a.dest in ("help", "workers", "worker_only"):
             continue
         value = getattr(args, a.dest)
         if value is None or value is False or value == a.default:
@@ -115,7 +116,7 @@ def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
             argv += [opt, *map(str, value)]
         else:
             argv.append(f"{opt}={value}")
-    return argv + ["--workers=1", "--role=worker"]
+    return argv + ["--workers=1", "--worker-only"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             argv.append(f"--storage={url}")
         children = [subprocess.Popen([sys.executable, "-m", "descentlab", *argv])
                     for _ in range(args.workers - 1)]
-    worker = args.role == "worker"
+    worker = args.worker_only
     bar = ProgressBar(args.budget * len(plans), "compare", unit=" trials",
                       enabled=not worker)
     count = [0]
@@ -304,7 +305,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
                    help=f"heartbeat interval; a silent trial is re-run after 3× ({HEARTBEAT})")
     p.add_argument("--max-trials", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--role", default="main", choices=("main", "worker"), help=argparse.SUPPRESS)
+    p.add_argument("--worker-only", action="store_true",
+                   help="run trials only, no test re-runs and no report (helper machines)")
     p.add_argument("--out", default="out/compare", metavar="DIR",
                    help="output folder (default out/compare)")
     p.add_argument("--svg", action="store_true", help="also write every figure as SVG")

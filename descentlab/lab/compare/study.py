@@ -70,21 +70,28 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}
-    try:
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeat arguments are 'experimental'
-            storage = RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                grace_period=GRACE_FACTOR * heartbeat,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
-        if url.startswith("sqlite"):
-            _fast_sqlite(storage.engine)
-        return storage
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of every kind
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"--storage {redact(url)}: cannot be reached ({first})") from None
+    for attempt in range(20):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeat arguments are 'experimental'
+                storage = RDBStorage(
+                    url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                    grace_period=GRACE_FACTOR * heartbeat,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=3))
+            if url.startswith("sqlite"):
+                _fast_sqlite(storage.engine)
+            return storage
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of every kind
+            text = str(e)
+            if ("duplicate key" in text or "already exists" in text) and attempt < 19:
+                time.sleep(0.1)  # another worker is creating the tables right now
+                continue
+            first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+            raise InputError(f"--storage {redact(url)}: cannot be reached ({first})") from None
+    raise AssertionError("unreachable")
 
 
 def _fast_sqlite(engine: Any) -> None:
@@ -128,6 +135,7 @@ def check_existing(storage: Any, plans: Sequence[StudyPlan]) -> list[bool]:
         except KeyError:
             out.append(False)
             continue
+        _wait_ready(storage, sid, p.name)
         stored = storage.get_study_user_attrs(sid).get("protocol")
         if stored != _normal(p.protocol):
             diff = [k for k in sorted(set(stored or {}) | set(p.protocol))
@@ -139,8 +147,8 @@ def check_existing(storage: Any, plans: Sequence[StudyPlan]) -> list[bool]:
     return out
 
 
-def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed: int,
-                   wait: float = 120.0) -> None:
+def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed: int
+                   ) -> None:
     """Create every missing study and queue its trials; wait for studies another worker is
     creating right now."""
     import optuna
@@ -156,15 +164,17 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
             params = {} if p.configs is None else p.configs[i]
             study.enqueue_trial(params, user_attrs={"plan_index": i})
         study.set_user_attr("ready", True)
+    check_existing(storage, plans)
+
+
+def _wait_ready(storage: Any, study_id: int, name: str, wait: float = 120.0) -> None:
+    """Wait while another worker is creating this study and queueing its trials."""
     deadline = time.monotonic() + wait
-    for p in plans:
-        sid = storage.get_study_id_from_name(p.name)
-        while not storage.get_study_user_attrs(sid).get("ready"):
-            if time.monotonic() > deadline:
-                raise InputError(f"study {p.name!r} was created but its trials were never "
-                                 "queued (its creator died?); delete it or use another --study")
-            time.sleep(POLL)
-        check_existing(storage, [p])
+    while not storage.get_study_user_attrs(study_id).get("ready"):
+        if time.monotonic() > deadline:
+            raise InputError(f"study {name!r} was created but its trials were never queued "
+                             "(its creator died?); delete it or use another --study")
+        time.sleep(POLL)
 
 
 def load(storage: Any, plan: StudyPlan, sampler: str, seed: int) -> Any:
