@@ -19,8 +19,8 @@ from descentlab.lab.compare import (
     collect,
     compare,
     evaluators,
-    prepare,
     held_out_seeds,
+    prepare,
     tuning_seeds,
 )
 from descentlab.lab.compare.report import (
@@ -372,3 +372,49 @@ def test_collect_is_a_function_of_the_trials(tmp_path):
                 test=held_out_seeds(3, 1), sampler="random")
     b = compare([task], ["adam"], **kw)
     assert a.rows() == b.rows()
+
+
+# -- noise in race and sweep -------------------------------------------------------------------
+
+def test_race_with_seeds_draws_a_band(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["race", "--problem", "bowl", "--start=-7,2", "--steps", "12", "--optimizers",
+                 "sgd:lr=0.3", "adam:lr=0.3", "--seeds", "4", "--noise", "0.5",
+                 "--start-spread", "1", "--out", str(out)]) == 0
+    with open(out / "seeds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 4 * 13 and {r["seed"] for r in rows} == {"0", "1", "2", "3"}
+    assert (out / "spread.png").exists()
+    # seed 2 of sgd is the documented draw: start from default_rng([2, 1]), noise from [2, 2]
+    task = SurfaceTask(problems.get("bowl"), steps=12, noise=0.5, spread=1.0)
+    ev = task.evaluate(parse_space("sgd"), [{"lr": 0.3}], [2], curves=True)
+    mine = [float(r["f"]) for r in rows if r["optimizer"] == "sgd" and r["seed"] == "2"]
+    assert mine == ev.curves[0, 0].tolist()
+    code = main(["race", "--problem", "bowl", "--optimizers", "sgd", "--noise", "-1",
+                 "--out", str(tmp_path / "x")])
+    assert code == 2 and "--noise" in capsys.readouterr().err
+
+
+def test_sweep_noise_changes_outcomes_and_is_reproducible(tmp_path):
+    from descentlab.lab.sweep import sweep
+
+    p = problems.get("quartic")
+    clean = sweep(p, "adam:eps=1e-10", lr=np.linspace(0.1, 3, 30), start=(-8,), steps=99)
+    noisy = [sweep(p, "adam:eps=1e-10", lr=np.linspace(0.1, 3, 30), start=(-8,), steps=99,
+                   noise=2.0, seed=3) for _ in range(2)]
+    assert np.array_equal(noisy[0].final, noisy[1].final)
+    assert not np.array_equal(clean.final, noisy[0].final)
+    zero = sweep(p, "adam:eps=1e-10", lr=np.linspace(0.1, 3, 30), start=(-8,), steps=99,
+                 noise=0.0, seed=3)
+    assert np.array_equal(zero.final, clean.final)
+
+
+def test_local_workers_share_the_study(tmp_path, capsys):
+    args = ["--problem", "bowl", "--optimizers", "sgd", "adam", "--budget", "6", "--seeds",
+            "2", "--steps", "10", "--noise", "0.2"]
+    assert run_cli(capsys, *args, "--workers", "2", "--out", str(tmp_path / "two"))[0] == 0
+    assert run_cli(capsys, *args, "--out", str(tmp_path / "one"))[0] == 0
+    for f in ("results.csv", "trials.csv"):
+        assert (tmp_path / "two" / f).read_bytes() == (tmp_path / "one" / f).read_bytes()
+    url = f"sqlite:///{tmp_path / 'two' / 'study.db'}"
+    assert len(trials_of(url, "compare/bowl/adam")) == 6

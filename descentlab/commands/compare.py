@@ -14,8 +14,14 @@ import numpy as np
 from ..errors import InputError
 from ..files import write_text
 from ..lab import manifest
-from ..lab.compare import TEST_SEED_OFFSET, collect, evaluators, prepare, tuning_seeds
-from ..lab.compare import held_out_seeds
+from ..lab.compare import (
+    TEST_SEED_OFFSET,
+    collect,
+    evaluators,
+    held_out_seeds,
+    prepare,
+    tuning_seeds,
+)
 from ..lab.compare.report import performance_profile
 from ..lab.compare.study import HEARTBEAT, redact, work
 from ..lab.compare.tasks import MNIST_METRICS, SURFACE_METRICS, MnistTask, SurfaceTask
