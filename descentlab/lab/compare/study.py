@@ -8,9 +8,10 @@ spaces). Each study's user attributes hold its *protocol* — search space, prob
 steps, tuning seeds, noise, budget, sampler, seed — and ``ready`` once its trials are queued.
 An existing study whose protocol differs is an error, and nothing in it is touched.
 
-Trials. The study's creator queues exactly ``budget`` trials (Optuna's ``enqueue_trial``),
+Trials. The study's creator queues exactly ``budget`` WAITING trials (``study.add_trial``),
 each with its ``plan_index``: for random search with the configuration drawn up front
-(:func:`.space.plan`), for TPE with no parameters (TPE chooses them when the trial starts).
+(:func:`.space.plan`) as its parameters, for TPE with none (TPE chooses them when the trial
+starts, through ``trial.suggest_float``).
 Workers never create trials: they *claim* waiting ones (WAITING → RUNNING is atomic in the
 storage), evaluate a whole batch as one computation, and tell Optuna the values (ask-and-tell).
 So a study has exactly ``budget`` trials whatever the number of workers, and random-search
@@ -160,9 +161,13 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
         except optuna.exceptions.DuplicatedStudyError:
             continue
         study.set_user_attr("protocol", _normal(p.protocol))
-        for i in range(p.budget):
+        dists = {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
+                 for k, d in p.distributions.items()}
+        for i in range(p.budget):  # queued with their parameters: nothing to suggest later
             params = {} if p.configs is None else p.configs[i]
-            study.enqueue_trial(params, user_attrs={"plan_index": i})
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.WAITING, params=params,
+                distributions={k: dists[k] for k in params}, user_attrs={"plan_index": i}))
         study.set_user_attr("ready", True)
     check_existing(storage, plans)
 
