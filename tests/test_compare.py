@@ -309,6 +309,11 @@ def test_report_figures_and_rerun(tmp_path, capsys):
      "--storage postgresql://u@127.0.0.1:1/db: cannot be reached"),
     (["--optimizers", "adam", "--storage", "nosuchdb://x"], "--storage nosuchdb://x"),
     (["--optimizers", "adam", "--metric", "accuracy"], "--metric"),
+    (["--optimizers", "adam", "--chunk", "0"], "--chunk"),
+    (["--optimizers", "adam", "--workers", "0"], "--workers"),
+    (["--optimizers", "adam", "--heartbeat", "0"], "--heartbeat"),
+    (["--optimizers", "adam", "adam"], "given twice"),
+    (["--optimizers", "adam", "--test-seeds", "0"], "--test-seeds"),
 ])
 def test_bad_input_is_one_line_before_any_trial(tmp_path, capsys, argv, culprit):
     out = tmp_path / "o"

@@ -57,6 +57,12 @@ def _tasks(args: argparse.Namespace) -> list:
     if not names and not args.expression:
         raise InputError("say which problem: --problem NAME [NAME ...] (or mnist), or --f EXPR")
     if "mnist" in names:
+        if args.noise or args.start_spread or args.start is not None:
+            raise InputError("--noise, --start-spread and --start apply to surfaces; MNIST's "
+                             "randomness is its seeds (initial weights, batch order)")
+        if args.iterations < 1 or args.batch_size < 1:
+            raise InputError(f"--iterations and --batch-size must be >= 1, got "
+                             f"{args.iterations}, {args.batch_size}")
         if len(names) > 1:
             raise InputError("--problem mnist cannot be compared together with surfaces "
                              "(different metrics); run it on its own")
@@ -128,6 +134,8 @@ def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
+    if args.chunk is not None and args.chunk < 1:
+        raise InputError(f"--chunk must be >= 1, got {args.chunk}")
     tasks = _tasks(args)
     url = storage_url(args)
     if not args.storage:
