@@ -202,7 +202,7 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
         suffix = f"_{t.name}" if many else ""
         curves = result.expected_curves(t.name)
         written += style.save(figures.expected_best(
-            curves, metric=result.metric,
+            curves, metric=result.metric, log=result.direction == "minimize",
             title=f"{t.name}: expected best {result.metric} against the tuning budget"),
             out / f"expected_best{suffix}", fmts)
         runs = {r.label: r.test.curves[0] for r in result.results if r.problem == t.name}
@@ -210,7 +210,8 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
         written += style.save(figures.loss_bands(
             runs, title=f"{t.name}: tuned optimizers on {len(result.test_seeds)} test seeds",
             xlabel=kind, ylabel="mini-batch loss" if kind == "iteration" else "f − f*",
-            start=1 if kind == "iteration" else 0), out / f"loss{suffix}", fmts)
+            start=1 if kind == "iteration" else 0, smooth=kind == "iteration"),
+            out / f"loss{suffix}", fmts)
     profile_doc = None
     if many:
         costs = result.profile_costs()

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..lab.compare.report import BAND, quantile  # noqa: E402
+from ..lab.smoothing import smooth_curve  # noqa: E402
 from .style import colours_for  # noqa: E402
 
 
@@ -23,9 +24,10 @@ def _positive(values: Sequence[np.ndarray]) -> bool:
 
 
 def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = "f − f*",
-               xlabel: str = "step", start: int = 0) -> plt.Figure:
+               xlabel: str = "step", start: int = 0, smooth: bool = False) -> plt.Figure:
     """Median over seeds (rows of each (S, T) array) per step, with the 25–75 % band; log
-    y-axis when every value is positive. A seed that diverged drops out from then on."""
+    y-axis when every value is positive. A seed that diverged drops out from then on.
+    ``smooth``: median and band smoothed as E5's curves (11-tap Kaiser window, β = 2)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = colours_for(label.split(":")[0] for label in curves)
     for (label, c), colour in zip(curves.items(), colours):
@@ -39,12 +41,15 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
             hi = np.where(ok, quantile(z, BAND[1], axis=0), np.nan)
         hi = np.where(np.isfinite(hi), hi, np.nan)
         med = np.where(np.isfinite(med), med, np.nan)
+        if smooth:
+            med, lo, hi = (smooth_curve(a) for a in (med, lo, hi))
         ax.plot(x, med, color=colour, label=f"{label} ({c.shape[0]} seeds)")
         ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
     if _positive(list(curves.values())):
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{ylabel} (median, band {BAND[0]:.0%}–{BAND[1]:.0%})")
+    ax.set_ylabel(f"{ylabel} (median, band {BAND[0]:.0%}–{BAND[1]:.0%}"
+                  + (", smoothed)" if smooth else ")"))
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
@@ -54,8 +59,9 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
 
 
 def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
-                  title: str = "") -> plt.Figure:
-    """Expected best value of n trials against n, with the 25–75 % band, per optimizer."""
+                  title: str = "", log: bool = True) -> plt.Figure:
+    """Expected best value of n trials against n, with the 25–75 % band, per optimizer;
+    a log y-axis if ``log`` and every value is positive."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = colours_for(label.split(":")[0] for label in curves)
     for (label, (n, mean, lo, hi)), colour in zip(curves.items(), colours):
@@ -63,7 +69,7 @@ def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
         ax.plot(n, clean[0], color=colour, label=label, marker="o", markersize=3)
         ax.fill_between(n, clean[1], clean[2], color=colour, alpha=0.12, linewidth=0)
     ax.set_xscale("log")
-    if _positive([c[1] for c in curves.values()]):
+    if log and _positive([c[1] for c in curves.values()]):
         ax.set_yscale("log")
     ax.set_xlabel("trials of tuning budget")
     ax.set_ylabel(f"expected best {metric} (tuning seeds)")
