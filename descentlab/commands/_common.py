@@ -149,9 +149,12 @@ def add_noise_arguments(p: argparse.ArgumentParser, seeds: bool = False) -> None
                    help="additive Gaussian gradient noise σ, seeded (default 0)")
     p.add_argument("--start-spread", type=float, default=0.0, metavar="R",
                    help="draw the start around --start: box half-width or Gaussian σ (0)")
-    p.add_argument("--start-dist", default="box", choices=("box", "gaussian"),
+    from ..lab.engine import START_SHAPES
+
+    p.add_argument("--start-dist", default="box", choices=START_SHAPES,
                    help="shape of the start distribution (box)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise and start (0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the noise and start, base of every seed (0)")
     if seeds:
         p.add_argument("--seeds", type=int, default=None, metavar="N",
                        help="run each optimizer on seeds SEED … SEED+N−1 and draw the median "

@@ -25,7 +25,6 @@ from ..lab.compare import (
 from ..lab.compare.report import performance_profile
 from ..lab.compare.study import HEARTBEAT, redact, work
 from ..lab.compare.tasks import MNIST_METRICS, SURFACE_METRICS, MnistTask, SurfaceTask
-from ..lab.engine import START_SHAPES
 from ..lab.progressbar import ProgressBar
 from ..lab.run_outputs import write_csv
 from . import _common
@@ -84,9 +83,7 @@ def _tasks(args: argparse.Namespace) -> list:
                          f"{', '.join(SURFACE_METRICS)}")
     if args.steps < 1:
         raise InputError(f"--steps must be >= 1, got {args.steps}")
-    for flag, v in (("--noise", args.noise), ("--start-spread", args.start_spread)):
-        if not (math.isfinite(v) and v >= 0):
-            raise InputError(f"{flag} must be a finite number >= 0, got {v}")
+    _common.noise_settings(args)
     tasks = []
     single = argparse.Namespace(**vars(args))
     for name in names or [None]:
@@ -288,23 +285,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-seeds", type=int, default=None,
                    help=f"fresh seeds for the re-test (default: as --seeds; seed + "
                    f"{TEST_SEED_OFFSET:,} on)")
-    p.add_argument("--seed", type=int, default=0, help="base seed of everything (0)")
     p.add_argument("--metric", default=None,
                    help=f"surfaces: {', '.join(SURFACE_METRICS)} (default loss = f − f*); "
                    f"mnist: {', '.join(MNIST_METRICS)} (default test_accuracy)")
     p.add_argument("--sampler", default="random", choices=("random", "tpe"),
                    help="random search (default; reproducible) or TPE")
     p.add_argument("--steps", type=int, default=100, help="updates per run on surfaces (100)")
-    p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
-                   help="additive Gaussian gradient noise σ (seeded; default 0)")
-    p.add_argument("--start-spread", type=float, default=0.0, metavar="R",
-                   help="starts drawn around --start: half-width (box) or σ (gaussian)")
-    p.add_argument("--start-dist", default="box", choices=START_SHAPES,
-                   help="shape of the start distribution (box)")
     p.add_argument("--tol", type=float, default=None,
                    help="distance counted as 'at the minimum' (metric steps; 1%% of window)")
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN count as diverged (0)")
+    _common.add_noise_arguments(p)  # --noise, --start-spread, --start-dist, --seed
     p.add_argument("--iterations", type=int, default=500, help="mnist: iterations (500)")
     p.add_argument("--batch-size", type=int, default=128, help="mnist: mini-batch size (128)")
     p.add_argument("--hidden", default="100,100,100,100", help="mnist: hidden layer sizes")
