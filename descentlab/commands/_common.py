@@ -203,3 +203,35 @@ def load_mnist_data(args: argparse.Namespace) -> tuple:
     from ..data import load_mnist
 
     return load_mnist(args.data_dir, normalize=True, flatten=True)
+def add_noise_arguments(p: argparse.ArgumentParser, seeds: bool = False) -> None:
+    """``--noise SIGMA``, ``--start-spread R``, ``--start-dist`` and ``--seed`` (and
+    ``--seeds N`` for commands that draw a band over seeds); see :mod:`descentlab.lab.engine`."""
+    p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+                   help="additive Gaussian gradient noise σ, seeded (default 0)")
+    p.add_argument("--start-spread", type=float, default=0.0, metavar="R",
+                   help="draw the start around --start: box half-width or Gaussian σ (0)")
+    from ..lab.engine import START_SHAPES
+
+    p.add_argument("--start-dist", default="box", choices=START_SHAPES,
+                   help="shape of the start distribution (box)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the noise and start, base of every seed (0)")
+    if seeds:
+        p.add_argument("--seeds", type=int, default=None, metavar="N",
+                       help="run each optimizer on seeds SEED … SEED+N−1 and draw the median "
+                       "f per step with its 25–75 %% band (spread.png)")
+
+
+def noise_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the noise arguments; the keywords of the lab functions."""
+    from ..errors import InputError
+
+    for flag, v in (("--noise", args.noise), ("--start-spread", args.start_spread)):
+        if not (math.isfinite(v) and v >= 0):
+            raise InputError(f"{flag} must be a finite number >= 0, got {v}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    n = getattr(args, "seeds", None)
+    if n is not None and not 1 <= n <= 10_000:
+        raise InputError(f"--seeds must be between 1 and 10,000, got {n}")
+    return {"noise": args.noise, "spread": args.start_spread}

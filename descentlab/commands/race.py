@@ -34,12 +34,19 @@ def run(args: argparse.Namespace) -> int:
         from ..viz.animate import require_ffmpeg
 
         require_ffmpeg()
+    noise = _common.noise_settings(args)
+    seeds = None if args.seeds is None else list(range(args.seed, args.seed + args.seeds))
+    if seeds is None and (args.noise or args.start_spread):
+        seeds = [args.seed]
     bar = ProgressBar(len(args.optimizers) * args.steps, "race", unit=" updates")
     result = race(problem, args.optimizers, start, args.steps, tol=args.tol,
-                  margin=args.margin, progress=bar.update)
+                  margin=args.margin, progress=bar.update, seeds=seeds, **noise,
+                  start_shape=args.start_dist)
     bar.close()
     out = Path(args.out)
     written = [write_text(out / "trajectories.csv", result.csv())]
+    if seeds is not None:
+        written.append(write_text(out / "seeds.csv", result.seeds_csv()))
     written += draw(result, out, args)
     written.append(manifest.write_manifest(out, args, settings(result), written))
     print(result.table())
@@ -60,6 +67,17 @@ def draw(result, out: Path, args: argparse.Namespace) -> list[Path]:
     else:
         written += style.save(surfaces.curve(result), out / "curve", fmts)
     written += style.save(surfaces.progress(result), out / "progress", fmts)
+    if result.seeds is not None and len(result.seeds) > 1:
+        from ..viz.compare import loss_bands
+
+        f_star = min((m.value for m in result.problem.minima if m.kind == "global"),
+                     default=0.0)
+        curves = {e.label: e.seed_f - f_star for e in result.entries}
+        written += style.save(loss_bands(curves, title=f"{result.problem.name}: "
+                                         f"{len(result.seeds)} seeds, noise σ = "
+                                         f"{result.noise:g}, start spread {result.spread:g}",
+                                         ylabel="f − f*" if f_star else "f"),
+                              out / "spread", fmts)
     if args.animate:
         from ..viz.animate import animate
 
@@ -72,6 +90,7 @@ def settings(result) -> dict:
     return {
         "problem": manifest.problem_settings(result.problem),
         "start": list(result.start), "steps": result.steps, "tol": result.tol,
+        "seeds": result.seeds, "noise": result.noise, "spread": result.spread,
         "optimizers": [{"label": e.label, "spec": e.spec,
                         **manifest.optimizer_settings(e.optimizer)} for e in result.entries],
         "summary": result.summary_rows(),
@@ -101,5 +120,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN × its width on each side "
                    "count as diverged (default 0: the window itself)")
+    _common.add_noise_arguments(p, seeds=True)
     _common.add_output_arguments(p, "out/race")
     p.set_defaults(run=run)

@@ -109,6 +109,7 @@ def train_together(
     iterations: int = 2000, batch_size: int = 128, seed: int = 0, log_every: int = 100,
     log: Callable[[str], None] | None = print, progress: bool = True,
     flat_update: bool = True,
+    train_accuracy: bool = True,
 ) -> RaceResult:
     """Train ``nets[k]`` with ``optimizers[k]`` for every key, on the same mini-batches.
 
@@ -120,7 +121,8 @@ def train_together(
     Mini-batches: ``numpy.random.default_rng(seed).integers(0, n, batch_size)`` at every
     iteration (sampling with replacement, as the classic race). ``log`` receives a header
     and one line of losses every ``log_every`` iterations (None: silent). Accuracies are
-    measured at the end on the whole training set and, if given, the test set.
+    measured at the end on the whole training set (unless ``train_accuracy`` is False) and,
+    if given, the test set.
     """
     if iterations < 1 or batch_size < 1:
         raise ValueError(f"iterations and batch_size must be >= 1, got {iterations}, "
@@ -194,7 +196,8 @@ def train_together(
         for n in names:
             if n in result.diverged:
                 continue
-            result.train_accuracy[n] = nets[n].accuracy(x_train, t_train)
+            if train_accuracy:
+                result.train_accuracy[n] = nets[n].accuracy(x_train, t_train)
             if x_test is not None and t_test is not None:
                 result.test_accuracy[n] = nets[n].accuracy(x_test, t_test)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from .engine import DEFAULT_MARGIN, bounds, default_tol, run_batch
+from .engine import DEFAULT_MARGIN, bounds, default_tol, draw_starts, run_batch
 from .spec import build_optimizer, parse_optimizer_spec
 
 
@@ -43,6 +43,9 @@ class Entry:
     distance: float  #: distance from the final point to it (nan if unknown)
     outcome: str  #: global / local / moving / diverged (see :mod:`.engine`)
     bounced: bool
+    #: with several seeds: (S, n + 1) f per seed and step (nan after a seed diverged); the
+    #: fields above describe the first seed
+    seed_f: np.ndarray | None = None
 
     @property
     def ended(self) -> str:
@@ -61,6 +64,9 @@ class RaceResult:
     steps: int
     tol: float
     entries: list[Entry] = field(default_factory=list)
+    seeds: list[int] | None = None  #: the seeds of the starts and gradient noise, if any
+    noise: float = 0.0
+    spread: float = 0.0
 
     def describe_minimum(self, index: int | None) -> str:
         if index is None or index < 0:
@@ -115,6 +121,16 @@ class RaceResult:
                 out.write(",".join([e.label, str(k), *values]) + "\n")
         return out.getvalue()
 
+    def seeds_csv(self) -> str:
+        """``seeds.csv`` (races with seeds): optimizer, seed, step, f — every seed's f."""
+        out = io.StringIO()
+        out.write("optimizer,seed,step,f\n")
+        for e in self.entries:
+            for seed, row in zip(self.seeds or [], e.seed_f):
+                for k, fk in enumerate(row):
+                    out.write(f"{e.label},{seed},{k},{'' if np.isnan(fk) else repr(float(fk))}\n")
+        return out.getvalue()
+
 
 def _as_entries(optimizers: Sequence[str] | Mapping[str, optim.Optimizer]
                 ) -> list[tuple[str, str, optim.Optimizer]]:
@@ -144,8 +160,17 @@ def race(
     tol: float | None = None,
     margin: float = DEFAULT_MARGIN,
     progress: Callable[[int], None] | None = None,
+    seeds: Sequence[int] | None = None,
+    noise: float = 0.0,
+    spread: float = 0.0,
+    start_shape: str = "box",
 ) -> RaceResult:
     """Run every optimizer from ``start`` (default: the problem's) for ``steps`` updates.
+
+    With ``seeds`` (or ``noise``/``spread``, then seed 0), every optimizer runs once per
+    seed, all seeds as one batch: the start drawn ``spread`` around ``start`` and the
+    gradient noise σ = ``noise`` from the seed (see :mod:`.engine`); the entry's path is the
+    first seed's, ``seed_f`` holds f for every seed.
 
     ``optimizers``: spec strings (``"adam:lr=0.3"``), optimizer objects, or a mapping
     label → optimizer. Each runs on its own (1, dim) array through :func:`.engine.run_batch`,
@@ -162,12 +187,18 @@ def race(
         raise ValueError("a race needs at least one optimizer")
     names = [n for n, _, _ in racers]
     lo, hi = bounds(problem, margin)
-    result = RaceResult(problem=problem, start=start, steps=steps, tol=tol)
+    if seeds is None and (noise or spread):
+        seeds = [0]
+    result = RaceResult(problem=problem, start=start, steps=steps, tol=tol,
+                        seeds=None if seeds is None else [int(s) for s in seeds],
+                        noise=float(noise), spread=float(spread))
+    starts = np.array([start]) if seeds is None else \
+        draw_starts(problem, start, spread, seeds, shape=start_shape, margin=margin)
     for i, (name, spec, opt) in enumerate(racers):
         label = name if names.count(name) == 1 else spec
         tick = None if progress is None else (lambda k, i=i: progress(i * steps + k))
-        b = run_batch(problem, opt, np.array([start]), steps, tol=tol, margin=margin,
-                      progress=tick)
+        b = run_batch(problem, opt, starts, steps, tol=tol, margin=margin,
+                      progress=tick, noise=noise, seeds=seeds)
         d = int(b.diverged_at[0])
         n = steps if d < 0 else d
         path = b.path[: n + 1, 0, :]
@@ -182,8 +213,16 @@ def race(
             reached_at=_settled_at(problem, path, nearest, tol) if d < 0 else None,
             nearest=nearest,
             distance=float(b.distance[0]), outcome=str(b.outcome[0]),
-            bounced=bool(b.bounced[0])))
+            bounced=bool(b.bounced[0]), seed_f=None if seeds is None else _seed_f(problem, b)))
     return result
+
+
+def _seed_f(problem: Any, b: Any) -> np.ndarray:
+    """(S, steps + 1) f along every seed's path (nan after divergence)."""
+    T, S, dim = b.path.shape
+    with np.errstate(all="ignore"):
+        f = np.asarray(problem.f(b.path.reshape(-1, dim)), dtype=float)
+    return f.reshape(T, S).T
 
 
 def _settled_at(problem: Any, path: np.ndarray, nearest: int | None, tol: float) -> int | None:
