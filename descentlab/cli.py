@@ -4,8 +4,10 @@ Each subcommand lives in its own module under :mod:`descentlab.commands` and def
 ``register(subparsers)``, which adds its parser and sets ``run=function(args) -> int``.
 Modules are discovered automatically, so adding a command touches no shared file.
 
-Errors a user can cause (bad names, malformed specs, invalid values) are printed as one line,
-``descentlab: error: ...``, with exit status 2 — never a traceback.
+Errors a user can cause (bad names, malformed specs, invalid values, damaged files, work
+beyond the limits of :mod:`descentlab.lab.limits`) are the library's own exceptions
+(:mod:`descentlab.errors`); exactly those are printed as one line, ``descentlab: error: ...``,
+with exit status 2. Anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ import pkgutil
 import sys
 
 from . import __version__, commands
+from .errors import DescentlabError, InputError
+
+#: The command line's name for a user mistake (kept for old imports).
+UsageError = InputError
 
 
-class UsageError(Exception):
-    """A mistake in what the user asked for; printed as one line."""
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What is printed as one line: the library's own errors, and the spec parser's (which
+    wraps the optimizers' plain ValueErrors until they raise the errors.py classes)."""
+    from .lab.spec import SpecError
+
+    return (DescentlabError, SpecError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.run(args) or 0)
-    except (UsageError, ValueError, KeyError, TypeError, FileNotFoundError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"descentlab: error: {message}", file=sys.stderr)
+    except _user_errors() as e:
+        print(f"descentlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("descentlab: interrupted", file=sys.stderr)

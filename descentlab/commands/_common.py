@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import problems
+from ..errors import InputError
 
 #: Lets ``--start -7,2`` parse (argparse would otherwise take ``-7,2`` for an option).
 _NEGATIVE = re.compile(r"^-[\d.][\d.,:eE+-]*$")
@@ -35,7 +36,7 @@ def add_problem_arguments(p: argparse.ArgumentParser, default: str | None = None
 
 def resolve_problem(args: argparse.Namespace) -> Any:
     if args.expression and args.problem:
-        raise ValueError("give either --problem or --f, not both")
+        raise InputError("give either --problem or --f, not both")
     window_text = getattr(args, "window", None)
     if args.expression:
         problem = problems.from_expression(args.expression)
@@ -50,9 +51,9 @@ def resolve_problem(args: argparse.Namespace) -> Any:
         return problems.from_expression(args.expression, window=window) if window_text \
             else problem
     if window_text:
-        raise ValueError("--window applies to --f expressions; catalogue problems have theirs")
+        raise InputError("--window applies to --f expressions; catalogue problems have theirs")
     if not args.problem:
-        raise ValueError("say which surface: --problem NAME or --f EXPR")
+        raise InputError("say which surface: --problem NAME or --f EXPR")
     return problems.get(args.problem)
 
 
@@ -62,10 +63,10 @@ def parse_window(text: str, problem: Any) -> tuple[tuple[float, float], ...]:
     try:
         pairs = tuple((float(a), float(b)) for a, b in (p.split(":") for p in parts))
     except ValueError:
-        raise ValueError(f"--window {text!r}: expected X0:X1[,Y0:Y1], e.g. -10:10,-5:5") \
+        raise InputError(f"--window {text!r}: expected X0:X1[,Y0:Y1], e.g. -10:10,-5:5") \
             from None
     if len(pairs) != problem.dim or not all(lo < hi for lo, hi in pairs):
-        raise ValueError(f"--window {text!r}: need {problem.dim} range(s) LOW:HIGH with "
+        raise InputError(f"--window {text!r}: need {problem.dim} range(s) LOW:HIGH with "
                          "LOW < HIGH")
     return pairs
 
@@ -77,7 +78,7 @@ def check_start_inside(problem: Any, start: tuple[float, ...], margin: float) ->
     lo, hi = bounds(problem, margin)
     if not (np.all(np.asarray(start) >= lo) and np.all(np.asarray(start) <= hi)):
         window = ", ".join(f"[{a:g}, {b:g}]" for a, b in problem.window)
-        raise ValueError(f"--start {start} is outside the window of {problem.name!r}, {window}; "
+        raise InputError(f"--start {start} is outside the window of {problem.name!r}, {window}; "
                          "choose a start inside it or widen it with --margin")
 
 
@@ -89,10 +90,10 @@ def parse_point(text: str | None, problem: Any, what: str = "--start") -> tuple[
     try:
         values = tuple(float(s) for s in parts)
     except ValueError:
-        raise ValueError(f"{what} {text!r}: expected {problem.dim} comma-separated number(s), "
+        raise InputError(f"{what} {text!r}: expected {problem.dim} comma-separated number(s), "
                          "e.g. --start=-7,2") from None
     if len(values) != problem.dim or not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{what} {text!r}: {problem.name!r} is {problem.dim}-D, so give "
+        raise InputError(f"{what} {text!r}: {problem.name!r} is {problem.dim}-D, so give "
                          f"{problem.dim} finite number(s)")
     return values
 
@@ -109,24 +110,24 @@ def parse_values(text: str, what: str) -> np.ndarray:
     if ":" in text:
         parts = text.split(":")
         if len(parts) != 3:
-            raise ValueError(f"{what} {text!r}: a range is START:STOP:STEP, e.g. 0.1:12:0.1")
+            raise InputError(f"{what} {text!r}: a range is START:STOP:STEP, e.g. 0.1:12:0.1")
         try:
             a, b, s = (float(x) for x in parts)
         except ValueError:
-            raise ValueError(f"{what} {text!r}: START, STOP and STEP must be numbers") from None
+            raise InputError(f"{what} {text!r}: START, STOP and STEP must be numbers") from None
         if not s > 0 or b < a:
-            raise ValueError(f"{what} {text!r}: need STEP > 0 and STOP >= START")
+            raise InputError(f"{what} {text!r}: need STEP > 0 and STOP >= START")
         n = int(math.floor((b - a) / s + 1e-9)) + 1
         if n > 1_000_000:
-            raise ValueError(f"{what} {text!r}: {n} values is too many (at most 1,000,000)")
+            raise InputError(f"{what} {text!r}: {n} values is too many (at most 1,000,000)")
         return np.round(a + s * np.arange(n), 12)
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ValueError(f"{what} {text!r}: expected numbers separated by commas, or "
+        raise InputError(f"{what} {text!r}: expected numbers separated by commas, or "
                          "START:STOP:STEP") from None
     if not values:
-        raise ValueError(f"{what} is empty")
+        raise InputError(f"{what} is empty")
     return np.array(values)
 
 
@@ -134,7 +135,7 @@ def parse_grid(text: str) -> tuple[str, np.ndarray]:
     """``"beta2=0.999,0.5"`` → ("beta2", array([0.999, 0.5]))."""
     name, eq, values = str(text).partition("=")
     if not eq or not re.fullmatch(r"[A-Za-z_]\w*", name.strip()):
-        raise ValueError(f"--grid {text!r}: expected NAME=VALUES, e.g. --grid beta2=0.999,0.5")
+        raise InputError(f"--grid {text!r}: expected NAME=VALUES, e.g. --grid beta2=0.999,0.5")
     return name.strip(), parse_values(values, f"--grid {name.strip()}")
 
 

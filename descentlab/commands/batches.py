@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..data import make_classification, make_regression
+from ..errors import InputError
 from ..lab.batch_study import compare_batch_modes
 from ..lab.manifest import write_manifest
 from ..lab.run_outputs import write_csv
@@ -22,17 +23,17 @@ def parse_scales(text: str) -> list[float]:
     try:
         scales = [float(s) for s in text.split(",")]
     except ValueError:
-        raise ValueError(f"--scales: expected comma-separated numbers like 1,10, got "
+        raise InputError(f"--scales: expected comma-separated numbers like 1,10, got "
                          f"{text!r}") from None
     if not scales or any(not s > 0 for s in scales):
-        raise ValueError(f"--scales: scales must be positive, got {text!r}")
+        raise InputError(f"--scales: scales must be positive, got {text!r}")
     return scales
 
 
 def run(args: argparse.Namespace) -> int:
     scales = parse_scales(args.scales)
     if args.lr is not None and not args.lr > 0:
-        raise ValueError(f"--lr must be positive, got {args.lr}")
+        raise InputError(f"--lr must be positive, got {args.lr}")
     out = Path(args.out)
     x_r, y_r, _ = make_regression(args.samples, len(scales), scales=scales, seed=args.seed)
     x_c, t_c = make_classification(args.samples, len(scales), scales=scales, seed=args.seed)

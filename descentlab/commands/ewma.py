@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..files import write_text
 from ..lab import manifest
 from ..lab.ewma import ewma, sample_data
@@ -20,9 +21,9 @@ the bias-corrected EWMA v_t / (1 − β^t)), ewma.csv and manifest.json."""
 
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.beta < 1:
-        raise ValueError(f"--beta must be in [0, 1), got {args.beta}")
+        raise InputError(f"--beta must be in [0, 1), got {args.beta}")
     if args.n < 2:
-        raise ValueError(f"--n must be >= 2, got {args.n}")
+        raise InputError(f"--n must be >= 2, got {args.n}")
     from ..viz import maps, style
 
     data = sample_data(args.n, args.seed)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_mnist
+from ..errors import InputError
 from ..lab.manifest import write_manifest
 from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
 from ..lab.run_outputs import write_csv
@@ -33,10 +34,10 @@ def parse_hidden(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
-        raise ValueError(f"--hidden: expected comma-separated layer sizes like 100,100, "
+        raise InputError(f"--hidden: expected comma-separated layer sizes like 100,100, "
                          f"got {text!r}") from None
     if any(s < 1 for s in sizes):
-        raise ValueError(f"--hidden: layer sizes must be positive, got {text!r}")
+        raise InputError(f"--hidden: layer sizes must be positive, got {text!r}")
     return sizes
 
 

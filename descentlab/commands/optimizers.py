@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import optim
+from ..errors import InputError
 
 #: The update equations in plain text (PyTorch defaults; p parameter, g gradient, η lr,
 #: t the 1-based step). The full statement with the Keras/textbook variants is in each
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         key = args.name.strip().lower()
         if key not in optim.available():
-            raise ValueError(f"unknown optimizer {args.name!r}; available: "
+            raise InputError(f"unknown optimizer {args.name!r}; available: "
                              f"{', '.join(optim.available())}")
         names = [key]
     for name in names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..files import write_text
 from ..lab import manifest
 from ..lab.progressbar import ProgressBar
@@ -28,12 +29,12 @@ def run(args: argparse.Namespace) -> int:
     start = _common.parse_point(args.start, problem)
     _common.check_start_inside(problem, start, args.margin)
     if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+        raise InputError(f"--steps must be >= 1, got {args.steps}")
     if args.animate == "mp4":
         from ..viz.animate import mp4_available
 
         if not mp4_available():
-            raise ValueError("MP4 needs ffmpeg, which is not installed on this machine; use "
+            raise InputError("MP4 needs ffmpeg, which is not installed on this machine; use "
                              "--animate gif (Pillow) or install ffmpeg")
     bar = ProgressBar(len(args.optimizers) * args.steps, "race", unit=" updates")
     result = race(problem, args.optimizers, start, args.steps, tol=args.tol,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..lab.manifest import read_manifest
 
 EXAMPLE = """example:
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if command not in sub.choices or command == "rerun":
-        raise ValueError(f"the manifest's command {command!r} is not one this descentlab can "
+        raise InputError(f"the manifest's command {command!r} is not one this descentlab can "
                          "rerun")
     cmd_parser = sub.choices[command]
     defaults = {a.dest: a.default for a in cmd_parser._actions if a.dest != "help"}
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         recorded["json"] = str(Path(args.out) / Path(recorded["json"]).name)
     unknown = sorted(set(recorded) - set(defaults) - {"command"})
     if unknown:
-        raise ValueError(f"the manifest has arguments {command} does not take: "
+        raise InputError(f"the manifest has arguments {command} does not take: "
                          f"{', '.join(unknown)}")
     namespace = argparse.Namespace(**{**defaults, **recorded, "out": args.out,
                                       "command": command})

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
+
 EXAMPLE = """example:
   descentlab schedules --out out/e7
   descentlab schedules --out out/e7 --steps 2000 --noise 1.5 --seed 3"""
 
 def run(args: argparse.Namespace) -> int:
     if args.steps < 20:
-        raise ValueError(f"--steps must be at least 20, got {args.steps}")
+        raise InputError(f"--steps must be at least 20, got {args.steps}")
     if not args.noise >= 0:
-        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+        raise InputError(f"--noise must be >= 0, got {args.noise}")
     from ..lab.manifest import write_manifest
     from ..viz.schedules import save_e7
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..files import write_text
 from ..lab import manifest
 from ..lab.progressbar import ProgressBar
@@ -32,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
     start = _common.parse_point(args.start, problem)
     _common.check_start_inside(problem, start, args.margin)
     if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+        raise InputError(f"--steps must be >= 1, got {args.steps}")
     rates = None if args.lr is None else _common.parse_values(args.lr, "--lr")
     out = Path(args.out)
     from ..viz import maps, style
 
     if args.starts is not None:
         if args.grid:
-            raise ValueError("--starts sweeps start points; it cannot be combined with --grid")
+            raise InputError("--starts sweeps start points; it cannot be combined with --grid")
         starts = start_grid(problem, args.starts)
         runs = starts.shape[0] * (1 if rates is None else rates.size)
         bar = ProgressBar(args.steps, f"sweep {runs} runs", unit=" steps")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {"success_rate": {f"{lr:g}": float(r) for lr, r in zip(result.lr, rate)}}
     else:
         if rates is None:
-            raise ValueError("--lr is required: a list (0.1,0.5) or a range START:STOP:STEP")
+            raise InputError("--lr is required: a list (0.1,0.5) or a range START:STOP:STEP")
         axis, values = _common.parse_grid(args.grid) if args.grid else (None, None)
         n = rates.size * (1 if values is None else values.size)
         bar = ProgressBar(args.steps, f"sweep {n} runs", unit=" steps")

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 OUTCOMES = ("global", "local", "moving", "diverged")
 
 #: Default margin: 0, the bounds are the problem's own.
@@ -119,9 +121,9 @@ def run_batch(
     """
     X = np.array(starts, dtype=np.float64, copy=True)
     if X.ndim != 2 or X.shape[1] != problem.dim:
-        raise ValueError(f"starts must have shape (K, {problem.dim}), got {X.shape}")
+        raise InputError(f"starts must have shape (K, {problem.dim}), got {X.shape}")
     if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+        raise InputError(f"steps must be >= 0, got {steps}")
     K = X.shape[0]
     tol = default_tol(problem) if tol is None else float(tol)
     lo, hi = bounds(problem, margin)

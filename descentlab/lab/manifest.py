@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 FORMAT = "descentlab-manifest/1"
 
 
@@ -94,10 +96,10 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(f"no manifest at {p}") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{p} is not valid JSON ({e.msg}, line {e.lineno})") from None
+        raise InputError(f"{p} is not valid JSON ({e.msg}, line {e.lineno})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{p} is not a descentlab manifest (no \"format\": \"{FORMAT}\")")
+        raise InputError(f"{p} is not a descentlab manifest (no \"format\": \"{FORMAT}\")")
     for key in ("command", "arguments"):
         if key not in doc:
-            raise ValueError(f"{p} has no {key!r} entry")
+            raise InputError(f"{p} has no {key!r} entry")
     return doc

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..nn import MultiLayerNet
 from .manifest import optimizer_settings
 from .progressbar import ProgressBar
@@ -72,10 +73,10 @@ def run_race(
     """Race the optimizers given as specs (``"adam:lr=0.001"``, see :mod:`.spec`), one
     network each, all initialised from ``seed``; see :func:`train_together`."""
     if len(specs) == 0:
-        raise ValueError("give at least one optimizer")
+        raise InputError("give at least one optimizer")
     names = unique_names(specs)
     if len(set(names)) != len(names):
-        raise ValueError(f"optimizer given twice: {', '.join(specs)}")
+        raise InputError(f"optimizer given twice: {', '.join(specs)}")
     optimizers = {n: build_optimizer(s) for n, s in zip(names, specs)}
     n_in, n_classes = _shapes(x_train, t_train)
     nets = {n: MultiLayerNet(n_in, list(hidden), n_classes, activation=activation,
@@ -90,7 +91,7 @@ def run_race(
 
 def _shapes(x: np.ndarray, t: np.ndarray) -> tuple[int, int]:
     if len(x) != len(t):
-        raise ValueError(f"{len(x)} training samples but {len(t)} labels")
+        raise InputError(f"{len(x)} training samples but {len(t)} labels")
     n_classes = int(t.shape[1]) if np.ndim(t) == 2 else int(np.max(t)) + 1
     return int(np.prod(np.shape(x)[1:])), n_classes
 
@@ -118,11 +119,11 @@ def train_together(
     measured at the end on the whole training set and, if given, the test set.
     """
     if iterations < 1 or batch_size < 1:
-        raise ValueError(f"iterations and batch_size must be >= 1, got {iterations}, "
+        raise InputError(f"iterations and batch_size must be >= 1, got {iterations}, "
                          f"{batch_size}")
     names = list(nets)
     if set(optimizers) != set(names):
-        raise ValueError("nets and optimizers must have the same keys")
+        raise InputError("nets and optimizers must have the same keys")
     x_train = np.asarray(x_train)
     _shapes(x_train, t_train)
     dtype = nets[names[0]].dtype

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..errors import InputError
 from .engine import DEFAULT_MARGIN, default_tol, run_batch
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -142,12 +143,12 @@ def race(
     """
     start = tuple(float(c) for c in (problem.start if start is None else start))
     if len(start) != problem.dim:
-        raise ValueError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
+        raise InputError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     tol = default_tol(problem) if tol is None else float(tol)
     racers = _as_entries(optimizers)
     if not racers:
-        raise ValueError("a race needs at least one optimizer")
+        raise InputError("a race needs at least one optimizer")
     names = [n for n, _, _ in racers]
     result = RaceResult(problem=problem, start=start, steps=steps, tol=tol)
     for i, (name, spec, opt) in enumerate(racers):

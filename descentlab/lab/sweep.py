@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..errors import InputError
 from .engine import DEFAULT_MARGIN, run_batch
 from .spec import parse_optimizer_spec
 
@@ -27,7 +28,7 @@ from .spec import parse_optimizer_spec
 def _grid_values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     arr = np.asarray(values, dtype=float).ravel()
     if arr.size == 0:
-        raise ValueError(f"{what} has no values")
+        raise InputError(f"{what} has no values")
     return arr
 
 
@@ -112,11 +113,11 @@ def sweep(
         values = np.array([np.nan])
     else:
         if axis == "lr":
-            raise ValueError("the second axis must be another hyperparameter than lr")
+            raise InputError("the second axis must be another hyperparameter than lr")
         values = _grid_values(axis_values if axis_values is not None else [], axis)
     start = tuple(float(c) for c in (problem.start if start is None else start))
     if len(start) != problem.dim:
-        raise ValueError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
+        raise InputError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     n2, n1 = values.size, rates.size
     hyper = {**kwargs, "lr": np.repeat(rates[None, :], n2, axis=0).reshape(-1, 1)}
@@ -179,7 +180,7 @@ def start_grid(problem: Any, n: int) -> np.ndarray:
     [[0.5, 0.25], [1.5, 0.25], [0.5, 0.75], [1.5, 0.75]]
     """
     if n < 1:
-        raise ValueError(f"--starts needs at least 1 point per axis, got {n}")
+        raise InputError(f"--starts needs at least 1 point per axis, got {n}")
     axes = [lo + (np.arange(n) + 0.5) * (hi - lo) / n for lo, hi in problem.window]
     mesh = np.meshgrid(*axes, indexing="xy")
     return np.stack([m.ravel() for m in mesh], axis=-1)
@@ -201,7 +202,7 @@ def sweep_starts(
     name, kwargs = parse_optimizer_spec(optimizer)
     starts = np.asarray(starts, dtype=float)
     if starts.ndim != 2 or starts.shape[1] != problem.dim:
-        raise ValueError(f"starts must have shape (S, {problem.dim}), got {starts.shape}")
+        raise InputError(f"starts must have shape (S, {problem.dim}), got {starts.shape}")
     if lr is None:
         lr = [kwargs.get("lr", optim.create(name).lr)]
     rates = _grid_values(lr, "lr")

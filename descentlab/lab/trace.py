@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..errors import InputError
 from .exact import NotSimple, Surd
 from .spec import parse_optimizer_spec
 
@@ -223,13 +224,13 @@ class _ExactGradient:
 def _exact_hyper(opt: optim.Optimizer, name: str) -> Surd:
     v = opt.hyperparameters()[name]
     if callable(v) or isinstance(v, np.ndarray):
-        raise ValueError(f"--exact needs {name} to be a number, not a schedule or an array")
+        raise InputError(f"--exact needs {name} to be a number, not a schedule or an array")
     return Surd.from_float(v)
 
 
 def _check_exact_supported(name: str, opt: optim.Optimizer) -> None:
     if name not in EXACT_OPTIMIZERS:
-        raise ValueError(f"--exact supports {', '.join(EXACT_OPTIMIZERS)}; not {name!r}")
+        raise InputError(f"--exact supports {', '.join(EXACT_OPTIMIZERS)}; not {name!r}")
     o = opt.options()
     problems = []
     if opt.hyperparameters()["weight_decay"] != 0:
@@ -245,7 +246,7 @@ def _check_exact_supported(name: str, opt: optim.Optimizer) -> None:
     if name == "adagrad" and getattr(opt, "initial_accumulator_value", 0) != 0:
         problems.append("initial_accumulator_value")
     if problems:
-        raise ValueError(f"--exact supports the plain rules only; remove {', '.join(problems)}")
+        raise InputError(f"--exact supports the plain rules only; remove {', '.join(problems)}")
 
 
 class _ExactRule:
@@ -303,10 +304,10 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
     from ``start`` for ``steps`` updates, recording every internal quantity per step."""
     name, kwargs = parse_optimizer_spec(optimizer)
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise InputError(f"steps must be >= 1, got {steps}")
     start_t = tuple(float(c) for c in (problem.start if start is None else start))
     if len(start_t) != problem.dim:
-        raise ValueError(f"start has {len(start_t)} coordinates, problem {problem.name!r} is "
+        raise InputError(f"start has {len(start_t)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     note = ""
     if exact:

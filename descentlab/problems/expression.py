@@ -5,8 +5,8 @@ Safety: the text is only ever *parsed* — :func:`ast.parse`, i.e. ``compile`` w
 ``PyCF_ONLY_AST`` flag, which builds a syntax tree and generates and runs no code — then
 translated node by node, through a strict whitelist, into this module's own small expression
 tree. Nothing of the user's text reaches ``eval`` or ``exec``, and no code object is ever
-made from it. Anything outside the grammar below is rejected with a ValueError that quotes
-the offending part and its column.
+made from it. Anything outside the grammar below is rejected with an
+:class:`~descentlab.errors.InputError` (a ValueError) that quotes the offending part and its column.
 
 Grammar (Python syntax, ``^`` also accepted for ``**``)::
 
@@ -34,7 +34,7 @@ nan/inf silently.
 >>> from_expression("__import__('os')")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: invalid expression: unknown function '__import__' at column 1; allowed: ...
+descentlab.errors.InputError: invalid expression: unknown function '__import__' at column 1; allowed: ...
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Problem, _check_window
 from .minima import search_minima
 
@@ -478,26 +479,32 @@ class _Translator:
         self.columns = columns  # character index in `text` → column (1-based) in user text
         self.seen: set[str] = set()  # variables written (even if simplified away: 0*y)
 
-    def fail(self, node: ast.AST, reason: str, hint: str = "") -> ValueError:
+    def fail(self, node: ast.AST, reason: str, hint: str = "") -> InputError:
         offset = getattr(node, "col_offset", None)  # in UTF-8 bytes
         where = ""
         if offset is not None:
             index = len(self.text.encode()[:offset].decode(errors="ignore"))
             where = f" at column {self.columns[min(index, len(self.columns) - 1)]}"
-        return ValueError(f"invalid expression: {reason}{where}{hint}")
+        return InputError(f"invalid expression: {reason}{where}{hint}")
 
     def quote(self, node: ast.AST) -> str:
         segment = ast.get_source_segment(self.text, node) or ast.dump(node)[:40]
         return segment if len(segment) <= 60 else segment[:57] + "..."
 
-    def constant_checked(self, node: ast.AST, result: Node) -> Node:
-        """A part without variables must have a finite value (rejects 1/0, 10**400)."""
-        if not variables(result):
-            with np.errstate(all="ignore"):
-                value = float(Program([result])({})[0])
+    def constant_checked(self, node: ast.AST, result: Node, operands: Sequence[Node],
+                         raw: Node) -> Node:
+        """A part without variables must have a finite value (rejects 1/0, 10**400, and
+        0/0 even though ``0/anything`` simplifies to 0); a part with variables is never
+        simplified to a constant (``0*log(x)`` stays undefined where ``log(x)`` is)."""
+        if not any(variables(a) for a in operands):
+            with np.errstate(all="ignore"):  # the operation as written, before simplifying
+                value = float(Program([raw])({})[0])
             if not math.isfinite(value):
                 raise self.fail(node, f"the constant part {self.quote(node)!r} is not finite "
                                       f"(value {value})")
+            return result
+        if not variables(result):
+            return raw
         return result
 
     def translate(self, node: ast.AST, depth: int = 0) -> Node:
@@ -542,7 +549,8 @@ class _Translator:
                 raise self.fail(node.right, f"the exponent {self.quote(node.right)!r} is too "
                                             f"large (at most {MAX_EXPONENT:g} in magnitude)")
             build = {"+": add, "-": sub, "*": mul, "/": div, "**": power}[op]
-            return self.constant_checked(node, build(left, right))
+            return self.constant_checked(node, build(left, right), (left, right),
+                                         BinOp(op, left, right))
         if isinstance(node, ast.Call):
             return self.translate_call(node, deeper)
         for kind, what in _FORBIDDEN.items():
@@ -565,7 +573,7 @@ class _Translator:
             raise self.fail(node, f"{node.func.id}() takes {wanted} argument(s), got "
                                   f"{len(node.args)} in {self.quote(node)!r}")
         args = [self.translate(a, depth) for a in node.args]
-        return self.constant_checked(node, call(name, *args))
+        return self.constant_checked(node, call(name, *args), args, Call(name, tuple(args)))
 
 
 def parse(text: str) -> Node:
@@ -577,11 +585,11 @@ def parse(text: str) -> Node:
 def _parse(text: str) -> tuple[Node, set[str]]:
     """The tree and the variable names the text mentions."""
     if not isinstance(text, str):
-        raise ValueError(f"an expression must be a string, got {type(text).__name__}")
+        raise InputError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ValueError(f"invalid expression: longer than {MAX_LENGTH} characters")
+        raise InputError(f"invalid expression: longer than {MAX_LENGTH} characters")
     if not text.strip():
-        raise ValueError("invalid expression: it is empty")
+        raise InputError("invalid expression: it is empty")
     # One line (line breaks count as spaces), no leading blanks, ^ → **; `columns` maps each
     # character of the source back to its column in the user's text for error messages.
     flat = "".join(" " if ch in "\n\r\t\f\v" else ch for ch in text)
@@ -598,14 +606,14 @@ def _parse(text: str) -> tuple[Node, set[str]]:
         where = ""
         if e.offset and e.lineno == 1:
             where = f" at column {columns[min(e.offset, len(columns)) - 1]}"
-        raise ValueError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
+        raise InputError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
-        raise ValueError(f"invalid expression {text!r}: {e}") from None
+        raise InputError(f"invalid expression {text!r}: {e}") from None
     translator = _Translator(source, columns)
     try:
         return translator.translate(tree.body), translator.seen
     except RecursionError:
-        raise ValueError("invalid expression: too complex") from None
+        raise InputError("invalid expression: too complex") from None
 
 
 # -- the Problem ---------------------------------------------------------------------------------
@@ -645,9 +653,9 @@ def from_expression(
     if dim is None:
         dim = 2 if "y" in used else 1
     if dim not in (1, 2):
-        raise ValueError(f"dim must be 1 or 2, got {dim!r}")
+        raise InputError(f"dim must be 1 or 2, got {dim!r}")
     if dim == 1 and "y" in used:
-        raise ValueError(f"the expression {expr!r} uses y, so it needs dim=2")
+        raise InputError(f"the expression {expr!r} uses y, so it needs dim=2")
     names = VARIABLES[:dim]
     try:
         gradient = [derivative(tree, v) for v in names]
@@ -659,7 +667,7 @@ def from_expression(
             gradient_text = f"(longer than {MAX_PRINTED_NODES} terms; not printed)"
         formula = to_text(tree)
     except RecursionError:
-        raise ValueError(f"invalid expression {expr!r}: too complex to differentiate") from None
+        raise InputError(f"invalid expression {expr!r}: too complex to differentiate") from None
 
     def f(X: np.ndarray) -> np.ndarray:
         env = {v: X[..., i] for i, v in enumerate(names)}
