@@ -32,14 +32,27 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (DescentlabError, SpecError)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but: no abbreviated flags (``--ou`` is not ``--out``: a manifest's argv must
+    mean one thing), and an error is one line naming the flag, exit status 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="descentlab",
         description="Gradient-descent optimizers that read like their equations, and a lab "
         "that races them.",
     )
     parser.add_argument("--version", action="version", version=f"descentlab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         if hasattr(module, "register"):
@@ -47,13 +60,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_repeats(parser: argparse.ArgumentParser, argv: list[str], command: str) -> None:
+    """A flag given twice (argparse keeps the last silently): refuse it, naming the flag."""
+    sub = next(a for a in parser._actions  # noqa: SLF001 - the parser built above
+               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    options = sub.choices[command]._option_string_actions  # noqa: SLF001
+    seen: dict[int, str] = {}
+    for token in argv[argv.index(command) + 1:]:
+        if token == "--":
+            break
+        action = options.get(token.split("=", 1)[0]) if token.startswith("-") else None
+        if action is None or action.dest == "help":
+            continue
+        if id(action) in seen:
+            raise InputError(f"{token.split('=', 1)[0]} is given twice (as "
+                             f"{seen[id(action)]} before); give it once")
+        seen[id(action)] = token.split("=", 1)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return 0
     try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return 0
+        _check_repeats(parser, argv, args.command)
+        args.argv = argv  # recorded in manifests; `rerun` parses it again
         return int(args.run(args) or 0)
     except _user_errors() as e:
         print(f"descentlab: error: {e}", file=sys.stderr)

@@ -1,16 +1,26 @@
-"""Argument helpers shared by the lab's commands (no subcommand here)."""
+"""Argument helpers shared by the lab's commands (no subcommand here).
+
+The ``type=`` functions below check a flag's value as argparse reads it — a number that is
+not finite or overflows, out of its range or beyond a limit of :mod:`descentlab.lab.limits`,
+an output folder that is a file, lies under a file or cannot be written — so every mistake is
+refused before any work, in one line naming the flag (argparse adds ``argument --flag:``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import problems
 from ..errors import InputError
+from ..lab import limits
 
 #: Lets ``--start -7,2`` parse (argparse would otherwise take ``-7,2`` for an option).
 _NEGATIVE = re.compile(r"^-[\d.][\d.,:eE+-]*$")
@@ -117,9 +127,10 @@ def parse_values(text: str, what: str) -> np.ndarray:
             raise InputError(f"{what} {text!r}: START, STOP and STEP must be numbers") from None
         if not s > 0 or b < a:
             raise InputError(f"{what} {text!r}: need STEP > 0 and STOP >= START")
-        n = int(math.floor((b - a) / s + 1e-9)) + 1
-        if n > 1_000_000:
-            raise InputError(f"{what} {text!r}: {n} values is too many (at most 1,000,000)")
+        if not all(math.isfinite(v) for v in (a, b, s)):
+            raise InputError(f"{what} {text!r}: START, STOP and STEP must be finite numbers")
+        n = math.floor((b - a) / s + 1e-9) + 1
+        limits.check(what, n, limits.MAX_GRID_VALUES, "values in one list or range")
         return np.round(a + s * np.arange(n), 12)
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
@@ -128,6 +139,9 @@ def parse_values(text: str, what: str) -> np.ndarray:
                          "START:STOP:STEP") from None
     if not values:
         raise InputError(f"{what} is empty")
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"{what} {text!r}: every value must be a finite number")
+    limits.check(what, len(values), limits.MAX_GRID_VALUES, "values in one list or range")
     return np.array(values)
 
 
@@ -141,3 +155,93 @@ def parse_grid(text: str) -> tuple[str, np.ndarray]:
 
 def formats(args: argparse.Namespace) -> tuple[str, ...]:
     return ("png", "svg") if getattr(args, "svg", False) else ("png",)
+
+
+# ---------------------------------------------------------------------------- flag types
+def integer(low: int, high: int, what: str = "") -> Callable[[str], int]:
+    """A ``type=`` for an integer flag in [low, high]; ``high`` is a documented limit when
+    ``what`` names it (``"steps"``)."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(str(text).strip().replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if value > high:
+            if what:
+                raise argparse.ArgumentTypeError(
+                    f"{value} is more than the limit of {high:,} {what} "
+                    "(descentlab.lab.limits, docs/lab.md)")
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, got {value}")
+        return value
+
+    convert.__name__ = "integer"
+    return convert
+
+
+def number(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str], float]:
+    """A ``type=`` for a finite float flag in the given range (open ends where asked)."""
+    lo_sign, hi_sign = (">" if low_open else ">="), ("<" if high_open else "<=")
+    rule = " and ".join(x for x in (f"{lo_sign} {low:g}" if low > -math.inf else "",
+                                    f"{hi_sign} {high:g}" if high < math.inf else "") if x)
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}"
+                                             + (" (it overflows)" if "nan" not in
+                                                str(text).lower() and "inf" not in
+                                                str(text).lower() else ""))
+        if (value <= low if low_open else value < low) or \
+                (value >= high if high_open else value > high):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    convert.__name__ = "number"
+    return convert
+
+
+#: ``--seed``: what NumPy's generators take, within an unsigned 64-bit integer.
+seed = integer(0, 2**63 - 1)
+#: ``--steps`` of the surface commands.
+steps = integer(1, limits.MAX_STEPS, "steps")
+
+
+def _writable_folder(path: Path, flag: str) -> None:
+    """Nothing is created: an existing file in the way, or a read-only ancestor, is an
+    error naming ``flag``."""
+    for parent in [path, *path.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                where = "is an existing file" if parent == path else f"lies under the file " \
+                    f"{parent}"
+                raise argparse.ArgumentTypeError(f"{str(path)!r} {where}; give a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{str(path)!r} cannot be written "
+                                                 f"({parent} is not writable)")
+            return
+
+
+def out_dir(text: str) -> str:
+    """``--out DIR``: a folder (made if missing), not a file, not under a file, writable."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("is empty; give a folder")
+    _writable_folder(Path(text), "--out")
+    return str(text)
+
+
+def out_file(text: str) -> str:
+    """``--json FILE``: a file path whose folder can be made and written, not a folder."""
+    path = Path(text)
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("is empty; give a file name")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(path)!r} is a folder; give a file name")
+    _writable_folder(path.parent, "--json")
+    return str(text)

@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..lab.batch_study import compare_batch_modes
 from ..lab.manifest import write_manifest
 from ..lab.run_outputs import write_csv
-from .mnist import positive_int
+from . import _common
 
 EXAMPLE = """example:
   descentlab batches --out results/e8
@@ -83,15 +83,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "raw and standardised features; loss against samples seen and against "
                     "wall time.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--samples", type=positive_int, default=1000, help="samples (1000)")
+    p.add_argument("--samples", type=_common.integer(1, 10_000_000, "samples"),
+                   default=1000, help="samples (1000)")
     p.add_argument("--scales", default="1,10",
                    help="feature scales, one per feature (default 1,10)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="epochs (default 20)")
-    p.add_argument("--batch-size", type=positive_int, default=32,
+    p.add_argument("--epochs", type=_common.integer(1, 100_000, "epochs"),
+                   default=20, help="epochs (default 20)")
+    p.add_argument("--batch-size", type=_common.integer(1, 10_000_000), default=32,
                    help="mini-batch size (default 32)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=_common.number(0, low_open=True), default=None,
                    help="one learning rate for every run (default: 1/L of each feature set)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and shuffling (0)")
-    p.add_argument("--out", default="results/batches",
+    p.add_argument("--seed", type=_common.seed, default=0, help="seed of data and shuffling (0)")
+    p.add_argument("--out", type=_common.out_dir, default="results/batches",
                    help="output folder (default results/batches)")
     p.set_defaults(run=run)

@@ -17,6 +17,7 @@ from ..lab.mnist_race import _shapes, train_together
 from ..lab.run_outputs import write_csv
 from ..lab.spec import build_optimizer
 from ..nn import MultiLayerNet
+from . import _common
 from .mnist import add_training_arguments, load, parse_hidden
 
 EXAMPLE = """example:
@@ -100,10 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(sigmoid, tanh) and He (ReLU) initialisation, and the MNIST training "
                     "loss of std 0.01 vs Xavier vs He.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layers", type=int, default=5, help="layers for the histograms (5)")
+    p.add_argument("--layers", type=_common.integer(1, 100, "layers"),
+                   default=5, help="layers for the histograms (5)")
     p.add_argument("--optimizer", default="sgd:lr=0.01",
                    help="optimizer spec for the MNIST part (default sgd:lr=0.01)")
     add_training_arguments(p)
     p.add_argument("--skip-mnist", action="store_true", help="histograms only")
-    p.add_argument("--out", default="results/init", help="output folder (default results/init)")
+    p.add_argument("--out", type=_common.out_dir,
+                   default="results/init", help="output folder (default results/init)")
     p.set_defaults(run=run)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..data import load_mnist
 from ..errors import InputError
+from ..lab import limits
 from ..lab.manifest import write_manifest
 from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
 from ..lab.run_outputs import write_csv
 from ..lab.spec import build_optimizer
+from . import _common
 
 EXAMPLE = """example:
   descentlab mnist --optimizers sgd momentum nesterov adagrad rmsprop adam \\
@@ -38,38 +41,39 @@ def parse_hidden(text: str) -> list[int]:
                          f"got {text!r}") from None
     if any(s < 1 for s in sizes):
         raise InputError(f"--hidden: layer sizes must be positive, got {text!r}")
+    if len(sizes) > 100 or any(s > 100_000 for s in sizes):
+        raise InputError(f"--hidden {text!r}: at most 100 layers of at most 100,000 units")
     return sizes
 
 
 def parse_init(text: str) -> str | float:
+    """``he``, ``xavier`` or a fixed standard deviation (a finite number > 0)."""
+    if text.strip().lower() in ("he", "xavier"):
+        return text.strip().lower()
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        return text
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise InputError(f"--weight-init {text!r}: expected he, xavier or a standard "
+                         "deviation such as 0.01") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"--weight-init {text!r}: a standard deviation must be a finite "
+                         "number > 0")
     return value
 
 
 def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -> None:
     """The options shared by the MNIST experiments."""
-    p.add_argument("--iterations", type=positive_int, default=iterations,
+    p.add_argument("--iterations", type=_common.integer(1, limits.MAX_ITERATIONS, "iterations"),
+                   default=iterations,
                    help=f"training iterations (default {iterations})")
-    p.add_argument("--batch-size", type=positive_int, default=128,
+    p.add_argument("--batch-size", type=_common.integer(1, 60_000), default=128,
                    help="mini-batch size, drawn with replacement (default 128)")
     p.add_argument("--hidden", default="100,100,100,100",
                    help="hidden layer sizes (default 100,100,100,100)")
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_common.seed, default=0,
                    help="seed of the initial weights and the mini-batches (default 0)")
-    p.add_argument("--log-every", type=positive_int, default=100,
+    p.add_argument("--log-every", type=_common.integer(1, limits.MAX_ITERATIONS), default=100,
                    help="print the losses every N iterations (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -151,7 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hidden activation (default relu)")
     p.add_argument("--weight-init", default="he",
                    help="he, xavier or a fixed std such as 0.01 (default he)")
-    p.add_argument("--out", default="results/mnist",
+    p.add_argument("--out", type=_common.out_dir, default="results/mnist",
                    help="output folder for loss.png, history.csv, manifest.json "
                         "(default results/mnist)")
     p.set_defaults(run=run)

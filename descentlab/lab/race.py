@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from .. import optim
 from ..errors import InputError
+from ..files import csv_text
 from .engine import DEFAULT_MARGIN, default_tol, run_batch
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -94,15 +94,12 @@ class RaceResult:
 
     def csv(self) -> str:
         """``trajectories.csv``: columns optimizer, step, x, y, f (no y in 1-D); exact
-        round-trip floats, so equal runs give byte-identical files."""
-        out = io.StringIO()
+        round-trip floats, so equal runs give byte-identical files; written by the csv
+        module, so a label with commas (a repeated optimizer's full spec) is quoted."""
         names = ["x", "y"][: self.problem.dim]
-        out.write(",".join(["optimizer", "step", *names, "f"]) + "\n")
-        for e in self.entries:
-            for k, (point, fk) in enumerate(zip(e.path, e.f)):
-                values = [repr(float(c)) for c in point] + [repr(float(fk))]
-                out.write(",".join([e.label, str(k), *values]) + "\n")
-        return out.getvalue()
+        return csv_text(["optimizer", "step", *names, "f"], (
+            [e.label, k, *(repr(float(c)) for c in point), repr(float(fk))]
+            for e in self.entries for k, (point, fk) in enumerate(zip(e.path, e.f))))
 
 
 def _as_entries(optimizers: Sequence[str] | Mapping[str, optim.Optimizer]

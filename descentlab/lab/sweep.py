@@ -13,16 +13,16 @@ there is no Python loop over grid points (:func:`.engine.run_batch` loops over s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .. import optim
-from ..errors import InputError
+from ..errors import DescentlabError, InputError
 from .engine import DEFAULT_MARGIN, run_batch
-from .spec import parse_optimizer_spec
+from .spec import SpecError, parse_optimizer_spec
 
 
 def _grid_values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -30,6 +30,21 @@ def _grid_values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     if arr.size == 0:
         raise InputError(f"{what} has no values")
     return arr
+
+
+def _not_in_spec(spec: str, kwargs: dict[str, Any], key: str, what: str) -> None:
+    if key in kwargs:
+        raise InputError(f"optimizer spec {spec!r} sets {key}={kwargs[key]!r}, but {key} is "
+                         f"swept by {what}; remove it from the spec")
+
+
+def _create(spec: str, name: str, hyper: dict[str, Any]) -> optim.Optimizer:
+    try:
+        return optim.create(name, **hyper)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, DescentlabError):
+            raise
+        raise SpecError(f"optimizer spec {spec!r}: {e}") from e
 
 
 @dataclass
@@ -73,8 +88,11 @@ class SweepResult:
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per grid point: hyperparameters, outcome, bounced, final position."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """:meth:`records` one at a time (a million runs need not be a million dicts)."""
         names = ["final_x", "final_y"][: self.problem.dim]
-        out = []
         for j, value in enumerate(self.axis_values):
             for i, lr in enumerate(self.lr):
                 rec: dict[str, Any] = {"lr": float(lr)}
@@ -86,8 +104,7 @@ class SweepResult:
                 rec["diverged_at"] = None if d < 0 else d
                 for name, c in zip(names, self.final[j, i]):
                     rec[name] = float(c) if np.isfinite(c) else None
-                out.append(rec)
-        return out
+                yield rec
 
 
 def sweep(
@@ -108,7 +125,10 @@ def sweep(
     as one vectorised run. Values in the spec are the fixed settings; ``lr`` and ``axis``
     override them. Outcomes are defined in :mod:`.engine`."""
     name, kwargs = parse_optimizer_spec(optimizer)
+    _not_in_spec(optimizer, kwargs, "lr", "the learning rates (--lr)")
     rates = _grid_values(lr, "lr")
+    if axis is not None:
+        _not_in_spec(optimizer, kwargs, axis, f"the second axis (--grid {axis}=...)")
     if axis is None:
         values = np.array([np.nan])
     else:
@@ -123,7 +143,7 @@ def sweep(
     hyper = {**kwargs, "lr": np.repeat(rates[None, :], n2, axis=0).reshape(-1, 1)}
     if axis is not None:
         hyper[axis] = np.repeat(values[:, None], n1, axis=1).reshape(-1, 1)
-    opt = optim.create(name, **hyper)
+    opt = _create(optimizer, name, hyper)
     starts = np.tile(np.array(start, dtype=float), (n2 * n1, 1))
     b = run_batch(problem, opt, starts, steps, tol=tol, margin=margin, keep_path=False,
                   progress=progress)
@@ -156,8 +176,12 @@ class StartSweepResult:
         return (self.outcome == "global").mean(axis=0)
 
     def records(self) -> list[dict[str, Any]]:
+        """One dict per start and rate: the start, outcome, bounced, final position."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """:meth:`records` one at a time."""
         names = ["x", "y"][: self.problem.dim]
-        out = []
         for s, point in enumerate(self.starts):
             for i, lr in enumerate(self.lr):
                 rec: dict[str, Any] = {"lr": float(lr)}
@@ -168,8 +192,7 @@ class StartSweepResult:
                 rec["diverged_at"] = None if d < 0 else d
                 for n, c in zip(names, self.final[s, i]):
                     rec[f"final_{n}"] = float(c) if np.isfinite(c) else None
-                out.append(rec)
-        return out
+                yield rec
 
 
 def start_grid(problem: Any, n: int) -> np.ndarray:
@@ -204,11 +227,13 @@ def sweep_starts(
     if starts.ndim != 2 or starts.shape[1] != problem.dim:
         raise InputError(f"starts must have shape (S, {problem.dim}), got {starts.shape}")
     if lr is None:
-        lr = [kwargs.get("lr", optim.create(name).lr)]
+        lr = [kwargs.get("lr", _create(optimizer, name, {}).lr)]
+    else:
+        _not_in_spec(optimizer, kwargs, "lr", "the learning rates (--lr)")
     rates = _grid_values(lr, "lr")
     S, n1 = starts.shape[0], rates.size
     hyper = {**kwargs, "lr": np.tile(rates, S).reshape(-1, 1)}
-    opt = optim.create(name, **hyper)
+    opt = _create(optimizer, name, hyper)
     X0 = np.repeat(starts, n1, axis=0)
     b = run_batch(problem, opt, X0, steps, tol=tol, margin=margin, keep_path=False,
                   progress=progress)
