@@ -35,10 +35,10 @@ MAX_EXACT_TRACE_ROWS = 200
 MAX_ITERATIONS = 1_000_000
 MAX_MEMORY = 4 << 30
 
-#: Bytes a sweep holds per run and coordinate (measured by benchmarks/sweep_memory.py: the
-#: point, gradient, f, bounds checks, per-run hyperparameters and up to three state slots),
+#: Bytes a sweep holds per run and coordinate (benchmarks/sweep_memory.py measured 694 for a
+#: 1-D Adam sweep: point, gradient, f, checks, per-run hyperparameters, state, outcomes),
 #: rounded up.
-SWEEP_BYTES_PER_RUN = 400
+SWEEP_BYTES_PER_RUN = 700
 
 
 def check(flag: str, value: int | float, limit: int | float, what: str) -> None:
