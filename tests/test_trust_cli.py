@@ -391,3 +391,27 @@ def test_every_error_class_is_a_descentlab_error():
     from descentlab.lab.spec import SpecError
 
     assert issubclass(SpecError, InputError)
+
+
+def test_blas_threads_flag_and_default(tmp_path, capsys, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from descentlab.commands.mnist import blas_threads
+
+    refused(capsys, ["mnist", "--blas-threads", "0", "--out", str(tmp_path / "o")],
+            "--blas-threads", tmp_path)
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(variable, raising=False)
+    np.ones((64, 64)) @ np.ones((64, 64))  # BLAS loaded
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas, "NumPy's BLAS is not visible to threadpoolctl"
+    before = blas[0]["num_threads"]
+    with blas_threads("auto") as n:
+        assert n == 1 and [p["num_threads"] for p in threadpool_info()
+                           if p["user_api"] == "blas"][0] == 1
+    with blas_threads(2) as n:
+        assert n == 2
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"][0] == before
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    with blas_threads("auto") as n:  # the environment's choice is kept
+        assert n == before

@@ -18,7 +18,7 @@ from ..lab.run_outputs import write_csv
 from ..lab.spec import build_optimizer
 from ..nn import MultiLayerNet
 from . import _common
-from .mnist import add_training_arguments, load, parse_hidden
+from .mnist import add_training_arguments, blas_threads, load, parse_hidden
 
 EXAMPLE = """example:
   descentlab init --data-dir ../shared/data/mnist --out results/e6
@@ -62,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
                                      weight_init_std=init, seed=args.seed)
                 for label, init in MNIST_CONFIGS}
         optimizers = {label: build_optimizer(args.optimizer) for label in nets}
-        result = train_together(nets, optimizers, x_train, t_train, x_test=x_test,
-                                t_test=t_test, iterations=args.iterations,
-                                batch_size=args.batch_size, seed=args.seed,
-                                log_every=args.log_every, progress=not args.no_progress)
+        with blas_threads(args.blas_threads) as threads:
+            result = train_together(nets, optimizers, x_train, t_train, x_test=x_test,
+                                    t_test=t_test, iterations=args.iterations,
+                                    batch_size=args.batch_size, seed=args.seed,
+                                    log_every=args.log_every, progress=not args.no_progress)
         print()
         for n in result.names:
             if n in result.diverged:
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(write_csv(out / "history.csv", ["iteration", *result.names],
                                  [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
                                   for i in range(args.iterations)]))
-        results = {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
+        results = {"blas_threads": threads, "diverged_at": result.diverged,
+                   "train_accuracy": result.train_accuracy,
                    "test_accuracy": result.test_accuracy}
     settings = {"histograms": [list(c) for c in HISTOGRAM_CONFIGS],
                 "inputs": "N(0, 1), 1000 x 100", "layers": args.layers, "units": 100,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +64,36 @@ def parse_init(text: str) -> str | float:
     return value
 
 
+#: BLAS threads environment variables: when one is set, ``--blas-threads auto`` obeys it.
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads_type(text: str) -> str | int:
+    """``--blas-threads``: ``auto`` or a thread count 1..64."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    return _common.integer(1, 64)(text)
+
+
+@contextlib.contextmanager
+def blas_threads(setting: str | int) -> Iterator[int | None]:
+    """Run the block with ``setting`` BLAS threads; yields the count in force (None when
+    unknown). ``auto``: the environment's setting if one of :data:`_THREAD_VARIABLES` is set,
+    else 1 — measured faster for these networks on a 2-core machine
+    (``benchmarks/mnist_blas_threads.py``: a busy machine ran the race 7–10× faster with 1
+    thread than with 2; an idle one about as fast), and the same count on every run keeps
+    float32 sums, so reruns, identical."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if setting == "auto" and any(v in os.environ for v in _THREAD_VARIABLES):
+        pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        yield pools[0] if pools else None
+        return
+    count = 1 if setting == "auto" else int(setting)
+    with threadpool_limits(limits=count, user_api="blas"):
+        yield count
+
+
 def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -> None:
     """The options shared by the MNIST experiments."""
     p.add_argument("--iterations", type=_common.integer(1, limits.MAX_ITERATIONS, "iterations"),
@@ -76,6 +109,9 @@ def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -
     p.add_argument("--log-every", type=_common.integer(1, limits.MAX_ITERATIONS), default=100,
                    help="print the losses every N iterations (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--blas-threads", type=blas_threads_type, default="auto", metavar="N|auto",
+                   help="BLAS threads for the matrix products (default auto: "
+                        "$OPENBLAS_NUM_THREADS if set, else 1, the faster on a busy machine)")
 
 
 def load(args: argparse.Namespace) -> tuple:
@@ -109,10 +145,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"MNIST race: {len(args.optimizers)} optimizers, network "
           f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "
           f"{args.iterations} iterations of {args.batch_size}, seed {args.seed}")
-    result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
-                      iterations=args.iterations, batch_size=args.batch_size, hidden=hidden,
-                      activation=args.activation, weight_init_std=init, seed=args.seed,
-                      log_every=args.log_every, progress=not args.no_progress)
+    with blas_threads(args.blas_threads) as threads:
+        result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
+                          iterations=args.iterations, batch_size=args.batch_size,
+                          hidden=hidden, activation=args.activation, weight_init_std=init,
+                          seed=args.seed, log_every=args.log_every,
+                          progress=not args.no_progress)
     report(result, args.iterations)
 
     rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
@@ -129,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         "iterations": args.iterations, "batch_size": args.batch_size,
         "network": [784, *hidden, 10], "activation": args.activation,
         "weight_init_std": init, "loss": "softmax cross-entropy", "dtype": "float32",
+        "blas_threads": threads,
         "batches": "numpy.random.default_rng(seed).integers(0, 60000, batch_size) per "
                    "iteration, shared by every optimizer; every network starts from the "
                    "weights drawn with the seed",
