@@ -64,6 +64,7 @@ RACE = ["race", "--problem", "bowl", "--optimizers", "sgd"]
     (["--margin", "inf"], "--margin"), (["--start", "1e400,0"], "--start"),
     (["--steps", "3", "--steps", "4"], "--steps is given twice"),
     (["--window", "0:1,0:1"], "--window"),
+    (["sgd"] * 100, "limit of 100 racers"),
 ])
 def test_race_flags_refused_before_any_work(tmp_path, capsys, extra, culprit):
     refused(capsys, [*RACE, *extra, "--out", str(tmp_path / "o")], culprit, tmp_path)
@@ -117,6 +118,13 @@ def test_other_commands_flags(tmp_path, capsys):
             tmp_path)
     refused(capsys, ["batches", "--seed", "-1", "--out", str(tmp_path / "o")], "--seed",
             tmp_path)
+    refused(capsys, ["batches", "--scales", "1,1e400", "--out", str(tmp_path / "o")],
+            "--scales", tmp_path)
+    refused(capsys, ["mnist", "--optimizers", "sgd", "sgd", "--data-dir", str(tmp_path / "none"),
+                     "--out", str(tmp_path / "o")], "given twice", tmp_path)
+    refused(capsys, ["trace", "adam:lr=nan", "--problem", "bowl"], "optimizer spec 'adam:lr=nan'")
+    refused(capsys, ["sweep", "--problem", "bowl", "--optimizer", "adam:beta2=1", "--lr", "0.1",
+                     "--out", str(tmp_path / "o")], "optimizer spec 'adam:beta2=1'", tmp_path)
     refused(capsys, ["race", "--ou", str(tmp_path), "--problem", "bowl", "--optimizers",
                      "sgd"], "--ou")  # no abbreviations: a manifest's argv means one thing
 
@@ -356,7 +364,7 @@ class _Cut(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(1 << 20))
         self.end_headers()
         if self.server.slow:
-            for _ in range(100):
+            for _ in range(40):
                 self.wfile.write(b"x" * 100)
                 self.wfile.flush()
                 time.sleep(0.05)
@@ -415,3 +423,30 @@ def test_blas_threads_flag_and_default(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     with blas_threads("auto") as n:  # the environment's choice is kept
         assert n == before
+
+
+VOCAB = ["race", "sweep", "trace", "problems", "optimizers", "--problem", "bowl", "quartic",
+         "--f", "x**2", "x/0", "0/0", "--start", "-7,2", "nan", "--steps", "0", "3", "1e9",
+         "--optimizers", "--optimizer", "sgd", "adam:lr=", "adam:lr=nan", "--lr", "0.1:1:0",
+         "--grid", "beta2=", "--tol", "-1", "--exact", "--window", "1:0", "--starts", "--json",
+         "--fps", "--margin", "--", "-x", "=", ""]
+
+
+@FAST
+@given(argv=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=8))
+def test_hypothesis_argument_vectors(tmp_path, capsys, monkeypatch, argv):
+    """Random command lines: never a traceback, never a hang, nothing written but under
+    --out (which is in tmp_path), exit 0 or 2."""
+    argv = [a for a in argv if a not in ("--out",)]
+    if argv[0] in ("race", "sweep") and ("--optimizers" in argv or "--optimizer" in argv):
+        argv += ["--out", str(tmp_path / "o")]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    monkeypatch.chdir(cwd)  # a default --out would land here
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code in (0, 2, None) and "Traceback" not in err
+    assert not list(cwd.iterdir())

@@ -75,7 +75,8 @@ def parse_window(text: str, problem: Any) -> tuple[tuple[float, float], ...]:
     except ValueError:
         raise InputError(f"--window {text!r}: expected X0:X1[,Y0:Y1], e.g. -10:10,-5:5") \
             from None
-    if len(pairs) != problem.dim or not all(lo < hi for lo, hi in pairs):
+    if len(pairs) != problem.dim or not all(math.isfinite(lo) and math.isfinite(hi) and lo < hi
+                                            for lo, hi in pairs):
         raise InputError(f"--window {text!r}: need {problem.dim} range(s) LOW:HIGH with "
                          "LOW < HIGH")
     return pairs

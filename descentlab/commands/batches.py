@@ -25,8 +25,9 @@ def parse_scales(text: str) -> list[float]:
     except ValueError:
         raise InputError(f"--scales: expected comma-separated numbers like 1,10, got "
                          f"{text!r}") from None
-    if not scales or any(not s > 0 for s in scales):
-        raise InputError(f"--scales: scales must be positive, got {text!r}")
+    if not scales or any(not 0 < s < 1e100 for s in scales):
+        raise InputError(f"--scales: scales must be finite and positive (below 1e100), got "
+                         f"{text!r}")
     return scales
 
 

@@ -15,7 +15,7 @@ from ..data import load_mnist
 from ..errors import InputError
 from ..lab import limits
 from ..lab.manifest import write_manifest
-from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
+from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race, unique_names
 from ..lab.run_outputs import write_csv
 from ..lab.spec import build_optimizer
 from . import _common
@@ -141,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for spec in args.optimizers:  # report a bad spec before loading anything
         build_optimizer(spec)
+    if len(set(unique_names(args.optimizers))) < len(args.optimizers):
+        raise InputError(f"--optimizers: an optimizer is given twice: "
+                         f"{' '.join(args.optimizers)}")
     (x_train, t_train), (x_test, t_test) = load(args)
     print(f"MNIST race: {len(args.optimizers)} optimizers, network "
           f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "

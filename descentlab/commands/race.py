@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
     _common.check_start_inside(problem, start, args.margin)
+    limits.check("--optimizers", len(args.optimizers), limits.MAX_RACERS, "racers")
     limits.check_work("--steps × --optimizers", len(args.optimizers), args.steps)
     limits.check_memory("--steps", 3 * 8 * (args.steps + 1) * len(args.optimizers)
                         * (problem.dim + 1), "the racers' paths")

@@ -322,7 +322,8 @@ def _fetch(url: str, dest: Path, progress: bool, label: str,
                             f"({MAX_DOWNLOAD_BYTES:,} at most)")
         done = 0
         try:
-            while chunk := response.read(_CHUNK):
+            read = getattr(response, "read1", response.read)  # what has arrived, so a
+            while chunk := read(_CHUNK):  # trickling server still meets the deadline
                 out.write(chunk)
                 done += len(chunk)
                 if done > MAX_DOWNLOAD_BYTES:

@@ -7,6 +7,7 @@ error (:class:`~descentlab.errors.LimitError`) instead of a MemoryError after mi
 limit                  value                raised by
 =====================  ===================  ==============================================
 ``MAX_STEPS``          1,000,000            ``--steps`` (race, sweep, schedules)
+``MAX_RACERS``        100                  ``race --optimizers`` (one panel each)
 ``MAX_RUNS``           4,000,000            ``--lr`` × ``--grid`` / ``--starts`` (sweep)
 ``MAX_GRID_VALUES``    1,000,000            one ``--lr`` / ``--grid`` list or range
 ``MAX_WORK``           2·10⁹ run-steps      runs × ``--steps`` (sweep, race)
@@ -27,6 +28,7 @@ from __future__ import annotations
 from ..errors import LimitError
 
 MAX_STEPS = 1_000_000
+MAX_RACERS = 100
 MAX_RUNS = 4_000_000
 MAX_GRID_VALUES = 1_000_000
 MAX_WORK = 2_000_000_000

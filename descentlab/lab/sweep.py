@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import optim
-from ..errors import DescentlabError, InputError
+from ..errors import InputError
 from .engine import DEFAULT_MARGIN, run_batch
-from .spec import SpecError, parse_optimizer_spec
+from .spec import build_optimizer, parse_optimizer_spec
 
 
 def _grid_values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -36,15 +35,6 @@ def _not_in_spec(spec: str, kwargs: dict[str, Any], key: str, what: str) -> None
     if key in kwargs:
         raise InputError(f"optimizer spec {spec!r} sets {key}={kwargs[key]!r}, but {key} is "
                          f"swept by {what}; remove it from the spec")
-
-
-def _create(spec: str, name: str, hyper: dict[str, Any]) -> optim.Optimizer:
-    try:
-        return optim.create(name, **hyper)
-    except (TypeError, ValueError) as e:
-        if isinstance(e, DescentlabError):
-            raise
-        raise SpecError(f"optimizer spec {spec!r}: {e}") from e
 
 
 @dataclass
@@ -140,10 +130,10 @@ def sweep(
         raise InputError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     n2, n1 = values.size, rates.size
-    hyper = {**kwargs, "lr": np.repeat(rates[None, :], n2, axis=0).reshape(-1, 1)}
+    hyper = {"lr": np.repeat(rates[None, :], n2, axis=0).reshape(-1, 1)}
     if axis is not None:
         hyper[axis] = np.repeat(values[:, None], n1, axis=1).reshape(-1, 1)
-    opt = _create(optimizer, name, hyper)
+    opt = build_optimizer(optimizer, **hyper)  # the spec sets neither lr nor axis (checked)
     starts = np.tile(np.array(start, dtype=float), (n2 * n1, 1))
     b = run_batch(problem, opt, starts, steps, tol=tol, margin=margin, keep_path=False,
                   progress=progress)
@@ -227,13 +217,13 @@ def sweep_starts(
     if starts.ndim != 2 or starts.shape[1] != problem.dim:
         raise InputError(f"starts must have shape (S, {problem.dim}), got {starts.shape}")
     if lr is None:
-        lr = [kwargs.get("lr", _create(optimizer, name, {}).lr)]
+        lr = [kwargs.get("lr", build_optimizer(optimizer).lr)]
     else:
         _not_in_spec(optimizer, kwargs, "lr", "the learning rates (--lr)")
     rates = _grid_values(lr, "lr")
     S, n1 = starts.shape[0], rates.size
-    hyper = {**kwargs, "lr": np.tile(rates, S).reshape(-1, 1)}
-    opt = _create(optimizer, name, hyper)
+    # with no --lr the spec's own lr (a scalar, the same value) takes precedence
+    opt = build_optimizer(optimizer, lr=np.tile(rates, S).reshape(-1, 1))
     X0 = np.repeat(starts, n1, axis=0)
     b = run_batch(problem, opt, X0, steps, tol=tol, margin=margin, keep_path=False,
                   progress=progress)

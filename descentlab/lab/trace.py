@@ -36,7 +36,7 @@ import numpy as np
 from .. import optim
 from ..errors import InputError
 from .exact import NotSimple, Surd
-from .spec import parse_optimizer_spec
+from .spec import build_optimizer, parse_optimizer_spec
 
 #: Optimizers whose rule has an exact (ε → 0) version here.
 EXACT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
@@ -310,13 +310,13 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
         raise InputError(f"start has {len(start_t)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     note = ""
+    opt = build_optimizer(optimizer)  # a rejected value names the spec and the keyword
     if exact:
-        opt = optim.create(name, **kwargs)
         _check_exact_supported(name, opt)
         if "eps" in opt.hyperparameters():
             kwargs = {**kwargs, "eps": TINY_EPS}
             note = "exact: ε → 0 (the floating-point run used ε = 1e-300)"
-    opt = optim.create(name, **kwargs)
+            opt = optim.create(name, **kwargs)  # the checked spec with a valid tiny ε
     if not exact and name in EXACT_OPTIMIZERS and "eps" in opt.hyperparameters():
         note = (f"ε = {opt.hyperparameters()['eps']:g} (pass eps=1e-300 or --exact for the "
                 "ε → 0 values of a hand computation)")
