@@ -450,3 +450,14 @@ def test_hypothesis_argument_vectors(tmp_path, capsys, monkeypatch, argv):
     err = capsys.readouterr().err
     assert code in (0, 2, None) and "Traceback" not in err
     assert not list(cwd.iterdir())
+
+
+def test_f_is_evaluated_as_written():
+    """Simplification serves the derivative and the printed formula; f itself follows the
+    text's order of operations (no reassociation: no overflow the text does not have, no
+    last-bit change)."""
+    x = np.array([[0.0], [1e-300], [7.0]])
+    p = problems.from_expression("1e200*(1e200*x)")
+    np.testing.assert_array_equal(p.f(x), [0.0, 1e200 * (1e200 * 1e-300), 1e200 * (1e200 * 7)])
+    q = problems.from_expression("0.1*(0.3*x)")
+    assert q.f(x)[2] == 0.1 * (0.3 * 7.0) != 0.03 * 7.0  # the two orders differ in the last bit

@@ -21,7 +21,11 @@ magnitude, and every constant part must evaluate to a finite number (so ``9**9**
 ``1/0`` are rejected instead of computed).
 
 Derivatives use the sum, product, quotient, power and chain rules with light simplification
-(constant folding, 0 and 1 identities, signs pulled out). Evaluation happens under
+(constant folding, 0 and 1 identities, signs pulled out). The simplified tree is what is
+printed and differentiated; f itself is evaluated from the tree exactly as written, so no
+reassociation changes its bits or overflows where the text does not, and a part with variables
+is never simplified to a constant (``0*log(x)`` stays undefined where ``log(x)`` is). A
+constant part is evaluated as written before any simplification: ``x + 0/0`` is refused. Evaluation happens under
 ``np.errstate(all="ignore")``: log of a negative number, division by zero or overflow give
 nan/inf silently.
 
@@ -474,8 +478,9 @@ _FORBIDDEN = {
 class _Translator:
     """Walks a Python syntax tree and builds an expression tree, or raises ValueError."""
 
-    def __init__(self, text: str, columns: list[int]) -> None:
+    def __init__(self, text: str, columns: list[int], simplify: bool = True) -> None:
         self.text = text
+        self.simplify = simplify  # False: the tree exactly as written (how f is evaluated)
         self.columns = columns  # character index in `text` → column (1-based) in user text
         self.seen: set[str] = set()  # variables written (even if simplified away: 0*y)
 
@@ -534,7 +539,8 @@ class _Translator:
             raise self.fail(node, f"unknown name {node.id!r}", f"; allowed: {_ALLOWED}")
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return neg(self.translate(node.operand, deeper))
+                operand = self.translate(node.operand, deeper)
+                return neg(operand) if self.simplify else Neg(operand)
             if isinstance(node.op, ast.UAdd):
                 return self.translate(node.operand, deeper)
             raise self.fail(node, f"the operator in {self.quote(node)!r} is not allowed")
@@ -549,8 +555,16 @@ class _Translator:
                 raise self.fail(node.right, f"the exponent {self.quote(node.right)!r} is too "
                                             f"large (at most {MAX_EXPONENT:g} in magnitude)")
             build = {"+": add, "-": sub, "*": mul, "/": div, "**": power}[op]
-            return self.constant_checked(node, build(left, right), (left, right),
-                                         BinOp(op, left, right))
+            raw = BinOp(op, left, right)
+            if self.simplify and op in "*/" and (isinstance(left, Neg) or isinstance(right, Neg)):
+                # the sign in front, as mul and div put it (the same bits: negation is exact)
+                inner = BinOp(op, getattr(left, "arg", left), getattr(right, "arg", right))
+                kept = inner if isinstance(left, Neg) and isinstance(right, Neg) else Neg(inner)
+            else:
+                kept = raw
+            result = self.constant_checked(node, build(left, right) if self.simplify else raw,
+                                           (left, right), raw)
+            return kept if result is raw else result
         if isinstance(node, ast.Call):
             return self.translate_call(node, deeper)
         for kind, what in _FORBIDDEN.items():
@@ -573,7 +587,9 @@ class _Translator:
             raise self.fail(node, f"{node.func.id}() takes {wanted} argument(s), got "
                                   f"{len(node.args)} in {self.quote(node)!r}")
         args = [self.translate(a, depth) for a in node.args]
-        return self.constant_checked(node, call(name, *args), args, Call(name, tuple(args)))
+        raw = Call(name, tuple(args))
+        return self.constant_checked(node, call(name, *args) if self.simplify else raw, args,
+                                     raw)
 
 
 def parse(text: str) -> Node:
@@ -582,8 +598,10 @@ def parse(text: str) -> Node:
     return _parse(text)[0]
 
 
-def _parse(text: str) -> tuple[Node, set[str]]:
-    """The tree and the variable names the text mentions."""
+def _parse(text: str) -> tuple[Node, set[str], Node]:
+    """The simplified tree (for derivatives and printing), the variable names the text
+    mentions, and the tree exactly as written (what f evaluates: no reassociation, so
+    ``1e200*(1e200*x)`` is 0 at x = 0, as written, not inf*0)."""
     if not isinstance(text, str):
         raise InputError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -611,7 +629,9 @@ def _parse(text: str) -> tuple[Node, set[str]]:
         raise InputError(f"invalid expression {text!r}: {e}") from None
     translator = _Translator(source, columns)
     try:
-        return translator.translate(tree.body), translator.seen
+        simplified = translator.translate(tree.body)
+        return simplified, translator.seen, _Translator(source, columns, False).translate(
+            tree.body)
     except RecursionError:
         raise InputError("invalid expression: too complex") from None
 
@@ -649,7 +669,7 @@ def from_expression(
     >>> p.minima
     [Minimum(point=(1.0, -0.5), value=0.0, kind='global')]
     """
-    tree, used = _parse(expr)
+    tree, used, as_written = _parse(expr)
     if dim is None:
         dim = 2 if "y" in used else 1
     if dim not in (1, 2):
@@ -659,7 +679,7 @@ def from_expression(
     names = VARIABLES[:dim]
     try:
         gradient = [derivative(tree, v) for v in names]
-        value_program, gradient_program = Program([tree]), Program(gradient)
+        value_program, gradient_program = Program([as_written]), Program(gradient)
         if gradient_program.printed_size() <= MAX_PRINTED_NODES:
             gradient_texts = [to_text(g) for g in gradient]
             gradient_text = gradient_texts[0] if dim == 1 else f"({', '.join(gradient_texts)})"
