@@ -25,9 +25,9 @@ Derivatives use the sum, product, quotient, power and chain rules with light sim
 printed and differentiated; f itself is evaluated from the tree exactly as written, so no
 reassociation changes its bits or overflows where the text does not, and a part with variables
 is never simplified to a constant (``0*log(x)`` stays undefined where ``log(x)`` is). A
-constant part is evaluated as written before any simplification: ``x + 0/0`` is refused. Evaluation happens under
-``np.errstate(all="ignore")``: log of a negative number, division by zero or overflow give
-nan/inf silently.
+constant part is evaluated as written before any simplification: ``x + 0/0`` is refused.
+Evaluation happens under ``np.errstate(all="ignore")``: log of a negative number, division by
+zero or overflow give nan/inf silently.
 
 >>> from descentlab.problems import from_expression
 >>> p = from_expression("x^2/20 + y^2")
