@@ -14,6 +14,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from descentlab import problems  # noqa: E402
+from descentlab.errors import InputError
 from descentlab.lab.race import race  # noqa: E402
 from descentlab.lab.sweep import start_grid, sweep, sweep_starts  # noqa: E402
 from descentlab.viz import animate, maps, nn_figures, style, surfaces  # noqa: E402
@@ -123,7 +124,9 @@ def test_left_the_window_is_said_in_table_and_figures():
 
 
 def test_single_row_stability_map_title_ticks_and_legend():
-    s = sweep(problems.get("quartic"), "adam:lr=0.5,eps=1e-10", lr=[0.1, 0.2, 1.5],
+    with pytest.raises(InputError, match="lr is swept"):  # a spec lr the sweep would drop
+        sweep(problems.get("quartic"), "adam:lr=0.5", lr=[0.1], start=(-8,), steps=1)
+    s = sweep(problems.get("quartic"), "adam:eps=1e-10", lr=[0.1, 0.2, 1.5],
               start=(-8,), steps=20)
     fig = maps.stability_map(s)
     ax = fig.axes[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_training_arguments, load_mnist_data, parse_hidden
+from . import _common
+from ._common import add_training_arguments, blas_threads, load_mnist_data, parse_hidden
 
 EXAMPLE = """example:
   descentlab init --data-dir ../shared/data/mnist --out results/e6
@@ -62,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
                                      weight_init_std=init, seed=args.seed)
                 for label, init in MNIST_CONFIGS}
         optimizers = {label: build_optimizer(args.optimizer) for label in nets}
-        result = train_together(nets, optimizers, x_train, t_train, x_test=x_test,
-                                t_test=t_test, iterations=args.iterations,
-                                batch_size=args.batch_size, seed=args.seed,
-                                log_every=args.log_every, progress=not args.no_progress)
+        with blas_threads(args.blas_threads) as threads:
+            result = train_together(nets, optimizers, x_train, t_train, x_test=x_test,
+                                    t_test=t_test, iterations=args.iterations,
+                                    batch_size=args.batch_size, seed=args.seed,
+                                    log_every=args.log_every, progress=not args.no_progress)
         print()
         for n in result.names:
             if n in result.diverged:
@@ -79,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(write_csv(out / "history.csv", ["iteration", *result.names],
                                  [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
                                   for i in range(args.iterations)]))
-        results = {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
+        results = {"blas_threads": threads, "diverged_at": result.diverged,
+                   "train_accuracy": result.train_accuracy,
                    "test_accuracy": result.test_accuracy}
     settings = {"histograms": [list(c) for c in HISTOGRAM_CONFIGS],
                 "inputs": "N(0, 1), 1000 x 100", "layers": args.layers, "units": 100,
@@ -101,10 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(sigmoid, tanh) and He (ReLU) initialisation, and the MNIST training "
                     "loss of std 0.01 vs Xavier vs He.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layers", type=int, default=5, help="layers for the histograms (5)")
+    p.add_argument("--layers", type=_common.integer(1, 100, "layers"),
+                   default=5, help="layers for the histograms (5)")
     p.add_argument("--optimizer", default="sgd:lr=0.01",
                    help="optimizer spec for the MNIST part (default sgd:lr=0.01)")
     add_training_arguments(p)
     p.add_argument("--skip-mnist", action="store_true", help="histograms only")
-    p.add_argument("--out", default="results/init", help="output folder (default results/init)")
+    p.add_argument("--out", type=_common.out_dir,
+                   default="results/init", help="output folder (default results/init)")
     p.set_defaults(run=run)

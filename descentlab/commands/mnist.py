@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InputError
 from ..lab.mnist_race import CLASSIC_OPTIMIZERS
-from ._common import add_training_arguments, load_mnist_data, parse_hidden
+from . import _common
+from ._common import add_training_arguments, blas_threads, load_mnist_data, parse_hidden
 
 if TYPE_CHECKING:
     from ..lab.mnist_race import RaceResult
@@ -27,10 +30,18 @@ MNIST is read from --data-dir, else $DESCENTLAB_DATA, else ~/.cache/descentlab/m
 
 
 def parse_init(text: str) -> str | float:
+    """``he``, ``xavier`` or a fixed standard deviation (a finite number > 0)."""
+    if text.strip().lower() in ("he", "xavier"):
+        return text.strip().lower()
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        return text
+        raise InputError(f"--weight-init {text!r}: expected he, xavier or a standard "
+                         "deviation such as 0.01") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"--weight-init {text!r}: a standard deviation must be a finite "
+                         "number > 0")
+    return value
 
 
 def report(result: RaceResult, iterations: int) -> None:
@@ -61,14 +72,21 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for spec in args.optimizers:  # report a bad spec before loading anything
         build_optimizer(spec)
+    from ..lab.mnist_race import unique_names
+
+    if len(set(unique_names(args.optimizers))) < len(args.optimizers):
+        raise InputError(f"--optimizers: an optimizer is given twice: "
+                         f"{' '.join(args.optimizers)}")
     (x_train, t_train), (x_test, t_test) = load_mnist_data(args)
     print(f"MNIST race: {len(args.optimizers)} optimizers, network "
           f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "
           f"{args.iterations} iterations of {args.batch_size}, seed {args.seed}")
-    result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
-                      iterations=args.iterations, batch_size=args.batch_size, hidden=hidden,
-                      activation=args.activation, weight_init_std=init, seed=args.seed,
-                      log_every=args.log_every, progress=not args.no_progress)
+    with blas_threads(args.blas_threads) as threads:
+        result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
+                          iterations=args.iterations, batch_size=args.batch_size,
+                          hidden=hidden, activation=args.activation, weight_init_std=init,
+                          seed=args.seed, log_every=args.log_every,
+                          progress=not args.no_progress)
     report(result, args.iterations)
 
     rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
@@ -86,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "iterations": args.iterations, "batch_size": args.batch_size,
         "network": [784, *hidden, 10], "activation": args.activation,
         "weight_init_std": init, "loss": "softmax cross-entropy", "dtype": "float32",
+        "blas_threads": threads,
         "batches": "numpy.random.default_rng(seed).integers(0, 60000, batch_size) per "
                    "iteration, shared by every optimizer; every network starts from the "
                    "weights drawn with the seed",
@@ -112,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hidden activation (default relu)")
     p.add_argument("--weight-init", default="he",
                    help="he, xavier or a fixed std such as 0.01 (default he)")
-    p.add_argument("--out", default="results/mnist",
+    p.add_argument("--out", type=_common.out_dir, default="results/mnist",
                    help="output folder for loss.png, history.csv, manifest.json "
                         "(default results/mnist)")
     p.set_defaults(run=run)

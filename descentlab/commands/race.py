@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..files import write_text
-from ..lab import manifest
+from ..lab import limits, manifest
 from ..lab.progressbar import ProgressBar
 from ..lab.race import race
 from . import _common
@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
     _common.check_start_inside(problem, start, args.margin)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    limits.check("--optimizers", len(args.optimizers), limits.MAX_RACERS, "racers")
+    limits.check_work("--steps × --optimizers", len(args.optimizers), args.steps)
+    limits.check_memory("--steps", 3 * 8 * (args.steps + 1) * len(args.optimizers)
+                        * (problem.dim + 1), "the racers' paths")
     if args.animate == "mp4":  # say so before any work
         from ..viz.animate import require_ffmpeg
 
@@ -105,19 +107,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.allow_negative_values(p)
     _common.add_problem_arguments(p)
-    p.add_argument("--steps", type=int, default=30, help="updates per optimizer (default 30)")
+    p.add_argument("--steps", type=_common.steps,
+                   default=30, help="updates per optimizer (default 30)")
     p.add_argument("--optimizers", nargs="+", required=True, metavar="SPEC",
                    help="optimizer specs NAME[:key=value,...], e.g. adam:lr=0.3,beta2=0.5")
     p.add_argument("--animate", choices=("gif", "mp4"), help="also write an animation")
-    p.add_argument("--fps", type=int, default=10, help="animation frames per second (10)")
+    p.add_argument("--fps", type=_common.integer(1, 100),
+                   default=10, help="animation frames per second (10)")
     p.add_argument("--view", choices=("contour", "surface"), default="contour",
                    help="animate 2-D problems on the contours (default) or on the 3-D surface")
     p.add_argument("--look", choices=("palette", "classic"), default="palette",
                    help="contours.png: paths in each optimizer's colour (default) or as the "
                    "textbook's red dots (classic)")
-    p.add_argument("--tol", type=float, default=None,
+    p.add_argument("--tol", type=_common.number(0, low_open=True), default=None,
                    help="distance counted as 'at a minimum' (default 1%% of the window)")
-    p.add_argument("--margin", type=float, default=0.0,
+    p.add_argument("--margin", type=_common.number(0, 100), default=0.0,
                    help="runs leaving the window widened by MARGIN × its width on each side "
                    "count as diverged (default 0: the window itself)")
     _common.add_noise_arguments(p, seeds=True)

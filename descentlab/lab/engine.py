@@ -232,9 +232,9 @@ def run_batch(
     """
     X = np.array(starts, dtype=np.float64, copy=True)
     if X.ndim != 2 or X.shape[1] != problem.dim:
-        raise ValueError(f"starts must have shape (K, {problem.dim}), got {X.shape}")
+        raise InputError(f"starts must have shape (K, {problem.dim}), got {X.shape}")
     if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+        raise InputError(f"steps must be >= 0, got {steps}")
     K = X.shape[0]
     xi = None
     if noise:

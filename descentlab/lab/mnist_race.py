@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import InputError
 from .manifest import optimizer_settings
 from .progressbar import ProgressBar
 from .spec import build_optimizer, parse_optimizer_spec
@@ -74,10 +75,10 @@ def run_race(
     """Race the optimizers given as specs (``"adam:lr=0.001"``, see :mod:`.spec`), one
     network each, all initialised from ``seed``; see :func:`train_together`."""
     if len(specs) == 0:
-        raise ValueError("give at least one optimizer")
+        raise InputError("give at least one optimizer")
     names = unique_names(specs)
     if len(set(names)) != len(names):
-        raise ValueError(f"optimizer given twice: {', '.join(specs)}")
+        raise InputError(f"optimizer given twice: {', '.join(specs)}")
     from ..nn import MultiLayerNet
 
     optimizers = {n: build_optimizer(s) for n, s in zip(names, specs)}
@@ -95,7 +96,7 @@ def run_race(
 def data_shapes(x: np.ndarray, t: np.ndarray) -> tuple[int, int]:
     """(inputs per sample, classes) of a training set; its sample and label counts must agree."""
     if len(x) != len(t):
-        raise ValueError(f"{len(x)} training samples but {len(t)} labels")
+        raise InputError(f"{len(x)} training samples but {len(t)} labels")
     n_classes = int(t.shape[1]) if np.ndim(t) == 2 else int(np.max(t)) + 1
     return int(np.prod(np.shape(x)[1:])), n_classes
 
@@ -125,11 +126,11 @@ def train_together(
     if given, the test set.
     """
     if iterations < 1 or batch_size < 1:
-        raise ValueError(f"iterations and batch_size must be >= 1, got {iterations}, "
+        raise InputError(f"iterations and batch_size must be >= 1, got {iterations}, "
                          f"{batch_size}")
     names = list(nets)
     if set(optimizers) != set(names):
-        raise ValueError("nets and optimizers must have the same keys")
+        raise InputError("nets and optimizers must have the same keys")
     x_train = np.asarray(x_train)
     data_shapes(x_train, t_train)
     dtype = nets[names[0]].dtype

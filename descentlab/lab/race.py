@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..errors import InputError
+from ..files import csv_text
 from .engine import DEFAULT_MARGIN, bounds, default_tol, draw_starts, run_batch
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -111,25 +112,19 @@ class RaceResult:
 
     def csv(self) -> str:
         """``trajectories.csv``: columns optimizer, step, x, y, f (no y in 1-D); exact
-        round-trip floats, so equal runs give byte-identical files."""
-        out = io.StringIO()
+        round-trip floats, so equal runs give byte-identical files; written by the csv
+        module, so a label with commas (a repeated optimizer's full spec) is quoted."""
         names = ["x", "y"][: self.problem.dim]
-        out.write(",".join(["optimizer", "step", *names, "f"]) + "\n")
-        for e in self.entries:
-            for k, (point, fk) in enumerate(zip(e.path, e.f)):
-                values = [repr(float(c)) for c in point] + [repr(float(fk))]
-                out.write(",".join([e.label, str(k), *values]) + "\n")
-        return out.getvalue()
+        return csv_text(["optimizer", "step", *names, "f"], (
+            [e.label, k, *(repr(float(c)) for c in point), repr(float(fk))]
+            for e in self.entries for k, (point, fk) in enumerate(zip(e.path, e.f))))
 
     def seeds_csv(self) -> str:
         """``seeds.csv`` (races with seeds): optimizer, seed, step, f — every seed's f."""
-        out = io.StringIO()
-        out.write("optimizer,seed,step,f\n")
-        for e in self.entries:
-            for seed, row in zip(self.seeds or [], e.seed_f):
-                for k, fk in enumerate(row):
-                    out.write(f"{e.label},{seed},{k},{'' if np.isnan(fk) else repr(float(fk))}\n")
-        return out.getvalue()
+        return csv_text(["optimizer", "seed", "step", "f"], (
+            [e.label, seed, k, "" if np.isnan(fk) else repr(float(fk))]
+            for e in self.entries for seed, row in zip(self.seeds or [], e.seed_f)
+            for k, fk in enumerate(row)))
 
 
 def _as_entries(optimizers: Sequence[str] | Mapping[str, optim.Optimizer]
@@ -179,12 +174,12 @@ def race(
     """
     start = tuple(float(c) for c in (problem.start if start is None else start))
     if len(start) != problem.dim:
-        raise ValueError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
+        raise InputError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     tol = default_tol(problem) if tol is None else float(tol)
     racers = _as_entries(optimizers)
     if not racers:
-        raise ValueError("a race needs at least one optimizer")
+        raise InputError("a race needs at least one optimizer")
     names = [n for n, _, _ in racers]
     lo, hi = bounds(problem, margin)
     if seeds is None and (noise or spread):
