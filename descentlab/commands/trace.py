@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..lab import limits
 from ..lab.trace import trace
 from . import _common
 
@@ -19,6 +20,8 @@ that kind are printed as floats marked ≈. Every optimizer traces exactly this 
 def run(args: argparse.Namespace) -> int:
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
+    if args.exact:
+        limits.check("--steps", args.steps, limits.MAX_EXACT_TRACE_ROWS, "exact traced steps")
     result = trace(problem, args.optimizer, start, args.steps, exact=args.exact)
     print(f"{args.optimizer} on f = {problem.formula} from {start}")
     print()
@@ -34,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common.allow_negative_values(p)
     p.add_argument("optimizer", metavar="SPEC", help="e.g. adam:lr=1,beta1=0.5,beta2=0.5")
     _common.add_problem_arguments(p)
-    p.add_argument("--steps", type=int, default=2, help="updates to trace (default 2)")
+    p.add_argument("--steps", type=_common.integer(0, limits.MAX_TRACE_ROWS, "traced steps"),
+                   default=2, help="updates to trace (default 2)")
     p.add_argument("--exact", action="store_true",
                    help="exact values (rationals, simple radicals) with ε → 0")
     p.set_defaults(run=run)

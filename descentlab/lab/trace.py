@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..errors import InputError
 from .exact import NotSimple, Surd, eps_limit
-from .spec import parse_optimizer_spec
+from .spec import build_optimizer, parse_optimizer_spec
 
 #: ε used by the floating-point run of an exact trace (ε → 0; must be > 0).
 TINY_EPS = 1e-300
@@ -232,10 +233,10 @@ def _check_exact_supported(opt: optim.Optimizer) -> None:
     options = opt.options()
     used = [k for k in _NOT_EXACT_OPTIONS if options.get(k) is not None]
     if used:
-        raise ValueError(f"--exact cannot trace clipping; remove {', '.join(used)}")
+        raise InputError(f"--exact cannot trace clipping; remove {', '.join(used)}")
     for k, v in opt.hyperparameters().items():
         if isinstance(v, np.ndarray):
-            raise ValueError(f"--exact needs {k} to be a number, not an array")
+            raise InputError(f"--exact needs {k} to be a number, not an array")
 
 
 class _ExactRun:
@@ -330,13 +331,13 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
     optimizer; ε → 0 unless the class keeps it, as Adadelta does)."""
     name, kwargs = parse_optimizer_spec(optimizer)
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise InputError(f"steps must be >= 1, got {steps}")
     start_t = tuple(float(c) for c in (problem.start if start is None else start))
     if len(start_t) != problem.dim:
-        raise ValueError(f"start has {len(start_t)} coordinates, problem {problem.name!r} is "
+        raise InputError(f"start has {len(start_t)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     note = ""
-    opt = optim.create(name, **kwargs)
+    opt = build_optimizer(optimizer)  # a rejected value names the spec and the keyword
     eps_to_zero = exact and "eps" in opt.hyperparameters() and type(
         opt).eps_to_zero_in_exact_trace
     if exact:
