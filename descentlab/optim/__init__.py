@@ -2,7 +2,8 @@
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adadelta adagrad adam adamax adamw amsgrad momentum nadam nesterov rmsprop sgd
+adadelta adafactor adagrad adam adamax adamw amsgrad asgd lbfgs momentum muon nadam nesterov
+radam rmsprop rprop sgd
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -15,20 +16,27 @@ import inspect
 from typing import Any
 
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .asgd import ASGD
 from .base import Optimizer
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .flat import FlatParams
+from .lbfgs import LBFGS
+from .muon import Muon
 from .nadam import Nadam
+from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD, Momentum, Nesterov
 
-#: Name → class, in the order of the classic lineage.
+#: Name → class: the classic lineage in its order, then torch.optim's later additions.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
-    for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax)
+    for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax,
+                RAdam, Rprop, ASGD, Adafactor, Muon, LBFGS)
 }
 #: Extra names: name → (class, preset keyword arguments).
 ALIASES: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
@@ -43,7 +51,10 @@ def available() -> list[str]:
 
 def accepted_arguments(cls: type[Optimizer]) -> list[str]:
     """Keyword arguments a class's constructor takes (its own and the shared options)."""
-    names = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
+    signature = inspect.signature(cls.__init__).parameters
+    names = [p for p in signature if p not in ("self", "options")]
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+        return names  # no shared options (LBFGS)
     shared = [p for p in inspect.signature(Optimizer.__init__).parameters
               if p not in ("self", "lr", "weight_decay")]
     return names + [p for p in shared if p not in names]
@@ -74,6 +85,7 @@ def create(name: str, **kwargs: Any) -> Optimizer:
 
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
-    "Adamax", "Optimizer", "OPTIMIZERS", "available", "create", "accepted_arguments",
+    "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "Optimizer",
+    "OPTIMIZERS", "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
 ]
