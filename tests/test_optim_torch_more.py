@@ -234,6 +234,33 @@ def test_lbfgs_matches_torch(seed, torch_exact):
         opt.globals["func_evals"] == state["func_evals"]
 
 
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+@pytest.mark.parametrize("x0", [2.5, -3.1, 0.7])
+def test_lbfgs_in_one_dimension_agrees_to_the_last_bits(x0, line_search, torch_exact):
+    """One dimension: dot products are single products, so the only differences left are
+    torch's fused multiply-adds in x + t·d — the algorithm itself is the same, step by step."""
+    def f(x):
+        return (float(np.sum(0.25 * x**4 - x**2 + 0.3 * x + np.cos(3 * x))),
+                x**3 - 2 * x + 0.3 - 3 * np.sin(3 * x))
+
+    kw = dict(lr=0.7, max_iter=5, history_size=3, line_search_fn=line_search,
+              tolerance_grad=1e-9, tolerance_change=1e-12)
+    x, opt = np.array([x0]), optim.LBFGS(**kw)
+    t = torch.tensor([x0], requires_grad=True)
+    topt = torch.optim.LBFGS([t], **kw)
+
+    def tclosure():
+        value, grad = f(t.detach().numpy())
+        t.grad = torch.tensor(grad)
+        return torch.tensor(value)
+
+    for _ in range(30):
+        opt.update(x, closure=lambda: f(x))
+        topt.step(tclosure)
+        np.testing.assert_allclose(x, t.detach().numpy(), rtol=4e-15, atol=0)
+    assert opt.globals["func_evals"] == topt.state[t]["func_evals"] > 30
+
+
 @pytest.mark.parametrize("via_file", [False, True])
 def test_lbfgs_resume_is_bit_identical(via_file, tmp_path):
     kw = dict(max_iter=3, history_size=4, line_search_fn="strong_wolfe",
@@ -386,3 +413,43 @@ def test_radam_rectification_turns_on_when_rho_exceeds_5():
     assert [r > 5 for r in rho] == [False] * 5 + [True, True]
     rho_6 = 1999 - 12 * 0.999**6 / (1 - 0.999**6)
     assert rho[5] == pytest.approx(rho_6, rel=1e-9)  # (a cancellation: 1999 − 1993)
+
+
+# ------------------------------------------------------------------ L-BFGS in the lab
+@pytest.mark.parametrize("spec", ["lbfgs", "lbfgs:line_search_fn=strong_wolfe,max_iter=4"])
+@pytest.mark.parametrize("surface", ["bowl", "booth", "two_basin", "rosenbrock"])
+def test_lbfgs_races_on_a_surface_as_torch_does(spec, surface, torch_exact):
+    """The race gives L-BFGS a closure (f and grad at the current point); its path is torch's
+    ``step(closure)`` path. (Rosenbrock's valley amplifies the last-bit differences of torch's
+    fused multiply-adds — MKL's dot products, ``add_`` with alpha — to 1e-7 within three
+    updates: there only the outcome and the first update are compared.)"""
+    from descentlab import problems
+    from descentlab.lab.race import race
+    from descentlab.lab.spec import parse_optimizer_spec
+
+    problem = problems.get(surface)
+    entry = race(problem, [spec], steps=12).entries[0]
+    kw = parse_optimizer_spec(spec)[1]
+    x = torch.tensor(np.asarray(entry.path[0], dtype=np.float64), requires_grad=True)
+    topt = torch.optim.LBFGS([x], **kw)
+
+    def closure():
+        point = x.detach().numpy()[None, :]
+        x.grad = torch.tensor(np.asarray(problem.grad(point), dtype=np.float64)[0])
+        return torch.tensor(float(problem.f(point)[0]))
+
+    compared = 1 if surface == "rosenbrock" else len(entry.path) - 1
+    for k in range(1, compared + 1):
+        topt.step(closure)
+        np.testing.assert_allclose(entry.path[k], x.detach().numpy(), rtol=1e-12, atol=1e-13,
+                                   err_msg=f"update {k}")
+    if surface == "rosenbrock":
+        assert entry.outcome == "global"
+
+
+def test_lbfgs_cannot_run_stacked_runs():
+    from descentlab import problems
+    from descentlab.lab.engine import run_batch
+
+    with pytest.raises(InputError, match="cannot run 3 runs stacked in one array"):
+        run_batch(problems.get("bowl"), optim.LBFGS(), np.ones((3, 2)), 5)

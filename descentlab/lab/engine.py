@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 OUTCOMES = ("global", "local", "moving", "diverged")
 
 #: Default margin: 0, the bounds are the problem's own.
@@ -90,6 +92,13 @@ def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, dist
 
 
+def _value_and_grad(problem: Any, X: np.ndarray) -> tuple[float, np.ndarray]:
+    """A closure's answer at the current point: (f summed over the runs, the gradient)."""
+    with np.errstate(all="ignore"):
+        return (float(np.sum(problem.f(X))),
+                np.asarray(problem.grad(X), dtype=np.float64))
+
+
 def run_batch(
     problem: Any,
     optimizer: Any,
@@ -123,6 +132,10 @@ def run_batch(
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     K = X.shape[0]
+    needs_closure = getattr(optimizer, "needs_closure", False)  # L-BFGS: it asks for f and g
+    if needs_closure and K != 1:
+        raise InputError(f"{optimizer.name} treats all its parameters as one vector, so it "
+                         f"cannot run {K} runs stacked in one array; run them one by one")
     tol = default_tol(problem) if tol is None else float(tol)
     lo, hi = bounds(problem, margin)
     is_global = np.array([m.kind == "global" for m in problem.minima] + [False])  # [-1]: none
@@ -161,7 +174,10 @@ def run_batch(
         if frozen.any():
             G[frozen] = 0.0
             before = X[frozen]
-        optimizer.update(X, G)
+        if not needs_closure:
+            optimizer.update(X, G)
+        elif not frozen.any():  # (K = 1: a frozen run is a finished one)
+            optimizer.update(X, closure=lambda: _value_and_grad(problem, X))
         if frozen.any():
             X[frozen] = before
         with np.errstate(all="ignore"):

@@ -136,6 +136,11 @@ class LBFGS(Optimizer):
     ``n_iter``, ``func_evals`` — saved and restored by checkpoints. No ``maximize``, weight
     decay or clipping (PyTorch's L-BFGS has none); no fused kernel.
 
+    Agreement with PyTorch: the same operations in the same order, but PyTorch's dot products
+    (MKL) and ``add_(alpha=t)`` use fused multiply-adds; the last-bit differences stay there in
+    one dimension and on well-conditioned problems (1e-12 over 100 updates, the tests), and grow
+    as fast as the problem amplifies them elsewhere (Rosenbrock: 1e-10 after two updates).
+
     Defaults: ``lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
     history_size=100, line_search_fn=None`` — ``torch.optim.LBFGS``.
 
