@@ -345,7 +345,7 @@ def test_muon_refuses_non_matrix_leaves_before_changing_anything():
             optim.Muon(**bad)
 
 
-@pytest.mark.parametrize("name", ["muon", "radam", "rprop", "asgd", "adafactor"])
+@pytest.mark.parametrize("name", ["muon"])  # (the others: tests/test_optim_api.py)
 @pytest.mark.parametrize("via_file", [False, True])
 def test_resume_is_bit_identical(name, via_file, tmp_path):
     rng = np.random.default_rng(3)
@@ -359,11 +359,10 @@ def test_resume_is_bit_identical(name, via_file, tmp_path):
             opt.update(p, g)
         return p
 
-    kw = {"t0": 3.0} if name == "asgd" else {}
-    straight = run(optim.create(name, lr=0.01, **kw), copy.deepcopy(params), grads)
-    first = optim.create(name, lr=0.01, **kw)
+    straight = run(optim.create(name, lr=0.01), copy.deepcopy(params), grads)
+    first = optim.create(name, lr=0.01)
     half = run(first, copy.deepcopy(params), grads[:5])
-    second = optim.create(name, lr=0.01, **kw)
+    second = optim.create(name, lr=0.01)
     if via_file:
         first.save(tmp_path / "o.npz")
         second.load(tmp_path / "o.npz")

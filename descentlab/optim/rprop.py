@@ -83,7 +83,7 @@ class Rprop(Optimizer):
         if h.t == 1:
             size[...] = h.lr  # Δ₀ = η
         s = np.sign(g * prev)
-        f = np.where(s > 0, h.etaplus, np.where(s < 0, h.etaminus, 1.0)).astype(p.dtype)
+        f = np.where(s > 0, h.etaplus, np.where(s < 0, h.etaminus, 1)).astype(p.dtype)
         size[...] = np.minimum(np.maximum(size * f, h.step_size_min), h.step_size_max)
         g = np.where(f == h.etaminus, 0, g)  # (PyTorch's test: f = η⁻ in the array's dtype)
         p -= np.sign(g) * size

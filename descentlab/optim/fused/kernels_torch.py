@@ -59,23 +59,26 @@ def rprop(p, g, prev, size, maximize, l2, wd, decay, first, lr, etaminus, etaplu
         prev[i] = gi
 
 
+@njit(inline="always")
+def _asgd_at(i, p, g, ax, maximize, l2, wd, decay, shrink, eta, mu, copy):
+    pi = p[i] * decay
+    gi = gradient(pi, g[i], maximize, l2, wd)
+    pi = pi * shrink
+    pi = pi - eta * gi
+    p[i] = pi
+    if copy:
+        ax[i] = pi
+    else:
+        ai = ax[i]
+        ax[i] = ai + (pi - ai) * mu
+
+
 @njit(**OPTIONS)
 def asgd(p, g, ax, maximize, l2, wd, decay, shrink, eta, mu, copy):
-    """p = p(1 − λη) − ηg;  a = p (μ = 1) or a + (p − a)μ."""
+    """p = p(1 − λη) − ηg;  a = p (μ = 1) or a + (p − a)μ (one loop per case: vectorised)."""
     if copy:
         for i in prange(p.size):
-            pi = p[i] * decay
-            gi = gradient(pi, g[i], maximize, l2, wd)
-            pi = pi * shrink
-            pi = pi - eta * gi
-            p[i] = pi
-            ax[i] = pi
+            _asgd_at(i, p, g, ax, maximize, l2, wd, decay, shrink, eta, mu, True)
     else:
         for i in prange(p.size):
-            pi = p[i] * decay
-            gi = gradient(pi, g[i], maximize, l2, wd)
-            pi = pi * shrink
-            pi = pi - eta * gi
-            p[i] = pi
-            ai = ax[i]
-            ax[i] = ai + (pi - ai) * mu
+            _asgd_at(i, p, g, ax, maximize, l2, wd, decay, shrink, eta, mu, False)
