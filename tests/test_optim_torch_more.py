@@ -446,9 +446,14 @@ def test_lbfgs_races_on_a_surface_as_torch_does(spec, surface, torch_exact):
         assert entry.outcome == "global"
 
 
-def test_lbfgs_cannot_run_stacked_runs():
+@pytest.mark.parametrize("name", ["lbfgs", "adafactor", "muon"])
+def test_whole_array_rules_cannot_run_stacked_runs(name):
+    """A sweep stacks K runs as the rows of one array: right for element-wise rules, wrong for
+    rules that read norms or matrices (they would couple the runs)."""
     from descentlab import problems
     from descentlab.lab.engine import run_batch
 
     with pytest.raises(InputError, match="cannot run 3 runs stacked in one array"):
-        run_batch(problems.get("bowl"), optim.LBFGS(), np.ones((3, 2)), 5)
+        run_batch(problems.get("bowl"), optim.create(name), np.ones((3, 2)), 5)
+    assert run_batch(problems.get("bowl"), optim.create(name), np.ones((1, 2)), 2).path.shape \
+        == (3, 1, 2)

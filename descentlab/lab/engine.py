@@ -133,9 +133,9 @@ def run_batch(
         raise ValueError(f"steps must be >= 0, got {steps}")
     K = X.shape[0]
     needs_closure = getattr(optimizer, "needs_closure", False)  # L-BFGS: it asks for f and g
-    if needs_closure and K != 1:
-        raise InputError(f"{optimizer.name} treats all its parameters as one vector, so it "
-                         f"cannot run {K} runs stacked in one array; run them one by one")
+    if K != 1 and getattr(optimizer, "whole_array", False):  # Adafactor, Muon, L-BFGS
+        raise InputError(f"{optimizer.name} reads its parameters as a whole (norms, matrices), "
+                         f"so it cannot run {K} runs stacked in one array; run them one by one")
     tol = default_tol(problem) if tol is None else float(tol)
     lo, hi = bounds(problem, margin)
     is_global = np.array([m.kind == "global" for m in problem.minima] + [False])  # [-1]: none

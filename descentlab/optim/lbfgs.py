@@ -158,6 +158,8 @@ class LBFGS(Optimizer):
                  "up to max_iter such iterations per update; closure() gives (f, g)")
     #: The lab gives an optimizer with this flag a closure (f, grad at the current point).
     needs_closure: ClassVar[bool] = True
+    #: The rule reads each array as a whole: the lab does not stack runs as its rows.
+    whole_array: ClassVar[bool] = True
 
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
