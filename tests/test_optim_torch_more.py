@@ -447,13 +447,15 @@ def test_lbfgs_races_on_a_surface_as_torch_does(spec, surface, torch_exact):
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "adafactor", "muon"])
-def test_whole_array_rules_cannot_run_stacked_runs(name):
-    """A sweep stacks K runs as the rows of one array: right for element-wise rules, wrong for
-    rules that read norms or matrices (they would couple the runs)."""
+def test_whole_array_rules_run_stacked_runs_one_by_one(name):
+    """A sweep stacks K runs as the rows of one array; rules that read norms, matrices or the
+    loss (Adafactor, Muon, L-BFGS) get one copy per run, so each row equals its own run."""
     from descentlab import problems
     from descentlab.lab.engine import run_batch
 
-    with pytest.raises(InputError, match="cannot run 3 runs stacked in one array"):
-        run_batch(problems.get("bowl"), optim.create(name), np.ones((3, 2)), 5)
-    assert run_batch(problems.get("bowl"), optim.create(name), np.ones((1, 2)), 2).path.shape \
-        == (3, 1, 2)
+    problem = problems.get("two_basin")
+    starts = np.array([[1.8, 1.2], [-0.5, 0.3], [0.2, -1.0]])
+    together = run_batch(problem, optim.create(name), starts, 6)
+    for i in range(3):
+        alone = run_batch(problem, optim.create(name), starts[i:i + 1], 6)
+        np.testing.assert_array_equal(together.path[:, i], alone.path[:, 0])

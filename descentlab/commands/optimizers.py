@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import optim
+from ..errors import InputError
 
 EXAMPLE = """example:
   descentlab optimizers
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         key = args.name.strip().lower()
         if key not in optim.available():
-            raise ValueError(f"unknown optimizer {args.name!r}; available: "
+            raise InputError(f"unknown optimizer {args.name!r}; available: "
                              f"{', '.join(optim.available())}")
         names = [key]
     for name in names:

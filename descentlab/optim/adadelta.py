@@ -32,6 +32,8 @@ class Adadelta(Optimizer):
     elementwise = True
     kernel = "adadelta"
 
+    eps_to_zero_in_exact_trace = False  # ε is part of the step: √(u + ε)/√(s + ε)
+
     rho = Hyper(CLOSED_UNIT, "decay ρ of both running averages")
     eps = Hyper(POSITIVE, "ε inside both roots")
 

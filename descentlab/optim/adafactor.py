@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -65,8 +65,6 @@ class Adafactor(Optimizer):
                  "vector: v̂ = v ← β̂v + (1 − β̂)·g²",
                  "u = g / √max(v̂, ε₁²),   p ← p·(1 − ηλ) − α/max(1, RMS(u)/d)·u")
     decays_in_rule = True
-    #: The rule reads each array as a whole: the lab does not stack runs as its rows.
-    whole_array: ClassVar[bool] = True
 
     beta2_decay = Hyper(_NONPOSITIVE, "exponent c of 1 − β̂₂,t = t^c")
     eps2 = Hyper(NONNEGATIVE, "ε₂, the smallest RMS of the parameter for the step size")

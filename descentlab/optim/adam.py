@@ -82,6 +82,10 @@ class Adam(AdamFamily):
         self.eps_mode = choice("eps_mode", eps_mode, ("outside", "uncorrected", "inside"))
         self.slots = ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
+    def derived(self, state: dict, h: Any) -> dict[str, Any]:
+        v = state["v_max"] if self.amsgrad and self.amsgrad_on == "v" else state["v"]
+        return {"m̂": state["m"] / (1 - h.beta1**h.t), "v̂": v / (1 - h.beta2**h.t)}
+
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
         v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²

@@ -23,7 +23,8 @@ class ASGD(Optimizer):
     (η of the formula for η_{t+1} is the learning rate of update t: a schedule enters with one
     update's delay, as in PyTorch.) The average :math:`a` starts after ``t0`` updates; read it
     with :meth:`averages` (or ``opt.state[path]["ax"]``) — it is the point to evaluate, the
-    parameters keep the SGD iterate. η_t and μ_t are ``opt.globals["eta"]`` and ``["mu"]``,
+    parameters keep the SGD iterate. The latest η_t and μ_t are ``opt.globals["eta"]`` and
+    ``["mu"]``,
     held in float64 (PyTorch holds them in its default dtype, float32 unless
     ``torch.set_default_dtype(torch.float64)``).
 
@@ -58,16 +59,20 @@ class ASGD(Optimizer):
         self.t0 = t0
 
     def init_globals(self) -> dict[str, Any]:
-        return {"eta": 0.0, "mu": 1.0}  # η₁ is set to the first update's rate
+        return {"eta": 0.0, "mu": 1.0, "last_lr": 0.0}
 
     def begin_step(self, h: Any) -> None:
+        """η_t and μ_t from the previous update's rate and count (PyTorch computes them at
+        the end of that update; the same expressions, so the same numbers)."""
         if h.t == 1:
-            self.globals["eta"] = h.lr
-        h.eta, h.mu = self.globals["eta"], self.globals["mu"]
-        self.globals["eta"] = h.lr / (1 + h.lambd * h.lr * h.t) ** h.alpha
-        gap = h.t - h.t0
-        self.globals["mu"] = 1 / (np.maximum(1, gap) if isinstance(gap, np.ndarray)
-                                  else max(1, gap))
+            eta, mu = h.lr, 1.0
+        else:
+            lr, done = self.globals["last_lr"], h.t - 1
+            eta = lr / (1 + h.lambd * lr * done) ** h.alpha
+            gap = done - h.t0
+            mu = 1 / (np.maximum(1, gap) if isinstance(gap, np.ndarray) else max(1, gap))
+        self.globals.update(eta=eta, mu=mu, last_lr=h.lr)
+        h.eta, h.mu = eta, mu
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         p *= 1 - h.lambd * h.eta

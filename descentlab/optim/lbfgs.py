@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -22,17 +21,21 @@ def _cubic_minimum(x1: float, f1: float, g1: float, x2: float, f2: float, g2: fl
                    bounds: tuple[float, float] | None = None) -> float:
     """The minimiser of the cubic through (x1, f1, f1'=g1) and (x2, f2, g2), within bounds
     (default: between x1 and x2); their midpoint when the cubic has no real minimiser."""
-    lo, hi = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    disc = d1**2 - g1 * g2
-    if not disc >= 0:
-        return (lo + hi) / 2.0
-    d2 = math.sqrt(disc)
-    if x1 <= x2:
-        at = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-    else:
-        at = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-    return min(max(at, lo), hi)
+    # NumPy floats: a degenerate bracket (x1 = x2) or a non-finite value gives inf/nan, as
+    # PyTorch's tensors do, instead of a ZeroDivisionError.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x1, f1, g1, x2, f2, g2 = (np.float64(v) for v in (x1, f1, g1, x2, f2, g2))
+        lo, hi = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
+        d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+        disc = d1**2 - g1 * g2
+        if not disc >= 0:
+            return float((lo + hi) / 2.0)
+        d2 = np.sqrt(disc)
+        if x1 <= x2:
+            at = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        else:
+            at = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        return float(min(max(at, lo), hi))
 
 
 def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float,
@@ -158,8 +161,6 @@ class LBFGS(Optimizer):
                  "up to max_iter such iterations per update; closure() gives (f, g)")
     #: The lab gives an optimizer with this flag a closure (f, grad at the current point).
     needs_closure: ClassVar[bool] = True
-    #: The rule reads each array as a whole: the lab does not stack runs as its rows.
-    whole_array: ClassVar[bool] = True
 
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")

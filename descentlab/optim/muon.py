@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -90,9 +90,6 @@ class Muon(Optimizer):
     equations = ("B ← μ·B + (1 − μ)·g,   B̃ = g + μ·(B − g) (nesterov) or B",
                  "O = NS(B̃): X ← B̃/‖B̃‖, k times X ← aX + (b·XXᵀ + c·(XXᵀ)²)X",
                  "p ← p·(1 − η·λ) − η·s(A, B)·O,   s = √max(1, A/B)")
-
-    #: The rule reads each array as a whole: the lab does not stack runs as its rows.
-    whole_array: ClassVar[bool] = True
 
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
     eps = Hyper(NONNEGATIVE, "ε, the smallest norm the iteration divides by")
