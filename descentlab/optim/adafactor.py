@@ -44,8 +44,8 @@ class Adafactor(Optimizer):
     machine epsilon of the parameter's dtype. Weight decay is always decoupled (by the
     learning rate, not ρ), applied after α reads the parameter.
 
-    Not element-wise (RMS over each array): no fused kernel, no blocks. In a lab sweep the K
-    runs stacked as rows of one (K, dim) array would share one factorisation.
+    Not element-wise (RMS over each array): no fused kernel, no blocks (and the lab's sweeps
+    give each run its own copy instead of stacking runs as rows of one array).
 
     Defaults: ``lr=0.01, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0`` —
     ``torch.optim.Adafactor``. ``eps1``/``eps2`` set the pair one by one.
