@@ -74,6 +74,9 @@ class Rule:
     # the stream kernel: Adan's four are streamed as three, so its ratio is a lower bound)
     has_torch_fused: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
+    has_torch_foreach: bool = True
+    #: Rows of the parameter matrix (Muon takes matrices only: (rows, n // rows)); 0: a vector.
+    rows: int = 0
 
 
 RULES = [
@@ -109,6 +112,18 @@ RULES = [
     Rule("ademamix", lambda **k: optim.AdEMAMix(1e-3, **k), None, 3),
     Rule("sf_sgd", lambda **k: optim.ScheduleFreeSGD(1.0, **k), None, 1),
     Rule("sf_adamw", lambda **k: optim.ScheduleFreeAdamW(2.5e-3, **k), None, 2),
+    Rule("radam", lambda **k: optim.RAdam(1e-3, **k),
+         lambda ps, **k: torch.optim.RAdam(ps, lr=1e-3, **k), 2),
+    Rule("rprop", lambda **k: optim.Rprop(1e-2, **k),
+         lambda ps, **k: torch.optim.Rprop(ps, lr=1e-2, **k), 2),
+    Rule("asgd", lambda **k: optim.ASGD(1e-2, **k),
+         lambda ps, **k: torch.optim.ASGD(ps, lr=1e-2, **k), 1),
+    # No kernels (not element-wise): NumPy and PyTorch columns only.
+    Rule("adafactor", lambda **k: optim.Adafactor(1e-2, **k),
+         lambda ps, **k: torch.optim.Adafactor(ps, lr=1e-2, **k), 1),
+    Rule("muon", lambda **k: optim.Muon(1e-3, **k),
+         lambda ps, **k: torch.optim.Muon(ps, lr=1e-3), 1, has_torch_foreach=False, rows=256),
+    # (L-BFGS is not here: one update is many evaluations of a closure, not one step.)
 ]
 
 COLUMNS = ("numpy", "fused", "f-nochk", "kernel", "t-loop", "t-each", "t-fused", "stream")
@@ -162,21 +177,35 @@ def best_times(steps: dict[str, Callable[[], Any]], repeats: int) -> dict[str, f
 def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[], Any]]:
     """One zero-argument step function per implementation, each on its own copy of p."""
     out: dict[str, Callable[[], Any]] = {}
-    for backend in ("numpy", "fused"):
+    if rule.rows:  # a (rows, n // rows) matrix (the last n % rows parameters left out)
+        m = p0.size // rule.rows * rule.rows
+        p0, g = p0[:m].reshape(rule.rows, -1), g[:m].reshape(rule.rows, -1)
+    has_kernel = rule.ours().kernel is not None
+    for backend in ("numpy", "fused") if has_kernel else ("numpy",):
         p, opt = p0.copy(), rule.ours(backend=backend)
         out[backend] = (lambda p=p, opt=opt: opt.update(p, g))
+    tg = torch.from_numpy(g)
+    variants = {"t-loop": {"foreach": False}, "t-each": {"foreach": True}}
+    if rule.theirs is None:  # the optax family: no torch counterpart
+        variants = {}
+    elif not rule.has_torch_foreach:
+        variants = {"t-loop": {}}
+    for column, kwargs in variants.items():
+        param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+        param.grad = tg
+        out[column] = rule.theirs([param], **kwargs).step
+    if not has_kernel:
+        return out
     p, opt = p0.copy(), rule.ours(backend="fused", nonfinite="ignore")
     out["f-nochk"] = (lambda p=p, opt=opt: opt.update(p, g))
     p, opt = p0.copy(), rule.ours(backend="fused")
-    opt.update(p, g)
+    for _ in range(7):  # past RAdam's unrectified first steps: time its full arithmetic
+        opt.update(p, g)
     h = opt._resolve(opt.step)
     opt.begin_step(h)
     out["kernel"] = lambda: fused.run(opt, p, g, opt.state[""], h)
-    tg = torch.from_numpy(g)
-    variants = {"t-loop": {"foreach": False}, "t-each": {"foreach": True}}
-    if rule.theirs is None:
-        variants = {}
-    elif rule.has_torch_fused:
+    variants = {}
+    if rule.has_torch_fused:
         variants["t-fused"] = {"fused": True}
     for column, kwargs in variants.items():
         param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
@@ -195,6 +224,11 @@ def environment() -> str:
             f"load average {load}")
 
 
+def ratio(rate: dict[str, float], a: str, b: str, width: int) -> str:
+    """rate[a]/rate[b] in a cell of ``width``, or '-' where a column does not apply."""
+    return f"{rate[a] / rate[b]:{width}.2f}" if a in rate and b in rate else f"{'-':>{width}}"
+
+
 def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
     print(f"step throughput, float32, Gparam/s (best of {repeats}); {environment()}")
     header = f"{'size':>5} {'rule':9}" + "".join(f"{c:>8}" for c in COLUMNS)
@@ -209,15 +243,10 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int) -> None:
             rate = {column: n / t / 1e9 for column, t in times.items()}
             gc.collect()
             cells = "".join(f"{rate[c]:8.2f}" if c in rate else f"{'-':>8}" for c in COLUMNS)
-            fused_vs = f"{rate['fused'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
-                else f"{'-':>13}"
-            nochk_vs = f"{rate['f-nochk'] / rate['t-fused']:13.2f}" if "t-fused" in rate \
-                else f"{'-':>13}"
-            numpy_vs = f"{rate['numpy'] / rate['t-each']:12.2f}" if "t-each" in rate \
-                else f"{'-':>12}"
             print(f"{show_size(n):>5} {rule.name:9}{cells}   "
-                  f"{numpy_vs}  {fused_vs}  {nochk_vs}  "
-                  f"{rate['stream'] / rate['kernel']:13.2f}", flush=True)
+                  f"{ratio(rate, 'numpy', 't-each', 12)}  {ratio(rate, 'fused', 't-fused', 13)}  "
+                  f"{ratio(rate, 'f-nochk', 't-fused', 13)}  "
+                  f"{ratio(rate, 'stream', 'kernel', 13)}", flush=True)
 
 
 def crossover(rules: list[Rule], repeats: int) -> None:

@@ -91,6 +91,14 @@ CONFIGS = [
     ("schedule_free_sgd", {"warmup_steps": 3, "weight_decay": 0.1, "maximize": True}),
     ("schedule_free_adamw", {}),
     ("schedule_free_adamw", {"warmup_steps": 2, "weight_decay": 0.1}),
+    ("radam", {}),
+    ("radam", {"beta2": 0.9, "weight_decay": 0.1, "maximize": True}),
+    ("radam", {"beta2": 0.8, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("rprop", {}),
+    ("rprop", {"etas": (0.3, 1.5), "step_sizes": (1e-3, 0.03), "weight_decay": 0.1,
+               "maximize": True}),
+    ("asgd", {}),
+    ("asgd", {"t0": 2.0, "lambd": 0.05, "weight_decay": 0.1, "maximize": True}),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}"
        for name, kw in CONFIGS]
@@ -501,12 +509,13 @@ def test_fused_path_matches_torch(name):
 def test_options_are_runtime_flags_not_new_compilations():
     """Keeps the compile cost down: every option of a rule shares one specialisation per
     dtype (a new one would add about a second of compilation)."""
-    from descentlab.optim.fused import kernels
+    from descentlab.optim.fused import kernels, kernels_torch
 
     p, grads = random_problem(np.float32, steps=2)
     for name, kwargs in CONFIGS:
         run(make(name, "fused", **kwargs), p.copy(), grads)
     for name in ("sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "nadam",
-                 "adamax"):
-        float32 = [s for s in getattr(kernels, name).signatures if "float32" in str(s[0])]
+                 "adamax", "radam", "rprop", "asgd"):
+        kernel = getattr(kernels, name, None) or getattr(kernels_torch, name)
+        float32 = [s for s in kernel.signatures if "float32" in str(s[0])]
         assert len(float32) == 1, f"{name}: {float32}"

@@ -113,7 +113,13 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
     assert "ε → 0" not in t.note
 
 
-@pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()])
+#: Not exactly traceable: Adafactor's RMS over the array divides by √n as PyTorch does (a
+#: float), Muon takes matrices only, L-BFGS needs a closure (see the test after this one).
+NOT_EXACT = ("adafactor", "muon", "lbfgs")
+
+
+@pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()
+                                  if n not in NOT_EXACT])
 def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # The first update of every registered optimizer on the bowl from (−7, 2) is a rational
     # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
@@ -126,6 +132,17 @@ def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     for q, values in step.values.items():
         for e, f in zip(step.exact[q], values):
             assert e is not None and float(e) == pytest.approx(f, rel=1e-12, abs=1e-300), q
+
+
+def test_optimizers_that_cannot_be_traced_exactly_say_why():
+    from descentlab.errors import InputError, InputTypeError
+
+    t = trace(problems.get("bowl"), "adafactor", (-7, 2), 1, exact=True)
+    assert t.steps[0].values["new point"] is not None  # the float trace runs
+    with pytest.raises(InputError, match="2-D parameters only"):
+        trace(problems.get("bowl"), "muon", (-7, 2), 1, exact=True)
+    with pytest.raises(InputTypeError, match="LBFGS needs the loss"):
+        trace(problems.get("bowl"), "lbfgs", (-7, 2), 1)
 
 
 def test_exact_trace_is_bounded_on_huge_radicands():

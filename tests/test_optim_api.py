@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from descentlab import optim
 
-NAMES = sorted(optim.OPTIMIZERS)
+#: The optimizers that take update(params, grads) for parameters of any shape (Muon takes
+#: matrices only, L-BFGS a closure: tests/test_optim_torch_more.py covers them).
+NAMES = sorted(n for n in optim.OPTIMIZERS if n not in ("muon", "lbfgs"))
 
 
 def random_grads(params, rng):
@@ -353,7 +355,8 @@ finite = st.floats(-10, 10, allow_nan=False)
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=st.sampled_from(NAMES), seed=st.integers(0, 2**32 - 1), wd=st.sampled_from([0, 0.1]))
+@given(name=st.sampled_from([n for n in NAMES if n != "rprop"]),  # (its lr is only Δ₀,
+       seed=st.integers(0, 2**32 - 1), wd=st.sampled_from([0, 0.1]))  # clamped ≥ Δmin)
 def test_zero_learning_rate_changes_nothing(name, seed, wd):
     rng = np.random.default_rng(seed)
     params = {"w": rng.standard_normal(4), "s": float(rng.normal())}

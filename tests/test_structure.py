@@ -133,3 +133,27 @@ def test_the_cli_prints_the_class_equations(name, capsys):
     out = capsys.readouterr().out
     for line in optim.OPTIMIZERS[name].equations:
         assert line in out
+
+
+def test_new_rules_run_on_exact_numbers():
+    """The rules without roots run on object arrays of fractions (the exact trace's need)."""
+    from fractions import Fraction as F
+    from types import SimpleNamespace
+
+    cases = [(optim.Rprop(), dict(etaminus=F(1, 2), etaplus=F(6, 5), step_size_min=F(0),
+                                  step_size_max=F(50)), ("prev", "step_size")),
+             (optim.ASGD(), dict(lambd=F(0), eta=F(1, 10), mu=F(1, 2)), ("ax",))]
+    for opt, extra, slots in cases:
+        p = np.array([F(1), F(-2)], dtype=object)
+        state = {s: np.array([F(0), F(0)], dtype=object) for s in slots}
+        for t in (1, 2):
+            h = SimpleNamespace(t=t, lr=F(1, 10), weight_decay=0, **extra)
+            opt.rule(p, np.array([F(3), F(-1)], dtype=object), state, h)
+        assert all(isinstance(x, F) for x in [*p, *(x for a in state.values() for x in a)])
+        if isinstance(opt, optim.Rprop):  # Δ: 1/10, then 6/50 where the sign held
+            assert list(p) == [1 - F(1, 10) - F(12, 100), -2 + F(1, 10) + F(12, 100)]
+        else:  # p − ηg twice (λ = 0); μ = ½ both times: a₁ = ½p₁, a₂ = a₁ + ½(p₂ − a₁)
+            assert list(p) == [F(4, 10), F(-18, 10)]
+            a1 = [F(7, 20), F(-19, 20)]
+            assert list(state["ax"]) == [a1[0] + (F(4, 10) - a1[0]) / 2,
+                                         a1[1] + (F(-18, 10) - a1[1]) / 2]

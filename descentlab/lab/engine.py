@@ -172,7 +172,15 @@ def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, dist
 
 
-def _one_update(optimizer: Any, K: int) -> Callable[[np.ndarray, np.ndarray], None]:
+def _value_and_grad(problem: Any, X: np.ndarray) -> tuple[float, np.ndarray]:
+    """A closure's answer at the current point: (f summed over the runs, the gradient)."""
+    with np.errstate(all="ignore"):
+        return (float(np.sum(problem.f(X))),
+                np.asarray(problem.grad(X), dtype=np.float64))
+
+
+def _one_update(optimizer: Any, K: int,
+                problem: Any) -> Callable[[np.ndarray, np.ndarray], None]:
     """How one update advances all K runs (rows of X).
 
     An element-wise rule (``elementwise = True``: SGD, Adam, ...) updates the (K, dim) array in
@@ -180,9 +188,17 @@ def _one_update(optimizer: Any, K: int) -> Callable[[np.ndarray, np.ndarray], No
     whole array, Muon's orthogonalisation, full-matrix AdaGrad, L-BFGS) would mix the runs
     through the norms or matrices it takes, so each run gets its own copy of the optimizer,
     with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
-    never coupled."""
+    never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS) is given a
+    closure computing f and its gradient at its run's current point instead of G."""
+    if getattr(optimizer, "needs_closure", False):
+        def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
+            with np.errstate(all="ignore"):
+                opt.update(X, closure=lambda: _value_and_grad(problem, X))
+    else:
+        def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
+            opt.update(X, G)
     if K == 1 or getattr(type(optimizer), "elementwise", False):
-        return optimizer.update
+        return lambda X, G: step(optimizer, X, G)
     clones = []
     for i in range(K):
         clone = copy.deepcopy(optimizer)
@@ -194,7 +210,7 @@ def _one_update(optimizer: Any, K: int) -> Callable[[np.ndarray, np.ndarray], No
 
     def update(X: np.ndarray, G: np.ndarray) -> None:
         for i, clone in enumerate(clones):
-            clone.update(X[i:i + 1], G[i:i + 1])
+            step(clone, X[i:i + 1], G[i:i + 1])
 
     return update
 
@@ -275,7 +291,7 @@ def run_batch(
     with np.errstate(all="ignore"):
         G = np.asarray(problem.grad(X), dtype=np.float64)
     observe(0, G)
-    update = _one_update(optimizer, K)
+    update = _one_update(optimizer, K, problem)
     for k in range(1, steps + 1):
         frozen = ~alive
         if xi is not None:

@@ -120,7 +120,8 @@ def _quantities(opt: optim.Optimizer, g: Any, state: dict[str, Any], h: SimpleNa
     point — in display order. Works on float arrays and on arrays of exact numbers."""
     q: dict[str, Any] = {"g": np.array(g, copy=True)}
     for slot in opt.slots:
-        q[slot] = np.array(state[slot], copy=True)
+        if slot in state:  # (Adafactor's slots depend on the parameter's shape)
+            q[slot] = np.array(state[slot], copy=True)
     q.update({k: np.asarray(v) for k, v in opt.derived(state, h).items()})
     q["step"] = new - old
     q["new point"] = np.array(new, copy=True)
@@ -249,8 +250,8 @@ class _ExactRun:
         self.opt = opt
         self.eps_to_zero = eps_to_zero
         self.x = np.array(start, dtype=object)
-        self.state = {s: np.array([Surd.lift(opt.initial_value(s))] * len(start), dtype=object)
-                      for s in opt.slots}
+        self.state = {s: np.full(shape, Surd.lift(opt.initial_value(s)), dtype=object)
+                      for s, shape in opt.slot_shapes((len(start),)).items()}
         opt.globals = {k: Surd.lift(v) for k, v in opt.init_globals().items()}
         self.alive = [True] * len(start)
         self.per_coordinate = getattr(type(opt), "elementwise", True)

@@ -2,8 +2,9 @@
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adabelief adadelta adagrad adam adamax adamw adan ademamix adopt amsgrad lamb lars lion
-momentum nadam nesterov rmsprop schedule_free_adamw schedule_free_sgd sgd yogi
+adabelief adadelta adafactor adagrad adam adamax adamw adan ademamix adopt amsgrad asgd lamb
+lars lbfgs lion momentum muon nadam nesterov radam rmsprop rprop schedule_free_adamw
+schedule_free_sgd sgd yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -17,27 +18,35 @@ from typing import Any
 
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .adan import Adan
 from .ademamix import AdEMAMix
 from .adopt import Adopt
+from .asgd import ASGD
 from .base import Optimizer
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .flat import FlatParams
+from .lbfgs import LBFGS
 from .lion import Lion
+from .muon import Muon
 from .nadam import Nadam
+from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 from .trust_ratio import Lamb, Lars
 from .yogi import Yogi
 
-#: Name → class: the classic lineage, then the modern rules optax has (its form by default).
+#: Name → class: the classic lineage in its order, then torch.optim's later additions, then
+#: the modern rules optax has (its form by default).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax,
+                RAdam, Rprop, ASGD, Adafactor, Muon, LBFGS,
                 Lion, Lars, Lamb, AdaBelief, Yogi, Adan, Adopt, AdEMAMix, ScheduleFreeSGD,
                 ScheduleFreeAdamW)
 }
@@ -54,7 +63,10 @@ def available() -> list[str]:
 
 def accepted_arguments(cls: type[Optimizer]) -> list[str]:
     """Keyword arguments a class's constructor takes (its own and the shared options)."""
-    names = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
+    signature = inspect.signature(cls.__init__).parameters
+    names = [p for p in signature if p not in ("self", "options")]
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+        return names  # no shared options (LBFGS)
     shared = [p for p in inspect.signature(Optimizer.__init__).parameters
               if p not in ("self", "lr", "weight_decay")]
     return names + [p for p in shared if p not in names]
@@ -85,7 +97,8 @@ def create(name: str, **kwargs: Any) -> Optimizer:
 
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
-    "Adamax", "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
+    "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS",
+    "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
     "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",

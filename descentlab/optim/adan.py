@@ -68,7 +68,7 @@ class Adan(AdamFamily):
         self.beta3 = beta3
         self.eps_root = eps_root
         self.proximal_decay = bool(proximal_decay)
-        self.decay_in_rule = self.proximal_decay
+        self.decays_in_rule = self.proximal_decay
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         n, g_prev = state["n"], state["g_prev"]

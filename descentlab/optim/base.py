@@ -86,6 +86,10 @@ class Optimizer:
     elementwise: ClassVar[bool] = False
     #: The name of the rule's fused step (:mod:`.fused`), or ``None``.
     kernel: ClassVar[str | None] = None
+    #: Whether ``rule`` applies ``weight_decay`` itself, where neither form of the base fits
+    #: (Adafactor's step size reads the parameter before its decay, LAMB decays the Adam
+    #: direction, schedule-free AdamW the z sequence): the base then does not.
+    decays_in_rule: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass with its own ``rule`` loses the inherited kernel and element-wise
@@ -96,10 +100,6 @@ class Optimizer:
                 cls.kernel = None
             if "elementwise" not in cls.__dict__:
                 cls.elementwise = False
-    #: True when the rule applies ``weight_decay`` itself, where neither form of the base
-    #: fits (LAMB decays the Adam direction, schedule-free AdamW the z sequence): the base
-    #: then adds no L2 term and makes no decoupled step.
-    decay_in_rule: ClassVar[bool] = False
 
     lr = Hyper(NONNEGATIVE, "learning rate")
     weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
@@ -161,7 +161,7 @@ class Optimizer:
         (:mod:`descentlab.lab.trace`) calls it on arrays of exact numbers."""
         if self.maximize:
             g = -g
-        if not self.decay_in_rule and _nonzero(h.weight_decay):
+        if not self.decays_in_rule and _nonzero(h.weight_decay):
             if self.decoupled_weight_decay:
                 p *= 1 - h.lr * h.weight_decay
             else:
@@ -179,6 +179,11 @@ class Optimizer:
     def initial_value(self, slot: str) -> float:
         """The value a state slot starts at (0 unless the rule says otherwise)."""
         return 0.0
+
+    def slot_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """The state slots of a parameter of this shape and their shapes (default: every
+        slot of :attr:`slots`, of the parameter's shape; Adafactor's factored moments differ)."""
+        return {s: shape for s in self.slots}
 
     def init_globals(self) -> dict[str, float | np.ndarray]:
         """Initial values of rule-wide state (optional)."""
@@ -295,7 +300,8 @@ class Optimizer:
             slots = self.state.get(leaf.path)
             if slots is None:
                 self.state[leaf.path] = {
-                    s: np.full(leaf.array.shape, self.initial_value(s), dtype) for s in self.slots}
+                    s: np.full(shape, self.initial_value(s), dtype)
+                    for s, shape in self.slot_shapes(leaf.array.shape).items()}
             elif any(a.dtype != dtype for a in slots.values()):  # a checkpoint of another dtype
                 self.state[leaf.path] = {s: a.astype(dtype) for s, a in slots.items()}
         if not self.globals:
@@ -421,17 +427,18 @@ class Optimizer:
         out: dict[str, dict[str, np.ndarray]] = {}
         for path, slots in state.items():
             names = set(slots)
-            if names != set(self.slots):
-                missing = sorted(set(self.slots) - names)
+            expected = self.slot_shapes(shapes[path])
+            if names != set(expected):
+                missing = sorted(set(expected) - names)
                 what = f"no {missing[0]!r}" if missing else \
-                    f"an unknown entry {sorted(names - set(self.slots))[0]!r}"
+                    f"an unknown entry {sorted(names - set(expected))[0]!r}"
                 raise KeyError(f"the checkpoint's state for {show(path)} has {what}")
             arrays = {s: np.array(a) for s, a in slots.items()}
             for s, a in arrays.items():
-                if a.shape != shapes[path]:
+                if a.shape != expected[s]:
                     raise ValueError(
                         f"the checkpoint's {s!r} for {show(path)} has shape {a.shape}, "
-                        f"the parameter has shape {shapes[path]}")
+                        f"expected {expected[s]} for the parameter of shape {shapes[path]}")
             out[path] = arrays
         return out
 

@@ -49,6 +49,8 @@ class Check:
             return f"in {left}{self.lo:g}, {self.hi:g}{right}"
         if self.lo is not None:
             return f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        if self.hi is not None:
+            return f"{'<' if self.hi_open else '<='} {self.hi:g}"
         return "finite"
 
 

@@ -19,11 +19,16 @@ from typing import Any
 import numpy as np
 
 
+def lerp(avg: np.ndarray, x: Any, weight: Any) -> np.ndarray:
+    """``avg ← avg + w·(x − avg)`` in place (PyTorch's ``lerp_``). Returns ``avg``."""
+    avg += weight * (x - avg)
+    return avg
+
+
 def ema(avg: np.ndarray, x: Any, beta: Any) -> np.ndarray:
     """``avg ← β·avg + (1 − β)·x`` in place, computed as ``avg += (1 − β)(x − avg)`` (the
-    rounding of PyTorch's ``lerp``). Returns ``avg``."""
-    avg += (1 - beta) * (x - avg)
-    return avg
+    rounding of PyTorch's ``lerp_(x, 1 − β)``). Returns ``avg``."""
+    return lerp(avg, x, 1 - beta)
 
 
 def ema_square(avg: np.ndarray, x: Any, beta: Any) -> np.ndarray:

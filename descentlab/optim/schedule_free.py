@@ -204,7 +204,7 @@ class ScheduleFreeAdamW(ScheduleFree):
 
     name = "schedule_free_adamw"
     slots = ("z", "v")
-    decay_in_rule = True
+    decays_in_rule = True
     equations: ClassVar[tuple[str, ...]] = (
         "v ← β2·v + (1 − β2)·g²,   d = g / (√(v / (1 − β2ᵗ)) + ε) + λ·y",
         "x = (y − (1 − β1)·z) / β1,   z ← z − γ·d",

@@ -129,7 +129,7 @@ class Lamb(AdamFamily):
     name = "lamb"
     slots = ("m", "v")
     elementwise: ClassVar[bool] = False  # the norms couple the whole array
-    decay_in_rule = True
+    decays_in_rule = True
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
         "u = (m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ) + ε_root) + ε) + λ·p",

@@ -51,3 +51,9 @@ def moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2):
 def maximum(a, b):
     """``np.maximum`` for scalars: NaN wins, like NumPy."""
     return a if (a >= b or a != a) else b
+
+
+@njit(inline="always")
+def minimum(a, b):
+    """``np.minimum`` for scalars: NaN wins, like NumPy."""
+    return a if (a <= b or a != a) else b

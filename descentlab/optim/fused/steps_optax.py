@@ -3,7 +3,7 @@
 Each function mirrors its rule (``lion.py``, ``adabelief.py``, ...) line by line: every
 coefficient is the rule's own Python expression, rounded to the arrays' dtype as NumPy rounds
 a Python float meeting an array. Rules that apply ``weight_decay`` themselves
-(``decay_in_rule``) get no decay in the kernel's prelude. Nothing here imports an optimizer
+(``decays_in_rule``) get no decay in the kernel's prelude. Nothing here imports an optimizer
 class or numba until a kernel runs.
 """
 
@@ -19,7 +19,7 @@ from .prelude import flat, numpy_rule, prelude, unused
 
 
 def _prelude(opt: Any, h: Any, f: type) -> tuple[bool, bool, Any, Any]:
-    if opt.decay_in_rule:  # the rule decays: only maximize is the prelude's
+    if opt.decays_in_rule:  # the rule decays: only maximize is the prelude's
         return opt.maximize, False, f(0.0), f(1.0)
     return prelude(opt, h, f)
 

@@ -1,0 +1,90 @@
+"""Rprop: per-coordinate step sizes that grow while the gradient's sign holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .base import Optimizer
+from .hyperparams import NONNEGATIVE, Check, Hyper
+
+#: 0 < η⁻ < 1 < η⁺, as PyTorch checks.
+_SHRINK = Check(0.0, 1.0, True, True)
+_GROW = Check(1.0, None, True, False)
+
+
+def _pair(name: str, value: Any) -> tuple[Any, Any]:
+    try:
+        first, second = value
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a pair of numbers, got {value!r}") from None
+    return first, second
+
+
+class Rprop(Optimizer):
+    r"""Rprop (Riedmiller & Braun, ICNN 1993), PyTorch's form (no weight backtracking).
+
+    .. math::
+        s = \operatorname{sign}(g_t\, g_{t-1}), \qquad
+        f = \begin{cases}\eta^+ & s > 0\\ \eta^- & s < 0\\ 1 & s = 0\end{cases} \\
+        \Delta_t = \operatorname{clip}(\Delta_{t-1} f,\ \Delta_{min},\ \Delta_{max})
+        \quad(\Delta_0 = \eta), \qquad
+        g_t \leftarrow 0 \text{ where } f = \eta^- \\
+        p_t = p_{t-1} - \operatorname{sign}(g_t)\,\Delta_t, \qquad g_{t-1} \leftarrow g_t
+
+    The learning rate only sets the initial step sizes Δ₀ (as in PyTorch: changing it later
+    has no effect). State: ``prev`` (the previous gradient, zeroed where its sign flipped) and
+    ``step_size`` (Δ).
+
+    Defaults: ``lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50)`` — ``torch.optim.Rprop``.
+    The pairs can also be given one by one (``etaminus``, ``etaplus``, ``step_size_min``,
+    ``step_size_max``: the hyperparameter names, e.g. for ``rprop:etaplus=1.1`` in the lab).
+    PyTorch's Rprop has no weight decay; ``weight_decay`` works as for every optimizer.
+
+    >>> params = {"x": 1.0}
+    >>> opt = Rprop(lr=0.1)
+    >>> for g in (3.0, 5.0, -1.0):
+    ...     opt.update(params, {"x": g})
+    >>> round(params["x"], 12)   # 1 − 0.1 − 0.12, then the sign flips: Δ = 0.06, no move
+    0.78
+    """
+
+    name = "rprop"
+    slots = ("prev", "step_size")
+    equations = ("f = η⁺ where g·g_prev > 0,   η⁻ where < 0,   1 where = 0",
+                 "Δ ← clip(Δ·f, Δmin, Δmax)   (Δ₀ = η),   g ← 0 where f = η⁻",
+                 "p ← p − sign(g)·Δ,   g_prev ← g")
+    elementwise = True
+    kernel = "rprop"
+
+    etaminus = Hyper(_SHRINK, "factor η⁻ of the step size after a sign change")
+    etaplus = Hyper(_GROW, "factor η⁺ of the step size while the sign holds")
+    step_size_min = Hyper(NONNEGATIVE, "smallest step size Δmin")
+    step_size_max = Hyper(NONNEGATIVE, "largest step size Δmax")
+
+    def __init__(self, lr: Any = 0.01, etas: tuple[Any, Any] | None = None,
+                 step_sizes: tuple[Any, Any] | None = None, *, etaminus: Any = 0.5,
+                 etaplus: Any = 1.2, step_size_min: Any = 1e-6, step_size_max: Any = 50.0,
+                 weight_decay: Any = 0.0, maximize: bool = False, **options: Any) -> None:
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
+        if etas is not None:
+            etaminus, etaplus = _pair("etas", etas)
+        if step_sizes is not None:
+            step_size_min, step_size_max = _pair("step_sizes", step_sizes)
+        self.etaminus = etaminus
+        self.etaplus = etaplus
+        self.step_size_min = step_size_min
+        self.step_size_max = step_size_max
+
+    def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        prev, size = state["prev"], state["step_size"]
+        if h.t == 1:
+            size[...] = h.lr  # Δ₀ = η
+        s = np.sign(g * prev)
+        f = np.where(s > 0, h.etaplus, np.where(s < 0, h.etaminus, 1)).astype(p.dtype)
+        size[...] = np.minimum(np.maximum(size * f, h.step_size_min), h.step_size_max)
+        g = np.where(f == h.etaminus, 0, g)  # (PyTorch's test: f = η⁻ in the array's dtype)
+        p -= np.sign(g) * size
+        prev[...] = g
