@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .hyperparams import POSITIVE, UNIT, Choice, Flag, Hyper
 
 
 class Adam(Optimizer):
@@ -43,7 +43,10 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    option_names = ("amsgrad", "amsgrad_on", "eps_mode")
+    amsgrad = Flag("use the running maximum of v (AMSGrad)")
+    amsgrad_on = Choice(("v", "v_hat"), "the maximum of the raw v (PyTorch, Keras) or of v̂ "
+                        "(optax)", fixed_once_started=True)
+    eps_mode = Choice(("outside", "uncorrected", "inside"), "where ε goes")
 
     beta1 = Hyper(UNIT, "decay β1 of the first moment")
     beta2 = Hyper(UNIT, "decay β2 of the second moment")
@@ -58,10 +61,15 @@ class Adam(Optimizer):
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
-        self.amsgrad = bool(amsgrad)
-        self.amsgrad_on = choice("amsgrad_on", amsgrad_on, ("v", "v_hat"))
-        self.eps_mode = choice("eps_mode", eps_mode, ("outside", "uncorrected", "inside"))
-        self.slots = ("m", "v", "v_max") if self.amsgrad else ("m", "v")
+        self.amsgrad = amsgrad
+        self.amsgrad_on = amsgrad_on
+        self.eps_mode = eps_mode
+
+    @property
+    def slots(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``m``, ``v`` and, with AMSGrad, ``v_max`` (turned on mid-run, it starts at zero,
+        so its first maximum is v; turned off, it goes)."""
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m, v = state["m"], state["v"]

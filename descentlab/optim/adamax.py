@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 
 
 class Adamax(Optimizer):
@@ -27,7 +27,7 @@ class Adamax(Optimizer):
 
     name = "adamax"
     slots = ("m", "u")
-    option_names = ("eps_mode",)
+    eps_mode = Choice(("inside", "outside"), "ε inside the max (PyTorch) or added after (Keras)")
 
     beta1 = Hyper(UNIT, "decay β1 of the first moment")
     beta2 = Hyper(UNIT, "decay β2 of the infinity norm")
@@ -40,7 +40,7 @@ class Adamax(Optimizer):
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
-        self.eps_mode = choice("eps_mode", eps_mode, ("inside", "outside"))
+        self.eps_mode = eps_mode
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m, u = state["m"], state["u"]

@@ -27,19 +27,23 @@ Checkpoints: :meth:`state_dict` / :meth:`load_state_dict` (strict, by path and s
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
+import re
 import warnings
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError, MissingKeyError, NonFiniteError
 from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks
 from .clipping import clip_arrays
-from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, check_value, choice
+from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
 
 
@@ -47,8 +51,54 @@ def _nonzero(x: float | np.ndarray) -> bool:
     return bool(np.any(x != 0))
 
 
-def _is_schedule(value: Any) -> bool:
+def is_schedule(value: Any) -> bool:
+    """Whether a hyperparameter value is a schedule (a callable of the update count)."""
     return callable(value) and not isinstance(value, np.ndarray)
+
+
+def _root(a: np.ndarray) -> Any:
+    """The object that owns an array's memory (the end of its ``.base`` chain)."""
+    while a.base is not None:
+        a = a.base
+        if not isinstance(a, np.ndarray):
+            break
+    return a
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**6))
+    except np.exceptions.TooHardError:  # too costly to be sure: assume they do
+        return True
+
+
+def _working_grads(leaves: list[Leaf], grads: list[np.ndarray]) -> list[np.ndarray]:
+    """The gradients as the rule will read them: in the parameter's working dtype (float16
+    parameters work in float32), and copied where they share memory with a parameter
+    (``update(x, x)``: the rule would otherwise read a gradient it is overwriting).
+
+    Two parameters that share memory are refused: both updates would land on the same
+    numbers."""
+    owners: dict[int, list[Leaf]] = {}
+    for leaf in leaves:
+        owners.setdefault(id(_root(leaf.array)), []).append(leaf)
+    for group in owners.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                if np.may_share_memory(a.array, b.array) and _overlap(a.array, b.array):
+                    raise InputError(f"{show(a.path)} and {show(b.path)} share memory (the same "
+                                     "array under two keys?): each update would apply twice")
+    out = []
+    for leaf, g in zip(leaves, grads):
+        work = np.float32 if leaf.array.dtype == np.float16 else leaf.array.dtype
+        if g.dtype != work:
+            with np.errstate(over="ignore"):
+                g = g.astype(work)
+        elif id(_root(g)) in owners and any(
+                np.may_share_memory(g, other.array) for other in owners[id(_root(g))]):
+            g = g.copy()
+        out.append(g)
+    return out
 
 
 def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
@@ -68,17 +118,115 @@ def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
     return None
 
 
-class Optimizer:
+#: Argument names other libraries use, and what they are here: name → (our names it may
+#: be, what to say). Used by the "did you mean" of constructors and of ``optim.create``.
+FOREIGN_NAMES: dict[str, tuple[tuple[str, ...], str]] = {
+    "betas": (("beta1", "beta2"), "PyTorch's betas=(b1, b2) is beta1=b1, beta2=b2"),
+    "beta_1": (("beta1",), "Keras's beta_1 is beta1"),
+    "beta_2": (("beta2",), "Keras's beta_2 is beta2"),
+    "alpha": (("rho",), "PyTorch's RMSprop alpha is rho"),
+    "decay_rate": (("rho",), "the textbook's decay_rate is rho"),
+    "decay": (("rho", "lr_decay"), "decay rates are rho (RMSprop, Adadelta) or lr_decay "
+              "(AdaGrad); for a decaying learning rate pass a schedule as lr"),
+    "learning_rate": (("lr",), "Keras's and optax's learning_rate is lr"),
+    "epsilon": (("eps",), "Keras's epsilon is eps"),
+    "rho": (("rho",), "rho is the decay of RMSprop and Adadelta"),
+    "momentum": (("momentum", "beta1"), "momentum belongs to Momentum, Nesterov and RMSprop; "
+                 "in the Adam family beta1 plays its role"),
+    "nesterov": (("nesterov",), "Nesterov momentum is optim.Nesterov or "
+                 "Momentum(nesterov=True); for Adam it is Nadam"),
+    "amsgrad": (("amsgrad",), "AMSGrad is Adam(amsgrad=True)"),
+    "centered": (("centered",), "centered belongs to RMSprop"),
+    "clipnorm": (("clip_norm",), "Keras's clipnorm is clip_norm"),
+    "clipvalue": (("clip_value",), "Keras's clipvalue is clip_value"),
+    "global_clipnorm": (("clip_global_norm",), "Keras's global_clipnorm is clip_global_norm"),
+    "fused": (("backend",), "PyTorch's fused=True is backend='fused'"),
+    "foreach": (("backend",), "PyTorch's foreach is backend='numpy' or 'fused' here"),
+    "initial_accumulator_value": (("initial_accumulator_value",),
+                                  "initial_accumulator_value belongs to AdaGrad"),
+}
+
+
+def accepted_arguments(cls: type) -> list[str]:
+    """Keyword arguments a class's constructor takes (its own and the shared options)."""
+    names = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
+    shared = [p for p in inspect.signature(Optimizer.__init__).parameters
+              if p not in ("self", "lr", "weight_decay")]
+    return names + [p for p in shared if p not in names]
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or a foreign library's name
+    explained (``betas`` → beta1 and beta2), or ``""``."""
+    known = FOREIGN_NAMES.get(word)
+    if known is not None:
+        ours = [n for n in known[0] if n in choices and n != word]
+        if ours:
+            return f" (did you mean {' and '.join(ours)}? {known[1]})"
+        return f" ({known[1]})"
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_argument(cls: type, name: str) -> InputTypeError:
+    """The error for a keyword argument ``cls`` does not take."""
+    allowed = accepted_arguments(cls)
+    return InputTypeError(f"{cls.__name__} has no argument {name!r}"
+                          f"{did_you_mean(name, allowed)}; it takes: {', '.join(allowed)}")
+
+
+_UNEXPECTED = re.compile(r"__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+class _Checked(type):
+    """Optimizer classes are built in two phases: ``__init__`` sets every setting, then the
+    combination is checked once (:meth:`Optimizer.check_settings`); from then on every
+    assignment is checked as it is made. A keyword the class does not take gets "did you
+    mean" (``betas`` → beta1, beta2) instead of Python's message naming the base class."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            obj = super().__call__(*args, **kwargs)
+        except TypeError as e:
+            found = _UNEXPECTED.search(str(e))
+            if found is None or found.group(1) in accepted_arguments(cls):
+                raise
+            raise unknown_argument(cls, found.group(1)) from None
+        obj.check_settings(obj.settings())
+        obj._constructed = True
+        return obj
+
+
+class Optimizer(metaclass=_Checked):
     """Base class. Subclasses set ``name`` and ``slots`` and implement :meth:`rule`."""
 
     name: ClassVar[str] = ""
-    #: Per-parameter state arrays, created as zeros of the parameter's shape.
+    #: Per-parameter state arrays, created as zeros of the parameter's shape (a class may make
+    #: it a property of its options: the state follows at the next update).
     slots: tuple[str, ...] = ()
-    #: Structural options (strings, booleans) saved with and checked against checkpoints.
+    #: The class's own options (:class:`Option` descriptors, saved with and checked against
+    #: checkpoints), derived from its descriptors unless a class lists them itself.
     option_names: ClassVar[tuple[str, ...]] = ()
 
     lr = Hyper(NONNEGATIVE, "learning rate")
     weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
+    decoupled_weight_decay = Flag("decay the parameter (p ← p(1 − lr·wd)) instead of adding "
+                                  "wd·p to the gradient")
+    maximize = Flag("climb: follow +g instead of −g")
+    clip_value = Number(POSITIVE, "clip each gradient element to [−c, c]", optional=True)
+    clip_norm = Number(POSITIVE, "clip each gradient array to this L2 norm", optional=True)
+    clip_global_norm = Number(POSITIVE, "clip all gradients together to this L2 norm",
+                              optional=True)
+    nonfinite = Choice(("raise", "skip", "ignore"), "what a gradient with inf/nan does")
+    #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
+    backend = Choice(fused_path.BACKENDS, "the path: fused kernels where they pay, or one")
+    backend.in_checkpoint = False  # the paths give the same bits
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "option_names" not in cls.__dict__:
+            cls.option_names = tuple(n for n in cls.option_descriptors()
+                                     if n not in Optimizer.option_descriptors())
 
     def __init__(
         self,
@@ -94,19 +242,16 @@ class Optimizer:
         backend: str = "auto",
     ) -> None:
         self._hyper: dict[str, Any] = {}
+        self._options: dict[str, Any] = {}
         self.lr = lr
         self.weight_decay = weight_decay
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
-        self.maximize = bool(maximize)
-        self.clip_value = None if clip_value is None else check_value(
-            "clip_value", clip_value, POSITIVE)
-        self.clip_norm = None if clip_norm is None else check_value(
-            "clip_norm", clip_norm, POSITIVE)
-        self.clip_global_norm = None if clip_global_norm is None else check_value(
-            "clip_global_norm", clip_global_norm, POSITIVE)
-        self.nonfinite = choice("nonfinite", nonfinite, ("raise", "skip", "ignore"))
-        #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
-        self.backend = choice("backend", backend, fused_path.BACKENDS)
+        self.decoupled_weight_decay = decoupled_weight_decay
+        self.maximize = maximize
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.clip_global_norm = clip_global_norm
+        self.nonfinite = nonfinite
+        self.backend = backend
         #: Number of updates made so far (t of the equations after the update).
         self.step = 0
         #: Updates skipped because a gradient was not finite (``nonfinite='skip'``;
@@ -140,6 +285,40 @@ class Optimizer:
         """Initial values of rule-wide state (optional)."""
         return {}
 
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """Refuse an inconsistent combination of settings (optional; raise ``InputError``).
+
+        ``values`` maps option and hyperparameter names to their values; a hyperparameter that
+        is a schedule is absent, except at an update, where every value is this step's. Called
+        after construction, after every assignment (which is undone if this raises) and at
+        every update before anything changes.
+        """
+
+    # ---------------------------------------------------------------- settings
+    def settings(self) -> dict[str, Any]:
+        """Options and hyperparameters by name (schedules left out): what
+        :meth:`check_settings` sees on assignment."""
+        out = dict(self._options)
+        out.update((k, v) for k, v in self._hyper.items() if not is_schedule(v))
+        return out
+
+    def settings_changed(self, name: str) -> None:
+        """Called by the descriptors after an assignment; raising undoes it."""
+        if self.__dict__.get("_constructed"):
+            self.check_settings(self.settings())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A misspelt or foreign setting (opt.learning_rate = 0.1) would be a new attribute that
+        # nothing reads: refuse it once the optimizer is built.
+        if (self.__dict__.get("_constructed") and not name.startswith("_")
+                and name not in self.__dict__ and not hasattr(type(self), name)):
+            known = [*self.hyperparameter_names(), *self.option_descriptors()]
+            hint = did_you_mean(name, known)
+            if name in FOREIGN_NAMES or difflib.get_close_matches(name, known, n=1, cutoff=0.8):
+                raise InputError(f"{type(self).__name__} has no setting {name!r}{hint}; "
+                                 "assigning it would change nothing")
+        object.__setattr__(self, name, value)
+
     # ---------------------------------------------------------------- introspection
     @classmethod
     def hyperparameter_names(cls) -> tuple[str, ...]:
@@ -156,13 +335,31 @@ class Optimizer:
             cls._hyperparameter_names = cached
         return cached
 
+    @classmethod
+    def option_descriptors(cls) -> dict[str, Option]:
+        """The class's :class:`Option` descriptors by name, its own first, then the shared
+        ones (what the playground builds its controls from)."""
+        cached = cls.__dict__.get("_option_descriptors")
+        if cached is None:
+            found: dict[str, Option] = {}
+            for klass in cls.__mro__:
+                for key, value in vars(klass).items():
+                    if isinstance(value, Option) and key not in found:
+                        found[key] = value
+            own = {k: v for k, v in found.items() if k not in vars(Optimizer)}
+            cached = {**own, **{k: v for k, v in found.items() if k not in own}}
+            cls._option_descriptors = cached
+        return cached
+
     def hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters as set (numbers, arrays or schedules)."""
         return {name: self._hyper[name] for name in self.hyperparameter_names()}
 
     def options(self) -> dict[str, Any]:
-        names = (*self.option_names, "decoupled_weight_decay", "maximize", "clip_value",
-                 "clip_norm", "clip_global_norm", "nonfinite")
+        """The options that shape the results (saved with, and checked against, checkpoints)."""
+        names = [*self.option_names]
+        names += [n for n, d in self.option_descriptors().items()
+                  if getattr(d, "in_checkpoint", True) and n not in names]
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
@@ -184,22 +381,22 @@ class Optimizer:
         paths = [leaf.path for leaf in leaves]
         for path in paths:
             if path not in self._shapes:
-                raise KeyError(
+                raise MissingKeyError(
                     f"{show(path)} was not among the parameters this optimizer was first used "
                     "with (its state is keyed by path); use a new optimizer for new parameters"
                 )
         for path in self._shapes:
             if path not in paths:
-                raise KeyError(f"{show(path)} is missing: the optimizer has state for it")
+                raise MissingKeyError(f"{show(path)} is missing: the optimizer has state for it")
         for leaf in leaves:
             shape, dtype = self._shapes[leaf.path]
             if leaf.array.shape != shape:
-                raise ValueError(
+                raise InputError(
                     f"{show(leaf.path)} has shape {leaf.array.shape}, but the optimizer's state "
                     f"for it has shape {shape}"
                 )
             if dtype is not None and leaf.array.dtype != dtype:
-                raise TypeError(
+                raise InputTypeError(
                     f"{show(leaf.path)} has dtype {leaf.array.dtype}, but it was {dtype} when "
                     "the optimizer first saw it"
                 )
@@ -216,7 +413,7 @@ class Optimizer:
                 except ValueError:
                     ok = False
                 if not ok:
-                    raise ValueError(
+                    raise InputError(
                         f"{name} has shape {value.shape}, which does not broadcast to "
                         f"{show(leaf.path)} of shape {shape}"
                     )
@@ -233,12 +430,14 @@ class Optimizer:
         count = self.step
         h = self._resolve(count)
         self._check_broadcast(h, leaves)
+        self.check_settings({**self._options, **vars(h)})
         fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
+        gs = _working_grads(leaves, gs)
         bad = None if self.nonfinite == "ignore" else _first_nonfinite(leaves, gs, fused)
         if bad is not None:
             message = f"the gradient of {show(bad)} is not finite at step {count + 1}"
             if self.nonfinite == "raise":
-                raise FloatingPointError(
+                raise NonFiniteError(
                     message + " (pass nonfinite='skip' to skip such updates instead)")
             self.skipped_steps += 1
             warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=2)
@@ -247,13 +446,7 @@ class Optimizer:
         if self._shapes is None or any(d is None for _, d in self._shapes.values()):
             self._shapes = {leaf.path: (leaf.array.shape, leaf.array.dtype) for leaf in leaves}
         for leaf in leaves:
-            dtype = self._state_dtype(leaf.array.dtype)
-            slots = self.state.get(leaf.path)
-            if slots is None:
-                self.state[leaf.path] = {
-                    s: np.full(leaf.array.shape, self.initial_value(s), dtype) for s in self.slots}
-            elif any(a.dtype != dtype for a in slots.values()):  # a checkpoint of another dtype
-                self.state[leaf.path] = {s: a.astype(dtype) for s, a in slots.items()}
+            self.state[leaf.path] = self._synced(self.state.get(leaf.path), leaf.array)
         if not self.globals:
             self.globals = self.init_globals()
         if self.clip_value is not None or self.clip_norm is not None or (
@@ -265,6 +458,19 @@ class Optimizer:
                 self._update_leaf(leaf, g, h, one_pass)
         self.step = count + 1
         self.current_lr = h.lr
+
+    def _synced(self, slots: dict[str, np.ndarray] | None,
+                p: np.ndarray) -> dict[str, np.ndarray]:
+        """A parameter's state as the rule needs it now: the slots of :attr:`slots` (one the
+        options have just added starts at its initial value; one they dropped goes), in the
+        state dtype (a checkpoint of another dtype is converted)."""
+        dtype = self._state_dtype(p.dtype)
+        if slots is None:
+            slots = {}
+        elif tuple(slots) == tuple(self.slots) and all(a.dtype == dtype for a in slots.values()):
+            return slots
+        return {s: slots[s].astype(dtype, copy=False) if s in slots
+                else np.full(p.shape, self.initial_value(s), dtype) for s in self.slots}
 
     def _update_leaf(self, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
                      fused: bool = False) -> None:
@@ -294,7 +500,7 @@ class Optimizer:
         """A plain dict of NumPy arrays and numbers: everything needed to resume exactly."""
         hyper, schedules = {}, {}
         for name, value in self.hyperparameters().items():
-            if _is_schedule(value):
+            if is_schedule(value):
                 if hasattr(value, "state_dict"):
                     schedules[name] = value.state_dict()
             else:
@@ -338,7 +544,7 @@ class Optimizer:
             hyper[k] = check_value(k, v, getattr(cls, k).check)
         schedules = d.get("schedules", {})
         for k in self.hyperparameter_names():
-            if k not in hyper and not _is_schedule(self._hyper[k]):
+            if k not in hyper and not is_schedule(self._hyper[k]):
                 raise KeyError(f"the checkpoint has no value for hyperparameter {k!r}")
             if k in schedules and not hasattr(self._hyper[k], "load_state_dict"):
                 raise ValueError(f"the checkpoint holds schedule state for {k!r}, but {k} is "

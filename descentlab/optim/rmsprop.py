@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Hyper, choice
+from .base import Optimizer, is_schedule
+from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Choice, Flag, Hyper
 
 
 class RMSprop(Optimizer):
@@ -30,7 +30,10 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
-    option_names = ("centered", "eps_mode", "lr_in_buffer")
+    centered = Flag("divide by the root of the variance s − ḡ² (Graves 2013)")
+    eps_mode = Choice(("outside", "inside"), "ε outside the root (PyTorch) or inside (Keras)")
+    lr_in_buffer = Flag("the rate inside the momentum buffer (Keras, optax)",
+                        fixed_once_started=True)
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")
@@ -43,11 +46,19 @@ class RMSprop(Optimizer):
         self.rho = rho
         self.eps = eps
         self.momentum = momentum
-        self.centered = bool(centered)
-        self.eps_mode = choice("eps_mode", eps_mode, ("outside", "inside"))
-        self.lr_in_buffer = bool(lr_in_buffer)
-        self.slots = ("square_avg",) + (("grad_avg",) if self.centered else ()) + (
-            ("buffer",) if self.lr_in_buffer or np.any(np.asarray(momentum) != 0) else ())
+        self.centered = centered
+        self.eps_mode = eps_mode
+        self.lr_in_buffer = lr_in_buffer
+
+    @property
+    def slots(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``square_avg``, ``grad_avg`` if centered, ``buffer`` if there is momentum (a
+        schedule counts) or the rate is in the buffer. Set ``momentum`` after construction and
+        the buffer starts (at zero) at the next update; set it to 0 and the buffer goes."""
+        momentum = self._hyper["momentum"]
+        buffer = self.lr_in_buffer or is_schedule(momentum) or np.any(momentum != 0)
+        return ("square_avg",) + (("grad_avg",) if self.centered else ()) + (
+            ("buffer",) if buffer else ())
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         s = state["square_avg"]
