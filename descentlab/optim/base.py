@@ -27,18 +27,30 @@ Checkpoints: :meth:`state_dict` / :meth:`load_state_dict` (strict, by path and s
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import json
 import os
 import re
+import struct
 import warnings
+import zipfile
+import zlib
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError, MissingKeyError, NonFiniteError
+from ..errors import (
+    DescentlabError,
+    FileFormatError,
+    InputError,
+    InputTypeError,
+    MissingKeyError,
+    NonFiniteError,
+)
 from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks
@@ -520,94 +532,182 @@ class Optimizer(metaclass=_Checked):
         }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`. Strict: any mismatch names the entry; on error
-        nothing is changed."""
+        """Restore from :meth:`state_dict`. Strict: everything is checked — names, types,
+        dtypes and shapes of the state, counters, globals, options, hyperparameters, schedule
+        state — before anything changes; an error names the entry, and leaves the optimizer
+        exactly as it was."""
+        apply = self._checked_checkpoint(d)
+        apply()
+
+    def _checked_checkpoint(self, d: Any) -> Any:
+        """Check a state dict; return the function that applies it (which cannot fail)."""
+        if not isinstance(d, Mapping):
+            raise InputTypeError(f"a state dict is a dict, not a {type(d).__name__}")
         for key in ("optimizer", "step", "options", "hyperparameters", "state"):
             if key not in d:
-                raise KeyError(f"state dict has no {key!r} entry")
+                raise MissingKeyError(f"state dict has no {key!r} entry")
+        extra = sorted(set(d) - set(_CHECKPOINT_KEYS), key=str)
+        if extra:
+            raise MissingKeyError(f"state dict has an unknown entry {extra[0]!r}")
         if d["optimizer"] != self.name:
-            raise ValueError(
+            raise InputError(
                 f"the checkpoint is for optimizer {d['optimizer']!r}, this is {self.name!r}")
+        _mapping("state", d["state"])
+        step = _counter("step", d["step"])
+        skipped = _counter("skipped_steps", d.get("skipped_steps", 0))
+        self._check_options(_mapping("options", d["options"]))
+        hyper, schedules = self._checked_hyper(d)
+        shapes = self._checked_shapes(d)
+        for k, v in hyper.items():
+            for path, shape in shapes.items():
+                if isinstance(v, np.ndarray) and not _broadcasts(v.shape, shape):
+                    raise InputError(f"the checkpoint's {k} has shape {v.shape}, which does not "
+                                     f"broadcast to {show(path)} of shape {shape}")
+        probe = copy.copy(self)  # this optimizer with the checkpoint's hyperparameters
+        object.__setattr__(probe, "_hyper", {**self._hyper, **hyper})
+        self.check_settings(probe.settings())
+        state = self._checked_state(_mapping("state", d["state"]), shapes, probe.slots)
+        globals_ = self._checked_globals(d.get("globals", {}), step)
+
+        def apply() -> None:
+            self._hyper.update(hyper)
+            for k, sd in schedules.items():
+                self._hyper[k].load_state_dict(sd)
+            self.step = step
+            self.skipped_steps = skipped
+            self.globals = globals_
+            self.state = state
+            self._shapes = {p: (shape, None) for p, shape in shapes.items()} if shapes else None
+            self.settings_changed("state")
+        return apply
+
+    def _check_options(self, options: Mapping[str, Any]) -> None:
         mine = self.options()
-        for k, v in d["options"].items():
+        described = self.option_descriptors()
+        for k, v in options.items():
             if k not in mine:
-                raise KeyError(f"the checkpoint has an unknown option {k!r}")
+                raise MissingKeyError(f"the checkpoint has an unknown option {k!r}")
+            if k in described:
+                try:
+                    v = described[k].validate(v)
+                except DescentlabError as e:
+                    raise type(e)(f"the checkpoint's option: {e}") from None
+            elif isinstance(v, np.ndarray):
+                raise InputTypeError(f"the checkpoint's option {k} is an array")
             if mine[k] != v:
-                raise ValueError(
+                raise InputError(
                     f"the checkpoint was written with {k}={v!r}, this optimizer has "
                     f"{k}={mine[k]!r}")
+        for k in mine:
+            if k not in options:
+                raise MissingKeyError(f"the checkpoint has no value for option {k!r}")
+
+    def _checked_hyper(self, d: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         cls = type(self)
         hyper: dict[str, Any] = {}
-        for k, v in d["hyperparameters"].items():
+        for k, v in _mapping("hyperparameters", d["hyperparameters"]).items():
             if k not in self._hyper:
-                raise KeyError(f"the checkpoint has an unknown hyperparameter {k!r}")
-            hyper[k] = check_value(k, v, getattr(cls, k).check)
-        schedules = d.get("schedules", {})
+                raise MissingKeyError(f"the checkpoint has an unknown hyperparameter {k!r}")
+            hyper[k] = check_value(k, v, getattr(cls, k).check, " (in the checkpoint)")
+        schedules = dict(_mapping("schedules", d.get("schedules", {})))
         for k in self.hyperparameter_names():
             if k not in hyper and not is_schedule(self._hyper[k]):
-                raise KeyError(f"the checkpoint has no value for hyperparameter {k!r}")
-            if k in schedules and not hasattr(self._hyper[k], "load_state_dict"):
-                raise ValueError(f"the checkpoint holds schedule state for {k!r}, but {k} is "
-                                 "not a schedule with load_state_dict here")
-        shapes = self._checked_shapes(d)
-        state = self._checked_state(d["state"], shapes)
-        step = int(d["step"])
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        # All checked: apply.
-        for k, v in hyper.items():
-            self._hyper[k] = v
+                raise MissingKeyError(f"the checkpoint has no value for hyperparameter {k!r}")
         for k, sd in schedules.items():
-            self._hyper[k].load_state_dict(sd)
-        self.step = step
-        self.skipped_steps = int(d.get("skipped_steps", 0))
-        self.globals = {k: np.copy(v) if np.ndim(v) else float(v)
-                        for k, v in d.get("globals", {}).items()}
-        self.state = state
-        self._shapes = {p: (shape, None) for p, shape in shapes.items()} if shapes else None
+            if k not in self._hyper:
+                raise MissingKeyError(f"the checkpoint has schedule state for {k!r}, which is "
+                                      "not a hyperparameter")
+            if k in hyper or not hasattr(self._hyper[k], "load_state_dict"):
+                raise InputError(f"the checkpoint holds schedule state for {k!r}, but {k} is "
+                                 "not a schedule with load_state_dict here")
+            try:  # on a copy: a schedule that refuses half-way must not change the real one
+                copy.deepcopy(self._hyper[k]).load_state_dict(sd)
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+                raise InputError(f"the checkpoint's schedule state for {k} is not valid: "
+                                 f"{e}") from None
+        return hyper, schedules
 
-    def _checked_shapes(self, d: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-        shapes = {p: tuple(int(n) for n in shape) for p, shape in d.get("shapes", {}).items()}
-        if set(shapes) != set(d["state"]):
-            extra = sorted(set(d["state"]) ^ set(shapes))[0]
-            raise KeyError(f"the checkpoint's shapes and state disagree about {show(extra)}")
+    def _checked_shapes(self, d: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        for p, shape in _mapping("shapes", d.get("shapes", {})).items():
+            if not isinstance(p, str):
+                raise InputTypeError(f"the checkpoint's shapes have a key {p!r} that is not a "
+                                     "path (a string)")
+            if not isinstance(shape, (list, tuple)) or not all(
+                    _is_count(n) for n in shape):
+                raise InputError(f"the checkpoint's shape for {show(p)} is {shape!r}, not a "
+                                 "list of non-negative integers")
+            shapes[p] = tuple(int(n) for n in shape)
+        state = d["state"]
+        if set(shapes) != set(state):
+            extra = sorted(set(state) ^ set(shapes), key=str)[0]
+            raise MissingKeyError(f"the checkpoint's shapes and state disagree about "
+                                  f"{show(extra)}")
         if self._shapes is not None:
             for path in self._shapes:
                 if path not in shapes:
-                    raise KeyError(f"the checkpoint has no state for {show(path)}")
+                    raise MissingKeyError(f"the checkpoint has no state for {show(path)}")
             for path, shape in shapes.items():
                 if path not in self._shapes:
-                    raise KeyError(f"the checkpoint has state for {show(path)}, which this "
-                                   "optimizer's parameters do not have")
+                    raise MissingKeyError(f"the checkpoint has state for {show(path)}, which "
+                                          "this optimizer's parameters do not have")
                 if self._shapes[path][0] != shape:
-                    raise ValueError(
+                    raise InputError(
                         f"the checkpoint's state for {show(path)} has shape {shape}, "
                         f"the parameter has shape {self._shapes[path][0]}")
         return shapes
 
     def _checked_state(
-        self, state: dict[str, Any], shapes: dict[str, tuple[int, ...]]
+        self, state: Mapping[str, Any], shapes: dict[str, tuple[int, ...]],
+        slots: tuple[str, ...],
     ) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {}
-        for path, slots in state.items():
-            names = set(slots)
-            if names != set(self.slots):
-                missing = sorted(set(self.slots) - names)
+        for path, entry in state.items():
+            names = set(_mapping(f"state for {show(path)}", entry))
+            if names != set(slots):
+                missing = sorted(set(slots) - names)
                 what = f"no {missing[0]!r}" if missing else \
-                    f"an unknown entry {sorted(names - set(self.slots))[0]!r}"
-                raise KeyError(f"the checkpoint's state for {show(path)} has {what}")
-            arrays = {s: np.array(a) for s, a in slots.items()}
-            for s, a in arrays.items():
-                if a.shape != shapes[path]:
-                    raise ValueError(
-                        f"the checkpoint's {s!r} for {show(path)} has shape {a.shape}, "
-                        f"the parameter has shape {shapes[path]}")
+                    f"an unknown entry {sorted(names - set(slots), key=str)[0]!r}"
+                raise MissingKeyError(f"the checkpoint's state for {show(path)} has {what}")
+            arrays = {}
+            for s, a in entry.items():
+                where = f"the checkpoint's {s!r} for {show(path)}"
+                arrays[s] = _float_array(where, a)
+                if arrays[s].shape != shapes[path]:
+                    raise InputError(f"{where} has shape {arrays[s].shape}, "
+                                     f"the parameter has shape {shapes[path]}")
             out[path] = arrays
         return out
 
+    def _checked_globals(self, globals_: Any, step: int) -> dict[str, float | np.ndarray]:
+        globals_ = _mapping("globals", globals_)
+        expected = set(self.init_globals())
+        if globals_ or step > 0:  # a fresh optimizer's globals are created at its first update
+            names = set(globals_)
+            if names != expected:
+                missing = sorted(expected - names)
+                what = f"no {missing[0]!r}" if missing else \
+                    f"an unknown entry {sorted(names - expected, key=str)[0]!r}"
+                raise MissingKeyError(f"the checkpoint's globals have {what}")
+        out: dict[str, float | np.ndarray] = {}
+        for k, v in globals_.items():
+            a = _float_array(f"the checkpoint's global {k!r}", v)
+            if not np.all(np.isfinite(a)):
+                raise InputError(f"the checkpoint's global {k!r} is not finite")
+            out[k] = a if a.ndim else float(a)
+        return out
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write the state to an ``.npz`` file atomically (a temp file, then a rename)."""
+        """Write the state to an ``.npz`` file atomically (a temp file, then a rename).
+
+        An existing file keeps its permission bits. Saving through a symbolic link writes
+        the file the link points to (the link stays a link). Parameter paths that a zip
+        member name cannot hold (a NUL character, text that is not valid Unicode) are
+        refused here, before anything is written, rather than at load.
+        """
         d = self.state_dict()
+        for p in d["state"]:
+            _check_storable(p)
         arrays: dict[str, np.ndarray] = {}
         meta = {k: d[k] for k in ("optimizer", "step", "skipped_steps", "options", "schedules")}
         meta["shapes"] = {p: list(shape) for p, shape in d["shapes"].items()}
@@ -623,7 +723,7 @@ class Optimizer(metaclass=_Checked):
                 arrays[f"global/{k}"] = v
             else:
                 meta["globals"][k] = v
-        arrays["meta"] = np.array(json.dumps(meta))
+        arrays["meta"] = np.array(json.dumps(meta, allow_nan=True))
         for p, slots in d["state"].items():
             for s, a in slots.items():
                 arrays[f"state/{p}/{s}"] = a
@@ -633,22 +733,165 @@ class Optimizer(metaclass=_Checked):
             os.fsync(f.fileno())
 
     def load(self, path: str | os.PathLike) -> None:
-        """Restore from a file written by :meth:`save` (strict, like :meth:`load_state_dict`)."""
-        with np.load(os.fspath(path), allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise ValueError(f"{os.fspath(path)} is not a descentlab optimizer checkpoint")
-            d = json.loads(str(z["meta"]))
-            state: dict[str, dict[str, np.ndarray]] = {p: {} for p in d["shapes"]}
-            for key in z.files:
-                if key.startswith("hyper/"):
-                    d["hyperparameters"][key[6:]] = z[key]
-                elif key.startswith("global/"):
-                    d["globals"][key[7:]] = z[key]
-                elif key.startswith("state/"):
-                    p, s = key[6:].rsplit("/", 1)
-                    state.setdefault(p, {})[s] = z[key]
-            d["state"] = state
-        self.load_state_dict(d)
+        """Restore from a file written by :meth:`save` (strict, like :meth:`load_state_dict`).
+
+        A damaged file (truncated, empty, not a zip, a ``.npy`` or JSON file, a changed byte,
+        a member declaring more data than the file holds) is one ``FileFormatError`` naming
+        the file and what is wrong; nothing is read beyond what the file holds.
+        """
+        name = os.fspath(path)
+        d = read_checkpoint(name)
+        try:
+            apply = self._checked_checkpoint(d)
+        except DescentlabError as e:
+            raise type(e)(f"{name}: {e}") from None
+        apply()
+
+
+_CHECKPOINT_KEYS = ("optimizer", "step", "skipped_steps", "options", "hyperparameters",
+                    "schedules", "globals", "shapes", "state")
+
+
+def _mapping(what: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InputTypeError(f"the checkpoint's {what} is a {type(value).__name__}, not a dict")
+    return value
+
+
+def _is_count(n: Any) -> bool:
+    return isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n >= 0
+
+
+def _counter(name: str, value: Any) -> int:
+    if not _is_count(value) and not (isinstance(value, np.ndarray) and value.shape == ()
+                                     and _is_count(value[()])):
+        raise InputError(f"the checkpoint's {name} must be a non-negative integer, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
+
+
+def _float_array(where: str, value: Any) -> np.ndarray:
+    """A copy of a checkpoint's number or array, refusing anything but real floats."""
+    if isinstance(value, (float, np.floating)) and not isinstance(value, np.ndarray):
+        return np.array(value, dtype=np.float64)
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise InputTypeError(f"{where} must be a floating-point array, not {kind}")
+    return np.array(value, copy=True)
+
+
+def _check_storable(path: str) -> None:
+    if "\0" in path:
+        raise InputError(f"{show(path)} contains a NUL character, which a checkpoint member "
+                         "name cannot hold; rename the key")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{show(path)} is not valid Unicode text (a lone surrogate?); a "
+                         "checkpoint cannot store it; rename the key") from None
+
+
+#: What zipfile and numpy raise on damaged bytes (a flipped bit can reach any of them).
+_ZIP_DAMAGE = (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error, struct.error,
+               NotImplementedError, KeyError, OverflowError)
+
+
+def read_checkpoint(name: str) -> dict[str, Any]:
+    """The state dict stored in a checkpoint file, checked as a file: every damage is one
+    :class:`FileFormatError` naming the file (the content is checked by the optimizer)."""
+    def damaged(why: str) -> FileFormatError:
+        return FileFormatError(f"{name} is not a readable descentlab optimizer checkpoint: "
+                               f"{why}")
+
+    size = os.path.getsize(name)
+    if size == 0:
+        raise damaged("the file is empty")
+    try:
+        archive = zipfile.ZipFile(name)
+    except _ZIP_DAMAGE:
+        with open(name, "rb") as f:
+            head = f.read(8)
+        if head.startswith(b"\x93NUMPY"):
+            raise damaged("it is a single .npy array, not an .npz checkpoint") from None
+        if head.lstrip()[:1] in (b"{", b"["):
+            raise damaged("it is JSON text, not an .npz checkpoint") from None
+        raise damaged("not a zip archive (truncated or not an .npz file)") from None
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        try:
+            for info in archive.infolist():
+                arrays[_member_key(info, damaged)] = _read_member(archive, info, size, damaged)
+        except _ZIP_DAMAGE as e:
+            raise damaged(f"{e}") from None
+    if "meta" not in arrays:
+        raise damaged("it has no 'meta' member")
+    try:
+        d = json.loads(str(arrays.pop("meta")[()]))
+    except (ValueError, TypeError) as e:
+        raise damaged(f"its 'meta' member is not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise damaged("its 'meta' member is not a JSON object")
+    for key in ("shapes", "hyperparameters", "globals"):
+        if not isinstance(d.setdefault(key, {}), dict):
+            raise damaged(f"its meta {key!r} is not a JSON object")
+    state: dict[str, dict[str, np.ndarray]] = {p: {} for p in d["shapes"]}
+    for key, a in arrays.items():
+        section, _, rest = key.partition("/")
+        if section == "hyper":
+            d["hyperparameters"][rest] = a
+        elif section == "global":
+            d["globals"][rest] = a
+        elif section == "state" and "/" in rest:
+            p, s = rest.rsplit("/", 1)
+            state.setdefault(p, {})[s] = a
+        else:
+            raise damaged(f"it has an unexpected member {key!r}")
+    d["state"] = state
+    return d
+
+
+def _member_key(info: zipfile.ZipInfo, damaged: Any) -> str:
+    if not info.filename.endswith(".npy"):
+        raise damaged(f"member {info.filename!r} is not an array (.npy)")
+    return info.filename[:-4]
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
+                 damaged: Any) -> np.ndarray:
+    """One member, after checking that its header declares no more data than it holds."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise damaged(f"member {info.filename!r} is compressed (checkpoints are stored)")
+    if info.file_size > size:
+        raise damaged(f"member {info.filename!r} declares {info.file_size} bytes, more than "
+                      f"the file's {size}")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise damaged(f"member {info.filename!r} is a .npy of version {version}")
+        if dtype.hasobject:
+            raise damaged(f"member {info.filename!r} holds Python objects")
+        need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if need > info.file_size - f.tell():
+            raise damaged(f"member {info.filename!r} declares shape {shape} of {dtype} "
+                          f"({need} bytes), more than its {info.file_size} bytes hold")
+        data = f.read(need)
+        if len(data) != need:
+            raise damaged(f"member {info.filename!r} is truncated")
+        if f.read(1):  # (reading to the end also makes zipfile check the CRC)
+            raise damaged(f"member {info.filename!r} has bytes after its array")
+    order = "F" if fortran else "C"
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order="K")
 
 
 __all__ = ["Optimizer", "Hyper", "NONNEGATIVE", "POSITIVE", "ROOT"]
