@@ -331,3 +331,96 @@ def test_the_finiteness_check_sees_the_cast_gradient(dtype):
     with pytest.warns(RuntimeWarning, match="skipped"):
         skip.update(p, g)
     assert skip.skipped_steps == 1 and np.all(p == 1)
+
+
+# ------------------------------------------------------------------ the Python API
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: optim.SGD(lr=10**400), "lr must be finite"),
+    (lambda: optim.SGD(clip_value=10**400), "clip_value must be finite"),
+    (lambda: optim.Adam(eps=-(10**400)), "eps must be finite"),
+    (lambda: optim.SGD(lr=None), "lr must be a number or an array, not None"),
+    (lambda: optim.Adam(beta1=None), "beta1 must be a number"),
+    (lambda: optim.SGD(lr="0.1"), "lr must be a number or an array, not '0.1'"),
+    (lambda: optim.SGD(lr=[0.1, None]), "lr must be a number"),
+    (lambda: optim.AdaGrad(initial_accumulator_value=None), "initial_accumulator_value"),
+])
+def test_numbers_that_overflow_or_are_missing_are_named(make, fragment):
+    with pytest.raises(DescentlabError, match=fragment.replace("(", r"\(")):
+        make()
+
+
+def test_a_number_that_overflows_mid_run_is_refused():
+    opt = optim.SGD()
+    with pytest.raises(InputError, match="lr must be finite"):
+        opt.lr = 10**400
+    assert opt.lr == 0.01
+
+
+FOREIGN = [
+    ("adam", "betas", "did you mean beta1 and beta2?"),
+    ("adamw", "betas", "did you mean beta1 and beta2?"),
+    ("rmsprop", "alpha", "did you mean rho?"),
+    ("rmsprop", "decay_rate", "did you mean rho?"),
+    ("adam", "learning_rate", "did you mean lr?"),
+    ("sgd", "learning_rate", "did you mean lr?"),
+    ("adam", "beta_1", "did you mean beta1?"),
+    ("nadam", "beta_2", "did you mean beta2?"),
+    ("adam", "epsilon", "did you mean eps?"),
+    ("adam", "rho", "rho is the decay of RMSprop and Adadelta"),
+    ("sgd", "momentum", "momentum belongs to Momentum"),
+    ("adam", "momentum", "did you mean beta1?"),
+    ("sgd", "nesterov", "optim.Nesterov"),
+    ("nesterov", "nesterov", "optim.Nesterov"),
+    ("adam", "clipnorm", "did you mean clip_norm?"),
+    ("adam", "fused", "backend='fused'"),
+    ("adam", "bta1", "did you mean 'beta1'?"),
+]
+
+
+@pytest.mark.parametrize("name, keyword, hint", FOREIGN)
+def test_foreign_keyword_names_get_did_you_mean(name, keyword, hint):
+    cls = optim.OPTIMIZERS[name]
+    for make in (lambda: optim.create(name, **{keyword: 0.9}), lambda: cls(**{keyword: 0.9})):
+        with pytest.raises(InputTypeError) as info:
+            make()
+        message = str(info.value)
+        assert f"{cls.__name__} has no argument {keyword!r}" in message and hint in message
+        assert "Optimizer.__init__" not in message
+
+
+def test_a_type_error_from_inside_a_constructor_is_not_mistaken():
+    class Strict(optim.SGD):
+        def __init__(self, lr=0.01, **options):
+            super().__init__(lr, **options)
+            dict(x=1).get(1, 2, 3)  # a bug in the subclass: its own TypeError must surface
+
+    with pytest.raises(TypeError, match="get expected at most 2 arguments"):
+        Strict()
+
+
+@pytest.mark.parametrize("tree", ["loop", "deep list", "deep dict"])
+def test_self_referential_or_absurdly_deep_trees_are_named(tree):
+    if tree == "loop":
+        params = {"a": np.ones(2)}
+        params["self"] = params
+        fragment = "contains itself at 'self'"
+    else:
+        params = [np.ones(1)]
+        for _ in range(5000):
+            params = [params] if tree == "deep list" else {"k": params}
+        fragment = "nests deeper than 64 levels"
+    opt = optim.SGD()
+    with pytest.raises(InputError, match=fragment):
+        opt.update(params, params)
+    grads_loop = []
+    grads_loop.append(grads_loop)
+    with pytest.raises(InputError, match="gradient tree contains itself"):
+        opt.update([np.ones(1)], grads_loop)
+    assert opt.state == {} and opt.step == 0
+
+
+def test_a_shared_subtree_is_not_a_loop():
+    shared = np.ones(2)
+    layer = {"w": shared}
+    optim.SGD(lr=1.0).update({"a": layer}, {"a": {"w": np.ones(2)}})
+    np.testing.assert_array_equal(shared, np.zeros(2))

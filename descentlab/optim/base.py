@@ -187,7 +187,8 @@ def unknown_argument(cls: type, name: str) -> InputTypeError:
                           f"{did_you_mean(name, allowed)}; it takes: {', '.join(allowed)}")
 
 
-_UNEXPECTED = re.compile(r"__init__\(\) got an unexpected keyword argument '(\w+)'")
+_UNEXPECTED = re.compile(
+    r"__init__\(\) got (?:an unexpected keyword argument|multiple values for argument) '(\w+)'")
 
 
 class _Checked(type):

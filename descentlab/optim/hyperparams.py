@@ -80,7 +80,11 @@ def check_value(name: str, value: Any, check: Check, where: str = "") -> Value:
     if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
         raise InputTypeError(f"{name} must be a number or an array, not {value!r}{where}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "fiuO" or (raw.dtype.kind == "O" and any(
+                isinstance(x, (bool, np.bool_, str, bytes)) or x is None for x in raw.flat)):
+            raise TypeError  # strings, booleans, None or complex numbers inside an array
+        arr = raw.astype(np.float64)
     except OverflowError:
         raise InputError(f"{name} must be finite and {check.text()}, got {_short(value)} "
                          f"(too large for a float){where}") from None
