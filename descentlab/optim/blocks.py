@@ -27,10 +27,15 @@ import numpy as np
 BLOCK_BYTES = 2**17
 
 
-def _elementwise(opt: Any, p: np.ndarray, state: dict[str, np.ndarray], h: Any) -> bool:
-    from .fused.steps import STEPS  # the built-in rules: each has a kernel, all element-wise
+def elementwise_rule(opt: Any) -> bool:
+    """Whether the optimizer's rule is a built-in one (each element-wise, with a kernel)."""
+    from .fused.steps import STEPS
 
-    if type(opt).rule not in STEPS or not p.flags.c_contiguous:
+    return type(opt).rule in STEPS
+
+
+def _elementwise(opt: Any, p: np.ndarray, state: dict[str, np.ndarray], h: Any) -> bool:
+    if not elementwise_rule(opt) or not p.flags.c_contiguous:
         return False
     if any(not a.flags.c_contiguous for a in state.values()):
         return False
