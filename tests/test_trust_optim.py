@@ -470,3 +470,25 @@ def test_a_cached_structure_still_sees_every_change():
     with pytest.raises(NonFiniteError):
         opt.update(params, {"w": np.full((2, 3), np.nan)})
     assert_same(state_of(opt), before)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_flat_buffer_updated_by_name_gives_the_bits_of_separate_arrays(name, backend):
+    rng = np.random.default_rng(11)
+    shapes = {"W": (300, 120), "b": (120,), "v": (7,)}
+    arrays = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    flat = optim.FlatParams.from_dict(arrays)
+    grads = flat.zeros_like()
+    packed = optim.create(name, weight_decay=0.01, backend=backend)
+    apart = optim.create(name, weight_decay=0.01, backend="numpy")
+    for t in range(4):
+        g = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        grads.update(g)
+        if t == 2:
+            packed.load_state_dict(copy.deepcopy(packed.state_dict()))
+        packed.update(flat, grads)
+        apart.update(arrays, g)
+    for k in shapes:
+        np.testing.assert_array_equal(flat[k], arrays[k])
+    assert_same(state_of(packed)["state"], state_of(apart)["state"])

@@ -504,12 +504,13 @@ class Optimizer(metaclass=_Checked):
             gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm)
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
-            scalars = self._scalar_pack(leaves, h)
-            for i, (leaf, g, one_pass) in enumerate(zip(leaves, gs, fused)):
-                if i not in scalars:
-                    self._update_leaf(leaf, g, h, one_pass)
-            if scalars:
-                self._update_scalars(leaves, gs, h, scalars)
+            if not self._update_flat(params, grads, leaves, gs, h):
+                scalars = self._scalar_pack(leaves, h)
+                for i, (leaf, g, one_pass) in enumerate(zip(leaves, gs, fused)):
+                    if i not in scalars:
+                        self._update_leaf(leaf, g, h, one_pass)
+                if scalars:
+                    self._update_scalars(leaves, gs, h, scalars)
         self.step = count + 1
         self.current_lr = h.lr
 
@@ -527,15 +528,16 @@ class Optimizer(metaclass=_Checked):
                 else np.full(p.shape, self.initial_value(s), dtype) for s in self.slots}
 
     def _update_leaf(self, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
-                     fused: bool = False) -> None:
+                     fused: bool = False, state: dict[str, np.ndarray] | None = None) -> None:
         p = leaf.array
+        state = self.state[leaf.path] if state is None else state
         work = p.astype(np.float32) if p.dtype == np.float16 else p
         if g.dtype != work.dtype:
             g = g.astype(work.dtype)
         if fused:  # the same three steps in one pass over memory (optim/fused/)
-            fused_path.run(self, work, g, self.state[leaf.path], h)
+            fused_path.run(self, work, g, state, h)
         else:  # the readable rule; big arrays in cache-sized blocks (optim/blocks.py)
-            for p_block, g_block, state_block in blocks(self, work, g, self.state[leaf.path], h):
+            for p_block, g_block, state_block in blocks(self, work, g, state, h):
                 self._numpy_step(p_block, g_block, state_block, h)
         if work is not p:
             p[...] = work
@@ -552,6 +554,49 @@ class Optimizer(metaclass=_Checked):
             else:
                 g = g + h.weight_decay * p
         self.rule(p, g, state, h)
+
+    def _update_flat(self, params: Any, grads: Any, leaves: list[Leaf],
+                     gs: list[np.ndarray], h: SimpleNamespace) -> bool:
+        """A :class:`~descentlab.optim.flat.FlatParams` with a gradient FlatParams of the same
+        layout, updated by name, is updated as its one flat buffer: one rule run (or kernel
+        call) instead of one per array. The state stays keyed by name — ``state[name][slot]``
+        are views of flat state buffers in the same layout — and each element sees the same
+        arithmetic, so the bits are those of the per-array update. Returns False (nothing
+        done) where it does not apply: other containers, clipped, cast or copied gradients, a
+        rule of its own, array hyperparameters."""
+        flat_p, flat_g = getattr(params, "flat", None), getattr(grads, "flat", None)
+        if (not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
+                or getattr(params, "shapes", None) != getattr(grads, "shapes", None)
+                or flat_p.dtype != flat_g.dtype or len(leaves) != len(params)
+                or not elementwise_rule(self) or any(
+                    isinstance(getattr(h, n), np.ndarray) for n in self.hyperparameter_names())):
+            return False
+        for leaf, g in zip(leaves, gs):
+            if leaf.array is not dict.__getitem__(params, leaf.path) or (
+                    g is not dict.__getitem__(grads, leaf.path)):
+                return False
+        paths = tuple(leaf.path for leaf in leaves)
+        views = [self.state[path] for path in paths]
+        packed = self.__dict__.get("_flat_state")
+        if packed is None or packed[0] != paths or packed[3] != flat_p.size or any(
+                tuple(new) != tuple(old) or any(a is not b for a, b in
+                                                zip(new.values(), old.values()))
+                for new, old in zip(views, packed[1])):
+            dtype = self._state_dtype(flat_p.dtype)
+            buffers = {s: np.concatenate([v[s].reshape(-1) for v in views]).astype(dtype)
+                       for s in self.slots}
+            start = 0
+            for leaf in leaves:
+                n = leaf.array.size
+                self.state[leaf.path] = {s: buffers[s][start:start + n].reshape(
+                    leaf.array.shape) for s in self.slots}
+                start += n
+            packed = (paths, [self.state[p] for p in paths], buffers, flat_p.size)
+            object.__setattr__(self, "_flat_state", packed)
+        whole = Leaf(ROOT, flat_p)
+        one_pass = fused_path.use_fused(self, whole, h)
+        self._update_leaf(whole, flat_g, h, one_pass, packed[2])
+        return True
 
     def _scalar_pack(self, leaves: list[Leaf], h: SimpleNamespace) -> dict[int, int]:
         """Python-float leaves (``{'x': 1.0, 'y': 2.0}``) updated together: leaf index →
