@@ -790,12 +790,8 @@ class Optimizer(metaclass=_Checked):
     ) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {}
         for path, entry in state.items():
-            names = set(_mapping(f"state for {show(path)}", entry))
-            if names != set(slots):
-                missing = sorted(set(slots) - names)
-                what = f"no {missing[0]!r}" if missing else \
-                    f"an unknown entry {sorted(names - set(slots), key=str)[0]!r}"
-                raise MissingKeyError(f"the checkpoint's state for {show(path)} has {what}")
+            _same_names(f"the checkpoint's state for {show(path)} has",
+                        set(_mapping(f"state for {show(path)}", entry)), set(slots))
             arrays = {}
             for s, a in entry.items():
                 where = f"the checkpoint's {s!r} for {show(path)}"
@@ -810,12 +806,7 @@ class Optimizer(metaclass=_Checked):
         globals_ = _mapping("globals", globals_)
         expected = set(self.init_globals())
         if globals_ or step > 0:  # a fresh optimizer's globals are created at its first update
-            names = set(globals_)
-            if names != expected:
-                missing = sorted(expected - names)
-                what = f"no {missing[0]!r}" if missing else \
-                    f"an unknown entry {sorted(names - expected, key=str)[0]!r}"
-                raise MissingKeyError(f"the checkpoint's globals have {what}")
+            _same_names("the checkpoint's globals have", set(globals_), expected)
         out: dict[str, float | np.ndarray] = {}
         for k, v in globals_.items():
             a = _float_array(f"the checkpoint's global {k!r}", v)
@@ -883,6 +874,14 @@ def _mapping(what: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InputTypeError(f"the checkpoint's {what} is a {type(value).__name__}, not a dict")
     return value
+
+
+def _same_names(what: str, names: set[Any], expected: set[Any]) -> None:
+    if names != expected:
+        missing = sorted(expected - names, key=str)
+        which = f"no {missing[0]!r}" if missing else \
+            f"an unknown entry {sorted(names - expected, key=str)[0]!r}"
+        raise MissingKeyError(f"{what} {which}")
 
 
 def _is_count(n: Any) -> bool:
