@@ -1,5 +1,10 @@
 """Atomic file writing (a temporary file in the same folder, then ``os.replace``), and CSV text
-written by the :mod:`csv` module (quoting labels with commas or quotes)."""
+written by the :mod:`csv` module (quoting labels with commas or quotes).
+
+Re-writing an existing file keeps its permission bits (a checkpoint made read-only for the
+group stays so). Writing through a symbolic link replaces the file the link points to, in
+that file's folder; the link itself stays (a dangling link gets its target created).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import csv
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,14 +31,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     'hi'
     """
     target = Path(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; give them the usual mode
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)  # re-writing keeps the file's mode
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask  # mkstemp makes files private; give new ones the usual mode
     try:
         yield tmp
+        os.chmod(tmp, mode)  # after writing: the mode may be read-only
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

@@ -5,7 +5,10 @@ One syntax across the project, e.g. ``adam``, ``adam:lr=0.001,beta2=0.99``,
 
 Values are read as (in this order) booleans (``true``/``false``, any case), ``none``,
 integers, floats (``1e-3``, ``inf``, ``nan``), and otherwise kept as strings (``eps_mode=inside``).
-Whitespace around names, keys and values is ignored.
+Whitespace around names, keys and values is ignored. A boolean option of the optimizer (a
+:class:`~descentlab.optim.hyperparams.Flag`: ``maximize``, ``amsgrad``, ``centered``, ...)
+takes exactly ``true``, ``false``, ``1`` or ``0`` (any case); ``maximize=no`` is an error,
+never "true because the text is not empty".
 
 >>> parse_optimizer_spec("adam:lr=0.001,beta2=0.99,amsgrad=true")
 ('adam', {'lr': 0.001, 'beta2': 0.99, 'amsgrad': True})
@@ -22,6 +25,8 @@ from typing import Any
 
 from .. import optim
 from ..errors import InputError
+
+_FLAG_TEXT = {"true": True, "1": True, "false": False, "0": False}
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
@@ -67,6 +72,12 @@ def parse_optimizer_spec(text: str) -> tuple[str, dict[str, Any]]:
         empty or invalid key or value, or a key given twice — the message shows the spec
         with a caret under the offending part.
     """
+    name, items = _parse(text)
+    return name, {k: parse_value(raw) for k, (raw, _, _) in items.items()}
+
+
+def _parse(text: str) -> tuple[str, dict[str, tuple[str, int, int]]]:
+    """The name and, per key, its raw value text with the value's position (for carets)."""
     if not isinstance(text, str):
         raise SpecError(f"optimizer spec must be a string, got {type(text).__name__}")
     name_part, sep, rest = text.partition(":")
@@ -79,7 +90,7 @@ def parse_optimizer_spec(text: str) -> tuple[str, dict[str, Any]]:
         raise _error(text, lead, len(name_part.strip()),
                      f"unknown optimizer {name_part.strip()!r}; available: "
                      f"{', '.join(optim.available())}")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, tuple[str, int, int]] = {}
     if not sep:
         return name, kwargs
     if not rest.strip():
@@ -104,7 +115,8 @@ def parse_optimizer_spec(text: str) -> tuple[str, dict[str, Any]]:
         k = key.strip()
         if k in kwargs:
             raise _error(text, start + lead, len(k), f"{k!r} given twice")
-        kwargs[k] = parse_value(raw)
+        value_start = start + len(key) + 1 + len(raw) - len(raw.lstrip())
+        kwargs[k] = (raw.strip(), value_start, len(raw.strip()))
     return name, kwargs
 
 
@@ -119,10 +131,19 @@ def build_optimizer(text: str, **defaults: Any) -> optim.Optimizer:
         SpecError: as :func:`parse_optimizer_spec`, and when the optimizer rejects a keyword
         or a value (the message names the spec and the keyword).
     """
-    name, kwargs = parse_optimizer_spec(text)
+    name, items = _parse(text)
+    kwargs = {k: parse_value(raw) for k, (raw, _, _) in items.items()}
+    cls = optim.OPTIMIZERS.get(name) or optim.ALIASES[name][0]
+    flags = {k for k, d in cls.option_descriptors().items() if d.kind == "bool"}
+    for k in flags & set(items):
+        raw, start, length = items[k]
+        if raw.lower() not in _FLAG_TEXT:
+            raise _error(text, start, length,
+                         f"option {k!r} takes true, false, 1 or 0, not {raw!r}")
+        kwargs[k] = _FLAG_TEXT[raw.lower()]
     try:
         return optim.create(name, **{**defaults, **kwargs})
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError) as e:  # the library's errors subclass these
         raise SpecError(f"optimizer spec {text!r}: {e}") from e
 
 

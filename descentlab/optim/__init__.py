@@ -12,10 +12,9 @@ schedule_free_sgd sgd yogi
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from typing import Any
 
+from ..errors import InputError, InputTypeError
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adafactor import Adafactor
@@ -26,7 +25,7 @@ from .adan import Adan
 from .ademamix import AdEMAMix
 from .adopt import Adopt
 from .asgd import ASGD
-from .base import Optimizer
+from .base import Optimizer, accepted_arguments, did_you_mean, unknown_argument
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .flat import FlatParams
 from .lbfgs import LBFGS
@@ -61,37 +60,22 @@ def available() -> list[str]:
     return sorted([*OPTIMIZERS, *ALIASES])
 
 
-def accepted_arguments(cls: type[Optimizer]) -> list[str]:
-    """Keyword arguments a class's constructor takes (its own and the shared options)."""
-    signature = inspect.signature(cls.__init__).parameters
-    names = [p for p in signature if p not in ("self", "options")]
-    if not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
-        return names  # no shared options (LBFGS)
-    shared = [p for p in inspect.signature(Optimizer.__init__).parameters
-              if p not in ("self", "lr", "weight_decay")]
-    return names + [p for p in shared if p not in names]
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def create(name: str, **kwargs: Any) -> Optimizer:
     """Build an optimizer by case-insensitive name: ``create("adam", lr=0.3)``."""
+    if not isinstance(name, str):
+        raise InputTypeError(f"the optimizer name must be a string, not {name!r}")
     key = name.strip().lower()
     if key in OPTIMIZERS:
         cls, preset = OPTIMIZERS[key], {}
     elif key in ALIASES:
         cls, preset = ALIASES[key]
     else:
-        raise ValueError(f"unknown optimizer {name!r}{_did_you_mean(key, available())}; "
+        raise InputError(f"unknown optimizer {name!r}{did_you_mean(key, available())}; "
                          f"available: {', '.join(available())}")
     allowed = accepted_arguments(cls)
     for k in kwargs:
         if k not in allowed:
-            raise TypeError(f"{cls.__name__} has no argument {k!r}{_did_you_mean(k, allowed)}; "
-                            f"it takes: {', '.join(allowed)}")
+            raise unknown_argument(cls, k)
     return cls(**{**preset, **kwargs})
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, choice
+from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Hyper, Number
 
 
 class AdaGrad(Optimizer):
@@ -27,10 +27,12 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     slots = ("sum",)
-    option_names = ("eps_mode",)
     equations = ("h ← h + g²", "p ← p − η·g / (√h + ε)")
     elementwise = True
     kernel = "adagrad"
+    eps_mode = Choice(("outside", "inside"), "ε outside the root (PyTorch) or inside (Keras)")
+    initial_accumulator_value = Number(NONNEGATIVE, "the value the sum h starts at",
+                                       fixed_once_started=True)
 
     eps = Hyper(POSITIVE, "ε added to the root")
     lr_decay = Hyper(NONNEGATIVE, "learning-rate decay per step")
@@ -41,14 +43,8 @@ class AdaGrad(Optimizer):
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.eps = eps
         self.lr_decay = lr_decay
-        if not (np.isfinite(initial_accumulator_value) and initial_accumulator_value >= 0):
-            raise ValueError("initial_accumulator_value must be >= 0, got "
-                             f"{initial_accumulator_value!r}")
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        self.eps_mode = choice("eps_mode", eps_mode, ("outside", "inside"))
-
-    def options(self) -> dict[str, Any]:
-        return {**super().options(), "initial_accumulator_value": self.initial_accumulator_value}
+        self.initial_accumulator_value = initial_accumulator_value
+        self.eps_mode = eps_mode
 
     def initial_value(self, slot: str) -> float:
         return self.initial_accumulator_value

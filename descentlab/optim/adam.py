@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper, choice
+from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Choice, Flag, Hyper
 from .moments import bias_correction, ema, ema_square
 
 
@@ -73,7 +73,11 @@ class Adam(AdamFamily):
     """
 
     name = "adam"
-    option_names = ("amsgrad", "amsgrad_on", "eps_mode", "nesterov")
+    amsgrad = Flag("use the running maximum of v (AMSGrad)")
+    amsgrad_on = Choice(("v", "v_hat"), "the maximum of the raw v (PyTorch, Keras) or of v̂ "
+                        "(optax)", fixed_once_started=True)
+    eps_mode = Choice(("outside", "uncorrected", "inside"), "where ε goes")
+    nesterov = Flag("Nesterov's m̂ (optax's nadam/nadamw)")
     equations = ("m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
                  "m̂ = m / (1 − β1ᵗ),   v̂ = v / (1 − β2ᵗ)",
                  "p ← p − η·m̂ / (√v̂ + ε)",
@@ -93,19 +97,30 @@ class Adam(AdamFamily):
         super().__init__(lr, beta1, beta2, eps, weight_decay,
                          decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
                          **options)
-        self.amsgrad = bool(amsgrad)
-        self.amsgrad_on = choice("amsgrad_on", amsgrad_on, ("v", "v_hat"))
-        self.eps_mode = choice("eps_mode", eps_mode, ("outside", "uncorrected", "inside"))
-        self.slots = ("m", "v", "v_max") if self.amsgrad else ("m", "v")
+        self.amsgrad = amsgrad
+        self.amsgrad_on = amsgrad_on
+        self.eps_mode = eps_mode
         self.eps_root = eps_root
-        self.nesterov = bool(nesterov)
-        if self.nesterov and (self.amsgrad or self.eps_mode != "outside"):
+        self.nesterov = nesterov
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """optax's Nesterov form and ε inside the root go with PyTorch's ε placement only."""
+        if values.get("nesterov") and (values.get("amsgrad")
+                                       or values.get("eps_mode") != "outside"):
             raise InputError("nesterov=True (optax's nadam) needs eps_mode='outside' and no "
-                             f"amsgrad, got eps_mode={eps_mode!r}, amsgrad={amsgrad!r}")
-        if self.eps_mode != "outside" and not callable(eps_root) and np.any(
+                             f"amsgrad, got eps_mode={values.get('eps_mode')!r}, "
+                             f"amsgrad={values.get('amsgrad')!r}")
+        eps_root = values.get("eps_root")
+        if values.get("eps_mode") != "outside" and eps_root is not None and np.any(
                 np.asarray(eps_root) != 0):
             raise InputError(f"eps_root (optax's) goes with eps_mode='outside', not "
-                             f"{eps_mode!r}")
+                             f"{values.get('eps_mode')!r}")
+
+    @property
+    def slots(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``m``, ``v`` and, with AMSGrad, ``v_max`` (turned on mid-run, it starts at zero,
+        so its first maximum is v; turned off, it goes)."""
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
     def _optax_form(self, h: Any) -> bool:
         """ε̄ inside the root or Nesterov's m̂: optax's arithmetic (else PyTorch's)."""

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .adam import AdamFamily
-from .hyperparams import choice
+from .hyperparams import Choice
 from .moments import bias_correction, ema
 
 
@@ -28,7 +28,7 @@ class Adamax(AdamFamily):
 
     name = "adamax"
     slots = ("m", "u")
-    option_names = ("eps_mode",)
+    eps_mode = Choice(("inside", "outside"), "ε inside the max (PyTorch) or added after (Keras)")
     equations = ("m ← β1·m + (1 − β1)·g,   u ← max(β2·u, |g| + ε)",
                  "p ← p − η/(1 − β1ᵗ) · m / u")
     elementwise = True
@@ -38,7 +38,7 @@ class Adamax(AdamFamily):
                  weight_decay: Any = 0.0, *, eps_mode: str = "inside", maximize: bool = False,
                  **options: Any) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
-        self.eps_mode = choice("eps_mode", eps_mode, ("inside", "outside"))
+        self.eps_mode = eps_mode
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m, u = ema(state["m"], g, h.beta1), state["u"]  # m = β1·m + (1 − β1)·g

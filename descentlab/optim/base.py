@@ -27,28 +27,96 @@ Checkpoints: :meth:`state_dict` / :meth:`load_state_dict` (strict, by path and s
 
 from __future__ import annotations
 
+import copy
+import difflib
+import inspect
 import json
 import os
+import re
+import struct
 import warnings
+import zipfile
+import zlib
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import (
+    DescentlabError,
+    FileFormatError,
+    InputError,
+    InputTypeError,
+    MissingKeyError,
+    NonFiniteError,
+)
 from ..files import atomic_path
 from . import fused as fused_path
-from .blocks import blocks
+from .blocks import blocks, elementwise_rule
 from .clipping import clip_arrays
-from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, check_value, choice
+from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
 
 
 def _nonzero(x: float | np.ndarray) -> bool:
-    return bool(np.any(x != 0))
+    return x != 0 if isinstance(x, float) else bool(np.any(x != 0))
 
 
-def _is_schedule(value: Any) -> bool:
+def is_schedule(value: Any) -> bool:
+    """Whether a hyperparameter value is a schedule (a callable of the update count)."""
     return callable(value) and not isinstance(value, np.ndarray)
+
+
+def _root(a: np.ndarray) -> Any:
+    """The object that owns an array's memory (the end of its ``.base`` chain)."""
+    while a.base is not None:
+        a = a.base
+        if not isinstance(a, np.ndarray):
+            break
+    return a
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**6))
+    except np.exceptions.TooHardError:  # too costly to be sure: assume they do
+        return True
+
+
+def _check_no_overlap(leaves: list[Leaf]) -> None:
+    """Two parameters that share memory are refused: both updates would land on the same
+    numbers."""
+    owners: dict[int, list[Leaf]] = {}
+    for leaf in leaves:
+        owners.setdefault(id(_root(leaf.array)), []).append(leaf)
+    for group in owners.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                if np.may_share_memory(a.array, b.array) and _overlap(a.array, b.array):
+                    raise InputError(f"{show(a.path)} and {show(b.path)} share memory (the same "
+                                     "array under two keys?): each update would apply twice")
+
+
+def _working_grads(leaves: list[Leaf], grads: list[np.ndarray]) -> list[np.ndarray]:
+    """The gradients as the rule will read them: in the parameter's working dtype (float16
+    parameters work in float32), and copied where they share memory with a parameter
+    (``update(x, x)``: the rule would otherwise read a gradient it is overwriting)."""
+    owners: dict[int, list[np.ndarray]] = {}
+    for leaf in leaves:
+        if leaf.scalar_type is None:
+            owners.setdefault(id(_root(leaf.array)), []).append(leaf.array)
+    out = []
+    for leaf, g in zip(leaves, grads):
+        work = np.float32 if leaf.array.dtype == np.float16 else leaf.array.dtype
+        if g.dtype != work:
+            with np.errstate(over="ignore"):
+                g = g.astype(work)
+        elif owners and id(_root(g)) in owners and any(
+                np.may_share_memory(g, p) for p in owners[id(_root(g))]):
+            g = g.copy()
+        out.append(g)
+    return out
 
 
 def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
@@ -68,13 +136,95 @@ def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
     return None
 
 
-class Optimizer:
+#: Argument names other libraries use, and what they are here: name → (our names it may
+#: be, what to say). Used by the "did you mean" of constructors and of ``optim.create``.
+FOREIGN_NAMES: dict[str, tuple[tuple[str, ...], str]] = {
+    "betas": (("beta1", "beta2"), "PyTorch's betas=(b1, b2) is beta1=b1, beta2=b2"),
+    "beta_1": (("beta1",), "Keras's beta_1 is beta1"),
+    "beta_2": (("beta2",), "Keras's beta_2 is beta2"),
+    "alpha": (("rho",), "PyTorch's RMSprop alpha is rho"),
+    "decay_rate": (("rho",), "the textbook's decay_rate is rho"),
+    "decay": (("rho", "lr_decay"), "decay rates are rho (RMSprop, Adadelta) or lr_decay "
+              "(AdaGrad); for a decaying learning rate pass a schedule as lr"),
+    "learning_rate": (("lr",), "Keras's and optax's learning_rate is lr"),
+    "epsilon": (("eps",), "Keras's epsilon is eps"),
+    "rho": (("rho",), "rho is the decay of RMSprop and Adadelta"),
+    "momentum": (("momentum", "beta1"), "momentum belongs to Momentum, Nesterov and RMSprop; "
+                 "in the Adam family beta1 plays its role"),
+    "nesterov": (("nesterov",), "Nesterov momentum is optim.Nesterov or "
+                 "Momentum(nesterov=True); for Adam it is Nadam"),
+    "amsgrad": (("amsgrad",), "AMSGrad is Adam(amsgrad=True)"),
+    "centered": (("centered",), "centered belongs to RMSprop"),
+    "clipnorm": (("clip_norm",), "Keras's clipnorm is clip_norm"),
+    "clipvalue": (("clip_value",), "Keras's clipvalue is clip_value"),
+    "global_clipnorm": (("clip_global_norm",), "Keras's global_clipnorm is clip_global_norm"),
+    "fused": (("backend",), "PyTorch's fused=True is backend='fused'"),
+    "foreach": (("backend",), "PyTorch's foreach is backend='numpy' or 'fused' here"),
+    "initial_accumulator_value": (("initial_accumulator_value",),
+                                  "initial_accumulator_value belongs to AdaGrad"),
+}
+
+
+def accepted_arguments(cls: type) -> list[str]:
+    """Keyword arguments a class's constructor takes (its own and the shared options)."""
+    names = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
+    shared = [p for p in inspect.signature(Optimizer.__init__).parameters
+              if p not in ("self", "lr", "weight_decay")]
+    return names + [p for p in shared if p not in names]
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or a foreign library's name
+    explained (``betas`` → beta1 and beta2), or ``""``."""
+    known = FOREIGN_NAMES.get(word)
+    if known is not None:
+        ours = [n for n in known[0] if n in choices and n != word]
+        if ours:
+            return f" (did you mean {' and '.join(ours)}? {known[1]})"
+        return f" ({known[1]})"
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_argument(cls: type, name: str) -> InputTypeError:
+    """The error for a keyword argument ``cls`` does not take."""
+    allowed = accepted_arguments(cls)
+    return InputTypeError(f"{cls.__name__} has no argument {name!r}"
+                          f"{did_you_mean(name, allowed)}; it takes: {', '.join(allowed)}")
+
+
+_UNEXPECTED = re.compile(
+    r"__init__\(\) got (?:an unexpected keyword argument|multiple values for argument) '(\w+)'")
+
+
+class _Checked(type):
+    """Optimizer classes are built in two phases: ``__init__`` sets every setting, then the
+    combination is checked once (:meth:`Optimizer.check_settings`); from then on every
+    assignment is checked as it is made. A keyword the class does not take gets "did you
+    mean" (``betas`` → beta1, beta2) instead of Python's message naming the base class."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            obj = super().__call__(*args, **kwargs)
+        except TypeError as e:
+            found = _UNEXPECTED.search(str(e))
+            if found is None or found.group(1) in accepted_arguments(cls):
+                raise
+            raise unknown_argument(cls, found.group(1)) from None
+        obj.check_settings(obj.settings())
+        obj._constructed = True
+        return obj
+
+
+class Optimizer(metaclass=_Checked):
     """Base class. Subclasses set ``name`` and ``slots`` and implement :meth:`rule`."""
 
     name: ClassVar[str] = ""
-    #: Per-parameter state arrays, created as zeros of the parameter's shape.
+    #: Per-parameter state arrays, created as zeros of the parameter's shape (a class may make
+    #: it a property of its options: the state follows at the next update).
     slots: tuple[str, ...] = ()
-    #: Structural options (strings, booleans) saved with and checked against checkpoints.
+    #: The class's own options (:class:`Option` descriptors, saved with and checked against
+    #: checkpoints), derived from its descriptors unless a class lists them itself.
     option_names: ClassVar[tuple[str, ...]] = ()
     #: Whether an exact trace may take ε → 0 (ε only keeps a division finite, as in Adam).
     #: False where ε is part of the rule (Adadelta: with ε = 0 it never moves).
@@ -91,18 +241,33 @@ class Optimizer:
     #: direction, schedule-free AdamW the z sequence): the base then does not.
     decays_in_rule: ClassVar[bool] = False
 
+    lr = Hyper(NONNEGATIVE, "learning rate")
+    weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
+    decoupled_weight_decay = Flag("decay the parameter (p ← p(1 − lr·wd)) instead of adding "
+                                  "wd·p to the gradient")
+    maximize = Flag("climb: follow +g instead of −g")
+    clip_value = Number(POSITIVE, "clip each gradient element to [−c, c]", optional=True)
+    clip_norm = Number(POSITIVE, "clip each gradient array to this L2 norm", optional=True)
+    clip_global_norm = Number(POSITIVE, "clip all gradients together to this L2 norm",
+                              optional=True)
+    nonfinite = Choice(("raise", "skip", "ignore"), "what a gradient with inf/nan does")
+    #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
+    backend = Choice(fused_path.BACKENDS, "the path: fused kernels where they pay, or one")
+    backend.in_checkpoint = False  # the paths give the same bits
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass with its own ``rule`` loses the inherited kernel and element-wise
-        promise unless it declares them itself (its rule may do anything)."""
+        promise unless it declares them itself (its rule may do anything); its option names
+        come from its option descriptors unless it lists them."""
         super().__init_subclass__(**kwargs)
         if "rule" in cls.__dict__:
             if "kernel" not in cls.__dict__:
                 cls.kernel = None
             if "elementwise" not in cls.__dict__:
                 cls.elementwise = False
-
-    lr = Hyper(NONNEGATIVE, "learning rate")
-    weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
+        if "option_names" not in cls.__dict__:
+            cls.option_names = tuple(n for n in cls.option_descriptors()
+                                     if n not in Optimizer.option_descriptors())
 
     def __init__(
         self,
@@ -118,19 +283,16 @@ class Optimizer:
         backend: str = "auto",
     ) -> None:
         self._hyper: dict[str, Any] = {}
+        self._options: dict[str, Any] = {}
         self.lr = lr
         self.weight_decay = weight_decay
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
-        self.maximize = bool(maximize)
-        self.clip_value = None if clip_value is None else check_value(
-            "clip_value", clip_value, POSITIVE)
-        self.clip_norm = None if clip_norm is None else check_value(
-            "clip_norm", clip_norm, POSITIVE)
-        self.clip_global_norm = None if clip_global_norm is None else check_value(
-            "clip_global_norm", clip_global_norm, POSITIVE)
-        self.nonfinite = choice("nonfinite", nonfinite, ("raise", "skip", "ignore"))
-        #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
-        self.backend = choice("backend", backend, fused_path.BACKENDS)
+        self.decoupled_weight_decay = decoupled_weight_decay
+        self.maximize = maximize
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.clip_global_norm = clip_global_norm
+        self.nonfinite = nonfinite
+        self.backend = backend
         #: Number of updates made so far (t of the equations after the update).
         self.step = 0
         #: Updates skipped because a gradient was not finite (``nonfinite='skip'``;
@@ -189,6 +351,41 @@ class Optimizer:
         """Initial values of rule-wide state (optional)."""
         return {}
 
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """Refuse an inconsistent combination of settings (optional; raise ``InputError``).
+
+        ``values`` maps option and hyperparameter names to their values; a hyperparameter that
+        is a schedule is absent, except at an update, where every value is this step's. Called
+        after construction, after every assignment (which is undone if this raises) and at
+        every update before anything changes.
+        """
+
+    # ---------------------------------------------------------------- settings
+    def settings(self) -> dict[str, Any]:
+        """Options and hyperparameters by name (schedules left out): what
+        :meth:`check_settings` sees on assignment."""
+        out = dict(self._options)
+        out.update((k, v) for k, v in self._hyper.items() if not is_schedule(v))
+        return out
+
+    def settings_changed(self, name: str) -> None:
+        """Called by the descriptors after an assignment; raising undoes it."""
+        self.__dict__.pop("_plan_cache", None)
+        if self.__dict__.get("_constructed"):
+            self.check_settings(self.settings())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A misspelt or foreign setting (opt.learning_rate = 0.1) would be a new attribute that
+        # nothing reads: refuse it once the optimizer is built.
+        if (self.__dict__.get("_constructed") and not name.startswith("_")
+                and name not in self.__dict__ and not hasattr(type(self), name)):
+            known = [*self.hyperparameter_names(), *self.option_descriptors()]
+            hint = did_you_mean(name, known)
+            if name in FOREIGN_NAMES or difflib.get_close_matches(name, known, n=1, cutoff=0.8):
+                raise InputError(f"{type(self).__name__} has no setting {name!r}{hint}; "
+                                 "assigning it would change nothing")
+        object.__setattr__(self, name, value)
+
     # ---------------------------------------------------------------- introspection
     @classmethod
     def hyperparameter_names(cls) -> tuple[str, ...]:
@@ -205,13 +402,31 @@ class Optimizer:
             cls._hyperparameter_names = cached
         return cached
 
+    @classmethod
+    def option_descriptors(cls) -> dict[str, Option]:
+        """The class's :class:`Option` descriptors by name, its own first, then the shared
+        ones (what the playground builds its controls from)."""
+        cached = cls.__dict__.get("_option_descriptors")
+        if cached is None:
+            found: dict[str, Option] = {}
+            for klass in cls.__mro__:
+                for key, value in vars(klass).items():
+                    if isinstance(value, Option) and key not in found:
+                        found[key] = value
+            own = {k: v for k, v in found.items() if k not in vars(Optimizer)}
+            cached = {**own, **{k: v for k, v in found.items() if k not in own}}
+            cls._option_descriptors = cached
+        return cached
+
     def hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters as set (numbers, arrays or schedules)."""
         return {name: self._hyper[name] for name in self.hyperparameter_names()}
 
     def options(self) -> dict[str, Any]:
-        names = (*self.option_names, "decoupled_weight_decay", "maximize", "clip_value",
-                 "clip_norm", "clip_global_norm", "nonfinite")
+        """The options that shape the results (saved with, and checked against, checkpoints)."""
+        names = [*self.option_names]
+        names += [n for n, d in self.option_descriptors().items()
+                  if getattr(d, "in_checkpoint", True) and n not in names]
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
@@ -222,10 +437,41 @@ class Optimizer:
 
     # ---------------------------------------------------------------- the update
     def _resolve(self, count: int) -> SimpleNamespace:
-        cls = type(self)
-        values = {name: getattr(cls, name).resolve(self, count)
-                  for name in self.hyperparameter_names()}
-        return SimpleNamespace(t=count + 1, **values)
+        """This step's hyperparameters (``h`` of :meth:`rule`)."""
+        return self._resolve_step(count)[0]
+
+    def _resolve_step(self, count: int) -> tuple[SimpleNamespace, bool]:
+        """This step's hyperparameters, and whether any came from a schedule."""
+        cls, hyper, values, scheduled = type(self), self._hyper, {}, False
+        for name in self.hyperparameter_names():
+            value = hyper[name]
+            if callable(value) and not isinstance(value, np.ndarray):
+                value, scheduled = getattr(cls, name).resolve(self, count), True
+            values[name] = value
+        return SimpleNamespace(t=count + 1, **values), scheduled
+
+    def _plan(self, leaves: list[Leaf], h: SimpleNamespace) -> list[bool]:
+        """The checks that depend only on the structure — paths, shapes, dtypes, layout,
+        which arrays they are, hyperparameter shapes, settings — and the path choice per
+        array. Cached: a step whose structure is unchanged since the last one reuses them
+        (any assignment, load or first update clears the cache)."""
+        key = (os.getpid(), tuple(
+            (leaf.path, leaf.array.shape, leaf.array.dtype, leaf.array.flags.c_contiguous,
+             leaf.array.flags.writeable, None if leaf.scalar_type else id(leaf.array))
+            for leaf in leaves), tuple(
+            getattr(h, name).shape if isinstance(getattr(h, name), np.ndarray) else None
+            for name in self.hyperparameter_names()))
+        cached = self.__dict__.get("_plan_cache")
+        if cached is not None and cached[0] == key and cached[1] is self._shapes:
+            return cached[2]
+        self._check_structure(leaves)
+        self._check_broadcast(h, leaves)
+        _check_no_overlap(leaves)
+        fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
+        # The arrays are kept so that the ids in the key cannot be reused by new arrays.
+        object.__setattr__(self, "_plan_cache", (key, self._shapes, fused,
+                                                 [leaf.array for leaf in leaves]))
+        return fused
 
     def _check_structure(self, leaves: list[Leaf]) -> None:
         if self._shapes is None:
@@ -233,22 +479,22 @@ class Optimizer:
         paths = [leaf.path for leaf in leaves]
         for path in paths:
             if path not in self._shapes:
-                raise KeyError(
+                raise MissingKeyError(
                     f"{show(path)} was not among the parameters this optimizer was first used "
                     "with (its state is keyed by path); use a new optimizer for new parameters"
                 )
         for path in self._shapes:
             if path not in paths:
-                raise KeyError(f"{show(path)} is missing: the optimizer has state for it")
+                raise MissingKeyError(f"{show(path)} is missing: the optimizer has state for it")
         for leaf in leaves:
             shape, dtype = self._shapes[leaf.path]
             if leaf.array.shape != shape:
-                raise ValueError(
+                raise InputError(
                     f"{show(leaf.path)} has shape {leaf.array.shape}, but the optimizer's state "
                     f"for it has shape {shape}"
                 )
             if dtype is not None and leaf.array.dtype != dtype:
-                raise TypeError(
+                raise InputTypeError(
                     f"{show(leaf.path)} has dtype {leaf.array.dtype}, but it was {dtype} when "
                     "the optimizer first saw it"
                 )
@@ -265,7 +511,7 @@ class Optimizer:
                 except ValueError:
                     ok = False
                 if not ok:
-                    raise ValueError(
+                    raise InputError(
                         f"{name} has shape {value.shape}, which does not broadcast to "
                         f"{show(leaf.path)} of shape {shape}"
                     )
@@ -278,16 +524,17 @@ class Optimizer:
         """Apply one update to ``params`` in place, given ``grads`` of the same structure."""
         leaves = flatten_params(params)
         gs = flatten_grads(grads, leaves)
-        self._check_structure(leaves)
         count = self.step
-        h = self._resolve(count)
-        self._check_broadcast(h, leaves)
-        fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
+        h, scheduled = self._resolve_step(count)
+        if scheduled:  # fixed settings were checked when they were assigned
+            self.check_settings({**self._options, **vars(h)})
+        fused = self._plan(leaves, h)
+        gs = _working_grads(leaves, gs)
         bad = None if self.nonfinite == "ignore" else _first_nonfinite(leaves, gs, fused)
         if bad is not None:
             message = f"the gradient of {show(bad)} is not finite at step {count + 1}"
             if self.nonfinite == "raise":
-                raise FloatingPointError(
+                raise NonFiniteError(
                     message + " (pass nonfinite='skip' to skip such updates instead)")
             self.skipped_steps += 1
             warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=2)
@@ -296,14 +543,7 @@ class Optimizer:
         if self._shapes is None or any(d is None for _, d in self._shapes.values()):
             self._shapes = {leaf.path: (leaf.array.shape, leaf.array.dtype) for leaf in leaves}
         for leaf in leaves:
-            dtype = self._state_dtype(leaf.array.dtype)
-            slots = self.state.get(leaf.path)
-            if slots is None:
-                self.state[leaf.path] = {
-                    s: np.full(shape, self.initial_value(s), dtype)
-                    for s, shape in self.slot_shapes(leaf.array.shape).items()}
-            elif any(a.dtype != dtype for a in slots.values()):  # a checkpoint of another dtype
-                self.state[leaf.path] = {s: a.astype(dtype) for s, a in slots.items()}
+            self.state[leaf.path] = self._synced(self.state.get(leaf.path), leaf.array)
         if not self.globals:
             self.globals = self.init_globals()
         if self.clip_value is not None or self.clip_norm is not None or (
@@ -311,32 +551,131 @@ class Optimizer:
             gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm)
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
-            for leaf, g, one_pass in zip(leaves, gs, fused):
-                self._update_leaf(leaf, g, h, one_pass)
+            if not self._update_flat(params, grads, leaves, gs, h):
+                scalars = self._scalar_pack(leaves, h)
+                for i, (leaf, g, one_pass) in enumerate(zip(leaves, gs, fused)):
+                    if i not in scalars:
+                        self._update_leaf(leaf, g, h, one_pass)
+                if scalars:
+                    self._update_scalars(leaves, gs, h, scalars)
         self.step = count + 1
         self.current_lr = h.lr
 
+    def _synced(self, slots: dict[str, np.ndarray] | None,
+                p: np.ndarray) -> dict[str, np.ndarray]:
+        """A parameter's state as the rule needs it now: the slots of :attr:`slots` (one the
+        options have just added starts at its initial value; one they dropped goes), in the
+        state dtype (a checkpoint of another dtype is converted)."""
+        dtype = self._state_dtype(p.dtype)
+        shapes = self.slot_shapes(p.shape)
+        if slots is None:
+            slots = {}
+        elif tuple(slots) == tuple(shapes) and all(a.dtype == dtype for a in slots.values()):
+            return slots
+        return {s: slots[s].astype(dtype, copy=False) if s in slots
+                else np.full(shape, self.initial_value(s), dtype) for s, shape in shapes.items()}
+
     def _update_leaf(self, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
-                     fused: bool = False) -> None:
+                     fused: bool = False, state: dict[str, np.ndarray] | None = None) -> None:
         p = leaf.array
+        state = self.state[leaf.path] if state is None else state
         work = p.astype(np.float32) if p.dtype == np.float16 else p
         if g.dtype != work.dtype:
             g = g.astype(work.dtype)
         if fused:  # the same three steps in one pass over memory (optim/fused/)
-            fused_path.run(self, work, g, self.state[leaf.path], h)
+            fused_path.run(self, work, g, state, h)
         else:  # the readable rule; big arrays in cache-sized blocks (optim/blocks.py)
-            for p_block, g_block, state_block in blocks(self, work, g, self.state[leaf.path], h):
+            for p_block, g_block, state_block in blocks(self, work, g, state, h):
                 self.apply_rule(p_block, g_block, state_block, h)
         if work is not p:
             p[...] = work
         leaf.write_back()
+
+    def _update_flat(self, params: Any, grads: Any, leaves: list[Leaf],
+                     gs: list[np.ndarray], h: SimpleNamespace) -> bool:
+        """A :class:`~descentlab.optim.flat.FlatParams` with a gradient FlatParams of the same
+        layout, updated by name, is updated as its one flat buffer: one rule run (or kernel
+        call) instead of one per array. The state stays keyed by name — ``state[name][slot]``
+        are views of flat state buffers in the same layout — and each element sees the same
+        arithmetic, so the bits are those of the per-array update. Returns False (nothing
+        done) where it does not apply: other containers, clipped, cast or copied gradients, a
+        rule of its own, array hyperparameters."""
+        flat_p, flat_g = getattr(params, "flat", None), getattr(grads, "flat", None)
+        if (not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
+                or getattr(params, "shapes", None) != getattr(grads, "shapes", None)
+                or flat_p.dtype != flat_g.dtype or len(leaves) != len(params)
+                or not elementwise_rule(self) or any(
+                    isinstance(getattr(h, n), np.ndarray) for n in self.hyperparameter_names())):
+            return False
+        for leaf, g in zip(leaves, gs):
+            if leaf.array is not dict.__getitem__(params, leaf.path) or (
+                    g is not dict.__getitem__(grads, leaf.path)):
+                return False
+        paths = tuple(leaf.path for leaf in leaves)
+        views = [self.state[path] for path in paths]
+        packed = self.__dict__.get("_flat_state")
+        if packed is None or packed[0] != paths or packed[3] != flat_p.size or any(
+                tuple(new) != tuple(old) or any(a is not b for a, b in
+                                                zip(new.values(), old.values()))
+                for new, old in zip(views, packed[1])):
+            dtype = self._state_dtype(flat_p.dtype)
+            buffers = {s: np.concatenate([v[s].reshape(-1) for v in views]).astype(dtype)
+                       for s in self.slots}
+            start = 0
+            for leaf in leaves:
+                n = leaf.array.size
+                self.state[leaf.path] = {s: buffers[s][start:start + n].reshape(
+                    leaf.array.shape) for s in self.slots}
+                start += n
+            packed = (paths, [self.state[p] for p in paths], buffers, flat_p.size)
+            object.__setattr__(self, "_flat_state", packed)
+        whole = Leaf(ROOT, flat_p)
+        one_pass = fused_path.use_fused(self, whole, h)
+        self._update_leaf(whole, flat_g, h, one_pass, packed[2])
+        return True
+
+    def _scalar_pack(self, leaves: list[Leaf], h: SimpleNamespace) -> dict[int, int]:
+        """Python-float leaves (``{'x': 1.0, 'y': 2.0}``) updated together: leaf index →
+        position in one packed 1-D array, so that an element-wise rule runs once instead of
+        once per float (each run on a 0-d array costs ~15 µs). Their state arrays become 0-d
+        views of packed state buffers (``opt.state[path][slot]`` stays an array per path);
+        the arithmetic per element is unchanged, so are the bits. Empty when it does not
+        apply (fewer than two floats, a rule of its own, array hyperparameters)."""
+        index = [i for i, leaf in enumerate(leaves) if leaf.scalar_type is not None]
+        if len(index) < 2 or not elementwise_rule(self) or any(
+                isinstance(getattr(h, n), np.ndarray) for n in self.hyperparameter_names()):
+            return {}
+        paths = tuple(leaves[i].path for i in index)
+        views = [self.state[path] for path in paths]
+        packed = self.__dict__.get("_scalar_state")
+        if packed is None or packed[0] != paths or any(
+                a is not b for new, old in zip(views, packed[1]) for a, b in
+                zip(new.values(), old.values())) or any(
+                tuple(new) != tuple(old) for new, old in zip(views, packed[1])):
+            buffers = {s: np.array([v[s][()] for v in views], dtype=np.float64)
+                       for s in self.slots}
+            for k, path in enumerate(paths):
+                self.state[path] = {s: buffers[s][k:k + 1].reshape(()) for s in self.slots}
+            packed = (paths, [self.state[p] for p in paths], buffers)
+            object.__setattr__(self, "_scalar_state", packed)
+        return {i: k for k, i in enumerate(index)}
+
+    def _update_scalars(self, leaves: list[Leaf], gs: list[np.ndarray], h: SimpleNamespace,
+                        scalars: dict[int, int]) -> None:
+        order = sorted(scalars, key=scalars.get)
+        p = np.array([leaves[i].array[()] for i in order])
+        g = np.array([gs[i][()] for i in order])
+        self.apply_rule(p, g, self.__dict__["_scalar_state"][2], h)
+        for k, i in enumerate(order):
+            leaves[i].array[()] = p[k]
+            leaves[i].write_back()
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """A plain dict of NumPy arrays and numbers: everything needed to resume exactly."""
         hyper, schedules = {}, {}
         for name, value in self.hyperparameters().items():
-            if _is_schedule(value):
+            if is_schedule(value):
                 if hasattr(value, "state_dict"):
                     schedules[name] = value.state_dict()
             else:
@@ -356,95 +695,174 @@ class Optimizer:
         }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`. Strict: any mismatch names the entry; on error
-        nothing is changed."""
+        """Restore from :meth:`state_dict`. Strict: everything is checked — names, types,
+        dtypes and shapes of the state, counters, globals, options, hyperparameters, schedule
+        state — before anything changes; an error names the entry, and leaves the optimizer
+        exactly as it was."""
+        apply = self._checked_checkpoint(d)
+        apply()
+
+    def _checked_checkpoint(self, d: Any) -> Any:
+        """Check a state dict; return the function that applies it (which cannot fail)."""
+        if not isinstance(d, Mapping):
+            raise InputTypeError(f"a state dict is a dict, not a {type(d).__name__}")
         for key in ("optimizer", "step", "options", "hyperparameters", "state"):
             if key not in d:
-                raise KeyError(f"state dict has no {key!r} entry")
+                raise MissingKeyError(f"state dict has no {key!r} entry")
+        extra = sorted(set(d) - set(_CHECKPOINT_KEYS), key=str)
+        if extra:
+            raise MissingKeyError(f"state dict has an unknown entry {extra[0]!r}")
         if d["optimizer"] != self.name:
-            raise ValueError(
+            raise InputError(
                 f"the checkpoint is for optimizer {d['optimizer']!r}, this is {self.name!r}")
+        _mapping("state", d["state"])
+        step = _counter("step", d["step"])
+        skipped = _counter("skipped_steps", d.get("skipped_steps", 0))
+        self._check_options(_mapping("options", d["options"]))
+        hyper, schedules = self._checked_hyper(d)
+        shapes = self._checked_shapes(d)
+        for k, v in hyper.items():
+            for path, shape in shapes.items():
+                if isinstance(v, np.ndarray) and not _broadcasts(v.shape, shape):
+                    raise InputError(f"the checkpoint's {k} has shape {v.shape}, which does not "
+                                     f"broadcast to {show(path)} of shape {shape}")
+        probe = copy.copy(self)  # this optimizer with the checkpoint's hyperparameters
+        object.__setattr__(probe, "_hyper", {**self._hyper, **hyper})
+        self.check_settings(probe.settings())
+        state = self._checked_state(_mapping("state", d["state"]), shapes, probe)
+        globals_ = self._checked_globals(d.get("globals", {}), step)
+
+        def apply() -> None:
+            self._hyper.update(hyper)
+            for k, sd in schedules.items():
+                self._hyper[k].load_state_dict(sd)
+            self.step = step
+            self.skipped_steps = skipped
+            self.globals = globals_
+            self.state = state
+            self._shapes = {p: (shape, None) for p, shape in shapes.items()} if shapes else None
+            self.settings_changed("state")
+        return apply
+
+    def _check_options(self, options: Mapping[str, Any]) -> None:
         mine = self.options()
-        for k, v in d["options"].items():
+        described = self.option_descriptors()
+        for k, v in options.items():
             if k not in mine:
-                raise KeyError(f"the checkpoint has an unknown option {k!r}")
+                raise MissingKeyError(f"the checkpoint has an unknown option {k!r}")
+            if k in described:
+                try:
+                    v = described[k].validate(v)
+                except DescentlabError as e:
+                    raise type(e)(f"the checkpoint's option: {e}") from None
+            elif isinstance(v, np.ndarray):
+                raise InputTypeError(f"the checkpoint's option {k} is an array")
             if mine[k] != v:
-                raise ValueError(
+                raise InputError(
                     f"the checkpoint was written with {k}={v!r}, this optimizer has "
                     f"{k}={mine[k]!r}")
+        for k in mine:
+            if k not in options:
+                raise MissingKeyError(f"the checkpoint has no value for option {k!r}")
+
+    def _checked_hyper(self, d: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         cls = type(self)
         hyper: dict[str, Any] = {}
-        for k, v in d["hyperparameters"].items():
+        for k, v in _mapping("hyperparameters", d["hyperparameters"]).items():
             if k not in self._hyper:
-                raise KeyError(f"the checkpoint has an unknown hyperparameter {k!r}")
-            hyper[k] = check_value(k, v, getattr(cls, k).check)
-        schedules = d.get("schedules", {})
+                raise MissingKeyError(f"the checkpoint has an unknown hyperparameter {k!r}")
+            hyper[k] = check_value(k, v, getattr(cls, k).check, " (in the checkpoint)")
+        schedules = dict(_mapping("schedules", d.get("schedules", {})))
         for k in self.hyperparameter_names():
-            if k not in hyper and not _is_schedule(self._hyper[k]):
-                raise KeyError(f"the checkpoint has no value for hyperparameter {k!r}")
-            if k in schedules and not hasattr(self._hyper[k], "load_state_dict"):
-                raise ValueError(f"the checkpoint holds schedule state for {k!r}, but {k} is "
-                                 "not a schedule with load_state_dict here")
-        shapes = self._checked_shapes(d)
-        state = self._checked_state(d["state"], shapes)
-        step = int(d["step"])
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        # All checked: apply.
-        for k, v in hyper.items():
-            self._hyper[k] = v
+            if k not in hyper and not is_schedule(self._hyper[k]):
+                raise MissingKeyError(f"the checkpoint has no value for hyperparameter {k!r}")
         for k, sd in schedules.items():
-            self._hyper[k].load_state_dict(sd)
-        self.step = step
-        self.skipped_steps = int(d.get("skipped_steps", 0))
-        self.globals = {k: np.copy(v) if np.ndim(v) else float(v)
-                        for k, v in d.get("globals", {}).items()}
-        self.state = state
-        self._shapes = {p: (shape, None) for p, shape in shapes.items()} if shapes else None
+            if k not in self._hyper:
+                raise MissingKeyError(f"the checkpoint has schedule state for {k!r}, which is "
+                                      "not a hyperparameter")
+            if k in hyper or not hasattr(self._hyper[k], "load_state_dict"):
+                raise InputError(f"the checkpoint holds schedule state for {k!r}, but {k} is "
+                                 "not a schedule with load_state_dict here")
+            try:  # on a copy: a schedule that refuses half-way must not change the real one
+                copy.deepcopy(self._hyper[k]).load_state_dict(sd)
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+                raise InputError(f"the checkpoint's schedule state for {k} is not valid: "
+                                 f"{e}") from None
+        return hyper, schedules
 
-    def _checked_shapes(self, d: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-        shapes = {p: tuple(int(n) for n in shape) for p, shape in d.get("shapes", {}).items()}
-        if set(shapes) != set(d["state"]):
-            extra = sorted(set(d["state"]) ^ set(shapes))[0]
-            raise KeyError(f"the checkpoint's shapes and state disagree about {show(extra)}")
+    def _checked_shapes(self, d: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        for p, shape in _mapping("shapes", d.get("shapes", {})).items():
+            if not isinstance(p, str):
+                raise InputTypeError(f"the checkpoint's shapes have a key {p!r} that is not a "
+                                     "path (a string)")
+            if not isinstance(shape, (list, tuple)) or not all(
+                    _is_count(n) for n in shape):
+                raise InputError(f"the checkpoint's shape for {show(p)} is {shape!r}, not a "
+                                 "list of non-negative integers")
+            shapes[p] = tuple(int(n) for n in shape)
+        state = d["state"]
+        if set(shapes) != set(state):
+            extra = sorted(set(state) ^ set(shapes), key=str)[0]
+            raise MissingKeyError(f"the checkpoint's shapes and state disagree about "
+                                  f"{show(extra)}")
         if self._shapes is not None:
             for path in self._shapes:
                 if path not in shapes:
-                    raise KeyError(f"the checkpoint has no state for {show(path)}")
+                    raise MissingKeyError(f"the checkpoint has no state for {show(path)}")
             for path, shape in shapes.items():
                 if path not in self._shapes:
-                    raise KeyError(f"the checkpoint has state for {show(path)}, which this "
-                                   "optimizer's parameters do not have")
+                    raise MissingKeyError(f"the checkpoint has state for {show(path)}, which "
+                                          "this optimizer's parameters do not have")
                 if self._shapes[path][0] != shape:
-                    raise ValueError(
+                    raise InputError(
                         f"the checkpoint's state for {show(path)} has shape {shape}, "
                         f"the parameter has shape {self._shapes[path][0]}")
         return shapes
 
     def _checked_state(
-        self, state: dict[str, Any], shapes: dict[str, tuple[int, ...]]
+        self, state: Mapping[str, Any], shapes: dict[str, tuple[int, ...]],
+        probe: Optimizer,
     ) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {}
-        for path, slots in state.items():
-            names = set(slots)
-            expected = self.slot_shapes(shapes[path])
-            if names != set(expected):
-                missing = sorted(set(expected) - names)
-                what = f"no {missing[0]!r}" if missing else \
-                    f"an unknown entry {sorted(names - set(expected))[0]!r}"
-                raise KeyError(f"the checkpoint's state for {show(path)} has {what}")
-            arrays = {s: np.array(a) for s, a in slots.items()}
-            for s, a in arrays.items():
-                if a.shape != expected[s]:
-                    raise ValueError(
-                        f"the checkpoint's {s!r} for {show(path)} has shape {a.shape}, "
-                        f"expected {expected[s]} for the parameter of shape {shapes[path]}")
+        for path, entry in state.items():
+            expected = probe.slot_shapes(shapes[path])
+            _same_names(f"the checkpoint's state for {show(path)} has",
+                        set(_mapping(f"state for {show(path)}", entry)), set(expected))
+            arrays = {}
+            for s, a in entry.items():
+                where = f"the checkpoint's {s!r} for {show(path)}"
+                arrays[s] = _float_array(where, a)
+                if arrays[s].shape != expected[s]:
+                    raise InputError(f"{where} has shape {arrays[s].shape}, expected "
+                                     f"{expected[s]} for the parameter of shape {shapes[path]}")
             out[path] = arrays
         return out
 
+    def _checked_globals(self, globals_: Any, step: int) -> dict[str, float | np.ndarray]:
+        globals_ = _mapping("globals", globals_)
+        expected = set(self.init_globals())
+        if globals_ or step > 0:  # a fresh optimizer's globals are created at its first update
+            _same_names("the checkpoint's globals have", set(globals_), expected)
+        out: dict[str, float | np.ndarray] = {}
+        for k, v in globals_.items():
+            a = _float_array(f"the checkpoint's global {k!r}", v)
+            if not np.all(np.isfinite(a)):
+                raise InputError(f"the checkpoint's global {k!r} is not finite")
+            out[k] = a if a.ndim else float(a)
+        return out
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write the state to an ``.npz`` file atomically (a temp file, then a rename)."""
+        """Write the state to an ``.npz`` file atomically (a temp file, then a rename).
+
+        An existing file keeps its permission bits. Saving through a symbolic link writes
+        the file the link points to (the link stays a link). Parameter paths that a zip
+        member name cannot hold (a NUL character, text that is not valid Unicode) are
+        refused here, before anything is written, rather than at load.
+        """
         d = self.state_dict()
+        for p in d["state"]:
+            _check_storable(p)
         arrays: dict[str, np.ndarray] = {}
         meta = {k: d[k] for k in ("optimizer", "step", "skipped_steps", "options", "schedules")}
         meta["shapes"] = {p: list(shape) for p, shape in d["shapes"].items()}
@@ -460,7 +878,7 @@ class Optimizer:
                 arrays[f"global/{k}"] = v
             else:
                 meta["globals"][k] = v
-        arrays["meta"] = np.array(json.dumps(meta))
+        arrays["meta"] = np.array(json.dumps(meta, allow_nan=True))
         for p, slots in d["state"].items():
             for s, a in slots.items():
                 arrays[f"state/{p}/{s}"] = a
@@ -470,22 +888,173 @@ class Optimizer:
             os.fsync(f.fileno())
 
     def load(self, path: str | os.PathLike) -> None:
-        """Restore from a file written by :meth:`save` (strict, like :meth:`load_state_dict`)."""
-        with np.load(os.fspath(path), allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise ValueError(f"{os.fspath(path)} is not a descentlab optimizer checkpoint")
-            d = json.loads(str(z["meta"]))
-            state: dict[str, dict[str, np.ndarray]] = {p: {} for p in d["shapes"]}
-            for key in z.files:
-                if key.startswith("hyper/"):
-                    d["hyperparameters"][key[6:]] = z[key]
-                elif key.startswith("global/"):
-                    d["globals"][key[7:]] = z[key]
-                elif key.startswith("state/"):
-                    p, s = key[6:].rsplit("/", 1)
-                    state.setdefault(p, {})[s] = z[key]
-            d["state"] = state
-        self.load_state_dict(d)
+        """Restore from a file written by :meth:`save` (strict, like :meth:`load_state_dict`).
+
+        A damaged file (truncated, empty, not a zip, a ``.npy`` or JSON file, a changed byte,
+        a member declaring more data than the file holds) is one ``FileFormatError`` naming
+        the file and what is wrong; nothing is read beyond what the file holds.
+        """
+        name = os.fspath(path)
+        d = read_checkpoint(name)
+        try:
+            apply = self._checked_checkpoint(d)
+        except DescentlabError as e:
+            raise type(e)(f"{name}: {e}") from None
+        apply()
+
+
+_CHECKPOINT_KEYS = ("optimizer", "step", "skipped_steps", "options", "hyperparameters",
+                    "schedules", "globals", "shapes", "state")
+
+
+def _mapping(what: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InputTypeError(f"the checkpoint's {what} is a {type(value).__name__}, not a dict")
+    return value
+
+
+def _same_names(what: str, names: set[Any], expected: set[Any]) -> None:
+    if names != expected:
+        missing = sorted(expected - names, key=str)
+        which = f"no {missing[0]!r}" if missing else \
+            f"an unknown entry {sorted(names - expected, key=str)[0]!r}"
+        raise MissingKeyError(f"{what} {which}")
+
+
+def _is_count(n: Any) -> bool:
+    return isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n >= 0
+
+
+def _counter(name: str, value: Any) -> int:
+    if not _is_count(value) and not (isinstance(value, np.ndarray) and value.shape == ()
+                                     and _is_count(value[()])):
+        raise InputError(f"the checkpoint's {name} must be a non-negative integer, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
+
+
+def _float_array(where: str, value: Any) -> np.ndarray:
+    """A copy of a checkpoint's number or array, refusing anything but real floats."""
+    if isinstance(value, (float, np.floating)) and not isinstance(value, np.ndarray):
+        return np.array(value, dtype=np.float64)
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise InputTypeError(f"{where} must be a floating-point array, not {kind}")
+    return np.array(value, copy=True)
+
+
+def _check_storable(path: str) -> None:
+    if "\0" in path:
+        raise InputError(f"{show(path)} contains a NUL character, which a checkpoint member "
+                         "name cannot hold; rename the key")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{show(path)} is not valid Unicode text (a lone surrogate?); a "
+                         "checkpoint cannot store it; rename the key") from None
+
+
+#: What zipfile and numpy raise on damaged bytes (a flipped bit can reach any of them).
+_ZIP_DAMAGE = (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error, struct.error,
+               NotImplementedError, KeyError, OverflowError)
+
+
+def read_checkpoint(name: str) -> dict[str, Any]:
+    """The state dict stored in a checkpoint file, checked as a file: every damage is one
+    :class:`FileFormatError` naming the file (the content is checked by the optimizer)."""
+    def damaged(why: str) -> FileFormatError:
+        return FileFormatError(f"{name} is not a readable descentlab optimizer checkpoint: "
+                               f"{why}")
+
+    size = os.path.getsize(name)
+    if size == 0:
+        raise damaged("the file is empty")
+    try:
+        archive = zipfile.ZipFile(name)
+    except _ZIP_DAMAGE:
+        with open(name, "rb") as f:
+            head = f.read(8)
+        if head.startswith(b"\x93NUMPY"):
+            raise damaged("it is a single .npy array, not an .npz checkpoint") from None
+        if head.lstrip()[:1] in (b"{", b"["):
+            raise damaged("it is JSON text, not an .npz checkpoint") from None
+        raise damaged("not a zip archive (truncated or not an .npz file)") from None
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        try:
+            for info in archive.infolist():
+                arrays[_member_key(info, damaged)] = _read_member(archive, info, size, damaged)
+        except _ZIP_DAMAGE as e:
+            raise damaged(f"{e}") from None
+    if "meta" not in arrays:
+        raise damaged("it has no 'meta' member")
+    try:
+        d = json.loads(str(arrays.pop("meta")[()]))
+    except (ValueError, TypeError) as e:
+        raise damaged(f"its 'meta' member is not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise damaged("its 'meta' member is not a JSON object")
+    for key in ("shapes", "hyperparameters", "globals"):
+        if not isinstance(d.setdefault(key, {}), dict):
+            raise damaged(f"its meta {key!r} is not a JSON object")
+    state: dict[str, dict[str, np.ndarray]] = {p: {} for p in d["shapes"]}
+    for key, a in arrays.items():
+        section, _, rest = key.partition("/")
+        if section == "hyper":
+            d["hyperparameters"][rest] = a
+        elif section == "global":
+            d["globals"][rest] = a
+        elif section == "state" and "/" in rest:
+            p, s = rest.rsplit("/", 1)
+            state.setdefault(p, {})[s] = a
+        else:
+            raise damaged(f"it has an unexpected member {key!r}")
+    d["state"] = state
+    return d
+
+
+def _member_key(info: zipfile.ZipInfo, damaged: Any) -> str:
+    if not info.filename.endswith(".npy"):
+        raise damaged(f"member {info.filename!r} is not an array (.npy)")
+    return info.filename[:-4]
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
+                 damaged: Any) -> np.ndarray:
+    """One member, after checking that its header declares no more data than it holds."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise damaged(f"member {info.filename!r} is compressed (checkpoints are stored)")
+    if info.file_size > size:
+        raise damaged(f"member {info.filename!r} declares {info.file_size} bytes, more than "
+                      f"the file's {size}")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise damaged(f"member {info.filename!r} is a .npy of version {version}")
+        if dtype.hasobject:
+            raise damaged(f"member {info.filename!r} holds Python objects")
+        need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if need > info.file_size - f.tell():
+            raise damaged(f"member {info.filename!r} declares shape {shape} of {dtype} "
+                          f"({need} bytes), more than its {info.file_size} bytes hold")
+        data = f.read(need)
+        if len(data) != need:
+            raise damaged(f"member {info.filename!r} is truncated")
+        if f.read(1):  # (reading to the end also makes zipfile check the CRC)
+            raise damaged(f"member {info.filename!r} has bytes after its array")
+    order = "F" if fortran else "C"
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order="K")
 
 
 __all__ = ["Optimizer", "Hyper", "NONNEGATIVE", "POSITIVE", "ROOT"]

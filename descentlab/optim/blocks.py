@@ -29,8 +29,13 @@ import numpy as np
 BLOCK_BYTES = 2**17
 
 
+def elementwise_rule(opt: Any) -> bool:
+    """Whether the optimizer's rule is element-wise (the class says so, :attr:`elementwise`)."""
+    return bool(type(opt).elementwise)
+
+
 def _elementwise(opt: Any, p: np.ndarray, state: dict[str, np.ndarray], h: Any) -> bool:
-    if not type(opt).elementwise or not p.flags.c_contiguous:
+    if not elementwise_rule(opt) or not p.flags.c_contiguous:
         return False
     if any(not a.flags.c_contiguous for a in state.values()):
         return False

@@ -11,6 +11,20 @@ A hyperparameter value is one of
 ``opt.lr = 0.01`` replaces whatever was there (a number or a schedule) from the next update on;
 ``opt.lr = opt.lr * 0.5`` scales it instead (a schedule times a number is a
 ``descentlab.schedules.Scaled`` schedule, same shape and state; see docs/schedules.md).
+
+Options — the structural settings that are not numbers — are descriptors too, declared per
+class and validated on assignment: :class:`Flag` (a boolean: ``True``/``False`` or NumPy's
+``bool_``, nothing else) and :class:`Choice` (one of a few strings). A class lists them with
+``Optimizer.option_descriptors()`` (what a UI builds its controls from):
+
+>>> from descentlab import optim
+>>> opt = optim.Adam()
+>>> opt.amsgrad = "no"
+Traceback (most recent call last):
+...
+descentlab.errors.InputTypeError: amsgrad must be True or False, not 'no' (a str)
+>>> {k: d.kind for k, d in optim.Adam.option_descriptors().items()}["eps_mode"]
+'choice'
 """
 
 from __future__ import annotations
@@ -19,6 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ..errors import InputError, InputTypeError
 
 Value = float | np.ndarray
 HyperValue = float | np.ndarray | Callable[[int], Any]
@@ -63,18 +79,31 @@ ANY = Check(None, None, False, False)
 
 def check_value(name: str, value: Any, check: Check, where: str = "") -> Value:
     """Validate one concrete value and normalise it (Python float or float64 array)."""
-    if isinstance(value, bool) or value is None:
-        raise TypeError(f"{name} must be a number or an array, not {value!r}{where}")
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise InputTypeError(f"{name} must be a number or an array, not {value!r}{where}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "fiuO" or (raw.dtype.kind == "O" and any(
+                isinstance(x, (bool, np.bool_, str, bytes)) or x is None for x in raw.flat)):
+            raise TypeError  # strings, booleans, None or complex numbers inside an array
+        arr = raw.astype(np.float64)
+    except OverflowError:
+        raise InputError(f"{name} must be finite and {check.text()}, got {_short(value)} "
+                         f"(too large for a float){where}") from None
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an array, not {value!r}{where}") from None
+        raise InputTypeError(
+            f"{name} must be a number or an array, not {_short(value)}{where}") from None
     good = check.ok(arr)
     if not np.all(good):
         bad = arr if arr.ndim == 0 else arr[~good].flat[0]
         rule = check.text() if np.isfinite(bad) else f"finite and {check.text()}"
-        raise ValueError(f"{name} must be {rule}, got {_describe(bad)}{where}")
+        raise InputError(f"{name} must be {rule}, got {_describe(bad)}{where}")
     return float(arr) if arr.ndim == 0 else arr
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:18]}...{text[-18:]} ({len(text)} characters)"
 
 
 class Hyper:
@@ -93,10 +122,9 @@ class Hyper:
         return obj._hyper[self.name]
 
     def __set__(self, obj: Any, value: HyperValue) -> None:
-        if callable(value) and not isinstance(value, np.ndarray):
-            obj._hyper[self.name] = value
-        else:
-            obj._hyper[self.name] = check_value(self.name, value, self.check)
+        if not (callable(value) and not isinstance(value, np.ndarray)):
+            value = check_value(self.name, value, self.check)
+        _assign(obj, obj._hyper, self.name, value)
 
     def resolve(self, obj: Any, count: int) -> Value:
         """The value for the update after ``count`` updates (schedules are called)."""
@@ -108,8 +136,142 @@ class Hyper:
         return value
 
 
+_UNSET = object()
+
+
+def _assign(obj: Any, store: dict[str, Any], name: str, value: Any) -> None:
+    """Store a validated setting, then let the object check the combination (``settings
+    _changed``); if that refuses, the old value is put back and the error raised."""
+    old = store.get(name, _UNSET)
+    store[name] = value
+    changed = getattr(obj, "settings_changed", None)
+    if changed is None:
+        return
+    try:
+        changed(name)
+    except BaseException:
+        if old is _UNSET:
+            del store[name]
+        else:
+            store[name] = old
+        raise
+
+
 def choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     """Validate a string option against its allowed values."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(
+            f"{name} must be one of {', '.join(map(repr, allowed))}, got {_short(value)}")
     return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """Validate a boolean option: ``True``/``False`` or NumPy's ``bool_``, never a string,
+    a number or ``None`` (``maximize="no"`` would be true).
+
+    >>> flag("maximize", np.bool_(True))
+    True
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputTypeError(
+        f"{name} must be True or False, not {_short(value)} (a {type(value).__name__})")
+
+
+class Option:
+    """Descriptor for one option (a structural setting saved with checkpoints).
+
+    ``opt.x`` reads it; ``opt.x = value`` validates the value, then asks the optimizer
+    whether the combination of settings is consistent; a refused assignment changes nothing.
+    ``fixed_once_started=True``: the option decides what the state means, so it cannot
+    change once the optimizer has state (after the first update or a load).
+    """
+
+    kind = "option"
+    #: Whether checkpoints record it (``backend`` is not: every path gives the same bits).
+    in_checkpoint = True
+
+    def __init__(self, doc: str = "", *, fixed_once_started: bool = False) -> None:
+        self.__doc__ = doc
+        self.doc = doc
+        self.fixed_once_started = fixed_once_started
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return obj._options[self.name]
+        except KeyError:
+            raise AttributeError(f"option {self.name!r} has not been set yet") from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        value = self.validate(value)
+        store = obj._options
+        if (self.fixed_once_started and getattr(obj, "state", None)
+                and store.get(self.name, value) != value):
+            raise InputError(
+                f"{self.name} cannot change once the optimizer has state (it decides what the "
+                f"state holds): it is {store[self.name]!r}; make a new optimizer instead")
+        _assign(obj, store, self.name, value)
+
+    def validate(self, value: Any) -> Any:
+        return value
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (for UIs)."""
+        return {"kind": self.kind, "doc": self.doc}
+
+
+class Flag(Option):
+    """A boolean option: ``Flag("negate the gradient")``."""
+
+    kind = "bool"
+
+    def validate(self, value: Any) -> bool:
+        return flag(self.name, value)
+
+
+class Choice(Option):
+    """An option taking one of a few strings: ``Choice(("outside", "inside"), "where ε goes")``.
+    """
+
+    kind = "choice"
+
+    def __init__(self, allowed: tuple[str, ...], doc: str = "", *,
+                 fixed_once_started: bool = False) -> None:
+        super().__init__(doc, fixed_once_started=fixed_once_started)
+        self.allowed = tuple(allowed)
+
+    def validate(self, value: Any) -> str:
+        return choice(self.name, value, self.allowed)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "allowed": list(self.allowed)}
+
+
+class Number(Option):
+    """A single number that is an option, not a hyperparameter (no arrays, no schedules):
+    ``Number(NONNEGATIVE, "start of the accumulator")``; ``optional=True`` also takes ``None``
+    (off), as clipping thresholds do."""
+
+    kind = "number"
+
+    def __init__(self, check: Check, doc: str = "", *, optional: bool = False,
+                 fixed_once_started: bool = False) -> None:
+        super().__init__(doc, fixed_once_started=fixed_once_started)
+        self.check, self.optional = check, optional
+
+    def validate(self, value: Any) -> float | None:
+        if value is None and self.optional:
+            return None
+        number = check_value(self.name, value, self.check)
+        if isinstance(number, np.ndarray):
+            raise InputTypeError(f"{self.name} must be a single number, not an array of shape "
+                                 f"{number.shape}")
+        return number
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "range": self.check.text(), "optional": self.optional}

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Hyper, choice
+from .base import Optimizer, is_schedule
+from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number
 from .moments import bias_correction, ema, ema_square
 
 
@@ -39,7 +39,14 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
-    option_names = ("centered", "eps_mode", "lr_in_buffer", "nesterov", "bias_correction")
+    centered = Flag("divide by the root of the variance s − ḡ² (Graves 2013)")
+    eps_mode = Choice(("outside", "inside"), "ε outside the root (PyTorch) or inside (Keras)")
+    lr_in_buffer = Flag("the rate inside the momentum buffer (Keras, optax)",
+                        fixed_once_started=True)
+    initial_scale = Number(NONNEGATIVE, "the value the mean square s starts at (optax)",
+                           fixed_once_started=True)
+    nesterov = Flag("step along g/d + μ·b (optax's trace(nesterov=True))")
+    bias_correction = Flag("divide s (and ḡ) by 1 − ρᵗ before the root (optax)")
     equations = ("s ← ρ·s + (1 − ρ)·g²", "b ← μ·b + g / (√s + ε)   (μ = 0: b = g/(√s + ε))",
                  "p ← p − η·b",
                  "optax: s starts at initial_scale; bias_correction: ŝ = s/(1 − ρᵗ); "
@@ -50,7 +57,6 @@ class RMSprop(Optimizer):
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
-    initial_scale = Hyper(NONNEGATIVE, "the value the mean square starts at (optax)")
 
     def __init__(self, lr: Any = 0.01, rho: Any = 0.99, eps: Any = 1e-8, momentum: Any = 0.0,
                  centered: bool = False, weight_decay: Any = 0.0, *, eps_mode: str = "outside",
@@ -61,14 +67,22 @@ class RMSprop(Optimizer):
         self.rho = rho
         self.eps = eps
         self.momentum = momentum
-        self.centered = bool(centered)
-        self.eps_mode = choice("eps_mode", eps_mode, ("outside", "inside"))
-        self.lr_in_buffer = bool(lr_in_buffer)
+        self.centered = centered
+        self.eps_mode = eps_mode
+        self.lr_in_buffer = lr_in_buffer
         self.initial_scale = initial_scale
-        self.nesterov = bool(nesterov)
-        self.bias_correction = bool(bias_correction)
-        self.slots = ("square_avg",) + (("grad_avg",) if self.centered else ()) + (
-            ("buffer",) if self.lr_in_buffer or np.any(np.asarray(momentum) != 0) else ())
+        self.nesterov = nesterov
+        self.bias_correction = bias_correction
+
+    @property
+    def slots(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``square_avg``, ``grad_avg`` if centered, ``buffer`` if there is momentum (a
+        schedule counts) or the rate is in the buffer. Set ``momentum`` after construction and
+        the buffer starts (at zero) at the next update; set it to 0 and the buffer goes."""
+        momentum = self._hyper["momentum"]
+        buffer = self.lr_in_buffer or is_schedule(momentum) or np.any(momentum != 0)
+        return ("square_avg",) + (("grad_avg",) if self.centered else ()) + (
+            ("buffer",) if buffer else ())
 
     def initial_value(self, slot: str) -> Any:
         return self.initial_scale if slot == "square_avg" else 0.0

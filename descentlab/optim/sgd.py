@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import ANY, NONNEGATIVE, Hyper
+from .hyperparams import ANY, NONNEGATIVE, Flag, Hyper
 
 
 class SGD(Optimizer):
@@ -70,13 +71,15 @@ class Momentum(Optimizer):
 
     name = "momentum"
     slots = ("buffer",)
-    option_names = ("nesterov", "lr_in_buffer")
     equations = ("b ← μ·b + (1 − d)·g   (b₁ = g₁)", "p ← p − η·b")
     elementwise = True
     kernel = "momentum"
 
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
     dampening = Hyper(ANY, "dampening d of the gradient added to the buffer")
+    nesterov = Flag("Nesterov's form: step along g + μb (needs μ > 0, d = 0)")
+    lr_in_buffer = Flag("the textbook/Keras velocity v = μv − ηg, p += v (no dampening)",
+                        fixed_once_started=True)
 
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, dampening: Any = 0.0,
                  nesterov: bool = False, weight_decay: Any = 0.0, *,
@@ -84,15 +87,22 @@ class Momentum(Optimizer):
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.momentum = momentum
         self.dampening = dampening
-        self.nesterov = bool(nesterov)
-        self.lr_in_buffer = bool(lr_in_buffer)
-        if self.nesterov and (np.any(np.asarray(momentum) <= 0)
-                              or np.any(np.asarray(dampening) != 0)):
-            raise ValueError(
+        self.nesterov = nesterov
+        self.lr_in_buffer = lr_in_buffer
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """Nesterov needs μ > 0 and d = 0; the velocity form has no dampening (checked on
+        every assignment and, for schedules, at every update)."""
+        momentum, dampening = values.get("momentum"), values.get("dampening")
+        if values.get("nesterov") and (
+                (momentum is not None and np.any(np.asarray(momentum) <= 0))
+                or (dampening is not None and np.any(np.asarray(dampening) != 0))):
+            raise InputError(
                 f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum!r}, "
-                f"dampening={dampening!r}")
-        if self.lr_in_buffer and np.any(np.asarray(dampening) != 0):
-            raise ValueError(f"lr_in_buffer=True has no dampening, got dampening={dampening!r}")
+                f"dampening={dampening!r} (to change both, set nesterov=False first)")
+        if values.get("lr_in_buffer") and dampening is not None and np.any(
+                np.asarray(dampening) != 0):
+            raise InputError(f"lr_in_buffer=True has no dampening, got dampening={dampening!r}")
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         b, mu = state["buffer"], h.momentum

@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError, MissingKeyError
+
 ROOT = ""
+
+#: How deep a tree may nest (a network is a few levels; this keeps clear of Python's
+#: recursion limit, so an absurd container is an error naming it, not a RecursionError).
+MAX_DEPTH = 64
 
 
 def show(path: str) -> str:
@@ -50,6 +56,20 @@ def _join(prefix: str, key: Any) -> str:
     return f"{prefix}/{key}" if prefix else str(key)
 
 
+def _short_path(path: str) -> str:
+    return repr(path) if len(path) <= 60 else repr(f"{path[:28]}...{path[-28:]}")
+
+
+def _enter(node: Any, path: str, depth: int, open_: set[int], what: str) -> None:
+    """Refuse a container that contains itself or nests beyond :data:`MAX_DEPTH`."""
+    if id(node) in open_:
+        raise InputError(f"the {what} tree contains itself at {_short_path(path)} "
+                         "(a self-referential container)")
+    if depth > MAX_DEPTH:
+        raise InputError(f"the {what} tree nests deeper than {MAX_DEPTH} levels "
+                         f"(at {_short_path(path)})")
+
+
 def _items(node: Any) -> list[tuple[Any, Any]] | None:
     if isinstance(node, Mapping):
         return list(node.items())
@@ -70,29 +90,33 @@ def flatten_params(tree: Any) -> list[Leaf]:
     """The leaves of a parameter tree, validated: floating dtype, writeable, updatable."""
     leaves: list[Leaf] = []
     seen: set[str] = set()
+    open_: set[int] = set()
 
-    def visit(node: Any, path: str, container: Any, key: Any) -> None:
+    def visit(node: Any, path: str, container: Any, key: Any, depth: int) -> None:
         children = _items(node)
         if children is not None:
+            _enter(node, path, depth, open_, "parameter")
+            open_.add(id(node))
             for k, child in children:
-                visit(child, _join(path, k), node, k)
+                visit(child, _join(path, k), node, k, depth + 1)
+            open_.discard(id(node))
             return
         if path in seen:
-            raise ValueError(f"two parameters share the path {path!r}; use distinct keys")
+            raise InputError(f"two parameters share the path {path!r}; use distinct keys")
         seen.add(path)
         if isinstance(node, np.ndarray):
             if not np.issubdtype(node.dtype, np.floating):
-                raise TypeError(
+                raise InputTypeError(
                     f"{show(path)} has dtype {node.dtype}; optimizers update floating-point "
                     "arrays (float16, float32 or float64)"
                 )
             if not node.flags.writeable:
-                raise ValueError(f"{show(path)} is a read-only array and cannot be updated")
+                raise InputError(f"{show(path)} is a read-only array and cannot be updated")
             leaves.append(Leaf(path, node))
         elif _is_float_scalar(node):
             if container is None or isinstance(container, tuple):
                 where = "at the root" if container is None else "inside a tuple"
-                raise TypeError(
+                raise InputTypeError(
                     f"{show(path)} is a Python float {where} and cannot be replaced in place; "
                     "put it in a dict or list, or use a NumPy array"
                 )
@@ -100,17 +124,17 @@ def flatten_params(tree: Any) -> list[Leaf]:
                 Leaf(path, np.array(node, dtype=np.float64), container, key, type(node))
             )
         elif _is_int_scalar(node) or isinstance(node, bool):
-            raise TypeError(
+            raise InputTypeError(
                 f"{show(path)} is an integer ({node!r}); optimizers update floats: "
                 f"write {float(node)!r} or use a float array"
             )
         else:
-            raise TypeError(
+            raise InputTypeError(
                 f"{show(path)} is a {type(node).__name__}, not a float or a floating-point "
                 "NumPy array"
             )
 
-    visit(tree, ROOT, None, None)
+    visit(tree, ROOT, None, None, 0)
     return leaves
 
 
@@ -120,24 +144,24 @@ def flatten_grads(tree: Any, leaves: list[Leaf]) -> list[np.ndarray]:
     wanted = [leaf.path for leaf in leaves]
     missing = [p for p in wanted if p not in found]
     if missing:
-        raise KeyError(f"grads has no entry for {show(missing[0])}")
+        raise MissingKeyError(f"grads has no entry for {show(missing[0])}")
     extra = [p for p in found if p not in set(wanted)]
     if extra:
-        raise KeyError(f"grads has an entry {extra[0]!r} that matches no parameter")
+        raise MissingKeyError(f"grads has an entry {extra[0]!r} that matches no parameter")
     out = []
     for leaf in leaves:
         g = found[leaf.path]
         if not isinstance(g, np.ndarray):
             if isinstance(g, bool) or not isinstance(g, (numbers.Real, np.number)):
-                raise TypeError(
+                raise InputTypeError(
                     f"the gradient of {show(leaf.path)} is a {type(g).__name__}, not a number "
                     "or an array"
                 )
             g = np.asarray(g, dtype=np.float64)
         elif not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
-            raise TypeError(f"the gradient of {show(leaf.path)} has dtype {g.dtype}")
+            raise InputTypeError(f"the gradient of {show(leaf.path)} has dtype {g.dtype}")
         if g.shape != leaf.array.shape:
-            raise ValueError(
+            raise InputError(
                 f"the gradient of {show(leaf.path)} has shape {g.shape}, "
                 f"the parameter has shape {leaf.array.shape}"
             )
@@ -145,17 +169,21 @@ def flatten_grads(tree: Any, leaves: list[Leaf]) -> list[np.ndarray]:
     return out
 
 
-def leaves_of(tree: Any) -> list[tuple[str, Any]]:
+def leaves_of(tree: Any, what: str = "gradient") -> list[tuple[str, Any]]:
     """(path, leaf) pairs of any tree, without validation (for clipping and reporting)."""
     out: list[tuple[str, Any]] = []
+    open_: set[int] = set()
 
-    def visit(node: Any, path: str) -> None:
+    def visit(node: Any, path: str, depth: int) -> None:
         children = _items(node)
         if children is not None:
+            _enter(node, path, depth, open_, what)
+            open_.add(id(node))
             for k, child in children:
-                visit(child, _join(path, k))
+                visit(child, _join(path, k), depth + 1)
+            open_.discard(id(node))
         else:
             out.append((path, node))
 
-    visit(tree, ROOT)
+    visit(tree, ROOT, 0)
     return out

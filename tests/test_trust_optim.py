@@ -1,0 +1,494 @@
+"""Trust at the edges of the optimizer API (issue 9): no silent wrong result.
+
+Options are real booleans or one of their strings; every accepted assignment takes effect at
+the next update (or is refused, naming why, and changes nothing); gradients that alias
+parameters give the same answer on every path; the finiteness check sees the gradient the
+rule sees; foreign argument names get "did you mean"; numbers that overflow, ``None`` and
+deep containers are refused clearly.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from descentlab import optim
+from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
+from descentlab.lab.spec import SpecError, build_optimizer
+
+NAMES = sorted(optim.OPTIMIZERS)
+FLAGS = sorted({(name, k) for name in NAMES
+                for k, d in optim.OPTIMIZERS[name].option_descriptors().items()
+                if d.kind == "bool" and k in optim.accepted_arguments(optim.OPTIMIZERS[name])})
+
+
+def state_of(opt):
+    return copy.deepcopy(opt.state_dict())
+
+
+def assert_same(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_same(a[k], b[k])
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b or (a != a and b != b)
+
+
+# ------------------------------------------------------------------ boolean options
+@pytest.mark.parametrize("name, option", FLAGS)
+@pytest.mark.parametrize("bad", ["no", "False", 0, 1, None, 1.0, np.int64(1), [True]])
+def test_boolean_options_refuse_anything_but_booleans(name, option, bad):
+    cls = optim.OPTIMIZERS[name]
+    with pytest.raises(InputTypeError) as info:
+        cls(**{option: bad})
+    assert option in str(info.value) and repr(bad) in str(info.value)
+    opt = cls()
+    before = getattr(opt, option)
+    with pytest.raises(InputTypeError, match=option):
+        setattr(opt, option, bad)
+    assert getattr(opt, option) is before
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), np.bool_(False)])
+def test_boolean_options_take_python_and_numpy_booleans(value):
+    opt = optim.SGD(lr=0.5, maximize=value)
+    assert opt.maximize is bool(value)
+    params = {"x": 1.0}
+    opt.update(params, {"x": 1.0})
+    assert params["x"] == (1.5 if value else 0.5)  # maximize climbs: x + lr·g
+
+
+@pytest.mark.parametrize("make, option", [
+    (lambda: optim.Adam(eps_mode=True), "eps_mode"),
+    (lambda: optim.Adam(amsgrad_on=None), "amsgrad_on"),
+    (lambda: optim.RMSprop(eps_mode="Inside"), "eps_mode"),
+    (lambda: optim.SGD(nonfinite=1), "nonfinite"),
+    (lambda: optim.SGD(backend="gpu"), "backend"),
+    (lambda: optim.SGD(clip_value=np.ones(2)), "clip_value"),
+    (lambda: optim.SGD(clip_norm="1"), "clip_norm"),
+    (lambda: optim.AdaGrad(initial_accumulator_value=-1), "initial_accumulator_value"),
+])
+def test_other_options_are_checked(make, option):
+    with pytest.raises(DescentlabError, match=option):
+        make()
+
+
+def test_option_descriptors_describe_every_option():
+    described = optim.RMSprop.option_descriptors()
+    assert described["centered"].describe()["kind"] == "bool"
+    assert described["eps_mode"].describe()["allowed"] == ["outside", "inside"]
+    assert optim.RMSprop.option_names == ("centered", "eps_mode", "lr_in_buffer")
+    for name in NAMES:
+        cls = optim.OPTIMIZERS[name]
+        assert set(cls().options()) <= set(cls.option_descriptors())
+
+
+# The CLI spec: exactly true/false/1/0, any case; everything else names the option.
+FLAG_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(FLAGS), st.one_of(
+    st.sampled_from(["no", "off", "maybe", "yes", "on", "2", "-1", "1.0", "+1", "none", "t"]),
+    st.sampled_from(sorted(FLAG_WORDS)).map(lambda w: "".join(
+        c.upper() if i % 2 else c for i, c in enumerate(w))),
+    st.text("truefalsNOYS01", min_size=1, max_size=6)))
+def test_spec_booleans_are_exactly_true_false_1_0(flag, word):
+    name, option = flag
+    text = f"{name}:{option}={word}"
+    if word.lower() in FLAG_WORDS:
+        assert getattr(build_optimizer(text), option) is FLAG_WORDS[word.lower()]
+    else:
+        with pytest.raises(SpecError) as info:
+            build_optimizer(text)
+        assert repr(option) in str(info.value) and repr(word) in str(info.value)
+
+
+def test_spec_maximize_no_does_not_climb():
+    with pytest.raises(SpecError, match="'maximize' takes true, false, 1 or 0, not 'no'"):
+        build_optimizer("sgd:maximize=no")
+
+
+# ------------------------------------------------------------------ assignments take effect
+def run(opt, steps=4, seed=0, scales=(1.0,)):
+    """``steps`` updates from a seeded start; gradient t is scaled by scales[t % len]."""
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(5)
+    for t in range(steps):
+        opt.update(p, scales[t % len(scales)] * rng.standard_normal(5))
+    return p
+
+
+def _assignments():
+    """(optimizer, option, a non-default value) for every assignable option."""
+    out = []
+    for name in NAMES:
+        cls = optim.OPTIMIZERS[name]
+        default = cls()
+        for option, d in cls.option_descriptors().items():
+            if option == "backend" or option not in optim.accepted_arguments(cls):
+                continue
+            if d.kind == "bool":
+                value = not getattr(default, option)
+            elif d.kind == "choice":
+                value = next(v for v in d.allowed if v != getattr(default, option))
+            else:
+                value = 0.5
+            out.append((name, option, value))
+    return out
+
+
+@pytest.mark.parametrize("name, option, value", _assignments())
+def test_assignment_before_the_first_update_equals_the_constructor(name, option, value):
+    cls = optim.OPTIMIZERS[name]
+    kwargs = {"momentum": 0.5} if option == "nesterov" else {}
+    try:
+        built = cls(**kwargs, **{option: value})
+    except InputError as e:  # an inconsistent combination is refused either way
+        opt = cls(**kwargs)
+        with pytest.raises(InputError, match=str(e).split(",")[0]):
+            setattr(opt, option, value)
+        return
+    assigned = cls(**kwargs)
+    setattr(assigned, option, value)
+    np.testing.assert_array_equal(run(built), run(assigned))
+    assert_same(state_of(built)["state"], state_of(assigned)["state"])
+
+
+# nonfinite matters only for a non-finite gradient: test_optim_api's nonfinite tests.
+@pytest.mark.parametrize("name, option, value",
+                         [a for a in _assignments() if a[1] != "nonfinite"])
+def test_assignment_mid_run_takes_effect_or_is_refused(name, option, value):
+    cls = optim.OPTIMIZERS[name]
+    opt = cls(weight_decay=0.1)  # so that the form of the decay matters
+    if option.startswith("clip"):
+        value = 0.01  # a threshold small enough to bite
+    run(opt, steps=2)
+    saved = state_of(opt)
+    try:
+        setattr(opt, option, value)
+    except InputError as e:
+        assert option in str(e)
+        assert_same(state_of(opt), saved)
+        return
+    # Large then small gradients, so that AMSGrad's maximum differs from v.
+    changed = run(copy.deepcopy(opt), steps=2, seed=1, scales=(10.0, 0.1))
+    setattr(opt, option, getattr(cls(), option))  # back to the default
+    unchanged = run(opt, steps=2, seed=1, scales=(10.0, 0.1))
+    assert not np.array_equal(changed, unchanged), f"{option}={value!r} was ignored"
+
+
+def test_rmsprop_momentum_set_after_construction_is_used():
+    """RMSprop(momentum=0) then opt.momentum = 0.9 before the first update is torch's
+    RMSprop(momentum=0.9); set after step 1, the buffer starts at zero (hand computation)."""
+    rng = np.random.default_rng(3)
+    p0, gs = rng.standard_normal(4), rng.standard_normal((6, 4))
+    ours = optim.RMSprop(lr=0.01)
+    ours.momentum = 0.9
+    p = p0.copy()
+    tp = torch.tensor(p0, requires_grad=True)
+    theirs = torch.optim.RMSprop([tp], lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9)
+    for g in gs:
+        ours.update(p, g)
+        tp.grad = torch.tensor(g)
+        theirs.step()
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=0)
+
+    opt, x = optim.RMSprop(lr=0.1, rho=0.5, eps=1e-8), {"x": 1.0}
+    opt.update(x, {"x": 2.0})  # s = 0.5·4 = 2; x = 1 − 0.1·2/(√2 + ε)
+    opt.momentum = 0.5
+    opt.update(x, {"x": 1.0})  # s = 0.5·2 + 0.5·1 = 1.5; b = 0.5·0 + 1/√1.5; x −= 0.1·b
+    expected = 1 - 0.1 * 2 / (2**0.5 + 1e-8) - 0.1 * (1 / (1.5**0.5 + 1e-8))
+    assert x["x"] == pytest.approx(expected, rel=1e-15)
+    opt.update(x, {"x": 1.0})  # s = 1.25; b = 0.5·b + 1/√1.25
+    b = 0.5 / (1.5**0.5 + 1e-8) + 1 / (1.25**0.5 + 1e-8)
+    assert x["x"] == pytest.approx(expected - 0.1 * b, rel=1e-15)
+
+
+def test_amsgrad_turned_on_mid_run_starts_its_maximum_at_v():
+    opt, plain = optim.Adam(lr=0.1), optim.Adam(lr=0.1)
+    p, q = np.ones(3), np.ones(3)
+    g = np.array([1.0, -2.0, 3.0])
+    for o, x in ((opt, p), (plain, q)):
+        o.update(x, g)
+    opt.amsgrad = True  # max(0, v) = v: the next step is the plain one, and v_max = v
+    opt.update(p, g / 2)
+    plain.update(q, g / 2)
+    np.testing.assert_array_equal(p, q)
+    np.testing.assert_array_equal(opt.state[""]["v_max"], opt.state[""]["v"])
+
+
+@pytest.mark.parametrize("assign, fragment", [
+    (lambda o: setattr(o, "dampening", 0.5), "nesterov needs"),
+    (lambda o: setattr(o, "momentum", 0.0), "nesterov needs"),
+    (lambda o: setattr(o, "momentum", np.array([[0.5], [0.0]])), "nesterov needs"),
+    (lambda o: setattr(o, "lr_in_buffer", True), "lr_in_buffer cannot change"),
+    (lambda o: setattr(o, "learning_rate", 0.1), "did you mean lr"),
+    (lambda o: setattr(o, "betas", (0.9, 0.9)), "no setting 'betas'"),
+])
+def test_inconsistent_assignment_is_refused_and_changes_nothing(assign, fragment):
+    opt = optim.Nesterov(lr=0.1)
+    run(opt, steps=1)
+    public = lambda: {k for k in vars(opt) if not k.startswith("_")}  # noqa: E731
+    saved, attrs = state_of(opt), public()
+    with pytest.raises(InputError, match=fragment):
+        assign(opt)
+    assert_same(state_of(opt), saved)
+    assert public() == attrs
+
+
+def test_consistency_is_checked_at_update_for_schedules():
+    opt = optim.Nesterov(lr=0.1, momentum=lambda t: 0.9 if t < 1 else 0.0)
+    p = np.ones(2)
+    opt.update(p, np.ones(2))
+    saved, p_saved = state_of(opt), p.copy()
+    with pytest.raises(InputError, match="nesterov needs momentum > 0"):
+        opt.update(p, np.ones(2))
+    assert_same(state_of(opt), saved)
+    np.testing.assert_array_equal(p, p_saved)
+
+
+def test_changing_the_meaning_of_state_is_refused_once_started():
+    for opt, option, value in ((optim.RMSprop(momentum=0.5), "lr_in_buffer", True),
+                               (optim.Adam(amsgrad=True), "amsgrad_on", "v_hat"),
+                               (optim.AdaGrad(), "initial_accumulator_value", 0.1)):
+        setattr(copy.deepcopy(opt), option, value)  # fine before the first update
+        run(opt, steps=1)
+        with pytest.raises(InputError, match=f"{option} cannot change once"):
+            setattr(opt, option, value)
+
+
+# ------------------------------------------------------------------ aliasing
+@pytest.mark.parametrize("backend", ["numpy", "fused"])
+@pytest.mark.parametrize("name", ["adamw", "momentum", "rmsprop", "sgd"])
+def test_gradient_aliasing_the_parameter_is_the_copy(name, backend):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(7)
+    y = x.copy()
+    a = optim.create(name, lr=0.1, backend=backend)
+    b = optim.create(name, lr=0.1, backend="numpy")
+    for _ in range(3):
+        a.update(x, x)
+        b.update(y, y.copy())
+    np.testing.assert_array_equal(x, y)
+
+
+def test_gradient_aliasing_another_parameter():
+    w = np.arange(4.0)
+    params = {"a": np.ones(4), "b": w}
+    grads = {"a": w, "b": np.full(4, 2.0)}  # a's gradient is the parameter b itself
+    optim.SGD(lr=1.0).update(params, grads)
+    np.testing.assert_array_equal(params["a"], 1 - np.arange(4.0))
+    np.testing.assert_array_equal(params["b"], np.arange(4.0) - 2)
+    params = {"b": w, "a": np.ones(4)}  # b first: a must still see b's old values
+    w[:] = np.arange(4.0)
+    optim.SGD(lr=1.0).update(params, {"b": np.full(4, 2.0), "a": w})
+    np.testing.assert_array_equal(params["a"], 1 - np.arange(4.0))
+
+
+@pytest.mark.parametrize("params", [
+    lambda x: {"a": x, "b": x},
+    lambda x: {"a": x, "b": x[1:3]},
+    lambda x: [x.reshape(2, 3), x[::2]],
+])
+def test_the_same_memory_under_two_keys_is_refused(params):
+    x = np.ones(6)
+    tree = params(x)
+    grads = copy.deepcopy(tree)
+    opt = optim.Adam()
+    with pytest.raises(InputError, match="share memory"):
+        opt.update(tree, grads)
+    np.testing.assert_array_equal(x, np.ones(6))
+    assert opt.state == {} and opt.step == 0
+
+
+def test_disjoint_views_of_one_buffer_are_fine():
+    flat = optim.FlatParams.from_dict({"W": np.ones((2, 3)), "b": np.zeros(3)})
+    x = np.arange(6.0)
+    optim.SGD(lr=1.0).update(flat, flat.zeros_like())
+    optim.SGD(lr=1.0).update([x[::2], x[1::2]], [np.ones(3), np.ones(3)])
+    np.testing.assert_array_equal(x, np.arange(6.0) - 1)
+
+
+# ------------------------------------------------------------------ finiteness after the cast
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_the_finiteness_check_sees_the_cast_gradient(dtype):
+    p = np.ones(3, dtype)
+    g = np.array([1.0, 1e300, 1.0])  # finite in float64, inf in the parameter's precision
+    opt = optim.Adam()
+    with pytest.raises(NonFiniteError, match="not finite at step 1"):
+        opt.update(p, g)
+    np.testing.assert_array_equal(p, np.ones(3, dtype))
+    assert opt.state == {}
+    skip = optim.Adam(nonfinite="skip")
+    with pytest.warns(RuntimeWarning, match="skipped"):
+        skip.update(p, g)
+    assert skip.skipped_steps == 1 and np.all(p == 1)
+
+
+# ------------------------------------------------------------------ the Python API
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: optim.SGD(lr=10**400), "lr must be finite"),
+    (lambda: optim.SGD(clip_value=10**400), "clip_value must be finite"),
+    (lambda: optim.Adam(eps=-(10**400)), "eps must be finite"),
+    (lambda: optim.SGD(lr=None), "lr must be a number or an array, not None"),
+    (lambda: optim.Adam(beta1=None), "beta1 must be a number"),
+    (lambda: optim.SGD(lr="0.1"), "lr must be a number or an array, not '0.1'"),
+    (lambda: optim.SGD(lr=[0.1, None]), "lr must be a number"),
+    (lambda: optim.AdaGrad(initial_accumulator_value=None), "initial_accumulator_value"),
+])
+def test_numbers_that_overflow_or_are_missing_are_named(make, fragment):
+    with pytest.raises(DescentlabError, match=fragment.replace("(", r"\(")):
+        make()
+
+
+def test_a_number_that_overflows_mid_run_is_refused():
+    opt = optim.SGD()
+    with pytest.raises(InputError, match="lr must be finite"):
+        opt.lr = 10**400
+    assert opt.lr == 0.01
+
+
+FOREIGN = [
+    ("adam", "betas", "did you mean beta1 and beta2?"),
+    ("adamw", "betas", "did you mean beta1 and beta2?"),
+    ("rmsprop", "alpha", "did you mean rho?"),
+    ("rmsprop", "decay_rate", "did you mean rho?"),
+    ("adam", "learning_rate", "did you mean lr?"),
+    ("sgd", "learning_rate", "did you mean lr?"),
+    ("adam", "beta_1", "did you mean beta1?"),
+    ("nadam", "beta_2", "did you mean beta2?"),
+    ("adam", "epsilon", "did you mean eps?"),
+    ("adam", "rho", "rho is the decay of RMSprop and Adadelta"),
+    ("sgd", "momentum", "momentum belongs to Momentum"),
+    ("adam", "momentum", "did you mean beta1?"),
+    ("sgd", "nesterov", "optim.Nesterov"),
+    ("nesterov", "nesterov", "optim.Nesterov"),
+    ("adam", "clipnorm", "did you mean clip_norm?"),
+    ("adam", "fused", "backend='fused'"),
+    ("adam", "bta1", "did you mean 'beta1'?"),
+]
+
+
+@pytest.mark.parametrize("name, keyword, hint", FOREIGN)
+def test_foreign_keyword_names_get_did_you_mean(name, keyword, hint):
+    cls = optim.OPTIMIZERS[name]
+    for make in (lambda: optim.create(name, **{keyword: 0.9}), lambda: cls(**{keyword: 0.9})):
+        with pytest.raises(InputTypeError) as info:
+            make()
+        message = str(info.value)
+        assert f"{cls.__name__} has no argument {keyword!r}" in message and hint in message
+        assert "Optimizer.__init__" not in message
+
+
+def test_a_type_error_from_inside_a_constructor_is_not_mistaken():
+    class Strict(optim.SGD):
+        def __init__(self, lr=0.01, **options):
+            super().__init__(lr, **options)
+            dict(x=1).get(1, 2, 3)  # a bug in the subclass: its own TypeError must surface
+
+    with pytest.raises(TypeError, match="get expected at most 2 arguments"):
+        Strict()
+
+
+@pytest.mark.parametrize("tree", ["loop", "deep list", "deep dict"])
+def test_self_referential_or_absurdly_deep_trees_are_named(tree):
+    if tree == "loop":
+        params = {"a": np.ones(2)}
+        params["self"] = params
+        fragment = "contains itself at 'self'"
+    else:
+        params = [np.ones(1)]
+        for _ in range(5000):
+            params = [params] if tree == "deep list" else {"k": params}
+        fragment = "nests deeper than 64 levels"
+    opt = optim.SGD()
+    with pytest.raises(InputError, match=fragment):
+        opt.update(params, params)
+    grads_loop = []
+    grads_loop.append(grads_loop)
+    with pytest.raises(InputError, match="gradient tree contains itself"):
+        opt.update([np.ones(1)], grads_loop)
+    assert opt.state == {} and opt.step == 0
+
+
+def test_a_shared_subtree_is_not_a_loop():
+    shared = np.ones(2)
+    layer = {"w": shared}
+    optim.SGD(lr=1.0).update({"a": layer}, {"a": {"w": np.ones(2)}})
+    np.testing.assert_array_equal(shared, np.zeros(2))
+
+
+# ------------------------------------------------------------------ the cost of one call
+@pytest.mark.parametrize("name", NAMES)
+def test_floats_updated_together_give_the_bits_of_one_by_one(name):
+    """A dict of Python floats runs the rule once over a packed array; the same numbers as
+    0-d arrays run it per array: the bits agree, and so do checkpoints and resumes."""
+    rng = np.random.default_rng(7)
+    start, gs = rng.standard_normal(3), rng.standard_normal((5, 3))
+    packed, apart = optim.create(name, weight_decay=0.1), optim.create(name, weight_decay=0.1)
+    floats = {k: float(v) for k, v in zip("abc", start)}
+    arrays = {k: np.array(v) for k, v in zip("abc", start)}
+    for t, g in enumerate(gs):
+        if t == 3:  # a checkpoint mid-run replaces the packed state
+            packed.load_state_dict(copy.deepcopy(packed.state_dict()))
+        packed.update(floats, {k: float(x) for k, x in zip("abc", g)})
+        apart.update(arrays, {k: np.array(x) for k, x in zip("abc", g)})
+    assert [floats[k] for k in "abc"] == [float(arrays[k]) for k in "abc"]
+    assert_same(state_of(packed)["state"], state_of(apart)["state"])
+
+
+def test_a_cached_structure_still_sees_every_change():
+    opt = optim.Adam(lr=np.full((2, 1), 0.1))
+    params = {"w": np.ones((2, 3))}
+    opt.update(params, {"w": np.ones((2, 3))})
+    opt.update(params, {"w": np.ones((2, 3))})  # cached from here on
+    with pytest.raises(InputError, match="shape"):
+        opt.update({"w": np.ones((3, 3))}, {"w": np.ones((3, 3))})
+    with pytest.raises(TypeError, match="dtype"):
+        opt.update({"w": np.ones((2, 3), np.float32)}, {"w": np.ones((2, 3))})
+    opt.lr = np.full((4, 1), 0.1)  # an assignment clears the cache
+    with pytest.raises(InputError, match="does not broadcast"):
+        opt.update(params, {"w": np.ones((2, 3))})
+    opt.lr = 0.1
+    other = {"w": params["w"], "v": params["w"][0]}
+    with pytest.raises(KeyError):
+        opt.update(other, copy.deepcopy(other))
+    params["w"].flags.writeable = False
+    with pytest.raises(InputError, match="read-only"):
+        opt.update(params, {"w": np.ones((2, 3))})
+    params["w"].flags.writeable = True
+    before = state_of(opt)
+    with pytest.raises(NonFiniteError):
+        opt.update(params, {"w": np.full((2, 3), np.nan)})
+    assert_same(state_of(opt), before)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_flat_buffer_updated_by_name_gives_the_bits_of_separate_arrays(name, backend):
+    rng = np.random.default_rng(11)
+    shapes = {"W": (300, 120), "b": (120,), "v": (7,)}
+    arrays = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    flat = optim.FlatParams.from_dict(arrays)
+    grads = flat.zeros_like()
+    packed = optim.create(name, weight_decay=0.01, backend=backend)
+    apart = optim.create(name, weight_decay=0.01, backend="numpy")
+    for t in range(4):
+        g = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        grads.update(g)
+        if t == 2:
+            packed.load_state_dict(copy.deepcopy(packed.state_dict()))
+        packed.update(flat, grads)
+        apart.update(arrays, g)
+    for k in shapes:
+        np.testing.assert_array_equal(flat[k], arrays[k])
+    assert_same(state_of(packed)["state"], state_of(apart)["state"])
