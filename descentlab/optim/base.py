@@ -38,7 +38,7 @@ import numpy as np
 from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks
-from .clipping import clip_arrays
+from .clipping import NORM_EPS, clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Hyper, check_value, choice
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
 
@@ -90,6 +90,7 @@ class Optimizer:
         clip_value: float | None = None,
         clip_norm: float | None = None,
         clip_global_norm: float | None = None,
+        clip_eps: float = NORM_EPS,
         nonfinite: str = "raise",
         backend: str = "auto",
     ) -> None:
@@ -104,6 +105,8 @@ class Optimizer:
             "clip_norm", clip_norm, POSITIVE)
         self.clip_global_norm = None if clip_global_norm is None else check_value(
             "clip_global_norm", clip_global_norm, POSITIVE)
+        #: The norm clipping's ε: coef = c/(‖g‖ + ε) (1e-6: PyTorch; 0: Keras's clipnorm).
+        self.clip_eps = check_value("clip_eps", clip_eps, NONNEGATIVE)
         self.nonfinite = choice("nonfinite", nonfinite, ("raise", "skip", "ignore"))
         #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
         self.backend = choice("backend", backend, fused_path.BACKENDS)
@@ -162,7 +165,7 @@ class Optimizer:
 
     def options(self) -> dict[str, Any]:
         names = (*self.option_names, "decoupled_weight_decay", "maximize", "clip_value",
-                 "clip_norm", "clip_global_norm", "nonfinite")
+                 "clip_norm", "clip_global_norm", "clip_eps", "nonfinite")
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
@@ -258,7 +261,8 @@ class Optimizer:
             self.globals = self.init_globals()
         if self.clip_value is not None or self.clip_norm is not None or (
                 self.clip_global_norm is not None):
-            gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm)
+            gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm,
+                             eps=self.clip_eps)
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
             for leaf, g, one_pass in zip(leaves, gs, fused):
