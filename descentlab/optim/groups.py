@@ -18,7 +18,7 @@ changes) cover them. A failed ``update`` changes nothing: gradients are checked 
 across all groups first (the base's ``nonfinite`` policy; ``"skip"`` skips the whole step), and
 if a later group still fails (a schedule's bad value, a hyperparameter array that does not
 broadcast), the groups already updated are rolled back — at the price of one copy of their
-parameters and state per update.
+parameters and state per update (all groups but the last).
 
 Equal to torch.optim with parameter groups, to ``optax.adamw(..., mask=...)`` / ``optax.masked``
 and to ``optax.multi_transform`` (tested).
@@ -35,6 +35,7 @@ and to ``optax.multi_transform`` (tested).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import fnmatch
 import warnings
@@ -53,6 +54,29 @@ Pattern = str | Callable[[str], bool]
 
 def _describe(pattern: Pattern) -> str:
     return pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
+
+
+def _shared(opt: Any) -> dict[int, Any]:
+    """Objects a snapshot must not copy: hyperparameter values (schedules the caller holds),
+    down the chain of wrapped optimizers."""
+    keep: dict[int, Any] = {}
+    while opt is not None:
+        hyper = getattr(opt, "hyperparameters", None)
+        if callable(hyper):
+            for v in hyper().values():
+                keep[id(v)] = v
+        opt = vars(opt).get("inner")
+    return keep
+
+
+def _snapshot(opt: Any) -> dict[str, Any]:
+    """Everything an update or a load may change, copied (schedules shared, not copied)."""
+    return copy.deepcopy(vars(opt), _shared(opt))
+
+
+def _restore(opt: Any, snapshot: dict[str, Any]) -> None:
+    vars(opt).clear()
+    vars(opt).update(snapshot)
 
 
 def _settings_of(opt: Optimizer) -> dict[str, Any]:
@@ -165,14 +189,14 @@ class Groups(Composite):
                 opt = self.optimizers[i]
                 sub_p = {leaves[j].path: leaves[j].array for j in members[i]}
                 sub_g = {leaves[j].path: gs[j] for j in members[i]}
-                if i != used[-1]:
-                    backups.append((i, [a.copy() for a in sub_p.values()], opt.state_dict()))
+                if i != used[-1]:  # the last group's own checks leave it unchanged
+                    backups.append((i, [a.copy() for a in sub_p.values()], _snapshot(opt)))
                 opt.update(sub_p, sub_g)
         except Exception:
-            for i, arrays, sd in backups:
+            for i, arrays, snapshot in backups:
                 for j, saved in zip(members[i], arrays):
                     leaves[j].array[...] = saved
-                self.optimizers[i].load_state_dict(sd)
+                _restore(self.optimizers[i], snapshot)
             raise
         for leaf in leaves:
             leaf.write_back()
@@ -223,15 +247,13 @@ class Groups(Composite):
             raise MissingKeyError(f"the checkpoint and these parameters disagree about "
                                   f"{show(odd)}")
         step, skipped = count(d, "step"), count(d, "skipped_steps")
-        saved = [opt.state_dict() for opt in self.optimizers]
-        done = 0
+        saved = [_snapshot(opt) for opt in self.optimizers]
         try:
             for opt, sd in zip(self.optimizers, groups):
                 opt.load_state_dict(sd)
-                done += 1
         except Exception:
-            for opt, sd in zip(self.optimizers[:done], saved[:done]):
-                opt.load_state_dict(sd)
+            for opt, snapshot in zip(self.optimizers, saved):
+                _restore(opt, snapshot)
             raise
         self.step, self.skipped_steps = step, skipped
         self._assignment = dict(assignment)
