@@ -103,6 +103,20 @@ def optax_run(tx, p0, grads, *, params_of=None, init=None):
     return hist["p"] if single else hist
 
 
+def history(opt, p0, grads):
+    """The same for a descentlab optimizer (or wrapper): parameters after each step."""
+    p, out = p0.copy(), []
+    for g in grads:
+        opt.update(p, g)
+        out.append(p.copy())
+    return np.array(out)
+
+
+def assert_close(ours, theirs, rtol=1e-12):
+    """Relative agreement, with an absolute floor of rtol × the largest reference value."""
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.max(np.abs(theirs)))
+
+
 def optax_values(fn, n):
     """A schedule's values at counts 0 … n − 1 (float64)."""
     return np.asarray(jax.jit(jax.vmap(fn))(jnp.arange(n)), np.float64)
@@ -114,5 +128,6 @@ def keras_schedule_values(schedule, n):
     return np.array([float(one(jnp.asarray(step, jnp.int64))) for step in range(n)])
 
 
-__all__ = ["keras", "optax", "jnp", "keras_run", "optax_run", "optax_values",
+__all__ = ["keras", "optax", "jnp", "keras_run", "optax_run", "history", "assert_close",
+           "optax_values",
            "keras_schedule_values"]

@@ -36,6 +36,16 @@ def run(opt, p0, gs):
     return p
 
 
+def assert_torch_equal(ours, topt, tensors, gs):
+    """Drive torch's optimizer over the same gradients and compare the final parameters."""
+    for g in gs:
+        for k, v in tensors.items():
+            v.grad = torch.tensor(g[k])
+        topt.step()
+    for k in SHAPES:
+        close(ours[k], tensors[k].detach().numpy())
+
+
 RULES = {"*bias": {"weight_decay": 0.0}, "norm/*": {"weight_decay": 0.0},
          "embed/*": {"lr": 1e-3, "amsgrad": True}}
 
@@ -49,12 +59,7 @@ def test_equals_torch_param_groups():
         {"params": [t["embed/table"]], "lr": 1e-3, "amsgrad": True},
         {"params": [t["layer0/W"]]},
     ], lr=0.01, weight_decay=0.1)
-    for g in gs:
-        for k, v in t.items():
-            v.grad = torch.tensor(g[k])
-        topt.step()
-    for k in SHAPES:
-        close(ours[k], t[k].detach().numpy())
+    assert_torch_equal(ours, topt, t, gs)
     # the groups matter: one optimizer for all gives other values
     plain = run(optim.AdamW(0.01, weight_decay=0.1), p0, gs)
     assert not np.allclose(plain["layer0/bias"], ours["layer0/bias"])
@@ -69,12 +74,7 @@ def test_torch_groups_with_different_momentum():
     topt = torch.optim.SGD([
         {"params": [t["layer0/W"], t["layer0/bias"]], "momentum": 0.5, "nesterov": True},
         {"params": [t["embed/table"], t["norm/scale"]]}], lr=0.05, momentum=0.9)
-    for g in gs:
-        for k, v in t.items():
-            v.grad = torch.tensor(g[k])
-        topt.step()
-    for k in SHAPES:
-        close(ours[k], t[k].detach().numpy())
+    assert_torch_equal(ours, topt, t, gs)
 
 
 def test_equals_optax_adamw_mask(oracle):

@@ -25,18 +25,6 @@ def start(seed):
     return np.random.default_rng(100 + seed).uniform(-1, 1, SHAPE)
 
 
-def history(opt, p0, gs):
-    p, out = p0.copy(), []
-    for g in gs:
-        opt.update(p, g)
-        out.append(p.copy())
-    return np.array(out)
-
-
-def close(ours, theirs, rtol=1e-12):
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.max(np.abs(theirs)))
-
-
 def keras_adam(o, **kw):
     return o.keras.optimizers.Adam(0.05, **kw)
 
@@ -52,9 +40,9 @@ def test_lookahead_equals_optax(oracle, reset_state):
     theirs = o.optax_run(o.optax.lookahead(o.optax.adam(0.05), 4, 0.3, reset_state), p0, gs,
                          init=o.optax.LookaheadParams.init_synced,
                          params_of=lambda lp: lp.fast)
-    ours = history(Lookahead(optim.Adam(0.05), 4, 0.3, reset_state=reset_state), p0, gs)
-    close(ours, theirs)
-    assert not np.allclose(ours, history(optim.Adam(0.05), p0, gs))
+    ours = o.history(Lookahead(optim.Adam(0.05), 4, 0.3, reset_state=reset_state), p0, gs)
+    o.assert_close(ours, theirs)
+    assert not np.allclose(ours, o.history(optim.Adam(0.05), p0, gs))
 
 
 def test_ema_equals_keras(oracle):
@@ -68,11 +56,12 @@ def test_ema_equals_keras(oracle):
     p = p0.copy()
     for t, g in enumerate(gs):
         opt.update(p, g)
-        close(p, params[t])
-        close(opt.average()[""], variables[index][t])
+        o.assert_close(p, params[t])
+        o.assert_close(opt.average()[""], variables[index][t])
     no_overwrite = o.keras_run(keras_adam(o, use_ema=True), p0, gs)
-    close(history(EMA(our_adam()), p0, gs), no_overwrite)
-    close(no_overwrite, o.keras_run(keras_adam(o), p0, gs))  # without overwrites θ is untouched
+    o.assert_close(o.history(EMA(our_adam()), p0, gs), no_overwrite)
+    # without overwrites θ is untouched by the average
+    o.assert_close(no_overwrite, o.keras_run(keras_adam(o), p0, gs))
 
 
 @pytest.mark.parametrize("debias", [False, True])
@@ -92,7 +81,7 @@ def test_ema_equals_optax_ema_of_the_parameters(oracle, debias):
 
     state = ema.init(o.jnp.asarray(p0))
     _, theirs = o.jax.lax.scan(body, state, o.jnp.asarray(np.array(thetas)))
-    close(np.array(averages), np.asarray(theirs))
+    o.assert_close(np.array(averages), np.asarray(theirs))
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -108,7 +97,7 @@ def test_accumulate_equals_keras(oracle, k):
     inner = optim.Adam(S.ExponentialDecay(0.05 * 0.9 ** (k - 1), 0.9**k), eps=1e-7,
                        eps_mode="uncorrected", clip_norm=0.5, clip_eps=0.0)
     opt = Accumulate(inner, k)
-    close(history(opt, p0, gs), theirs)
+    o.assert_close(o.history(opt, p0, gs), theirs)
     assert inner.step == STEPS // k and opt.step == STEPS
 
 
@@ -120,7 +109,7 @@ def test_accumulate_equals_optax_multisteps(oracle, average, mean):
     tx = o.optax.MultiSteps(o.optax.adam(0.05), every_k_schedule=4, use_grad_mean=mean,
                             accumulator_dtype=o.jnp.float64)
     theirs = o.optax_run(tx.gradient_transformation(), p0, gs)
-    close(history(Accumulate(optim.Adam(0.05), 4, average=average), p0, gs), theirs)
+    o.assert_close(o.history(Accumulate(optim.Adam(0.05), 4, average=average), p0, gs), theirs)
 
 
 # ------------------------------------------------------------------ checkpoints and resume
