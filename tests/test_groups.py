@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError
@@ -199,3 +201,26 @@ def test_callable_pattern_and_floats():
     p = {"x": 1.0, "y": 1.0}
     opt.update(p, {"x": 1.0, "y": 1.0})
     assert p == {"x": 0.5, "y": 0.0}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "base"]), min_size=4, max_size=4),
+       st.floats(0.001, 0.5), st.floats(0.0, 0.3), st.integers(0, 2**31 - 1))
+def test_groups_equal_separate_optimizers(which, lr, wd, seed):
+    """Any assignment of paths to groups: bit-identical to one optimizer per subset."""
+    paths = list(SHAPES)
+    names = {p: f"{w}/{p}" for p, w in zip(paths, which)}
+    rng = np.random.default_rng(seed)
+    p0 = {names[p]: rng.standard_normal(SHAPES[p]) for p in paths}
+    gs = [{k: rng.standard_normal(v.shape) for k, v in p0.items()} for _ in range(5)]
+    settings_of = {"a": {"lr": lr}, "b": {"weight_decay": wd, "amsgrad": True}, "base": {}}
+    opt = Groups(optim.Adam(0.01), {"a/*": settings_of["a"], "b/*": settings_of["b"]})
+    ours = run(opt, p0, gs)
+    for w, kw in settings_of.items():
+        keys = [k for k in p0 if k.startswith(w + "/")]
+        if not keys:
+            continue
+        alone = run(optim.Adam(**{"lr": 0.01, **kw}), {k: p0[k] for k in keys},
+                    [{k: g[k] for k in keys} for g in gs])
+        for k in keys:
+            assert np.array_equal(ours[k], alone[k])

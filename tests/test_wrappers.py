@@ -178,6 +178,7 @@ def _arrays(d):
     (lambda: Accumulate(optim.SGD(), steps=True), "steps"),
     (lambda: Accumulate(optim.SGD(), average="median"), "average"),
     (lambda: Accumulate("adam"), "wraps an optimizer"),
+    (lambda: Lookahead(EMA(optim.SGD()), reset_state=True), "reset_state"),
 ])
 def test_bad_settings_are_refused_by_name(build, words):
     with pytest.raises(DescentlabError, match=words):

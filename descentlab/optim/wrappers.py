@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from .base import Optimizer
 from .composite import Composite, Structure, count, finite_or_skip, require, slot_arrays
 from .tree import flatten_params
 
@@ -151,6 +152,11 @@ def _stepped(inner: Any, before: tuple[int, int]) -> bool:
         getattr(inner, "skipped_steps", 0) == before[1]
 
 
+def _work_dtype(dtype: np.dtype) -> np.dtype:
+    """Wrapper buffers follow optimizer state: the parameter's dtype, float32 for float16."""
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
 def _counts(inner: Any) -> tuple[int, int]:
     return inner.step, getattr(inner, "skipped_steps", 0)
 
@@ -195,6 +201,9 @@ class Lookahead(Wrapper):
         self.sync_period = _integer("sync_period", sync_period, 1)
         self.slow_step_size = _fraction("slow_step_size", slow_step_size)
         self.reset_state = _flag("reset_state", reset_state)
+        if self.reset_state and not isinstance(inner, Optimizer):
+            raise InputError("reset_state=True resets an optimizer's own state: wrap a plain "
+                             f"optimizer, not a {type(inner).__name__}")
         #: Fast updates since the last synchronisation.
         self.since_sync = 0
 
@@ -205,8 +214,8 @@ class Lookahead(Wrapper):
     def update(self, params: Any, grads: Any) -> None:
         """One fast step; every ``sync_period``-th also synchronises."""
         first = not self.buffers["slow"]
-        start = {leaf.path: leaf.array.copy() for leaf in flatten_params(params)} if first \
-            else None
+        start = {leaf.path: leaf.array.astype(_work_dtype(leaf.array.dtype))
+                 for leaf in flatten_params(params)} if first else None
         before = _counts(self.inner)
         self.inner.update(params, grads)  # checks everything; raises before changing anything
         if not _stepped(self.inner, before):
@@ -316,8 +325,7 @@ class EMA(Wrapper):
         for leaf in leaves:
             theta = leaf.array
             if leaf.path not in averages:
-                dtype = np.float32 if theta.dtype == np.float16 else theta.dtype
-                averages[leaf.path] = np.zeros(theta.shape, dtype)
+                averages[leaf.path] = np.zeros(theta.shape, _work_dtype(theta.dtype))
             a = averages[leaf.path]
             m = 0.0 if (self.init == "first" and self.step == 0) else mu
             a[...] = m * a + (1 - m) * theta
@@ -387,7 +395,7 @@ class Accumulate(Wrapper):
         i = self.micro_step  # gradients already stored this round
         new: dict[str, np.ndarray] = {}
         for leaf, g in zip(leaves, gs):
-            dtype = np.float32 if leaf.array.dtype == np.float16 else leaf.array.dtype
+            dtype = _work_dtype(leaf.array.dtype)
             g = np.asarray(g, dtype)
             a = acc.get(leaf.path)
             if a is None or i == 0:
