@@ -7,6 +7,12 @@ step. JAX runs in x64 mode and Keras with ``floatx = "float64"``, so parameters,
 variables and the learning rate are float64 (Keras keeps its iteration counter as int64).
 
 ``KERAS_BACKEND`` must be set before Keras is first imported; this module sets it and checks.
+
+Where the libraries fall back to float32 even so (found by these tests, handled where used):
+Keras schedules compute in the dtype of their first argument, and a Python float becomes
+float32 (pass ``np.float64``); Keras's cosine schedules are float32 inside regardless; optax
+counts in int32, which makes its schedules' values float32 (call them with an int64 count);
+optax's ``MultiSteps`` keeps its accumulator in float32 unless given ``accumulator_dtype``.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..optim.tree import ROOT
 from .exact import NotSimple, Surd
 from .spec import parse_optimizer_spec
 
@@ -111,7 +112,7 @@ def _hyper(opt: optim.Optimizer, t: int) -> dict[str, Any]:
 
 def _float_quantities(opt: optim.Optimizer, g: np.ndarray, old: np.ndarray, new: np.ndarray,
                       t: int) -> dict[str, np.ndarray]:
-    state = opt.state[optim.base.ROOT]
+    state = opt.state[ROOT]
     q: dict[str, np.ndarray] = {"g": g.copy()}
     for slot in opt.slots:
         q[slot] = state[slot].copy()

@@ -21,9 +21,11 @@ from .adamax import Adamax
 from .base import Optimizer
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .flat import FlatParams
+from .groups import Groups
 from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD, Momentum, Nesterov
+from .wrappers import EMA, Accumulate, Lookahead
 
 #: Name → class, in the order of the classic lineage.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
@@ -76,4 +78,5 @@ __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "Optimizer", "OPTIMIZERS", "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
+    "Groups", "Lookahead", "EMA", "Accumulate",
 ]
