@@ -245,3 +245,20 @@ def test_skip_policy_on_a_micro_step():
     opt.update(p, np.array([1.0, 1.0]))
     opt.update(p, np.array([3.0, 1.0]))
     assert p.tolist() == [-2.0, -1.0] and opt.inner.skipped_steps == 1 and opt.step == 2
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_random_settings_against_optax(oracle, seed):
+    """Random shape, inner rate, sync period / slow step / k: Lookahead and MultiSteps."""
+    o, rng = oracle, np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(1, 5, size=int(rng.integers(1, 3))))
+    lr, k, alpha = float(rng.uniform(0.005, 0.1)), int(rng.integers(2, 6)), float(rng.uniform())
+    p0 = rng.uniform(-1, 1, shape)
+    gs = [rng.standard_normal(shape) for _ in range(STEPS)]
+    theirs = o.optax_run(o.optax.lookahead(o.optax.adam(lr), k, alpha), p0, gs,
+                         init=o.optax.LookaheadParams.init_synced, params_of=lambda lp: lp.fast)
+    o.assert_close(o.history(Lookahead(optim.Adam(lr), k, alpha), p0, gs), theirs)
+    tx = o.optax.MultiSteps(o.optax.sgd(lr, momentum=0.9), k, accumulator_dtype=o.jnp.float64)
+    theirs = o.optax_run(tx.gradient_transformation(), p0, gs)
+    ours = Accumulate(optim.Momentum(lr, 0.9), k, average="running_mean")
+    o.assert_close(o.history(ours, p0, gs), theirs)
