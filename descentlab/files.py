@@ -1,12 +1,16 @@
-"""Atomic file writing (a temporary file in the same folder, then ``os.replace``)."""
+"""Atomic file writing (a temporary file in the same folder, then ``os.replace``), and CSV text
+written by the :mod:`csv` module (quoting labels with commas or quotes)."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -41,3 +45,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
     return Path(path)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text with a header row, through :func:`csv.writer` (``\\n`` line ends): a field
+    holding a comma, a quote or a line break is quoted, so every row has the header's fields.
+
+    >>> print(csv_text(["optimizer", "f"], [["adam:lr=0.3,eps=1e-10", 0.5]]), end="")
+    optimizer,f
+    "adam:lr=0.3,eps=1e-10",0.5
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -551,7 +551,7 @@ def test_manual_override_mid_run():
 
 # ------------------------------------------------------------------ E7: figure and command
 def test_e7_constant_rate_wanders_decayed_rate_settles():
-    from descentlab.viz.schedules import bowl_schedules, run_bowl
+    from descentlab.lab.schedule_study import bowl_schedules, run_bowl
 
     tails = {}
     for label, rate in bowl_schedules(1000).items():
@@ -584,10 +584,11 @@ def test_schedules_command_writes_pngs_and_manifest(tmp_path, capsys):
 def test_schedules_command_rejects_bad_arguments(tmp_path, capsys):
     from descentlab.cli import main
 
-    assert main(["schedules", "--out", str(tmp_path), "--steps", "5"]) == 2
-    assert "--steps must be at least 20, got 5" in capsys.readouterr().err
-    assert main(["schedules", "--out", str(tmp_path), "--noise", "-1"]) == 2
-    assert "--noise must be >= 0, got -1.0" in capsys.readouterr().err
+    for argv, message in ((["--steps", "5"], "argument --steps: must be at least 20, got 5"),
+                          (["--noise", "-1"], "argument --noise: must be >= 0, got '-1'")):
+        with pytest.raises(SystemExit) as exit_:  # refused by the parser, before any work
+            main(["schedules", "--out", str(tmp_path), *argv])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_array_factor_sweeps_one_schedule_over_several_rates():

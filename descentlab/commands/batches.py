@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import make_classification, make_regression
-from ..lab.batch_study import compare_batch_modes
-from ..lab.manifest import write_manifest
-from ..lab.run_outputs import write_csv
-from .mnist import positive_int
+from ..errors import InputError
+from . import _common
 
 EXAMPLE = """example:
   descentlab batches --out results/e8
@@ -22,17 +19,23 @@ def parse_scales(text: str) -> list[float]:
     try:
         scales = [float(s) for s in text.split(",")]
     except ValueError:
-        raise ValueError(f"--scales: expected comma-separated numbers like 1,10, got "
+        raise InputError(f"--scales: expected comma-separated numbers like 1,10, got "
                          f"{text!r}") from None
-    if not scales or any(not s > 0 for s in scales):
-        raise ValueError(f"--scales: scales must be positive, got {text!r}")
+    if not scales or any(not 0 < s < 1e100 for s in scales):
+        raise InputError(f"--scales: scales must be finite and positive (below 1e100), got "
+                         f"{text!r}")
     return scales
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import make_classification, make_regression
+    from ..lab.batch_study import compare_batch_modes
+    from ..lab.manifest import write_manifest
+    from ..lab.run_outputs import write_csv
+
     scales = parse_scales(args.scales)
     if args.lr is not None and not args.lr > 0:
-        raise ValueError(f"--lr must be positive, got {args.lr}")
+        raise InputError(f"--lr must be positive, got {args.lr}")
     out = Path(args.out)
     x_r, y_r, _ = make_regression(args.samples, len(scales), scales=scales, seed=args.seed)
     x_c, t_c = make_classification(args.samples, len(scales), scales=scales, seed=args.seed)
@@ -82,15 +85,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "raw and standardised features; loss against samples seen and against "
                     "wall time.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--samples", type=positive_int, default=1000, help="samples (1000)")
+    p.add_argument("--samples", type=_common.integer(1, 10_000_000, "samples"),
+                   default=1000, help="samples (1000)")
     p.add_argument("--scales", default="1,10",
                    help="feature scales, one per feature (default 1,10)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="epochs (default 20)")
-    p.add_argument("--batch-size", type=positive_int, default=32,
+    p.add_argument("--epochs", type=_common.integer(1, 100_000, "epochs"),
+                   default=20, help="epochs (default 20)")
+    p.add_argument("--batch-size", type=_common.integer(1, 10_000_000), default=32,
                    help="mini-batch size (default 32)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=_common.number(0, low_open=True), default=None,
                    help="one learning rate for every run (default: 1/L of each feature set)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and shuffling (0)")
-    p.add_argument("--out", default="results/batches",
+    p.add_argument("--seed", type=_common.seed, default=0, help="seed of data and shuffling (0)")
+    p.add_argument("--out", type=_common.out_dir, default="results/batches",
                    help="output folder (default results/batches)")
     p.set_defaults(run=run)

@@ -14,46 +14,43 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import race, sweep
+from . import _common
 
 E3_OPTIMIZERS = ["sgd:lr=0.95", "momentum:lr=0.1", "adagrad:lr=1.5", "adam:lr=0.3",
                  "rmsprop:lr=0.3", "nesterov:lr=0.3"]
 
 
-def _namespace(command: str, module, **values) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    module.register(sub)
-    p = sub.choices[command]
-    defaults = {a.dest: a.default for a in p._actions if a.dest != "help"}
-    defaults.update(p._defaults)
-    return argparse.Namespace(**{**defaults, **values, "command": command})
+def _run(argv: list[str]) -> None:
+    """One part of the demo, through the same parser as a typed command line."""
+    from ..cli import main
+
+    code = main(argv)
+    if code:
+        raise SystemExit(code)
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print("== E3: the ill-conditioned bowl race ==")
-    race.run(_namespace("race", race, problem="bowl", start="-7,2", steps=30,
-                        optimizers=E3_OPTIMIZERS, animate="gif", out=str(out / "e3_race")))
+    _run(["race", "--problem", "bowl", "--start=-7,2", "--steps", "30", "--optimizers",
+          *E3_OPTIMIZERS, "--animate", "gif", "--out", str(out / "e3_race")])
     print()
     print("== E1: Adam on the quartic, learning rate x beta2 ==")
-    sweep_args = _namespace("sweep", sweep, problem="quartic", start="-8", steps=99,
-                            optimizer="adam:eps=1e-10", lr="0.1:12:0.1",
-                            grid="beta2=0.999,0.5", out=str(out / "e1_sweep"),
-                            json=str(out / "e1_sweep" / "sweep.json"))
-    sweep.run(sweep_args)
+    _run(["sweep", "--problem", "quartic", "--start=-8", "--steps", "99", "--optimizer",
+          "adam:eps=1e-10", "--lr", "0.1:12:0.1", "--grid", "beta2=0.999,0.5",
+          "--json", str(out / "e1_sweep" / "sweep.json"), "--out", str(out / "e1_sweep")])
     import json
 
-    doc = json.loads((out / "e1_sweep" / "sweep.json").read_text())
+    doc = json.loads((out / "e1_sweep" / "sweep.json").read_text(encoding="utf-8"))
     lr = doc["thresholds"][0]["first_global"] or 1.5
     print()
     print(f"== E1: the moving dot, Adam lr = {lr:g} (the smallest rate reaching the global "
           "minimum, beta2 = 0.999) ==")
-    race.run(_namespace("race", race, problem="quartic", start="-8", steps=99,
-                        optimizers=[f"adam:lr={lr:g},eps=1e-10"], animate="gif",
-                        out=str(out / "e1_adam")))
+    _run(["race", "--problem", "quartic", "--start=-8", "--steps", "99", "--optimizers",
+          f"adam:lr={lr:g},eps=1e-10", "--animate", "gif", "--out", str(out / "e1_adam")])
     print()
     print(f"demo written to {out.resolve()}/")
+    print("run `descentlab` yourself: .venv/bin/descentlab --help (or `. .venv/bin/activate`)")
     return 0
 
 
@@ -64,6 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "with the moving-dot animation.",
                        epilog="example:\n  descentlab demo --out out/demo",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="out/demo", metavar="DIR",
+    p.add_argument("--out", type=_common.out_dir, default="out/demo", metavar="DIR",
                    help="output folder (default out/demo)")
     p.set_defaults(run=run)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..files import write_text
-from ..lab import manifest
+from ..errors import InputError
+from ..files import csv_text, write_text
+from ..lab import limits, manifest
 from ..lab.ewma import ewma, sample_data
 from . import _common
-from .race import add_output_arguments
 
 EXAMPLE = """example:
   descentlab ewma --beta 0.9 --out out/ewma
@@ -20,20 +20,21 @@ the bias-corrected EWMA v_t / (1 − β^t)), ewma.csv and manifest.json."""
 
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.beta < 1:
-        raise ValueError(f"--beta must be in [0, 1), got {args.beta}")
+        raise InputError(f"--beta must be in [0, 1), got {args.beta}")
     if args.n < 2:
-        raise ValueError(f"--n must be >= 2, got {args.n}")
-    from ..viz import maps, style
+        raise InputError(f"--n must be >= 2, got {args.n}")
+    from ..viz import style
+    from ..viz.ewma import ewma_figure
 
     data = sample_data(args.n, args.seed)
     plain = ewma(data, args.beta)
     corrected = ewma(data, args.beta, bias_correction=True)
     out = Path(args.out)
-    lines = ["t,data,ewma,ewma_corrected"] + [
-        f"{t},{d!r},{p!r},{c!r}" for t, (d, p, c) in
-        enumerate(zip(data.tolist(), plain.tolist(), corrected.tolist()), start=1)]
-    written = [write_text(out / "ewma.csv", "\n".join(lines) + "\n")]
-    written += style.save(maps.ewma_figure(data, args.beta, plain, corrected), out / "ewma",
+    rows = ([t, repr(d), repr(p), repr(c)] for t, (d, p, c) in
+            enumerate(zip(data.tolist(), plain.tolist(), corrected.tolist()), start=1))
+    written = [write_text(out / "ewma.csv",
+                          csv_text(["t", "data", "ewma", "ewma_corrected"], rows))]
+    written += style.save(ewma_figure(data, args.beta, plain, corrected), out / "ewma",
                           _common.formats(args))
     k = min(5, args.n)
     print(f"β = {args.beta:g}; first {k} steps (data, EWMA, bias-corrected):")
@@ -52,8 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "started at 0 (biased towards 0 for the first steps) and the bias-"
                        "corrected average v_t / (1 − β^t).", epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--beta", type=float, default=0.9, help="decay β (default 0.9)")
-    p.add_argument("--n", type=int, default=100, help="number of data points (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noisy data (default 0)")
-    add_output_arguments(p, "out/ewma")
+    p.add_argument("--beta", type=_common.number(0, 1, high_open=True),
+                   default=0.9, help="decay β (default 0.9)")
+    p.add_argument("--n", type=_common.integer(2, limits.MAX_STEPS, "data points"),
+                   default=100, help="number of data points (default 100)")
+    p.add_argument("--seed", type=_common.seed,
+                   default=0, help="seed of the noisy data (default 0)")
+    _common.add_output_arguments(p, "out/ewma")
     p.set_defaults(run=run)

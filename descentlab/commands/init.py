@@ -5,19 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..lab.init_study import (
-    HISTOGRAM_CONFIGS,
-    MNIST_CONFIGS,
-    RANGES,
-    activation_summary,
-    layer_activations,
-)
-from ..lab.manifest import write_manifest
-from ..lab.mnist_race import _shapes, train_together
-from ..lab.run_outputs import write_csv
-from ..lab.spec import build_optimizer
-from ..nn import MultiLayerNet
-from .mnist import add_training_arguments, load, parse_hidden
+from . import _common
+from ._common import add_training_arguments, blas_threads, load_mnist_data, parse_hidden
 
 EXAMPLE = """example:
   descentlab init --data-dir ../shared/data/mnist --out results/e6
@@ -27,6 +16,19 @@ EXAMPLE = """example:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.init_study import (
+        HISTOGRAM_CONFIGS,
+        MNIST_CONFIGS,
+        RANGES,
+        activation_summary,
+        layer_activations,
+    )
+    from ..lab.manifest import write_manifest
+    from ..lab.mnist_race import data_shapes, train_together
+    from ..lab.run_outputs import write_csv
+    from ..lab.spec import build_optimizer
+    from ..nn import MultiLayerNet
+
     out = Path(args.out)
     hidden = parse_hidden(args.hidden)
     build_optimizer(args.optimizer)  # check the spec before any work
@@ -52,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
                                                        "saturated_or_dead"], stats))
     results: dict = {}
     if not args.skip_mnist:
-        (x_train, t_train), (x_test, t_test) = load(args)
-        n_in, n_classes = _shapes(x_train, t_train)
+        (x_train, t_train), (x_test, t_test) = load_mnist_data(args)
+        n_in, n_classes = data_shapes(x_train, t_train)
         print(f"\nMNIST, network {'-'.join(map(str, [n_in, *hidden, n_classes]))} (relu), "
               f"optimizer {args.optimizer}, {args.iterations} iterations of "
               f"{args.batch_size}")
@@ -61,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
                                      weight_init_std=init, seed=args.seed)
                 for label, init in MNIST_CONFIGS}
         optimizers = {label: build_optimizer(args.optimizer) for label in nets}
-        result = train_together(nets, optimizers, x_train, t_train, x_test=x_test,
-                                t_test=t_test, iterations=args.iterations,
-                                batch_size=args.batch_size, seed=args.seed,
-                                log_every=args.log_every, progress=not args.no_progress)
+        with blas_threads(args.blas_threads) as threads:
+            result = train_together(nets, optimizers, x_train, t_train, x_test=x_test,
+                                    t_test=t_test, iterations=args.iterations,
+                                    batch_size=args.batch_size, seed=args.seed,
+                                    log_every=args.log_every, progress=not args.no_progress)
         print()
         for n in result.names:
             if n in result.diverged:
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(write_csv(out / "history.csv", ["iteration", *result.names],
                                  [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
                                   for i in range(args.iterations)]))
-        results = {"diverged_at": result.diverged, "train_accuracy": result.train_accuracy,
+        results = {"blas_threads": threads, "diverged_at": result.diverged,
+                   "train_accuracy": result.train_accuracy,
                    "test_accuracy": result.test_accuracy}
     settings = {"histograms": [list(c) for c in HISTOGRAM_CONFIGS],
                 "inputs": "N(0, 1), 1000 x 100", "layers": args.layers, "units": 100,
@@ -100,10 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(sigmoid, tanh) and He (ReLU) initialisation, and the MNIST training "
                     "loss of std 0.01 vs Xavier vs He.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layers", type=int, default=5, help="layers for the histograms (5)")
+    p.add_argument("--layers", type=_common.integer(1, 100, "layers"),
+                   default=5, help="layers for the histograms (5)")
     p.add_argument("--optimizer", default="sgd:lr=0.01",
                    help="optimizer spec for the MNIST part (default sgd:lr=0.01)")
     add_training_arguments(p)
     p.add_argument("--skip-mnist", action="store_true", help="histograms only")
-    p.add_argument("--out", default="results/init", help="output folder (default results/init)")
+    p.add_argument("--out", type=_common.out_dir,
+                   default="results/init", help="output folder (default results/init)")
     p.set_defaults(run=run)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data import load_mnist
-from ..lab.manifest import write_manifest
-from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
-from ..lab.run_outputs import write_csv
-from ..lab.spec import build_optimizer
+from ..errors import InputError
+from ..lab.mnist_race import CLASSIC_OPTIMIZERS
+from . import _common
+from ._common import add_training_arguments, blas_threads, load_mnist_data, parse_hidden
+
+if TYPE_CHECKING:
+    from ..lab.mnist_race import RaceResult
 
 EXAMPLE = """example:
   descentlab mnist --optimizers sgd momentum nesterov adagrad rmsprop adam \\
@@ -25,56 +29,19 @@ MNIST is read from --data-dir, else $DESCENTLAB_DATA, else ~/.cache/descentlab/m
 """
 
 
-def parse_hidden(text: str) -> list[int]:
-    """``"100,100"`` → ``[100, 100]``; ``""`` or ``"none"`` → ``[]``."""
-    text = text.strip()
-    if text.lower() in ("", "none"):
-        return []
-    try:
-        sizes = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--hidden: expected comma-separated layer sizes like 100,100, "
-                         f"got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"--hidden: layer sizes must be positive, got {text!r}")
-    return sizes
-
-
 def parse_init(text: str) -> str | float:
+    """``he``, ``xavier`` or a fixed standard deviation (a finite number > 0)."""
+    if text.strip().lower() in ("he", "xavier"):
+        return text.strip().lower()
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        return text
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise InputError(f"--weight-init {text!r}: expected he, xavier or a standard "
+                         "deviation such as 0.01") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"--weight-init {text!r}: a standard deviation must be a finite "
+                         "number > 0")
     return value
-
-
-def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -> None:
-    """The options shared by the MNIST experiments."""
-    p.add_argument("--iterations", type=positive_int, default=iterations,
-                   help=f"training iterations (default {iterations})")
-    p.add_argument("--batch-size", type=positive_int, default=128,
-                   help="mini-batch size, drawn with replacement (default 128)")
-    p.add_argument("--hidden", default="100,100,100,100",
-                   help="hidden layer sizes (default 100,100,100,100)")
-    p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the initial weights and the mini-batches (default 0)")
-    p.add_argument("--log-every", type=positive_int, default=100,
-                   help="print the losses every N iterations (default 100)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def load(args: argparse.Namespace) -> tuple:
-    return load_mnist(args.data_dir, normalize=True, flatten=True)
 
 
 def report(result: RaceResult, iterations: int) -> None:
@@ -95,28 +62,41 @@ def report(result: RaceResult, iterations: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.manifest import write_manifest
+    from ..lab.mnist_race import run_race
+    from ..lab.run_outputs import write_csv
+    from ..lab.spec import build_optimizer
+
     hidden = parse_hidden(args.hidden)
     init = parse_init(args.weight_init)
     out = Path(args.out)
     for spec in args.optimizers:  # report a bad spec before loading anything
         build_optimizer(spec)
-    (x_train, t_train), (x_test, t_test) = load(args)
+    from ..lab.mnist_race import unique_names
+
+    if len(set(unique_names(args.optimizers))) < len(args.optimizers):
+        raise InputError(f"--optimizers: an optimizer is given twice: "
+                         f"{' '.join(args.optimizers)}")
+    (x_train, t_train), (x_test, t_test) = load_mnist_data(args)
     print(f"MNIST race: {len(args.optimizers)} optimizers, network "
           f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "
           f"{args.iterations} iterations of {args.batch_size}, seed {args.seed}")
-    result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
-                      iterations=args.iterations, batch_size=args.batch_size, hidden=hidden,
-                      activation=args.activation, weight_init_std=init, seed=args.seed,
-                      log_every=args.log_every, progress=not args.no_progress)
+    with blas_threads(args.blas_threads) as threads:
+        result = run_race(x_train, t_train, args.optimizers, x_test=x_test, t_test=t_test,
+                          iterations=args.iterations, batch_size=args.batch_size,
+                          hidden=hidden, activation=args.activation, weight_init_std=init,
+                          seed=args.seed, log_every=args.log_every,
+                          progress=not args.no_progress)
     report(result, args.iterations)
 
     rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
             for i in range(args.iterations)]
     written = [write_csv(out / "history.csv", ["iteration", *result.names], rows)]
-    from ..viz.nn_figures import loss_curves
+    from ..viz.nn_figures import loss_curves, rate_labels
     from ..viz.style import save
 
     fig = loss_curves(result.losses, diverged=result.diverged,
+                      labels=rate_labels(result.optimizer_settings),
                       title=f"MNIST, batch {args.batch_size} (smoothed: Kaiser 11, β=2)")
     written += save(fig, out / "loss.png")
     settings = {
@@ -124,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "iterations": args.iterations, "batch_size": args.batch_size,
         "network": [784, *hidden, 10], "activation": args.activation,
         "weight_init_std": init, "loss": "softmax cross-entropy", "dtype": "float32",
+        "blas_threads": threads,
         "batches": "numpy.random.default_rng(seed).integers(0, 60000, batch_size) per "
                    "iteration, shared by every optimizer; every network starts from the "
                    "weights drawn with the seed",
@@ -150,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hidden activation (default relu)")
     p.add_argument("--weight-init", default="he",
                    help="he, xavier or a fixed std such as 0.01 (default he)")
-    p.add_argument("--out", default="results/mnist",
+    p.add_argument("--out", type=_common.out_dir, default="results/mnist",
                    help="output folder for loss.png, history.csv, manifest.json "
                         "(default results/mnist)")
     p.set_defaults(run=run)

@@ -1,41 +1,94 @@
-"""``descentlab rerun``: run a manifest again, reproducing its outputs exactly."""
+"""``descentlab rerun``: run a manifest again, reproducing its outputs exactly.
+
+The manifest's ``argv`` is parsed again by the same parser as a typed command line (with
+``--out`` and ``--json`` moved into the new folder), so a replay gets every check and limit a
+command line gets. A manifest from before ``argv`` was recorded is turned back into a
+command line from its parsed ``arguments`` first.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+from ..errors import FileFormatError
 from ..lab.manifest import read_manifest
+from . import _common
 
 EXAMPLE = """example:
   descentlab race --problem bowl --optimizers adam:lr=0.3 --out out/a
   descentlab rerun out/a/manifest.json --out out/b      # out/b/trajectories.csv == out/a/..."""
 
+#: Flags whose value is a path the run writes: moved into the new --out folder.
+_MOVED = ("--out", "--json")
 
-def run(args: argparse.Namespace) -> int:
+
+def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
+    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved."""
     from ..cli import build_parser
 
-    doc = read_manifest(args.manifest)
     command = doc["command"]
     parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in parser._actions  # noqa: SLF001 - our own parser
+               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
     if command not in sub.choices or command == "rerun":
-        raise ValueError(f"the manifest's command {command!r} is not one this descentlab can "
-                         "rerun")
-    cmd_parser = sub.choices[command]
-    defaults = {a.dest: a.default for a in cmd_parser._actions if a.dest != "help"}
-    defaults.update(cmd_parser._defaults)
-    recorded = dict(doc["arguments"])
-    if recorded.get("json"):  # other files the run wrote go to the new folder too
-        recorded["json"] = str(Path(args.out) / Path(recorded["json"]).name)
-    unknown = sorted(set(recorded) - set(defaults) - {"command"})
+        raise FileFormatError(f"{source}: key 'command' is {command!r}, not a command this "
+                              "descentlab can rerun")
+    argv = doc.get("argv")
+    if argv is None:
+        argv = _from_arguments(sub.choices[command], command, doc["arguments"], source)
+    if not argv or argv[0] != command:
+        raise FileFormatError(f"{source}: key 'argv' must start with the command "
+                              f"{command!r}, got {argv[:1]}")
+    new, i = [command], 1
+    while i < len(argv):
+        token = argv[i]
+        flag, eq, value = token.partition("=")
+        if flag in _MOVED:
+            if not eq:
+                i += 1
+                value = argv[i] if i < len(argv) else ""
+            if flag == "--json":
+                new += ["--json", str(Path(out) / Path(value).name)]
+        else:
+            new.append(token)
+        i += 1
+    return [*new, "--out", out]
+
+
+def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: dict,
+                    source: str) -> list[str]:
+    """An old manifest's parsed arguments back into a command line."""
+    by_dest = {a.dest: a for a in parser._actions if a.dest != "help"}  # noqa: SLF001
+    unknown = sorted(set(arguments) - set(by_dest))
     if unknown:
-        raise ValueError(f"the manifest has arguments {command} does not take: "
-                         f"{', '.join(unknown)}")
-    namespace = argparse.Namespace(**{**defaults, **recorded, "out": args.out,
-                                      "command": command})
-    print(f"rerunning `descentlab {command}` from {args.manifest} into {args.out}/")
-    return int(namespace.run(namespace) or 0)
+        raise FileFormatError(f"{source}: key 'arguments.{unknown[0]}' is not an argument of "
+                              f"`descentlab {command}`")
+    argv = [command]
+    for dest, value in arguments.items():
+        action = by_dest[dest]
+        if value is None or value == action.default or dest == "out":
+            continue
+        if not action.option_strings:
+            argv.append(str(value))
+        elif isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
+            if value is True:
+                argv.append(action.option_strings[0])
+        elif isinstance(value, list):
+            argv += [action.option_strings[0], *map(str, value)]
+        else:
+            argv.append(f"{action.option_strings[-1]}={value}")
+    return argv
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import main
+
+    doc = read_manifest(args.manifest)
+    argv = replay_argv(doc, args.out, str(args.manifest))
+    print(f"rerunning `descentlab {' '.join(argv)}` from {args.manifest}")
+    return main(argv)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,5 +97,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "the same settings, writing to --out.", epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("manifest", help="a manifest.json (or the folder holding one)")
-    p.add_argument("--out", required=True, metavar="DIR", help="where to write the outputs")
+    p.add_argument("--out", type=_common.out_dir, required=True, metavar="DIR",
+                   help="where to write the outputs")
     p.set_defaults(run=run)

@@ -7,14 +7,12 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from ..files import write_text
-from ..lab import manifest
+from ..errors import InputError
+from ..files import atomic_path
+from ..lab import limits, manifest
 from ..lab.progressbar import ProgressBar
 from ..lab.sweep import start_grid, sweep, sweep_starts
 from . import _common
-from .race import add_output_arguments
 
 EXAMPLE = """examples:
   descentlab sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 \\
@@ -31,20 +29,31 @@ def run(args: argparse.Namespace) -> int:
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
     _common.check_start_inside(problem, start, args.margin)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     rates = None if args.lr is None else _common.parse_values(args.lr, "--lr")
+    noise = _common.noise_settings(args)
+    axis, values = _common.parse_grid(args.grid) if args.grid else (None, None)
+    n_rates = 1 if rates is None else rates.size
+    if args.starts is not None:
+        runs, flag = args.starts ** problem.dim * n_rates, "--starts" + (" × --lr" if rates
+                                                                       is not None else "")
+    else:
+        runs, flag = n_rates * (1 if values is None else values.size), "--lr × --grid"
+    limits.check(flag, runs, limits.MAX_RUNS, "runs")
+    limits.check_work(f"{flag} × --steps", runs, args.steps)
+    limits.check_memory(flag, runs * limits.SWEEP_BYTES_PER_RUN * problem.dim, "the sweep")
     out = Path(args.out)
     from ..viz import maps, style
 
     if args.starts is not None:
-        if args.grid:
-            raise ValueError("--starts sweeps start points; it cannot be combined with --grid")
+        if args.grid or args.start_spread:
+            raise InputError("--starts sweeps start points; it cannot be combined with --grid "
+                             "or --start-spread")
         starts = start_grid(problem, args.starts)
         runs = starts.shape[0] * (1 if rates is None else rates.size)
         bar = ProgressBar(args.steps, f"sweep {runs} runs", unit=" steps")
         result = sweep_starts(problem, args.optimizer, starts, rates, steps=args.steps,
-                              tol=args.tol, margin=args.margin, progress=bar.update)
+                              tol=args.tol, margin=args.margin, progress=bar.update,
+                              noise=noise["noise"], seed=args.seed)
         bar.close()
         rate = result.success_rate()
         print(f"{args.optimizer} on {problem.name}: {starts.shape[0]} starts, {args.steps} steps")
@@ -53,18 +62,18 @@ def run(args: argparse.Namespace) -> int:
             col = result.outcome[:, i]
             print(f"{lr:>10g} {rate[i]:>13.1%} {(col == 'local').mean():>7.1%} "
                   f"{(col == 'moving').mean():>7.1%} {(col == 'diverged').mean():>9.1%}")
-        written = style.save(maps.start_map(result, int(np.argmax(rate))), out / "starts",
+        written = style.save(maps.start_map(result), out / "starts",
                              _common.formats(args))
         summary = {"success_rate": {f"{lr:g}": float(r) for lr, r in zip(result.lr, rate)}}
     else:
         if rates is None:
-            raise ValueError("--lr is required: a list (0.1,0.5) or a range START:STOP:STEP")
-        axis, values = _common.parse_grid(args.grid) if args.grid else (None, None)
+            raise InputError("--lr is required: a list (0.1,0.5) or a range START:STOP:STEP")
         n = rates.size * (1 if values is None else values.size)
         bar = ProgressBar(args.steps, f"sweep {n} runs", unit=" steps")
         result = sweep(problem, args.optimizer, rates, axis=axis, axis_values=values,
                        start=start, steps=args.steps, tol=args.tol, margin=args.margin,
-                       progress=bar.update)
+                       progress=bar.update, **noise, seed=args.seed,
+                       start_shape=args.start_dist)
         bar.close()
         print(f"{args.optimizer} on {problem.name} from {start}, {args.steps} steps, "
               f"{n} runs (tol {result.tol:g})")
@@ -78,18 +87,33 @@ def run(args: argparse.Namespace) -> int:
                   f"{_fmt(th['first_bounce']):>12}   {c['global']}/{c['local']}/{c['moving']}/"
                   f"{c['diverged']}, {th['bounced']}")
         written = style.save(maps.stability_map(result), out / "stability", _common.formats(args))
-    records = result.records()
     if args.json:
-        text = json.dumps({"optimizer": args.optimizer, "problem": problem.name,
+        head = json.dumps({"optimizer": args.optimizer, "problem": problem.name,
                            "steps": args.steps, "tol": result.tol, **summary,
-                           "records": records}, indent=1) + "\n"
-        write_text(args.json, text)
-        print(f"wrote {len(records)} records to {args.json}")
+                           "records": []}, indent=1)
+        count = write_records(args.json, head, result.iter_records())
+        print(f"wrote {count} records to {args.json}")
     settings = {"problem": manifest.problem_settings(problem), "start": list(start),
-                "steps": args.steps, "tol": result.tol, "optimizer": args.optimizer, **summary}
+                "steps": args.steps, "tol": result.tol, "optimizer": args.optimizer,
+                **noise, "seed": args.seed, **summary}
     written.append(manifest.write_manifest(out, args, settings, written))
     print(f"wrote {', '.join(p.name for p in written)} to {out}/")
     return 0
+
+
+def write_records(path: str, head: str, records) -> int:
+    """Write ``head`` (a JSON object ending in ``"records": []``) with the records streamed
+    into that list, one at a time: no list of a million dicts in memory. Atomic."""
+    assert head.endswith("[]\n}") or head.endswith("[]}")
+    before = head[: head.rindex("[]")]
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(before + "[")
+        for rec in records:
+            f.write(("\n  " if count == 0 else ",\n  ") + json.dumps(rec))
+            count += 1
+        f.write("\n ]\n}\n" if count else "]\n}\n")
+    return count
 
 
 def _fmt(x: float | None) -> str:
@@ -105,19 +129,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.allow_negative_values(p)
     _common.add_problem_arguments(p)
-    p.add_argument("--steps", type=int, default=100, help="updates per run (default 100)")
+    p.add_argument("--steps", type=_common.steps, default=100, help="updates per run (default 100)")
     p.add_argument("--optimizer", required=True, metavar="SPEC",
                    help="the optimizer and its fixed settings, e.g. adam:eps=1e-10")
     p.add_argument("--lr", metavar="VALUES", help="rates: 0.1,0.5,1 or START:STOP:STEP")
     p.add_argument("--grid", metavar="NAME=VALUES",
                    help="the second axis, e.g. beta2=0.999,0.5 or momentum=0.5:0.95:0.05")
-    p.add_argument("--starts", type=int, metavar="N",
+    p.add_argument("--starts", type=_common.integer(1, limits.MAX_RUNS, "runs"), metavar="N",
                    help="sweep N start points per axis over the window instead of one start")
-    p.add_argument("--json", metavar="FILE", help="write one record per grid point")
-    p.add_argument("--tol", type=float, default=None,
+    p.add_argument("--json", type=_common.out_file, metavar="FILE",
+                   help="write one record per grid point")
+    p.add_argument("--tol", type=_common.number(0, low_open=True), default=None,
                    help="distance counted as 'at a minimum' (default 1%% of the window)")
-    p.add_argument("--margin", type=float, default=0.0,
+    p.add_argument("--margin", type=_common.number(0, 100), default=0.0,
                    help="runs leaving the window widened by MARGIN × its width count as "
                    "diverged (default 0)")
-    add_output_arguments(p, "out/sweep")
+    _common.add_noise_arguments(p)
+    _common.add_output_arguments(p, "out/sweep")
     p.set_defaults(run=run)

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import InputError
+
 BATCH_MODES = ("full", "single", "minibatch", "replacement")
 
 
@@ -35,11 +37,11 @@ def batch_indices(mode: str, n: int, batch_size: int = 32,
                   seed: int | np.random.Generator | None = None) -> Iterator[np.ndarray]:
     """Index arrays for each step, forever (see the module docstring for ``mode``)."""
     if mode not in BATCH_MODES:
-        raise ValueError(f"unknown batch mode {mode!r}; use one of {', '.join(BATCH_MODES)}")
+        raise InputError(f"unknown batch mode {mode!r}; use one of {', '.join(BATCH_MODES)}")
     if n < 1:
-        raise ValueError(f"need at least one sample, got n={n}")
+        raise InputError(f"need at least one sample, got n={n}")
     if mode in ("minibatch", "replacement") and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if mode == "full":
         everything = np.arange(n)
@@ -61,9 +63,9 @@ def iterate_minibatches(x: np.ndarray, t: np.ndarray, batch_size: int, *, shuffl
                         ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of ``(x_batch, t_batch)`` pairs (last batch may be shorter)."""
     if len(x) != len(t):
-        raise ValueError(f"{len(x)} samples but {len(t)} targets")
+        raise InputError(f"{len(x)} samples but {len(t)} targets")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
     for start in range(0, len(x), batch_size):

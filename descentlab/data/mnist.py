@@ -5,10 +5,21 @@ user cache directory (``$XDG_CACHE_HOME/descentlab/mnist``, by default
 ``~/.cache/descentlab/mnist``). In each, the files may sit directly or in a ``mnist/``
 subfolder, gzipped (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
 
+Reading is a bounded stream: the IDX header is read first and checked (magic number, sizes
+that overflow or exceed :data:`MAX_IDX_BYTES`), then exactly the bytes it declares are
+decompressed chunk by chunk into one array, hashing them on the way; a file holding more
+than its header declares (a gzip bomb, a concatenation) stops at that bound with an error.
+The SHA-256 of the decompressed content is compared with :data:`SHA256` for files that
+declare the official sizes (60,000 / 10,000 items; a custom subset has no published
+checksum) or with the ``checksums`` passed in. A verified file is remembered by a stamp
+(path, size, modification time) in ``$XDG_CACHE_HOME/descentlab/verified-mnist.txt``, so it
+is hashed once.
+
 Missing files are downloaded (from the first of :data:`MIRRORS` that answers) into that
-directory, with a progress indicator; the SHA-256 of the *decompressed* content is checked
-against :data:`SHA256` before the file is moved into place atomically, so an interrupted or
-corrupt download never leaves a file behind.
+directory, with a progress bar and an overall deadline (:data:`DOWNLOAD_DEADLINE` seconds
+per file); the download is checked by the same bounded stream before it is moved into place
+atomically, so a cut connection, a deadline or a corrupt file never leaves a file behind (nor
+a folder the download created).
 
 IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header — two zero bytes, a type
 byte (0x08 = unsigned byte), the number of dimensions d — then d big-endian int32 sizes, then
@@ -17,17 +28,23 @@ the data in C order.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+
+from ..errors import FileFormatError, InputError
 
 #: The four files: role → base name (the ``.gz`` suffix is optional on disk).
 MNIST_FILES = {
@@ -45,6 +62,9 @@ SHA256 = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
+#: The number of items of the official files (their checksums apply to files of these sizes).
+OFFICIAL_COUNTS = {"train": 60_000, "t10k": 10_000}
+
 #: Public mirrors serving ``<name>.gz``, tried in order.
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -52,56 +72,195 @@ MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 
+#: The most an IDX file may declare (the real training images are 47 MB).
+MAX_IDX_BYTES = 1 << 30
+#: The most a download may be (the largest MNIST file is 9.9 MB compressed).
+MAX_DOWNLOAD_BYTES = 64 << 20
+#: Seconds a whole file's download may take, and a stalled connection may wait.
+DOWNLOAD_DEADLINE = 600.0
+SOCKET_TIMEOUT = 30.0
+_CHUNK = 1 << 16
+
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DataError(ValueError):
+class DataError(FileFormatError):
     """A data file is missing, corrupt or not what it claims to be (the message names it)."""
 
 
 # ---------------------------------------------------------------------------- reading
-def _read_bytes(path: Path) -> bytes:
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+        f: IO[bytes] = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    with f:
+        yield f
+
+
+def _read(f: IO[bytes], n: int, name: str) -> bytes:
+    try:
+        return f.read(n)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{name}: damaged file ({e})") from None
+
+
+def _header(f: IO[bytes], name: str, digest: Any) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Read and check the header; returns (dtype, shape, data bytes declared)."""
+    head = _read(f, 4, name)
+    if len(head) < 4:
+        raise DataError(f"{name}: truncated IDX file ({len(head)} bytes, no header)")
+    if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+        raise DataError(f"{name}: wrong magic number 0x{head.hex()} (not an IDX file)")
+    ndim = head[3]
+    sizes = _read(f, 4 * ndim, name)
+    if len(sizes) < 4 * ndim:
+        raise DataError(f"{name}: truncated IDX file (header needs {4 + 4 * ndim} bytes, "
+                        f"file has {4 + len(sizes)})")
+    digest.update(head + sizes)
+    shape = tuple(int(n) for n in np.frombuffer(sizes, ">u4", ndim))
+    dtype = np.dtype(_IDX_TYPES[head[2]])
+    total = dtype.itemsize  # Python ints: no overflow while multiplying
+    for n in shape:
+        total *= n
+    if total > MAX_IDX_BYTES:
+        raise DataError(f"{name}: the header declares shape {shape}, {total:,} bytes, more "
+                        f"than the {MAX_IDX_BYTES:,} an IDX file may hold here")
+    return dtype, shape, total
+
+
+def _stream(f: IO[bytes], name: str, digest: Any, total: int, into: memoryview | None,
+            header_bytes: int) -> None:
+    """Read exactly ``total`` data bytes (into ``into`` if given), hashing them; then make
+    sure nothing follows."""
+    done = 0
+    while done < total:
+        chunk = _read(f, min(_CHUNK, total - done), name)
+        if not chunk:
+            raise DataError(f"{name}: truncated IDX file (the header declares "
+                            f"{header_bytes + total} bytes, file has {header_bytes + done})")
+        digest.update(chunk)
+        if into is not None:
+            into[done:done + len(chunk)] = chunk
+        done += len(chunk)
+    if _read(f, 1, name):
+        raise DataError(f"{name}: oversized IDX file (more data than the "
+                        f"{header_bytes + total} bytes its header declares)")
+
+
+def _read_idx(path: Path, keep: bool = True,
+              hashed: bool = True) -> tuple[np.ndarray | None, str]:
+    """(array or None, SHA-256 of the decompressed content, "" unless ``hashed``), as one
+    bounded stream."""
+    name = str(path)
+    digest: Any = hashlib.sha256() if hashed else _NoHash()
+    with _open(path) as f:
+        dtype, shape, total = _header(f, name, digest)
+        buffer = bytearray(total) if keep else None
+        _stream(f, name, digest, total, None if buffer is None else memoryview(buffer),
+                4 + 4 * len(shape))
+    array = None if buffer is None else _as_array(buffer, dtype, shape, name)
+    return array, digest.hexdigest()
+
+
+class _NoHash:
+    """Stands in for a hash of a file already verified (see :func:`_verified`)."""
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+def _as_array(buffer: bytearray, dtype: np.dtype, shape: tuple[int, ...],
+              name: str) -> np.ndarray:
+    try:
+        array = np.frombuffer(buffer, dtype).reshape(shape)
+    except ValueError as e:  # e.g. (0, 2**21, 2**21, 2**21): empty, but not representable
+        raise DataError(f"{name}: shape {shape} cannot be an array ({e})") from None
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Parse the bytes of an IDX file into an array; errors name ``name``."""
-    if len(data) < 4:
-        raise DataError(f"{name}: truncated IDX file ({len(data)} bytes, no header)")
-    if data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise DataError(f"{name}: wrong magic number 0x{data[:4].hex()} (not an IDX file)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{name}: truncated IDX file (header needs {header} bytes, "
-                        f"file has {len(data)})")
-    shape = tuple(int(n) for n in np.frombuffer(data, ">u4", ndim, 4))
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        kind = "truncated" if len(data) < expected else "oversized"
-        raise DataError(f"{name}: {kind} IDX file (shape {shape} needs {expected} bytes, "
-                        f"file has {len(data)})")
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(
-        dtype.newbyteorder("="), copy=False)
+    import io
+
+    digest = hashlib.sha256()
+    f = io.BytesIO(data)
+    dtype, shape, total = _header(f, name, digest)
+    buffer = bytearray(total)
+    _stream(f, name, digest, total, memoryview(buffer), 4 + 4 * len(shape))
+    return _as_array(buffer, dtype, shape, name)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (raw or ``.gz``)."""
-    path = Path(path)
-    return parse_idx(_read_bytes(path), str(path))
+    """Read one IDX file (raw or ``.gz``), as a bounded stream (see the module docstring)."""
+    array, _ = _read_idx(Path(path))
+    assert array is not None
+    return array
 
 
-def _check_magic(array: np.ndarray, name: str, ndim: int, path: Path) -> None:
-    if array.ndim != ndim or array.dtype != np.uint8:
-        raise DataError(f"{path}: wrong magic number for {name} (expected unsigned bytes in "
-                        f"{ndim} dimensions, found {array.dtype} in {array.ndim})")
+def _check_role(array: np.ndarray, role: str, path: Path) -> None:
+    images = "images" in role
+    if array.dtype != np.uint8 or array.ndim != (3 if images else 1):
+        raise DataError(f"{path}: wrong magic number for {role.replace('_', ' ')} (expected "
+                        f"unsigned bytes in {3 if images else 1} dimensions, found "
+                        f"{array.dtype} in {array.ndim})")
+    if images and array.shape[1:] != (28, 28):
+        raise DataError(f"{path}: images are {array.shape[1]}×{array.shape[2]}, MNIST's are "
+                        "28×28")
+    if not images and array.size and int(array.max()) > 9:
+        raise DataError(f"{path}: label {int(array.max())} is not a digit 0–9")
+
+
+# ---------------------------------------------------------------------------- checksums
+def _stamp_file() -> Path:
+    return default_cache_dir().parent / "verified-mnist.txt"
+
+
+def _stamp(path: Path, sha: str) -> str:
+    st = path.stat()
+    return f"{sha} {st.st_size} {st.st_mtime_ns} {path.resolve()}"
+
+
+def _verified(path: Path, sha: str) -> bool:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return _stamp(path, sha) in _stamp_file().read_text(encoding="utf-8").splitlines()
+    return False
+
+
+def _remember(path: Path, sha: str) -> None:
+    from ..files import write_text
+
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        file = _stamp_file()
+        lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
+        write_text(file, "\n".join([*lines[-99:], _stamp(path, sha)]) + "\n")
+
+
+def _expected_sha(base: str, shape: tuple[int, ...],
+                  checksums: dict[str, str] | None) -> str | None:
+    if checksums is not None:
+        return checksums.get(base)
+    if shape and shape[0] == OFFICIAL_COUNTS.get(base.split("-")[0]):
+        return SHA256.get(base)
+    return None
+
+
+def _load_checked(path: Path, base: str, checksums: dict[str, str] | None) -> np.ndarray:
+    candidate = (SHA256 if checksums is None else checksums).get(base)
+    stamped = candidate is not None and _verified(path, candidate)
+    array, sha = _read_idx(path, hashed=not stamped)  # a stamped file is not hashed again
+    assert array is not None
+    expected = _expected_sha(base, array.shape, checksums)
+    if expected is not None and not stamped:
+        if sha != expected:
+            raise DataError(f"{path}: SHA-256 mismatch (got {sha}, expected {expected}): not "
+                            "the published MNIST file; delete it to download it again")
+        _remember(path, expected)
+    return array
 
 
 # ---------------------------------------------------------------------------- locating
@@ -126,69 +285,126 @@ def _find(directory: Path, base: str) -> Path | None:
     return None
 
 
+def _check_directory(directory: Path) -> None:
+    """A data directory that is a file, lies under a file, or cannot be written: say so."""
+    for parent in [directory, *directory.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"the data directory {directory} is not a folder "
+                                f"({parent} is a file)")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise DataError(f"the data directory {directory} cannot be written "
+                                f"({parent} is read-only), so the missing MNIST files cannot "
+                                "be downloaded there; put the four files there or choose "
+                                "another folder (--data-dir, $DESCENTLAB_DATA)")
+            return
+
+
 # ---------------------------------------------------------------------------- download
-def _fetch(url: str, dest: Path, progress: bool, label: str) -> None:
-    """Stream ``url`` into ``dest`` (a temp path), showing progress on stderr."""
-    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+def _progress_bar(label: str, done: int, total: int) -> str:
+    if total <= 0:
+        return f"\r  {label}: {done / 1e6:.1f} MB"
+    filled = 30 * done // total
+    return (f"\r  {label}: [{'#' * filled}{'.' * (30 - filled)}] {100 * done // total:3d}% "
+            f"({done / 1e6:.1f}/{total / 1e6:.1f} MB)")
+
+
+def _fetch(url: str, dest: Path, progress: bool, label: str,
+           deadline: float = DOWNLOAD_DEADLINE) -> None:
+    """Stream ``url`` into ``dest`` (a temp path) within ``deadline`` seconds and
+    :data:`MAX_DOWNLOAD_BYTES`, showing a progress bar on stderr."""
+    t0 = time.monotonic()
+    with urllib.request.urlopen(url, timeout=SOCKET_TIMEOUT) as response, \
+            open(dest, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0)
+        if total > MAX_DOWNLOAD_BYTES:
+            raise DataError(f"{url}: {total:,} bytes is more than an MNIST file "
+                            f"({MAX_DOWNLOAD_BYTES:,} at most)")
         done = 0
-        show = progress and total > 0
-        while chunk := response.read(1 << 16):
-            out.write(chunk)
-            done += len(chunk)
-            if show:
-                sys.stderr.write(f"\r  {label}: {100 * done // total:3d}% "
-                                 f"({done / 1e6:.1f}/{total / 1e6:.1f} MB)")
-        if show:
-            sys.stderr.write("\n")
+        try:
+            read = getattr(response, "read1", response.read)  # what has arrived, so a
+            while chunk := read(_CHUNK):  # trickling server still meets the deadline
+                out.write(chunk)
+                done += len(chunk)
+                if done > MAX_DOWNLOAD_BYTES:
+                    raise DataError(f"{url}: more than {MAX_DOWNLOAD_BYTES:,} bytes, more "
+                                    "than an MNIST file")
+                if time.monotonic() - t0 > deadline:
+                    raise DataError(f"{url}: not done within the {deadline:g} s deadline "
+                                    f"({done:,} bytes arrived)")
+                if progress:
+                    sys.stderr.write(_progress_bar(label, done, total))
+        finally:
+            if progress:
+                sys.stderr.write("\n")
+        if total and done != total:
+            raise DataError(f"{url}: the connection was cut after {done:,} of {total:,} bytes")
 
 
 def download_mnist(directory: str | os.PathLike, *, mirrors: Sequence[str] = MIRRORS,
                    checksums: dict[str, str] | None = None, progress: bool = True,
-                   names: Sequence[str] | None = None) -> list[Path]:
+                   names: Sequence[str] | None = None,
+                   deadline: float = DOWNLOAD_DEADLINE) -> list[Path]:
     """Download the MNIST files missing from ``directory`` (as ``<name>.gz``).
 
-    Each file is fetched into a temporary file in ``directory``, decompressed and its SHA-256
-    compared with ``checksums`` (default :data:`SHA256`), then moved into place with
-    ``os.replace``. A failing mirror or a checksum mismatch moves on to the next mirror; if
-    none succeeds a :class:`DataError` names the file and every mirror's failure.
-    Returns the paths written.
+    Each file is fetched into a temporary file in ``directory`` (within ``deadline`` seconds),
+    read back as a bounded stream whose SHA-256 is compared with ``checksums`` (default
+    :data:`SHA256`), then moved into place with ``os.replace``. A failing mirror or a checksum
+    mismatch moves on to the next mirror; if none succeeds a :class:`DataError` names the file
+    and every mirror's failure, and nothing is left behind (not even a folder this call
+    created). Returns the paths written.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    _check_directory(directory)
     checksums = SHA256 if checksums is None else checksums
-    written = []
-    for base in names if names is not None else MNIST_FILES.values():
-        if _find(directory, base):
-            continue
-        failures = []
-        for mirror in mirrors:
-            url = mirror.rstrip("/") + "/" + base + ".gz"
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{base}.part.", suffix=".gz",
-                                            dir=directory)
-            os.close(fd)
-            tmp = Path(tmp_name)
-            try:
-                if progress:
-                    print(f"downloading {url}", file=sys.stderr)
-                _fetch(url, tmp, progress, base + ".gz")
-                digest = hashlib.sha256(_read_bytes(tmp)).hexdigest()
-                if base in checksums and digest != checksums[base]:
-                    raise DataError(f"{base}: SHA-256 mismatch (got {digest}, expected "
-                                    f"{checksums[base]})")
-                final = directory / (base + ".gz")
-                os.replace(tmp, final)
-                written.append(final)
-                break
-            except (OSError, DataError, ValueError) as e:
-                failures.append(f"{url}: {e}")
-            finally:
-                tmp.unlink(missing_ok=True)
-        else:
-            raise DataError(f"could not download {base}.gz into {directory} (offline? put the "
-                            f"four IDX files in a folder and pass it as data_dir / --data-dir, "
-                            f"or set DESCENTLAB_DATA):\n  " + "\n  ".join(failures))
+    created = [p for p in [directory, *directory.parents] if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"the data directory {directory} cannot be created "
+                        f"({e.strerror or e})") from None
+    written: list[Path] = []
+    try:
+        for base in names if names is not None else MNIST_FILES.values():
+            if not _find(directory, base):
+                written.append(_download_one(directory, base, mirrors, checksums, progress,
+                                             deadline))
+    except BaseException:
+        if not written:
+            for folder in created:  # innermost first: only the empty folders made here
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
     return written
+
+
+def _download_one(directory: Path, base: str, mirrors: Sequence[str],
+                  checksums: dict[str, str], progress: bool, deadline: float) -> Path:
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + base + ".gz"
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{base}.part.", suffix=".gz", dir=directory)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if progress:
+                print(f"downloading {url}", file=sys.stderr)
+            _fetch(url, tmp, progress, base + ".gz", deadline)
+            _, digest = _read_idx(tmp, keep=False)
+            if base in checksums and digest != checksums[base]:
+                raise DataError(f"{base}: SHA-256 mismatch (got {digest}, expected "
+                                f"{checksums[base]})")
+            final = directory / (base + ".gz")
+            os.replace(tmp, final)
+            return final
+        except (TimeoutError, OSError, DataError, urllib.error.URLError, ValueError) as e:
+            why = e.reason if isinstance(e, urllib.error.URLError) else e
+            failures.append(f"{mirror}: {why}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise DataError(f"could not download {base}.gz into {directory} (offline? put the "
+                    f"four IDX files in a folder and pass it as data_dir / --data-dir, "
+                    f"or set DESCENTLAB_DATA):\n  " + "\n  ".join(failures))
 
 
 # ---------------------------------------------------------------------------- loading
@@ -205,16 +421,26 @@ def load_mnist(data_dir: str | os.PathLike | None = None, normalize: bool = True
         flatten: images as (N, 784); else (N, 1, 28, 28).
         one_hot: labels as float32 one-hot rows (N, 10); else uint8 class indices (N,).
         download: fetch missing files (default); else a missing file is an error.
-        mirrors, checksums, progress: see :func:`download_mnist`.
+        mirrors, progress: see :func:`download_mnist`.
+        checksums: SHA-256 per base name that every file must match (default: the published
+            ones, for files of the official sizes).
         one_hot_label: the classic name of ``one_hot`` (accepted for old code).
 
     Raises:
-        DataError (a ``ValueError``): a missing file (with ``download=False``), a wrong magic
-        number, a truncated file, a failed download or checksum — the message names the file.
+        DataError (a ``FileFormatError``, so a ``ValueError``): a missing file (with
+        ``download=False``), a wrong magic number, a truncated or oversized file, images that
+        are not 28×28, labels outside 0–9, a count mismatch, a failed download or checksum, a
+        data directory that is a file or read-only — the message names the file or folder.
     """
     if one_hot_label is not None:
         one_hot = one_hot_label
+    for flag, value in (("normalize", normalize), ("flatten", flatten), ("one_hot", one_hot),
+                        ("download", download)):
+        if not isinstance(value, bool | np.bool_):
+            raise InputError(f"load_mnist: {flag} must be True or False, got {value!r}")
     directory = _resolve_dir(data_dir)
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"the data directory {directory} is not a folder")
     paths = {role: _find(directory, base) for role, base in MNIST_FILES.items()}
     missing = [MNIST_FILES[r] for r, p in paths.items() if p is None]
     if missing:
@@ -227,8 +453,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, normalize: bool = True
     arrays: dict[str, Any] = {}
     for role, path in paths.items():
         assert path is not None
-        arrays[role] = read_idx(path)
-        _check_magic(arrays[role], role.replace("_", " "), 3 if "images" in role else 1, path)
+        arrays[role] = _load_checked(path, MNIST_FILES[role], checksums)
+        _check_role(arrays[role], role, path)
     out = []
     for split in ("train", "test"):
         x, t = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -240,9 +466,6 @@ def load_mnist(data_dir: str | os.PathLike | None = None, normalize: bool = True
             x /= np.float32(255)
         x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *x.shape[1:])
         if one_hot:
-            if t.size and t.max() >= 10:
-                raise DataError(f"{paths[f'{split}_labels']}: label {t.max()} is not a digit")
             t = np.eye(10, dtype=np.float32)[t]
         out.append((x, t))
     return out[0], out[1]
-

@@ -15,13 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def _scales(scales: Sequence[float] | None, n_features: int) -> np.ndarray:
     if scales is None:
         return np.ones(n_features)
     s = np.asarray(scales, dtype=np.float64)
     if s.shape != (n_features,) or np.any(s <= 0):
-        raise ValueError(f"scales must be {n_features} positive numbers, got {scales!r}")
+        raise InputError(f"scales must be {n_features} positive numbers, got {scales!r}")
     return s
 
 
@@ -39,7 +41,7 @@ def make_regression(n_samples: int = 500, n_features: int = 2, *, noise: float =
     weights.
     """
     if n_samples < 1 or n_features < 1:
-        raise ValueError(f"n_samples and n_features must be >= 1, got {n_samples}, "
+        raise InputError(f"n_samples and n_features must be >= 1, got {n_samples}, "
                          f"{n_features}")
     rng = np.random.default_rng(seed)
     s = _scales(scales, n_features)
@@ -58,7 +60,7 @@ def make_classification(n_samples: int = 500, n_features: int = 2, *,
     Returns ``(x, t)``: x (n_samples, n_features) float64, t (n_samples,) int64.
     """
     if n_samples < 2 or n_features < 1:
-        raise ValueError(f"need n_samples >= 2 and n_features >= 1, got {n_samples}, "
+        raise InputError(f"need n_samples >= 2 and n_features >= 1, got {n_samples}, "
                          f"{n_features}")
     rng = np.random.default_rng(seed)
     s = _scales(scales, n_features)
@@ -79,7 +81,7 @@ def standardize(x: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray |
     """
     x = np.asarray(x)
     if x.ndim != 2:
-        raise ValueError(f"standardize expects (n_samples, n_features), got shape {x.shape}")
+        raise InputError(f"standardize expects (n_samples, n_features), got shape {x.shape}")
     mean = x.mean(axis=0) if mean is None else np.asarray(mean)
     std = x.std(axis=0) if std is None else np.asarray(std)
     std = np.where(std > 0, std, 1.0)

@@ -20,12 +20,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def ewma(data: Sequence[float] | np.ndarray, beta: float,
          bias_correction: bool = False) -> np.ndarray:
     """The EWMA of ``data`` with decay ``beta`` in [0, 1), optionally bias-corrected."""
     if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+        raise InputError(f"beta must be in [0, 1), got {beta!r}")
     x = np.asarray(data, dtype=float)
     out = np.empty_like(x)
     v = 0.0

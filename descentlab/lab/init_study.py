@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..nn import ACTIVATIONS, init_weights
 
 #: (label, weight_init_std, activation) of the classic histogram figure, in row order.
@@ -49,7 +50,7 @@ def layer_activations(weight_init_std: str | float, activation: str, *,
     (5, (200, 100), True)
     """
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; use one of "
+        raise InputError(f"unknown activation {activation!r}; use one of "
                          f"{', '.join(ACTIVATIONS)}")
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n_samples, n_units))

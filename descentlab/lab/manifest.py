@@ -1,9 +1,13 @@
 """Manifests: every run writes ``manifest.json`` next to its outputs; running it again
 (``descentlab rerun manifest.json --out DIR``) reproduces the outputs exactly.
 
-A manifest holds the command and its arguments (what :func:`rerun` replays), the resolved
-settings (problem formula, start, window; every optimizer hyperparameter including defaults),
-the seed, the versions of Python, NumPy, matplotlib and descentlab, and the files written.
+A manifest holds the command line (``argv``, what ``descentlab rerun`` parses again, so a
+replay gets every check and limit a typed command gets) and its parsed arguments, the
+resolved settings (problem formula, start, window; every optimizer hyperparameter including
+defaults), the seed, the environment (versions of descentlab, Python, NumPy, numba,
+matplotlib; the BLAS library and its thread settings; the CPU model; the git commit when run
+from a checkout) and the files written. :func:`read_manifest` checks a manifest's shape and
+types before anything uses it; every error names the file and the key.
 The lab's runs are deterministic (the seed matters only where data is drawn at random, e.g.
 ``descentlab ewma``), so a rerun gives byte-identical ``trajectories.csv``.
 """
@@ -15,22 +19,83 @@ import datetime as _dt
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import FileFormatError
+
 FORMAT = "descentlab-manifest/1"
 
 
-def versions() -> dict[str, str]:
+def versions() -> dict[str, Any]:
+    """The environment a run happened in (what can change its numbers or its speed)."""
+    from importlib import metadata
+
     import matplotlib
 
     from .. import __version__
 
+    def version_of(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
     return {"descentlab": __version__, "python": platform.python_version(),
-            "numpy": np.__version__, "matplotlib": matplotlib.__version__,
-            "platform": platform.platform()}
+            "numpy": np.__version__, "numba": version_of("numba"),
+            "matplotlib": matplotlib.__version__, "platform": platform.platform(),
+            "cpu": _cpu_model(), "blas": _blas(), "git_commit": _git_commit()}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas() -> dict[str, Any]:
+    """The BLAS NumPy uses and its thread settings (threadpoolctl's report when installed)."""
+    info: dict[str, Any] = {"threads_env": {k: os.environ[k] for k in (
+        "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+        if k in os.environ}, "cpu_count": os.cpu_count()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [{k: d.get(k) for k in ("internal_api", "version",
+                                                     "num_threads")}
+                               for d in threadpool_info()]
+    except ImportError:
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info.update({"name": blas.get("name"), "version": blas.get("version")})
+    except Exception:  # noqa: BLE001 - older NumPy: no dict mode; the rest still helps
+        pass
+    return info
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (with ``-dirty`` for local changes) when descentlab runs from one."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
 
 
 def _jsonable(value: Any) -> Any:
@@ -70,10 +135,12 @@ def write_manifest(out: str | os.PathLike, args: argparse.Namespace,
     """Write ``out/manifest.json`` for the command that produced ``args``."""
     from ..files import write_text
 
-    arguments = {k: v for k, v in vars(args).items() if k not in ("run", "out", "command")}
+    arguments = {k: v for k, v in vars(args).items()
+                 if k not in ("run", "out", "command", "argv")}
     doc = {
         "format": FORMAT,
         "command": args.command,
+        "argv": getattr(args, "argv", None),
         "arguments": _jsonable(arguments),
         "seed": seed,
         "settings": _jsonable(settings),
@@ -84,20 +151,88 @@ def write_manifest(out: str | os.PathLike, args: argparse.Namespace,
     return write_text(Path(out) / "manifest.json", json.dumps(doc, indent=2) + "\n")
 
 
+#: JSON nesting deeper than this is not a manifest (and would exhaust the parser's stack).
+MAX_DEPTH = 50
+#: The most a manifest file may hold.
+MAX_BYTES = 16 << 20
+
+
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and check a manifest; errors name the file and what is wrong."""
+    """Load and check a manifest: valid UTF-8 JSON, an object of the documented format with
+    ``command`` (text) and ``argv`` (a list of text) or ``arguments`` (an object). Errors
+    (:class:`~descentlab.errors.FileFormatError`) name the file and the key."""
     p = Path(path)
     if p.is_dir():
         p = p / "manifest.json"
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        if p.stat().st_size > MAX_BYTES:
+            raise FileFormatError(f"{p}: {p.stat().st_size:,} bytes is too large for a "
+                                  f"manifest (at most {MAX_BYTES:,})")
+        raw = p.read_bytes()
     except FileNotFoundError:
-        raise FileNotFoundError(f"no manifest at {p}") from None
+        raise FileFormatError(f"no manifest at {p}") from None
+    except OSError as e:
+        raise FileFormatError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FileFormatError(f"{p} is not UTF-8 text (byte {e.start})") from None
+    if _depth(text) > MAX_DEPTH:
+        raise FileFormatError(f"{p}: JSON nested more than {MAX_DEPTH} levels deep; not a "
+                              "manifest")
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{p} is not valid JSON ({e.msg}, line {e.lineno})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{p} is not a descentlab manifest (no \"format\": \"{FORMAT}\")")
-    for key in ("command", "arguments"):
-        if key not in doc:
-            raise ValueError(f"{p} has no {key!r} entry")
+        raise FileFormatError(f"{p} is not valid JSON ({e.msg}, line {e.lineno})") from None
+    except RecursionError:
+        raise FileFormatError(f"{p}: JSON nested too deeply; not a manifest") from None
+    if not isinstance(doc, dict):
+        raise FileFormatError(f"{p} is not a descentlab manifest (a JSON object with "
+                              f"\"format\": \"{FORMAT}\"), it holds a {type(doc).__name__}")
+    if doc.get("format") != FORMAT:
+        raise FileFormatError(f"{p} is not a descentlab manifest (key 'format' is "
+                              f"{doc.get('format')!r}, expected {FORMAT!r})")
+    if not isinstance(doc.get("command"), str):
+        raise FileFormatError(f"{p}: key 'command' must be a command name (text), got "
+                              f"{_kind(doc.get('command'))}")
+    argv = doc.get("argv")
+    if argv is not None and not (isinstance(argv, list) and all(isinstance(a, str)
+                                                                 for a in argv)):
+        raise FileFormatError(f"{p}: key 'argv' must be a list of text, got {_kind(argv)}")
+    if argv is None:
+        arguments = doc.get("arguments")
+        if not isinstance(arguments, dict):
+            raise FileFormatError(f"{p}: key 'arguments' must be an object (name: value), got "
+                                  f"{_kind(arguments)}")
+        for key, value in arguments.items():
+            items = value if isinstance(value, list) else [value]
+            if not all(v is None or isinstance(v, str | int | float | bool) for v in items):
+                raise FileFormatError(f"{p}: key 'arguments.{key}' must be a number, text, "
+                                      f"true/false or a list of them, got {_kind(value)}")
     return doc
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
+
+
+def _depth(text: str) -> int:
+    """The deepest bracket nesting of JSON text (ignoring brackets inside strings)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest

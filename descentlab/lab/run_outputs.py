@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..files import write_text
+from ..files import csv_text, write_text
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str],
@@ -23,10 +21,6 @@ def write_csv(path: str | os.PathLike, header: Sequence[str],
     >>> p.read_text()
     'i,loss\\n1,0.5\\n2,\\n'
     """
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if isinstance(v, float) and not math.isfinite(v) else v
-                         for v in row])
-    return write_text(path, buf.getvalue())
+    return write_text(path, csv_text(header, (
+        ["" if isinstance(v, float) and not math.isfinite(v) else v for v in row]
+        for row in rows)))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def smooth_curve(y: np.ndarray, window: int = 11, beta: float = 2.0) -> np.ndarray:
     """Kaiser-window moving average of ``y`` (same length). ``window`` must be odd.
@@ -24,7 +26,7 @@ def smooth_curve(y: np.ndarray, window: int = 11, beta: float = 2.0) -> np.ndarr
     """
     y = np.asarray(y, dtype=np.float64)
     if window < 1 or window % 2 == 0:
-        raise ValueError(f"window must be a positive odd number, got {window}")
+        raise InputError(f"window must be a positive odd number, got {window}")
     finite = np.isfinite(y)
     n = int(np.argmin(finite)) if not finite.all() else len(y)  # the finite prefix
     head = y[:n]

@@ -21,12 +21,13 @@ import re
 from typing import Any
 
 from .. import optim
+from ..errors import InputError
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """A malformed optimizer spec; the message quotes the spec and points at the bad part."""
 
 

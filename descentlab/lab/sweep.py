@@ -13,22 +13,28 @@ there is no Python loop over grid points (:func:`.engine.run_batch` loops over s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import optim
-from .engine import DEFAULT_MARGIN, run_batch
-from .spec import parse_optimizer_spec
+from ..errors import InputError
+from .engine import DEFAULT_MARGIN, draw_starts, run_batch
+from .spec import build_optimizer, parse_optimizer_spec
 
 
 def _grid_values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     arr = np.asarray(values, dtype=float).ravel()
     if arr.size == 0:
-        raise ValueError(f"{what} has no values")
+        raise InputError(f"{what} has no values")
     return arr
+
+
+def _not_in_spec(spec: str, kwargs: dict[str, Any], key: str, what: str) -> None:
+    if key in kwargs:
+        raise InputError(f"optimizer spec {spec!r} sets {key}={kwargs[key]!r}, but {key} is "
+                         f"swept by {what}; remove it from the spec")
 
 
 @dataclass
@@ -72,8 +78,11 @@ class SweepResult:
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per grid point: hyperparameters, outcome, bounced, final position."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """:meth:`records` one at a time (a million runs need not be a million dicts)."""
         names = ["final_x", "final_y"][: self.problem.dim]
-        out = []
         for j, value in enumerate(self.axis_values):
             for i, lr in enumerate(self.lr):
                 rec: dict[str, Any] = {"lr": float(lr)}
@@ -85,8 +94,7 @@ class SweepResult:
                 rec["diverged_at"] = None if d < 0 else d
                 for name, c in zip(names, self.final[j, i]):
                     rec[name] = float(c) if np.isfinite(c) else None
-                out.append(rec)
-        return out
+                yield rec
 
 
 def sweep(
@@ -101,31 +109,41 @@ def sweep(
     tol: float | None = None,
     margin: float = DEFAULT_MARGIN,
     progress: Callable[[int], None] | None = None,
+    noise: float = 0.0,
+    spread: float = 0.0,
+    seed: int = 0,
+    start_shape: str = "box",
 ) -> SweepResult:
     """Run ``optimizer`` (a spec, e.g. ``"adam:eps=1e-10"``) for every learning rate in
     ``lr`` × every value of hyperparameter ``axis`` in ``axis_values``, all from ``start``,
     as one vectorised run. Values in the spec are the fixed settings; ``lr`` and ``axis``
-    override them. Outcomes are defined in :mod:`.engine`."""
+    override them. Outcomes are defined in :mod:`.engine`. ``noise``/``spread``: every run
+    gets the same draw of seed ``seed`` (the start moved ``spread`` around ``start``, the
+    same gradient noise σ), so grid points differ by their hyperparameters only."""
     name, kwargs = parse_optimizer_spec(optimizer)
+    _not_in_spec(optimizer, kwargs, "lr", "the learning rates (--lr)")
     rates = _grid_values(lr, "lr")
+    if axis is not None:
+        _not_in_spec(optimizer, kwargs, axis, f"the second axis (--grid {axis}=...)")
     if axis is None:
         values = np.array([np.nan])
     else:
         if axis == "lr":
-            raise ValueError("the second axis must be another hyperparameter than lr")
+            raise InputError("the second axis must be another hyperparameter than lr")
         values = _grid_values(axis_values if axis_values is not None else [], axis)
     start = tuple(float(c) for c in (problem.start if start is None else start))
     if len(start) != problem.dim:
-        raise ValueError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
+        raise InputError(f"start has {len(start)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     n2, n1 = values.size, rates.size
-    hyper = {**kwargs, "lr": np.repeat(rates[None, :], n2, axis=0).reshape(-1, 1)}
+    hyper = {"lr": np.repeat(rates[None, :], n2, axis=0).reshape(-1, 1)}
     if axis is not None:
         hyper[axis] = np.repeat(values[:, None], n1, axis=1).reshape(-1, 1)
-    opt = optim.create(name, **hyper)
-    starts = np.tile(np.array(start, dtype=float), (n2 * n1, 1))
+    opt = build_optimizer(optimizer, **hyper)  # the spec sets neither lr nor axis (checked)
+    first = draw_starts(problem, start, spread, [seed], shape=start_shape, margin=margin)[0]
+    starts = np.tile(first, (n2 * n1, 1))
     b = run_batch(problem, opt, starts, steps, tol=tol, margin=margin, keep_path=False,
-                  progress=progress)
+                  progress=progress, noise=noise, seeds=np.full(n2 * n1, seed))
     shape = (n2, n1)
     return SweepResult(
         problem=problem, optimizer=optimizer, lr=rates, axis=axis, axis_values=values,
@@ -155,8 +173,12 @@ class StartSweepResult:
         return (self.outcome == "global").mean(axis=0)
 
     def records(self) -> list[dict[str, Any]]:
+        """One dict per start and rate: the start, outcome, bounced, final position."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """:meth:`records` one at a time."""
         names = ["x", "y"][: self.problem.dim]
-        out = []
         for s, point in enumerate(self.starts):
             for i, lr in enumerate(self.lr):
                 rec: dict[str, Any] = {"lr": float(lr)}
@@ -167,8 +189,7 @@ class StartSweepResult:
                 rec["diverged_at"] = None if d < 0 else d
                 for n, c in zip(names, self.final[s, i]):
                     rec[f"final_{n}"] = float(c) if np.isfinite(c) else None
-                out.append(rec)
-        return out
+                yield rec
 
 
 def start_grid(problem: Any, n: int) -> np.ndarray:
@@ -179,7 +200,7 @@ def start_grid(problem: Any, n: int) -> np.ndarray:
     [[0.5, 0.25], [1.5, 0.25], [0.5, 0.75], [1.5, 0.75]]
     """
     if n < 1:
-        raise ValueError(f"--starts needs at least 1 point per axis, got {n}")
+        raise InputError(f"--starts needs at least 1 point per axis, got {n}")
     axes = [lo + (np.arange(n) + 0.5) * (hi - lo) / n for lo, hi in problem.window]
     mesh = np.meshgrid(*axes, indexing="xy")
     return np.stack([m.ravel() for m in mesh], axis=-1)
@@ -195,22 +216,27 @@ def sweep_starts(
     tol: float | None = None,
     margin: float = DEFAULT_MARGIN,
     progress: Callable[[int], None] | None = None,
+    noise: float = 0.0,
+    seed: int = 0,
 ) -> StartSweepResult:
     """Run ``optimizer`` from every start (rows of ``starts``) for every rate in ``lr``
-    (default: the spec's rate) as one vectorised run."""
+    (default: the spec's rate) as one vectorised run; ``noise``: every run sees the gradient
+    noise of seed ``seed``."""
     name, kwargs = parse_optimizer_spec(optimizer)
     starts = np.asarray(starts, dtype=float)
     if starts.ndim != 2 or starts.shape[1] != problem.dim:
-        raise ValueError(f"starts must have shape (S, {problem.dim}), got {starts.shape}")
+        raise InputError(f"starts must have shape (S, {problem.dim}), got {starts.shape}")
     if lr is None:
-        lr = [kwargs.get("lr", optim.create(name).lr)]
+        lr = [kwargs.get("lr", build_optimizer(optimizer).lr)]
+    else:
+        _not_in_spec(optimizer, kwargs, "lr", "the learning rates (--lr)")
     rates = _grid_values(lr, "lr")
     S, n1 = starts.shape[0], rates.size
-    hyper = {**kwargs, "lr": np.tile(rates, S).reshape(-1, 1)}
-    opt = optim.create(name, **hyper)
+    # with no --lr the spec's own lr (a scalar, the same value) takes precedence
+    opt = build_optimizer(optimizer, lr=np.tile(rates, S).reshape(-1, 1))
     X0 = np.repeat(starts, n1, axis=0)
     b = run_batch(problem, opt, X0, steps, tol=tol, margin=margin, keep_path=False,
-                  progress=progress)
+                  progress=progress, noise=noise, seeds=np.full(S * n1, seed))
     return StartSweepResult(
         problem=problem, optimizer=optimizer, lr=rates, starts=starts, steps=steps,
         tol=b.tol if tol is None else float(tol), outcome=b.outcome.reshape(S, n1),

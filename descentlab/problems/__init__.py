@@ -18,6 +18,7 @@ and :func:`from_expression` for user formulas such as ``"x**2/20 + y**2"``.
 
 from __future__ import annotations
 
+from ..errors import InputError
 from .base import Minimum, Problem
 from .catalogue import BUILDERS
 from .expression import from_expression, parse
@@ -47,5 +48,5 @@ def get(name: str) -> Problem:
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     problems = catalogue()
     if key not in problems:
-        raise ValueError(f"unknown problem {name!r}; valid names: {', '.join(problems)}")
+        raise InputError(f"unknown problem {name!r}; valid names: {', '.join(problems)}")
     return problems[key]

@@ -30,6 +30,8 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import InputError
+
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
 
@@ -44,7 +46,7 @@ class Minimum:
 
     def __post_init__(self) -> None:
         if self.kind not in ("global", "local"):
-            raise ValueError(f"Minimum kind must be 'global' or 'local', got {self.kind!r}")
+            raise InputError(f"Minimum kind must be 'global' or 'local', got {self.kind!r}")
 
 
 def _as_points(X: object, dim: int, what: str = "X") -> np.ndarray:
@@ -55,9 +57,9 @@ def _as_points(X: object, dim: int, what: str = "X") -> np.ndarray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{what} must hold numbers, got dtype {arr.dtype}") from e
+            raise InputError(f"{what} must hold numbers, got dtype {arr.dtype}") from e
     if arr.ndim == 0 or arr.shape[-1] != dim:
-        raise ValueError(
+        raise InputError(
             f"{what} must have shape (..., {dim}) for a {dim}-D problem, got shape {arr.shape}"
             + (" (1-D problems keep a trailing axis of size 1)" if dim == 1 else "")
         )
@@ -84,25 +86,27 @@ def _check_start(start: Sequence[float], dim: int, name: str) -> tuple[float, ..
     try:
         values = tuple(float(v) for v in start)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: start must be {dim} number(s), got {start!r}") from e
+        raise InputError(f"{name}: start must be {dim} number(s), got {start!r}") from e
     if len(values) != dim or not all(np.isfinite(values)):
-        raise ValueError(f"{name}: start must be {dim} finite number(s), got {start!r}")
+        raise InputError(f"{name}: start must be {dim} finite number(s), got {start!r}")
     return values
 
 
-def _check_window(
+def check_window(
     window: Sequence[Sequence[float]], dim: int, name: str
 ) -> tuple[tuple[float, float], ...]:
+    """``window`` as ``dim`` (low, high) float pairs with low < high, or a ValueError naming
+    the problem ``name``."""
     try:
         pairs = tuple((float(lo), float(hi)) for lo, hi in window)
     except (TypeError, ValueError) as e:
-        raise ValueError(
+        raise InputError(
             f"{name}: window must be {dim} (low, high) pair(s), got {window!r}"
         ) from e
     if len(pairs) != dim or not all(
         np.isfinite(lo) and np.isfinite(hi) and lo < hi for lo, hi in pairs
     ):
-        raise ValueError(
+        raise InputError(
             f"{name}: window must be {dim} finite (low, high) pair(s) with low < high, "
             f"got {window!r}"
         )
@@ -147,23 +151,23 @@ class Problem:
         gradient_expression: str = "",
     ) -> None:
         if dim not in (1, 2):
-            raise ValueError(f"{name}: dim must be 1 or 2, got {dim!r}")
+            raise InputError(f"{name}: dim must be 1 or 2, got {dim!r}")
         self.name = name
         self.dim = dim
         self.formula = formula
         self.description = description
         self.gradient_expression = gradient_expression
         self.start = _check_start(start, dim, name)
-        self.window = _check_window(window, dim, name)
-        self.bounds = self.window if bounds is None else _check_window(bounds, dim, name)
+        self.window = check_window(window, dim, name)
+        self.bounds = self.window if bounds is None else check_window(bounds, dim, name)
         if any(blo > wlo or bhi < whi for (blo, bhi), (wlo, whi) in zip(self.bounds,
                                                                         self.window)):
-            raise ValueError(f"{name}: bounds {self.bounds} must contain the window "
+            raise InputError(f"{name}: bounds {self.bounds} must contain the window "
                              f"{self.window}")
         self.minima = list(minima)
         for m in self.minima:
             if len(m.point) != dim:
-                raise ValueError(f"{name}: minimum {m.point} does not have {dim} coordinate(s)")
+                raise InputError(f"{name}: minimum {m.point} does not have {dim} coordinate(s)")
         self._f = f
         self._grad = grad
         self._minimum_points = np.array([m.point for m in self.minima], dtype=np.float64)

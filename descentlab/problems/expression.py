@@ -5,8 +5,8 @@ Safety: the text is only ever *parsed* — :func:`ast.parse`, i.e. ``compile`` w
 ``PyCF_ONLY_AST`` flag, which builds a syntax tree and generates and runs no code — then
 translated node by node, through a strict whitelist, into this module's own small expression
 tree. Nothing of the user's text reaches ``eval`` or ``exec``, and no code object is ever
-made from it. Anything outside the grammar below is rejected with a ValueError that quotes
-the offending part and its column.
+made from it. Anything outside the grammar below is rejected with an
+:class:`~descentlab.errors.InputError` (a ValueError) that quotes the offending part and its column.
 
 Grammar (Python syntax, ``^`` also accepted for ``**``)::
 
@@ -21,9 +21,13 @@ magnitude, and every constant part must evaluate to a finite number (so ``9**9**
 ``1/0`` are rejected instead of computed).
 
 Derivatives use the sum, product, quotient, power and chain rules with light simplification
-(constant folding, 0 and 1 identities, signs pulled out). Evaluation happens under
-``np.errstate(all="ignore")``: log of a negative number, division by zero or overflow give
-nan/inf silently.
+(constant folding, 0 and 1 identities, signs pulled out). The simplified tree is what is
+printed and differentiated; f itself is evaluated from the tree exactly as written, so no
+reassociation changes its bits or overflows where the text does not, and a part with variables
+is never simplified to a constant (``0*log(x)`` stays undefined where ``log(x)`` is). A
+constant part is evaluated as written before any simplification: ``x + 0/0`` is refused.
+Evaluation happens under ``np.errstate(all="ignore")``: log of a negative number, division by
+zero or overflow give nan/inf silently.
 
 >>> from descentlab.problems import from_expression
 >>> p = from_expression("x^2/20 + y^2")
@@ -34,7 +38,7 @@ nan/inf silently.
 >>> from_expression("__import__('os')")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: invalid expression: unknown function '__import__' at column 1; allowed: ...
+descentlab.errors.InputError: invalid expression: unknown function '__import__' at column 1; ...
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import Problem, _check_window
+from ..errors import InputError
+from .base import Problem, check_window
 from .minima import search_minima
 
 MAX_LENGTH = 500
@@ -214,8 +219,10 @@ def mul(a: Node, b: Node) -> Node:
         return neg(mul(a.arg, b))
     if isinstance(b, Neg):
         return neg(mul(a, b.arg))
-    if isinstance(b, Num) and not isinstance(a, Num):
-        return mul(b, a)  # constants first: 2*x, not x*2
+    if isinstance(b, Num) and not isinstance(a, Num) and variables(a):
+        # constants first: 2*x, not x*2 (a constant product such as pi*2 stays put, or
+        # pi*(2*pi) would be rotated forever)
+        return mul(b, a)
     if isinstance(a, BinOp) and a.op == "/" and _num(a.left) == 1:
         return div(b, a.right)  # (1/u)*v → v/u
     if isinstance(b, BinOp) and b.op == "/" and _num(b.left) == 1:
@@ -473,31 +480,38 @@ _FORBIDDEN = {
 class _Translator:
     """Walks a Python syntax tree and builds an expression tree, or raises ValueError."""
 
-    def __init__(self, text: str, columns: list[int]) -> None:
+    def __init__(self, text: str, columns: list[int], simplify: bool = True) -> None:
         self.text = text
+        self.simplify = simplify  # False: the tree exactly as written (how f is evaluated)
         self.columns = columns  # character index in `text` → column (1-based) in user text
         self.seen: set[str] = set()  # variables written (even if simplified away: 0*y)
 
-    def fail(self, node: ast.AST, reason: str, hint: str = "") -> ValueError:
+    def fail(self, node: ast.AST, reason: str, hint: str = "") -> InputError:
         offset = getattr(node, "col_offset", None)  # in UTF-8 bytes
         where = ""
         if offset is not None:
             index = len(self.text.encode()[:offset].decode(errors="ignore"))
             where = f" at column {self.columns[min(index, len(self.columns) - 1)]}"
-        return ValueError(f"invalid expression: {reason}{where}{hint}")
+        return InputError(f"invalid expression: {reason}{where}{hint}")
 
     def quote(self, node: ast.AST) -> str:
         segment = ast.get_source_segment(self.text, node) or ast.dump(node)[:40]
         return segment if len(segment) <= 60 else segment[:57] + "..."
 
-    def constant_checked(self, node: ast.AST, result: Node) -> Node:
-        """A part without variables must have a finite value (rejects 1/0, 10**400)."""
-        if not variables(result):
-            with np.errstate(all="ignore"):
-                value = float(Program([result])({})[0])
+    def constant_checked(self, node: ast.AST, result: Node, operands: Sequence[Node],
+                         raw: Node) -> Node:
+        """A part without variables must have a finite value (rejects 1/0, 10**400, and
+        0/0 even though ``0/anything`` simplifies to 0); a part with variables is never
+        simplified to a constant (``0*log(x)`` stays undefined where ``log(x)`` is)."""
+        if not any(variables(a) for a in operands):
+            with np.errstate(all="ignore"):  # the operation as written, before simplifying
+                value = float(Program([raw])({})[0])
             if not math.isfinite(value):
                 raise self.fail(node, f"the constant part {self.quote(node)!r} is not finite "
                                       f"(value {value})")
+            return result
+        if not variables(result):
+            return raw
         return result
 
     def translate(self, node: ast.AST, depth: int = 0) -> Node:
@@ -527,7 +541,8 @@ class _Translator:
             raise self.fail(node, f"unknown name {node.id!r}", f"; allowed: {_ALLOWED}")
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return neg(self.translate(node.operand, deeper))
+                operand = self.translate(node.operand, deeper)
+                return neg(operand) if self.simplify else Neg(operand)
             if isinstance(node.op, ast.UAdd):
                 return self.translate(node.operand, deeper)
             raise self.fail(node, f"the operator in {self.quote(node)!r} is not allowed")
@@ -542,7 +557,16 @@ class _Translator:
                 raise self.fail(node.right, f"the exponent {self.quote(node.right)!r} is too "
                                             f"large (at most {MAX_EXPONENT:g} in magnitude)")
             build = {"+": add, "-": sub, "*": mul, "/": div, "**": power}[op]
-            return self.constant_checked(node, build(left, right))
+            raw = BinOp(op, left, right)
+            if self.simplify and op in "*/" and (isinstance(left, Neg) or isinstance(right, Neg)):
+                # the sign in front, as mul and div put it (the same bits: negation is exact)
+                inner = BinOp(op, getattr(left, "arg", left), getattr(right, "arg", right))
+                kept = inner if isinstance(left, Neg) and isinstance(right, Neg) else Neg(inner)
+            else:
+                kept = raw
+            result = self.constant_checked(node, build(left, right) if self.simplify else raw,
+                                           (left, right), raw)
+            return kept if result is raw else result
         if isinstance(node, ast.Call):
             return self.translate_call(node, deeper)
         for kind, what in _FORBIDDEN.items():
@@ -565,7 +589,9 @@ class _Translator:
             raise self.fail(node, f"{node.func.id}() takes {wanted} argument(s), got "
                                   f"{len(node.args)} in {self.quote(node)!r}")
         args = [self.translate(a, depth) for a in node.args]
-        return self.constant_checked(node, call(name, *args))
+        raw = Call(name, tuple(args))
+        return self.constant_checked(node, call(name, *args) if self.simplify else raw, args,
+                                     raw)
 
 
 def parse(text: str) -> Node:
@@ -574,14 +600,16 @@ def parse(text: str) -> Node:
     return _parse(text)[0]
 
 
-def _parse(text: str) -> tuple[Node, set[str]]:
-    """The tree and the variable names the text mentions."""
+def _parse(text: str) -> tuple[Node, set[str], Node]:
+    """The simplified tree (for derivatives and printing), the variable names the text
+    mentions, and the tree exactly as written (what f evaluates: no reassociation, so
+    ``1e200*(1e200*x)`` is 0 at x = 0, as written, not inf*0)."""
     if not isinstance(text, str):
-        raise ValueError(f"an expression must be a string, got {type(text).__name__}")
+        raise InputError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ValueError(f"invalid expression: longer than {MAX_LENGTH} characters")
+        raise InputError(f"invalid expression: longer than {MAX_LENGTH} characters")
     if not text.strip():
-        raise ValueError("invalid expression: it is empty")
+        raise InputError("invalid expression: it is empty")
     # One line (line breaks count as spaces), no leading blanks, ^ → **; `columns` maps each
     # character of the source back to its column in the user's text for error messages.
     flat = "".join(" " if ch in "\n\r\t\f\v" else ch for ch in text)
@@ -598,14 +626,16 @@ def _parse(text: str) -> tuple[Node, set[str]]:
         where = ""
         if e.offset and e.lineno == 1:
             where = f" at column {columns[min(e.offset, len(columns)) - 1]}"
-        raise ValueError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
+        raise InputError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
-        raise ValueError(f"invalid expression {text!r}: {e}") from None
+        raise InputError(f"invalid expression {text!r}: {e}") from None
     translator = _Translator(source, columns)
     try:
-        return translator.translate(tree.body), translator.seen
+        simplified = translator.translate(tree.body)
+        return simplified, translator.seen, _Translator(source, columns, False).translate(
+            tree.body)
     except RecursionError:
-        raise ValueError("invalid expression: too complex") from None
+        raise InputError("invalid expression: too complex") from None
 
 
 # -- the Problem ---------------------------------------------------------------------------------
@@ -641,17 +671,17 @@ def from_expression(
     >>> p.minima
     [Minimum(point=(1.0, -0.5), value=0.0, kind='global')]
     """
-    tree, used = _parse(expr)
+    tree, used, as_written = _parse(expr)
     if dim is None:
         dim = 2 if "y" in used else 1
     if dim not in (1, 2):
-        raise ValueError(f"dim must be 1 or 2, got {dim!r}")
+        raise InputError(f"dim must be 1 or 2, got {dim!r}")
     if dim == 1 and "y" in used:
-        raise ValueError(f"the expression {expr!r} uses y, so it needs dim=2")
+        raise InputError(f"the expression {expr!r} uses y, so it needs dim=2")
     names = VARIABLES[:dim]
     try:
         gradient = [derivative(tree, v) for v in names]
-        value_program, gradient_program = Program([tree]), Program(gradient)
+        value_program, gradient_program = Program([as_written]), Program(gradient)
         if gradient_program.printed_size() <= MAX_PRINTED_NODES:
             gradient_texts = [to_text(g) for g in gradient]
             gradient_text = gradient_texts[0] if dim == 1 else f"({', '.join(gradient_texts)})"
@@ -659,7 +689,7 @@ def from_expression(
             gradient_text = f"(longer than {MAX_PRINTED_NODES} terms; not printed)"
         formula = to_text(tree)
     except RecursionError:
-        raise ValueError(f"invalid expression {expr!r}: too complex to differentiate") from None
+        raise InputError(f"invalid expression {expr!r}: too complex to differentiate") from None
 
     def f(X: np.ndarray) -> np.ndarray:
         env = {v: X[..., i] for i, v in enumerate(names)}
@@ -670,7 +700,7 @@ def from_expression(
         parts = [np.broadcast_to(g, X.shape[:-1]) for g in gradient_program(env)]
         return np.stack(parts, axis=-1)
 
-    window = _check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
+    window = check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
                            name or "custom")
     if start is None:
         start = tuple(lo + fraction * (hi - lo)
