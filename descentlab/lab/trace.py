@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from ..optim.tree import ROOT
 from ..errors import InputError
+from ..optim.tree import ROOT
 from .exact import NotSimple, Surd, eps_limit
 from .spec import build_optimizer, parse_optimizer_spec
 
