@@ -196,6 +196,17 @@ def test_used_optimizers_are_refused():
         Groups(optim.Adam(), {"a": shared, "b": shared})
 
 
+@pytest.mark.parametrize("name", optim.available())
+def test_every_optimizer_clones_into_groups(name):
+    """A group of a dict of overrides is the base rebuilt with them: same numbers as the base
+    when nothing is overridden, for every registered optimizer."""
+    p0, gs = params(14), gradients(15, 4)
+    grouped = run(Groups(optim.create(name), {"*bias": {}}), p0, gs)
+    alone = run(optim.create(name), p0, gs)
+    for k in SHAPES:
+        assert np.array_equal(grouped[k], alone[k])
+
+
 def test_callable_pattern_and_floats():
     opt = Groups(optim.SGD(1.0), {lambda path: path.startswith("x"): {"lr": 0.5}})
     p = {"x": 1.0, "y": 1.0}

@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
+import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -80,8 +81,12 @@ def _restore(opt: Any, snapshot: dict[str, Any]) -> None:
 
 
 def _settings_of(opt: Optimizer) -> dict[str, Any]:
-    """The constructor arguments that rebuild ``opt`` as it is (fresh state)."""
-    return {**opt.hyperparameters(), **opt.options(), "backend": opt.backend}
+    """The constructor arguments that rebuild ``opt`` as it is (fresh state): its
+    hyperparameters and options that its class's constructor (or the base's) takes."""
+    accepted = {*inspect.signature(type(opt).__init__).parameters,
+                *inspect.signature(Optimizer.__init__).parameters}
+    values = {**opt.hyperparameters(), **opt.options(), "backend": opt.backend}
+    return {k: v for k, v in values.items() if k in accepted}
 
 
 class Groups(Composite):
