@@ -1,6 +1,22 @@
-"""Shared test set-up: the tests folder is importable, for the oracle helpers (oracles.py)."""
+"""Shared test set-up. The tests folder is importable (optax_oracle.py, the optax trajectory
+helper of the optax-family tests); the ``oracle`` fixture imports the real Keras 3 (JAX
+backend) and optax once per worker (oracles.py), for the tests that compare against them."""
 
+from __future__ import annotations
+
+import importlib.util
+import pathlib
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def oracle():
+    path = pathlib.Path(__file__).with_name("oracles.py")
+    spec = importlib.util.spec_from_file_location("descentlab_test_oracles", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

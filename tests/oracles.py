@@ -1,89 +1,139 @@
-"""Real optax as a test oracle: run a transformation on a gradient sequence, in float64.
+"""The real Keras 3 (JAX backend) and optax as test oracles, next to PyTorch.
 
-``optax_trajectory(make, params, grads, hyper=..., static=...)`` builds
-``make(**hyper, **static)`` inside one jitted ``lax.scan`` over the steps and returns the
-parameters after every step. Hyperparameters passed in ``hyper`` are traced arguments, so one
-compilation serves every value of them (and every seed with the same shapes); options that
-change the program (booleans, integer step counts) go in ``static``. JAX runs in 64-bit mode
-only inside these calls (``jax.enable_x64``), so nothing else in a test process is affected.
+Each runner feeds a library's optimizer a given gradient sequence and returns the parameters
+after every step, as NumPy arrays of shape ``(steps, *shape)``. The whole sequence runs as one
+``jax.lax.scan`` under ``jax.jit``: one compilation per configuration, then microseconds per
+step. JAX runs in x64 mode and Keras with ``floatx = "float64"``, so parameters, optimizer
+variables and the learning rate are float64 (Keras keeps its iteration counter as int64).
 
->>> import numpy as np, optax
->>> out = optax_trajectory(optax.sgd, {"w": np.ones(2)}, [{"w": np.ones(2)}] * 3,
-...                        hyper={"learning_rate": 0.5})
->>> out[-1]["w"].tolist()
-[-0.5, -0.5]
+``KERAS_BACKEND`` must be set before Keras is first imported; this module sets it and checks.
+
+Where the libraries fall back to float32 even so (found by these tests, handled where used):
+Keras schedules compute in the dtype of their first argument, and a Python float becomes
+float32 (pass ``np.float64``); Keras's cosine schedules are float32 inside regardless; optax
+counts in int32, which makes its schedules' values float32 (call them with an int64 count);
+optax's ``MultiSteps`` keeps its accumulator in float32 unless given ``accumulator_dtype``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import cache
-from typing import Any
+import os
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
+os.environ["KERAS_BACKEND"] = "jax"
 
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_platforms", "cpu")
 
-Tree = dict[str, np.ndarray]
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+if keras.backend.backend() != "jax":  # pragma: no cover - an earlier import chose another
+    raise RuntimeError(f"Keras was imported with the {keras.backend.backend()!r} backend "
+                       "before tests/oracles.py could select JAX")
+keras.config.set_floatx("float64")
 
 
-def _program(make: Callable[..., Any], static: tuple, evaluate: Callable | None,
-             compiled: bool) -> Callable:
-    def run(hyper, params, grads):
-        tx = make(**hyper, **dict(static))
-        state = tx.init(params)
-
-        def body(carry, g):
-            p, s = carry
-            updates, s = tx.update(g, s, p)
-            p = optax.apply_updates(p, updates)
-            seen = evaluate(s, p) if evaluate is not None else p
-            return (p, s), (p, seen)
-
-        if compiled:
-            return jax.lax.scan(body, (params, state), grads)[1]
-        carry, out = (params, state), []
-        for i in range(len(next(iter(grads.values())))):
-            carry, seen = body(carry, {k: v[i] for k, v in grads.items()})
-            out.append(seen)
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *out)
-
-    return jax.jit(run) if compiled else run
+def _as_dict(p0):
+    return (p0, False) if isinstance(p0, dict) else ({"p": p0}, True)
 
 
-_compiled = cache(_program)
+def _stack(grads, names, single):
+    if single:
+        return {"p": jnp.asarray(np.stack(grads))}
+    return {k: jnp.asarray(np.stack([g[k] for g in grads])) for k in names}
 
 
-def optax_trajectory(
-    make: Callable[..., Any],
-    params: Tree,
-    grads: Sequence[Tree],
-    *,
-    hyper: dict[str, float] | None = None,
-    static: dict[str, Any] | None = None,
-    evaluate: Callable[[Any, Any], Any] | None = None,
-    compiled: bool = True,
-) -> list[Tree] | tuple[list[Tree], list[Tree]]:
-    """Parameters after each of ``len(grads)`` steps of ``make(**hyper, **static)``.
+def keras_run(optimizer, p0, grads, *, with_variables=False):
+    """Parameters after each step of a real Keras optimizer fed ``grads``.
 
-    ``evaluate(state, params)`` (e.g. ``optax.contrib.schedule_free_eval_params``) adds a
-    second list: its value after every step. ``compiled=False`` runs optax op by op, without
-    ``jit``: XLA's compiled code can round float32 intermediates (optax's schedules compute
-    in float32) differently from the same operations run one by one.
+    ``p0`` is an array or a dict name → array (one Keras variable each, in that order); ``grads``
+    a list of arrays / dicts of the same structure. With ``with_variables=True`` also returns
+    the optimizer's variables after each step (list in ``optimizer.variables`` order).
     """
-    static_items = tuple(sorted((static or {}).items()))
-    fn = _compiled(make, static_items, evaluate, compiled)
-    with jax.enable_x64(True):
-        h = {k: jnp.asarray(v, jnp.float64) for k, v in (hyper or {}).items()}
-        p = {k: jnp.asarray(v, jnp.float64) for k, v in params.items()}
-        g = {k: jnp.asarray(np.stack([step[k] for step in grads]), jnp.float64)
-             for k in params}
-        ps, seen = jax.device_get(fn(h, p, g))
-    steps = len(grads)
-    trajectory = [{k: np.asarray(ps[k][i]) for k in params} for i in range(steps)]
-    if evaluate is None:
-        return trajectory
-    return trajectory, [{k: np.asarray(seen[k][i]) for k in params} for i in range(steps)]
+    p0, single = _as_dict(p0)
+    names = list(p0)
+    variables = [keras.Variable(np.asarray(p0[k], np.float64), dtype="float64", name=k)
+                 for k in names]
+    optimizer.build(variables)
+    g_seq = _stack(grads, names, single)
+
+    def body(carry, g):
+        tv, ov = carry
+        tv, ov = optimizer.stateless_apply(ov, [g[k] for k in names], tv)
+        return (tv, ov), (tv, ov)
+
+    @jax.jit
+    def scan(tv, ov, gs):
+        return jax.lax.scan(body, (tv, ov), gs)[1]
+
+    tv_hist, ov_hist = scan([v.value for v in variables],
+                            [v.value for v in optimizer.variables], g_seq)
+    params = {k: np.asarray(h) for k, h in zip(names, tv_hist)}
+    out = params["p"] if single else params
+    if with_variables:
+        return out, [np.asarray(h) for h in ov_hist]
+    return out
+
+
+def optax_run(tx, p0, grads, *, params_of=None, init=None):
+    """Parameters after each step of an optax ``GradientTransformation`` fed ``grads``.
+
+    ``init(p0)`` builds the parameter pytree optax sees (default: ``p0`` itself, as float64
+    JAX arrays) and ``params_of(pytree)`` picks what to return from it (default: itself) —
+    e.g. the fast weights of ``optax.lookahead``'s ``LookaheadParams``.
+    """
+    p0, single = _as_dict(p0)
+    names = list(p0)
+    params = {k: jnp.asarray(np.asarray(v, np.float64)) for k, v in p0.items()}
+    if init is not None:
+        params = init(params)
+    state = tx.init(params)
+    g_seq = _stack(grads, names, single)
+    pick = params_of or (lambda x: x)
+
+    def body(carry, g):
+        p, s = carry
+        u, s = tx.update(g, s, p)
+        p = optax.apply_updates(p, u)
+        return (p, s), pick(p)
+
+    @jax.jit
+    def scan(p, s, gs):
+        return jax.lax.scan(body, (p, s), gs)[1]
+
+    hist = {k: np.asarray(v) for k, v in scan(params, state, g_seq).items()}
+    return hist["p"] if single else hist
+
+
+def history(opt, p0, grads):
+    """The same for a descentlab optimizer (or wrapper): parameters after each step."""
+    p, out = p0.copy(), []
+    for g in grads:
+        opt.update(p, g)
+        out.append(p.copy())
+    return np.array(out)
+
+
+def assert_close(ours, theirs, rtol=1e-12):
+    """Relative agreement, with an absolute floor of rtol × the largest reference value."""
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.max(np.abs(theirs)))
+
+
+def optax_values(fn, n):
+    """A schedule's values at counts 0 … n − 1 (float64)."""
+    return np.asarray(jax.jit(jax.vmap(fn))(jnp.arange(n)), np.float64)
+
+
+def keras_schedule_values(schedule, n):
+    """A Keras ``LearningRateSchedule``'s values at steps 0 … n − 1 (float64)."""
+    one = jax.jit(lambda step: schedule(step))
+    return np.array([float(one(jnp.asarray(step, jnp.int64))) for step in range(n)])
+
+
+__all__ = ["keras", "optax", "jnp", "keras_run", "optax_run", "history", "assert_close",
+           "optax_values",
+           "keras_schedule_values"]

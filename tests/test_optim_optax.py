@@ -16,7 +16,7 @@ import numpy as np
 import optax
 import pytest
 from optax import contrib
-from oracles import optax_trajectory
+from optax_oracle import optax_trajectory
 
 from descentlab import optim
 from descentlab.errors import InputError

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import optim
 from ..errors import InputError
+from ..optim.tree import ROOT
 from .exact import NotSimple, Surd, eps_limit
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -368,7 +369,7 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
         old = x.copy()
         h = _namespace(opt, t)
         opt.update(x, g)
-        step = TraceStep(t=t, values=_quantities(opt, g, opt.state[optim.base.ROOT], h, old, x))
+        step = TraceStep(t=t, values=_quantities(opt, g, opt.state[ROOT], h, old, x))
         if runner is not None:
             g_exact: list[Surd | None] = [None] * problem.dim
             if all(runner.alive):  # ∇f needs the whole point exact

@@ -28,6 +28,7 @@ from .asgd import ASGD
 from .base import Optimizer, accepted_arguments, did_you_mean, unknown_argument
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .flat import FlatParams
+from .groups import Groups
 from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
@@ -38,6 +39,7 @@ from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 from .trust_ratio import Lamb, Lars
+from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
 
 #: Name → class: the classic lineage in its order, then torch.optim's later additions, then
@@ -86,4 +88,5 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
     "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
+    "Groups", "Lookahead", "EMA", "Accumulate",
 ]

@@ -54,7 +54,7 @@ from ..errors import (
 from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks, elementwise_rule
-from .clipping import clip_arrays
+from .clipping import NORM_EPS, clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
 
@@ -250,6 +250,8 @@ class Optimizer(metaclass=_Checked):
     clip_norm = Number(POSITIVE, "clip each gradient array to this L2 norm", optional=True)
     clip_global_norm = Number(POSITIVE, "clip all gradients together to this L2 norm",
                               optional=True)
+    clip_eps = Number(NONNEGATIVE, "ε of norm clipping, c/(‖g‖ + ε): 1e-6 (PyTorch) or 0 "
+                      "(Keras's clipnorm/global_clipnorm)")
     nonfinite = Choice(("raise", "skip", "ignore"), "what a gradient with inf/nan does")
     #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
     backend = Choice(fused_path.BACKENDS, "the path: fused kernels where they pay, or one")
@@ -279,6 +281,7 @@ class Optimizer(metaclass=_Checked):
         clip_value: float | None = None,
         clip_norm: float | None = None,
         clip_global_norm: float | None = None,
+        clip_eps: float = NORM_EPS,
         nonfinite: str = "raise",
         backend: str = "auto",
     ) -> None:
@@ -291,6 +294,7 @@ class Optimizer(metaclass=_Checked):
         self.clip_value = clip_value
         self.clip_norm = clip_norm
         self.clip_global_norm = clip_global_norm
+        self.clip_eps = clip_eps
         self.nonfinite = nonfinite
         self.backend = backend
         #: Number of updates made so far (t of the equations after the update).
@@ -548,7 +552,8 @@ class Optimizer(metaclass=_Checked):
             self.globals = self.init_globals()
         if self.clip_value is not None or self.clip_norm is not None or (
                 self.clip_global_norm is not None):
-            gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm)
+            gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm,
+                             eps=self.clip_eps)
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
             if not self._update_flat(params, grads, leaves, gs, h):

@@ -7,7 +7,9 @@ clip a gradient tree in place, like PyTorch's ``clip_grad_norm_`` and ``clip_gra
 return the norm measured *before* clipping.
 
 Norm clipping follows PyTorch: ``coef = max_norm / (norm + 1e-6)``, clamped at 1, and every
-gradient is multiplied by ``coef`` (cast to the gradient's dtype). Sums of squares are added up
+gradient is multiplied by ``coef`` (cast to the gradient's dtype). The optimizers' option
+``clip_eps=0`` drops the 1e-6, which is Keras's ``clipnorm``/``global_clipnorm``
+(``g·c/max(‖g‖, c)``, tested against Keras). Sums of squares are added up
 in float64 (float32 BLAS dots over chunks, see :func:`_sum_of_squares`), so float16 and float32
 gradients whose sum of squares overflows their own dtype still get a finite norm (PyTorch's
 float32 norm is then ``inf`` and it zeroes the gradients); whenever PyTorch's norm is finite
@@ -62,15 +64,26 @@ def _norm(a: np.ndarray) -> float:
     return math.sqrt(_sum_of_squares(a))
 
 
+def _coefficient(max_norm: float, norm: float, eps: float) -> float:
+    """max_norm / (norm + eps); 1 (no change) for a zero norm with eps = 0, as Keras."""
+    denominator = norm + eps
+    return max_norm / denominator if denominator > 0 else 1.0
+
+
 def clip_arrays(
     grads: list[np.ndarray],
     clip_value: float | None = None,
     clip_norm: float | None = None,
     clip_global_norm: float | None = None,
     *,
+    eps: float = NORM_EPS,
     in_place: bool = False,
 ) -> list[np.ndarray]:
     """Clip by value, then each array's norm, then the global norm.
+
+    Norm clipping multiplies by ``min(1, c / (norm + eps))``: ``eps = 1e-6`` is PyTorch's
+    ``clip_grad_norm_``; ``eps = 0`` is Keras's ``clipnorm`` / ``global_clipnorm``
+    (``g·c / max(norm, c)``), which leaves a zero gradient unchanged.
 
     Returns clipped copies (arrays that need no change are returned as they are), or with
     ``in_place=True`` modifies and returns the arrays themselves.
@@ -88,9 +101,9 @@ def clip_arrays(
     if clip_value is not None:
         out = [np.clip(g, -clip_value, clip_value, out=g if in_place else None) for g in out]
     if clip_norm is not None:
-        out = [scaled(g, clip_norm / (_norm(g) + NORM_EPS)) for g in out]
+        out = [scaled(g, _coefficient(clip_norm, _norm(g), eps)) for g in out]
     if clip_global_norm is not None:
-        coef = clip_global_norm / (global_norm(out) + NORM_EPS)
+        coef = _coefficient(clip_global_norm, global_norm(out), eps)
         out = [scaled(g, coef) for g in out]
     return out
 

@@ -1,0 +1,282 @@
+"""Per-parameter settings by path: torch's parameter groups, optax's masks and multi_transform.
+
+``Groups(base, {pattern: settings, ...})`` sends each parameter to the first pattern its path
+matches (``fnmatch`` rules, ``*`` also crosses ``/``; or a callable ``path -> bool``) and the
+rest to ``base``. ``settings`` is either a dict of hyperparameters/options that override the
+base's (a copy of the base optimizer with them: torch's param group dict), or an optimizer of
+its own (optax's ``multi_transform``)::
+
+    opt = Groups(optim.AdamW(lr=1e-3, weight_decay=0.01),
+                 {"*bias": {"weight_decay": 0.0},        # no decay on biases
+                  "*norm*": {"weight_decay": 0.0},
+                  "embed/*": {"lr": 1e-4}})              # a smaller rate for one layer
+
+Each group is an ordinary optimizer whose state is keyed by the full paths of its parameters,
+so ``opt.state_for(path)`` and checkpoints (``state_dict``/``save``/``load``, strict: the
+patterns, the assignment of paths to groups and every group's state are checked before anything
+changes) cover them. A failed ``update`` changes nothing: gradients are checked for finiteness
+across all groups first (the base's ``nonfinite`` policy; ``"skip"`` skips the whole step), and
+if a later group still fails (a schedule's bad value, a hyperparameter array that does not
+broadcast), the groups already updated are rolled back — at the price of one copy of their
+parameters and state per update (all groups but the last).
+
+Equal to torch.optim with parameter groups, to ``optax.adamw(..., mask=...)`` / ``optax.masked``
+and to ``optax.multi_transform`` (tested).
+
+>>> from descentlab import optim
+>>> opt = Groups(optim.SGD(0.1, weight_decay=0.5), {"b": {"weight_decay": 0.0}})
+>>> params = {"w": 1.0, "b": 1.0}
+>>> opt.update(params, {"w": 0.0, "b": 0.0})
+>>> params  # only w decays: 1 − 0.1·0.5·1
+{'w': 0.95, 'b': 1.0}
+>>> opt.group_of("b"), opt.group_of("w")
+(0, 1)
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import fnmatch
+import inspect
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, InputTypeError, MissingKeyError, NonFiniteError
+from .base import Optimizer
+from .composite import Composite, Structure, count, nonfinite_path, require
+from .tree import show
+
+Pattern = str | Callable[[str], bool]
+
+
+def _describe(pattern: Pattern) -> str:
+    return pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
+
+
+def _shared(opt: Any) -> dict[int, Any]:
+    """Objects a snapshot must not copy: hyperparameter values (schedules the caller holds),
+    down the chain of wrapped optimizers."""
+    keep: dict[int, Any] = {}
+    while opt is not None:
+        hyper = getattr(opt, "hyperparameters", None)
+        if callable(hyper):
+            for v in hyper().values():
+                keep[id(v)] = v
+        opt = vars(opt).get("inner")
+    return keep
+
+
+def _snapshot(opt: Any) -> dict[str, Any]:
+    """Everything an update or a load may change, copied (schedules shared, not copied)."""
+    return copy.deepcopy(vars(opt), _shared(opt))
+
+
+def _restore(opt: Any, snapshot: dict[str, Any]) -> None:
+    vars(opt).clear()
+    vars(opt).update(snapshot)
+
+
+def _settings_of(opt: Optimizer) -> dict[str, Any]:
+    """The constructor arguments that rebuild ``opt`` as it is (fresh state): its
+    hyperparameters and options that its class's constructor (or the base's) takes."""
+    accepted = {*inspect.signature(type(opt).__init__).parameters,
+                *inspect.signature(Optimizer.__init__).parameters}
+    values = {**opt.hyperparameters(), **opt.options(), "backend": opt.backend}
+    return {k: v for k, v in values.items() if k in accepted}
+
+
+def _rebuilt(base: Optimizer, settings: dict[str, Any]) -> Optimizer:
+    """``type(base)(**settings)``; a setting the class fixes itself (Adafactor's decoupled
+    decay, passed by its constructor) is left out while it keeps the value the class gives."""
+    fixed = {}
+    try:
+        fixed = type(base)().options()
+    except (TypeError, ValueError):  # no defaults to learn from
+        pass
+    own = set(inspect.signature(type(base).__init__).parameters)
+    kwargs = {k: v for k, v in settings.items()
+              if k in own or k not in fixed or v != fixed[k]}
+    return type(base)(**kwargs)
+
+
+class Groups(Composite):
+    """Different hyperparameters, options or optimizers for parameters chosen by path."""
+
+    name = "groups"
+
+    def __init__(self, base: Optimizer,
+                 rules: Mapping[Pattern, Mapping[str, Any] | Optimizer]) -> None:
+        if not isinstance(base, Optimizer):
+            raise InputTypeError(f"Groups needs an optimizer as its base, not "
+                                 f"{type(base).__name__}")
+        if not isinstance(rules, Mapping):
+            raise InputTypeError("Groups' rules must be a mapping pattern → settings, not "
+                                 f"{type(rules).__name__}")
+        optimizers: list[Any] = []
+        patterns: list[Pattern] = []
+        settings = _settings_of(base)
+        for pattern, how in rules.items():
+            if not (isinstance(pattern, str) or callable(pattern)):
+                raise InputTypeError(f"a group's pattern must be a string or a callable, not "
+                                     f"{pattern!r}")
+            if isinstance(how, Mapping):
+                for k in how:
+                    if k not in settings:
+                        close = difflib.get_close_matches(str(k), list(settings), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        raise InputError(
+                            f"group {_describe(pattern)!r}: {type(base).__name__} has no "
+                            f"setting {k!r}{hint}")
+                try:
+                    optimizers.append(_rebuilt(base, {**settings, **how}))
+                except (TypeError, ValueError) as e:
+                    raise InputError(f"group {_describe(pattern)!r}: {e}") from None
+            elif hasattr(how, "update") and hasattr(how, "state_dict"):
+                if any(how is o for o in optimizers) or how is base:
+                    raise InputError(f"group {_describe(pattern)!r}: the same optimizer object "
+                                     "is used by two groups")
+                optimizers.append(how)
+            else:
+                raise InputTypeError(f"group {_describe(pattern)!r}: settings must be a dict of "
+                                     f"hyperparameters or an optimizer, not {type(how).__name__}")
+            patterns.append(pattern)
+        for opt in (*optimizers, base):
+            if opt.step or getattr(opt, "state", None):
+                raise InputError("Groups needs fresh optimizers (no updates made yet); load a "
+                                 "checkpoint into the Groups instead")
+        #: The optimizers, one per pattern in order, then the base (the last group).
+        self.optimizers: list[Any] = [*optimizers, base]
+        self.patterns: list[Pattern] = patterns
+        self.step = 0
+        self.skipped_steps = 0
+        self._assignment: dict[str, int] = {}
+        self._structure = Structure()
+
+    # ---------------------------------------------------------------- which group
+    def group_of(self, path: str) -> int:
+        """Index of the group a path belongs to (the first matching pattern; else the base,
+        ``len(patterns)``)."""
+        cached = self._assignment.get(path)
+        if cached is not None:
+            return cached
+        for i, pattern in enumerate(self.patterns):
+            hit = fnmatch.fnmatchcase(path, pattern) if isinstance(pattern, str) \
+                else bool(pattern(path))
+            if hit:
+                return i
+        return len(self.patterns)
+
+    def optimizer_for(self, path: str) -> Any:
+        """The optimizer that updates ``path``."""
+        return self.optimizers[self.group_of(path)]
+
+    def state_for(self, path: str) -> dict[str, np.ndarray]:
+        """The optimizer state of one parameter (``{slot: array}``)."""
+        return self.optimizer_for(path).state[path]
+
+    @property
+    def current_lr(self) -> Any:
+        """The base group's latest learning rate."""
+        return self.optimizers[-1].current_lr
+
+    # ---------------------------------------------------------------- the update
+    def update(self, params: Any, grads: Any) -> None:
+        """One update of every group; all or nothing."""
+        leaves, gs = self._structure.check(params, grads)
+        base = self.optimizers[-1]
+        if base.nonfinite != "ignore":
+            bad = nonfinite_path(leaves, gs)
+            if bad is not None:
+                message = f"the gradient of {show(bad)} is not finite at step {self.step + 1}"
+                if base.nonfinite == "raise":
+                    raise NonFiniteError(message + " (pass nonfinite='skip' to the base "
+                                         "optimizer to skip such updates instead)")
+                self.skipped_steps += 1
+                warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=2)
+                return
+        members: list[list[int]] = [[] for _ in self.optimizers]
+        for j, leaf in enumerate(leaves):
+            members[self.group_of(leaf.path)].append(j)
+        used = [i for i, m in enumerate(members) if m]
+        backups: list[tuple[int, list[np.ndarray], dict[str, Any]]] = []
+        try:
+            for i in used:
+                opt = self.optimizers[i]
+                sub_p = {leaves[j].path: leaves[j].array for j in members[i]}
+                sub_g = {leaves[j].path: gs[j] for j in members[i]}
+                if i != used[-1]:  # the last group's own checks leave it unchanged
+                    backups.append((i, [a.copy() for a in sub_p.values()], _snapshot(opt)))
+                opt.update(sub_p, sub_g)
+        except Exception:
+            for i, arrays, snapshot in backups:
+                for j, saved in zip(members[i], arrays):
+                    leaves[j].array[...] = saved
+                _restore(self.optimizers[i], snapshot)
+            raise
+        for leaf in leaves:
+            leaf.write_back()
+        if not self._assignment:
+            self._assignment = {leaf.path: self.group_of(leaf.path) for leaf in leaves}
+        self._structure.remember(leaves)
+        self.step += 1
+
+    # ---------------------------------------------------------------- checkpoints
+    def _pattern_names(self) -> list[str]:
+        return [_describe(p) for p in self.patterns]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.name,
+            "patterns": self._pattern_names(),
+            "step": self.step,
+            "skipped_steps": self.skipped_steps,
+            "assignment": dict(self._assignment),
+            "groups": [opt.state_dict() for opt in self.optimizers],
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Strict: the same patterns, the same paths in the same groups, every group's state
+        valid — or nothing changes."""
+        require(d, ("optimizer", "patterns", "step", "skipped_steps", "assignment", "groups"))
+        if d["optimizer"] != self.name:
+            raise InputError(f"the checkpoint is for {d['optimizer']!r}, this is 'groups'")
+        if list(d["patterns"]) != self._pattern_names():
+            raise InputError(f"the checkpoint's group patterns {list(d['patterns'])} differ from "
+                             f"this Groups' {self._pattern_names()}")
+        groups = d["groups"]
+        if not isinstance(groups, list) or len(groups) != len(self.optimizers):
+            raise InputError(f"the checkpoint must hold {len(self.optimizers)} groups")
+        assignment = d["assignment"]
+        if not isinstance(assignment, dict):
+            raise InputError("the checkpoint's 'assignment' must be a dict path → group")
+        for path, i in assignment.items():
+            if i != self.group_of(path):
+                raise InputError(f"the checkpoint puts {show(path)} in group {i}, these "
+                                 f"patterns put it in group {self.group_of(path)}")
+            state = groups[i].get("state", {}) if isinstance(groups[i], dict) else {}
+            if isinstance(state, dict) and state and path not in state:
+                raise MissingKeyError(f"the checkpoint has no state for {show(path)} in its "
+                                      f"group {i}")
+        if self._assignment and set(assignment) != set(self._assignment):
+            odd = sorted(set(assignment) ^ set(self._assignment))[0]
+            raise MissingKeyError(f"the checkpoint and these parameters disagree about "
+                                  f"{show(odd)}")
+        step, skipped = count(d, "step"), count(d, "skipped_steps")
+        saved = [_snapshot(opt) for opt in self.optimizers]
+        try:
+            for opt, sd in zip(self.optimizers, groups):
+                opt.load_state_dict(sd)
+        except Exception:
+            for opt, snapshot in zip(self.optimizers, saved):
+                _restore(opt, snapshot)
+            raise
+        self.step, self.skipped_steps = step, skipped
+        self._assignment = dict(assignment)
+        self._structure = Structure()
+
+
+__all__ = ["Groups"]
