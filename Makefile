@@ -13,7 +13,7 @@ STAMP   := $(VENV)/.test-$(SUM)
 # The library and its runtime dependencies (enough for the demo).
 $(RUNTIME): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e ".[serve]"
 	rm -f $(VENV)/.runtime-*
 	touch $(RUNTIME)
 

@@ -20,6 +20,7 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .base import Optimizer
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
+from .describe import describe
 from .flat import FlatParams
 from .nadam import Nadam
 from .rmsprop import RMSprop
@@ -76,4 +77,5 @@ __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "Optimizer", "OPTIMIZERS", "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
+    "describe",
 ]
