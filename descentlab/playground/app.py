@@ -74,6 +74,10 @@ class SurfaceRequest(Strict):
     resolution: Annotated[int, Field(ge=2, le=200)] = 120
 
 
+class FormulaRequest(Strict):
+    formula: Annotated[str, StringConstraints(max_length=LIMITS["formula_length"])]
+
+
 class RaceRequest(Strict):
     surface: SurfaceIn
     racers: Racers
@@ -170,6 +174,11 @@ def create_app(export_dir: str | os.PathLike = "out/playground") -> FastAPI:
     @app.get("/api/problems")
     def get_problems() -> list[dict[str, Any]]:
         return compute.catalogue()
+
+    @app.post("/api/parse")
+    def post_parse(req: FormulaRequest) -> dict[str, Any]:
+        """Check a formula: ``{"ok": false, "error": ...}`` when it does not parse."""
+        return compute.check_formula(req.formula)
 
     @app.post("/api/surface")
     def post_surface(req: SurfaceRequest) -> dict[str, Any]:

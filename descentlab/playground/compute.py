@@ -117,6 +117,20 @@ def _build_surface(name: str | None, formula: str | None,
         raise InputError(f"formula: {e}") from None
 
 
+def check_formula(formula: str) -> dict[str, Any]:
+    """Whether ``formula`` parses (the page asks while you type): ``{"ok": True, "dim": …}``
+    or ``{"ok": False, "error": the parser's message}`` — an answer, not a failure."""
+    from ..problems.expression import variables
+
+    try:
+        if len(formula) > LIMITS["formula_length"]:
+            raise LimitError(f"formula: longer than {LIMITS['formula_length']} characters")
+        tree = problems.parse(formula)
+    except ValueError as e:
+        return {"ok": False, "error": str(e)}
+    return {"ok": True, "dim": 2 if "y" in variables(tree) else 1}
+
+
 def problem_summary(p: problems.Problem) -> dict[str, Any]:
     return {"name": p.name, "dim": p.dim, "formula": p.formula, "description": p.description,
             "start": list(p.start), "window": [list(w) for w in p.window],

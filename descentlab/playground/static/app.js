@@ -25,9 +25,11 @@ let frame = 0, playing = false, lastTick = 0;
 let hover = null, pinned = null;
 let background = null;    // offscreen canvas with the filled contours
 const traces = new Map();
+let mapData = null;       // the last stability or start map
 // What the browser test reads: redraw timings (ms) and whether work is pending.
 window.__playground = {redraws: [], pending: 0, fieldReady: false, errors: [], lastExport: null,
-  state: () => state, paths: () => paths, result: () => result};
+  state: () => state, paths: () => paths, result: () => result, surface: () => surf,
+  map: () => mapData};
 
 // ------------------------------------------------------------------ server
 async function api(path, body) {
@@ -266,12 +268,15 @@ function buildProblemSelect() {
     state.start = null;
     syncSurfaceControls(); loadSurface();
   };
-  const onFormula = () => {
-    const w = [[+$("wx0").value, +$("wx1").value]];
-    if (!$("wy-row").hidden) w.push([+$("wy0").value, +$("wy1").value]);
+  const onFormula = async () => {
     const formula = $("formula").value;
-    const uses_y = /\by\b/.test(formula);
-    state.surface = {formula, window: uses_y ? (w.length === 2 ? w : [w[0], [-5, 5]]) : [w[0]]};
+    let parsed;
+    try { parsed = await api("/api/parse", {formula}); } catch (e) { parsed = {ok: false, error: e.message}; }
+    if (formula !== $("formula").value) return;  // typed on meanwhile
+    if (!parsed.ok) { formulaError(parsed.error); return; }
+    const w = [[+$("wx0").value, +$("wx1").value]];
+    if (parsed.dim === 2) w.push($("wy-row").hidden ? [-5, 5] : [+$("wy0").value, +$("wy1").value]);
+    state.surface = {formula, window: w};
     state.start = null;
     loadSurface();
   };
@@ -291,14 +296,16 @@ function syncSurfaceControls() {
     if (w.length > 1) { $("wy0").value = w[1][0]; $("wy1").value = w[1][1]; }
   }
 }
+function formulaError(text) {
+  $("formula-error").textContent = text || "";
+  $("formula").classList.toggle("bad", !!text);
+}
 async function loadSurface() {
-  $("formula-error").textContent = ""; $("formula").classList.remove("bad");
+  formulaError("");
   try {
     surf = await api("/api/surface", {surface: surfaceBody(), resolution: 140});
   } catch (e) {
-    if (state.surface.formula !== undefined) {
-      $("formula-error").textContent = e.message; $("formula").classList.add("bad");
-    } else showMessage(e.message);
+    if (state.surface.formula !== undefined) formulaError(e.message); else showMessage(e.message);
     return;
   }
   $("wy-row").hidden = surf.dim < 2;
@@ -620,7 +627,6 @@ async function refreshInternals(exact = false) {
 }
 
 // ------------------------------------------------------------------ maps
-let mapData = null;
 function fillMapRacers() {
   const sel = $("map-racer"), keep = sel.value;
   sel.innerHTML = "";
