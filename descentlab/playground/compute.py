@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim, problems
-from ..errors import InputError, LimitError
+from ..errors import DescentlabError, InputError, LimitError
 from ..lab import engine
 from ..lab.race import race
 from ..lab.sweep import start_grid, sweep, sweep_starts
@@ -58,6 +59,18 @@ _OPTION_TEXT = re.compile(r"[A-Za-z0-9_.+-]{1,40}\Z")
 def limits() -> dict[str, int]:
     """A copy of :data:`LIMITS` (what ``GET /api/limits`` returns)."""
     return dict(LIMITS)
+
+
+@contextlib.contextmanager
+def _as_input_error(what: str) -> Iterator[None]:
+    """The library's checks of a user's value still raise plain ValueError/TypeError in
+    places; inside this block they become InputError (prefixed by ``what``)."""
+    try:
+        yield
+    except DescentlabError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{what}: {e}") from None
 
 
 def _bounded(what: str, value: int, limit: str, low: int = 1) -> int:
@@ -99,7 +112,8 @@ def _build_surface(name: str | None, formula: str | None,
         if window is not None:
             raise InputError("surface.window applies to formulas; catalogue problems have "
                              "their own")
-        return problems.get(name)
+        with _as_input_error("surface.problem"):
+            return problems.get(name)
     if len(formula) > LIMITS["formula_length"]:
         raise LimitError(f"formula: longer than {LIMITS['formula_length']} characters")
     if window is not None:
@@ -108,13 +122,9 @@ def _build_surface(name: str | None, formula: str | None,
                     LIMITS["coordinate"]:
                 raise LimitError(f"surface.window {window}: ends must be finite and within "
                                  f"±{LIMITS['coordinate']:,}")
-    try:
+    with _as_input_error("formula"):
         # Exactly what `descentlab race --f FORMULA --window ...` builds (see cli_arguments).
         return problems.from_expression(formula, window=window)
-    except InputError:
-        raise
-    except ValueError as e:
-        raise InputError(f"formula: {e}") from None
 
 
 def check_formula(formula: str) -> dict[str, Any]:
@@ -211,10 +221,8 @@ class Racer:
         spec = self.spec()
         from ..lab.spec import build_optimizer
 
-        try:
+        with _as_input_error("racer"):
             build_optimizer(spec)
-        except (TypeError, ValueError) as e:
-            raise InputError(str(e)) from None
         return spec
 
 
@@ -359,7 +367,8 @@ def trace_steps(surface: Surface, racer: Racer, start: Sequence[float] | None, s
     if exact and racer.name.strip().lower() not in EXACT_OPTIMIZERS:
         raise InputError(f"exact traces exist for {', '.join(EXACT_OPTIMIZERS)}; not "
                          f"{racer.name!r}")
-    t = trace(p, spec, point, steps, exact=exact)
+    with _as_input_error("trace"):
+        t = trace(p, spec, point, steps, exact=exact)
     return {"spec": spec, "exact": exact, "note": t.note,
             "steps": [_quantities(s) for s in t.steps]}
 
@@ -400,10 +409,8 @@ def stability_map(surface: Surface, racer: Racer, start: Sequence[float] | None,
     cells = rates.size * (1 if values is None else values.size)
     _bounded("map cells", cells, "map_cells")
     _bounded("map cells × steps", cells * steps, "map_work")
-    try:
+    with _as_input_error("map"):
         s = sweep(p, spec, rates, axis=axis, axis_values=values, start=point, steps=steps)
-    except (TypeError, ValueError) as e:
-        raise InputError(f"map: {e}") from None
     return {"lr": _floats(s.lr), "axis": axis,
             "axis_values": None if axis is None else _floats(s.axis_values),
             "outcome": s.outcome.tolist(), "bounced": s.bounced.tolist(),
@@ -420,7 +427,8 @@ def start_map(surface: Surface, racer: Racer, steps: int, n: int) -> dict[str, A
     _bounded("start cells", cells, "map_cells")
     _bounded("start cells × steps", cells * steps, "map_work")
     starts = start_grid(p, n)
-    s = sweep_starts(p, spec, starts, steps=steps)
+    with _as_input_error("start map"):
+        s = sweep_starts(p, spec, starts, steps=steps)
     return {"n": n, "starts": [_floats(pt) for pt in starts],
             "outcome": s.outcome[:, 0].tolist(), "bounced": s.bounced[:, 0].tolist(),
             "success_rate": float(s.success_rate()[0])}
