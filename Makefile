@@ -1,4 +1,5 @@
 # Two set-up commands on a fresh machine: `make demo` and `make test`.
+# The runtime includes the `serve` extra (FastAPI, uvicorn) for `descentlab serve`.
 # Each creates .venv/ in the repo when missing and installs what it needs.
 PYTHON ?= python3
 VENV   := .venv
@@ -17,7 +18,7 @@ $(RUNTIME): pyproject.toml
 	rm -f $(VENV)/.runtime-*
 	touch $(RUNTIME)
 
-# Plus the test extra: pytest, hypothesis, ruff and PyTorch 2.13 (the oracle).
+# Plus the test extra: pytest, hypothesis, ruff, PyTorch 2.13 (the oracle), Playwright.
 $(STAMP): $(RUNTIME)
 	$(PY) -m pip install -q -e ".[test]"
 	rm -f $(VENV)/.test-*
@@ -29,8 +30,16 @@ demo: $(RUNTIME)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The browser tests drive Debian's Chromium through Playwright (its own browser download
+# cannot work offline): install the system package when it is missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 # Two pytest workers on two cores: one BLAS/numba thread each, or they oversubscribe the CPU.
-test: lint
+test: lint $(CHROMIUM)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(PY) -m pytest -n 2 descentlab tests
 
 bench: $(STAMP)
@@ -40,7 +49,8 @@ bench: $(STAMP)
 
 # The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
 FIG := $(PY) -m descentlab
-figures: $(STAMP)
+figures: $(STAMP) $(CHROMIUM)
+	$(PY) -m descentlab.playground.screenshot docs/figures/playground.png
 	$(FIG) race --problem bowl --start=-7,2 --steps 30 --optimizers sgd:lr=0.95 momentum:lr=0.1 \
 	  adagrad:lr=1.5 adam:lr=0.3 rmsprop:lr=0.3 nesterov:lr=0.3 --animate gif --out docs/figures/e3_race
 	$(FIG) sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 --lr 0.1:12:0.1 \

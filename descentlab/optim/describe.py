@@ -5,7 +5,8 @@ Everything is read from the registry and the classes themselves, so an optimizer
 any change here:
 
 * ``hyperparameters`` — one entry per :class:`~.hyperparams.Hyper` descriptor: its default
-  (from the constructor's signature, an alias's preset applied), its valid range (from the
+  (what a default-constructed optimizer has, an alias's preset applied), ``settable``
+  (False for one the constructor fixes, e.g. Nesterov's dampening), its range (from the
   descriptor's check: ``lo``/``hi``, ``None`` for unbounded, and whether each end is open),
   its doc string, and ``log`` — a hint that a slider should move on a log scale (rates and
   ε values, which span decades);
@@ -124,12 +125,14 @@ def _probe_allowed(cls: type[Optimizer], preset: dict[str, Any], name: str) -> l
     return None
 
 
-def _hyperparameter(cls: type[Optimizer], name: str, default: Any) -> dict[str, Any]:
+def _hyperparameter(cls: type[Optimizer], name: str, default: Any,
+                    settable: bool) -> dict[str, Any]:
     descriptor: Hyper = getattr(cls, name)
     check = descriptor.check
     return {
         "name": name,
         "default": _jsonable_number(default),
+        "settable": settable,
         "lo": _jsonable_number(check.lo), "hi": _jsonable_number(check.hi),
         "lo_open": bool(check.lo_open), "hi_open": bool(check.hi_open),
         "range": check.text(),
@@ -172,6 +175,13 @@ def describe(name: str) -> dict[str, Any]:
     cls, preset = resolve(name)
     defaults = {**_signature_defaults(cls), **preset}
     hypers = cls.hyperparameter_names()
+    try:  # the values a default-constructed optimizer has (inherited ones included)
+        defaults.update(cls(**preset).hyperparameters())
+    except (TypeError, ValueError):  # a class with required arguments: the signature's
+        pass
+    from . import accepted_arguments
+
+    accepted = set(accepted_arguments(cls))
     flags = _class_descriptors(cls, getattr(hyperparams, "Flag", None))
     choices = _class_descriptors(cls, getattr(hyperparams, "Choice", None))
     base_names = set(inspect.signature(Optimizer.__init__).parameters)
@@ -186,7 +196,8 @@ def describe(name: str) -> dict[str, Any]:
         "name": str(name).strip().lower(),
         "class": cls.__name__,
         "summary": _equations_summary(cls),
-        "hyperparameters": [_hyperparameter(cls, h, defaults.get(h)) for h in hypers],
+        "hyperparameters": [_hyperparameter(cls, h, defaults.get(h), h in accepted)
+                            for h in hypers],
         "options": options,
         "equations": _equations(cls),
     }

@@ -356,6 +356,7 @@ function renderRacers() {
     head.appendChild(rm); card.appendChild(head);
     const {h, o} = defaultsOf(r.name);
     for (const p of d.hyperparameters) {
+      if (!p.settable) continue;
       const value = r.hyper[p.name] !== undefined ? r.hyper[p.name] : h[p.name];
       card.appendChild(hyperRow(r, p, value));
     }
@@ -496,6 +497,8 @@ function fieldPaths(point) {  // the lattice start nearest `point` and every rac
 let dragging = false, moved = false;
 canvas.addEventListener("pointerdown", (ev) => {
   if (!surf) return;
+  const h = nearestVertex(...eventPoint(ev));
+  if (h && h.k > 0) { pinned = h; draw(); refreshInternals(); return; }  // pin a path point
   dragging = true; moved = false; canvas.setPointerCapture(ev.pointerId);
   pinned = null;
   moveStart(ev);
@@ -512,10 +515,7 @@ canvas.addEventListener("pointermove", (ev) => {
 canvas.addEventListener("pointerup", (ev) => {
   if (!dragging) return;
   dragging = false;
-  const [px, py] = eventPoint(ev);
-  const h = nearestVertex(px, py);
-  if (!moved && h && h.k > 0) { pinned = h; draw(); refreshInternals(); return; }  // pin
-  state.start = toWorld(px, py);
+  state.start = toWorld(...eventPoint(ev));
   raceNow();
 });
 function moveStart(ev) {
@@ -638,7 +638,7 @@ function fillAxes() {
   const r = state.racers[+$("map-racer").value]; if (!r) return;
   const d = meta.describe[r.name], sel = $("map-axis"), keep = sel.value;
   sel.innerHTML = ""; sel.add(new Option("none (lr only)", ""));
-  for (const p of d.hyperparameters) if (p.name !== "lr") sel.add(new Option(p.name, p.name));
+  for (const p of d.hyperparameters) if (p.name !== "lr" && p.settable) sel.add(new Option(p.name, p.name));
   sel.value = [...sel.options].some((o) => o.value === keep) ? keep : (d.hyperparameters.some((p) => p.name === "beta2") ? "beta2" : (d.hyperparameters.some((p) => p.name === "momentum") ? "momentum" : ""));
   const lr = r.hyper.lr !== undefined ? r.hyper.lr : defaultsOf(r.name).h.lr;
   $("lr-lo").value = +(lr / 30).toPrecision(2); $("lr-hi").value = +(lr * 30).toPrecision(2);
