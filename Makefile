@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/step_throughput.py
 	$(PY) benchmarks/mnist_race.py
 	$(PY) benchmarks/sweep_vs_loop.py
+	$(PY) benchmarks/playground_drag.py
 
 # The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
 FIG := $(PY) -m descentlab
