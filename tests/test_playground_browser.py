@@ -9,41 +9,28 @@ import io
 import json
 import os
 import statistics
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from descentlab.cli import main as cli
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-IDLE = ("window.__playground && window.__playground.result() && "
-        "window.__playground.pending === 0")
+from descentlab.playground.browser import (
+    CHROMIUM,
+    IDLE,
+    launch,
+    page_point,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     exports = tmp_path_factory.mktemp("exports")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "descentlab", "serve", "--port", "0", "--exports", str(exports)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline()
-    assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() else "")
-    url = line.split()[3]
-    for _ in range(100):  # until uvicorn answers
-        try:
-            urllib.request.urlopen(url + "api/limits", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, url = start_server(str(exports))
     yield url, exports
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +41,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch(p)
         yield b
         b.close()
 
@@ -78,17 +65,19 @@ def page(server, browser):
     context.close()
 
 
-def _from_box(page, world):
-    box = page.evaluate("""() => {
-        const c = document.getElementById('map'), r = c.getBoundingClientRect();
-        return {left: r.left, top: r.top, sx: r.width / c.width, sy: r.height / c.height,
-                w: c.width, h: c.height}; }""")
-    win = page.evaluate("window.__playground.surface().window")
-    # plot margins of app.js: l 48, r 12, t 12, b 30
-    pw, ph = box["w"] - 60, box["h"] - 42
-    px = 48 + (world[0] - win[0][0]) / (win[0][1] - win[0][0]) * pw
-    py = 12 + (win[1][1] - world[1]) / (win[1][1] - win[1][0]) * ph
-    return box["left"] + px * box["sx"], box["top"] + py * box["sy"]
+def _drag(page, start, dx, dy, moves=40, end=None):
+    """Press at world point ``start``, move ``moves`` times by (dx, dy) pixels, release
+    (at world point ``end`` if given); return the redraw times the page recorded."""
+    x0, y0 = page_point(page, start)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, moves + 1):
+        page.mouse.move(x0 + dx * k, y0 + dy * k)
+    redraws = page.evaluate("window.__playground.redraws")
+    if end is not None:
+        page.mouse.move(*page_point(page, end))
+    page.mouse.up()
+    return redraws
 
 
 def _race_cli(tmp_path, state, name="cli"):
@@ -117,15 +106,8 @@ def test_drag_matches_race_and_redraws_fast(page, tmp_path, capsys):
     # Drag the start across the map: with the drag field loaded, every move redraws from
     # the library's own paths without a request; measure input → redrawn paths.
     page.wait_for_function("window.__playground.fieldReady", timeout=60_000)
-    x0, y0 = _from_box(page, (-8.0, 3.0))
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for k in range(1, 41):
-        page.mouse.move(x0 + 6 * k, y0 + 2.5 * k)
-    redraws = page.evaluate("window.__playground.redraws")
     end = (-4.2, -1.3)
-    page.mouse.move(*_from_box(page, end))
-    page.mouse.up()
+    redraws = _drag(page, (-8.0, 3.0), 6, 2.5, end=end)
     page.wait_for_function(IDLE, timeout=30_000)
     assert len(redraws) >= 40
     median, worst = statistics.median(redraws), max(redraws)
@@ -160,13 +142,7 @@ def test_longer_race_redraw_6_racers_200_steps(page, server, capsys):
     page.goto(url + "#" + urllib.request.quote(json.dumps(state)))
     page.wait_for_function(IDLE, timeout=30_000)
     page.wait_for_function("window.__playground.fieldReady", timeout=90_000)
-    x0, y0 = _from_box(page, (-9.0, 4.0))
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for k in range(1, 41):
-        page.mouse.move(x0 + 8 * k, y0 + 4 * k)
-    page.mouse.up()
-    redraws = page.evaluate("window.__playground.redraws")
+    redraws = _drag(page, (-9.0, 4.0), 8, 4)
     median, worst = statistics.median(redraws), max(redraws)
     with capsys.disabled():
         print(f"\nplayground redraw while dragging, 6 racers × 200 steps: median "
@@ -225,7 +201,7 @@ def test_problem_formula_error_add_racer_map_internals(page):
                            timeout=30_000)
     i = page.evaluate("window.__playground.state().racers.findIndex(r => r.name === 'adam')")
     point = page.evaluate(f"window.__playground.paths()[{i}][3]")
-    page.mouse.move(*_from_box(page, point))
+    page.mouse.move(*page_point(page, point))
     page.wait_for_function("document.getElementById('internals').textContent.includes('m̂')",
                            timeout=30_000)
     text = page.inner_text("#internals")

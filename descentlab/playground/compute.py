@@ -23,9 +23,11 @@ import contextlib
 import datetime as _dt
 import functools
 import hashlib
+import io
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -435,6 +437,7 @@ def start_map(surface: Surface, racer: Racer, steps: int, n: int) -> dict[str, A
 
 
 # ---------------------------------------------------------------------- export
+_EXPORT_LOCK = threading.Lock()  # the server answers in threads; pyplot is not thread-safe
 _EXPORT_NAME = re.compile(r"playground-\d{8}-\d{6}-[0-9a-f]{8}\Z")
 _EXPORT_FILE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
@@ -460,9 +463,6 @@ def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | N
     """Write the current race with the ``race`` command itself into a new folder under
     ``folder`` (the export folder; nothing else is written): its figures (PNG, GIF),
     ``trajectories.csv`` and the ``manifest.json`` that ``descentlab rerun`` replays."""
-    import contextlib
-    import io
-
     from ..commands import race as race_command
 
     p = surface.build()
@@ -475,7 +475,7 @@ def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | N
     name = f"playground-{stamp}-{digest}"
     out = Path(folder) / name
     args = race_namespace(surface, specs, point, steps, out, animate)
-    with contextlib.redirect_stdout(io.StringIO()) as printed, \
+    with _EXPORT_LOCK, contextlib.redirect_stdout(io.StringIO()) as printed, \
             contextlib.redirect_stderr(io.StringIO()):  # the table and the progress bar
         race_command.run(args)
     files = sorted(f.name for f in out.iterdir())

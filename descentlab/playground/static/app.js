@@ -29,7 +29,11 @@ let mapData = null;       // the last stability or start map
 // What the browser test reads: redraw timings (ms) and whether work is pending.
 window.__playground = {redraws: [], pending: 0, fieldReady: false, errors: [], lastExport: null,
   state: () => state, paths: () => paths, result: () => result, surface: () => surf,
-  map: () => mapData};
+  map: () => mapData,
+  toPage: (pt) => {  // viewport coordinates of a world point on the map (for drivers)
+    const r = canvas.getBoundingClientRect(), [px, py] = toPx(shown(pt));
+    return [r.left + px * r.width / canvas.width, r.top + py * r.height / canvas.height];
+  }};
 
 // ------------------------------------------------------------------ server
 async function api(path, body) {
@@ -744,6 +748,9 @@ $("export").onclick = async () => {
   } catch (e) { showMessage(e.message); }
 };
 window.addEventListener("error", (e) => window.__playground.errors.push(String(e.message)));
+window.addEventListener("hashchange", () => {  // a link pasted into this tab
+  loadURL(); syncSurfaceControls(); renderRacers(); syncPlayer(); loadSurface();
+});
 
 // ------------------------------------------------------------------ start
 async function main() {
