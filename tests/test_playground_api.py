@@ -368,3 +368,48 @@ def test_limits_are_documented():
     text = open("docs/playground.md", encoding="utf-8").read()
     for name, value in compute.LIMITS.items():
         assert f"`{name}`" in text and f"{value:,}" in text, name
+
+
+# ---------------------------------------------------------------------- noise and seeds
+def test_noise_where_the_lab_has_it(client, exports, tmp_path):
+    """Seeded gradient noise and start spread come from the lab's engine when it has them
+    (the compare branch adds them); without them a noisy request is a clear 400."""
+    from descentlab.lab.race import race
+
+    body = {"surface": BOWL, "start": [-7.0, 2.0], "steps": 30,
+            "racers": [{"name": "momentum", "hyper": {"lr": 0.1}}],
+            "noise": {"sigma": 0.5, "spread": 0.0, "seed": 3}}
+    assert client.get("/api/features").json() == {"noise": compute.lab_has_noise()}
+    quiet = client.post("/api/race", json={**body, "noise": {"sigma": 0, "spread": 0}})
+    assert quiet.status_code == 200
+    r = client.post("/api/race", json=body)
+    if not compute.lab_has_noise():
+        assert r.status_code == 400 and "no gradient noise" in r.json()["error"]
+        assert r.json()["field"] is None or r.json()["field"] == "noise"
+        return
+    assert r.status_code == 200
+    path = r.json()["racers"][0]["path"]
+    expect = race(problems.get("bowl"), ["momentum:lr=0.1"], (-7.0, 2.0), 30, seeds=[3],
+                  noise=0.5).entries[0].path
+    assert path == expect.tolist() and path != quiet.json()["racers"][0]["path"]
+    # the drag field's lattice runs see the race's noise (it depends on the seed only)
+    f = client.post("/api/field", json={k: body[k] for k in ("surface", "racers", "steps",
+                                                             "noise")}).json()
+    n = len(f["axes"][0])
+    data = np.frombuffer(base64.b64decode(f["paths"][0]), "<f4").reshape(n * n, 31, 2)
+    start = [f["axes"][0][2], f["axes"][1][5]]
+    one = client.post("/api/race", json={**body, "start": start}).json()["racers"][0]["path"]
+    np.testing.assert_array_equal(data[5 * n + 2][: len(one)], np.float32(one))
+    spread = {**body["noise"], "spread": 0.5}
+    assert client.post("/api/field", json={**{k: body[k] for k in ("surface", "racers",
+                                                                  "steps")},
+                                           "noise": spread}).status_code == 400
+    info = client.post("/api/export", json={**body, "noise": spread, "animate": False}).json()
+    folder = exports / info["folder"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli(["rerun", str(folder / "manifest.json"), "--out", str(tmp_path / "n")]) == 0
+    assert (tmp_path / "n" / "trajectories.csv").read_bytes() == \
+        (folder / "trajectories.csv").read_bytes()
+    page = client.post("/api/race", json={**body, "noise": spread}).json()["racers"][0]["path"]
+    rows = [r for r in (folder / "trajectories.csv").read_text().splitlines()[1:]]
+    assert [[float(v) for v in row.split(",")[2:4]] for row in rows] == page

@@ -65,6 +65,21 @@ class RacerIn(Strict):
         return compute.Racer(self.name, dict(self.hyper), dict(self.options))
 
 
+class NoiseIn(Strict):
+    """Seeded gradient noise σ and start spread, where the lab has them (GET /api/features)."""
+
+    sigma: Annotated[float, Field(allow_inf_nan=False, ge=0, le=LIMITS["coordinate"])] = 0.0
+    spread: Annotated[float, Field(allow_inf_nan=False, ge=0, le=LIMITS["coordinate"])] = 0.0
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
+
+    def noise(self) -> compute.Noise:
+        return compute.Noise(self.sigma, self.spread, self.seed)
+
+
+def _noise(n: NoiseIn | None) -> compute.Noise:
+    return compute.Noise() if n is None else n.noise()
+
+
 Racers = Annotated[list[RacerIn], Field(min_length=1, max_length=LIMITS["racers"])]
 Start = Annotated[list[Coordinate], Field(min_length=1, max_length=2)] | None
 
@@ -83,12 +98,14 @@ class RaceRequest(Strict):
     racers: Racers
     start: Start = None
     steps: Steps = 30
+    noise: NoiseIn | None = None
 
 
 class FieldRequest(Strict):
     surface: SurfaceIn
     racers: Racers
     steps: Steps = 30
+    noise: NoiseIn | None = None
 
 
 class ExportRequest(RaceRequest):
@@ -165,6 +182,10 @@ def create_app(export_dir: str | os.PathLike = "out/playground") -> FastAPI:
     def get_limits() -> dict[str, int]:
         return compute.limits()
 
+    @app.get("/api/features")
+    def get_features() -> dict[str, bool]:
+        return compute.features()
+
     @app.get("/api/optimizers")
     def get_optimizers() -> dict[str, Any]:
         """Every registered optimizer, described (controls are built from this)."""
@@ -187,12 +208,12 @@ def create_app(export_dir: str | os.PathLike = "out/playground") -> FastAPI:
     @app.post("/api/race")
     def post_race(req: RaceRequest) -> dict[str, Any]:
         return compute.race_paths(req.surface.surface(), [r.racer() for r in req.racers],
-                                  req.start, req.steps)
+                                  req.start, req.steps, _noise(req.noise))
 
     @app.post("/api/field")
     def post_field(req: FieldRequest) -> dict[str, Any]:
         return compute.drag_field(req.surface.surface(), [r.racer() for r in req.racers],
-                                  req.steps)
+                                  req.steps, _noise(req.noise))
 
     @app.post("/api/trace")
     def post_trace(req: TraceRequest) -> dict[str, Any]:
@@ -212,7 +233,8 @@ def create_app(export_dir: str | os.PathLike = "out/playground") -> FastAPI:
     @app.post("/api/export")
     def post_export(req: ExportRequest) -> dict[str, Any]:
         return compute.export(req.surface.surface(), [r.racer() for r in req.racers],
-                              req.start, req.steps, export_root, req.animate)
+                              req.start, req.steps, export_root, req.animate,
+                              _noise(req.noise))
 
     @app.get("/exports/{name}/{file}", include_in_schema=False)
     def get_export(name: str, file: str) -> FileResponse:

@@ -249,6 +249,47 @@ def _spec_value(name: str, key: str, value: Any) -> str:
                      f"word, got {value!r}")
 
 
+@dataclass(frozen=True)
+class Noise:
+    """Seeded stochastic behaviour, where the lab has it: gradient noise σ (``sigma``), a
+    start drawn ``spread`` around the start, from ``seed``."""
+
+    sigma: float = 0.0
+    spread: float = 0.0
+    seed: int = 0
+
+    def active(self) -> bool:
+        return self.sigma > 0 or self.spread > 0
+
+    def race_keywords(self) -> dict[str, Any]:
+        """The keywords of :func:`descentlab.lab.race.race` (nothing when inactive)."""
+        if not self.active():
+            return {}
+        if not lab_has_noise():
+            raise InputError("noise: this descentlab's lab has no gradient noise or start "
+                             "spread; leave sigma and spread at 0")
+        for what, v in (("noise.sigma", self.sigma), ("noise.spread", self.spread)):
+            if not (math.isfinite(v) and 0 <= v <= LIMITS["coordinate"]):
+                raise InputError(f"{what} must be a finite number in [0, "
+                                 f"{LIMITS['coordinate']:,}], got {v!r}")
+        if not 0 <= self.seed < 2**32:
+            raise InputError(f"noise.seed must be in [0, 2**32), got {self.seed}")
+        return {"seeds": [self.seed], "noise": self.sigma, "spread": self.spread}
+
+
+def lab_has_noise() -> bool:
+    """Whether the lab's race and engine take seeded gradient noise and start spread."""
+    import inspect
+
+    return ("noise" in inspect.signature(race).parameters
+            and "seeds" in inspect.signature(engine.run_batch).parameters)
+
+
+def features() -> dict[str, bool]:
+    """What this lab offers beyond the basics (the page shows controls for them)."""
+    return {"noise": lab_has_noise()}
+
+
 def _checked_racers(racers: Sequence[Racer]) -> list[str]:
     _bounded("number of racers", len(racers), "racers")
     return [r.checked_spec() for r in racers]
@@ -275,14 +316,15 @@ def _colours(names: list[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _race_one(surface: Surface, spec: str, start: tuple[float, ...], steps: int) -> Any:
+def _race_one(surface: Surface, spec: str, start: tuple[float, ...], steps: int,
+              noise: Noise) -> Any:
     """One racer's run (a race's racers are independent, so a changed slider reruns only
     its own racer)."""
-    return race(surface.build(), [spec], start, steps).entries[0]
+    return race(surface.build(), [spec], start, steps, **noise.race_keywords()).entries[0]
 
 
 def race_paths(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | None,
-               steps: int) -> dict[str, Any]:
+               steps: int, noise: Noise = Noise()) -> dict[str, Any]:
     """Race ``racers`` from ``start``: each racer's label, colour, path, f along it,
     divergence step and outcome — :func:`descentlab.lab.race.race`, as ``descentlab race``
     runs it (labels as it gives them: the name, or the spec when a name repeats)."""
@@ -294,7 +336,8 @@ def race_paths(surface: Surface, racers: Sequence[Racer], start: Sequence[float]
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
     point = _checked_start(p, start)
-    entries = [_race_one(surface, spec, point, steps) for spec in specs]
+    noise.race_keywords()  # checked before any work
+    entries = [_race_one(surface, spec, point, steps, noise) for spec in specs]
     names = [e.name for e in entries]
     entries = [replace(e, label=e.name if names.count(e.name) == 1 else e.spec)
                for e in entries]
@@ -313,12 +356,15 @@ def race_paths(surface: Surface, racers: Sequence[Racer], start: Sequence[float]
 
 
 @functools.lru_cache(maxsize=24)
-def _field_one(surface: Surface, spec: str, steps: int) -> str:
+def _field_one(surface: Surface, spec: str, steps: int, noise: Noise) -> str:
     from ..lab.spec import build_optimizer
 
     p = surface.build()
     starts = _lattice(p, steps)[1]
-    b = engine.run_batch(p, build_optimizer(spec), starts, steps)
+    extra = {}
+    if noise.sigma > 0:  # a run's noise depends on its seed only: every start gets the race's
+        extra = {"noise": noise.sigma, "seeds": [noise.seed] * len(starts)}
+    b = engine.run_batch(p, build_optimizer(spec), starts, steps, **extra)
     data = np.ascontiguousarray(b.path.transpose(1, 0, 2), dtype="<f4")
     return base64.b64encode(data.tobytes()).decode("ascii")
 
@@ -333,7 +379,8 @@ def _lattice(p: problems.Problem, steps: int) -> tuple[list[np.ndarray], np.ndar
     return axes, np.stack([X.ravel(), Y.ravel()], axis=-1)
 
 
-def drag_field(surface: Surface, racers: Sequence[Racer], steps: int) -> dict[str, Any]:
+def drag_field(surface: Surface, racers: Sequence[Racer], steps: int,
+               noise: Noise = Noise()) -> dict[str, Any]:
     """Paths from a lattice of starts over the window, per racer in ONE vectorised
     :func:`~descentlab.lab.engine.run_batch` call (the lattice in the rows): while the start
     is dragged, the page draws the paths of the nearest lattice start without asking again.
@@ -344,9 +391,13 @@ def drag_field(surface: Surface, racers: Sequence[Racer], steps: int) -> dict[st
     p = surface.build()
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
+    noise.race_keywords()
+    if noise.spread > 0:
+        raise InputError("drag field: not with a start spread (each start would be drawn "
+                         "around the lattice point); the page asks for races instead")
     axes, _ = _lattice(p, steps)
     return {"axes": [_floats(a) for a in axes], "steps": steps, "dim": p.dim,
-            "paths": [_field_one(surface, spec, steps) for spec in specs]}
+            "paths": [_field_one(surface, spec, steps, noise) for spec in specs]}
 
 
 # ---------------------------------------------------------------------- internals
@@ -443,7 +494,7 @@ _EXPORT_FILE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
 
 def race_namespace(surface: Surface, specs: list[str], start: Sequence[float], steps: int,
-                   out: Path, animate: bool) -> argparse.Namespace:
+                   out: Path, animate: bool, noise: Noise = Noise()) -> argparse.Namespace:
     """The arguments ``descentlab race`` would parse for these settings."""
     from ..cli import build_parser
 
@@ -455,11 +506,14 @@ def race_namespace(surface: Surface, specs: list[str], start: Sequence[float], s
     args.update(surface.cli_arguments())
     args.update(command="race", start=",".join(repr(float(c)) for c in start), steps=steps,
                 optimizers=list(specs), animate="gif" if animate else None, out=str(out))
+    if noise.active():  # the race command's --seed, --noise, --start-spread
+        args.update(seed=noise.seed, noise=noise.sigma, start_spread=noise.spread)
     return argparse.Namespace(**args)
 
 
 def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | None,
-           steps: int, folder: Path, animate: bool = True) -> dict[str, Any]:
+           steps: int, folder: Path, animate: bool = True,
+           noise: Noise = Noise()) -> dict[str, Any]:
     """Write the current race with the ``race`` command itself into a new folder under
     ``folder`` (the export folder; nothing else is written): its figures (PNG, GIF),
     ``trajectories.csv`` and the ``manifest.json`` that ``descentlab rerun`` replays."""
@@ -469,12 +523,14 @@ def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | N
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
     point = _checked_start(p, start)
+    noise.race_keywords()
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
-    digest = hashlib.sha256(json.dumps([surface.cli_arguments(), specs, point, steps])
+    digest = hashlib.sha256(json.dumps([surface.cli_arguments(), specs, point, steps,
+                                        [noise.sigma, noise.spread, noise.seed]])
                             .encode()).hexdigest()[:8]
     name = f"playground-{stamp}-{digest}"
     out = Path(folder) / name
-    args = race_namespace(surface, specs, point, steps, out, animate)
+    args = race_namespace(surface, specs, point, steps, out, animate, noise)
     with _EXPORT_LOCK, contextlib.redirect_stdout(io.StringIO()) as printed, \
             contextlib.redirect_stderr(io.StringIO()):  # the table and the progress bar
         race_command.run(args)
@@ -498,6 +554,7 @@ def export_file(folder: Path, name: str, file: str) -> Path:
     return path
 
 
-__all__ = ["LIMITS", "Surface", "Racer", "catalogue", "surface_grid", "race_paths",
+__all__ = ["LIMITS", "Surface", "Racer", "Noise", "features", "lab_has_noise", "catalogue",
+           "surface_grid", "race_paths",
            "drag_field", "trace_steps", "stability_map", "start_map", "export", "export_file",
            "limits", "race_namespace"]

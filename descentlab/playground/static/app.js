@@ -10,7 +10,7 @@ const OUTCOME_TEXT = {global: "global minimum", local: "local minimum", moving: 
 const M = {l: 48, r: 12, t: 12, b: 30};  // plot margins in canvas pixels
 
 const $ = (id) => document.getElementById(id);
-const meta = {describe: {}, names: [], problems: [], limits: {}};
+const meta = {describe: {}, names: [], problems: [], limits: {}, features: {}};
 let state = {surface: {problem: "bowl"}, steps: 30, start: null, racers: [
   {name: "sgd", hyper: {lr: 0.95}, options: {}},
   {name: "momentum", hyper: {lr: 0.1}, options: {}},
@@ -441,10 +441,13 @@ function buildAddSelect() {
 }
 
 // ------------------------------------------------------------------ races and the drag field
+function noisy() { const n = state.noise; return !!n && (n.sigma > 0 || n.spread > 0); }
+function noiseBody() { return noisy() ? state.noise : null; }
 function raceBody() {
-  return {surface: surfaceBody(), racers: state.racers.map(racerBody), start: state.start, steps: state.steps};
+  return {surface: surfaceBody(), racers: state.racers.map(racerBody), start: state.start,
+    steps: state.steps, noise: noiseBody()};
 }
-function fieldKey() { return JSON.stringify([state.surface, state.racers.map(racerBody), state.steps]); }
+function fieldKey() { return JSON.stringify([state.surface, state.racers.map(racerBody), state.steps, noiseBody()]); }
 const raceNow = slot(async () => {
   if (!surf) return;
   saveURL();
@@ -465,8 +468,10 @@ const fieldNow = slot(async () => {
   const key = fieldKey();
   if (field && field.key === key) return;
   window.__playground.fieldReady = false;
+  if (noisy() && state.noise.spread > 0) { field = null; return; }  // each start is drawn: ask per move
   try {
-    const f = await api("/api/field", {surface: surfaceBody(), racers: state.racers.map(racerBody), steps: state.steps});
+    const f = await api("/api/field", {surface: surfaceBody(), racers: state.racers.map(racerBody),
+      steps: state.steps, noise: noiseBody()});
     if (key !== fieldKey()) { fieldNow(); return; }
     field = {key, axes: f.axes, n: f.axes[0].length, steps: f.steps, dim: f.dim,
       data: f.paths.map((b64) => { const s = atob(b64), u = new Uint8Array(s.length);
@@ -601,6 +606,7 @@ async function refreshInternals(exact = false) {
   let html = `<div class="title"><span class="swatch" style="background:${info.colour}"></span> ${info.label} · step ${k}</div>`;
   html += `<div>point (${pt.map(fmt).join(", ")})</div>`;
   if (k === 0) { box.innerHTML = html + "<div class='info'>the start</div>"; return; }
+  if (noisy()) { box.innerHTML = html + "<div class='info'>internals are traced without noise: set σ and spread to 0</div>"; return; }
   const steps = Math.min(state.steps, exact ? meta.limits.exact_steps : meta.limits.trace_steps);
   if (k > steps) { box.innerHTML = html + `<div class="info">internals are traced for the first ${steps} steps</div>`; return; }
   const key = JSON.stringify([state.surface, racerBody(r), state.start, steps, exact]);
@@ -752,11 +758,33 @@ window.addEventListener("hashchange", () => {  // a link pasted into this tab
   loadURL(); syncSurfaceControls(); renderRacers(); syncPlayer(); loadSurface();
 });
 
+// ------------------------------------------------------------------ noise and seeds
+function setupNoise() {
+  if (!meta.features.noise) return;
+  $("noise-box").hidden = false;
+  $("noise-info").textContent = "seeded: the same seed gives the same noise and start; " +
+    "σ adds Gaussian noise to every gradient, spread draws the start around yours";
+  const n = state.noise || {sigma: 0, spread: 0, seed: 0};
+  $("noise-sigma").value = n.sigma; $("noise-spread").value = n.spread; $("noise-seed").value = n.seed;
+  for (const id of ["noise-sigma", "noise-spread", "noise-seed"]) {
+    $(id).onchange = () => {
+      const v = {sigma: +$("noise-sigma").value, spread: +$("noise-spread").value, seed: Math.round(+$("noise-seed").value)};
+      if (![v.sigma, v.spread, v.seed].every((x) => Number.isFinite(x) && x >= 0)) { $(id).classList.add("bad"); return; }
+      $(id).classList.remove("bad");
+      state.noise = v; traces.clear(); raceNow();
+    };
+  }
+}
+
 // ------------------------------------------------------------------ start
 async function main() {
   loadURL();
-  const [opts, probs, limits] = await Promise.all([api("/api/optimizers"), api("/api/problems"), api("/api/limits")]);
+  const [opts, probs, limits, features] = await Promise.all([api("/api/optimizers"),
+    api("/api/problems"), api("/api/limits"), api("/api/features")]);
   meta.describe = opts.describe; meta.names = opts.names; meta.problems = probs; meta.limits = limits;
+  meta.features = features;
+  if (!features.noise) delete state.noise;
+  setupNoise();
   $("steps").max = limits.steps; $("steps-range").max = Math.min(limits.steps, 500);
   buildProblemSelect(); buildAddSelect(); syncSurfaceControls(); renderRacers(); syncPlayer();
   await loadSurface();
