@@ -99,6 +99,11 @@ def test_new_optimizer_and_declared_options_appear(monkeypatch):
         def __init__(self, allowed, doc=""):
             self.allowed, self.doc = tuple(allowed), doc
 
+    class Number:
+        def __init__(self, check, doc="", optional=False):
+            self.check, self.doc, self.optional = check, doc, optional
+
+    monkeypatch.setattr(hyperparams, "Number", Number, raising=False)
     monkeypatch.setattr(hyperparams, "Flag", Flag, raising=False)
     monkeypatch.setattr(hyperparams, "Choice", Choice, raising=False)
 
@@ -106,16 +111,17 @@ def test_new_optimizer_and_declared_options_appear(monkeypatch):
         """Slow: SGD at a tenth of the rate (a test double)."""
 
         name = "slow"
-        option_names = ("careful", "mode")
+        option_names = ("careful", "mode", "cap")
         equations = ("p ← p − η·g/10",)
         careful = Flag("take care")
         mode = Choice(("a", "b"), "which way")
+        cap = Number(hyperparams.POSITIVE, "a cap", optional=True)
         decay = hyperparams.Hyper(hyperparams.UNIT, "a decay")
 
-        def __init__(self, lr=0.5, decay=0.25, careful=True, mode="b", **kw):
+        def __init__(self, lr=0.5, decay=0.25, careful=True, mode="b", cap=None, **kw):
             super().__init__(lr, **kw)
             self.decay = decay
-            self.__dict__.update(careful=careful, mode=mode)
+            self.__dict__.update(careful=careful, mode=mode, cap=cap)
 
     monkeypatch.setitem(optim.OPTIMIZERS, "slow", Slow)
     d = optim.describe("slow")
@@ -127,3 +133,5 @@ def test_new_optimizer_and_declared_options_appear(monkeypatch):
                                   "doc": "take care", "kind": "bool"}
     assert options["mode"]["kind"] == "choice" and options["mode"]["allowed"] == ["a", "b"]
     assert options["mode"]["doc"] == "which way"
+    assert options["cap"] == {"name": "cap", "default": None, "shared": False, "doc": "a cap",
+                              "kind": "number", "nullable": True, "range": "> 0"}

@@ -13,7 +13,7 @@ any change here:
 * ``options`` — the other constructor arguments: ``kind`` ``"bool"``, ``"choice"`` (with its
   ``allowed`` values) or ``"number"`` (``nullable`` when the default is ``None``), their
   default, doc and whether the option is ``shared`` by every optimizer (maximize, clipping,
-  ...) rather than the rule's own. Declarative ``Flag``/``Choice`` descriptors in
+  ...) rather than the rule's own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
   :mod:`.hyperparams` are read when a class has them; otherwise the kind comes from the type
   of the default and a string option's allowed values from the error the class gives for a
   value it does not accept;
@@ -142,9 +142,16 @@ def _hyperparameter(cls: type[Optimizer], name: str, default: Any,
 
 
 def _option(cls: type[Optimizer], preset: dict[str, Any], name: str, default: Any,
-            flags: dict[str, Any], choices: dict[str, Any], shared: bool) -> dict[str, Any]:
+            declared: dict[str, dict[str, Any]], shared: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "default": default, "shared": shared, "doc": ""}
-    if name in flags:
+    flags, choices, numbers = declared["Flag"], declared["Choice"], declared["Number"]
+    if name in numbers:
+        number = numbers[name]
+        entry.update(kind="number", nullable=bool(getattr(number, "optional", False)),
+                     default=_jsonable_number(default), doc=_doc_of(number))
+        if getattr(number, "check", None) is not None:
+            entry["range"] = number.check.text()
+    elif name in flags:
         entry.update(kind="bool", doc=_doc_of(flags[name]))
     elif name in choices:
         entry.update(kind="choice", allowed=[str(v) for v in choices[name].allowed],
@@ -182,15 +189,15 @@ def describe(name: str) -> dict[str, Any]:
     from . import accepted_arguments
 
     accepted = set(accepted_arguments(cls))
-    flags = _class_descriptors(cls, getattr(hyperparams, "Flag", None))
-    choices = _class_descriptors(cls, getattr(hyperparams, "Choice", None))
+    declared = {kind: _class_descriptors(cls, getattr(hyperparams, kind, None))
+                for kind in ("Flag", "Choice", "Number")}
     base_names = set(inspect.signature(Optimizer.__init__).parameters)
     options = []
     for key, default in defaults.items():
         if key in hypers or key in HIDDEN_OPTIONS:
             continue
         shared = key in base_names and key not in cls.option_names
-        options.append(_option(cls, preset, key, default, flags, choices, shared))
+        options.append(_option(cls, preset, key, default, declared, shared))
     options.sort(key=lambda o: o["shared"])  # the rule's own first, in signature order
     return {
         "name": str(name).strip().lower(),
