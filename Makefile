@@ -1,5 +1,4 @@
 # Two set-up commands on a fresh machine: `make demo` and `make test`.
-# The runtime includes the `serve` extra (FastAPI, uvicorn) for `descentlab serve`.
 # Each creates .venv/ in the repo when missing and installs what it needs.
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +8,7 @@ SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 RUNTIME := $(VENV)/.runtime-$(SUM)
 STAMP   := $(VENV)/.test-$(SUM)
 
-.PHONY: demo test lint bench figures clean
+.PHONY: demo test lint bench figures clean postgres
 
 # The library and its runtime dependencies (enough for the demo).
 $(RUNTIME): pyproject.toml
@@ -18,7 +17,7 @@ $(RUNTIME): pyproject.toml
 	rm -f $(VENV)/.runtime-*
 	touch $(RUNTIME)
 
-# Plus the test extra: pytest, hypothesis, ruff, PyTorch 2.13 (the oracle), Playwright.
+# Plus the test extra: pytest, hypothesis, ruff and PyTorch 2.13 (the oracle).
 $(STAMP): $(RUNTIME)
 	$(PY) -m pip install -q -e ".[test]"
 	rm -f $(VENV)/.test-*
@@ -30,6 +29,12 @@ demo: $(RUNTIME)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# PostgreSQL for the many-workers tests of `compare` (they start their own server on
+# 127.0.0.1): Debian's package, installed when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
+
 # The browser tests drive Debian's Chromium through Playwright (its own browser download
 # cannot work offline): install the system package when it is missing.
 CHROMIUM := /usr/bin/chromium
@@ -39,13 +44,15 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 # Two pytest workers on two cores: one BLAS/numba thread each, or they oversubscribe the CPU.
-test: lint $(CHROMIUM)
+test: lint postgres $(CHROMIUM)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(PY) -m pytest -n 2 descentlab tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_throughput.py
 	$(PY) benchmarks/mnist_race.py
 	$(PY) benchmarks/sweep_vs_loop.py
+	$(PY) benchmarks/import_time.py
+	$(PY) benchmarks/compare_speed.py
 	$(PY) benchmarks/playground_drag.py
 
 # The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
@@ -61,11 +68,19 @@ figures: $(STAMP) $(CHROMIUM)
 	$(FIG) ewma --beta 0.9 --out docs/figures/e2_ewma
 	$(FIG) race --problem saddle --steps 60 --optimizers sgd:lr=0.05 momentum:lr=0.05 \
 	  rmsprop:lr=0.05 adam:lr=0.05 --animate gif --out docs/figures/e9_saddle
-	$(FIG) sweep --problem two_basin --optimizer momentum:lr=0.1 --starts 60 --out docs/figures/starts
+	$(FIG) sweep --problem two_basin --optimizer momentum --lr 0.05,0.1,0.2 --starts 60 --out docs/figures/starts
 	$(FIG) schedules --out docs/figures/e7_schedules
 	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) mnist --seed 0 --out docs/figures/e5_mnist
 	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) init --seed 0 --out docs/figures/e6_init
 	$(FIG) batches --seed 0 --out docs/figures/e8_batches
+	rm -f docs/figures/compare_*/study.db*   # fresh studies (each is resumable otherwise)
+	$(FIG) compare --problem bowl --optimizers sgd momentum nesterov adagrad rmsprop adam \
+	  --budget 50 --seeds 5 --steps 100 --noise 0.5 --start-spread 1 --out docs/figures/compare_bowl
+	$(FIG) compare --problem bowl rosenbrock beale two_basin --optimizers sgd momentum \
+	  nesterov adagrad rmsprop adam --budget 30 --seeds 3 --steps 100 --noise 0.1 \
+	  --start-spread 0.2 --out docs/figures/compare_surfaces
+	DESCENTLAB_DATA=$${DESCENTLAB_DATA:-../shared/data/mnist} $(FIG) compare --problem mnist \
+	  --optimizers sgd momentum adam --budget 20 --seeds 3 --iterations 500 --out docs/figures/compare_mnist
 	$(PY) benchmarks/sweep_vs_loop.py
 
 clean:

@@ -29,8 +29,8 @@ def test_race_writes_everything_and_rerun_is_byte_identical(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "nearest minimum" in out and "global (0, 0)" in out
     names = {p.name for p in a.iterdir()}
-    assert names == {"contours.png", "overlay.png", "animation.gif", "trajectories.csv",
-                     "manifest.json"}
+    assert names == {"contours.png", "overlay.png", "surface.png", "progress.png",
+                     "animation.gif", "trajectories.csv", "manifest.json"}
     assert Image.open(a / "animation.gif").n_frames == 13
     doc = json.loads((a / "manifest.json").read_text())
     assert doc["command"] == "race" and doc["arguments"]["optimizers"] == E3
@@ -100,8 +100,8 @@ def test_malformed_input_points_at_the_culprit(capsys):
     err = error_of(capsys, ["sweep", "--problem", "quartic", "--optimizer", "adam", "--lr",
                             "1", "--grid", "beta2"])
     assert "NAME=VALUES" in err
-    err = error_of(capsys, ["trace", "nadam", "--problem", "xy", "--exact"])
-    assert "--exact supports" in err
+    err = error_of(capsys, ["trace", "nadam:clip_value=1", "--problem", "xy", "--exact"])
+    assert "--exact cannot trace clipping" in err and "clip_value" in err
     err = error_of(capsys, ["race", "--f", "__import__('os')", "--optimizers", "sgd"])
     assert "__import__" in err
 

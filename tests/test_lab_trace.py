@@ -74,11 +74,66 @@ def test_exact_falls_back_to_floats_when_not_simple():
     assert "≈" in t.table() and "exact arithmetic ends at step 3" in t.table()
 
 
-def test_exact_is_refused_for_unsupported_optimizers():
-    with pytest.raises(ValueError, match="--exact supports sgd, momentum"):
-        trace(problems.get("xy"), "nadam", (1, 2), 1, exact=True)
-    with pytest.raises(ValueError, match="amsgrad"):
-        trace(problems.get("xy"), "adam:amsgrad=true", (1, 2), 1, exact=True)
+def test_exact_refuses_clipping_and_array_hyperparameters():
+    with pytest.raises(ValueError, match="clip_norm"):
+        trace(problems.get("xy"), "adam:clip_norm=1", (1, 2), 1, exact=True)
+
+
+def test_exact_adamw_by_hand():
+    # AdamW on x·y from (1, 2): lr 1, β1 = β2 = 1/2, λ = 1/2, ε → 0. Written out by hand:
+    # step 1: g = (2, 1); decay p = (1/2, 1); m = (1, 1/2), v = (2, 1/2); m̂ = (2, 1),
+    #         v̂ = (4, 1); p = (1/2 − 1, 1 − 1) = (−1/2, 0)
+    # step 2: g = (y, x) = (0, −1/2); decay p = (−1/4, 0); m = (1/2, 0), v = (1, 3/8);
+    #         m̂ = (2/3, 0), v̂ = (4/3, 1/2); x: −1/4 − (2/3)/√(4/3) = −1/4 − √3/3; y: 0
+    t = trace(problems.get("xy"), "adamw:lr=1,beta1=0.5,beta2=0.5,weight_decay=0.5", (1, 2),
+              2, exact=True)
+    one, two = ({q: tuple(map(str, v)) for q, v in s.exact.items()} for s in t.steps)
+    assert one["m"] == ("1", "1/2") and one["v̂"] == ("4", "1")
+    assert one["new point"] == ("-1/2", "0")
+    assert two["g"] == ("0", "-1/2") and two["m"] == ("1/2", "0") and two["v"] == ("1", "3/8")
+    assert two["m̂"] == ("2/3", "0") and two["v̂"] == ("4/3", "1/2")
+    assert two["new point"] == ("-1/4 - sqrt(3)/3", "0")
+    assert two["step"] == ("1/4 - sqrt(3)/3", "0")  # the decay is part of the step
+
+
+def test_exact_adadelta_by_hand_keeps_its_eps():
+    # Adadelta on f = x² from x = 1: lr 1, ρ = 1/2, ε = 1/4 (part of the rule: not → 0).
+    # step 1: g = 2; s = ½·4 = 2; Δ = √(0 + ¼)/√(2 + ¼)·2 = (½)/(3/2)·2 = 2/3;
+    #         u = ½·(2/3)² = 2/9; x = 1 − 2/3 = 1/3
+    # step 2: g = 2/3; s = ½·2 + ½·4/9 = 11/9; Δ = √(2/9 + ¼)/√(11/9 + ¼)·2/3
+    #         = √(17/53)·2/3 = 2√901/159; u = ½·2/9 + ½·(4/9)(17/53) = 29/159
+    f = problems.from_expression("x**2", start=(1.0,))
+    t = trace(f, "adadelta:lr=1,rho=0.5,eps=0.25", (1,), 2, exact=True)
+    one, two = ({q: str(v[0]) for q, v in s.exact.items()} for s in t.steps)
+    assert (one["square_avg"], one["acc_delta"], one["new point"]) == ("2", "2/9", "1/3")
+    assert (two["g"], two["square_avg"]) == ("2/3", "11/9")
+    assert two["acc_delta"] == "29/159"
+    assert two["step"] == "-2*sqrt(901)/159"
+    assert two["new point"] == "1/3 - 2*sqrt(901)/159"
+    assert "ε → 0" not in t.note
+
+
+@pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()])
+def test_every_optimizer_traces_exactly_from_its_own_rule(name):
+    # The first update of every registered optimizer on the bowl from (−7, 2) is a rational
+    # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
+    spec = "nadam:momentum_decay=1" if name == "nadam" else name
+    t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)
+    step = t.steps[0]
+    assert all(e is not None for e in step.exact["new point"]), (name, t.table())
+    for q, values in step.values.items():
+        for e, f in zip(step.exact[q], values):
+            assert e is not None and float(e) == pytest.approx(f, rel=1e-12, abs=1e-300), q
+
+
+def test_exact_trace_is_bounded_on_huge_radicands():
+    # Rationals whose roots need factoring numbers past the trial-division limit end exact
+    # arithmetic at once instead of hanging.
+    import time
+
+    start = time.process_time()
+    trace(problems.get("bowl"), "adagrad:lr=0.37", (-6.9, 1.3), 6, exact=True)
+    assert time.process_time() - start < 20
 
 
 def test_exact_momentum_matches_float_trace():
@@ -100,6 +155,34 @@ def test_surd_arithmetic_agrees_with_floats(a, b):
     assert float(a * b) == pytest.approx(float(a) * float(b), rel=1e-9, abs=1e-9)
     if not b.is_zero() and len(b.terms) <= 2:
         assert float(a / b) == pytest.approx(float(a) / float(b), rel=1e-9, abs=1e-9)
+
+
+@given(surds, surds)
+def test_surd_comparisons_and_abs_agree_with_floats(a, b):
+    fa, fb = float(a), float(b)
+    if abs(fa - fb) > 1e-9:
+        assert (a < b) == (fa < fb) and (a > b) == (fa > fb) and (a >= b) == (fa >= fb)
+    assert float(abs(a)) == pytest.approx(abs(fa), abs=1e-9)
+    assert a == a and not (a < a) and a <= a
+
+
+@given(fractions, st.integers(-4, 4))
+def test_surd_powers(q, n):
+    x = Surd.of(q)
+    if q == 0 and n < 0:
+        with pytest.raises(NotSimple):
+            x**n
+    else:
+        assert x**n == Surd.of(q**n)
+    if q >= 0:
+        assert x**0.5 == x.sqrt()
+
+
+def test_surd_max_in_object_arrays():
+    a = np.array([Surd.of(1, 2), Surd({2: Fraction(1)})], dtype=object)
+    b = np.array([Surd({3: Fraction(1, 3)}), Surd.of(1)], dtype=object)
+    assert [str(v) for v in np.maximum(a, b)] == ["sqrt(3)/3", "sqrt(2)"]
+    assert [str(v) for v in np.sqrt(np.array([Surd.of(9, 4)], dtype=object))] == ["3/2"]
 
 
 @given(fractions)

@@ -237,7 +237,7 @@ def test_classic_textbook_script_runs_with_only_imports_changed(tiny_dir, monkey
         assert net.loss(x_train[:4], t_train[:4]) > 0
     # gradient_check.py
     network = MultiLayerNet(input_size=784, hidden_size_list=[10], output_size=10,
-                            dtype=np.float64)
+                            dtype=np.float64, seed=0)  # seeded: a fresh draw can sit on a kink
     x_batch = x_train[:3]
     t_batch = t_train[:3]
     grad_numerical = network.numerical_gradient(x_batch, t_batch)

@@ -89,6 +89,46 @@ def test_formula_text_rebuilds_the_problem(name):
     np.testing.assert_allclose(q.grad(X), p.grad(X), rtol=1e-9, atol=1e-9)
 
 
+def gradient_components(text: str, dim: int) -> list[str]:
+    """The coordinates of a gradient text: ``"(a, b)"`` → ["a", "b"] in 2-D, the text in 1-D
+    (split by Python's own parser, so a comma inside a call stays where it is)."""
+    if dim == 1:
+        return [text]
+    import ast
+
+    tree = ast.parse(text, mode="eval").body
+    assert isinstance(tree, ast.Tuple) and len(tree.elts) == dim, text
+    return [ast.get_source_segment(text, e) for e in tree.elts]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_expression_is_a_formula_equal_to_the_gradient(name):
+    """Every catalogue gradient text is an expression (one per coordinate) whose value is
+    the problem's gradient and the central differences of f."""
+    p = CATALOGUE[name]
+    X = random_points(p, 200, seed=4)
+    fd = central_differences(p.f, X)
+    for i, text in enumerate(gradient_components(p.gradient_expression, p.dim)):
+        component = from_expression(text, dim=p.dim, find_minima=False)
+        np.testing.assert_allclose(component.f(X), p.grad(X)[:, i], rtol=1e-9, atol=1e-9,
+                                   err_msg=f"{name}: d/d{'xy'[i]} = {text}")
+        scale = 1 + np.abs(p.f(X)).max()
+        np.testing.assert_allclose(component.f(X), fd[:, i], rtol=1e-5, atol=1e-7 * scale)
+
+
+def test_products_of_named_constants_differentiate():
+    """pi*sin(2*pi*x) once sent the simplifier round in circles (RecursionError)."""
+    p = from_expression("pi*sin(2*pi*x)")
+    X = np.array([[0.1], [0.3]])
+    np.testing.assert_allclose(p.grad(X)[:, 0], 2 * math.pi**2 * np.cos(2 * math.pi * X[:, 0]))
+
+
+def test_gradient_expression_check_catches_a_wrong_text():
+    wrong = from_expression("x/20", dim=2, find_minima=False)  # d/dx of x**2/20 is x/10
+    X = random_points(CATALOGUE["bowl"], 20)
+    assert not np.allclose(wrong.f(X), CATALOGUE["bowl"].grad(X)[:, 0])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_vectorised_over_leading_axes(name):
     p = CATALOGUE[name]

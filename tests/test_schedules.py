@@ -557,7 +557,7 @@ def test_manual_override_mid_run():
 
 # ------------------------------------------------------------------ E7: figure and command
 def test_e7_constant_rate_wanders_decayed_rate_settles():
-    from descentlab.viz.schedules import bowl_schedules, run_bowl
+    from descentlab.lab.schedule_study import bowl_schedules, run_bowl
 
     tails = {}
     for label, rate in bowl_schedules(1000).items():

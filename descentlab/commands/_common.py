@@ -140,3 +140,98 @@ def parse_grid(text: str) -> tuple[str, np.ndarray]:
 
 def formats(args: argparse.Namespace) -> tuple[str, ...]:
     return ("png", "svg") if getattr(args, "svg", False) else ("png",)
+
+
+def add_output_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
+    """``--out DIR`` and ``--svg``, the output options of the surface commands."""
+    p.add_argument("--out", default=default_out, metavar="DIR",
+                   help=f"output folder (default {default_out})")
+    p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
+
+
+# -- the network experiments (mnist, init, batches) ------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def parse_hidden(text: str) -> list[int]:
+    """``"100,100"`` → ``[100, 100]``; ``""`` or ``"none"`` → ``[]``.
+
+    >>> parse_hidden("100,50"), parse_hidden("none")
+    ([100, 50], [])
+    """
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--hidden: expected comma-separated layer sizes like 100,100, "
+                         f"got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"--hidden: layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -> None:
+    """The options shared by the MNIST experiments."""
+    p.add_argument("--iterations", type=positive_int, default=iterations,
+                   help=f"training iterations (default {iterations})")
+    p.add_argument("--batch-size", type=positive_int, default=128,
+                   help="mini-batch size, drawn with replacement (default 128)")
+    p.add_argument("--hidden", default="100,100,100,100",
+                   help="hidden layer sizes (default 100,100,100,100)")
+    p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights and the mini-batches (default 0)")
+    p.add_argument("--log-every", type=positive_int, default=100,
+                   help="print the losses every N iterations (default 100)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_mnist_data(args: argparse.Namespace) -> tuple:
+    """MNIST from ``--data-dir`` (else $DESCENTLAB_DATA, else the cache), normalised, flat."""
+    from ..data import load_mnist
+
+    return load_mnist(args.data_dir, normalize=True, flatten=True)
+def add_noise_arguments(p: argparse.ArgumentParser, seeds: bool = False) -> None:
+    """``--noise SIGMA``, ``--start-spread R``, ``--start-dist`` and ``--seed`` (and
+    ``--seeds N`` for commands that draw a band over seeds); see :mod:`descentlab.lab.engine`."""
+    p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+                   help="additive Gaussian gradient noise σ, seeded (default 0)")
+    p.add_argument("--start-spread", type=float, default=0.0, metavar="R",
+                   help="draw the start around --start: box half-width or Gaussian σ (0)")
+    from ..lab.engine import START_SHAPES
+
+    p.add_argument("--start-dist", default="box", choices=START_SHAPES,
+                   help="shape of the start distribution (box)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the noise and start, base of every seed (0)")
+    if seeds:
+        p.add_argument("--seeds", type=int, default=None, metavar="N",
+                       help="run each optimizer on seeds SEED … SEED+N−1 and draw the median "
+                       "f per step with its 25–75 %% band (spread.png)")
+
+
+def noise_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the noise arguments; the keywords of the lab functions."""
+    from ..errors import InputError
+
+    for flag, v in (("--noise", args.noise), ("--start-spread", args.start_spread)):
+        if not (math.isfinite(v) and v >= 0):
+            raise InputError(f"{flag} must be a finite number >= 0, got {v}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    n = getattr(args, "seeds", None)
+    if n is not None and not 1 <= n <= 10_000:
+        raise InputError(f"--seeds must be between 1 and 10,000, got {n}")
+    return {"noise": args.noise, "spread": args.start_spread}

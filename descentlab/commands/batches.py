@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import make_classification, make_regression
-from ..lab.batch_study import compare_batch_modes
-from ..lab.manifest import write_manifest
-from ..lab.run_outputs import write_csv
-from .mnist import positive_int
+from ._common import positive_int
 
 EXAMPLE = """example:
   descentlab batches --out results/e8
@@ -30,6 +26,11 @@ def parse_scales(text: str) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import make_classification, make_regression
+    from ..lab.batch_study import compare_batch_modes
+    from ..lab.manifest import write_manifest
+    from ..lab.run_outputs import write_csv
+
     scales = parse_scales(args.scales)
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be positive, got {args.lr}")

@@ -14,44 +14,38 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import race, sweep
-
 E3_OPTIMIZERS = ["sgd:lr=0.95", "momentum:lr=0.1", "adagrad:lr=1.5", "adam:lr=0.3",
                  "rmsprop:lr=0.3", "nesterov:lr=0.3"]
 
 
-def _namespace(command: str, module, **values) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    module.register(sub)
-    p = sub.choices[command]
-    defaults = {a.dest: a.default for a in p._actions if a.dest != "help"}
-    defaults.update(p._defaults)
-    return argparse.Namespace(**{**defaults, **values, "command": command})
+def _command(argv: list[str]) -> int:
+    """Run ``descentlab ARGV`` as the command line would (each command stays on its own)."""
+    from ..cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    print("== E3: the ill-conditioned bowl race ==")
-    race.run(_namespace("race", race, problem="bowl", start="-7,2", steps=30,
-                        optimizers=E3_OPTIMIZERS, animate="gif", out=str(out / "e3_race")))
-    print()
-    print("== E1: Adam on the quartic, learning rate x beta2 ==")
-    sweep_args = _namespace("sweep", sweep, problem="quartic", start="-8", steps=99,
-                            optimizer="adam:eps=1e-10", lr="0.1:12:0.1",
-                            grid="beta2=0.999,0.5", out=str(out / "e1_sweep"),
-                            json=str(out / "e1_sweep" / "sweep.json"))
-    sweep.run(sweep_args)
     import json
 
-    doc = json.loads((out / "e1_sweep" / "sweep.json").read_text())
+    out = Path(args.out)
+    print("== E3: the ill-conditioned bowl race ==")
+    _command(["race", "--problem", "bowl", "--start=-7,2", "--steps", "30", "--optimizers",
+              *E3_OPTIMIZERS, "--animate", "gif", "--out", str(out / "e3_race")])
+    print()
+    print("== E1: Adam on the quartic, learning rate x beta2 ==")
+    sweep_json = out / "e1_sweep" / "sweep.json"
+    _command(["sweep", "--problem", "quartic", "--start=-8", "--steps", "99", "--optimizer",
+              "adam:eps=1e-10", "--lr", "0.1:12:0.1", "--grid", "beta2=0.999,0.5",
+              "--out", str(out / "e1_sweep"), "--json", str(sweep_json)])
+    doc = json.loads(sweep_json.read_text())
     lr = doc["thresholds"][0]["first_global"] or 1.5
     print()
     print(f"== E1: the moving dot, Adam lr = {lr:g} (the smallest rate reaching the global "
           "minimum, beta2 = 0.999) ==")
-    race.run(_namespace("race", race, problem="quartic", start="-8", steps=99,
-                        optimizers=[f"adam:lr={lr:g},eps=1e-10"], animate="gif",
-                        out=str(out / "e1_adam")))
+    _command(["race", "--problem", "quartic", "--start=-8", "--steps", "99", "--optimizers",
+              f"adam:lr={lr:g},eps=1e-10", "--animate", "gif", "--out", str(out / "e1_adam")])
     print()
     print(f"demo written to {out.resolve()}/")
     return 0

@@ -9,7 +9,6 @@ from ..files import write_text
 from ..lab import manifest
 from ..lab.ewma import ewma, sample_data
 from . import _common
-from .race import add_output_arguments
 
 EXAMPLE = """example:
   descentlab ewma --beta 0.9 --out out/ewma
@@ -23,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--beta must be in [0, 1), got {args.beta}")
     if args.n < 2:
         raise ValueError(f"--n must be >= 2, got {args.n}")
-    from ..viz import maps, style
+    from ..viz import style
+    from ..viz.ewma import ewma_figure
 
     data = sample_data(args.n, args.seed)
     plain = ewma(data, args.beta)
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         f"{t},{d!r},{p!r},{c!r}" for t, (d, p, c) in
         enumerate(zip(data.tolist(), plain.tolist(), corrected.tolist()), start=1)]
     written = [write_text(out / "ewma.csv", "\n".join(lines) + "\n")]
-    written += style.save(maps.ewma_figure(data, args.beta, plain, corrected), out / "ewma",
+    written += style.save(ewma_figure(data, args.beta, plain, corrected), out / "ewma",
                           _common.formats(args))
     k = min(5, args.n)
     print(f"β = {args.beta:g}; first {k} steps (data, EWMA, bias-corrected):")
@@ -55,5 +55,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, default=0.9, help="decay β (default 0.9)")
     p.add_argument("--n", type=int, default=100, help="number of data points (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noisy data (default 0)")
-    add_output_arguments(p, "out/ewma")
+    _common.add_output_arguments(p, "out/ewma")
     p.set_defaults(run=run)

@@ -5,19 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..lab.init_study import (
-    HISTOGRAM_CONFIGS,
-    MNIST_CONFIGS,
-    RANGES,
-    activation_summary,
-    layer_activations,
-)
-from ..lab.manifest import write_manifest
-from ..lab.mnist_race import _shapes, train_together
-from ..lab.run_outputs import write_csv
-from ..lab.spec import build_optimizer
-from ..nn import MultiLayerNet
-from .mnist import add_training_arguments, load, parse_hidden
+from ._common import add_training_arguments, load_mnist_data, parse_hidden
 
 EXAMPLE = """example:
   descentlab init --data-dir ../shared/data/mnist --out results/e6
@@ -27,6 +15,19 @@ EXAMPLE = """example:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.init_study import (
+        HISTOGRAM_CONFIGS,
+        MNIST_CONFIGS,
+        RANGES,
+        activation_summary,
+        layer_activations,
+    )
+    from ..lab.manifest import write_manifest
+    from ..lab.mnist_race import data_shapes, train_together
+    from ..lab.run_outputs import write_csv
+    from ..lab.spec import build_optimizer
+    from ..nn import MultiLayerNet
+
     out = Path(args.out)
     hidden = parse_hidden(args.hidden)
     build_optimizer(args.optimizer)  # check the spec before any work
@@ -52,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
                                                        "saturated_or_dead"], stats))
     results: dict = {}
     if not args.skip_mnist:
-        (x_train, t_train), (x_test, t_test) = load(args)
-        n_in, n_classes = _shapes(x_train, t_train)
+        (x_train, t_train), (x_test, t_test) = load_mnist_data(args)
+        n_in, n_classes = data_shapes(x_train, t_train)
         print(f"\nMNIST, network {'-'.join(map(str, [n_in, *hidden, n_classes]))} (relu), "
               f"optimizer {args.optimizer}, {args.iterations} iterations of "
               f"{args.batch_size}")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data import load_mnist
-from ..lab.manifest import write_manifest
-from ..lab.mnist_race import CLASSIC_OPTIMIZERS, RaceResult, run_race
-from ..lab.run_outputs import write_csv
-from ..lab.spec import build_optimizer
+from ..lab.mnist_race import CLASSIC_OPTIMIZERS
+from ._common import add_training_arguments, load_mnist_data, parse_hidden
+
+if TYPE_CHECKING:
+    from ..lab.mnist_race import RaceResult
 
 EXAMPLE = """example:
   descentlab mnist --optimizers sgd momentum nesterov adagrad rmsprop adam \\
@@ -25,56 +26,11 @@ MNIST is read from --data-dir, else $DESCENTLAB_DATA, else ~/.cache/descentlab/m
 """
 
 
-def parse_hidden(text: str) -> list[int]:
-    """``"100,100"`` → ``[100, 100]``; ``""`` or ``"none"`` → ``[]``."""
-    text = text.strip()
-    if text.lower() in ("", "none"):
-        return []
-    try:
-        sizes = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--hidden: expected comma-separated layer sizes like 100,100, "
-                         f"got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"--hidden: layer sizes must be positive, got {text!r}")
-    return sizes
-
-
 def parse_init(text: str) -> str | float:
     try:
         return float(text)
     except ValueError:
         return text
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -> None:
-    """The options shared by the MNIST experiments."""
-    p.add_argument("--iterations", type=positive_int, default=iterations,
-                   help=f"training iterations (default {iterations})")
-    p.add_argument("--batch-size", type=positive_int, default=128,
-                   help="mini-batch size, drawn with replacement (default 128)")
-    p.add_argument("--hidden", default="100,100,100,100",
-                   help="hidden layer sizes (default 100,100,100,100)")
-    p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the initial weights and the mini-batches (default 0)")
-    p.add_argument("--log-every", type=positive_int, default=100,
-                   help="print the losses every N iterations (default 100)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def load(args: argparse.Namespace) -> tuple:
-    return load_mnist(args.data_dir, normalize=True, flatten=True)
 
 
 def report(result: RaceResult, iterations: int) -> None:
@@ -95,12 +51,17 @@ def report(result: RaceResult, iterations: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.manifest import write_manifest
+    from ..lab.mnist_race import run_race
+    from ..lab.run_outputs import write_csv
+    from ..lab.spec import build_optimizer
+
     hidden = parse_hidden(args.hidden)
     init = parse_init(args.weight_init)
     out = Path(args.out)
     for spec in args.optimizers:  # report a bad spec before loading anything
         build_optimizer(spec)
-    (x_train, t_train), (x_test, t_test) = load(args)
+    (x_train, t_train), (x_test, t_test) = load_mnist_data(args)
     print(f"MNIST race: {len(args.optimizers)} optimizers, network "
           f"{'-'.join(map(str, [784, *hidden, 10]))} ({args.activation}, init {init}), "
           f"{args.iterations} iterations of {args.batch_size}, seed {args.seed}")
@@ -113,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     rows = [[i + 1, *(float(result.losses[n][i]) for n in result.names)]
             for i in range(args.iterations)]
     written = [write_csv(out / "history.csv", ["iteration", *result.names], rows)]
-    from ..viz.nn_figures import loss_curves
+    from ..viz.nn_figures import loss_curves, rate_labels
     from ..viz.style import save
 
     fig = loss_curves(result.losses, diverged=result.diverged,
+                      labels=rate_labels(result.optimizer_settings),
                       title=f"MNIST, batch {args.batch_size} (smoothed: Kaiser 11, β=2)")
     written += save(fig, out / "loss.png")
     settings = {

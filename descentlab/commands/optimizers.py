@@ -6,28 +6,6 @@ import argparse
 
 from .. import optim
 
-#: The update equations in plain text (PyTorch defaults; p parameter, g gradient, η lr,
-#: t the 1-based step). The full statement with the Keras/textbook variants is in each
-#: class's docstring (``help(descentlab.optim.Adam)``).
-EQUATIONS: dict[str, list[str]] = {
-    "sgd": ["p ← p − η·g"],
-    "momentum": ["b ← μ·b + (1 − d)·g   (b₁ = g₁)", "p ← p − η·b"],
-    "nesterov": ["b ← μ·b + g", "p ← p − η·(g + μ·b)"],
-    "adagrad": ["h ← h + g²", "p ← p − η·g / (√h + ε)"],
-    "rmsprop": ["s ← ρ·s + (1 − ρ)·g²", "b ← μ·b + g / (√s + ε)   (μ = 0: b = g/(√s + ε))",
-                "p ← p − η·b"],
-    "adadelta": ["s ← ρ·s + (1 − ρ)·g²", "Δ ← √(u + ε) / √(s + ε) · g",
-                 "u ← ρ·u + (1 − ρ)·Δ²", "p ← p − η·Δ"],
-    "adam": ["m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
-             "m̂ = m / (1 − β1ᵗ),   v̂ = v / (1 − β2ᵗ)", "p ← p − η·m̂ / (√v̂ + ε)"],
-    "adamw": ["p ← p·(1 − η·λ)", "then the Adam step"],
-    "amsgrad": ["as Adam, with v replaced by v_max ← max(v_max, v)"],
-    "nadam": ["μₜ = β1·(1 − ½·0.96^(t·ψ)),   Πₜ = μ₁···μₜ,   m, v, v̂ as Adam",
-              "p ← p − η·[(1 − μₜ)·g / (1 − Πₜ) + μₜ₊₁·m / (1 − Πₜ·μₜ₊₁)] / (√v̂ + ε)"],
-    "adamax": ["m ← β1·m + (1 − β1)·g,   u ← max(β2·u, |g| + ε)",
-               "p ← p − η/(1 − β1ᵗ) · m / u"],
-}
-
 EXAMPLE = """example:
   descentlab optimizers
   descentlab optimizers adam     (one optimizer, with its full docstring)"""
@@ -42,10 +20,12 @@ def _defaults(name: str) -> str:
     return ", ".join(parts)
 
 
+def _class_of(name: str) -> type[optim.Optimizer]:
+    return optim.OPTIMIZERS[name] if name in optim.OPTIMIZERS else optim.ALIASES[name][0]
+
+
 def run(args: argparse.Namespace) -> int:
-    names = [n for n in EQUATIONS if n in optim.available()]
-    missing = sorted(set(optim.available()) - set(names))
-    names += missing  # an optimizer added without an entry here is still listed
+    names = [*optim.OPTIMIZERS, *optim.ALIASES]  # the lineage's order, then the aliases
     if args.name:
         key = args.name.strip().lower()
         if key not in optim.available():
@@ -54,12 +34,13 @@ def run(args: argparse.Namespace) -> int:
         names = [key]
     for name in names:
         print(f"{name:<10} {_defaults(name)}")
-        for line in EQUATIONS.get(name, ["(see its docstring)"]):
+        # The equations live on the class (p parameter, g gradient, η lr, t the 1-based step);
+        # the full statement with the Keras/textbook variants is its docstring.
+        for line in _class_of(name).equations or ("(see its docstring)",):
             print(f"{'':<12}{line}")
         print()
     if args.name:
-        cls = optim.OPTIMIZERS.get(names[0]) or optim.ALIASES[names[0]][0]
-        print((cls.__doc__ or "").strip())
+        print((_class_of(names[0]).__doc__ or "").strip())
     return 0
 
 

@@ -18,8 +18,9 @@ EXAMPLE = """examples:
       --optimizers adam:lr=1.5,eps=1e-10 --animate gif --out out/e1
   descentlab race --f "x**2 + 3*y**2" --start 2,1 --optimizers sgd:lr=0.1 adam:lr=0.1
 
-writes to --out: contours.png (a grid, one panel per optimizer) and overlay.png for 2-D
-problems, curve.png for 1-D ones, animation.gif|mp4 with --animate, trajectories.csv
+writes to --out: contours.png (a grid, one panel per optimizer), overlay.png and surface.png
+(3-D) for 2-D problems, curve.png for 1-D ones, progress.png (f against the step) for both,
+animation.gif|mp4 with --animate (--view surface: on the 3-D surface), trajectories.csv
 (optimizer, step, x, y, f) and manifest.json (rerun it with `descentlab rerun`)."""
 
 
@@ -29,18 +30,23 @@ def run(args: argparse.Namespace) -> int:
     _common.check_start_inside(problem, start, args.margin)
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if args.animate == "mp4":
-        from ..viz.animate import mp4_available
+    if args.animate == "mp4":  # say so before any work
+        from ..viz.animate import require_ffmpeg
 
-        if not mp4_available():
-            raise ValueError("MP4 needs ffmpeg, which is not installed on this machine; use "
-                             "--animate gif (Pillow) or install ffmpeg")
+        require_ffmpeg()
+    noise = _common.noise_settings(args)
+    seeds = None if args.seeds is None else list(range(args.seed, args.seed + args.seeds))
+    if seeds is None and (args.noise or args.start_spread):
+        seeds = [args.seed]
     bar = ProgressBar(len(args.optimizers) * args.steps, "race", unit=" updates")
     result = race(problem, args.optimizers, start, args.steps, tol=args.tol,
-                  margin=args.margin, progress=bar.update)
+                  margin=args.margin, progress=bar.update, seeds=seeds, **noise,
+                  start_shape=args.start_dist)
     bar.close()
     out = Path(args.out)
     written = [write_text(out / "trajectories.csv", result.csv())]
+    if seeds is not None:
+        written.append(write_text(out / "seeds.csv", result.seeds_csv()))
     written += draw(result, out, args)
     written.append(manifest.write_manifest(out, args, settings(result), written))
     print(result.table())
@@ -54,14 +60,29 @@ def draw(result, out: Path, args: argparse.Namespace) -> list[Path]:
     fmts = _common.formats(args)
     written: list[Path] = []
     if result.problem.dim == 2:
-        written += style.save(surfaces.contour_grid(result), out / "contours", fmts)
+        written += style.save(surfaces.contour_grid(result, look=args.look), out / "contours",
+                              fmts)
         written += style.save(surfaces.overlay(result), out / "overlay", fmts)
+        written += style.save(surfaces.surface3d(result), out / "surface", fmts)
     else:
         written += style.save(surfaces.curve(result), out / "curve", fmts)
+    written += style.save(surfaces.progress(result), out / "progress", fmts)
+    if result.seeds is not None and len(result.seeds) > 1:
+        from ..viz.compare import loss_bands
+
+        f_star = min((m.value for m in result.problem.minima if m.kind == "global"),
+                     default=0.0)
+        curves = {e.label: e.seed_f - f_star for e in result.entries}
+        written += style.save(loss_bands(curves, title=f"{result.problem.name}: "
+                                         f"{len(result.seeds)} seeds, noise σ = "
+                                         f"{result.noise:g}, start spread {result.spread:g}",
+                                         ylabel="f − f*" if f_star else "f"),
+                              out / "spread", fmts)
     if args.animate:
         from ..viz.animate import animate
 
-        written.append(animate(result, out / "animation", args.animate, fps=args.fps))
+        written.append(animate(result, out / "animation", args.animate, fps=args.fps,
+                               view=args.view))
     return written
 
 
@@ -69,16 +90,11 @@ def settings(result) -> dict:
     return {
         "problem": manifest.problem_settings(result.problem),
         "start": list(result.start), "steps": result.steps, "tol": result.tol,
+        "seeds": result.seeds, "noise": result.noise, "spread": result.spread,
         "optimizers": [{"label": e.label, "spec": e.spec,
                         **manifest.optimizer_settings(e.optimizer)} for e in result.entries],
         "summary": result.summary_rows(),
     }
-
-
-def add_output_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("--out", default=default_out, metavar="DIR",
-                   help=f"output folder (default {default_out})")
-    p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,10 +110,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="optimizer specs NAME[:key=value,...], e.g. adam:lr=0.3,beta2=0.5")
     p.add_argument("--animate", choices=("gif", "mp4"), help="also write an animation")
     p.add_argument("--fps", type=int, default=10, help="animation frames per second (10)")
+    p.add_argument("--view", choices=("contour", "surface"), default="contour",
+                   help="animate 2-D problems on the contours (default) or on the 3-D surface")
+    p.add_argument("--look", choices=("palette", "classic"), default="palette",
+                   help="contours.png: paths in each optimizer's colour (default) or as the "
+                   "textbook's red dots (classic)")
     p.add_argument("--tol", type=float, default=None,
                    help="distance counted as 'at a minimum' (default 1%% of the window)")
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN × its width on each side "
                    "count as diverged (default 0: the window itself)")
-    add_output_arguments(p, "out/race")
+    _common.add_noise_arguments(p, seeds=True)
+    _common.add_output_arguments(p, "out/race")
     p.set_defaults(run=run)

@@ -7,14 +7,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..files import write_text
 from ..lab import manifest
 from ..lab.progressbar import ProgressBar
 from ..lab.sweep import start_grid, sweep, sweep_starts
 from . import _common
-from .race import add_output_arguments
 
 EXAMPLE = """examples:
   descentlab sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 \\
@@ -34,17 +31,20 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     rates = None if args.lr is None else _common.parse_values(args.lr, "--lr")
+    noise = _common.noise_settings(args)
     out = Path(args.out)
     from ..viz import maps, style
 
     if args.starts is not None:
-        if args.grid:
-            raise ValueError("--starts sweeps start points; it cannot be combined with --grid")
+        if args.grid or args.start_spread:
+            raise ValueError("--starts sweeps start points; it cannot be combined with --grid "
+                             "or --start-spread")
         starts = start_grid(problem, args.starts)
         runs = starts.shape[0] * (1 if rates is None else rates.size)
         bar = ProgressBar(args.steps, f"sweep {runs} runs", unit=" steps")
         result = sweep_starts(problem, args.optimizer, starts, rates, steps=args.steps,
-                              tol=args.tol, margin=args.margin, progress=bar.update)
+                              tol=args.tol, margin=args.margin, progress=bar.update,
+                              noise=noise["noise"], seed=args.seed)
         bar.close()
         rate = result.success_rate()
         print(f"{args.optimizer} on {problem.name}: {starts.shape[0]} starts, {args.steps} steps")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             col = result.outcome[:, i]
             print(f"{lr:>10g} {rate[i]:>13.1%} {(col == 'local').mean():>7.1%} "
                   f"{(col == 'moving').mean():>7.1%} {(col == 'diverged').mean():>9.1%}")
-        written = style.save(maps.start_map(result, int(np.argmax(rate))), out / "starts",
+        written = style.save(maps.start_map(result), out / "starts",
                              _common.formats(args))
         summary = {"success_rate": {f"{lr:g}": float(r) for lr, r in zip(result.lr, rate)}}
     else:
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         bar = ProgressBar(args.steps, f"sweep {n} runs", unit=" steps")
         result = sweep(problem, args.optimizer, rates, axis=axis, axis_values=values,
                        start=start, steps=args.steps, tol=args.tol, margin=args.margin,
-                       progress=bar.update)
+                       progress=bar.update, **noise, seed=args.seed,
+                       start_shape=args.start_dist)
         bar.close()
         print(f"{args.optimizer} on {problem.name} from {start}, {args.steps} steps, "
               f"{n} runs (tol {result.tol:g})")
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         write_text(args.json, text)
         print(f"wrote {len(records)} records to {args.json}")
     settings = {"problem": manifest.problem_settings(problem), "start": list(start),
-                "steps": args.steps, "tol": result.tol, "optimizer": args.optimizer, **summary}
+                "steps": args.steps, "tol": result.tol, "optimizer": args.optimizer,
+                **noise, "seed": args.seed, **summary}
     written.append(manifest.write_manifest(out, args, settings, written))
     print(f"wrote {', '.join(p.name for p in written)} to {out}/")
     return 0
@@ -119,5 +121,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN × its width count as "
                    "diverged (default 0)")
-    add_output_arguments(p, "out/sweep")
+    _common.add_noise_arguments(p)
+    _common.add_output_arguments(p, "out/sweep")
     p.set_defaults(run=run)

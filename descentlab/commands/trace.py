@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from ..lab.trace import EXACT_OPTIMIZERS, trace
+from ..lab.trace import trace
 from . import _common
 
-EXAMPLE = f"""examples:
+EXAMPLE = """examples:
   descentlab trace adam:lr=1,beta1=0.5,beta2=0.5 --f "x*y" --start 1,2 --steps 2 --exact
   descentlab trace momentum:lr=0.1 --problem bowl --steps 3
 
---exact computes the rule in exact arithmetic (rationals and simple square roots, ε → 0) and
-prints e.g. -2*sqrt(2)/3; values that are not of that kind are printed as floats marked ≈.
-Optimizers with an exact rule: {", ".join(EXACT_OPTIMIZERS)}."""
+--exact runs the optimizer's own rule in exact arithmetic (rationals and simple square roots,
+ε → 0 where ε only guards a division) and prints e.g. -2*sqrt(2)/3; values that are not of
+that kind are printed as floats marked ≈. Every optimizer traces exactly this way."""
 
 
 def run(args: argparse.Namespace) -> int:

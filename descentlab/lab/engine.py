@@ -2,8 +2,10 @@
 
 ``run_batch(problem, optimizer, starts, steps)`` advances the parameters ``X`` of shape
 (K, dim) — K runs, one row each — by ``steps`` updates of one optimizer whose
-hyperparameters may be arrays of shape (K, 1) (one value per run). There is no Python loop
-over runs: a 200 × 200 sweep is one array of 40 000 rows.
+hyperparameters may be arrays of shape (K, 1) (one value per run). For element-wise rules there
+is no Python loop over runs: a 200 × 200 sweep is one array of 40 000 rows. Rules that are not
+element-wise (norms or matrices over a whole array) run one optimizer copy per run instead, so
+runs never mix.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
 the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin``
@@ -21,20 +23,43 @@ Outcomes (per run, after the last step), with ``tol`` a distance:
 
 ``bounced`` — the run came within ``tol`` of a global minimum at some step and later was in
 another minimum's basin (its nearest known minimum was no longer a global one) or diverged.
+
+Randomness (stochastic-gradient behaviour on a surface). Every run may carry a *seed* (a
+non-negative integer); two streams are drawn from it, each with its own
+``numpy.random.default_rng([seed, stream])``, so a run's randomness depends on its seed only —
+never on how many other runs share the batch or where it sits in it:
+
+* the start (:func:`draw_starts`): ``start + spread·u``, u uniform on [-1, 1]^dim (``"box"``)
+  or standard normal (``"gaussian"``), clipped into the bounds;
+* the gradient noise (:func:`gradient_noise`): the optimizer sees g̃ₖ = ∇f(xₖ) + σ·ξₖ with
+  ξₖ ~ N(0, I) independent over steps and coordinates (additive Gaussian noise, as a
+  mini-batch gradient's error is modelled). Divergence and outcomes are judged on the true
+  f and ∇f.
+
+Runs with the same seed see the same noise (common random numbers), which is what makes two
+configurations comparable on one seed.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 OUTCOMES = ("global", "local", "moving", "diverged")
 
 #: Default margin: 0, the bounds are the problem's own.
 DEFAULT_MARGIN = 0.0
+
+#: The random streams drawn from a run's seed (see the module docstring).
+START_STREAM, NOISE_STREAM = 1, 2
+#: Shapes of the start distribution.
+START_SHAPES = ("box", "gaussian")
 
 
 def default_tol(problem: Any) -> float:
@@ -79,6 +104,63 @@ class Batch:
     tol: float
 
 
+def _seed_list(seeds: Any) -> np.ndarray:
+    arr = np.asarray(seeds)
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) \
+            or (arr < 0).any():
+        raise InputError(f"seeds must be a non-empty 1-D list of integers >= 0, got {seeds!r}")
+    return arr.astype(np.int64)
+
+
+def draw_starts(problem: Any, start: Any, spread: float, seeds: Any, *, shape: str = "box",
+                margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """One start per seed, shape (len(seeds), dim): ``start + spread·u`` clipped into the
+    bounds, u uniform on [-1, 1]^dim (``shape="box"``) or N(0, I) (``"gaussian"``), drawn from
+    ``default_rng([seed, START_STREAM])``. ``spread = 0`` gives ``start`` for every seed.
+
+    >>> class P: dim, window = 2, ((-10.0, 10.0), (-5.0, 5.0))
+    >>> draw_starts(P(), (-7, 2), 0.0, [0, 1]).tolist()
+    [[-7.0, 2.0], [-7.0, 2.0]]
+    >>> bool((abs(draw_starts(P(), (-7, 2), 0.5, [0, 1]) - [-7, 2]) <= 0.5).all())
+    True
+    """
+    seeds = _seed_list(seeds)
+    if shape not in START_SHAPES:
+        raise InputError(f"start distribution {shape!r}: expected one of {START_SHAPES}")
+    spread = float(spread)
+    if not (np.isfinite(spread) and spread >= 0):
+        raise InputError(f"start spread must be a finite number >= 0, got {spread}")
+    X = np.tile(np.asarray(start, dtype=np.float64), (seeds.size, 1))
+    if spread == 0:
+        return X
+    for i, s in enumerate(seeds):
+        rng = np.random.default_rng([int(s), START_STREAM])
+        u = rng.uniform(-1.0, 1.0, problem.dim) if shape == "box" \
+            else rng.standard_normal(problem.dim)
+        X[i] += spread * u
+    lo, hi = bounds(problem, margin)
+    return np.clip(X, lo, hi)
+
+
+def gradient_noise(sigma: float, seeds: Any, steps: int, dim: int) -> np.ndarray:
+    """σ·ξ for every run and update: shape (steps, len(seeds), dim); row k is added to the
+    gradient used by update k + 1. Drawn per distinct seed from
+    ``default_rng([seed, NOISE_STREAM]).standard_normal((steps, dim))``.
+
+    >>> a, b = gradient_noise(0.5, [3, 7], 2, 1), gradient_noise(0.5, [3], 2, 1)
+    >>> a.shape, bool((a[:, :1] == b).all())
+    ((2, 2, 1), True)
+    """
+    seeds = _seed_list(seeds)
+    sigma = float(sigma)
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise InputError(f"gradient noise sigma must be a finite number >= 0, got {sigma}")
+    unique, inverse = np.unique(seeds, return_inverse=True)
+    draws = np.stack([np.random.default_rng([int(s), NOISE_STREAM]).standard_normal((steps, dim))
+                      for s in unique], axis=1)  # (steps, n_unique, dim)
+    return sigma * draws[:, inverse, :]
+
+
 def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not problem.minima:
         n = X.shape[0]
@@ -88,6 +170,33 @@ def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx = np.asarray(idx).astype(int)
     dist = np.where(np.isfinite(dist), np.asarray(dist, dtype=float), np.inf)
     return idx, dist
+
+
+def _one_update(optimizer: Any, K: int) -> Callable[[np.ndarray, np.ndarray], None]:
+    """How one update advances all K runs (rows of X).
+
+    An element-wise rule (``elementwise = True``: SGD, Adam, ...) updates the (K, dim) array in
+    one call — each run only ever sees its own row. Any other rule (LAMB's trust ratio over the
+    whole array, Muon's orthogonalisation, full-matrix AdaGrad, L-BFGS) would mix the runs
+    through the norms or matrices it takes, so each run gets its own copy of the optimizer,
+    with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
+    never coupled."""
+    if K == 1 or getattr(type(optimizer), "elementwise", False):
+        return optimizer.update
+    clones = []
+    for i in range(K):
+        clone = copy.deepcopy(optimizer)
+        for name, value in optimizer.hyperparameters().items():
+            if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == K:
+                row = value[i:i + 1]
+                setattr(clone, name, float(row[0, 0]) if row.shape[1] == 1 else row)
+        clones.append(clone)
+
+    def update(X: np.ndarray, G: np.ndarray) -> None:
+        for i, clone in enumerate(clones):
+            clone.update(X[i:i + 1], G[i:i + 1])
+
+    return update
 
 
 def run_batch(
@@ -100,11 +209,15 @@ def run_batch(
     margin: float = DEFAULT_MARGIN,
     keep_path: bool = True,
     progress: Callable[[int], None] | None = None,
+    noise: float = 0.0,
+    seeds: Any = None,
 ) -> Batch:
     """Run ``optimizer`` from every row of ``starts`` (shape (K, dim)) for ``steps`` updates.
 
     The optimizer must be fresh (no updates yet); its array hyperparameters, if any, must
-    broadcast against (K, dim). ``progress(k)`` is called after every update.
+    broadcast against (K, dim). ``progress(k)`` is called after every update. ``noise`` σ > 0
+    adds seeded Gaussian noise to every gradient the optimizer sees, drawn from ``seeds``
+    (K integers, one per run; see the module docstring).
 
     >>> from descentlab import optim
     >>> class Line:  # f(x) = x²/2 on [-1, 1], minimum at 0
@@ -123,6 +236,12 @@ def run_batch(
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     K = X.shape[0]
+    xi = None
+    if noise:
+        if seeds is None or np.size(seeds) != K:
+            raise InputError(f"gradient noise needs one seed per run ({K}), got "
+                             f"{None if seeds is None else np.size(seeds)}")
+        xi = gradient_noise(noise, seeds, steps, problem.dim)
     tol = default_tol(problem) if tol is None else float(tol)
     lo, hi = bounds(problem, margin)
     is_global = np.array([m.kind == "global" for m in problem.minima] + [False])  # [-1]: none
@@ -156,12 +275,15 @@ def run_batch(
     with np.errstate(all="ignore"):
         G = np.asarray(problem.grad(X), dtype=np.float64)
     observe(0, G)
+    update = _one_update(optimizer, K)
     for k in range(1, steps + 1):
         frozen = ~alive
+        if xi is not None:
+            G = G + xi[k - 1]
         if frozen.any():
             G[frozen] = 0.0
             before = X[frozen]
-        optimizer.update(X, G)
+        update(X, G)
         if frozen.any():
             X[frozen] = before
         with np.errstate(all="ignore"):

@@ -17,14 +17,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..nn import MultiLayerNet
 from .manifest import optimizer_settings
 from .progressbar import ProgressBar
 from .spec import build_optimizer, parse_optimizer_spec
+
+if TYPE_CHECKING:  # the networks (and numba) load only when a race runs
+    from ..nn import MultiLayerNet
 
 #: The six optimizers of the classic race, at the classic defaults (lr 0.01, Adam 0.001,
 #: which are also descentlab's defaults).
@@ -76,8 +78,10 @@ def run_race(
     names = unique_names(specs)
     if len(set(names)) != len(names):
         raise ValueError(f"optimizer given twice: {', '.join(specs)}")
+    from ..nn import MultiLayerNet
+
     optimizers = {n: build_optimizer(s) for n, s in zip(names, specs)}
-    n_in, n_classes = _shapes(x_train, t_train)
+    n_in, n_classes = data_shapes(x_train, t_train)
     nets = {n: MultiLayerNet(n_in, list(hidden), n_classes, activation=activation,
                              weight_init_std=weight_init_std,
                              weight_decay_lambda=weight_decay_lambda, dtype=dtype, seed=seed)
@@ -88,7 +92,8 @@ def run_race(
                           progress=progress)
 
 
-def _shapes(x: np.ndarray, t: np.ndarray) -> tuple[int, int]:
+def data_shapes(x: np.ndarray, t: np.ndarray) -> tuple[int, int]:
+    """(inputs per sample, classes) of a training set; its sample and label counts must agree."""
     if len(x) != len(t):
         raise ValueError(f"{len(x)} training samples but {len(t)} labels")
     n_classes = int(t.shape[1]) if np.ndim(t) == 2 else int(np.max(t)) + 1
@@ -104,6 +109,7 @@ def train_together(
     iterations: int = 2000, batch_size: int = 128, seed: int = 0, log_every: int = 100,
     log: Callable[[str], None] | None = print, progress: bool = True,
     flat_update: bool = True,
+    train_accuracy: bool = True,
 ) -> RaceResult:
     """Train ``nets[k]`` with ``optimizers[k]`` for every key, on the same mini-batches.
 
@@ -115,7 +121,8 @@ def train_together(
     Mini-batches: ``numpy.random.default_rng(seed).integers(0, n, batch_size)`` at every
     iteration (sampling with replacement, as the classic race). ``log`` receives a header
     and one line of losses every ``log_every`` iterations (None: silent). Accuracies are
-    measured at the end on the whole training set and, if given, the test set.
+    measured at the end on the whole training set (unless ``train_accuracy`` is False) and,
+    if given, the test set.
     """
     if iterations < 1 or batch_size < 1:
         raise ValueError(f"iterations and batch_size must be >= 1, got {iterations}, "
@@ -124,7 +131,7 @@ def train_together(
     if set(optimizers) != set(names):
         raise ValueError("nets and optimizers must have the same keys")
     x_train = np.asarray(x_train)
-    _shapes(x_train, t_train)
+    data_shapes(x_train, t_train)
     dtype = nets[names[0]].dtype
     x_train = x_train.reshape(len(x_train), -1).astype(dtype, copy=False)
     losses = {n: np.full(iterations, np.nan) for n in names}
@@ -189,7 +196,8 @@ def train_together(
         for n in names:
             if n in result.diverged:
                 continue
-            result.train_accuracy[n] = nets[n].accuracy(x_train, t_train)
+            if train_accuracy:
+                result.train_accuracy[n] = nets[n].accuracy(x_train, t_train)
             if x_test is not None and t_test is not None:
                 result.test_accuracy[n] = nets[n].accuracy(x_test, t_test)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from .engine import DEFAULT_MARGIN, default_tol, run_batch
+from .engine import DEFAULT_MARGIN, bounds, default_tol, draw_starts, run_batch
 from .spec import build_optimizer, parse_optimizer_spec
 
 
@@ -34,6 +34,8 @@ class Entry:
     path: np.ndarray
     f: np.ndarray  #: (n + 1,) f at those points
     diverged_at: int | None  #: the step at which it diverged, or None
+    #: it diverged by leaving the window (bounds): the point was finite but outside them
+    left_window: bool
     #: steps to tol: the first step from which the path stays within ``tol`` of the minimum
     #: it ends at (None if it does not end within tol of a known minimum)
     reached_at: int | None
@@ -41,6 +43,18 @@ class Entry:
     distance: float  #: distance from the final point to it (nan if unknown)
     outcome: str  #: global / local / moving / diverged (see :mod:`.engine`)
     bounced: bool
+    #: with several seeds: (S, n + 1) f per seed and step (nan after a seed diverged); the
+    #: fields above describe the first seed
+    seed_f: np.ndarray | None = None
+
+    @property
+    def ended(self) -> str:
+        """How the run ended early, in words: ``"left the window at step 7"``, ``"diverged at
+        step 3"`` (not finite, or f undefined there), or ``""`` when it ran every step."""
+        if self.diverged_at is None:
+            return ""
+        how = "left the window" if self.left_window else "diverged"
+        return f"{how} at step {self.diverged_at}"
 
 
 @dataclass
@@ -50,6 +64,9 @@ class RaceResult:
     steps: int
     tol: float
     entries: list[Entry] = field(default_factory=list)
+    seeds: list[int] | None = None  #: the seeds of the starts and gradient noise, if any
+    noise: float = 0.0
+    spread: float = 0.0
 
     def describe_minimum(self, index: int | None) -> str:
         if index is None or index < 0:
@@ -71,6 +88,7 @@ class RaceResult:
                 "distance": float(e.distance),
                 "steps_to_tol": e.reached_at,
                 "diverged_at": e.diverged_at,
+                "left_window": e.left_window,
                 "outcome": e.outcome,
             })
         return rows
@@ -78,15 +96,15 @@ class RaceResult:
     def table(self) -> str:
         """The summary as a fixed-width text table."""
         head = (f"{'optimizer':<22} {'final point':>24} {'final f':>11} {'nearest minimum':>22} "
-                f"{'distance':>9} {'steps to tol':>12} {'diverged':>9}")
+                f"{'distance':>9} {'steps to tol':>12}  ended early")
         lines = [head, "-" * len(head)]
         for e in self.entries:
             point = "(" + ", ".join(f"{c:.4g}" for c in e.path[-1]) + ")"
+            distance = "-" if np.isnan(e.distance) else f"{e.distance:.3g}"
             lines.append(
                 f"{e.label:<22} {point:>24} {e.f[-1]:>11.4g} "
-                f"{self.describe_minimum(e.nearest):>22} {e.distance:>9.3g} "
-                f"{'-' if e.reached_at is None else e.reached_at:>12} "
-                f"{'-' if e.diverged_at is None else 'step ' + str(e.diverged_at):>9}")
+                f"{self.describe_minimum(e.nearest):>22} {distance:>9} "
+                f"{'-' if e.reached_at is None else e.reached_at:>12}  {e.ended or '-'}")
         lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step from which the "
                      "path stays within tol of the minimum it ends at)")
         return "\n".join(lines)
@@ -101,6 +119,16 @@ class RaceResult:
             for k, (point, fk) in enumerate(zip(e.path, e.f)):
                 values = [repr(float(c)) for c in point] + [repr(float(fk))]
                 out.write(",".join([e.label, str(k), *values]) + "\n")
+        return out.getvalue()
+
+    def seeds_csv(self) -> str:
+        """``seeds.csv`` (races with seeds): optimizer, seed, step, f — every seed's f."""
+        out = io.StringIO()
+        out.write("optimizer,seed,step,f\n")
+        for e in self.entries:
+            for seed, row in zip(self.seeds or [], e.seed_f):
+                for k, fk in enumerate(row):
+                    out.write(f"{e.label},{seed},{k},{'' if np.isnan(fk) else repr(float(fk))}\n")
         return out.getvalue()
 
 
@@ -132,8 +160,17 @@ def race(
     tol: float | None = None,
     margin: float = DEFAULT_MARGIN,
     progress: Callable[[int], None] | None = None,
+    seeds: Sequence[int] | None = None,
+    noise: float = 0.0,
+    spread: float = 0.0,
+    start_shape: str = "box",
 ) -> RaceResult:
     """Run every optimizer from ``start`` (default: the problem's) for ``steps`` updates.
+
+    With ``seeds`` (or ``noise``/``spread``, then seed 0), every optimizer runs once per
+    seed, all seeds as one batch: the start drawn ``spread`` around ``start`` and the
+    gradient noise σ = ``noise`` from the seed (see :mod:`.engine`); the entry's path is the
+    first seed's, ``seed_f`` holds f for every seed.
 
     ``optimizers``: spec strings (``"adam:lr=0.3"``), optimizer objects, or a mapping
     label → optimizer. Each runs on its own (1, dim) array through :func:`.engine.run_batch`,
@@ -149,12 +186,19 @@ def race(
     if not racers:
         raise ValueError("a race needs at least one optimizer")
     names = [n for n, _, _ in racers]
-    result = RaceResult(problem=problem, start=start, steps=steps, tol=tol)
+    lo, hi = bounds(problem, margin)
+    if seeds is None and (noise or spread):
+        seeds = [0]
+    result = RaceResult(problem=problem, start=start, steps=steps, tol=tol,
+                        seeds=None if seeds is None else [int(s) for s in seeds],
+                        noise=float(noise), spread=float(spread))
+    starts = np.array([start]) if seeds is None else \
+        draw_starts(problem, start, spread, seeds, shape=start_shape, margin=margin)
     for i, (name, spec, opt) in enumerate(racers):
         label = name if names.count(name) == 1 else spec
         tick = None if progress is None else (lambda k, i=i: progress(i * steps + k))
-        b = run_batch(problem, opt, np.array([start]), steps, tol=tol, margin=margin,
-                      progress=tick)
+        b = run_batch(problem, opt, starts, steps, tol=tol, margin=margin,
+                      progress=tick, noise=noise, seeds=seeds)
         d = int(b.diverged_at[0])
         n = steps if d < 0 else d
         path = b.path[: n + 1, 0, :]
@@ -164,11 +208,21 @@ def race(
         result.entries.append(Entry(
             label=label, name=name, spec=spec, optimizer=opt, path=path, f=f,
             diverged_at=None if d < 0 else d,
+            left_window=d >= 0 and bool(np.isfinite(path[-1]).all()
+                                        and ((path[-1] < lo) | (path[-1] > hi)).any()),
             reached_at=_settled_at(problem, path, nearest, tol) if d < 0 else None,
             nearest=nearest,
             distance=float(b.distance[0]), outcome=str(b.outcome[0]),
-            bounced=bool(b.bounced[0])))
+            bounced=bool(b.bounced[0]), seed_f=None if seeds is None else _seed_f(problem, b)))
     return result
+
+
+def _seed_f(problem: Any, b: Any) -> np.ndarray:
+    """(S, steps + 1) f along every seed's path (nan after divergence)."""
+    T, S, dim = b.path.shape
+    with np.errstate(all="ignore"):
+        f = np.asarray(problem.f(b.path.reshape(-1, dim)), dtype=float)
+    return f.reshape(T, S).T
 
 
 def _settled_at(problem: Any, path: np.ndarray, nearest: int | None, tol: float) -> int | None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from .engine import DEFAULT_MARGIN, run_batch
+from .engine import DEFAULT_MARGIN, draw_starts, run_batch
 from .spec import parse_optimizer_spec
 
 
@@ -101,11 +101,17 @@ def sweep(
     tol: float | None = None,
     margin: float = DEFAULT_MARGIN,
     progress: Callable[[int], None] | None = None,
+    noise: float = 0.0,
+    spread: float = 0.0,
+    seed: int = 0,
+    start_shape: str = "box",
 ) -> SweepResult:
     """Run ``optimizer`` (a spec, e.g. ``"adam:eps=1e-10"``) for every learning rate in
     ``lr`` × every value of hyperparameter ``axis`` in ``axis_values``, all from ``start``,
     as one vectorised run. Values in the spec are the fixed settings; ``lr`` and ``axis``
-    override them. Outcomes are defined in :mod:`.engine`."""
+    override them. Outcomes are defined in :mod:`.engine`. ``noise``/``spread``: every run
+    gets the same draw of seed ``seed`` (the start moved ``spread`` around ``start``, the
+    same gradient noise σ), so grid points differ by their hyperparameters only."""
     name, kwargs = parse_optimizer_spec(optimizer)
     rates = _grid_values(lr, "lr")
     if axis is None:
@@ -123,9 +129,10 @@ def sweep(
     if axis is not None:
         hyper[axis] = np.repeat(values[:, None], n1, axis=1).reshape(-1, 1)
     opt = optim.create(name, **hyper)
-    starts = np.tile(np.array(start, dtype=float), (n2 * n1, 1))
+    first = draw_starts(problem, start, spread, [seed], shape=start_shape, margin=margin)[0]
+    starts = np.tile(first, (n2 * n1, 1))
     b = run_batch(problem, opt, starts, steps, tol=tol, margin=margin, keep_path=False,
-                  progress=progress)
+                  progress=progress, noise=noise, seeds=np.full(n2 * n1, seed))
     shape = (n2, n1)
     return SweepResult(
         problem=problem, optimizer=optimizer, lr=rates, axis=axis, axis_values=values,
@@ -195,9 +202,12 @@ def sweep_starts(
     tol: float | None = None,
     margin: float = DEFAULT_MARGIN,
     progress: Callable[[int], None] | None = None,
+    noise: float = 0.0,
+    seed: int = 0,
 ) -> StartSweepResult:
     """Run ``optimizer`` from every start (rows of ``starts``) for every rate in ``lr``
-    (default: the spec's rate) as one vectorised run."""
+    (default: the spec's rate) as one vectorised run; ``noise``: every run sees the gradient
+    noise of seed ``seed``."""
     name, kwargs = parse_optimizer_spec(optimizer)
     starts = np.asarray(starts, dtype=float)
     if starts.ndim != 2 or starts.shape[1] != problem.dim:
@@ -210,7 +220,7 @@ def sweep_starts(
     opt = optim.create(name, **hyper)
     X0 = np.repeat(starts, n1, axis=0)
     b = run_batch(problem, opt, X0, steps, tol=tol, margin=margin, keep_path=False,
-                  progress=progress)
+                  progress=progress, noise=noise, seeds=np.full(S * n1, seed))
     return StartSweepResult(
         problem=problem, optimizer=optimizer, lr=rates, starts=starts, steps=steps,
         tol=b.tol if tol is None else float(tol), outcome=b.outcome.reshape(S, n1),

@@ -5,14 +5,17 @@ For Adam (E4 of the product brief): g, m, v, m̂ = m/(1 − β1ᵗ), v̂ = v/(1 
 (e.g. Momentum's ``buffer``, AdaGrad's ``sum``, RMSprop's ``square_avg``), the step and the
 new point. The numbers come from the library's own optimizer (floating point).
 
-Exact traces (``exact=True``): the rules of SGD, Momentum, Nesterov, AdaGrad, RMSprop and
-Adam are also computed in exact arithmetic (:mod:`.exact`: rationals and simple square roots)
-with ε → 0, as a hand computation does. Gradients are evaluated exactly from the problem's
-formula (its symbolic derivative, :mod:`descentlab.problems.expression`) where it uses only
-+ − × ÷, integer powers and sqrt; otherwise the floating-point gradient is recognised as a
-rational or ``a + b√c`` with small denominators (checked to 1e-12). When a value is not of
-that kind (e.g. the root of a sum of radicals) the trace shows floats from there on
-(marked ``≈``). Hyperparameters are taken as the decimals written
+Exact traces (``exact=True``): the optimizer's own rule — the same ``rule`` method, through
+:meth:`~descentlab.optim.Optimizer.apply_rule`, no second copy of its arithmetic — also runs
+on NumPy object arrays of exact numbers (:mod:`.exact`: rationals and simple square roots),
+for every registered optimizer, with ε → 0 as a hand computation does (unless ε is part of
+the rule, as in Adadelta, where the written ε is used). Gradients are evaluated exactly from
+the problem's formula (its symbolic derivative, :mod:`descentlab.problems.expression`) where
+it uses only + − × ÷, integer powers and sqrt; otherwise the floating-point gradient is
+recognised as a rational or ``a + b√c`` with small denominators (checked to 1e-12). When a
+value is not of that kind (e.g. the root of a sum of radicals, or NAdam's 0.96^(tψ)) that
+coordinate shows floats from there on (marked ``≈``). Every exact value shown agrees with
+the floating-point run (to 1e-9). Hyperparameters are taken as the decimals written
 (``0.9`` → 9/10).
 
 >>> from descentlab import problems
@@ -29,16 +32,15 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from .. import optim
-from .exact import NotSimple, Surd
+from .exact import NotSimple, Surd, eps_limit
 from .spec import parse_optimizer_spec
 
-#: Optimizers whose rule has an exact (ε → 0) version here.
-EXACT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 #: ε used by the floating-point run of an exact trace (ε → 0; must be > 0).
 TINY_EPS = 1e-300
 
@@ -101,27 +103,26 @@ def _rpad(text: str, width: int) -> str:
     return " " * (width - _width(text)) + text
 
 
-# ---------------------------------------------------------------------- float quantities
-def _hyper(opt: optim.Optimizer, t: int) -> dict[str, Any]:
-    out = {}
-    for k, v in opt.hyperparameters().items():
-        out[k] = v(t - 1) if callable(v) and not isinstance(v, np.ndarray) else v
-    return out
+# ---------------------------------------------------------------------- quantities
+def _namespace(opt: optim.Optimizer, t: int, convert: Any = None) -> SimpleNamespace:
+    """This step's hyperparameters as the rule sees them (``h``), optionally converted."""
+    cls = type(opt)
+    values = {k: getattr(cls, k).resolve(opt, t - 1) for k in opt.hyperparameter_names()}
+    if convert is not None:
+        values = {k: convert(k, v) for k, v in values.items()}
+    return SimpleNamespace(t=t, **values)
 
 
-def _float_quantities(opt: optim.Optimizer, g: np.ndarray, old: np.ndarray, new: np.ndarray,
-                      t: int) -> dict[str, np.ndarray]:
-    state = opt.state[optim.base.ROOT]
-    q: dict[str, np.ndarray] = {"g": g.copy()}
+def _quantities(opt: optim.Optimizer, g: Any, state: dict[str, Any], h: SimpleNamespace,
+                old: Any, new: Any) -> dict[str, Any]:
+    """g, the state slots, what the class derives from them (m̂, v̂ ...), the step, the new
+    point — in display order. Works on float arrays and on arrays of exact numbers."""
+    q: dict[str, Any] = {"g": np.array(g, copy=True)}
     for slot in opt.slots:
-        q[slot] = state[slot].copy()
-    if isinstance(opt, optim.Adam):
-        h = _hyper(opt, t)
-        v = state["v_max"] if getattr(opt, "amsgrad", False) else state["v"]
-        q["m̂"] = state["m"] / (1 - h["beta1"] ** t)
-        q["v̂"] = v / (1 - h["beta2"] ** t)
+        q[slot] = np.array(state[slot], copy=True)
+    q.update({k: np.asarray(v) for k, v in opt.derived(state, h).items()})
     q["step"] = new - old
-    q["new point"] = new.copy()
+    q["new point"] = np.array(new, copy=True)
     return q
 
 
@@ -220,87 +221,113 @@ class _ExactGradient:
         return out
 
 
-def _exact_hyper(opt: optim.Optimizer, name: str) -> Surd:
-    v = opt.hyperparameters()[name]
-    if callable(v) or isinstance(v, np.ndarray):
-        raise ValueError(f"--exact needs {name} to be a number, not a schedule or an array")
-    return Surd.from_float(v)
+#: What an exact trace cannot follow: clipping computes norms and is refused.
+_NOT_EXACT_OPTIONS = ("clip_value", "clip_norm", "clip_global_norm")
+#: Exceptions that end exact arithmetic (a value that is not a rational plus simple roots,
+#: or an operation exact numbers do not support).
+_LEAVES_EXACT = (NotSimple, ZeroDivisionError, TypeError, ValueError, OverflowError)
 
 
-def _check_exact_supported(name: str, opt: optim.Optimizer) -> None:
-    if name not in EXACT_OPTIMIZERS:
-        raise ValueError(f"--exact supports {', '.join(EXACT_OPTIMIZERS)}; not {name!r}")
-    o = opt.options()
-    problems = []
-    if opt.hyperparameters()["weight_decay"] != 0:
-        problems.append("weight_decay")
-    for key in ("maximize", "clip_value", "clip_norm", "clip_global_norm", "amsgrad",
-                "lr_in_buffer", "centered"):
-        if o.get(key) not in (None, False):
-            problems.append(key)
-    if name == "rmsprop" and opt.hyperparameters().get("momentum", 0) != 0:
-        problems.append("momentum")
-    if name == "adam" and o.get("eps_mode") != "outside":
-        problems.append("eps_mode")
-    if name == "adagrad" and getattr(opt, "initial_accumulator_value", 0) != 0:
-        problems.append("initial_accumulator_value")
-    if problems:
-        raise ValueError(f"--exact supports the plain rules only; remove {', '.join(problems)}")
+def _check_exact_supported(opt: optim.Optimizer) -> None:
+    options = opt.options()
+    used = [k for k in _NOT_EXACT_OPTIONS if options.get(k) is not None]
+    if used:
+        raise ValueError(f"--exact cannot trace clipping; remove {', '.join(used)}")
+    for k, v in opt.hyperparameters().items():
+        if isinstance(v, np.ndarray):
+            raise ValueError(f"--exact needs {k} to be a number, not an array")
 
 
-class _ExactRule:
-    """The ε → 0 rules of :data:`EXACT_OPTIMIZERS` on one coordinate, in Surd arithmetic."""
+class _ExactRun:
+    """The optimizer's own rule (:meth:`Optimizer.apply_rule`) on NumPy object arrays of
+    :class:`Surd`: a second instance of the same optimizer whose state holds exact numbers.
+    Element-wise rules run per coordinate, so one coordinate leaving exact arithmetic does
+    not take the others with it."""
 
-    def __init__(self, name: str, opt: optim.Optimizer) -> None:
-        self.name = name
-        self.h = {k: _exact_hyper(opt, k) for k in opt.hyperparameters()
-                  if k not in ("eps", "weight_decay")}
-        self.state: dict[str, Surd] = {s: Surd.of(0) for s in opt.slots}
+    def __init__(self, opt: optim.Optimizer, start: list[Surd], eps_to_zero: bool) -> None:
+        self.opt = opt
+        self.eps_to_zero = eps_to_zero
+        self.x = np.array(start, dtype=object)
+        self.state = {s: np.array([Surd.lift(opt.initial_value(s))] * len(start), dtype=object)
+                      for s in opt.slots}
+        opt.globals = {k: Surd.lift(v) for k, v in opt.init_globals().items()}
+        self.alive = [True] * len(start)
+        self.per_coordinate = getattr(type(opt), "elementwise", True)
 
-    def step(self, x: Surd, g: Surd, t: int, out: dict[str, Surd]) -> Surd:
-        """Fill ``out`` with the quantities (in display order) and return the new point.
-        Raises NotSimple part-way; ``out`` then holds what was exact."""
-        h, s = self.h, self.state
-        out["g"] = g
-        lr = h["lr"]
-        if self.name == "sgd":
-            delta = -lr * g
-        elif self.name in ("momentum", "nesterov"):
-            s["buffer"] = g if t == 1 else h["momentum"] * s["buffer"] + (
-                1 - h.get("dampening", Surd.of(0))) * g
-            out["buffer"] = s["buffer"]
-            b = s["buffer"]
-            delta = -lr * (g + h["momentum"] * b) if self.name == "nesterov" else -lr * b
-        elif self.name == "adagrad":
-            s["sum"] = s["sum"] + g * g
-            out["sum"] = s["sum"]
-            clr = lr / (1 + (t - 1) * h.get("lr_decay", Surd.of(0)))
-            delta = Surd.of(0) if g.is_zero() else -clr * g / s["sum"].sqrt()
-        elif self.name == "rmsprop":
-            s["square_avg"] = h["rho"] * s["square_avg"] + (1 - h["rho"]) * g * g
-            out["square_avg"] = s["square_avg"]
-            delta = Surd.of(0) if g.is_zero() else -lr * g / s["square_avg"].sqrt()
-        else:  # adam
-            s["m"] = h["beta1"] * s["m"] + (1 - h["beta1"]) * g
-            out["m"] = s["m"]
-            s["v"] = h["beta2"] * s["v"] + (1 - h["beta2"]) * g * g
-            out["v"] = s["v"]
-            m_hat = s["m"] / (1 - h["beta1"] ** t)
-            out["m̂"] = m_hat
-            v_hat = s["v"] / (1 - h["beta2"] ** t)
-            out["v̂"] = v_hat
-            delta = Surd.of(0) if m_hat.is_zero() else -lr * m_hat / v_hat.sqrt()
-        out["step"] = delta
-        new = x + delta
-        out["new point"] = new
-        return new
+    def _exact(self, name: str, value: Any) -> Surd:
+        if name == "eps" and self.eps_to_zero:
+            return Surd.of(0)
+        return Surd.from_float(float(value))
+
+    def step(self, t: int, g: list[Surd | None],
+             floats: dict[str, np.ndarray]) -> dict[str, list[Surd | None]]:
+        """One update; returns the exact quantities per coordinate (None where a value left
+        exact arithmetic or disagrees with the floating-point run, ``floats``)."""
+        n = len(self.x)
+        out: dict[str, list[Surd | None]] = {q: [None] * n for q in floats}
+        try:
+            with eps_limit():
+                h = _namespace(self.opt, t, self._exact)
+                self.opt.begin_step(h)
+        except _LEAVES_EXACT:
+            self.alive = [False] * n
+            return out
+        groups = [[i] for i in range(n)] if self.per_coordinate else [list(range(n))]
+        for idx in groups:
+            if not all(self.alive[i] and g[i] is not None for i in idx):
+                for i in idx:
+                    self.alive[i] = False
+                continue
+            p = self.x[idx].copy()
+            state = {s: a[idx].copy() for s, a in self.state.items()}
+            grad = np.array([g[i] for i in idx], dtype=object)
+            old = p.copy()
+            try:
+                with eps_limit():
+                    self.opt.apply_rule(p, grad, state, h)
+                    values = _quantities(self.opt, grad, state, h, old, p)
+            except _LEAVES_EXACT:
+                for i in idx:
+                    self.alive[i] = False
+                # What the rule had computed before it left exact arithmetic (the slots it
+                # updated in place, and what derives from them) is still exact; the check
+                # against the float run keeps only those. The step and point are not.
+                values = self._partial(grad, state, h)
+            for q, vals in values.items():
+                for j, i in enumerate(idx):
+                    v = vals[j] if q in floats else None
+                    if isinstance(v, Surd) and _agrees(v, floats[q][i]):
+                        out[q][i] = v
+            if all(self.alive[i] for i in idx):
+                self.x[idx] = p
+                for s, a in state.items():
+                    self.state[s][idx] = a
+        return out
+
+    def _partial(self, grad: np.ndarray, state: dict[str, np.ndarray],
+                 h: SimpleNamespace) -> dict[str, Any]:
+        values: dict[str, Any] = {"g": grad, **state}
+        try:
+            with eps_limit():
+                values.update(self.opt.derived(state, h))
+        except _LEAVES_EXACT:
+            pass
+        return values
+
+
+def _agrees(exact: Surd, value: float) -> bool:
+    """The safety net: an exact value is shown only if the float run agrees with it."""
+    return abs(float(exact) - value) <= 1e-10 * max(1.0, abs(value))
 
 
 # ---------------------------------------------------------------------- the trace
 def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, steps: int = 2,
           *, exact: bool = False) -> Trace:
     """Run ``optimizer`` (a spec such as ``"adam:lr=1,beta1=0.5,beta2=0.5"``) on ``problem``
-    from ``start`` for ``steps`` updates, recording every internal quantity per step."""
+    from ``start`` for ``steps`` updates, recording every internal quantity per step.
+
+    With ``exact=True`` the optimizer's own rule also runs on exact numbers (any registered
+    optimizer; ε → 0 unless the class keeps it, as Adadelta does)."""
     name, kwargs = parse_optimizer_spec(optimizer)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -309,22 +336,24 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
         raise ValueError(f"start has {len(start_t)} coordinates, problem {problem.name!r} is "
                          f"{problem.dim}-D")
     note = ""
+    opt = optim.create(name, **kwargs)
+    eps_to_zero = exact and "eps" in opt.hyperparameters() and type(
+        opt).eps_to_zero_in_exact_trace
     if exact:
-        opt = optim.create(name, **kwargs)
-        _check_exact_supported(name, opt)
-        if "eps" in opt.hyperparameters():
+        _check_exact_supported(opt)
+        if eps_to_zero:
             kwargs = {**kwargs, "eps": TINY_EPS}
             note = "exact: ε → 0 (the floating-point run used ε = 1e-300)"
-    opt = optim.create(name, **kwargs)
-    if not exact and name in EXACT_OPTIMIZERS and "eps" in opt.hyperparameters():
+            opt = optim.create(name, **kwargs)
+    elif "eps" in opt.hyperparameters() and type(opt).eps_to_zero_in_exact_trace:
         note = (f"ε = {opt.hyperparameters()['eps']:g} (pass eps=1e-300 or --exact for the "
                 "ε → 0 values of a hand computation)")
-    rules = [_ExactRule(name, opt) for _ in range(problem.dim)] if exact else []
     exact_gradient = _ExactGradient(problem) if exact else None
+    runner = _ExactRun(optim.create(name, **kwargs), [Surd.from_float(c) for c in start_t],
+                       eps_to_zero) if exact else None
     x = np.array(start_t, dtype=float)
-    x_exact: list[Surd] = [Surd.from_float(c) for c in start_t] if exact else []
     out: list[TraceStep] = []
-    exact_alive = exact
+    exact_ended = False
     for t in range(1, steps + 1):
         with np.errstate(all="ignore"):
             g = np.asarray(problem.grad(x), dtype=float)
@@ -333,25 +362,20 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
                 f"stopped: the gradient is not finite at the point after step {t - 1}")
             break
         old = x.copy()
+        h = _namespace(opt, t)
         opt.update(x, g)
-        step = TraceStep(t=t, values=_float_quantities(opt, g, old, x, t))
-        if exact:
-            step.exact = {q: [None] * problem.dim for q in step.values}
-            if exact_alive:
+        step = TraceStep(t=t, values=_quantities(opt, g, opt.state[optim.base.ROOT], h, old, x))
+        if runner is not None:
+            g_exact: list[Surd | None] = [None] * problem.dim
+            if all(runner.alive):  # ∇f needs the whole point exact
                 try:
-                    g_exact = exact_gradient(x_exact, g)
+                    g_exact = list(exact_gradient(list(runner.x), g))
                 except NotSimple:
-                    exact_alive = False
-                for i in range(problem.dim if exact_alive else 0):
-                    filled: dict[str, Surd] = {}
-                    try:
-                        x_exact[i] = rules[i].step(x_exact[i], g_exact[i], t, filled)
-                    except (NotSimple, ZeroDivisionError):
-                        exact_alive = False
-                    for q, v in filled.items():
-                        step.exact[q][i] = v
-                if not exact_alive:
-                    note += f"\nexact arithmetic ends at step {t}: values marked ≈ are floats"
+                    pass
+            step.exact = runner.step(t, g_exact, step.values)
+            if not exact_ended and not all(runner.alive):
+                exact_ended = True
+                note += f"\nexact arithmetic ends at step {t}: values marked ≈ are floats"
         out.append(step)
     return Trace(problem=problem, spec=optimizer, start=start_t, steps=out,
                  exact_requested=exact, note=note.strip())

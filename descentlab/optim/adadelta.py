@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import CLOSED_UNIT, POSITIVE, Hyper
+from .moments import ema_square
 
 
 class Adadelta(Optimizer):
@@ -26,6 +27,12 @@ class Adadelta(Optimizer):
 
     name = "adadelta"
     slots = ("square_avg", "acc_delta")
+    equations = ("s ← ρ·s + (1 − ρ)·g²", "Δ ← √(u + ε) / √(s + ε) · g",
+                 "u ← ρ·u + (1 − ρ)·Δ²", "p ← p − η·Δ")
+    elementwise = True
+    kernel = "adadelta"
+
+    eps_to_zero_in_exact_trace = False  # ε is part of the step: √(u + ε)/√(s + ε)
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of both running averages")
     eps = Hyper(POSITIVE, "ε inside both roots")
@@ -37,10 +44,8 @@ class Adadelta(Optimizer):
         self.eps = eps
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        s, u = state["square_avg"], state["acc_delta"]
-        s *= h.rho
-        s += (1 - h.rho) * g * g  # s = ρs + (1 − ρ)g²
+        s = ema_square(state["square_avg"], g, h.rho)  # s = ρs + (1 − ρ)g²
+        u = state["acc_delta"]
         delta = np.sqrt(u + h.eps) / np.sqrt(s + h.eps) * g  # Δ = √(u + ε)/√(s + ε)·g
-        u *= h.rho
-        u += (1 - h.rho) * delta * delta  # u = ρu + (1 − ρ)Δ²
+        ema_square(u, delta, h.rho)  # u = ρu + (1 − ρ)Δ²
         p -= h.lr * delta

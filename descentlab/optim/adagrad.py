@@ -28,6 +28,9 @@ class AdaGrad(Optimizer):
     name = "adagrad"
     slots = ("sum",)
     option_names = ("eps_mode",)
+    equations = ("h ← h + g²", "p ← p − η·g / (√h + ε)")
+    elementwise = True
+    kernel = "adagrad"
 
     eps = Hyper(POSITIVE, "ε added to the root")
     lr_decay = Hyper(NONNEGATIVE, "learning-rate decay per step")

@@ -8,9 +8,28 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .moments import bias_correction, ema, ema_square
 
 
-class Adam(Optimizer):
+class AdamFamily(Optimizer):
+    """The hyperparameters every Adam-like rule declares once: β1, β2 and ε.
+
+    Subclasses (Adam, NAdam, Adamax, RAdam) pass them to ``__init__`` and add their own.
+    """
+
+    beta1 = Hyper(UNIT, "decay β1 of the first moment")
+    beta2 = Hyper(UNIT, "decay β2 of the second moment (Adamax: of the infinity norm)")
+    eps = Hyper(POSITIVE, "ε of the denominator")
+
+    def __init__(self, lr: Any, beta1: Any, beta2: Any, eps: Any, weight_decay: Any = 0.0,
+                 **options: Any) -> None:
+        super().__init__(lr, weight_decay, **options)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+
+
+class Adam(AdamFamily):
     r"""Adam (Kingma & Ba, ICLR 2015); AMSGrad (Reddi, Kale & Kumar, ICLR 2018).
 
     .. math::
@@ -44,32 +63,34 @@ class Adam(Optimizer):
 
     name = "adam"
     option_names = ("amsgrad", "amsgrad_on", "eps_mode")
-
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
+    equations = ("m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
+                 "m̂ = m / (1 − β1ᵗ),   v̂ = v / (1 − β2ᵗ)",
+                 "p ← p − η·m̂ / (√v̂ + ε)",
+                 "amsgrad: v replaced by v_max ← max(v_max, v)")
+    elementwise = True
+    kernel = "adam"
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, amsgrad: bool = False, *, amsgrad_on: str = "v",
                  eps_mode: str = "outside", decoupled_weight_decay: bool = False,
                  maximize: bool = False, **options: Any) -> None:
-        super().__init__(lr, weight_decay, decoupled_weight_decay=decoupled_weight_decay,
-                         maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                         **options)
         self.amsgrad = bool(amsgrad)
         self.amsgrad_on = choice("amsgrad_on", amsgrad_on, ("v", "v_hat"))
         self.eps_mode = choice("eps_mode", eps_mode, ("outside", "uncorrected", "inside"))
         self.slots = ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
+    def derived(self, state: dict, h: Any) -> dict[str, Any]:
+        v = state["v_max"] if self.amsgrad and self.amsgrad_on == "v" else state["v"]
+        return {"m̂": state["m"] / (1 - h.beta1**h.t), "v̂": v / (1 - h.beta2**h.t)}
+
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, v = state["m"], state["v"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
-        bc1 = 1 - h.beta1**h.t
-        bc2 = 1 - h.beta2**h.t
+        m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
+        v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²
+        bc1 = bias_correction(h.beta1, h.t)
+        bc2 = bias_correction(h.beta2, h.t)
         if self.amsgrad and self.amsgrad_on == "v_hat":  # optax: max over v̂
             np.maximum(state["v_max"], v / bc2, out=state["v_max"])
             p -= (h.lr / bc1) * (m / (np.sqrt(state["v_max"]) + h.eps))
@@ -94,6 +115,7 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+    equations = ("p ← p·(1 − η·λ)", "then the Adam step")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.01, amsgrad: bool = False, *, amsgrad_on: str = "v",

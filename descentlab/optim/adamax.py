@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .adam import AdamFamily
+from .hyperparams import choice
+from .moments import bias_correction, ema
 
 
-class Adamax(Optimizer):
+class Adamax(AdamFamily):
     r"""Adamax (Kingma & Ba, ICLR 2015, section 7.1).
 
     .. math::
@@ -28,25 +29,21 @@ class Adamax(Optimizer):
     name = "adamax"
     slots = ("m", "u")
     option_names = ("eps_mode",)
-
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the infinity norm")
-    eps = Hyper(POSITIVE, "ε of the denominator")
+    equations = ("m ← β1·m + (1 − β1)·g,   u ← max(β2·u, |g| + ε)",
+                 "p ← p − η/(1 − β1ᵗ) · m / u")
+    elementwise = True
+    kernel = "adamax"
 
     def __init__(self, lr: Any = 0.002, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, *, eps_mode: str = "inside", maximize: bool = False,
                  **options: Any) -> None:
-        super().__init__(lr, weight_decay, maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_mode = choice("eps_mode", eps_mode, ("inside", "outside"))
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, u = state["m"], state["u"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
+        m, u = ema(state["m"], g, h.beta1), state["u"]  # m = β1·m + (1 − β1)·g
         u *= h.beta2
-        step = h.lr / (1 - h.beta1**h.t)
+        step = h.lr / bias_correction(h.beta1, h.t)
         if self.eps_mode == "inside":  # u = max(β2·u, |g| + ε);  p −= η̂·m/u
             np.maximum(u, np.abs(g) + h.eps, out=u)
             p -= step * (m / u)

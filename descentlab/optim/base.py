@@ -76,6 +76,26 @@ class Optimizer:
     slots: tuple[str, ...] = ()
     #: Structural options (strings, booleans) saved with and checked against checkpoints.
     option_names: ClassVar[tuple[str, ...]] = ()
+    #: Whether an exact trace may take ε → 0 (ε only keeps a division finite, as in Adam).
+    #: False where ε is part of the rule (Adadelta: with ε = 0 it never moves).
+    eps_to_zero_in_exact_trace: ClassVar[bool] = True
+    #: The update in plain text, one line each (read by ``descentlab optimizers`` and docs).
+    equations: ClassVar[tuple[str, ...]] = ()
+    #: Whether each output element depends only on the same element of p, g and the state
+    #: (so the rule may run in blocks, :mod:`.blocks`, or as a fused kernel).
+    elementwise: ClassVar[bool] = False
+    #: The name of the rule's fused step (:mod:`.fused`), or ``None``.
+    kernel: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with its own ``rule`` loses the inherited kernel and element-wise
+        promise unless it declares them itself (its rule may do anything)."""
+        super().__init_subclass__(**kwargs)
+        if "rule" in cls.__dict__:
+            if "kernel" not in cls.__dict__:
+                cls.kernel = None
+            if "elementwise" not in cls.__dict__:
+                cls.elementwise = False
 
     lr = Hyper(NONNEGATIVE, "learning rate")
     weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
@@ -128,6 +148,26 @@ class Optimizer:
         update). ``g`` already includes maximize, clipping and L2 weight decay.
         """
         raise NotImplementedError
+
+    def apply_rule(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                   h: Any) -> None:
+        """The readable path on one array (or block), in place: negate ``g`` if ``maximize``,
+        weight decay (L2 into the gradient, or decoupled ``p ← p·(1 − η·λ)``), then
+        :meth:`rule`. ``update`` calls it after its checks; the exact trace
+        (:mod:`descentlab.lab.trace`) calls it on arrays of exact numbers."""
+        if self.maximize:
+            g = -g
+        if _nonzero(h.weight_decay):
+            if self.decoupled_weight_decay:
+                p *= 1 - h.lr * h.weight_decay
+            else:
+                g = g + h.weight_decay * p
+        self.rule(p, g, state, h)
+
+    def derived(self, state: dict[str, np.ndarray], h: Any) -> dict[str, Any]:
+        """Quantities of the equations that are not state (e.g. Adam's bias-corrected
+        moments), for traces: computed from the state after an update. None by default."""
+        return {}
 
     def begin_step(self, h: Any) -> None:
         """Rule-wide work done once per update, before :meth:`rule` (optional)."""
@@ -275,16 +315,8 @@ class Optimizer:
         if fused:  # the same three steps in one pass over memory (optim/fused/)
             fused_path.run(self, work, g, self.state[leaf.path], h)
         else:  # the readable rule; big arrays in cache-sized blocks (optim/blocks.py)
-            decay = _nonzero(h.weight_decay)
             for p_block, g_block, state_block in blocks(self, work, g, self.state[leaf.path], h):
-                if self.maximize:
-                    g_block = -g_block
-                if decay:
-                    if self.decoupled_weight_decay:
-                        p_block *= 1 - h.lr * h.weight_decay
-                    else:
-                        g_block = g_block + h.weight_decay * p_block
-                self.rule(p_block, g_block, state_block, h)
+                self.apply_rule(p_block, g_block, state_block, h)
         if work is not p:
             p[...] = work
         leaf.write_back()

@@ -2,16 +2,18 @@
 
 A rule written as NumPy expressions (``m += (1 - β1) * (g - m)`` ...) makes a temporary array
 for every operation. On a 10M-parameter array each temporary is 40 MB: it is allocated (page
-faults), written and read back from main memory, about ten times per step. Every built-in rule
-is element-wise, so it can instead run on consecutive blocks of the flattened arrays — views,
-so the updates land in place — each small enough (:data:`BLOCK_BYTES`) that the temporaries
-live in the CPU cache and are recycled by the allocator. Each parameter, gradient and state
+faults), written and read back from main memory, about ten times per step. An element-wise
+rule (its class says ``elementwise = True``) can instead run on consecutive blocks of the
+flattened arrays — views, so the updates land in place — each small enough
+(:data:`BLOCK_BYTES`) that the temporaries live in the CPU cache and are recycled by the
+allocator. Each parameter, gradient and state
 element then crosses the memory bus about once, as in a fused kernel, and the results are
 identical bit for bit (each element sees the same operations in the same order).
 
-Blocks are used only where that equivalence is guaranteed: a built-in rule (a subclass with
-its own ``rule`` may not be element-wise), scalar hyperparameters (array hyperparameters
-broadcast against the parameter's shape) and C-contiguous arrays.
+Blocks are used only where that equivalence is guaranteed: a class that declares
+``elementwise = True`` (a subclass with its own ``rule`` loses the flag unless it declares it
+again), scalar hyperparameters (array hyperparameters broadcast against the parameter's
+shape) and C-contiguous arrays.
 """
 
 from __future__ import annotations
@@ -28,9 +30,7 @@ BLOCK_BYTES = 2**17
 
 
 def _elementwise(opt: Any, p: np.ndarray, state: dict[str, np.ndarray], h: Any) -> bool:
-    from .fused.steps import STEPS  # the built-in rules: each has a kernel, all element-wise
-
-    if type(opt).rule not in STEPS or not p.flags.c_contiguous:
+    if not type(opt).elementwise or not p.flags.c_contiguous:
         return False
     if any(not a.flags.c_contiguous for a in state.values()):
         return False

@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
+from .adam import AdamFamily
+from .hyperparams import NONNEGATIVE, Hyper
+from .moments import bias_correction, ema, ema_square
 
 
-class Nadam(Optimizer):
+class Nadam(AdamFamily):
     r"""NAdam (Dozat, ICLR workshop 2016), PyTorch's form.
 
     .. math::
@@ -35,21 +36,20 @@ class Nadam(Optimizer):
 
     name = "nadam"
     slots = ("m", "v")
+    equations = ("μₜ = β1·(1 − ½·0.96^(t·ψ)),   Πₜ = μ₁···μₜ,   m, v, v̂ as Adam",
+                 "p ← p − η·[(1 − μₜ)·g / (1 − Πₜ) + μₜ₊₁·m / (1 − Πₜ·μₜ₊₁)] / (√v̂ + ε)")
+    elementwise = True
+    kernel = "nadam"
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
     momentum_decay = Hyper(NONNEGATIVE, "ψ of the momentum schedule")
 
     def __init__(self, lr: Any = 0.002, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  momentum_decay: Any = 0.004, weight_decay: Any = 0.0, *,
                  decoupled_weight_decay: bool = False, maximize: bool = False,
                  **options: Any) -> None:
-        super().__init__(lr, weight_decay, decoupled_weight_decay=decoupled_weight_decay,
-                         maximize=maximize, **options)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+        super().__init__(lr, beta1, beta2, eps, weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                         **options)
         self.momentum_decay = momentum_decay
 
     def init_globals(self) -> dict[str, Any]:
@@ -62,10 +62,8 @@ class Nadam(Optimizer):
         h.mu_product = self.globals["mu_product"]
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        m, v = state["m"], state["v"]
-        m += (1 - h.beta1) * (g - m)  # m = β1·m + (1 − β1)·g
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g  # v = β2·v + (1 − β2)·g²
-        denom = np.sqrt(v / (1 - h.beta2**h.t)) + h.eps  # √v̂ + ε
+        m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g
+        v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²
+        denom = np.sqrt(v / bias_correction(h.beta2, h.t)) + h.eps  # √v̂ + ε
         p -= (h.lr * (1 - h.mu) / (1 - h.mu_product)) * (g / denom)
         p -= (h.lr * h.mu_next / (1 - h.mu_product * h.mu_next)) * (m / denom)

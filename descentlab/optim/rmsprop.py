@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Hyper, choice
+from .moments import ema, ema_square
 
 
 class RMSprop(Optimizer):
@@ -31,6 +32,10 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     option_names = ("centered", "eps_mode", "lr_in_buffer")
+    equations = ("s ← ρ·s + (1 − ρ)·g²", "b ← μ·b + g / (√s + ε)   (μ = 0: b = g/(√s + ε))",
+                 "p ← p − η·b")
+    elementwise = True
+    kernel = "rmsprop"
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")
@@ -50,13 +55,9 @@ class RMSprop(Optimizer):
             ("buffer",) if self.lr_in_buffer or np.any(np.asarray(momentum) != 0) else ())
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        s = state["square_avg"]
-        s *= h.rho
-        s += (1 - h.rho) * g * g  # s = ρs + (1 − ρ)g²
-        var = s
+        s = var = ema_square(state["square_avg"], g, h.rho)  # s = ρs + (1 − ρ)g²
         if self.centered:
-            gbar = state["grad_avg"]
-            gbar += (1 - h.rho) * (g - gbar)  # ḡ = ρḡ + (1 − ρ)g
+            gbar = ema(state["grad_avg"], g, h.rho)  # ḡ = ρḡ + (1 − ρ)g
             var = s - gbar * gbar
         denom = np.sqrt(var) + h.eps if self.eps_mode == "outside" else np.sqrt(var + h.eps)
         if "buffer" not in state:

@@ -25,6 +25,9 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    equations = ("p ← p − η·g",)
+    elementwise = True
+    kernel = "sgd"
 
     def __init__(self, lr: Any = 0.01, weight_decay: Any = 0.0, maximize: bool = False,
                  **options: Any) -> None:
@@ -68,6 +71,9 @@ class Momentum(Optimizer):
     name = "momentum"
     slots = ("buffer",)
     option_names = ("nesterov", "lr_in_buffer")
+    equations = ("b ← μ·b + (1 − d)·g   (b₁ = g₁)", "p ← p − η·b")
+    elementwise = True
+    kernel = "momentum"
 
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
     dampening = Hyper(ANY, "dampening d of the gradient added to the buffer")
@@ -114,6 +120,7 @@ class Nesterov(Momentum):
     """
 
     name = "nesterov"
+    equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)")
 
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
                  lr_in_buffer: bool = False, maximize: bool = False, **options: Any) -> None:

@@ -90,9 +90,11 @@ def _check_start(start: Sequence[float], dim: int, name: str) -> tuple[float, ..
     return values
 
 
-def _check_window(
+def check_window(
     window: Sequence[Sequence[float]], dim: int, name: str
 ) -> tuple[tuple[float, float], ...]:
+    """``window`` as ``dim`` (low, high) float pairs with low < high, or a ValueError naming
+    the problem ``name``."""
     try:
         pairs = tuple((float(lo), float(hi)) for lo, hi in window)
     except (TypeError, ValueError) as e:
@@ -154,8 +156,8 @@ class Problem:
         self.description = description
         self.gradient_expression = gradient_expression
         self.start = _check_start(start, dim, name)
-        self.window = _check_window(window, dim, name)
-        self.bounds = self.window if bounds is None else _check_window(bounds, dim, name)
+        self.window = check_window(window, dim, name)
+        self.bounds = self.window if bounds is None else check_window(bounds, dim, name)
         if any(blo > wlo or bhi < whi for (blo, bhi), (wlo, whi) in zip(self.bounds,
                                                                         self.window)):
             raise ValueError(f"{name}: bounds {self.bounds} must contain the window "

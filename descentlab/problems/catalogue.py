@@ -1,5 +1,7 @@
 """The catalogue of surfaces: each with f, a hand-written analytic gradient, its minima, a
-suggested start and a view window.
+suggested start and a view window. Every ``gradient_expression`` is itself a formula (a
+tuple of one per coordinate in 2-D) that ``from_expression`` reads; the tests evaluate each
+against ``grad`` and against central differences of ``f``.
 
 Formulas are written in the syntax :func:`descentlab.problems.from_expression` accepts, so
 ``from_expression(p.formula)`` rebuilds every problem from its text (the tests use this to
@@ -276,8 +278,9 @@ def beale() -> Problem:
         f, grad,
         minima=[Minimum((3.0, 0.5), 0.0, "global")],
         start=(1.0, 1.5), window=((-4.5, 4.5), (-4.5, 4.5)),
-        gradient_expression="(2*t1*(y - 1) + 2*t2*(y**2 - 1) + 2*t3*(y**3 - 1), "
-        "2*t1*x + 4*t2*x*y + 6*t3*x*y**2) with t1, t2, t3 the three bracketed terms",
+        gradient_expression="(2*(1.5 - x + x*y)*(y - 1) + 2*(2.25 - x + x*y**2)*(y**2 - 1)"
+        " + 2*(2.625 - x + x*y**3)*(y**3 - 1), 2*(1.5 - x + x*y)*x + 4*(2.25 - x + x*y**2)*x*y"
+        " + 6*(2.625 - x + x*y**3)*x*y**2)",
         description="Beale (1958): flat regions and sharp ridges; gradients span many orders "
         "of magnitude. Global minimum f(3, 0.5) = 0.",
     )
@@ -384,9 +387,10 @@ def ackley() -> Problem:
         f, grad,
         minima=_minima_from_points(f, points, exact_global=[((0.0, 0.0), 0.0)]),
         start=(-3.3, 2.7), window=((-5.0, 5.0), (-5.0, 5.0)),
-        gradient_expression="(2*x*exp(-0.2*r)/r + pi*sin(2*pi*x)*exp(c), "
-        "2*y*exp(-0.2*r)/r + pi*sin(2*pi*y)*exp(c)) with r = sqrt(0.5*(x**2 + y**2)), "
-        "c = 0.5*(cos(2*pi*x) + cos(2*pi*y)); (0, 0) at the origin",
+        gradient_expression="(2*x*exp(-0.2*sqrt(0.5*(x**2 + y**2)))/sqrt(0.5*(x**2 + y**2))"
+        " + pi*sin(2*pi*x)*exp(0.5*(cos(2*pi*x) + cos(2*pi*y))), "
+        "2*y*exp(-0.2*sqrt(0.5*(x**2 + y**2)))/sqrt(0.5*(x**2 + y**2))"
+        " + pi*sin(2*pi*y)*exp(0.5*(cos(2*pi*x) + cos(2*pi*y))))",
         description="Ackley (1987): a nearly flat outer region full of local minima (the "
         "120 near the integer points of the window are listed) around a sharp central cone. "
         "Global minimum f(0, 0) = 0, where f is not differentiable (grad returns 0).",

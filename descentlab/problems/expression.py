@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import Problem, _check_window
+from .base import Problem, check_window
 from .minima import search_minima
 
 MAX_LENGTH = 500
@@ -214,8 +214,10 @@ def mul(a: Node, b: Node) -> Node:
         return neg(mul(a.arg, b))
     if isinstance(b, Neg):
         return neg(mul(a, b.arg))
-    if isinstance(b, Num) and not isinstance(a, Num):
-        return mul(b, a)  # constants first: 2*x, not x*2
+    if isinstance(b, Num) and not isinstance(a, Num) and variables(a):
+        # constants first: 2*x, not x*2 (a constant product such as pi*2 stays put, or
+        # pi*(2*pi) would be rotated forever)
+        return mul(b, a)
     if isinstance(a, BinOp) and a.op == "/" and _num(a.left) == 1:
         return div(b, a.right)  # (1/u)*v → v/u
     if isinstance(b, BinOp) and b.op == "/" and _num(b.left) == 1:
@@ -670,7 +672,7 @@ def from_expression(
         parts = [np.broadcast_to(g, X.shape[:-1]) for g in gradient_program(env)]
         return np.stack(parts, axis=-1)
 
-    window = _check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
+    window = check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
                            name or "custom")
     if start is None:
         start = tuple(lo + fraction * (hi - lo)

@@ -1,4 +1,4 @@
-"""Stability maps (sweep outcomes) and the E2 bias-correction figure."""
+"""Stability maps: sweep outcomes by learning rate × a hyperparameter, or by start point."""
 
 from __future__ import annotations
 
@@ -21,15 +21,38 @@ def _codes(outcome: np.ndarray) -> np.ndarray:
     return codes
 
 
+def sweep_title(spec: str, swept: tuple[str, ...], what: str) -> str:
+    """The optimizer spec without the hyperparameters the sweep varies, then what it varies:
+    ``adam:lr=0.5,eps=1e-10`` sweeping lr → ``adam:eps=1e-10, lr swept ...``.
+
+    >>> sweep_title("adam:lr=0.5,eps=1e-10", ("lr",), "lr 0.1 … 3 (30 rates)")
+    'adam:eps=1e-10 — lr 0.1 … 3 (30 rates)'
+    """
+    name, _, rest = spec.partition(":")
+    kept = [kv for kv in rest.split(",") if kv.strip() and
+            kv.partition("=")[0].strip() not in swept]
+    return (name + (":" + ",".join(kept) if kept else "")).strip() + f" — {what}"
+
+
+def _rates(lr: np.ndarray) -> str:
+    return f"lr {lr[0]:g}" if lr.size == 1 else f"lr {lr.min():g} … {lr.max():g} ({lr.size} rates)"
+
+
+def _outcome_handles() -> list:
+    return [Patch(color=style.OUTCOME_COLOURS[o], label=style.OUTCOME_LABELS[o]) for o in _ORDER]
+
+
 def stability_map(result: Any) -> Figure:
     """Learning rate (x) × second hyperparameter (rows), each cell coloured by outcome; a
     white dot marks runs that bounced (reached the global minimum, then left its basin);
-    triangles mark the thresholds of :meth:`~descentlab.lab.sweep.SweepResult.thresholds`."""
+    triangles mark the thresholds of :meth:`~descentlab.lab.sweep.SweepResult.thresholds`.
+    The title shows the spec without the swept settings, and the rates swept."""
     import matplotlib.pyplot as plt
 
     n2, n1 = result.outcome.shape
     dense = n2 > 12  # a 2-D grid: numeric y axis, no per-cell markers
-    fig, ax = plt.subplots(figsize=(8.0, 5.0 if dense else 1.4 + 0.9 * n2))
+    fig, ax = plt.subplots(figsize=(8.0, 5.0 if dense else 2.3 + 0.8 * n2),
+                           layout="constrained")
     cmap = ListedColormap([style.OUTCOME_COLOURS[o] for o in _ORDER])
     lr = result.lr
     step = (lr[-1] - lr[0]) / max(n1 - 1, 1) if n1 > 1 else 1.0
@@ -47,8 +70,10 @@ def stability_map(result: Any) -> Figure:
         jj, ii = np.nonzero(result.bounced)
         ax.plot(lr[ii], jj, "o", color="white", markersize=3.2, markeredgecolor="black",
                 markeredgewidth=0.4)
-        labels = [f"{result.axis} = {v:g}" if result.axis else "" for v in result.axis_values]
-        ax.set_yticks(range(n2), labels)
+        if result.axis:
+            ax.set_yticks(range(n2), [f"{result.axis} = {v:g}" for v in result.axis_values])
+        else:
+            ax.set_yticks([])  # one row and no second hyperparameter: nothing to label
         for j, th in enumerate(result.thresholds()):
             for key, colour in (("first_global", "#145a14"), ("first_bounce", "white")):
                 if th[key] is not None:
@@ -56,10 +81,11 @@ def stability_map(result: Any) -> Figure:
                             markersize=8, clip_on=False, zorder=6)
     ax.set_xlabel("learning rate")
     p = result.problem
-    ax.set_title(f"{result.optimizer} on {p.name} from {_pt(result.start)}, {result.steps} "
-                 "steps", fontsize=10)
-    handles = [Patch(color=style.OUTCOME_COLOURS[o], label=style.OUTCOME_LABELS[o])
-               for o in _ORDER]
+    swept = ("lr",) + ((result.axis,) if result.axis else ())
+    what = _rates(lr) + (f" × {result.axis}" if result.axis else "")
+    ax.set_title(f"{sweep_title(result.optimizer, swept, what)}\non {p.name} from "
+                 f"{_pt(result.start)}, {result.steps} steps", fontsize=10, pad=12)
+    handles = _outcome_handles()
     if not dense:
         handles.append(plt.Line2D([], [], marker="o", color="white", markeredgecolor="black",
                                   linestyle="", label="bounced (left the global basin)"))
@@ -67,64 +93,53 @@ def stability_map(result: Any) -> Figure:
                                   linestyle="", label="first rate ending at global min"))
         handles.append(plt.Line2D([], [], marker="v", color="white", markeredgecolor="black",
                                   linestyle="", label="first rate that bounces"))
-    anchor = -0.12 if dense else -0.28 - 0.1 / n2
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, anchor),
-              ncol=4, fontsize=8, frameon=False, columnspacing=1.0, handletextpad=0.4)
-    fig.tight_layout()
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8,
+               frameon=False, columnspacing=1.0, handletextpad=0.4)
     return fig
 
 
-def start_map(result: Any, lr_index: int = 0) -> Figure:
-    """Outcome by start point (2-D problems: a map over the window; 1-D: a strip)."""
+def start_map(result: Any, lr_index: int | None = None) -> Figure:
+    """Outcome by start point (2-D problems: a map over the window; 1-D: a strip), one panel
+    per learning rate of the sweep (or only rate ``lr_index``)."""
     import matplotlib.pyplot as plt
 
     p = result.problem
-    outcome = result.outcome[:, lr_index]
+    indices = list(range(result.lr.size)) if lr_index is None else [lr_index]
+    n = len(indices)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
     cmap = ListedColormap([style.OUTCOME_COLOURS[o] for o in _ORDER])
-    fig, ax = plt.subplots(figsize=(6.0, 4.4 if p.dim == 2 else 1.8))
-    if p.dim == 2:
-        n = int(round(np.sqrt(outcome.size)))
-        (x0, x1), (y0, y1) = p.window
-        ax.imshow(_codes(outcome).reshape(n, n), cmap=cmap, vmin=-0.5, vmax=3.5,
-                  origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
-                  interpolation="nearest")
-        for m in p.minima:
-            ax.plot(*m.point, "+", color="black", markersize=10, markeredgewidth=1.5)
-        ax.set_xlabel("start x")
-        ax.set_ylabel("start y")
-    else:
-        (x0, x1), = p.window
-        ax.imshow(_codes(outcome)[None, :], cmap=cmap, vmin=-0.5, vmax=3.5,
-                  extent=(x0, x1, 0, 1), aspect="auto", interpolation="nearest")
-        ax.set_yticks([])
-        ax.set_xlabel("start x")
-    rate = float((outcome == "global").mean())
-    ax.set_title(f"{result.optimizer}, lr = {result.lr[lr_index]:g}: "
-                 f"{rate:.0%} of starts reach the global minimum", fontsize=10)
-    handles = [Patch(color=style.OUTCOME_COLOURS[o], label=style.OUTCOME_LABELS[o])
-               for o in _ORDER]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    return fig
-
-
-def ewma_figure(data: np.ndarray, beta: float, plain: np.ndarray,
-                corrected: np.ndarray) -> Figure:
-    """E2: the data, the plain EWMA (biased towards 0 at first) and the bias-corrected one."""
-    import matplotlib.pyplot as plt
-
-    t = np.arange(1, data.size + 1)
-    fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    ax.plot(t, data, "o", color="#9aa5b1", markersize=3, label="data")
-    ax.plot(t, plain, "-", color="#d62728", linewidth=1.8,
-            label=f"EWMA, β = {beta:g}: v_t = β v_(t−1) + (1 − β) θ_t, v_0 = 0")
-    ax.plot(t, corrected, "-", color="#1f77b4", linewidth=1.8,
-            label="bias-corrected: v_t / (1 − β^t)")
-    ax.set_xlabel("t")
-    ax.set_ylabel("value")
-    ax.set_title("Bias correction of an exponentially weighted moving average", fontsize=11)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    panel = (5.0, 4.0) if p.dim == 2 else (6.0, 1.3)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows + 1.2),
+                             squeeze=False, layout="constrained", sharex=True, sharey=True)
+    for ax, i in zip(axes.flat, indices):
+        outcome = result.outcome[:, i]
+        if p.dim == 2:
+            side = int(round(np.sqrt(outcome.size)))
+            (x0, x1), (y0, y1) = p.window
+            ax.imshow(_codes(outcome).reshape(side, side), cmap=cmap, vmin=-0.5, vmax=3.5,
+                      origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
+                      interpolation="nearest")
+            for m in p.minima:
+                ax.plot(*m.point, "+", color="black", markersize=10, markeredgewidth=1.5)
+            ax.set_xlabel("start x")
+            ax.set_ylabel("start y")
+        else:
+            (x0, x1), = p.window
+            ax.imshow(_codes(outcome)[None, :], cmap=cmap, vmin=-0.5, vmax=3.5,
+                      extent=(x0, x1, 0, 1), aspect="auto", interpolation="nearest")
+            ax.set_yticks([])
+            ax.set_xlabel("start x")
+        rate = float((outcome == "global").mean())
+        ax.set_title(f"lr = {result.lr[i]:g}: {rate:.0%} of starts reach the global minimum",
+                     fontsize=10)
+        ax.label_outer()
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{sweep_title(result.optimizer, ('lr',), _rates(result.lr[indices]))} on "
+                 f"{p.name}: outcome by start point, {result.steps} steps", fontsize=11)
+    fig.legend(handles=_outcome_handles(), loc="outside lower center", ncol=4, fontsize=8,
+               frameon=False)
     return fig
 
 

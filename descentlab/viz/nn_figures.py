@@ -16,19 +16,24 @@ from ..lab.smoothing import smooth_curve  # noqa: E402
 from .style import colours_for  # noqa: E402
 
 MARKERS = ("o", "x", "s", "D", "^", "v", "<", ">", "p", "h", "*")
+#: Text of the E6 histogram figure's title (the experiment's fixed set-up).
+HISTOGRAM_TITLE = ("Activations z of each layer (100 units, no bias) for 1000 inputs "
+                   "x ~ N(0, 1), by weight initialisation and activation")
 
 
 def loss_curves(losses: dict[str, np.ndarray], *, title: str = "", smooth: bool = True,
                 ylim: tuple[float, float] | None = (0.0, 1.0), markevery: int = 100,
-                diverged: dict[str, int] | None = None) -> plt.Figure:
+                diverged: dict[str, int] | None = None,
+                labels: dict[str, str] | None = None) -> plt.Figure:
     """Training loss against iteration, one line per key; smoothed with an 11-tap Kaiser
-    window (β = 2) unless ``smooth=False``; y-axis limited to ``ylim`` (the classic 0..1)."""
+    window (β = 2) unless ``smooth=False``; y-axis limited to ``ylim`` (the classic 0..1).
+    ``labels[key]`` is the legend entry (default: the key), e.g. with the learning rate."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = colours_for(name.split(":")[0] for name in losses)  # the palette of every figure
     for k, (name, y) in enumerate(losses.items()):
         y = np.asarray(y, dtype=np.float64)
         curve = smooth_curve(y) if smooth else y
-        label = name
+        label = (labels or {}).get(name, name)
         if diverged and name in diverged:
             label += f" (diverged at {diverged[name]})"
         ax.plot(np.arange(1, len(y) + 1), curve, marker=MARKERS[k % len(MARKERS)],
@@ -45,24 +50,59 @@ def loss_curves(losses: dict[str, np.ndarray], *, title: str = "", smooth: bool 
     return fig
 
 
+def rate_labels(settings: dict[str, dict]) -> dict[str, str]:
+    """Legend entries naming each optimizer's learning rate, from the optimizer settings of a
+    race (:func:`descentlab.lab.manifest.optimizer_settings`).
+
+    >>> rate_labels({"adam": {"hyperparameters": {"lr": 0.001}}})
+    {'adam': 'adam (lr = 0.001)'}
+    """
+    out = {}
+    for name, st in settings.items():
+        lr = st.get("hyperparameters", {}).get("lr")
+        text = f"{lr:g}" if isinstance(lr, int | float) else str(lr)
+        out[name] = name if lr is None else f"{name} (lr = {text})"
+    return out
+
+
 def activation_histograms(rows: dict[str, Sequence[np.ndarray]], *, bins: int = 30,
-                          ranges: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
+                          ranges: dict[str, tuple[float, float]] | None = None,
+                          title: str = HISTOGRAM_TITLE) -> plt.Figure:
     """A grid: one row per configuration, one column per layer, each a histogram of that
-    layer's activations (``bins`` bins, over ``ranges[row]``)."""
+    layer's activations (``bins`` bins, over ``ranges[row]``). What the range leaves out is
+    said in the panel ("4% > 2 not shown"), and so is a pile of exact zeros (ReLU's dead
+    units: "z = 0: 50%", the tall bar at 0)."""
     n_rows = len(rows)
     n_cols = max(len(a) for a in rows.values())
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.2 * n_cols, 1.9 * n_rows),
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.3 * n_cols, 2.0 * n_rows + 0.6),
                              squeeze=False, sharey="row")
     for r, (name, layers) in enumerate(rows.items()):
         lo_hi = (ranges or {}).get(name)
         for c, a in enumerate(layers):
             ax = axes[r][c]
-            ax.hist(np.ravel(a), bins=bins, range=lo_hi, color="C0")
+            z = np.ravel(a)
+            ax.hist(z, bins=bins, range=lo_hi, color="C0")
+            notes = []
+            if np.mean(z == 0) > 0.05:
+                notes.append(f"z = 0: {np.mean(z == 0):.0%}")
+            if lo_hi is not None:
+                below, above = np.mean(z < lo_hi[0]), np.mean(z > lo_hi[1])
+                if above > 0:
+                    notes.append(f"{above:.1%} > {lo_hi[1]:g} not shown")
+                if below > 0:
+                    notes.append(f"{below:.1%} < {lo_hi[0]:g} not shown")
+            if notes:
+                ax.text(0.97, 0.95, "\n".join(notes), transform=ax.transAxes, ha="right",
+                        va="top", fontsize=7, bbox={"facecolor": "white", "alpha": 0.8,
+                                                    "edgecolor": "none", "pad": 1})
             if r == 0:
                 ax.set_title(f"layer {c + 1}")
             if c == 0:
-                ax.set_ylabel(name, fontsize=8)
+                ax.set_ylabel(f"{name}\ncount", fontsize=8)
+            if r == n_rows - 1:
+                ax.set_xlabel("activation z", fontsize=8)
             ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -70,8 +110,9 @@ def activation_histograms(rows: dict[str, Sequence[np.ndarray]], *, bins: int = 
 def batch_mode_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
                       ) -> plt.Figure:
     """E8: for each dataset (row), the full-data loss against samples seen and against wall
-    time (columns). ``panels[dataset][label] = (samples, seconds, loss)``; one colour per mode
-    (the label's text before " ("), labels containing "(raw)" drawn dashed."""
+    time (columns; a symmetric-log time axis, so t = 0 — before the first update — is shown).
+    ``panels[dataset][label] = (samples, seconds, loss)``; one colour per mode (the label's
+    text before " ("), labels containing "(raw)" drawn dashed."""
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels)), squeeze=False)
     for r, (dataset, curves) in enumerate(panels.items()):
         modes = list(dict.fromkeys(label.split(" (")[0] for label in curves))
@@ -81,11 +122,20 @@ def batch_mode_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, 
             color = f"C{modes.index(label.split(' (')[0])}"
             for c, xs in enumerate((samples, seconds)):
                 axes[r][c].plot(xs, loss, style, color=color, label=label, linewidth=1.2)
-        for c, xlabel in enumerate(("samples seen", "update time (s, log scale)")):
+        positive = [t[t > 0] for _, t, _ in curves.values()]
+        first = min((float(t.min()) for t in positive if t.size), default=1e-3)
+        # symlog keeps t = 0 (the starting loss) in view: linear up to the first update's time
+        for c, xlabel in enumerate(("samples seen", f"update time (s; log scale above "
+                                                    f"{first:.1g} s, linear below: t = 0 "
+                                                    "shown)")):
             ax = axes[r][c]
             ax.set_yscale("log")
             if c == 1:
-                ax.set_xscale("log")
+                ax.set_xscale("symlog", linthresh=first, linscale=0.5)
+                last = max(float(t.max()) for _, t, _ in curves.values())
+                decades = range(int(np.ceil(np.log10(first))), int(np.ceil(np.log10(last))) + 1)
+                ax.set_xticks([0.0, *(10.0 ** k for k in decades)])
+                ax.set_xlim(0, last * 1.05)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("loss on the whole set")
             ax.set_title(dataset)

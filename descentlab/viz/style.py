@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -36,11 +37,17 @@ PALETTE: dict[str, str] = {
 #: Colours for labels with no palette entry or a second racer of the same name.
 EXTRA = ["#0b84a5", "#e6a100", "#6f4e7c", "#7cb342", "#4d4d4d", "#f28e8e"]
 
+#: Data points and other marks that belong to no optimizer.
+NEUTRAL = "#9aa5b1"
+
 #: Outcome → colour for stability maps.
 OUTCOME_COLOURS = {"global": "#2ca02c", "local": "#ff9f1c", "moving": "#c7c7c7",
                    "diverged": "#222222"}
 OUTCOME_LABELS = {"global": "reached the global minimum", "local": "reached a local minimum",
-                  "moving": "still moving", "diverged": "diverged"}
+                  "moving": "still moving", "diverged": "diverged or left the window"}
+
+#: One marker shape per racer (in order), so lines stay apart in black and white too.
+MARKERS = ("o", "s", "D", "^", "v", "X", "P", "<", ">", "p", "h", "*")
 
 #: Default figure sizes (inches) at :data:`DPI`: they read well at README width.
 DPI = 100
@@ -64,6 +71,35 @@ def colours_for(names: Iterable[str]) -> list[str]:
         used.add(c)
         out.append(c)
     return out
+
+
+@dataclass(frozen=True)
+class RacerStyle:
+    """How one racer is drawn when several share an axes."""
+
+    colour: str
+    marker: str
+    size: float  #: marker size (points)
+    width: float  #: line width (points)
+    zorder: float
+    hollow: bool  #: markers drawn as coloured rings (every racer but the last, on top)
+
+
+def racer_styles(names: Iterable[str]) -> list[RacerStyle]:
+    """Styles for racers drawn on one axes, so that paths that coincide stay visible: each
+    racer has its palette colour and its own marker, and earlier racers are drawn *under*
+    later ones with larger, hollow markers and wider lines — where two paths coincide, the
+    earlier shows as a coloured ring and border around the later.
+
+    >>> [(s.colour, s.marker, s.size) for s in racer_styles(["sgd", "adam"])]
+    [('#1f77b4', 'o', 7.0), ('#d62728', 's', 4.5)]
+    """
+    names = list(names)
+    n = len(names)
+    grow, widen = min(2.5, 4.5 / max(n - 1, 1)), min(1.0, 2.0 / max(n - 1, 1))
+    return [RacerStyle(colour=c, marker=MARKERS[k % len(MARKERS)], size=4.5 + grow * (n - 1 - k),
+                       width=1.0 + widen * (n - 1 - k), zorder=4 + k, hollow=k < n - 1)
+            for k, c in enumerate(colours_for(names))]
 
 
 def save(fig: Figure, path: str | os.PathLike, formats: Iterable[str] = ("png",)) -> list[Path]:

@@ -1,7 +1,8 @@
 """The fused fast path: one pass over memory per update, at memory-bandwidth speed.
 
 A NumPy rule such as Adam's makes about ten passes over the parameters and allocates
-temporaries. Its fused twin (:mod:`.kernels`, numba) reads every array once, does all the
+temporaries. Its fused twin (:mod:`.kernels`, numba; its per-step scalars in :mod:`.steps`,
+found by the class's ``kernel`` name through :func:`registry`) reads every array once, does all the
 arithmetic of the rule per element, writes once, on all cores. The NumPy ``rule`` methods stay
 the reference: the kernels repeat their arithmetic in the same order and precision, and the
 tests check that both paths give bit-identical results.
@@ -11,7 +12,8 @@ When is it used? Every optimizer takes ``backend=``:
 * ``"auto"`` (default): fused for a parameter array when it pays and is possible — a
   C-contiguous float32 or float64 array of at least :data:`MIN_SIZE` elements, every
   hyperparameter a scalar this step (not a broadcast array), numba importable, and the
-  optimizer's ``rule`` one of the built-in ones (a subclass with its own rule keeps it);
+  optimizer's class naming a ``kernel`` (a subclass with its own rule loses it and keeps its
+  rule);
   NumPy otherwise (float16, small arrays, Python floats, sweeps over array hyperparameters);
 * ``"numpy"``: always the readable rule (big arrays in cache-sized blocks, :mod:`..blocks`);
 * ``"fused"``: always the kernel (any size; float16 through its float32 working copy); an
@@ -26,9 +28,11 @@ the measurements.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
-from collections.abc import Iterator
+import pkgutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -74,9 +78,27 @@ def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def _step_for(opt: Any) -> Any:
-    from .steps import STEPS
-    return STEPS.get(type(opt).rule)
+@cache
+def registry() -> dict[str, Callable[..., None]]:
+    """Kernel name → fused step function: the ``STEPS`` tables of every ``steps*`` module of
+    this package, collected on first use. A family adds its kernels by adding a module
+    (``steps_<family>.py`` with its ``STEPS``, beside its numba ``kernels_<family>.py``);
+    nothing here or there imports an optimizer class: a class names its kernel
+    (``kernel = "adam"``)."""
+    table: dict[str, Callable[..., None]] = {}
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        if not module.startswith("steps"):
+            continue
+        for name, step in importlib.import_module(f"{__name__}.{module}").STEPS.items():
+            if name in table:
+                raise RuntimeError(f"fused kernel {name!r} is registered twice ({module})")
+            table[name] = step
+    return table
+
+
+def _step_for(opt: Any) -> Callable[..., None] | None:
+    name = type(opt).kernel
+    return None if name is None else registry().get(name)
 
 
 def unfit_reason(opt: Any, array: np.ndarray, h: Any) -> str | None:
@@ -87,8 +109,10 @@ def unfit_reason(opt: Any, array: np.ndarray, h: Any) -> str | None:
         return ("this process was forked from one that had run fused kernels, and numba's "
                 "OpenMP threads do not survive fork(); use multiprocessing's 'spawn' or "
                 "'forkserver' start method")
-    if _step_for(opt) is None:
+    if type(opt).kernel is None:
         return f"{type(opt).__name__} has its own rule, which has no fused kernel"
+    if _step_for(opt) is None:
+        return f"{type(opt).__name__}'s kernel {type(opt).kernel!r} is not registered"
     if array.dtype not in (np.float16, np.float32, np.float64):
         return f"its dtype is {array.dtype} (kernels exist for float16/32/64)"
     if not array.flags.c_contiguous:

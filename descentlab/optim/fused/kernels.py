@@ -1,4 +1,4 @@
-"""The one-pass kernels (numba). Imported only when a fused update first runs.
+"""The one-pass kernels of the classic rules (numba). Imported only when a fused update runs.
 
 Each kernel walks the flat arrays once, in parallel over the cores (``prange``), and for every
 element does exactly the arithmetic of the readable NumPy rule, in the same order and the same
@@ -10,10 +10,10 @@ Options are runtime flags (booleans and small integers), not separate compilatio
 kernel is compiled twice (float32 and float64), lazily on first use, and cached on disk
 (``cache=True``: a second process loads the machine code instead of compiling it).
 
-Every kernel starts with the same prelude, :func:`_gradient`, which is what
+Every kernel starts with the same prelude, :func:`.inline.gradient`, which is what
 ``Optimizer._update_leaf`` does before calling the rule: negate for ``maximize``, add L2 weight
 decay to the gradient, or shrink the parameter by ``decay = 1 − η·λ`` (decoupled; 1 otherwise,
-and multiplying by 1 changes nothing).
+and multiplying by 1 changes nothing). The moments are :mod:`.inline`'s, shared by all families.
 """
 
 from __future__ import annotations
@@ -21,54 +21,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_options = {"parallel": True, "cache": True, "nogil": True}
+from .inline import OPTIONS, ema, ema_square, gradient, maximum, moments
 
 
-@njit(inline="always")
-def _gradient(p, g, maximize, l2, wd):
-    """g, negated when maximizing, plus λ·p for L2 weight decay."""
-    if maximize:
-        g = -g
-    if l2:
-        g = g + wd * p
-    return g
-
-
-@njit(inline="always")
-def _moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2):
-    """Adam's and NAdam's moments, stored and returned: m = β1·m + (1 − β1)·g (as
-    m += (1 − β1)(g − m)), v = β2·v + (1 − β2)·g²."""
-    mi = m[i]
-    mi = mi + one_minus_beta1 * (gi - mi)
-    m[i] = mi
-    vi = v[i] * beta2
-    vi = vi + one_minus_beta2 * gi * gi
-    v[i] = vi
-    return mi, vi
-
-
-@njit(inline="always")
-def _maximum(a, b):
-    """``np.maximum`` for scalars: NaN wins, like NumPy."""
-    return a if (a >= b or a != a) else b
-
-
-@njit(**_options)
+@njit(**OPTIONS)
 def sgd(p, g, maximize, l2, wd, decay, lr):
     """p = p − η g."""
     for i in prange(p.size):
         pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
+        gi = gradient(pi, g[i], maximize, l2, wd)
         p[i] = pi - lr * gi
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def momentum(p, g, b, maximize, l2, wd, decay, lr, mu, one_minus_dampening, first, nesterov,
              lr_in_buffer):
     """Heavy ball / Nesterov, PyTorch form or (``lr_in_buffer``) the textbook form."""
     for i in prange(p.size):
         pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
+        gi = gradient(pi, g[i], maximize, l2, wd)
         if lr_in_buffer:  # v = μv − ηg;  p += v  (Nesterov: p += μv − ηg)
             bi = b[i] * mu
             bi = bi - lr * gi
@@ -90,12 +61,12 @@ def momentum(p, g, b, maximize, l2, wd, decay, lr, mu, one_minus_dampening, firs
                 p[i] = pi - lr * bi
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def adagrad(p, g, s, maximize, l2, wd, decay, lr_t, eps, eps_inside):
     """h = h + g²;  p −= η_t g/(√h + ε)  (or g/√(h + ε))."""
     for i in prange(p.size):
         pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
+        gi = gradient(pi, g[i], maximize, l2, wd)
         si = s[i] + gi * gi
         s[i] = si
         if eps_inside:
@@ -108,14 +79,12 @@ def adagrad(p, g, s, maximize, l2, wd, decay, lr_t, eps, eps_inside):
 def _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps, mu,
                 centered, eps_inside, has_buffer, lr_in_buffer):
     pi = p[i] * decay
-    gi = _gradient(pi, g[i], maximize, l2, wd)
-    si = s[i] * rho
-    si = si + one_minus_rho * gi * gi
+    gi = gradient(pi, g[i], maximize, l2, wd)
+    si = ema_square(s[i], gi, rho, one_minus_rho)
     s[i] = si
     var = si
     if centered:
-        ai = gbar[i]
-        ai = ai + one_minus_rho * (gi - ai)
+        ai = ema(gbar[i], gi, one_minus_rho)
         gbar[i] = ai
         var = si - ai * ai
     if eps_inside:
@@ -136,7 +105,7 @@ def _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus
         p[i] = pi - lr * bi
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def rmsprop(p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps, mu,
             centered, eps_inside, has_buffer, lr_in_buffer):
     """s = ρs + (1 − ρ)g²;  d = √(s − ḡ²) + ε;  b = μb + g/d, p −= ηb (or variants).
@@ -162,19 +131,17 @@ def rmsprop(p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, e
                         eps, mu, False, eps_inside, False, False)
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def adadelta(p, g, s, u, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps):
     """s = ρs + (1 − ρ)g²;  Δ = √(u + ε)/√(s + ε)·g;  u = ρu + (1 − ρ)Δ²;  p −= ηΔ."""
     for i in prange(p.size):
         pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
-        si = s[i] * rho
-        si = si + one_minus_rho * gi * gi
+        gi = gradient(pi, g[i], maximize, l2, wd)
+        si = ema_square(s[i], gi, rho, one_minus_rho)
         s[i] = si
         ui = u[i]
         delta = np.sqrt(ui + eps) / np.sqrt(si + eps) * gi
-        ui = ui * rho
-        u[i] = ui + one_minus_rho * delta * delta
+        u[i] = ema_square(ui, delta, rho, one_minus_rho)
         p[i] = pi - lr * delta
 
 
@@ -182,13 +149,13 @@ def adadelta(p, g, s, u, maximize, l2, wd, decay, lr, rho, one_minus_rho, eps):
 def _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
              one_minus_beta2, step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
     pi = p[i] * decay
-    gi = _gradient(pi, g[i], maximize, l2, wd)
-    mi, vi = _moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
+    gi = gradient(pi, g[i], maximize, l2, wd)
+    mi, vi = moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
     if amsgrad == 1:
-        vi = _maximum(v_max[i], vi)
+        vi = maximum(v_max[i], vi)
         v_max[i] = vi
     elif amsgrad == 2:
-        vi = _maximum(v_max[i], vi / bc2)
+        vi = maximum(v_max[i], vi / bc2)
         v_max[i] = vi
     if eps_mode == 0:
         denom = np.sqrt(vi) / sqrt_bc2 + eps
@@ -199,7 +166,7 @@ def _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, bet
     p[i] = pi - step * (mi / denom)
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def adam(p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2,
          step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
     """Adam / AMSGrad. ``amsgrad``: 0 off, 1 max of v, 2 max of v̂ (optax).
@@ -217,40 +184,39 @@ def adam(p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2, one
                      one_minus_beta2, step, sqrt_bc2, bc2, eps, amsgrad, eps_mode)
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def nadam(p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2, bc2,
           eps, g_step, m_step):
     """NAdam: d = √(v/bc2) + ε;  p −= a·g/d;  p −= b·m/d (two roundings, like the rule)."""
     for i in prange(p.size):
         pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
-        mi, vi = _moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
+        gi = gradient(pi, g[i], maximize, l2, wd)
+        mi, vi = moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
         denom = np.sqrt(vi / bc2) + eps
         pi = pi - g_step * (gi / denom)
         p[i] = pi - m_step * (mi / denom)
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, eps, eps_inside):
     """u = max(β2u, |g| + ε);  p −= step·m/u  (or ε outside: m/(u + ε))."""
     for i in prange(p.size):
         pi = p[i] * decay
-        gi = _gradient(pi, g[i], maximize, l2, wd)
-        mi = m[i]
-        mi = mi + one_minus_beta1 * (gi - mi)
+        gi = gradient(pi, g[i], maximize, l2, wd)
+        mi = ema(m[i], gi, one_minus_beta1)
         m[i] = mi
         ui = u[i] * beta2
         if eps_inside:
-            ui = _maximum(ui, np.abs(gi) + eps)
+            ui = maximum(ui, np.abs(gi) + eps)
             u[i] = ui
             p[i] = pi - step * (mi / ui)
         else:
-            ui = _maximum(ui, np.abs(gi))
+            ui = maximum(ui, np.abs(gi))
             u[i] = ui
             p[i] = pi - step * (mi / (ui + eps))
 
 
-@njit(fastmath={"reassoc"}, **_options)
+@njit(fastmath={"reassoc"}, **OPTIONS)
 def nonfinite_probe(g):
     """Σ g·0, in parallel: 0 when every element of g is finite, NaN when one is inf or NaN
     (inf·0 and NaN·0 are NaN); it cannot overflow. ``fastmath={"reassoc"}`` only lets the
@@ -262,7 +228,7 @@ def nonfinite_probe(g):
     return acc
 
 
-@njit(**_options)
+@njit(**OPTIONS)
 def stream(p, g, a, b, c, k):
     """The bandwidth limit: read g, read and write p and k state arrays (of a, b, c), adding
     g to each. Moves the bytes of a rule with k state arrays, with trivial arithmetic.

@@ -1,0 +1,325 @@
+"""The Optuna side: one study per (problem, optimizer), trials planned up front, workers that
+claim trials in batches, heartbeats, retries.
+
+Layout. A comparison named ``NAME`` keeps one Optuna study per problem and optimizer,
+``NAME/problem/optimizer``, in any storage Optuna takes (default: SQLite in the output
+folder; a study per optimizer name, or per spec when one optimizer is compared in several
+spaces). Each study's user attributes hold its *protocol* — search space, problem, metric,
+steps, tuning seeds, noise, budget, sampler, seed — and ``ready`` once its trials are queued.
+An existing study whose protocol differs is an error, and nothing in it is touched.
+
+Trials. The study's creator queues exactly ``budget`` WAITING trials (``study.add_trial``),
+each with its ``plan_index``: for random search with the configuration drawn up front
+(:func:`.space.plan`) as its parameters, for TPE with none (TPE chooses them when the trial
+starts, through ``trial.suggest_float``).
+Workers never create trials: they *claim* waiting ones (WAITING → RUNNING is atomic in the
+storage), evaluate a whole batch as one computation, and tell Optuna the values (ask-and-tell).
+So a study has exactly ``budget`` trials whatever the number of workers, and random-search
+trials are the same bits whoever runs them. TPE in parallel is not reproducible: what TPE
+proposes depends on which trials have finished when a trial starts, i.e. on timing.
+
+Failures. While a batch runs, a thread records a heartbeat for each of its trials. A worker
+that dies (killed, machine lost) stops beating; after the grace period any other worker marks
+those trials FAIL (``optuna.storages.fail_stale_trials``) and Optuna's
+``RetryHeartbeatStaleTrialCallback`` queues a copy with the same parameters and plan index,
+which the next free worker runs. Ctrl-C fails and re-queues the batch at once. A worker
+leaves only when no trial of any study is waiting or running, so every worker ends with the
+complete study.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ...errors import InputError
+
+#: Seconds between heartbeats by default; a trial is stale after GRACE_FACTOR of them.
+HEARTBEAT = 10
+GRACE_FACTOR = 3
+#: How often an idle worker looks for work (seconds).
+POLL = 0.25
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and manifests).
+
+    >>> redact("postgresql://me:secret@db.example:5432/studies")
+    'postgresql://me:***@db.example:5432/studies'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
+    """An Optuna RDB storage with heartbeats and retries, or an InputError naming the URL
+    when it cannot be reached (bad URL, missing driver, server down, bad credentials)."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not isinstance(heartbeat, int) or heartbeat < 1:
+        raise InputError(f"--heartbeat must be a whole number of seconds >= 1, got {heartbeat}")
+    engine: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        engine["connect_args"] = {"timeout": 60}
+    import warnings
+
+    for attempt in range(20):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeat arguments are 'experimental'
+                storage = RDBStorage(
+                    url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                    grace_period=GRACE_FACTOR * heartbeat,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=3))
+            if url.startswith("sqlite"):
+                _fast_sqlite(storage.engine)
+            return storage
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of every kind
+            text = str(e)
+            if ("duplicate key" in text or "already exists" in text) and attempt < 19:
+                time.sleep(0.1)  # another worker is creating the tables right now
+                continue
+            first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+            raise InputError(f"--storage {redact(url)}: cannot be reached ({first})") from None
+    raise AssertionError("unreachable")
+
+
+def _fast_sqlite(engine: Any) -> None:
+    """WAL journal, fsync at checkpoints only: a commit costs ~0.1 ms instead of ~4 ms, and
+    the study still survives a crash of the process (not of the machine's power)."""
+    import sqlalchemy
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(engine, "connect", pragmas)
+    engine.dispose()
+
+
+@dataclass
+class StudyPlan:
+    """What one study must hold: its name, protocol and (random search) planned configs."""
+
+    name: str
+    protocol: dict[str, Any]
+    direction: str  #: "minimize" or "maximize"
+    configs: list[dict[str, float]] | None  #: None: TPE chooses (budget empty trials)
+    budget: int
+    distributions: dict[str, Any]
+
+
+def _normal(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def check_existing(storage: Any, plans: Sequence[StudyPlan]) -> list[bool]:
+    """For every plan: does its study exist already? An existing one must have the same
+    protocol (else InputError, naming the study and the first difference)."""
+    out = []
+    for p in plans:
+        try:
+            sid = storage.get_study_id_from_name(p.name)
+        except KeyError:
+            out.append(False)
+            continue
+        _wait_ready(storage, sid, p.name)
+        stored = storage.get_study_user_attrs(sid).get("protocol")
+        if stored != _normal(p.protocol):
+            diff = [k for k in sorted(set(stored or {}) | set(p.protocol))
+                    if (stored or {}).get(k) != _normal(p.protocol).get(k)]
+            raise InputError(f"--study: study {p.name!r} exists with a different protocol "
+                             f"(differs in {', '.join(diff) or 'everything'}); choose another "
+                             "--study name or --out folder")
+        out.append(True)
+    return out
+
+
+def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed: int
+                   ) -> None:
+    """Create every missing study and queue its trials; wait for studies another worker is
+    creating right now."""
+    import optuna
+
+    for p in plans:
+        try:
+            study = optuna.create_study(study_name=p.name, storage=storage,
+                                        direction=p.direction)
+        except optuna.exceptions.DuplicatedStudyError:
+            continue
+        study.set_user_attr("protocol", _normal(p.protocol))
+        dists = {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
+                 for k, d in p.distributions.items()}
+        for i in range(p.budget):  # queued with their parameters: nothing to suggest later
+            params = {} if p.configs is None else p.configs[i]
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.WAITING, params=params,
+                distributions={k: dists[k] for k in params}, user_attrs={"plan_index": i}))
+        study.set_user_attr("ready", True)
+    check_existing(storage, plans)
+
+
+def _wait_ready(storage: Any, study_id: int, name: str, wait: float = 120.0) -> None:
+    """Wait while another worker is creating this study and queueing its trials."""
+    deadline = time.monotonic() + wait
+    while not storage.get_study_user_attrs(study_id).get("ready"):
+        if time.monotonic() > deadline:
+            raise InputError(f"study {name!r} was created but its trials were never queued "
+                             "(its creator died?); delete it or use another --study")
+        time.sleep(POLL)
+
+
+def load(storage: Any, plan: StudyPlan, sampler: str, seed: int) -> Any:
+    import optuna
+
+    s = optuna.samplers.TPESampler(seed=seed) if sampler == "tpe" \
+        else optuna.samplers.RandomSampler(seed=seed)
+    return optuna.load_study(study_name=plan.name, storage=storage, sampler=s)
+
+
+class _Heartbeat:
+    """Records a heartbeat for ``trial_ids`` every ``interval`` seconds while open."""
+
+    def __init__(self, storage: Any, trial_ids: list[int], interval: int) -> None:
+        self.storage, self.ids, self.interval = storage, trial_ids, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            for tid in self.ids:
+                self.storage.record_heartbeat(tid)
+
+    def __enter__(self) -> _Heartbeat:
+        for tid in self.ids:
+            self.storage.record_heartbeat(tid)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _claim(storage: Any, study_id: int, n: int) -> list[int]:
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    got: list[int] = []
+    for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if len(got) >= n:
+            break
+        tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        try:
+            if storage.set_trial_state_values(tid, state=TrialState.RUNNING):
+                got.append(tid)
+        except UpdateFinishedTrialError:
+            continue
+    return got
+
+
+#: evaluate(configs) -> (values per config, user attrs per config)
+Evaluate = Callable[[list[dict[str, float]]], tuple[list[float], list[dict[str, Any]]]]
+
+
+def work(storage: Any, plans: Sequence[StudyPlan], evaluators: Sequence[Evaluate], *,
+         sampler: str = "random", seed: int = 0, chunk: int | None = None,
+         heartbeat: int = HEARTBEAT, progress: Callable[[int], None] | None = None,
+         max_trials: int | None = None) -> int:
+    """Run trials of every study until none is waiting or running; return how many trials
+    this worker ran. ``chunk``: trials claimed (and evaluated as one batch) at a time
+    (default: all waiting ones for random search, 1 for TPE). ``max_trials`` stops this
+    worker after that many (for tests of interruption)."""
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    studies = [load(storage, p, sampler, seed) for p in plans]
+    ids = [storage.get_study_id_from_name(p.name) for p in plans]
+    size = chunk or (1 if sampler == "tpe" else 10**9)
+    done = 0
+    while True:
+        busy = False
+        for study, sid, plan, evaluate in zip(studies, ids, plans, evaluators):
+            optuna.storages.fail_stale_trials(study)
+            while True:
+                n = size if max_trials is None else min(size, max_trials - done)
+                claimed = _claim(storage, sid, n) if n > 0 else []
+                if not claimed:
+                    break
+                study.get_trials(deepcopy=False)  # lets the study's cache see them
+                trials = [optuna.trial.Trial(study, tid) for tid in claimed]
+                try:
+                    with _Heartbeat(storage, claimed, heartbeat):
+                        configs = [{k: t.suggest_float(k, d.low, d.high, log=d.log)
+                                    for k, d in plan.distributions.items()} for t in trials]
+                        values, attrs = evaluate(configs)
+                except BaseException:
+                    _fail_and_requeue(storage, study, trials)
+                    raise
+                for t, v, a in zip(trials, values, attrs):
+                    for k, x in a.items():
+                        t.set_user_attr(k, x)
+                    study.tell(t, float(v))
+                done += len(trials)
+                if progress is not None:
+                    progress(len(trials))
+                if max_trials is not None and done >= max_trials:
+                    return done
+            states = {t.state for t in storage.get_all_trials(
+                sid, deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))}
+            busy = busy or bool(states)
+        if not busy:
+            return done
+        time.sleep(POLL)
+
+
+def _fail_and_requeue(storage: Any, study: Any, trials: list[Any]) -> None:
+    """Interrupted: mark the batch FAIL and queue each trial again (Optuna's retry)."""
+    from optuna.trial import TrialState
+
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for t in trials:
+        try:
+            frozen = study.tell(t, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - already finished elsewhere
+            continue
+        if retry is not None:
+            retry(study, frozen)
+
+
+def completed(storage: Any, plan: StudyPlan) -> list[Any]:
+    """The COMPLETE trials of a study, one per plan index (the first to complete), in plan
+    order. Raises InputError if some planned trial has no completed run."""
+    from optuna.trial import TrialState
+
+    sid = storage.get_study_id_from_name(plan.name)
+    by_index: dict[int, Any] = {}
+    for t in storage.get_all_trials(sid, states=(TrialState.COMPLETE,)):
+        i = t.user_attrs.get("plan_index")
+        if i is not None and i not in by_index:
+            by_index[i] = t
+    missing = [i for i in range(plan.budget) if i not in by_index]
+    if missing:
+        raise InputError(f"study {plan.name!r}: trials {missing[:5]} never completed "
+                         f"({len(missing)} of {plan.budget}); run the command again to resume")
+    return [by_index[i] for i in range(plan.budget)]
+
+
+__all__ = ["HEARTBEAT", "StudyPlan", "open_storage", "check_existing", "create_studies",
+           "work", "completed", "redact"]

@@ -1,0 +1,53 @@
+"""The element-wise pieces every kernel shares (numba, inlined into each kernel).
+
+Each is the scalar twin of a NumPy step of the rules, with the same operations in the same
+order: :func:`gradient` is ``Optimizer._update_leaf``'s prelude, :func:`ema` and
+:func:`ema_square` are :func:`descentlab.optim.moments.ema` / ``ema_square``, :func:`maximum`
+is ``np.maximum``. Kernel modules of any family import them from here.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+#: The compile options of every kernel: all cores, cached on disk, no GIL.
+OPTIONS = {"parallel": True, "cache": True, "nogil": True}
+
+
+@njit(inline="always")
+def gradient(p, g, maximize, l2, wd):
+    """g, negated when maximizing, plus λ·p for L2 weight decay."""
+    if maximize:
+        g = -g
+    if l2:
+        g = g + wd * p
+    return g
+
+
+@njit(inline="always")
+def ema(avg, x, one_minus_beta):
+    """β·avg + (1 − β)·x, as avg + (1 − β)(x − avg)."""
+    return avg + one_minus_beta * (x - avg)
+
+
+@njit(inline="always")
+def ema_square(avg, x, beta, one_minus_beta):
+    """β·avg + (1 − β)·x², rounded as (avg·β) + ((1 − β)·x)·x."""
+    avg = avg * beta
+    return avg + one_minus_beta * x * x
+
+
+@njit(inline="always")
+def moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2):
+    """Adam's moments m = EMA(g), v = EMA(g²), stored at ``i`` and returned."""
+    mi = ema(m[i], gi, one_minus_beta1)
+    m[i] = mi
+    vi = ema_square(v[i], gi, beta2, one_minus_beta2)
+    v[i] = vi
+    return mi, vi
+
+
+@njit(inline="always")
+def maximum(a, b):
+    """``np.maximum`` for scalars: NaN wins, like NumPy."""
+    return a if (a >= b or a != a) else b

@@ -1,0 +1,32 @@
+"""What every fused step function shares: flat views and the weight-decay prelude's scalars.
+
+Pure Python and NumPy (no numba), so step modules can be imported without compiling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def flat(a: np.ndarray) -> np.ndarray:
+    """A 1-D view of a C-contiguous array (never a copy: the kernel writes through it)."""
+    if not a.flags.c_contiguous:
+        raise ValueError("internal error: the fused path needs C-contiguous arrays")
+    return a.reshape(-1)
+
+
+def prelude(opt: Any, h: Any, f: type) -> tuple[bool, bool, Any, Any]:
+    """(maximize, l2, λ, decay): what ``Optimizer._update_leaf`` does before the rule.
+
+    (Hyperparameters are scalars on the fused path.)"""
+    decay_on = h.weight_decay != 0
+    decoupled = decay_on and opt.decoupled_weight_decay
+    decay = f(1 - h.lr * h.weight_decay) if decoupled else f(1.0)
+    return opt.maximize, decay_on and not decoupled, f(h.weight_decay), decay
+
+
+def unused(f: type) -> np.ndarray:
+    """Stands in for a state array the options leave out (never read or written)."""
+    return np.empty(0, f)
