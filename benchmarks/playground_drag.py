@@ -43,7 +43,7 @@ def main() -> None:
         compute.race_paths(surface, RACERS, (next(starts), 1.0), STEPS)
 
     def field():
-        compute._field_one.cache_clear()
+        compute.clear_caches()
         return compute.drag_field(surface, RACERS, STEPS)
 
     t_race = best_of(one_race)

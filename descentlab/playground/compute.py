@@ -40,7 +40,7 @@ from ..errors import DescentlabError, InputError, LimitError
 from ..lab import engine
 from ..lab.race import race
 from ..lab.sweep import start_grid, sweep, sweep_starts
-from ..lab.trace import EXACT_OPTIMIZERS, trace
+from ..lab.trace import trace
 
 #: The bounds every request is checked against (see docs/playground.md).
 LIMITS: dict[str, int] = {
@@ -369,6 +369,12 @@ def _field_one(surface: Surface, spec: str, steps: int, noise: Noise) -> str:
     return base64.b64encode(data.tobytes()).decode("ascii")
 
 
+def clear_caches() -> None:
+    """Forget the cached runs (races per racer, drag fields, surfaces)."""
+    for cached in (_race_one, _field_one, _build_surface):
+        cached.cache_clear()
+
+
 def _lattice(p: problems.Problem, steps: int) -> tuple[list[np.ndarray], np.ndarray]:
     budget = LIMITS["field_work"] // steps
     n = max(2, min(401, budget) if p.dim == 1 else min(41, math.isqrt(budget)))
@@ -417,9 +423,6 @@ def trace_steps(surface: Surface, racer: Racer, start: Sequence[float] | None, s
     spec = racer.checked_spec()
     _bounded("steps", steps, "exact_steps" if exact else "trace_steps")
     point = _checked_start(p, start)
-    if exact and racer.name.strip().lower() not in EXACT_OPTIMIZERS:
-        raise InputError(f"exact traces exist for {', '.join(EXACT_OPTIMIZERS)}; not "
-                         f"{racer.name!r}")
     with _as_input_error("trace"):
         t = trace(p, spec, point, steps, exact=exact)
     return {"spec": spec, "exact": exact, "note": t.note,
@@ -557,4 +560,4 @@ def export_file(folder: Path, name: str, file: str) -> Path:
 __all__ = ["LIMITS", "Surface", "Racer", "Noise", "features", "lab_has_noise", "catalogue",
            "surface_grid", "race_paths",
            "drag_field", "trace_steps", "stability_map", "start_map", "export", "export_file",
-           "limits", "race_namespace"]
+           "limits", "race_namespace", "clear_caches"]
