@@ -13,7 +13,7 @@ STAMP   := $(VENV)/.test-$(SUM)
 # The library and its runtime dependencies (enough for the demo).
 $(RUNTIME): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e ".[serve]"
 	rm -f $(VENV)/.runtime-*
 	touch $(RUNTIME)
 
@@ -35,8 +35,16 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
 
+# The browser tests drive Debian's Chromium through Playwright (its own browser download
+# cannot work offline): install the system package when it is missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 # Two pytest workers on two cores: one BLAS/numba thread each, or they oversubscribe the CPU.
-test: lint postgres
+test: lint postgres $(CHROMIUM)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(PY) -m pytest -n 2 descentlab tests
 
 bench: $(STAMP)
@@ -45,10 +53,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/sweep_vs_loop.py
 	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/compare_speed.py
+	$(PY) benchmarks/playground_drag.py
 
 # The README gallery: every figure under docs/figures/ (each folder with its manifest.json).
 FIG := $(PY) -m descentlab
-figures: $(STAMP)
+figures: $(STAMP) $(CHROMIUM)
+	$(PY) -m descentlab.playground.screenshot docs/figures/playground.png
 	$(FIG) race --problem bowl --start=-7,2 --steps 30 --optimizers sgd:lr=0.95 momentum:lr=0.1 \
 	  adagrad:lr=1.5 adam:lr=0.3 rmsprop:lr=0.3 nesterov:lr=0.3 --animate gif --out docs/figures/e3_race
 	$(FIG) sweep --problem quartic --start=-8 --steps 99 --optimizer adam:eps=1e-10 --lr 0.1:12:0.1 \

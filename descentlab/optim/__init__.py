@@ -27,6 +27,7 @@ from .adopt import Adopt
 from .asgd import ASGD
 from .base import Optimizer, accepted_arguments, did_you_mean, unknown_argument
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
+from .describe import describe
 from .flat import FlatParams
 from .groups import Groups
 from .lbfgs import LBFGS
@@ -89,4 +90,5 @@ __all__ = [
     "available", "create", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
+    "describe",
 ]

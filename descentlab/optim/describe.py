@@ -1,0 +1,218 @@
+"""Optimizer metadata for user interfaces: ``describe(name)`` → a JSON-able dict.
+
+Everything is read from the registry and the classes themselves, so an optimizer added to
+:data:`descentlab.optim.OPTIMIZERS` (or an option added to a class) is described without
+any change here:
+
+* ``hyperparameters`` — one entry per :class:`~.hyperparams.Hyper` descriptor: its default
+  (what a default-constructed optimizer has, an alias's preset applied), ``settable``
+  (False for one the constructor fixes, e.g. Nesterov's dampening), its range (from the
+  descriptor's check: ``lo``/``hi``, ``None`` for unbounded, and whether each end is open),
+  its doc string, and ``log`` — a hint that a slider should move on a log scale (rates and
+  ε values, which span decades);
+* ``options`` — the other constructor arguments: ``kind`` ``"bool"``, ``"choice"`` (with its
+  ``allowed`` values) or ``"number"`` (``nullable`` when the default is ``None``), their
+  default, doc and whether the option is ``shared`` by every optimizer (maximize, clipping,
+  ...) rather than the rule's own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
+  :mod:`.hyperparams` are read when a class has them; otherwise the kind comes from the type
+  of the default and a string option's allowed values from the error the class gives for a
+  value it does not accept;
+* ``equations`` — the class attribute ``equations`` when it has one, else the first
+  paragraph of its docstring.
+
+>>> d = describe("adam")
+>>> d["class"], [h["name"] for h in d["hyperparameters"]]
+('Adam', ['lr', 'weight_decay', 'beta1', 'beta2', 'eps'])
+>>> lr = d["hyperparameters"][0]
+>>> lr["default"], lr["lo"], lr["hi"], lr["log"]
+(0.001, 0.0, None, True)
+>>> eps_mode = next(o for o in d["options"] if o["name"] == "eps_mode")
+>>> eps_mode["kind"], eps_mode["allowed"], eps_mode["default"]
+('choice', ['outside', 'uncorrected', 'inside'], 'outside')
+>>> describe("amsgrad")["options"][0]["default"]   # the alias's preset
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import re
+from typing import Any
+
+from . import hyperparams
+from .base import Optimizer
+from .hyperparams import Hyper
+
+#: Constructor arguments no interface should offer (how to compute, not what).
+HIDDEN_OPTIONS = ("backend", "nonfinite")
+#: Hyperparameters whose useful values span decades: a slider moves on a log scale.
+_LOG_NAMES = re.compile(r"^(lr|eps\w*|.*_lr)$")
+_ALLOWED = re.compile(r"must be one of (.+?), got ")
+_PROBE = "\x00not-a-choice"
+
+
+def _registry() -> tuple[dict[str, type[Optimizer]], dict[str, tuple[type[Optimizer], dict]]]:
+    from . import ALIASES, OPTIMIZERS  # the package imports this module
+
+    return OPTIMIZERS, ALIASES
+
+
+def resolve(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
+    """The class and preset keyword arguments behind a registry name (case-insensitive)."""
+    from ..errors import InputError
+
+    optimizers, aliases = _registry()
+    key = str(name).strip().lower()
+    if key in optimizers:
+        return optimizers[key], {}
+    if key in aliases:
+        cls, preset = aliases[key]
+        return cls, dict(preset)
+    raise InputError(f"unknown optimizer {name!r}; available: "
+                     f"{', '.join(sorted([*optimizers, *aliases]))}")
+
+
+def _jsonable_number(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _signature_defaults(cls: type[Optimizer]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for klass in (Optimizer, cls):  # the class's own defaults win
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.name in ("self", "options") or p.kind is p.VAR_KEYWORD:
+                continue
+            if p.default is not inspect.Parameter.empty:
+                out[p.name] = p.default
+            else:
+                out.setdefault(p.name, None)
+    return out
+
+
+def _class_descriptors(cls: type, kind: type | None) -> dict[str, Any]:
+    if kind is None:
+        return {}
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for key, value in vars(klass).items():
+            if isinstance(value, kind):
+                found[key] = value
+    return found
+
+
+def _doc_of(descriptor: Any) -> str:
+    return str(getattr(descriptor, "doc", None) or descriptor.__doc__ or "").strip()
+
+
+def _probe_allowed(cls: type[Optimizer], preset: dict[str, Any], name: str) -> list[str] | None:
+    """A string option's allowed values, from the message the class raises for a value it
+    cannot accept (``choice()`` lists them)."""
+    try:
+        cls(**{**preset, name: _PROBE})
+    except (ValueError, TypeError) as e:
+        match = _ALLOWED.search(str(e))
+        if match:
+            try:
+                values = ast.literal_eval("(" + match.group(1) + ",)")
+            except (ValueError, SyntaxError):
+                return None
+            return [str(v) for v in values]
+    return None
+
+
+def _hyperparameter(cls: type[Optimizer], name: str, default: Any,
+                    settable: bool) -> dict[str, Any]:
+    descriptor: Hyper = getattr(cls, name)
+    check = descriptor.check
+    return {
+        "name": name,
+        "default": _jsonable_number(default),
+        "settable": settable,
+        "lo": _jsonable_number(check.lo), "hi": _jsonable_number(check.hi),
+        "lo_open": bool(check.lo_open), "hi_open": bool(check.hi_open),
+        "range": check.text(),
+        "doc": _doc_of(descriptor),
+        "log": bool(_LOG_NAMES.match(name)),
+    }
+
+
+def _option(cls: type[Optimizer], preset: dict[str, Any], name: str, default: Any,
+            declared: dict[str, dict[str, Any]], shared: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "default": default, "shared": shared, "doc": ""}
+    flags, choices, numbers = declared["Flag"], declared["Choice"], declared["Number"]
+    if name in numbers:
+        number = numbers[name]
+        entry.update(kind="number", nullable=bool(getattr(number, "optional", False)),
+                     default=_jsonable_number(default), doc=_doc_of(number))
+        if getattr(number, "check", None) is not None:
+            entry["range"] = number.check.text()
+    elif name in flags:
+        entry.update(kind="bool", doc=_doc_of(flags[name]))
+    elif name in choices:
+        entry.update(kind="choice", allowed=[str(v) for v in choices[name].allowed],
+                     doc=_doc_of(choices[name]))
+    elif isinstance(default, bool):
+        entry["kind"] = "bool"
+    elif isinstance(default, str):
+        allowed = _probe_allowed(cls, preset, name)
+        entry.update(kind="choice", allowed=allowed if allowed else [default])
+    else:
+        entry.update(kind="number", nullable=default is None,
+                     default=_jsonable_number(default))
+    return entry
+
+
+def _equations(cls: type[Optimizer]) -> list[str]:
+    lines = getattr(cls, "equations", None)
+    if lines:
+        return [str(line) for line in lines]
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    return [" ".join(doc.split("\n\n")[0].split())] if doc else []
+
+
+def describe(name: str) -> dict[str, Any]:
+    """Everything an interface needs to offer optimizer ``name``: its class, hyperparameters
+    (default, range, doc, log-scale hint), options (kind, allowed values, default) and
+    update equations. See the module docstring; raises InputError for an unknown name."""
+    cls, preset = resolve(name)
+    defaults = {**_signature_defaults(cls), **preset}
+    hypers = cls.hyperparameter_names()
+    try:  # the values a default-constructed optimizer has (inherited ones included)
+        defaults.update(cls(**preset).hyperparameters())
+    except (TypeError, ValueError):  # a class with required arguments: the signature's
+        pass
+    from . import accepted_arguments
+
+    accepted = set(accepted_arguments(cls))
+    declared = {kind: _class_descriptors(cls, getattr(hyperparams, kind, None))
+                for kind in ("Flag", "Choice", "Number")}
+    base_names = set(inspect.signature(Optimizer.__init__).parameters)
+    options = []
+    for key, default in defaults.items():
+        if key in hypers or key in HIDDEN_OPTIONS:
+            continue
+        shared = key in base_names and key not in cls.option_names
+        options.append(_option(cls, preset, key, default, declared, shared))
+    options.sort(key=lambda o: o["shared"])  # the rule's own first, in signature order
+    return {
+        "name": str(name).strip().lower(),
+        "class": cls.__name__,
+        "summary": _equations_summary(cls),
+        "hyperparameters": [_hyperparameter(cls, h, defaults.get(h), h in accepted)
+                            for h in hypers],
+        "options": options,
+        "equations": _equations(cls),
+    }
+
+
+def _equations_summary(cls: type[Optimizer]) -> str:
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    return doc.split("\n", 1)[0].strip() if doc else cls.__name__
+
+
+__all__ = ["describe", "resolve", "HIDDEN_OPTIONS"]

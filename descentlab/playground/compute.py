@@ -1,0 +1,563 @@
+"""What the playground computes, without any web code: plain data in, JSON-able dicts out.
+
+Every number comes from the library and the lab — surfaces from :mod:`descentlab.problems`
+(formulas parsed, never executed), paths from :func:`descentlab.lab.race.race` and
+:func:`descentlab.lab.engine.run_batch`, internals from :func:`descentlab.lab.trace.trace`,
+maps from :mod:`descentlab.lab.sweep`, exports from the ``race`` command itself (so its
+``manifest.json`` is one that ``descentlab rerun`` replays). Nothing here re-implements a
+rule. Every request is bounded (:data:`LIMITS`); a request beyond a bound, or with a bad
+value, raises :class:`~descentlab.errors.LimitError` / :class:`~descentlab.errors.InputError`
+naming the field.
+
+>>> s = Surface(problem="bowl")
+>>> r = race_paths(s, [Racer("sgd", {"lr": 0.95})], start=(-7.0, 2.0), steps=30)
+>>> r["racers"][0]["path"][1]          # one SGD step on x²/20 + y²: (-7 + 0.665, 2 - 3.8)
+[-6.335, -1.7999999999999998]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime as _dt
+import functools
+import hashlib
+import io
+import json
+import math
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import optim, problems
+from ..errors import DescentlabError, InputError, LimitError
+from ..lab import engine
+from ..lab.race import race
+from ..lab.sweep import start_grid, sweep, sweep_starts
+from ..lab.trace import trace
+
+#: The bounds every request is checked against (see docs/playground.md).
+LIMITS: dict[str, int] = {
+    "racers": 8,             # racers in one race
+    "steps": 1000,           # updates per racer
+    "surface_cells": 40_000,  # grid points of one surface picture (200 × 200)
+    "map_cells": 4_096,      # cells of one stability or start map (64 × 64)
+    "map_work": 1_000_000,   # cells × steps of one map
+    "field_work": 200_000,   # starts × steps per racer of one drag field
+    "trace_steps": 200,      # steps of one trace
+    "exact_steps": 30,       # steps of one exact trace
+    "formula_length": problems.expression.MAX_LENGTH,
+    "coordinate": 1_000_000,  # |window ends| and |start coordinates|
+}
+_OPTION_TEXT = re.compile(r"[A-Za-z0-9_.+-]{1,40}\Z")
+
+
+def limits() -> dict[str, int]:
+    """A copy of :data:`LIMITS` (what ``GET /api/limits`` returns)."""
+    return dict(LIMITS)
+
+
+@contextlib.contextmanager
+def _as_input_error(what: str) -> Iterator[None]:
+    """The library's checks of a user's value still raise plain ValueError/TypeError in
+    places; inside this block they become InputError (prefixed by ``what``)."""
+    try:
+        yield
+    except DescentlabError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{what}: {e}") from None
+
+
+def _bounded(what: str, value: int, limit: str, low: int = 1) -> int:
+    if value < low:
+        raise InputError(f"{what} must be >= {low}, got {value}")
+    if value > LIMITS[limit]:
+        raise LimitError(f"{what} = {value} is more than the playground allows "
+                         f"({LIMITS[limit]:,}, limit {limit!r})")
+    return value
+
+
+# ---------------------------------------------------------------------- surfaces
+@dataclass(frozen=True)
+class Surface:
+    """A catalogue ``problem`` by name, or a ``formula`` in x (and y) with its ``window``."""
+
+    problem: str | None = None
+    formula: str | None = None
+    window: tuple[tuple[float, float], ...] | None = None
+
+    def build(self) -> problems.Problem:
+        return _build_surface(self.problem, self.formula, self.window)
+
+    def cli_arguments(self) -> dict[str, Any]:
+        """The ``race`` command's arguments that give the same surface."""
+        if self.formula is None:
+            return {"problem": self.problem, "expression": None, "window": None}
+        window = self.build().window
+        text = ",".join(f"{lo!r}:{hi!r}" for lo, hi in window)
+        return {"problem": None, "expression": self.formula, "window": text}
+
+
+@functools.lru_cache(maxsize=64)
+def _build_surface(name: str | None, formula: str | None,
+                   window: tuple[tuple[float, float], ...] | None) -> problems.Problem:
+    if (name is None) == (formula is None):
+        raise InputError("surface: give either 'problem' (a catalogue name) or 'formula'")
+    if name is not None:
+        if window is not None:
+            raise InputError("surface.window applies to formulas; catalogue problems have "
+                             "their own")
+        with _as_input_error("surface.problem"):
+            return problems.get(name)
+    if len(formula) > LIMITS["formula_length"]:
+        raise LimitError(f"formula: longer than {LIMITS['formula_length']} characters")
+    if window is not None:
+        for lo, hi in window:
+            if not (math.isfinite(lo) and math.isfinite(hi)) or max(abs(lo), abs(hi)) > \
+                    LIMITS["coordinate"]:
+                raise LimitError(f"surface.window {window}: ends must be finite and within "
+                                 f"±{LIMITS['coordinate']:,}")
+    with _as_input_error("formula"):
+        # Exactly what `descentlab race --f FORMULA --window ...` builds (see cli_arguments).
+        return problems.from_expression(formula, window=window)
+
+
+def check_formula(formula: str) -> dict[str, Any]:
+    """Whether ``formula`` parses (the page asks while you type): ``{"ok": True, "dim": …}``
+    or ``{"ok": False, "error": the parser's message}`` — an answer, not a failure."""
+    from ..problems.expression import variables
+
+    try:
+        if len(formula) > LIMITS["formula_length"]:
+            raise LimitError(f"formula: longer than {LIMITS['formula_length']} characters")
+        tree = problems.parse(formula)
+    except ValueError as e:
+        return {"ok": False, "error": str(e)}
+    return {"ok": True, "dim": 2 if "y" in variables(tree) else 1}
+
+
+def problem_summary(p: problems.Problem) -> dict[str, Any]:
+    return {"name": p.name, "dim": p.dim, "formula": p.formula, "description": p.description,
+            "start": list(p.start), "window": [list(w) for w in p.window],
+            "minima": [{"point": list(m.point), "value": _finite(m.value), "kind": m.kind}
+                       for m in p.minima]}
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every catalogue surface, summarised."""
+    return [problem_summary(p) for p in problems.catalogue().values()]
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _floats(a: np.ndarray) -> list:
+    """An array as nested lists, non-finite values as None (JSON has no nan)."""
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim > 1:
+        return [_floats(row) for row in arr]
+    return [v if math.isfinite(v) else None for v in arr.tolist()]
+
+
+def surface_grid(surface: Surface, resolution: int = 120) -> dict[str, Any]:
+    """The surface's summary and f on a grid over its window: ``resolution`` points per axis
+    (``values[j][i]`` = f(x_i, y_j) in 2-D; ``values[i]`` in 1-D)."""
+    p = surface.build()
+    n = _bounded("resolution", resolution, "surface_cells", low=2) if p.dim == 1 else \
+        int(math.isqrt(_bounded("resolution²", resolution * resolution, "surface_cells",
+                                low=4)))
+    axes = [np.linspace(lo, hi, n) for lo, hi in p.window]
+    if p.dim == 1:
+        values = p.f(axes[0][:, None])
+    else:
+        X, Y = np.meshgrid(*axes, indexing="xy")
+        values = p.f(np.stack([X, Y], axis=-1))
+    out = problem_summary(p)
+    out.update(axes=[_floats(a) for a in axes], values=_floats(values),
+               gradient=p.gradient_expression)
+    return out
+
+
+# ---------------------------------------------------------------------- racers
+@dataclass
+class Racer:
+    """One optimizer with its settings: a registry ``name``, ``hyper`` (name → number) and
+    ``options`` (name → bool, string, number or None)."""
+
+    name: str
+    hyper: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> str:
+        """The ``NAME[:key=value,...]`` spec of these settings (round-trip float text)."""
+        parts = []
+        for key, value in {**self.hyper, **self.options}.items():
+            if not re.fullmatch(r"[A-Za-z_]\w{0,40}", key):
+                raise InputError(f"racer {self.name!r}: invalid setting name {key!r}")
+            parts.append(f"{key}={_spec_value(self.name, key, value)}")
+        return self.name + (":" + ",".join(parts) if parts else "")
+
+    def build(self) -> optim.Optimizer:
+        from ..lab.spec import build_optimizer
+
+        return build_optimizer(self.checked_spec())
+
+    def checked_spec(self) -> str:
+        key = str(self.name).strip().lower()
+        if key not in optim.available():
+            raise InputError(f"unknown optimizer {self.name!r}; available: "
+                             f"{', '.join(optim.available())}")
+        clash = set(self.hyper) & set(self.options)
+        if clash:
+            raise InputError(f"racer {self.name!r}: {sorted(clash)[0]!r} given as both a "
+                             "hyperparameter and an option")
+        spec = self.spec()
+        from ..lab.spec import build_optimizer
+
+        with _as_input_error("racer"):
+            build_optimizer(spec)
+        return spec
+
+
+def _spec_value(name: str, key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if not math.isfinite(v):
+            raise InputError(f"racer {name!r}: {key} must be finite, got {value!r}")
+        return repr(v)
+    if isinstance(value, str) and _OPTION_TEXT.match(value):
+        from ..lab.spec import parse_value
+
+        if not isinstance(parse_value(value), str):
+            raise InputError(f"racer {name!r}: {key}={value!r} reads as a number or a "
+                             "boolean; send it as one")
+        return value
+    raise InputError(f"racer {name!r}: {key} must be a number, a boolean, null or a short "
+                     f"word, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Seeded stochastic behaviour, where the lab has it: gradient noise σ (``sigma``), a
+    start drawn ``spread`` around the start, from ``seed``."""
+
+    sigma: float = 0.0
+    spread: float = 0.0
+    seed: int = 0
+
+    def active(self) -> bool:
+        return self.sigma > 0 or self.spread > 0
+
+    def race_keywords(self) -> dict[str, Any]:
+        """The keywords of :func:`descentlab.lab.race.race` (nothing when inactive)."""
+        if not self.active():
+            return {}
+        if not lab_has_noise():
+            raise InputError("noise: this descentlab's lab has no gradient noise or start "
+                             "spread; leave sigma and spread at 0")
+        for what, v in (("noise.sigma", self.sigma), ("noise.spread", self.spread)):
+            if not (math.isfinite(v) and 0 <= v <= LIMITS["coordinate"]):
+                raise InputError(f"{what} must be a finite number in [0, "
+                                 f"{LIMITS['coordinate']:,}], got {v!r}")
+        if not 0 <= self.seed < 2**32:
+            raise InputError(f"noise.seed must be in [0, 2**32), got {self.seed}")
+        return {"seeds": [self.seed], "noise": self.sigma, "spread": self.spread}
+
+
+def lab_has_noise() -> bool:
+    """Whether the lab's race and engine take seeded gradient noise and start spread."""
+    import inspect
+
+    return ("noise" in inspect.signature(race).parameters
+            and "seeds" in inspect.signature(engine.run_batch).parameters)
+
+
+def features() -> dict[str, bool]:
+    """What this lab offers beyond the basics (the page shows controls for them)."""
+    return {"noise": lab_has_noise()}
+
+
+def _checked_racers(racers: Sequence[Racer]) -> list[str]:
+    _bounded("number of racers", len(racers), "racers")
+    return [r.checked_spec() for r in racers]
+
+
+def _checked_start(p: problems.Problem, start: Sequence[float] | None) -> tuple[float, ...]:
+    if start is None:
+        return tuple(p.start)
+    point = tuple(float(c) for c in start)
+    if len(point) != p.dim:
+        raise InputError(f"start: {p.name!r} is {p.dim}-D, got {len(point)} coordinate(s)")
+    lo, hi = engine.bounds(p)
+    if not all(math.isfinite(c) for c in point) or np.any(np.asarray(point) < lo) \
+            or np.any(np.asarray(point) > hi):
+        window = ", ".join(f"[{a:g}, {b:g}]" for a, b in p.bounds)
+        raise InputError(f"start {point} is outside the bounds of {p.name!r}, {window}")
+    return point
+
+
+def _colours(names: list[str]) -> list[str]:
+    from ..viz.style import colours_for  # the palette of the static figures
+
+    return colours_for(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _race_one(surface: Surface, spec: str, start: tuple[float, ...], steps: int,
+              noise: Noise) -> Any:
+    """One racer's run (a race's racers are independent, so a changed slider reruns only
+    its own racer)."""
+    return race(surface.build(), [spec], start, steps, **noise.race_keywords()).entries[0]
+
+
+def race_paths(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | None,
+               steps: int, noise: Noise = Noise()) -> dict[str, Any]:
+    """Race ``racers`` from ``start``: each racer's label, colour, path, f along it,
+    divergence step and outcome — :func:`descentlab.lab.race.race`, as ``descentlab race``
+    runs it (labels as it gives them: the name, or the spec when a name repeats)."""
+    from dataclasses import replace
+
+    from ..lab.race import RaceResult
+
+    p = surface.build()
+    specs = _checked_racers(racers)
+    _bounded("steps", steps, "steps")
+    point = _checked_start(p, start)
+    noise.race_keywords()  # checked before any work
+    entries = [_race_one(surface, spec, point, steps, noise) for spec in specs]
+    names = [e.name for e in entries]
+    entries = [replace(e, label=e.name if names.count(e.name) == 1 else e.spec)
+               for e in entries]
+    result = RaceResult(problem=p, start=point, steps=steps, tol=engine.default_tol(p),
+                        entries=entries)
+    colours = _colours(names)
+    out = []
+    for e, colour, row in zip(entries, colours, result.summary_rows()):
+        out.append({"label": e.label, "name": e.name, "spec": e.spec, "colour": colour,
+                    "path": [_floats(pt) for pt in e.path], "f": _floats(e.f),
+                    "diverged_at": e.diverged_at, "outcome": e.outcome,
+                    "bounced": e.bounced, "nearest_minimum": row["nearest_minimum"],
+                    "steps_to_tol": e.reached_at})
+    return {"start": list(point), "steps": steps, "tol": result.tol, "racers": out,
+            "table": result.table()}
+
+
+@functools.lru_cache(maxsize=24)
+def _field_one(surface: Surface, spec: str, steps: int, noise: Noise) -> str:
+    from ..lab.spec import build_optimizer
+
+    p = surface.build()
+    starts = _lattice(p, steps)[1]
+    extra = {}
+    if noise.sigma > 0:  # a run's noise depends on its seed only: every start gets the race's
+        extra = {"noise": noise.sigma, "seeds": [noise.seed] * len(starts)}
+    b = engine.run_batch(p, build_optimizer(spec), starts, steps, **extra)
+    data = np.ascontiguousarray(b.path.transpose(1, 0, 2), dtype="<f4")
+    return base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def clear_caches() -> None:
+    """Forget the cached runs (races per racer, drag fields, surfaces)."""
+    for cached in (_race_one, _field_one, _build_surface):
+        cached.cache_clear()
+
+
+def _lattice(p: problems.Problem, steps: int) -> tuple[list[np.ndarray], np.ndarray]:
+    budget = LIMITS["field_work"] // steps
+    n = max(2, min(401, budget) if p.dim == 1 else min(41, math.isqrt(budget)))
+    axes = [np.linspace(lo, hi, n) for lo, hi in p.window]
+    if p.dim == 1:
+        return axes, axes[0][:, None]
+    X, Y = np.meshgrid(*axes, indexing="xy")
+    return axes, np.stack([X.ravel(), Y.ravel()], axis=-1)
+
+
+def drag_field(surface: Surface, racers: Sequence[Racer], steps: int,
+               noise: Noise = Noise()) -> dict[str, Any]:
+    """Paths from a lattice of starts over the window, per racer in ONE vectorised
+    :func:`~descentlab.lab.engine.run_batch` call (the lattice in the rows): while the start
+    is dragged, the page draws the paths of the nearest lattice start without asking again.
+
+    ``paths`` per racer: base64 of little-endian float32, shape (starts, steps + 1, dim),
+    nan after divergence; ``axes`` the lattice coordinates (starts in row-major order,
+    x fastest)."""
+    p = surface.build()
+    specs = _checked_racers(racers)
+    _bounded("steps", steps, "steps")
+    noise.race_keywords()
+    if noise.spread > 0:
+        raise InputError("drag field: not with a start spread (each start would be drawn "
+                         "around the lattice point); the page asks for races instead")
+    axes, _ = _lattice(p, steps)
+    return {"axes": [_floats(a) for a in axes], "steps": steps, "dim": p.dim,
+            "paths": [_field_one(surface, spec, steps, noise) for spec in specs]}
+
+
+# ---------------------------------------------------------------------- internals
+def _quantities(step: Any) -> dict[str, Any]:
+    values = {k: _floats(v) for k, v in step.values.items()}
+    exact = None
+    if step.exact is not None:
+        exact = {k: [None if e is None else str(e) for e in v] for k, v in step.exact.items()}
+    return {"t": step.t, "values": values, "exact": exact}
+
+
+def trace_steps(surface: Surface, racer: Racer, start: Sequence[float] | None, steps: int,
+                exact: bool = False) -> dict[str, Any]:
+    """Every internal quantity per step (what ``descentlab trace`` prints): g, the state
+    slots, m̂/v̂ for Adam, the step and the new point; exact values too when ``exact``."""
+    p = surface.build()
+    spec = racer.checked_spec()
+    _bounded("steps", steps, "exact_steps" if exact else "trace_steps")
+    point = _checked_start(p, start)
+    with _as_input_error("trace"):
+        t = trace(p, spec, point, steps, exact=exact)
+    return {"spec": spec, "exact": exact, "note": t.note,
+            "steps": [_quantities(s) for s in t.steps]}
+
+
+# ---------------------------------------------------------------------- maps
+def _axis_values(what: str, lo: float, hi: float, n: int, log: bool) -> np.ndarray:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        raise InputError(f"{what}: need finite lo <= hi, got {lo!r}, {hi!r}")
+    if log:
+        if lo <= 0:
+            raise InputError(f"{what}: a log axis needs lo > 0, got {lo!r}")
+        return np.geomspace(lo, hi, n)
+    return np.linspace(lo, hi, n)
+
+
+def stability_map(surface: Surface, racer: Racer, start: Sequence[float] | None, steps: int,
+                  lr: tuple[float, float, int, bool], axis: str | None = None,
+                  axis_range: tuple[float, float, int, bool] | None = None) -> dict[str, Any]:
+    """Outcomes over learning rate × ``axis`` (another hyperparameter) — one vectorised
+    :func:`descentlab.lab.sweep.sweep`. ``lr``/``axis_range``: (lo, hi, n, log)."""
+    p = surface.build()
+    spec = racer.checked_spec()
+    _bounded("steps", steps, "steps")
+    point = _checked_start(p, start)
+    n_lr = _bounded("lr cells", lr[2], "map_cells")
+    rates = _axis_values("lr", lr[0], lr[1], n_lr, lr[3])
+    values = None
+    if axis is not None:
+        hypers = optim.describe(racer.name)["hyperparameters"]
+        if axis == "lr" or axis not in [h["name"] for h in hypers]:
+            raise InputError(f"axis {axis!r} is not another hyperparameter of "
+                             f"{racer.name!r}")
+        if axis_range is None:
+            raise InputError("axis needs axis_range (lo, hi, n, log)")
+        values = _axis_values(axis, axis_range[0], axis_range[1],
+                              _bounded(f"{axis} cells", axis_range[2], "map_cells"),
+                              axis_range[3])
+    cells = rates.size * (1 if values is None else values.size)
+    _bounded("map cells", cells, "map_cells")
+    _bounded("map cells × steps", cells * steps, "map_work")
+    with _as_input_error("map"):
+        s = sweep(p, spec, rates, axis=axis, axis_values=values, start=point, steps=steps)
+    return {"lr": _floats(s.lr), "axis": axis,
+            "axis_values": None if axis is None else _floats(s.axis_values),
+            "outcome": s.outcome.tolist(), "bounced": s.bounced.tolist(),
+            "thresholds": s.thresholds()}
+
+
+def start_map(surface: Surface, racer: Racer, steps: int, n: int) -> dict[str, Any]:
+    """Outcome by start point over an ``n`` per axis grid of the window (the racer's own
+    rate) — one vectorised :func:`descentlab.lab.sweep.sweep_starts`."""
+    p = surface.build()
+    spec = racer.checked_spec()
+    _bounded("steps", steps, "steps")
+    cells = n ** p.dim
+    _bounded("start cells", cells, "map_cells")
+    _bounded("start cells × steps", cells * steps, "map_work")
+    starts = start_grid(p, n)
+    with _as_input_error("start map"):
+        s = sweep_starts(p, spec, starts, steps=steps)
+    return {"n": n, "starts": [_floats(pt) for pt in starts],
+            "outcome": s.outcome[:, 0].tolist(), "bounced": s.bounced[:, 0].tolist(),
+            "success_rate": float(s.success_rate()[0])}
+
+
+# ---------------------------------------------------------------------- export
+_EXPORT_LOCK = threading.Lock()  # the server answers in threads; pyplot is not thread-safe
+_EXPORT_NAME = re.compile(r"playground-\d{8}-\d{6}-[0-9a-f]{8}\Z")
+_EXPORT_FILE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def race_namespace(surface: Surface, specs: list[str], start: Sequence[float], steps: int,
+                   out: Path, animate: bool, noise: Noise = Noise()) -> argparse.Namespace:
+    """The arguments ``descentlab race`` would parse for these settings."""
+    from ..cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    race_parser = sub.choices["race"]
+    args = {a.dest: a.default for a in race_parser._actions if a.dest != "help"}
+    args.update(race_parser._defaults)
+    args.update(surface.cli_arguments())
+    args.update(command="race", start=",".join(repr(float(c)) for c in start), steps=steps,
+                optimizers=list(specs), animate="gif" if animate else None, out=str(out))
+    if noise.active():  # the race command's --seed, --noise, --start-spread
+        args.update(seed=noise.seed, noise=noise.sigma, start_spread=noise.spread)
+    return argparse.Namespace(**args)
+
+
+def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | None,
+           steps: int, folder: Path, animate: bool = True,
+           noise: Noise = Noise()) -> dict[str, Any]:
+    """Write the current race with the ``race`` command itself into a new folder under
+    ``folder`` (the export folder; nothing else is written): its figures (PNG, GIF),
+    ``trajectories.csv`` and the ``manifest.json`` that ``descentlab rerun`` replays."""
+    from ..commands import race as race_command
+
+    p = surface.build()
+    specs = _checked_racers(racers)
+    _bounded("steps", steps, "steps")
+    point = _checked_start(p, start)
+    noise.race_keywords()
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+    digest = hashlib.sha256(json.dumps([surface.cli_arguments(), specs, point, steps,
+                                        [noise.sigma, noise.spread, noise.seed]])
+                            .encode()).hexdigest()[:8]
+    name = f"playground-{stamp}-{digest}"
+    out = Path(folder) / name
+    args = race_namespace(surface, specs, point, steps, out, animate, noise)
+    with _EXPORT_LOCK, contextlib.redirect_stdout(io.StringIO()) as printed, \
+            contextlib.redirect_stderr(io.StringIO()):  # the table and the progress bar
+        race_command.run(args)
+    files = sorted(f.name for f in out.iterdir())
+    return {"folder": name, "path": str(out.resolve()), "files": files,
+            "command": "descentlab rerun " + str(out / "manifest.json"),
+            "printed": printed.getvalue()}
+
+
+def export_file(folder: Path, name: str, file: str) -> Path:
+    """The path of one exported file, only inside the export folder (names are checked;
+    no other file can be named)."""
+    from ..errors import MissingKeyError
+
+    if not _EXPORT_NAME.match(name) or not _EXPORT_FILE.match(file) or file.startswith("."):
+        raise MissingKeyError(f"no export {name}/{file}")
+    root = Path(folder).resolve()
+    path = (root / name / file).resolve()
+    if root not in path.parents or not path.is_file():
+        raise MissingKeyError(f"no export {name}/{file}")
+    return path
+
+
+__all__ = ["LIMITS", "Surface", "Racer", "Noise", "features", "lab_has_noise", "catalogue",
+           "surface_grid", "race_paths",
+           "drag_field", "trace_steps", "stability_map", "start_map", "export", "export_file",
+           "limits", "race_namespace", "clear_caches"]

@@ -1,0 +1,237 @@
+"""The playground in a real browser: headless Chromium (Debian's, /usr/bin/chromium, which
+`make test` installs when missing) driven by Playwright. The server is started here, on
+127.0.0.1 and a free port, exactly as a user starts it (`descentlab serve`)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import statistics
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from descentlab.cli import main as cli
+from descentlab.playground.browser import (
+    CHROMIUM,
+    IDLE,
+    launch,
+    page_point,
+    start_server,
+    stop_server,
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    exports = tmp_path_factory.mktemp("exports")
+    proc, url = start_server(str(exports))
+    yield url, exports
+    stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.access(CHROMIUM, os.X_OK), (
+        f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install "
+        "chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(server, browser):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    pg.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400
+          else None)
+    pg.goto(url)
+    pg.wait_for_function(IDLE, timeout=30_000)
+    yield pg
+    pg.wait_for_function("window.__playground.pending === 0", timeout=30_000)
+    assert problems == [], problems  # no console errors
+    assert pg.evaluate("window.__playground.errors") == []
+    context.close()
+
+
+def _drag(page, start, dx, dy, moves=40, end=None):
+    """Press at world point ``start``, move ``moves`` times by (dx, dy) pixels, release
+    (at world point ``end`` if given); return the redraw times the page recorded."""
+    x0, y0 = page_point(page, start)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, moves + 1):
+        page.mouse.move(x0 + dx * k, y0 + dy * k)
+    redraws = page.evaluate("window.__playground.redraws")
+    if end is not None:
+        page.mouse.move(*page_point(page, end))
+    page.mouse.up()
+    return redraws
+
+
+def _race_cli(tmp_path, state, name="cli"):
+    """`descentlab race` with the page's settings; its printed table and trajectories."""
+    out = tmp_path / name
+    specs = []
+    for r in state["racers"]:
+        items = [f"{k}={v!r}" if not isinstance(v, bool) else f"{k}={str(v).lower()}"
+                 for k, v in {**r["hyper"], **r["options"]}.items()]
+        specs.append(r["name"] + (":" + ",".join(items) if items else ""))
+    argv = ["race", "--problem", state["surface"]["problem"],
+            "--start=" + ",".join(repr(float(c)) for c in state["start"]),
+            "--steps", str(state["steps"]), "--optimizers", *specs, "--out", str(out)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        assert cli(argv) == 0
+    rows = (out / "trajectories.csv").read_text().splitlines()[1:]
+    last: dict[str, list[float]] = {}
+    for row in rows:
+        label, _step, *values = row.split(",")
+        last[label] = [float(v) for v in values[:-1]]
+    return printed.getvalue(), last
+
+
+def test_drag_matches_race_and_redraws_fast(page, tmp_path, capsys):
+    # Drag the start across the map: with the drag field loaded, every move redraws from
+    # the library's own paths without a request; measure input → redrawn paths.
+    page.wait_for_function("window.__playground.fieldReady", timeout=60_000)
+    end = (-4.2, -1.3)
+    redraws = _drag(page, (-8.0, 3.0), 6, 2.5, end=end)
+    page.wait_for_function(IDLE, timeout=30_000)
+    assert len(redraws) >= 40
+    median, worst = statistics.median(redraws), max(redraws)
+    with capsys.disabled():
+        print(f"\nplayground redraw while dragging (input → redrawn paths, "
+              f"{len(page.evaluate('window.__playground.state().racers'))} racers × "
+              f"{page.evaluate('window.__playground.state().steps')} steps): "
+              f"median {median:.1f} ms, max {worst:.1f} ms over {len(redraws)} moves")
+    assert median <= 50, redraws
+
+    # After release the page shows the exact race from the release point: its end points
+    # equal what `descentlab race` writes and prints for the same settings.
+    state = page.evaluate("window.__playground.state()")
+    assert state["start"] == pytest.approx(list(end), abs=0.05)
+    result = page.evaluate("window.__playground.result()")
+    printed, last = _race_cli(tmp_path, state)
+    drawn = page.evaluate("window.__playground.paths().map(p => p[p.length - 1])")
+    for racer, end_point in zip(result["racers"], drawn):
+        assert last[racer["label"]] == end_point  # bit for bit
+        point = "(" + ", ".join(f"{c:.4g}" for c in end_point) + ")"
+        assert point in printed and racer["label"] in printed
+
+
+def test_longer_race_redraw_6_racers_200_steps(page, server, capsys):
+    # The target of the issue: 6 racers × 200 steps.
+    url, _ = server
+    state = {"surface": {"problem": "bowl"}, "steps": 200, "start": [-7, 2], "racers": [
+        {"name": n, "hyper": {"lr": lr}, "options": {}} for n, lr in
+        [("sgd", 0.95), ("momentum", 0.1), ("nesterov", 0.1), ("adagrad", 1.5),
+         ("rmsprop", 0.3), ("adam", 0.3)]]}
+    page.goto("about:blank")
+    page.goto(url + "#" + urllib.request.quote(json.dumps(state)))
+    page.wait_for_function(IDLE, timeout=30_000)
+    page.wait_for_function("window.__playground.fieldReady", timeout=90_000)
+    redraws = _drag(page, (-9.0, 4.0), 8, 4)
+    median, worst = statistics.median(redraws), max(redraws)
+    with capsys.disabled():
+        print(f"\nplayground redraw while dragging, 6 racers × 200 steps: median "
+              f"{median:.1f} ms, max {worst:.1f} ms over {len(redraws)} moves")
+    assert len(page.evaluate("window.__playground.paths()")) == 6
+    assert median <= 50, redraws
+    page.wait_for_function(IDLE, timeout=30_000)
+
+
+def test_problem_formula_error_add_racer_map_internals(page):
+    # Pick a problem: the 1-D quartic of E1.
+    page.select_option("#problem", "quartic")
+    page.wait_for_function(IDLE + " && window.__playground.surface().dim === 1",
+                           timeout=30_000)
+    assert "quartic" not in page.inner_text("#formula-error")
+    assert page.evaluate("window.__playground.paths()[0][0].length") == 1
+
+    # Your own formula; a bad one shows the parser's message next to the field.
+    page.select_option("#problem", "__formula__")
+    page.fill("#formula", "x**2 + 3*y**")
+    page.wait_for_function("document.getElementById('formula-error').textContent.length > 0",
+                           timeout=10_000)
+    assert "syntax error" in page.inner_text("#formula-error")
+    assert page.is_visible("#formula-error")
+    page.fill("#formula", "x**2 + 3*y**2")
+    page.wait_for_function(IDLE + " && window.__playground.surface().formula === "
+                           "'x**2 + 3*y**2'", timeout=30_000)
+    assert page.inner_text("#formula-error") == ""
+
+    # Add a racer: its card is built from optim.describe, and it races.
+    n = page.evaluate("window.__playground.state().racers.length")
+    page.select_option("#add-name", "adamax")
+    page.click("#add")
+    page.wait_for_function(f"window.__playground.result().racers.length === {n + 1}",
+                           timeout=30_000)
+    card = page.locator(".racer").nth(n)
+    assert "adamax" in card.inner_text()
+    assert card.locator("input[data-hyper='beta2']").count() == 1
+
+    # A stability map for the first racer; clicking a cell loads its learning rate.
+    page.select_option("#map-racer", "0")
+    page.click("#stability")
+    page.wait_for_function("document.getElementById('map-info').textContent.includes('click')",
+                           timeout=30_000)
+    box = page.locator("#mapgrid").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.5)
+    page.wait_for_function(IDLE, timeout=30_000)
+    lr = page.evaluate("window.__playground.state().racers[0].hyper.lr")
+    lrs = page.evaluate("window.__playground.map().lr")
+    assert lr == lrs[int(0.9 * len(lrs))]
+    assert page.evaluate("window.__playground.result().racers[0].spec") == f"sgd:lr={lr!r}"
+
+    # Internals: hover a point of Adam's path (after a switch to Adam on the bowl).
+    page.select_option("#problem", "bowl")
+    page.wait_for_function(IDLE + " && window.__playground.surface().name === 'bowl'",
+                           timeout=30_000)
+    i = page.evaluate("window.__playground.state().racers.findIndex(r => r.name === 'adam')")
+    point = page.evaluate(f"window.__playground.paths()[{i}][3]")
+    page.mouse.move(*page_point(page, point))
+    page.wait_for_function("document.getElementById('internals').textContent.includes('m̂')",
+                           timeout=30_000)
+    text = page.inner_text("#internals")
+    assert "step 3" in text and "v̂" in text
+
+
+def test_export_reruns_byte_identical_and_share_link(page, server, browser, tmp_path):
+    url, exports = server
+    page.click("#export")
+    page.wait_for_function("window.__playground.lastExport !== null", timeout=60_000)
+    info = page.evaluate("window.__playground.lastExport")
+    folder = Path(info["path"])
+    assert folder.parent == exports.resolve()
+    assert {"manifest.json", "trajectories.csv", "overlay.png", "animation.gif"} <= \
+        set(info["files"])
+    again = tmp_path / "again"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli(["rerun", str(folder / "manifest.json"), "--out", str(again)]) == 0
+    assert (again / "trajectories.csv").read_bytes() == \
+        (folder / "trajectories.csv").read_bytes()
+    # ... and those trajectories are the paths the page drew.
+    rows = (folder / "trajectories.csv").read_text().splitlines()[1:]
+    paths = page.evaluate("window.__playground.paths()")
+    assert len(rows) == sum(len(p) for p in paths)
+
+    # The URL carries the whole state: a new page opened on it shows the same race.
+    state = page.evaluate("window.__playground.state()")
+    other = browser.new_page()
+    other.goto(page.url)
+    other.wait_for_function(IDLE, timeout=30_000)
+    assert other.evaluate("window.__playground.state()") == state
+    assert other.evaluate("window.__playground.paths()") == paths
+    other.close()
