@@ -74,10 +74,17 @@ def resolve(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
                      f"{', '.join(sorted([*optimizers, *aliases]))}")
 
 
-def _jsonable_number(x: Any) -> float | None:
+def _jsonable_number(x: Any) -> Any:
+    """A default as JSON: a finite float, None, or a list of them (Rprop's ``etas`` pair,
+    Adafactor's ``eps``)."""
     if x is None:
         return None
-    x = float(x)
+    if isinstance(x, (tuple, list)):
+        return [_jsonable_number(v) for v in x]
+    try:
+        x = float(x)
+    except (TypeError, ValueError):  # a sentinel such as Adafactor's "from eps"
+        return None
     return x if math.isfinite(x) else None
 
 

@@ -65,12 +65,14 @@ def limits() -> dict[str, int]:
 
 @contextlib.contextmanager
 def _as_input_error(what: str) -> Iterator[None]:
-    """The library's checks of a user's value still raise plain ValueError/TypeError in
-    places; inside this block they become InputError (prefixed by ``what``)."""
+    """Errors about a user's value, prefixed by ``what`` (the request field): the library's
+    own errors keep their class, plain ValueError/TypeError become InputError."""
     try:
         yield
-    except DescentlabError:
-        raise
+    except DescentlabError as e:
+        if str(e).startswith(f"{what}:"):
+            raise
+        raise type(e)(f"{what}: {e}") from None
     except (ValueError, TypeError) as e:
         raise InputError(f"{what}: {e}") from None
 
@@ -465,6 +467,9 @@ def stability_map(surface: Surface, racer: Racer, start: Sequence[float] | None,
     cells = rates.size * (1 if values is None else values.size)
     _bounded("map cells", cells, "map_cells")
     _bounded("map cells × steps", cells * steps, "map_work")
+    swept = {"lr", axis}  # the sweep sets these itself (a spec value would be dropped)
+    spec = Racer(racer.name, {k: v for k, v in racer.hyper.items() if k not in swept},
+                 {k: v for k, v in racer.options.items() if k not in swept}).checked_spec()
     with _as_input_error("map"):
         s = sweep(p, spec, rates, axis=axis, axis_values=values, start=point, steps=steps)
     return {"lr": _floats(s.lr), "axis": axis,

@@ -414,6 +414,8 @@ def _precedence(node: Node) -> int:
 
 
 def _format_number(value: float) -> str:
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return "-0"  # keep the sign of zero: it reads back as -0.0
     if value == int(value) and abs(value) < 1e16:
         return str(int(value))
     return repr(value)
@@ -430,7 +432,9 @@ def to_text(node: Node) -> str:
         return f"{node.func}({', '.join(to_text(a) for a in node.args)})"
     if isinstance(node, Neg):
         inner = to_text(node.arg)
-        return f"-({inner})" if _precedence(node.arg) < 2 else f"-{inner}"
+        # A leading number would read back as a negative literal (-0*x is (-0)*x): wrap it.
+        wrap = _precedence(node.arg) < 2 or inner[:1].isdigit() or inner[:1] in ".-"
+        return f"-({inner})" if wrap else f"-{inner}"
     assert isinstance(node, BinOp)
     mine = _PRECEDENCE[node.op]
     left, right = to_text(node.left), to_text(node.right)
@@ -561,7 +565,7 @@ class _Translator:
             if self.simplify and op in "*/" and (isinstance(left, Neg) or isinstance(right, Neg)):
                 # the sign in front, as mul and div put it (the same bits: negation is exact)
                 inner = BinOp(op, getattr(left, "arg", left), getattr(right, "arg", right))
-                kept = inner if isinstance(left, Neg) and isinstance(right, Neg) else Neg(inner)
+                kept = inner if isinstance(left, Neg) and isinstance(right, Neg) else neg(inner)
             else:
                 kept = raw
             result = self.constant_checked(node, build(left, right) if self.simplify else raw,
