@@ -235,21 +235,24 @@ class Flag(Option):
 
 
 class Choice(Option):
-    """An option taking one of a few strings: ``Choice(("outside", "inside"), "where ε goes")``.
-    """
+    """An option taking one of a few strings: ``Choice(("outside", "inside"), "where ε goes")``;
+    ``optional=True`` also takes ``None`` (off, as L-BFGS's ``line_search_fn``)."""
 
     kind = "choice"
 
-    def __init__(self, allowed: tuple[str, ...], doc: str = "", *,
+    def __init__(self, allowed: tuple[str, ...], doc: str = "", *, optional: bool = False,
                  fixed_once_started: bool = False) -> None:
         super().__init__(doc, fixed_once_started=fixed_once_started)
         self.allowed = tuple(allowed)
+        self.optional = optional
 
-    def validate(self, value: Any) -> str:
+    def validate(self, value: Any) -> str | None:
+        if value is None and self.optional:
+            return None
         return choice(self.name, value, self.allowed)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "allowed": list(self.allowed)}
+        return {**super().describe(), "allowed": list(self.allowed), "optional": self.optional}
 
 
 class Number(Option):

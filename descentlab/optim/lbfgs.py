@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError, InputTypeError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, Hyper, choice
+from .hyperparams import NONNEGATIVE, Choice, Hyper
 from .tree import flatten_grads, flatten_params
 
 #: ``closure()`` → (loss, grads): the loss and its gradient (a tree like the parameters) at the
@@ -164,6 +164,8 @@ class LBFGS(Optimizer):
 
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
+    line_search_fn = Choice(("strong_wolfe",), "None: fixed step η; or a strong-Wolfe search",
+                            optional=True)
 
     def __init__(self, lr: Any = 1.0, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: Any = 1e-7, tolerance_change: Any = 1e-9,
@@ -175,7 +177,7 @@ class LBFGS(Optimizer):
         self.max_eval = self._count("max_eval", max_iter * 5 // 4 if max_eval is None
                                     else max_eval)
         self.history_size = self._count("history_size", history_size)
-        self.line_search_fn = choice("line_search_fn", line_search_fn, (None, "strong_wolfe"))
+        self.line_search_fn = line_search_fn
 
     @staticmethod
     def _count(name: str, value: Any) -> int:
@@ -185,6 +187,12 @@ class LBFGS(Optimizer):
 
     def init_globals(self) -> dict[str, Any]:
         return {"n_iter": 0, "func_evals": 0}
+
+    def global_name_sets(self) -> list[set[str]]:
+        """Before its first iteration only the counters; after it, the history too."""
+        start = set(self.init_globals())
+        return [start, start | {"d", "t", "H_diag", "prev_flat_grad", "prev_loss", "old_dirs",
+                                "old_stps", "ro"}]
 
     def update(self, params: Any, grads: Any = None, *,  # type: ignore[override]
                closure: Closure | None = None) -> float:
