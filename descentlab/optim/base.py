@@ -852,6 +852,9 @@ class Optimizer(metaclass=_Checked):
             _same_names("the checkpoint's globals have", names, forms[-1])
         out: dict[str, float | np.ndarray] = {}
         for k, v in globals_.items():
+            if np.ndim(v) == 0 and np.asarray(v).dtype.kind in "iu" and int(v) >= 0:
+                out[k] = int(v)  # a counter (L-BFGS's n_iter, func_evals)
+                continue
             a = _float_array(f"the checkpoint's global {k!r}", v)
             if not np.all(np.isfinite(a)):
                 raise InputError(f"the checkpoint's global {k!r} is not finite")
