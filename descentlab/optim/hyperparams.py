@@ -278,3 +278,33 @@ class Number(Option):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "range": self.check.text(), "optional": self.optional}
+
+
+class Count(Option):
+    """A whole number that is an option: ``Count(1, "iterations per update")`` takes integers
+    (Python's or NumPy's, never a bool or a float) ``>= minimum``.
+
+    >>> class A:
+    ...     n = Count(1)
+    ...     _options: dict = {}
+    >>> a = A(); a.n = 2.0
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.InputError: n must be a whole number >= 1, got 2.0
+    """
+
+    kind = "count"
+
+    def __init__(self, minimum: int, doc: str = "", *, fixed_once_started: bool = False) -> None:
+        super().__init__(doc, fixed_once_started=fixed_once_started)
+        self.minimum = minimum
+
+    def validate(self, value: Any) -> int:
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+                or value < self.minimum):
+            raise InputError(f"{self.name} must be a whole number >= {self.minimum}, "
+                             f"got {_short(value)}")
+        return int(value)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "range": f">= {self.minimum}"}
