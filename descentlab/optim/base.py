@@ -355,6 +355,11 @@ class Optimizer(metaclass=_Checked):
         """Initial values of rule-wide state (optional)."""
         return {}
 
+    def global_name_sets(self) -> list[set[str]]:
+        """The sets of rule-wide state names a checkpoint may hold (default: those of
+        :meth:`init_globals`; L-BFGS adds its history after the first iteration)."""
+        return [set(self.init_globals())]
+
     def check_settings(self, values: dict[str, Any]) -> None:
         """Refuse an inconsistent combination of settings (optional; raise ``InputError``).
 
@@ -846,11 +851,15 @@ class Optimizer(metaclass=_Checked):
 
     def _checked_globals(self, globals_: Any, step: int) -> dict[str, float | np.ndarray]:
         globals_ = _mapping("globals", globals_)
-        expected = set(self.init_globals())
-        if globals_ or step > 0:  # a fresh optimizer's globals are created at its first update
-            _same_names("the checkpoint's globals have", set(globals_), expected)
+        forms = self.global_name_sets()
+        names = set(globals_)
+        if (globals_ or step > 0) and names not in forms:  # a fresh optimizer's are made later
+            _same_names("the checkpoint's globals have", names, forms[-1])
         out: dict[str, float | np.ndarray] = {}
         for k, v in globals_.items():
+            if np.ndim(v) == 0 and np.asarray(v).dtype.kind in "iu" and int(v) >= 0:
+                out[k] = int(v)  # a counter (L-BFGS's n_iter, func_evals)
+                continue
             a = _float_array(f"the checkpoint's global {k!r}", v)
             if not np.all(np.isfinite(a)):
                 raise InputError(f"the checkpoint's global {k!r} is not finite")

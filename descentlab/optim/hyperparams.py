@@ -235,21 +235,24 @@ class Flag(Option):
 
 
 class Choice(Option):
-    """An option taking one of a few strings: ``Choice(("outside", "inside"), "where ε goes")``.
-    """
+    """An option taking one of a few strings: ``Choice(("outside", "inside"), "where ε goes")``;
+    ``optional=True`` also takes ``None`` (off, as L-BFGS's ``line_search_fn``)."""
 
     kind = "choice"
 
-    def __init__(self, allowed: tuple[str, ...], doc: str = "", *,
+    def __init__(self, allowed: tuple[str, ...], doc: str = "", *, optional: bool = False,
                  fixed_once_started: bool = False) -> None:
         super().__init__(doc, fixed_once_started=fixed_once_started)
         self.allowed = tuple(allowed)
+        self.optional = optional
 
-    def validate(self, value: Any) -> str:
+    def validate(self, value: Any) -> str | None:
+        if value is None and self.optional:
+            return None
         return choice(self.name, value, self.allowed)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "allowed": list(self.allowed)}
+        return {**super().describe(), "allowed": list(self.allowed), "optional": self.optional}
 
 
 class Number(Option):
@@ -275,3 +278,33 @@ class Number(Option):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "range": self.check.text(), "optional": self.optional}
+
+
+class Count(Option):
+    """A whole number that is an option: ``Count(1, "iterations per update")`` takes integers
+    (Python's or NumPy's, never a bool or a float) ``>= minimum``.
+
+    >>> class A:
+    ...     n = Count(1)
+    ...     _options: dict = {}
+    >>> a = A(); a.n = 2.0
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.InputError: n must be a whole number >= 1, got 2.0
+    """
+
+    kind = "count"
+
+    def __init__(self, minimum: int, doc: str = "", *, fixed_once_started: bool = False) -> None:
+        super().__init__(doc, fixed_once_started=fixed_once_started)
+        self.minimum = minimum
+
+    def validate(self, value: Any) -> int:
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+                or value < self.minimum):
+            raise InputError(f"{self.name} must be a whole number >= {self.minimum}, "
+                             f"got {_short(value)}")
+        return int(value)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "range": f">= {self.minimum}"}

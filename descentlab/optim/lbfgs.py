@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError, InputTypeError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, Hyper, choice
+from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
 from .tree import flatten_grads, flatten_params
 
 #: ``closure()`` → (loss, grads): the loss and its gradient (a tree like the parameters) at the
@@ -155,7 +155,6 @@ class LBFGS(Optimizer):
     """
 
     name = "lbfgs"
-    option_names = ("max_iter", "max_eval", "history_size", "line_search_fn")
     equations = ("d = −H·g   (two-loop recursion over the last m pairs s = t·d, y = Δg)",
                  "p ← p + t·d,   t = η   (first: min(1, 1/‖g‖₁)·η; or a strong-Wolfe search)",
                  "up to max_iter such iterations per update; closure() gives (f, g)")
@@ -164,6 +163,11 @@ class LBFGS(Optimizer):
 
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
+    max_iter = Count(1, "iterations per update")
+    max_eval = Count(1, "closure evaluations per update (default max_iter·5//4)")
+    history_size = Count(1, "pairs (s, y) kept (lowered mid-run: the oldest go first)")
+    line_search_fn = Choice(("strong_wolfe",), "None: fixed step η; or a strong-Wolfe search",
+                            optional=True)
 
     def __init__(self, lr: Any = 1.0, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: Any = 1e-7, tolerance_change: Any = 1e-9,
@@ -171,20 +175,19 @@ class LBFGS(Optimizer):
         super().__init__(lr)
         self.tolerance_grad = tolerance_grad
         self.tolerance_change = tolerance_change
-        self.max_iter = self._count("max_iter", max_iter)
-        self.max_eval = self._count("max_eval", max_iter * 5 // 4 if max_eval is None
-                                    else max_eval)
-        self.history_size = self._count("history_size", history_size)
-        self.line_search_fn = choice("line_search_fn", line_search_fn, (None, "strong_wolfe"))
-
-    @staticmethod
-    def _count(name: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
-        return int(value)
+        self.max_iter = max_iter
+        self.max_eval = self.max_iter * 5 // 4 if max_eval is None else max_eval
+        self.history_size = history_size
+        self.line_search_fn = line_search_fn
 
     def init_globals(self) -> dict[str, Any]:
         return {"n_iter": 0, "func_evals": 0}
+
+    def global_name_sets(self) -> list[set[str]]:
+        """Before its first iteration only the counters; after it, the history too."""
+        start = set(self.init_globals())
+        return [start, start | {"d", "t", "H_diag", "prev_flat_grad", "prev_loss", "old_dirs",
+                                "old_stps", "ro"}]
 
     def update(self, params: Any, grads: Any = None, *,  # type: ignore[override]
                closure: Closure | None = None) -> float:
@@ -272,7 +275,7 @@ class LBFGS(Optimizer):
                 s = d * t
                 ys = float(y.dot(s))
                 if ys > 1e-10:  # keep the pair only where the curvature is positive
-                    if len(dirs) == self.history_size:
+                    while len(dirs) >= self.history_size:  # also after history_size shrank
                         del dirs[0], stps[0], ro[0]
                     dirs.append(y)
                     stps.append(s)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Hyper
+from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Count, Hyper
 from .moments import bias_correction, ema_square
 from .tree import flatten_params
 
@@ -63,26 +63,24 @@ class ScheduleFree(Optimizer):
     """
 
     slots = ("z",)
-    option_names = ("warmup_steps",)
     elementwise = True
     kernel = "schedule_free"
 
     beta1 = Hyper(POSITIVE_UNIT, "interpolation β between the average x and the iterate z")
     weight_lr_power = Hyper(NONNEGATIVE, "power k of the rate in the averaging weights")
+    warmup_steps = Count(0, "updates over which the rate rises linearly (0: none)")
 
     def __init__(self, lr: Any, beta1: Any, weight_decay: Any, weight_lr_power: Any,
                  warmup_steps: int | None, **options: Any) -> None:
-        if options.get("decoupled_weight_decay"):
-            raise InputError(f"{self.name} decays as optax does (see its docstring); "
-                             "decoupled_weight_decay=True does not apply")
         super().__init__(lr, weight_decay, **options)
         self.beta1 = beta1
         self.weight_lr_power = weight_lr_power
-        steps = 0 if warmup_steps is None else warmup_steps
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-            raise InputError(f"warmup_steps must be a whole number >= 0 or None, "
-                             f"got {warmup_steps!r}")
-        self.warmup_steps = int(steps)
+        self.warmup_steps = 0 if warmup_steps is None else warmup_steps
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        if values.get("decoupled_weight_decay"):
+            raise InputError(f"{self.name} decays as optax does: see its docstring; "
+                             "decoupled_weight_decay=True does not apply")
 
     def direction(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> np.ndarray:
         """The base step d_t (before the rate)."""
