@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .adam import AdamFamily
-from .hyperparams import NONNEGATIVE, Hyper
+from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .moments import bias_correction, ema
 
 
@@ -38,7 +38,7 @@ class AdaBelief(AdamFamily):
 
     name = "adabelief"
     slots = ("m", "s")
-    option_names = ("nesterov",)
+    nesterov = Flag("Nesterov's m̂ (optax adabelief(nesterov=True))")
     elementwise = True
     kernel = "adabelief"
     equations: ClassVar[tuple[str, ...]] = (
@@ -54,7 +54,7 @@ class AdaBelief(AdamFamily):
                  nesterov: bool = False, maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_root = eps_root
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m = ema(state["m"], g, h.beta1)  # m = β1·m + (1 − β1)·g

@@ -70,12 +70,18 @@ class Adafactor(Optimizer):
     eps2 = Hyper(NONNEGATIVE, "ε₂, the smallest RMS of the parameter for the step size")
     d = Hyper(_AT_LEAST_ONE, "clipping threshold d of the update's RMS")
 
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """Adafactor's decay is torch's decoupled one, applied inside its rule."""
+        if values.get("decoupled_weight_decay") is False:
+            raise InputError("adafactor always decouples its weight decay (as torch.optim."
+                             "Adafactor); decoupled_weight_decay=False does not apply")
+
     def __init__(self, lr: Any = 0.01, beta2_decay: Any = -0.8,
                  eps: tuple[Any, Any] = (None, 1e-3), d: Any = 1.0, weight_decay: Any = 0.0,
                  *, eps1: Any = _FROM_EPS, eps2: Any = _FROM_EPS, maximize: bool = False,
                  **options: Any) -> None:
-        super().__init__(lr, weight_decay, decoupled_weight_decay=True, maximize=maximize,
-                         **options)
+        options.setdefault("decoupled_weight_decay", True)
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
         try:
             pair_1, pair_2 = eps
         except (TypeError, ValueError):

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .adam import AdamFamily
-from .hyperparams import NONNEGATIVE, UNIT, Hyper
+from .hyperparams import NONNEGATIVE, UNIT, Flag, Hyper
 from .moments import bias_correction, ema
 
 
@@ -45,7 +45,7 @@ class Adan(AdamFamily):
 
     name = "adan"
     slots = ("m", "v", "n", "g_prev")
-    option_names = ("proximal_decay",)
+    proximal_decay = Flag("the paper's proximal decay p ← (p − ηu)/(1 + λη) instead of optax's")
     elementwise = True
     kernel = "adan"
     equations: ClassVar[tuple[str, ...]] = (
@@ -67,8 +67,12 @@ class Adan(AdamFamily):
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.beta3 = beta3
         self.eps_root = eps_root
-        self.proximal_decay = bool(proximal_decay)
-        self.decays_in_rule = self.proximal_decay
+        self.proximal_decay = proximal_decay
+
+    @property
+    def decays_in_rule(self) -> bool:  # type: ignore[override]
+        """The proximal form decays inside the rule; optax's is the base's decoupled decay."""
+        return bool(self.proximal_decay)
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         n, g_prev = state["n"], state["g_prev"]

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .adam import AdamFamily
-from .hyperparams import NONNEGATIVE, Hyper
+from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .moments import ema, ema_square
 
 
@@ -45,7 +45,8 @@ class Adopt(AdamFamily):
 
     name = "adopt"
     slots = ("m", "v")
-    option_names = ("nesterov", "use_clipping")
+    nesterov = Flag("Nesterov's momentum (optax adopt(nesterov=True))")
+    use_clipping = Flag("clip g/max(√v, ε) to ±(t − 1)^a (optax)")
     elementwise = True
     kernel = "adopt"
     equations: ClassVar[tuple[str, ...]] = (
@@ -62,8 +63,8 @@ class Adopt(AdamFamily):
                  **options: Any) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.clip_exponent = clip_exponent
-        self.nesterov = bool(nesterov)
-        self.use_clipping = bool(use_clipping)
+        self.nesterov = nesterov
+        self.use_clipping = use_clipping
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m, v = state["m"], state["v"]

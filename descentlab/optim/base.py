@@ -167,7 +167,10 @@ FOREIGN_NAMES: dict[str, tuple[tuple[str, ...], str]] = {
 
 def accepted_arguments(cls: type) -> list[str]:
     """Keyword arguments a class's constructor takes (its own and the shared options)."""
-    names = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
+    signature = inspect.signature(cls.__init__).parameters
+    names = [p for p in signature if p not in ("self", "options")]
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+        return names  # no shared options (L-BFGS)
     shared = [p for p in inspect.signature(Optimizer.__init__).parameters
               if p not in ("self", "lr", "weight_decay")]
     return names + [p for p in shared if p not in names]

@@ -22,7 +22,7 @@ any change here:
 
 >>> d = describe("adam")
 >>> d["class"], [h["name"] for h in d["hyperparameters"]]
-('Adam', ['lr', 'weight_decay', 'beta1', 'beta2', 'eps'])
+('Adam', ['lr', 'weight_decay', 'beta1', 'beta2', 'eps', 'eps_root'])
 >>> lr = d["hyperparameters"][0]
 >>> lr["default"], lr["lo"], lr["hi"], lr["log"]
 (0.001, 0.0, None, True)

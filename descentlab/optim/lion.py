@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Hyper, choice
+from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 from .moments import ema
 
 
@@ -41,7 +41,8 @@ class Lion(Optimizer):
 
     name = "lion"
     slots = ("m",)
-    option_names = ("mode",)
+    mode = Choice(("hard", "smooth", "refined"),
+                  "sign(c) (the paper), tanh(βc) or optax's refined form")
     elementwise = True
     kernel = "lion"
     equations: ClassVar[tuple[str, ...]] = (
@@ -62,7 +63,7 @@ class Lion(Optimizer):
         self.beta1 = beta1
         self.beta2 = beta2
         self.smooth_beta = smooth_beta
-        self.mode = choice("mode", mode, ("hard", "smooth", "refined"))
+        self.mode = mode
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m = state["m"]

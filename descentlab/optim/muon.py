@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, Hyper, choice
+from .hyperparams import NONNEGATIVE, Choice, Flag, Hyper
 from .moments import lerp
 from .tree import flatten_params, show
 
@@ -87,6 +87,11 @@ class Muon(Optimizer):
     name = "muon"
     slots = ("buffer",)
     option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype")
+    nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")
+    adjust_lr_fn = Choice(("original", "match_rms_adamw"), "the step scale s(A, B): torch's "
+                          "original √max(1, A/B), or 0.2·√max(A, B) to match AdamW's RMS")
+    ns_dtype = Choice(("bfloat16", "param"), "the Newton–Schulz arithmetic: torch's bfloat16, "
+                      "or the parameters' dtype (exact comparisons)")
     equations = ("B ← μ·B + (1 − μ)·g,   B̃ = g + μ·(B − g) (nesterov) or B",
                  "O = NS(B̃): X ← B̃/‖B̃‖, k times X ← aX + (b·XXᵀ + c·(XXᵀ)²)X",
                  "p ← p·(1 − η·λ) − η·s(A, B)·O,   s = √max(1, A/B)")
@@ -99,11 +104,11 @@ class Muon(Optimizer):
                      NS_COEFFICIENTS), eps: Any = 1e-7, ns_steps: int = NS_STEPS,
                  adjust_lr_fn: str | None = None, *, ns_dtype: str = "bfloat16",
                  maximize: bool = False, **options: Any) -> None:
-        super().__init__(lr, weight_decay, decoupled_weight_decay=True, maximize=maximize,
-                         **options)
+        options.setdefault("decoupled_weight_decay", True)
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.momentum = momentum
         self.eps = eps
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
         try:
             #: (a list: options are saved as JSON and compared on loading)
             self.ns_coefficients = [float(x) for x in ns_coefficients]
@@ -117,9 +122,8 @@ class Muon(Optimizer):
                 0 <= ns_steps < 100):
             raise InputError(f"ns_steps must be an integer in [0, 100), got {ns_steps!r}")
         self.ns_steps = int(ns_steps)
-        self.adjust_lr_fn = choice("adjust_lr_fn", "original" if adjust_lr_fn is None
-                                   else adjust_lr_fn, ("original", "match_rms_adamw"))
-        self.ns_dtype = choice("ns_dtype", ns_dtype, ("bfloat16", "param"))
+        self.adjust_lr_fn = "original" if adjust_lr_fn is None else adjust_lr_fn
+        self.ns_dtype = ns_dtype
 
     def update(self, params: Any, grads: Any) -> None:
         for leaf in flatten_params(params):

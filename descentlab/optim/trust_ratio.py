@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InputError
 from .adam import AdamFamily
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, Hyper
+from .hyperparams import NONNEGATIVE, POSITIVE, Flag, Hyper
 from .moments import bias_correction, ema, ema_square
 
 
@@ -35,13 +35,19 @@ def trust_ratio(p: np.ndarray, u: np.ndarray, coefficient: Any = 1.0,
     return coefficient * p_norm / (u_norm + eps)
 
 
-def _no_decoupled(name: str, options: dict[str, Any]) -> None:
-    if options.get("decoupled_weight_decay"):
-        raise InputError(f"{name} applies weight_decay in its own way (see its docstring); "
-                         "decoupled_weight_decay=True does not apply")
+class _OwnDecay:
+    """LARS and LAMB apply weight_decay inside their trust ratio: the decoupled form is refused
+    (at construction and on assignment)."""
+
+    name: str
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        if values.get("decoupled_weight_decay"):
+            raise InputError(f"{self.name} applies weight_decay in its own way (see its "
+                             "docstring); decoupled_weight_decay=True does not apply")
 
 
-class Lars(Optimizer):
+class Lars(_OwnDecay, Optimizer):
     r"""LARS, layer-wise adaptive rate scaling (You, Gitman & Ginsburg, "Large Batch
     Training of Convolutional Networks", 2017; arXiv:1708.03888), optax's ``optax.lars``.
 
@@ -70,7 +76,7 @@ class Lars(Optimizer):
     name = "lars"
     slots = ("buffer",)
     elementwise: ClassVar[bool] = False  # the norms couple the whole array
-    option_names = ("nesterov",)
+    nesterov = Flag("Nesterov momentum (optax lars(nesterov=True))")
     equations: ClassVar[tuple[str, ...]] = (
         "u = g + λ·p,   r = c·‖p‖ / (‖u‖ + ε)   (1 if a norm is 0)",
         "b ← η·r·u + μ·b",
@@ -84,12 +90,11 @@ class Lars(Optimizer):
     def __init__(self, lr: Any = 0.1, weight_decay: Any = 0.0, trust_coefficient: Any = 0.001,
                  eps: Any = 0.0, momentum: Any = 0.9, nesterov: bool = False, *,
                  maximize: bool = False, **options: Any) -> None:
-        _no_decoupled("lars", options)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.trust_coefficient = trust_coefficient
         self.eps = eps
         self.momentum = momentum
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         b = state["buffer"]
@@ -99,7 +104,7 @@ class Lars(Optimizer):
         p -= step + h.momentum * b if self.nesterov else b
 
 
-class Lamb(AdamFamily):
+class Lamb(_OwnDecay, AdamFamily):
     r"""LAMB, layer-wise adaptive moments (You et al., "Large Batch Optimization for Deep
     Learning: Training BERT in 76 minutes", ICLR 2020; arXiv:1904.00962), optax's
     ``optax.lamb``.
@@ -141,7 +146,6 @@ class Lamb(AdamFamily):
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-6,
                  eps_root: Any = 0.0, weight_decay: Any = 0.0, *, maximize: bool = False,
                  **options: Any) -> None:
-        _no_decoupled("lamb", options)
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_root = eps_root
 

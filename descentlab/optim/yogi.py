@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .adam import AdamFamily
-from .hyperparams import NONNEGATIVE, Hyper
+from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .moments import bias_correction, ema
 
 
@@ -43,7 +43,7 @@ class Yogi(AdamFamily):
 
     name = "yogi"
     slots = ("m", "v")
-    option_names = ("bias_correction",)
+    bias_correction = Flag("divide the moments by 1 − βᵗ (optax; False: the paper's Algorithm 2)")
     elementwise = True
     kernel = "yogi"
     equations: ClassVar[tuple[str, ...]] = (
@@ -61,7 +61,7 @@ class Yogi(AdamFamily):
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.eps_root = eps_root
         self.initial_accumulator_value = initial_accumulator_value
-        self.bias_correction = bool(bias_correction)
+        self.bias_correction = bias_correction
 
     def initial_value(self, slot: str) -> Any:
         return self.initial_accumulator_value
