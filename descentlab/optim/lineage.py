@@ -77,8 +77,9 @@ def problems(registered: Iterable[str]) -> list[str]:
     each (empty when the table is right): a registered name with no row or two rows, a row
     for no registered name, a parent with no row, an optimizer that is its own ancestor.
 
-    >>> problems(["sgd", "momentum", "newopt"])[0]
-    "optimizer 'newopt' is registered but has no row in descentlab/optim/lineage.py ROWS: add Row('newopt', (PARENTS,), IDEA, YEAR, PAPER)"
+    >>> print(problems(["sgd", "momentum", "newopt"])[0])  # doctest: +NORMALIZE_WHITESPACE
+    optimizer 'newopt' is registered but has no row in descentlab/optim/lineage.py ROWS:
+    add Row('newopt', (PARENTS,), IDEA, YEAR, PAPER)
     """
     registered = list(registered)
     out = []

@@ -139,9 +139,11 @@ def _order(nodes: dict[str, Node], chains: list[list[str]], sweeps: int = 24
             pos = {k: i for i, k in enumerate(ref)}
             current = {k: i for i, k in enumerate(layers[li])}
 
-            def centre(k: str, pos: dict[str, int] = pos,
-                       current: dict[str, int] = current) -> float:
-                links = [pos[m] for m in (up[k] if downward else down[k])]
+            links_of = up if downward else down
+
+            def centre(k: str, pos: dict[str, int] = pos, current: dict[str, int] = current,
+                       links_of: dict[str, list[str]] = links_of) -> float:
+                links = [pos[m] for m in links_of[k]]
                 return float(np.mean(links)) if links else float(current[k])
 
             layers[li] = sorted(layers[li], key=lambda k: (centre(k), current[k]))
@@ -212,7 +214,7 @@ def layout(rows: Sequence[Row], sizes: dict[str, tuple[float, float]]
 
 def _label(row: Row) -> tuple[str, str, str]:
     idea = row.idea if not row.parents else "+ " + row.idea
-    return row.name, "\n".join(textwrap.wrap(idea, WRAP)), row.paper
+    return row.name, "\n".join(textwrap.wrap(idea, WRAP, break_on_hyphens=False)), row.paper
 
 
 def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
