@@ -23,6 +23,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from helpers import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,13 +129,8 @@ def random_problem(dtype, shape=(37, 11), steps=6, seed=0):
 
 
 def assert_same_state(a: optim.Optimizer, b: optim.Optimizer) -> None:
-    assert a.state.keys() == b.state.keys()
-    for path in a.state:
-        assert a.state[path].keys() == b.state[path].keys()
-        for slot in a.state[path]:
-            np.testing.assert_array_equal(a.state[path][slot], b.state[path][slot],
-                                          err_msg=f"state {path!r}/{slot}")
-    assert a.globals == b.globals
+    assert_same(a.state, b.state, "state")
+    assert_same(a.globals, b.globals, "globals")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
