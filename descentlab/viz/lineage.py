@@ -33,7 +33,7 @@ V_GAP, H_GAP, PAD, LANE = 0.16, 0.95, 0.09, 0.16
 #: Space between the three parts of a box's text (inches).
 LINE_GAP = 0.06
 #: The idea is wrapped at this many characters.
-WRAP = 24
+WRAP = 28
 
 
 @dataclass
@@ -212,9 +212,24 @@ def layout(rows: Sequence[Row], sizes: dict[str, tuple[float, float]]
     return nodes, chains
 
 
+def _balanced(text: str, width: int) -> list[str]:
+    """``text`` in as few lines as wrapping at ``width`` gives, but lines of about equal
+    length (no one-word last line).
+
+    >>> _balanced("+ additive, sign-controlled v", 28)
+    ['+ additive,', 'sign-controlled v']
+    """
+    lines = textwrap.wrap(text, width, break_on_hyphens=False)
+    for w in range(-(-len(text) // len(lines)), width + 1):
+        even = textwrap.wrap(text, w, break_on_hyphens=False)
+        if len(even) <= len(lines):
+            return even
+    return lines
+
+
 def _label(row: Row) -> tuple[str, str, str]:
     idea = row.idea if not row.parents else "+ " + row.idea
-    return row.name, "\n".join(textwrap.wrap(idea, WRAP, break_on_hyphens=False)), row.paper
+    return row.name, "\n".join(_balanced(idea, WRAP)), row.paper
 
 
 def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
