@@ -2,11 +2,11 @@
 
 A layered drawing of :data:`descentlab.optim.lineage.ROWS`: one column per generation
 (:func:`~descentlab.optim.lineage.depths`, the longest chain of ideas from gradient descent),
-one box per optimizer — its name, the idea it adds, the paper — and an arrow from each
-parent. Edges that skip a generation pass through a gap left for them in every column they
-cross, so no arrow runs under a box; the order within a column is chosen to cross few
-arrows (barycentre sweeps), and the heights by least squares under a minimum gap
-(:func:`_place`), so boxes never overlap.
+one box per optimizer — its name and year, the idea it adds — and an arrow from each
+parent (the papers: ``lineage.csv`` and the table). Edges that skip a generation pass
+through a gap left for them in every column they cross, so no arrow runs under a box; the
+order within a column is chosen to cross few arrows (barycentre sweeps), and the heights
+by least squares under a minimum gap (:func:`_place`), so boxes never overlap.
 
 Colours come from :data:`.style.PALETTE`: an optimizer with a palette colour (the colour it
 has in every lab figure) is a filled box of that colour; one without is an outlined box in
@@ -25,13 +25,13 @@ from matplotlib.figure import Figure
 from ..optim.lineage import ROWS, Row
 from . import style
 
-#: Text sizes (points): readable on a slide at full width.
-NAME_SIZE, IDEA_SIZE, PAPER_SIZE = 13.0, 10.5, 9.0
+#: Text sizes (points): readable on a slide (the figure shown full-screen at 1920 × 1080).
+NAME_SIZE, YEAR_SIZE, IDEA_SIZE = 14.0, 11.0, 12.0
 #: Gaps (inches): between boxes in a column, between columns (room for the arrows), inside
 #: a box around its text, and the height an arrow crossing a column keeps free.
 V_GAP, H_GAP, PAD, LANE = 0.16, 0.95, 0.09, 0.16
-#: Space between the three parts of a box's text (inches).
-LINE_GAP = 0.06
+#: Space between the name line and the idea, and between the name and the year (inches).
+LINE_GAP, WORD_GAP = 0.05, 0.1
 #: The idea is wrapped at this many characters.
 WRAP = 28
 
@@ -229,7 +229,7 @@ def _balanced(text: str, width: int) -> list[str]:
 
 def _label(row: Row) -> tuple[str, str, str]:
     idea = row.idea if not row.parents else "+ " + row.idea
-    return row.name, "\n".join(_balanced(idea, WRAP)), row.paper
+    return row.name, str(row.year), "\n".join(_balanced(idea, WRAP))
 
 
 def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
@@ -248,20 +248,24 @@ def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
     renderer = fig.canvas.get_renderer()
     inch = fig.dpi
 
-    def extent(text: str, size: float, **kw: object) -> tuple[float, float]:
-        t = fig.text(0, 0, text, fontsize=size, linespacing=1.15, **kw)
+    def extent(text: str, size: float, **kw: object) -> tuple[float, float, float]:
+        """Width, ascent above the baseline and descent below it (inches)."""
+        t = fig.text(0, 0, text, fontsize=size, linespacing=1.15, va="baseline", **kw)
         bb = t.get_window_extent(renderer)
         t.remove()
-        return bb.width / inch, bb.height / inch
+        return bb.width / inch, bb.y1 / inch, -bb.y0 / inch
 
+    name_style = {"family": "monospace", "weight": "bold", "color": "#1a1a1a"}
+    year_style = {"color": "#555555"}
     labels = {r.name: _label(r) for r in rows}
     sizes, parts = {}, {}
-    for name, (title, idea, paper) in labels.items():
-        e = [extent(title, NAME_SIZE, family="monospace", weight="bold"),
-             extent(idea, IDEA_SIZE), extent(paper, PAPER_SIZE)]
-        parts[name] = e
-        sizes[name] = (max(w for w, _ in e) + 2 * PAD + 0.1,
-                       sum(h for _, h in e) + 2 * LINE_GAP + 2 * PAD)
+    for name, (title, year, idea) in labels.items():
+        e = (extent(title, NAME_SIZE, **name_style), extent(year, YEAR_SIZE, **year_style),
+             extent(idea, IDEA_SIZE))
+        ascent, descent = max(e[0][1], e[1][1]), max(e[0][2], e[1][2])
+        parts[name] = (e, ascent, ascent + descent)
+        sizes[name] = (max(e[0][0] + WORD_GAP + e[1][0], e[2][0]) + 2 * PAD + 0.12,
+                       ascent + descent + LINE_GAP + e[2][1] + e[2][2] + 2 * PAD)
     nodes, chains = layout(rows, sizes)
     colours = _colours(rows)
 
@@ -274,7 +278,7 @@ def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
     ax.set_ylim(height - margin - title_room, -margin - title_room)  # y downwards, inches
     ax.set_axis_off()
 
-    for name, (title, idea, paper) in labels.items():
+    for name, (title, year, idea) in labels.items():
         n = nodes[name]
         colour, own = colours[name]
         left, top = n.x - n.width / 2, n.y - n.height / 2
@@ -282,15 +286,15 @@ def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
             (left, top), n.width, n.height, boxstyle="round,pad=0,rounding_size=0.08",
             facecolor=_tint(colour, 0.78) if own else "white", edgecolor=colour,
             linewidth=2.4 if own else 1.6, zorder=3, gid=f"node:{name}"))
-        y = top + PAD
-        for text, size, (_, h), kw in (
-                (title, NAME_SIZE, parts[name][0], {"family": "monospace", "weight": "bold",
-                                                    "color": "#1a1a1a"}),
-                (idea, IDEA_SIZE, parts[name][1], {"color": "#1a1a1a"}),
-                (paper, PAPER_SIZE, parts[name][2], {"color": "#555555", "style": "italic"})):
-            ax.text(n.x, y, text, fontsize=size, ha="center", va="top", zorder=4,
-                    linespacing=1.15, gid=f"text:{name}", **kw)
-            y += h + LINE_GAP
+        (name_w, _, _), (year_w, _, _), _ = parts[name][0]
+        ascent, line = parts[name][1], parts[name][2]
+        x0 = n.x - (name_w + WORD_GAP + year_w) / 2  # the name and its year, centred
+        ax.text(x0, top + PAD + ascent, title, fontsize=NAME_SIZE, ha="left", va="baseline",
+                zorder=4, gid=f"text:{name}", **name_style)
+        ax.text(x0 + name_w + WORD_GAP, top + PAD + ascent, year, fontsize=YEAR_SIZE,
+                ha="left", va="baseline", zorder=4, gid=f"text:{name}", **year_style)
+        ax.text(n.x, top + PAD + line + LINE_GAP, idea, fontsize=IDEA_SIZE, ha="center",
+                va="top", linespacing=1.15, zorder=4, gid=f"text:{name}", color="#1a1a1a")
 
     # Ports: arrows leave a box's right side and enter the next box's left side spread
     # over its height in the order of the other ends, so they neither cross at the box nor
