@@ -66,6 +66,7 @@ figures: $(STAMP) $(CHROMIUM)
 	$(FIG) race --problem quartic --start=-8 --steps 99 --optimizers adam:lr=0.5,eps=1e-10 \
 	  adam:lr=1.3,eps=1e-10 adam:lr=8.3,eps=1e-10 --animate gif --out docs/figures/e1_race
 	$(FIG) ewma --beta 0.9 --out docs/figures/e2_ewma
+	$(FIG) optimizers --tree --format png pdf --out docs/figures/lineage
 	$(FIG) race --problem saddle --steps 60 --optimizers sgd:lr=0.05 momentum:lr=0.05 \
 	  rmsprop:lr=0.05 adam:lr=0.05 --animate gif --out docs/figures/e9_saddle
 	$(FIG) sweep --problem two_basin --optimizer momentum --lr 0.05,0.1,0.2 --starts 60 --out docs/figures/starts

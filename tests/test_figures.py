@@ -180,9 +180,14 @@ def test_surface_animation(bowl_race, tmp_path):
         animate.animate(bowl_race, tmp_path / "x", "gif", view="sideways")
 
 
-def test_mp4_is_written_and_readable(bowl_race, tmp_path):
+def test_mp4_is_written_and_readable(bowl_race, tmp_path, monkeypatch):
     import imageio_ffmpeg
 
+    # imageio-ffmpeg's reader starts ffmpeg with preexec_fn=os.setpgrp unless told not to:
+    # a preexec_fn makes subprocess fork() the whole (multithreaded, once the Keras/optax
+    # oracles have started JAX in this worker) test process, which can deadlock; its own
+    # switch turns that off (we do not need Ctrl-C shielding in a test).
+    monkeypatch.setenv("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     assert animate.mp4_available()  # imageio-ffmpeg is a dependency: always there
     path = animate.animate(bowl_race, tmp_path / "m", "mp4", fps=10)
     reader = imageio_ffmpeg.read_frames(str(path))

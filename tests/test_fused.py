@@ -23,6 +23,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from helpers import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,13 +129,8 @@ def random_problem(dtype, shape=(37, 11), steps=6, seed=0):
 
 
 def assert_same_state(a: optim.Optimizer, b: optim.Optimizer) -> None:
-    assert a.state.keys() == b.state.keys()
-    for path in a.state:
-        assert a.state[path].keys() == b.state[path].keys()
-        for slot in a.state[path]:
-            np.testing.assert_array_equal(a.state[path][slot], b.state[path][slot],
-                                          err_msg=f"state {path!r}/{slot}")
-    assert a.globals == b.globals
+    assert_same(a.state, b.state, "state")
+    assert_same(a.globals, b.globals, "globals")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -441,25 +437,48 @@ def test_nonfinite_gradient_check_on_the_fused_path(fused_calls):
     assert opt.skipped_steps == 1
 
 
-def _update_in_child(backend: str) -> str:
-    p = np.ones(fused.MIN_SIZE, np.float32)
-    try:
-        optim.Adam(lr=0.5, backend=backend).update(p, np.ones_like(p))
-    except ValueError as e:
-        return str(e)
-    return f"{p[0]:.3f}"
+#: The fork test's parent, run in a fresh interpreter: the pytest worker itself must not
+#: fork — other tests in the same worker may have started JAX (the Keras/optax oracles) or
+#: torch threads, and forking a multithreaded process can deadlock the child (JAX warns
+#: "os.fork() was called ..."). The fresh parent imports neither; any RuntimeWarning in it
+#: (such as that one) is an error.
+_FORK_PARENT = textwrap.dedent("""
+    import json, multiprocessing, sys
+    import numpy as np
+    from descentlab import optim
+    from descentlab.optim import fused
+
+    def update(backend):
+        p = np.ones(fused.MIN_SIZE, np.float32)
+        try:
+            optim.Adam(lr=0.5, backend=backend).update(p, np.ones_like(p))
+        except ValueError as e:
+            return str(e)
+        return f"{p[0]:.3f}"
+
+    if __name__ == "__main__":
+        first = update("fused")  # the parent runs a kernel first
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            auto = pool.apply_async(update, ("auto",)).get(timeout=60)
+            forced = pool.apply_async(update, ("fused",)).get(timeout=60)
+        threaded = sorted(m for m in ("jax", "torch") if m in sys.modules)
+        print(json.dumps({"parent": first, "auto": auto, "forced": forced,
+                          "threaded": threaded}))
+""")
 
 
 def test_a_child_forked_after_kernels_ran_uses_numpy():
     """numba's OpenMP threads do not survive fork(): a forked child must not call a kernel
     (it would abort the child); it falls back to NumPy, or explains under backend='fused'."""
-    import multiprocessing
+    import json
 
-    assert _update_in_child("fused") == "0.500"  # the parent runs a kernel first
-    with multiprocessing.get_context("fork").Pool(1) as pool:
-        auto = pool.apply_async(_update_in_child, ("auto",)).get(timeout=60)
-        forced = pool.apply_async(_update_in_child, ("fused",)).get(timeout=60)
-    assert auto == "0.500"
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", _FORK_PARENT],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["threaded"] == []  # nothing multithreaded besides numba was forked
+    assert got["parent"] == "0.500" and got["auto"] == "0.500"
+    forced = got["forced"]
     assert "forked from one that had run fused kernels" in forced and "'spawn'" in forced
 
 

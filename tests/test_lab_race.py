@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from descentlab import problems
 from descentlab.lab.engine import run_batch
@@ -150,3 +152,62 @@ def test_e3_final_points_match_torch_optim():
             opt.step()
         np.testing.assert_allclose(e.path[-1], xy.detach().numpy(), rtol=1e-10, atol=1e-13,
                                    err_msg=e.spec)
+
+
+# ------------------------------------------------------------------ the printed table
+def _columns_of(header):
+    """(start, end) of each header word group: headers are separated by 2+ spaces or are
+    the known multi-word names."""
+    names = ["optimizer", "final point", "final f", "nearest minimum", "distance",
+             "steps to tol", "ended early"]
+    spans, at = [], 0
+    for name in names:
+        start = header.index(name, at)
+        spans.append((start, start + len(name)))
+        at = start + len(name)
+    return spans
+
+
+@pytest.mark.parametrize("specs", [
+    ["adam:lr=0.1,beta1=0.5", "sgd"],
+    ["adam:lr=0.1,beta1=0.5", "sgd", "adam:lr=0.1,beta1=0.5,beta2=0.9999,eps=1e-12"],
+    ["sgd:lr=0.1", "sgd:lr=0.5", "momentum:lr=0.05,momentum=0.99,dampening=0.5"],
+    ["sgd", "adam:lr=50"],  # leaves the window: the last column is long too
+])
+def test_race_table_columns_stay_aligned_with_long_labels(specs):
+    r = race(problems.get("two_basin"), specs, steps=20)
+    header, rule, *lines, note = r.table().splitlines()
+    assert len(lines) == len(specs) and note.startswith("(tol = ")
+    assert set(rule) == {"-"} and len(rule) >= max(len(x) for x in [header, *lines])
+    spans = _columns_of(header)
+    for line, e in zip(lines, r.entries):
+        # each cell, formatted here from the entry, sits under its header: the label and
+        # the last column start where their headers start, the others end where theirs end
+        assert line.startswith(e.label + " ")
+        cells = ["(" + ", ".join(f"{c:.4g}" for c in e.path[-1]) + ")", f"{e.f[-1]:.4g}",
+                 r.describe_minimum(e.nearest),
+                 "-" if np.isnan(e.distance) else f"{e.distance:.3g}",
+                 "-" if e.reached_at is None else str(e.reached_at)]
+        for cell, (_, end) in zip(cells, spans[1:6]):
+            assert line[end - len(cell):end] == cell, (line, cell)
+            assert line[end - len(cell) - 1] == " " and line[end:end + 1] in ("", " ")
+        assert line[spans[6][0]:] == (e.ended or "-")
+    if "adam:lr=50" in specs:
+        assert r.entries[-1].ended.startswith("left the window at step")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.text("ab:=,.0 ", min_size=1, max_size=30).map(str.strip)
+                         .filter(bool), min_size=3, max_size=3), min_size=1, max_size=5))
+def test_fixed_width_aligns_any_cells(rows):
+    from descentlab.lab.race import fixed_width
+
+    columns = [("name", "<", 5), ("value", ">", 0), ("note", "<", 0)]
+    header, rule, *lines = fixed_width(columns, rows)
+    name_end = header.index("value") + len("value")
+    note_start = header.index("note")
+    for line, (a, b, c) in zip(lines, rows):
+        assert line.startswith(a) and line[len(a)] == " "
+        assert line[name_end - len(b):name_end] == b and line[name_end - len(b) - 1] == " "
+        assert line[note_start:] == c and line[note_start - 1] == " "
+    assert len(rule) == max(len(x) for x in [header, *lines])

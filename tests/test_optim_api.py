@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,17 +24,6 @@ def random_grads(params, rng):
 
 def snapshot(opt, params):
     return copy.deepcopy(params), copy.deepcopy(opt.state_dict())
-
-
-def assert_same(a, b):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            assert_same(a[k], b[k])
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b)
-    else:
-        assert a == b
 
 
 # ------------------------------------------------------------------ trees

@@ -12,6 +12,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from helpers import assert_same
 
 from descentlab import optim
 from descentlab.errors import InputError, InputTypeError
@@ -281,8 +282,7 @@ def test_lbfgs_resume_is_bit_identical(via_file, tmp_path):
         second.load_state_dict(first.state_dict())
     for _ in range(3):
         second.update(p2, closure=closure2)
-    for k in params:
-        np.testing.assert_array_equal(p2[k], params[k])
+    assert_same(p2, params, "params")
     assert second.step == 6
 
 
@@ -308,12 +308,7 @@ def test_lbfgs_bad_input_changes_nothing():
         opt.update(params, closure=failing)
     with pytest.raises(KeyError, match="no entry"):
         opt.update(params, closure=lambda: (1.0, {"a": params["a"]}))
-    after = (params, opt.state_dict())
-    for k in params:
-        np.testing.assert_array_equal(before[0][k], after[0][k])
-    assert before[1]["step"] == after[1]["step"]
-    for k, v in before[1]["globals"].items():
-        np.testing.assert_array_equal(v, after[1]["globals"][k])
+    assert_same((params, opt.state_dict()), before, "(params, state_dict)")
     for bad, match in [({"max_iter": 0}, "max_iter"), ({"history_size": 1.5}, "history_size"),
                        ({"line_search_fn": "armijo"}, "line_search_fn"), ({"lr": -1}, "lr")]:
         with pytest.raises(ValueError, match=match):
@@ -369,9 +364,8 @@ def test_resume_is_bit_identical(name, via_file, tmp_path):
     else:
         second.load_state_dict(first.state_dict())
     resumed = run(second, half, grads[5:])
-    for k in params:
-        np.testing.assert_array_equal(resumed[k], straight[k])
-        assert resumed[k].dtype == params[k].dtype
+    assert_same(resumed, straight, "params")  # values and dtypes
+    assert all(resumed[k].dtype == params[k].dtype for k in params)
     assert second.step == 10
 
 

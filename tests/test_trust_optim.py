@@ -14,6 +14,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from helpers import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,17 +30,6 @@ FLAGS = sorted({(name, k) for name in NAMES
 
 def state_of(opt):
     return copy.deepcopy(opt.state_dict())
-
-
-def assert_same(a, b):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            assert_same(a[k], b[k])
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b)
-    else:
-        assert a == b or (a != a and b != b)
 
 
 # ------------------------------------------------------------------ boolean options

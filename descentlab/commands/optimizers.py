@@ -1,15 +1,26 @@
-"""``descentlab optimizers``: the table of optimizers, their defaults and update equations."""
+"""``descentlab optimizers``: the table of optimizers, their defaults and update equations;
+``--tree`` draws their lineage (:mod:`descentlab.optim.lineage`) as a figure."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import optim
 from ..errors import InputError
+from . import _common
 
 EXAMPLE = """example:
   descentlab optimizers
-  descentlab optimizers adam     (one optimizer, with its full docstring)"""
+  descentlab optimizers adam     (one optimizer, with its full docstring)
+  descentlab optimizers --tree --out out/lineage --format png svg pdf
+
+--tree writes lineage.png (and .svg / .pdf as --format asks): every optimizer, the idea it
+adds and an arrow from each parent; lineage.csv (the table: name, parents, idea, year,
+paper) and manifest.json (`descentlab rerun` reproduces the files byte for byte)."""
+
+#: What --format accepts (matplotlib writes each without extra packages).
+FORMATS = ("png", "svg", "pdf")
 
 
 def _defaults(name: str) -> str:
@@ -25,7 +36,47 @@ def _class_of(name: str) -> type[optim.Optimizer]:
     return optim.OPTIMIZERS[name] if name in optim.OPTIMIZERS else optim.ALIASES[name][0]
 
 
+def tree(args: argparse.Namespace) -> int:
+    """``--tree``: the lineage figure, its table as CSV, and the manifest."""
+    import matplotlib
+
+    from ..files import csv_text, write_text
+    from ..lab import manifest
+    from ..optim import lineage
+    from ..viz import style
+    from ..viz.lineage import lineage_figure
+
+    lineage.check()  # a registered optimizer without a row is a defect: say which
+    out = Path(args.out or "out/lineage")
+    formats = list(dict.fromkeys(args.format or ["png"]))  # the order given, each once
+    rows = lineage.ROWS
+    fig = lineage_figure(rows)  # everything computed before the first file is written
+    written = [write_text(out / "lineage.csv", csv_text(
+        ["name", "parents", "idea", "year", "paper"],
+        ([r.name, " ".join(r.parents), r.idea, r.year, r.paper] for r in rows)))]
+    # A fixed SVG hash salt and no dates (style.save): a rerun writes the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "descentlab-lineage"}):
+        written += style.save(fig, out / "lineage", formats)
+    depth = lineage.depths()
+    for r in sorted(rows, key=lambda r: (depth[r.name], r.year)):
+        origin = " + ".join(r.parents) if r.parents else "(the root)"
+        print(f"{r.name:<20} ← {origin:<28} {r.idea} ({r.paper})")
+    settings = {"optimizers": len(rows), "generations": 1 + max(depth.values()),
+                "formats": formats}
+    written.append(manifest.write_manifest(out, args, settings, written))
+    print(f"wrote {', '.join(p.name for p in written)} to {out}/")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.tree:
+        if args.name:
+            raise InputError(f"--tree draws every optimizer; give no name (got {args.name!r})")
+        return tree(args)
+    given = [flag for flag, on in (("--out", args.out is not None),
+                                   ("--format", args.format is not None)) if on]
+    if given:
+        raise InputError(f"{' and '.join(given)} only apply with --tree (the figure)")
     names = [*optim.OPTIMIZERS, *optim.ALIASES]  # the lineage's order, then the aliases
     if args.name:
         key = args.name.strip().lower()
@@ -51,4 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "and their update equations.", epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="show one optimizer, with its docstring")
+    p.add_argument("--tree", action="store_true",
+                   help="draw the lineage: each optimizer, the idea it adds, its parent(s)")
+    p.add_argument("--out", type=_common.out_dir, default=None, metavar="DIR",
+                   help="with --tree: output folder (default out/lineage)")
+    p.add_argument("--format", nargs="+", choices=FORMATS, default=None, metavar="FMT",
+                   help="with --tree: figure formats, any of png svg pdf (default png)")
     p.set_defaults(run=run)

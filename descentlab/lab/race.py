@@ -99,17 +99,16 @@ class RaceResult:
         return rows
 
     def table(self) -> str:
-        """The summary as a fixed-width text table."""
-        head = (f"{'optimizer':<22} {'final point':>24} {'final f':>11} {'nearest minimum':>22} "
-                f"{'distance':>9} {'steps to tol':>12}  ended early")
-        lines = [head, "-" * len(head)]
+        """The summary as a fixed-width text table: each column as wide as its widest cell
+        (at least its usual width), so long labels such as ``adam:lr=0.1,beta1=0.5`` keep
+        every column aligned."""
+        rows = []
         for e in self.entries:
-            point = "(" + ", ".join(f"{c:.4g}" for c in e.path[-1]) + ")"
-            distance = "-" if np.isnan(e.distance) else f"{e.distance:.3g}"
-            lines.append(
-                f"{e.label:<22} {point:>24} {e.f[-1]:>11.4g} "
-                f"{self.describe_minimum(e.nearest):>22} {distance:>9} "
-                f"{'-' if e.reached_at is None else e.reached_at:>12}  {e.ended or '-'}")
+            rows.append([e.label, "(" + ", ".join(f"{c:.4g}" for c in e.path[-1]) + ")",
+                         f"{e.f[-1]:.4g}", self.describe_minimum(e.nearest),
+                         "-" if np.isnan(e.distance) else f"{e.distance:.3g}",
+                         "-" if e.reached_at is None else str(e.reached_at), e.ended or "-"])
+        lines = fixed_width(_COLUMNS, rows)
         lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step from which the "
                      "path stays within tol of the minimum it ends at)")
         return "\n".join(lines)
@@ -129,6 +128,41 @@ class RaceResult:
             [e.label, seed, k, "" if np.isnan(fk) else repr(float(fk))]
             for e in self.entries for seed, row in zip(self.seeds or [], e.seed_f)
             for k, fk in enumerate(row)))
+
+
+#: The race table's columns: (header, alignment, least width).
+_COLUMNS = (("optimizer", "<", 22), ("final point", ">", 24), ("final f", ">", 11),
+            ("nearest minimum", ">", 22), ("distance", ">", 9), ("steps to tol", ">", 12),
+            ("ended early", "<", 0))
+
+
+def fixed_width(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]
+                ) -> list[str]:
+    """Lines of a text table: a header, a rule, one line per row; each column as wide as
+    its widest cell or header (and at least its least width), aligned ``<`` or ``>``,
+    columns one space apart (two before a last left-aligned column); no trailing spaces.
+
+    >>> print("\\n".join(fixed_width([("name", "<", 0), ("f", ">", 3)],
+    ...                              [["adam:lr=0.1,beta1=0.5", "1.5"], ["sgd", "10"]])))
+    name                    f
+    -------------------------
+    adam:lr=0.1,beta1=0.5 1.5
+    sgd                    10
+    """
+    widths = [max([least, len(head), *(len(r[i]) for r in rows)])
+              for i, (head, _, least) in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, (cell, (_, align, _), width) in enumerate(zip(cells, columns, widths)):
+            last_left = i == len(columns) - 1 and align == "<" and i > 0
+            parts.append((" " if last_left else "") + (f"{cell:<{width}}" if align == "<"
+                                                         else f"{cell:>{width}}"))
+        return " ".join(parts).rstrip()
+
+    head = line([c[0] for c in columns])
+    return [head, "-" * max(len(head), *(len(line(r)) for r in rows)) if rows else
+            "-" * len(head), *(line(r) for r in rows)]
 
 
 def _as_entries(optimizers: Sequence[str] | Mapping[str, optim.Optimizer]

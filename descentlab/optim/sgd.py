@@ -17,7 +17,8 @@ class SGD(Optimizer):
     .. math::  p_t = p_{t-1} - \eta\, g_t
 
     Defaults: ``lr=0.01`` (the classic teaching code; PyTorch has no default).
-    Equals ``torch.optim.SGD(lr=lr)``.
+    Equals ``torch.optim.SGD(lr=lr)``. Reference: Robbins & Monro (1951), the stochastic
+    approximation; Cauchy (1847), the steepest descent.
 
     >>> params = {"x": 1.0, "y": 2.0}
     >>> SGD(lr=0.5).update(params, {"x": 2.0, "y": 1.0})

@@ -102,16 +102,21 @@ def racer_styles(names: Iterable[str]) -> list[RacerStyle]:
             for k, c in enumerate(colours_for(names))]
 
 
+#: Metadata that would make two saves of one figure differ, left out (per format).
+_NO_DATES = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
 def save(fig: Figure, path: str | os.PathLike, formats: Iterable[str] = ("png",)) -> list[Path]:
-    """Save ``fig`` as ``path`` with each suffix in ``formats`` (``png``, ``svg``),
-    atomically; close it; return the paths written."""
+    """Save ``fig`` as ``path`` with each suffix in ``formats`` (``png``, ``svg``, ``pdf``),
+    atomically, without dates (equal figures give equal files); close it; return the paths
+    written."""
     written = []
     base = Path(path)
     for fmt in formats:
         target = base.with_suffix("." + fmt)
         with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight",
-                        metadata={"Software": None} if fmt == "png" else {"Date": None})
+                        metadata=_NO_DATES.get(fmt, {"Date": None}))
         written.append(target)
     plt.close(fig)
     return written

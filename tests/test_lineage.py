@@ -1,0 +1,268 @@
+"""The optimizer lineage: the table (descentlab/optim/lineage.py) against the registry, the
+drawing (descentlab/viz/lineage.py: every box, every arrow, nothing overlapping), and
+`descentlab optimizers --tree` (files, manifest, byte-identical rerun)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.colors import to_hex
+from PIL import Image
+
+from descentlab import optim
+from descentlab.cli import main
+from descentlab.optim import lineage
+from descentlab.viz import lineage as draw
+from descentlab.viz import style
+
+
+def class_of(name):
+    return optim.OPTIMIZERS[name] if name in optim.OPTIMIZERS else optim.ALIASES[name][0]
+
+
+# ------------------------------------------------------------------ the table
+def test_every_registered_optimizer_has_exactly_one_row_and_every_row_is_registered():
+    found = lineage.problems(optim.available())
+    assert not found, "\n".join(found)
+    names = [r.name for r in lineage.ROWS]
+    assert sorted(names) == optim.available()  # once each, both ways
+    lineage.check()  # what `optimizers --tree` runs first
+
+
+def test_every_parent_has_a_row_and_the_graph_is_acyclic():
+    # Independently of lineage.problems: Kahn's algorithm must consume every row.
+    parents = {r.name: set(r.parents) for r in lineage.ROWS}
+    assert all(p in parents for ps in parents.values() for p in ps)
+    done: list[str] = []
+    while len(done) < len(parents):
+        ready = sorted(n for n, ps in parents.items() if n not in done and ps <= set(done))
+        assert ready, f"a cycle among {sorted(set(parents) - set(done))}"
+        done += ready
+    assert [r.name for r in lineage.ROWS if not r.parents] == ["sgd"]  # one root
+
+
+def test_depth_is_one_more_than_the_deepest_parent():
+    depth = lineage.depths()
+    assert depth["sgd"] == 0
+    for r in lineage.ROWS:
+        if r.parents:
+            assert depth[r.name] == 1 + max(depth[p] for p in r.parents), r.name
+    # by hand: sgd → adagrad → rmsprop → adam → adamw → lamb
+    assert [depth[n] for n in ("adagrad", "rmsprop", "adam", "adamw", "lamb")] == [1, 2, 3, 4, 5]
+    assert lineage.ancestors("lamb") == {"adamw", "adam", "momentum", "rmsprop", "adagrad",
+                                         "sgd", "lars"}
+
+
+def test_the_two_parent_rows_the_issue_names():
+    assert lineage.ROW["nadam"].parents == ("adam", "nesterov")
+    assert set(lineage.ROW["lamb"].parents) == {"adamw", "lars"}
+    assert lineage.ROW["adam"].parents == ("momentum", "rmsprop")
+
+
+@pytest.mark.parametrize("row", lineage.ROWS, ids=lambda r: r.name)
+def test_year_and_first_author_are_those_the_class_docstring_cites(row):
+    """The lineage and the docstrings cannot drift apart: the row's year and first author
+    appear in the class's docstring (or a base class's inside descentlab.optim)."""
+    classes = [c for c in class_of(row.name).__mro__ if c not in (optim.Optimizer, object)]
+    docs = " ".join(" ".join((c.__doc__ or "").split()) for c in classes)
+    assert str(row.year) in docs and row.paper.split()[0] in docs, (row, classes[0].__name__)
+    assert str(row.year) in row.paper
+
+
+def test_problems_name_the_culprit(monkeypatch):
+    """What the lead sees at a merge that registers a new optimizer without its row, and
+    every other way the table can be wrong."""
+    names = optim.available()
+    found = lineage.problems([*names, "adagrad_full"])
+    assert found == ["optimizer 'adagrad_full' is registered but has no row in "
+                     "descentlab/optim/lineage.py ROWS: add Row('adagrad_full', (PARENTS,), "
+                     "IDEA, YEAR, PAPER)"]
+    with pytest.raises(RuntimeError, match="adagrad_full"):
+        lineage.check([*names, "adagrad_full"])
+    assert any("'yogi' names no registered optimizer" in p
+               for p in lineage.problems([n for n in names if n != "yogi"]))
+    bad = (*lineage.ROWS, lineage.Row("yogi", ("adam",), "again", 2018, "Zaheer 2018"),
+           lineage.Row("ghost", ("phantom",), "x", 2000, "Nobody 2000"))
+    monkeypatch.setattr(lineage, "ROWS", bad)
+    found = lineage.problems([*names, "ghost"])
+    assert "optimizer 'yogi' has 2 rows in descentlab/optim/lineage.py ROWS; keep one" in found
+    assert "lineage row 'ghost': parent 'phantom' has no row" in found
+    cyclic = tuple(lineage.Row(r.name, ("adamw",), r.idea, r.year, r.paper)
+                   if r.name == "momentum" else r for r in lineage.ROWS)
+    monkeypatch.setattr(lineage, "ROWS", cyclic)
+    (cycle,) = [p for p in lineage.problems(names) if "cycle" in p]
+    chain = cycle.split(": ")[1].split(" → ")
+    assert chain[0] == chain[-1] and {"momentum", "adam", "adamw"} <= set(chain)
+
+
+# ------------------------------------------------------------------ the layout
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.1, 2.0), st.floats(-20, 20)), min_size=1, max_size=12))
+def test_place_keeps_the_gaps_and_moves_nothing_it_need_not(items):
+    sizes, wanted = map(np.array, zip(*items))
+    y = draw._place(sizes, wanted)
+    gaps = np.diff(y) - (sizes[:-1] + sizes[1:]) / 2
+    assert np.all(gaps >= draw.V_GAP - 1e-9)
+    # The least-squares optimum under the gaps: with the offsets o, y − o is the isotonic
+    # regression of wanted − o, so its mean equals the mean of wanted − o (the overall
+    # shift is free) ...
+    offset = np.concatenate([[0.0], np.cumsum((sizes[:-1] + sizes[1:]) / 2 + draw.V_GAP)])
+    assert np.mean(y - offset) == pytest.approx(np.mean(wanted - offset), abs=1e-9)
+    # ... and wanted positions that already keep the gaps are returned as they are.
+    spaced = offset + np.sort(np.abs(wanted))
+    np.testing.assert_allclose(draw._place(sizes, spaced), spaced, atol=1e-9)
+
+
+# ------------------------------------------------------------------ the figure
+@pytest.fixture(scope="module")
+def figure():
+    fig = draw.lineage_figure()
+    fig.canvas.draw()
+    yield fig
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def by_gid(fig, prefix):
+    ax = fig.axes[0]
+    out: dict[str, list] = {}
+    for a in [*ax.patches, *ax.texts]:
+        gid = a.get_gid() or ""
+        if gid.startswith(prefix):
+            out.setdefault(gid[len(prefix):], []).append(a)
+    return out
+
+
+def test_one_box_per_optimizer_and_one_arrow_per_parent(figure):
+    boxes = by_gid(figure, "node:")
+    assert sorted(boxes) == optim.available() and all(len(b) == 1 for b in boxes.values())
+    arrows = by_gid(figure, "edge:")
+    expected = sorted(f"{p}>{r.name}" for r in lineage.ROWS for p in r.parents)
+    assert sorted(arrows) == expected and all(len(a) == 1 for a in arrows.values())
+    texts = by_gid(figure, "text:")
+    for r in lineage.ROWS:
+        words = " ".join(t.get_text().replace("\n", " ") for t in texts[r.name])
+        assert r.name in words and r.idea in words and str(r.year) in words
+
+
+def test_colours_are_the_palette_or_the_first_parents(figure):
+    boxes = {k: v[0] for k, v in by_gid(figure, "node:").items()}
+    for name, box in boxes.items():
+        edge = to_hex(box.get_edgecolor())
+        if name in style.PALETTE:
+            assert edge == style.PALETTE[name], name
+            assert to_hex(box.get_facecolor()) != "#ffffff"  # filled
+        else:
+            first = lineage.ROW[name].parents[0]
+            assert edge == to_hex(boxes[first].get_edgecolor()), name
+            assert to_hex(box.get_facecolor()) == "#ffffff"  # outlined
+    assert to_hex(boxes["adam"].get_edgecolor()) == style.PALETTE["adam"]
+    assert to_hex(boxes["radam"].get_edgecolor()) == style.PALETTE["adam"]
+
+
+def extents(fig, artists):
+    renderer = fig.canvas.get_renderer()
+    return [a.get_window_extent(renderer) for a in artists]
+
+
+def test_nothing_overlaps(figure):
+    """No two boxes overlap, every text lies inside its own box, no two texts overlap, and
+    no arrow passes through a box other than its two ends."""
+    boxes = {k: v[0] for k, v in by_gid(figure, "node:").items()}
+    box_ext = dict(zip(boxes, extents(figure, boxes.values())))
+    names = sorted(box_ext)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not box_ext[a].overlaps(box_ext[b]), (a, b)
+    all_text = []
+    for name, texts in by_gid(figure, "text:").items():
+        for t, e in zip(texts, extents(figure, texts)):
+            assert box_ext[name].contains(e.x0, e.y0) and box_ext[name].contains(e.x1, e.y1), \
+                (name, t.get_text())
+            all_text.append((name, t.get_text(), e))
+    for i, (n1, t1, e1) in enumerate(all_text):
+        for n2, t2, e2 in all_text[i + 1:]:
+            assert not e1.overlaps(e2), (n1, t1, n2, t2)
+    ax = figure.axes[0]
+    for key, (arrow,) in by_gid(figure, "edge:").items():
+        parent, child = key.split(">")
+        # The drawn outline (line and head), curves flattened, in display coordinates.
+        outline = ax.transData.transform_path(arrow.get_path())
+        path = np.concatenate(outline.to_polygons(closed_only=False))
+        start, end = path[np.argmin(path[:, 0])], path[np.argmax(path[:, 0])]
+        assert abs(start[0] - box_ext[parent].x1) < 3 and box_ext[parent].y0 <= start[1] \
+            <= box_ext[parent].y1, key
+        assert abs(end[0] - box_ext[child].x0) < 5 and box_ext[child].y0 <= end[1] \
+            <= box_ext[child].y1, key
+        dense = np.concatenate([np.linspace(p, q, 8) for p, q in zip(path, path[1:])])
+        for name, e in box_ext.items():
+            if name in (parent, child):
+                continue
+            inside = [(e.x0 + 1 < x < e.x1 - 1) and (e.y0 + 1 < y < e.y1 - 1) for x, y in dense]
+            assert not any(inside), f"the arrow {key} runs through the box of {name}"
+
+
+def test_legible_on_a_full_screen_slide(figure):
+    """Shown full-screen at 1920 × 1080 (scaled to fit), every text of a box is at least
+    14 pixels high (its font size in pixels at that scale)."""
+    w, h = figure.get_size_inches()
+    scale = min(1920 / w, 1080 / h)  # pixels per inch on the slide
+    sizes = {t.get_fontsize() for texts in by_gid(figure, "text:").values() for t in texts}
+    assert min(sizes) / 72 * scale >= 14, (w, h, min(sizes))
+
+
+# ------------------------------------------------------------------ the command
+def test_tree_writes_the_figure_table_and_manifest_and_rerun_is_byte_identical(tmp_path,
+                                                                                 capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["optimizers", "--tree", "--format", "png", "svg", "pdf", "--out", str(a)]) == 0
+    out = capsys.readouterr().out
+    assert "nadam" in out and "adam + nesterov" in out and "wrote lineage.csv" in out
+    assert {p.name for p in a.iterdir()} == {"lineage.png", "lineage.svg", "lineage.pdf",
+                                             "lineage.csv", "manifest.json"}
+    rows = list(csv.DictReader(io.StringIO((a / "lineage.csv").read_text())))
+    assert [r["name"] for r in rows] == [r.name for r in lineage.ROWS]
+    assert {r["name"]: r["parents"].split() for r in rows}["lamb"] == ["adamw", "lars"]
+    doc = json.loads((a / "manifest.json").read_text())
+    assert doc["command"] == "optimizers" and doc["arguments"]["tree"] is True
+    assert doc["settings"]["optimizers"] == len(optim.available())
+    png = Image.open(a / "lineage.png")
+    assert png.size[0] >= 1200
+    assert b"node:adam" in (a / "lineage.svg").read_bytes()
+    assert (a / "lineage.pdf").read_bytes().startswith(b"%PDF")
+    assert main(["rerun", str(a), "--out", str(b)]) == 0
+    for name in ("lineage.png", "lineage.svg", "lineage.pdf", "lineage.csv"):
+        assert (b / name).read_bytes() == (a / name).read_bytes(), name
+
+
+def test_tree_default_is_png_only(tmp_path):
+    assert main(["optimizers", "--tree", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"lineage.png", "lineage.csv",
+                                                    "manifest.json"}
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["optimizers", "adam", "--tree"], "--tree draws every optimizer; give no name"),
+    (["optimizers", "--out", "x"], "--out only apply with --tree"),
+    (["optimizers", "--format", "svg"], "--format only apply with --tree"),
+])
+def test_tree_mistakes_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("descentlab: error: ") and fragment in err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_unknown_format_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["optimizers", "--tree", "--format", "jpg", "--out", str(tmp_path / "o")])
+    assert info.value.code == 2
+    assert "--format" in capsys.readouterr().err and not (tmp_path / "o").exists()
