@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InputError, LimitError
 from .adagrad import AdaGrad
+from .composite import finite_or_skip
 from .tree import flatten_grads, flatten_params, show
 
 #: Eigenvalues of G at most this many machine epsilons (times the largest one and the size)
@@ -113,6 +114,9 @@ class AdaGradFull(AdaGrad):
         v = g.reshape(-1)
         G += np.multiply.outer(v, v)  # G = G + g gᵀ
         H = G + self.initial_accumulator_value * np.eye(v.size, dtype=G.dtype)
+        if H.dtype == object:  # an exact trace: G is exact, H^(-1/2) is not
+            raise TypeError("H^(-1/2) comes from an eigendecomposition, which has no exact "
+                            "form")
         lr_t = h.lr / (1 + (h.t - 1) * h.lr_decay)
         step = inverse_root_times(H, v, h.eps, self.eps_mode == "inside")
         p -= lr_t * step.reshape(p.shape)
@@ -144,8 +148,12 @@ class AdaGradFull(AdaGrad):
         path = "[" + ", ".join(leaf.path for leaf in leaves) + "]"
         with np.errstate(over="ignore"):
             x = np.concatenate([leaf.array.astype(dtype).reshape(-1) for leaf in leaves])
-            gx = np.concatenate([np.asarray(g).astype(dtype).reshape(-1) for g in gs])
-        super().update({path: x}, {path: gx})  # every check and the rule, on the vector
+            gs = [np.asarray(g).astype(dtype) for g in gs]
+        if finite_or_skip(self.nonfinite, leaves, gs, self.step + 1):  # (names the leaf)
+            self.skipped_steps += 1
+            return
+        gx = np.concatenate([g.reshape(-1) for g in gs])
+        super().update({path: x}, {path: gx})  # every other check and the rule, on the vector
         start = 0
         for leaf in leaves:  # cannot fail: shapes and writability were checked
             size = leaf.array.size

@@ -57,30 +57,8 @@ class Momentum(Optimizer):
     The two agree while the rate is constant and differ once it changes.
     The course-notes form ``v = βv + (1 − β)g, p −= η v`` is ``dampening=β``.
 
-    ``nesterov_form="textbook"`` (with ``nesterov=True``) is the step of the classic textbook's
-    ``common/optimizer.py`` Nesterov class (the Nesterov panel of its E3 figure,
-    ``optimizer_compare_naive.py``), which is *not* Nesterov's rule. Written with the updated
-    velocity, Nesterov's step (Bengio et al., 2012, eq. 7; Keras; PyTorch) is
-
-    .. math::
-        p_t = p_{t-1} + \mu^2 v_{t-1} - (1 + \mu)\,\eta\, g_t = p_{t-1} + \mu v_t - \eta g_t
-
-    — μ² multiplies the velocity *before* this step's update. The textbook's code multiplies
-    μ² by the velocity *after* it:
-
-    .. math::
-        v_t = \mu v_{t-1} - \eta g_t, \qquad
-        p_t = p_{t-1} + \mu^2 v_t - (1 + \mu)\,\eta\, g_t
-            = p_{t-1} + \mu^3 v_{t-1} - (1 + \mu + \mu^2)\,\eta\, g_t
-
-    so each step takes the current gradient (1 + μ + μ²)/(1 + μ) times as strongly and the
-    history μ times as weakly as Nesterov's. With ``lr_in_buffer=True`` the arithmetic is the
-    textbook's, operation for operation (``v *= μ; v −= ηg; p += μ·μ·v; p −= (1 + μ)·η·g``),
-    so its trajectories are reproduced bit for bit (tests/test_textbook_nesterov.py); with
-    the PyTorch buffer (:math:`b_t = \mu b_{t-1} + g_t`, :math:`v_t = -\eta b_t` at a constant
-    rate) it is :math:`p_t = p_{t-1} - \eta\,((1 + \mu)\, g_t + \mu^2 b_t)`, equal to the
-    textbook's up to rounding. The buffer holds the same thing in both forms, so
-    ``nesterov_form`` may change mid-run.
+    The classic textbook code's Nesterov variant (μ² on the updated velocity) is
+    :class:`Nesterov` with ``nesterov_form="textbook"``.
 
     Defaults: ``lr=0.01, momentum=0.9, dampening=0``. Equals
     ``torch.optim.SGD(lr, momentum, dampening, nesterov=nesterov)``.
@@ -103,23 +81,19 @@ class Momentum(Optimizer):
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
     dampening = Hyper(ANY, "dampening d of the gradient added to the buffer")
     nesterov = Flag("Nesterov's form: step along g + μb (needs μ > 0, d = 0)")
-    nesterov_form = Choice(("standard", "textbook"),
-                           "Nesterov's step, or the classic textbook code's, which applies μ² "
-                           "to the updated velocity: p += μ²·v − (1 + μ)·η·g (needs "
-                           "nesterov=True)")
+    #: Nesterov's step; :class:`Nesterov` also offers the textbook code's variant.
+    nesterov_form = "standard"
     lr_in_buffer = Flag("the textbook/Keras velocity v = μv − ηg, p += v (no dampening)",
                         fixed_once_started=True)
 
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, dampening: Any = 0.0,
                  nesterov: bool = False, weight_decay: Any = 0.0, *,
-                 lr_in_buffer: bool = False, nesterov_form: str = "standard",
-                 maximize: bool = False, **options: Any) -> None:
+                 lr_in_buffer: bool = False, maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
         self.lr_in_buffer = lr_in_buffer
-        self.nesterov_form = nesterov_form
 
     def check_settings(self, values: dict[str, Any]) -> None:
         """Nesterov needs μ > 0 and d = 0; the velocity form has no dampening (checked on
@@ -134,9 +108,9 @@ class Momentum(Optimizer):
         if values.get("lr_in_buffer") and dampening is not None and np.any(
                 np.asarray(dampening) != 0):
             raise InputError(f"lr_in_buffer=True has no dampening, got dampening={dampening!r}")
-        if values.get("nesterov_form") == "textbook" and values.get("nesterov") is False:
+        if values.get("nesterov_form") == "textbook" and not values.get("nesterov", True):
             raise InputError("nesterov_form='textbook' needs nesterov=True, being a form of "
-                             "Nesterov's step (optim.Nesterov)")
+                             "Nesterov's step")
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         b, mu = state["buffer"], h.momentum
@@ -167,9 +141,32 @@ class Nesterov(Momentum):
     .. math::
         b_t = \mu\, b_{t-1} + g_t, \qquad p_t = p_{t-1} - \eta\,(g_t + \mu\, b_t)
 
-    ``nesterov_form="textbook"`` is the classic textbook code's variant (μ² on the updated
-    velocity; see :class:`Momentum`); with ``lr_in_buffer=True`` it is that code bit for bit —
-    the Nesterov panel of the textbook's E3 figure:
+    ``nesterov_form="textbook"`` is the step of the classic textbook's ``common/optimizer.py``
+    Nesterov class — the Nesterov panel of its E3 figure (``optimizer_compare_naive.py``) —
+    which is *not* Nesterov's rule. In the velocity form (``lr_in_buffer=True``, v = −ηb at a
+    constant rate), Nesterov's step as Bengio, Boulanger-Lewandowski & Pascanu (2012) write it,
+    and as Keras and PyTorch compute it, is
+
+    .. math::
+        v_t = \mu v_{t-1} - \eta g_t, \qquad
+        p_t = p_{t-1} + \mu^2 v_{t-1} - (1 + \mu)\,\eta\, g_t = p_{t-1} + \mu v_t - \eta g_t
+
+    with μ² on the velocity *before* this step's update. The textbook's code puts μ² on the
+    velocity *after* it:
+
+    .. math::
+        p_t = p_{t-1} + \mu^2 v_t - (1 + \mu)\,\eta\, g_t
+            = p_{t-1} + \mu^3 v_{t-1} - (1 + \mu + \mu^2)\,\eta\, g_t
+
+    so every step takes the current gradient (1 + μ + μ²)/(1 + μ) times as strongly (1.43× at
+    μ = 0.9) and the history μ times as weakly. With ``lr_in_buffer=True`` the arithmetic is
+    the textbook's operation for operation (``v *= μ; v −= η·g; p += μ·μ·v;
+    p −= (1 + μ)·η·g``), so its trajectories are reproduced bit for bit
+    (tests/test_textbook_nesterov.py). With the PyTorch buffer (the default,
+    :math:`b_t = \mu b_{t-1} + g_t`) the same rule reads
+    :math:`p_t = p_{t-1} - \eta\,((1 + \mu)\, g_t + \mu^2 b_t)`: equal to the textbook's up to
+    rounding while the rate is constant. Both forms keep the same buffer as the standard
+    step, so ``nesterov_form`` may change mid-run (it takes effect at the next update).
 
     >>> params = {"x": -7.0, "y": 2.0}
     >>> opt = Nesterov(lr=0.3, lr_in_buffer=True, nesterov_form="textbook")
@@ -178,12 +175,15 @@ class Nesterov(Momentum):
     (-6.4309, -1.252)
 
     Defaults: ``lr=0.01, momentum=0.9``. Equals ``torch.optim.SGD(lr, momentum,
-    nesterov=True)``. Reference: Nesterov (1983); Sutskever et al., ICML 2013; Bengio,
-    Boulanger-Lewandowski & Pascanu, "Advances in optimizing recurrent networks", 2012
-    (arXiv:1212.0901; the velocity form).
+    nesterov=True)``. References: Nesterov (1983); Sutskever et al., ICML 2013; Bengio,
+    Boulanger-Lewandowski & Pascanu, "Advances in optimizing recurrent networks",
+    arXiv:1212.0901 (2012), the velocity form.
     """
 
     name = "nesterov"
+    nesterov_form = Choice(("standard", "textbook"),
+                           "Nesterov's step, or the classic textbook code's, which applies μ² "
+                           "to the updated velocity: p += μ²·v − (1 + μ)·η·g")
     equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)",
                  "nesterov_form='textbook': p ← p − η·((1 + μ)·g + μ²·b)   (μ² on the new b)")
 
@@ -191,4 +191,5 @@ class Nesterov(Momentum):
                  lr_in_buffer: bool = False, nesterov_form: str = "standard",
                  maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, momentum, 0.0, True, weight_decay, lr_in_buffer=lr_in_buffer,
-                         nesterov_form=nesterov_form, maximize=maximize, **options)
+                         maximize=maximize, **options)
+        self.nesterov_form = nesterov_form
