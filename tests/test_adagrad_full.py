@@ -326,3 +326,15 @@ def test_exact_trace_keeps_g_exact_and_says_why_the_step_is_not():
     np.testing.assert_allclose(step.values["new point"], [-7, 2] - 1.5 * g / np.linalg.norm(g),
                                rtol=1e-14)
     assert "outer_sum[x]" in t.table() and "≈" in t.table()
+
+
+def test_describe_gives_the_limit_and_the_textbook_form():
+    d = optim.describe("adagrad_full")
+    assert d["max_parameters"] == optim.AdaGradFull.max_parameters == 2000
+    assert d["equations"][0].startswith("G ← G + g·gᵀ")
+    assert {o["name"]: o.get("allowed") for o in d["options"]}["eps_mode"] == ["outside",
+                                                                              "inside"]
+    assert optim.describe("adagrad")["max_parameters"] is None
+    nesterov = {o["name"]: o for o in optim.describe("nesterov")["options"]}
+    assert nesterov["nesterov_form"]["allowed"] == ["standard", "textbook"]
+    assert nesterov["nesterov_form"]["default"] == "standard"
