@@ -238,15 +238,18 @@ def assert_same(a, b):
             assert a[k] == b[k]
 
 
-def test_more_parameters_than_the_limit_are_refused_naming_the_size():
+def test_more_parameters_than_the_limit_are_refused_naming_the_size(monkeypatch):
     opt = optim.AdaGradFull()
-    p = {"W": np.ones((40, 50)), "b": np.ones(1)}
-    with pytest.raises(LimitError, match="2,001 parameters are more than its limit of 2,000"):
-        opt.update(p, {"W": np.ones((40, 50)), "b": np.ones(1)})
+    p = {"W": np.ones((20, 50)), "b": np.ones(1)}
+    with pytest.raises(LimitError, match="1,001 parameters are more than its limit of 1,000"):
+        opt.update(p, {"W": np.ones((20, 50)), "b": np.ones(1)})
     assert opt.state == {} and opt.step == 0 and np.all(p["W"] == 1)
-    x = np.ones(2000)  # exactly the limit is fine
-    optim.AdaGradFull(lr=0.5).update(x, np.ones(2000))
-    np.testing.assert_allclose(x, 1 - 0.5 / math.sqrt(2000), rtol=1e-12)  # g/‖g‖
+    monkeypatch.setattr(optim.AdaGradFull, "max_parameters", 10)
+    x = np.ones(10)  # exactly the limit is fine
+    optim.AdaGradFull(lr=0.5).update(x, np.ones(10))
+    np.testing.assert_allclose(x, 1 - 0.5 / (math.sqrt(10) + 1e-10), rtol=1e-14)  # g/(‖g‖ + ε)
+    with pytest.raises(LimitError, match="11 parameters are more than its limit of 10"):
+        optim.AdaGradFull().update(np.ones(11), np.ones(11))
 
 
 @pytest.mark.parametrize("bad, grads, error, fragment", [
@@ -271,6 +274,11 @@ def test_other_refusals():
     with pytest.raises(InputError, match="eps is added to a matrix: it must be one number"):
         opt.update(np.ones((2, 2)), np.ones((2, 2)))  # ... the lab gives each run its own
     assert opt.state == {}
+    one, other = optim.AdaGradFull(eps=np.full((1, 1), 0.5)), optim.AdaGradFull(eps=0.5)
+    a, b = np.ones((1, 2)), np.ones((1, 2))
+    one.update(a, np.array([[1.0, 2.0]]))
+    other.update(b, np.array([[1.0, 2.0]]))
+    np.testing.assert_array_equal(a, b)
     with pytest.raises(InputError, match="use clip_global_norm"):
         optim.AdaGradFull(clip_norm=1.0).update({"a": 1.0, "b": 1.0}, {"a": 1.0, "b": 1.0})
     x = np.ones(4)
@@ -330,7 +338,7 @@ def test_exact_trace_keeps_g_exact_and_says_why_the_step_is_not():
 
 def test_describe_gives_the_limit_and_the_textbook_form():
     d = optim.describe("adagrad_full")
-    assert d["max_parameters"] == optim.AdaGradFull.max_parameters == 2000
+    assert d["max_parameters"] == optim.AdaGradFull.max_parameters == 1000
     assert d["equations"][0].startswith("G ← G + g·gᵀ")
     assert {o["name"]: o.get("allowed") for o in d["options"]}["eps_mode"] == ["outside",
                                                                               "inside"]

@@ -68,8 +68,9 @@ class AdaGradFull(AdaGrad):
     matrix sees them. The full-matrix rule is rotation-equivariant: rotating the problem
     rotates its path (up to ε). H's inverse square root comes from an eigendecomposition
     (:func:`inverse_root_times`, ``numpy.linalg.eigh``), O(n³) per update, so the number of
-    parameters is limited to :attr:`max_parameters` (2,000: a 32 MB matrix, about a second per
-    update), beyond which ``update`` refuses with a ``LimitError`` before anything changes.
+    parameters is limited to :attr:`max_parameters` (1,000: an 8 MB matrix and about 2 s per
+    update on one core, measured; 2,000 took 12 s), beyond which ``update`` refuses with a
+    ``LimitError`` before anything changes.
 
     State: ``state[path]["outer_sum"]``, the n × n matrix G_t (without h₀), where ``path`` is
     the parameter array's own (``""`` for a single root array) — or, for several parameters
@@ -100,7 +101,7 @@ class AdaGradFull(AdaGrad):
     elementwise = False
     kernel = None
     #: The most parameters (elements of all arrays together) an update takes.
-    max_parameters: ClassVar[int] = 2000
+    max_parameters: ClassVar[int] = 1000
 
     def slot_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         n = int(np.prod(shape, dtype=np.int64))
@@ -118,7 +119,8 @@ class AdaGradFull(AdaGrad):
             raise TypeError("H^(-1/2) comes from an eigendecomposition, which has no exact "
                             "form")
         lr_t = h.lr / (1 + (h.t - 1) * h.lr_decay)
-        step = inverse_root_times(H, v, h.eps, self.eps_mode == "inside")
+        eps = h.eps if np.ndim(h.eps) == 0 else np.reshape(h.eps, -1)[0]  # one number
+        step = inverse_root_times(H, v, eps, self.eps_mode == "inside")
         p -= lr_t * step.reshape(p.shape)
 
     # ---------------------------------------------------------------- all leaves as one

@@ -20,7 +20,7 @@ any change here:
 * ``equations`` — the class attribute ``equations`` when it has one, else the first
   paragraph of its docstring;
 * ``max_parameters`` — the most parameters one update takes (``adagrad_full``'s n × n
-  matrix: 2,000), ``None`` for no limit.
+  matrix: 1,000), ``None`` for no limit.
 
 >>> d = describe("adam")
 >>> d["class"], [h["name"] for h in d["hyperparameters"]]
