@@ -68,9 +68,9 @@ class AdaGradFull(AdaGrad):
     matrix sees them. The full-matrix rule is rotation-equivariant: rotating the problem
     rotates its path (up to ε). H's inverse square root comes from an eigendecomposition
     (:func:`inverse_root_times`, ``numpy.linalg.eigh``), O(n³) per update, so the number of
-    parameters is limited to :attr:`max_parameters` (1,000: an 8 MB matrix and about 2 s per
-    update on one core, measured; 2,000 took 12 s), beyond which ``update`` refuses with a
-    ``LimitError`` before anything changes.
+    parameters is limited to :attr:`max_parameters` (1,000: an 8 MB matrix and 0.4–2 s per
+    update on one core, benchmarks/adagrad_full.py; 2,000 took 5–12 s), beyond which
+    ``update`` refuses with a ``LimitError`` before anything changes.
 
     State: ``state[path]["outer_sum"]``, the n × n matrix G_t (without h₀), where ``path`` is
     the parameter array's own (``""`` for a single root array) — or, for several parameters
