@@ -290,6 +290,10 @@ def test_other_refusals():
     with pytest.raises(InputError, match=r"parameter 'W' has shape \(3, 2\)"):
         opt.update({"W": np.ones((3, 2)), "b": np.ones(3)},
                    {"W": np.ones((3, 2)), "b": np.ones(3)})
+    other = optim.AdaGradFull()  # a checkpoint of another layout of the same paths is fine
+    other.update({"W": np.ones((3, 2)), "b": np.ones(3)}, {"W": np.ones((3, 2)), "b": np.ones(3)})
+    opt.load_state_dict(other.state_dict())
+    opt.update({"W": np.ones((3, 2)), "b": np.ones(3)}, {"W": np.ones((3, 2)), "b": np.ones(3)})
     skip = optim.AdaGradFull(nonfinite="skip")
     q = {"a": 1.0, "b": 1.0}
     with pytest.warns(RuntimeWarning, match="parameter 'b' is not finite at step 1; update "

@@ -165,6 +165,11 @@ class AdaGradFull(AdaGrad):
         self._layout = [(leaf.path, leaf.array.shape, leaf.array.dtype)
                                     for leaf in leaves]
 
+    def settings_changed(self, name: str) -> None:
+        super().settings_changed(name)
+        if name == "state":  # a checkpoint was loaded: its layout is the one to check
+            self._layout = None
+
     def _check_layout(self, leaves: list) -> None:
         """Several parameters: the same paths, shapes and dtypes as last time (the packed
         vector's state would otherwise be read for other numbers), and no two sharing
