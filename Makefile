@@ -65,6 +65,14 @@ figures: $(STAMP) $(CHROMIUM)
 	  --grid beta2=0.999,0.5 --json docs/figures/e1_sweep/sweep.json --out docs/figures/e1_sweep
 	$(FIG) race --problem quartic --start=-8 --steps 99 --optimizers adam:lr=0.5,eps=1e-10 \
 	  adam:lr=1.3,eps=1e-10 adam:lr=8.3,eps=1e-10 --animate gif --out docs/figures/e1_race
+	$(FIG) race --problem bowl --start=-7,2 --steps 30 --look classic --optimizers sgd:lr=0.95 \
+	  momentum:lr=0.1,lr_in_buffer=true adagrad:lr=1.5,eps=1e-7 adam:lr=0.3,eps=1e-7,eps_mode=uncorrected \
+	  rmsprop:lr=0.3,eps=1e-7 nesterov:lr=0.3,lr_in_buffer=true,nesterov_form=textbook \
+	  --out docs/figures/e3_textbook
+	$(FIG) race --problem bowl --start=-7,2 --steps 30 --optimizers adagrad:lr=1.5 adagrad_full:lr=1.5 \
+	  --out docs/figures/adagrad_full_bowl
+	$(FIG) race --problem rotated_bowl --steps 30 --optimizers adagrad:lr=1.5 adagrad_full:lr=1.5 \
+	  --out docs/figures/adagrad_full_rotated
 	$(FIG) ewma --beta 0.9 --out docs/figures/e2_ewma
 	$(FIG) optimizers --tree --format png pdf --out docs/figures/lineage
 	$(FIG) race --problem saddle --steps 60 --optimizers sgd:lr=0.05 momentum:lr=0.05 \

@@ -44,6 +44,7 @@ KNOWN_OPEN = {
     'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adadelta-clip_eps-0.5]',
     'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adafactor-clip_eps-0.5]',
     'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adagrad-clip_eps-0.5]',
+    'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adagrad_full-clip_eps-0.5]',
     'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adam-clip_eps-0.5]',
     'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adamax-clip_eps-0.5]',
     'tests/test_trust_optim.py::test_assignment_mid_run_takes_effect_or_is_refused[adamw-clip_eps-0.5]',

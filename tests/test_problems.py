@@ -54,8 +54,9 @@ def bisect(func, lo: float, hi: float) -> float:
 
 
 def test_catalogue_names_and_order():
-    required = {"quartic", "bowl", "xy", "x2_plus_xy", "saddle", "plateau", "valley",
-                "rosenbrock", "beale", "booth", "himmelblau", "rastrigin", "ackley", "two_basin"}
+    required = {"quartic", "bowl", "rotated_bowl", "xy", "x2_plus_xy", "saddle", "plateau",
+                "valley", "rosenbrock", "beale", "booth", "himmelblau", "rastrigin", "ackley",
+                "two_basin"}
     assert set(NAMES) == required
     assert NAMES == list(problems.catalogue())  # stable
     assert NAMES[:2] == ["quartic", "bowl"]
@@ -161,6 +162,7 @@ def test_wrong_trailing_axis_is_a_clear_error():
 # the six decimals usually quoted (Himmelblau 1972).
 LITERATURE_GLOBAL = {
     "bowl": [((0, 0), 0.0)],
+    "rotated_bowl": [((0, 0), 0.0)],
     "plateau": [((0, 0), 0.0)],
     "valley": [((0, 0), 0.0)],
     "rosenbrock": [((1, 1), 0.0)],

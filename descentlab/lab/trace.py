@@ -119,14 +119,28 @@ def _quantities(opt: optim.Optimizer, g: Any, state: dict[str, Any], h: SimpleNa
                 old: Any, new: Any) -> dict[str, Any]:
     """g, the state slots, what the class derives from them (m̂, v̂ ...), the step, the new
     point — in display order. Works on float arrays and on arrays of exact numbers."""
-    q: dict[str, Any] = {"g": np.array(g, copy=True)}
-    for slot in opt.slots:
-        if slot in state:  # (Adafactor's slots depend on the parameter's shape)
-            q[slot] = np.array(state[slot], copy=True)
+    q: dict[str, Any] = {"g": np.array(g, copy=True), **_slots(opt, g, state)}
     q.update({k: np.asarray(v) for k, v in opt.derived(state, h).items()})
     q["step"] = new - old
     q["new point"] = np.array(new, copy=True)
     return q
+
+
+def _slots(opt: optim.Optimizer, g: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """The state slots by name; a matrix over the coordinates (full-matrix AdaGrad's G) row
+    by row, ``G[x]`` and ``G[y]``, so that every quantity has one value per coordinate."""
+    out: dict[str, Any] = {}
+    n = np.size(g)
+    for slot in opt.slots:
+        if slot not in state:  # (Adafactor's slots depend on the parameter's shape)
+            continue
+        a = np.array(state[slot], copy=True)
+        if a.shape == (n, n) and n > 1:
+            out.update((f"{slot}[{'xy'[i] if n == 2 else i + 1}]", row)
+                       for i, row in enumerate(a))
+        else:
+            out[slot] = a
+    return out
 
 
 # ---------------------------------------------------------------------- exact rules
@@ -255,6 +269,8 @@ class _ExactRun:
                       for s, shape in opt.slot_shapes((len(start),)).items()}
         opt.globals = {k: Surd.lift(v) for k, v in opt.init_globals().items()}
         self.alive = [True] * len(start)
+        #: Why the rule left exact arithmetic (the first exception's message), or "".
+        self.reason = ""
         self.per_coordinate = getattr(type(opt), "elementwise", True)
 
     def _exact(self, name: str, value: Any) -> Surd:
@@ -289,7 +305,8 @@ class _ExactRun:
                 with eps_limit():
                     self.opt.apply_rule(p, grad, state, h)
                     values = _quantities(self.opt, grad, state, h, old, p)
-            except _LEAVES_EXACT:
+            except _LEAVES_EXACT as e:
+                self.reason = self.reason or str(e)
                 for i in idx:
                     self.alive[i] = False
                 # What the rule had computed before it left exact arithmetic (the slots it
@@ -309,7 +326,7 @@ class _ExactRun:
 
     def _partial(self, grad: np.ndarray, state: dict[str, np.ndarray],
                  h: SimpleNamespace) -> dict[str, Any]:
-        values: dict[str, Any] = {"g": grad, **state}
+        values: dict[str, Any] = {"g": grad, **_slots(self.opt, grad, state)}
         try:
             with eps_limit():
                 values.update(self.opt.derived(state, h))
@@ -380,7 +397,8 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
             step.exact = runner.step(t, g_exact, step.values)
             if not exact_ended and not all(runner.alive):
                 exact_ended = True
-                note += f"\nexact arithmetic ends at step {t}: values marked ≈ are floats"
+                why = f" ({runner.reason})" if runner.reason else ""
+                note += f"\nexact arithmetic ends at step {t}{why}: values marked ≈ are floats"
         out.append(step)
     return Trace(problem=problem, spec=optimizer, start=start_t, steps=out,
                  exact_requested=exact, note=note.strip())

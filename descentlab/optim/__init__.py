@@ -2,8 +2,8 @@
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adabelief adadelta adafactor adagrad adam adamax adamw adan ademamix adopt amsgrad asgd lamb
-lars lbfgs lion momentum muon nadam nesterov radam rmsprop rprop schedule_free_adamw
+adabelief adadelta adafactor adagrad adagrad_full adam adamax adamw adan ademamix adopt amsgrad
+asgd lamb lars lbfgs lion momentum muon nadam nesterov radam rmsprop rprop schedule_free_adamw
 schedule_free_sgd sgd yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
@@ -19,6 +19,7 @@ from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adafactor import Adafactor
 from .adagrad import AdaGrad
+from .adagrad_full import AdaGradFull
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .adan import Adan
@@ -48,7 +49,7 @@ from .yogi import Yogi
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax,
-                RAdam, Rprop, ASGD, Adafactor, Muon, LBFGS,
+                RAdam, Rprop, ASGD, Adafactor, Muon, LBFGS, AdaGradFull,
                 Lion, Lars, Lamb, AdaBelief, Yogi, Adan, Adopt, AdEMAMix, ScheduleFreeSGD,
                 ScheduleFreeAdamW)
 }
@@ -84,7 +85,7 @@ def create(name: str, **kwargs: Any) -> Optimizer:
 
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
-    "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS",
+    "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
     "available", "create", "accepted_arguments",

@@ -18,7 +18,9 @@ any change here:
   of the default and a string option's allowed values from the error the class gives for a
   value it does not accept;
 * ``equations`` — the class attribute ``equations`` when it has one, else the first
-  paragraph of its docstring.
+  paragraph of its docstring;
+* ``max_parameters`` — the most parameters one update takes (``adagrad_full``'s n × n
+  matrix: 1,000), ``None`` for no limit.
 
 >>> d = describe("adam")
 >>> d["class"], [h["name"] for h in d["hyperparameters"]]
@@ -214,6 +216,8 @@ def describe(name: str) -> dict[str, Any]:
                             for h in hypers],
         "options": options,
         "equations": _equations(cls),
+        # the most parameters one update takes (full-matrix AdaGrad's n × n G), or None
+        "max_parameters": getattr(cls, "max_parameters", None),
     }
 
 

@@ -39,6 +39,7 @@ ROWS: tuple[Row, ...] = (
     Row("momentum", ("sgd",), "momentum (heavy ball)", 1964, "Polyak 1964"),
     Row("nesterov", ("momentum",), "look-ahead gradient", 1983, "Nesterov 1983"),
     Row("adagrad", ("sgd",), "per-coordinate scaling 1/√Σg²", 2011, "Duchi et al. 2011"),
+    Row("adagrad_full", ("adagrad",), "the full matrix G^(−1/2)", 2011, "Duchi et al. 2011"),
     Row("rmsprop", ("adagrad",), "leaky average of g²", 2012, "Hinton 2012"),
     Row("adadelta", ("rmsprop",), "unit correction (RMS of the steps)", 2012, "Zeiler 2012"),
     Row("adam", ("momentum", "rmsprop"), "bias correction", 2015, "Kingma & Ba 2015"),

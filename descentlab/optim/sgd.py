@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import ANY, NONNEGATIVE, Flag, Hyper
+from .hyperparams import ANY, NONNEGATIVE, Choice, Flag, Hyper
 
 
 class SGD(Optimizer):
@@ -58,6 +58,9 @@ class Momentum(Optimizer):
     The two agree while the rate is constant and differ once it changes.
     The course-notes form ``v = βv + (1 − β)g, p −= η v`` is ``dampening=β``.
 
+    The classic textbook code's Nesterov variant (μ² on the updated velocity) is
+    :class:`Nesterov` with ``nesterov_form="textbook"``.
+
     Defaults: ``lr=0.01, momentum=0.9, dampening=0``. Equals
     ``torch.optim.SGD(lr, momentum, dampening, nesterov=nesterov)``.
     Reference: Polyak (1964); Sutskever et al., ICML 2013 (Nesterov form).
@@ -79,6 +82,8 @@ class Momentum(Optimizer):
     momentum = Hyper(NONNEGATIVE, "momentum factor μ")
     dampening = Hyper(ANY, "dampening d of the gradient added to the buffer")
     nesterov = Flag("Nesterov's form: step along g + μb (needs μ > 0, d = 0)")
+    #: Nesterov's step; :class:`Nesterov` also offers the textbook code's variant.
+    nesterov_form = "standard"
     lr_in_buffer = Flag("the textbook/Keras velocity v = μv − ηg, p += v (no dampening)",
                         fixed_once_started=True)
 
@@ -104,12 +109,20 @@ class Momentum(Optimizer):
         if values.get("lr_in_buffer") and dampening is not None and np.any(
                 np.asarray(dampening) != 0):
             raise InputError(f"lr_in_buffer=True has no dampening, got dampening={dampening!r}")
+        if values.get("nesterov_form") == "textbook" and not values.get("nesterov", True):
+            raise InputError("nesterov_form='textbook' needs nesterov=True, being a form of "
+                             "Nesterov's step")
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         b, mu = state["buffer"], h.momentum
+        textbook = self.nesterov and self.nesterov_form == "textbook"
         if self.lr_in_buffer:  # v = μv − ηg;  p += v   (Nesterov: p += μv − ηg)
             b *= mu
             b -= h.lr * g
+            if textbook:  # the textbook's two lines, in its order: μ² on the new v
+                p += mu * mu * b
+                p -= (1 + mu) * h.lr * g
+                return
             p += mu * b - h.lr * g if self.nesterov else b
             return
         if h.t == 1:
@@ -117,6 +130,9 @@ class Momentum(Optimizer):
         else:
             b *= mu
             b += (1 - h.dampening) * g  # b = μb + (1 − d)g
+        if textbook:  # p −= η((1 + μ)g + μ²b)
+            p -= h.lr * ((1 + mu) * g + mu * mu * b)
+            return
         p -= h.lr * (g + mu * b) if self.nesterov else h.lr * b
 
 
@@ -126,14 +142,55 @@ class Nesterov(Momentum):
     .. math::
         b_t = \mu\, b_{t-1} + g_t, \qquad p_t = p_{t-1} - \eta\,(g_t + \mu\, b_t)
 
+    ``nesterov_form="textbook"`` is the step of the classic textbook's ``common/optimizer.py``
+    Nesterov class — the Nesterov panel of its E3 figure (``optimizer_compare_naive.py``) —
+    which is *not* Nesterov's rule. In the velocity form (``lr_in_buffer=True``, v = −ηb at a
+    constant rate), Nesterov's step as Bengio, Boulanger-Lewandowski & Pascanu (2012) write it,
+    and as Keras and PyTorch compute it, is
+
+    .. math::
+        v_t = \mu v_{t-1} - \eta g_t, \qquad
+        p_t = p_{t-1} + \mu^2 v_{t-1} - (1 + \mu)\,\eta\, g_t = p_{t-1} + \mu v_t - \eta g_t
+
+    with μ² on the velocity *before* this step's update. The textbook's code puts μ² on the
+    velocity *after* it:
+
+    .. math::
+        p_t = p_{t-1} + \mu^2 v_t - (1 + \mu)\,\eta\, g_t
+            = p_{t-1} + \mu^3 v_{t-1} - (1 + \mu + \mu^2)\,\eta\, g_t
+
+    so every step takes the current gradient (1 + μ + μ²)/(1 + μ) times as strongly (1.43× at
+    μ = 0.9) and the history μ times as weakly. With ``lr_in_buffer=True`` the arithmetic is
+    the textbook's operation for operation (``v *= μ; v −= η·g; p += μ·μ·v;
+    p −= (1 + μ)·η·g``), so its trajectories are reproduced bit for bit
+    (tests/test_textbook_nesterov.py). With the PyTorch buffer (the default,
+    :math:`b_t = \mu b_{t-1} + g_t`) the same rule reads
+    :math:`p_t = p_{t-1} - \eta\,((1 + \mu)\, g_t + \mu^2 b_t)`: equal to the textbook's up to
+    rounding while the rate is constant. Both forms keep the same buffer as the standard
+    step, so ``nesterov_form`` may change mid-run (it takes effect at the next update).
+
+    >>> params = {"x": -7.0, "y": 2.0}
+    >>> opt = Nesterov(lr=0.3, lr_in_buffer=True, nesterov_form="textbook")
+    >>> opt.update(params, {"x": -0.7, "y": 4.0})   # v = −0.3·g; p += 0.81·v − 1.9·0.3·g
+    >>> round(params["x"], 12), round(params["y"], 12)
+    (-6.4309, -1.252)
+
     Defaults: ``lr=0.01, momentum=0.9``. Equals ``torch.optim.SGD(lr, momentum,
-    nesterov=True)``. Reference: Nesterov (1983); Sutskever et al., ICML 2013.
+    nesterov=True)``. References: Nesterov (1983); Sutskever et al., ICML 2013; Bengio,
+    Boulanger-Lewandowski & Pascanu, "Advances in optimizing recurrent networks",
+    arXiv:1212.0901 (2012), the velocity form.
     """
 
     name = "nesterov"
-    equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)")
+    nesterov_form = Choice(("standard", "textbook"),
+                           "Nesterov's step, or the classic textbook code's, which applies μ² "
+                           "to the updated velocity: p += μ²·v − (1 + μ)·η·g")
+    equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)",
+                 "nesterov_form='textbook': p ← p − η·((1 + μ)·g + μ²·b)   (μ² on the new b)")
 
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
-                 lr_in_buffer: bool = False, maximize: bool = False, **options: Any) -> None:
+                 lr_in_buffer: bool = False, nesterov_form: str = "standard",
+                 maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, momentum, 0.0, True, weight_decay, lr_in_buffer=lr_in_buffer,
                          maximize=maximize, **options)
+        self.nesterov_form = nesterov_form

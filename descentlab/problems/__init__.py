@@ -2,9 +2,9 @@
 known minima, a suggested start and a view window, plus user expressions parsed safely.
 
 >>> from descentlab import problems
->>> print(*problems.names()[:8])
-quartic bowl xy x2_plus_xy saddle plateau valley two_basin
->>> print(*problems.names()[8:])
+>>> print(*problems.names()[:9])
+quartic bowl rotated_bowl xy x2_plus_xy saddle plateau valley two_basin
+>>> print(*problems.names()[9:])
 rosenbrock beale booth himmelblau rastrigin ackley
 >>> p = problems.get("Bowl")
 >>> p.formula, p.start, p.window

@@ -111,6 +111,29 @@ def bowl() -> Problem:
     )
 
 
+def rotated_bowl() -> Problem:
+    def f(X):
+        x, y = _xy(X)
+        return (x + y) ** 2 / 40 + (y - x) ** 2 / 2
+
+    def grad(X):
+        x, y = _xy(X)
+        return _stack((x + y) / 20 - (y - x), (x + y) / 20 + (y - x))
+
+    return Problem(
+        "rotated_bowl", 2, "(x + y)**2/40 + (y - x)**2/2", f, grad,
+        minima=[Minimum((0.0, 0.0), 0.0, "global")],
+        start=(-6.4, -3.5), window=((-10.0, 10.0), (-10.0, 10.0)),
+        gradient_expression="((x + y)/20 - (y - x), (x + y)/20 + (y - x))",
+        description="E3's bowl turned by 45°: f = u²/20 + v² in u = (x + y)/√2, "
+        "v = (y − x)/√2, so its valley runs along the diagonal y = x (curvatures 1/10 and 2 "
+        "along the diagonals, condition number 20). Minimum f(0, 0) = 0. The start "
+        "(−6.4, −3.5) is the bowl's (−7, 2) turned, to 0.1. Per-coordinate rules (AdaGrad, "
+        "RMSprop, Adam) lose here what they gain on the axis-aligned bowl; full-matrix AdaGrad "
+        "does not (its path is the bowl's, turned).",
+    )
+
+
 def xy() -> Problem:
     def f(X):
         x, y = _xy(X)
@@ -399,6 +422,6 @@ def ackley() -> Problem:
 
 #: The builders, in catalogue order.
 BUILDERS: tuple[Callable[[], Problem], ...] = (
-    quartic, bowl, xy, x2_plus_xy, saddle, plateau, valley, two_basin,
+    quartic, bowl, rotated_bowl, xy, x2_plus_xy, saddle, plateau, valley, two_basin,
     rosenbrock, beale, booth, himmelblau, rastrigin, ackley,
 )

@@ -30,6 +30,8 @@ def sgd(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
 
 
 def momentum(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+    if opt.nesterov and opt.nesterov_form == "textbook":  # no kernel of its own
+        return numpy_rule(opt, p, g, state, h)
     f = p.dtype.type
     from . import kernels
     kernels.momentum(p, g, flat(state["buffer"]), *prelude(opt, h, f), f(h.lr),
