@@ -31,6 +31,7 @@ import copy
 import difflib
 import inspect
 import json
+import math
 import os
 import re
 import struct
@@ -56,7 +57,17 @@ from . import fused as fused_path
 from .blocks import blocks, elementwise_rule
 from .clipping import NORM_EPS, clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
-from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
+from .tree import (
+    ROOT,
+    Leaf,
+    Structure,
+    flatten_grads,
+    flatten_params,
+    leaves_of,
+    match,
+    show,
+    structure,
+)
 
 
 def _nonzero(x: float | np.ndarray) -> bool:
@@ -98,42 +109,117 @@ def _check_no_overlap(leaves: list[Leaf]) -> None:
                                      "array under two keys?): each update would apply twice")
 
 
-def _working_grads(leaves: list[Leaf], grads: list[np.ndarray]) -> list[np.ndarray]:
-    """The gradients as the rule will read them: in the parameter's working dtype (float16
-    parameters work in float32), and copied where they share memory with a parameter
-    (``update(x, x)``: the rule would otherwise read a gradient it is overwriting)."""
+def _work_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the rule works in: float16 parameters work in float32."""
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def _owners(leaves: list[Leaf]) -> dict[int, list[np.ndarray]]:
+    """The parameters' arrays by the object owning their memory (Python floats left out:
+    their 0-d arrays are new each call)."""
     owners: dict[int, list[np.ndarray]] = {}
     for leaf in leaves:
         if leaf.scalar_type is None:
             owners.setdefault(id(_root(leaf.array)), []).append(leaf.array)
-    out = []
-    for leaf, g in zip(leaves, grads):
-        work = np.float32 if leaf.array.dtype == np.float16 else leaf.array.dtype
-        if g.dtype != work:
-            with np.errstate(over="ignore"):
-                g = g.astype(work)
-        elif owners and id(_root(g)) in owners and any(
-                np.may_share_memory(g, p) for p in owners[id(_root(g))]):
-            g = g.copy()
-        out.append(g)
-    return out
+    return owners
+
+
+def _working_grad(g: np.ndarray, work: np.dtype,
+                  owners: dict[int, list[np.ndarray]]) -> np.ndarray:
+    """A gradient as the rule will read it: in the parameter's working dtype, and copied
+    where it shares memory with a parameter (``update(x, x)``: the rule would otherwise read
+    a gradient it is overwriting)."""
+    if g.dtype != work:
+        with np.errstate(over="ignore"):
+            return g.astype(work)
+    if owners:
+        mine = owners.get(id(_root(g)))
+        if mine and any(np.may_share_memory(g, p) for p in mine):
+            return g.copy()
+    return g
+
+
+def _working_grads(leaves: list[Leaf], grads: list[np.ndarray]) -> list[np.ndarray]:
+    """The gradients as the rule will read them (:func:`_working_grad`, leaf by leaf)."""
+    owners = _owners(leaves)
+    return [_working_grad(g, _work_dtype(leaf.array.dtype), owners)
+            for leaf, g in zip(leaves, grads)]
+
+
+def _finite(g: np.ndarray, one_pass: bool) -> bool:
+    """Whether a gradient holds no inf or nan (call it with NumPy's overflow and invalid
+    warnings off). One cheap pass (a sum); only a non-finite sum (which finite values can
+    also overflow to) is checked element-wise. An array the fused path will update is
+    probed by a parallel kernel, to keep up with it."""
+    if g.dtype.kind != "f":
+        return True
+    if one_pass:
+        return fused_path.all_finite(g)
+    return bool(np.isfinite(g.sum()) or np.isfinite(g).all())
 
 
 def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
                      fused: list[bool]) -> str | None:
-    """The path of the first gradient holding inf or nan. One cheap pass (a sum) per array;
-    only a non-finite sum (which finite values can also overflow to) is checked element-wise.
-    Arrays the fused path will update are probed by a parallel kernel, to keep up with it."""
+    """The path of the first gradient holding inf or nan (:func:`_finite`)."""
     with np.errstate(over="ignore", invalid="ignore"):
         for leaf, g, one_pass in zip(leaves, grads, fused):
-            if g.dtype.kind != "f":
-                continue
-            if one_pass:
-                if not fused_path.all_finite(g):
-                    return leaf.path
-            elif not np.isfinite(g.sum()) and not np.isfinite(g).all():
+            if not _finite(g, one_pass):
                 return leaf.path
     return None
+
+
+def _tiles(flat: np.ndarray, arrays: list[np.ndarray]) -> bool:
+    """Whether ``arrays`` are consecutive C-contiguous views that exactly cover the 1-D
+    ``flat`` (a FlatParams's named arrays and its buffer)."""
+    if flat.ndim != 1 or not flat.flags.c_contiguous:
+        return False
+    address, start = flat.__array_interface__["data"][0], 0
+    for a in arrays:
+        if a.dtype != flat.dtype or not a.flags.c_contiguous or (
+                a.__array_interface__["data"][0] != address + start * flat.itemsize):
+            return False
+        start += a.size
+    return start == flat.size
+
+
+def _no_plan() -> None:
+    return None
+
+
+class _Plan:
+    """What a successful update checked and decided about its structure, for the next update
+    with the same structure (:meth:`Optimizer.update`). A copy or a pickle of an optimizer
+    starts without one (it holds the parameter arrays it was made with)."""
+
+    __slots__ = ("pid", "state", "shapes", "params", "grads", "order", "keys", "p_checks",
+                 "g_checks", "leaves", "work", "paths", "fused", "owners", "clip", "fixed",
+                 "hyper_shapes", "arrays", "refs", "flat", "scalars", "packed", "scalar_state")
+    pid: int
+    state: dict[str, dict[str, np.ndarray]]
+    shapes: Any
+    params: Structure
+    grads: Structure
+    order: list[int] | None
+    keys: list[Any]
+    p_checks: list[Any]
+    g_checks: list[Any]
+    leaves: list[Leaf | None]
+    work: list[np.dtype]
+    paths: list[str]
+    fused: list[bool]
+    owners: dict[int, list[np.ndarray]]
+    clip: bool
+    fixed: dict[str, Any] | None
+    hyper_shapes: tuple[Any, ...]
+    arrays: list[tuple[np.ndarray, tuple[int, ...]]]
+    refs: list[tuple[str, dict[str, np.ndarray], tuple[np.ndarray, ...]]]
+    flat: tuple[Any, ...] | None
+    scalars: list[int]
+    packed: frozenset[int]
+    scalar_state: dict[str, np.ndarray] | None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_no_plan, ())
 
 
 #: Argument names other libraries use, and what they are here: name → (our names it may
@@ -462,28 +548,14 @@ class Optimizer(metaclass=_Checked):
             values[name] = value
         return SimpleNamespace(t=count + 1, **values), scheduled
 
-    def _plan(self, leaves: list[Leaf], h: SimpleNamespace) -> list[bool]:
-        """The checks that depend only on the structure — paths, shapes, dtypes, layout,
-        which arrays they are, hyperparameter shapes, settings — and the path choice per
-        array. Cached: a step whose structure is unchanged since the last one reuses them
-        (any assignment, load or first update clears the cache)."""
-        key = (os.getpid(), tuple(
-            (leaf.path, leaf.array.shape, leaf.array.dtype, leaf.array.flags.c_contiguous,
-             leaf.array.flags.writeable, None if leaf.scalar_type else id(leaf.array))
-            for leaf in leaves), tuple(
-            getattr(h, name).shape if isinstance(getattr(h, name), np.ndarray) else None
-            for name in self.hyperparameter_names()))
-        cached = self.__dict__.get("_plan_cache")
-        if cached is not None and cached[0] == key and cached[1] is self._shapes:
-            return cached[2]
+    def _checks(self, leaves: list[Leaf], h: SimpleNamespace) -> list[bool]:
+        """The checks that depend only on the structure — paths, shapes and dtypes against
+        the state, hyperparameter shapes, parameters sharing memory — and the path choice
+        (fused or not) per array."""
         self._check_structure(leaves)
         self._check_broadcast(h, leaves)
         _check_no_overlap(leaves)
-        fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
-        # The arrays are kept so that the ids in the key cannot be reused by new arrays.
-        object.__setattr__(self, "_plan_cache", (key, self._shapes, fused,
-                                                 [leaf.array for leaf in leaves]))
-        return fused
+        return [fused_path.use_fused(self, leaf, h) for leaf in leaves]
 
     def _check_structure(self, leaves: list[Leaf]) -> None:
         if self._shapes is None:
@@ -533,14 +605,38 @@ class Optimizer(metaclass=_Checked):
         return np.dtype(np.float32) if dtype == np.float16 else dtype
 
     def update(self, params: Any, grads: Any) -> None:
-        """Apply one update to ``params`` in place, given ``grads`` of the same structure."""
+        """Apply one update to ``params`` in place, given ``grads`` of the same structure.
+
+        A successful update leaves a plan (:class:`_Plan`): what it checked and decided
+        about this structure. The next update whose structure matches it — the same
+        containers and keys, the same parameter arrays (shapes, strides, dtypes, writeable),
+        gradients of the same types, shapes and dtypes, the same state objects — skips those
+        checks and decisions and validates only what can change (values: finiteness;
+        schedules; gradients sharing memory with parameters). Anything else, and any failed
+        check, goes through the full path (:meth:`_checked_update`), which raises the same
+        errors as before and changes nothing when it does. Any assignment of a setting and
+        any load drop the plan."""
+        plan = self.__dict__.get("_plan_cache")
+        resolved = None
+        if type(plan) is _Plan:
+            resolved = self._planned_update(plan, params, grads)
+            if resolved is True:
+                return
+        self._checked_update(params, grads, resolved)
+
+    def _checked_update(self, params: Any, grads: Any,
+                        resolved: tuple[SimpleNamespace, bool] | None = None) -> None:
+        """The update with every check (``resolved``: this step's hyperparameters, when the
+        planned path has already resolved them: a schedule is called once per step)."""
+        token = object()  # an assignment during this update drops it: no plan is kept then
+        object.__setattr__(self, "_plan_cache", token)
         leaves = flatten_params(params)
         gs = flatten_grads(grads, leaves)
         count = self.step
-        h, scheduled = self._resolve_step(count)
+        h, scheduled = self._resolve_step(count) if resolved is None else resolved
         if scheduled:  # fixed settings were checked when they were assigned
             self.check_settings({**self._options, **vars(h)})
-        fused = self._plan(leaves, h)
+        fused = self._checks(leaves, h)
         gs = _working_grads(leaves, gs)
         bad = None if self.nonfinite == "ignore" else _first_nonfinite(leaves, gs, fused)
         if bad is not None:
@@ -549,7 +645,7 @@ class Optimizer(metaclass=_Checked):
                 raise NonFiniteError(
                     message + " (pass nonfinite='skip' to skip such updates instead)")
             self.skipped_steps += 1
-            warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=2)
+            warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=3)
             return
         # Every check has passed: from here on the update cannot fail half-way.
         if self._shapes is None or any(d is None for _, d in self._shapes.values()):
@@ -558,13 +654,12 @@ class Optimizer(metaclass=_Checked):
             self.state[leaf.path] = self._synced(self.state.get(leaf.path), leaf.array)
         if not self.globals:
             self.globals = self.init_globals()
-        if self.clip_value is not None or self.clip_norm is not None or (
-                self.clip_global_norm is not None):
-            gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm,
-                             eps=self.clip_eps)
+        gs = self._clipped(gs)
+        scalars: dict[int, int] = {}
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
-            if not self._update_flat(params, grads, leaves, gs, h):
+            flat = self._update_flat(params, grads, leaves, gs, h)
+            if not flat:
                 scalars = self._scalar_pack(leaves, h)
                 for i, (leaf, g, one_pass) in enumerate(zip(leaves, gs, fused)):
                     if i not in scalars:
@@ -573,6 +668,189 @@ class Optimizer(metaclass=_Checked):
                     self._update_scalars(leaves, gs, h, scalars)
         self.step = count + 1
         self.current_lr = h.lr
+        if self.__dict__.get("_plan_cache") is token:
+            object.__setattr__(self, "_plan_cache", self._make_plan(
+                params, grads, leaves, fused, flat, scalars, h, scheduled))
+
+    def _clipped(self, gs: list[np.ndarray]) -> list[np.ndarray]:
+        """The gradients clipped (copies) by the clipping options, or as they are."""
+        if self.clip_value is not None or self.clip_norm is not None or (
+                self.clip_global_norm is not None):
+            return clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm,
+                               eps=self.clip_eps)
+        return gs
+
+    def _make_plan(self, params: Any, grads: Any, leaves: list[Leaf], fused: list[bool],
+                   flat: bool, scalars: dict[int, int], h: SimpleNamespace,
+                   scheduled: bool) -> _Plan | None:
+        """What this (successful) update found, for the next one with the same structure;
+        ``None`` where the structure cannot be verified cheaply (the next update then takes
+        the full path again)."""
+        p_shape, g_shape = structure(params), structure(grads)
+        if p_shape is None or g_shape is None:
+            return None
+        g_items = leaves_of(grads)
+        paths = [leaf.path for leaf in leaves]
+        where = {path: j for j, (path, _) in enumerate(g_items)}
+        if len(where) != len(g_items) or len(where) != len(paths):
+            return None  # two gradients under one path: the full path sorts that out
+        plan = _Plan()
+        plan.pid, plan.state, plan.shapes = os.getpid(), self.state, self._shapes
+        plan.params, plan.grads = p_shape, g_shape
+        order = [where[path] for path in paths]
+        plan.order = None if order == list(range(len(order))) else order
+        plan.keys = [key for _, key in p_shape[1]]
+        plan.p_checks, plan.g_checks, plan.leaves, plan.work = [], [], [], []
+        for leaf, j in zip(leaves, order):
+            a, g = leaf.array, g_items[j][1]
+            if leaf.scalar_type is None:
+                plan.p_checks.append((a, a.shape, a.strides, a.dtype))
+                plan.leaves.append(leaf)
+            else:
+                plan.p_checks.append(leaf.scalar_type)
+                plan.leaves.append(None)
+            if isinstance(g, np.ndarray):
+                plan.g_checks.append((type(g), g.shape, g.dtype))
+            elif type(g) is float or type(g) in (np.float64, np.float32, np.float16):
+                plan.g_checks.append(type(g))
+            else:
+                return None  # integers, booleans...: the full path checks them every time
+            plan.work.append(_work_dtype(a.dtype))
+        plan.paths, plan.fused, plan.owners = paths, fused, _owners(leaves)
+        plan.clip = (self.clip_value is not None or self.clip_norm is not None
+                     or self.clip_global_norm is not None)
+        names = self.hyperparameter_names()
+        plan.fixed = None if scheduled else {name: getattr(h, name) for name in names}
+        plan.hyper_shapes = tuple(getattr(h, name).shape if isinstance(
+            getattr(h, name), np.ndarray) else None for name in names)
+        plan.arrays = [(getattr(h, name), getattr(h, name).shape) for name in names
+                       if isinstance(getattr(h, name), np.ndarray)]
+        plan.refs = [(path, self.state[path], tuple(self.state[path].values()))
+                     for path in paths]
+        plan.flat = None
+        if flat:
+            flat_p, flat_g = params.flat, grads.flat
+            whole = Leaf(ROOT, flat_p)
+            plan.flat = (flat_p, flat_g, [dict.__getitem__(grads, path) for path in paths],
+                         whole, fused_path.use_fused(self, whole, h),
+                         self.__dict__["_flat_state"][2])
+        plan.scalars = sorted(scalars, key=scalars.get)
+        plan.packed = frozenset(scalars)
+        plan.scalar_state = self.__dict__["_scalar_state"][2] if scalars else None
+        return plan
+
+    def _planned_update(self, plan: _Plan, params: Any,
+                        grads: Any) -> tuple[SimpleNamespace, bool] | bool | None:
+        """The update along ``plan``: True when done; ``None`` (nothing resolved, nothing
+        changed) when the structure does not match it; this step's resolved hyperparameters
+        when a check of what can change needs the full path (nothing changed either)."""
+        if plan.pid != os.getpid() or plan.state is not self.state or (
+                plan.shapes is not self._shapes):
+            return None
+        found = match(plan.params, params)
+        if found is None:
+            return None
+        p_values, holders = found
+        for v, check in zip(p_values, plan.p_checks):
+            if type(check) is tuple:
+                if v is not check[0] or v.shape != check[1] or v.strides != check[2] or (
+                        v.dtype != check[3]) or not v.flags.writeable:
+                    return None
+            elif type(v) is not check:
+                return None
+        found = match(plan.grads, grads)
+        if found is None:
+            return None
+        g_values = found[0] if plan.order is None else [found[0][j] for j in plan.order]
+        for g, check in zip(g_values, plan.g_checks):
+            if type(check) is tuple:
+                if type(g) is not check[0] or g.shape != check[1] or g.dtype != check[2]:
+                    return None
+            elif type(g) is not check:
+                return None
+        flat = plan.flat
+        if flat is not None and (getattr(params, "flat", None) is not flat[0] or getattr(
+                grads, "flat", None) is not flat[1] or any(
+                g is not view for g, view in zip(g_values, flat[2]))):
+            return None
+        # The structure is the plan's: what the full path would check and decide about it
+        # holds. Now what can change: schedules, values, the state objects.
+        count = self.step
+        if plan.fixed is None:
+            h, scheduled = self._resolve_step(count)
+            self.check_settings({**self._options, **vars(h)})
+            if tuple(getattr(h, name).shape if isinstance(getattr(h, name), np.ndarray)
+                     else None for name in self.hyperparameter_names()) != plan.hyper_shapes:
+                return h, scheduled
+        else:
+            h, scheduled = SimpleNamespace(t=count + 1, **plan.fixed), False
+            for value, shape in plan.arrays:  # (an array's shape can be reassigned)
+                if value.shape != shape:
+                    return h, scheduled
+        check = self.nonfinite != "ignore"
+        if flat is not None:
+            gs = [flat[1]]
+            if check:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    if not _finite(flat[1], flat[4]):
+                        return h, scheduled
+        else:
+            gs = []
+            packed = plan.packed
+            for i, g in enumerate(g_values):
+                if type(g) is np.ndarray or isinstance(g, np.ndarray):
+                    g = _working_grad(g, plan.work[i], plan.owners)
+                elif plan.clip or i not in packed:
+                    g = np.asarray(g, dtype=np.float64)
+                gs.append(g)
+            if check:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    for g, one_pass in zip(gs, plan.fused):
+                        if not (math.isfinite(g) if type(g) is not np.ndarray and not
+                                isinstance(g, np.ndarray) else _finite(g, one_pass)):
+                            return h, scheduled
+        if not self._state_unchanged(plan):
+            return h, scheduled
+        # Every check has passed: from here on the update cannot fail half-way.
+        if not self.globals:
+            self.globals = self.init_globals()
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            self.begin_step(h)
+            if flat is not None:
+                self._update_leaf(flat[3], flat[1], h, flat[4], flat[5])
+            else:
+                gs = self._clipped(gs) if plan.clip else gs
+                packed = plan.packed
+                for i, (leaf, g, one_pass) in enumerate(zip(plan.leaves, gs, plan.fused)):
+                    if i in packed:
+                        continue
+                    if leaf is None:  # a Python float on its own: a 0-d array, written back
+                        v = p_values[i]
+                        leaf = Leaf(plan.paths[i], np.array(v, dtype=np.float64), holders[i],
+                                    plan.keys[i], type(v))
+                    self._update_leaf(leaf, g, h, one_pass)
+                if packed:
+                    order = plan.scalars
+                    p = np.array([p_values[i] for i in order], dtype=np.float64)
+                    g = np.array([gs[i] for i in order], dtype=np.float64)
+                    self.apply_rule(p, g, plan.scalar_state, h)
+                    for k, i in enumerate(order):
+                        holders[i][plan.keys[i]] = plan.p_checks[i](p[k])
+        self.step = count + 1
+        self.current_lr = h.lr
+        return True
+
+    def _state_unchanged(self, plan: _Plan) -> bool:
+        """Whether every parameter's state is the plan's (the same slot arrays)."""
+        state = self.state
+        for path, slots, arrays in plan.refs:
+            now = state.get(path)
+            if now is not slots or len(now) != len(arrays):
+                return False
+            for a, b in zip(now.values(), arrays):
+                if a is not b:
+                    return False
+        return True
 
     def _synced(self, slots: dict[str, np.ndarray] | None,
                 p: np.ndarray) -> dict[str, np.ndarray]:
@@ -614,7 +892,8 @@ class Optimizer(metaclass=_Checked):
         done) where it does not apply: other containers, clipped, cast or copied gradients, a
         rule of its own, array hyperparameters."""
         flat_p, flat_g = getattr(params, "flat", None), getattr(grads, "flat", None)
-        if (not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
+        if (not isinstance(params, dict) or not isinstance(grads, dict)
+                or not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
                 or getattr(params, "shapes", None) != getattr(grads, "shapes", None)
                 or flat_p.dtype != flat_g.dtype or len(leaves) != len(params)
                 or not elementwise_rule(self) or any(
@@ -624,6 +903,8 @@ class Optimizer(metaclass=_Checked):
             if leaf.array is not dict.__getitem__(params, leaf.path) or (
                     g is not dict.__getitem__(grads, leaf.path)):
                 return False
+        if not (_tiles(flat_p, [leaf.array for leaf in leaves]) and _tiles(flat_g, gs)):
+            return False  # names rebound behind FlatParams's back: not its flat buffer
         paths = tuple(leaf.path for leaf in leaves)
         views = [self.state[path] for path in paths]
         packed = self.__dict__.get("_flat_state")
