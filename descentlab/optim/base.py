@@ -32,6 +32,7 @@ import difflib
 import inspect
 import json
 import math
+import operator
 import os
 import re
 import struct
@@ -182,6 +183,10 @@ def _tiles(flat: np.ndarray, arrays: list[np.ndarray]) -> bool:
     return start == flat.size
 
 
+#: The types of Python and NumPy floats a planned update accepts as gradients.
+_FLOAT_TYPES = (float, np.float64, np.float32, np.float16)
+
+
 def _no_plan() -> None:
     return None
 
@@ -191,32 +196,43 @@ class _Plan:
     with the same structure (:meth:`Optimizer.update`). A copy or a pickle of an optimizer
     starts without one (it holds the parameter arrays it was made with)."""
 
-    __slots__ = ("pid", "state", "shapes", "params", "grads", "order", "keys", "p_checks",
-                 "g_checks", "leaves", "work", "paths", "fused", "owners", "clip", "fixed",
-                 "hyper_shapes", "arrays", "refs", "flat", "scalars", "packed", "scalar_state")
+    __slots__ = ("pid", "state", "shapes", "params", "grads", "order", "keys", "paths",
+                 "fused", "owners", "p_types", "p_arrays", "leaves", "work", "g_types",
+                 "g_arrays", "clip", "scalars", "scalar_state", "unpacked", "to_array",
+                 "array_grads", "float_grads", "direct", "direct_back", "has_globals",
+                 "has_begin", "fixed", "hyper_shapes", "arrays", "refs", "flat")
     pid: int
-    state: dict[str, dict[str, np.ndarray]]
+    state: dict[str, dict[str, np.ndarray]]  # the state, the shapes seen: the same objects
     shapes: Any
-    params: Structure
+    params: Structure  # the containers of the parameters and of the gradients
     grads: Structure
-    order: list[int] | None
-    keys: list[Any]
-    p_checks: list[Any]
-    g_checks: list[Any]
-    leaves: list[Leaf | None]
-    work: list[np.dtype]
+    order: list[int] | None  # gradient leaf of each parameter (None: the same order)
+    keys: list[Any]  # each parameter's key in its container
     paths: list[str]
-    fused: list[bool]
-    owners: dict[int, list[np.ndarray]]
+    fused: list[bool]  # the path choice per array
+    owners: dict[int, list[np.ndarray]]  # the parameters by memory owner (aliasing)
+    p_types: list[type]  # each parameter's type; an array's identity, shape, strides, dtype
+    p_arrays: list[tuple[int, np.ndarray, tuple[int, ...], tuple[int, ...], np.dtype]]
+    leaves: list[Leaf | None]  # the Leaf of each array (floats get a new one each call)
+    work: list[np.dtype]  # working dtype per parameter
+    g_types: list[type]  # each gradient's type; an array's shape and dtype
+    g_arrays: list[tuple[int, tuple[int, ...], np.dtype]]
     clip: bool
-    fixed: dict[str, Any] | None
+    scalars: list[int]  # the packed Python floats, in packing order, and their state
+    scalar_state: dict[str, np.ndarray] | None
+    unpacked: list[int]
+    to_array: list[int]  # gradients given as numbers that the rule reads as 0-d arrays
+    array_grads: list[int]  # gradients the rule reads as arrays (checked by _finite)
+    float_grads: list[int]  # gradients read as floats (checked by math.isfinite)
+    direct: bool  # every leaf a packed float, in order
+    direct_back: bool  # ... all Python floats in one dict
+    has_globals: bool  # the class has rule-wide state / work before the rule
+    has_begin: bool
+    fixed: dict[str, Any] | None  # the hyperparameters (None: some are schedules)
     hyper_shapes: tuple[Any, ...]
     arrays: list[tuple[np.ndarray, tuple[int, ...]]]
-    refs: list[tuple[str, dict[str, np.ndarray], tuple[np.ndarray, ...]]]
-    flat: tuple[Any, ...] | None
-    scalars: list[int]
-    packed: frozenset[int]
-    scalar_state: dict[str, np.ndarray] | None
+    refs: tuple[list[str], list[dict[str, np.ndarray]], list[np.ndarray]]
+    flat: tuple[Any, ...] | None  # a FlatParams's buffers, views, whole leaf, path, state
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_no_plan, ())
@@ -683,9 +699,9 @@ class Optimizer(metaclass=_Checked):
     def _make_plan(self, params: Any, grads: Any, leaves: list[Leaf], fused: list[bool],
                    flat: bool, scalars: dict[int, int], h: SimpleNamespace,
                    scheduled: bool) -> _Plan | None:
-        """What this (successful) update found, for the next one with the same structure;
-        ``None`` where the structure cannot be verified cheaply (the next update then takes
-        the full path again)."""
+        """What this (successful) update checked and decided, for the next one with the same
+        structure; ``None`` where the structure cannot be verified cheaply (the next update
+        then takes the full path again)."""
         p_shape, g_shape = structure(params), structure(grads)
         if p_shape is None or g_shape is None:
             return None
@@ -694,39 +710,50 @@ class Optimizer(metaclass=_Checked):
         where = {path: j for j, (path, _) in enumerate(g_items)}
         if len(where) != len(g_items) or len(where) != len(paths):
             return None  # two gradients under one path: the full path sorts that out
+        order = [where[path] for path in paths]
+        g_values = [g_items[j][1] for j in order]
+        if not all(isinstance(g, np.ndarray) or type(g) in _FLOAT_TYPES for g in g_values):
+            return None  # integers, booleans...: the full path checks them every time
         plan = _Plan()
         plan.pid, plan.state, plan.shapes = os.getpid(), self.state, self._shapes
         plan.params, plan.grads = p_shape, g_shape
-        order = [where[path] for path in paths]
         plan.order = None if order == list(range(len(order))) else order
         plan.keys = [key for _, key in p_shape[1]]
-        plan.p_checks, plan.g_checks, plan.leaves, plan.work = [], [], [], []
-        for leaf, j in zip(leaves, order):
-            a, g = leaf.array, g_items[j][1]
-            if leaf.scalar_type is None:
-                plan.p_checks.append((a, a.shape, a.strides, a.dtype))
-                plan.leaves.append(leaf)
-            else:
-                plan.p_checks.append(leaf.scalar_type)
-                plan.leaves.append(None)
-            if isinstance(g, np.ndarray):
-                plan.g_checks.append((type(g), g.shape, g.dtype))
-            elif type(g) is float or type(g) in (np.float64, np.float32, np.float16):
-                plan.g_checks.append(type(g))
-            else:
-                return None  # integers, booleans...: the full path checks them every time
-            plan.work.append(_work_dtype(a.dtype))
         plan.paths, plan.fused, plan.owners = paths, fused, _owners(leaves)
+        plan.p_types = [type(leaf.array) if leaf.scalar_type is None else leaf.scalar_type
+                        for leaf in leaves]
+        plan.p_arrays = [(i, a, a.shape, a.strides, a.dtype) for i, a in
+                         enumerate(leaf.array for leaf in leaves) if plan.p_types[i] is type(a)
+                         and leaves[i].scalar_type is None]
+        plan.leaves = [leaf if leaf.scalar_type is None else None for leaf in leaves]
+        plan.work = [_work_dtype(leaf.array.dtype) for leaf in leaves]
+        plan.g_types = [type(g) for g in g_values]
+        plan.g_arrays = [(i, g.shape, g.dtype) for i, g in enumerate(g_values)
+                         if isinstance(g, np.ndarray)]
         plan.clip = (self.clip_value is not None or self.clip_norm is not None
                      or self.clip_global_norm is not None)
+        plan.scalars = sorted(scalars, key=scalars.get)
+        plan.scalar_state = self.__dict__["_scalar_state"][2] if scalars else None
+        plan.unpacked = [i for i in range(len(leaves)) if i not in scalars]
+        # Gradients the rule reads as arrays (Python numbers become 0-d arrays unless packed
+        # unclipped); the packed floats are checked as floats.
+        plan.to_array = [i for i, g in enumerate(g_values) if not isinstance(g, np.ndarray)
+                         and (plan.clip or i not in scalars)]
+        plan.array_grads = sorted([i for i, *_ in plan.g_arrays] + plan.to_array)
+        plan.float_grads = [] if plan.clip else plan.scalars
+        plan.direct = plan.scalars == list(range(len(leaves)))
+        plan.direct_back = plan.direct and len(p_shape[0]) == 1 and (
+            p_shape[0][0][2] is dict) and all(t is float for t in plan.p_types)
+        plan.has_globals = type(self).init_globals is not Optimizer.init_globals
+        plan.has_begin = type(self).begin_step is not Optimizer.begin_step
         names = self.hyperparameter_names()
         plan.fixed = None if scheduled else {name: getattr(h, name) for name in names}
         plan.hyper_shapes = tuple(getattr(h, name).shape if isinstance(
             getattr(h, name), np.ndarray) else None for name in names)
         plan.arrays = [(getattr(h, name), getattr(h, name).shape) for name in names
                        if isinstance(getattr(h, name), np.ndarray)]
-        plan.refs = [(path, self.state[path], tuple(self.state[path].values()))
-                     for path in paths]
+        slots = [self.state[path] for path in paths]
+        plan.refs = (paths, slots, [a for d in slots for a in d.values()])
         plan.flat = None
         if flat:
             flat_p, flat_g = params.flat, grads.flat
@@ -734,9 +761,6 @@ class Optimizer(metaclass=_Checked):
             plan.flat = (flat_p, flat_g, [dict.__getitem__(grads, path) for path in paths],
                          whole, fused_path.use_fused(self, whole, h),
                          self.__dict__["_flat_state"][2])
-        plan.scalars = sorted(scalars, key=scalars.get)
-        plan.packed = frozenset(scalars)
-        plan.scalar_state = self.__dict__["_scalar_state"][2] if scalars else None
         return plan
 
     def _planned_update(self, plan: _Plan, params: Any,
@@ -751,30 +775,29 @@ class Optimizer(metaclass=_Checked):
         if found is None:
             return None
         p_values, holders = found
-        for v, check in zip(p_values, plan.p_checks):
-            if type(check) is tuple:
-                if v is not check[0] or v.shape != check[1] or v.strides != check[2] or (
-                        v.dtype != check[3]) or not v.flags.writeable:
-                    return None
-            elif type(v) is not check:
+        if list(map(type, p_values)) != plan.p_types:
+            return None
+        for i, a, shape, strides, dtype in plan.p_arrays:
+            v = p_values[i]
+            if v is not a or v.shape != shape or v.strides != strides or v.dtype != dtype or (
+                    not v.flags.writeable):
                 return None
         found = match(plan.grads, grads)
         if found is None:
             return None
         g_values = found[0] if plan.order is None else [found[0][j] for j in plan.order]
-        for g, check in zip(g_values, plan.g_checks):
-            if type(check) is tuple:
-                if type(g) is not check[0] or g.shape != check[1] or g.dtype != check[2]:
-                    return None
-            elif type(g) is not check:
+        if list(map(type, g_values)) != plan.g_types:
+            return None
+        for i, shape, dtype in plan.g_arrays:
+            if g_values[i].shape != shape or g_values[i].dtype != dtype:
                 return None
         flat = plan.flat
         if flat is not None and (getattr(params, "flat", None) is not flat[0] or getattr(
-                grads, "flat", None) is not flat[1] or any(
-                g is not view for g, view in zip(g_values, flat[2]))):
+                grads, "flat", None) is not flat[1] or not flat[0].flags.writeable or not all(
+                map(operator.is_, g_values, flat[2]))):
             return None
-        # The structure is the plan's: what the full path would check and decide about it
-        # holds. Now what can change: schedules, values, the state objects.
+        # The structure is the plan's: what the full path checks and decides about it holds.
+        # Now what can change: schedules, values, the state objects.
         count = self.step
         if plan.fixed is None:
             h, scheduled = self._resolve_step(count)
@@ -788,69 +811,79 @@ class Optimizer(metaclass=_Checked):
                 if value.shape != shape:
                     return h, scheduled
         check = self.nonfinite != "ignore"
+        gs = g_values
         if flat is not None:
-            gs = [flat[1]]
             if check:
                 with np.errstate(over="ignore", invalid="ignore"):
                     if not _finite(flat[1], flat[4]):
                         return h, scheduled
         else:
-            gs = []
-            packed = plan.packed
-            for i, g in enumerate(g_values):
-                if type(g) is np.ndarray or isinstance(g, np.ndarray):
-                    g = _working_grad(g, plan.work[i], plan.owners)
-                elif plan.clip or i not in packed:
-                    g = np.asarray(g, dtype=np.float64)
-                gs.append(g)
-            if check:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    for g, one_pass in zip(gs, plan.fused):
-                        if not (math.isfinite(g) if type(g) is not np.ndarray and not
-                                isinstance(g, np.ndarray) else _finite(g, one_pass)):
-                            return h, scheduled
+            if plan.array_grads:
+                gs = list(g_values)
+                for i, *_ in plan.g_arrays:
+                    gs[i] = _working_grad(gs[i], plan.work[i], plan.owners)
+                for i in plan.to_array:
+                    gs[i] = np.asarray(gs[i], dtype=np.float64)
+                if check:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        for i in plan.array_grads:
+                            if not _finite(gs[i], plan.fused[i]):
+                                return h, scheduled
+            if check and plan.float_grads and not all(map(math.isfinite, (
+                    gs if plan.direct else [gs[i] for i in plan.float_grads]))):
+                return h, scheduled
         if not self._state_unchanged(plan):
             return h, scheduled
         # Every check has passed: from here on the update cannot fail half-way.
-        if not self.globals:
+        if plan.has_globals and not self.globals:
             self.globals = self.init_globals()
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
-            self.begin_step(h)
+            if plan.has_begin:
+                self.begin_step(h)
             if flat is not None:
                 self._update_leaf(flat[3], flat[1], h, flat[4], flat[5])
             else:
-                gs = self._clipped(gs) if plan.clip else gs
-                packed = plan.packed
-                for i, (leaf, g, one_pass) in enumerate(zip(plan.leaves, gs, plan.fused)):
-                    if i in packed:
-                        continue
+                if plan.clip:
+                    gs = self._clipped(gs)
+                for i in plan.unpacked:
+                    leaf = plan.leaves[i]
                     if leaf is None:  # a Python float on its own: a 0-d array, written back
                         v = p_values[i]
                         leaf = Leaf(plan.paths[i], np.array(v, dtype=np.float64), holders[i],
                                     plan.keys[i], type(v))
-                    self._update_leaf(leaf, g, h, one_pass)
-                if packed:
-                    order = plan.scalars
-                    p = np.array([p_values[i] for i in order], dtype=np.float64)
-                    g = np.array([gs[i] for i in order], dtype=np.float64)
-                    self.apply_rule(p, g, plan.scalar_state, h)
-                    for k, i in enumerate(order):
-                        holders[i][plan.keys[i]] = plan.p_checks[i](p[k])
-        self.step = count + 1
-        self.current_lr = h.lr
+                    self._update_leaf(leaf, gs[i], h, plan.fused[i])
+                if plan.scalars:
+                    self._planned_scalars(plan, p_values, gs, holders, h)
+        object.__setattr__(self, "step", count + 1)  # (known attributes: no typo check)
+        object.__setattr__(self, "current_lr", h.lr)
         return True
+
+    def _planned_scalars(self, plan: _Plan, p_values: list[Any], gs: list[Any],
+                         holders: list[Any], h: SimpleNamespace) -> None:
+        """The packed Python floats of a planned update (as :meth:`_update_scalars`)."""
+        order = plan.scalars
+        if plan.direct:  # every leaf a packed float, in order
+            p = np.array(p_values, dtype=np.float64)
+            g = np.array(gs, dtype=np.float64)
+        else:
+            p = np.array([p_values[i] for i in order], dtype=np.float64)
+            g = np.array([gs[i] for i in order], dtype=np.float64)
+        self.apply_rule(p, g, plan.scalar_state, h)
+        values = p.tolist()  # the same doubles, as Python floats
+        if plan.direct_back:  # floats in one dict
+            holders[0].update(zip(plan.keys, values))
+        else:
+            for i, value in zip(order, values):
+                holders[i][plan.keys[i]] = plan.p_types[i](value)
 
     def _state_unchanged(self, plan: _Plan) -> bool:
         """Whether every parameter's state is the plan's (the same slot arrays)."""
-        state = self.state
-        for path, slots, arrays in plan.refs:
-            now = state.get(path)
-            if now is not slots or len(now) != len(arrays):
-                return False
-            for a, b in zip(now.values(), arrays):
-                if a is not b:
-                    return False
-        return True
+        paths, slots, arrays = plan.refs
+        now = list(map(self.state.get, paths))
+        if not all(map(operator.is_, now, slots)):
+            return False
+        current = [a for d in now for a in d.values()]
+        return len(current) == len(arrays) and all(map(operator.is_, current, arrays))
 
     def _synced(self, slots: dict[str, np.ndarray] | None,
                 p: np.ndarray) -> dict[str, np.ndarray]:
@@ -894,6 +927,7 @@ class Optimizer(metaclass=_Checked):
         flat_p, flat_g = getattr(params, "flat", None), getattr(grads, "flat", None)
         if (not isinstance(params, dict) or not isinstance(grads, dict)
                 or not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
+                or not flat_p.flags.writeable
                 or getattr(params, "shapes", None) != getattr(grads, "shapes", None)
                 or flat_p.dtype != flat_g.dtype or len(leaves) != len(params)
                 or not elementwise_rule(self) or any(
@@ -921,7 +955,7 @@ class Optimizer(metaclass=_Checked):
                 self.state[leaf.path] = {s: buffers[s][start:start + n].reshape(
                     leaf.array.shape) for s in self.slots}
                 start += n
-            packed = (paths, [self.state[p] for p in paths], buffers, flat_p.size)
+            packed = (paths, [dict(self.state[p]) for p in paths], buffers, flat_p.size)
             object.__setattr__(self, "_flat_state", packed)
         whole = Leaf(ROOT, flat_p)
         one_pass = fused_path.use_fused(self, whole, h)
@@ -950,7 +984,7 @@ class Optimizer(metaclass=_Checked):
                        for s in self.slots}
             for k, path in enumerate(paths):
                 self.state[path] = {s: buffers[s][k:k + 1].reshape(()) for s in self.slots}
-            packed = (paths, [self.state[p] for p in paths], buffers)
+            packed = (paths, [dict(self.state[p]) for p in paths], buffers)
             object.__setattr__(self, "_scalar_state", packed)
         return {i: k for k, i in enumerate(index)}
 

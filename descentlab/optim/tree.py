@@ -200,7 +200,7 @@ def _plain_dict(kind: type) -> bool:
     """A dict (or a subclass such as FlatParams) whose iteration and lookup are dict's own."""
     return issubclass(kind, dict) and kind.__iter__ is dict.__iter__ and (
         kind.__getitem__ is dict.__getitem__) and kind.items is dict.items and (
-        kind.__len__ is dict.__len__)
+        kind.__len__ is dict.__len__) and kind.values is dict.values
 
 
 def _plain_sequence(kind: type) -> bool:
@@ -260,5 +260,9 @@ def match(shape: Structure, tree: Any) -> tuple[list[Any], list[Any]] | None:
         nodes.append(node)
     if not nodes:
         return [tree], [None]
+    if len(nodes) == 1:  # one container holding every leaf (its items are in key order)
+        node = nodes[0]
+        values = list(node.values()) if type(keys) is not int else list(node)
+        return values, [node] * len(values)
     holders = [nodes[parent] for parent, _ in slots]
     return [c[k] for c, (_, k) in zip(holders, slots)], holders
