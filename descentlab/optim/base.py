@@ -183,6 +183,9 @@ def _tiles(flat: np.ndarray, arrays: list[np.ndarray]) -> bool:
     return start == flat.size
 
 
+_SHAPE, _STRIDES, _DTYPE = (operator.attrgetter(a) for a in ("shape", "strides", "dtype"))
+_WRITEABLE = operator.attrgetter("flags.writeable")
+
 #: The types of Python and NumPy floats a planned update accepts as gradients.
 _FLOAT_TYPES = (float, np.float64, np.float32, np.float16)
 
@@ -197,10 +200,11 @@ class _Plan:
     starts without one (it holds the parameter arrays it was made with)."""
 
     __slots__ = ("pid", "state", "shapes", "params", "grads", "order", "keys", "paths",
-                 "fused", "owners", "p_types", "p_arrays", "leaves", "work", "g_types",
-                 "g_arrays", "clip", "scalars", "scalar_state", "unpacked", "to_array",
-                 "array_grads", "float_grads", "direct", "direct_back", "has_globals",
-                 "has_begin", "fixed", "hyper_shapes", "arrays", "refs", "flat")
+                 "fused", "owners", "p_types", "p_index", "p_arrays", "leaves", "work",
+                 "g_types", "g_index", "g_arrays", "clip", "scalars", "scalar_state",
+                 "unpacked", "to_array", "array_grads", "float_grads", "direct",
+                 "direct_back", "has_globals", "has_begin", "fixed", "hyper_shapes", "arrays",
+                 "refs", "flat")
     pid: int
     state: dict[str, dict[str, np.ndarray]]  # the state, the shapes seen: the same objects
     shapes: Any
@@ -211,12 +215,14 @@ class _Plan:
     paths: list[str]
     fused: list[bool]  # the path choice per array
     owners: dict[int, list[np.ndarray]]  # the parameters by memory owner (aliasing)
-    p_types: list[type]  # each parameter's type; an array's identity, shape, strides, dtype
-    p_arrays: list[tuple[int, np.ndarray, tuple[int, ...], tuple[int, ...], np.dtype]]
+    p_types: list[type]  # each parameter's type; the arrays' identity, shape, strides, dtype
+    p_index: list[int]
+    p_arrays: tuple[list[np.ndarray], list[Any], list[Any], list[np.dtype]]
     leaves: list[Leaf | None]  # the Leaf of each array (floats get a new one each call)
     work: list[np.dtype]  # working dtype per parameter
-    g_types: list[type]  # each gradient's type; an array's shape and dtype
-    g_arrays: list[tuple[int, tuple[int, ...], np.dtype]]
+    g_types: list[type]  # each gradient's type; the arrays' shapes and dtypes
+    g_index: list[int]
+    g_arrays: tuple[list[tuple[int, ...]], list[np.dtype]]
     clip: bool
     scalars: list[int]  # the packed Python floats, in packing order, and their state
     scalar_state: dict[str, np.ndarray] | None
@@ -722,14 +728,16 @@ class Optimizer(metaclass=_Checked):
         plan.paths, plan.fused, plan.owners = paths, fused, _owners(leaves)
         plan.p_types = [type(leaf.array) if leaf.scalar_type is None else leaf.scalar_type
                         for leaf in leaves]
-        plan.p_arrays = [(i, a, a.shape, a.strides, a.dtype) for i, a in
-                         enumerate(leaf.array for leaf in leaves) if plan.p_types[i] is type(a)
-                         and leaves[i].scalar_type is None]
+        plan.p_index = [i for i, leaf in enumerate(leaves) if leaf.scalar_type is None]
+        arrays = [leaves[i].array for i in plan.p_index]
+        plan.p_arrays = (arrays, [a.shape for a in arrays], [a.strides for a in arrays],
+                         [a.dtype for a in arrays])
         plan.leaves = [leaf if leaf.scalar_type is None else None for leaf in leaves]
         plan.work = [_work_dtype(leaf.array.dtype) for leaf in leaves]
         plan.g_types = [type(g) for g in g_values]
-        plan.g_arrays = [(i, g.shape, g.dtype) for i, g in enumerate(g_values)
-                         if isinstance(g, np.ndarray)]
+        plan.g_index = [i for i, g in enumerate(g_values) if isinstance(g, np.ndarray)]
+        plan.g_arrays = ([g_values[i].shape for i in plan.g_index],
+                         [g_values[i].dtype for i in plan.g_index])
         plan.clip = (self.clip_value is not None or self.clip_norm is not None
                      or self.clip_global_norm is not None)
         plan.scalars = sorted(scalars, key=scalars.get)
@@ -739,7 +747,7 @@ class Optimizer(metaclass=_Checked):
         # unclipped); the packed floats are checked as floats.
         plan.to_array = [i for i, g in enumerate(g_values) if not isinstance(g, np.ndarray)
                          and (plan.clip or i not in scalars)]
-        plan.array_grads = sorted([i for i, *_ in plan.g_arrays] + plan.to_array)
+        plan.array_grads = sorted(plan.g_index + plan.to_array)
         plan.float_grads = [] if plan.clip else plan.scalars
         plan.direct = plan.scalars == list(range(len(leaves)))
         plan.direct_back = plan.direct and len(p_shape[0]) == 1 and (
@@ -777,10 +785,14 @@ class Optimizer(metaclass=_Checked):
         p_values, holders = found
         if list(map(type, p_values)) != plan.p_types:
             return None
-        for i, a, shape, strides, dtype in plan.p_arrays:
-            v = p_values[i]
-            if v is not a or v.shape != shape or v.strides != strides or v.dtype != dtype or (
-                    not v.flags.writeable):
+        if plan.p_index:  # the same arrays, unchanged (their shape, strides, dtype and
+            # writeable flag can be reassigned in place)
+            arrays = p_values if len(plan.p_index) == len(p_values) else [
+                p_values[i] for i in plan.p_index]
+            same, shapes, strides, dtypes = plan.p_arrays
+            if not all(map(operator.is_, arrays, same)) or list(map(_SHAPE, arrays)) != (
+                    shapes) or list(map(_STRIDES, arrays)) != strides or list(
+                    map(_DTYPE, arrays)) != dtypes or not all(map(_WRITEABLE, arrays)):
                 return None
         found = match(plan.grads, grads)
         if found is None:
@@ -788,8 +800,11 @@ class Optimizer(metaclass=_Checked):
         g_values = found[0] if plan.order is None else [found[0][j] for j in plan.order]
         if list(map(type, g_values)) != plan.g_types:
             return None
-        for i, shape, dtype in plan.g_arrays:
-            if g_values[i].shape != shape or g_values[i].dtype != dtype:
+        if plan.g_index:
+            arrays = g_values if len(plan.g_index) == len(g_values) else [
+                g_values[i] for i in plan.g_index]
+            if list(map(_SHAPE, arrays)) != plan.g_arrays[0] or list(
+                    map(_DTYPE, arrays)) != plan.g_arrays[1]:
                 return None
         flat = plan.flat
         if flat is not None and (getattr(params, "flat", None) is not flat[0] or getattr(
@@ -820,7 +835,7 @@ class Optimizer(metaclass=_Checked):
         else:
             if plan.array_grads:
                 gs = list(g_values)
-                for i, *_ in plan.g_arrays:
+                for i in plan.g_index:
                     gs[i] = _working_grad(gs[i], plan.work[i], plan.owners)
                 for i in plan.to_array:
                     gs[i] = np.asarray(gs[i], dtype=np.float64)

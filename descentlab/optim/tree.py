@@ -13,6 +13,7 @@ that is why a float must sit in a dict or list (not a tuple, not at the root).
 from __future__ import annotations
 
 import numbers
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -254,8 +255,9 @@ def match(shape: Structure, tree: Any) -> tuple[list[Any], list[Any]] | None:
             if len(node) != keys:
                 return None
         else:
-            got = tuple(node)
-            if got != keys or any(type(k) is not str for k in got):
+            got = tuple(node)  # the same key objects, or equal keys that are strings
+            if not (len(got) == len(keys) and all(map(operator.is_, got, keys))) and (
+                    got != keys or any(type(k) is not str for k in got)):
                 return None
         nodes.append(node)
     if not nodes:
