@@ -17,6 +17,12 @@ its gradient. Everything else lives here:
        ``backend=``), with bit-identical results;
     4. count the step.
 
+    A successful update leaves a plan of what step 1 checked and decided about this structure;
+    the next update whose structure matches it (same containers and keys, same parameter
+    arrays, same gradient types, shapes and dtypes, same state objects) checks only what can
+    change (finiteness, schedules, aliasing) — the same errors, the same bits, a fraction of
+    the per-call cost. Any assignment of a setting, or a load, drops the plan.
+
 State dtypes: float32 and float64 parameters keep state in their own dtype (as PyTorch does);
 float16 parameters are updated through float32 working copies with float32 state (float16
 cannot hold ε = 1e-8 or small squared gradients); Python floats use float64.
@@ -188,6 +194,10 @@ _WRITEABLE = operator.attrgetter("flags.writeable")
 
 #: The types of Python and NumPy floats a planned update accepts as gradients.
 _FLOAT_TYPES = (float, np.float64, np.float32, np.float16)
+
+
+#: What a full-path update returns when it skipped (a non-finite gradient, 'skip').
+_SKIPPED = object()
 
 
 def _no_plan() -> None:
@@ -649,15 +659,30 @@ class Optimizer(metaclass=_Checked):
     def _checked_update(self, params: Any, grads: Any,
                         resolved: tuple[SimpleNamespace, bool] | None = None) -> None:
         """The update with every check (``resolved``: this step's hyperparameters, when the
-        planned path has already resolved them: a schedule is called once per step)."""
-        token = object()  # an assignment during this update drops it: no plan is kept then
+        planned path has already resolved them: a schedule is called once per step). A
+        successful update leaves its plan; a failed or skipped one leaves the plan as it was
+        (nothing changed), unless a setting was assigned meanwhile (which drops it)."""
+        before = self.__dict__.get("_plan_cache")
+        token = object()  # an assignment during this update drops it
         object.__setattr__(self, "_plan_cache", token)
+        outcome: Any = _SKIPPED
+        try:
+            outcome = self._checked_steps(params, grads, resolved)
+        finally:
+            if self.__dict__.get("_plan_cache") is token:
+                object.__setattr__(self, "_plan_cache",
+                                   before if outcome is _SKIPPED else outcome)
+
+    def _checked_steps(self, params: Any, grads: Any,
+                       resolved: tuple[SimpleNamespace, bool] | None) -> Any:
+        """:meth:`_checked_update`'s work: the new plan (or ``None``), or ``_SKIPPED``."""
         leaves = flatten_params(params)
         gs = flatten_grads(grads, leaves)
         count = self.step
         h, scheduled = self._resolve_step(count) if resolved is None else resolved
         if scheduled:  # fixed settings were checked when they were assigned
             self.check_settings({**self._options, **vars(h)})
+        hyper = {name: getattr(h, name) for name in self.hyperparameter_names()}
         fused = self._checks(leaves, h)
         gs = _working_grads(leaves, gs)
         bad = None if self.nonfinite == "ignore" else _first_nonfinite(leaves, gs, fused)
@@ -667,8 +692,8 @@ class Optimizer(metaclass=_Checked):
                 raise NonFiniteError(
                     message + " (pass nonfinite='skip' to skip such updates instead)")
             self.skipped_steps += 1
-            warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=3)
-            return
+            warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=4)
+            return _SKIPPED
         # Every check has passed: from here on the update cannot fail half-way.
         if self._shapes is None or any(d is None for _, d in self._shapes.values()):
             self._shapes = {leaf.path: (leaf.array.shape, leaf.array.dtype) for leaf in leaves}
@@ -690,9 +715,8 @@ class Optimizer(metaclass=_Checked):
                     self._update_scalars(leaves, gs, h, scalars)
         self.step = count + 1
         self.current_lr = h.lr
-        if self.__dict__.get("_plan_cache") is token:
-            object.__setattr__(self, "_plan_cache", self._make_plan(
-                params, grads, leaves, fused, flat, scalars, h, scheduled))
+        return self._make_plan(params, grads, leaves, fused, flat, scalars, h, hyper,
+                               scheduled)
 
     def _clipped(self, gs: list[np.ndarray]) -> list[np.ndarray]:
         """The gradients clipped (copies) by the clipping options, or as they are."""
@@ -704,7 +728,7 @@ class Optimizer(metaclass=_Checked):
 
     def _make_plan(self, params: Any, grads: Any, leaves: list[Leaf], fused: list[bool],
                    flat: bool, scalars: dict[int, int], h: SimpleNamespace,
-                   scheduled: bool) -> _Plan | None:
+                   hyper: dict[str, Any], scheduled: bool) -> _Plan | None:
         """What this (successful) update checked and decided, for the next one with the same
         structure; ``None`` where the structure cannot be verified cheaply (the next update
         then takes the full path again)."""
@@ -754,12 +778,11 @@ class Optimizer(metaclass=_Checked):
             p_shape[0][0][2] is dict) and all(t is float for t in plan.p_types)
         plan.has_globals = type(self).init_globals is not Optimizer.init_globals
         plan.has_begin = type(self).begin_step is not Optimizer.begin_step
-        names = self.hyperparameter_names()
-        plan.fixed = None if scheduled else {name: getattr(h, name) for name in names}
-        plan.hyper_shapes = tuple(getattr(h, name).shape if isinstance(
-            getattr(h, name), np.ndarray) else None for name in names)
-        plan.arrays = [(getattr(h, name), getattr(h, name).shape) for name in names
-                       if isinstance(getattr(h, name), np.ndarray)]
+        # (``hyper``: the values as resolved, before begin_step could write onto h)
+        plan.fixed = None if scheduled else hyper
+        plan.hyper_shapes = tuple(v.shape if isinstance(v, np.ndarray) else None
+                                  for v in hyper.values())
+        plan.arrays = [(v, v.shape) for v in hyper.values() if isinstance(v, np.ndarray)]
         slots = [self.state[path] for path in paths]
         plan.refs = (paths, slots, [a for d in slots for a in d.values()])
         plan.flat = None
