@@ -13,7 +13,9 @@ Printed side by side in one run (microseconds per call, best of interleaved roun
   1.2×; torch's Adam (``fused=True``) on the 10 tensors for reference.
 
 Each round times a short run of calls of every case in turn (interleaved, so that a busy
-moment of a shared machine hits every case alike); the best round of each case counts.
+moment of a shared machine hits every case alike; the order rotated every round, since the
+case that runs first after another's memory traffic pays a cold cache); the best round of
+each case counts.
 Rounds are short (50 tiny calls, 5 network calls: about a millisecond) and many, so that on
 a loaded machine every case gets rounds that no other process interrupted.
 
@@ -61,10 +63,14 @@ def per_call(step, calls: int) -> float:
 
 
 def best(cases: dict, calls: int, rounds: int) -> dict[str, float]:
+    """The best round of each case. Interleaved, so that a busy moment hits every case
+    alike, and in an order rotated every round: the case that runs first after another's
+    memory traffic starts with a cold cache, and each case must be first equally often."""
     times = {k: float("inf") for k in cases}
-    for _ in range(rounds):  # interleaved, so that a busy moment hits every case alike
-        for k, step in cases.items():
-            times[k] = min(times[k], per_call(step, calls))
+    order = list(cases)
+    for r in range(rounds):
+        for k in order[r % len(order):] + order[:r % len(order)]:
+            times[k] = min(times[k], per_call(cases[k], calls))
     return times
 
 
