@@ -7,7 +7,13 @@ optimizer of the race, timed in microseconds (best of ``--repeats``, interleaved
 * ``dict/auto``   the same with the default backend (the fused kernel for the four weight
   matrices, NumPy for the biases);
 * ``flat/numpy``  ``opt.update(params.flat, grads.flat)`` on a :class:`FlatParams`, NumPy;
-* ``flat/auto``   the same, default backend: one kernel call for the whole network.
+* ``flat/auto``   the same, default backend: one kernel call for the whole network;
+* ``named/auto``  ``opt.update(params, grads)`` on the :class:`FlatParams` itself (state by
+  name), default backend: also one kernel call, plus the checks of the 10 named arrays.
+
+Every column makes the same update from the same parameters and gradients; the last two
+ratios are ``dict/numpy ÷ flat/auto`` (what one buffer buys) and ``named/auto ÷ flat/auto``
+(what updating by name costs; issue 12's target for it is ≤ 1.2×).
 
 Example::
 
@@ -51,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     grads = {k: (1e-2 * rng.standard_normal(v.shape)).astype(dtype) for k, v in params.items()}
     print(f"update of the E5 network ({sum(p.size for p in params.values())} {dtype} "
           f"parameters in {len(params)} arrays), microseconds, best of {args.repeats}")
-    columns = ["dict/numpy", "dict/auto", "flat/numpy", "flat/auto"]
-    print(f"{'rule':9}" + "".join(f"{c:>12}" for c in columns) + "   dict/numpy ÷ flat/auto")
+    columns = ["dict/numpy", "dict/auto", "flat/numpy", "flat/auto", "named/auto"]
+    print(f"{'rule':9}" + "".join(f"{c:>12}" for c in columns)
+          + "   dict/numpy ÷ flat/auto   named/auto ÷ flat/auto")
     for name in RACE:
         steps = {}
         for column in columns:
@@ -61,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             if layout == "dict":
                 p = {k: v.copy() for k, v in params.items()}
                 steps[column] = (lambda opt=opt, p=p: opt.update(p, grads))
+            elif layout == "named":
+                p, g = FlatParams.from_dict(params), FlatParams.from_dict(grads)
+                steps[column] = (lambda opt=opt, p=p, g=g: opt.update(p, g))
             else:
                 p, g = FlatParams.from_dict(params), FlatParams.from_dict(grads)
                 steps[column] = (lambda opt=opt, p=p, g=g: opt.update(p.flat, g.flat))
@@ -73,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                 step()
                 best[column] = min(best[column], time.perf_counter() - start)
         cells = "".join(f"{best[c] * 1e6:12.0f}" for c in columns)
-        print(f"{name:9}{cells}   {best['dict/numpy'] / best['flat/auto']:8.1f}×", flush=True)
+        print(f"{name:9}{cells}   {best['dict/numpy'] / best['flat/auto']:8.1f}×"
+              f"{best['named/auto'] / best['flat/auto']:23.2f}×", flush=True)
     return 0
 
 

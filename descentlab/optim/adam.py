@@ -13,7 +13,7 @@ from .moments import bias_correction, ema, ema_square
 
 
 def _nonzero(x: Any) -> bool:
-    return bool(np.any(x != 0))
+    return x != 0 if isinstance(x, float) else bool(np.any(x != 0))
 
 
 class AdamFamily(Optimizer):

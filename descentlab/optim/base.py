@@ -17,6 +17,12 @@ its gradient. Everything else lives here:
        ``backend=``), with bit-identical results;
     4. count the step.
 
+    A successful update leaves a plan of what step 1 checked and decided about this structure;
+    the next update whose structure matches it (same containers and keys, same parameter
+    arrays, same gradient types, shapes and dtypes, same state objects) checks only what can
+    change (finiteness, schedules, aliasing) — the same errors, the same bits, a fraction of
+    the per-call cost. Any assignment of a setting, or a load, drops the plan.
+
 State dtypes: float32 and float64 parameters keep state in their own dtype (as PyTorch does);
 float16 parameters are updated through float32 working copies with float32 state (float16
 cannot hold ε = 1e-8 or small squared gradients); Python floats use float64.
@@ -31,6 +37,8 @@ import copy
 import difflib
 import inspect
 import json
+import math
+import operator
 import os
 import re
 import struct
@@ -56,7 +64,17 @@ from . import fused as fused_path
 from .blocks import blocks, elementwise_rule
 from .clipping import NORM_EPS, clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
-from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
+from .tree import (
+    ROOT,
+    Leaf,
+    Structure,
+    flatten_grads,
+    flatten_params,
+    leaves_of,
+    match,
+    show,
+    structure,
+)
 
 
 def _nonzero(x: float | np.ndarray) -> bool:
@@ -98,42 +116,142 @@ def _check_no_overlap(leaves: list[Leaf]) -> None:
                                      "array under two keys?): each update would apply twice")
 
 
-def _working_grads(leaves: list[Leaf], grads: list[np.ndarray]) -> list[np.ndarray]:
-    """The gradients as the rule will read them: in the parameter's working dtype (float16
-    parameters work in float32), and copied where they share memory with a parameter
-    (``update(x, x)``: the rule would otherwise read a gradient it is overwriting)."""
+def _work_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the rule works in: float16 parameters work in float32."""
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def _owners(leaves: list[Leaf]) -> dict[int, list[np.ndarray]]:
+    """The parameters' arrays by the object owning their memory (Python floats left out:
+    their 0-d arrays are new each call)."""
     owners: dict[int, list[np.ndarray]] = {}
     for leaf in leaves:
         if leaf.scalar_type is None:
             owners.setdefault(id(_root(leaf.array)), []).append(leaf.array)
-    out = []
-    for leaf, g in zip(leaves, grads):
-        work = np.float32 if leaf.array.dtype == np.float16 else leaf.array.dtype
-        if g.dtype != work:
-            with np.errstate(over="ignore"):
-                g = g.astype(work)
-        elif owners and id(_root(g)) in owners and any(
-                np.may_share_memory(g, p) for p in owners[id(_root(g))]):
-            g = g.copy()
-        out.append(g)
-    return out
+    return owners
+
+
+def _working_grad(g: np.ndarray, work: np.dtype,
+                  owners: dict[int, list[np.ndarray]]) -> np.ndarray:
+    """A gradient as the rule will read it: in the parameter's working dtype, and copied
+    where it shares memory with a parameter (``update(x, x)``: the rule would otherwise read
+    a gradient it is overwriting)."""
+    if g.dtype != work:
+        with np.errstate(over="ignore"):
+            return g.astype(work)
+    if owners:
+        mine = owners.get(id(_root(g)))
+        if mine and any(np.may_share_memory(g, p) for p in mine):
+            return g.copy()
+    return g
+
+
+def _working_grads(leaves: list[Leaf], grads: list[np.ndarray]) -> list[np.ndarray]:
+    """The gradients as the rule will read them (:func:`_working_grad`, leaf by leaf)."""
+    owners = _owners(leaves)
+    return [_working_grad(g, _work_dtype(leaf.array.dtype), owners)
+            for leaf, g in zip(leaves, grads)]
+
+
+def _finite(g: np.ndarray, one_pass: bool) -> bool:
+    """Whether a gradient holds no inf or nan (call it with NumPy's overflow and invalid
+    warnings off). One cheap pass (a sum); only a non-finite sum (which finite values can
+    also overflow to) is checked element-wise. An array the fused path will update is
+    probed by a parallel kernel, to keep up with it."""
+    if g.dtype.kind != "f":
+        return True
+    if one_pass:
+        return fused_path.all_finite(g)
+    return bool(np.isfinite(g.sum()) or np.isfinite(g).all())
 
 
 def _first_nonfinite(leaves: list[Leaf], grads: list[np.ndarray],
                      fused: list[bool]) -> str | None:
-    """The path of the first gradient holding inf or nan. One cheap pass (a sum) per array;
-    only a non-finite sum (which finite values can also overflow to) is checked element-wise.
-    Arrays the fused path will update are probed by a parallel kernel, to keep up with it."""
+    """The path of the first gradient holding inf or nan (:func:`_finite`)."""
     with np.errstate(over="ignore", invalid="ignore"):
         for leaf, g, one_pass in zip(leaves, grads, fused):
-            if g.dtype.kind != "f":
-                continue
-            if one_pass:
-                if not fused_path.all_finite(g):
-                    return leaf.path
-            elif not np.isfinite(g.sum()) and not np.isfinite(g).all():
+            if not _finite(g, one_pass):
                 return leaf.path
     return None
+
+
+def _tiles(flat: np.ndarray, arrays: list[np.ndarray]) -> bool:
+    """Whether ``arrays`` are consecutive C-contiguous views that exactly cover the 1-D
+    ``flat`` (a FlatParams's named arrays and its buffer)."""
+    if flat.ndim != 1 or not flat.flags.c_contiguous:
+        return False
+    address, start = flat.__array_interface__["data"][0], 0
+    for a in arrays:
+        if a.dtype != flat.dtype or not a.flags.c_contiguous or (
+                a.__array_interface__["data"][0] != address + start * flat.itemsize):
+            return False
+        start += a.size
+    return start == flat.size
+
+
+_SHAPE, _STRIDES, _DTYPE = (operator.attrgetter(a) for a in ("shape", "strides", "dtype"))
+_WRITEABLE = operator.attrgetter("flags.writeable")
+
+#: The types of Python and NumPy floats a planned update accepts as gradients.
+_FLOAT_TYPES = (float, np.float64, np.float32, np.float16)
+
+
+#: What a full-path update returns when it skipped (a non-finite gradient, 'skip').
+_SKIPPED = object()
+
+
+def _no_plan() -> None:
+    return None
+
+
+class _Plan:
+    """What a successful update checked and decided about its structure, for the next update
+    with the same structure (:meth:`Optimizer.update`). A copy or a pickle of an optimizer
+    starts without one (it holds the parameter arrays it was made with)."""
+
+    __slots__ = ("pid", "state", "shapes", "params", "grads", "order", "keys", "paths",
+                 "fused", "owners", "p_types", "p_index", "p_arrays", "leaves", "work",
+                 "g_types", "g_index", "g_arrays", "clip", "scalars", "scalar_state",
+                 "unpacked", "to_array", "array_grads", "float_grads", "direct",
+                 "direct_back", "has_globals", "has_begin", "fixed", "hyper_shapes", "arrays",
+                 "refs", "flat")
+    pid: int
+    state: dict[str, dict[str, np.ndarray]]  # the state, the shapes seen: the same objects
+    shapes: Any
+    params: Structure  # the containers of the parameters and of the gradients
+    grads: Structure
+    order: list[int] | None  # gradient leaf of each parameter (None: the same order)
+    keys: list[Any]  # each parameter's key in its container
+    paths: list[str]
+    fused: list[bool]  # the path choice per array
+    owners: dict[int, list[np.ndarray]]  # the parameters by memory owner (aliasing)
+    p_types: list[type]  # each parameter's type; the arrays' identity, shape, strides, dtype
+    p_index: list[int]
+    p_arrays: tuple[list[np.ndarray], list[Any], list[Any], list[np.dtype]]
+    leaves: list[Leaf | None]  # the Leaf of each array (floats get a new one each call)
+    work: list[np.dtype]  # working dtype per parameter
+    g_types: list[type]  # each gradient's type; the arrays' shapes and dtypes
+    g_index: list[int]
+    g_arrays: tuple[list[tuple[int, ...]], list[np.dtype]]
+    clip: bool
+    scalars: list[int]  # the packed Python floats, in packing order, and their state
+    scalar_state: dict[str, np.ndarray] | None
+    unpacked: list[int]
+    to_array: list[int]  # gradients given as numbers that the rule reads as 0-d arrays
+    array_grads: list[int]  # gradients the rule reads as arrays (checked by _finite)
+    float_grads: list[int]  # gradients read as floats (checked by math.isfinite)
+    direct: bool  # every leaf a packed float, in order
+    direct_back: bool  # ... all Python floats in one dict
+    has_globals: bool  # the class has rule-wide state / work before the rule
+    has_begin: bool
+    fixed: dict[str, Any] | None  # the hyperparameters (None: some are schedules)
+    hyper_shapes: tuple[Any, ...]
+    arrays: list[tuple[np.ndarray, tuple[int, ...]]]
+    refs: tuple[list[str], list[dict[str, np.ndarray]], list[np.ndarray]]
+    flat: tuple[Any, ...] | None  # a FlatParams's buffers, views, whole leaf, path, state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_no_plan, ())
 
 
 #: Argument names other libraries use, and what they are here: name → (our names it may
@@ -462,28 +580,14 @@ class Optimizer(metaclass=_Checked):
             values[name] = value
         return SimpleNamespace(t=count + 1, **values), scheduled
 
-    def _plan(self, leaves: list[Leaf], h: SimpleNamespace) -> list[bool]:
-        """The checks that depend only on the structure — paths, shapes, dtypes, layout,
-        which arrays they are, hyperparameter shapes, settings — and the path choice per
-        array. Cached: a step whose structure is unchanged since the last one reuses them
-        (any assignment, load or first update clears the cache)."""
-        key = (os.getpid(), tuple(
-            (leaf.path, leaf.array.shape, leaf.array.dtype, leaf.array.flags.c_contiguous,
-             leaf.array.flags.writeable, None if leaf.scalar_type else id(leaf.array))
-            for leaf in leaves), tuple(
-            getattr(h, name).shape if isinstance(getattr(h, name), np.ndarray) else None
-            for name in self.hyperparameter_names()))
-        cached = self.__dict__.get("_plan_cache")
-        if cached is not None and cached[0] == key and cached[1] is self._shapes:
-            return cached[2]
+    def _checks(self, leaves: list[Leaf], h: SimpleNamespace) -> list[bool]:
+        """The checks that depend only on the structure — paths, shapes and dtypes against
+        the state, hyperparameter shapes, parameters sharing memory — and the path choice
+        (fused or not) per array."""
         self._check_structure(leaves)
         self._check_broadcast(h, leaves)
         _check_no_overlap(leaves)
-        fused = [fused_path.use_fused(self, leaf, h) for leaf in leaves]
-        # The arrays are kept so that the ids in the key cannot be reused by new arrays.
-        object.__setattr__(self, "_plan_cache", (key, self._shapes, fused,
-                                                 [leaf.array for leaf in leaves]))
-        return fused
+        return [fused_path.use_fused(self, leaf, h) for leaf in leaves]
 
     def _check_structure(self, leaves: list[Leaf]) -> None:
         if self._shapes is None:
@@ -533,14 +637,53 @@ class Optimizer(metaclass=_Checked):
         return np.dtype(np.float32) if dtype == np.float16 else dtype
 
     def update(self, params: Any, grads: Any) -> None:
-        """Apply one update to ``params`` in place, given ``grads`` of the same structure."""
+        """Apply one update to ``params`` in place, given ``grads`` of the same structure.
+
+        A successful update leaves a plan (:class:`_Plan`): what it checked and decided
+        about this structure. The next update whose structure matches it — the same
+        containers and keys, the same parameter arrays (shapes, strides, dtypes, writeable),
+        gradients of the same types, shapes and dtypes, the same state objects — skips those
+        checks and decisions and validates only what can change (values: finiteness;
+        schedules; gradients sharing memory with parameters). Anything else, and any failed
+        check, goes through the full path (:meth:`_checked_update`), which raises the same
+        errors as before and changes nothing when it does. Any assignment of a setting and
+        any load drop the plan."""
+        plan = self.__dict__.get("_plan_cache")
+        resolved = None
+        if type(plan) is _Plan:
+            resolved = self._planned_update(plan, params, grads)
+            if resolved is True:
+                return
+        self._checked_update(params, grads, resolved)
+
+    def _checked_update(self, params: Any, grads: Any,
+                        resolved: tuple[SimpleNamespace, bool] | None = None) -> None:
+        """The update with every check (``resolved``: this step's hyperparameters, when the
+        planned path has already resolved them: a schedule is called once per step). A
+        successful update leaves its plan; a failed or skipped one leaves the plan as it was
+        (nothing changed), unless a setting was assigned meanwhile (which drops it)."""
+        before = self.__dict__.get("_plan_cache")
+        token = object()  # an assignment during this update drops it
+        object.__setattr__(self, "_plan_cache", token)
+        outcome: Any = _SKIPPED
+        try:
+            outcome = self._checked_steps(params, grads, resolved)
+        finally:
+            if self.__dict__.get("_plan_cache") is token:
+                object.__setattr__(self, "_plan_cache",
+                                   before if outcome is _SKIPPED else outcome)
+
+    def _checked_steps(self, params: Any, grads: Any,
+                       resolved: tuple[SimpleNamespace, bool] | None) -> Any:
+        """:meth:`_checked_update`'s work: the new plan (or ``None``), or ``_SKIPPED``."""
         leaves = flatten_params(params)
         gs = flatten_grads(grads, leaves)
         count = self.step
-        h, scheduled = self._resolve_step(count)
+        h, scheduled = self._resolve_step(count) if resolved is None else resolved
         if scheduled:  # fixed settings were checked when they were assigned
             self.check_settings({**self._options, **vars(h)})
-        fused = self._plan(leaves, h)
+        hyper = {name: getattr(h, name) for name in self.hyperparameter_names()}
+        fused = self._checks(leaves, h)
         gs = _working_grads(leaves, gs)
         bad = None if self.nonfinite == "ignore" else _first_nonfinite(leaves, gs, fused)
         if bad is not None:
@@ -549,8 +692,8 @@ class Optimizer(metaclass=_Checked):
                 raise NonFiniteError(
                     message + " (pass nonfinite='skip' to skip such updates instead)")
             self.skipped_steps += 1
-            warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=2)
-            return
+            warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=4)
+            return _SKIPPED
         # Every check has passed: from here on the update cannot fail half-way.
         if self._shapes is None or any(d is None for _, d in self._shapes.values()):
             self._shapes = {leaf.path: (leaf.array.shape, leaf.array.dtype) for leaf in leaves}
@@ -558,13 +701,12 @@ class Optimizer(metaclass=_Checked):
             self.state[leaf.path] = self._synced(self.state.get(leaf.path), leaf.array)
         if not self.globals:
             self.globals = self.init_globals()
-        if self.clip_value is not None or self.clip_norm is not None or (
-                self.clip_global_norm is not None):
-            gs = clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm,
-                             eps=self.clip_eps)
+        gs = self._clipped(gs)
+        scalars: dict[int, int] = {}
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             self.begin_step(h)
-            if not self._update_flat(params, grads, leaves, gs, h):
+            flat = self._update_flat(params, grads, leaves, gs, h)
+            if not flat:
                 scalars = self._scalar_pack(leaves, h)
                 for i, (leaf, g, one_pass) in enumerate(zip(leaves, gs, fused)):
                     if i not in scalars:
@@ -573,6 +715,213 @@ class Optimizer(metaclass=_Checked):
                     self._update_scalars(leaves, gs, h, scalars)
         self.step = count + 1
         self.current_lr = h.lr
+        return self._make_plan(params, grads, leaves, fused, flat, scalars, h, hyper,
+                               scheduled)
+
+    def _clipped(self, gs: list[np.ndarray]) -> list[np.ndarray]:
+        """The gradients clipped (copies) by the clipping options, or as they are."""
+        if self.clip_value is not None or self.clip_norm is not None or (
+                self.clip_global_norm is not None):
+            return clip_arrays(gs, self.clip_value, self.clip_norm, self.clip_global_norm,
+                               eps=self.clip_eps)
+        return gs
+
+    def _make_plan(self, params: Any, grads: Any, leaves: list[Leaf], fused: list[bool],
+                   flat: bool, scalars: dict[int, int], h: SimpleNamespace,
+                   hyper: dict[str, Any], scheduled: bool) -> _Plan | None:
+        """What this (successful) update checked and decided, for the next one with the same
+        structure; ``None`` where the structure cannot be verified cheaply (the next update
+        then takes the full path again)."""
+        p_shape, g_shape = structure(params), structure(grads)
+        if p_shape is None or g_shape is None:
+            return None
+        g_items = leaves_of(grads)
+        paths = [leaf.path for leaf in leaves]
+        where = {path: j for j, (path, _) in enumerate(g_items)}
+        if len(where) != len(g_items) or len(where) != len(paths):
+            return None  # two gradients under one path: the full path sorts that out
+        order = [where[path] for path in paths]
+        g_values = [g_items[j][1] for j in order]
+        if not all(isinstance(g, np.ndarray) or type(g) in _FLOAT_TYPES for g in g_values):
+            return None  # integers, booleans...: the full path checks them every time
+        plan = _Plan()
+        plan.pid, plan.state, plan.shapes = os.getpid(), self.state, self._shapes
+        plan.params, plan.grads = p_shape, g_shape
+        plan.order = None if order == list(range(len(order))) else order
+        plan.keys = [key for _, key in p_shape[1]]
+        plan.paths, plan.fused, plan.owners = paths, fused, _owners(leaves)
+        plan.p_types = [type(leaf.array) if leaf.scalar_type is None else leaf.scalar_type
+                        for leaf in leaves]
+        plan.p_index = [i for i, leaf in enumerate(leaves) if leaf.scalar_type is None]
+        arrays = [leaves[i].array for i in plan.p_index]
+        plan.p_arrays = (arrays, [a.shape for a in arrays], [a.strides for a in arrays],
+                         [a.dtype for a in arrays])
+        plan.leaves = [leaf if leaf.scalar_type is None else None for leaf in leaves]
+        plan.work = [_work_dtype(leaf.array.dtype) for leaf in leaves]
+        plan.g_types = [type(g) for g in g_values]
+        plan.g_index = [i for i, g in enumerate(g_values) if isinstance(g, np.ndarray)]
+        plan.g_arrays = ([g_values[i].shape for i in plan.g_index],
+                         [g_values[i].dtype for i in plan.g_index])
+        plan.clip = (self.clip_value is not None or self.clip_norm is not None
+                     or self.clip_global_norm is not None)
+        plan.scalars = sorted(scalars, key=scalars.get)
+        plan.scalar_state = self.__dict__["_scalar_state"][2] if scalars else None
+        plan.unpacked = [i for i in range(len(leaves)) if i not in scalars]
+        # Gradients the rule reads as arrays (Python numbers become 0-d arrays unless packed
+        # unclipped); the packed floats are checked as floats.
+        plan.to_array = [i for i, g in enumerate(g_values) if not isinstance(g, np.ndarray)
+                         and (plan.clip or i not in scalars)]
+        plan.array_grads = sorted(plan.g_index + plan.to_array)
+        plan.float_grads = [] if plan.clip else plan.scalars
+        plan.direct = plan.scalars == list(range(len(leaves)))
+        plan.direct_back = plan.direct and len(p_shape[0]) == 1 and (
+            p_shape[0][0][2] is dict) and all(t is float for t in plan.p_types)
+        plan.has_globals = type(self).init_globals is not Optimizer.init_globals
+        plan.has_begin = type(self).begin_step is not Optimizer.begin_step
+        # (``hyper``: the values as resolved, before begin_step could write onto h)
+        plan.fixed = None if scheduled else hyper
+        plan.hyper_shapes = tuple(v.shape if isinstance(v, np.ndarray) else None
+                                  for v in hyper.values())
+        plan.arrays = [(v, v.shape) for v in hyper.values() if isinstance(v, np.ndarray)]
+        slots = [self.state[path] for path in paths]
+        plan.refs = (paths, slots, [a for d in slots for a in d.values()])
+        plan.flat = None
+        if flat:
+            flat_p, flat_g = params.flat, grads.flat
+            whole = Leaf(ROOT, flat_p)
+            plan.flat = (flat_p, flat_g, [dict.__getitem__(grads, path) for path in paths],
+                         whole, fused_path.use_fused(self, whole, h),
+                         self.__dict__["_flat_state"][2])
+        return plan
+
+    def _planned_update(self, plan: _Plan, params: Any,
+                        grads: Any) -> tuple[SimpleNamespace, bool] | bool | None:
+        """The update along ``plan``: True when done; ``None`` (nothing resolved, nothing
+        changed) when the structure does not match it; this step's resolved hyperparameters
+        when a check of what can change needs the full path (nothing changed either)."""
+        if plan.pid != os.getpid() or plan.state is not self.state or (
+                plan.shapes is not self._shapes):
+            return None
+        found = match(plan.params, params)
+        if found is None:
+            return None
+        p_values, holders = found
+        if list(map(type, p_values)) != plan.p_types:
+            return None
+        if plan.p_index:  # the same arrays, unchanged (their shape, strides, dtype and
+            # writeable flag can be reassigned in place)
+            arrays = p_values if len(plan.p_index) == len(p_values) else [
+                p_values[i] for i in plan.p_index]
+            same, shapes, strides, dtypes = plan.p_arrays
+            if not all(map(operator.is_, arrays, same)) or list(map(_SHAPE, arrays)) != (
+                    shapes) or list(map(_STRIDES, arrays)) != strides or list(
+                    map(_DTYPE, arrays)) != dtypes or not all(map(_WRITEABLE, arrays)):
+                return None
+        found = match(plan.grads, grads)
+        if found is None:
+            return None
+        g_values = found[0] if plan.order is None else [found[0][j] for j in plan.order]
+        if list(map(type, g_values)) != plan.g_types:
+            return None
+        if plan.g_index:
+            arrays = g_values if len(plan.g_index) == len(g_values) else [
+                g_values[i] for i in plan.g_index]
+            if list(map(_SHAPE, arrays)) != plan.g_arrays[0] or list(
+                    map(_DTYPE, arrays)) != plan.g_arrays[1]:
+                return None
+        flat = plan.flat
+        if flat is not None and (getattr(params, "flat", None) is not flat[0] or getattr(
+                grads, "flat", None) is not flat[1] or not flat[0].flags.writeable or not all(
+                map(operator.is_, g_values, flat[2]))):
+            return None
+        # The structure is the plan's: what the full path checks and decides about it holds.
+        # Now what can change: schedules, values, the state objects.
+        count = self.step
+        if plan.fixed is None:
+            h, scheduled = self._resolve_step(count)
+            self.check_settings({**self._options, **vars(h)})
+            if tuple(getattr(h, name).shape if isinstance(getattr(h, name), np.ndarray)
+                     else None for name in self.hyperparameter_names()) != plan.hyper_shapes:
+                return h, scheduled
+        else:
+            h, scheduled = SimpleNamespace(t=count + 1, **plan.fixed), False
+            for value, shape in plan.arrays:  # (an array's shape can be reassigned)
+                if value.shape != shape:
+                    return h, scheduled
+        check = self.nonfinite != "ignore"
+        gs = g_values
+        if flat is not None:
+            if check:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    if not _finite(flat[1], flat[4]):
+                        return h, scheduled
+        else:
+            if plan.array_grads:
+                gs = list(g_values)
+                for i in plan.g_index:
+                    gs[i] = _working_grad(gs[i], plan.work[i], plan.owners)
+                for i in plan.to_array:
+                    gs[i] = np.asarray(gs[i], dtype=np.float64)
+                if check:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        for i in plan.array_grads:
+                            if not _finite(gs[i], plan.fused[i]):
+                                return h, scheduled
+            if check and plan.float_grads and not all(map(math.isfinite, (
+                    gs if plan.direct else [gs[i] for i in plan.float_grads]))):
+                return h, scheduled
+        if not self._state_unchanged(plan):
+            return h, scheduled
+        # Every check has passed: from here on the update cannot fail half-way.
+        if plan.has_globals and not self.globals:
+            self.globals = self.init_globals()
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            if plan.has_begin:
+                self.begin_step(h)
+            if flat is not None:
+                self._update_leaf(flat[3], flat[1], h, flat[4], flat[5])
+            else:
+                if plan.clip:
+                    gs = self._clipped(gs)
+                for i in plan.unpacked:
+                    leaf = plan.leaves[i]
+                    if leaf is None:  # a Python float on its own: a 0-d array, written back
+                        v = p_values[i]
+                        leaf = Leaf(plan.paths[i], np.array(v, dtype=np.float64), holders[i],
+                                    plan.keys[i], type(v))
+                    self._update_leaf(leaf, gs[i], h, plan.fused[i])
+                if plan.scalars:
+                    self._planned_scalars(plan, p_values, gs, holders, h)
+        object.__setattr__(self, "step", count + 1)  # (known attributes: no typo check)
+        object.__setattr__(self, "current_lr", h.lr)
+        return True
+
+    def _planned_scalars(self, plan: _Plan, p_values: list[Any], gs: list[Any],
+                         holders: list[Any], h: SimpleNamespace) -> None:
+        """The packed Python floats of a planned update (as :meth:`_update_scalars`)."""
+        order = plan.scalars
+        if plan.direct:  # every leaf a packed float, in order
+            p = np.array(p_values, dtype=np.float64)
+            g = np.array(gs, dtype=np.float64)
+        else:
+            p = np.array([p_values[i] for i in order], dtype=np.float64)
+            g = np.array([gs[i] for i in order], dtype=np.float64)
+        self.apply_rule(p, g, plan.scalar_state, h)
+        values = p.tolist()  # the same doubles, as Python floats
+        if plan.direct_back:  # floats in one dict
+            holders[0].update(zip(plan.keys, values))
+        else:
+            for i, value in zip(order, values):
+                holders[i][plan.keys[i]] = plan.p_types[i](value)
+
+    def _state_unchanged(self, plan: _Plan) -> bool:
+        """Whether every parameter's state is the plan's (the same slot arrays)."""
+        paths, slots, arrays = plan.refs
+        now = list(map(self.state.get, paths))
+        if not all(map(operator.is_, now, slots)):
+            return False
+        current = [a for d in now for a in d.values()]
+        return len(current) == len(arrays) and all(map(operator.is_, current, arrays))
 
     def _synced(self, slots: dict[str, np.ndarray] | None,
                 p: np.ndarray) -> dict[str, np.ndarray]:
@@ -614,7 +963,9 @@ class Optimizer(metaclass=_Checked):
         done) where it does not apply: other containers, clipped, cast or copied gradients, a
         rule of its own, array hyperparameters."""
         flat_p, flat_g = getattr(params, "flat", None), getattr(grads, "flat", None)
-        if (not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
+        if (not isinstance(params, dict) or not isinstance(grads, dict)
+                or not isinstance(flat_p, np.ndarray) or not isinstance(flat_g, np.ndarray)
+                or not flat_p.flags.writeable
                 or getattr(params, "shapes", None) != getattr(grads, "shapes", None)
                 or flat_p.dtype != flat_g.dtype or len(leaves) != len(params)
                 or not elementwise_rule(self) or any(
@@ -624,6 +975,8 @@ class Optimizer(metaclass=_Checked):
             if leaf.array is not dict.__getitem__(params, leaf.path) or (
                     g is not dict.__getitem__(grads, leaf.path)):
                 return False
+        if not (_tiles(flat_p, [leaf.array for leaf in leaves]) and _tiles(flat_g, gs)):
+            return False  # names rebound behind FlatParams's back: not its flat buffer
         paths = tuple(leaf.path for leaf in leaves)
         views = [self.state[path] for path in paths]
         packed = self.__dict__.get("_flat_state")
@@ -640,7 +993,7 @@ class Optimizer(metaclass=_Checked):
                 self.state[leaf.path] = {s: buffers[s][start:start + n].reshape(
                     leaf.array.shape) for s in self.slots}
                 start += n
-            packed = (paths, [self.state[p] for p in paths], buffers, flat_p.size)
+            packed = (paths, [dict(self.state[p]) for p in paths], buffers, flat_p.size)
             object.__setattr__(self, "_flat_state", packed)
         whole = Leaf(ROOT, flat_p)
         one_pass = fused_path.use_fused(self, whole, h)
@@ -669,7 +1022,7 @@ class Optimizer(metaclass=_Checked):
                        for s in self.slots}
             for k, path in enumerate(paths):
                 self.state[path] = {s: buffers[s][k:k + 1].reshape(()) for s in self.slots}
-            packed = (paths, [self.state[p] for p in paths], buffers)
+            packed = (paths, [dict(self.state[p]) for p in paths], buffers)
             object.__setattr__(self, "_scalar_state", packed)
         return {i: k for k, i in enumerate(index)}
 

@@ -13,6 +13,7 @@ that is why a float must sit in a dict or list (not a tuple, not at the root).
 from __future__ import annotations
 
 import numbers
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -187,3 +188,83 @@ def leaves_of(tree: Any, what: str = "gradient") -> list[tuple[str, Any]]:
 
     visit(tree, ROOT, 0)
     return out
+
+
+# ---------------------------------------------------------------- structure, for cached plans
+#: ``structure(tree)``: the containers of a tree in the order :func:`flatten_params` visits
+#: them, ``(parent, key, type, keys)`` each (``keys``: a dict's keys, or a sequence's length),
+#: and the ``(parent, key)`` of every leaf in order (parent −1: the root itself).
+Structure = tuple[tuple[tuple[int, Any, type, Any], ...], tuple[tuple[int, Any], ...]]
+
+
+def _plain_dict(kind: type) -> bool:
+    """A dict (or a subclass such as FlatParams) whose iteration and lookup are dict's own."""
+    return issubclass(kind, dict) and kind.__iter__ is dict.__iter__ and (
+        kind.__getitem__ is dict.__getitem__) and kind.items is dict.items and (
+        kind.__len__ is dict.__len__) and kind.values is dict.values
+
+
+def _plain_sequence(kind: type) -> bool:
+    """A list or tuple (or a subclass, a namedtuple) with the base's indexing and length."""
+    for base in (list, tuple):
+        if issubclass(kind, base):
+            return kind.__getitem__ is base.__getitem__ and kind.__len__ is base.__len__ and (
+                kind.__iter__ is base.__iter__)
+    return False
+
+
+def structure(tree: Any) -> Structure | None:
+    """The shape of a tree that :func:`match` can verify cheaply, or ``None`` when it cannot
+    be verified exactly (a mapping with its own lookup, keys other than strings, whose text
+    is the path). Call it on a tree :func:`flatten_params` or :func:`leaves_of` accepted."""
+    containers: list[tuple[int, Any, type, Any]] = []
+    leaves: list[tuple[int, Any]] = []
+
+    def visit(node: Any, parent: int, key: Any) -> bool:
+        kind = type(node)
+        if isinstance(node, Mapping):
+            if not _plain_dict(kind) or any(type(k) is not str for k in node):
+                return False
+            containers.append((parent, key, kind, tuple(node)))
+            here = len(containers) - 1
+            return all(visit(child, here, k) for k, child in node.items())
+        if isinstance(node, (list, tuple)):
+            if not _plain_sequence(kind):
+                return False
+            containers.append((parent, key, kind, len(node)))
+            here = len(containers) - 1
+            return all(visit(child, here, i) for i, child in enumerate(node))
+        leaves.append((parent, key))
+        return True
+
+    return (tuple(containers), tuple(leaves)) if visit(tree, -1, None) else None
+
+
+def match(shape: Structure, tree: Any) -> tuple[list[Any], list[Any]] | None:
+    """``tree``'s leaves and their containers when its containers are those of ``shape``
+    (same types, the same string keys in the same order, the same lengths), else ``None``.
+    The leaves are not checked: that is the caller's part. (A tree that matches a finite
+    shape cannot contain itself.)"""
+    containers, slots = shape
+    nodes: list[Any] = []
+    for parent, key, kind, keys in containers:
+        node = tree if parent < 0 else nodes[parent][key]
+        if type(node) is not kind:
+            return None
+        if type(keys) is int:
+            if len(node) != keys:
+                return None
+        else:
+            got = tuple(node)  # the same key objects, or equal keys that are strings
+            if not (len(got) == len(keys) and all(map(operator.is_, got, keys))) and (
+                    got != keys or any(type(k) is not str for k in got)):
+                return None
+        nodes.append(node)
+    if not nodes:
+        return [tree], [None]
+    if len(nodes) == 1:  # one container holding every leaf (its items are in key order)
+        node = nodes[0]
+        values = list(node.values()) if type(keys) is not int else list(node)
+        return values, [node] * len(values)
+    holders = [nodes[parent] for parent, _ in slots]
+    return [c[k] for c, (_, k) in zip(holders, slots)], holders
