@@ -229,10 +229,10 @@ def nonfinite_probe(g):
 
 
 @njit(**OPTIONS)
-def stream(p, g, a, b, c, k):
-    """The bandwidth limit: read g, read and write p and k state arrays (of a, b, c), adding
-    g to each. Moves the bytes of a rule with k state arrays, with trivial arithmetic.
-    (Benchmarks only; one loop per k, so that each is vectorised.)
+def stream(p, g, a, b, c, d, k):
+    """The bandwidth limit of a rule with ``k`` state arrays (0 to 4): read g, read and write
+    p and the first k of a, b, c, d, adding g to each — the bytes such a rule moves, with
+    trivial arithmetic. (Benchmarks only; one loop per k, so that each is vectorised.)
     """
     if k == 0:
         for i in prange(p.size):
@@ -248,6 +248,13 @@ def stream(p, g, a, b, c, k):
             p[i] = p[i] + gi
             a[i] = a[i] + gi
             b[i] = b[i] + gi
+    elif k == 3:
+        for i in prange(p.size):
+            gi = g[i]
+            p[i] = p[i] + gi
+            a[i] = a[i] + gi
+            b[i] = b[i] + gi
+            c[i] = c[i] + gi
     else:
         for i in prange(p.size):
             gi = g[i]
@@ -255,3 +262,4 @@ def stream(p, g, a, b, c, k):
             a[i] = a[i] + gi
             b[i] = b[i] + gi
             c[i] = c[i] + gi
+            d[i] = d[i] + gi
