@@ -31,13 +31,14 @@ ratios the issues set as targets:
 
 The machine is shared, so the kernel-vs-stream ratio is measured a second way that is robust
 to load: after the table's rounds, the kernel and its stream are timed alternately, back to
-back, ``--kernel-repeats`` times (a change in load hits both steps of a pair alike):
-``paired`` is the median over the pairs of t(kernel)/t(stream), ``quiet`` the median over
-the third of the pairs that were fastest together (those no other process interrupted),
-printed beside ``stream/kernel`` (the ratio of the best times, which on a loaded machine
-favours whichever kernel happened to run alone once). ``--kernels-only`` times just these two
-columns (a quick run; repeat it: on a loaded machine the best consistent run is the one to
-quote).
+back, ``--kernel-repeats`` times (a change in load hits both steps of a pair alike).
+``paired`` is the median over the pairs of t(kernel)/t(stream) in wall time; ``cpu`` the
+median of the ratio of CPU times (both threads' CPU time: a preemption by another process
+does not count, so it is the steadiest under load, and for a memory-bound loop it tracks the
+wall time of an undisturbed run). Both are printed beside ``stream/kernel`` (the ratio of the
+best times, which on a loaded machine favours whichever kernel happened to run alone once).
+``--kernels-only`` times just the kernel and the stream (a quick run; on a loaded machine,
+repeat it and quote the best consistent run).
 
 Threads: numba and PyTorch share one OpenMP runtime (2 threads here). Unless ``--no-pin`` is
 given or ``OMP_PROC_BIND`` is already set, the script sets ``OMP_PROC_BIND=true`` before
@@ -244,22 +245,21 @@ def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[]
 def paired_ratios(kernel: Callable[[], Any], stream: Callable[[], Any],
                   pairs: int) -> tuple[float, float]:
     """t(kernel)/t(stream) over ``pairs`` back-to-back (kernel, stream) pairs, the order
-    alternating between pairs (each has been warmed up): the median over all pairs, and the
-    median over the third of the pairs that took least time together (the pairs no other
-    process interrupted; chosen by the sum, which treats both kernels alike)."""
-    times = []
+    alternating between pairs (each has been warmed up): the median over the pairs of the
+    wall-time ratio, and of the CPU-time ratio (this process's threads' CPU time, which a
+    preemption by another process does not inflate)."""
+    wall, cpu = [], []
     for k in range(pairs):
-        first, second = (kernel, stream) if k % 2 == 0 else (stream, kernel)
-        start = time.perf_counter()
-        first()
-        middle = time.perf_counter()
-        second()
-        end = time.perf_counter()
-        t_first, t_second = middle - start, end - middle
-        times.append((t_first, t_second) if k % 2 == 0 else (t_second, t_first))
-    ratios = [t_kernel / t_stream for t_kernel, t_stream in times]
-    quiet = sorted(range(pairs), key=lambda k: sum(times[k]))[:max(1, pairs // 3)]
-    return float(np.median(ratios)), float(np.median([ratios[k] for k in quiet]))
+        order = (kernel, stream) if k % 2 == 0 else (stream, kernel)
+        spent = []
+        for step in order:
+            c, start = time.process_time(), time.perf_counter()
+            step()
+            spent.append((time.perf_counter() - start, time.process_time() - c))
+        (w_k, c_k), (w_s, c_s) = spent if k % 2 == 0 else spent[::-1]
+        wall.append((w_k, w_s))
+        cpu.append(c_k / c_s if c_s > 0 else float("nan"))
+    return float(np.median([w_k / w_s for w_k, w_s in wall])), float(np.nanmedian(cpu))
 
 
 def environment() -> str:
@@ -282,7 +282,7 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
     header = f"{'size':>5} {'rule':9}{'k':>2}" + "".join(f"{c:>8}" for c in columns)
     if not kernels_only:
         header += "   numpy/t-each  fused/t-fused  nochk/t-fused"
-    header += "  stream/kernel  paired   quiet"
+    header += "  stream/kernel  paired     cpu"
     print(header)
     rng = np.random.default_rng(0)
     for n in sizes:
@@ -312,8 +312,8 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
                          f"{ratio(rate, 'f-nochk', 't-fused', 13)}")
             print(f"{line}  {ratio(rate, 'stream', 'kernel', 13)}{paired}", flush=True)
     print("k: state arrays the rule (and its stream) reads and writes besides p and g; "
-          "stream/kernel (best times), paired (median of pairs), quiet (median of the\n"
-          "fastest third of pairs): t(kernel)/t(stream), target <= 1.15 at 10M")
+          "stream/kernel (best times), paired (median of\npairs, wall time), cpu (median of "
+          "pairs, CPU time): t(kernel)/t(stream), target <= 1.15 at 10M")
 
 
 def crossover(rules: list[Rule], repeats: int) -> None:
