@@ -256,9 +256,10 @@ def schedule_free(p, g, z, v, maximize, l2, wd, decay, first, adamw, beta2, one_
     """d = g (SGD) or g/(√(v/bc2) + ε) + λy (AdamW); x from y, z; z −= γd; average; y.
 
     The steps after the first that move (``still`` false: almost all) get one loop per base
-    rule, with the flags as constants: a loop that may store to z conditionally, or touch
-    the unused v of SGD, is not vectorised (it ran ~100× slower at 10M parameters). The
-    first step and the still steps share one general loop (once per run: speed is moot).
+    rule, with the flags as constants: the general loop (a conditional store to z, the v
+    that SGD leaves out, the still steps' early exit) ran at 10–50 ns per parameter, this
+    one at 0.25 ns (10M parameters). The first step and the still steps share the general
+    loop (once per run: its speed is moot).
     """
     if first or still:
         for i in prange(p.size):
