@@ -53,6 +53,9 @@ CONFIGS = [
     ("rmsprop", {"lr_in_buffer": True, "eps_mode": "inside"}),
     ("rmsprop", {"momentum": 0.5, "nesterov": True, "initial_scale": 0.1}),
     ("rmsprop", {"centered": True, "bias_correction": True, "lr_in_buffer": True}),
+    # every loop of the RMSprop kernel (centered × buffer × place of ε) has a config
+    ("rmsprop", {"centered": True, "eps_mode": "inside"}),
+    ("rmsprop", {"momentum": 0.5, "centered": True, "maximize": True}),
     ("adadelta", {}),
     ("adadelta", {"weight_decay": 0.1, "maximize": True}),
     ("adam", {}),
@@ -86,6 +89,7 @@ CONFIGS = [
     ("adopt", {}),
     ("adopt", {"nesterov": True, "weight_decay": 0.1}),
     ("adopt", {"use_clipping": False, "clip_exponent": 0.5}),
+    ("adopt", {"use_clipping": False, "nesterov": True}),
     ("ademamix", {}),
     ("ademamix", {"weight_decay": 0.1, "eps_root": 1e-10, "alpha": 2.0}),
     ("schedule_free_sgd", {}),

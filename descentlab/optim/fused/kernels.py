@@ -61,18 +61,28 @@ def momentum(p, g, b, maximize, l2, wd, decay, lr, mu, one_minus_dampening, firs
                 p[i] = pi - lr * bi
 
 
+@njit(inline="always")
+def _adagrad_at(i, p, g, s, maximize, l2, wd, decay, lr_t, eps, eps_inside):
+    pi = p[i] * decay
+    gi = gradient(pi, g[i], maximize, l2, wd)
+    si = s[i] + gi * gi
+    s[i] = si
+    if eps_inside:
+        p[i] = pi - lr_t * (gi / np.sqrt(si + eps))
+    else:
+        p[i] = pi - lr_t * (gi / (np.sqrt(si) + eps))
+
+
 @njit(**OPTIONS)
 def adagrad(p, g, s, maximize, l2, wd, decay, lr_t, eps, eps_inside):
-    """h = h + g²;  p −= η_t g/(√h + ε)  (or g/√(h + ε))."""
-    for i in prange(p.size):
-        pi = p[i] * decay
-        gi = gradient(pi, g[i], maximize, l2, wd)
-        si = s[i] + gi * gi
-        s[i] = si
-        if eps_inside:
-            p[i] = pi - lr_t * (gi / np.sqrt(si + eps))
-        else:
-            p[i] = pi - lr_t * (gi / (np.sqrt(si) + eps))
+    """h = h + g²;  p −= η_t g/(√h + ε)  (or g/√(h + ε); one loop each, the mode a
+    constant: otherwise both denominators are computed per element)."""
+    if eps_inside:
+        for i in prange(p.size):
+            _adagrad_at(i, p, g, s, maximize, l2, wd, decay, lr_t, eps, True)
+    else:
+        for i in prange(p.size):
+            _adagrad_at(i, p, g, s, maximize, l2, wd, decay, lr_t, eps, False)
 
 
 @njit(inline="always")
@@ -110,25 +120,42 @@ def rmsprop(p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho, e
             centered, eps_inside, has_buffer, lr_in_buffer):
     """s = ρs + (1 − ρ)g²;  d = √(s − ḡ²) + ε;  b = μb + g/d, p −= ηb (or variants).
 
-    One loop per combination of the optional arrays (ḡ, b), with the flags as constants: a
-    loop that might touch an array it does not use is not vectorised.
+    One loop per combination of the optional arrays (ḡ, b) and the place of ε, with these
+    flags as constants: a loop that might touch an array it does not use is not vectorised,
+    and one given ``eps_inside`` as a variable computes both denominators per element.
     """
-    if centered and has_buffer:
+    if centered and has_buffer and eps_inside:
         for i in prange(p.size):
             _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
-                        eps, mu, True, eps_inside, True, lr_in_buffer)
-    elif centered:
+                        eps, mu, True, True, True, lr_in_buffer)
+    elif centered and has_buffer and not eps_inside:
         for i in prange(p.size):
             _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
-                        eps, mu, True, eps_inside, False, False)
-    elif has_buffer:
+                        eps, mu, True, False, True, lr_in_buffer)
+    elif centered and not has_buffer and eps_inside:
         for i in prange(p.size):
             _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
-                        eps, mu, False, eps_inside, True, lr_in_buffer)
-    else:
+                        eps, mu, True, True, False, False)
+    elif centered and not has_buffer and not eps_inside:
         for i in prange(p.size):
             _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
-                        eps, mu, False, eps_inside, False, False)
+                        eps, mu, True, False, False, False)
+    elif not centered and has_buffer and eps_inside:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, False, True, True, lr_in_buffer)
+    elif not centered and has_buffer and not eps_inside:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, False, False, True, lr_in_buffer)
+    elif not centered and not has_buffer and eps_inside:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, False, True, False, False)
+    elif not centered and not has_buffer and not eps_inside:
+        for i in prange(p.size):
+            _rmsprop_at(i, p, g, s, gbar, b, maximize, l2, wd, decay, lr, rho, one_minus_rho,
+                        eps, mu, False, False, False, False)
 
 
 @njit(**OPTIONS)
@@ -169,19 +196,43 @@ def _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, bet
 @njit(**OPTIONS)
 def adam(p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2,
          step, sqrt_bc2, bc2, eps, amsgrad, eps_mode):
-    """Adam / AMSGrad. ``amsgrad``: 0 off, 1 max of v, 2 max of v̂ (optax).
+    """Adam / AMSGrad. ``amsgrad``: 0 off, 1 max of v, 2 max of v̂ (optax, with eps_mode 1).
 
     ``eps_mode``: 0 → step·m/(√v/√bc2 + ε); 1 → step·m/(√v + ε); 2 → step·m/√(v/bc2 + ε).
-    Without AMSGrad the loop never touches ``v_max`` (so that it is vectorised).
+    One loop per combination, with both as constants in it: a loop given them as variables
+    computes every mode's denominator per element and selects one (AMSGrad ran 1.4× the
+    bandwidth limit so). Without AMSGrad the loop never touches ``v_max`` (vectorised).
     """
-    if amsgrad == 0:
+    if amsgrad == 0 and eps_mode == 0:
         for i in prange(p.size):
             _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 0, eps_mode)
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 0, 0)
+    elif amsgrad == 0 and eps_mode == 1:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 0, 1)
+    elif amsgrad == 0 and eps_mode == 2:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 0, 2)
+    elif amsgrad == 1 and eps_mode == 0:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 1, 0)
+    elif amsgrad == 1 and eps_mode == 1:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 1, 1)
+    elif amsgrad == 1 and eps_mode == 2:
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 1, 2)
+    elif amsgrad == 2 and eps_mode == 1:  # optax's max of v̂
+        for i in prange(p.size):
+            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
+                     one_minus_beta2, step, sqrt_bc2, bc2, eps, 2, 1)
     else:
-        for i in prange(p.size):
-            _adam_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                     one_minus_beta2, step, sqrt_bc2, bc2, eps, amsgrad, eps_mode)
+        raise ValueError("internal error: no Adam kernel loop for this amsgrad/eps_mode")
 
 
 @njit(**OPTIONS)
@@ -197,23 +248,35 @@ def nadam(p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus
         p[i] = pi - m_step * (mi / denom)
 
 
+@njit(inline="always")
+def _adamax_at(i, p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, eps,
+               eps_inside):
+    pi = p[i] * decay
+    gi = gradient(pi, g[i], maximize, l2, wd)
+    mi = ema(m[i], gi, one_minus_beta1)
+    m[i] = mi
+    ui = u[i] * beta2
+    if eps_inside:
+        ui = maximum(ui, np.abs(gi) + eps)
+        u[i] = ui
+        p[i] = pi - step * (mi / ui)
+    else:
+        ui = maximum(ui, np.abs(gi))
+        u[i] = ui
+        p[i] = pi - step * (mi / (ui + eps))
+
+
 @njit(**OPTIONS)
 def adamax(p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step, eps, eps_inside):
-    """u = max(β2u, |g| + ε);  p −= step·m/u  (or ε outside: m/(u + ε))."""
-    for i in prange(p.size):
-        pi = p[i] * decay
-        gi = gradient(pi, g[i], maximize, l2, wd)
-        mi = ema(m[i], gi, one_minus_beta1)
-        m[i] = mi
-        ui = u[i] * beta2
-        if eps_inside:
-            ui = maximum(ui, np.abs(gi) + eps)
-            u[i] = ui
-            p[i] = pi - step * (mi / ui)
-        else:
-            ui = maximum(ui, np.abs(gi))
-            u[i] = ui
-            p[i] = pi - step * (mi / (ui + eps))
+    """u = max(β2u, |g| + ε);  p −= step·m/u  (or ε outside: m/(u + ε); one loop each)."""
+    if eps_inside:
+        for i in prange(p.size):
+            _adamax_at(i, p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step,
+                       eps, True)
+    else:
+        for i in prange(p.size):
+            _adamax_at(i, p, g, m, u, maximize, l2, wd, decay, one_minus_beta1, beta2, step,
+                       eps, False)
 
 
 @njit(fastmath={"reassoc"}, **OPTIONS)
@@ -229,10 +292,10 @@ def nonfinite_probe(g):
 
 
 @njit(**OPTIONS)
-def stream(p, g, a, b, c, k):
-    """The bandwidth limit: read g, read and write p and k state arrays (of a, b, c), adding
-    g to each. Moves the bytes of a rule with k state arrays, with trivial arithmetic.
-    (Benchmarks only; one loop per k, so that each is vectorised.)
+def stream(p, g, a, b, c, d, k):
+    """The bandwidth limit of a rule with ``k`` state arrays (0 to 4): read g, read and write
+    p and the first k of a, b, c, d, adding g to each — the bytes such a rule moves, with
+    trivial arithmetic. (Benchmarks only; one loop per k, so that each is vectorised.)
     """
     if k == 0:
         for i in prange(p.size):
@@ -248,6 +311,13 @@ def stream(p, g, a, b, c, k):
             p[i] = p[i] + gi
             a[i] = a[i] + gi
             b[i] = b[i] + gi
+    elif k == 3:
+        for i in prange(p.size):
+            gi = g[i]
+            p[i] = p[i] + gi
+            a[i] = a[i] + gi
+            b[i] = b[i] + gi
+            c[i] = c[i] + gi
     else:
         for i in prange(p.size):
             gi = g[i]
@@ -255,3 +325,4 @@ def stream(p, g, a, b, c, k):
             a[i] = a[i] + gi
             b[i] = b[i] + gi
             c[i] = c[i] + gi
+            d[i] = d[i] + gi

@@ -39,24 +39,36 @@ def radam(p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus
                       one_minus_beta2, bc1, lr, sqrt_bc2, eps, r, False)
 
 
+@njit(inline="always")
+def _rprop_at(i, p, g, prev, size, maximize, l2, wd, decay, first, lr, etaminus, etaplus, lo,
+              hi, one):
+    pi = p[i] * decay
+    gi = gradient(pi, g[i], maximize, l2, wd)
+    si = lr if first else size[i]
+    s = np.sign(gi * prev[i])
+    f = etaplus if s > 0 else (etaminus if s < 0 else one)
+    si = minimum(maximum(si * f, lo), hi)
+    size[i] = si
+    if f == etaminus:
+        gi = one - one  # 0, as the rule's np.where(f == η⁻, 0, g)
+    p[i] = pi - np.sign(gi) * si
+    prev[i] = gi
+
+
 @njit(**OPTIONS)
 def rprop(p, g, prev, size, maximize, l2, wd, decay, first, lr, etaminus, etaplus, lo, hi,
           one):
     """f = η⁺/η⁻/1 by sign(g·g_prev);  Δ = clip(Δf, lo, hi);  g = 0 where f = η⁻;
     p −= sign(g)·Δ;  g_prev = g. (``one`` is 1 in the arrays' dtype: a literal would make
-    the factor float64.)"""
-    for i in prange(p.size):
-        pi = p[i] * decay
-        gi = gradient(pi, g[i], maximize, l2, wd)
-        si = lr if first else size[i]
-        s = np.sign(gi * prev[i])
-        f = etaplus if s > 0 else (etaminus if s < 0 else one)
-        si = minimum(maximum(si * f, lo), hi)
-        size[i] = si
-        if f == etaminus:
-            gi = one - one  # 0, as the rule's np.where(f == η⁻, 0, g)
-        p[i] = pi - np.sign(gi) * si
-        prev[i] = gi
+    the factor float64. One loop for the first step, one for the others.)"""
+    if first:
+        for i in prange(p.size):
+            _rprop_at(i, p, g, prev, size, maximize, l2, wd, decay, True, lr, etaminus,
+                      etaplus, lo, hi, one)
+    else:
+        for i in prange(p.size):
+            _rprop_at(i, p, g, prev, size, maximize, l2, wd, decay, False, lr, etaminus,
+                      etaplus, lo, hi, one)
 
 
 @njit(inline="always")
