@@ -54,7 +54,7 @@ from ..errors import (
 from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks, elementwise_rule
-from .clipping import NORM_EPS, clip_arrays
+from .clipping import NORM_EPS, check_clip_options, clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
 from .tree import ROOT, Leaf, flatten_grads, flatten_params, show
 
@@ -214,7 +214,7 @@ class _Checked(type):
             if found is None or found.group(1) in accepted_arguments(cls):
                 raise
             raise unknown_argument(cls, found.group(1)) from None
-        obj.check_settings(obj.settings())
+        obj.check_combination(obj.settings())
         obj._constructed = True
         return obj
 
@@ -384,7 +384,13 @@ class Optimizer(metaclass=_Checked):
         """Called by the descriptors after an assignment; raising undoes it."""
         self.__dict__.pop("_plan_cache", None)
         if self.__dict__.get("_constructed"):
-            self.check_settings(self.settings())
+            self.check_combination(self.settings())
+
+    def check_combination(self, values: dict[str, Any]) -> None:
+        """The shared checks of a combination of settings (a ``clip_eps`` needs norm
+        clipping), then the class's own :meth:`check_settings`."""
+        check_clip_options(values)
+        self.check_settings(values)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # A misspelt or foreign setting (opt.learning_rate = 0.1) would be a new attribute that

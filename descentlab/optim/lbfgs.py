@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError, InputTypeError
-from .base import Optimizer
+from .base import Optimizer, is_schedule
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
 from .tree import flatten_grads, flatten_params
 
@@ -164,7 +164,8 @@ class LBFGS(Optimizer):
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
     max_iter = Count(1, "iterations per update")
-    max_eval = Count(1, "closure evaluations per update (default max_iter·5//4)")
+    max_eval = Count(1, "closure evaluations per update (None: max_iter·5//4, following "
+                     "max_iter)", optional=True)
     history_size = Count(1, "pairs (s, y) kept (lowered mid-run: the oldest go first)")
     line_search_fn = Choice(("strong_wolfe",), "None: fixed step η; or a strong-Wolfe search",
                             optional=True)
@@ -176,9 +177,28 @@ class LBFGS(Optimizer):
         self.tolerance_grad = tolerance_grad
         self.tolerance_change = tolerance_change
         self.max_iter = max_iter
-        self.max_eval = self.max_iter * 5 // 4 if max_eval is None else max_eval
+        self.max_eval = max_eval
         self.history_size = history_size
         self.line_search_fn = line_search_fn
+
+    def evaluations(self) -> int:
+        """The closure evaluations an update may make: ``max_eval``, or ``max_iter·5//4``
+        when it is None (so that a ``max_iter`` set later moves it, as the constructor's)."""
+        return self.max_iter * 5 // 4 if self.max_eval is None else self.max_eval
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """L-BFGS has none of the shared options (PyTorch's has none either): they are
+        refused rather than accepted and ignored."""
+        unsupported = {"maximize": False, "decoupled_weight_decay": False, "clip_value": None,
+                       "clip_norm": None, "clip_global_norm": None}
+        for name, default in unsupported.items():
+            if name in values and values[name] != default:
+                raise InputError(f"LBFGS has no {name} (it minimizes the closure's loss as "
+                                 f"given); {name}={values[name]!r} would change nothing")
+        decay = values.get("weight_decay", self._hyper.get("weight_decay", 0.0))
+        if is_schedule(decay) or np.any(np.asarray(decay) != 0):  # (a schedule too)
+            raise InputError(f"LBFGS has no weight_decay (add it to the closure's loss); "
+                             f"weight_decay={decay!r} would change nothing")
 
     def init_globals(self) -> dict[str, Any]:
         return {"n_iter": 0, "func_evals": 0}
@@ -246,7 +266,7 @@ class LBFGS(Optimizer):
             gs = flatten_grads(grads, leaves)
             return float(value), np.concatenate([np.asarray(g, dtype).reshape(-1) for g in gs])
 
-        lr, max_iter, max_eval = h.lr, self.max_iter, self.max_eval
+        lr, max_iter, max_eval = h.lr, self.max_iter, self.evaluations()
         tol_grad, tol_change = h.tolerance_grad, h.tolerance_change
         orig_loss, flat_grad = evaluate()
         loss, evals = orig_loss, 1
