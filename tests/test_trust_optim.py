@@ -19,7 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from descentlab import optim
-from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
+from descentlab.errors import (
+    DescentlabError,
+    InputError,
+    InputTypeError,
+    MissingKeyError,
+    NonFiniteError,
+)
 from descentlab.lab.spec import SpecError, build_optimizer
 
 NAMES = sorted(optim.OPTIMIZERS)
@@ -556,3 +562,171 @@ def test_a_flat_buffer_updated_by_name_gives_the_bits_of_separate_arrays(name, b
         np.testing.assert_array_equal(flat[k], arrays[k])
     assert_same(state_of(packed)["state"], state_of(apart)["state"])
     assert_same(state_of(packed)["globals"], state_of(apart)["globals"])
+
+
+# ------------------------------------------------------------------ clip_eps, L-BFGS, RMSprop
+@pytest.mark.parametrize("name", ["sgd", "adam", "muon", "rprop"])
+def test_clip_eps_needs_norm_clipping(name):
+    cls = optim.OPTIMIZERS[name]
+    with pytest.raises(InputError, match="clip_eps=0.0 takes effect only with norm clipping"):
+        cls(clip_eps=0.0)
+    cls(clip_eps=0.0, clip_norm=1.0)  # Keras's clipnorm
+    cls(clip_eps=0.0, clip_global_norm=1.0)
+    opt = cls(clip_norm=1.0, clip_eps=0.0)
+    with pytest.raises(InputError, match="clip_eps"):  # turning clipping off would strand it
+        opt.clip_norm = None
+    assert opt.clip_norm == 1.0 and opt.clip_eps == 0.0
+    opt.clip_eps = 1e-6
+    opt.clip_norm = None  # in this order it is fine
+    with pytest.raises(InputError, match="clip_eps"):
+        opt.clip_eps = 0.0
+    assert opt.clip_eps == 1e-6
+
+
+@pytest.mark.parametrize("option, value", [
+    ("maximize", True), ("decoupled_weight_decay", True), ("clip_value", 1.0),
+    ("clip_norm", 1.0), ("clip_global_norm", 1.0), ("weight_decay", 0.1),
+    ("weight_decay", lambda t: 0.1)])
+def test_lbfgs_refuses_the_shared_settings_it_does_not_have(option, value):
+    opt = optim.LBFGS()
+    x = np.array([1.0, -2.0])
+    opt.update(x, closure=lambda: (float(x @ x), 2 * x))
+    saved = state_of(opt)
+    with pytest.raises(InputError, match=f"LBFGS has no {option}"):
+        setattr(opt, option, value)
+    assert_same(state_of(opt), saved)
+
+
+def test_lbfgs_max_eval_follows_max_iter_as_the_constructor_does():
+    def trajectory(opt):
+        x = np.array([1.5, -0.5])
+        f = lambda: (float(x[0] ** 4 + 3 * x[1] ** 2), np.array([4 * x[0] ** 3, 6 * x[1]]))  # noqa: E731
+        opt.update(x, closure=f)
+        return x, opt.globals["func_evals"]
+
+    assigned = optim.LBFGS(max_iter=2)
+    assigned.max_iter = 40  # max_eval None: 40·5//4 = 50 evaluations, as LBFGS(max_iter=40)
+    built = optim.LBFGS(max_iter=40)
+    (xa, na), (xb, nb) = trajectory(assigned), trajectory(built)
+    np.testing.assert_array_equal(xa, xb)
+    assert na == nb > 2
+    assert built.max_eval is None and built.evaluations() == 50
+    assert optim.LBFGS(max_iter=40, max_eval=3).evaluations() == 3
+
+
+def test_rmsprop_nesterov_needs_momentum():
+    with pytest.raises(InputError, match="nesterov needs momentum > 0"):
+        optim.RMSprop(nesterov=True)
+    opt = optim.RMSprop(momentum=0.9, nesterov=True)
+    with pytest.raises(InputError, match="nesterov needs momentum > 0"):
+        opt.momentum = 0.0
+    assert opt.momentum == 0.9
+    optim.RMSprop(momentum=np.array([[0.9], [0.0]]), nesterov=True)  # a sweep: one row uses it
+    optim.RMSprop(momentum=lambda t: 0.9, nesterov=True)  # a schedule
+
+
+def test_new_option_descriptors_check_assignments():
+    opt = optim.Muon()
+    for option, bad in (("ns_steps", 100), ("ns_steps", 2.0), ("ns_steps", True),
+                        ("ns_coefficients", (1, 2)), ("ns_coefficients", "abc"),
+                        ("ns_coefficients", (1, 2, float("nan"))),
+                        ("ns_coefficients", (1, 2, None))):
+        with pytest.raises(InputError, match=option):
+            setattr(opt, option, bad)
+    opt.ns_coefficients = (np.float32(1), 2, 3)
+    assert opt.ns_coefficients == [1.0, 2.0, 3.0]
+    ada = optim.Adafactor()
+    with pytest.raises(InputError, match="eps1"):
+        ada.eps1 = -1.0
+    with pytest.raises(InputTypeError, match="eps1"):
+        ada.eps1 = np.ones(2)
+    ada.eps1 = None
+    assert optim.describe("muon")["options"][2]["kind"] == "count"
+    assert {o["name"] for o in optim.describe("lbfgs")["options"]} == {
+        "max_iter", "max_eval", "history_size", "line_search_fn"}
+    by = {o["name"]: o for o in optim.describe("muon")["options"]}
+    assert by["decoupled_weight_decay"]["default"] is True  # what Muon() has
+    assert by["adjust_lr_fn"]["default"] == "original"
+
+
+# ------------------------------------------------------------------ schedules
+from descentlab import schedules  # noqa: E402
+
+
+@pytest.mark.parametrize("make, error, fragment", [
+    (lambda: schedules.ExponentialDecay(0.1, 0.5, staircase="no"), InputTypeError,
+     "staircase must be True or False, not 'no'"),
+    (lambda: schedules.CosineDecay(0.1, 10, cycle="off"), InputTypeError, "cycle"),
+    (lambda: schedules.Polynomial(0.1, 10, cycle=1), InputTypeError, "cycle"),
+    (lambda: schedules.OneCycle(0.1, 10, three_phase="false"), InputTypeError, "three_phase"),
+    (lambda: schedules.StepDecay(0.1, 2.5), InputTypeError, "step_size must be an integer"),
+    (lambda: schedules.StepDecay(0.1, 0), InputError, "step_size must be >= 1"),
+    (lambda: schedules.PiecewiseConstant([3, 2], [1, 2, 3]), InputError, "strictly increasing"),
+    (lambda: schedules.PiecewiseConstant([], [1]), InputError, "boundaries must not be empty"),
+    (lambda: schedules.PiecewiseConstant([1], [1]), InputError, "one entry more"),
+    (lambda: schedules.PiecewiseConstant([1], "ab"), InputTypeError, "values must be a list"),
+    (lambda: schedules.CosineDecay(0.1, 5, warmup_steps=5), InputError, "warmup_steps"),
+    (lambda: schedules.OneCycle(0.1, 3, pct_start=0.1), InputError, "pct_start"),
+    (lambda: schedules.Lambda(3), InputTypeError, "fn must be callable"),
+    (lambda: schedules.Join([0.1, 0.2], [1, 2]), InputError, "one entry more"),
+    (lambda: schedules.Join("ab", [1]), InputTypeError, "schedules must be a list"),
+    (lambda: schedules.Shifted(0.1, 2), InputTypeError, "schedule must be a schedule"),
+    (lambda: schedules.Constant(0.1)(-1), InputError, "update count must be >= 0"),
+    (lambda: schedules.Constant(0.1)(1.5), InputTypeError, "update count, an integer"),
+])
+def test_schedule_mistakes_are_the_librarys_errors_naming_the_argument(make, error, fragment):
+    with pytest.raises(error, match=fragment) as info:
+        make()
+    assert isinstance(info.value, DescentlabError)
+
+
+def test_schedule_state_is_checked_before_anything_changes():
+    plateau = schedules.ReduceOnPlateau(1.0, patience=0)
+    plateau.report(1.0)
+    plateau.report(2.0)  # worse: the rate drops
+    joined = schedules.Join([schedules.ReduceOnPlateau(1.0), plateau], [5])
+    good = joined.state_dict()
+    for bad, error, fragment in [
+        ([1, 2], InputTypeError, "a schedule state is a dict"),
+        ({**good, "extra": 1}, InputError, "not that of this Join"),
+        ({**good, "schedules": [good["schedules"][0], {**good["schedules"][1], "best": "x"}]},
+         InputTypeError, "best"),
+        ({**good, "schedules": [good["schedules"][0], {**good["schedules"][1],
+                                                        "best": float("nan")}]},
+         InputError, "best"),
+        ({**good, "schedules": [good["schedules"][0], {**good["schedules"][1],
+                                                        "num_bad": -1}]},
+         InputError, "num_bad"),
+        ({**good, "schedules": [good["schedules"][0], {**good["schedules"][1], "more": 1}]},
+         MissingKeyError, "unknown entry 'more'"),
+    ]:
+        fresh = schedules.Join([schedules.ReduceOnPlateau(1.0), schedules.ReduceOnPlateau(1.0)],
+                               [5])
+        fresh.schedules[0].report(3.0)  # a state of its own, which a failed load must keep
+        before = copy.deepcopy(fresh.state_dict())
+        with pytest.raises(error, match=fragment):
+            fresh.load_state_dict(bad)
+        assert fresh.state_dict() == before
+    fresh.load_state_dict(good)
+    assert fresh.state_dict() == good
+    inf_best = schedules.ReduceOnPlateau(1.0)
+    inf_best.load_state_dict(inf_best.state_dict())  # best = inf is saved as 'inf'
+    assert inf_best.best == float("inf")
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"activation": None}, "unknown activation None"),
+    ({"activation": "tanhh"}, "unknown activation 'tanhh'"),
+    ({"loss": 3}, "unknown loss 3"),
+    ({"weight_decay_lambda": "0.1"}, "weight_decay_lambda must be >= 0, got '0.1'"),
+    ({"weight_decay_lambda": float("inf")}, "weight_decay_lambda"),
+    ({"weight_decay_lambda": True}, "weight_decay_lambda"),
+    ({"dtype": np.int32}, "dtype must be a floating type"),
+    ({"hidden_size_list": [4, 0]}, "hidden_size_list must hold positive integers"),
+])
+def test_network_mistakes_are_the_librarys_errors(kwargs, fragment):
+    from descentlab.nn import MultiLayerNet
+
+    args = {"input_size": 3, "hidden_size_list": [4], "output_size": 2, **kwargs}
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        MultiLayerNet(**args)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 from .hyperparams import POSITIVE, check_value
 
 NORM_EPS = 1e-6
@@ -137,19 +137,19 @@ class _GradLeaf:
         self.path, self.container, self.key = path, container, key
         if isinstance(node, np.ndarray):
             if not np.issubdtype(node.dtype, np.floating):
-                raise TypeError(f"the gradient {path!r} has dtype {node.dtype}; clipping in "
+                raise InputTypeError(f"the gradient {path!r} has dtype {node.dtype}; clipping in "
                                 "place needs floating-point arrays")
             if not node.flags.writeable:
-                raise ValueError(f"the gradient {path!r} is a read-only array")
+                raise InputError(f"the gradient {path!r} is a read-only array")
             self.array, self.scalar_type = node, None
         elif isinstance(node, (float, np.floating)):
             if container is None or isinstance(container, tuple):
                 where = "at the root" if container is None else "inside a tuple"
-                raise TypeError(f"the gradient {path!r} is a float {where} and cannot be "
+                raise InputTypeError(f"the gradient {path!r} is a float {where} and cannot be "
                                 "clipped in place; put it in a dict or list")
             self.array, self.scalar_type = np.array(node, dtype=np.float64), type(node)
         else:
-            raise TypeError(f"the gradient {path!r} is a {type(node).__name__}, not a float "
+            raise InputTypeError(f"the gradient {path!r} is a {type(node).__name__}, not a float "
                             "or a floating-point array")
 
     def write(self, value: np.ndarray) -> None:
