@@ -730,3 +730,69 @@ def test_network_mistakes_are_the_librarys_errors(kwargs, fragment):
     args = {"input_size": 3, "hidden_size_list": [4], "output_size": 2, **kwargs}
     with pytest.raises(InputError, match=re.escape(fragment)):
         MultiLayerNet(**args)
+
+
+# ------------------------------------------------------------------ wrappers' settings
+def test_a_wrappers_momentum_is_its_own_not_the_inner_optimizers():
+    """EMA(Momentum(momentum=0.9), momentum=0.99) used to set the inner momentum to 0.99."""
+    ema = optim.EMA(optim.Momentum(lr=0.1, momentum=0.9), momentum=0.99)
+    assert ema.inner.momentum == 0.9 and ema.momentum == 0.99
+    ema.momentum = 0.5
+    assert ema.inner.momentum == 0.9 and ema.momentum == 0.5
+    ema.inner.momentum = 0.8
+    assert ema.inner.momentum == 0.8 and ema.momentum == 0.5
+    ema.lr = 0.2  # the inner optimizer's hyperparameters and options are set through it
+    ema.maximize = True
+    assert ema.inner.lr == 0.2 and ema.inner.maximize is True
+
+
+@pytest.mark.parametrize("make, option, bad, fragment", [
+    (lambda: optim.Lookahead(optim.SGD()), "sync_period", 0, "sync_period must be >= 1"),
+    (lambda: optim.Lookahead(optim.SGD()), "sync_period", 2.0, "sync_period"),
+    (lambda: optim.Lookahead(optim.SGD()), "reset_state", "no", "reset_state must be True"),
+    (lambda: optim.Lookahead(optim.EMA(optim.SGD())), "reset_state", True, "wrap a plain"),
+    (lambda: optim.Lookahead(optim.SGD()), "slow_step_size", 2, "slow_step_size"),
+    (lambda: optim.EMA(optim.SGD()), "momentum", 5, "momentum must be in"),
+    (lambda: optim.EMA(optim.SGD()), "debias", True, "use it with init='zero'"),
+    (lambda: optim.EMA(optim.SGD()), "debias", "yes", "debias must be True or False"),
+    (lambda: optim.EMA(optim.SGD()), "init", "last", "init must be"),
+    (lambda: optim.EMA(optim.SGD()), "overwrite_every", 0, "overwrite_every"),
+    (lambda: optim.Accumulate(optim.SGD()), "steps", 0, "steps must be >= 1"),
+    (lambda: optim.Accumulate(optim.SGD()), "average", "median", "average must be"),
+    (lambda: optim.Accumulate(optim.SGD()), "stepz", 3, "no setting 'stepz' (did you mean"),
+])
+def test_wrapper_settings_are_checked_on_assignment(make, option, bad, fragment):
+    opt = make()
+    p = np.ones(3)
+    opt.update(p, np.ones(3))
+    saved = copy.deepcopy(opt.state_dict())
+    before = {k: getattr(opt, k) for k in opt.settings}
+    with pytest.raises(DescentlabError, match=re.escape(fragment)):
+        setattr(opt, option, bad)
+    assert {k: getattr(opt, k) for k in opt.settings} == before
+    assert_same(opt.state_dict(), saved)
+
+
+def test_wrapper_settings_that_the_state_cannot_take_are_refused():
+    acc = optim.Accumulate(optim.SGD(lr=1.0), steps=4)
+    p = np.zeros(2)
+    acc.update(p, np.ones(2))
+    acc.update(p, np.ones(2))  # two gradients stored
+    with pytest.raises(InputError, match="steps=2 is not more than the 2 gradients"):
+        acc.steps = 2
+    with pytest.raises(InputError, match="average cannot change in the middle of a round"):
+        acc.average = "sum"
+    acc.steps = 3  # takes effect: the next gradient completes the round
+    acc.update(p, np.ones(2))
+    np.testing.assert_array_equal(p, -np.ones(2))  # mean of three ones, lr 1
+    ema = optim.EMA(optim.SGD(lr=0.1), init="zero")
+    ema.update(p, np.ones(2))
+    with pytest.raises(InputError, match="init cannot change once the average has started"):
+        ema.init = "first"
+    la = optim.Lookahead(optim.SGD(lr=1.0), sync_period=5, slow_step_size=0.5)
+    q = np.zeros(1)
+    la.update(q, np.ones(1))
+    la.update(q, np.ones(1))
+    la.sync_period = 2  # lowered below the fast steps made: synchronises at the next update
+    la.update(q, np.ones(1))  # fast −3; slow 0 + 0.5·(−3 − 0)
+    np.testing.assert_array_equal(q, [-1.5])
