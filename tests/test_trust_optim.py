@@ -796,3 +796,105 @@ def test_wrapper_settings_that_the_state_cannot_take_are_refused():
     la.sync_period = 2  # lowered below the fast steps made: synchronises at the next update
     la.update(q, np.ones(1))  # fast −3; slow 0 + 0.5·(−3 − 0)
     np.testing.assert_array_equal(q, [-1.5])
+
+
+# ------------------------------------------------------------------ L-BFGS at the edges
+def _bowl(x, bad_at=None):
+    """f = ‖x‖², with a nan loss and gradient from evaluation ``bad_at`` (1-based) on."""
+    calls = [0]
+
+    def closure():
+        calls[0] += 1
+        if bad_at is not None and calls[0] >= bad_at:
+            return float("nan"), np.full_like(x, np.nan)
+        return float(x @ x), 2 * x
+    return closure
+
+
+@pytest.mark.parametrize("bad_at", [1, 2, 3])
+def test_lbfgs_nonfinite_raise_restores_everything(bad_at):
+    """nonfinite='raise' (the default) held for L-BFGS too: a nan from the closure used to
+    move the parameters to nan silently."""
+    opt, x = optim.LBFGS(max_iter=5), np.array([1.0, -2.0])
+    opt.update(x, closure=_bowl(x))  # a first update, so there is history to keep
+    x[:] = [3.0, 1.0]
+    saved, x0 = state_of(opt), x.copy()
+    with pytest.raises(NonFiniteError, match="not finite at step 2|loss is nan at step 2"):
+        opt.update(x, closure=_bowl(x, bad_at))
+    np.testing.assert_array_equal(x, x0)
+    assert_same(state_of(opt), saved)
+
+
+def test_lbfgs_nonfinite_skip_and_ignore():
+    opt, x = optim.LBFGS(nonfinite="skip"), np.array([1.0, -2.0])
+    with pytest.warns(RuntimeWarning, match="update skipped"):
+        loss = opt.update(x, closure=_bowl(x, bad_at=2))
+    assert loss == 5.0 and opt.skipped_steps == 1 and opt.step == 0
+    np.testing.assert_array_equal(x, [1.0, -2.0])
+    torchlike = optim.LBFGS(nonfinite="ignore")
+    torchlike.update(x, closure=_bowl(x, bad_at=2))  # PyTorch's behaviour: nothing checked
+    assert np.isnan(x).all()
+
+
+def test_a_race_with_lbfgs_that_meets_nan_marks_the_run_diverged():
+    from descentlab.lab.engine import run_batch
+
+    class Cliff:  # slope −10 + 2x for x < 2, nan beyond
+        dim, window, minima = 1, ((-3.0, 3.0),), []
+
+        def f(self, X):
+            return np.where(X[:, 0] < 2, X[:, 0] ** 2 - 10 * X[:, 0], np.nan)
+
+        def grad(self, X):
+            return np.where(X < 2, 2 * X - 10, np.nan)
+
+    # From 1.5 the first step (t = 1/|g| = 1/7, d = 7) reaches 2.5, where the closure's
+    # second evaluation is nan: that run diverges at update 1 (it used to go on as nan
+    # inside the optimizer); from −0.5 the step reaches 0.5, and the next one passes 2.
+    batch = run_batch(Cliff(), optim.LBFGS(lr=1.0, max_iter=2), np.array([[1.5], [-0.5]]), 3)
+    assert batch.diverged_at.tolist() == [1, 2]
+    assert batch.path[1, 1, 0] == 0.5 and np.isnan(batch.path[1, 0, 0])
+
+
+@pytest.mark.parametrize("entry, value, fragment", [
+    ("old_dirs", np.ones((1, 5)), "'old_dirs' has shape (1, 5), expected (1, 2)"),
+    ("d", np.ones(7), "'d' has shape (7,), expected (2,)"),
+    ("ro", np.ones((1, 1)), "'ro' has shape (1, 1), expected (1,)"),
+    ("old_stps", np.ones((2, 2)), "'old_stps' has shape (2, 2), expected (1, 2)"),
+    ("t", np.ones(2), "'t' has shape (2,), expected ()"),
+    ("n_iter", 2.5, "'n_iter' must be a whole number >= 0, got 2.5"),
+    ("func_evals", -1, "func_evals"),
+])
+def test_lbfgs_checkpoint_history_is_checked_against_the_parameters(entry, value, fragment,
+                                                                     tmp_path):
+    x = np.array([1.0, -2.0])
+    source = optim.LBFGS(max_iter=3)
+    source.update(x, closure=_bowl(x))
+    good = source.state_dict()
+    assert good["globals"]["old_dirs"].shape == (1, 2)
+    bad = copy.deepcopy(good)
+    bad["globals"][entry] = value
+    opt = optim.LBFGS(max_iter=3)
+    with pytest.raises(DescentlabError, match=re.escape(fragment)):
+        opt.load_state_dict(bad)
+    assert opt.globals == {} and opt.step == 0
+    opt.load_state_dict(good)  # and the good one loads, through a file as well
+    source.save(tmp_path / "l.npz")
+    again = optim.LBFGS(max_iter=3)
+    again.load(tmp_path / "l.npz")
+    assert_same(state_of(again), state_of(opt))
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (lambda x: (1.0, 2 * x, 3), "the closure must return (loss, grads)"),
+    (lambda x: 1.0, "the closure must return (loss, grads)"),
+    (lambda x: ("a", 2 * x), "the closure's loss must be a number, got 'a'"),
+    (lambda x: (np.ones(2), 2 * x), "the closure's loss must be a number"),
+    (lambda x: (True, 2 * x), "the closure's loss must be a number, got True"),
+])
+def test_lbfgs_closure_answers_are_checked(answer, fragment):
+    opt, x = optim.LBFGS(), np.array([1.0, 2.0])
+    with pytest.raises(InputTypeError, match=re.escape(fragment)):
+        opt.update(x, closure=lambda: answer(x))
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+    assert opt.step == 0 and opt.globals == {}
