@@ -898,3 +898,20 @@ def test_lbfgs_closure_answers_are_checked(answer, fragment):
         opt.update(x, closure=lambda: answer(x))
     np.testing.assert_array_equal(x, [1.0, 2.0])
     assert opt.step == 0 and opt.globals == {}
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "muon", "adafactor"])
+def test_a_checkpoint_with_non_finite_state_is_refused(name):
+    opt = optim.create(name)
+    params = {"w": np.ones((2, 3))}
+    opt.update(params, {"w": np.ones((2, 3))})
+    d = opt.state_dict()
+    slot = sorted(d["state"]["w"])[0]
+    d["state"]["w"][slot] = np.full_like(d["state"]["w"][slot], np.nan)
+    fresh = optim.create(name)
+    with pytest.raises(InputError, match=f"the checkpoint's '{slot}' for parameter 'w' is not "
+                                         "finite"):
+        fresh.load_state_dict(d)
+    assert fresh.state == {} and fresh.step == 0
+    d["options"]["nonfinite"] = "ignore"  # the policy that keeps nan may load it
+    optim.create(name, nonfinite="ignore").load_state_dict(d)

@@ -855,6 +855,9 @@ class Optimizer(metaclass=_Checked):
                 if arrays[s].shape != expected[s]:
                     raise InputError(f"{where} has shape {arrays[s].shape}, expected "
                                      f"{expected[s]} for the parameter of shape {shapes[path]}")
+                if self.nonfinite != "ignore" and not np.isfinite(arrays[s]).all():
+                    raise InputError(f"{where} is not finite (a run that diverged; an "
+                                     "optimizer with nonfinite='ignore' may load it)")
             out[path] = arrays
         return out
 
