@@ -915,3 +915,39 @@ def test_a_checkpoint_with_non_finite_state_is_refused(name):
     assert fresh.state == {} and fresh.step == 0
     d["options"]["nonfinite"] = "ignore"  # the policy that keeps nan may load it
     optim.create(name, nonfinite="ignore").load_state_dict(d)
+
+
+def test_groups_refuse_settings_that_belong_to_a_group():
+    """opt.lr = 'x' on a Groups used to be a new attribute nothing read."""
+    opt = optim.Groups(optim.SGD(lr=0.1), {"b": {"lr": 0.5}})
+    for name, value in (("lr", 0.2), ("maximize", "no"), ("lrr", 1)):
+        with pytest.raises(InputError, match=f"Groups has no setting {name!r}"):
+            setattr(opt, name, value)
+    assert [o.lr for o in opt.optimizers] == [0.5, 0.1]
+    opt.optimizers[0].lr = 0.3  # where group settings are changed
+    params = {"b": 1.0, "w": 1.0}
+    opt.update(params, {"b": 1.0, "w": 1.0})
+    assert params == {"b": 0.7, "w": 0.9}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.Lookahead(optim.LBFGS()), lambda: optim.EMA(optim.LBFGS()),
+    lambda: optim.Accumulate(optim.LBFGS()), lambda: optim.Groups(optim.LBFGS(), {}),
+    lambda: optim.Groups(optim.SGD(), {"w": optim.LBFGS()}),
+])
+def test_composites_refuse_an_optimizer_that_needs_a_closure(make):
+    with pytest.raises(InputTypeError, match="LBFGS.*needs a closure"):
+        make()
+
+
+@pytest.mark.parametrize("key", ["max_lr", "weight_sum"])
+def test_schedule_free_globals_are_checked(key):
+    opt = optim.create("schedule_free_adamw")
+    p = np.ones(3)
+    opt.update(p, np.ones(3))
+    d = opt.state_dict()
+    d["globals"][key] = -1.0
+    fresh = optim.create("schedule_free_adamw")
+    with pytest.raises(InputError, match=f"global {key!r} must be >= 0, got -1.0"):
+        fresh.load_state_dict(d)
+    assert fresh.step == 0 and fresh.globals == {}

@@ -73,6 +73,10 @@ class Wrapper(Composite, metaclass=_Built):
         if not (hasattr(inner, "update") and hasattr(inner, "state_dict")):
             raise InputTypeError(f"{type(self).__name__} wraps an optimizer, not "
                                  f"{type(inner).__name__}")
+        if getattr(inner, "needs_closure", False):
+            raise InputTypeError(f"{type(self).__name__} cannot wrap {type(inner).__name__}: "
+                                 "it needs a closure (update(params, closure=...)), and "
+                                 "wrappers pass gradients")
         object.__setattr__(self, "inner", inner)
         #: Calls of :meth:`update` that changed the parameters or the wrapper's state.
         self.step = 0
