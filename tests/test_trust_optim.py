@@ -951,3 +951,13 @@ def test_schedule_free_globals_are_checked(key):
     with pytest.raises(InputError, match=f"global {key!r} must be >= 0, got -1.0"):
         fresh.load_state_dict(d)
     assert fresh.step == 0 and fresh.globals == {}
+
+
+@pytest.mark.parametrize("option, value", [("max_iter", 10**20), ("max_eval", 10**7),
+                                           ("history_size", 10**7)])
+def test_lbfgs_work_per_update_is_bounded(option, value):
+    with pytest.raises(InputError, match=f"{option} must be a whole number in \\[1, "):
+        build_optimizer(f"lbfgs:{option}={value}")
+    opt = optim.LBFGS()
+    with pytest.raises(InputError, match=option):
+        setattr(opt, option, value)

@@ -254,7 +254,7 @@ class Optimizer(metaclass=_Checked):
     clip_global_norm = Number(POSITIVE, "clip all gradients together to this L2 norm",
                               optional=True)
     clip_eps = Number(NONNEGATIVE, "ε of norm clipping, c/(‖g‖ + ε): 1e-6 (PyTorch) or 0 "
-                      "(Keras's clipnorm/global_clipnorm)")
+                      "(Keras's clipnorm/global_clipnorm); needs clip_norm or clip_global_norm")
     nonfinite = Choice(("raise", "skip", "ignore"), "what a gradient with inf/nan does")
     #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
     backend = Choice(fused_path.BACKENDS, "the path: fused kernels where they pay, or one")

@@ -20,6 +20,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
 
 
+#: The most iterations (and pairs kept) an L-BFGS update may ask for: the work of one call
+#: stays bounded.
+MAX_WORK = 1_000_000
+
 #: ``closure()`` → (loss, grads): the loss and its gradient (a tree like the parameters) at the
 #: parameters as they are when it is called.
 Closure = Callable[[], tuple[Any, Any]]
@@ -175,10 +179,12 @@ class LBFGS(Optimizer):
 
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
-    max_iter = Count(1, "iterations per update")
+    #: (bounded work: an update is at most a million iterations and evaluations)
+    max_iter = Count(1, "iterations per update", maximum=MAX_WORK)
     max_eval = Count(1, "closure evaluations per update (None: max_iter·5//4, following "
-                     "max_iter)", optional=True)
-    history_size = Count(1, "pairs (s, y) kept (lowered mid-run: the oldest go first)")
+                     "max_iter)", maximum=MAX_WORK * 5 // 4, optional=True)
+    history_size = Count(1, "pairs (s, y) kept (lowered mid-run: the oldest go first)",
+                         maximum=MAX_WORK)
     line_search_fn = Choice(("strong_wolfe",), "None: fixed step η; or a strong-Wolfe search",
                             optional=True)
 
