@@ -961,3 +961,55 @@ def test_lbfgs_work_per_update_is_bounded(option, value):
     opt = optim.LBFGS()
     with pytest.raises(InputError, match=option):
         setattr(opt, option, value)
+
+
+# ------------------------------------------------------------------ composite checkpoint files
+def _composites():
+    def la():
+        return optim.Lookahead(optim.EMA(optim.Adam(), init="zero"))
+
+    def groups():
+        return optim.Groups(optim.Adam(), {"b": {"lr": 0.1}})
+    return [la, groups]
+
+
+@pytest.mark.parametrize("make", _composites())
+def test_a_damaged_composite_checkpoint_is_one_error_naming_the_file(make, tmp_path):
+    import io
+    import zipfile
+
+    from descentlab.errors import FileFormatError
+
+    opt = make()
+    params = {"b": np.ones(2), "w": np.ones(2)}
+    opt.update(params, {"b": np.ones(2), "w": np.ones(2)})
+    path = tmp_path / "c.npz"
+    opt.save(path)
+    data = path.read_bytes()
+    rng = np.random.default_rng(0)
+    cases = [data[:n] for n in (0, 1, 30, len(data) // 2, len(data) - 1)]
+    for _ in range(40):
+        b = bytearray(data)
+        b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+        cases.append(bytes(b))
+    huge = io.BytesIO()  # a member declaring 8 TB: refused before anything is allocated
+    with zipfile.ZipFile(huge, "w") as z:
+        with zipfile.ZipFile(path) as src:
+            z.writestr("meta.npy", src.read("meta.npy"))
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+        z.writestr("a0.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + b"\0" * 64)
+    cases.append(huge.getvalue())
+    bad = tmp_path / "bad.npz"
+    for case in cases:
+        bad.write_bytes(case)
+        fresh = make()
+        before = repr(fresh.state_dict())
+        try:
+            fresh.load(bad)
+        except DescentlabError as e:
+            assert str(bad) in str(e)
+            assert repr(fresh.state_dict()) == before
+            if case is cases[-1]:
+                assert isinstance(e, FileFormatError) and "declares shape" in str(e)

@@ -992,9 +992,11 @@ _ZIP_DAMAGE = (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error, st
                NotImplementedError, KeyError, OverflowError)
 
 
-def read_checkpoint(name: str) -> dict[str, Any]:
-    """The state dict stored in a checkpoint file, checked as a file: every damage is one
-    :class:`FileFormatError` naming the file (the content is checked by the optimizer)."""
+def read_arrays(name: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` checkpoint (any layout: groups and wrappers read theirs
+    with it too), read within what the file holds — a member declaring more data than the
+    file is refused before anything is allocated; every damage is one
+    :class:`FileFormatError` naming the file."""
     def damaged(why: str) -> FileFormatError:
         return FileFormatError(f"{name} is not a readable descentlab optimizer checkpoint: "
                                f"{why}")
@@ -1019,6 +1021,17 @@ def read_checkpoint(name: str) -> dict[str, Any]:
                 arrays[_member_key(info, damaged)] = _read_member(archive, info, size, damaged)
         except _ZIP_DAMAGE as e:
             raise damaged(f"{e}") from None
+    return arrays
+
+
+def read_checkpoint(name: str) -> dict[str, Any]:
+    """The state dict stored in a checkpoint file, checked as a file: every damage is one
+    :class:`FileFormatError` naming the file (the content is checked by the optimizer)."""
+    def damaged(why: str) -> FileFormatError:
+        return FileFormatError(f"{name} is not a readable descentlab optimizer checkpoint: "
+                               f"{why}")
+
+    arrays = read_arrays(name)
     if "meta" not in arrays:
         raise damaged("it has no 'meta' member")
     try:
