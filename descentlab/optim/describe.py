@@ -10,10 +10,13 @@ any change here:
   descriptor's check: ``lo``/``hi``, ``None`` for unbounded, and whether each end is open),
   its doc string, and ``log`` — a hint that a slider should move on a log scale (rates and
   ε values, which span decades);
-* ``options`` — the other constructor arguments: ``kind`` ``"bool"``, ``"choice"`` (with its
-  ``allowed`` values) or ``"number"`` (``nullable`` when the default is ``None``), their
-  default, doc and whether the option is ``shared`` by every optimizer (maximize, clipping,
-  ...) rather than the rule's own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
+* ``options`` — the other constructor arguments (only those the class takes: L-BFGS has
+  none of the shared ones): ``kind`` ``"bool"``, ``"choice"`` (with its ``allowed`` values;
+  ``nullable`` when ``None`` is one), ``"number"`` (``nullable`` when the default is
+  ``None``), ``"count"`` (a whole number, its ``range``) or ``"numbers"`` (``count`` of
+  them), their default — what a default-constructed optimizer has — doc and whether the
+  option is ``shared`` by every optimizer (maximize, clipping, ...) rather than the rule's
+  own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
   :mod:`.hyperparams` are read when a class has them; otherwise the kind comes from the type
   of the default and a string option's allowed values from the error the class gives for a
   value it does not accept;
