@@ -1013,3 +1013,27 @@ def test_a_damaged_composite_checkpoint_is_one_error_naming_the_file(make, tmp_p
             assert repr(fresh.state_dict()) == before
             if case is cases[-1]:
                 assert isinstance(e, FileFormatError) and "declares shape" in str(e)
+
+
+SQUARES = sorted((name, slot) for name in NAMES
+                 for slot in optim.OPTIMIZERS[name].nonnegative_slots)
+
+
+@pytest.mark.parametrize("name, slot", SQUARES)
+def test_a_checkpoint_with_a_negative_sum_of_squares_is_refused(name, slot):
+    """Adam's v = −1 from a checkpoint used to give √(−1) = nan, silently."""
+    kwargs = {"amsgrad": True} if slot == "v_max" else {}
+    opt = optim.create(name, **kwargs)
+    g = np.array([[1.0, -2.0, 3.0], [0.5, 1.0, -1.0]])
+    if slot == "variance":  # Adafactor's unfactored moment is that of vectors
+        g = g[0]
+    params = {"w": np.ones_like(g)}  # else a matrix, so that Adafactor factors its moments
+    for _ in range(2):
+        opt.update(params, {"w": g})
+    d = opt.state_dict()
+    assert slot in d["state"]["w"] and np.all(d["state"]["w"][slot] >= 0)  # what runs give
+    d["state"]["w"][slot] = -np.abs(d["state"]["w"][slot]) - 1
+    fresh = optim.create(name, **kwargs)
+    with pytest.raises(InputError, match=f"'{slot}' for parameter 'w' has negative entries"):
+        fresh.load_state_dict(d)
+    assert fresh.state == {} and fresh.step == 0

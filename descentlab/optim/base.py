@@ -239,6 +239,9 @@ class Optimizer(metaclass=_Checked):
     elementwise: ClassVar[bool] = False
     #: The name of the rule's fused step (:mod:`.fused`), or ``None``.
     kernel: ClassVar[str | None] = None
+    #: State slots that can never be negative (sums and averages of squares): a checkpoint
+    #: with a negative entry is refused (√ of it would be nan, silently).
+    nonnegative_slots: ClassVar[tuple[str, ...]] = ()
     #: Whether ``rule`` applies ``weight_decay`` itself, where neither form of the base fits
     #: (Adafactor's step size reads the parameter before its decay, LAMB decays the Adam
     #: direction, schedule-free AdamW the z sequence): the base then does not.
@@ -858,6 +861,9 @@ class Optimizer(metaclass=_Checked):
                 if self.nonfinite != "ignore" and not np.isfinite(arrays[s]).all():
                     raise InputError(f"{where} is not finite (a run that diverged; an "
                                      "optimizer with nonfinite='ignore' may load it)")
+                if s in self.nonnegative_slots and np.any(arrays[s] < 0):
+                    raise InputError(f"{where} has negative entries, which it cannot hold "
+                                     "(a sum or average of squares)")
             out[path] = arrays
         return out
 

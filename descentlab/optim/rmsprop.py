@@ -54,6 +54,7 @@ class RMSprop(Optimizer):
                  "nesterov: p ← p − η·(g/(√s + ε) + μ·b)")
     elementwise = True
     kernel = "rmsprop"
+    nonnegative_slots = ("square_avg",)
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")

@@ -212,6 +212,7 @@ class ScheduleFreeAdamW(ScheduleFree):
 
     name = "schedule_free_adamw"
     slots = ("z", "v")
+    nonnegative_slots = ("v",)
     decays_in_rule = True
     equations: ClassVar[tuple[str, ...]] = (
         "v ← β2·v + (1 − β2)·g²,   d = g / (√(v / (1 − β2ᵗ)) + ε) + λ·y",
