@@ -37,6 +37,7 @@ against Keras's documented formulas.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import numbers
@@ -46,7 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from .optim.hyperparams import NONNEGATIVE, POSITIVE, Check, check_value, choice
+from .errors import InputError, InputTypeError, MissingKeyError
+from .optim.hyperparams import ANY, NONNEGATIVE, POSITIVE, Check, check_value, choice, flag
 
 UNIT_OPEN = Check(0.0, 1.0, True, True)  # (0, 1)
 UNIT_HALF_OPEN = Check(0.0, 1.0, True, False)  # (0, 1]
@@ -65,15 +67,15 @@ __all__ = [
 def _number(name: str, value: Any, check: Check = NONNEGATIVE) -> float:
     """A finite Python float in ``check``'s range; the error names the argument and value."""
     if isinstance(value, np.ndarray) and value.ndim > 0:
-        raise TypeError(f"{name} must be a number, not an array of shape {value.shape}")
+        raise InputTypeError(f"{name} must be a number, not an array of shape {value.shape}")
     return float(check_value(name, value, check))
 
 
 def _integer(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise InputError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
 
 
@@ -86,13 +88,13 @@ def _steps(name: str, value: Any) -> int | float:
 
 def _boundaries(name: str, value: Any) -> list[int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a list of integers, got {value!r}")
+        raise InputTypeError(f"{name} must be a list of integers, got {value!r}")
     if len(value) == 0:
-        raise ValueError(f"{name} must not be empty, got {list(value)!r}")
+        raise InputError(f"{name} must not be empty, got {list(value)!r}")
     out = [_integer(f"{name}[{i}]", b, 0) for i, b in enumerate(value)]
     for i in range(1, len(out)):
         if out[i] <= out[i - 1]:
-            raise ValueError(
+            raise InputError(
                 f"{name} must be strictly increasing, got {out} "
                 f"({name}[{i}] = {out[i]} <= {name}[{i - 1}] = {out[i - 1]})")
     return out
@@ -100,9 +102,9 @@ def _boundaries(name: str, value: Any) -> list[int]:
 
 def _count(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"a schedule is called with the update count, an integer; got {n!r}")
+        raise InputTypeError(f"a schedule is called with the update count, an integer; got {n!r}")
     if n < 0:
-        raise ValueError(f"the update count must be >= 0, got {n}")
+        raise InputError(f"the update count must be >= 0, got {n}")
     return int(n)
 
 
@@ -115,9 +117,14 @@ def _epochs(n: int, steps_per_epoch: int | float, staircase: bool) -> float:
 
 def _schedule(name: str, value: Any) -> Callable[[int], Any]:
     if not callable(value) or isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a schedule (a callable of the update count), "
+        raise InputTypeError(f"{name} must be a schedule (a callable of the update count), "
                         f"got {value!r}")
     return value
+
+
+def _state_mapping(d: Any) -> None:
+    if not isinstance(d, dict):
+        raise InputTypeError(f"a schedule state is a dict, not a {type(d).__name__}")
 
 
 def _float_to_json(x: float) -> float | str:
@@ -213,7 +220,7 @@ class InverseTimeDecay(Schedule):
         self.lr = _number("lr", lr)
         self.rate = _number("rate", rate)
         self.steps_per_epoch = _steps("steps_per_epoch", steps_per_epoch)
-        self.staircase = bool(staircase)
+        self.staircase = flag("staircase", staircase)
 
     def value(self, n: int) -> float:
         return self.lr / (1 + self.rate * _epochs(n, self.steps_per_epoch, self.staircase))
@@ -236,7 +243,7 @@ class ExponentialDecay(Schedule):
         self.lr = _number("lr", lr)
         self.gamma = _number("gamma", gamma, UNIT_HALF_OPEN)
         self.steps_per_epoch = _steps("steps_per_epoch", steps_per_epoch)
-        self.staircase = bool(staircase)
+        self.staircase = flag("staircase", staircase)
 
     def value(self, n: int) -> float:
         return self.lr * self.gamma ** _epochs(n, self.steps_per_epoch, self.staircase)
@@ -259,7 +266,7 @@ class InverseSqrtDecay(Schedule):
         self.lr = _number("lr", lr)
         self.k = _number("k", k)
         self.steps_per_epoch = _steps("steps_per_epoch", steps_per_epoch)
-        self.staircase = bool(staircase)
+        self.staircase = flag("staircase", staircase)
 
     def value(self, n: int) -> float:
         return self.k * self.lr / math.sqrt(_epochs(n, self.steps_per_epoch, self.staircase) + 1)
@@ -301,9 +308,9 @@ class PiecewiseConstant(Schedule):
                  at_boundary: str = "new") -> None:
         self.boundaries = _boundaries("boundaries", boundaries)
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise TypeError(f"values must be a list of numbers, got {values!r}")
+            raise InputTypeError(f"values must be a list of numbers, got {values!r}")
         if len(values) != len(self.boundaries) + 1:
-            raise ValueError(f"values must have one entry more than boundaries "
+            raise InputError(f"values must have one entry more than boundaries "
                              f"({len(self.boundaries) + 1}), got {len(values)}")
         self.values = [_number(f"values[{i}]", v) for i, v in enumerate(values)]
         self.at_boundary = choice("at_boundary", at_boundary, _AT_BOUNDARY)
@@ -354,7 +361,7 @@ class Polynomial(Schedule):
         self.decay_steps = _steps("decay_steps", decay_steps)
         self.power = _number("power", power, POSITIVE)
         self.final_lr = _number("final_lr", final_lr)
-        self.cycle = bool(cycle)
+        self.cycle = flag("cycle", cycle)
 
     def value(self, n: int) -> float:
         steps = self.decay_steps
@@ -430,10 +437,10 @@ class CosineDecay(Schedule):
         self.final_lr = _number("final_lr", final_lr)
         self.warmup_steps = _integer("warmup_steps", warmup_steps, 0)
         if self.warmup_steps >= self.total_steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be less than "
+            raise InputError(f"warmup_steps ({self.warmup_steps}) must be less than "
                              f"total_steps ({self.total_steps}), which includes the warmup")
         self.warmup_start_lr = _number("warmup_start_lr", warmup_start_lr)
-        self.cycle = bool(cycle)
+        self.cycle = flag("cycle", cycle)
 
     def value(self, n: int) -> float:
         w = self.warmup_steps
@@ -506,7 +513,7 @@ class _Phased(Schedule):
             ends = [warm, last]
         starts = [0.0, *ends[:-1]]
         if warm <= 0 or any(e <= s for s, e in zip(starts, ends)):
-            raise ValueError(
+            raise InputError(
                 f"pct_start={self.pct_start} with total_steps={self.total_steps} leaves a phase "
                 "of the cycle with no updates (the warmup must be longer than one update and "
                 "shorter than the schedule)")
@@ -552,7 +559,7 @@ class OneCycle(_Phased):
         self.anneal = choice("anneal", anneal, ("cos", "linear"))
         self.div_factor = _number("div_factor", div_factor, POSITIVE)
         self.final_div_factor = _number("final_div_factor", final_div_factor, POSITIVE)
-        self.three_phase = bool(three_phase)
+        self.three_phase = flag("three_phase", three_phase)
         initial = self.max_lr / self.div_factor
         final = initial / self.final_div_factor
         self._set_phases([initial, self.max_lr, initial, final] if self.three_phase
@@ -579,7 +586,7 @@ class OneCycleMomentum(_Phased):
         self.total_steps = _integer("total_steps", total_steps, 2)
         self.pct_start = _number("pct_start", pct_start, UNIT_OPEN)
         self.anneal = choice("anneal", anneal, ("cos", "linear"))
-        self.three_phase = bool(three_phase)
+        self.three_phase = flag("three_phase", three_phase)
         self.base_momentum = _number("base_momentum", base_momentum, UNIT_CLOSED_OPEN)
         self.max_momentum = _number("max_momentum", max_momentum, UNIT_CLOSED_OPEN)
         lo, hi = self.base_momentum, self.max_momentum
@@ -666,15 +673,26 @@ class ReduceOnPlateau(Schedule):
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore the state from :meth:`state_dict` (configuration is not changed)."""
+        _state_mapping(d)
         if d.get("type") != type(self).__name__:
-            raise ValueError(f"the state is for a {d.get('type')!r} schedule, "
+            raise InputError(f"the state is for a {d.get('type')!r} schedule, "
                              f"not a {type(self).__name__}")
-        for key in ("lr", "best", "num_bad", "cooldown_counter", "reports"):
+        keys = ("type", "lr", "best", "num_bad", "cooldown_counter", "reports")
+        for key in keys:
             if key not in d:
-                raise KeyError(f"the schedule state has no {key!r} entry")
-        lr = _number("lr", d["lr"])
-        counters = {k: _integer(k, d[k], 0) for k in ("num_bad", "cooldown_counter", "reports")}
-        self.current_lr, self.best = lr, float(d["best"])
+                raise MissingKeyError(f"the schedule state has no {key!r} entry")
+        extra = sorted(set(d) - set(keys), key=str)
+        if extra:
+            raise MissingKeyError(f"the schedule state has an unknown entry {extra[0]!r}")
+        lr = _number("the schedule state's lr", d["lr"])
+        counters = {k: _integer(f"the schedule state's {k}", d[k], 0)
+                    for k in ("num_bad", "cooldown_counter", "reports")}
+        best = d["best"]
+        if isinstance(best, str) and best in ("inf", "-inf"):  # (JSON has no infinities)
+            best = float(best)
+        best = check_value("the schedule state's best", best, ANY) if not (
+            isinstance(best, float) and math.isinf(best)) else best
+        self.current_lr, self.best = lr, float(best)
         self.num_bad = counters["num_bad"]
         self.cooldown_counter = counters["cooldown_counter"]
         self.reports = counters["reports"]
@@ -691,7 +709,7 @@ class Lambda(Schedule):
 
     def __init__(self, fn: Callable[[int], float], lr: float = 1.0) -> None:
         if not callable(fn):
-            raise TypeError(f"fn must be callable, got {fn!r}")
+            raise InputTypeError(f"fn must be callable, got {fn!r}")
         self.fn = fn
         self.lr = _number("lr", lr)
 
@@ -714,14 +732,20 @@ class _Composite(Schedule):
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore the inner schedules' state from :meth:`state_dict`."""
         kids = self.children()
-        if d.get("type") != type(self).__name__ or len(d.get("schedules", ())) != len(kids):
-            raise ValueError(f"the state is not that of this {type(self).__name__} "
+        _state_mapping(d)
+        saved = d.get("schedules", ())
+        if d.get("type") != type(self).__name__ or not isinstance(saved, (list, tuple)) or len(
+                saved) != len(kids) or set(d) != {"type", "schedules"}:
+            raise InputError(f"the state is not that of this {type(self).__name__} "
                              f"({len(kids)} schedules)")
-        for i, (s, sd) in enumerate(zip(kids, d["schedules"])):
+        for i, (s, sd) in enumerate(zip(kids, saved)):
             if (sd is None) != (not hasattr(s, "load_state_dict")):
-                raise ValueError(f"schedule {i} of this {type(self).__name__} "
+                raise InputError(f"schedule {i} of this {type(self).__name__} "
                                  f"({s!r}) does not match the saved state")
-        for s, sd in zip(kids, d["schedules"]):
+        for s, sd in zip(kids, saved):  # every part checked on a copy first: a state that
+            if sd is not None:          # fails half-way must change nothing
+                copy.deepcopy(s).load_state_dict(sd)
+        for s, sd in zip(kids, saved):
             if sd is not None:
                 s.load_state_dict(sd)
 
@@ -742,7 +766,7 @@ class Join(_Composite):
     def __init__(self, schedules: Sequence[Callable[[int], float]],
                  boundaries: Sequence[int]) -> None:
         if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence):
-            raise TypeError(f"schedules must be a list of schedules, got {schedules!r}")
+            raise InputTypeError(f"schedules must be a list of schedules, got {schedules!r}")
         self.schedules = [
             Constant(_number(f"schedules[{i}]", s))
             if isinstance(s, numbers.Real) and not isinstance(s, bool)
@@ -750,7 +774,7 @@ class Join(_Composite):
             for i, s in enumerate(schedules)]
         self.boundaries = _boundaries("boundaries", boundaries)
         if len(self.schedules) != len(self.boundaries) + 1:
-            raise ValueError(f"schedules must have one entry more than boundaries "
+            raise InputError(f"schedules must have one entry more than boundaries "
                              f"({len(self.boundaries) + 1}), got {len(self.schedules)}")
 
     def children(self) -> list[Any]:

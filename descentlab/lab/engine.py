@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, NonFiniteError
 
 OUTCOMES = ("global", "local", "moving", "diverged")
 
@@ -192,8 +192,13 @@ def _one_update(optimizer: Any, K: int,
     closure computing f and its gradient at its run's current point instead of G."""
     if getattr(optimizer, "needs_closure", False):
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
-            with np.errstate(all="ignore"):
-                opt.update(X, closure=lambda: _value_and_grad(problem, X))
+            if not np.isfinite(X).all():  # a run that has diverged (frozen): nothing to do
+                return
+            try:
+                with np.errstate(all="ignore"):
+                    opt.update(X, closure=lambda: _value_and_grad(problem, X))
+            except NonFiniteError:  # (nonfinite="raise"): the run met inf/nan, it diverged
+                X[...] = np.nan
     else:
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
             opt.update(X, G)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1 / (1 + e^(−x)), computed without overflow for large |x|."""
@@ -57,9 +59,9 @@ def labels_to_indices(t: np.ndarray, n_classes: int) -> np.ndarray:
         if t.dtype.kind == "f" and np.all(t == np.round(t)):
             t = t.astype(np.intp)
         else:
-            raise ValueError(f"labels must be class indices or one-hot rows, got dtype {t.dtype}")
+            raise InputError(f"labels must be class indices or one-hot rows, got dtype {t.dtype}")
     if t.size and (t.min() < 0 or t.max() >= n_classes):
-        raise ValueError(f"label out of range: labels must be in 0..{n_classes - 1}, "
+        raise InputError(f"label out of range: labels must be in 0..{n_classes - 1}, "
                          f"got {int(t.min())}..{int(t.max())}")
     return t.reshape(-1)
 
@@ -112,7 +114,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
     grad = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat, x):
-        raise ValueError("numerical_gradient needs a contiguous array to perturb in place")
+        raise InputError("numerical_gradient needs a contiguous array to perturb in place")
     for i in range(flat.size):
         old = flat[i]
         flat[i] = old + h

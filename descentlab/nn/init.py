@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from ..errors import InputError
+
 NAMED = {"he": 2.0, "relu": 2.0, "xavier": 1.0, "sigmoid": 1.0}
 
 
@@ -30,12 +32,12 @@ def init_std(kind: str | float, fan_in: int) -> float:
             try:
                 return init_std(float(key), fan_in)
             except ValueError:
-                raise ValueError(f"unknown weight_init_std {kind!r}: use 'he', 'xavier' "
+                raise InputError(f"unknown weight_init_std {kind!r}: use 'he', 'xavier' "
                                  f"(aliases 'relu', 'sigmoid') or a number") from None
         return math.sqrt(NAMED[key] / fan_in)
     std = float(kind)
     if not (std >= 0 and math.isfinite(std)):
-        raise ValueError(f"weight_init_std must be a finite number >= 0, got {kind!r}")
+        raise InputError(f"weight_init_std must be a finite number >= 0, got {kind!r}")
     return std
 
 

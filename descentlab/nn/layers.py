@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from . import kernels
 from .buffers import Buffers
 from .functions import labels_to_indices
@@ -175,14 +176,14 @@ class SoftmaxWithLoss:
     def forward(self, x: np.ndarray, t: np.ndarray) -> float:
         x = np.asarray(x)
         if x.ndim != 2:
-            raise ValueError(f"SoftmaxWithLoss expects scores of shape (N, K), got {x.shape}")
+            raise InputError(f"SoftmaxWithLoss expects scores of shape (N, K), got {x.shape}")
         n, k = x.shape
         t = np.asarray(t)
         if t.shape == x.shape:
             self.t = t
         else:
             if t.shape[:1] != (n,):
-                raise ValueError(f"labels of shape {t.shape} do not match scores of shape "
+                raise InputError(f"labels of shape {t.shape} do not match scores of shape "
                                  f"{x.shape} (expected ({n},) indices or ({n}, {k}) one-hot)")
             self.t = labels_to_indices(t, k)
         y = self._buf.get("y", x.shape, x.dtype)
@@ -242,7 +243,7 @@ class SigmoidWithLoss:
         t = np.asarray(t, dtype=x.dtype if x.dtype.kind == "f" else np.float64)
         if t.shape != x.shape:
             if t.size != x.size:
-                raise ValueError(f"targets of shape {t.shape} do not match outputs {x.shape}")
+                raise InputError(f"targets of shape {t.shape} do not match outputs {x.shape}")
             t = t.reshape(x.shape)
         self.t = t
         self.y = 0.5 * (1 + np.tanh(0.5 * x))
@@ -269,7 +270,7 @@ class MSELoss:
         t = np.asarray(t, dtype=y.dtype if y.dtype.kind == "f" else np.float64)
         if t.shape != y.shape:
             if t.size != y.size:
-                raise ValueError(f"targets of shape {t.shape} do not match outputs {y.shape}")
+                raise InputError(f"targets of shape {t.shape} do not match outputs {y.shape}")
             t = t.reshape(y.shape)
         self.diff = y - t
         self.loss = float(np.mean(np.square(self.diff, dtype=np.float64)))

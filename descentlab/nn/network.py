@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..optim.flat import FlatParams
 from .functions import numerical_gradient as _numerical_gradient
 from .init import init_weights
@@ -81,17 +82,19 @@ class MultiLayerNet:
         for name, n in zip(["input_size", *["hidden_size_list"] * len(hidden_size_list),
                             "output_size"], sizes):
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"{name} must hold positive integers, got {n!r}")
-        if activation.lower() not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; use one of "
+                raise InputError(f"{name} must hold positive integers, got {n!r}")
+        if not isinstance(activation, str) or activation.lower() not in ACTIVATIONS:
+            raise InputError(f"unknown activation {activation!r}; use one of "
                              f"{', '.join(ACTIVATIONS)}")
-        if loss.lower() not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
-        if not (weight_decay_lambda >= 0):
-            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
+        if not isinstance(loss, str) or loss.lower() not in LOSSES:
+            raise InputError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+        if isinstance(weight_decay_lambda, (bool, np.bool_)) or not isinstance(
+                weight_decay_lambda, (int, float, np.integer, np.floating)) or not (
+                0 <= weight_decay_lambda < np.inf):
+            raise InputError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
-            raise ValueError(f"dtype must be a floating type, got {self.dtype}")
+            raise InputError(f"dtype must be a floating type, got {self.dtype}")
         self.input_size = int(input_size)
         self.hidden_size_list = [int(n) for n in hidden_size_list]
         self.hidden_layer_num = len(self.hidden_size_list)
@@ -156,7 +159,7 @@ class MultiLayerNet:
         if x.ndim != 2 or x.shape[1] != self.input_size:
             x = x.reshape(x.shape[0], -1) if x.ndim > 2 else x
             if x.ndim != 2 or x.shape[1] != self.input_size:
-                raise ValueError(f"input of shape {np.shape(x)} does not fit a network of "
+                raise InputError(f"input of shape {np.shape(x)} does not fit a network of "
                                  f"input_size {self.input_size} (expected (N, "
                                  f"{self.input_size}))")
         return x.astype(self.dtype, copy=False)
@@ -193,11 +196,11 @@ class MultiLayerNet:
         ``batch_size`` samples to bound memory.
         """
         if self.loss_name == "mse":
-            raise ValueError("accuracy is not defined for a regression (loss='mse') network")
+            raise InputError("accuracy is not defined for a regression (loss='mse') network")
         x = self._as_input(x)
         t = np.asarray(t)
         if t.shape[0] != x.shape[0]:
-            raise ValueError(f"{x.shape[0]} samples but {t.shape[0]} labels")
+            raise InputError(f"{x.shape[0]} samples but {t.shape[0]} labels")
         classes = isinstance(self.last_layer, SoftmaxWithLoss)
         if classes and t.ndim == 2:
             t = t.argmax(axis=1)

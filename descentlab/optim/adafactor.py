@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, Check, Hyper, check_value
+from .hyperparams import NONNEGATIVE, Check, Hyper, Number
 from .moments import lerp
 
 _NONPOSITIVE = Check(None, 0.0, False, False)
@@ -58,6 +58,7 @@ class Adafactor(Optimizer):
 
     name = "adafactor"
     slots = ("row_var", "col_var", "variance")
+    nonnegative_slots = ('row_var', 'col_var', 'variance')
     option_names = ("eps1",)
     equations = ("β̂ₜ = 1 − t^c,   ρₜ = min(η, 1/√t),   α = max(ε₂, RMS(p))·ρₜ",
                  "matrix: R ← β̂R + (1 − β̂)·rowmean(g²),   C ← β̂C + (1 − β̂)·colmean(g²),",
@@ -66,6 +67,8 @@ class Adafactor(Optimizer):
                  "u = g / √max(v̂, ε₁²),   p ← p·(1 − ηλ) − α/max(1, RMS(u)/d)·u")
     decays_in_rule = True
 
+    eps1 = Number(NONNEGATIVE, "ε₁, the smallest second moment (None: the machine epsilon of "
+                  "the parameter's dtype)", optional=True)
     beta2_decay = Hyper(_NONPOSITIVE, "exponent c of 1 − β̂₂,t = t^c")
     eps2 = Hyper(NONNEGATIVE, "ε₂, the smallest RMS of the parameter for the step size")
     d = Hyper(_AT_LEAST_ONE, "clipping threshold d of the update's RMS")
@@ -87,9 +90,7 @@ class Adafactor(Optimizer):
         except (TypeError, ValueError):
             raise InputError(f"eps must be a pair (eps1 or None, eps2), got {eps!r}") from None
         eps1 = pair_1 if eps1 is _FROM_EPS else eps1
-        self.eps1 = None if eps1 is None else check_value("eps1", eps1, NONNEGATIVE)
-        if isinstance(self.eps1, np.ndarray):
-            raise InputError("eps1 must be a number or None, not an array")
+        self.eps1 = eps1
         self.beta2_decay = beta2_decay
         self.eps2 = pair_2 if eps2 is _FROM_EPS else eps2
         self.d = d

@@ -116,6 +116,8 @@ class Adam(AdamFamily):
             raise InputError(f"eps_root (optax's) goes with eps_mode='outside', not "
                              f"{values.get('eps_mode')!r}")
 
+    nonnegative_slots = ("v", "v_max")
+
     @property
     def slots(self) -> tuple[str, ...]:  # type: ignore[override]
         """``m``, ``v`` and, with AMSGrad, ``v_max`` (turned on mid-run, it starts at zero,

@@ -62,7 +62,7 @@ from ..errors import (
 from ..files import atomic_path
 from . import fused as fused_path
 from .blocks import blocks, elementwise_rule
-from .clipping import NORM_EPS, clip_arrays
+from .clipping import NORM_EPS, check_clip_options, clip_arrays
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, check_value
 from .tree import (
     ROOT,
@@ -332,7 +332,7 @@ class _Checked(type):
             if found is None or found.group(1) in accepted_arguments(cls):
                 raise
             raise unknown_argument(cls, found.group(1)) from None
-        obj.check_settings(obj.settings())
+        obj.check_combination(obj.settings())
         obj._constructed = True
         return obj
 
@@ -357,6 +357,9 @@ class Optimizer(metaclass=_Checked):
     elementwise: ClassVar[bool] = False
     #: The name of the rule's fused step (:mod:`.fused`), or ``None``.
     kernel: ClassVar[str | None] = None
+    #: State slots that can never be negative (sums and averages of squares): a checkpoint
+    #: with a negative entry is refused (√ of it would be nan, silently).
+    nonnegative_slots: ClassVar[tuple[str, ...]] = ()
     #: Whether ``rule`` applies ``weight_decay`` itself, where neither form of the base fits
     #: (Adafactor's step size reads the parameter before its decay, LAMB decays the Adam
     #: direction, schedule-free AdamW the z sequence): the base then does not.
@@ -372,7 +375,7 @@ class Optimizer(metaclass=_Checked):
     clip_global_norm = Number(POSITIVE, "clip all gradients together to this L2 norm",
                               optional=True)
     clip_eps = Number(NONNEGATIVE, "ε of norm clipping, c/(‖g‖ + ε): 1e-6 (PyTorch) or 0 "
-                      "(Keras's clipnorm/global_clipnorm)")
+                      "(Keras's clipnorm/global_clipnorm); needs clip_norm or clip_global_norm")
     nonfinite = Choice(("raise", "skip", "ignore"), "what a gradient with inf/nan does")
     #: "auto" (fused kernel where it pays), "numpy" or "fused": see optim/fused/.
     backend = Choice(fused_path.BACKENDS, "the path: fused kernels where they pay, or one")
@@ -502,7 +505,13 @@ class Optimizer(metaclass=_Checked):
         """Called by the descriptors after an assignment; raising undoes it."""
         self.__dict__.pop("_plan_cache", None)
         if self.__dict__.get("_constructed"):
-            self.check_settings(self.settings())
+            self.check_combination(self.settings())
+
+    def check_combination(self, values: dict[str, Any]) -> None:
+        """The shared checks of a combination of settings (a ``clip_eps`` needs norm
+        clipping), then the class's own :meth:`check_settings`."""
+        check_clip_options(values)
+        self.check_settings(values)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # A misspelt or foreign setting (opt.learning_rate = 0.1) would be a new attribute that
@@ -1202,6 +1211,12 @@ class Optimizer(metaclass=_Checked):
                 if arrays[s].shape != expected[s]:
                     raise InputError(f"{where} has shape {arrays[s].shape}, expected "
                                      f"{expected[s]} for the parameter of shape {shapes[path]}")
+                if self.nonfinite != "ignore" and not np.isfinite(arrays[s]).all():
+                    raise InputError(f"{where} is not finite (a run that diverged; an "
+                                     "optimizer with nonfinite='ignore' may load it)")
+                if s in self.nonnegative_slots and np.any(arrays[s] < 0):
+                    raise InputError(f"{where} has negative entries, which it cannot hold "
+                                     "(a sum or average of squares)")
             out[path] = arrays
         return out
 
@@ -1336,9 +1351,11 @@ _ZIP_DAMAGE = (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error, st
                NotImplementedError, KeyError, OverflowError)
 
 
-def read_checkpoint(name: str) -> dict[str, Any]:
-    """The state dict stored in a checkpoint file, checked as a file: every damage is one
-    :class:`FileFormatError` naming the file (the content is checked by the optimizer)."""
+def read_arrays(name: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` checkpoint (any layout: groups and wrappers read theirs
+    with it too), read within what the file holds — a member declaring more data than the
+    file is refused before anything is allocated; every damage is one
+    :class:`FileFormatError` naming the file."""
     def damaged(why: str) -> FileFormatError:
         return FileFormatError(f"{name} is not a readable descentlab optimizer checkpoint: "
                                f"{why}")
@@ -1363,6 +1380,17 @@ def read_checkpoint(name: str) -> dict[str, Any]:
                 arrays[_member_key(info, damaged)] = _read_member(archive, info, size, damaged)
         except _ZIP_DAMAGE as e:
             raise damaged(f"{e}") from None
+    return arrays
+
+
+def read_checkpoint(name: str) -> dict[str, Any]:
+    """The state dict stored in a checkpoint file, checked as a file: every damage is one
+    :class:`FileFormatError` naming the file (the content is checked by the optimizer)."""
+    def damaged(why: str) -> FileFormatError:
+        return FileFormatError(f"{name} is not a readable descentlab optimizer checkpoint: "
+                               f"{why}")
+
+    arrays = read_arrays(name)
     if "meta" not in arrays:
         raise damaged("it has no 'meta' member")
     try:

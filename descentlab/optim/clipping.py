@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from .hyperparams import POSITIVE, check_value
 
 NORM_EPS = 1e-6
@@ -53,6 +54,27 @@ def _sum_of_squares(a: np.ndarray) -> float:
                 part = float(np.dot(wide, wide))
             total += part
     return total
+
+
+def check_clip_options(values: Mapping[str, Any]) -> None:
+    """Refuse a ``clip_eps`` that would change nothing: it is the ε of norm clipping only, so a
+    value other than the default needs ``clip_norm`` or ``clip_global_norm`` (checked by every
+    optimizer at construction and on every assignment, which is undone if this raises).
+
+    >>> check_clip_options({"clip_eps": 0.0, "clip_norm": 1.0})
+    >>> check_clip_options({"clip_eps": 0.0, "clip_norm": None, "clip_global_norm": None})
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.InputError: clip_eps=0.0 takes effect only with norm clipping: \
+clip_norm and clip_global_norm are both None; set one of them first, or leave clip_eps at its \
+default 1e-06
+    """
+    eps = values.get("clip_eps", NORM_EPS)
+    if eps != NORM_EPS and values.get("clip_norm") is None and (
+            values.get("clip_global_norm") is None):
+        raise InputError(f"clip_eps={eps!r} takes effect only with norm clipping: clip_norm "
+                         "and clip_global_norm are both None; set one of them first, or leave "
+                         f"clip_eps at its default {NORM_EPS!r}")
 
 
 def global_norm(arrays: list[np.ndarray]) -> float:
@@ -115,19 +137,19 @@ class _GradLeaf:
         self.path, self.container, self.key = path, container, key
         if isinstance(node, np.ndarray):
             if not np.issubdtype(node.dtype, np.floating):
-                raise TypeError(f"the gradient {path!r} has dtype {node.dtype}; clipping in "
+                raise InputTypeError(f"the gradient {path!r} has dtype {node.dtype}; clipping in "
                                 "place needs floating-point arrays")
             if not node.flags.writeable:
-                raise ValueError(f"the gradient {path!r} is a read-only array")
+                raise InputError(f"the gradient {path!r} is a read-only array")
             self.array, self.scalar_type = node, None
         elif isinstance(node, (float, np.floating)):
             if container is None or isinstance(container, tuple):
                 where = "at the root" if container is None else "inside a tuple"
-                raise TypeError(f"the gradient {path!r} is a float {where} and cannot be "
+                raise InputTypeError(f"the gradient {path!r} is a float {where} and cannot be "
                                 "clipped in place; put it in a dict or list")
             self.array, self.scalar_type = np.array(node, dtype=np.float64), type(node)
         else:
-            raise TypeError(f"the gradient {path!r} is a {type(node).__name__}, not a float "
+            raise InputTypeError(f"the gradient {path!r} is a {type(node).__name__}, not a float "
                             "or a floating-point array")
 
     def write(self, value: np.ndarray) -> None:

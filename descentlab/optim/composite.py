@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 import warnings
-import zipfile
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import FileFormatError, InputError, MissingKeyError, NonFiniteError
 from ..files import atomic_path
+from .base import read_arrays
 from .tree import Leaf, flatten_grads, flatten_params, show
 
 _ARRAY = "__array__"
@@ -71,15 +71,13 @@ def save_state(path: str | os.PathLike, d: dict[str, Any]) -> None:
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     """Read what :func:`save_state` wrote; a damaged file is one error naming it."""
     name = os.fspath(path)
+    arrays = read_arrays(name)  # bounded by the file's size; damage is a FileFormatError
+    if "meta" not in arrays:
+        raise FileFormatError(f"{name} is not a descentlab optimizer checkpoint")
     try:
-        with np.load(name, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise FileFormatError(f"{name} is not a descentlab optimizer checkpoint")
-            arrays = {k: z[k] for k in z.files if k != "meta"}
-            d = _decode(json.loads(str(z["meta"])), arrays)
-    except FileFormatError:
-        raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        meta = arrays.pop("meta")
+        d = _decode(json.loads(str(meta[()] if meta.shape == () else meta)), arrays)
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise FileFormatError(f"{name} cannot be read as an optimizer checkpoint: {e}") from None
     if not isinstance(d, dict):
         raise FileFormatError(f"{name} is not a descentlab optimizer checkpoint")

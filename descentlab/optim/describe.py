@@ -10,10 +10,13 @@ any change here:
   descriptor's check: ``lo``/``hi``, ``None`` for unbounded, and whether each end is open),
   its doc string, and ``log`` — a hint that a slider should move on a log scale (rates and
   ε values, which span decades);
-* ``options`` — the other constructor arguments: ``kind`` ``"bool"``, ``"choice"`` (with its
-  ``allowed`` values) or ``"number"`` (``nullable`` when the default is ``None``), their
-  default, doc and whether the option is ``shared`` by every optimizer (maximize, clipping,
-  ...) rather than the rule's own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
+* ``options`` — the other constructor arguments (only those the class takes: L-BFGS has
+  none of the shared ones): ``kind`` ``"bool"``, ``"choice"`` (with its ``allowed`` values;
+  ``nullable`` when ``None`` is one), ``"number"`` (``nullable`` when the default is
+  ``None``), ``"count"`` (a whole number, its ``range``) or ``"numbers"`` (``count`` of
+  them), their default — what a default-constructed optimizer has — doc and whether the
+  option is ``shared`` by every optimizer (maximize, clipping, ...) rather than the rule's
+  own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
   :mod:`.hyperparams` are read when a class has them; otherwise the kind comes from the type
   of the default and a string option's allowed values from the error the class gives for a
   value it does not accept;
@@ -42,6 +45,8 @@ import inspect
 import math
 import re
 from typing import Any
+
+import numpy as np
 
 from . import hyperparams
 from .base import Optimizer
@@ -146,15 +151,30 @@ def _hyperparameter(cls: type[Optimizer], name: str, default: Any,
         "lo_open": bool(check.lo_open), "hi_open": bool(check.hi_open),
         "range": check.text(),
         "doc": _doc_of(descriptor),
-        "log": bool(_LOG_NAMES.match(name)),
+        # (a log scale cannot show 0: not for a default of 0, such as Adam's eps_root)
+        "log": bool(_LOG_NAMES.match(name)) and _positive(default),
     }
+
+
+def _positive(x: Any) -> bool:
+    try:
+        return bool(np.all(np.asarray(x, dtype=np.float64) > 0))
+    except (TypeError, ValueError):
+        return False
 
 
 def _option(cls: type[Optimizer], preset: dict[str, Any], name: str, default: Any,
             declared: dict[str, dict[str, Any]], shared: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "default": default, "shared": shared, "doc": ""}
     flags, choices, numbers = declared["Flag"], declared["Choice"], declared["Number"]
-    if name in numbers:
+    descriptor = cls.option_descriptors().get(name)
+    if isinstance(descriptor, hyperparams.Count):
+        entry.update(kind="count", nullable=descriptor.optional, range=descriptor.text(),
+                     doc=_doc_of(descriptor))
+    elif isinstance(descriptor, hyperparams.Numbers):
+        entry.update(kind="numbers", count=descriptor.count, default=_jsonable_number(default),
+                     doc=_doc_of(descriptor))
+    elif name in numbers:
         number = numbers[name]
         entry.update(kind="number", nullable=bool(getattr(number, "optional", False)),
                      default=_jsonable_number(default), doc=_doc_of(number))
@@ -165,6 +185,8 @@ def _option(cls: type[Optimizer], preset: dict[str, Any], name: str, default: An
     elif name in choices:
         entry.update(kind="choice", allowed=[str(v) for v in choices[name].allowed],
                      doc=_doc_of(choices[name]))
+        if getattr(choices[name], "optional", False):
+            entry["nullable"] = True  # None (off) is a value too: L-BFGS's line_search_fn
     elif isinstance(default, bool):
         entry["kind"] = "bool"
     elif isinstance(default, str):
@@ -191,13 +213,24 @@ def describe(name: str) -> dict[str, Any]:
     cls, preset = resolve(name)
     defaults = {**_signature_defaults(cls), **preset}
     hypers = cls.hyperparameter_names()
-    try:  # the values a default-constructed optimizer has (inherited ones included)
-        defaults.update(cls(**preset).hyperparameters())
-    except (TypeError, ValueError):  # a class with required arguments: the signature's
-        pass
     from . import accepted_arguments
 
     accepted = set(accepted_arguments(cls))
+    try:  # the values a default-constructed optimizer has (inherited ones included; options
+        # a constructor sets itself, as Muon's decoupled decay or adjust_lr_fn=None)
+        built = cls(**preset)
+    except (TypeError, ValueError):  # a class with required arguments: the signature's
+        built = None
+    if built is not None:
+        defaults.update(built.hyperparameters())
+        for key in defaults:
+            if key in accepted and key not in hypers and key not in HIDDEN_OPTIONS:
+                try:
+                    defaults[key] = getattr(built, key)
+                except AttributeError:
+                    pass
+    # only what the constructor takes (L-BFGS has none of the shared options)
+    defaults = {k: v for k, v in defaults.items() if k in accepted or k in hypers}
     declared = {kind: _class_descriptors(cls, getattr(hyperparams, kind, None))
                 for kind in ("Flag", "Choice", "Number")}
     base_names = set(inspect.signature(Optimizer.__init__).parameters)

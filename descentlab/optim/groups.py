@@ -113,6 +113,10 @@ class Groups(Composite):
         if not isinstance(base, Optimizer):
             raise InputTypeError(f"Groups needs an optimizer as its base, not "
                                  f"{type(base).__name__}")
+        if getattr(base, "needs_closure", False):
+            raise InputTypeError(f"Groups cannot use {type(base).__name__} as its base: it "
+                                 "needs a closure (update(params, closure=...)); Groups "
+                                 "passes gradients")
         if not isinstance(rules, Mapping):
             raise InputTypeError("Groups' rules must be a mapping pattern → settings, not "
                                  f"{type(rules).__name__}")
@@ -136,6 +140,10 @@ class Groups(Composite):
                 except (TypeError, ValueError) as e:
                     raise InputError(f"group {_describe(pattern)!r}: {e}") from None
             elif hasattr(how, "update") and hasattr(how, "state_dict"):
+                if getattr(how, "needs_closure", False):
+                    raise InputTypeError(f"group {_describe(pattern)!r}: {type(how).__name__} "
+                                         "needs a closure (update(params, closure=...)); "
+                                         "Groups passes gradients")
                 if any(how is o for o in optimizers) or how is base:
                     raise InputError(f"group {_describe(pattern)!r}: the same optimizer object "
                                      "is used by two groups")
@@ -155,6 +163,18 @@ class Groups(Composite):
         self.skipped_steps = 0
         self._assignment: dict[str, int] = {}
         self._structure = Structure()
+        self._built = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Settings belong to the groups: ``opt.lr = 0.1`` on a Groups would be a new
+        attribute nothing reads, so it is refused once built (set ``opt.optimizers[i].lr``,
+        or ``opt.optimizer_for(path).lr``)."""
+        if self.__dict__.get("_built") and not name.startswith("_") and (
+                name not in self.__dict__ and not hasattr(type(self), name)):
+            raise InputError(f"Groups has no setting {name!r}: settings belong to the groups "
+                             f"(set opt.optimizers[i].{name} or opt.optimizer_for(path)."
+                             f"{name}); assigning it here would change nothing")
+        object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- which group
     def group_of(self, path: str) -> int:

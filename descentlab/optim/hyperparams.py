@@ -29,7 +29,7 @@ descentlab.errors.InputTypeError: amsgrad must be True or False, not 'no' (a str
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -295,16 +295,61 @@ class Count(Option):
 
     kind = "count"
 
-    def __init__(self, minimum: int, doc: str = "", *, fixed_once_started: bool = False) -> None:
+    def __init__(self, minimum: int, doc: str = "", *, maximum: int | None = None,
+                 optional: bool = False, fixed_once_started: bool = False) -> None:
         super().__init__(doc, fixed_once_started=fixed_once_started)
-        self.minimum = minimum
+        self.minimum, self.maximum, self.optional = minimum, maximum, optional
 
-    def validate(self, value: Any) -> int:
+    def text(self) -> str:
+        if self.maximum is None:
+            return f">= {self.minimum}"
+        return f"in [{self.minimum}, {self.maximum}]"
+
+    def validate(self, value: Any) -> int | None:
+        if value is None and self.optional:
+            return None
         if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
-                or value < self.minimum):
-            raise InputError(f"{self.name} must be a whole number >= {self.minimum}, "
-                             f"got {_short(value)}")
+                or value < self.minimum or (self.maximum is not None and value > self.maximum)):
+            raise InputError(f"{self.name} must be a whole number {self.text()}"
+                             f"{' or None' if self.optional else ''}, got {_short(value)}")
         return int(value)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "range": f">= {self.minimum}"}
+        return {**super().describe(), "range": self.text(), "optional": self.optional}
+
+
+class Numbers(Option):
+    """A fixed number of finite numbers that is an option (stored as a list, as checkpoints
+    save options as JSON): ``Numbers(3, "Newton–Schulz coefficients (a, b, c)")``.
+
+    >>> class A:
+    ...     abc = Numbers(3)
+    ...     _options: dict = {}
+    >>> a = A(); a.abc = (1, 2)
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.InputError: abc must be 3 finite numbers, got (1, 2)
+    """
+
+    kind = "numbers"
+
+    def __init__(self, count: int, doc: str = "", *, fixed_once_started: bool = False) -> None:
+        super().__init__(doc, fixed_once_started=fixed_once_started)
+        self.count = count
+
+    def validate(self, value: Any) -> list[float]:
+        bad = InputError(f"{self.name} must be {self.count} finite numbers, got {_short(value)}")
+        if isinstance(value, (str, bytes, Mapping)) or np.ndim(value) != 1:
+            raise bad
+        if any(isinstance(x, (bool, np.bool_, str, bytes)) or x is None for x in value):
+            raise bad
+        try:
+            numbers = [float(x) for x in value]
+        except (TypeError, ValueError, OverflowError):
+            raise bad from None
+        if len(numbers) != self.count or not all(np.isfinite(numbers)):
+            raise bad
+        return numbers
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "count": self.count}

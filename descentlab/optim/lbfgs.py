@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError
-from .base import Optimizer
+from ..errors import InputError, InputTypeError, NonFiniteError
+from .base import Optimizer, is_schedule
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
-from .tree import flatten_grads, flatten_params
+from .tree import flatten_grads, flatten_params, show
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
+
+
+#: The most iterations (and pairs kept) an L-BFGS update may ask for: the work of one call
+#: stays bounded.
+MAX_WORK = 1_000_000
 
 #: ``closure()`` → (loss, grads): the loss and its gradient (a tree like the parameters) at the
 #: parameters as they are when it is called.
@@ -136,8 +148,12 @@ class LBFGS(Optimizer):
 
     State (``opt.globals``): the history ``old_dirs``/``old_stps`` (m × n arrays), ``ro``,
     ``H_diag``, the last direction ``d`` and step ``t``, ``prev_flat_grad``, ``prev_loss``,
-    ``n_iter``, ``func_evals`` — saved and restored by checkpoints. No ``maximize``, weight
-    decay or clipping (PyTorch's L-BFGS has none); no fused kernel.
+    ``n_iter``, ``func_evals`` — saved and restored by checkpoints (checked against the
+    parameters' size on loading). No ``maximize``, weight decay or clipping (PyTorch's L-BFGS
+    has none: setting them is refused); no fused kernel. ``nonfinite`` applies to every
+    evaluation of the closure: ``"raise"`` (default) refuses a loss or gradient that is
+    inf/nan and restores the parameters and state, ``"skip"`` undoes the update and counts it
+    in ``skipped_steps``, ``"ignore"`` goes on as PyTorch does (nothing is checked).
 
     Agreement with PyTorch: the same operations in the same order, but PyTorch's dot products
     (MKL) and ``add_(alpha=t)`` use fused multiply-adds; the last-bit differences stay there in
@@ -163,22 +179,45 @@ class LBFGS(Optimizer):
 
     tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
     tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
-    max_iter = Count(1, "iterations per update")
-    max_eval = Count(1, "closure evaluations per update (default max_iter·5//4)")
-    history_size = Count(1, "pairs (s, y) kept (lowered mid-run: the oldest go first)")
+    #: (bounded work: an update is at most a million iterations and evaluations)
+    max_iter = Count(1, "iterations per update", maximum=MAX_WORK)
+    max_eval = Count(1, "closure evaluations per update (None: max_iter·5//4, following "
+                     "max_iter)", maximum=MAX_WORK * 5 // 4, optional=True)
+    history_size = Count(1, "pairs (s, y) kept (lowered mid-run: the oldest go first)",
+                         maximum=MAX_WORK)
     line_search_fn = Choice(("strong_wolfe",), "None: fixed step η; or a strong-Wolfe search",
                             optional=True)
 
     def __init__(self, lr: Any = 1.0, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: Any = 1e-7, tolerance_change: Any = 1e-9,
-                 history_size: int = 100, line_search_fn: str | None = None) -> None:
-        super().__init__(lr)
+                 history_size: int = 100, line_search_fn: str | None = None, *,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(lr, nonfinite=nonfinite)
         self.tolerance_grad = tolerance_grad
         self.tolerance_change = tolerance_change
         self.max_iter = max_iter
-        self.max_eval = self.max_iter * 5 // 4 if max_eval is None else max_eval
+        self.max_eval = max_eval
         self.history_size = history_size
         self.line_search_fn = line_search_fn
+
+    def evaluations(self) -> int:
+        """The closure evaluations an update may make: ``max_eval``, or ``max_iter·5//4``
+        when it is None (so that a ``max_iter`` set later moves it, as the constructor's)."""
+        return self.max_iter * 5 // 4 if self.max_eval is None else self.max_eval
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """L-BFGS has none of the shared options (PyTorch's has none either): they are
+        refused rather than accepted and ignored."""
+        unsupported = {"maximize": False, "decoupled_weight_decay": False, "clip_value": None,
+                       "clip_norm": None, "clip_global_norm": None}
+        for name, default in unsupported.items():
+            if name in values and values[name] != default:
+                raise InputError(f"LBFGS has no {name} (it minimizes the closure's loss as "
+                                 f"given); {name}={values[name]!r} would change nothing")
+        decay = values.get("weight_decay", self._hyper.get("weight_decay", 0.0))
+        if is_schedule(decay) or np.any(np.asarray(decay) != 0):  # (a schedule too)
+            raise InputError(f"LBFGS has no weight_decay (add it to the closure's loss); "
+                             f"weight_decay={decay!r} would change nothing")
 
     def init_globals(self) -> dict[str, Any]:
         return {"n_iter": 0, "func_evals": 0}
@@ -188,6 +227,31 @@ class LBFGS(Optimizer):
         start = set(self.init_globals())
         return [start, start | {"d", "t", "H_diag", "prev_flat_grad", "prev_loss", "old_dirs",
                                 "old_stps", "ro"}]
+
+    def _checked_checkpoint(self, d: Any) -> Any:
+        """The base's checks, then the history's: counters that are whole numbers, and
+        arrays whose shapes fit each other and the parameters (one flat vector of n)."""
+        apply = super()._checked_checkpoint(d)
+        g = d.get("globals", {})
+        for k in ("n_iter", "func_evals"):
+            v = g.get(k, 0)
+            v = v[()] if isinstance(v, np.ndarray) and v.shape == () else v
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise InputError(f"the checkpoint's global {k!r} must be a whole number >= 0, "
+                                 f"got {_short(v)}")
+        if "d" not in g:
+            return apply
+        sizes = [int(np.prod(s)) for s in d.get("shapes", {}).values()]
+        n = sum(sizes) if sizes else np.size(g["d"])
+        m = np.shape(g["old_dirs"])[0] if np.ndim(g["old_dirs"]) else -1
+        expected = {"d": (n,), "prev_flat_grad": (n,), "old_dirs": (m, n), "old_stps": (m, n),
+                    "ro": (m,), "t": (), "H_diag": (), "prev_loss": ()}
+        for k, shape in expected.items():
+            if np.shape(g[k]) != shape:
+                raise InputError(f"the checkpoint's global {k!r} has shape {np.shape(g[k])}, "
+                                 f"expected {shape} (parameters of {n} numbers, a history "
+                                 f"of {max(m, 0)} pairs)")
+        return apply
 
     def update(self, params: Any, grads: Any = None, *,  # type: ignore[override]
                closure: Closure | None = None) -> float:
@@ -209,8 +273,16 @@ class LBFGS(Optimizer):
         sizes = np.cumsum([0] + [leaf.array.size for leaf in leaves])
         start = self._flat(leaves, dtype)
         globals_before = dict(self.globals) if self.globals else self.init_globals()
+        first: list[float] = []  # the loss at the start, once evaluated
         try:
-            loss = self._iterate(leaves, sizes, dtype, closure, h, dict(globals_before))
+            loss = self._iterate(leaves, sizes, dtype, closure, h, dict(globals_before), first)
+        except NonFiniteError as e:
+            self._write(leaves, sizes, start)
+            if self.nonfinite == "raise":
+                raise
+            self.skipped_steps += 1
+            warnings.warn(f"{e}; update skipped", RuntimeWarning, stacklevel=2)
+            return first[0] if first else math.nan
         except BaseException:
             self._write(leaves, sizes, start)
             raise
@@ -220,6 +292,22 @@ class LBFGS(Optimizer):
         self.step += 1
         self.current_lr = h.lr
         return loss
+
+    def _check_finite(self, value: float, flat: np.ndarray, leaves: list, sizes: np.ndarray,
+                      k: int) -> None:
+        """``nonfinite`` applies to every evaluation of the closure (the start, each iterate,
+        each point of the line search): the loss or a gradient that is inf/nan raises (or,
+        ``'skip'``, undoes the update); ``'ignore'`` follows PyTorch, which checks nothing."""
+        where = f"at step {self.step + 1} (evaluation {k} of the closure in this update)"
+        if not math.isfinite(value):
+            raise NonFiniteError(f"the closure's loss is {value} {where} (pass nonfinite="
+                                 "'skip' to skip such updates, 'ignore' to go on as PyTorch)")
+        if not np.isfinite(flat).all():
+            i = int(np.argmax(~np.isfinite(flat)))
+            leaf = leaves[int(np.searchsorted(sizes, i, side="right")) - 1]
+            raise NonFiniteError(f"the closure's gradient of {show(leaf.path)} is not finite "
+                                 f"{where} (pass nonfinite='skip' to skip such updates, "
+                                 "'ignore' to go on as PyTorch)")
 
     # ------------------------------------------------------------ the flat vector x
     @staticmethod
@@ -240,13 +328,34 @@ class LBFGS(Optimizer):
             leaf.write_back()
 
     def _iterate(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
-                 h: Any, st: dict[str, Any]) -> float:
-        def evaluate() -> tuple[float, np.ndarray]:
-            value, grads = closure()
-            gs = flatten_grads(grads, leaves)
-            return float(value), np.concatenate([np.asarray(g, dtype).reshape(-1) for g in gs])
+                 h: Any, st: dict[str, Any], first: list[float]) -> float:
+        evaluations = [0]
 
-        lr, max_iter, max_eval = h.lr, self.max_iter, self.max_eval
+        def evaluate() -> tuple[float, np.ndarray]:
+            answer = closure()
+            if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+                raise InputTypeError(f"the closure must return (loss, grads), got "
+                                     f"{type(answer).__name__} {_short(answer)}")
+            value, grads = answer
+            if isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value) != 0:
+                raise InputTypeError(f"the closure's loss must be a number, got "
+                                     f"{_short(value)}")
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise InputTypeError(f"the closure's loss must be a number, got "
+                                     f"{_short(value)}") from None
+            gs = flatten_grads(grads, leaves)
+            with np.errstate(over="ignore"):
+                flat = np.concatenate([np.asarray(g, dtype).reshape(-1) for g in gs])
+            evaluations[0] += 1
+            if not first:
+                first.append(value)
+            if self.nonfinite != "ignore":
+                self._check_finite(value, flat, leaves, sizes, evaluations[0])
+            return value, flat
+
+        lr, max_iter, max_eval = h.lr, self.max_iter, self.evaluations()
         tol_grad, tol_change = h.tolerance_grad, h.tolerance_change
         orig_loss, flat_grad = evaluate()
         loss, evals = orig_loss, 1

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, Choice, Flag, Hyper
+from .hyperparams import NONNEGATIVE, Choice, Count, Flag, Hyper, Numbers
 from .moments import lerp
 from .tree import flatten_params, show
 
@@ -90,6 +90,8 @@ class Muon(Optimizer):
     nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")
     adjust_lr_fn = Choice(("original", "match_rms_adamw"), "the step scale s(A, B): torch's "
                           "original √max(1, A/B), or 0.2·√max(A, B) to match AdamW's RMS")
+    ns_coefficients = Numbers(3, "the quintic Newton–Schulz coefficients (a, b, c)")
+    ns_steps = Count(0, "Newton–Schulz iterations", maximum=99)
     ns_dtype = Choice(("bfloat16", "param"), "the Newton–Schulz arithmetic: torch's bfloat16, "
                       "or the parameters' dtype (exact comparisons)")
     equations = ("B ← μ·B + (1 − μ)·g,   B̃ = g + μ·(B − g) (nesterov) or B",
@@ -109,19 +111,8 @@ class Muon(Optimizer):
         self.momentum = momentum
         self.eps = eps
         self.nesterov = nesterov
-        try:
-            #: (a list: options are saved as JSON and compared on loading)
-            self.ns_coefficients = [float(x) for x in ns_coefficients]
-        except (TypeError, ValueError):
-            raise InputError(f"ns_coefficients must be three numbers, got "
-                             f"{ns_coefficients!r}") from None
-        if len(self.ns_coefficients) != 3 or not np.all(np.isfinite(self.ns_coefficients)):
-            raise InputError(f"ns_coefficients must be three finite numbers, got "
-                             f"{ns_coefficients!r}")
-        if isinstance(ns_steps, bool) or not isinstance(ns_steps, (int, np.integer)) or not (
-                0 <= ns_steps < 100):
-            raise InputError(f"ns_steps must be an integer in [0, 100), got {ns_steps!r}")
-        self.ns_steps = int(ns_steps)
+        self.ns_coefficients = ns_coefficients  # (a list: options are saved as JSON)
+        self.ns_steps = ns_steps
         self.adjust_lr_fn = "original" if adjust_lr_fn is None else adjust_lr_fn
         self.ns_dtype = ns_dtype
 

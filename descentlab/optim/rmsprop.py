@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Optimizer, is_schedule
 from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number
 from .moments import bias_correction, ema, ema_square
@@ -53,6 +54,7 @@ class RMSprop(Optimizer):
                  "nesterov: p ← p − η·(g/(√s + ε) + μ·b)")
     elementwise = True
     kernel = "rmsprop"
+    nonnegative_slots = ("square_avg",)
 
     rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
     eps = Hyper(POSITIVE, "ε added to the root")
@@ -73,6 +75,16 @@ class RMSprop(Optimizer):
         self.initial_scale = initial_scale
         self.nesterov = nesterov
         self.bias_correction = bias_correction
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """``nesterov`` steps along g/d + μ·b: with no momentum at all (a fixed μ = 0) it
+        would change nothing, so it is refused (a schedule or an array of μ is not)."""
+        if not values.get("nesterov") or is_schedule(self._hyper.get("momentum")):
+            return
+        momentum = values.get("momentum", 0.0)
+        if not np.any(np.asarray(momentum) != 0):
+            raise InputError(f"nesterov needs momentum > 0: with momentum={momentum!r} it "
+                             "would change nothing (to drop both, set nesterov=False first)")
 
     @property
     def slots(self) -> tuple[str, ...]:  # type: ignore[override]

@@ -86,6 +86,16 @@ class ScheduleFree(Optimizer):
         """The base step d_t (before the rate)."""
         raise NotImplementedError
 
+    def _checked_globals(self, globals_: Any, step: int) -> dict[str, Any]:
+        """The base's checks, then the running maximum rate and the weight sum: numbers
+        >= 0 (a negative one would weigh the average wrongly, silently)."""
+        out = super()._checked_globals(globals_, step)
+        for k in ("max_lr", "weight_sum"):
+            if k in out and np.any(np.asarray(out[k]) < 0):
+                raise InputError(f"the checkpoint's global {k!r} must be >= 0, got "
+                                 f"{out[k]!r}")
+        return out
+
     def init_globals(self) -> dict[str, Any]:
         return {"max_lr": 0.0, "weight_sum": 0.0}
 
@@ -202,6 +212,7 @@ class ScheduleFreeAdamW(ScheduleFree):
 
     name = "schedule_free_adamw"
     slots = ("z", "v")
+    nonnegative_slots = ("v",)
     decays_in_rule = True
     equations: ClassVar[tuple[str, ...]] = (
         "v ← β2·v + (1 − β2)·g²,   d = g / (√(v / (1 − β2ᵗ)) + ε) + λ·y",

@@ -133,6 +133,7 @@ class Lamb(_OwnDecay, AdamFamily):
 
     name = "lamb"
     slots = ("m", "v")
+    nonnegative_slots = ("v",)
     elementwise: ClassVar[bool] = False  # the norms couple the whole array
     decays_in_rule = True
     equations: ClassVar[tuple[str, ...]] = (

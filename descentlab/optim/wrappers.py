@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError, InputTypeError
-from .base import Optimizer
+from .base import Optimizer, did_you_mean
 from .composite import Composite, Structure, count, finite_or_skip, require, slot_arrays
 from .tree import flatten_params
 
@@ -49,7 +49,17 @@ def _flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
-class Wrapper(Composite):
+class _Built(type):
+    """Marks a wrapper as built once its constructor has run: from then on its settings are
+    checked on assignment (:meth:`Wrapper.__setattr__`)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = super().__call__(*args, **kwargs)
+        object.__setattr__(obj, "_built", True)
+        return obj
+
+
+class Wrapper(Composite, metaclass=_Built):
     """One inner optimizer; its hyperparameters are read and set through the wrapper."""
 
     #: The wrapper's own settings, saved with and checked against checkpoints.
@@ -63,11 +73,16 @@ class Wrapper(Composite):
         if not (hasattr(inner, "update") and hasattr(inner, "state_dict")):
             raise InputTypeError(f"{type(self).__name__} wraps an optimizer, not "
                                  f"{type(inner).__name__}")
+        if getattr(inner, "needs_closure", False):
+            raise InputTypeError(f"{type(self).__name__} cannot wrap {type(inner).__name__}: "
+                                 "it needs a closure (update(params, closure=...)), and "
+                                 "wrappers pass gradients")
         object.__setattr__(self, "inner", inner)
         #: Calls of :meth:`update` that changed the parameters or the wrapper's state.
         self.step = 0
         #: ``slot → {path: array}``.
         self.buffers: dict[str, dict[str, np.ndarray]] = {s: {} for s in self.slots}
+        self.structure = Structure()
 
     # hyperparameters live on the inner optimizer
     def __getattr__(self, name: str) -> Any:
@@ -76,11 +91,40 @@ class Wrapper(Composite):
         return getattr(self.inner, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        """The wrapper's own settings first (EMA's ``momentum`` is its own, not the inner
+        Momentum's: ``opt.inner.momentum`` is that one), checked as the constructor checks
+        them; then the inner optimizer's hyperparameters and options; a misspelt or unknown
+        public name is refused once the wrapper is built, since nothing would read it."""
         inner = self.__dict__.get("inner")
-        if inner is not None and name in _hyper_names(inner):
+        built = self.__dict__.get("_built", False)
+        if name in self.settings:
+            if built:
+                self._assign_setting(name, value)
+            else:
+                object.__setattr__(self, name, value)
+        elif inner is not None and (name in _hyper_names(inner) or name in _option_names(inner)):
             setattr(inner, name, value)
+        elif built and not name.startswith("_") and name not in self.__dict__ and not hasattr(
+                type(self), name):
+            known = [*self.settings, *_hyper_names(inner)]
+            raise InputError(f"{type(self).__name__} has no setting {name!r}"
+                             f"{did_you_mean(name, known)}; assigning it would change nothing")
         else:
             object.__setattr__(self, name, value)
+
+    def _assign_setting(self, name: str, value: Any) -> None:
+        """A setting assigned after construction: checked by building a probe wrapper with
+        it (the constructor's checks), then against the state so far (:meth:`check_setting`);
+        a refusal changes nothing."""
+        current = {k: getattr(self, k) for k in self.settings}
+        probe = type(self)(self.inner, **{**current, name: value})
+        new = getattr(probe, name)
+        if new != current[name]:
+            self.check_setting(name, new)
+        object.__setattr__(self, name, new)
+
+    def check_setting(self, name: str, value: Any) -> None:
+        """Refuse a new value of a setting that the state so far cannot take (optional)."""
 
     def __repr__(self) -> str:
         own = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.settings)
@@ -129,6 +173,11 @@ class Wrapper(Composite):
 
 def _hyper_names(opt: Any) -> tuple[str, ...]:
     names = getattr(opt, "hyperparameter_names", None)
+    return tuple(names()) if callable(names) else ()
+
+
+def _option_names(opt: Any) -> tuple[str, ...]:
+    names = getattr(opt, "option_descriptors", None)
     return tuple(names()) if callable(names) else ()
 
 
@@ -289,6 +338,11 @@ class EMA(Wrapper):
         self.overwrite_every = None if overwrite_every is None else _integer(
             "overwrite_every", overwrite_every, 1)
 
+    def check_setting(self, name: str, value: Any) -> None:
+        if name == "init" and self.step:
+            raise InputError(f"init cannot change once the average has started (it decides "
+                             f"what the average holds): it is {self.init!r}")
+
     def average(self) -> dict[str, np.ndarray]:
         """The average by path (debiased if ``debias=True``; copies)."""
         a = self.buffers["average"]
@@ -420,6 +474,15 @@ class Accumulate(Wrapper):
         self.micro_step = 0
         self.step += 1
         self.structure.remember(leaves)
+
+    def check_setting(self, name: str, value: Any) -> None:
+        if name == "steps" and self.micro_step >= value:
+            raise InputError(f"steps={value} is not more than the {self.micro_step} gradients "
+                             "already stored this round; change it at the end of a round")
+        if name == "average" and self.micro_step:
+            raise InputError(f"average cannot change in the middle of a round (the "
+                             f"{self.micro_step} stored gradients are a {self.average} "
+                             "already)")
 
     def check_loaded(self, counters: dict[str, int], slots: dict[str, Any]) -> None:
         if counters["micro_step"] >= self.steps:

@@ -172,10 +172,11 @@ def _negate_leading_number(a: Node) -> Node | None:
     reads back; None when the product does not start with a plain number."""
     if not (isinstance(a, BinOp) and a.op in "*/"):
         return None
+    build = mul if a.op == "*" else div  # rebuilt through the rules: -(-1/x*y) → y/x
     if isinstance(a.left, Num) and not a.left.name:
-        return BinOp(a.op, Num(-a.left.value), a.right)
+        return build(Num(-a.left.value), a.right)
     left = _negate_leading_number(a.left)
-    return BinOp(a.op, left, a.right) if left is not None else None
+    return build(left, a.right) if left is not None else None
 
 
 def add(a: Node, b: Node) -> Node:
@@ -408,7 +409,8 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4, "atom": 5}
 def _precedence(node: Node) -> int:
     if isinstance(node, BinOp):
         return _PRECEDENCE[node.op]
-    if isinstance(node, Neg) or (isinstance(node, Num) and node.value < 0 and not node.name):
+    if isinstance(node, Neg) or (isinstance(node, Num) and not node.name
+                                 and math.copysign(1.0, node.value) < 0):  # -0.0 prints "-0"
         return _PRECEDENCE["neg"]
     return _PRECEDENCE["atom"]
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import InputError
+
 #: Quantiles of the bands (the interquartile range).
 BAND = (0.25, 0.75)
 
@@ -95,7 +97,7 @@ def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """
     t = np.asarray(costs, dtype=float)
     if (t <= 0).any() or np.isnan(t).any():
-        raise ValueError("performance-profile costs must be > 0 (or inf)")
+        raise InputError("performance-profile costs must be > 0 (or inf)")
     best = t.min(axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         r = np.where(np.isfinite(best), t / best, np.inf)

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.errors import InputError
+
 from ..tree import Leaf, show
 
 #: The ``backend=`` values every optimizer accepts.
@@ -136,10 +138,10 @@ def use_fused(opt: Any, leaf: Leaf, h: Any) -> bool:
     reason = unfit_reason(opt, leaf.array, h)
     if backend == "fused":
         if reason is not None:
-            raise ValueError(f"backend='fused' cannot update {show(leaf.path)}: {reason}")
+            raise InputError(f"backend='fused' cannot update {show(leaf.path)}: {reason}")
         return True
     if backend != "auto":
-        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
+        raise InputError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
                          f"got {backend!r}")
     return reason is None
 
