@@ -1029,3 +1029,17 @@ def test_a_checkpoint_with_a_negative_sum_of_squares_is_refused(name, slot):
     with pytest.raises(InputError, match=f"'{slot}' for parameter 'w' has negative entries"):
         fresh.load_state_dict(d)
     assert fresh.state == {} and fresh.step == 0
+
+
+@pytest.mark.parametrize("name, option", [
+    (name, option) for name in optim.available()
+    for option, d in type(optim.create(name)).option_descriptors().items()
+    if type(d).__name__ == "Count"])
+def test_a_count_beyond_two_to_the_53_is_refused_naming_it(name, option):
+    """A count takes part in float arithmetic (warm-up fractions, averages): 10**400 once
+    raised OverflowError at the first update of schedule-free SGD instead of at the setting."""
+    opt = optim.create(name)
+    with pytest.raises(InputError, match=option):
+        setattr(opt, option, 10**400)
+    with pytest.raises(InputError, match=option):
+        optim.create(name, **{option: 2**53 + 1})

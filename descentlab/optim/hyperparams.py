@@ -280,9 +280,16 @@ class Number(Option):
         return {**super().describe(), "range": self.check.text(), "optional": self.optional}
 
 
+#: The largest whole number a :class:`Count` takes unless it names its own maximum.
+LARGEST_COUNT = 2**53
+
+
 class Count(Option):
     """A whole number that is an option: ``Count(1, "iterations per update")`` takes integers
-    (Python's or NumPy's, never a bool or a float) ``>= minimum``.
+    (Python's or NumPy's, never a bool or a float) ``>= minimum`` and ``<= maximum``. Without
+    a ``maximum`` the bound is 2**53 (:data:`LARGEST_COUNT`): a count takes part in float
+    arithmetic (warm-up fractions, averaging weights), and above 2**53 it no longer has an
+    exact float, or overflows one.
 
     >>> class A:
     ...     n = Count(1)
@@ -290,7 +297,7 @@ class Count(Option):
     >>> a = A(); a.n = 2.0
     Traceback (most recent call last):
     ...
-    descentlab.errors.InputError: n must be a whole number >= 1, got 2.0
+    descentlab.errors.InputError: n must be a whole number in [1, 2**53], got 2.0
     """
 
     kind = "count"
@@ -298,18 +305,19 @@ class Count(Option):
     def __init__(self, minimum: int, doc: str = "", *, maximum: int | None = None,
                  optional: bool = False, fixed_once_started: bool = False) -> None:
         super().__init__(doc, fixed_once_started=fixed_once_started)
-        self.minimum, self.maximum, self.optional = minimum, maximum, optional
+        self.minimum, self.optional = minimum, optional
+        self.maximum = LARGEST_COUNT if maximum is None else maximum
 
     def text(self) -> str:
-        if self.maximum is None:
-            return f">= {self.minimum}"
+        if self.maximum == LARGEST_COUNT:
+            return f"in [{self.minimum}, 2**53]"
         return f"in [{self.minimum}, {self.maximum}]"
 
     def validate(self, value: Any) -> int | None:
         if value is None and self.optional:
             return None
         if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
-                or value < self.minimum or (self.maximum is not None and value > self.maximum)):
+                or value < self.minimum or value > self.maximum):
             raise InputError(f"{self.name} must be a whole number {self.text()}"
                              f"{' or None' if self.optional else ''}, got {_short(value)}")
         return int(value)
