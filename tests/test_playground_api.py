@@ -413,3 +413,20 @@ def test_noise_where_the_lab_has_it(client, exports, tmp_path):
     page = client.post("/api/race", json={**body, "noise": spread}).json()["racers"][0]["path"]
     rows = [r for r in (folder / "trajectories.csv").read_text().splitlines()[1:]]
     assert [[float(v) for v in row.split(",")[2:4]] for row in rows] == page
+
+
+def test_options_of_every_kind_reach_the_optimizer(client):
+    """A nullable choice (L-BFGS's line search: None or strong_wolfe) and a count (max_iter:
+    the JSON 1 once became the spec's 1.0 and was refused) travel as the page sends them."""
+    body = {"surface": {"problem": "rosenbrock"}, "steps": 3}
+    paths = []
+    for fn in (None, "strong_wolfe"):
+        r = client.post("/api/race", json={**body, "racers": [
+            {"name": "lbfgs", "hyper": {"lr": 1},
+             "options": {"line_search_fn": fn, "max_iter": 4}}]})
+        assert r.status_code == 200, r.text
+        paths.append(r.json()["racers"][0]["path"])
+    assert paths[0] != paths[1]  # the option took effect
+    r = client.post("/api/race", json={**body, "racers": [
+        {"name": "lbfgs", "options": {"max_iter": 1.5}}]})
+    assert r.status_code == 400 and "max_iter" in r.text

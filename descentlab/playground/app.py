@@ -34,7 +34,7 @@ Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-LIMITS["coordinate"
                                     le=LIMITS["coordinate"])]
 Name = Annotated[str, StringConstraints(max_length=40, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Steps = Annotated[int, Field(ge=1, le=LIMITS["steps"])]
-OptionValue = (bool | Annotated[float, Field(allow_inf_nan=False)] | None
+OptionValue = (bool | int | Annotated[float, Field(allow_inf_nan=False)] | None
                | Annotated[str, StringConstraints(max_length=40)])
 
 

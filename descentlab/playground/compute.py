@@ -235,7 +235,9 @@ def _spec_value(name: str, key: str, value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "none"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):  # a count stays whole: max_iter=1, not 1.0
+        return str(value)
+    if isinstance(value, float):
         v = float(value)
         if not math.isfinite(v):
             raise InputError(f"racer {name!r}: {key} must be finite, got {value!r}")

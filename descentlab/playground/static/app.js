@@ -412,9 +412,16 @@ function optionRow(r, p, value) {
     input.onchange = () => { setSetting(r, "options", p.name, input.checked, p.default); raceNow(); };
   } else if (p.kind === "choice") {
     input = document.createElement("select");
+    if (p.nullable) input.add(new Option("none", ""));  // None: the option is off
     for (const a of p.allowed) input.add(new Option(a, a));
-    input.value = value;
-    input.onchange = () => { setSetting(r, "options", p.name, input.value, p.default); raceNow(); };
+    input.value = value === null ? "" : value;
+    input.onchange = () => {
+      setSetting(r, "options", p.name, input.value === "" ? null : input.value, p.default); raceNow();
+    };
+  } else if (p.kind === "numbers") {  // a tuple (Muon's ns_coefficients): shown, set from Python
+    input = document.createElement("input"); input.type = "text"; input.disabled = true;
+    input.value = (value || []).join(", ");
+    row.title = `${row.title} (a tuple of ${p.count} numbers: set it from Python)`;
   } else {
     input = document.createElement("input"); input.type = "number"; input.step = "any";
     input.placeholder = p.nullable ? "off" : ""; input.value = value === null ? "" : value;
