@@ -102,6 +102,9 @@ class AdaGradFull(AdaGrad):
                  "H^½ from eigh: H = V·diag(λ)·Vᵀ")
     elementwise = False
     kernel = None
+    #: G = Σ g gᵀ is positive semi-definite, not entry-wise non-negative (off-diagonal sums
+    #: may be negative); the rule drops eigenvalues at or below zero, so none gives a NaN.
+    nonnegative_slots = ()
     #: The most parameters (elements of all arrays together) an update takes.
     max_parameters: ClassVar[int] = 1000
 
