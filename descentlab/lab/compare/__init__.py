@@ -115,10 +115,15 @@ class CompareResult:
                         "default_median": dmed, "default_q25": dq1, "default_q75": dq3})
         return out
 
+    @property
+    def metric_label(self) -> str:
+        """The metric as the report names it (e.g. with its target accuracy)."""
+        return getattr(self.tasks[0], "metric_label", self.metric)
+
     def table(self) -> str:
         """The report's table as fixed-width text."""
         head = (f"{'problem':<12} {'optimizer':<16} {'tuned hyperparameters':<36} "
-                f"{self.metric + ' median [IQR], test seeds':>34} {'at defaults':>12}")
+                f"{self.metric_label + ' median [IQR], test seeds':>34} {'at defaults':>12}")
         lines = [head, "-" * len(head)]
         for row in self.rows():
             tuned = ", ".join(f"{k}={v:.3g}" for k, v in row["tuned"].items())
@@ -132,6 +137,11 @@ class CompareResult:
                      f"{len(self.tuning_seeds)} tuning seeds; best re-run on "
                      f"{len(self.test_seeds)} fresh test seeds; "
                      f"{'lower' if self.direction == 'minimize' else 'higher'} is better)")
+        t = self.tasks[0]
+        if self.metric == "iterations_to_accuracy":
+            lines.append(f"(iterations to {t.target_accuracy:g} accuracy on {t.n_val} held-out "
+                         f"training images, checked every {t.check_every} iterations; not "
+                         f"reached in {t.iterations}: {t.iterations + 1})")
         return "\n".join(lines)
 
     def expected_curves(self, problem: str) -> dict[str, tuple[np.ndarray, ...]]:

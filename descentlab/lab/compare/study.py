@@ -71,14 +71,16 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}
+    fresh = _new_sqlite_file(url)
     import warnings
 
     for attempt in range(20):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # heartbeat arguments are 'experimental'
-                storage = RDBStorage(
-                    url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                storage = RDBStorage(  # a file Optuna creates now has its schema: no check
+                    url, engine_kwargs=engine, skip_compatibility_check=fresh and attempt == 0,
+                    heartbeat_interval=heartbeat,
                     grace_period=GRACE_FACTOR * heartbeat,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                         max_retry=3))
@@ -93,6 +95,31 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
             first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
             raise InputError(f"--storage {redact(url)}: cannot be reached ({first})") from None
     raise AssertionError("unreachable")
+
+
+def _new_sqlite_file(url: str) -> bool:
+    """Whether ``url`` names an SQLite file that does not exist yet; if so, create it empty
+    in WAL mode (a property of the file), so creating the tables commits cheaply too."""
+    import os
+    import sqlite3
+
+    if not url.startswith("sqlite:///"):
+        return False
+    from sqlalchemy.engine import make_url
+
+    try:
+        path = make_url(url).database
+    except Exception:  # noqa: BLE001 - a malformed URL: RDBStorage reports it
+        return False
+    if not path or path == ":memory:" or os.path.exists(path) \
+            or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return False
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+    return True
 
 
 def _fast_sqlite(engine: Any) -> None:
