@@ -68,10 +68,11 @@ def _now() -> datetime:
 
 
 def queue(storage: Any, study_id: int, configs: Sequence[dict[str, float]],
-          distributions: dict[str, Any]) -> None:
+          distributions: dict[str, Any], study_attrs: dict[str, Any] | None = None) -> None:
     """Add one WAITING trial per configuration to a study that has none yet (its creator's
-    first write), numbered 0…, with its parameters and ``plan_index``, in one transaction.
-    An empty configuration (TPE) queues a trial without parameters."""
+    first write), numbered 0…, with its parameters and ``plan_index``, and the study's user
+    attributes ``study_attrs`` (new keys), in one transaction: other workers see all of it
+    or nothing. An empty configuration (TPE) queues a trial without parameters."""
     import sqlalchemy as sa
     from optuna.distributions import distribution_to_json
     from optuna.trial import TrialState
@@ -81,6 +82,10 @@ def queue(storage: Any, study_id: int, configs: Sequence[dict[str, float]],
                              m.TrialUserAttributeModel.__table__)
     dist_json = {k: distribution_to_json(d) for k, d in distributions.items()}
     with storage.engine.begin() as c:
+        if study_attrs:
+            c.execute(sa.insert(m.StudyUserAttributeModel.__table__), [
+                {"study_id": study_id, "key": k, "value_json": json.dumps(v)}
+                for k, v in study_attrs.items()])
         c.execute(sa.insert(trials), [{"number": i, "study_id": study_id,
                                        "state": TrialState.WAITING}
                                       for i in range(len(configs))])

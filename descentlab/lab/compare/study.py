@@ -197,23 +197,24 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
 
     fast = use_bulk(storage, bulk)
     for p in plans:
+        direction = optuna.study.StudyDirection[p.direction.upper()]
         try:
-            study = optuna.create_study(study_name=p.name, storage=storage,
-                                        direction=p.direction)
+            sid = storage.create_new_study([direction], study_name=p.name)
         except optuna.exceptions.DuplicatedStudyError:
             continue
-        study.set_user_attr("protocol", _normal(p.protocol))
         dists = {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
                  for k, d in p.distributions.items()}
         configs = p.configs or [{} for _ in range(p.budget)]  # TPE: chosen at the start
-        if fast:
-            _bulk.queue(storage, storage.get_study_id_from_name(p.name), configs, dists)
-        else:  # queued with their parameters: nothing to suggest later
-            for i, params in enumerate(configs):
-                study.add_trial(optuna.trial.create_trial(
-                    state=optuna.trial.TrialState.WAITING, params=params,
-                    distributions={k: dists[k] for k in params},
-                    user_attrs={"plan_index": i}))
+        if fast:  # protocol, trials and 'ready' in one transaction
+            _bulk.queue(storage, sid, configs, dists,
+                        {"protocol": _normal(p.protocol), "ready": True})
+            continue
+        study = optuna.load_study(study_name=p.name, storage=storage)
+        study.set_user_attr("protocol", _normal(p.protocol))
+        for i, params in enumerate(configs):  # with their parameters: nothing to suggest
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.WAITING, params=params,
+                distributions={k: dists[k] for k in params}, user_attrs={"plan_index": i}))
         study.set_user_attr("ready", True)
     check_existing(storage, plans)
 
@@ -319,6 +320,8 @@ def work(storage: Any, plans: Sequence[StudyPlan], evaluators: Sequence[Evaluate
                     progress(ran)
                 if max_trials is not None and done >= max_trials:
                     return done
+                if ran < n:  # none left waiting right now (the outer loop looks again)
+                    break
             busy = busy or _open_trials(storage, sid, fast) > 0
         if not busy:
             return done
