@@ -199,11 +199,13 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
     from . import bulk as _bulk
 
     fast = use_bulk(storage, bulk)
+    others = []  # created by another worker meanwhile: checked below
     for p in plans:
         direction = optuna.study.StudyDirection[p.direction.upper()]
         try:
             sid = storage.create_new_study([direction], study_name=p.name)
         except optuna.exceptions.DuplicatedStudyError:
+            others.append(p)
             continue
         dists = {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
                  for k, d in p.distributions.items()}
@@ -219,7 +221,7 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
                 state=optuna.trial.TrialState.WAITING, params=params,
                 distributions={k: dists[k] for k in params}, user_attrs={"plan_index": i}))
         study.set_user_attr("ready", True)
-    check_existing(storage, plans)
+    check_existing(storage, others)
 
 
 def _wait_ready(storage: Any, study_id: int, name: str, wait: float = 120.0) -> None:
