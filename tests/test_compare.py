@@ -423,3 +423,198 @@ def test_local_workers_share_the_study(tmp_path, capsys):
         assert (tmp_path / "two" / f).read_bytes() == (tmp_path / "one" / f).read_bytes()
     url = f"sqlite:///{tmp_path / 'two' / 'study.db'}"
     assert len(trials_of(url, "compare/bowl/adam")) == 6
+
+
+# -- bulk bookkeeping: the same study as Optuna's per-trial API ------------------------------
+
+def _stored(url, name):
+    """Every field of every trial a report or a user could read, in trial order."""
+    return [(t.number, t.state, t.value, t.params, t.distributions, t.user_attrs,
+             t.system_attrs, t.datetime_start is not None, t.datetime_complete is not None)
+            for t in trials_of(url, name)]
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_bulk_study_is_the_per_trial_study(tmp_path, chunk):
+    """Queued, claimed and told in bulk, the study holds what Optuna's own calls write —
+    params with their distributions, values (∞ for diverged trials), states, user attrs —
+    and the report is the same."""
+    task = SurfaceTask(problems.get("bowl"), steps=25, noise=0.3, spread=0.5)
+    specs = ["sgd:lr=1e-3..20", "adam"]  # sgd above lr 1 diverges: ∞ values in the study
+    kw = dict(budget=8, seeds=3, test_seeds=2, seed=4, chunk=chunk)
+    fast = compare([task], specs, storage=sqlite(tmp_path, "a.db"), bulk=True, **kw)
+    slow = compare([task], specs, storage=sqlite(tmp_path, "b.db"), bulk=False, **kw)
+    assert fast.rows() == slow.rows() and fast.table() == slow.table()
+    for name in ("compare/bowl/sgd", "compare/bowl/adam"):
+        a, b = _stored(sqlite(tmp_path, "a.db"), name), _stored(sqlite(tmp_path, "b.db"), name)
+        assert a == b and len(a) == 8
+    values = [t.value for t in trials_of(sqlite(tmp_path, "a.db"), "compare/bowl/sgd")]
+    assert np.inf in values and all(t.state.name == "COMPLETE"
+                                    for t in trials_of(sqlite(tmp_path, "a.db"),
+                                                       "compare/bowl/sgd"))
+    # Optuna reads the bulk study as its own: best trial, dataframe
+    study = optuna.load_study(study_name="compare/bowl/adam", storage=sqlite(tmp_path, "a.db"))
+    assert study.best_value == min(fast.get("bowl", "adam").trial_values)
+    r = fast.get("bowl", "adam")
+    assert study.best_trial.params == r.best_config
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 8
+
+
+def test_bulk_claims_never_overlap(tmp_path):
+    """Two claimers on one study get disjoint trials, and all of them."""
+    from descentlab.lab.compare import bulk
+
+    task = SurfaceTask(problems.get("bowl"), steps=5)
+    store, plans, _ = prepare([task], ["sgd"], budget=20, seeds=1, test_seeds=1, seed=0,
+                              sampler="random", storage=sqlite(tmp_path), study="o")
+    sid = store.get_study_id_from_name(plans[0].name)
+    got = []
+    while batch := bulk.claim(store, sid, 3) + bulk.claim(store, sid, 2):
+        got += batch
+    numbers = [c.number for c in got]
+    assert sorted(numbers) == list(range(20)) and len(set(numbers)) == 20
+    assert [c.params for c in sorted(got, key=lambda c: c.number)] == plan(
+        parse_space("sgd"), 20, seed=0)
+    assert bulk.claim(store, sid, 5) == [] and bulk.open_count(store, sid) == 20
+    # a trial no longer RUNNING (failed as stale elsewhere) is not told
+    store.set_trial_state_values(got[0].trial_id, optuna.trial.TrialState.FAIL)
+    done = bulk.tell(store, [c.trial_id for c in got[:2]], [1.0, float("nan")], [{}, {}])
+    assert done == []  # the first had failed, the second's nan value fails it
+    states = {t.number: t.state.name for t in trials_of(sqlite(tmp_path), plans[0].name)}
+    assert states[got[0].number] == "FAIL" and states[got[1].number] == "FAIL"
+
+
+def test_adam_batch_equals_scalar_runs_where_numpy_power_differs():
+    """NumPy's vectorised power differs from C's pow for some (β, t) (β = 0.97076…, t = 19);
+    a batch of array β's must still give each run what it gets with a float β."""
+    from descentlab.optim.moments import power
+
+    b = 0.9707673451833094
+    assert power(np.full((3, 1), b), 19)[0, 0] == b ** 19
+    task = SurfaceTask(problems.get("bowl"), steps=100, noise=0.5, spread=1.0)
+    space = parse_space("adam")
+    c = {"lr": 0.07399580872738955, "beta1": 0.9653889166713064, "beta2": b}
+    together = task.evaluate(space, [c, c], [0, 3])
+    for j, s in enumerate((0, 3)):
+        start = draw_starts(task.problem, task.start, 1.0, [s])
+        one = run_batch(task.problem, optim.create("adam", **c), start, 100, noise=0.5,
+                        seeds=[s])
+        assert float(task.problem.f(one.final)[0]) == together.values[0, j]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=1, max_size=6),
+       st.integers(0, 400))
+def test_power_is_the_float_pow_element_by_element(betas, t):
+    from descentlab.optim.moments import power
+
+    out = power(np.array(betas)[:, None], t)
+    assert out.dtype == np.float64 and out[:, 0].tolist() == [b ** t for b in betas]
+
+
+# -- MNIST: iterations to a target accuracy ---------------------------------------------------
+
+def learnable_mnist(n_train, n_test, seed=0):
+    """Small IDX data a network can learn: class y lights image rows 2y and 2y + 1."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for part, n in (("train", n_train), ("t10k", n_test)):
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 60, (n, 28, 28))
+        for i, label in enumerate(y):
+            x[i, 2 * label:2 * label + 2] = 255
+        out[f"{part}-images-idx3-ubyte"], out[f"{part}-labels-idx1-ubyte"] = x, y
+    return out
+
+
+def _tiny_task(tmp_path, **kw):
+    from descentlab.data import load_mnist
+    from descentlab.lab.compare import MnistTask
+
+    write_files(tmp_path / "mnist", learnable_mnist(n_train=72, n_test=8, seed=2))
+    (x, t), (xt, tt) = load_mnist(tmp_path / "mnist", download=False)
+    return MnistTask(x, t, xt, tt, **{"iterations": 12, "batch_size": 8, "hidden": (6,),
+                                      "metric": "iterations_to_accuracy", **kw})
+
+
+def test_iterations_to_accuracy_by_hand(tmp_path):
+    """The value is the first checked iteration whose held-out accuracy reaches the target:
+    computed here by training separately for K, 2K, … iterations (the mini-batches of a
+    shorter run are a prefix of a longer one's) and measuring the accuracy at the end."""
+    from descentlab.lab.mnist_race import train_together
+    from descentlab.nn import MultiLayerNet
+
+    task = _tiny_task(tmp_path, target_accuracy=0.5, check_every=3)
+    assert task.n_val == 6 and len(task.x_fit) == 66          # 72 // 12 held out
+    assert np.array_equal(task.x_val, task.x_train[66:])
+    space = parse_space("adam")
+    configs = [{"lr": 0.05, "beta1": 0.9, "beta2": 0.999},
+               {"lr": 1e-4, "beta1": 0.9, "beta2": 0.999}]
+    ev = task.evaluate(space, configs, [0, 1])
+    for i, c in enumerate(configs):
+        for j, seed in enumerate((0, 1)):
+            expected = 13.0                                   # never: iterations + 1
+            for k in (3, 6, 9, 12):
+                net = MultiLayerNet(784, [6], 10, seed=seed)
+                train_together({"n": net}, {"n": optim.create("adam", **c)}, task.x_fit,
+                               task.t_fit, iterations=k, batch_size=8, seed=seed, log=None,
+                               progress=False, train_accuracy=False)
+                if net.accuracy(task.x_val, task.t_val) >= 0.5:
+                    expected = float(k)
+                    break
+            assert ev.values[i, j] == expected, (i, j)
+    assert ev.values[0].min() < 13                           # the test can tell a reach
+    # the test-seed re-runs train on (for the loss curves) and give the same values
+    assert np.array_equal(task.evaluate(space, configs, [0, 1], curves=True).values, ev.values)
+
+
+def test_unreached_and_diverged_score_the_worst_value(tmp_path):
+    task = _tiny_task(tmp_path, target_accuracy=1.0, check_every=4)
+    ev = task.evaluate(parse_space("sgd"), [{"lr": 1e-6}, {"lr": 1e12}], [0])
+    assert ev.values.tolist() == [[13.0], [13.0]] and ev.diverged.tolist() == [[False], [True]]
+
+
+def test_mnist_iterations_to_accuracy_study(tmp_path, capsys):
+    write_files(tmp_path / "mnist", learnable_mnist(n_train=72, n_test=8, seed=2))
+    out = tmp_path / "m"
+    code, text, _ = run_cli(capsys, "--problem", "mnist", "--optimizers", "sgd", "adam",
+                            "--budget", "3", "--seeds", "2", "--test-seeds", "3",
+                            "--iterations", "10", "--batch-size", "8", "--hidden", "6",
+                            "--metric",
+                            "iterations_to_accuracy", "--target-accuracy", "0.3",
+                            "--check-every", "2", "--data-dir", str(tmp_path / "mnist"),
+                            "--out", str(out))
+    assert code == 0, text
+    assert "iterations to 0.3 val. accuracy median [IQR]" in text and "lower is better" in text
+    assert "6 held-out training images, checked every 2 iterations; not reached in 10: 11" \
+        in text
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(float(r["test_median"]) in (2, 4, 6, 8, 10, 11) for r in rows)  # 3 seeds
+    assert min(float(r["test_median"]) for r in rows) <= 10   # some optimizer got there
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["settings"]["tasks"][0]["target_accuracy"] == 0.3
+
+
+@pytest.mark.parametrize("argv, culprit", [
+    (["--target-accuracy", "0"], "--target-accuracy must be a number in (0, 1], got 0.0"),
+    (["--target-accuracy", "1.5"], "--target-accuracy"),
+    (["--target-accuracy", "nan"], "--target-accuracy"),
+    (["--check-every", "0"], "--check-every"),
+    (["--check-every", "11"], "--check-every must be a whole number from 1 to --iterations"),
+])
+def test_bad_accuracy_target_is_one_line_before_any_data(tmp_path, capsys, argv, culprit):
+    out = tmp_path / "o"
+    code, _, err = run_cli(capsys, "--problem", "mnist", "--optimizers", "adam", "--budget",
+                           "2", "--iterations", "10", "--metric", "iterations_to_accuracy",
+                           "--data-dir", str(tmp_path / "none"), *argv, "--out", str(out))
+    assert code == 2 and culprit in err and len(err.strip().splitlines()) == 1
+    assert not (out / "study.db").exists()
+
+
+@pytest.mark.parametrize("argv", [["--problem", "mnist", "--metric", "test_accuracy"],
+                                  ["--problem", "bowl"]])
+def test_target_accuracy_only_with_its_metric(tmp_path, capsys, argv):
+    code, _, err = run_cli(capsys, *argv, "--optimizers", "adam", "--target-accuracy", "0.9",
+                           "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "--target-accuracy and --check-every apply to" in err

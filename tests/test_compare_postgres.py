@@ -95,21 +95,28 @@ def test_three_workers_share_one_study_exactly(postgres, tmp_path):
 def test_a_killed_worker_loses_nothing(postgres, tmp_path):
     slow = ["--problem", "bowl", "--optimizers", "adam", "--budget", "4", "--seeds", "1",
             "--steps", "3000", "--noise", "0.1", "--chunk", "1", "--heartbeat", "1"]
-    procs = [_worker(*slow, "--storage", postgres, "--study", "kill", "--worker-only",
-                     "--out", str(tmp_path / f"w{i}")) for i in range(3)]
-    deadline = time.monotonic() + 60
-    while True:  # wait until every worker holds a running trial, then kill one mid-trial
+    def worker(i):
+        return _worker(*slow, "--storage", postgres, "--study", "kill", "--worker-only",
+                       "--out", str(tmp_path / f"w{i}"))
+
+    # one worker first, killed while it holds a running trial (a fixed order: with all three
+    # started at once, a fast first worker could finish trials before the last one starts)
+    procs = [worker(0)]
+    deadline = time.monotonic() + 120
+    while True:
         try:
             running = [t for t in _trials(postgres, "kill/bowl/adam")
                        if t.state.name == "RUNNING"]
         except KeyError:
             running = []
-        if len(running) == 3:
+        if running:
             break
-        assert time.monotonic() < deadline, "the workers never started"
-        time.sleep(0.05)
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.02)
     procs[0].send_signal(signal.SIGKILL)
     procs[0].wait()
+    assert sum(t.state.name == "COMPLETE" for t in _trials(postgres, "kill/bowl/adam")) < 4
+    procs += [worker(1), worker(2)]
     for p in procs[1:]:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()

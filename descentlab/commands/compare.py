@@ -24,7 +24,13 @@ from ..lab.compare import (
 )
 from ..lab.compare.report import performance_profile
 from ..lab.compare.study import HEARTBEAT, redact, work
-from ..lab.compare.tasks import MNIST_METRICS, SURFACE_METRICS, MnistTask, SurfaceTask
+from ..lab.compare.tasks import (
+    MNIST_METRICS,
+    SURFACE_METRICS,
+    MnistTask,
+    SurfaceTask,
+    check_accuracy_target,
+)
 from ..lab.progressbar import ProgressBar
 from ..lab.run_outputs import write_csv
 from . import _common
@@ -69,13 +75,25 @@ def _tasks(args: argparse.Namespace) -> list:
         if metric not in MNIST_METRICS:
             raise InputError(f"--metric {metric!r} on mnist: expected one of "
                              f"{', '.join(MNIST_METRICS)}")
+        timed = metric == "iterations_to_accuracy"
+        target = 0.9 if args.target_accuracy is None else args.target_accuracy
+        every = min(25, args.iterations) if args.check_every is None else args.check_every
+        if timed:
+            check_accuracy_target(target, every, args.iterations)
+        elif args.target_accuracy is not None or args.check_every is not None:
+            raise InputError("--target-accuracy and --check-every apply to --metric "
+                             "iterations_to_accuracy")
         from ..data import load_mnist
 
         hidden = tuple(_common.parse_hidden(args.hidden))
         (x, t), (xt, tt) = load_mnist(args.data_dir, normalize=True, flatten=True,
                                       progress=False)
         return [MnistTask(x, t, xt, tt, iterations=args.iterations, metric=metric,
-                          batch_size=args.batch_size, hidden=hidden)]
+                          batch_size=args.batch_size, hidden=hidden, target_accuracy=target,
+                          check_every=every)]
+    if args.target_accuracy is not None or args.check_every is not None:
+        raise InputError("--target-accuracy and --check-every apply to --problem mnist "
+                         "--metric iterations_to_accuracy")
     metric = args.metric or "loss"
     if metric not in SURFACE_METRICS:
         raise InputError(f"--metric {metric!r} on surfaces: expected one of "
@@ -198,8 +216,8 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
         suffix = f"_{t.name}" if many else ""
         curves = result.expected_curves(t.name)
         written += style.save(figures.expected_best(
-            curves, metric=result.metric, log=result.direction == "minimize",
-            title=f"{t.name}: expected best {result.metric} against the tuning budget"),
+            curves, metric=result.metric_label, log=result.direction == "minimize",
+            title=f"{t.name}: expected best {result.metric_label} against the tuning budget"),
             out / f"expected_best{suffix}", fmts)
         runs = {r.label: r.test.curves[0] for r in result.results if r.problem == t.name}
         kind = "iteration" if isinstance(t, MnistTask) else "step"
@@ -286,7 +304,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"{TEST_SEED_OFFSET:,} on)")
     p.add_argument("--metric", default=None,
                    help=f"surfaces: {', '.join(SURFACE_METRICS)} (default loss = f − f*); "
-                   f"mnist: {', '.join(MNIST_METRICS)} (default test_accuracy)")
+                   f"mnist: {', '.join(MNIST_METRICS)} (default test_accuracy; "
+                   "iterations_to_accuracy: see --target-accuracy)")
+    p.add_argument("--target-accuracy", type=float, default=None, metavar="A",
+                   help="mnist, metric iterations_to_accuracy: the accuracy to reach on the "
+                   "held-out validation split (last 1/12 of the training images), in (0, 1] "
+                   "(0.9)")
+    p.add_argument("--check-every", type=int, default=None, metavar="K",
+                   help="mnist, metric iterations_to_accuracy: check every K iterations (25)")
     p.add_argument("--sampler", default="random", choices=("random", "tpe"),
                    help="random search (default; reproducible) or TPE")
     p.add_argument("--steps", type=int, default=100, help="updates per run on surfaces (100)")

@@ -111,6 +111,8 @@ def train_together(
     log: Callable[[str], None] | None = print, progress: bool = True,
     flat_update: bool = True,
     train_accuracy: bool = True,
+    check_every: int = 0,
+    check: Callable[[int, list[str]], Sequence[str]] | None = None,
 ) -> RaceResult:
     """Train ``nets[k]`` with ``optimizers[k]`` for every key, on the same mini-batches.
 
@@ -124,6 +126,10 @@ def train_together(
     and one line of losses every ``log_every`` iterations (None: silent). Accuracies are
     measured at the end on the whole training set (unless ``train_accuracy`` is False) and,
     if given, the test set.
+
+    ``check(iteration, names)``, if given, is called after every ``check_every`` iterations
+    with the networks still training; those whose names it returns stop training there
+    (finished, not diverged: their losses stay NaN from then on).
     """
     if iterations < 1 or batch_size < 1:
         raise InputError(f"iterations and batch_size must be >= 1, got {iterations}, "
@@ -187,6 +193,10 @@ def train_together(
                     else:
                         cells.append(f"{losses[n][i]:>{width}.4f}")
                 log(f"{i + 1:>9}  " + "  ".join(cells))
+            if check is not None and check_every > 0 and (i + 1) % check_every == 0 \
+                    and alive:
+                for n in check(i + 1, list(alive)):
+                    alive.remove(n)
             bar.update(i + 1)
     bar.close()
     done = {n: (result.diverged.get(n, iterations + 1) - 1) or 1 for n in names}

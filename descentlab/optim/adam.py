@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Choice, Flag, Hyper
-from .moments import bias_correction, ema, ema_square
+from .moments import bias_correction, ema, ema_square, power
 
 
 def _nonzero(x: Any) -> bool:
@@ -154,9 +154,9 @@ class Adam(AdamFamily):
         if self.amsgrad:  # PyTorch, Keras: max over the raw v
             v = np.maximum(state["v_max"], v, out=state["v_max"])
         if self.eps_mode == "outside":  # p −= η·m̂/(√v̂ + ε)
-            p -= (h.lr / bc1) * (m / (np.sqrt(v) / bc2**0.5 + h.eps))
+            p -= (h.lr / bc1) * (m / (np.sqrt(v) / power(bc2, 0.5) + h.eps))
         elif self.eps_mode == "uncorrected":  # α = η√(1 − β2ᵗ)/(1 − β1ᵗ); p −= α·m/(√v + ε)
-            p -= (h.lr * bc2**0.5 / bc1) * (m / (np.sqrt(v) + h.eps))
+            p -= (h.lr * power(bc2, 0.5) / bc1) * (m / (np.sqrt(v) + h.eps))
         else:  # p −= η·m̂/√(v̂ + ε)
             p -= (h.lr / bc1) * (m / np.sqrt(v / bc2 + h.eps))
 

@@ -39,6 +39,26 @@ def ema_square(avg: np.ndarray, x: Any, beta: Any) -> np.ndarray:
     return avg
 
 
+#: ``pow`` element by element (Python's, i.e. C's ``pow``), for arrays of hyperparameters.
+_pow = np.frompyfunc(pow, 2, 1)
+
+
+def power(x: Any, y: Any) -> Any:
+    """``x ** y`` for a hyperparameter: a float, or an array of them (one per run of a
+    batch) raised element by element with the ``pow`` a single float gets. NumPy's own
+    power (vectorised, and ``** 0.5`` as a square root) differs from it in the last bit for
+    a few per cent of values, and a batch must give each run exactly what it gets alone.
+
+    >>> b = np.array([0.9707673451833094, 0.5])
+    >>> bool(power(b, 19)[0] == 0.9707673451833094 ** 19), power(b, 1).tolist()
+    (True, [0.9707673451833094, 0.5])
+    """
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return _pow(x, y).astype(x.dtype)
+    return x**y
+
+
 def bias_correction(beta: Any, t: int) -> Any:
-    """``1 − βᵗ``: what an average started at zero lacks after ``t`` updates."""
-    return 1 - beta**t
+    """``1 − βᵗ``: what an average started at zero lacks after ``t`` updates (``βᵗ`` by
+    :func:`power`, the same bits for one β and for an array of them)."""
+    return 1 - power(beta, t)

@@ -115,10 +115,15 @@ class CompareResult:
                         "default_median": dmed, "default_q25": dq1, "default_q75": dq3})
         return out
 
+    @property
+    def metric_label(self) -> str:
+        """The metric as the report names it (e.g. with its target accuracy)."""
+        return getattr(self.tasks[0], "metric_label", self.metric)
+
     def table(self) -> str:
         """The report's table as fixed-width text."""
         head = (f"{'problem':<12} {'optimizer':<16} {'tuned hyperparameters':<36} "
-                f"{self.metric + ' median [IQR], test seeds':>34} {'at defaults':>12}")
+                f"{self.metric_label + ' median [IQR], test seeds':>34} {'at defaults':>12}")
         lines = [head, "-" * len(head)]
         for row in self.rows():
             tuned = ", ".join(f"{k}={v:.3g}" for k, v in row["tuned"].items())
@@ -132,6 +137,11 @@ class CompareResult:
                      f"{len(self.tuning_seeds)} tuning seeds; best re-run on "
                      f"{len(self.test_seeds)} fresh test seeds; "
                      f"{'lower' if self.direction == 'minimize' else 'higher'} is better)")
+        t = self.tasks[0]
+        if self.metric == "iterations_to_accuracy":
+            lines.append(f"(iterations to {t.target_accuracy:g} accuracy on {t.n_val} held-out "
+                         f"training images, checked every {t.check_every} iterations; not "
+                         f"reached in {t.iterations}: {t.iterations + 1})")
         return "\n".join(lines)
 
     def expected_curves(self, problem: str) -> dict[str, tuple[np.ndarray, ...]]:
@@ -182,8 +192,11 @@ def _protocol(task: Any, space: Space, budget: int, tuning: list[int], sampler: 
 
 def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: int,
             test_seeds: int | None, seed: int, sampler: str, storage: str, study: str,
-            heartbeat: int = HEARTBEAT) -> tuple[Any, list[StudyPlan], list[Space]]:
-    """Check everything, open the storage, create or check every study. Nothing runs."""
+            heartbeat: int = HEARTBEAT, bulk: bool | None = None,
+            ) -> tuple[Any, list[StudyPlan], list[Space]]:
+    """Check everything, open the storage, create or check every study. Nothing runs.
+    ``bulk``: queue trials in one transaction per study (see :mod:`.bulk`; default:
+    whenever the storage allows, False: through Optuna's ``add_trial``)."""
     if not isinstance(budget, int) or budget < 1:
         raise InputError(f"--budget must be an integer >= 1, got {budget!r}")
     if not isinstance(seeds, int) or seeds < 1:
@@ -229,7 +242,7 @@ def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: i
                                    distributions={d.key: d for d in sp.dims}))
     store = open_storage(storage, heartbeat)
     check_existing(store, plans)  # every study checked before any is created or run
-    create_studies(store, plans, sampler, seed)
+    create_studies(store, plans, sampler, seed, bulk=bulk)
     return store, plans, spaces
 
 
@@ -286,18 +299,22 @@ def compare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int = 50, see
             test_seeds: int | None = None, seed: int = 0, sampler: str = "random",
             storage: str, study: str = "compare", chunk: int | None = None,
             heartbeat: int = HEARTBEAT, progress: Callable[[int], None] | None = None,
-            ) -> CompareResult:
+            bulk: bool | None = None) -> CompareResult:
     """Run (or resume) a whole comparison in this process and return its report.
 
     ``tasks``: :class:`SurfaceTask` / :class:`MnistTask` objects; ``specs``: optimizer search
-    spaces (:func:`.space.parse_space`); ``storage``: an Optuna storage URL.
+    spaces (:func:`.space.parse_space`); ``storage``: an Optuna storage URL; ``bulk``:
+    random-search trials queued, claimed and told a batch per transaction (:mod:`.bulk`;
+    default whenever the storage allows; False: one trial at a time through Optuna's API —
+    the same study, slower).
     """
     store, plans, spaces = prepare(tasks, specs, budget=budget, seeds=seeds,
                                    test_seeds=test_seeds, seed=seed, sampler=sampler,
-                                   storage=storage, study=study, heartbeat=heartbeat)
+                                   storage=storage, study=study, heartbeat=heartbeat,
+                                   bulk=bulk)
     tuning = tuning_seeds(seeds, seed)
     work(store, plans, evaluators(tasks, spaces, tuning), sampler=sampler, seed=seed,
-         chunk=chunk, heartbeat=heartbeat, progress=progress)
+         chunk=chunk, heartbeat=heartbeat, progress=progress, bulk=bulk)
     test = held_out_seeds(seeds if test_seeds is None else test_seeds, seed)
     return collect(store, plans, tasks, spaces, budget=budget, tuning=tuning, test=test,
                    sampler=sampler)

@@ -17,8 +17,17 @@ A diverged run scores the worst value: ∞ (``steps``: N + 1).
 MNIST (:class:`MnistTask`): the E5 network; seed s draws the initial weights and the order
 of the mini-batches (:func:`~descentlab.lab.mnist_race.train_together`); the M
 configurations of one seed train side by side on the same mini-batches. Metrics:
-``train_loss`` (mean of the last 10 % of mini-batch losses, lower is better; diverged: ∞) and
-``test_accuracy`` (higher is better; diverged: 0).
+``train_loss`` (mean of the last 10 % of mini-batch losses, lower is better; diverged: ∞),
+``test_accuracy`` (higher is better; diverged: 0) and ``iterations_to_accuracy``: the first
+iteration, among every ``check_every``-th, after which the network classifies at least
+``target_accuracy`` of a *held-out validation split* right (lower is better; never reached
+within the iterations, or diverged: the worst value, iterations + 1). The split is the last
+1/12 of the training images (5,000 of MNIST's 60,000, TensorFlow's classic 55,000/5,000
+split), which this metric does not train on: checking the test set many times during
+training and tuning on what it says would tune to the test set, which then no longer
+measures anything (DeepOBS and Crowded Valley tune on a validation split for the same
+reason). A network that reached the target stops training (its loss curve ends there),
+except in the re-runs on the test seeds, which train on for the loss figure.
 
 The value of a trial (what Optuna optimises) is the mean of its metric over the tuning seeds.
 """
@@ -31,11 +40,16 @@ from typing import Any
 import numpy as np
 
 from ... import optim
+from ...errors import InputError
 from ..engine import DEFAULT_MARGIN, draw_starts, run_batch
 from .space import Space, config_kwargs
 
 SURFACE_METRICS = {"loss": "minimize", "distance": "minimize", "steps": "minimize"}
-MNIST_METRICS = {"train_loss": "minimize", "test_accuracy": "maximize"}
+MNIST_METRICS = {"train_loss": "minimize", "test_accuracy": "maximize",
+                 "iterations_to_accuracy": "minimize"}
+#: iterations_to_accuracy: the last 1/HOLDOUT_FRACTION of the training images are held out
+#: (5,000 of MNIST's 60,000) and never trained on.
+HOLDOUT_FRACTION = 12
 
 
 @dataclass
@@ -126,6 +140,17 @@ class SurfaceTask:
         return Evaluation(v.reshape(M, S), curve, diverged.reshape(M, S))
 
 
+def check_accuracy_target(target: Any, check_every: Any, iterations: int) -> None:
+    """The settings of ``iterations_to_accuracy``, checked before any data is read."""
+    if isinstance(target, bool) or not isinstance(target, int | float) \
+            or not 0 < target <= 1:
+        raise InputError(f"--target-accuracy must be a number in (0, 1], got {target!r}")
+    if isinstance(check_every, bool) or not isinstance(check_every, int) \
+            or not 1 <= check_every <= iterations:
+        raise InputError(f"--check-every must be a whole number from 1 to --iterations "
+                         f"({iterations}), got {check_every!r}")
+
+
 @dataclass
 class MnistTask:
     x_train: np.ndarray = field(repr=False)
@@ -137,16 +162,65 @@ class MnistTask:
     batch_size: int = 128
     hidden: tuple[int, ...] = (100, 100, 100, 100)
     name: str = "mnist"
+    target_accuracy: float = 0.9  #: iterations_to_accuracy only
+    check_every: int = 25  #: iterations_to_accuracy: validation checks every N iterations
+
+    METRICS = MNIST_METRICS
+
+    def __post_init__(self) -> None:
+        if self.metric not in MNIST_METRICS:
+            raise InputError(f"--metric {self.metric!r} on mnist: expected one of "
+                             f"{', '.join(MNIST_METRICS)}")
+        if self.metric != "iterations_to_accuracy":
+            return
+        check_accuracy_target(self.target_accuracy, self.check_every, self.iterations)
+        if len(self.x_train) < 2:
+            raise InputError("iterations_to_accuracy needs at least 2 training images (one "
+                             "is held out for the validation checks)")
 
     @property
     def direction(self) -> str:
         return MNIST_METRICS[self.metric]
 
+    @property
+    def metric_label(self) -> str:
+        """The metric as the report names it."""
+        if self.metric == "iterations_to_accuracy":
+            return f"iterations to {self.target_accuracy:g} val. accuracy"
+        return self.metric
+
+    @property
+    def n_val(self) -> int:
+        """Training images held out for the validation checks (iterations_to_accuracy)."""
+        if self.metric != "iterations_to_accuracy":
+            return 0
+        return max(1, len(self.x_train) // HOLDOUT_FRACTION)
+
+    @property
+    def x_fit(self) -> np.ndarray:
+        return self.x_train[:len(self.x_train) - self.n_val]
+
+    @property
+    def t_fit(self) -> np.ndarray:
+        return self.t_train[:len(self.t_train) - self.n_val]
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.x_train[len(self.x_train) - self.n_val:]
+
+    @property
+    def t_val(self) -> np.ndarray:
+        return self.t_train[len(self.t_train) - self.n_val:]
+
     def describe(self) -> dict[str, Any]:
-        return {"kind": "mnist", "problem": self.name, "iterations": self.iterations,
-                "metric": self.metric, "batch_size": self.batch_size,
-                "hidden": list(self.hidden), "train_samples": len(self.x_train),
-                "test_samples": len(self.x_test)}
+        out = {"kind": "mnist", "problem": self.name, "iterations": self.iterations,
+               "metric": self.metric, "batch_size": self.batch_size,
+               "hidden": list(self.hidden), "train_samples": len(self.x_train),
+               "test_samples": len(self.x_test)}
+        if self.metric == "iterations_to_accuracy":
+            out.update(target_accuracy=float(self.target_accuracy),
+                       check_every=self.check_every, validation_samples=self.n_val)
+        return out
 
     def evaluate(self, space: Space, configs: list[dict[str, float]], seeds: list[int],
                  curves: bool = False) -> Evaluation:
@@ -163,21 +237,39 @@ class MnistTask:
         n_out = int(self.t_train.shape[1]) if self.t_train.ndim == 2 \
             else int(self.t_train.max()) + 1
         tail = max(1, self.iterations // 10)
+        timed = self.metric == "iterations_to_accuracy"
         for j, seed in enumerate(seeds):
             keys = [str(i) for i in range(M)]
             nets = {k: MultiLayerNet(n_in, list(self.hidden), n_out, seed=int(seed))
                     for k in keys}
             opts = {k: optim.create(space.name, **config_kwargs(space, c))
                     for k, c in zip(keys, configs)}
-            r = train_together(nets, opts, self.x_train, self.t_train, x_test=self.x_test,
-                               t_test=self.t_test, iterations=self.iterations,
-                               batch_size=self.batch_size, seed=int(seed), log=None,
-                               progress=False, train_accuracy=False)
+            reached: dict[str, int] = {}
+
+            def check(iteration: int, alive: list[str], nets=nets, reached=reached
+                      ) -> list[str]:
+                """Validation accuracy of the networks that have not reached the target;
+                those that reach it stop (unless the loss curves are wanted)."""
+                for k in alive:
+                    if k not in reached and nets[k].accuracy(
+                            self.x_val, self.t_val) >= self.target_accuracy:
+                        reached[k] = iteration
+                return [] if curves else [k for k in alive if k in reached]
+
+            r = train_together(nets, opts, self.x_fit, self.t_fit,
+                               x_test=None if timed else self.x_test,
+                               t_test=None if timed else self.t_test,
+                               iterations=self.iterations, batch_size=self.batch_size,
+                               seed=int(seed), log=None, progress=False,
+                               train_accuracy=False, check_every=self.check_every,
+                               check=check if timed else None)
             for i, k in enumerate(keys):
                 bad = k in r.diverged
                 diverged[i, j] = bad
                 if self.metric == "train_loss":
                     values[i, j] = np.inf if bad else float(np.mean(r.losses[k][-tail:]))
+                elif timed:  # diverged or never reached: the worst value
+                    values[i, j] = float(reached.get(k, self.iterations + 1))
                 else:
                     values[i, j] = 0.0 if bad else float(r.test_accuracy[k])
                 if losses is not None:
@@ -186,4 +278,4 @@ class MnistTask:
 
 
 __all__ = ["SurfaceTask", "MnistTask", "Evaluation", "SURFACE_METRICS", "MNIST_METRICS",
-           "trial_value", "stacked"]
+           "trial_value", "stacked", "check_accuracy_target", "HOLDOUT_FRACTION"]
