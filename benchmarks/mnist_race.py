@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from textbook import TextbookAdam, TextbookSGD
 
 from descentlab import optim
 from descentlab.nn import MultiLayerNet
@@ -93,31 +94,6 @@ class ClassicNet:
             if i > 1:
                 dout[masks[i - 2]] = 0
         return grads
-
-
-class ClassicSGD:
-    def __init__(self, lr=0.01):
-        self.lr = lr
-
-    def update(self, params, grads):
-        for key in params:
-            params[key] -= self.lr * grads[key]
-
-
-class ClassicAdam:
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
-        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
-
-    def update(self, params, grads):
-        if self.m is None:
-            self.m = {k: np.zeros_like(v) for k, v in params.items()}
-            self.v = {k: np.zeros_like(v) for k, v in params.items()}
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for key in params:
-            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
-            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
-            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
 
 
 # ---------------------------------------------------------------------------- contenders
@@ -197,7 +173,7 @@ def make_steps(name: str, x: np.ndarray, t: np.ndarray, seed: int = 0) -> dict:
     steps = {"descentlab": ours, "flat": ours_flat, "pytorch": theirs}
     if name in ("sgd", "adam"):
         cnet = ClassicNet(net.params)
-        copt = ClassicSGD() if name == "sgd" else ClassicAdam()
+        copt = TextbookSGD() if name == "sgd" else TextbookAdam()
 
         def classic():
             copt.update(cnet.params, cnet.gradient(x, t))

@@ -3,7 +3,7 @@
 Printed side by side in one run (microseconds per call, best of interleaved rounds):
 
 * tiny: Adam on a dict of two Python floats vs the classic textbook Adam class (written out
-  below, as the teaching code has it; the same as ``ClassicAdam`` of benchmarks/mnist_race.py)
+  in benchmarks/textbook.py as the teaching code has it, also mnist_race.py's baseline)
   on the same dict — target within 2×; torch's Adam step on one tiny tensor for reference.
   Both make one Adam step of both floats per call; ours is ``optim.Adam()`` as users call it
   (PyTorch's ε placement, m̂/(√v̂ + ε): one operation per element more than the textbook's
@@ -29,30 +29,12 @@ import time
 
 import numpy as np
 import torch
+from textbook import TextbookAdam
 
 from descentlab import optim
 from descentlab.optim.flat import FlatParams
 
 SIZES = [784, 100, 100, 100, 100, 10]
-
-
-class TextbookAdam:
-    """The classic exercise code's Adam (a dict of floats or arrays, ε on the raw √v): no
-    checks at all. The same code as benchmarks/mnist_race.py's ``ClassicAdam``."""
-
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
-        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
-
-    def update(self, params, grads):
-        if self.m is None:
-            self.m = {k: np.zeros_like(v) for k, v in params.items()}
-            self.v = {k: np.zeros_like(v) for k, v in params.items()}
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for key in params:
-            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
-            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
-            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
 
 
 def per_call(step, calls: int) -> float:
