@@ -38,7 +38,7 @@ class AdaBelief(AdamFamily):
 
     name = "adabelief"
     slots = ("m", "s")
-    nonnegative_slots = ('s',)
+    nonnegative_slots = ("s",)
     nesterov = Flag("Nesterov's m̂ (optax adabelief(nesterov=True))")
     elementwise = True
     kernel = "adabelief"

@@ -27,7 +27,7 @@ class Adadelta(Optimizer):
 
     name = "adadelta"
     slots = ("square_avg", "acc_delta")
-    nonnegative_slots = ('square_avg', 'acc_delta')
+    nonnegative_slots = ("square_avg", "acc_delta")
     equations = ("s ← ρ·s + (1 − ρ)·g²", "Δ ← √(u + ε) / √(s + ε) · g",
                  "u ← ρ·u + (1 − ρ)·Δ²", "p ← p − η·Δ")
     elementwise = True

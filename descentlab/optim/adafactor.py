@@ -58,7 +58,7 @@ class Adafactor(Optimizer):
 
     name = "adafactor"
     slots = ("row_var", "col_var", "variance")
-    nonnegative_slots = ('row_var', 'col_var', 'variance')
+    nonnegative_slots = ("row_var", "col_var", "variance")
     option_names = ("eps1",)
     equations = ("β̂ₜ = 1 − t^c,   ρₜ = min(η, 1/√t),   α = max(ε₂, RMS(p))·ρₜ",
                  "matrix: R ← β̂R + (1 − β̂)·rowmean(g²),   C ← β̂C + (1 − β̂)·colmean(g²),",

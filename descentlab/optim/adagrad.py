@@ -27,7 +27,7 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     slots = ("sum",)
-    nonnegative_slots = ('sum',)
+    nonnegative_slots = ("sum",)
     equations = ("h ← h + g²", "p ← p − η·g / (√h + ε)")
     elementwise = True
     kernel = "adagrad"

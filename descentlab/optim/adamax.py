@@ -28,7 +28,7 @@ class Adamax(AdamFamily):
 
     name = "adamax"
     slots = ("m", "u")
-    nonnegative_slots = ('u',)
+    nonnegative_slots = ("u",)
     eps_mode = Choice(("inside", "outside"), "ε inside the max (PyTorch) or added after (Keras)")
     equations = ("m ← β1·m + (1 − β1)·g,   u ← max(β2·u, |g| + ε)",
                  "p ← p − η/(1 − β1ᵗ) · m / u")

@@ -45,7 +45,7 @@ class Adan(AdamFamily):
 
     name = "adan"
     slots = ("m", "v", "n", "g_prev")
-    nonnegative_slots = ('n',)
+    nonnegative_slots = ("n",)
     proximal_decay = Flag("the paper's proximal decay p ← (p − ηu)/(1 + λη) instead of optax's")
     elementwise = True
     kernel = "adan"

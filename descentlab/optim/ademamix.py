@@ -42,7 +42,7 @@ class AdEMAMix(AdamFamily):
 
     name = "ademamix"
     slots = ("m1", "m2", "nu")
-    nonnegative_slots = ('nu',)
+    nonnegative_slots = ("nu",)
     elementwise = True
     kernel = "ademamix"
     equations: ClassVar[tuple[str, ...]] = (

@@ -45,7 +45,7 @@ class Adopt(AdamFamily):
 
     name = "adopt"
     slots = ("m", "v")
-    nonnegative_slots = ('v',)
+    nonnegative_slots = ("v",)
     nesterov = Flag("Nesterov's momentum (optax adopt(nesterov=True))")
     use_clipping = Flag("clip g/max(√v, ε) to ±(t − 1)^a (optax)")
     elementwise = True

@@ -36,7 +36,7 @@ class Nadam(AdamFamily):
 
     name = "nadam"
     slots = ("m", "v")
-    nonnegative_slots = ('v',)
+    nonnegative_slots = ("v",)
     equations = ("μₜ = β1·(1 − ½·0.96^(t·ψ)),   Πₜ = μ₁···μₜ,   m, v, v̂ as Adam",
                  "p ← p − η·[(1 − μₜ)·g / (1 − Πₜ) + μₜ₊₁·m / (1 − Πₜ·μₜ₊₁)] / (√v̂ + ε)")
     elementwise = True

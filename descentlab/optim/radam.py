@@ -41,7 +41,7 @@ class RAdam(AdamFamily):
 
     name = "radam"
     slots = ("m", "v")
-    nonnegative_slots = ('v',)
+    nonnegative_slots = ("v",)
     equations = ("m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²,   m̂ = m / (1 − β1ᵗ)",
                  "ρ∞ = 2/(1 − β2) − 1,   ρₜ = ρ∞ − 2t·β2ᵗ/(1 − β2ᵗ)",
                  "ρₜ > 5: r = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ)),",

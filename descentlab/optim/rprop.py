@@ -53,7 +53,7 @@ class Rprop(Optimizer):
 
     name = "rprop"
     slots = ("prev", "step_size")
-    nonnegative_slots = ('step_size',)
+    nonnegative_slots = ("step_size",)
     equations = ("f = η⁺ where g·g_prev > 0,   η⁻ where < 0,   1 where = 0",
                  "Δ ← clip(Δ·f, Δmin, Δmax)   (Δ₀ = η),   g ← 0 where f = η⁻",
                  "p ← p − sign(g)·Δ,   g_prev ← g")

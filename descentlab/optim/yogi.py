@@ -43,7 +43,7 @@ class Yogi(AdamFamily):
 
     name = "yogi"
     slots = ("m", "v")
-    nonnegative_slots = ('v',)
+    nonnegative_slots = ("v",)
     bias_correction = Flag("divide the moments by 1 − βᵗ (optax; False: the paper's Algorithm 2)")
     elementwise = True
     kernel = "yogi"
