@@ -17,7 +17,7 @@ is its own ancestor. A new optimizer therefore needs one row here: the test name
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -151,17 +151,19 @@ def check(registered: Iterable[str] | None = None) -> None:
                            "\n  ".join(found))
 
 
-def depths() -> dict[str, int]:
+def depths(rows: Sequence[Row] | None = None) -> dict[str, int]:
     """Name → generation: 0 for the root, else one more than its deepest parent (the
-    longest chain of ideas from plain gradient descent)."""
+    longest chain of ideas from plain gradient descent), over ``rows`` (default the table)."""
+    rows = ROWS if rows is None else rows
+    by_name = {r.name: r for r in rows}
     out: dict[str, int] = {}
 
     def depth(name: str) -> int:
         if name not in out:
-            out[name] = 1 + max((depth(p) for p in ROW[name].parents), default=-1)
+            out[name] = 1 + max((depth(p) for p in by_name[name].parents), default=-1)
         return out[name]
 
-    for r in ROWS:
+    for r in rows:
         depth(r.name)
     return out
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..optim import lineage
 from ..optim.lineage import ROWS, Row
 from . import style
 
@@ -67,20 +68,6 @@ def _colours(rows: Sequence[Row]) -> dict[str, tuple[str, bool]]:
 
     for r in rows:
         colour(r.name)
-    return out
-
-
-def _depths(rows: Sequence[Row]) -> dict[str, int]:
-    by_name = {r.name: r for r in rows}
-    out: dict[str, int] = {}
-
-    def depth(name: str) -> int:
-        if name not in out:
-            out[name] = 1 + max((depth(p) for p in by_name[name].parents), default=-1)
-        return out[name]
-
-    for r in rows:
-        depth(r.name)
     return out
 
 
@@ -177,7 +164,7 @@ def layout(rows: Sequence[Row], sizes: dict[str, tuple[float, float]]
            ) -> tuple[dict[str, Node], list[list[str]]]:
     """Positions (inches, y downwards) of every box of ``sizes`` (name → (width, height))
     and the crossing points of the edges that skip columns."""
-    depth = _depths(rows)
+    depth = lineage.depths(rows)
     nodes, chains = _chains(rows, depth)
     for k, (w, h) in sizes.items():
         nodes[k].width, nodes[k].height = w, h
