@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_repeats(parser: argparse.ArgumentParser, argv: list[str], command: str) -> None:
-    """A flag given twice (argparse keeps the last silently): refuse it, naming the flag."""
+    """A flag given twice (argparse keeps the last silently): refuse it, naming the flag.
+    A repeatable flag (``action="append"``: ``--plugin``) may be given again."""
     sub = next(a for a in parser._actions  # noqa: SLF001 - the parser built above
                if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
     options = sub.choices[command]._option_string_actions  # noqa: SLF001
@@ -70,7 +71,8 @@ def _check_repeats(parser: argparse.ArgumentParser, argv: list[str], command: st
         if token == "--":
             break
         action = options.get(token.split("=", 1)[0]) if token.startswith("-") else None
-        if action is None or action.dest == "help":
+        if action is None or action.dest == "help" or isinstance(
+                action, argparse._AppendAction):  # noqa: SLF001 - repeatable by design
             continue
         if id(action) in seen:
             raise InputError(f"{token.split('=', 1)[0]} is given twice (as "
@@ -88,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _check_repeats(parser, argv, args.command)
         args.argv = argv  # recorded in manifests; `rerun` parses it again
-        return int(args.run(args) or 0)
+        from . import plugins
+
+        plugins.load_entry_points()  # installed packages' optimizers
+        with plugins.loaded(getattr(args, "plugin", None)):  # --plugin FILE: for this run
+            return int(args.run(args) or 0)
     except _user_errors() as e:
         print(f"descentlab: error: {e}", file=sys.stderr)
         return 2
