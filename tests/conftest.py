@@ -20,3 +20,21 @@ def oracle():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def registered():
+    """``registered(cls, **how)`` registers an optimizer class for one test and unregisters it
+    afterwards (the registry is process-wide)."""
+    from descentlab import optim
+
+    names: list[str] = []
+
+    def add(cls, **how):
+        optim.register(cls, **how)
+        names.append(cls.name)
+        return cls
+
+    yield add
+    for name in names:
+        optim.unregister(name)

@@ -94,7 +94,7 @@ def test_unknown_name():
         optim.describe("adamm")
 
 
-def test_new_optimizer_and_declared_options_appear(monkeypatch):
+def test_new_optimizer_and_declared_options_appear(monkeypatch, registered):
     # The trust-optim branch declares options as class-level Flag/Choice descriptors; a class
     # that has them is described from them (here with stand-in descriptor classes).
     class Flag:
@@ -129,7 +129,7 @@ def test_new_optimizer_and_declared_options_appear(monkeypatch):
             self.decay = decay
             self.__dict__.update(careful=careful, mode=mode, cap=cap)
 
-    monkeypatch.setitem(optim.OPTIMIZERS, "slow", Slow)
+    registered(Slow)
     d = optim.describe("slow")
     assert d["equations"] == ["p ← p − η·g/10"]
     by = {h["name"]: h for h in d["hyperparameters"]}

@@ -23,7 +23,7 @@ from descentlab.viz import style
 
 
 def class_of(name):
-    return optim.OPTIMIZERS[name] if name in optim.OPTIMIZERS else optim.ALIASES[name][0]
+    return optim.get_class(name)
 
 
 # ------------------------------------------------------------------ the table

@@ -176,13 +176,13 @@ def test_page_and_schema(client):
     assert {"/api/race", "/api/field", "/api/map", "/api/export"} <= set(schema["paths"])
 
 
-def test_optimizers_endpoint_lists_every_registered_optimizer(client, monkeypatch):
+def test_optimizers_endpoint_lists_every_registered_optimizer(client, registered):
     class Halve(optim.SGD):
         """Halve: SGD with half the rate (a test double)."""
 
         name = "halve"
 
-    monkeypatch.setitem(optim.OPTIMIZERS, "halve", Halve)
+    registered(Halve)
     body = client.get("/api/optimizers").json()
     assert body["names"] == optim.available() and "halve" in body["names"]
     assert body["describe"]["halve"]["class"] == "Halve"

@@ -32,10 +32,6 @@ def _defaults(name: str) -> str:
     return ", ".join(parts)
 
 
-def _class_of(name: str) -> type[optim.Optimizer]:
-    return optim.OPTIMIZERS[name] if name in optim.OPTIMIZERS else optim.ALIASES[name][0]
-
-
 def tree(args: argparse.Namespace) -> int:
     """``--tree``: the lineage figure, its table as CSV, and the manifest."""
     import matplotlib
@@ -77,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                                    ("--format", args.format is not None)) if on]
     if given:
         raise InputError(f"{' and '.join(given)} only apply with --tree (the figure)")
-    names = [*optim.OPTIMIZERS, *optim.ALIASES]  # the lineage's order, then the aliases
+    names = [e.name for e in optim.entries()]  # the registration order
     if args.name:
         key = args.name.strip().lower()
         if key not in optim.available():
@@ -88,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<10} {_defaults(name)}")
         # The equations live on the class (p parameter, g gradient, η lr, t the 1-based step);
         # the full statement with the Keras/textbook variants is its docstring.
-        for line in _class_of(name).equations or ("(see its docstring)",):
+        for line in optim.get_class(name).equations or ("(see its docstring)",):
             print(f"{'':<12}{line}")
         print()
     if args.name:
-        print((_class_of(names[0]).__doc__ or "").strip())
+        print((optim.get_class(names[0]).__doc__ or "").strip())
     return 0
 
 

@@ -133,7 +133,7 @@ def build_optimizer(text: str, **defaults: Any) -> optim.Optimizer:
     """
     name, items = _parse(text)
     kwargs = {k: parse_value(raw) for k, (raw, _, _) in items.items()}
-    cls = optim.OPTIMIZERS.get(name) or optim.ALIASES[name][0]
+    cls = optim.get_class(name)
     flags = {k for k, d in cls.option_descriptors().items() if d.kind == "bool"}
     for k in flags & set(items):
         raw, start, length = items[k]

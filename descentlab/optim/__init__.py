@@ -12,9 +12,6 @@ schedule_free_sgd sgd yogi
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..errors import InputError, InputTypeError
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adafactor import Adafactor
@@ -26,7 +23,7 @@ from .adan import Adan
 from .ademamix import AdEMAMix
 from .adopt import Adopt
 from .asgd import ASGD
-from .base import Optimizer, accepted_arguments, did_you_mean, unknown_argument
+from .base import Optimizer, accepted_arguments
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .describe import describe
 from .flat import FlatParams
@@ -36,6 +33,18 @@ from .lion import Lion
 from .muon import Muon
 from .nadam import Nadam
 from .radam import RAdam
+from .registry import (
+    ALIASES,
+    OPTIMIZERS,
+    Alias,
+    available,
+    create,
+    entries,
+    entry,
+    get_class,
+    register,
+    unregister,
+)
 from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
@@ -44,51 +53,13 @@ from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
 
-#: Name → class: the classic lineage in its order, then torch.optim's later additions, then
-#: the modern rules optax has (its form by default).
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls
-    for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax,
-                RAdam, Rprop, ASGD, Adafactor, Muon, LBFGS, AdaGradFull,
-                Lion, Lars, Lamb, AdaBelief, Yogi, Adan, Adopt, AdEMAMix, ScheduleFreeSGD,
-                ScheduleFreeAdamW)
-}
-#: Extra names: name → (class, preset keyword arguments).
-ALIASES: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
-    "amsgrad": (Adam, {"amsgrad": True}),
-}
-
-
-def available() -> list[str]:
-    """The names :func:`create` accepts, sorted."""
-    return sorted([*OPTIMIZERS, *ALIASES])
-
-
-def create(name: str, **kwargs: Any) -> Optimizer:
-    """Build an optimizer by case-insensitive name: ``create("adam", lr=0.3)``."""
-    if not isinstance(name, str):
-        raise InputTypeError(f"the optimizer name must be a string, not {name!r}")
-    key = name.strip().lower()
-    if key in OPTIMIZERS:
-        cls, preset = OPTIMIZERS[key], {}
-    elif key in ALIASES:
-        cls, preset = ALIASES[key]
-    else:
-        raise InputError(f"unknown optimizer {name!r}{did_you_mean(key, available())}; "
-                         f"available: {', '.join(available())}")
-    allowed = accepted_arguments(cls)
-    for k in kwargs:
-        if k not in allowed:
-            raise unknown_argument(cls, k)
-    return cls(**{**preset, **kwargs})
-
-
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
-    "available", "create", "accepted_arguments",
+    "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
+    "Alias", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
     "describe",

@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .moments import bias_correction, ema
+from .registry import register
 
 
+@register
 class AdaBelief(AdamFamily):
     r"""AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
     Observed Gradients", NeurIPS 2020; arXiv:2010.07468), optax's ``optax.adabelief``.

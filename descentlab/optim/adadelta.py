@@ -9,8 +9,10 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import CLOSED_UNIT, POSITIVE, Hyper
 from .moments import ema_square
+from .registry import register
 
 
+@register
 class Adadelta(Optimizer):
     r"""Adadelta (Zeiler, arXiv:1212.5701, 2012).
 

@@ -10,6 +10,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper, Number
 from .moments import lerp
+from .registry import register
 
 _NONPOSITIVE = Check(None, 0.0, False, False)
 _AT_LEAST_ONE = Check(1.0, None, False, False)
@@ -21,6 +22,7 @@ def _rms(a: np.ndarray) -> Any:
     return np.sqrt(np.sum(a * a)) / a.size**0.5
 
 
+@register
 class Adafactor(Optimizer):
     r"""Adafactor (Shazeer & Stern, ICML 2018), PyTorch's form (no first moment).
 

@@ -8,8 +8,10 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Hyper, Number
+from .registry import register
 
 
+@register
 class AdaGrad(Optimizer):
     r"""AdaGrad (Duchi, Hazan & Singer, JMLR 2011).
 

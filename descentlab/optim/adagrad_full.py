@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError, LimitError
 from .adagrad import AdaGrad
 from .composite import finite_or_skip
+from .registry import register
 from .tree import flatten_grads, flatten_params, show
 
 #: Eigenvalues λ ≤ _NOISE_EPS · n · ε_mach · max λ are rounding noise: eigh returns the zero
@@ -46,6 +47,7 @@ def inverse_root_times(G: np.ndarray, g: np.ndarray, eps: float, inside: bool) -
     return V @ (f * (V.T @ g))
 
 
+@register
 class AdaGradFull(AdaGrad):
     r"""AdaGrad with the full matrix (Duchi, Hazan & Singer, JMLR 2011: their full-matrix
     update, regularised as :math:`\delta I + G_t^{1/2}`).

@@ -10,6 +10,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Choice, Flag, Hyper
 from .moments import bias_correction, ema, ema_square, power
+from .registry import register
 
 
 def _nonzero(x: Any) -> bool:
@@ -34,6 +35,7 @@ class AdamFamily(Optimizer):
         self.eps = eps
 
 
+@register(aliases={"amsgrad": {"amsgrad": True}})
 class Adam(AdamFamily):
     r"""Adam (Kingma & Ba, ICLR 2015); AMSGrad (Reddi, Kale & Kumar, ICLR 2018).
 
@@ -161,6 +163,7 @@ class Adam(AdamFamily):
             p -= (h.lr / bc1) * (m / np.sqrt(v / bc2 + h.eps))
 
 
+@register
 class AdamW(Adam):
     r"""AdamW (Loshchilov & Hutter, ICLR 2019): Adam with decoupled weight decay.
 

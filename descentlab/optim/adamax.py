@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import Choice
 from .moments import bias_correction, ema
+from .registry import register
 
 
+@register
 class Adamax(AdamFamily):
     r"""Adamax (Kingma & Ba, ICLR 2015, section 7.1).
 

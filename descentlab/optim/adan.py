@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, UNIT, Flag, Hyper
 from .moments import bias_correction, ema
+from .registry import register
 
 
+@register
 class Adan(AdamFamily):
     r"""Adan (Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing
     Deep Models", TPAMI 2024; arXiv:2208.06677), optax's ``optax.adan``.

@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, UNIT, Hyper
 from .moments import bias_correction, ema, ema_square
+from .registry import register
 
 
+@register
 class AdEMAMix(AdamFamily):
     r"""AdEMAMix (Pagliardini, Ablin & Grangier, "The AdEMAMix Optimizer: Better, Faster,
     Older", ICLR 2025; arXiv:2409.03137), optax's ``optax.contrib.ademamix``.

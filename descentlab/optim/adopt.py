@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .moments import ema, ema_square
+from .registry import register
 
 
+@register
 class Adopt(AdamFamily):
     r"""ADOPT (Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any β2 with the
     Optimal Rate", NeurIPS 2024), optax's ``optax.contrib.adopt``.

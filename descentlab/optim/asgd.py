@@ -8,8 +8,10 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import ANY, NONNEGATIVE, Hyper
+from .registry import register
 
 
+@register
 class ASGD(Optimizer):
     r"""Averaged SGD (Polyak & Juditsky, SIAM J. Control Optim. 1992), PyTorch's form.
 

@@ -1,7 +1,7 @@
 """Optimizer metadata for user interfaces: ``describe(name)`` → a JSON-able dict.
 
 Everything is read from the registry and the classes themselves, so an optimizer added to
-:data:`descentlab.optim.OPTIMIZERS` (or an option added to a class) is described without
+:func:`descentlab.optim.register` (or an option added to a class) is described without
 any change here:
 
 * ``hyperparameters`` — one entry per :class:`~.hyperparams.Hyper` descriptor: its default
@@ -51,6 +51,7 @@ import numpy as np
 from . import hyperparams
 from .base import Optimizer
 from .hyperparams import Hyper
+from .registry import resolve
 
 #: Constructor arguments no interface should offer (how to compute, not what).
 HIDDEN_OPTIONS = ("backend", "nonfinite")
@@ -58,27 +59,6 @@ HIDDEN_OPTIONS = ("backend", "nonfinite")
 _LOG_NAMES = re.compile(r"^(lr|eps\w*|.*_lr)$")
 _ALLOWED = re.compile(r"must be one of (.+?), got ")
 _PROBE = "\x00not-a-choice"
-
-
-def _registry() -> tuple[dict[str, type[Optimizer]], dict[str, tuple[type[Optimizer], dict]]]:
-    from . import ALIASES, OPTIMIZERS  # the package imports this module
-
-    return OPTIMIZERS, ALIASES
-
-
-def resolve(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
-    """The class and preset keyword arguments behind a registry name (case-insensitive)."""
-    from ..errors import InputError
-
-    optimizers, aliases = _registry()
-    key = str(name).strip().lower()
-    if key in optimizers:
-        return optimizers[key], {}
-    if key in aliases:
-        cls, preset = aliases[key]
-        return cls, dict(preset)
-    raise InputError(f"unknown optimizer {name!r}; available: "
-                     f"{', '.join(sorted([*optimizers, *aliases]))}")
 
 
 def _jsonable_number(x: Any) -> Any:

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import InputError, InputTypeError, NonFiniteError
 from .base import Optimizer, is_schedule
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
+from .registry import register
 from .tree import flatten_grads, flatten_params, show
 
 
@@ -123,6 +124,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float
     return fs[low], gs[low], bracket[low], evals
 
 
+@register
 class LBFGS(Optimizer):
     r"""L-BFGS (Liu & Nocedal, Math. Programming 1989; Nocedal & Wright ch. 7), PyTorch's form.
 

@@ -9,8 +9,10 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 from .moments import ema
+from .registry import register
 
 
+@register
 class Lion(Optimizer):
     r"""Lion, EvoLved Sign Momentum (Chen et al., "Symbolic Discovery of Optimization
     Algorithms", NeurIPS 2023; arXiv:2302.06675), optax's ``optax.lion``.

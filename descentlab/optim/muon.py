@@ -10,6 +10,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Choice, Count, Flag, Hyper, Numbers
 from .moments import lerp
+from .registry import register
 from .tree import flatten_params, show
 
 #: PyTorch's quintic Newton–Schulz coefficients (a, b, c) and iteration count.
@@ -51,6 +52,7 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     return y.T if tall else y
 
 
+@register
 class Muon(Optimizer):
     r"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks";
     Liu et al. 2025, "Muon is Scalable for LLM Training"), PyTorch's form.

@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Hyper
 from .moments import bias_correction, ema, ema_square
+from .registry import register
 
 
+@register
 class Nadam(AdamFamily):
     r"""NAdam (Dozat, ICLR workshop 2016), PyTorch's form.
 

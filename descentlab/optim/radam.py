@@ -8,8 +8,10 @@ import numpy as np
 
 from .adam import AdamFamily
 from .moments import bias_correction, ema, ema_square
+from .registry import register
 
 
+@register
 class RAdam(AdamFamily):
     r"""RAdam (Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR
     2020), PyTorch's form.

@@ -10,8 +10,10 @@ from ..errors import InputError
 from .base import Optimizer, is_schedule
 from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number
 from .moments import bias_correction, ema, ema_square
+from .registry import register
 
 
+@register
 class RMSprop(Optimizer):
     r"""RMSprop (Hinton, Coursera lecture 6e, 2012), centered variant (Graves, 2013).
 

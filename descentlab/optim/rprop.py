@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper
+from .registry import register
 
 #: 0 < η⁻ < 1 < η⁺, as PyTorch checks.
 _SHRINK = Check(0.0, 1.0, True, True)
@@ -23,6 +24,7 @@ def _pair(name: str, value: Any) -> tuple[Any, Any]:
     return first, second
 
 
+@register
 class Rprop(Optimizer):
     r"""Rprop (Riedmiller & Braun, ICNN 1993), PyTorch's form (no weight backtracking).
 

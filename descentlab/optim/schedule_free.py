@@ -18,6 +18,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Count, Hyper
 from .moments import bias_correction, ema_square
+from .registry import register
 from .tree import flatten_params
 
 #: (0, 1]: the interpolation β must be positive (x is recovered by dividing by it).
@@ -151,6 +152,7 @@ class ScheduleFree(Optimizer):
         return self._points(params, "z")
 
 
+@register
 class ScheduleFreeSGD(ScheduleFree):
     r"""Schedule-free SGD: :class:`ScheduleFree` with the base step :math:`d_t = g_t +
     \lambda y_{t-1}` (optax's ``add_decayed_weights`` then ``sgd``: L2 at the gradient's
@@ -187,6 +189,7 @@ class ScheduleFreeSGD(ScheduleFree):
         return g  # L2 is already in g (the base class adds λ·y)
 
 
+@register
 class ScheduleFreeAdamW(ScheduleFree):
     r"""Schedule-free AdamW: :class:`ScheduleFree` with the base step of RMSprop with bias
     correction (Adam without momentum) plus decoupled decay at y, optax's

@@ -9,8 +9,10 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import ANY, NONNEGATIVE, Choice, Flag, Hyper
+from .registry import register
 
 
+@register
 class SGD(Optimizer):
     r"""Stochastic gradient descent.
 
@@ -39,6 +41,7 @@ class SGD(Optimizer):
         p -= h.lr * g
 
 
+@register
 class Momentum(Optimizer):
     r"""Gradient descent with momentum (heavy ball), optionally Nesterov's variant.
 
@@ -136,6 +139,7 @@ class Momentum(Optimizer):
         p -= h.lr * (g + mu * b) if self.nesterov else h.lr * b
 
 
+@register
 class Nesterov(Momentum):
     r"""Nesterov's accelerated gradient: :class:`Momentum` with ``nesterov=True``.
 

@@ -16,6 +16,7 @@ from .adam import AdamFamily
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Flag, Hyper
 from .moments import bias_correction, ema, ema_square
+from .registry import register
 
 
 def trust_ratio(p: np.ndarray, u: np.ndarray, coefficient: Any = 1.0,
@@ -47,6 +48,7 @@ class _OwnDecay:
                              "docstring); decoupled_weight_decay=True does not apply")
 
 
+@register
 class Lars(_OwnDecay, Optimizer):
     r"""LARS, layer-wise adaptive rate scaling (You, Gitman & Ginsburg, "Large Batch
     Training of Convolutional Networks", 2017; arXiv:1708.03888), optax's ``optax.lars``.
@@ -104,6 +106,7 @@ class Lars(_OwnDecay, Optimizer):
         p -= step + h.momentum * b if self.nesterov else b
 
 
+@register
 class Lamb(_OwnDecay, AdamFamily):
     r"""LAMB, layer-wise adaptive moments (You et al., "Large Batch Optimization for Deep
     Learning: Training BERT in 76 minutes", ICLR 2020; arXiv:1904.00962), optax's

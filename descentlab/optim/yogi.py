@@ -9,8 +9,10 @@ import numpy as np
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .moments import bias_correction, ema
+from .registry import register
 
 
+@register
 class Yogi(AdamFamily):
     r"""Yogi (Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018),
     optax's ``optax.yogi``.

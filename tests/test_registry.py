@@ -1,0 +1,89 @@
+"""The public registry (descentlab/optim/registry.py): a user's class registers exactly as the
+package's own do, and the registry's mistakes are errors naming the culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from descentlab import optim
+from descentlab.errors import InputError, InputTypeError
+
+
+class Halve(optim.Optimizer):
+    """Halve: p ← p − η·g/2 (a test double)."""
+
+    def __init__(self, lr=0.2, **options):
+        super().__init__(lr, **options)
+
+    def rule(self, p, g, state, h):
+        p -= 0.5 * h.lr * g
+
+
+def test_every_builtin_name_is_registered_by_the_decorator():
+    names = optim.available()
+    assert len(names) == 28 and names == sorted(names)
+    assert all(optim.entry(n).builtin for n in names)
+    assert set(optim.OPTIMIZERS) | set(optim.ALIASES) == set(names)
+    assert optim.ALIASES["amsgrad"] == (optim.Adam, {"amsgrad": True})
+    assert optim.get_class("Nesterov") is optim.Nesterov
+    assert optim.create("AMSGrad").amsgrad is True
+    assert optim.create("amsgrad", amsgrad=False).amsgrad is False  # kwargs override
+
+
+def test_a_users_class_is_created_by_name_then_unregistered():
+    assert optim.register(Halve) is Halve  # returns the class
+    try:
+        assert Halve.name == "halve" and not optim.entry("halve").builtin
+        opt = optim.create("HALVE", lr=1.0)
+        params = {"x": 1.0}
+        opt.update(params, {"x": 1.0})
+        assert params == {"x": 0.5}  # 1 − 1·1/2
+        optim.register(Halve)  # the same class again: nothing happens
+        assert optim.available().count("halve") == 1 and "halve" in optim.OPTIMIZERS
+    finally:
+        optim.unregister("halve")
+    assert "halve" not in optim.available()
+    with pytest.raises(InputError, match="no optimizer 'halve' is registered"):
+        optim.unregister("halve")
+
+
+def test_a_taken_name_is_refused_naming_it_and_nothing_is_registered():
+    class Other(Halve):
+        name = "adam"
+
+    before = optim.available()
+    with pytest.raises(InputError, match=r"'adam' is already registered to Adam"):
+        optim.register(Other)
+    with pytest.raises(InputError, match=r"'amsgrad' is already registered to alias of Adam"):
+        optim.register(Halve, name="mine", aliases={"amsgrad": {"lr": 1.0}})
+    assert optim.available() == before  # neither 'mine' nor anything else
+
+
+def test_bad_registrations_name_the_culprit():
+    with pytest.raises(InputTypeError, match="takes an Optimizer subclass"):
+        optim.register(dict)
+    with pytest.raises(InputError, match="name 'two words' must be a letter followed by"):
+        optim.register(Halve, name="two words")
+    with pytest.raises(InputTypeError, match="Halve has no argument 'beta1'"):
+        optim.register(Halve, name="halve2", aliases={"fast": {"beta1": 0.5}})
+    assert "halve2" not in optim.available() and "fast" not in optim.available()
+
+
+def test_aliases_and_their_removal(registered):
+    registered(Halve, name="halfstep", aliases={"bighalf": {"lr": 2.0}})
+    assert optim.create("bighalf").lr == 2.0 and optim.get_class("bighalf") is Halve
+    assert optim.ALIASES["bighalf"] == (Halve, {"lr": 2.0})
+    optim.unregister("halfstep")  # the class's name takes its aliases with it
+    assert "bighalf" not in optim.available()
+    optim.register(Halve, name="halfstep")  # for the fixture's unregister
+
+
+def test_unknown_names_get_did_you_mean_and_the_views_are_read_only():
+    with pytest.raises(InputError, match=r"unknown optimizer 'adamm' \(did you mean 'adam'\?\)"):
+        optim.create("adamm")
+    with pytest.raises(InputError, match="unknown optimizer 'nope'"):
+        optim.get_class("nope")
+    with pytest.raises(InputTypeError, match="must be a string"):
+        optim.create(3)
+    with pytest.raises(TypeError):
+        optim.OPTIMIZERS["x"] = Halve  # a view: register() is the one way in
