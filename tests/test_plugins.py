@@ -94,11 +94,12 @@ def rules(tmp_path) -> Path:
     return path
 
 
-def error_of(capsys, argv) -> str:
+def error_of(capsys, argv, one_line: bool = True) -> str:
+    capsys.readouterr()  # what earlier commands printed
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("descentlab: error: ") and "Traceback" not in err
-    assert err.count("\n") == 1, err  # one line
+    assert err.count("\n") == 1 or not one_line, err
     return err
 
 
@@ -241,11 +242,13 @@ def test_a_manifest_never_imports_code_by_itself(tmp_path, capsys):
                     "--optimizers", "my_signsgd", "--out", "x"]}
     (tmp_path / "manifest.json").write_text(json.dumps(doc))
     err = error_of(capsys, ["rerun", str(tmp_path / "manifest.json"), "--out",
-                            str(tmp_path / "o")])
-    assert "my_signsgd" in err and not marker.exists()
-    doc["arguments"], doc["argv"] = {"plugin": [str(evil)], "problem": "bowl"}, None
+                            str(tmp_path / "o")], one_line=False)  # the spec, with a caret
+    assert "unknown optimizer 'my_signsgd'" in err and not marker.exists()
+    doc["arguments"], doc["argv"] = {"plugin": [str(evil)], "problem": "bowl",
+                                        "optimizers": ["my_signsgd"]}, None
     (tmp_path / "manifest.json").write_text(json.dumps(doc))
-    error_of(capsys, ["rerun", str(tmp_path / "manifest.json"), "--out", str(tmp_path / "o")])
+    error_of(capsys, ["rerun", str(tmp_path / "manifest.json"), "--out", str(tmp_path / "o")],
+             one_line=False)
     assert not marker.exists()
 
 
@@ -270,11 +273,10 @@ def test_compare_tunes_the_declared_space_in_workers_too(rules, tmp_path, capsys
                  "my_signum", "adam", "--budget", "4", "--seeds", "2", "--steps", "10",
                  "--workers", "2", "--out", str(out)]) == 0
     doc = json.loads((out / "manifest.json").read_text())
-    spaces = {s["optimizer"] if "optimizer" in s else s["name"]: s
-              for s in doc["settings"]["spaces"]}
+    spaces = {s["name"]: s for s in doc["settings"]["spaces"]}
     assert set(spaces) == {"my_signum", "adam"}
-    signum = json.dumps(spaces["my_signum"])
-    assert '"beta"' in signum and "0.99" in signum  # the declared range, read from the class
+    dims = {d["key"]: (d["low"], d["high"]) for d in spaces["my_signum"]["dims"]}
+    assert dims["beta"] == (0.5, 0.99) and "lr" in dims  # declared in the class
     trials = rows_of(out / "trials.csv")
     assert {r["optimizer"] for r in trials} == {"my_signum", "adam"}
     assert all(0.5 <= float(r["beta"]) <= 0.99 for r in trials if r["optimizer"] ==
@@ -314,15 +316,44 @@ def test_checkpoint_of_a_plugin_optimizer(rules, tmp_path):
     assert again.step == 2
 
 
-def test_the_playground_lists_and_describes_it(rules):
+def test_the_playground_lists_races_and_exports_it(rules, tmp_path, capsys):
+    """As under ``descentlab serve --plugin my_rules.py``: the page's list, a race, an
+    export whose manifest records the plugin, and its rerun with the file."""
     from fastapi.testclient import TestClient
 
     from descentlab.playground.app import create_app
 
     plugins.load(rules)
-    body = TestClient(create_app("unused")).get("/api/optimizers").json()
+    client = TestClient(create_app(tmp_path / "exports"), raise_server_exceptions=True)
+    body = client.get("/api/optimizers").json()
     assert "my_signum" in body["names"]
     assert "beta" in json.dumps(body["describe"]["my_signum"])
+    race = {"surface": {"problem": "bowl"}, "steps": 4, "start": [-7.0, 2.0],
+            "racers": [{"name": "my_signum", "hyper": {"lr": 0.5, "beta": 0.5}}]}
+    assert client.post("/api/race", json=race).status_code == 200
+    info = client.post("/api/export", json={**race, "animate": False}).json()
+    assert info["command"].endswith(f"--plugin {rules.resolve()}")
+    folder = tmp_path / "exports" / info["folder"]
+    assert json.loads((folder / "manifest.json").read_text())["plugins"][0]["optimizers"] == [
+        "my_signsgd", "my_signum"]
+    plugins.unload(plugins.active()[0])  # a new process: only what the user passes
+    error_of(capsys, ["rerun", str(folder), "--out", str(tmp_path / "b")])
+    assert main(["rerun", str(folder), "--plugin", str(rules), "--out", str(tmp_path / "b")]) \
+        == 0
+    assert (tmp_path / "b" / "trajectories.csv").read_bytes() == \
+        (folder / "trajectories.csv").read_bytes()
+
+
+def test_serve_loads_the_plugin_while_it_serves(rules, monkeypatch, tmp_path):
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    seen = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.append(
+        TestClient(app).get("/api/optimizers").json()["names"]))
+    assert main(["serve", "--plugin", str(rules), "--port", "0",
+                 "--exports", str(tmp_path)]) == 0
+    assert "my_signum" in seen[0] and "my_signum" not in optim.available()
 
 
 # -- entry points ------------------------------------------------------------------------------
