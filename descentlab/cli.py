@@ -2,7 +2,10 @@
 
 Each subcommand lives in its own module under :mod:`descentlab.commands` and defines
 ``register(subparsers)``, which adds its parser and sets ``run=function(args) -> int``.
-Modules are discovered automatically, so adding a command touches no shared file.
+Modules are discovered automatically, so adding a command touches no shared file. A command
+with a ``--plugin FILE`` option (every one that takes optimizers) runs with the installed
+packages' optimizers and the user's plugin files registered (:mod:`descentlab.plugins`); the
+files are unregistered again when it ends.
 
 Errors a user can cause (bad names, malformed specs, invalid values, damaged files, work
 beyond the limits of :mod:`descentlab.lab.limits`) are the library's own exceptions
@@ -90,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _check_repeats(parser, argv, args.command)
         args.argv = argv  # recorded in manifests; `rerun` parses it again
+        if not hasattr(args, "plugin"):  # a command that takes no optimizer
+            return int(args.run(args) or 0)
         from . import plugins
 
-        plugins.load_entry_points()  # installed packages' optimizers
-        with plugins.loaded(getattr(args, "plugin", None)):  # --plugin FILE: for this run
+        plugins.load_entry_points()  # installed packages' optimizers, once per process
+        with plugins.loaded(args.plugin):  # --plugin FILE: loaded for this command only
             return int(args.run(args) or 0)
     except _user_errors() as e:
         print(f"descentlab: error: {e}", file=sys.stderr)
