@@ -170,7 +170,7 @@ def test_one_bad_file_of_two_loads_neither(tmp_path, rules, capsys):
 
 # -- every command -----------------------------------------------------------------------------
 
-def test_race_trace_and_sweep_take_the_plugin(rules, tmp_path, capsys):
+def test_race_trace_and_sweep_take_the_plugin(rules, tmp_path, capsys, monkeypatch):
     out = tmp_path / "race"
     assert main(["race", "--plugin", str(rules), "--problem", "bowl", "--start=-7,2",
                  "--steps", "3", "--optimizers", "my_signsgd:lr=0.5", "adam:lr=0.3",
@@ -188,12 +188,18 @@ def test_race_trace_and_sweep_take_the_plugin(rules, tmp_path, capsys):
     text = capsys.readouterr().out
     assert re.search(r"step 1.*new point\s+0\s+1\n", text, re.S)
     assert re.search(r"step 2.*new point\s+-1\s+1\n", text, re.S) and "≈" not in text
-    # The sweep: element-wise, so the grid runs as one vectorised batch.
+    # The sweep: element-wise, so the 2 × 2 grid runs as one vectorised batch: one update
+    # call per step (a loop over runs would make four).
+    cls = optim.get_class(plugins.load(rules).names[1])
+    calls = []
+    monkeypatch.setattr(cls, "update", lambda self, *a, _u=cls.update, **k: (
+        calls.append(np.shape(a[0])), _u(self, *a, **k))[1])
     js = tmp_path / "s.json"
     assert main(["sweep", "--plugin", str(rules), "--problem", "bowl", "--steps", "4",
                  "--optimizer", "my_signum", "--lr", "0.1,0.2", "--grid", "beta=0.5,0.9",
                  "--json", str(js), "--out", str(tmp_path / "sweep")]) == 0
     assert json.loads(js.read_text())["optimizer"].startswith("my_signum")
+    assert calls == [(4, 2)] * 4
 
 
 def test_race_manifest_records_the_plugin_and_rerun_checks_it(rules, tmp_path, capsys):
