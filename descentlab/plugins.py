@@ -71,6 +71,8 @@ _counter = itertools.count(1)
 _ACTIVE: list[Plugin] = []
 #: The names the installed packages' entry points registered (None: not loaded yet).
 _ENTRY_POINT_NAMES: list[str] | None = None
+#: What manifests keep of each loaded entry point (its package and version).
+_ENTRY_POINT_RECORDS: list[dict[str, Any]] = []
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,9 @@ def load_entry_points() -> list[str]:
             raise InputError(f"{where} registered no optimizer: name a class, or a module "
                              "that registers its classes with @optim.register")
         names += added
+        _ENTRY_POINT_RECORDS.append({
+            "entry_point": f"{ep.name} = {ep.value}", "distribution": dist,
+            "version": getattr(ep.dist, "version", None), "optimizers": added})
     _ENTRY_POINT_NAMES = names
     return list(names)
 
@@ -310,8 +315,16 @@ def unload_entry_points() -> None:
     global _ENTRY_POINT_NAMES
     _unregister(_ENTRY_POINT_NAMES or ())
     _ENTRY_POINT_NAMES = None
+    _ENTRY_POINT_RECORDS.clear()
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Plugin", "active", "check_records", "file_sha256", "load",
-           "load_entry_points", "loaded", "match_records", "read_source", "unload",
-           "unload_entry_points"]
+def entry_point_records() -> list[dict[str, Any]]:
+    """The loaded entry points as manifests record them (``installed_plugins``): the entry
+    point, its distribution and version, the names it registered. Installed code, so
+    ``rerun`` loads it as any command does; the record says which version made a run."""
+    return [dict(r) for r in _ENTRY_POINT_RECORDS]
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Plugin", "active", "check_records", "entry_point_records",
+           "file_sha256", "load", "load_entry_points", "loaded", "match_records",
+           "read_source", "unload", "unload_entry_points"]

@@ -15,6 +15,7 @@ import json
 import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,7 @@ def test_compare_tunes_the_declared_space_in_workers_too(rules, tmp_path, capsys
     assert main(["compare", "--plugin", str(rules), "--problem", "bowl", "--optimizers",
                  "my_signum", "adam", "--budget", "4", "--seeds", "2", "--steps", "10",
                  "--workers", "2", "--out", str(out)]) == 0
+    assert "worker process(es) failed" not in capsys.readouterr().err  # it loaded the plugin
     doc = json.loads((out / "manifest.json").read_text())
     spaces = {s["name"]: s for s in doc["settings"]["spaces"]}
     assert set(spaces) == {"my_signum", "adam"}
@@ -384,6 +386,12 @@ def test_an_installed_package_entry_point_registers_its_optimizer(tmp_path, monk
     assert "my_signsgd" not in optim.available()
     assert main(["optimizers", "my_signsgd"]) == 0  # the command line loads them itself
     assert "sign of its gradient" in capsys.readouterr().out
+    assert main(["race", "--problem", "bowl", "--steps", "2", "--optimizers", "my_signsgd",
+                 "--out", str(tmp_path / "race")]) == 0
+    doc = json.loads((tmp_path / "race" / "manifest.json").read_text())
+    assert doc["plugins"] == [] and doc["installed_plugins"] == [
+        {"entry_point": "my_signsgd = my_pkg_rules:MySignSGD", "distribution": "my-pkg",
+         "version": "0.1", "optimizers": ["my_signsgd"]}]
     # A broken entry point names the package and the entry point.
     plugins.unload_entry_points()
     (info / "entry_points.txt").write_text(
@@ -394,6 +402,7 @@ def test_an_installed_package_entry_point_registers_its_optimizer(tmp_path, monk
         plugins.load_entry_points()
     plugins.unload_entry_points()
     monkeypatch.undo()  # (entry points of sys.path as it was)
+    monkeypatch.delitem(sys.modules, "my_pkg_rules")
     importlib.invalidate_caches()
 
 

@@ -5,7 +5,8 @@ A manifest holds the command line (``argv``, what ``descentlab rerun`` parses ag
 replay gets every check and limit a typed command gets) and its parsed arguments, the
 resolved settings (problem formula, start, window; every optimizer hyperparameter including
 defaults), the seed, the user's plugin files loaded for the run (``plugins``: each file, its
-SHA-256 and the optimizers it registered; :mod:`descentlab.plugins`), the environment
+SHA-256 and the optimizers it registered; :mod:`descentlab.plugins`) and the installed
+packages' optimizer entry points with their versions (``installed_plugins``), the environment
 (versions of descentlab, Python, NumPy, numba, matplotlib; the BLAS library and its thread
 settings; the CPU model; the git commit when run from a checkout) and the files written.
 :func:`read_manifest` checks a manifest's shape and types before anything uses it; every
@@ -147,6 +148,7 @@ def write_manifest(out: str | os.PathLike, args: argparse.Namespace,
         "arguments": _jsonable(arguments),
         "seed": seed,
         "plugins": [p.record() for p in plugins.active()],
+        "installed_plugins": plugins.entry_point_records(),
         "settings": _jsonable(settings),
         "versions": versions(),
         "outputs": sorted(Path(p).name for p in outputs),
