@@ -402,7 +402,7 @@ def test_an_installed_package_entry_point_registers_its_optimizer(tmp_path, monk
         plugins.load_entry_points()
     plugins.unload_entry_points()
     monkeypatch.undo()  # (entry points of sys.path as it was)
-    monkeypatch.delitem(sys.modules, "my_pkg_rules")
+    sys.modules.pop("my_pkg_rules", None)
     importlib.invalidate_caches()
 
 
