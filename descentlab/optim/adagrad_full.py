@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError, LimitError
 from .adagrad import AdaGrad
 from .composite import finite_or_skip
+from .lineage import Lineage
 from .registry import register
 from .tree import flatten_grads, flatten_params, show
 
@@ -98,6 +99,7 @@ class AdaGradFull(AdaGrad):
     """
 
     name = "adagrad_full"
+    lineage = Lineage(("adagrad",), "the full matrix G^(−1/2)", 2011, "Duchi et al. 2011")
     slots = ("outer_sum",)
     equations = ("G ← G + g·gᵀ   (all parameters as one vector; H = G + h₀·I)",
                  "p ← p − η·(ε·I + H^½)⁻¹·g   (eps_mode='inside': (H + ε·I)^−½·g)",

@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper
+from .lineage import Lineage
 from .registry import register
 
 #: 0 < η⁻ < 1 < η⁺, as PyTorch checks.
@@ -54,6 +55,7 @@ class Rprop(Optimizer):
     """
 
     name = "rprop"
+    lineage = Lineage(("sgd",), "sign, per-weight step sizes", 1993, "Riedmiller & Braun 1993")
     slots = ("prev", "step_size")
     nonnegative_slots = ("step_size",)
     equations = ("f = η⁺ where g·g_prev > 0,   η⁻ where < 0,   1 where = 0",
@@ -62,10 +64,12 @@ class Rprop(Optimizer):
     elementwise = True
     kernel = "rprop"
 
-    etaminus = Hyper(_SHRINK, "factor η⁻ of the step size after a sign change")
-    etaplus = Hyper(_GROW, "factor η⁺ of the step size while the sign holds")
-    step_size_min = Hyper(NONNEGATIVE, "smallest step size Δmin")
-    step_size_max = Hyper(NONNEGATIVE, "largest step size Δmax")
+    etaminus = Hyper(_SHRINK, "factor η⁻ of the step size after a sign change",
+                     search=(0.3, 0.7))
+    etaplus = Hyper(_GROW, "factor η⁺ of the step size while the sign holds",
+                    search=(1.05, 1.5))
+    step_size_min = Hyper(NONNEGATIVE, "smallest step size Δmin", tunable=False)
+    step_size_max = Hyper(NONNEGATIVE, "largest step size Δmax", tunable=False)
 
     def __init__(self, lr: Any = 0.01, etas: tuple[Any, Any] | None = None,
                  step_sizes: tuple[Any, Any] | None = None, *, etaminus: Any = 0.5,
