@@ -86,8 +86,9 @@ class AdaGradFull(AdaGrad):
     diverged run) rather than failing half-way. An exact trace (``trace --exact``) keeps G
     exact and falls back to floats for the step: an eigendecomposition has no exact form.
 
-    Defaults: ``lr=0.01, eps=1e-10, initial_accumulator_value=0 (h₀), lr_decay=0`` —
-    :class:`AdaGrad`'s (PyTorch's), ε one number (it is added to a matrix).
+    Defaults: ``lr=0.01, eps=1e-10, initial_accumulator_value=0, lr_decay=0`` —
+    :class:`AdaGrad`'s (PyTorch's; ``initial_accumulator_value`` is h₀), ε one number (it is
+    added to a matrix).
 
     >>> params = {"x": 3.0, "y": 4.0}
     >>> opt = AdaGradFull(lr=1.0)

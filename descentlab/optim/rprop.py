@@ -41,9 +41,10 @@ class Rprop(Optimizer):
     has no effect). State: ``prev`` (the previous gradient, zeroed where its sign flipped) and
     ``step_size`` (Δ).
 
-    Defaults: ``lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50)`` — ``torch.optim.Rprop``.
-    The pairs can also be given one by one (``etaminus``, ``etaplus``, ``step_size_min``,
-    ``step_size_max``: the hyperparameter names, e.g. for ``rprop:etaplus=1.1`` in the lab).
+    Defaults: ``lr=0.01, etaminus=0.5, etaplus=1.2, step_size_min=1e-6, step_size_max=50`` —
+    ``torch.optim.Rprop``'s ``etas=(0.5, 1.2), step_sizes=(1e-6, 50)``. The pairs can be given
+    as PyTorch's ``etas`` and ``step_sizes`` too, or one by one (the hyperparameter names,
+    e.g. for ``rprop:etaplus=1.1`` in the lab).
     PyTorch's Rprop has no weight decay; ``weight_decay`` works as for every optimizer.
 
     >>> params = {"x": 1.0}
