@@ -240,6 +240,28 @@ def create(name: str, **kwargs: Any) -> Optimizer:
     return cls(**{**preset, **kwargs})
 
 
+def name_of(opt: Optimizer) -> str:
+    """The registered name an optimizer object answers to: an alias of its class whose
+    preset it matches (``Adam(amsgrad=True)`` is ``"amsgrad"``), else its class's name.
+
+    >>> from descentlab import optim
+    >>> optim.name_of(optim.Adam(amsgrad=True)), optim.name_of(optim.Adam())
+    ('amsgrad', 'adam')
+    """
+    cls, settings = type(opt), opt.settings()
+
+    def holds(key: str, value: Any) -> bool:
+        try:
+            return key in settings and bool(settings[key] == value)
+        except (TypeError, ValueError):  # an array against a number
+            return False
+
+    for e in _ENTRIES.values():
+        if e.cls is cls and e.alias is not None and all(holds(k, v) for k, v in e.preset.items()):
+            return e.name
+    return opt.name
+
+
 def search_space(name: str, *, skip: Iterable[str] = ()) -> dict[str, tuple[float, float, bool]]:
     """The default search space of a registered name, read from its class's declarations:
     hyperparameter → (low, high, log) for every :class:`~.hyperparams.Hyper` that is
@@ -344,5 +366,5 @@ OPTIMIZERS: Mapping[str, type[Optimizer]] = _View(aliases=False)
 ALIASES: Mapping[str, tuple[type[Optimizer], dict[str, Any]]] = _View(aliases=True)
 
 __all__ = ["Alias", "Entry", "register", "unregister", "available", "entries", "entry",
-           "get_class", "resolve", "create", "search_space", "summary", "first_sentence",
+           "get_class", "resolve", "create", "name_of", "search_space", "summary", "first_sentence",
            "OPTIMIZERS", "ALIASES"]
