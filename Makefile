@@ -8,7 +8,7 @@ SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 RUNTIME := $(VENV)/.runtime-$(SUM)
 STAMP   := $(VENV)/.test-$(SUM)
 
-.PHONY: demo test lint bench figures clean postgres
+.PHONY: demo test lint bench figures docs clean postgres
 
 # The library and its runtime dependencies (enough for the demo).
 $(RUNTIME): pyproject.toml
@@ -28,6 +28,10 @@ demo: $(RUNTIME)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+# The optimizer tables of README.md and docs/optimizers.md, from the registry.
+docs: $(RUNTIME)
+	$(PY) -m descentlab.optim.docs
 
 # PostgreSQL for the many-workers tests of `compare` (they start their own server on
 # 127.0.0.1): Debian's package, installed when missing.

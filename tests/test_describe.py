@@ -141,3 +141,26 @@ def test_new_optimizer_and_declared_options_appear(monkeypatch, registered):
     assert options["mode"]["doc"] == "which way"
     assert options["cap"] == {"name": "cap", "default": None, "shared": False, "doc": "a cap",
                               "kind": "number", "nullable": True, "range": "> 0"}
+
+
+def test_summary_is_a_whole_sentence_and_family_docs_are_the_members_own():
+    """The issue's two cases: the playground showed AdaBelief's summary cut at the end of the
+    docstring's first line, and Adam's β2 text mentioned Adamax."""
+    s = optim.describe("adabelief")["summary"]
+    assert s == ('AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the '
+                 'Belief in Observed Gradients", NeurIPS 2020; arXiv:2010.07468), optax\'s '
+                 'optax.adabelief.')
+    for name in optim.available():
+        text = optim.describe(name)["summary"]
+        assert text.endswith((".", ")")) and "\n" not in text and "``" not in text, name
+    doc = {n: {h["name"]: h["doc"] for h in optim.describe(n)["hyperparameters"]}
+           for n in ("adam", "adamax", "radam")}
+    assert "Adamax" not in doc["adam"]["beta2"] and "Adamax" not in doc["radam"]["beta2"]
+    assert doc["adamax"]["beta2"] == "decay β2 of the infinity norm u"
+
+
+def test_search_ranges_are_described():
+    by = {h["name"]: h for h in optim.describe("lion")["hyperparameters"]}
+    assert by["beta1"]["search"] == [0.8, 0.99, False] and by["beta1"]["tunable"]
+    assert by["lr"]["search"] == [1e-5, 1.0, True]
+    assert by["weight_decay"]["tunable"] is False

@@ -46,3 +46,14 @@ def test_doc_examples_run(doc, tmp_path, monkeypatch):
 
 def test_readme_has_examples():
     assert python_blocks(ROOT / "README.md")
+
+
+def test_the_optimizer_tables_are_the_generated_ones():
+    """README.md's and docs/optimizers.md's optimizer tables are generated from the registry
+    (`make docs`); a class changed without regenerating them fails here, naming the file."""
+    from descentlab.optim import available, docs
+
+    assert docs.stale() == [], "run `make docs` (python -m descentlab.optim.docs)"
+    table = docs.readme_table()
+    listed = [line.split("`")[1] for line in table.splitlines()[2:]]
+    assert listed == available()  # every registered optimizer, aliases included

@@ -3,6 +3,10 @@ package's own do, and the registry's mistakes are errors naming the culprit."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
+
 import pytest
 
 from descentlab import optim
@@ -87,3 +91,54 @@ def test_unknown_names_get_did_you_mean_and_the_views_are_read_only():
         optim.create(3)
     with pytest.raises(TypeError):
         optim.OPTIMIZERS["x"] = Halve  # a view: register() is the one way in
+
+
+# -- defaults written once ------------------------------------------------------------------
+
+_DEFAULTS_LINE = re.compile(r"Defaults:\s*``([^`]*)``")
+
+
+def _same(a, b):
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(
+            b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (bool, str)) or isinstance(b, (bool, str)) or a is None or b is None:
+        return a == b
+    return float(a) == float(b)
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+def test_signature_construction_and_docstring_defaults_agree(name):
+    """Each default is written in the signature; the optimizer built with no arguments holds
+    it (nothing overrides it on the way), and the docstring's ``Defaults:`` line says the
+    same. A signature default of None, or a sentinel, means "the constructor decides"
+    (Muon's adjust_lr_fn, schedule-free's warm-up, Adafactor's ε pair) and is not compared."""
+    cls = optim.get_class(name)
+    signature = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+                 if p.default is not p.empty}
+    built = cls()
+    held = dict(built.hyperparameters())
+    for key in signature:
+        if key not in held and key in cls.option_descriptors():
+            held[key] = getattr(built, key)
+    stated = {k: v for k, v in signature.items()
+              if v is not None and (isinstance(v, (bool, int, float, str, tuple)))}
+    for key, default in stated.items():
+        if key in held:
+            assert _same(held[key], default), (name, key, default, held[key])
+    line = _DEFAULTS_LINE.search(" ".join((cls.__doc__ or "").split()))
+    assert line, f"{cls.__name__}'s docstring has no Defaults: ``...`` line"
+    for part in re.split(r",\s*(?![^()]*\))", line.group(1)):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        assert key in signature, f"{cls.__name__} docstring names {key!r}, not an argument"
+        expected = held.get(key, signature[key]) if key in stated else signature[key]
+        assert _same(ast.literal_eval(value.strip()), expected), (name, key, value, expected)
+
+
+@pytest.mark.parametrize("name", optim.available())
+def test_the_library_default_lies_in_the_declared_search_range(name):
+    """compare's space includes the default (the one-shot configuration is in the space)."""
+    held = optim.create(name).hyperparameters()
+    for key, (low, high, _) in optim.search_space(name).items():
+        assert low <= held[key] <= high, (name, key, held[key], (low, high))

@@ -16,20 +16,18 @@ EXAMPLE = """example:
   descentlab optimizers --tree --out out/lineage --format png svg pdf
 
 --tree writes lineage.png (and .svg / .pdf as --format asks): every optimizer, the idea it
-adds and an arrow from each parent; lineage.csv (the table: name, parents, idea, year,
-paper) and manifest.json (`descentlab rerun` reproduces the files byte for byte)."""
+adds and an arrow from each parent (lineage-2.png, ... when it takes more than one page to
+stay legible on a full-screen slide); lineage.csv (the table: name, parents, idea, year,
+paper, group) and manifest.json (`descentlab rerun` reproduces the files byte for byte)."""
 
 #: What --format accepts (matplotlib writes each without extra packages).
 FORMATS = ("png", "svg", "pdf")
 
 
 def _defaults(name: str) -> str:
-    opt = optim.create(name, lr=1.0) if name == "sgd" else optim.create(name)
-    parts = [f"{k}={v:g}" for k, v in opt.hyperparameters().items()
-             if not (k == "weight_decay" and v == 0) and not callable(v)]
-    if name == "sgd":
-        parts[0] = "lr=0.01"
-    return ", ".join(parts)
+    opt = optim.create(name)
+    return ", ".join(f"{k}={v:g}" for k, v in opt.hyperparameters().items()
+                     if not (k == "weight_decay" and v == 0) and not callable(v))
 
 
 def tree(args: argparse.Namespace) -> int:
@@ -40,25 +38,29 @@ def tree(args: argparse.Namespace) -> int:
     from ..lab import manifest
     from ..optim import lineage
     from ..viz import style
-    from ..viz.lineage import lineage_figure
+    from ..viz.lineage import lineage_figures
 
-    lineage.check()  # a registered optimizer without a row is a defect: say which
+    lineage.check()  # a built-in optimizer without its lineage is a defect: say which
     out = Path(args.out or "out/lineage")
     formats = list(dict.fromkeys(args.format or ["png"]))  # the order given, each once
-    rows = lineage.ROWS
-    fig = lineage_figure(rows)  # everything computed before the first file is written
+    rows = lineage.rows()
+    figs = lineage_figures(rows)  # everything computed before the first file is written
     written = [write_text(out / "lineage.csv", csv_text(
-        ["name", "parents", "idea", "year", "paper"],
-        ([r.name, " ".join(r.parents), r.idea, r.year, r.paper] for r in rows)))]
+        ["name", "parents", "idea", "year", "paper", "group"],
+        ([r.name, " ".join(r.parents), r.idea, r.year or "", r.paper, r.group]
+         for r in rows)))]
     # A fixed SVG hash salt and no dates (style.save): a rerun writes the same bytes.
     with matplotlib.rc_context({"svg.hashsalt": "descentlab-lineage"}):
-        written += style.save(fig, out / "lineage", formats)
-    depth = lineage.depths()
-    for r in sorted(rows, key=lambda r: (depth[r.name], r.year)):
-        origin = " + ".join(r.parents) if r.parents else "(the root)"
-        print(f"{r.name:<20} ← {origin:<28} {r.idea} ({r.paper})")
+        for k, fig in enumerate(figs, 1):  # lineage.png, then lineage-2.png, ... if paged
+            written += style.save(fig, out / ("lineage" if k == 1 else f"lineage-{k}"),
+                                  formats)
+    depth = lineage.depths(rows)
+    for r in sorted(rows, key=lambda r: (depth[r.name], r.year or 0)):
+        origin = " + ".join(r.parents) if r.parents else (
+            "(yours)" if r.group == "yours" else "(the root)")
+        print(f"{r.name:<20} ← {origin:<28} {r.idea} ({r.paper or 'no paper'})")
     settings = {"optimizers": len(rows), "generations": 1 + max(depth.values()),
-                "formats": formats}
+                "pages": len(figs), "formats": formats}
     written.append(manifest.write_manifest(out, args, settings, written))
     print(f"wrote {', '.join(p.name for p in written)} to {out}/")
     return 0

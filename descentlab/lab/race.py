@@ -171,12 +171,11 @@ def _as_entries(optimizers: Sequence[str] | Mapping[str, optim.Optimizer]
     out = []
     if isinstance(optimizers, Mapping):
         for spec, opt in optimizers.items():
-            name = "amsgrad" if getattr(opt, "amsgrad", False) else opt.name
-            out.append((name, spec, opt))
+            out.append((optim.name_of(opt), spec, opt))
         return out
     for item in optimizers:
         if isinstance(item, optim.Optimizer):
-            name = "amsgrad" if getattr(item, "amsgrad", False) else item.name
+            name = optim.name_of(item)
             out.append((name, name, item))
         else:
             name, _ = parse_optimizer_spec(item)

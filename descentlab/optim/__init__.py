@@ -29,6 +29,7 @@ from .describe import describe
 from .flat import FlatParams
 from .groups import Groups
 from .lbfgs import LBFGS
+from .lineage import Lineage
 from .lion import Lion
 from .muon import Muon
 from .nadam import Nadam
@@ -42,7 +43,10 @@ from .registry import (
     entries,
     entry,
     get_class,
+    name_of,
     register,
+    search_space,
+    summary,
     unregister,
 )
 from .rmsprop import RMSprop
@@ -59,7 +63,8 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
-    "Alias", "accepted_arguments",
+    "search_space", "summary", "name_of",
+    "Alias", "Lineage", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
     "describe",

@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema
 from .registry import register
 
@@ -39,6 +40,7 @@ class AdaBelief(AdamFamily):
     """
 
     name = "adabelief"
+    lineage = Lineage(("adam",), "belief in the gradient", 2020, "Zhuang et al. 2020")
     slots = ("m", "s")
     nonnegative_slots = ("s",)
     nesterov = Flag("Nesterov's m̂ (optax adabelief(nesterov=True))")
@@ -50,7 +52,7 @@ class AdaBelief(AdamFamily):
         "p ← p − η·m̂ / (√ŝ + ε)",
     )
 
-    eps_root = Hyper(NONNEGATIVE, "ε added to the belief moment every step")
+    eps_root = Hyper(NONNEGATIVE, "ε added to the belief moment every step", tunable=False)
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999,
                  eps: Any = 1e-16, eps_root: Any = 1e-16, weight_decay: Any = 0.0, *,

@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import CLOSED_UNIT, POSITIVE, Hyper
+from .lineage import Lineage
 from .moments import ema_square
 from .registry import register
 
@@ -28,6 +29,7 @@ class Adadelta(Optimizer):
     """
 
     name = "adadelta"
+    lineage = Lineage(("rmsprop",), "unit correction (RMS of the steps)", 2012, "Zeiler 2012")
     slots = ("square_avg", "acc_delta")
     nonnegative_slots = ("square_avg", "acc_delta")
     equations = ("s ← ρ·s + (1 − ρ)·g²", "Δ ← √(u + ε) / √(s + ε) · g",
@@ -37,8 +39,9 @@ class Adadelta(Optimizer):
 
     eps_to_zero_in_exact_trace = False  # ε is part of the step: √(u + ε)/√(s + ε)
 
-    rho = Hyper(CLOSED_UNIT, "decay ρ of both running averages")
-    eps = Hyper(POSITIVE, "ε inside both roots")
+    lr = Optimizer.lr.replace(search=(1e-2, 100.0))  # the unit-corrected step: lr = 1 is Zeiler's
+    rho = Hyper(CLOSED_UNIT, "decay ρ of both running averages", search=(0.8, 0.99))
+    eps = Hyper(POSITIVE, "ε inside both roots", tunable=False)
 
     def __init__(self, lr: Any = 1.0, rho: Any = 0.9, eps: Any = 1e-6, weight_decay: Any = 0.0,
                  *, maximize: bool = False, **options: Any) -> None:

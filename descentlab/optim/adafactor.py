@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper, Number
+from .lineage import Lineage
 from .moments import lerp
 from .registry import register
 
@@ -59,6 +60,7 @@ class Adafactor(Optimizer):
     """
 
     name = "adafactor"
+    lineage = Lineage(("adam",), "factored second moments", 2018, "Shazeer & Stern 2018")
     slots = ("row_var", "col_var", "variance")
     nonnegative_slots = ("row_var", "col_var", "variance")
     option_names = ("eps1",)
@@ -71,9 +73,10 @@ class Adafactor(Optimizer):
 
     eps1 = Number(NONNEGATIVE, "ε₁, the smallest second moment (None: the machine epsilon of "
                   "the parameter's dtype)", optional=True)
-    beta2_decay = Hyper(_NONPOSITIVE, "exponent c of 1 − β̂₂,t = t^c")
-    eps2 = Hyper(NONNEGATIVE, "ε₂, the smallest RMS of the parameter for the step size")
-    d = Hyper(_AT_LEAST_ONE, "clipping threshold d of the update's RMS")
+    beta2_decay = Hyper(_NONPOSITIVE, "exponent c of 1 − β̂₂,t = t^c", search=(-1.0, -0.5))
+    eps2 = Hyper(NONNEGATIVE, "ε₂, the smallest RMS of the parameter for the step size",
+                 tunable=False)
+    d = Hyper(_AT_LEAST_ONE, "clipping threshold d of the update's RMS", tunable=False)
 
     def check_settings(self, values: dict[str, Any]) -> None:
         """Adafactor's decay is torch's decoupled one, applied inside its rule."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Hyper, Number
+from .lineage import Lineage
 from .registry import register
 
 
@@ -28,6 +29,7 @@ class AdaGrad(Optimizer):
     """
 
     name = "adagrad"
+    lineage = Lineage(("sgd",), "per-coordinate scaling 1/√Σg²", 2011, "Duchi et al. 2011")
     slots = ("sum",)
     nonnegative_slots = ("sum",)
     equations = ("h ← h + g²", "p ← p − η·g / (√h + ε)")
@@ -37,8 +39,8 @@ class AdaGrad(Optimizer):
     initial_accumulator_value = Number(NONNEGATIVE, "the value the sum h starts at",
                                        fixed_once_started=True)
 
-    eps = Hyper(POSITIVE, "ε added to the root")
-    lr_decay = Hyper(NONNEGATIVE, "learning-rate decay per step")
+    eps = Hyper(POSITIVE, "ε added to the root", tunable=False)
+    lr_decay = Hyper(NONNEGATIVE, "learning-rate decay per step", tunable=False)
 
     def __init__(self, lr: Any = 0.01, eps: Any = 1e-10, initial_accumulator_value: float = 0.0,
                  lr_decay: Any = 0.0, weight_decay: Any = 0.0, *, eps_mode: str = "outside",

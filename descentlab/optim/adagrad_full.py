@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError, LimitError
 from .adagrad import AdaGrad
 from .composite import finite_or_skip
+from .lineage import Lineage
 from .registry import register
 from .tree import flatten_grads, flatten_params, show
 
@@ -85,8 +86,9 @@ class AdaGradFull(AdaGrad):
     diverged run) rather than failing half-way. An exact trace (``trace --exact``) keeps G
     exact and falls back to floats for the step: an eigendecomposition has no exact form.
 
-    Defaults: ``lr=0.01, eps=1e-10, initial_accumulator_value=0 (h₀), lr_decay=0`` —
-    :class:`AdaGrad`'s (PyTorch's), ε one number (it is added to a matrix).
+    Defaults: ``lr=0.01, eps=1e-10, initial_accumulator_value=0, lr_decay=0`` —
+    :class:`AdaGrad`'s (PyTorch's; ``initial_accumulator_value`` is h₀), ε one number (it is
+    added to a matrix).
 
     >>> params = {"x": 3.0, "y": 4.0}
     >>> opt = AdaGradFull(lr=1.0)
@@ -98,6 +100,7 @@ class AdaGradFull(AdaGrad):
     """
 
     name = "adagrad_full"
+    lineage = Lineage(("adagrad",), "the full matrix G^(−1/2)", 2011, "Duchi et al. 2011")
     slots = ("outer_sum",)
     equations = ("G ← G + g·gᵀ   (all parameters as one vector; H = G + h₀·I)",
                  "p ← p − η·(ε·I + H^½)⁻¹·g   (eps_mode='inside': (H + ε·I)^−½·g)",

@@ -9,8 +9,9 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Choice, Flag, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square, power
-from .registry import register
+from .registry import Alias, register
 
 
 def _nonzero(x: Any) -> bool:
@@ -23,9 +24,9 @@ class AdamFamily(Optimizer):
     Subclasses (Adam, NAdam, Adamax, RAdam) pass them to ``__init__`` and add their own.
     """
 
-    beta1 = Hyper(UNIT, "decay β1 of the first moment")
-    beta2 = Hyper(UNIT, "decay β2 of the second moment (Adamax: of the infinity norm)")
-    eps = Hyper(POSITIVE, "ε of the denominator")
+    beta1 = Hyper(UNIT, "decay β1 of the first moment", search=(0.5, 0.99))
+    beta2 = Hyper(UNIT, "decay β2 of the second moment", search=(0.9, 0.9999))
+    eps = Hyper(POSITIVE, "ε of the denominator", tunable=False)
 
     def __init__(self, lr: Any, beta1: Any, beta2: Any, eps: Any, weight_decay: Any = 0.0,
                  **options: Any) -> None:
@@ -35,7 +36,14 @@ class AdamFamily(Optimizer):
         self.eps = eps
 
 
-@register(aliases={"amsgrad": {"amsgrad": True}})
+#: AMSGrad is Adam with ``amsgrad=True``: an alias with its own lineage row and summary.
+AMSGRAD = Alias({"amsgrad": True},
+                lineage=Lineage(("adam",), "running max of v", 2018, "Reddi et al. 2018"),
+                summary="AMSGrad (Reddi, Kale & Kumar, ICLR 2018): Adam with the running "
+                        "maximum of v in the denominator.")
+
+
+@register(aliases={"amsgrad": AMSGRAD})
 class Adam(AdamFamily):
     r"""Adam (Kingma & Ba, ICLR 2015); AMSGrad (Reddi, Kale & Kumar, ICLR 2018).
 
@@ -75,6 +83,7 @@ class Adam(AdamFamily):
     """
 
     name = "adam"
+    lineage = Lineage(("momentum", "rmsprop"), "bias correction", 2015, "Kingma & Ba 2015")
     amsgrad = Flag("use the running maximum of v (AMSGrad)")
     amsgrad_on = Choice(("v", "v_hat"), "the maximum of the raw v (PyTorch, Keras) or of v̂ "
                         "(optax)", fixed_once_started=True)
@@ -89,7 +98,7 @@ class Adam(AdamFamily):
     elementwise = True
     kernel = "adam"
 
-    eps_root = Hyper(NONNEGATIVE, "ε inside the square root (optax)")
+    eps_root = Hyper(NONNEGATIVE, "ε inside the square root (optax)", tunable=False)
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, amsgrad: bool = False, *, amsgrad_on: str = "v",
@@ -174,6 +183,7 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+    lineage = Lineage(("adam",), "decoupled weight decay", 2019, "Loshchilov & Hutter 2019")
     equations = ("p ← p·(1 − η·λ)", "then the Adam step")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,

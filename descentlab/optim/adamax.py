@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import Choice
+from .lineage import Lineage
 from .moments import bias_correction, ema
 from .registry import register
 
@@ -29,6 +30,7 @@ class Adamax(AdamFamily):
     """
 
     name = "adamax"
+    lineage = Lineage(("adam",), "infinity norm", 2015, "Kingma & Ba 2015")
     slots = ("m", "u")
     nonnegative_slots = ("u",)
     eps_mode = Choice(("inside", "outside"), "ε inside the max (PyTorch) or added after (Keras)")
@@ -36,6 +38,8 @@ class Adamax(AdamFamily):
                  "p ← p − η/(1 − β1ᵗ) · m / u")
     elementwise = True
     kernel = "adamax"
+
+    beta2 = AdamFamily.beta2.replace(doc="decay β2 of the infinity norm u")
 
     def __init__(self, lr: Any = 0.002, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, *, eps_mode: str = "inside", maximize: bool = False,

@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, UNIT, Flag, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema
 from .registry import register
 
@@ -46,6 +47,8 @@ class Adan(AdamFamily):
     """
 
     name = "adan"
+    lineage = Lineage(("adam", "nesterov"), "Nesterov by gradient differences", 2024,
+                      "Xie et al. 2024")
     slots = ("m", "v", "n", "g_prev")
     nonnegative_slots = ("n",)
     proximal_decay = Flag("the paper's proximal decay p ← (p − ηu)/(1 + λη) instead of optax's")
@@ -59,8 +62,11 @@ class Adan(AdamFamily):
         "p ← p − η·(u + λ·p)",
     )
 
-    beta3 = Hyper(UNIT, "decay β3 of the squared Nesterov-gradient average")
-    eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
+    beta1 = AdamFamily.beta1.replace(search=(0.9, 0.99))  # optax's 1 − the paper's β
+    beta2 = Hyper(UNIT, "decay β2 of the gradient-difference average", search=(0.8, 0.99))
+    beta3 = Hyper(UNIT, "decay β3 of the squared Nesterov-gradient average",
+                  search=(0.9, 0.999))
+    eps_root = Hyper(NONNEGATIVE, "ε inside the square root", tunable=False)
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.98, beta2: Any = 0.92,
                  beta3: Any = 0.99, eps: Any = 1e-8, eps_root: Any = 1e-8,

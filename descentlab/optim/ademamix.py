@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, UNIT, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
 from .registry import register
 
@@ -43,6 +44,7 @@ class AdEMAMix(AdamFamily):
     """
 
     name = "ademamix"
+    lineage = Lineage(("adamw",), "a mix of a fast and a slow EMA", 2025, "Pagliardini et al. 2025")
     slots = ("m1", "m2", "nu")
     nonnegative_slots = ("nu",)
     elementwise = True
@@ -52,9 +54,9 @@ class AdEMAMix(AdamFamily):
         "p ← p − η·((m1/(1 − β1ᵗ) + α·m2) / (√(ν/(1 − β2ᵗ) + ε_root) + ε) + λ·p)",
     )
 
-    beta3 = Hyper(UNIT, "decay β3 of the slow first moment")
-    alpha = Hyper(NONNEGATIVE, "weight α of the slow moment")
-    eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
+    beta3 = Hyper(UNIT, "decay β3 of the slow first moment", search=(0.99, 0.9999))
+    alpha = Hyper(NONNEGATIVE, "weight α of the slow moment", search=(1.0, 10.0))
+    eps_root = Hyper(NONNEGATIVE, "ε inside the square root", tunable=False)
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999,
                  beta3: Any = 0.9999, alpha: Any = 5.0, eps: Any = 1e-8,

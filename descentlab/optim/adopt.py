@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
+from .lineage import Lineage
 from .moments import ema, ema_square
 from .registry import register
 
@@ -46,6 +47,7 @@ class Adopt(AdamFamily):
     """
 
     name = "adopt"
+    lineage = Lineage(("adam",), "v without the current gradient", 2024, "Taniguchi et al. 2024")
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     nesterov = Flag("Nesterov's momentum (optax adopt(nesterov=True))")
@@ -58,7 +60,7 @@ class Adopt(AdamFamily):
         "p ← p − η·m,   v ← β2·v + (1 − β2)·g²",
     )
 
-    clip_exponent = Hyper(NONNEGATIVE, "a of the clip bound (t − 1)^a")
+    clip_exponent = Hyper(NONNEGATIVE, "a of the clip bound (t − 1)^a", tunable=False)
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.9999,
                  eps: Any = 1e-6, weight_decay: Any = 0.0, *, clip_exponent: Any = 0.25,

@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import ANY, NONNEGATIVE, Hyper
+from .lineage import Lineage
 from .registry import register
 
 
@@ -42,6 +43,7 @@ class ASGD(Optimizer):
     """
 
     name = "asgd"
+    lineage = Lineage(("sgd",), "iterate averaging", 1992, "Polyak & Juditsky 1992")
     slots = ("ax",)
     equations = ("p ← p·(1 − λ·ηₜ) − ηₜ·g",
                  "a ← p if μₜ = 1,   else a ← a + μₜ·(p − a)",
@@ -49,9 +51,9 @@ class ASGD(Optimizer):
     elementwise = True
     kernel = "asgd"
 
-    lambd = Hyper(NONNEGATIVE, "decay term λ")
-    alpha = Hyper(ANY, "power α of the rate's decay")
-    t0 = Hyper(ANY, "update count after which averaging starts")
+    lambd = Hyper(NONNEGATIVE, "decay term λ", tunable=False)
+    alpha = Hyper(ANY, "power α of the rate's decay", search=(0.5, 1.0))  # Polyak–Juditsky
+    t0 = Hyper(ANY, "update count after which averaging starts", tunable=False)
 
     def __init__(self, lr: Any = 0.01, lambd: Any = 1e-4, alpha: Any = 0.75, t0: Any = 1e6,
                  weight_decay: Any = 0.0, *, maximize: bool = False, **options: Any) -> None:

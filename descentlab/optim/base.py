@@ -365,8 +365,8 @@ class Optimizer(metaclass=_Checked):
     #: direction, schedule-free AdamW the z sequence): the base then does not.
     decays_in_rule: ClassVar[bool] = False
 
-    lr = Hyper(NONNEGATIVE, "learning rate")
-    weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient")
+    lr = Hyper(NONNEGATIVE, "learning rate", search=(1e-4, 10.0))  # 6 decades, log-uniform
+    weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient", tunable=False)
     decoupled_weight_decay = Flag("decay the parameter (p ← p(1 − lr·wd)) instead of adding "
                                   "wd·p to the gradient")
     maximize = Flag("climb: follow +g instead of −g")

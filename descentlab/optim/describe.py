@@ -8,8 +8,9 @@ any change here:
   (what a default-constructed optimizer has, an alias's preset applied), ``settable``
   (False for one the constructor fixes, e.g. Nesterov's dampening), its range (from the
   descriptor's check: ``lo``/``hi``, ``None`` for unbounded, and whether each end is open),
-  its doc string, and ``log`` — a hint that a slider should move on a log scale (rates and
-  ε values, which span decades);
+  its doc string, ``log`` — a hint that a slider should move on a log scale (rates and
+  ε values, which span decades) — and ``search``/``tunable``, what ``compare`` tunes by default
+  (``[low, high, log]`` or ``None``);
 * ``options`` — the other constructor arguments (only those the class takes: L-BFGS has
   none of the shared ones): ``kind`` ``"bool"``, ``"choice"`` (with its ``allowed`` values;
   ``nullable`` when ``None`` is one), ``"number"`` (``nullable`` when the default is
@@ -22,6 +23,7 @@ any change here:
   value it does not accept;
 * ``equations`` — the class attribute ``equations`` when it has one, else the first
   paragraph of its docstring;
+* ``summary`` — one whole sentence (:func:`.registry.summary`);
 * ``max_parameters`` — the most parameters one update takes (``adagrad_full``'s n × n
   matrix: 1,000), ``None`` for no limit.
 
@@ -51,7 +53,7 @@ import numpy as np
 from . import hyperparams
 from .base import Optimizer
 from .hyperparams import Hyper
-from .registry import resolve
+from .registry import resolve, summary
 
 #: Constructor arguments no interface should offer (how to compute, not what).
 HIDDEN_OPTIONS = ("backend", "nonfinite")
@@ -133,6 +135,10 @@ def _hyperparameter(cls: type[Optimizer], name: str, default: Any,
         "doc": _doc_of(descriptor),
         # (a log scale cannot show 0: not for a default of 0, such as Adam's eps_root)
         "log": bool(_LOG_NAMES.match(name)) and _positive(default),
+        # what compare tunes by default: [low, high, log] (None: no declared range)
+        "search": None if descriptor.search is None else [*descriptor.search,
+                                                          bool(descriptor.log)],
+        "tunable": descriptor.tunable,
     }
 
 
@@ -224,7 +230,7 @@ def describe(name: str) -> dict[str, Any]:
     return {
         "name": str(name).strip().lower(),
         "class": cls.__name__,
-        "summary": _equations_summary(cls),
+        "summary": summary(name),
         "hyperparameters": [_hyperparameter(cls, h, defaults.get(h), h in accepted)
                             for h in hypers],
         "options": options,
@@ -232,11 +238,6 @@ def describe(name: str) -> dict[str, Any]:
         # the most parameters one update takes (full-matrix AdaGrad's n × n G), or None
         "max_parameters": getattr(cls, "max_parameters", None),
     }
-
-
-def _equations_summary(cls: type[Optimizer]) -> str:
-    doc = inspect.cleandoc(cls.__doc__ or "")
-    return doc.split("\n", 1)[0].strip() if doc else cls.__name__
 
 
 __all__ = ["describe", "resolve", "HIDDEN_OPTIONS"]

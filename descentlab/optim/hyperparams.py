@@ -107,11 +107,53 @@ def _short(value: Any) -> str:
 
 
 class Hyper:
-    """Descriptor for one hyperparameter: ``opt.lr`` reads it, ``opt.lr = x`` validates it."""
+    """Descriptor for one hyperparameter: ``opt.lr`` reads it, ``opt.lr = x`` validates it.
 
-    def __init__(self, check: Check, doc: str = ""):
+    Where it is declared it also says how ``compare`` tunes it: ``search=(low, high)`` the
+    default search range, on a log scale when ``search_log`` says so or, by default, when
+    0 < low and the range spans two decades or more (high/low >= 100); ``tunable=False`` for
+    one that is not tuned by default (weight decay, ε, stopping tolerances). A subclass
+    changes an inherited declaration with :meth:`replace`.
+
+    >>> lr = Hyper(NONNEGATIVE, "learning rate", search=(1e-4, 10.0))
+    >>> lr.search, lr.log, Hyper(UNIT, "β", search=(0.9, 0.999)).log
+    ((0.0001, 10.0), True, False)
+    >>> Hyper(UNIT, "β", search=(0.5, 1.5)).search
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.InputError: search range (0.5, 1.5) of β: its ends must be in [0, 1)
+    """
+
+    def __init__(self, check: Check, doc: str = "", *,
+                 search: tuple[float, float] | None = None, search_log: bool | None = None,
+                 tunable: bool = True) -> None:
         self.check = check
         self.__doc__ = doc
+        self.search = None if search is None else _search_range(search, check, doc)
+        if search_log and self.search is not None and self.search[0] <= 0:
+            raise InputError(f"search range {search!r} of {doc}: a log scale needs low > 0")
+        self.search_log = search_log
+        self.tunable = bool(tunable)
+
+    @property
+    def log(self) -> bool | None:
+        """Whether the search range is on a log scale (``None``: no range, no scale)."""
+        if self.search_log is not None:
+            return self.search_log
+        return None if self.search is None else default_log(*self.search)
+
+    def replace(self, *, doc: str | None = None, **changes: Any) -> Hyper:
+        """A copy with some of ``check``, ``doc``, ``search``, ``search_log``, ``tunable``
+        changed (a subclass narrowing an inherited range, or saying what it means there)."""
+        now = {"check": self.check, "search": self.search, "search_log": self.search_log,
+               "tunable": self.tunable}
+        unknown = set(changes) - set(now)
+        if unknown:
+            raise InputTypeError(f"Hyper.replace takes {', '.join(now)} and doc, not "
+                                 f"{', '.join(sorted(unknown))}")
+        now.update(changes)
+        check = now.pop("check")
+        return Hyper(check, self.__doc__ if doc is None else doc, **now)
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -134,6 +176,25 @@ class Hyper:
                 self.name, value(count), self.check, f" (from its schedule at step {count + 1})"
             )
         return value
+
+
+def default_log(low: float, high: float) -> bool:
+    """The default scale of a search range: log when 0 < low and high/low >= 100 (two
+    decades or more), linear otherwise."""
+    return low > 0 and high / low >= 100
+
+
+def _search_range(search: Any, check: Check, doc: str) -> tuple[float, float]:
+    try:
+        low, high = (float(x) for x in search)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"search range of {doc} must be (low, high), not "
+                             f"{search!r}") from None
+    if not low < high:
+        raise InputError(f"search range {search!r} of {doc}: need low < high")
+    if not all(check.ok(np.array([low, high]))):
+        raise InputError(f"search range {search!r} of {doc}: its ends must be {check.text()}")
+    return low, high
 
 
 _UNSET = object()

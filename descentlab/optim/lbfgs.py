@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import InputError, InputTypeError, NonFiniteError
 from .base import Optimizer, is_schedule
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
+from .lineage import Lineage
 from .registry import register
 from .tree import flatten_grads, flatten_params, show
 
@@ -173,14 +174,16 @@ class LBFGS(Optimizer):
     """
 
     name = "lbfgs"
+    lineage = Lineage(("sgd",), "curvature from past steps", 1989, "Liu & Nocedal 1989")
     equations = ("d = −H·g   (two-loop recursion over the last m pairs s = t·d, y = Δg)",
                  "p ← p + t·d,   t = η   (first: min(1, 1/‖g‖₁)·η; or a strong-Wolfe search)",
                  "up to max_iter such iterations per update; closure() gives (f, g)")
     #: The lab gives an optimizer with this flag a closure (f, grad at the current point).
     needs_closure: ClassVar[bool] = True
 
-    tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this")
-    tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this")
+    tolerance_grad = Hyper(NONNEGATIVE, "stop when max |g| is at most this", tunable=False)
+    tolerance_change = Hyper(NONNEGATIVE, "stop when the step or loss change is below this",
+                             tunable=False)
     #: (bounded work: an update is at most a million iterations and evaluations)
     max_iter = Count(1, "iterations per update", maximum=MAX_WORK)
     max_eval = Count(1, "closure evaluations per update (None: max_iter·5//4, following "

@@ -1,24 +1,49 @@
 """The lineage of the optimizers: which rule each one starts from and the idea it adds.
 
-One row per registered name (:func:`descentlab.optim.available`, aliases included): its
-parent(s), the idea it adds to them, the year and the paper (the publication its class's
-docstring cites). ``descentlab optimizers --tree`` draws it (:mod:`descentlab.viz.lineage`);
-``tests/test_lineage.py`` checks that every registered optimizer has exactly one row, that
-every row names a registered optimizer, that every parent has a row, and that no optimizer
-is its own ancestor. A new optimizer therefore needs one row here: the test names it.
+Each optimizer class declares its own row where it is defined, ``lineage = Lineage(parents=
+("adam",), idea="...", year=2023, paper="Authors 2023")`` (an alias in its :class:`~.registry.
+Alias`), and the table is computed from the registry: :func:`rows` (also :data:`ROWS`, and
+:data:`ROW` by name) has one :class:`Row` per registered name (:func:`descentlab.optim.
+available`, aliases included), in registration order. ``descentlab optimizers --tree`` draws it
+(:mod:`descentlab.viz.lineage`).
 
->>> ROW["nadam"].parents, ROW["nadam"].idea
+A user's optimizer is never a defect: one without a lineage, or whose parents are not
+registered, gets a row in the group ``"yours"`` (its unregistered parents kept aside in
+``Row.unplaced``) and is drawn apart. :func:`problems` lists what is wrong with the package's
+own declarations (a built-in class without a lineage, a built-in row whose parent is not
+registered, a cycle); ``tests/test_lineage.py`` requires none.
+
+>>> from descentlab.optim import lineage
+>>> lineage.ROW["nadam"].parents, lineage.ROW["nadam"].idea
 (('adam', 'nesterov'), 'Nesterov in Adam')
->>> [r.name for r in ROWS if not r.parents]
+>>> [r.name for r in lineage.ROWS if not r.parents]
 ['sgd']
->>> depths()["adam"]         # sgd → momentum → (rmsprop ← adagrad) → adam: the longest chain
+>>> lineage.depths()["adam"]  # sgd → momentum → (rmsprop ← adagrad) → adam: the longest chain
 3
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where an optimizer comes from, declared on its class: the registered names of its
+    parent rule(s) (``()`` for the root), the idea it adds to them in a few words, and the
+    year and authors of the paper its docstring cites."""
+
+    parents: tuple[str, ...]
+    idea: str
+    year: int
+    paper: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.parents, str):  # Lineage("adam", ...) : one parent
+            object.__setattr__(self, "parents", (self.parents,))
+        object.__setattr__(self, "parents", tuple(p.strip().lower() for p in self.parents))
 
 
 @dataclass(frozen=True)
@@ -26,86 +51,82 @@ class Row:
     """One optimizer in the lineage."""
 
     name: str  #: the registered name (``create(name)``)
-    parents: tuple[str, ...]  #: the rule(s) it starts from; () for the root
+    parents: tuple[str, ...]  #: the registered rule(s) it starts from; () for a root
     idea: str  #: what it adds to its parents, in a few words
-    year: int  #: the year of :attr:`paper`
+    year: int | None  #: the year of :attr:`paper` (None: not declared)
     paper: str  #: authors and year, as the class docstring cites them
+    group: str = "builtin"  #: ``"builtin"`` (ships with descentlab) or ``"yours"``
+    unplaced: tuple[str, ...] = ()  #: declared parents that are not registered
 
 
-#: The table, in the registry's order (the classic lineage, torch.optim's later additions,
-#: the optax family).
-ROWS: tuple[Row, ...] = (
-    Row("sgd", (), "the gradient step", 1951, "Robbins & Monro 1951"),
-    Row("momentum", ("sgd",), "momentum (heavy ball)", 1964, "Polyak 1964"),
-    Row("nesterov", ("momentum",), "look-ahead gradient", 1983, "Nesterov 1983"),
-    Row("adagrad", ("sgd",), "per-coordinate scaling 1/√Σg²", 2011, "Duchi et al. 2011"),
-    Row("adagrad_full", ("adagrad",), "the full matrix G^(−1/2)", 2011, "Duchi et al. 2011"),
-    Row("rmsprop", ("adagrad",), "leaky average of g²", 2012, "Hinton 2012"),
-    Row("adadelta", ("rmsprop",), "unit correction (RMS of the steps)", 2012, "Zeiler 2012"),
-    Row("adam", ("momentum", "rmsprop"), "bias correction", 2015, "Kingma & Ba 2015"),
-    Row("amsgrad", ("adam",), "running max of v", 2018, "Reddi et al. 2018"),
-    Row("adamw", ("adam",), "decoupled weight decay", 2019, "Loshchilov & Hutter 2019"),
-    Row("nadam", ("adam", "nesterov"), "Nesterov in Adam", 2016, "Dozat 2016"),
-    Row("adamax", ("adam",), "infinity norm", 2015, "Kingma & Ba 2015"),
-    Row("radam", ("adam",), "rectification of the variance", 2020, "Liu et al. 2020"),
-    Row("rprop", ("sgd",), "sign, per-weight step sizes", 1993, "Riedmiller & Braun 1993"),
-    Row("asgd", ("sgd",), "iterate averaging", 1992, "Polyak & Juditsky 1992"),
-    Row("adafactor", ("adam",), "factored second moments", 2018, "Shazeer & Stern 2018"),
-    Row("muon", ("nesterov",), "orthogonalisation (Newton–Schulz)", 2024, "Jordan et al. 2024"),
-    Row("lbfgs", ("sgd",), "curvature from past steps", 1989, "Liu & Nocedal 1989"),
-    Row("lion", ("adamw", "rprop"), "sign of interpolated momentum", 2023, "Chen et al. 2023"),
-    Row("lars", ("momentum",), "layer-wise trust ratio", 2017, "You et al. 2017"),
-    Row("lamb", ("adamw", "lars"), "trust ratio on Adam's step", 2020, "You et al. 2020"),
-    Row("adabelief", ("adam",), "belief in the gradient", 2020, "Zhuang et al. 2020"),
-    Row("yogi", ("adam",), "additive, sign-controlled v", 2018, "Zaheer et al. 2018"),
-    Row("adan", ("adam", "nesterov"), "Nesterov by gradient differences", 2024,
-        "Xie et al. 2024"),
-    Row("adopt", ("adam",), "v without the current gradient", 2024, "Taniguchi et al. 2024"),
-    Row("ademamix", ("adamw",), "a mix of a fast and a slow EMA", 2025,
-        "Pagliardini et al. 2025"),
-    Row("schedule_free_sgd", ("momentum", "asgd"), "schedule-free averaging", 2024,
-        "Defazio et al. 2024"),
-    Row("schedule_free_adamw", ("schedule_free_sgd", "adamw"), "schedule-free AdamW", 2024,
-        "Defazio et al. 2024"),
-)
-
-#: Name → row.
-ROW: dict[str, Row] = {r.name: r for r in ROWS}
+#: The idea of a row whose class declares no lineage.
+NO_LINEAGE = "(no lineage declared)"
 
 
-def problems(registered: Iterable[str]) -> list[str]:
-    """Everything wrong with :data:`ROWS` against the ``registered`` names, one sentence
-    each (empty when the table is right): a registered name with no row or two rows, a row
-    for no registered name, a parent with no row, an optimizer that is its own ancestor.
+def _declared(entry: Any) -> Lineage | None:
+    if entry.alias is not None:
+        return entry.alias.lineage
+    found = entry.cls.__dict__.get("lineage")  # (duck-typed: a Lineage, or its like)
+    return found if hasattr(found, "parents") and hasattr(found, "idea") else None
 
-    >>> print(problems(["sgd", "momentum", "newopt"])[0])  # doctest: +NORMALIZE_WHITESPACE
-    optimizer 'newopt' is registered but has no row in descentlab/optim/lineage.py ROWS:
-    add Row('newopt', (PARENTS,), IDEA, YEAR, PAPER)
-    """
-    registered = list(registered)
+
+def rows() -> tuple[Row, ...]:
+    """The table, computed from the registry now (a name registered later is in the next
+    call): one row per registered name, in registration order. An alias without a declared
+    lineage is a child of its class ("+ amsgrad=True")."""
+    from .registry import entries
+
+    found = entries()
+    registered = {e.name for e in found}
     out = []
-    counts: dict[str, int] = {}
-    for r in ROWS:
-        counts[r.name] = counts.get(r.name, 0) + 1
-    for name in registered:
-        if name not in counts:
-            out.append(f"optimizer {name!r} is registered but has no row in "
-                       f"descentlab/optim/lineage.py ROWS: add Row({name!r}, (PARENTS,), "
-                       "IDEA, YEAR, PAPER)")
-    for name, n in counts.items():
-        if n > 1:
-            out.append(f"optimizer {name!r} has {n} rows in descentlab/optim/lineage.py ROWS; "
-                       "keep one")
-        if name not in registered:
-            out.append(f"lineage row {name!r} names no registered optimizer (registered: "
-                       f"{', '.join(sorted(registered))})")
-    for r in ROWS:
-        for p in r.parents:
-            if p not in counts:
-                out.append(f"lineage row {r.name!r}: parent {p!r} has no row")
+    for e in found:
+        declared = _declared(e)
+        if declared is None and e.alias is not None:
+            preset = ", ".join(f"{k}={v!r}" for k, v in e.preset.items())
+            declared = Lineage((e.cls.name,), preset, 0, "")
+        group = "builtin" if e.builtin else "yours"
+        if declared is None:
+            out.append(Row(e.name, (), NO_LINEAGE, None, "", group))
+            continue
+        parents = tuple(p for p in declared.parents if p in registered and p != e.name)
+        unplaced = tuple(p for p in declared.parents if p not in parents)
+        out.append(Row(e.name, parents, declared.idea, declared.year or None, declared.paper,
+                       group, unplaced))
+    return tuple(out)
+
+
+def __getattr__(attr: str) -> Any:
+    """:data:`ROWS` (the table) and :data:`ROW` (name → row), computed on each access."""
+    if attr == "ROWS":
+        return rows()
+    if attr == "ROW":
+        return {r.name: r for r in rows()}
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def problems(table: Sequence[Row] | None = None) -> list[str]:
+    """Everything wrong with the package's own declarations in ``table`` (default
+    :func:`rows`), one sentence each naming the class to fix (empty when right): a built-in
+    optimizer without a lineage, a built-in row with a parent that is not registered or
+    named twice, a cycle. A user's rows are never a problem (they draw in "yours").
+
+    >>> print(problems([Row("newopt", (), NO_LINEAGE, None, "")])[0])
+    built-in optimizer 'newopt' declares no lineage: add lineage =
+    Lineage(parents=(...), idea=..., year=..., paper=...) to its class
+    """
+    table = rows() if table is None else tuple(table)
+    out = []
+    for r in table:
+        if r.group != "builtin":
+            continue
+        if r.idea == NO_LINEAGE:
+            out.append(f"built-in optimizer {r.name!r} declares no lineage: add lineage = "
+                       "Lineage(parents=(...), idea=..., year=..., paper=...) to its class")
+        for p in r.unplaced:
+            out.append(f"lineage of {r.name!r}: parent {p!r} is not a registered optimizer")
         if len(set(r.parents)) != len(r.parents):
-            out.append(f"lineage row {r.name!r} names a parent twice: {r.parents}")
-    cycle = _cycle({r.name: r.parents for r in ROWS})
+            out.append(f"lineage of {r.name!r} names a parent twice: {r.parents}")
+    cycle = _cycle({r.name: r.parents for r in table})
     if cycle:
         out.append("the lineage has a cycle: " + " → ".join(cycle))
     return out
@@ -138,47 +159,53 @@ def _cycle(parents: dict[str, tuple[str, ...]]) -> list[str]:
     return []
 
 
-def check(registered: Iterable[str] | None = None) -> None:
-    """Raise ``RuntimeError`` listing :func:`problems` (a defect of the table, not a user
-    mistake); ``registered`` defaults to :func:`descentlab.optim.available`."""
-    if registered is None:
-        from . import available
-
-        registered = available()
-    found = problems(registered)
+def check(table: Sequence[Row] | None = None) -> None:
+    """Raise ``RuntimeError`` listing :func:`problems` (a defect of the package's own
+    declarations, not a user mistake)."""
+    found = problems(table)
     if found:
-        raise RuntimeError("the optimizer lineage table is out of date:\n  " +
+        raise RuntimeError("the optimizer lineage declarations are wrong:\n  " +
                            "\n  ".join(found))
 
 
-def depths(rows: Sequence[Row] | None = None) -> dict[str, int]:
-    """Name → generation: 0 for the root, else one more than its deepest parent (the
-    longest chain of ideas from plain gradient descent), over ``rows`` (default the table)."""
-    rows = ROWS if rows is None else rows
-    by_name = {r.name: r for r in rows}
+def depths(table: Sequence[Row] | None = None) -> dict[str, int]:
+    """Name → generation: 0 for a root, else one more than its deepest parent (the longest
+    chain of ideas from plain gradient descent), over ``table`` (default :func:`rows`).
+    A parent outside ``table``, or one that closes a cycle, is not counted."""
+    table = rows() if table is None else table
+    by_name = {r.name: r for r in table}
     out: dict[str, int] = {}
+    visiting: set[str] = set()
 
     def depth(name: str) -> int:
         if name not in out:
-            out[name] = 1 + max((depth(p) for p in by_name[name].parents), default=-1)
+            visiting.add(name)
+            out[name] = 1 + max((depth(p) for p in by_name[name].parents
+                                 if p in by_name and p not in visiting), default=-1)
+            visiting.discard(name)
         return out[name]
 
-    for r in rows:
+    for r in table:
         depth(r.name)
     return out
 
 
-def ancestors(name: str) -> set[str]:
+def ancestors(name: str, table: Sequence[Row] | None = None) -> set[str]:
     """Every rule ``name`` descends from (not itself).
 
-    >>> sorted(ancestors("adam"))
+    >>> from descentlab.optim import lineage
+    >>> sorted(lineage.ancestors("adam"))
     ['adagrad', 'momentum', 'rmsprop', 'sgd']
     """
+    by_name = {r.name: r for r in (rows() if table is None else table)}
     out: set[str] = set()
-    todo = list(ROW[name].parents)
+    todo = list(by_name[name].parents)
     while todo:
         p = todo.pop()
         if p not in out:
             out.add(p)
-            todo.extend(ROW[p].parents)
+            todo.extend(by_name[p].parents)
     return out
+
+
+__all__ = ["Lineage", "Row", "rows", "problems", "check", "depths", "ancestors"]

@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Hyper
+from .lineage import Lineage
 from .moments import ema
 from .registry import register
 
@@ -42,6 +43,7 @@ class Lion(Optimizer):
     """
 
     name = "lion"
+    lineage = Lineage(("adamw", "rprop"), "sign of interpolated momentum", 2023, "Chen et al. 2023")
     slots = ("m",)
     mode = Choice(("hard", "smooth", "refined"),
                   "sign(c) (the paper), tanh(βc) or optax's refined form")
@@ -53,9 +55,11 @@ class Lion(Optimizer):
         "m ← β2·m + (1 − β2)·g",
     )
 
-    beta1 = Hyper(UNIT, "interpolation β1 between the momentum and the gradient")
-    beta2 = Hyper(UNIT, "decay β2 of the momentum")
-    smooth_beta = Hyper(POSITIVE, "slope of tanh in mode='smooth'")
+    lr = Optimizer.lr.replace(search=(1e-5, 1.0))  # a tenth of the others' (the paper)
+    beta1 = Hyper(UNIT, "interpolation β1 between the momentum and the gradient",
+                  search=(0.8, 0.99))
+    beta2 = Hyper(UNIT, "decay β2 of the momentum", search=(0.9, 0.999))
+    smooth_beta = Hyper(POSITIVE, "slope of tanh in mode='smooth'", tunable=False)
 
     def __init__(self, lr: Any = 1e-4, beta1: Any = 0.9, beta2: Any = 0.99,
                  weight_decay: Any = 1e-3, *, mode: str = "hard", smooth_beta: Any = 1.0,

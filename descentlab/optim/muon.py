@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Choice, Count, Flag, Hyper, Numbers
+from .lineage import Lineage
 from .moments import lerp
 from .registry import register
 from .tree import flatten_params, show
@@ -87,6 +88,8 @@ class Muon(Optimizer):
     """
 
     name = "muon"
+    lineage = Lineage(("nesterov",), "orthogonalisation (Newton–Schulz)", 2024,
+                      "Jordan et al. 2024")
     slots = ("buffer",)
     option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype")
     nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")
@@ -100,8 +103,8 @@ class Muon(Optimizer):
                  "O = NS(B̃): X ← B̃/‖B̃‖, k times X ← aX + (b·XXᵀ + c·(XXᵀ)²)X",
                  "p ← p·(1 − η·λ) − η·s(A, B)·O,   s = √max(1, A/B)")
 
-    momentum = Hyper(NONNEGATIVE, "momentum factor μ")
-    eps = Hyper(NONNEGATIVE, "ε, the smallest norm the iteration divides by")
+    momentum = Hyper(NONNEGATIVE, "momentum factor μ", search=(0.8, 0.99))
+    eps = Hyper(NONNEGATIVE, "ε, the smallest norm the iteration divides by", tunable=False)
 
     def __init__(self, lr: Any = 0.001, weight_decay: Any = 0.1, momentum: Any = 0.95,
                  nesterov: bool = True, ns_coefficients: tuple[float, float, float] = (

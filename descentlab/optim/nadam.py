@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
 from .registry import register
 
@@ -37,6 +38,7 @@ class Nadam(AdamFamily):
     """
 
     name = "nadam"
+    lineage = Lineage(("adam", "nesterov"), "Nesterov in Adam", 2016, "Dozat 2016")
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     equations = ("μₜ = β1·(1 − ½·0.96^(t·ψ)),   Πₜ = μ₁···μₜ,   m, v, v̂ as Adam",
@@ -44,7 +46,7 @@ class Nadam(AdamFamily):
     elementwise = True
     kernel = "nadam"
 
-    momentum_decay = Hyper(NONNEGATIVE, "ψ of the momentum schedule")
+    momentum_decay = Hyper(NONNEGATIVE, "ψ of the momentum schedule", tunable=False)
 
     def __init__(self, lr: Any = 0.002, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  momentum_decay: Any = 0.004, weight_decay: Any = 0.0, *,

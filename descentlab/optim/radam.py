@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .adam import AdamFamily
+from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
 from .registry import register
 
@@ -42,6 +43,7 @@ class RAdam(AdamFamily):
     """
 
     name = "radam"
+    lineage = Lineage(("adam",), "rectification of the variance", 2020, "Liu et al. 2020")
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     equations = ("m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²,   m̂ = m / (1 − β1ᵗ)",

@@ -29,9 +29,10 @@ descentlab.errors.InputError: unknown optimizer 'adamm' (did you mean 'adam'?); 
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar, overload
@@ -239,6 +240,101 @@ def create(name: str, **kwargs: Any) -> Optimizer:
     return cls(**{**preset, **kwargs})
 
 
+def name_of(opt: Optimizer) -> str:
+    """The registered name an optimizer object answers to: an alias of its class whose
+    preset it matches (``Adam(amsgrad=True)`` is ``"amsgrad"``), else its class's name.
+
+    >>> from descentlab import optim
+    >>> optim.name_of(optim.Adam(amsgrad=True)), optim.name_of(optim.Adam())
+    ('amsgrad', 'adam')
+    """
+    cls, settings = type(opt), opt.settings()
+
+    def holds(key: str, value: Any) -> bool:
+        try:
+            return key in settings and bool(settings[key] == value)
+        except (TypeError, ValueError):  # an array against a number
+            return False
+
+    for e in _ENTRIES.values():
+        if e.cls is cls and e.alias is not None and all(holds(k, v) for k, v in e.preset.items()):
+            return e.name
+    return opt.name
+
+
+def search_space(name: str, *, skip: Iterable[str] = ()) -> dict[str, tuple[float, float, bool]]:
+    """The default search space of a registered name, read from its class's declarations:
+    hyperparameter → (low, high, log) for every :class:`~.hyperparams.Hyper` that is
+    tunable, that the constructor takes and that an alias does not preset, in declaration
+    order (the learning rate first), except the keys in ``skip`` (those the caller fixes or
+    ranges itself). A tunable hyperparameter without a range is an InputError naming it
+    (declare ``search=(low, high)`` or ``tunable=False``).
+
+    >>> from descentlab import optim
+    >>> optim.search_space("adam")
+    {'lr': (0.0001, 10.0, True), 'beta1': (0.5, 0.99, False), 'beta2': (0.9, 0.9999, False)}
+    """
+    cls, preset = resolve(name)
+    accepted, skipped = set(accepted_arguments(cls)), set(skip)
+    out: dict[str, tuple[float, float, bool]] = {}
+    for key in cls.hyperparameter_names():
+        declared = getattr(cls, key)
+        if not declared.tunable or key not in accepted or key in preset or key in skipped:
+            continue
+        if declared.search is None:
+            raise InputError(f"{cls.__name__}.{key} is tunable but declares no search range: "
+                             f"declare it as Hyper(..., search=(LOW, HIGH)), or tunable=False "
+                             f"(optimizer {entry(name).name!r}, {cls.__module__})")
+        out[key] = (*declared.search, bool(declared.log))
+    return out
+
+
+#: Words ending in a period that do not end a sentence (citations: "et al.", "J. Control").
+_ABBREVIATIONS = re.compile(r"(\bal|\be\.g|\bi\.e|\bcf|\bvs|\bch|\bsec|\bEq|\bProc|\bOptim|\bMath"
+                            r"|\bJ|\b[A-Z])\.$")
+_ROLE = re.compile(r":(?:math|class|func|meth|data|attr|mod):`~?([^`]*)`")
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring, its lines joined and reST markup removed (a period
+    ending "et al." or an initial does not end it).
+
+    >>> first_sentence('''Adam (Kingma & Ba, ICLR
+    ...     2015); see :class:`Adamax`. Then ``more``.''')
+    'Adam (Kingma & Ba, ICLR 2015); see Adamax.'
+    >>> first_sentence("LAMB (You et al., ICLR 2020), optax's ``optax.lamb``.")
+    "LAMB (You et al., ICLR 2020), optax's optax.lamb."
+    """
+    paragraph = inspect.cleandoc(doc or "").split("\n\n")[0]
+    text = " ".join(_ROLE.sub(r"\1", paragraph).replace("``", "").split())
+    words, out = text.split(" "), []
+    for k, word in enumerate(words):
+        out.append(word)
+        following = words[k + 1] if k + 1 < len(words) else ""
+        if (word.endswith(".") and not _ABBREVIATIONS.search(word)
+                and (not following or following[0].isupper())):
+            break
+    return " ".join(out)
+
+
+def summary(name: str) -> str:
+    """The one-sentence description of a registered name that interfaces show: an alias's
+    declared ``summary``, else the class's own ``summary`` attribute, else the first
+    sentence of its docstring, else its class name.
+
+    >>> from descentlab import optim
+    >>> optim.summary("adamw")
+    'AdamW (Loshchilov & Hutter, ICLR 2019): Adam with decoupled weight decay.'
+    """
+    found = entry(name)
+    if found.alias is not None and found.alias.summary:
+        return found.alias.summary
+    own = found.cls.__dict__.get("summary")
+    if isinstance(own, str) and own.strip():
+        return " ".join(own.split())
+    return first_sentence(found.cls.__doc__) or found.cls.__name__
+
+
 class _View(Mapping[str, Any]):
     """A read-only live view of the registry (``optim.OPTIMIZERS``, ``optim.ALIASES``)."""
 
@@ -270,4 +366,5 @@ OPTIMIZERS: Mapping[str, type[Optimizer]] = _View(aliases=False)
 ALIASES: Mapping[str, tuple[type[Optimizer], dict[str, Any]]] = _View(aliases=True)
 
 __all__ = ["Alias", "Entry", "register", "unregister", "available", "entries", "entry",
-           "get_class", "resolve", "create", "OPTIMIZERS", "ALIASES"]
+           "get_class", "resolve", "create", "name_of", "search_space", "summary", "first_sentence",
+           "OPTIMIZERS", "ALIASES"]

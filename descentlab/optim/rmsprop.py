@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer, is_schedule
 from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number
+from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
 from .registry import register
 
@@ -42,6 +43,7 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    lineage = Lineage(("adagrad",), "leaky average of g²", 2012, "Hinton 2012")
     centered = Flag("divide by the root of the variance s − ḡ² (Graves 2013)")
     eps_mode = Choice(("outside", "inside"), "ε outside the root (PyTorch) or inside (Keras)")
     lr_in_buffer = Flag("the rate inside the momentum buffer (Keras, optax)",
@@ -58,9 +60,9 @@ class RMSprop(Optimizer):
     kernel = "rmsprop"
     nonnegative_slots = ("square_avg",)
 
-    rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square")
-    eps = Hyper(POSITIVE, "ε added to the root")
-    momentum = Hyper(NONNEGATIVE, "momentum factor μ")
+    rho = Hyper(CLOSED_UNIT, "decay ρ of the mean square", search=(0.9, 0.999))
+    eps = Hyper(POSITIVE, "ε added to the root", tunable=False)
+    momentum = Hyper(NONNEGATIVE, "momentum factor μ", tunable=False)  # 0: plain RMSprop
 
     def __init__(self, lr: Any = 0.01, rho: Any = 0.99, eps: Any = 1e-8, momentum: Any = 0.0,
                  centered: bool = False, weight_decay: Any = 0.0, *, eps_mode: str = "outside",

@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper
+from .lineage import Lineage
 from .registry import register
 
 #: 0 < η⁻ < 1 < η⁺, as PyTorch checks.
@@ -40,9 +41,10 @@ class Rprop(Optimizer):
     has no effect). State: ``prev`` (the previous gradient, zeroed where its sign flipped) and
     ``step_size`` (Δ).
 
-    Defaults: ``lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50)`` — ``torch.optim.Rprop``.
-    The pairs can also be given one by one (``etaminus``, ``etaplus``, ``step_size_min``,
-    ``step_size_max``: the hyperparameter names, e.g. for ``rprop:etaplus=1.1`` in the lab).
+    Defaults: ``lr=0.01, etaminus=0.5, etaplus=1.2, step_size_min=1e-6, step_size_max=50`` —
+    ``torch.optim.Rprop``'s ``etas=(0.5, 1.2), step_sizes=(1e-6, 50)``. The pairs can be given
+    as PyTorch's ``etas`` and ``step_sizes`` too, or one by one (the hyperparameter names,
+    e.g. for ``rprop:etaplus=1.1`` in the lab).
     PyTorch's Rprop has no weight decay; ``weight_decay`` works as for every optimizer.
 
     >>> params = {"x": 1.0}
@@ -54,6 +56,7 @@ class Rprop(Optimizer):
     """
 
     name = "rprop"
+    lineage = Lineage(("sgd",), "sign, per-weight step sizes", 1993, "Riedmiller & Braun 1993")
     slots = ("prev", "step_size")
     nonnegative_slots = ("step_size",)
     equations = ("f = η⁺ where g·g_prev > 0,   η⁻ where < 0,   1 where = 0",
@@ -62,10 +65,12 @@ class Rprop(Optimizer):
     elementwise = True
     kernel = "rprop"
 
-    etaminus = Hyper(_SHRINK, "factor η⁻ of the step size after a sign change")
-    etaplus = Hyper(_GROW, "factor η⁺ of the step size while the sign holds")
-    step_size_min = Hyper(NONNEGATIVE, "smallest step size Δmin")
-    step_size_max = Hyper(NONNEGATIVE, "largest step size Δmax")
+    etaminus = Hyper(_SHRINK, "factor η⁻ of the step size after a sign change",
+                     search=(0.3, 0.7))
+    etaplus = Hyper(_GROW, "factor η⁺ of the step size while the sign holds",
+                    search=(1.05, 1.5))
+    step_size_min = Hyper(NONNEGATIVE, "smallest step size Δmin", tunable=False)
+    step_size_max = Hyper(NONNEGATIVE, "largest step size Δmax", tunable=False)
 
     def __init__(self, lr: Any = 0.01, etas: tuple[Any, Any] | None = None,
                  step_sizes: tuple[Any, Any] | None = None, *, etaminus: Any = 0.5,

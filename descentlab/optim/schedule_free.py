@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Count, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema_square
 from .registry import register
 from .tree import flatten_params
@@ -67,8 +68,10 @@ class ScheduleFree(Optimizer):
     elementwise = True
     kernel = "schedule_free"
 
-    beta1 = Hyper(POSITIVE_UNIT, "interpolation β between the average x and the iterate z")
-    weight_lr_power = Hyper(NONNEGATIVE, "power k of the rate in the averaging weights")
+    beta1 = Hyper(POSITIVE_UNIT, "interpolation β between the average x and the iterate z",
+                  search=(0.5, 0.99))
+    weight_lr_power = Hyper(NONNEGATIVE, "power k of the rate in the averaging weights",
+                            tunable=False)
     warmup_steps = Count(0, "updates over which the rate rises linearly (0: none)")
 
     def __init__(self, lr: Any, beta1: Any, weight_decay: Any, weight_lr_power: Any,
@@ -173,6 +176,7 @@ class ScheduleFreeSGD(ScheduleFree):
     """
 
     name = "schedule_free_sgd"
+    lineage = Lineage(("momentum", "asgd"), "schedule-free averaging", 2024, "Defazio et al. 2024")
     equations: ClassVar[tuple[str, ...]] = (
         "x = (y − (1 − β)·z) / β,   z ← z − γ·(g + λ·y)",
         "c = w / Σw   (w = max γ'^k),   x ← (1 − c)·x + c·z",
@@ -214,6 +218,8 @@ class ScheduleFreeAdamW(ScheduleFree):
     """
 
     name = "schedule_free_adamw"
+    lineage = Lineage(("schedule_free_sgd", "adamw"), "schedule-free AdamW", 2024,
+                      "Defazio et al. 2024")
     slots = ("z", "v")
     nonnegative_slots = ("v",)
     decays_in_rule = True
@@ -223,8 +229,8 @@ class ScheduleFreeAdamW(ScheduleFree):
         "c = w / Σw   (w = max γ'^k),   x ← (1 − c)·x + c·z,   y ← β1·x + (1 − β1)·z",
     )
 
-    beta2 = Hyper(UNIT, "decay β2 of the second moment")
-    eps = Hyper(POSITIVE, "ε of the denominator")
+    beta2 = Hyper(UNIT, "decay β2 of the second moment", search=(0.9, 0.9999))
+    eps = Hyper(POSITIVE, "ε of the denominator", tunable=False)
 
     def __init__(self, lr: Any = 0.0025, warmup_steps: int | None = None, beta1: Any = 0.9,
                  beta2: Any = 0.999, eps: Any = 1e-8, weight_decay: Any = 0.0,

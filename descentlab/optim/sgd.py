@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import ANY, NONNEGATIVE, Choice, Flag, Hyper
+from .lineage import Lineage
 from .registry import register
 
 
@@ -29,6 +30,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    lineage = Lineage((), "the gradient step", 1951, "Robbins & Monro 1951")
     equations = ("p ← p − η·g",)
     elementwise = True
     kernel = "sgd"
@@ -77,13 +79,14 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
+    lineage = Lineage(("sgd",), "momentum (heavy ball)", 1964, "Polyak 1964")
     slots = ("buffer",)
     equations = ("b ← μ·b + (1 − d)·g   (b₁ = g₁)", "p ← p − η·b")
     elementwise = True
     kernel = "momentum"
 
-    momentum = Hyper(NONNEGATIVE, "momentum factor μ")
-    dampening = Hyper(ANY, "dampening d of the gradient added to the buffer")
+    momentum = Hyper(NONNEGATIVE, "momentum factor μ", search=(0.0, 0.99))
+    dampening = Hyper(ANY, "dampening d of the gradient added to the buffer", tunable=False)
     nesterov = Flag("Nesterov's form: step along g + μb (needs μ > 0, d = 0)")
     #: Nesterov's step; :class:`Nesterov` also offers the textbook code's variant.
     nesterov_form = "standard"
@@ -186,11 +189,13 @@ class Nesterov(Momentum):
     """
 
     name = "nesterov"
+    lineage = Lineage(("momentum",), "look-ahead gradient", 1983, "Nesterov 1983")
     nesterov_form = Choice(("standard", "textbook"),
                            "Nesterov's step, or the classic textbook code's, which applies μ² "
                            "to the updated velocity: p += μ²·v − (1 + μ)·η·g")
     equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)",
                  "nesterov_form='textbook': p ← p − η·((1 + μ)·g + μ²·b)   (μ² on the new b)")
+    momentum = Momentum.momentum.replace(search=(0.01, 0.99))  # Nesterov needs μ > 0
 
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
                  lr_in_buffer: bool = False, nesterov_form: str = "standard",

@@ -15,6 +15,7 @@ from ..errors import InputError
 from .adam import AdamFamily
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Flag, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
 from .registry import register
 
@@ -76,6 +77,7 @@ class Lars(_OwnDecay, Optimizer):
     """
 
     name = "lars"
+    lineage = Lineage(("momentum",), "layer-wise trust ratio", 2017, "You et al. 2017")
     slots = ("buffer",)
     elementwise: ClassVar[bool] = False  # the norms couple the whole array
     nesterov = Flag("Nesterov momentum (optax lars(nesterov=True))")
@@ -85,9 +87,9 @@ class Lars(_OwnDecay, Optimizer):
         "p ← p − b",
     )
 
-    trust_coefficient = Hyper(POSITIVE, "multiplier c of the trust ratio")
-    eps = Hyper(NONNEGATIVE, "ε added to the step norm")
-    momentum = Hyper(NONNEGATIVE, "momentum factor μ")
+    trust_coefficient = Hyper(POSITIVE, "multiplier c of the trust ratio", search=(1e-4, 1e-2))
+    eps = Hyper(NONNEGATIVE, "ε added to the step norm", tunable=False)
+    momentum = Hyper(NONNEGATIVE, "momentum factor μ", search=(0.0, 0.99))
 
     def __init__(self, lr: Any = 0.1, weight_decay: Any = 0.0, trust_coefficient: Any = 0.001,
                  eps: Any = 0.0, momentum: Any = 0.9, nesterov: bool = False, *,
@@ -135,6 +137,7 @@ class Lamb(_OwnDecay, AdamFamily):
     """
 
     name = "lamb"
+    lineage = Lineage(("adamw", "lars"), "trust ratio on Adam's step", 2020, "You et al. 2020")
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     elementwise: ClassVar[bool] = False  # the norms couple the whole array
@@ -145,7 +148,7 @@ class Lamb(_OwnDecay, AdamFamily):
         "p ← p − η·(‖p‖ / ‖u‖)·u   (ratio 1 if a norm is 0)",
     )
 
-    eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
+    eps_root = Hyper(NONNEGATIVE, "ε inside the square root", tunable=False)
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-6,
                  eps_root: Any = 0.0, weight_decay: Any = 0.0, *, maximize: bool = False,

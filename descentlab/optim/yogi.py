@@ -8,6 +8,7 @@ import numpy as np
 
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
+from .lineage import Lineage
 from .moments import bias_correction, ema
 from .registry import register
 
@@ -44,6 +45,7 @@ class Yogi(AdamFamily):
     """
 
     name = "yogi"
+    lineage = Lineage(("adam",), "additive, sign-controlled v", 2018, "Zaheer et al. 2018")
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     bias_correction = Flag("divide the moments by 1 − βᵗ (optax; False: the paper's Algorithm 2)")
@@ -54,8 +56,8 @@ class Yogi(AdamFamily):
         "p ← p − η·(m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ) + ε_root) + ε)",
     )
 
-    eps_root = Hyper(NONNEGATIVE, "ε inside the square root")
-    initial_accumulator_value = Hyper(NONNEGATIVE, "the value m and v start at")
+    eps_root = Hyper(NONNEGATIVE, "ε inside the square root", tunable=False)
+    initial_accumulator_value = Hyper(NONNEGATIVE, "the value m and v start at", tunable=False)
 
     def __init__(self, lr: Any = 0.01, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-3,
                  weight_decay: Any = 0.0, *, eps_root: Any = 0.0,

@@ -1,16 +1,25 @@
-"""The optimizer lineage as a figure (``descentlab optimizers --tree``), matplotlib only.
+"""The optimizer lineage as figures (``descentlab optimizers --tree``), matplotlib only.
 
-A layered drawing of :data:`descentlab.optim.lineage.ROWS`: one column per generation
-(:func:`~descentlab.optim.lineage.depths`, the longest chain of ideas from gradient descent),
-one box per optimizer — its name and year, the idea it adds — and an arrow from each
+A layered drawing of the lineage (:func:`descentlab.optim.lineage.rows`): one column per
+generation (:func:`~descentlab.optim.lineage.depths`, the longest chain of ideas from gradient
+descent), one box per optimizer — its name and year, the idea it adds — and an arrow from each
 parent (the papers: ``lineage.csv`` and the table). Edges that skip a generation pass
 through a gap left for them in every column they cross, so no arrow runs under a box; the
 order within a column is chosen to cross few arrows (barycentre sweeps), and the heights
 by least squares under a minimum gap (:func:`_place`), so boxes never overlap.
 
+However many optimizers are registered, every page is legible on a full-screen slide
+(1920 × 1080 pixels, every text at least :data:`MIN_PIXELS` high): when the lineage does not
+fit one page (:data:`PAGE`, inches), :func:`paginate` cuts it into pages by family — a
+family (a rule and its descendants through their first parent) stays on one page when it
+fits, a family too large is split into pages of its sub-families, and a flat crowd of
+children into pages of as many as fit. A parent whose box is on another page is drawn as a
+dashed reference box ("see page k").
+
 Colours come from :data:`.style.PALETTE`: an optimizer with a palette colour (the colour it
 has in every lab figure) is a filled box of that colour; one without is an outlined box in
-its first parent's colour (its family's).
+its first parent's colour (its family's). A user's optimizer (the group "yours") has a dashed
+outline.
 """
 
 from __future__ import annotations
@@ -18,12 +27,13 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..optim import lineage
-from ..optim.lineage import ROWS, Row
+from ..optim.lineage import Row
 from . import style
 
 #: Text sizes (points): readable on a slide (the figure shown full-screen at 1920 × 1080).
@@ -207,6 +217,8 @@ def _balanced(text: str, width: int) -> list[str]:
     ['+ additive,', 'sign-controlled v']
     """
     lines = textwrap.wrap(text, width, break_on_hyphens=False)
+    if not lines:
+        return [""]
     for w in range(-(-len(text) // len(lines)), width + 1):
         even = textwrap.wrap(text, w, break_on_hyphens=False)
         if len(even) <= len(lines):
@@ -216,76 +228,308 @@ def _balanced(text: str, width: int) -> list[str]:
 
 def _label(row: Row) -> tuple[str, str, str]:
     idea = row.idea if not row.parents else "+ " + row.idea
-    return row.name, str(row.year), "\n".join(_balanced(idea, WRAP))
+    year = str(row.year) if row.year else ("yours" if row.group == "yours" else "")
+    return row.name, year, "\n".join(_balanced(idea, WRAP))
 
 
-def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
-    """The lineage drawing; every box and arrow carries a ``gid``: ``node:NAME`` for a
-    box, ``edge:PARENT>CHILD`` for an arrow (tests and SVG readers find them by it).
+#: The slide every page must be legible on (pixels), and the smallest text height there.
+SLIDE, MIN_PIXELS = (1920, 1080), 14
+#: Around the drawing (inches): the margin, the room of the title lines, and the gap between
+#: panels set side by side on a page.
+MARGIN, TITLE_ROOM, PANEL_GAP = 0.25, 1.05, 0.6
+#: The largest page (inches) on which the smallest text (:data:`YEAR_SIZE`) is still
+#: :data:`MIN_PIXELS` high when the page is shown scaled to fit :data:`SLIDE`.
+PAGE = (SLIDE[0] * min(NAME_SIZE, YEAR_SIZE, IDEA_SIZE) / 72 / MIN_PIXELS,
+        SLIDE[1] * min(NAME_SIZE, YEAR_SIZE, IDEA_SIZE) / 72 / MIN_PIXELS)
+_NAME_STYLE = {"family": "monospace", "weight": "bold", "color": "#1a1a1a"}
+_YEAR_STYLE = {"color": "#555555"}
 
-    >>> fig = lineage_figure()
-    >>> sorted(a.get_gid() for a in fig.axes[0].patches if a.get_gid().startswith("node:"))[:3]
-    ['node:adabelief', 'node:adadelta', 'node:adafactor']
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import Path as MPath
 
-    fig = plt.figure(figsize=(10, 6))
+@dataclass
+class Measured:
+    """A box's three texts (name, year, idea) with their extents, and the box size."""
+
+    texts: tuple[str, str, str]
+    extents: tuple[tuple[float, float, float], ...]  #: (width, ascent, descent) per text
+    ascent: float  #: of the name line
+    line: float  #: height of the name line
+    size: tuple[float, float]  #: box (width, height), inches
+
+
+def _measure(fig: Figure, texts: tuple[str, str, str]) -> Measured:
     renderer = fig.canvas.get_renderer()
-    inch = fig.dpi
 
     def extent(text: str, size: float, **kw: object) -> tuple[float, float, float]:
         """Width, ascent above the baseline and descent below it (inches)."""
         t = fig.text(0, 0, text, fontsize=size, linespacing=1.15, va="baseline", **kw)
         bb = t.get_window_extent(renderer)
         t.remove()
-        return bb.width / inch, bb.y1 / inch, -bb.y0 / inch
+        return bb.width / fig.dpi, bb.y1 / fig.dpi, -bb.y0 / fig.dpi
 
-    name_style = {"family": "monospace", "weight": "bold", "color": "#1a1a1a"}
-    year_style = {"color": "#555555"}
-    labels = {r.name: _label(r) for r in rows}
-    sizes, parts = {}, {}
-    for name, (title, year, idea) in labels.items():
-        e = (extent(title, NAME_SIZE, **name_style), extent(year, YEAR_SIZE, **year_style),
-             extent(idea, IDEA_SIZE))
-        ascent, descent = max(e[0][1], e[1][1]), max(e[0][2], e[1][2])
-        parts[name] = (e, ascent, ascent + descent)
-        sizes[name] = (max(e[0][0] + WORD_GAP + e[1][0], e[2][0]) + 2 * PAD + 0.12,
-                       ascent + descent + LINE_GAP + e[2][1] + e[2][2] + 2 * PAD)
-    nodes, chains = layout(rows, sizes)
-    colours = _colours(rows)
+    title, year, idea = texts
+    e = (extent(title, NAME_SIZE, **_NAME_STYLE), extent(year, YEAR_SIZE, **_YEAR_STYLE),
+         extent(idea, IDEA_SIZE))
+    ascent, descent = max(e[0][1], e[1][1]), max(e[0][2], e[1][2])
+    size = (max(e[0][0] + WORD_GAP + e[1][0], e[2][0]) + 2 * PAD + 0.12,
+            ascent + descent + LINE_GAP + e[2][1] + e[2][2] + 2 * PAD)
+    return Measured(texts, e, ascent, ascent + descent, size)
 
-    margin, title_room = 0.25, 0.75
-    width = max(n.x + n.width / 2 for n in nodes.values()) + 2 * margin
-    height = max(n.y + n.height / 2 for n in nodes.values()) + 2 * margin + title_room + 0.3
+
+def _page_rows(by_name: dict[str, Row], homes: Sequence[str]) -> list[Row]:
+    """The rows drawn in a panel: its own (home) rows, then a root row for each parent whose
+    box is elsewhere (drawn as a reference)."""
+    inside = set(homes)
+    refs = list(dict.fromkeys(p for n in homes for p in by_name[n].parents if p not in inside))
+    return [by_name[n] for n in homes] + [Row(p, (), "", None, "") for p in refs]
+
+
+def _estimate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """A lower bound of a panel's drawing (inches) without placing anything: the columns'
+    widths side by side, and the tallest column stacked (boxes and the lanes of crossing
+    edges)."""
+    depth = lineage.depths(rows)
+    layers = 1 + max(depth.values())
+    widths, heights = [0.0] * layers, [[] for _ in range(layers)]
+    for r in rows:
+        widths[depth[r.name]] = max(widths[depth[r.name]], sizes[r.name][0])
+        heights[depth[r.name]].append(sizes[r.name][1])
+        for p in r.parents:
+            for layer in range(depth[p] + 1, depth[r.name]):
+                heights[layer].append(LANE)
+    tallest = max(sum(h) + V_GAP * (len(h) - 1) for h in heights if h)
+    return sum(widths) + H_GAP * (layers - 1), tallest
+
+
+def _page_size(panels: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The size (inches) of a page holding panels of these drawing sizes side by side."""
+    return (sum(w for w, _ in panels) + PANEL_GAP * (len(panels) - 1) + 2 * MARGIN,
+            max(h for _, h in panels) + 2 * MARGIN + TITLE_ROOM)
+
+
+def paginate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]],
+             ref_sizes: dict[str, tuple[float, float]] | None = None,
+             page: tuple[float, float] = PAGE) -> list[list[list[str]]]:
+    """Pages of panels of names, every name in exactly one panel: everything in one panel
+    when it fits ``page`` (inches), else by family. A family is a rule and its descendants
+    through their first parent; families stay whole where they fit, one too large is split
+    into its sub-families, and a flat crowd of children into panels of as many as fit;
+    then panels are set side by side on a page while they fit. ``sizes``: name → box
+    (width, height); ``ref_sizes``: the same for a name's reference box (default ``sizes``).
+
+    >>> rows = [Row("a", (), "", 1, ""), *(Row(f"c{k}", ("a",), "", 1, "") for k in range(9))]
+    >>> paginate(rows, {r.name: (4.0, 3.0) for r in rows})  # 3 boxes a column, 2 panels a page
+    [[['a', 'c0', 'c1', 'c2'], ['c3', 'c4', 'c5']], [['c6', 'c7', 'c8']]]
+    """
+    ref_sizes = sizes if ref_sizes is None else ref_sizes
+    by_name = {r.name: r for r in rows}
+    children: dict[str | None, list[str]] = {}
+    for r in rows:
+        children.setdefault(r.parents[0] if r.parents else None, []).append(r.name)
+
+    def family(name: str) -> list[str]:
+        out = [name]
+        for c in children.get(name, []):
+            out += family(c)
+        return out
+
+    def drawing(homes: list[str]) -> tuple[float, float]:
+        drawn, inside = _page_rows(by_name, homes), set(homes)
+        return _estimate(drawn, {r.name: (sizes if r.name in inside else ref_sizes)[r.name]
+                                 for r in drawn})
+
+    def fits(homes: list[str]) -> bool:
+        w, h = _page_size([drawing(homes)]) if homes else (0.0, 0.0)
+        return w <= page[0] and h <= page[1]
+
+    def pack(top: str | None, members: list[str]) -> list[list[str]]:
+        """Panels for ``top`` (None: above the roots) and its family ``members``."""
+        whole = ([top] if top else []) + members
+        if fits(whole):
+            return [whole]
+        panels: list[list[str]] = []
+        current = [top] if top else []
+        for child in children.get(top, []):
+            group = family(child)
+            if fits(current + group):
+                current += group
+            elif not fits(group):  # a family too large for a panel: its own panels
+                panels += pack(child, group[1:])
+            else:
+                if current:
+                    panels.append(current)
+                current = group
+        if current:
+            panels.append(current)
+        return panels
+
+    panels = pack(None, [r.name for r in rows])
+    depth, order = lineage.depths(rows), {r.name: k for k, r in enumerate(rows)}
+    panels.sort(key=lambda p: (depth[p[0]], order[p[0]]))  # the root's family first
+    placed = sorted(n for p in panels for n in p)
+    assert placed == sorted(by_name), "paginate lost or repeated a row"
+    pages: list[list[list[str]]] = []
+    shelf: list[tuple[float, float]] = []
+    for panel in panels:  # side by side while the page holds them
+        size = drawing(panel)
+        w, h = _page_size([*shelf, size])
+        if pages and shelf and w <= page[0] and h <= page[1]:
+            pages[-1].append(panel)
+            shelf.append(size)
+        else:
+            pages.append([panel])
+            shelf = [size]
+    return pages
+
+
+@dataclass
+class Panel:
+    """One laid-out panel: its home names, nodes (x shifted to the page), edge chains."""
+
+    homes: list[str]
+    nodes: dict[str, Node]
+    chains: list[list[str]]
+    size: tuple[float, float]  #: the drawing's width and height (inches)
+
+
+def _layout_panel(by_name: dict[str, Row], homes: list[str], measured: dict[str, Measured],
+                  reference: dict[str, Measured]) -> Panel:
+    drawn, inside = _page_rows(by_name, homes), set(homes)
+    sizes = {r.name: (measured if r.name in inside else reference)[r.name].size for r in drawn}
+    nodes, chains = layout(drawn, sizes)
+    return Panel(homes, nodes, chains, (max(n.x + n.width / 2 for n in nodes.values()),
+                                        max(n.y + n.height / 2 for n in nodes.values())))
+
+
+def lineage_figures(rows: Sequence[Row] | None = None) -> list[Figure]:
+    """The lineage drawing, one figure per page (:func:`paginate`; one page when it fits).
+    Every box and arrow carries a ``gid``: ``node:NAME`` for an optimizer's box (on exactly
+    one page), ``ref:NAME`` for a reference to a parent drawn elsewhere,
+    ``edge:PARENT>CHILD`` for an arrow (each drawn once, on the child's page); texts
+    ``text:NAME`` (tests and SVG readers find them by it)."""
+    import matplotlib.pyplot as plt
+
+    rows = lineage.rows() if rows is None else list(rows)
+    probe = plt.figure(figsize=(10, 6))
+    measured = {r.name: _measure(probe, _label(r)) for r in rows}
+    reference = {r.name: _measure(probe, (r.name, "", "see page 99")) for r in rows}
+    plt.close(probe)
+    by_name = {r.name: r for r in rows}
+    sizes = {k: m.size for k, m in measured.items()}
+    ref_sizes = {k: m.size for k, m in reference.items()}
+    budget = PAGE
+    for _ in range(8):  # the estimate is a lower bound: shrink the budget until all fit
+        pages = paginate(rows, sizes, ref_sizes, budget)
+        laid = [[_layout_panel(by_name, homes, measured, reference) for homes in panels]
+                for panels in pages]
+        over = max(max(w / PAGE[0], h / PAGE[1])
+                   for w, h in (_page_size([p.size for p in panels]) for panels in laid))
+        if over <= 1:
+            break
+        budget = (budget[0] / over, budget[1] / over)
+    home_page = {n: k for k, panels in enumerate(pages, 1) for homes in panels for n in homes}
+    return [_draw(by_name, panels, measured, reference, home_page, k, len(pages))
+            for k, panels in enumerate(laid, 1)]
+
+
+def lineage_figure(rows: Sequence[Row] | None = None) -> Figure:
+    """The first page of :func:`lineage_figures` (the whole lineage when it fits one page,
+    as the package's own does); the other pages are closed.
+
+    >>> fig = lineage_figure()
+    >>> sorted(a.get_gid() for a in fig.axes[0].patches if a.get_gid().startswith("node:"))[:3]
+    ['node:adabelief', 'node:adadelta', 'node:adafactor']
+    """
+    import matplotlib.pyplot as plt
+
+    first, *rest = lineage_figures(rows)
+    for fig in rest:
+        plt.close(fig)
+    return first
+
+
+def _draw(by_name: dict[str, Row], panels: list[Panel], measured: dict[str, Measured],
+          reference: dict[str, Measured], home_page: dict[str, int], page: int,
+          pages: int) -> Figure:
+    """One page: its panels side by side (boxes, references, arrows) under the title."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    colours = _colours(list(by_name.values()))
+    width, height = _page_size([p.size for p in panels])
     fig.set_size_inches(width, height)
     ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(-margin, width - margin)
-    ax.set_ylim(height - margin - title_room, -margin - title_room)  # y downwards, inches
+    ax.set_xlim(-MARGIN, width - MARGIN)
+    ax.set_ylim(height - MARGIN - TITLE_ROOM, -MARGIN - TITLE_ROOM)  # y downwards, inches
     ax.set_axis_off()
+    shift = 0.0
+    for panel in panels:
+        inside = set(panel.homes)
+        for n in panel.nodes.values():
+            n.x += shift
+        for name, n in panel.nodes.items():
+            if n.dummy:
+                continue
+            colour, own = colours[name]
+            if name in inside:
+                yours = by_name[name].group == "yours"
+                _box(ax, n, measured[name], colour, f"node:{name}", f"text:{name}",
+                     filled=own and not yours, dashed=yours)
+            else:
+                m = reference[name]
+                texts = (name, "", f"see page {home_page[name]}")
+                _box(ax, n, Measured(texts, m.extents, m.ascent, m.line, m.size),
+                     colour, f"ref:{name}", f"reftext:{name}", dashed=True, grey=True)
+        _arrows(ax, panel.nodes, panel.chains, colours)
+        shift += panel.size[0] + PANEL_GAP
+    title = "The optimizer lineage: each rule adds one idea to its parent(s)"
+    if pages > 1:
+        title += f" (page {page} of {pages})"
+    notes = ("Left to right: generations from plain gradient descent; an arrow from each "
+             "parent. Filled box: the colour the optimizer has in every lab figure; outlined: "
+             "its first parent's.",
+             "Dashed: a user's optimizer (\"yours\")"
+             + ("; dashed grey: a parent drawn elsewhere." if pages > 1 else "."))
+    ax.text(-MARGIN + 0.1, -MARGIN - TITLE_ROOM + 0.12, title, fontsize=17, weight="bold",
+            ha="left", va="top", color="#1a1a1a")
+    for k, note in enumerate(notes):
+        ax.text(-MARGIN + 0.1, -MARGIN - TITLE_ROOM + 0.5 + 0.25 * k, note, fontsize=11,
+                ha="left", va="top", color="#555555")
+    return fig
 
-    for name, (title, year, idea) in labels.items():
-        n = nodes[name]
-        colour, own = colours[name]
-        left, top = n.x - n.width / 2, n.y - n.height / 2
-        ax.add_patch(FancyBboxPatch(
-            (left, top), n.width, n.height, boxstyle="round,pad=0,rounding_size=0.08",
-            facecolor=_tint(colour, 0.78) if own else "white", edgecolor=colour,
-            linewidth=2.4 if own else 1.6, zorder=3, gid=f"node:{name}"))
-        (name_w, _, _), (year_w, _, _), _ = parts[name][0]
-        ascent, line = parts[name][1], parts[name][2]
-        x0 = n.x - (name_w + WORD_GAP + year_w) / 2  # the name and its year, centred
-        ax.text(x0, top + PAD + ascent, title, fontsize=NAME_SIZE, ha="left", va="baseline",
-                zorder=4, gid=f"text:{name}", **name_style)
-        ax.text(x0 + name_w + WORD_GAP, top + PAD + ascent, year, fontsize=YEAR_SIZE,
-                ha="left", va="baseline", zorder=4, gid=f"text:{name}", **year_style)
-        ax.text(n.x, top + PAD + line + LINE_GAP, idea, fontsize=IDEA_SIZE, ha="center",
-                va="top", linespacing=1.15, zorder=4, gid=f"text:{name}", color="#1a1a1a")
 
-    # Ports: arrows leave a box's right side and enter the next box's left side spread
-    # over its height in the order of the other ends, so they neither cross at the box nor
-    # share an arrowhead.
+def _box(ax: Any, n: Node, m: Measured, colour: str, gid: str, text_gid: str, *,
+         filled: bool = False, dashed: bool = False, grey: bool = False) -> None:
+    """One box and its texts: filled with a tint of its colour (a palette colour) or
+    outlined; dashed (a user's, or a reference); grey (a reference)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    left, top = n.x - n.width / 2, n.y - n.height / 2
+    ax.add_patch(FancyBboxPatch(
+        (left, top), n.width, n.height, boxstyle="round,pad=0,rounding_size=0.08",
+        facecolor=_tint(colour, 0.78) if filled else "white",
+        edgecolor=style.NEUTRAL if grey else colour, linewidth=2.4 if filled else 1.6,
+        linestyle="--" if dashed else "-", zorder=3, gid=gid))
+    title, year, idea = m.texts
+    (name_w, _, _), (year_w, _, _), _ = m.extents
+    x0 = n.x - (name_w + WORD_GAP + year_w) / 2  # the name and its year, centred
+    ax.text(x0, top + PAD + m.ascent, title, fontsize=NAME_SIZE, ha="left", va="baseline",
+            zorder=4, gid=text_gid, **_NAME_STYLE)
+    if year:
+        ax.text(x0 + name_w + WORD_GAP, top + PAD + m.ascent, year, fontsize=YEAR_SIZE,
+                ha="left", va="baseline", zorder=4, gid=text_gid, **_YEAR_STYLE)
+    ax.text(n.x, top + PAD + m.line + LINE_GAP, idea, fontsize=IDEA_SIZE, ha="center",
+            va="top", linespacing=1.15, zorder=4, gid=text_gid,
+            color="#555555" if grey else "#1a1a1a")
+
+
+def _arrows(ax: Any, nodes: dict[str, Node], chains: list[list[str]],
+            colours: dict[str, tuple[str, bool]]) -> None:
+    """Ports: arrows leave a box's right side and enter the next box's left side spread
+    over its height in the order of the other ends, so they neither cross at the box nor
+    share an arrowhead."""
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as MPath
+
     out_ports: dict[str, list[list[str]]] = {}
     in_ports: dict[str, list[list[str]]] = {}
     for c in chains:
@@ -322,20 +566,10 @@ def lineage_figure(rows: Sequence[Row] = ROWS) -> Figure:
             dx = (x1 - x0) / 2
             verts += [(x0 + dx, y0), (x1 - dx, y1), (x1, y1)]
             codes += [MPath.CURVE4] * 3
-        colour = colours[c[0]][0]
         ax.add_patch(FancyArrowPatch(path=MPath(verts, codes), arrowstyle="-|>",
-                                     mutation_scale=13, color=colour, linewidth=1.4,
+                                     mutation_scale=13, color=colours[c[0]][0], linewidth=1.4,
                                      alpha=0.85, zorder=2, shrinkA=0, shrinkB=0,
                                      gid=f"edge:{c[0]}>{c[-1]}"))
-
-    ax.text(-margin + 0.1, -margin - title_room + 0.12,
-            "The optimizer lineage: each rule adds one idea to its parent(s)",
-            fontsize=17, weight="bold", ha="left", va="top", color="#1a1a1a")
-    ax.text(-margin + 0.1, -margin - title_room + 0.5,
-            "Left to right: generations from plain gradient descent; an arrow from each parent. "
-            "Filled box: the colour the optimizer has in every lab figure; outlined: its "
-            "first parent's.", fontsize=11, ha="left", va="top", color="#555555")
-    return fig
 
 
 def _tint(colour: str, amount: float) -> tuple[float, float, float]:

@@ -1,11 +1,12 @@
 """Search spaces: what each optimizer may tune, written ``NAME[:key=value|LOW..HIGH,...]``.
 
-Every optimizer has a documented default space (:data:`DEFAULT_SPACES`): the learning rate
-log-uniform over a wide range, the β's and momentum uniform over their usual ranges; every
-other hyperparameter stays at the library default. In a spec each key either *fixes* a value
-(``momentum:momentum=0.9``: not tuned) or gives a *range* ``LOW..HIGH`` (tuned; the default
-scale of that key, log for ``lr``/``eps``/``weight_decay``, linear otherwise, or forced with a
-``/log`` or ``/lin`` suffix)::
+Every optimizer's default space is read from its class (:func:`descentlab.optim.search_space`:
+each tunable hyperparameter declares its range where it is declared): the learning rate
+log-uniform over a wide range, the β's and momentum uniform over their usual ranges; the
+others (ε, weight decay, ...) stay at the library default. In a spec each key either *fixes* a
+value (``momentum:momentum=0.9``: not tuned) or gives a *range* ``LOW..HIGH`` (tuned; on the
+scale the key declares, else log when 0 < LOW and HIGH/LOW >= 100, or forced with a ``/log``
+or ``/lin`` suffix)::
 
     adam                              lr, beta1, beta2 over their default ranges
     adam:lr=1e-3..1e-1,beta1=0.9      lr narrowed, beta1 fixed, beta2 default range
@@ -32,34 +33,8 @@ import numpy as np
 
 from ... import optim
 from ...errors import InputError
+from ...optim.hyperparams import default_log
 from ..spec import parse_value
-
-#: Learning rates tried by default: log-uniform over 6 decades.
-LR_RANGE = (1e-4, 10.0)
-
-#: The default search space of every optimizer: key → (low, high, log). Keys not listed stay
-#: at the library defaults (``descentlab optimizers``).
-DEFAULT_SPACES: dict[str, dict[str, tuple[float, float, bool]]] = {
-    "sgd": {"lr": (*LR_RANGE, True)},
-    "momentum": {"lr": (*LR_RANGE, True), "momentum": (0.0, 0.99, False)},
-    "nesterov": {"lr": (*LR_RANGE, True), "momentum": (0.01, 0.99, False)},
-    "adagrad": {"lr": (*LR_RANGE, True)},
-    "rmsprop": {"lr": (*LR_RANGE, True), "rho": (0.9, 0.999, False)},
-    "adadelta": {"lr": (1e-2, 100.0, True), "rho": (0.8, 0.99, False)},
-    "adam": {"lr": (*LR_RANGE, True), "beta1": (0.5, 0.99, False),
-             "beta2": (0.9, 0.9999, False)},
-    "adamw": {"lr": (*LR_RANGE, True), "beta1": (0.5, 0.99, False),
-              "beta2": (0.9, 0.9999, False)},
-    "amsgrad": {"lr": (*LR_RANGE, True), "beta1": (0.5, 0.99, False),
-                "beta2": (0.9, 0.9999, False)},
-    "nadam": {"lr": (*LR_RANGE, True), "beta1": (0.5, 0.99, False),
-              "beta2": (0.9, 0.9999, False)},
-    "adamax": {"lr": (*LR_RANGE, True), "beta1": (0.5, 0.99, False),
-               "beta2": (0.9, 0.9999, False)},
-}
-
-#: Keys searched on a log scale when a range is given without /log or /lin.
-LOG_KEYS = ("lr", "eps", "weight_decay", "lr_decay")
 
 
 @dataclass(frozen=True)
@@ -116,7 +91,7 @@ class Space:
         return out
 
 
-def _parse_range(key: str, raw: str, spec: str) -> Dim:
+def _parse_range(name: str, key: str, raw: str, spec: str) -> Dim:
     text, scale = raw.strip(), None
     for suffix in ("/log", "/lin"):
         if text.endswith(suffix):
@@ -132,7 +107,11 @@ def _parse_range(key: str, raw: str, spec: str) -> Dim:
     if not lo < hi:
         raise InputError(f"optimizer spec {spec!r}: range {key}={raw!r} is "
                          f"{'empty' if lo == hi else 'inverted'} (need LOW < HIGH)")
-    log = key in LOG_KEYS if scale is None else scale == "log"
+    if scale is not None:
+        log = scale == "log"
+    else:
+        declared = getattr(optim.get_class(name), key, None)
+        log = declared.log if getattr(declared, "log", None) is not None else default_log(lo, hi)
     if log and lo <= 0:
         raise InputError(f"optimizer spec {spec!r}: log range {key}={raw!r} needs LOW > 0")
     return Dim(key, lo, hi, log)
@@ -165,13 +144,17 @@ def parse_space(spec: str) -> Space:
         if ".." in raw:
             if key not in known:
                 raise InputError(f"optimizer spec {spec!r}: {key!r} cannot be tuned")
-            ranges[key] = _parse_range(key, raw, spec)
+            ranges[key] = _parse_range(name, key, raw, spec)
         else:
             fixed[key] = parse_value(raw)
     dims = []
-    for key, (lo, hi, log) in DEFAULT_SPACES.get(name, {"lr": (*LR_RANGE, True)}).items():
-        if key in fixed:
-            continue
+    cls = optim.get_class(name)  # fixed keys, and ranged keys that declare no range, are
+    skip = [*fixed, *(k for k in ranges if getattr(cls, k).search is None)]  # the spec's own
+    try:
+        default = optim.search_space(name, skip=skip)
+    except InputError as e:  # a user's class with a tunable hyperparameter and no range
+        raise InputError(f"optimizer spec {spec!r}: {e}") from None
+    for key, (lo, hi, log) in default.items():
         dims.append(ranges.pop(key, Dim(key, lo, hi, log)))
     dims.extend(ranges.values())
     space = Space(name, spec, tuple(dims), fixed)
@@ -212,5 +195,5 @@ def default_config(space: Space) -> dict[str, float]:
     return {d.key: float(hyper[d.key]) for d in space.dims}
 
 
-__all__ = ["DEFAULT_SPACES", "LR_RANGE", "Dim", "Space", "parse_space", "plan",
+__all__ = ["Dim", "Space", "parse_space", "plan",
            "config_kwargs", "default_config"]
