@@ -304,10 +304,14 @@ def test_optimizers_lists_it_and_the_tree_draws_unregistered_parents(tmp_path, c
     out = tmp_path / "tree"
     assert main(["optimizers", "--tree", "--plugin", str(orphan), "--out", str(out)]) == 0
     table = {r["name"]: r for r in rows_of(out / "lineage.csv")}
-    assert table["my_signsgd"]["parents"] == "my_unpublished_idea"
+    assert table["my_signsgd"]["parents"] == ""  # its parent is not registered
     assert table["my_signum"]["parents"] == "my_signsgd momentum"
+    assert table["my_signsgd"]["group"] == table["my_signum"]["group"] == "yours"
+    assert table["adam"]["group"] == "builtin"
     assert (out / "lineage.png").stat().st_size > 0
-    assert "yours" in capsys.readouterr().out
+    assert re.search(r"^my_signsgd +← \(yours\)", capsys.readouterr().out, re.M)
+    assert json.loads((out / "manifest.json").read_text())["plugins"][0]["file"] == \
+        str(orphan.resolve())
 
 
 def test_checkpoint_of_a_plugin_optimizer(rules, tmp_path):
