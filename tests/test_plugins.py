@@ -314,6 +314,21 @@ def test_optimizers_lists_it_and_the_tree_draws_unregistered_parents(tmp_path, c
         str(orphan.resolve())
 
 
+def test_mnist_trains_a_network_with_it(rules, tmp_path, capsys):
+    from .test_data import tiny_mnist, write_files
+
+    write_files(tmp_path / "mnist", tiny_mnist(n_train=40, n_test=12))
+    out = tmp_path / "race"
+    assert main(["mnist", "--plugin", str(rules), "--optimizers", "my_signum:lr=0.01", "adam",
+                 "--iterations", "5", "--batch-size", "8", "--hidden", "6",
+                 "--data-dir", str(tmp_path / "mnist"), "--out", str(out),
+                 "--no-progress"]) == 0
+    header = (out / "history.csv").read_text().splitlines()[0]
+    assert header.split(",")[:3] == ["iteration", "my_signum", "adam"]
+    assert json.loads((out / "manifest.json").read_text())["plugins"][0]["optimizers"] == [
+        "my_signsgd", "my_signum"]
+
+
 def test_checkpoint_of_a_plugin_optimizer(rules, tmp_path):
     plugins.load(rules)
     params = {"w": np.array([1.0, -2.0, 3.0])}
