@@ -198,6 +198,14 @@ def active() -> list[Plugin]:
     return list(_ACTIVE)
 
 
+def source_of(name: str) -> Plugin | None:
+    """The loaded plugin file that registered the optimizer ``name``, or None (a built-in,
+    or a class registered otherwise). ``compare`` keeps its SHA-256 in each study's protocol,
+    so a worker running other code for the same name is refused."""
+    key = str(name).strip().lower()
+    return next((p for p in _ACTIVE if key in p.names), None)
+
+
 @contextlib.contextmanager
 def loaded(paths: Sequence[str | os.PathLike] | None) -> Iterator[list[Plugin]]:
     """Load the plugin files ``paths`` for the duration of the block, all or none: when one
@@ -327,4 +335,4 @@ def entry_point_records() -> list[dict[str, Any]]:
 
 __all__ = ["ENTRY_POINT_GROUP", "Plugin", "active", "check_records", "entry_point_records",
            "file_sha256", "load", "load_entry_points", "loaded", "match_records",
-           "read_source", "unload", "unload_entry_points"]
+           "read_source", "source_of", "unload", "unload_entry_points"]

@@ -294,6 +294,14 @@ def test_compare_tunes_the_declared_space_in_workers_too(rules, tmp_path, capsys
                  "--out", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "results.csv").read_bytes() == \
         (out / "results.csv").read_bytes()
+    # The plugin's SHA-256 is part of each study's protocol: resuming the study (or a worker
+    # joining it) with other code for the same name is refused.
+    edited = tmp_path / "edited.py"
+    edited.write_text(RULES.replace("m *= h.beta", "m *= h.beta * 0.5"))
+    err = error_of(capsys, ["compare", "--plugin", str(edited), "--problem", "bowl",
+                            "--optimizers", "my_signum", "adam", "--budget", "4", "--seeds",
+                            "2", "--steps", "10", "--out", str(out)])
+    assert "differs in plugin_sha256" in err
 
 
 def test_optimizers_lists_it_and_the_tree_draws_unregistered_parents(tmp_path, capsys):
