@@ -476,7 +476,8 @@ def _draw(by_name: dict[str, Row], panels: list[Panel], measured: dict[str, Meas
                      filled=own and not yours, dashed=yours)
             else:
                 m = reference[name]
-                texts = (name, "", f"see page {home_page[name]}")
+                here = home_page[name] == page
+                texts = (name, "", "this page" if here else f"see page {home_page[name]}")
                 _box(ax, n, Measured(texts, m.extents, m.ascent, m.line, m.size),
                      colour, f"ref:{name}", f"reftext:{name}", dashed=True, grey=True)
         _arrows(ax, panel.nodes, panel.chains, colours)
@@ -484,11 +485,12 @@ def _draw(by_name: dict[str, Row], panels: list[Panel], measured: dict[str, Meas
     title = "The optimizer lineage: each rule adds one idea to its parent(s)"
     if pages > 1:
         title += f" (page {page} of {pages})"
-    notes = ("Left to right: generations from plain gradient descent; an arrow from each "
+    dashed = (["dashed: a user's optimizer (\"yours\")"]
+              if any(r.group == "yours" for r in by_name.values()) else [])
+    dashed += ["dashed grey: a parent drawn elsewhere"] if pages > 1 else []
+    notes = ["Left to right: generations from plain gradient descent; an arrow from each "
              "parent. Filled box: the colour the optimizer has in every lab figure; outlined: "
-             "its first parent's.",
-             "Dashed: a user's optimizer (\"yours\")"
-             + ("; dashed grey: a parent drawn elsewhere." if pages > 1 else "."))
+             "its first parent's.", *(["D" + "; ".join(dashed)[1:] + "."] if dashed else [])]
     ax.text(-MARGIN + 0.1, -MARGIN - TITLE_ROOM + 0.12, title, fontsize=17, weight="bold",
             ha="left", va="top", color="#1a1a1a")
     for k, note in enumerate(notes):
