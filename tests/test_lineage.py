@@ -279,6 +279,11 @@ def test_forty_more_children_of_adam_stay_legible_on_pages(registered):
             assert ok, why
             boxes += by_gid(fig, "node:")
             arrows += by_gid(fig, "edge:")
+            drawn = [a for group in [*by_gid(fig, "node:").values(),
+                                     *by_gid(fig, "ref:").values()] for a in group]
+            ext = extents(fig, drawn)  # no two boxes of a page overlap (panels, shelves)
+            for i, e1 in enumerate(ext):
+                assert not any(e1.overlaps(e2) for e2 in ext[i + 1:])
         assert sorted(boxes) == optim.available()  # once each
         assert sorted(arrows) == sorted(f"{p}>{r.name}" for r in lineage.ROWS
                                         for p in r.parents)
