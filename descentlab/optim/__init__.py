@@ -1,5 +1,8 @@
 """The optimizers: one small module per family, shared mechanics in :mod:`.base`.
 
+Every module of the package is imported, so an optimizer class registers itself where it is
+defined (``@register``, :mod:`.registry`); adding one is adding its module.
+
 >>> from descentlab import optim
 >>> print(*optim.available())
 adabelief adadelta adafactor adagrad adagrad_full adam adamax adamw adan ademamix adopt amsgrad
@@ -57,6 +60,20 @@ from .sgd import SGD, Momentum, Nesterov
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
+
+
+def _import_every_module() -> None:
+    """Import every module of the package: a new optimizer module registers itself (its
+    ``@register``) with no edit here; the names above are the ones re-exported."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "docs":  # the table generator, run as a script
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_every_module()
 
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
