@@ -158,13 +158,17 @@ def test_place_keeps_the_gaps_and_moves_nothing_it_need_not(items):
 
 # ------------------------------------------------------------------ the figure
 @pytest.fixture(scope="module")
-def figure():
-    fig = draw.lineage_figure()
-    fig.canvas.draw()
-    yield fig
+def figures():
+    """Every page of the lineage (one today; the tests hold for any number, so the next
+    optimizer never breaks them)."""
+    figs = draw.lineage_figures()
+    for fig in figs:
+        fig.canvas.draw()
+    yield figs
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    for fig in figs:
+        plt.close(fig)
 
 
 def by_gid(fig, prefix):
@@ -177,20 +181,28 @@ def by_gid(fig, prefix):
     return out
 
 
-def test_one_box_per_optimizer_and_one_arrow_per_parent(figure):
-    boxes = by_gid(figure, "node:")
+def on_all_pages(figs, prefix):
+    out: dict[str, list] = {}
+    for fig in figs:
+        for key, artists in by_gid(fig, prefix).items():
+            out.setdefault(key, []).extend(artists)
+    return out
+
+
+def test_one_box_per_optimizer_and_one_arrow_per_parent(figures):
+    boxes = on_all_pages(figures, "node:")
     assert sorted(boxes) == optim.available() and all(len(b) == 1 for b in boxes.values())
-    arrows = by_gid(figure, "edge:")
+    arrows = on_all_pages(figures, "edge:")
     expected = sorted(f"{p}>{r.name}" for r in lineage.ROWS for p in r.parents)
     assert sorted(arrows) == expected and all(len(a) == 1 for a in arrows.values())
-    texts = by_gid(figure, "text:")
+    texts = on_all_pages(figures, "text:")
     for r in lineage.ROWS:
         words = " ".join(t.get_text().replace("\n", " ") for t in texts[r.name])
         assert r.name in words and r.idea in words and str(r.year) in words
 
 
-def test_colours_are_the_palette_or_the_first_parents(figure):
-    boxes = {k: v[0] for k, v in by_gid(figure, "node:").items()}
+def test_colours_are_the_palette_or_the_first_parents(figures):
+    boxes = {k: v[0] for k, v in on_all_pages(figures, "node:").items()}
     for name, box in boxes.items():
         edge = to_hex(box.get_edgecolor())
         if name in style.PALETTE:
@@ -209,41 +221,46 @@ def extents(fig, artists):
     return [a.get_window_extent(renderer) for a in artists]
 
 
-def test_nothing_overlaps(figure):
-    """No two boxes overlap, every text lies inside its own box, no two texts overlap, and
-    no arrow passes through a box other than its two ends."""
-    boxes = {k: v[0] for k, v in by_gid(figure, "node:").items()}
-    box_ext = dict(zip(boxes, extents(figure, boxes.values())))
-    names = sorted(box_ext)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            assert not box_ext[a].overlaps(box_ext[b]), (a, b)
-    all_text = []
-    for name, texts in by_gid(figure, "text:").items():
-        for t, e in zip(texts, extents(figure, texts)):
-            assert box_ext[name].contains(e.x0, e.y0) and box_ext[name].contains(e.x1, e.y1), \
-                (name, t.get_text())
-            all_text.append((name, t.get_text(), e))
-    for i, (n1, t1, e1) in enumerate(all_text):
-        for n2, t2, e2 in all_text[i + 1:]:
-            assert not e1.overlaps(e2), (n1, t1, n2, t2)
-    ax = figure.axes[0]
-    for key, (arrow,) in by_gid(figure, "edge:").items():
-        parent, child = key.split(">")
-        # The drawn outline (line and head), curves flattened, in display coordinates.
-        outline = ax.transData.transform_path(arrow.get_path())
-        path = np.concatenate(outline.to_polygons(closed_only=False))
-        start, end = path[np.argmin(path[:, 0])], path[np.argmax(path[:, 0])]
-        assert abs(start[0] - box_ext[parent].x1) < 3 and box_ext[parent].y0 <= start[1] \
-            <= box_ext[parent].y1, key
-        assert abs(end[0] - box_ext[child].x0) < 5 and box_ext[child].y0 <= end[1] \
-            <= box_ext[child].y1, key
-        dense = np.concatenate([np.linspace(p, q, 8) for p, q in zip(path, path[1:])])
-        for name, e in box_ext.items():
-            if name in (parent, child):
-                continue
-            inside = [(e.x0 + 1 < x < e.x1 - 1) and (e.y0 + 1 < y < e.y1 - 1) for x, y in dense]
-            assert not any(inside), f"the arrow {key} runs through the box of {name}"
+def test_nothing_overlaps(figures):
+    """On every page: no two boxes overlap, every text lies inside its own box, no two texts
+    overlap, and every arrow leaves a box of its parent (its own, or a reference to it) and
+    enters its child's, passing through no other box."""
+    for figure in figures:
+        boxes = [(k, a) for prefix in ("node:", "ref:")
+                 for k, group in by_gid(figure, prefix).items() for a in group]
+        box_ext = [(k, e) for (k, _), e in zip(boxes, extents(figure, [a for _, a in boxes]))]
+        for i, (a, e1) in enumerate(box_ext):
+            for b, e2 in box_ext[i + 1:]:
+                assert not e1.overlaps(e2), (a, b)
+        own = {k: e for (k, e), (_, a) in zip(box_ext, boxes)
+               if a.get_gid().startswith("node:")}
+        all_text = []
+        for name, texts in by_gid(figure, "text:").items():
+            for t, e in zip(texts, extents(figure, texts)):
+                assert own[name].contains(e.x0, e.y0) and own[name].contains(e.x1, e.y1), \
+                    (name, t.get_text())
+                all_text.append((name, t.get_text(), e))
+        for i, (n1, t1, e1) in enumerate(all_text):
+            for n2, t2, e2 in all_text[i + 1:]:
+                assert not e1.overlaps(e2), (n1, t1, n2, t2)
+        ax = figure.axes[0]
+        for key, (arrow,) in by_gid(figure, "edge:").items():
+            parent, child = key.split(">")
+            # The drawn outline (line and head), curves flattened, in display coordinates.
+            outline = ax.transData.transform_path(arrow.get_path())
+            path = np.concatenate(outline.to_polygons(closed_only=False))
+            start, end = path[np.argmin(path[:, 0])], path[np.argmax(path[:, 0])]
+            assert any(abs(start[0] - e.x1) < 3 and e.y0 <= start[1] <= e.y1
+                       for k, e in box_ext if k == parent), key
+            assert abs(end[0] - own[child].x0) < 5 and own[child].y0 <= end[1] \
+                <= own[child].y1, key
+            dense = np.concatenate([np.linspace(p, q, 8) for p, q in zip(path, path[1:])])
+            for name, e in box_ext:
+                if name in (parent, child):
+                    continue
+                inside = [(e.x0 + 1 < x < e.x1 - 1) and (e.y0 + 1 < y < e.y1 - 1)
+                          for x, y in dense]
+                assert not any(inside), f"the arrow {key} runs through the box of {name}"
 
 
 def legible(fig):
@@ -256,9 +273,10 @@ def legible(fig):
     return min(sizes) / 72 * scale >= 14, (w, h, min(sizes))
 
 
-def test_legible_on_a_full_screen_slide(figure):
-    ok, why = legible(figure)
-    assert ok, why
+def test_legible_on_a_full_screen_slide(figures):
+    for figure in figures:
+        ok, why = legible(figure)
+        assert ok, why
 
 
 def test_forty_more_children_of_adam_stay_legible_on_pages(registered):
@@ -279,6 +297,11 @@ def test_forty_more_children_of_adam_stay_legible_on_pages(registered):
             assert ok, why
             boxes += by_gid(fig, "node:")
             arrows += by_gid(fig, "edge:")
+            drawn = [a for group in [*by_gid(fig, "node:").values(),
+                                     *by_gid(fig, "ref:").values()] for a in group]
+            ext = extents(fig, drawn)  # no two boxes of a page overlap (panels, shelves)
+            for i, e1 in enumerate(ext):
+                assert not any(e1.overlaps(e2) for e2 in ext[i + 1:])
         assert sorted(boxes) == optim.available()  # once each
         assert sorted(arrows) == sorted(f"{p}>{r.name}" for r in lineage.ROWS
                                         for p in r.parents)

@@ -142,3 +142,47 @@ def test_the_library_default_lies_in_the_declared_search_range(name):
     held = optim.create(name).hyperparameters()
     for key, (low, high, _) in optim.search_space(name).items():
         assert low <= held[key] <= high, (name, key, held[key], (low, high))
+
+
+# -- declarations read off the class ---------------------------------------------------------
+
+def test_summary_comes_from_the_alias_the_class_attribute_or_the_docstring(registered):
+    class Said(Halve):
+        """Said: a first sentence
+        over two lines. A second sentence."""
+
+        name = "said"
+
+    class Told(Halve):
+        """Told: not this."""
+
+        name = "told"
+        summary = "Told: this one,   declared."
+
+    registered(Said)
+    registered(Told, aliases={"told_fast": optim.Alias({"lr": 1.0}, summary="Fast told.")})
+    assert optim.summary("said") == "Said: a first sentence over two lines."
+    assert optim.summary("told") == "Told: this one, declared."
+    assert optim.summary("told_fast") == "Fast told."
+    assert optim.summary("amsgrad").startswith("AMSGrad (Reddi, Kale & Kumar, ICLR 2018)")
+    assert optim.colour("amsgrad") == "#bcbd22" and optim.colour("told") is None
+
+
+def test_hyper_declarations_are_checked_where_they_are_written():
+    from descentlab.optim.hyperparams import NONNEGATIVE, UNIT, Hyper
+
+    with pytest.raises(InputError, match=r"search range \(0.5, 1.5\) of β: its ends must be"):
+        Hyper(UNIT, "β", search=(0.5, 1.5))
+    with pytest.raises(InputError, match="need low < high"):
+        Hyper(UNIT, "β", search=(0.9, 0.5))
+    with pytest.raises(InputError, match="a log scale needs low > 0"):
+        Hyper(NONNEGATIVE, "rate", search=(0.0, 1.0), search_log=True)
+    with pytest.raises(InputTypeError, match="Hyper.replace takes"):
+        optim.Adam.beta1.replace(serach=(0.1, 0.2))
+    narrowed = optim.Nesterov.momentum
+    assert narrowed.search == (0.01, 0.99) and optim.Momentum.momentum.search == (0.0, 0.99)
+    assert narrowed.__doc__ == optim.Momentum.momentum.__doc__  # replace keeps the rest
+    # the scale: declared, else log for a positive range of two decades or more
+    assert Hyper(NONNEGATIVE, "r", search=(1e-3, 1e-1)).log is True
+    assert Hyper(NONNEGATIVE, "r", search=(1e-3, 9e-2)).log is False
+    assert Hyper(NONNEGATIVE, "r", search=(1e-3, 1e-1), search_log=False).log is False

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import optim
 from ..errors import InputError
+from ..optim import lineage
 from . import _common
 
 EXAMPLE = """example:
@@ -36,7 +37,6 @@ def tree(args: argparse.Namespace) -> int:
 
     from ..files import csv_text, write_text
     from ..lab import manifest
-    from ..optim import lineage
     from ..viz import style
     from ..viz.lineage import lineage_figures
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                                    ("--format", args.format is not None)) if on]
     if given:
         raise InputError(f"{' and '.join(given)} only apply with --tree (the figure)")
-    names = [e.name for e in optim.entries()]  # the registration order
+    names = [r.name for r in lineage.rows()]  # by year, the lineage's order
     if args.name:
         key = args.name.strip().lower()
         if key not in optim.available():

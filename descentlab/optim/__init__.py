@@ -1,5 +1,8 @@
 """The optimizers: one small module per family, shared mechanics in :mod:`.base`.
 
+Every module of the package is imported, so an optimizer class registers itself where it is
+defined (``@register``, :mod:`.registry`); adding one is adding its module.
+
 >>> from descentlab import optim
 >>> print(*optim.available())
 adabelief adadelta adafactor adagrad adagrad_full adam adamax adamw adan ademamix adopt amsgrad
@@ -39,6 +42,7 @@ from .registry import (
     OPTIMIZERS,
     Alias,
     available,
+    colour,
     create,
     entries,
     entry,
@@ -57,13 +61,27 @@ from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
 
+
+def _import_every_module() -> None:
+    """Import every module of the package: a new optimizer module registers itself (its
+    ``@register``) with no edit here; the names above are the ones re-exported."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "docs":  # the table generator, run as a script
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_every_module()
+
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
-    "search_space", "summary", "name_of",
+    "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",

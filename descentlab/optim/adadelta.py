@@ -30,6 +30,7 @@ class Adadelta(Optimizer):
 
     name = "adadelta"
     lineage = Lineage(("rmsprop",), "unit correction (RMS of the steps)", 2012, "Zeiler 2012")
+    colour = "#e377c2"  # in every lab figure (viz.style.PALETTE)
     slots = ("square_avg", "acc_delta")
     nonnegative_slots = ("square_avg", "acc_delta")
     equations = ("s ← ρ·s + (1 − ρ)·g²", "Δ ← √(u + ε) / √(s + ε) · g",

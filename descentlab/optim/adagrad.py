@@ -30,6 +30,7 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     lineage = Lineage(("sgd",), "per-coordinate scaling 1/√Σg²", 2011, "Duchi et al. 2011")
+    colour = "#9467bd"  # in every lab figure (viz.style.PALETTE)
     slots = ("sum",)
     nonnegative_slots = ("sum",)
     equations = ("h ← h + g²", "p ← p − η·g / (√h + ε)")

@@ -40,7 +40,8 @@ class AdamFamily(Optimizer):
 AMSGRAD = Alias({"amsgrad": True},
                 lineage=Lineage(("adam",), "running max of v", 2018, "Reddi et al. 2018"),
                 summary="AMSGrad (Reddi, Kale & Kumar, ICLR 2018): Adam with the running "
-                        "maximum of v in the denominator.")
+                        "maximum of v in the denominator.",
+                colour="#bcbd22")
 
 
 @register(aliases={"amsgrad": AMSGRAD})
@@ -84,6 +85,7 @@ class Adam(AdamFamily):
 
     name = "adam"
     lineage = Lineage(("momentum", "rmsprop"), "bias correction", 2015, "Kingma & Ba 2015")
+    colour = "#d62728"  # in every lab figure (viz.style.PALETTE)
     amsgrad = Flag("use the running maximum of v (AMSGrad)")
     amsgrad_on = Choice(("v", "v_hat"), "the maximum of the raw v (PyTorch, Keras) or of v̂ "
                         "(optax)", fixed_once_started=True)
@@ -184,6 +186,7 @@ class AdamW(Adam):
 
     name = "adamw"
     lineage = Lineage(("adam",), "decoupled weight decay", 2019, "Loshchilov & Hutter 2019")
+    colour = "#17becf"  # in every lab figure (viz.style.PALETTE)
     equations = ("p ← p·(1 − η·λ)", "then the Adam step")
 
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,

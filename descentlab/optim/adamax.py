@@ -31,6 +31,7 @@ class Adamax(AdamFamily):
 
     name = "adamax"
     lineage = Lineage(("adam",), "infinity norm", 2015, "Kingma & Ba 2015")
+    colour = "#393b79"  # in every lab figure (viz.style.PALETTE)
     slots = ("m", "u")
     nonnegative_slots = ("u",)
     eps_mode = Choice(("inside", "outside"), "ε inside the max (PyTorch) or added after (Keras)")

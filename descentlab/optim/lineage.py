@@ -4,7 +4,7 @@ Each optimizer class declares its own row where it is defined, ``lineage = Linea
 ("adam",), idea="...", year=2023, paper="Authors 2023")`` (an alias in its :class:`~.registry.
 Alias`), and the table is computed from the registry: :func:`rows` (also :data:`ROWS`, and
 :data:`ROW` by name) has one :class:`Row` per registered name (:func:`descentlab.optim.
-available`, aliases included), in registration order. ``descentlab optimizers --tree`` draws it
+available`, aliases included), by year. ``descentlab optimizers --tree`` draws it
 (:mod:`descentlab.viz.lineage`).
 
 A user's optimizer is never a defect: one without a lineage, or whose parents are not
@@ -72,8 +72,8 @@ def _declared(entry: Any) -> Lineage | None:
 
 def rows() -> tuple[Row, ...]:
     """The table, computed from the registry now (a name registered later is in the next
-    call): one row per registered name, in registration order. An alias without a declared
-    lineage is a child of its class ("+ amsgrad=True")."""
+    call): one row per registered name, by year (then registration order; rows without a
+    year last). An alias without a declared lineage is a child of its class."""
     from .registry import entries
 
     found = entries()
@@ -92,7 +92,7 @@ def rows() -> tuple[Row, ...]:
         unplaced = tuple(p for p in declared.parents if p not in parents)
         out.append(Row(e.name, parents, declared.idea, declared.year or None, declared.paper,
                        group, unplaced))
-    return tuple(out)
+    return tuple(sorted(out, key=lambda r: (r.year is None, r.year or 0)))  # by year
 
 
 def __getattr__(attr: str) -> Any:

@@ -39,6 +39,7 @@ class Nadam(AdamFamily):
 
     name = "nadam"
     lineage = Lineage(("adam", "nesterov"), "Nesterov in Adam", 2016, "Dozat 2016")
+    colour = "#7f7f7f"  # in every lab figure (viz.style.PALETTE)
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     equations = ("μₜ = β1·(1 − ½·0.96^(t·ψ)),   Πₜ = μ₁···μₜ,   m, v, v̂ as Adam",

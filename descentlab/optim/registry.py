@@ -52,11 +52,13 @@ class Alias:
 
     ``lineage`` (a :class:`descentlab.optim.lineage.Lineage`) places the alias in the lineage
     figure; without one it is drawn as a child of its class. ``summary`` is its one-sentence
-    description (default: the class's summary)."""
+    description (default: the class's summary); ``colour`` its colour in every figure
+    (default: none of its own)."""
 
     preset: Mapping[str, Any]
     lineage: Any = None
     summary: str | None = None
+    colour: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,19 @@ def name_of(opt: Optimizer) -> str:
     return opt.name
 
 
+def colour(name: str) -> str | None:
+    """The colour a registered name declares for every lab figure (an alias's ``colour``,
+    else its class's own ``colour`` attribute), or None (figures pick one).
+
+    >>> from descentlab import optim
+    >>> optim.colour("adam"), optim.colour("radam")
+    ('#d62728', None)
+    """
+    found = entry(name)
+    own = found.alias.colour if found.alias is not None else found.cls.__dict__.get("colour")
+    return own if isinstance(own, str) else None
+
+
 def search_space(name: str, *, skip: Iterable[str] = ()) -> dict[str, tuple[float, float, bool]]:
     """The default search space of a registered name, read from its class's declarations:
     hyperparameter → (low, high, log) for every :class:`~.hyperparams.Hyper` that is
@@ -366,5 +381,5 @@ OPTIMIZERS: Mapping[str, type[Optimizer]] = _View(aliases=False)
 ALIASES: Mapping[str, tuple[type[Optimizer], dict[str, Any]]] = _View(aliases=True)
 
 __all__ = ["Alias", "Entry", "register", "unregister", "available", "entries", "entry",
-           "get_class", "resolve", "create", "name_of", "search_space", "summary", "first_sentence",
-           "OPTIMIZERS", "ALIASES"]
+           "get_class", "resolve", "create", "name_of", "colour", "search_space", "summary",
+           "first_sentence", "OPTIMIZERS", "ALIASES"]

@@ -44,6 +44,7 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     lineage = Lineage(("adagrad",), "leaky average of g²", 2012, "Hinton 2012")
+    colour = "#8c564b"  # in every lab figure (viz.style.PALETTE)
     centered = Flag("divide by the root of the variance s − ḡ² (Graves 2013)")
     eps_mode = Choice(("outside", "inside"), "ε outside the root (PyTorch) or inside (Keras)")
     lr_in_buffer = Flag("the rate inside the momentum buffer (Keras, optax)",

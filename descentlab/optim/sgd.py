@@ -31,6 +31,7 @@ class SGD(Optimizer):
 
     name = "sgd"
     lineage = Lineage((), "the gradient step", 1951, "Robbins & Monro 1951")
+    colour = "#1f77b4"  # in every lab figure (viz.style.PALETTE)
     equations = ("p ← p − η·g",)
     elementwise = True
     kernel = "sgd"
@@ -80,6 +81,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
     lineage = Lineage(("sgd",), "momentum (heavy ball)", 1964, "Polyak 1964")
+    colour = "#ff7f0e"  # in every lab figure (viz.style.PALETTE)
     slots = ("buffer",)
     equations = ("b ← μ·b + (1 − d)·g   (b₁ = g₁)", "p ← p − η·b")
     elementwise = True
@@ -190,6 +192,7 @@ class Nesterov(Momentum):
 
     name = "nesterov"
     lineage = Lineage(("momentum",), "look-ahead gradient", 1983, "Nesterov 1983")
+    colour = "#2ca02c"  # in every lab figure (viz.style.PALETTE)
     nesterov_form = Choice(("standard", "textbook"),
                            "Nesterov's step, or the classic textbook code's, which applies μ² "
                            "to the updated velocity: p += μ²·v − (1 + μ)·η·g")

@@ -300,10 +300,23 @@ def _estimate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]]) -> tup
     return sum(widths) + H_GAP * (layers - 1), tallest
 
 
-def _page_size(panels: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """The size (inches) of a page holding panels of these drawing sizes side by side."""
-    return (sum(w for w, _ in panels) + PANEL_GAP * (len(panels) - 1) + 2 * MARGIN,
-            max(h for _, h in panels) + 2 * MARGIN + TITLE_ROOM)
+def _arrange(panels: Sequence[tuple[float, float]], width: float
+             ) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+    """Where panels of these drawing sizes go on a page (offsets, inches), in shelves: left to
+    right while the page is at most ``width`` wide, then a new shelf below; and the page
+    size (inches), margins and title included.
+
+    >>> _arrange([(5.0, 2.0), (5.0, 3.0), (5.0, 1.0)], width=12.0)
+    ([(0.0, 0.0), (5.6, 0.0), (0.0, 3.6)], (11.1, 6.15))
+    """
+    offsets, x, y, shelf, widest = [], 0.0, 0.0, 0.0, 0.0
+    for w, h in panels:
+        if x > 0 and x + w + 2 * MARGIN > width:
+            x, y, shelf = 0.0, y + shelf + PANEL_GAP, 0.0
+        offsets.append((x, y))
+        widest = max(widest, x + w)
+        x, shelf = x + w + PANEL_GAP, max(shelf, h)
+    return offsets, (round(widest + 2 * MARGIN, 9), round(y + shelf + 2 * MARGIN + TITLE_ROOM, 9))
 
 
 def paginate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]],
@@ -313,7 +326,7 @@ def paginate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]],
     when it fits ``page`` (inches), else by family. A family is a rule and its descendants
     through their first parent; families stay whole where they fit, one too large is split
     into its sub-families, and a flat crowd of children into panels of as many as fit;
-    then panels are set side by side on a page while they fit. ``sizes``: name → box
+    then panels are set on a page (:func:`_arrange`) while they fit. ``sizes``: name → box
     (width, height); ``ref_sizes``: the same for a name's reference box (default ``sizes``).
 
     >>> rows = [Row("a", (), "", 1, ""), *(Row(f"c{k}", ("a",), "", 1, "") for k in range(9))]
@@ -338,7 +351,7 @@ def paginate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]],
                                  for r in drawn})
 
     def fits(homes: list[str]) -> bool:
-        w, h = _page_size([drawing(homes)]) if homes else (0.0, 0.0)
+        w, h = _arrange([drawing(homes)], page[0])[1] if homes else (0.0, 0.0)
         return w <= page[0] and h <= page[1]
 
     def pack(top: str | None, members: list[str]) -> list[list[str]]:
@@ -368,16 +381,16 @@ def paginate(rows: Sequence[Row], sizes: dict[str, tuple[float, float]],
     placed = sorted(n for p in panels for n in p)
     assert placed == sorted(by_name), "paginate lost or repeated a row"
     pages: list[list[list[str]]] = []
-    shelf: list[tuple[float, float]] = []
-    for panel in panels:  # side by side while the page holds them
+    held: list[tuple[float, float]] = []
+    for panel in panels:  # side by side, then in shelves, while the page holds them
         size = drawing(panel)
-        w, h = _page_size([*shelf, size])
-        if pages and shelf and w <= page[0] and h <= page[1]:
+        w, h = _arrange([*held, size], page[0])[1]
+        if pages and w <= page[0] and h <= page[1]:
             pages[-1].append(panel)
-            shelf.append(size)
+            held.append(size)
         else:
             pages.append([panel])
-            shelf = [size]
+            held = [size]
     return pages
 
 
@@ -422,12 +435,13 @@ def lineage_figures(rows: Sequence[Row] | None = None) -> list[Figure]:
         laid = [[_layout_panel(by_name, homes, measured, reference) for homes in panels]
                 for panels in pages]
         over = max(max(w / PAGE[0], h / PAGE[1])
-                   for w, h in (_page_size([p.size for p in panels]) for panels in laid))
+                   for w, h in (_arrange([p.size for p in panels], budget[0])[1]
+                                for panels in laid))
         if over <= 1:
             break
         budget = (budget[0] / over, budget[1] / over)
     home_page = {n: k for k, panels in enumerate(pages, 1) for homes in panels for n in homes}
-    return [_draw(by_name, panels, measured, reference, home_page, k, len(pages))
+    return [_draw(by_name, panels, measured, reference, home_page, k, len(pages), budget[0])
             for k, panels in enumerate(laid, 1)]
 
 
@@ -449,23 +463,22 @@ def lineage_figure(rows: Sequence[Row] | None = None) -> Figure:
 
 def _draw(by_name: dict[str, Row], panels: list[Panel], measured: dict[str, Measured],
           reference: dict[str, Measured], home_page: dict[str, int], page: int,
-          pages: int) -> Figure:
+          pages: int, page_width: float = PAGE[0]) -> Figure:
     """One page: its panels side by side (boxes, references, arrows) under the title."""
     import matplotlib.pyplot as plt
 
     fig = plt.figure()
     colours = _colours(list(by_name.values()))
-    width, height = _page_size([p.size for p in panels])
+    offsets, (width, height) = _arrange([p.size for p in panels], page_width)
     fig.set_size_inches(width, height)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(-MARGIN, width - MARGIN)
     ax.set_ylim(height - MARGIN - TITLE_ROOM, -MARGIN - TITLE_ROOM)  # y downwards, inches
     ax.set_axis_off()
-    shift = 0.0
-    for panel in panels:
+    for panel, (dx, dy) in zip(panels, offsets):
         inside = set(panel.homes)
         for n in panel.nodes.values():
-            n.x += shift
+            n.x, n.y = n.x + dx, n.y + dy
         for name, n in panel.nodes.items():
             if n.dummy:
                 continue
@@ -476,19 +489,20 @@ def _draw(by_name: dict[str, Row], panels: list[Panel], measured: dict[str, Meas
                      filled=own and not yours, dashed=yours)
             else:
                 m = reference[name]
-                texts = (name, "", f"see page {home_page[name]}")
+                here = home_page[name] == page
+                texts = (name, "", "this page" if here else f"see page {home_page[name]}")
                 _box(ax, n, Measured(texts, m.extents, m.ascent, m.line, m.size),
                      colour, f"ref:{name}", f"reftext:{name}", dashed=True, grey=True)
         _arrows(ax, panel.nodes, panel.chains, colours)
-        shift += panel.size[0] + PANEL_GAP
     title = "The optimizer lineage: each rule adds one idea to its parent(s)"
     if pages > 1:
         title += f" (page {page} of {pages})"
-    notes = ("Left to right: generations from plain gradient descent; an arrow from each "
+    dashed = (["dashed: a user's optimizer (\"yours\")"]
+              if any(r.group == "yours" for r in by_name.values()) else [])
+    dashed += ["dashed grey: a parent drawn elsewhere"] if pages > 1 else []
+    notes = ["Left to right: generations from plain gradient descent; an arrow from each "
              "parent. Filled box: the colour the optimizer has in every lab figure; outlined: "
-             "its first parent's.",
-             "Dashed: a user's optimizer (\"yours\")"
-             + ("; dashed grey: a parent drawn elsewhere." if pages > 1 else "."))
+             "its first parent's.", *(["D" + "; ".join(dashed)[1:] + "."] if dashed else [])]
     ax.text(-MARGIN + 0.1, -MARGIN - TITLE_ROOM + 0.12, title, fontsize=17, weight="bold",
             ha="left", va="top", color="#1a1a1a")
     for k, note in enumerate(notes):

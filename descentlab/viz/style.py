@@ -1,13 +1,14 @@
 """One look for every figure: the optimizer palette, sizes, and saving.
 
-:data:`PALETTE` maps every optimizer name to one colour, used by every figure and animation,
-so Adam is the same red on a contour grid, an overlay, a 1-D curve and a loss plot.
+:data:`PALETTE` maps every optimizer name that declares a colour (``colour`` on its class) to
+it, used by every figure and animation, so Adam is the same red on a contour grid, an overlay,
+a 1-D curve and a loss plot; a racer without one takes the next of :data:`EXTRA`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,20 +21,30 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ..files import atomic_path  # noqa: E402
 
-#: Optimizer name → colour (colour-blind-aware tab10 order; Adam red as in E1's dot).
-PALETTE: dict[str, str] = {
-    "sgd": "#1f77b4",
-    "momentum": "#ff7f0e",
-    "nesterov": "#2ca02c",
-    "adagrad": "#9467bd",
-    "rmsprop": "#8c564b",
-    "adadelta": "#e377c2",
-    "adam": "#d62728",
-    "adamw": "#17becf",
-    "amsgrad": "#bcbd22",
-    "nadam": "#7f7f7f",
-    "adamax": "#393b79",
-}
+
+class _Palette(Mapping[str, str]):
+    """Registered name → the colour it declares (``colour`` on its class or alias), read from
+    the registry at each access, so a user's optimizer that declares one has it too."""
+
+    def _items(self) -> dict[str, str]:
+        from .. import optim
+
+        found = {name: optim.colour(name) for name in optim.available()}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def __getitem__(self, key: str) -> str:
+        return self._items()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+
+#: Optimizer name → colour, declared on the classes (colour-blind-aware tab10 order; Adam red
+#: as in E1's dot).
+PALETTE: Mapping[str, str] = _Palette()
 #: Colours for labels with no palette entry or a second racer of the same name.
 EXTRA = ["#0b84a5", "#e6a100", "#6f4e7c", "#7cb342", "#4d4d4d", "#f28e8e"]
 
