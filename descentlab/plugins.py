@@ -90,9 +90,10 @@ class Plugin:
 
 
 def _registered() -> list[str]:
+    """Every registered name, in registration order."""
     from . import optim
 
-    return optim.available()
+    return [e.name for e in optim.entries()]
 
 
 def _unregister(names: Iterable[str]) -> None:
@@ -292,28 +293,29 @@ def load_entry_points() -> list[str]:
     from . import optim
 
     names: list[str] = []
+    records: list[dict[str, Any]] = []
     for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = getattr(ep.dist, "name", None) or "an installed package"
         where = f"entry point {ep.name} = {ep.value} of {dist} (group {ENTRY_POINT_GROUP})"
-        before = set(optim.available())
+        before = set(_registered())
         try:
             obj = ep.load()
             if (isinstance(obj, type) and issubclass(obj, optim.Optimizer)
-                    and ep.name.lower() not in optim.available()
-                    and obj not in [optim.get_class(n) for n in optim.available()]):
+                    and obj not in {e.cls for e in optim.entries()}):
                 optim.register(obj, name=ep.name)
         except (Exception, SystemExit) as e:
-            _unregister(n for n in optim.available() if n not in before)
+            _unregister([*names, *(n for n in _registered() if n not in before)])  # all or none
             raise InputError(f"{where}: loading it raised {_one_line(e)}; fix or uninstall "
                              f"{dist}") from None
-        added = [n for n in optim.available() if n not in before]
-        if not added and ep.name.lower() not in optim.available():
+        added = [n for n in _registered() if n not in before]
+        if not added and ep.name.lower() not in _registered():
+            _unregister(names)
             raise InputError(f"{where} registered no optimizer: name a class, or a module "
                              "that registers its classes with @optim.register")
         names += added
-        _ENTRY_POINT_RECORDS.append({
-            "entry_point": f"{ep.name} = {ep.value}", "distribution": dist,
-            "version": getattr(ep.dist, "version", None), "optimizers": added})
+        records.append({"entry_point": f"{ep.name} = {ep.value}", "distribution": dist,
+                        "version": getattr(ep.dist, "version", None), "optimizers": added})
+    _ENTRY_POINT_RECORDS[:] = records
     _ENTRY_POINT_NAMES = names
     return list(names)
 
