@@ -419,14 +419,16 @@ def test_an_installed_package_entry_point_registers_its_optimizer(tmp_path, monk
     assert doc["plugins"] == [] and doc["installed_plugins"] == [
         {"entry_point": "my_signsgd = my_pkg_rules:MySignSGD", "distribution": "my-pkg",
          "version": "0.1", "optimizers": ["my_signsgd"]}]
-    # A broken entry point names the package and the entry point.
+    # A broken entry point names the package and the entry point; all or none are loaded.
     plugins.unload_entry_points()
     (info / "entry_points.txt").write_text(
-        "[descentlab.optimizers]\nbroken = my_pkg_rules:NoSuchClass\n")
+        "[descentlab.optimizers]\nmy_signsgd = my_pkg_rules:MySignSGD\n"
+        "zz_broken = my_pkg_rules:NoSuchClass\n")
     importlib.invalidate_caches()
-    with pytest.raises(InputError, match=r"entry point broken = my_pkg_rules:NoSuchClass of "
-                       r"my-pkg .*AttributeError"):
+    with pytest.raises(InputError, match=r"entry point zz_broken = my_pkg_rules:NoSuchClass "
+                       r"of my-pkg .*AttributeError"):
         plugins.load_entry_points()
+    assert "my_signsgd" not in optim.available()
     plugins.unload_entry_points()
     monkeypatch.undo()  # (entry points of sys.path as it was)
     sys.modules.pop("my_pkg_rules", None)
