@@ -457,6 +457,11 @@ def test_the_tutorial_runs_as_written(tmp_path, monkeypatch, capsys):
     for argv in commands:
         assert argv[0] == "descentlab"
         assert main(argv[1:]) == 0, (argv, capsys.readouterr().err)
+    # The replays reproduce what they replay.
+    for run, again, file in (("laprop-race", "laprop-race-again", "trajectories.csv"),
+                             ("laprop-vs-adam", "laprop-vs-adam-again", "results.csv")):
+        assert (Path("out") / again / file).read_bytes() == (Path("out") / run /
+                                                             file).read_bytes()
 
 
 def test_readme_links_the_tutorial():
