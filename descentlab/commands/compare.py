@@ -138,7 +138,7 @@ def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
         opt = a.option_strings[-1]
         if value is True:
             argv.append(opt)
-        elif isinstance(a, argparse._AppendAction):  # noqa: SLF001 - --plugin: each once
+        elif a.dest == "plugin":  # repeatable: --plugin=FILE per file
             argv += [f"{opt}={v}" for v in value]
         elif isinstance(value, list):
             argv += [opt, *map(str, value)]
