@@ -197,7 +197,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _redacted_argv(argv: list[str] | None) -> list[str] | None:
-    """The command line with any password in ``--storage`` replaced by ``***``."""
+    """The command line with any password in ``--storage`` replaced by ``***``.
+
+    >>> _redacted_argv(["compare", "--storage", "postgresql://me:pw@db/s",
+    ...                 "--storage=postgresql://me:pw@db/t"])
+    ['compare', '--storage', 'postgresql://me:***@db/s', '--storage=postgresql://me:***@db/t']
+    """
     if argv is None:
         return None
     out = list(argv)
