@@ -4,6 +4,13 @@ The manifest's ``argv`` is parsed again by the same parser as a typed command li
 ``--out`` and ``--json`` moved into the new folder), so a replay gets every check and limit a
 command line gets. A manifest from before ``argv`` was recorded is turned back into a
 command line from its parsed ``arguments`` first.
+
+A manifest is untrusted input (a file someone sent): it is read bounded
+(:func:`~descentlab.lab.manifest.read_manifest`), every output path it names lands in the
+``--out`` folder the user chose, and a place outside it — a storage URL (``--storage``), a
+data folder (``--data-dir``) — is never taken from the manifest: the rerun refuses, saying
+which flag to pass to ``rerun`` to give one. Only commands that write into ``--out`` can be
+rerun.
 """
 
 from __future__ import annotations
@@ -18,16 +25,26 @@ from . import _common
 
 EXAMPLE = """example:
   descentlab race --problem bowl --optimizers adam:lr=0.3 --out out/a
-  descentlab rerun out/a/manifest.json --out out/b      # out/b/trajectories.csv == out/a/..."""
+  descentlab rerun out/a/manifest.json --out out/b      # out/b/trajectories.csv == out/a/...
+  descentlab rerun out/m/manifest.json --out out/m2 --data-dir ../shared/data/mnist
+
+A manifest's --storage and --data-dir are never used: give them again to rerun."""
 
 #: Flags whose value is a path the run writes: moved into the new --out folder.
-_MOVED = ("--out", "--json")
+MOVED = ("--out", "--json")
+#: Flags naming a place outside --out (read or written there): never taken from a manifest;
+#: ``rerun`` has the same flags to give one.
+EXTERNAL = {"--storage": "a storage URL", "--data-dir": "a data folder"}
 
 
-def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
-    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved."""
+def replay_argv(doc: dict[str, Any], out: str, source: str,
+                given: dict[str, str] | None = None) -> list[str]:
+    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved into
+    ``out``, and each :data:`EXTERNAL` flag's value the one in ``given`` (the rerun's own
+    command line) — a recorded value not given again is refused, naming the flag to pass."""
     from ..cli import build_parser
 
+    given = {k: v for k, v in (given or {}).items() if v is not None}
     command = doc["command"]
     parser = build_parser()
     sub = next(a for a in parser._actions  # noqa: SLF001 - our own parser
@@ -35,6 +52,11 @@ def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
     if command not in sub.choices or command == "rerun":
         raise FileFormatError(f"{source}: key 'command' is {command!r}, not a command this "
                               "descentlab can rerun")
+    accepts = sub.choices[command]._option_string_actions  # noqa: SLF001 - our own parser
+    if "--out" not in accepts:
+        raise FileFormatError(f"{source}: key 'command' is {command!r}: `descentlab "
+                              f"{command}` writes no outputs into --out, so there is nothing "
+                              "to rerun")
     argv = doc.get("argv")
     if argv is None:
         argv = _from_arguments(sub.choices[command], command, doc["arguments"], source)
@@ -45,15 +67,29 @@ def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
     while i < len(argv):
         token = argv[i]
         flag, eq, value = token.partition("=")
-        if flag in _MOVED:
+        if flag in MOVED or flag in EXTERNAL:
             if not eq:
                 i += 1
                 value = argv[i] if i < len(argv) else ""
             if flag == "--json":
-                new += ["--json", str(Path(out) / Path(value).name)]
+                name = Path(value).name
+                if name in ("", ".", ".."):
+                    raise FileFormatError(f"{source}: key 'argv' has --json {value!r}, not a "
+                                          "file name")
+                new += ["--json", str(Path(out) / name)]
+            elif flag in EXTERNAL and flag not in given:
+                raise FileFormatError(
+                    f"{source}: the recorded command reads or writes {EXTERNAL[flag]} outside "
+                    f"--out ({flag} {value!r}); a manifest's {flag} is not used unless given "
+                    f"again: pass {flag} to rerun (e.g. `descentlab rerun {source} --out "
+                    f"{out} {flag} VALUE`)")
         else:
             new.append(token)
         i += 1
+    for flag, value in given.items():
+        if flag not in accepts:
+            raise FileFormatError(f"rerun {flag}: `descentlab {command}` takes no {flag}")
+        new.append(f"{flag}={value}")
     return [*new, "--out", out]
 
 
@@ -86,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import main
 
     doc = read_manifest(args.manifest)
-    argv = replay_argv(doc, args.out, str(args.manifest))
+    argv = replay_argv(doc, args.out, str(args.manifest),
+                       {"--storage": args.storage, "--data-dir": args.data_dir})
     print(f"rerunning `descentlab {' '.join(argv)}` from {args.manifest}")
     return main(argv)
 
@@ -99,4 +136,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("manifest", help="a manifest.json (or the folder holding one)")
     p.add_argument("--out", type=_common.out_dir, required=True, metavar="DIR",
                    help="where to write the outputs")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="compare: the storage to use (a manifest's own is never used)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="mnist, init, compare: the data folder (a manifest's own is "
+                   "never used)")
     p.set_defaults(run=run)
