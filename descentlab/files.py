@@ -65,7 +65,7 @@ def removed_on_failure(written: list[Path]) -> Iterator[list[Path]]:
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> try:
     ...     with removed_on_failure([]) as written:
-    ...         written.append(write_text(d / "a.csv", "x\n"))
+    ...         written.append(write_text(d / "a.csv", "x"))
     ...         raise KeyboardInterrupt
     ... except KeyboardInterrupt:
     ...     pass
