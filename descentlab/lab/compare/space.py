@@ -117,10 +117,11 @@ class Space:
 
 
 def _parse_range(key: str, raw: str, spec: str) -> Dim:
-    text, scale = raw.strip(), None
-    for suffix in ("/log", "/lin"):
-        if text.endswith(suffix):
-            text, scale = text[: -len(suffix)], suffix[1:]
+    text, slash, scale_text = raw.strip().partition("/")
+    scale = scale_text.strip() if slash else None
+    if scale not in (None, "log", "lin"):
+        raise InputError(f"optimizer spec {spec!r}: range {key}={raw!r}: the scale after "
+                         f"'/' is {scale_text!r}; give one of /log or /lin, once")
     lo_text, _, hi_text = text.partition("..")
     try:
         lo, hi = float(lo_text), float(hi_text)
@@ -167,7 +168,12 @@ def parse_space(spec: str) -> Space:
                 raise InputError(f"optimizer spec {spec!r}: {key!r} cannot be tuned")
             ranges[key] = _parse_range(key, raw, spec)
         else:
-            fixed[key] = parse_value(raw)
+            try:
+                fixed[key] = parse_value(raw)
+            except InputError as e:  # a value thousands of characters long
+                short = spec if len(spec) <= 80 else spec[:77] + "..."
+                raise InputError(f"optimizer spec {short!r}: the value of {key!r}: {e}") \
+                    from None
     dims = []
     for key, (lo, hi, log) in DEFAULT_SPACES.get(name, {"lr": (*LR_RANGE, True)}).items():
         if key in fixed:
