@@ -27,6 +27,7 @@ def error_of(capsys, argv):
     ("(x*0)**-1", "a negative power of 'x*0', which is zero everywhere"),
     ("(x-x)/(x-x)", "division by 'x - x', which is zero everywhere"),
     ("y + 1/(x*0)", "division by 'x*0', which is zero everywhere"),
+    ("log(x - x)", "log of 'x - x', which is zero everywhere"),
     ("log(-1 - x**2)", "undefined (nan) at every one of 4,097 points"),
     ("sqrt(-1 - x**2 - y**2)", "at every one of 16,641 points"),
 ])

@@ -657,11 +657,12 @@ SAMPLES_PER_AXIS = {1: 4097, 2: 129}
 
 def _check_defined(program: Program, names: Sequence[str], window: Sequence[Sequence[float]],
                    expr: str) -> None:
-    """Refuse a formula that is nowhere a function: a division by (or negative power of) a
-    part that is zero at every sample point of the window — ``(x - x)/(x - x)``,
-    ``(x*0)**-1`` — or f undefined (nan) at all of them (``log(-1 - x**2)``). The samples:
-    a grid over the window (4,097 points in 1-D, 129 × 129 in 2-D) shifted off the round
-    numbers (0, integers) by an irrational fraction of a cell. A formula defined only
+    """Refuse a formula that is nowhere a function: a division by (or negative power, or
+    log, of) a part that is zero at every sample point of the window — ``(x - x)/(x - x)``,
+    ``(x*0)**-1``, ``log(x - x)`` — or f undefined (nan) at all of them
+    (``log(-1 - x**2)``). The samples: a grid over the window (4,097 points in 1-D,
+    129 × 129 in 2-D) shifted off the round numbers (0, integers) by an irrational fraction
+    of a cell. A formula defined only
     between the samples (a disc narrower than a cell) is refused too; the message says
     how it was judged."""
     axes = [lo + (hi - lo) * (np.arange(SAMPLES_PER_AXIS[len(names)]) + 0.5 / math.sqrt(2))
@@ -672,6 +673,10 @@ def _check_defined(program: Program, names: Sequence[str], window: Sequence[Sequ
         values = program.values(env)
     index = {id(n): i for i, n in enumerate(program.nodes)}
     for node in program.nodes:
+        if isinstance(node, Call) and node.func == "log" \
+                and np.all(np.asarray(values[index[id(node.args[0])]]) == 0):
+            raise InputError(f"invalid expression {expr!r}: log of {to_text(node.args[0])!r}, "
+                             "which is zero everywhere (the formula is -inf everywhere)")
         if not isinstance(node, BinOp) or node.op not in ("/", "**"):
             continue
         base = np.asarray(values[index[id(node.right if node.op == "/" else node.left)]])
