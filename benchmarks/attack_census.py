@@ -15,6 +15,12 @@ Every probe below is a mistake that must be *refused*; its outcome is one of
                   flipped byte in a zip header field that carries no data, say, or ``None``
                   for an option taken as its default, as torch takes it).
 
+Issue 21 added the newer surfaces: ``compare`` at its limits (workers, steps, budget ×
+seeds, a damaged study file, Ctrl-C mid-queue), manifests as untrusted input (FIFOs,
+devices, huge files, storage URLs and data folders elsewhere, commands without outputs),
+formulas undefined everywhere, 5,000-digit values, overflowing ranges, a stalled Adam
+whose state overflowed, interrupted outputs and downloads, a trickling mirror.
+
 Run: ``python benchmarks/attack_census.py [--quick]``. It prints a table per area and lists
 every probe whose outcome is not ``clear``. Nothing here is a test: the tests assert each class
 of mistake; this script counts how many concrete mistakes of each class end well.
@@ -502,6 +508,289 @@ def mnist_probes(quick: bool) -> None:
     probe("MNIST files", "not gzip", lambda: mnist.read_idx(notgz), notgz.name)
 
 
+# ------------------------------------------------------------------ issue 21: the newer surfaces
+def _outcome(area: str, name: str, ok: bool, detail: str = "",
+             failure: str = "accepted") -> None:
+    """A probe judged by its effect (a stall reported, a folder left clean, a deadline met)
+    rather than by an exception: ``clear`` if ``ok``, else ``failure``."""
+    record(area, name, "clear" if ok else failure, detail)
+
+
+def compare_limit_probes(quick: bool) -> None:
+    """`compare` at its limits: every one refused before any study is opened or changed."""
+    import sqlite3
+
+    from descentlab.lab.compare import SurfaceTask, prepare
+
+    tmp = Path(tempfile.mkdtemp(prefix="census-compare-"))
+    out = str(tmp / "out")
+    base = ["compare", "--problem", "bowl", "--optimizers", "sgd", "--out", out]
+    cases: list[tuple[list[str], str]] = [
+        (["--workers", "100000"], "--workers"), (["--workers", "0"], "--workers"),
+        (["--workers", "-3"], "--workers"), (["--workers", "1e9"], "--workers"),
+        (["--workers", "many"], "--workers"),
+        (["--steps", "1000000000"], "--steps"), (["--steps", "0"], "--steps"),
+        (["--steps", "1e400"], "--steps"),
+        (["--budget", "3000", "--seeds", "10000"], "--seeds"),
+        (["--budget", "3000", "--seeds", "10000", "--chunk", "10"], "--seeds"),
+        (["--budget", "100001"], "--budget"), (["--budget", "20000", "--seeds", "100000"],
+                                               "--seeds"),
+        (["--seeds", "1000000"], "--seeds"), (["--test-seeds", "900000", "--steps", "1000"],
+                                              "--test-seeds"),
+        (["--test-seeds", "0"], "--test-seeds"), (["--chunk", "0"], "--chunk"),
+        (["--chunk", "100001"], "--chunk"), (["--heartbeat", "0"], "--heartbeat"),
+        (["--heartbeat", "100000"], "--heartbeat"), (["--iterations", "0"], "--iterations"),
+        (["--check-every", "0"], "--check-every"),
+        (["--optimizers", "adam:beta2=0.9..0.9999/lin/log"], "/log or /lin"),
+        (["--optimizers", "adam:beta2=0.9..0.9999/log/lin"], "/log or /lin"),
+        (["--optimizers", "adam:lr=1e-3..1/exp"], "/log or /lin"),
+        (["--optimizers", "sgd:lr=" + "1" * 5000], "lr"),
+    ]
+    for extra, culprit in cases:
+        argv = [*base, *extra]
+        if "--optimizers" in extra:  # the extra spec replaces sgd
+            argv = ["compare", "--problem", "bowl", *extra, "--out", out]
+        cli_probe("compare at its limits", argv, culprit)
+    # a damaged study file and a file that is not a database: refused, bytes unchanged
+    folder = tmp / "damaged"
+    url = f"sqlite:///{folder / 'study.db'}"
+    folder.mkdir()
+    store, _, _ = prepare([SurfaceTask(_problem("bowl"), steps=5)], ["sgd"], budget=200,
+                          seeds=1, test_seeds=1, seed=0, sampler="random", storage=url,
+                          study="s")
+    store.engine.dispose()
+    db = folder / "study.db"
+    with sqlite3.connect(db) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    with open(db, "r+b") as f:
+        f.seek(size - 3 * 4096 + 8)
+        f.write(b"\xff" * 64)
+    cli_probe("compare at its limits", ["compare", "--problem", "bowl", "--optimizers", "sgd",
+                                        "--budget", "200", "--seeds", "1", "--steps", "5",
+                                        "--study", "s", "--out", str(folder)],
+              "integrity check", [db])
+    other = tmp / "notdb"
+    other.mkdir()
+    (other / "study.db").write_text("my notes")
+    cli_probe("compare at its limits", [*base[:-1], str(other), "--budget", "3"],
+              "not a database", [other / "study.db"])
+    # an error in the middle of queueing leaves the storage as it was
+    import optuna
+
+    url = f"sqlite:///{tmp / 'q.db'}"
+    real = optuna.distributions.FloatDistribution.to_internal_repr
+    calls = []
+
+    def failing(self: Any, value: float) -> Any:
+        calls.append(value)
+        if len(calls) == 20:
+            raise KeyboardInterrupt
+        return real(self, value)
+
+    for bulk in (True, False):
+        calls.clear()
+        optuna.distributions.FloatDistribution.to_internal_repr = failing
+        try:
+            prepare([SurfaceTask(_problem("bowl"), steps=5)], ["sgd"], budget=30, seeds=1,
+                    test_seeds=1, seed=0, sampler="random", storage=url, study=f"b{bulk}",
+                    bulk=bulk)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            optuna.distributions.FloatDistribution.to_internal_repr = real
+        left = [s.study_name for s in optuna.get_all_study_summaries(url)]
+        _outcome("compare at its limits", f"Ctrl-C mid-queue (bulk={bulk})",
+                 f"b{bulk}/bowl/sgd" not in left, f"studies left: {left}", "changed")
+
+
+def _problem(name: str) -> Any:
+    from descentlab import problems
+
+    return problems.get(name)
+
+
+def manifest_probes(quick: bool) -> None:
+    """Manifests as untrusted input: refused in one line, or replayed inside --out only."""
+    tmp = Path(tempfile.mkdtemp(prefix="census-manifest-"))
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    area = "manifests (untrusted)"
+    fifo = tmp / "fifo.json"
+    os.mkfifo(fifo)
+    (tmp / "zero-link.json").symlink_to("/dev/zero")
+    sparse = tmp / "sparse.json"
+    with open(sparse, "wb") as f:
+        f.truncate(17 << 20)
+    empty_folder = tmp / "empty-folder"
+    empty_folder.mkdir()
+    for path, culprit in [(fifo, "FIFO"), (Path("/dev/zero"), "character device"),
+                          (Path("/dev/urandom"), "character device"),
+                          (Path("/dev/null"), "character device"),
+                          (tmp / "zero-link.json", "character device"),
+                          (sparse, "too large"), (empty_folder, "no manifest")]:
+        cli_probe(area, ["rerun", str(path), "--out", str(tmp / "re")], culprit)
+    good = tmp / "good"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        cli.main(["race", "--problem", "bowl", "--steps", "3", "--optimizers", "sgd",
+                  "--out", str(good)])
+    doc = json.loads((good / "manifest.json").read_text())
+    url = f"sqlite:///{elsewhere / 'x.db'}"
+    compare = ["compare", "--problem", "bowl", "--optimizers", "sgd", "--budget", "2",
+               "--seeds", "1", "--steps", "3"]
+    variants: list[tuple[str, str, list[str], str]] = [
+        ("compare --storage elsewhere", "compare", [*compare, "--storage", url], "--storage"),
+        ("compare --storage=elsewhere", "compare", [*compare, f"--storage={url}"],
+         "--storage"),
+        ("mnist --data-dir elsewhere", "mnist", ["mnist", "--optimizers", "sgd",
+                                                 "--iterations", "1", "--data-dir",
+                                                 str(elsewhere / "mnist")], "--data-dir"),
+        ("init --data-dir=elsewhere", "init", ["init", f"--data-dir={elsewhere / 'm'}"],
+         "--data-dir"),
+        ("compare mnist --data-dir", "compare", ["compare", "--problem", "mnist",
+                                                 "--optimizers", "sgd", "--data-dir",
+                                                 str(elsewhere / "m2")], "--data-dir"),
+        ("serve", "serve", ["serve", "--port", "0"], "serve"),
+        ("serve --exports elsewhere", "serve", ["serve", "--exports", str(elsewhere)],
+         "serve"),
+        ("trace", "trace", ["trace", "sgd", "--problem", "bowl"], "trace"),
+        ("problems", "problems", ["problems"], "problems"),
+        ("sweep --json ..", "sweep", ["sweep", "--problem", "bowl", "--optimizer", "sgd",
+                                      "--lr", "0.1", "--json=.."], "--json"),
+        ("argv of another command", "race", ["sweep", "--problem", "bowl"], "argv"),
+    ]
+    for label, command, argv, culprit in variants:
+        m = tmp / f"m-{label.replace(' ', '-').replace('/', '_')}.json"
+        m.write_text(json.dumps({**doc, "command": command, "argv": argv}))
+        cli_probe(area, ["rerun", str(m), "--out", str(tmp / "re")], culprit)
+    # outputs named elsewhere land in --out: judged by where the files are
+    for label, argv in [
+        ("sweep --json elsewhere", ["sweep", "--problem", "bowl", "--steps", "3", "--optimizer",
+                                    "sgd", "--lr", "0.1", f"--json={elsewhere / 'r.json'}",
+                                    "--out", str(elsewhere)]),
+        ("race --out elsewhere", ["race", "--problem", "bowl", "--steps", "3", "--optimizers",
+                                  "sgd", "--out", str(elsewhere)]),
+    ]:
+        m = tmp / f"m-{label.replace(' ', '-')}.json"
+        m.write_text(json.dumps({**doc, "command": argv[0], "argv": argv}))
+        target = tmp / f"re-{label.replace(' ', '-')}"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = cli.main(["rerun", str(m), "--out", str(target)])
+        _outcome(area, label, code == 0 and not any(elsewhere.iterdir())
+                 and (target / "manifest.json").exists(),
+                 f"exit {code}; elsewhere holds {sorted(p.name for p in elsewhere.iterdir())}",
+                 "changed")
+
+
+def small_probes(quick: bool) -> None:
+    """Formulas undefined everywhere, huge or malformed values, a stalled Adam, interrupted
+    outputs and downloads, a trickling mirror."""
+    from descentlab import problems
+    from descentlab.data import mnist
+    from descentlab.lab.race import race
+
+    area = "formulas, values, stalls, Ctrl-C"
+    tmp = Path(tempfile.mkdtemp(prefix="census-small-"))
+    for expr in ["(x*0)**-1", "(x-x)/(x-x)", "1/(x*0)", "y + 1/(x - x)", "0/(y-y) + x",
+                 "(x*0)**-0.5", "(y - y)**-2 + x", "log(-1 - x**2)", "sqrt(-1 - x**2 - y**2)",
+                 "acos(2 + x**2)", "log(x - x)", "1/(abs(x) - abs(x))"]:
+        probe(area, f"formula {expr}", lambda: problems.from_expression(expr),
+              "invalid expression")
+    digits = "1" * 5000
+    out = str(tmp / "o")
+    for spec in [f"sgd:lr={digits}", f"adam:beta1=0.{digits}", f"sgd:lr=-{digits}",
+                 f"adam:eps=1e-{digits}"]:
+        cli_probe(area, ["race", "--problem", "bowl", "--steps", "2", "--optimizers", spec,
+                         "--out", out], spec.split(":")[1].split("=")[0])
+    for lr in ["1e-300:1e300:1e-300", "0:1e308:1e-308", "0.1,,0.2", "0.1,", ",0.1", " , ",
+               "0.1:0.2:1e-300"]:
+        cli_probe(area, ["sweep", "--problem", "bowl", "--optimizer", "sgd", "--lr", lr,
+                         "--steps", "2", "--out", out], "--lr")
+    for name in ["adam", "rmsprop", "adagrad", "nadam", "adamax", "adabelief"]:
+        signal.alarm(LIMIT_S)
+        try:
+            r = race(problems.from_expression("1e200*x**2 + y**2"), [name], steps=10)
+            e = r.entries[0]
+            broken = any(not np.isfinite(v).all() for slots in e.optimizer.state.values()
+                         for v in slots.values())
+            label = f"{name} race on 1e200*x**2 + y**2"
+            if not broken:  # its state held (Adamax: a max, no square): an honest result
+                record(area, label, "harmless")
+            else:
+                _outcome(area, label, e.diverged_at is not None or e.overflowed,
+                         f"ended {e.ended!r}, outcome {e.outcome}")
+        except Exception as ex:  # noqa: BLE001
+            record(area, f"{name} race on 1e200*x**2 + y**2", "traceback", repr(ex))
+        finally:
+            signal.alarm(0)
+    # Ctrl-C while the animation is made: no outputs without a manifest
+    import descentlab.viz.animate as animate
+
+    real = animate.animate
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    animate.animate = interrupted
+    folder = tmp / "interrupted"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli.main(["race", "--problem", "bowl", "--optimizers", "sgd", "--steps", "3",
+                      "--animate", "gif", "--out", str(folder)])
+    finally:
+        animate.animate = real
+    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    _outcome(area, "race --animate interrupted", not left, f"left {left}", "changed")
+    # Ctrl-C while a download is checked: no .part file
+    served = tmp / "served"
+    served.mkdir()
+    (served / "t10k-labels-idx1-ubyte.gz").write_bytes(b"x")
+    data = tmp / "data"
+    data.mkdir()
+    real_read = mnist._read_idx
+    mnist._read_idx = interrupted  # type: ignore[assignment]
+    try:
+        mnist.download_mnist(data, mirrors=[served.as_uri()], progress=False,
+                             names=["t10k-labels-idx1-ubyte"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mnist._read_idx = real_read  # type: ignore[assignment]
+    left = sorted(p.name for p in data.iterdir())
+    _outcome(area, "download interrupted", not left, f"left {left}", "changed")
+    # a mirror that sends one byte of its status line every 2 s: given up on at the deadline
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                for byte in b"HTTP/1.1 200 OK" * 100:
+                    if stop.wait(2.0):
+                        return
+                    conn.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        probe(area, "mirror sending 1 byte / 2 s (deadline 3 s)", lambda: mnist.download_mnist(
+            tmp / "slow", mirrors=[f"http://127.0.0.1:{server.getsockname()[1]}/"],
+            progress=False, names=["t10k-labels-idx1-ubyte"], deadline=3.0), "deadline")
+    finally:
+        stop.set()
+        server.close()
+    took = time.monotonic() - t0
+    if took > 10:
+        record(area, "mirror deadline took", "hang", f"{took:.1f} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer probes per kind")
@@ -510,6 +799,9 @@ def main() -> int:
     checkpoint_probes(args.quick)
     cli_probes(args.quick)
     mnist_probes(args.quick)
+    compare_limit_probes(args.quick)
+    manifest_probes(args.quick)
+    small_probes(args.quick)
     kinds = ["clear", "harmless", "vague", "traceback", "changed", "accepted", "hang"]
     print(f"{'area':34s} {'tried':>6s} " + " ".join(f"{k:>9s}" for k in kinds))
     total: Counter = Counter()

@@ -1,5 +1,6 @@
-"""Atomic file writing (a temporary file in the same folder, then ``os.replace``), and CSV text
-written by the :mod:`csv` module (quoting labels with commas or quotes).
+"""Atomic file writing (a temporary file in the same folder, then ``os.replace``), CSV text
+written by the :mod:`csv` module (quoting labels with commas or quotes), and a bounded read
+of an untrusted file (:func:`read_bounded`: regular files only, at most N bytes).
 
 Re-writing an existing file keeps its permission bits (a checkpoint made read-only for the
 group stays so). Writing through a symbolic link replaces the file the link points to, in
@@ -17,6 +18,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from .errors import FileFormatError
 
 
 @contextlib.contextmanager
@@ -52,6 +55,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+@contextlib.contextmanager
+def removed_on_failure(written: list[Path]) -> Iterator[list[Path]]:
+    """A command's outputs, appended to ``written`` as each is written (the manifest last):
+    if the block fails — an error, Ctrl-C during a long animation — the files written so
+    far are removed again, so a folder never holds a run's outputs without its manifest.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with removed_on_failure([]) as written:
+    ...         written.append(write_text(d / "a.csv", "x"))
+    ...         raise KeyboardInterrupt
+    ... except KeyboardInterrupt:
+    ...     pass
+    >>> list(d.iterdir())
+    []
+    """
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        raise
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
@@ -72,3 +101,48 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
+    """The bytes of ``path``, an untrusted file: a regular file (not a FIFO, a device such as
+    /dev/zero, a folder or a socket) of at most ``limit`` bytes, else a one-line
+    :class:`~descentlab.errors.FileFormatError` naming it. Never blocks (a FIFO is opened
+    non-blocking and refused) and reads at most ``limit`` + 1 bytes whatever ``st_size``
+    says (a file growing meanwhile, or a special file claiming 0 bytes).
+
+    >>> read_bounded("/dev/zero", 100, "manifest")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.FileFormatError: /dev/zero is a character device, not a regular file; ...
+    """
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileFormatError(f"no {what} at {p}") from None
+    except IsADirectoryError:
+        raise FileFormatError(f"{p} is a folder, not a {what}") from None
+    except OSError as e:
+        raise FileFormatError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
+                    if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                    else "a block device" if stat.S_ISBLK(mode) else "a socket"
+                    if stat.S_ISSOCK(mode) else "not a regular file")
+            raise FileFormatError(f"{p} is {kind}, not a regular file; not a {what}")
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except OSError as e:
+        raise FileFormatError(f"{p}: cannot read ({e.strerror or e})") from None
+    finally:
+        os.close(fd)
+    if got > limit:
+        raise FileFormatError(f"{p} holds more than {limit:,} bytes, too large for a {what}")
+    return b"".join(chunks)

@@ -323,7 +323,10 @@ def test_quantiles_hold_infinity():
 # -- the command: reports, manifests, rerun, bad input -----------------------------------------
 
 def run_cli(capsys, *argv):
-    code = main(["compare", *argv])
+    try:
+        code = main(["compare", *argv])
+    except SystemExit as e:  # a flag's type refused its value (argparse)
+        code = e.code
     out, err = capsys.readouterr()
     return code, out, err
 

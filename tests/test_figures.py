@@ -246,11 +246,15 @@ def test_mp4_without_any_ffmpeg_is_refused_before_any_work(monkeypatch, tmp_path
     assert "MP4 needs ffmpeg" in capsys.readouterr().err and not out.exists()
 
 
-@pytest.mark.parametrize("formula", ["sqrt(-1 - x*x - y*y)", "y*0 + 2", "x", "sqrt(x)"])
+@pytest.mark.parametrize("formula", ["sqrt(1 - x*x - y*y)", "y*0 + 2", "x", "sqrt(x)"])
 def test_every_race_figure_survives_odd_surfaces(formula, tmp_path):
-    """Undefined everywhere, flat, unbounded, undefined on half the window: every figure is
-    still drawn (a race whose runs all diverge at step 0 is an outcome, not a crash)."""
+    """Undefined almost everywhere (and at the start), flat, unbounded, undefined on half
+    the window: every figure is still drawn (a race whose runs all diverge at step 0 is an
+    outcome, not a crash). Undefined everywhere is refused as a formula (issue 21)."""
     from descentlab.cli import main
+
+    assert main(["race", "--f", "sqrt(-1 - x*x - y*y)", "--optimizers", "sgd", "--out",
+                 str(tmp_path / "no")]) == 2
 
     assert main(["race", "--f", formula, "--steps", "3", "--optimizers", "sgd", "adam",
                  "--out", str(tmp_path)]) == 0

@@ -111,7 +111,12 @@ def test_mnist_command_and_rerun(tiny_dir, tmp_path, capsys):
     assert manifest["arguments"]["optimizers"] == ["sgd", "adam:lr=0.01", "sgd:lr=1e300"]
     assert (out / "loss.png").stat().st_size > 1000
     # `descentlab rerun` reproduces the run exactly
-    assert main(["rerun", str(out / "manifest.json"), "--out", str(tmp_path / "again")]) == 0
+    # a manifest's data folder is not used unless given again
+    assert main(["rerun", str(out / "manifest.json"), "--out", str(tmp_path / "again")]) == 2
+    assert "pass --data-dir to rerun" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()
+    assert main(["rerun", str(out / "manifest.json"), "--out", str(tmp_path / "again"),
+                 "--data-dir", str(tiny_dir)]) == 0
     assert read_history(tmp_path / "again" / "history.csv") == rows
 
 
@@ -135,7 +140,8 @@ def test_init_command(tiny_dir, tmp_path, capsys):
                  "manifest.json"):
         assert (out / name).exists(), name
     assert read_history(out / "history.csv")[0] == ["iteration", "std=0.01", "Xavier", "He"]
-    assert main(["rerun", str(out), "--out", str(tmp_path / "again")]) == 0
+    assert main(["rerun", str(out), "--out", str(tmp_path / "again"), "--data-dir",
+                 str(tiny_dir)]) == 0
     assert read_history(tmp_path / "again" / "history.csv") == read_history(out / "history.csv")
 
 

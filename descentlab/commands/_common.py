@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import problems
-from ..errors import InputError
+from ..errors import InputError, LimitError
 from ..lab import limits
 
 #: Lets ``--start -7,2`` parse (argparse would otherwise take ``-7,2`` for an option).
@@ -131,11 +131,19 @@ def parse_values(text: str, what: str) -> np.ndarray:
             raise InputError(f"{what} {text!r}: need STEP > 0 and STOP >= START")
         if not all(math.isfinite(v) for v in (a, b, s)):
             raise InputError(f"{what} {text!r}: START, STOP and STEP must be finite numbers")
-        n = math.floor((b - a) / s + 1e-9) + 1
+        span = (b - a) / s  # inf when it overflows (1e-300:1e300:1e-300)
+        if not span < limits.MAX_GRID_VALUES:
+            raise LimitError(f"{what} {text!r}: (STOP - START)/STEP = {span:.3g}, more than "
+                             f"the limit of {limits.MAX_GRID_VALUES:,} values in one list or "
+                             "range (descentlab.lab.limits; see docs/lab.md)")
+        n = math.floor(span + 1e-9) + 1
         limits.check(what, n, limits.MAX_GRID_VALUES, "values in one list or range")
         return np.round(a + s * np.arange(n), 12)
+    items = text.split(",")
+    if len(items) > 1 and not all(x.strip() for x in items):
+        raise InputError(f"{what} {text!r}: an empty value between commas (a stray comma?)")
     try:
-        values = [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in items if x.strip()]
     except ValueError:
         raise InputError(f"{what} {text!r}: expected numbers separated by commas, or "
                          "START:STOP:STEP") from None

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import write_text
-from ..lab import manifest
+from ..lab import limits, manifest
 from ..lab.compare import (
     TEST_SEED_OFFSET,
     collect,
@@ -65,9 +65,6 @@ def _tasks(args: argparse.Namespace) -> list:
         if args.noise or args.start_spread or args.start is not None:
             raise InputError("--noise, --start-spread and --start apply to surfaces; MNIST's "
                              "randomness is its seeds (initial weights, batch order)")
-        if args.iterations < 1 or args.batch_size < 1:
-            raise InputError(f"--iterations and --batch-size must be >= 1, got "
-                             f"{args.iterations}, {args.batch_size}")
         if len(names) > 1:
             raise InputError("--problem mnist cannot be compared together with surfaces "
                              "(different metrics); run it on its own")
@@ -98,8 +95,6 @@ def _tasks(args: argparse.Namespace) -> list:
     if metric not in SURFACE_METRICS:
         raise InputError(f"--metric {metric!r} on surfaces: expected one of "
                          f"{', '.join(SURFACE_METRICS)}")
-    if args.steps < 1:
-        raise InputError(f"--steps must be >= 1, got {args.steps}")
     _common.noise_settings(args)
     tasks = []
     single = argparse.Namespace(**vars(args))
@@ -148,18 +143,20 @@ def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise InputError(f"--workers must be >= 1, got {args.workers}")
-    if args.chunk is not None and args.chunk < 1:
-        raise InputError(f"--chunk must be >= 1, got {args.chunk}")
     tasks = _tasks(args)
     url = storage_url(args)
+    made = not args.storage and not Path(args.out).exists()
     if not args.storage:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    store, plans, spaces = prepare(
-        tasks, args.optimizers, budget=args.budget, seeds=args.seeds,
-        test_seeds=args.test_seeds, seed=args.seed, sampler=args.sampler, storage=url,
-        study=args.study, heartbeat=args.heartbeat)
+    try:
+        store, plans, spaces = prepare(
+            tasks, args.optimizers, budget=args.budget, seeds=args.seeds,
+            test_seeds=args.test_seeds, seed=args.seed, sampler=args.sampler, storage=url,
+            study=args.study, heartbeat=args.heartbeat, chunk=args.chunk)
+    except BaseException:
+        if made and not any(Path(args.out).iterdir()):  # a refused command leaves nothing
+            Path(args.out).rmdir()
+        raise
     tuning = tuning_seeds(args.seeds, args.seed)
     children = []
     if args.workers > 1:
@@ -199,6 +196,24 @@ def run(args: argparse.Namespace) -> int:
     result = collect(store, plans, tasks, spaces, budget=args.budget, tuning=tuning,
                      test=test, sampler=args.sampler)
     return write_report(result, args, url)
+
+
+def _redacted_argv(argv: list[str] | None) -> list[str] | None:
+    """The command line with any password in ``--storage`` replaced by ``***``.
+
+    >>> _redacted_argv(["compare", "--storage", "postgresql://me:pw@db/s",
+    ...                 "--storage=postgresql://me:pw@db/t"])
+    ['compare', '--storage', 'postgresql://me:***@db/s', '--storage=postgresql://me:***@db/t']
+    """
+    if argv is None:
+        return None
+    out = list(argv)
+    for i, token in enumerate(out):
+        if token.startswith("--storage="):
+            out[i] = "--storage=" + redact(token[len("--storage="):])
+        elif token == "--storage" and i + 1 < len(out):
+            out[i + 1] = redact(out[i + 1])
+    return out
 
 
 def _cell(x: float) -> float | str:
@@ -275,7 +290,8 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
                 "test_seeds": result.test_seeds, "sampler": result.sampler,
                 "storage": redact(url), "results": rows, "profile": profile_doc}
     recorded = argparse.Namespace(**{**vars(args),
-                                     "storage": args.storage and redact(args.storage)})
+                                     "storage": args.storage and redact(args.storage),
+                                     "argv": _redacted_argv(getattr(args, "argv", None))})
     written.append(manifest.write_manifest(out, recorded, settings, written, seed=args.seed))
     print(f"wrote {', '.join(p.name for p in written)} to {out}/")
     return 0
@@ -299,9 +315,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", metavar="X0:X1[,Y0:Y1]", help="view window for --f")
     p.add_argument("--optimizers", nargs="+", required=True, metavar="SPEC",
                    help="search spaces NAME[:key=value|LOW..HIGH[/log|/lin],...]")
-    p.add_argument("--budget", type=int, default=50, help="trials per optimizer (50)")
-    p.add_argument("--seeds", type=int, default=5, help="tuning seeds per trial (5)")
-    p.add_argument("--test-seeds", type=int, default=None,
+    p.add_argument("--budget", type=_common.integer(1, limits.MAX_BUDGET, "trials"),
+                   default=50, help="trials per optimizer (50)")
+    p.add_argument("--seeds", type=_common.integer(1, limits.MAX_SEEDS, "seeds"), default=5,
+                   help="tuning seeds per trial (5)")
+    p.add_argument("--test-seeds", type=_common.integer(1, limits.MAX_SEEDS, "seeds"),
+                   default=None,
                    help=f"fresh seeds for the re-test (default: as --seeds; seed + "
                    f"{TEST_SEED_OFFSET:,} on)")
     p.add_argument("--metric", default=None,
@@ -312,34 +331,44 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="mnist, metric iterations_to_accuracy: the accuracy to reach on the "
                    "held-out validation split (last 1/12 of the training images), in (0, 1] "
                    "(0.9)")
-    p.add_argument("--check-every", type=int, default=None, metavar="K",
+    p.add_argument("--check-every", type=_common.integer(1, limits.MAX_ITERATIONS),
+                   default=None, metavar="K",
                    help="mnist, metric iterations_to_accuracy: check every K iterations (25)")
     p.add_argument("--sampler", default="random", choices=("random", "tpe"),
                    help="random search (default; reproducible) or TPE")
-    p.add_argument("--steps", type=int, default=100, help="updates per run on surfaces (100)")
+    p.add_argument("--steps", type=_common.steps, default=100,
+                   help="updates per run on surfaces (100)")
     p.add_argument("--tol", type=float, default=None,
                    help="distance counted as 'at the minimum' (metric steps; 1%% of window)")
     p.add_argument("--margin", type=float, default=0.0,
                    help="runs leaving the window widened by MARGIN count as diverged (0)")
     _common.add_noise_arguments(p)  # --noise, --start-spread, --start-dist, --seed
-    p.add_argument("--iterations", type=int, default=500, help="mnist: iterations (500)")
-    p.add_argument("--batch-size", type=int, default=128, help="mnist: mini-batch size (128)")
+    p.add_argument("--iterations", type=_common.integer(1, limits.MAX_ITERATIONS, "iterations"),
+                   default=500, help="mnist: iterations (500)")
+    p.add_argument("--batch-size", type=_common.integer(1, 60_000), default=128,
+                   help="mnist: mini-batch size (128)")
     p.add_argument("--hidden", default="100,100,100,100", help="mnist: hidden layer sizes")
     p.add_argument("--data-dir", default=None, help="mnist: folder of the IDX files")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="an Optuna storage URL (default sqlite:///OUT/study.db)")
     p.add_argument("--study", default="compare", metavar="NAME",
                    help="the study's name in the storage (default compare)")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
-    p.add_argument("--chunk", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=_common.integer(1, limits.MAX_WORKERS,
+                                                     "local worker processes (4 × the cores)"),
+                   default=1, help=f"local worker processes (1; at most {limits.MAX_WORKERS}, "
+                   "4 × this machine's cores)")
+    p.add_argument("--chunk", type=_common.integer(1, limits.MAX_BUDGET), default=None,
+                   metavar="N",
                    help="trials evaluated as one batch (default: all waiting trials of a "
                    "study; a tenth of the budget when the study is shared; TPE 1)")
-    p.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
+    p.add_argument("--heartbeat", type=_common.integer(1, 3600), default=HEARTBEAT,
+                   metavar="SECONDS",
                    help=f"heartbeat interval; a silent trial is re-run after 3× ({HEARTBEAT})")
-    p.add_argument("--max-trials", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--max-trials", type=_common.integer(1, limits.MAX_BUDGET), default=None,
+                   help=argparse.SUPPRESS)
     p.add_argument("--worker-only", action="store_true",
                    help="run trials only, no test re-runs and no report (helper machines)")
-    p.add_argument("--out", default="out/compare", metavar="DIR",
+    p.add_argument("--out", type=_common.out_dir, default="out/compare", metavar="DIR",
                    help="output folder (default out/compare)")
     p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
     _common.add_plugin_argument(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..files import write_text
+from ..files import removed_on_failure, write_text
 from ..lab import limits, manifest
 from ..lab.progressbar import ProgressBar
 from ..lab.race import race
@@ -46,21 +46,25 @@ def run(args: argparse.Namespace) -> int:
                   start_shape=args.start_dist)
     bar.close()
     out = Path(args.out)
-    written = [write_text(out / "trajectories.csv", result.csv())]
-    if seeds is not None:
-        written.append(write_text(out / "seeds.csv", result.seeds_csv()))
-    written += draw(result, out, args)
-    written.append(manifest.write_manifest(out, args, settings(result), written))
+    with removed_on_failure([]) as written:  # interrupted: no outputs without a manifest
+        written.append(write_text(out / "trajectories.csv", result.csv()))
+        if seeds is not None:
+            written.append(write_text(out / "seeds.csv", result.seeds_csv()))
+        draw(result, out, args, written)
+        written.append(manifest.write_manifest(out, args, settings(result), written))
     print(result.table())
     print(f"wrote {len(written)} files to {out}/: {', '.join(p.name for p in written)}")
     return 0
 
 
-def draw(result, out: Path, args: argparse.Namespace) -> list[Path]:
+def draw(result, out: Path, args: argparse.Namespace,
+         written: list[Path] | None = None) -> list[Path]:
+    """Every figure (and the animation) of a race; each file is appended to ``written`` as
+    soon as it is on disk (so an interruption can remove it), which is returned."""
     from ..viz import style, surfaces
 
     fmts = _common.formats(args)
-    written: list[Path] = []
+    written = [] if written is None else written
     if result.problem.dim == 2:
         written += style.save(surfaces.contour_grid(result, look=args.look), out / "contours",
                               fmts)

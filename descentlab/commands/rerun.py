@@ -6,6 +6,13 @@ command line gets. A manifest from before ``argv`` was recorded is turned back i
 command line from its parsed ``arguments`` first. A run that loaded plugin files replays only
 with the same files given again (``--plugin FILE``, the SHA-256 the manifest recorded); the
 manifest's own plugin paths are never loaded.
+
+A manifest is untrusted input (a file someone sent): it is read bounded
+(:func:`~descentlab.lab.manifest.read_manifest`), every output path it names lands in the
+``--out`` folder the user chose, and a place outside it — a storage URL (``--storage``), a
+data folder (``--data-dir``) — is never taken from the manifest: the rerun refuses, saying
+which flag to pass to ``rerun`` to give one. Only commands that write into ``--out`` can be
+rerun.
 """
 
 from __future__ import annotations
@@ -20,20 +27,30 @@ from . import _common
 
 EXAMPLE = """example:
   descentlab race --problem bowl --optimizers adam:lr=0.3 --out out/a
-  descentlab rerun out/a/manifest.json --out out/b      # out/b/trajectories.csv == out/a/..."""
+  descentlab rerun out/a/manifest.json --out out/b      # out/b/trajectories.csv == out/a/...
+  descentlab rerun out/m/manifest.json --out out/m2 --data-dir ../shared/data/mnist
+
+A manifest's --storage and --data-dir are never used: give them again to rerun."""
 
 #: Flags whose value is a path the run writes: moved into the new --out folder; and the
 #: recorded plugin files, never loaded from a manifest (the user's --plugin files replace them).
-_MOVED = ("--out", "--json", "--plugin")
+MOVED = ("--out", "--json", "--plugin")
+#: Flags naming a place outside --out (read or written there): never taken from a manifest;
+#: ``rerun`` has the same flags to give one.
+EXTERNAL = {"--storage": "a storage URL", "--data-dir": "a data folder"}
 
 
 def replay_argv(doc: dict[str, Any], out: str, source: str,
+                given: dict[str, str] | None = None,
                 plugin_files: list[str] | None = None) -> list[str]:
-    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved, the
-    recorded ``--plugin`` files replaced by ``plugin_files`` (checked by the caller against
-    the manifest's hashes, :func:`descentlab.plugins.match_records`)."""
+    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved into
+    ``out``, each :data:`EXTERNAL` flag's value the one in ``given`` (the rerun's own
+    command line) — a recorded value not given again is refused, naming the flag to pass —
+    and the recorded ``--plugin`` files replaced by ``plugin_files`` (checked by the caller
+    against the manifest's hashes, :func:`descentlab.plugins.match_records`)."""
     from ..cli import build_parser
 
+    given = {k: v for k, v in (given or {}).items() if v is not None}
     command = doc["command"]
     parser = build_parser()
     sub = next(a for a in parser._actions  # noqa: SLF001 - our own parser
@@ -41,6 +58,11 @@ def replay_argv(doc: dict[str, Any], out: str, source: str,
     if command not in sub.choices or command == "rerun":
         raise FileFormatError(f"{source}: key 'command' is {command!r}, not a command this "
                               "descentlab can rerun")
+    accepts = sub.choices[command]._option_string_actions  # noqa: SLF001 - our own parser
+    if "--out" not in accepts:
+        raise FileFormatError(f"{source}: key 'command' is {command!r}: `descentlab "
+                              f"{command}` writes no outputs into --out, so there is nothing "
+                              "to rerun")
     argv = doc.get("argv")
     if argv is None:
         argv = _from_arguments(sub.choices[command], command, doc["arguments"], source)
@@ -51,15 +73,29 @@ def replay_argv(doc: dict[str, Any], out: str, source: str,
     while i < len(argv):
         token = argv[i]
         flag, eq, value = token.partition("=")
-        if flag in _MOVED:
+        if flag in MOVED or flag in EXTERNAL:
             if not eq:
                 i += 1
                 value = argv[i] if i < len(argv) else ""
             if flag == "--json":
-                new += ["--json", str(Path(out) / Path(value).name)]
+                name = Path(value).name
+                if name in ("", ".", ".."):
+                    raise FileFormatError(f"{source}: key 'argv' has --json {value!r}, not a "
+                                          "file name")
+                new += ["--json", str(Path(out) / name)]
+            elif flag in EXTERNAL and flag not in given:
+                raise FileFormatError(
+                    f"{source}: the recorded command reads or writes {EXTERNAL[flag]} outside "
+                    f"--out ({flag} {value!r}); a manifest's {flag} is not used unless given "
+                    f"again: pass {flag} to rerun (e.g. `descentlab rerun {source} --out "
+                    f"{out} {flag} VALUE`)")
         else:
             new.append(token)
         i += 1
+    for flag, value in given.items():
+        if flag not in accepts:
+            raise FileFormatError(f"rerun {flag}: `descentlab {command}` takes no {flag}")
+        new.append(f"{flag}={value}")
     return [*new, *(f"--plugin={f}" for f in plugin_files or ()), "--out", out]
 
 
@@ -95,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     doc = read_manifest(args.manifest)
     files = plugins.match_records(doc.get("plugins") or [], args.plugin_files or [],
                                   str(args.manifest))
-    argv = replay_argv(doc, args.out, str(args.manifest), files)
+    argv = replay_argv(doc, args.out, str(args.manifest),
+                       {"--storage": args.storage, "--data-dir": args.data_dir}, files)
     print(f"rerunning `descentlab {' '.join(argv)}` from {args.manifest}")
     return main(argv)
 
@@ -111,4 +148,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plugin", dest="plugin_files", action="append", default=None,
                    metavar="FILE", help="a plugin file the run used, given again (the "
                    "manifest records its SHA-256; a manifest never loads code by itself)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="compare: the storage to use (a manifest's own is never used)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="mnist, init, compare: the data folder (a manifest's own is "
+                   "never used)")
     p.set_defaults(run=run)

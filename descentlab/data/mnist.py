@@ -17,9 +17,10 @@ is hashed once.
 
 Missing files are downloaded (from the first of :data:`MIRRORS` that answers) into that
 directory, with a progress bar and an overall deadline (:data:`DOWNLOAD_DEADLINE` seconds
-per file); the download is checked by the same bounded stream before it is moved into place
-atomically, so a cut connection, a deadline or a corrupt file never leaves a file behind (nor
-a folder the download created).
+per file and mirror, connecting and the headers included: a mirror trickling one byte every
+2 s is given up on, :class:`_Deadline`); the download is checked by the same bounded
+stream before it is moved into place atomically, so a cut connection, a deadline, Ctrl-C
+or a corrupt file never leaves a file behind (nor a folder the download created).
 
 IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header — two zero bytes, a type
 byte (0x08 = unsigned byte), the number of dimensions d — then d big-endian int32 sizes, then
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -309,12 +311,97 @@ def _progress_bar(label: str, done: int, total: int) -> str:
             f"({done / 1e6:.1f}/{total / 1e6:.1f} MB)")
 
 
+class _Deadline:
+    """An overall deadline on one download, whatever it is blocked in: connecting, the
+    status line and headers, or the body (a server sending one byte every 2 s never trips a
+    per-read timeout). Every socket the download opens is recorded; when the deadline
+    passes a timer shuts them down, so the blocked read returns at once and the download
+    fails with ``fired`` set."""
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+
+        self.sockets: list[Any] = []
+        self.fired = False
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self.timer.daemon = True
+
+    def _fire(self) -> None:
+        import socket
+
+        with self.lock:
+            self.fired = True
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _connect(self, *args: Any, **kwargs: Any) -> Any:
+        import socket
+
+        sock = socket.create_connection(*args, **kwargs)
+        with self.lock:
+            self.sockets.append(sock)
+            if self.fired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        return sock
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's opener whose HTTP(S) connections open their sockets through the watch."""
+        connect = self._connect
+
+        class HTTP(http.client.HTTPConnection):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._create_connection = connect
+
+        class HTTPS(http.client.HTTPSConnection):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._create_connection = connect
+
+        class HTTPHandler(urllib.request.HTTPHandler):
+            def http_open(self, req: Any) -> Any:
+                return self.do_open(HTTP, req)
+
+        class HTTPSHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req: Any) -> Any:
+                return self.do_open(HTTPS, req, context=self._context)
+
+        return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
+
+    def __enter__(self) -> _Deadline:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.timer.cancel()
+
+
 def _fetch(url: str, dest: Path, progress: bool, label: str,
            deadline: float = DOWNLOAD_DEADLINE) -> None:
-    """Stream ``url`` into ``dest`` (a temp path) within ``deadline`` seconds and
+    """Stream ``url`` into ``dest`` (a temp path) within ``deadline`` seconds overall
+    (:class:`_Deadline`: connecting and the headers included) and
     :data:`MAX_DOWNLOAD_BYTES`, showing a progress bar on stderr."""
+    arrived = [0]
+    with _Deadline(deadline) as watch:
+        try:
+            _stream_url(url, dest, progress, label, deadline, watch, arrived)
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            if watch.fired:
+                raise DataError(f"{url}: not done within the {deadline:g} s deadline "
+                                f"({arrived[0]:,} bytes arrived)") from None
+            raise e from None
+    if watch.fired:  # finished as the timer fired: the data may be cut short
+        raise DataError(f"{url}: not done within the {deadline:g} s deadline "
+                        f"({arrived[0]:,} bytes arrived)")
+
+
+def _stream_url(url: str, dest: Path, progress: bool, label: str, deadline: float,
+                watch: _Deadline, arrived: list[int]) -> None:
     t0 = time.monotonic()
-    with urllib.request.urlopen(url, timeout=SOCKET_TIMEOUT) as response, \
+    with watch.opener().open(url, timeout=SOCKET_TIMEOUT) as response, \
             open(dest, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0)
         if total > MAX_DOWNLOAD_BYTES:
@@ -326,6 +413,7 @@ def _fetch(url: str, dest: Path, progress: bool, label: str,
             while chunk := read(_CHUNK):  # trickling server still meets the deadline
                 out.write(chunk)
                 done += len(chunk)
+                arrived[0] = done
                 if done > MAX_DOWNLOAD_BYTES:
                     raise DataError(f"{url}: more than {MAX_DOWNLOAD_BYTES:,} bytes, more "
                                     "than an MNIST file")
@@ -397,7 +485,8 @@ def _download_one(directory: Path, base: str, mirrors: Sequence[str],
             final = directory / (base + ".gz")
             os.replace(tmp, final)
             return final
-        except (TimeoutError, OSError, DataError, urllib.error.URLError, ValueError) as e:
+        except (TimeoutError, OSError, DataError, urllib.error.URLError, ValueError,
+                http.client.HTTPException) as e:  # a malformed answer: the next mirror
             why = e.reason if isinstance(e, urllib.error.URLError) else e
             failures.append(f"{mirror}: {why}")
         finally:

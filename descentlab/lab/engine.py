@@ -24,6 +24,12 @@ Outcomes (per run, after the last step), with ``tol`` a distance:
 ``bounced`` — the run came within ``tol`` of a global minimum at some step and later was in
 another minimum's basin (its nearest known minimum was no longer a global one) or diverged.
 
+State overflow. A run whose point stays finite can still break: Adam on
+``1e200*x**2 + y**2`` squares a gradient of 1e200, v becomes inf and every later step is 0.
+After the last step each run's optimizer state (every slot and rule-wide scalar) is checked;
+a run with inf or nan there is flagged ``overflowed`` (the race reports it as it reports
+divergence).
+
 Randomness (stochastic-gradient behaviour on a surface). Every run may carry a *seed* (a
 non-negative integer); two streams are drawn from it, each with its own
 ``numpy.random.default_rng([seed, stream])``, so a run's randomness depends on its seed only —
@@ -102,6 +108,10 @@ class Batch:
     #: (K,) distance from the final point to that minimum (nan if unknown).
     distance: np.ndarray
     tol: float
+    #: (K,) the optimizer's state for the run holds inf or nan after the last step: it
+    #: overflowed (Adam's v = g² past 1.8e308 makes every later step 0: a stall, not a
+    #: convergence), though the point itself stayed finite. None: not checked.
+    overflowed: np.ndarray | None = None
 
 
 def _seed_list(seeds: Any) -> np.ndarray:
@@ -179,8 +189,27 @@ def _value_and_grad(problem: Any, X: np.ndarray) -> tuple[float, np.ndarray]:
                 np.asarray(problem.grad(X), dtype=np.float64))
 
 
+def _state_overflowed(opt: Any, K: int) -> np.ndarray:
+    """(K,) bool: which of the K rows an optimizer updates has inf or nan in its state (a
+    slot array with K rows counts per row; any other slot or rule-wide scalar, for all)."""
+    out = np.zeros(K, dtype=bool)
+    arrays = [np.asarray(v) for slots in opt.state.values() for v in slots.values()]
+    arrays += [np.asarray(v) for v in getattr(opt, "globals", {}).values()
+               if isinstance(v, int | float | np.ndarray | np.generic)]
+    for a in arrays:
+        if a.dtype.kind not in "fc":
+            continue
+        with np.errstate(all="ignore"):
+            if a.ndim >= 1 and a.shape[0] == K and K > 1:
+                out |= ~np.isfinite(a.reshape(K, -1)).all(axis=1)
+            elif not np.isfinite(a).all():
+                out[:] = True
+    return out
+
+
 def _one_update(optimizer: Any, K: int,
-                problem: Any) -> Callable[[np.ndarray, np.ndarray], None]:
+                problem: Any) -> tuple[Callable[[np.ndarray, np.ndarray], None],
+                                      Callable[[], np.ndarray]]:
     """How one update advances all K runs (rows of X).
 
     An element-wise rule (``elementwise = True``: SGD, Adam, ...) updates the (K, dim) array in
@@ -189,7 +218,8 @@ def _one_update(optimizer: Any, K: int,
     through the norms or matrices it takes, so each run gets its own copy of the optimizer,
     with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
     never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS) is given a
-    closure computing f and its gradient at its run's current point instead of G."""
+    closure computing f and its gradient at its run's current point instead of G.
+    Returns the update and a function telling which runs' state has overflowed."""
     if getattr(optimizer, "needs_closure", False):
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
             if not np.isfinite(X).all():  # a run that has diverged (frozen): nothing to do
@@ -203,7 +233,7 @@ def _one_update(optimizer: Any, K: int,
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
             opt.update(X, G)
     if K == 1 or getattr(type(optimizer), "elementwise", False):
-        return lambda X, G: step(optimizer, X, G)
+        return (lambda X, G: step(optimizer, X, G)), lambda: _state_overflowed(optimizer, K)
     clones = []
     for i in range(K):
         clone = copy.deepcopy(optimizer)
@@ -217,7 +247,10 @@ def _one_update(optimizer: Any, K: int,
         for i, clone in enumerate(clones):
             step(clone, X[i:i + 1], G[i:i + 1])
 
-    return update
+    def overflowed() -> np.ndarray:
+        return np.array([bool(_state_overflowed(c, 1)[0]) for c in clones])
+
+    return update, overflowed
 
 
 def run_batch(
@@ -296,7 +329,7 @@ def run_batch(
     with np.errstate(all="ignore"):
         G = np.asarray(problem.grad(X), dtype=np.float64)
     observe(0, G)
-    update = _one_update(optimizer, K, problem)
+    update, overflowed = _one_update(optimizer, K, problem)
     for k in range(1, steps + 1):
         frozen = ~alive
         if xi is not None:
@@ -322,4 +355,5 @@ def run_batch(
     distance = np.where(np.isfinite(distance), distance, np.nan)
     return Batch(path=path, final=X, diverged_at=diverged_at, reached_at=reached_at,
                  reached_global_at=reached_global_at, bounced=bounced,
-                 outcome=outcome.astype(str), nearest=nearest, distance=distance, tol=tol)
+                 outcome=outcome.astype(str), nearest=nearest, distance=distance, tol=tol,
+                 overflowed=overflowed() & (diverged_at < 0))

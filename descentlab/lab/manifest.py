@@ -164,21 +164,18 @@ MAX_BYTES = 16 << 20
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and check a manifest: valid UTF-8 JSON, an object of the documented format with
-    ``command`` (text) and ``argv`` (a list of text) or ``arguments`` (an object). Errors
-    (:class:`~descentlab.errors.FileFormatError`) name the file and the key."""
+    """Load and check a manifest, untrusted input: a regular file (not a FIFO, a device or
+    a folder) of at most :data:`MAX_BYTES`, read without trusting its size
+    (:func:`~descentlab.files.read_bounded`); valid UTF-8 JSON, an object of the documented
+    format with ``command`` (text) and ``argv`` (a list of text) or ``arguments`` (an
+    object). Errors (:class:`~descentlab.errors.FileFormatError`) name the file and the
+    key."""
+    from ..files import read_bounded
+
     p = Path(path)
     if p.is_dir():
         p = p / "manifest.json"
-    try:
-        if p.stat().st_size > MAX_BYTES:
-            raise FileFormatError(f"{p}: {p.stat().st_size:,} bytes is too large for a "
-                                  f"manifest (at most {MAX_BYTES:,})")
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(f"no manifest at {p}") from None
-    except OSError as e:
-        raise FileFormatError(f"{p}: cannot read ({e.strerror or e})") from None
+    raw = read_bounded(p, MAX_BYTES, "manifest")  # a regular file of at most MAX_BYTES
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

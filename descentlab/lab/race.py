@@ -51,13 +51,16 @@ class Entry:
     #: with several seeds: (S, n + 1) f per seed and step (nan after a seed diverged); the
     #: fields above describe the first seed
     seed_f: np.ndarray | None = None
+    #: the optimizer's state overflowed to inf/nan while the point stayed finite (a stall)
+    overflowed: bool = False
 
     @property
     def ended(self) -> str:
         """How the run ended early, in words: ``"left the window at step 7"``, ``"diverged at
-        step 3"`` (not finite, or f undefined there), or ``""`` when it ran every step."""
+        step 3"`` (not finite, or f undefined there), ``"state overflowed (inf/nan): stalled"``
+        (see :mod:`.engine`), or ``""`` when it ran every step."""
         if self.diverged_at is None:
-            return ""
+            return "state overflowed (inf/nan): stalled" if self.overflowed else ""
         how = "left the window" if self.left_window else "diverged"
         return f"{how} at step {self.diverged_at}"
 
@@ -94,6 +97,7 @@ class RaceResult:
                 "steps_to_tol": e.reached_at,
                 "diverged_at": e.diverged_at,
                 "left_window": e.left_window,
+                "state_overflowed": e.overflowed,
                 "outcome": e.outcome,
             })
         return rows
@@ -245,7 +249,8 @@ def race(
             reached_at=_settled_at(problem, path, nearest, tol) if d < 0 else None,
             nearest=nearest,
             distance=float(b.distance[0]), outcome=str(b.outcome[0]),
-            bounced=bool(b.bounced[0]), seed_f=None if seeds is None else _seed_f(problem, b)))
+            bounced=bool(b.bounced[0]), seed_f=None if seeds is None else _seed_f(problem, b),
+            overflowed=bool(b.overflowed[0])))
     return result
 
 

@@ -30,6 +30,8 @@ _FLAG_TEXT = {"true": True, "1": True, "false": False, "0": False}
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
+#: The longest value text (a number needs far fewer; Python refuses ints of 4,300+ digits).
+MAX_VALUE_LENGTH = 100
 
 
 class SpecError(InputError):
@@ -48,6 +50,9 @@ def parse_value(raw: str) -> Any:
     [True, None, 3, -2, 0.001, 0.5, 'inside']
     """
     s = raw.strip()
+    if len(s) > MAX_VALUE_LENGTH:  # (Python refuses to read an int of 4,300+ digits)
+        raise SpecError(f"a value of {len(s):,} characters ({s[:20]}...); at most "
+                        f"{MAX_VALUE_LENGTH}")
     low = s.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -113,6 +118,10 @@ def _parse(text: str) -> tuple[str, dict[str, tuple[str, int, int]]]:
             raise _error(text, start + len(key) + 1, max(1, len(raw)),
                          f"missing value for {key.strip()!r}")
         k = key.strip()
+        if len(raw.strip()) > MAX_VALUE_LENGTH:
+            raise _error(text[:start + len(key) + 1 + 20] + "...", start + len(key) + 1, 20,
+                         f"the value of {k!r} is {len(raw.strip()):,} characters long; at "
+                         f"most {MAX_VALUE_LENGTH}")
         if k in kwargs:
             raise _error(text, start + lead, len(k), f"{k!r} given twice")
         value_start = start + len(key) + 1 + len(raw) - len(raw.lstrip())

@@ -385,6 +385,11 @@ class Program:
                 self.steps.append((2, evaluator_of(node.func), args))
 
     def __call__(self, env: dict[str, np.ndarray]) -> list[np.ndarray | float]:
+        values = self.values(env)
+        return [values[i] for i in self.outputs]
+
+    def values(self, env: dict[str, np.ndarray]) -> list[np.ndarray | float]:
+        """Every node's value, in the order of :attr:`nodes` (for checks of the parts)."""
         values: list = []
         for kind, payload, args in self.steps:
             if kind == 0:
@@ -393,7 +398,7 @@ class Program:
                 values.append(env[payload])  # type: ignore[index]
             else:
                 values.append(payload(*[values[a] for a in args]))  # type: ignore[operator]
-        return [values[i] for i in self.outputs]
+        return values
 
     def printed_size(self) -> int:
         """How many nodes :func:`to_text` would print (shared subtrees count every time)."""
@@ -646,6 +651,49 @@ def _parse(text: str) -> tuple[Node, set[str], Node]:
 
 # -- the Problem ---------------------------------------------------------------------------------
 
+#: Sample points per axis where a formula must be defined somewhere (see _check_defined).
+SAMPLES_PER_AXIS = {1: 4097, 2: 129}
+
+
+def _check_defined(program: Program, names: Sequence[str], window: Sequence[Sequence[float]],
+                   expr: str) -> None:
+    """Refuse a formula that is nowhere a function: a division by (or negative power, or
+    log, of) a part that is zero at every sample point of the window — ``(x - x)/(x - x)``,
+    ``(x*0)**-1``, ``log(x - x)`` — or f undefined (nan) at all of them
+    (``log(-1 - x**2)``). The samples: a grid over the window (4,097 points in 1-D,
+    129 × 129 in 2-D) shifted off the round numbers (0, integers) by an irrational fraction
+    of a cell. A formula defined only
+    between the samples (a disc narrower than a cell) is refused too; the message says
+    how it was judged."""
+    axes = [lo + (hi - lo) * (np.arange(SAMPLES_PER_AXIS[len(names)]) + 0.5 / math.sqrt(2))
+            / SAMPLES_PER_AXIS[len(names)] for lo, hi in window]
+    grid = np.meshgrid(*axes, indexing="ij")
+    env = {v: g.ravel() for v, g in zip(names, grid)}
+    with np.errstate(all="ignore"):
+        values = program.values(env)
+    index = {id(n): i for i, n in enumerate(program.nodes)}
+    for node in program.nodes:
+        if isinstance(node, Call) and node.func == "log" \
+                and np.all(np.asarray(values[index[id(node.args[0])]]) == 0):
+            raise InputError(f"invalid expression {expr!r}: log of {to_text(node.args[0])!r}, "
+                             "which is zero everywhere (the formula is -inf everywhere)")
+        if not isinstance(node, BinOp) or node.op not in ("/", "**"):
+            continue
+        base = np.asarray(values[index[id(node.right if node.op == "/" else node.left)]])
+        if node.op == "**" and not np.all(np.asarray(values[index[id(node.right)]]) < 0):
+            continue
+        if np.all(base == 0):
+            part = to_text(node.right if node.op == "/" else node.left)
+            what = "division by" if node.op == "/" else "a negative power of"
+            raise InputError(f"invalid expression {expr!r}: {what} {part!r}, which is zero "
+                             "everywhere (the formula is undefined everywhere)")
+    f = np.asarray(values[program.outputs[0]], dtype=float)
+    if np.isnan(f).all():  # (±inf is an overflow: 1e200*(1e200*x) is finite near 0)
+        raise InputError(f"invalid expression {expr!r}: undefined (nan) at every one of "
+                         f"{f.size:,} points sampled in the window "
+                         f"{[tuple(w) for w in window]}")
+
+
 
 def from_expression(
     expr: str,
@@ -711,6 +759,7 @@ def from_expression(
     if start is None:
         start = tuple(lo + fraction * (hi - lo)
                       for (lo, hi), fraction in zip(window, (0.2, 0.7)))
+    _check_defined(value_program, names, window, expr)
     minima = search_minima(f, grad, window) if find_minima else []
     found = ("minima found numerically in the window ('global' = lowest in the window)"
              if find_minima else "minima not searched")

@@ -40,7 +40,7 @@ def level_cap(problem: Any, start: tuple[float, ...], Z: np.ndarray) -> float:
     median = float(np.median(finite)) if finite.size else 1.0
     if not math.isfinite(f0):
         return median
-    cap = math.ceil(f0 + 0.05 * abs(f0 - lo) + 1e-9)
+    cap = float(math.ceil(f0 + 0.05 * abs(f0 - lo) + 1e-9))  # a float: ceil of 1e201 is a huge int
     return max(cap, median)
 
 

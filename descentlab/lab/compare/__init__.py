@@ -36,6 +36,7 @@ import numpy as np
 
 from ... import plugins
 from ...errors import InputError, LimitError
+from .. import limits
 from . import report
 from .space import Space, config_kwargs, default_config, parse_space, plan
 from .study import (
@@ -146,10 +147,11 @@ class CompareResult:
         return "\n".join(lines)
 
     def expected_curves(self, problem: str) -> dict[str, tuple[np.ndarray, ...]]:
-        """Per optimizer: (n, expected best of n trials, band low, band high). A diverged
+        """Per optimizer: (n, expected best of n trials, band low, band high), at the budgets
+        of :func:`.report.budget_points` (every n up to 200, then 200 on a log scale). A diverged
         trial (∞) counts as the worst finite trial value of any optimizer on this problem —
         otherwise one diverged trial makes every small budget's expectation infinite."""
-        ns = np.arange(1, self.budget + 1)
+        ns = report.budget_points(self.budget)
         mine = [r for r in self.results if r.problem == problem]
         finite = np.concatenate([r.trial_values[np.isfinite(r.trial_values)] for r in mine])
         cap = float(finite.max()) if finite.size else 0.0
@@ -195,13 +197,48 @@ def _protocol(task: Any, space: Space, budget: int, tuning: list[int], sampler: 
     return out
 
 
+def check_size(tasks: Sequence[Any], optimizers: int, *, budget: int, seeds: int,
+               test_seeds: int, chunk: int | None) -> None:
+    """The documented limits (:mod:`descentlab.lab.limits`) on a comparison, before any
+    study is opened: the memory of one batch — ``chunk`` trials (default: the whole budget)
+    × ``seeds`` runs — and of the test re-runs with their curves (2 × ``test_seeds`` runs),
+    each estimated by the task (``batch_bytes``); on surfaces, every tuning run's steps
+    (problems × optimizers × budget × seeds × steps, :data:`~.limits.MAX_WORK`).
+
+    >>> from descentlab import problems
+    >>> check_size([SurfaceTask(problems.get("bowl"), steps=100)], 1, budget=3000,
+    ...            seeds=10_000, test_seeds=5, chunk=None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    descentlab.errors.LimitError: --budget × --seeds: a batch of 3,000 trials × 10,000 seeds ...
+    """
+    batch = budget if chunk is None else min(chunk, budget)
+    flag = "--budget × --seeds" if chunk is None else "--chunk × --seeds"
+    for t in tasks:
+        need = t.batch_bytes(batch, seeds)
+        if need > limits.MAX_MEMORY:
+            fits = int(limits.MAX_MEMORY // max(t.batch_bytes(1, seeds), 1.0))
+            hint = (f"; evaluate fewer at a time with --chunk {fits}" if fits >= 1
+                    else "; use fewer --seeds")
+            limits.check_memory(flag, need, f"a batch of {batch:,} trials × {seeds:,} seeds "
+                                f"on {t.name}", hint=hint)
+        limits.check_memory("--test-seeds", t.batch_bytes(2, test_seeds, curves=True),
+                            f"the re-runs on {test_seeds:,} test seeds with their curves "
+                            f"on {t.name}")
+    steps = [t.steps for t in tasks if isinstance(t, SurfaceTask)]
+    if steps:
+        limits.check_work("--budget × --seeds × optimizers × problems",
+                          len(steps) * optimizers * budget * seeds, max(steps))
+
+
 def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: int,
             test_seeds: int | None, seed: int, sampler: str, storage: str, study: str,
-            heartbeat: int = HEARTBEAT, bulk: bool | None = None,
+            heartbeat: int = HEARTBEAT, bulk: bool | None = None, chunk: int | None = None,
             ) -> tuple[Any, list[StudyPlan], list[Space]]:
     """Check everything, open the storage, create or check every study. Nothing runs.
     ``bulk``: queue trials in one transaction per study (see :mod:`.bulk`; default:
-    whenever the storage allows, False: through Optuna's ``add_trial``)."""
+    whenever the storage allows, False: through Optuna's ``add_trial``); ``chunk``: the
+    trials a worker will evaluate at once (default: all; its memory is checked here)."""
     if not isinstance(budget, int) or budget < 1:
         raise InputError(f"--budget must be an integer >= 1, got {budget!r}")
     if not isinstance(seeds, int) or seeds < 1:
@@ -209,10 +246,11 @@ def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: i
     n_test = seeds if test_seeds is None else test_seeds
     if not isinstance(n_test, int) or n_test < 1:
         raise InputError(f"--test-seeds must be an integer >= 1, got {test_seeds!r}")
-    if max(seeds, n_test) >= TEST_SEED_OFFSET:
-        raise LimitError(f"--seeds/--test-seeds must be below {TEST_SEED_OFFSET:,}")
-    if budget > 100_000:
-        raise LimitError(f"--budget {budget} is above the limit of 100,000 trials")
+    limits.check("--seeds", seeds, limits.MAX_SEEDS, "seeds")
+    limits.check("--test-seeds", n_test, limits.MAX_SEEDS, "seeds")
+    limits.check("--budget", budget, limits.MAX_BUDGET, "trials per optimizer")
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise InputError(f"--chunk must be an integer >= 1, got {chunk!r}")
     if sampler not in SAMPLERS:
         raise InputError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
     if not isinstance(seed, int) or seed < 0:
@@ -232,6 +270,8 @@ def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: i
     directions = {t.direction for t in tasks}
     if len(directions) != 1:
         raise InputError("every problem of one comparison needs the same metric direction")
+    check_size(tasks, len(spaces), budget=budget, seeds=seeds, test_seeds=n_test,
+               chunk=chunk if chunk is not None else (1 if sampler == "tpe" else None))
     tuning = tuning_seeds(seeds, seed)
     # a study per optimizer name (so another space for it under this --study is an error),
     # per spec when one name is compared in several spaces
@@ -316,7 +356,7 @@ def compare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int = 50, see
     store, plans, spaces = prepare(tasks, specs, budget=budget, seeds=seeds,
                                    test_seeds=test_seeds, seed=seed, sampler=sampler,
                                    storage=storage, study=study, heartbeat=heartbeat,
-                                   bulk=bulk)
+                                   bulk=bulk, chunk=chunk)
     tuning = tuning_seeds(seeds, seed)
     work(store, plans, evaluators(tasks, spaces, tuning), sampler=sampler, seed=seed,
          chunk=chunk, heartbeat=heartbeat, progress=progress, bulk=bulk)

@@ -17,6 +17,9 @@ with one statement per table and batch:
 * :func:`tell` — RUNNING → COMPLETE with the values and user attributes; a trial that is no
   longer RUNNING (failed meanwhile as stale by another worker, which re-queued a copy) is
   left alone, as Optuna's ``tell`` would refuse it;
+* :func:`fail_and_requeue` — an interrupted batch RUNNING → FAIL and a WAITING copy of each
+  (what Optuna's ``RetryHeartbeatStaleTrialCallback`` adds trial by trial: the same
+  parameters, user attributes and ``failed_trial``/``retry_history``), in one transaction;
 * :class:`Heartbeat` — one ``UPDATE`` per beat for the whole batch;
 * :func:`completed` — the finished trials read back with three queries.
 
@@ -194,6 +197,71 @@ def tell(storage: Any, trial_ids: Sequence[int], values: Sequence[float],
     return done
 
 
+def fail_and_requeue(storage: Any, study_id: int, trial_ids: Sequence[int],
+                     max_retry: int | None) -> int:
+    """RUNNING → FAIL for the batch and, for each trial retried at most ``max_retry`` times
+    so far, a WAITING copy numbered after every trial of the study: one transaction, so an
+    interrupted batch of 20,000 trials is re-queued at once and never half. Returns how many
+    copies were queued. Trials no longer RUNNING (finished or failed elsewhere) are left
+    alone."""
+    import sqlalchemy as sa
+    from optuna.trial import TrialState
+
+    m = _models()
+    trials, params, uattrs, sattrs = (m.TrialModel.__table__, m.TrialParamModel.__table__,
+                                      m.TrialUserAttributeModel.__table__,
+                                      m.TrialSystemAttributeModel.__table__)
+    with storage.engine.begin() as c:
+        failed = sorted(c.execute(
+            sa.update(trials)
+            .where(trials.c.trial_id.in_(list(trial_ids)), trials.c.state == TrialState.RUNNING)
+            .values(state=TrialState.FAIL, datetime_complete=_now())
+            .returning(trials.c.trial_id, trials.c.number)).all(), key=lambda r: r[1])
+        if not failed:
+            return 0
+        ids = [tid for tid, _ in failed]
+        system: dict[int, dict[str, Any]] = {tid: {} for tid in ids}
+        for tid, key, text in c.execute(sa.select(sattrs.c.trial_id, sattrs.c.key,
+                                                  sattrs.c.value_json)
+                                        .where(sattrs.c.trial_id.in_(ids))):
+            system[tid][key] = json.loads(text)
+        copies = []
+        for tid, number in failed:
+            attrs = {"failed_trial": number, "retry_history": [], **system[tid]}
+            attrs["retry_history"] = [*attrs["retry_history"], number]
+            if max_retry is None or len(attrs["retry_history"]) <= max_retry:
+                copies.append((tid, attrs))
+        if not copies:
+            return 0
+        count = c.execute(sa.select(sa.func.count()).select_from(trials)
+                          .where(trials.c.study_id == study_id)).scalar_one()
+        c.execute(sa.insert(trials), [{"number": count + i, "study_id": study_id,
+                                       "state": TrialState.WAITING}
+                                      for i in range(len(copies))])
+        new = dict(c.execute(sa.select(trials.c.number, trials.c.trial_id)
+                             .where(trials.c.study_id == study_id,
+                                    trials.c.number >= count)).all())
+        old_to_new = {old: new[count + i] for i, (old, _) in enumerate(copies)}
+        rows = [{"trial_id": old_to_new[t], "param_name": n, "param_value": v,
+                 "distribution_json": d}
+                for t, n, v, d in c.execute(
+                    sa.select(params.c.trial_id, params.c.param_name, params.c.param_value,
+                              params.c.distribution_json)
+                    .where(params.c.trial_id.in_(list(old_to_new))))]
+        if rows:
+            c.execute(sa.insert(params), rows)
+        rows = [{"trial_id": old_to_new[t], "key": k, "value_json": v}
+                for t, k, v in c.execute(
+                    sa.select(uattrs.c.trial_id, uattrs.c.key, uattrs.c.value_json)
+                    .where(uattrs.c.trial_id.in_(list(old_to_new))))]
+        if rows:
+            c.execute(sa.insert(uattrs), rows)
+        c.execute(sa.insert(sattrs), [{"trial_id": old_to_new[t], "key": k,
+                                       "value_json": json.dumps(v)}
+                                      for t, attrs in copies for k, v in attrs.items()])
+    return len(copies)
+
+
 @dataclass
 class Done:
     """A COMPLETE trial as read back: what the report needs of it."""
@@ -278,5 +346,5 @@ class Heartbeat:
         self.thread.join()
 
 
-__all__ = ["SCHEMA", "supported", "queue", "claim", "tell", "completed", "open_count",
-           "Heartbeat", "Claimed", "Done"]
+__all__ = ["SCHEMA", "supported", "queue", "claim", "tell", "fail_and_requeue", "completed",
+           "open_count", "Heartbeat", "Claimed", "Done"]

@@ -92,10 +92,11 @@ class Space:
 
 
 def _parse_range(name: str, key: str, raw: str, spec: str) -> Dim:
-    text, scale = raw.strip(), None
-    for suffix in ("/log", "/lin"):
-        if text.endswith(suffix):
-            text, scale = text[: -len(suffix)], suffix[1:]
+    text, slash, scale_text = raw.strip().partition("/")
+    scale = scale_text.strip() if slash else None
+    if scale not in (None, "log", "lin"):
+        raise InputError(f"optimizer spec {spec!r}: range {key}={raw!r}: the scale after "
+                         f"'/' is {scale_text!r}; give one of /log or /lin, once")
     lo_text, _, hi_text = text.partition("..")
     try:
         lo, hi = float(lo_text), float(hi_text)
@@ -146,7 +147,12 @@ def parse_space(spec: str) -> Space:
                 raise InputError(f"optimizer spec {spec!r}: {key!r} cannot be tuned")
             ranges[key] = _parse_range(name, key, raw, spec)
         else:
-            fixed[key] = parse_value(raw)
+            try:
+                fixed[key] = parse_value(raw)
+            except InputError as e:  # a value thousands of characters long
+                short = spec if len(spec) <= 80 else spec[:77] + "..."
+                raise InputError(f"optimizer spec {short!r}: the value of {key!r}: {e}") \
+                    from None
     dims = []
     cls = optim.get_class(name)  # fixed keys, and ranged keys that declare no range, are
     skip = [*fixed, *(k for k in ranges if getattr(cls, k).search is None)]  # the spec's own

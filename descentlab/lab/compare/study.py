@@ -47,6 +47,8 @@ HEARTBEAT = 10
 GRACE_FACTOR = 3
 #: How often an idle worker looks for work (seconds).
 POLL = 0.25
+#: How many times a failed trial is queued again (Optuna's retry callback).
+MAX_RETRY = 3
 
 
 def redact(url: str) -> str:
@@ -74,6 +76,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}
+    check_sqlite_file(url)
     fresh = _new_sqlite_file(url)
     import warnings
 
@@ -86,7 +89,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
                     heartbeat_interval=heartbeat,
                     grace_period=GRACE_FACTOR * heartbeat,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                        max_retry=3))
+                        max_retry=MAX_RETRY))
             if url.startswith("sqlite"):
                 fast_sqlite(storage.engine)
             return storage
@@ -100,21 +103,54 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT) -> Any:
     raise AssertionError("unreachable")
 
 
+def _sqlite_path(url: str) -> str | None:
+    """The file of an ``sqlite:///`` URL (None: another storage, or in memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        path = make_url(url).database
+    except Exception:  # noqa: BLE001 - a malformed URL: RDBStorage reports it
+        return None
+    return None if not path or path == ":memory:" else path
+
+
+def check_sqlite_file(url: str) -> None:
+    """An existing SQLite study file must pass SQLite's ``PRAGMA integrity_check`` (read
+    only, nothing written): a damaged one is refused with SQLite's first complaint instead
+    of being read (wrong trials) or written (more damage)."""
+    import os
+    import sqlite3
+
+    path = _sqlite_path(url)
+    if path is None or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        try:
+            rows = connection.execute("PRAGMA integrity_check(20)").fetchall()
+        finally:
+            connection.close()
+        problems = [line for r in rows for line in str(r[0]).splitlines()
+                    if line and not line.startswith("*** ")]
+    except sqlite3.Error as e:
+        problems = [str(e)]
+    if problems != ["ok"]:
+        raise InputError(f"--storage {redact(url)}: {path} is damaged or not an SQLite "
+                         f"database (SQLite's integrity check: {problems[0] if problems else '?'}"
+                         f"{f'; {len(problems)} problems' if len(problems) > 1 else ''}); "
+                         "nothing was changed: restore it from a copy or choose another --out")
+
+
 def _new_sqlite_file(url: str) -> bool:
     """Whether ``url`` names an SQLite file that does not exist yet; if so, create it empty
     in WAL mode (a property of the file), so creating the tables commits cheaply too."""
     import os
     import sqlite3
 
-    if not url.startswith("sqlite:///"):
-        return False
-    from sqlalchemy.engine import make_url
-
-    try:
-        path = make_url(url).database
-    except Exception:  # noqa: BLE001 - a malformed URL: RDBStorage reports it
-        return False
-    if not path or path == ":memory:" or os.path.exists(path) \
+    path = _sqlite_path(url)
+    if path is None or os.path.exists(path) \
             or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         return False
     connection = sqlite3.connect(path)
@@ -193,7 +229,8 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
                    bulk: bool | None = None) -> None:
     """Create every missing study and queue its trials (in one transaction per study with
     :mod:`.bulk`, else one ``add_trial`` each); wait for studies another worker is creating
-    right now."""
+    right now. A study whose queueing fails (an error, Ctrl-C) is deleted again: nothing is
+    left half-queued, and the next run creates it afresh."""
     import optuna
 
     from . import bulk as _bulk
@@ -210,17 +247,22 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
         dists = {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
                  for k, d in p.distributions.items()}
         configs = p.configs or [{} for _ in range(p.budget)]  # TPE: chosen at the start
-        if fast:  # protocol, trials and 'ready' in one transaction
-            _bulk.queue(storage, sid, configs, dists,
-                        {"protocol": _normal(p.protocol), "ready": True})
-            continue
-        study = optuna.load_study(study_name=p.name, storage=storage)
-        study.set_user_attr("protocol", _normal(p.protocol))
-        for i, params in enumerate(configs):  # with their parameters: nothing to suggest
-            study.add_trial(optuna.trial.create_trial(
-                state=optuna.trial.TrialState.WAITING, params=params,
-                distributions={k: dists[k] for k in params}, user_attrs={"plan_index": i}))
-        study.set_user_attr("ready", True)
+        try:
+            if fast:  # protocol, trials and 'ready' in one transaction
+                _bulk.queue(storage, sid, configs, dists,
+                            {"protocol": _normal(p.protocol), "ready": True})
+                continue
+            study = optuna.load_study(study_name=p.name, storage=storage)
+            study.set_user_attr("protocol", _normal(p.protocol))
+            for i, params in enumerate(configs):  # with their parameters: nothing to suggest
+                study.add_trial(optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.WAITING, params=params,
+                    distributions={k: dists[k] for k in params},
+                    user_attrs={"plan_index": i}))
+            study.set_user_attr("ready", True)
+        except BaseException:  # Ctrl-C, a lost connection: no study half-queued stays behind
+            storage.delete_study(sid)
+            raise
     check_existing(storage, others)
 
 
@@ -359,7 +401,7 @@ def _bulk_batch(storage: Any, study: Any, study_id: int, plan: StudyPlan,
             configs = [{k: c.params[k] for k in plan.distributions} for c in claimed]
             values, attrs = evaluate(configs)
     except BaseException:
-        _fail_and_requeue(storage, study, tids)
+        _bulk.fail_and_requeue(storage, study_id, tids, MAX_RETRY)
         raise
     _bulk.tell(storage, tids, values, attrs)
     return len(claimed)
@@ -435,4 +477,5 @@ def completed(storage: Any, plan: StudyPlan) -> list[Any]:
 
 
 __all__ = ["HEARTBEAT", "StudyPlan", "open_storage", "fast_sqlite", "check_existing",
-           "create_studies", "use_bulk", "work", "completed", "redact"]
+           "create_studies", "use_bulk", "work", "completed", "redact", "check_sqlite_file",
+           "MAX_RETRY"]

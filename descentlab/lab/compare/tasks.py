@@ -41,6 +41,7 @@ import numpy as np
 
 from ... import optim
 from ...errors import InputError
+from .. import limits
 from ..engine import DEFAULT_MARGIN, draw_starts, run_batch
 from .space import Space, config_kwargs
 
@@ -108,6 +109,17 @@ class SurfaceTask:
                 "steps": self.steps, "metric": self.metric, "spread": self.spread,
                 "start_shape": self.start_shape, "noise": self.noise, "tol": self.tol,
                 "margin": self.margin}
+
+    def batch_bytes(self, configs: int, seeds: int, curves: bool = False) -> float:
+        """Estimated peak memory of :meth:`evaluate` on ``configs`` × ``seeds`` runs: a
+        sweep's bytes per run and coordinate (:data:`~descentlab.lab.limits.SWEEP_BYTES_PER_RUN`),
+        and with ``curves`` the paths, (steps + 1) × runs × (dim + 1) floats, three times
+        (path, f values, curves), as a race's estimate counts them."""
+        runs = float(configs) * float(seeds)
+        nbytes = runs * self.problem.dim * limits.SWEEP_BYTES_PER_RUN
+        if curves:
+            nbytes += 3 * 8 * (self.steps + 1) * runs * (self.problem.dim + 1)
+        return nbytes
 
     def evaluate(self, space: Space, configs: list[dict[str, float]], seeds: list[int],
                  curves: bool = False) -> Evaluation:
@@ -221,6 +233,20 @@ class MnistTask:
             out.update(target_accuracy=float(self.target_accuracy),
                        check_every=self.check_every, validation_samples=self.n_val)
         return out
+
+    def batch_bytes(self, configs: int, seeds: int, curves: bool = False) -> float:
+        """Estimated peak memory of :meth:`evaluate`: per seed, ``configs`` networks side by
+        side — weights, gradients and up to four optimizer slots (8 bytes each, float64)
+        and each network's activations and their gradients on a mini-batch — and with
+        ``curves`` the losses, configs × seeds × iterations floats."""
+        sizes = [int(np.prod(self.x_train.shape[1:])), *self.hidden,
+                 int(self.t_train.shape[1]) if self.t_train.ndim == 2 else 10]
+        weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        per_net = 8 * (6 * weights + 2 * self.batch_size * sum(sizes))
+        nbytes = float(configs) * per_net
+        if curves:
+            nbytes += 8.0 * configs * seeds * self.iterations
+        return nbytes
 
     def evaluate(self, space: Space, configs: list[dict[str, float]], seeds: list[int],
                  curves: bool = False) -> Evaluation:
