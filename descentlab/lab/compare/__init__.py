@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ... import plugins
-from ...errors import InputError, LimitError
+from ...errors import InputError
 from .. import limits
 from . import report
 from .space import Space, config_kwargs, default_config, parse_space, plan
