@@ -186,3 +186,25 @@ def test_hyper_declarations_are_checked_where_they_are_written():
     assert Hyper(NONNEGATIVE, "r", search=(1e-3, 1e-1)).log is True
     assert Hyper(NONNEGATIVE, "r", search=(1e-3, 9e-2)).log is False
     assert Hyper(NONNEGATIVE, "r", search=(1e-3, 1e-1), search_log=False).log is False
+
+
+def test_the_hand_written_signatures_in_the_docs_are_the_classes():
+    """docs/optimizers.md's update-rule table writes each signature and the optax table each
+    default by hand (next to prose no generator writes): every ``key=value`` there is an
+    argument of the class with that default."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "optimizers.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| `\((.*?)\)`", text, re.M)  # | `Adam` | `(lr=...)` |
+    rows += re.findall(r"^\| `\"\w+\"` \| `(\w+)` \([\w.]+\) \| `([^`]*)`", text, re.M)
+    assert len(rows) >= 27, len(rows)
+    for cls_name, args in rows:
+        cls = getattr(optim, cls_name)
+        signature = {p.name: p.default
+                     for p in inspect.signature(cls.__init__).parameters.values()}
+        for part in re.split(r",\s*(?![^()]*\))", args):
+            key, eq, value = part.strip().partition("=")
+            if not eq:
+                continue  # "*"
+            assert key in signature, f"docs: {cls_name} has no argument {key!r}"
+            assert _same(ast.literal_eval(value), signature[key]), (cls_name, key, value)
