@@ -21,9 +21,9 @@ torch.set_num_threads(1)
 
 # (our name, our kwargs, torch class, torch kwargs): torch.optim's defaults where it has them.
 CASES = [
-    ("sgd", {}, torch.optim.SGD, {"lr": 0.01}),
-    ("momentum", {}, torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}),
-    ("nesterov", {}, torch.optim.SGD, {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+    ("sgd", {}, torch.optim.SGD, {}),
+    ("momentum", {}, torch.optim.SGD, {"momentum": 0.9}),
+    ("nesterov", {}, torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
     ("adagrad", {}, torch.optim.Adagrad, {"lr": 0.01}),
     ("rmsprop", {}, torch.optim.RMSprop, {"lr": 0.01}),
     ("adadelta", {}, torch.optim.Adadelta, {}),

@@ -16,9 +16,10 @@ class SGD(Optimizer):
 
     .. math::  p_t = p_{t-1} - \eta\, g_t
 
-    Defaults: ``lr=0.01`` (the classic teaching code; PyTorch has no default).
-    Equals ``torch.optim.SGD(lr=lr)``. Reference: Robbins & Monro (1951), the stochastic
-    approximation; Cauchy (1847), the steepest descent.
+    Defaults: ``lr=0.001``, ``torch.optim.SGD``'s (PyTorch 2.13). The classic textbook code
+    and Keras default to ``lr=0.01``: pass it. Equals ``torch.optim.SGD(lr=lr)``.
+    Reference: Robbins & Monro (1951), the stochastic approximation; Cauchy (1847), the
+    steepest descent.
 
     >>> params = {"x": 1.0, "y": 2.0}
     >>> SGD(lr=0.5).update(params, {"x": 2.0, "y": 1.0})
@@ -31,7 +32,7 @@ class SGD(Optimizer):
     elementwise = True
     kernel = "sgd"
 
-    def __init__(self, lr: Any = 0.01, weight_decay: Any = 0.0, maximize: bool = False,
+    def __init__(self, lr: Any = 0.001, weight_decay: Any = 0.0, maximize: bool = False,
                  **options: Any) -> None:
         super().__init__(lr, weight_decay, maximize=maximize, **options)
 
@@ -61,8 +62,9 @@ class Momentum(Optimizer):
     The classic textbook code's Nesterov variant (μ² on the updated velocity) is
     :class:`Nesterov` with ``nesterov_form="textbook"``.
 
-    Defaults: ``lr=0.01, momentum=0.9, dampening=0``. Equals
-    ``torch.optim.SGD(lr, momentum, dampening, nesterov=nesterov)``.
+    Defaults: ``lr=0.001`` (``torch.optim.SGD``'s; the textbook's and Keras's 0.01 must be
+    passed), ``momentum=0.9`` (the textbook's; PyTorch's 0 would be plain SGD),
+    ``dampening=0``. Equals ``torch.optim.SGD(lr, momentum, dampening, nesterov=nesterov)``.
     Reference: Polyak (1964); Sutskever et al., ICML 2013 (Nesterov form).
 
     >>> params = {"x": 1.0}
@@ -87,7 +89,7 @@ class Momentum(Optimizer):
     lr_in_buffer = Flag("the textbook/Keras velocity v = μv − ηg, p += v (no dampening)",
                         fixed_once_started=True)
 
-    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, dampening: Any = 0.0,
+    def __init__(self, lr: Any = 0.001, momentum: Any = 0.9, dampening: Any = 0.0,
                  nesterov: bool = False, weight_decay: Any = 0.0, *,
                  lr_in_buffer: bool = False, maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, weight_decay, maximize=maximize, **options)
@@ -175,7 +177,8 @@ class Nesterov(Momentum):
     >>> round(params["x"], 12), round(params["y"], 12)
     (-6.4309, -1.252)
 
-    Defaults: ``lr=0.01, momentum=0.9``. Equals ``torch.optim.SGD(lr, momentum,
+    Defaults: ``lr=0.001`` (``torch.optim.SGD``'s; the textbook's and Keras's 0.01 must be
+    passed), ``momentum=0.9`` (the textbook's). Equals ``torch.optim.SGD(lr, momentum,
     nesterov=True)``. References: Nesterov (1983); Sutskever et al., ICML 2013; Bengio,
     Boulanger-Lewandowski & Pascanu, "Advances in optimizing recurrent networks",
     arXiv:1212.0901 (2012), the velocity form.
@@ -188,7 +191,7 @@ class Nesterov(Momentum):
     equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)",
                  "nesterov_form='textbook': p ← p − η·((1 + μ)·g + μ²·b)   (μ² on the new b)")
 
-    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
+    def __init__(self, lr: Any = 0.001, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
                  lr_in_buffer: bool = False, nesterov_form: str = "standard",
                  maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, momentum, 0.0, True, weight_decay, lr_in_buffer=lr_in_buffer,
