@@ -153,3 +153,27 @@ def test_full_matrix_adagrad_numbers_are_the_gallerys() -> None:
                        readme)
     assert turned and shown(diag_rot, turned.group(1))
     assert shown(_final_f("adagrad_full_rotated", "adagrad_full") * 1e4, turned.group(2))
+
+
+# --------------------------------------------------------------------------- E3
+def _path(folder: str, optimizer: str) -> list[dict[str, str]]:
+    return [r for r in rows(FIGURES / folder / "trajectories.csv") if r["optimizer"] == optimizer]
+
+
+def test_e3_nesterov_panels_as_described() -> None:
+    text = flat(DOC["lab"])
+    claim = re.search(r"swings further across the valley \(to y = (\S+), against (\S+) by "
+                      r"Nesterov's rule\), .*? overshoots less along it \(to x = (\S+), against "
+                      r"(\S+)\)", text)
+    assert claim
+    old, new = _path("e3_textbook", "nesterov"), _path("e3_race", "nesterov")
+    lowest = [min(float(r["y"]) for r in p) for p in (old, new)]
+    furthest = [max(float(r["x"]) for r in p) for p in (old, new)]
+    for value, prose in zip(lowest + furthest, claim.groups()):
+        assert shown(value, prose.replace("−", "-")), (prose, value)
+
+
+def test_e3_rmsprop_ends_near_1e_12() -> None:
+    assert "RMSprop is at 10⁻¹² after 30 steps" in flat(DOC["lab"])
+    last = _path("e3_race", "rmsprop")[-1]
+    assert last["step"] == "30" and 1e-12 <= float(last["f"]) < 1e-11
