@@ -177,3 +177,20 @@ def test_e3_rmsprop_ends_near_1e_12() -> None:
     assert "RMSprop is at 10⁻¹² after 30 steps" in flat(DOC["lab"])
     last = _path("e3_race", "rmsprop")[-1]
     assert last["step"] == "30" and 1e-12 <= float(last["f"]) < 1e-11
+
+
+def test_e1_race_caption_is_the_gallerys() -> None:
+    """README: "Adam at lr 0.5 (stuck), 1.3 (reaches the global minimum), 8.3 (bounces)"."""
+    claim = re.search(r"Adam at lr (\S+) \(stuck\), (\S+) \(reaches the global minimum\), "
+                      r"(\S+) \(bounces\)", flat(README))
+    assert claim
+    manifest = json.loads((FIGURES / "e1_race" / "manifest.json").read_text())
+    outcome = {re.search(r"lr=([\d.]+)", r["optimizer"]).group(1): r
+               for r in manifest["settings"]["summary"]}
+    path = {lr: [float(r["x"]) for r in rows(FIGURES / "e1_race" / "trajectories.csv")
+                 if f"lr={lr}," in r["optimizer"]] for lr in outcome}
+    stuck, reaches, bounces = claim.groups()
+    assert outcome[stuck]["outcome"] == "local" and max(path[stuck]) < -0.49  # never over the hump
+    assert outcome[reaches]["outcome"] == "global"
+    assert outcome[bounces]["outcome"] == "local"
+    assert min(abs(x - 6.335) for x in path[bounces]) < 0.2  # through the global minimum
