@@ -20,14 +20,15 @@ import torch
 
 from descentlab import optim
 
-#: Reference parameters that choose an implementation, not a number (nothing to compare).
+#: Reference parameters that choose an implementation, or a feature with no counterpart here
+#: (optax's masks and state dtypes: docs/optimizers.md says so) — no number to compare.
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
            "learning_rate": "lr", "etas": ("etaminus", "etaplus"),
-           "step_sizes": ("step_size_min", "step_size_max"), "eps": "eps"}
+           "step_sizes": ("step_size_min", "step_size_max")}
 
 
 def _yogi_reference(**_: Any) -> None:
