@@ -128,6 +128,16 @@ def test_e1_thresholds_are_the_gallerys(text: str) -> None:
             assert numbers == [t["first_global"], t["first_bounce"]], cells
 
 
+def test_e1_sweep_setting_is_the_gallerys() -> None:
+    sweep = json.loads((FIGURES / "e1_sweep" / "sweep.json").read_text())
+    text = flat(DOC["lab"])
+    claim = re.search(r"(\d+) updates \(100 frames\).*?tol = (\S+) \(1 % of the window "
+                      r"\[−10, 12\]\)\. One vectorised run of (\d+) grid points", text)
+    assert claim
+    assert int(claim.group(1)) == sweep["steps"] and float(claim.group(2)) == sweep["tol"]
+    assert int(claim.group(3)) == len(sweep["records"])
+
+
 # --------------------------------------------------------------------------- AdaGrad
 def _final_f(folder: str, optimizer: str) -> float:
     last = [r for r in rows(FIGURES / folder / "trajectories.csv") if r["optimizer"] == optimizer]
