@@ -24,12 +24,9 @@ FORMATS = ("png", "svg", "pdf")
 
 
 def _defaults(name: str) -> str:
-    opt = optim.create(name, lr=1.0) if name == "sgd" else optim.create(name)
-    parts = [f"{k}={v:g}" for k, v in opt.hyperparameters().items()
-             if not (k == "weight_decay" and v == 0) and not callable(v)]
-    if name == "sgd":
-        parts[0] = "lr=0.01"
-    return ", ".join(parts)
+    opt = optim.create(name)
+    return ", ".join(f"{k}={v:g}" for k, v in opt.hyperparameters().items()
+                     if not (k == "weight_decay" and v == 0) and not callable(v))
 
 
 def _class_of(name: str) -> type[optim.Optimizer]:
