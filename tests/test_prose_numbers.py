@@ -204,3 +204,18 @@ def test_e1_race_caption_is_the_gallerys() -> None:
     assert outcome[reaches]["outcome"] == "global"
     assert outcome[bounces]["outcome"] == "local"
     assert min(abs(x - 6.335) for x in path[bounces]) < 0.2  # through the global minimum
+
+
+# --------------------------------------------------------------------------- torch_ulps
+def test_torch_ulps_ranges_are_the_committed_tables() -> None:
+    """README's and docs/optimizers.md's "5–59% ... 1–6 ulp" are the ranges of the
+    benchmarks/torch_ulps.py output committed in docs/optimizers.md."""
+    block = DOC["optimizers"].split("torch 2.13.0+cpu, 100000 elements", 1)[1].split("```")[0]
+    cells = re.findall(r"([\d.]+)%\s+(\d+)\s+\d+", block)
+    assert len(cells) == 10 * 4, len(cells)
+    shares = [float(s) for s, _ in cells]
+    ulps = [int(u) for _, u in cells]
+    share_range = f"{round(min(shares))}–{round(max(shares))}%"
+    ulp_range = f"{min(ulps)}–{max(ulps)} ulp"
+    for text in (flat(README), flat(DOC["optimizers"])):
+        assert share_range in text and ulp_range in text, (share_range, ulp_range)
