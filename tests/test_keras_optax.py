@@ -48,7 +48,8 @@ def our_decay(lr):
 # (id, Keras optimizer from the oracle module, ours) — the Keras column of the table.
 K = "keras"
 KERAS_CELLS = [
-    ("SGD-defaults", lambda o: o.keras.optimizers.SGD(), lambda: optim.SGD()),
+    # Keras's SGD default rate is the textbook's 0.01; descentlab's is PyTorch's 1e-3
+    ("SGD-lr=0.01", lambda o: o.keras.optimizers.SGD(), lambda: optim.SGD(0.01)),
     ("Momentum-lr_in_buffer", lambda o: o.keras.optimizers.SGD(keras_decay(o, 0.05), 0.8),
      lambda: optim.Momentum(our_decay(0.05), 0.8, lr_in_buffer=True)),
     ("Nesterov-lr_in_buffer",
@@ -93,7 +94,7 @@ KERAS_CELLS = [
 
 # The optax column.
 OPTAX_CELLS = [
-    ("SGD-defaults", lambda o: o.optax.sgd(0.01), lambda: optim.SGD()),
+    ("SGD-defaults", lambda o: o.optax.sgd(0.01), lambda: optim.SGD(0.01)),
     ("Momentum", lambda o: o.optax.sgd(optax_decay(o, 0.05), momentum=0.8),
      lambda: optim.Momentum(our_decay(0.05), 0.8)),
     ("Nesterov", lambda o: o.optax.sgd(optax_decay(o, 0.05), momentum=0.8, nesterov=True),

@@ -1,7 +1,17 @@
-"""The classic textbook's Nesterov code (μ² on the updated velocity), reproduced: its loop is
-written out here (the textbook's classes, as in its ``common/optimizer.py``), and the E3
-figure (``optimizer_compare_naive.py``: the bowl f = x²/20 + y² from (−7, 2), 30 steps) is
-compared panel by panel with descentlab's race under the documented textbook specs."""
+"""The classic textbook's two Nesterov codes, written out here as its ``common/optimizer.py``
+reads (its classes and its E3 loop, ``optimizer_compare_naive.py``: the bowl f = x²/20 + y²
+from (−7, 2), 30 steps), against descentlab.
+
+* ``TextbookNesterov2016``: the code from the repository's first version (2016-07-07, the
+  early editions' listing) until 2021-01-18. It updates the velocity first and then applies
+  μ² to the *updated* velocity — not Nesterov's rule; descentlab's
+  ``Nesterov(lr_in_buffer=True, nesterov_form="textbook")`` reproduces it bit for bit, and the
+  E3 figure it drew panel by panel.
+* ``TextbookNesterov2021``: the code since the commit "Fix Nesterov update function"
+  (2021-01-18): μ² on the velocity *before* its update, which is Nesterov's standard rule in
+  velocity form — descentlab's ``Nesterov(lr_in_buffer=True)`` (the default form), equal up to
+  rounding (the operations come in another order).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +49,9 @@ class TextbookMomentum:
             params[key] += self.v[key]
 
 
-class TextbookNesterov:
+class TextbookNesterov2016:
+    """common/optimizer.py's Nesterov before 2021-01-18."""
+
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr, self.momentum, self.v = lr, momentum, None
 
@@ -51,6 +63,22 @@ class TextbookNesterov:
             self.v[key] -= self.lr * grads[key]
             params[key] += self.momentum * self.momentum * self.v[key]
             params[key] -= (1 + self.momentum) * self.lr * grads[key]
+
+
+class TextbookNesterov2021:
+    """common/optimizer.py's Nesterov since 2021-01-18 ("Fix Nesterov update function")."""
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params.keys():
+            params[key] += self.momentum * self.momentum * self.v[key]
+            params[key] -= (1 + self.momentum) * self.lr * grads[key]
+            self.v[key] *= self.momentum
+            self.v[key] -= self.lr * grads[key]
 
 
 class TextbookAdaGrad:
@@ -111,15 +139,17 @@ def textbook_path(optimizer, steps=30, init_pos=(-7.0, 2.0)):
     return np.array(history, dtype=np.float64)
 
 
-#: The documented specs that reproduce the textbook's panels (docs/lab.md, "E3 as the
-#: textbook drew it"), and the textbook's own optimizer for each.
+#: The documented specs that reproduce the textbook's panels as its code drew them before
+#: 2021-01-18 (docs/lab.md, "E3 as the textbook's early code drew it"), and the textbook's own
+#: optimizer for each.
 TEXTBOOK_E3 = {
     "sgd:lr=0.95": lambda: TextbookSGD(lr=0.95),
     "momentum:lr=0.1,lr_in_buffer=true": lambda: TextbookMomentum(lr=0.1),
     "adagrad:lr=1.5,eps=1e-7": lambda: TextbookAdaGrad(lr=1.5),
     "adam:lr=0.3,eps=1e-7,eps_mode=uncorrected": lambda: TextbookAdam(lr=0.3),
     "rmsprop:lr=0.3,eps=1e-7": lambda: TextbookRMSprop(lr=0.3),
-    "nesterov:lr=0.3,lr_in_buffer=true,nesterov_form=textbook": lambda: TextbookNesterov(lr=0.3),
+    "nesterov:lr=0.3,lr_in_buffer=true,nesterov_form=textbook":
+        lambda: TextbookNesterov2016(lr=0.3),
 }
 #: Panels whose arithmetic is the textbook's operation for operation: equal bit for bit.
 #: The other three group lr·(g/(√h + ε)) where the textbook writes lr·g/(√h + ε) (Adam also
@@ -131,10 +161,11 @@ BITWISE = ("sgd:lr=0.95", "momentum:lr=0.1,lr_in_buffer=true",
 def test_the_textbook_loop_bit_for_bit_on_a_dict_of_floats():
     """The textbook's own data structure (a dict of Python floats), a few hundred steps of
     E3's surface at several rates and momenta: descentlab with nesterov_form='textbook' and
-    lr_in_buffer=True gives the identical trajectory, bit for bit in float64."""
+    lr_in_buffer=True gives the trajectory of the textbook's code before 2021-01-18, bit for
+    bit in float64."""
     for lr, mu in ((0.3, 0.9), (0.05, 0.5), (0.9, 0.99)):
         ours = optim.Nesterov(lr=lr, momentum=mu, lr_in_buffer=True, nesterov_form="textbook")
-        theirs = TextbookNesterov(lr=lr, momentum=mu)
+        theirs = TextbookNesterov2016(lr=lr, momentum=mu)
         p, q = {"x": -7.0, "y": 2.0}, {"x": -7.0, "y": 2.0}
         for _ in range(300):
             gx, gy = df(q["x"], q["y"])
@@ -146,9 +177,10 @@ def test_the_textbook_loop_bit_for_bit_on_a_dict_of_floats():
         assert float(ours.state["x"]["buffer"]) == float(theirs.v["x"])
 
 
-def test_it_is_not_nesterovs_rule():
-    """The variant differs from Nesterov's step (torch's, Keras's) at the first step already:
-    x₁ = x₀ − (1 + μ + μ²)·η·g instead of x₀ − (1 + μ)·η·g (hand computation)."""
+def test_the_early_code_is_not_nesterovs_rule():
+    """The 2016 code's variant differs from Nesterov's step (torch's, Keras's, the textbook's
+    since 2021) at the first step already: x₁ = x₀ − (1 + μ + μ²)·η·g instead of
+    x₀ − (1 + μ)·η·g (hand computation)."""
     lr, mu, g = 0.3, 0.9, 4.0
     standard, textbook = {"y": 2.0}, {"y": 2.0}
     optim.Nesterov(lr=lr, momentum=mu).update(standard, {"y": g})
@@ -157,10 +189,37 @@ def test_it_is_not_nesterovs_rule():
     assert textbook["y"] == pytest.approx(2.0 - (1 + mu + mu * mu) * lr * g, rel=1e-15)
 
 
+def test_the_current_textbook_code_is_nesterovs_rule_in_velocity_form():
+    """Since 2021-01-18 the textbook's code is Nesterov's standard rule with the rate in the
+    velocity: descentlab's Nesterov(lr_in_buffer=True) follows it to rounding (1e-13 over
+    300 steps on the textbook's dict of floats), and the two textbook versions part at step 1
+    (hand computation: x₁ = x₀ − (1 + μ)·η·g, as the standard rule)."""
+    for lr, mu in ((0.3, 0.9), (0.05, 0.5), (0.9, 0.99)):
+        ours = optim.Nesterov(lr=lr, momentum=mu, lr_in_buffer=True)
+        theirs = TextbookNesterov2021(lr=lr, momentum=mu)
+        p, q = {"x": -7.0, "y": 2.0}, {"x": -7.0, "y": 2.0}
+        for _ in range(300):
+            theirs.update(q, dict(zip("xy", df(q["x"], q["y"]))))
+            ours.update(p, dict(zip("xy", df(p["x"], p["y"]))))
+            for k in "xy":
+                assert p[k] == pytest.approx(float(q[k]), rel=1e-13, abs=1e-13), (lr, mu)
+    lr, mu, g = 0.3, 0.9, 4.0
+    new, old = {"y": 2.0}, {"y": 2.0}
+    TextbookNesterov2021(lr, mu).update(new, {"y": g})
+    TextbookNesterov2016(lr, mu).update(old, {"y": g})
+    assert new["y"] == pytest.approx(2.0 - (1 + mu) * lr * g, rel=1e-15)
+    assert old["y"] == pytest.approx(2.0 - (1 + mu + mu * mu) * lr * g, rel=1e-15)
+    # the E3 panel the current code draws is the standard rule's
+    current = race(problems.get("bowl"), ["nesterov:lr=0.3,lr_in_buffer=true"], start=(-7, 2),
+                   steps=30)
+    np.testing.assert_allclose(current.entries[0].path,
+                               textbook_path(TextbookNesterov2021(lr=0.3)), rtol=0, atol=1e-13)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "fused"])
 def test_the_pytorch_buffer_form_agrees_to_rounding_and_paths_give_the_same_bits(backend):
     """With PyTorch's buffer (b = μb + g, no rate inside) the textbook form equals the
-    textbook's loop up to rounding at a constant rate: |Δ| ≤ 1e-13 over 300 steps on
+    textbook's 2016 loop up to rounding at a constant rate: |Δ| ≤ 1e-13 over 300 steps on
     arrays of 40,000 (so that backend='fused' would use a kernel — it has none for this
     form and must run the NumPy rule, giving the same bits as backend='numpy')."""
     rng = np.random.default_rng(0)
@@ -170,7 +229,7 @@ def test_the_pytorch_buffer_form_agrees_to_rounding_and_paths_give_the_same_bits
     numpy_path = optim.Nesterov(lr=0.3, nesterov_form="textbook", backend="numpy")
     y = start.copy()
     p = {"x": start[:, 0].copy(), "y": start[:, 1].copy()}
-    theirs = TextbookNesterov(lr=0.3)
+    theirs = TextbookNesterov2016(lr=0.3)
     for _ in range(300):
         gx = np.stack(df(x[:, 0], x[:, 1]), axis=-1)
         opt.update(x, gx)
@@ -181,8 +240,9 @@ def test_the_pytorch_buffer_form_agrees_to_rounding_and_paths_give_the_same_bits
 
 
 def test_e3_panels_against_the_textbooks_figure():
-    """The textbook's E3 figure, panel by panel, from descentlab's race with the documented
-    specs: three panels bit for bit, the other three within 1e-14 (measured: 4.4e-16, two ulps)."""
+    """The textbook's E3 figure as its code drew it before 2021-01-18, panel by panel, from
+    descentlab's race with the documented specs: three panels bit for bit, the other three
+    within 1e-14 (measured: 4.4e-16, two ulps)."""
     result = race(problems.get("bowl"), list(TEXTBOOK_E3), start=(-7, 2), steps=30)
     for entry in result.entries:
         expected = textbook_path(TEXTBOOK_E3[entry.spec]())
@@ -194,7 +254,7 @@ def test_e3_panels_against_the_textbooks_figure():
                                        err_msg=entry.spec)
     # The default Nesterov panel is visibly another path: the variant is what the figure shows.
     standard = race(problems.get("bowl"), ["nesterov:lr=0.3"], start=(-7, 2), steps=30)
-    textbook = textbook_path(TextbookNesterov(lr=0.3))
+    textbook = textbook_path(TextbookNesterov2016(lr=0.3))
     assert np.max(np.abs(standard.entries[0].path - textbook)) > 0.1
 
 
@@ -205,7 +265,7 @@ def test_cli_spec_in_race_writes_the_textbook_path(tmp_path):
     rows = [line.split(",") for line in
             (tmp_path / "trajectories.csv").read_text().splitlines()[1:]]
     ours = np.array([[float(r[2]), float(r[3])] for r in rows if r[0] == "nesterov"])
-    np.testing.assert_array_equal(ours, textbook_path(TextbookNesterov(lr=0.3)))
+    np.testing.assert_array_equal(ours, textbook_path(TextbookNesterov2016(lr=0.3)))
     with pytest.raises(InputError, match="nesterov_form must be one of 'standard', 'textbook'"):
         build_optimizer("nesterov:nesterov_form=book")
 
@@ -232,7 +292,7 @@ def test_the_form_changes_mid_run_and_takes_effect():
     """Both forms keep the same buffer: switching at step 3 equals the textbook loop for
     3 steps, then Nesterov's rule from the textbook's velocity on (hand loop)."""
     opt = optim.Nesterov(lr=0.3, lr_in_buffer=True, nesterov_form="textbook")
-    theirs = TextbookNesterov(lr=0.3)
+    theirs = TextbookNesterov2016(lr=0.3)
     p, q = {"x": -7.0, "y": 2.0}, {"x": -7.0, "y": 2.0}
     for _ in range(3):
         opt.update(p, dict(zip("xy", df(p["x"], p["y"]))))

@@ -402,7 +402,7 @@ def test_numbers_that_overflow_or_are_missing_are_named(make, fragment):
 
 
 def test_a_number_that_overflows_mid_run_is_refused():
-    opt = optim.SGD()
+    opt = optim.SGD(0.01)
     with pytest.raises(InputError, match="lr must be finite"):
         opt.lr = 10**400
     assert opt.lr == 0.01

@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     from ..lab.mnist_race import RaceResult
 
 EXAMPLE = """example:
-  descentlab mnist --optimizers sgd momentum nesterov adagrad rmsprop adam \\
+  descentlab mnist --optimizers sgd:lr=0.01 momentum:lr=0.01 nesterov:lr=0.01 \\
+      adagrad rmsprop adam \\
       --iterations 2000 --batch-size 128 --hidden 100,100,100,100 \\
       --data-dir ../shared/data/mnist --seed 0 --out results/e5
   descentlab mnist --optimizers adam:lr=0.001 adam:lr=0.01,beta2=0.99 --iterations 500
 
-Optimizer specs are NAME[:key=value,...]; the classic defaults are lr 0.01 (Adam 0.001).
+Optimizer specs are NAME[:key=value,...]. The default is the classic six at the classic
+rates, lr 0.01 (Adam 0.001), as spelt out above; a bare name takes the optimizer's own
+default (PyTorch's: sgd, momentum, nesterov 0.001).
 MNIST is read from --data-dir, else $DESCENTLAB_DATA, else ~/.cache/descentlab/mnist
 (downloaded and verified there when missing).
 """

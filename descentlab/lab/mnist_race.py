@@ -29,9 +29,11 @@ from .spec import build_optimizer, parse_optimizer_spec
 if TYPE_CHECKING:  # the networks (and numba) load only when a race runs
     from ..nn import MultiLayerNet
 
-#: The six optimizers of the classic race, at the classic defaults (lr 0.01, Adam 0.001,
-#: which are also descentlab's defaults).
-CLASSIC_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+#: The six optimizers of the classic race, at the classic defaults (lr 0.01, Adam 0.001).
+#: SGD, Momentum and Nesterov default to PyTorch's lr 0.001, so their 0.01 is written here;
+#: AdaGrad's and RMSprop's 0.01 and Adam's 0.001 are PyTorch's defaults too.
+CLASSIC_OPTIMIZERS = ("sgd:lr=0.01", "momentum:lr=0.01", "nesterov:lr=0.01", "adagrad",
+                      "rmsprop", "adam")
 
 
 @dataclass

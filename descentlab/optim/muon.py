@@ -21,7 +21,7 @@ NS_STEPS = 5
 
 def to_bfloat16(x: np.ndarray) -> np.ndarray:
     """``x`` rounded to bfloat16 (to nearest, ties to even) and held in float32."""
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    bits = np.ascontiguousarray(x, dtype=np.float32).reshape(np.shape(x)).view(np.uint32)
     rounded = (bits + (np.uint32(0x7FFF) + ((bits >> 16) & 1))) & np.uint32(0xFFFF0000)
     out = rounded.view(np.float32)
     return np.where(np.isnan(x), np.float32(np.nan), out)
@@ -34,8 +34,12 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     X ← X/max(‖X‖_F, ε), then ``steps`` times A = X Xᵀ, B = bA + cA², X ← aX + BX (on the
     wide orientation: a tall matrix is transposed first and back after).
 
-    ``bfloat16=True`` rounds every intermediate to bfloat16, as PyTorch's Muon computes (its
-    matrix products accumulate in more precision: agreement is to bfloat16's ~3 digits).
+    ``bfloat16=True`` rounds every intermediate to bfloat16 where PyTorch's Muon does, the
+    norm included (PyTorch's ``norm()`` of a bfloat16 matrix is a bfloat16 number, and the
+    matrix is divided by it). Matrix products accumulate in float32, in an order that is not
+    PyTorch's, so now and then one rounding falls the other way and spreads: of 200 random
+    float32 matrices, 26 differ from torch's result and 174 are equal bit for bit
+    (tests/test_torch_optim_db.py).
 
     >>> q = newton_schulz(np.array([[3.0, 0.0], [0.0, 0.5]]))
     >>> bool(np.all(np.abs(np.diag(q) - 1) < 0.35)), float(q[0, 1])
@@ -45,7 +49,7 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     r = to_bfloat16 if bfloat16 else (lambda y: y)
     tall = x.shape[0] > x.shape[1]
     y = r(x.T if tall else x)
-    y = r(y / max(np.sqrt(np.sum(y * y)), eps))
+    y = r(y / r(max(r(np.sqrt(np.sum(y * y))), eps)))  # torch: a bfloat16 norm, clamped
     for _ in range(steps):
         gram = r(y @ y.T)
         poly = r(b * gram + c * (gram @ gram))
@@ -74,7 +78,10 @@ class Muon(Optimizer):
     update with a scalar, vector or higher-dimensional leaf is an error naming it, before
     anything changes; optimize biases and embeddings with another optimizer (AdamW).
 
-    ``ns_dtype="bfloat16"`` (default) runs the iteration in bfloat16 as PyTorch does;
+    ``ns_dtype="bfloat16"`` (default) runs the iteration in bfloat16 as PyTorch does: on
+    PyTorch's own 7 Muon test configurations (``optim_db``), 50 steps of a 5×3 float64 matrix
+    end within 2e-5 of torch's, relative to the distance travelled; 5 of the 7 within 1e-10
+    (tests/test_torch_optim_db.py measures both).
     ``"param"`` runs it in the parameter's dtype (exact float64 arithmetic: equal to PyTorch's
     iteration done without its bfloat16 cast, to 1e-12).
 

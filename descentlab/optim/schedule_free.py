@@ -62,6 +62,12 @@ class ScheduleFree(Optimizer):
     later, :math:`\gamma'_t = \gamma(t)` (optax's wrapper counts from 1, its base optimizer
     from 0) — also for a schedule passed as ``lr``. ``globals`` holds ``max_lr`` and
     ``weight_sum``.
+
+    Equal to optax to 1e-12 (tests/test_optim_optax.py). With a warm-up that holds for optax
+    run op by op, without ``jit``: under ``jit`` XLA's compiled float32 warm-up rounds
+    differently, and optax under ``jit`` with a warm-up differs by up to 1e-7 relative (measured
+    over 40 steps: 7.4e-8 for schedule-free AdamW, 2.8e-14 for SGD); without a warm-up, ``jit``
+    changes nothing.
     """
 
     slots = ("z",)

@@ -19,9 +19,10 @@ class SGD(Optimizer):
 
     .. math::  p_t = p_{t-1} - \eta\, g_t
 
-    Defaults: ``lr=0.01`` (the classic teaching code; PyTorch has no default).
-    Equals ``torch.optim.SGD(lr=lr)``. Reference: Robbins & Monro (1951), the stochastic
-    approximation; Cauchy (1847), the steepest descent.
+    Defaults: ``lr=0.001``, ``torch.optim.SGD``'s (PyTorch 2.13). The classic textbook code
+    and Keras default to ``lr=0.01``: pass it. Equals ``torch.optim.SGD(lr=lr)``.
+    Reference: Robbins & Monro (1951), the stochastic approximation; Cauchy (1847), the
+    steepest descent.
 
     >>> params = {"x": 1.0, "y": 2.0}
     >>> SGD(lr=0.5).update(params, {"x": 2.0, "y": 1.0})
@@ -36,7 +37,7 @@ class SGD(Optimizer):
     elementwise = True
     kernel = "sgd"
 
-    def __init__(self, lr: Any = 0.01, weight_decay: Any = 0.0, maximize: bool = False,
+    def __init__(self, lr: Any = 0.001, weight_decay: Any = 0.0, maximize: bool = False,
                  **options: Any) -> None:
         super().__init__(lr, weight_decay, maximize=maximize, **options)
 
@@ -64,11 +65,12 @@ class Momentum(Optimizer):
     The two agree while the rate is constant and differ once it changes.
     The course-notes form ``v = βv + (1 − β)g, p −= η v`` is ``dampening=β``.
 
-    The classic textbook code's Nesterov variant (μ² on the updated velocity) is
-    :class:`Nesterov` with ``nesterov_form="textbook"``.
+    The classic textbook code's Nesterov variant before 2021-01-18 (μ² on the updated
+    velocity) is :class:`Nesterov` with ``nesterov_form="textbook"``.
 
-    Defaults: ``lr=0.01, momentum=0.9, dampening=0``. Equals
-    ``torch.optim.SGD(lr, momentum, dampening, nesterov=nesterov)``.
+    Defaults: ``lr=0.001`` (``torch.optim.SGD``'s; the textbook's and Keras's 0.01 must be
+    passed), ``momentum=0.9`` (the textbook's; PyTorch's 0 would be plain SGD),
+    ``dampening=0``. Equals ``torch.optim.SGD(lr, momentum, dampening, nesterov=nesterov)``.
     Reference: Polyak (1964); Sutskever et al., ICML 2013 (Nesterov form).
 
     >>> params = {"x": 1.0}
@@ -95,7 +97,7 @@ class Momentum(Optimizer):
     lr_in_buffer = Flag("the textbook/Keras velocity v = μv − ηg, p += v (no dampening)",
                         fixed_once_started=True)
 
-    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, dampening: Any = 0.0,
+    def __init__(self, lr: Any = 0.001, momentum: Any = 0.9, dampening: Any = 0.0,
                  nesterov: bool = False, weight_decay: Any = 0.0, *,
                  lr_in_buffer: bool = False, maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, weight_decay, maximize=maximize, **options)
@@ -127,7 +129,7 @@ class Momentum(Optimizer):
         if self.lr_in_buffer:  # v = μv − ηg;  p += v   (Nesterov: p += μv − ηg)
             b *= mu
             b -= h.lr * g
-            if textbook:  # the textbook's two lines, in its order: μ² on the new v
+            if textbook:  # the textbook's two lines before 2021, in order: μ² on the new v
                 p += mu * mu * b
                 p -= (1 + mu) * h.lr * g
                 return
@@ -151,17 +153,20 @@ class Nesterov(Momentum):
     .. math::
         b_t = \mu\, b_{t-1} + g_t, \qquad p_t = p_{t-1} - \eta\,(g_t + \mu\, b_t)
 
-    ``nesterov_form="textbook"`` is the step of the classic textbook's ``common/optimizer.py``
-    Nesterov class — the Nesterov panel of its E3 figure (``optimizer_compare_naive.py``) —
-    which is *not* Nesterov's rule. In the velocity form (``lr_in_buffer=True``, v = −ηb at a
-    constant rate), Nesterov's step as Bengio, Boulanger-Lewandowski & Pascanu (2012) write it,
-    and as Keras and PyTorch compute it, is
+    The classic textbook's repository (``common/optimizer.py``) has had two Nesterov codes.
+    Since its commit "Fix Nesterov update function" of 2021-01-18 it is Nesterov's standard
+    rule in velocity form, ``lr_in_buffer=True`` here (equal up to rounding). From its first
+    version (2016-07-07) until then — the code printed in the early editions, which drew the
+    Nesterov panel of their E3 figure (``optimizer_compare_naive.py``) — it was another step,
+    ``nesterov_form="textbook"`` here. In the velocity form (``lr_in_buffer=True``, v = −ηb
+    at a constant rate), Nesterov's step as Bengio, Boulanger-Lewandowski & Pascanu (2012)
+    write it, as Keras and PyTorch compute it and as the textbook's code does since 2021, is
 
     .. math::
         v_t = \mu v_{t-1} - \eta g_t, \qquad
         p_t = p_{t-1} + \mu^2 v_{t-1} - (1 + \mu)\,\eta\, g_t = p_{t-1} + \mu v_t - \eta g_t
 
-    with μ² on the velocity *before* this step's update. The textbook's code puts μ² on the
+    with μ² on the velocity *before* this step's update. The code before 2021 puts μ² on the
     velocity *after* it:
 
     .. math::
@@ -170,11 +175,11 @@ class Nesterov(Momentum):
 
     so every step takes the current gradient (1 + μ + μ²)/(1 + μ) times as strongly (1.43× at
     μ = 0.9) and the history μ times as weakly. With ``lr_in_buffer=True`` the arithmetic is
-    the textbook's operation for operation (``v *= μ; v −= η·g; p += μ·μ·v;
+    the 2016 code's operation for operation (``v *= μ; v −= η·g; p += μ·μ·v;
     p −= (1 + μ)·η·g``), so its trajectories are reproduced bit for bit
     (tests/test_textbook_nesterov.py). With the PyTorch buffer (the default,
     :math:`b_t = \mu b_{t-1} + g_t`) the same rule reads
-    :math:`p_t = p_{t-1} - \eta\,((1 + \mu)\, g_t + \mu^2 b_t)`: equal to the textbook's up to
+    :math:`p_t = p_{t-1} - \eta\,((1 + \mu)\, g_t + \mu^2 b_t)`: equal to the 2016 code's up to
     rounding while the rate is constant. Both forms keep the same buffer as the standard
     step, so ``nesterov_form`` may change mid-run (it takes effect at the next update).
 
@@ -184,7 +189,8 @@ class Nesterov(Momentum):
     >>> round(params["x"], 12), round(params["y"], 12)
     (-6.4309, -1.252)
 
-    Defaults: ``lr=0.01, momentum=0.9``. Equals ``torch.optim.SGD(lr, momentum,
+    Defaults: ``lr=0.001`` (``torch.optim.SGD``'s; the textbook's and Keras's 0.01 must be
+    passed), ``momentum=0.9`` (the textbook's). Equals ``torch.optim.SGD(lr, momentum,
     nesterov=True)``. References: Nesterov (1983); Sutskever et al., ICML 2013; Bengio,
     Boulanger-Lewandowski & Pascanu, "Advances in optimizing recurrent networks",
     arXiv:1212.0901 (2012), the velocity form.
@@ -194,13 +200,13 @@ class Nesterov(Momentum):
     lineage = Lineage(("momentum",), "look-ahead gradient", 1983, "Nesterov 1983")
     colour = "#2ca02c"  # in every lab figure (viz.style.PALETTE)
     nesterov_form = Choice(("standard", "textbook"),
-                           "Nesterov's step, or the classic textbook code's, which applies μ² "
-                           "to the updated velocity: p += μ²·v − (1 + μ)·η·g")
+                           "Nesterov's step, or the classic textbook code's before 2021-01-18, "
+                           "which applies μ² to the updated velocity: p += μ²·v − (1 + μ)·η·g")
     equations = ("b ← μ·b + g", "p ← p − η·(g + μ·b)",
                  "nesterov_form='textbook': p ← p − η·((1 + μ)·g + μ²·b)   (μ² on the new b)")
     momentum = Momentum.momentum.replace(search=(0.01, 0.99))  # Nesterov needs μ > 0
 
-    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
+    def __init__(self, lr: Any = 0.001, momentum: Any = 0.9, weight_decay: Any = 0.0, *,
                  lr_in_buffer: bool = False, nesterov_form: str = "standard",
                  maximize: bool = False, **options: Any) -> None:
         super().__init__(lr, momentum, 0.0, True, weight_decay, lr_in_buffer=lr_in_buffer,

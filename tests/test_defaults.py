@@ -1,0 +1,171 @@
+"""Every optimizer's defaults against its reference's signature, read at test time.
+
+The reference is ``torch.optim`` (2.13) for the torch rules and optax (0.2.8) for the optax
+family. Each default the reference declares is compared with the value a descentlab optimizer
+built without arguments holds; every reference parameter is either compared or listed here
+as an implementation switch with no descentlab counterpart, and every deliberate difference is
+listed with its reason (so a new reference default, or a changed one, fails this test).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optax
+import pytest
+import torch
+
+from descentlab import optim
+
+#: Reference parameters that choose an implementation, or a feature with no counterpart here
+#: (optax's masks and state dtypes: docs/optimizers.md says so) — no number to compare.
+IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
+                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype"}
+
+#: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
+RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
+           "learning_rate": "lr", "etas": ("etaminus", "etaplus"),
+           "step_sizes": ("step_size_min", "step_size_max")}
+
+
+def _yogi_reference(**_: Any) -> None:
+    """optax.yogi's defaults plus scale_by_yogi's eps_root and initial_accumulator_value."""
+
+
+_yogi_reference.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    list(inspect.signature(optax.yogi).parameters.values())
+    + [p for n, p in inspect.signature(optax.scale_by_yogi).parameters.items()
+       if n in ("eps_root", "initial_accumulator_value")])
+
+#: descentlab name → (reference, per-name renames beyond RENAMES).
+REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
+    "sgd": (torch.optim.SGD, {}),
+    "momentum": (torch.optim.SGD, {}),
+    "nesterov": (torch.optim.SGD, {}),
+    "adagrad": (torch.optim.Adagrad, {}),
+    "adagrad_full": (torch.optim.Adagrad, {}),  # no torch class: AdaGrad's defaults
+    "rmsprop": (torch.optim.RMSprop, {"alpha": "rho"}),
+    "adadelta": (torch.optim.Adadelta, {}),
+    "adam": (torch.optim.Adam, {}),
+    "amsgrad": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {}),
+    "nadam": (torch.optim.NAdam, {}),
+    "adamax": (torch.optim.Adamax, {}),
+    "radam": (torch.optim.RAdam, {}),
+    "rprop": (torch.optim.Rprop, {}),
+    "asgd": (torch.optim.ASGD, {}),
+    "adafactor": (torch.optim.Adafactor, {"eps": ("eps1", "eps2")}),
+    "muon": (torch.optim.Muon, {}),
+    "lbfgs": (torch.optim.LBFGS, {}),
+    "lion": (optax.lion, {}),
+    "lars": (optax.lars, {}),
+    "lamb": (optax.lamb, {}),
+    "adabelief": (optax.adabelief, {}),
+    "yogi": (_yogi_reference, {}),
+    "adan": (optax.adan, {}),
+    "adopt": (optax.contrib.adopt, {"clip_value_fn": "clip_exponent"}),
+    "ademamix": (optax.contrib.ademamix, {}),
+    "schedule_free_sgd": (optax.contrib.schedule_free_sgd, {}),
+    "schedule_free_adamw": (optax.contrib.schedule_free_adamw, {}),
+}
+
+#: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
+DIFFERENCES = {
+    ("momentum", "momentum"): (0.9, "the class is momentum: torch's SGD default 0 is plain "
+                                    "SGD; 0.9 is the textbook's"),
+    ("nesterov", "momentum"): (0.9, "Nesterov needs momentum > 0 (torch refuses nesterov=True "
+                                    "at its default 0); 0.9 is the textbook's"),
+    ("nesterov", "nesterov"): (True, "the class is Nesterov's step"),
+    ("amsgrad", "amsgrad"): (True, "the alias is Adam(amsgrad=True)"),
+}
+
+#: (descentlab name, reference setting) → why it has no counterpart; the reference's default
+#: must be the setting's "off" value (0 or False), which is what descentlab's class does.
+ELSEWHERE = {
+    ("sgd", "momentum"): "torch's SGD with momentum > 0 is Momentum",
+    ("sgd", "dampening"): "dampening belongs to Momentum",
+    ("sgd", "nesterov"): "torch's SGD with nesterov=True is Nesterov",
+    ("nesterov", "dampening"): "Nesterov's step has no dampening (torch requires 0)",
+}
+
+#: Reference defaults that mean the same as descentlab's differently spelt ones.
+SAME_MEANING = {
+    ("muon", "adjust_lr_fn"): (None, "original"),  # torch: None is "original"
+    ("schedule_free_sgd", "weight_decay"): (None, 0.0),  # optax: None adds no decay
+    ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
+    ("schedule_free_adamw", "warmup_steps"): (None, 0),
+}
+
+
+def _reference_defaults(name: str) -> dict[str, Any]:
+    """descentlab setting → the reference's default, for every reference default."""
+    ref, renames = REFERENCES[name]
+    out: dict[str, Any] = {}
+    for pname, p in inspect.signature(ref).parameters.items():
+        if pname in IMPLEMENTATION or p.default is inspect.Parameter.empty:
+            continue
+        target = renames.get(pname, RENAMES.get(pname, pname))
+        value = p.default
+        if pname == "clip_value_fn":  # optax's x ↦ x**a: read a off the function
+            value = math.log(float(value(16.0))) / math.log(16.0)
+        if isinstance(target, tuple):
+            out.update(zip(target, value))
+        else:
+            out[target] = value
+    return out
+
+
+def _value(opt: optim.Optimizer, key: str) -> Any:
+    value = getattr(opt, key)
+    return list(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_defaults_are_the_references(name: str) -> None:
+    opt = optim.create(name)
+    reference = _reference_defaults(name)
+    assert reference, f"{name}: no reference default read"
+    for key, ref_value in reference.items():
+        if (name, key) in ELSEWHERE:
+            assert ref_value in (0, False), (name, key, ref_value)
+            assert getattr(opt, key, ref_value) == ref_value, (name, key)
+            continue
+        assert hasattr(opt, key), f"{name}: the reference's {key!r} has no counterpart"
+        ours = _value(opt, key)
+        if (name, key) in DIFFERENCES:
+            expected, _why = DIFFERENCES[name, key]
+            assert ours == expected and ours != ref_value, (name, key, ours, ref_value)
+            continue
+        if (name, key) in SAME_MEANING:
+            theirs, ours_for_it = SAME_MEANING[name, key]
+            assert ref_value == theirs and ours == ours_for_it, (name, key, ours, ref_value)
+            continue
+        if isinstance(ref_value, tuple):
+            ref_value = list(ref_value)
+        assert ours == ref_value, f"{name}.{key}: ours {ours!r}, reference {ref_value!r}"
+
+
+def test_every_registered_optimizer_has_a_reference() -> None:
+    assert sorted(REFERENCES) == optim.available()
+
+
+def test_listed_differences_are_still_differences() -> None:
+    for (name, key) in DIFFERENCES:
+        assert key in _reference_defaults(name), (name, key)
+
+
+def test_sgd_default_lr_is_torch_and_the_textbook_rate_is_explicit() -> None:
+    """PyTorch 2.13's SGD default is 1e-3 (read from its signature); E5's classic race passes
+    the textbook's 0.01 explicitly."""
+    from descentlab.lab.mnist_race import CLASSIC_OPTIMIZERS
+    from descentlab.lab.spec import build_optimizer
+
+    torch_lr = inspect.signature(torch.optim.SGD).parameters["lr"].default
+    for name in ("sgd", "momentum", "nesterov"):
+        assert optim.create(name).lr == torch_lr
+    rates = {type(o).__name__: o.lr for o in map(build_optimizer, CLASSIC_OPTIMIZERS)}
+    assert rates == {"SGD": 0.01, "Momentum": 0.01, "Nesterov": 0.01, "AdaGrad": 0.01,
+                     "RMSprop": 0.01, "Adam": 0.001}
