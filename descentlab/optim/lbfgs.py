@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError, NonFiniteError
+from ..errors import InputError, InputTypeError
 from .base import Optimizer, is_schedule
+from .checks import check_structure, nonfinite_policy, seen_of
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
 from .tree import flatten_grads, flatten_params, show
+
+
+class _NotFinite(Exception):
+    """The closure returned inf or nan: ``what`` and where (to :func:`nonfinite_policy`)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(what)
+        self.what, self.detail = what, detail
 
 
 def _short(value: Any) -> str:
@@ -228,10 +236,10 @@ class LBFGS(Optimizer):
         return [start, start | {"d", "t", "H_diag", "prev_flat_grad", "prev_loss", "old_dirs",
                                 "old_stps", "ro"}]
 
-    def _checked_checkpoint(self, d: Any) -> Any:
+    def checked_checkpoint(self, d: Any) -> Any:
         """The base's checks, then the history's: counters that are whole numbers, and
         arrays whose shapes fit each other and the parameters (one flat vector of n)."""
-        apply = super()._checked_checkpoint(d)
+        apply = super().checked_checkpoint(d)
         g = d.get("globals", {})
         for k in ("n_iter", "func_evals"):
             v = g.get(k, 0)
@@ -262,8 +270,8 @@ class LBFGS(Optimizer):
         if grads is not None:
             raise InputError("LBFGS takes no grads: its closure returns them")
         leaves = flatten_params(params)
-        self._check_structure(leaves)
-        h = self._resolve(self.step)
+        check_structure(self._shapes, leaves)
+        h = self.resolve(self.step)
         for name in ("lr", "tolerance_grad", "tolerance_change"):
             if isinstance(getattr(h, name), np.ndarray):
                 raise InputError(f"LBFGS needs a number for {name}, not an array")
@@ -276,18 +284,17 @@ class LBFGS(Optimizer):
         first: list[float] = []  # the loss at the start, once evaluated
         try:
             loss = self._iterate(leaves, sizes, dtype, closure, h, dict(globals_before), first)
-        except NonFiniteError as e:
+        except _NotFinite as e:
             self._write(leaves, sizes, start)
-            if self.nonfinite == "raise":
-                raise
+            nonfinite_policy(self.nonfinite, e.what, self.step + 1, detail=e.detail,
+                             stacklevel=2)
             self.skipped_steps += 1
-            warnings.warn(f"{e}; update skipped", RuntimeWarning, stacklevel=2)
             return first[0] if first else math.nan
         except BaseException:
             self._write(leaves, sizes, start)
             raise
         if self._shapes is None:
-            self._shapes = {leaf.path: (leaf.array.shape, leaf.array.dtype) for leaf in leaves}
+            self._shapes = seen_of(leaves)
             self.state = {leaf.path: {} for leaf in leaves}
         self.step += 1
         self.current_lr = h.lr
@@ -296,18 +303,16 @@ class LBFGS(Optimizer):
     def _check_finite(self, value: float, flat: np.ndarray, leaves: list, sizes: np.ndarray,
                       k: int) -> None:
         """``nonfinite`` applies to every evaluation of the closure (the start, each iterate,
-        each point of the line search): the loss or a gradient that is inf/nan raises (or,
-        ``'skip'``, undoes the update); ``'ignore'`` follows PyTorch, which checks nothing."""
-        where = f"at step {self.step + 1} (evaluation {k} of the closure in this update)"
+        each point of the line search): the loss or a gradient that is inf/nan stops the
+        update (:class:`_NotFinite`), which :meth:`update` undoes and hands to the policy;
+        ``'ignore'`` follows PyTorch, which checks nothing."""
+        where = f" (evaluation {k} of the closure in this update)"
         if not math.isfinite(value):
-            raise NonFiniteError(f"the closure's loss is {value} {where} (pass nonfinite="
-                                 "'skip' to skip such updates, 'ignore' to go on as PyTorch)")
+            raise _NotFinite(f"the closure's loss ({value})", where)
         if not np.isfinite(flat).all():
             i = int(np.argmax(~np.isfinite(flat)))
             leaf = leaves[int(np.searchsorted(sizes, i, side="right")) - 1]
-            raise NonFiniteError(f"the closure's gradient of {show(leaf.path)} is not finite "
-                                 f"{where} (pass nonfinite='skip' to skip such updates, "
-                                 "'ignore' to go on as PyTorch)")
+            raise _NotFinite(f"the closure's gradient of {show(leaf.path)}", where)
 
     # ------------------------------------------------------------ the flat vector x
     @staticmethod
