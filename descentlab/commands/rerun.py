@@ -29,15 +29,13 @@ def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
     from ..cli import build_parser
 
     command = doc["command"]
-    parser = build_parser()
-    sub = next(a for a in parser._actions  # noqa: SLF001 - our own parser
-               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    if command not in sub.choices or command == "rerun":
+    parser = build_parser().subcommand(command) if isinstance(command, str) else None
+    if parser is None or command == "rerun":
         raise FileFormatError(f"{source}: key 'command' is {command!r}, not a command this "
                               "descentlab can rerun")
     argv = doc.get("argv")
     if argv is None:
-        argv = _from_arguments(sub.choices[command], command, doc["arguments"], source)
+        argv = _from_arguments(parser, command, doc["arguments"], source)
     if not argv or argv[0] != command:
         raise FileFormatError(f"{source}: key 'argv' must start with the command "
                               f"{command!r}, got {argv[:1]}")
@@ -57,10 +55,10 @@ def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
     return [*new, "--out", out]
 
 
-def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: dict,
-                    source: str) -> list[str]:
-    """An old manifest's parsed arguments back into a command line."""
-    by_dest = {a.dest: a for a in parser._actions if a.dest != "help"}  # noqa: SLF001
+def _from_arguments(parser: Any, command: str, arguments: dict, source: str) -> list[str]:
+    """An old manifest's parsed arguments back into a command line (``parser``: the
+    command's :class:`descentlab.cli.Parser`)."""
+    by_dest = {a.dest: a for a in parser.arguments()}
     unknown = sorted(set(arguments) - set(by_dest))
     if unknown:
         raise FileFormatError(f"{source}: key 'arguments.{unknown[0]}' is not an argument of "
@@ -72,7 +70,7 @@ def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: di
             continue
         if not action.option_strings:
             argv.append(str(value))
-        elif isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
+        elif parser.is_switch(action):
             if value is True:
                 argv.append(action.option_strings[0])
         elif isinstance(value, list):
