@@ -142,7 +142,9 @@ class Groups(Composite):
                     optimizers.append(_rebuilt(base, {**settings, **how}))
                 except (TypeError, ValueError) as e:
                     raise InputError(f"group {_describe(pattern)!r}: {e}") from None
-            elif hasattr(how, "update") and hasattr(how, "state_dict"):
+            elif isinstance(how, type) or (hasattr(how, "update")
+                                            and hasattr(how, "state_dict")):
+                check_optimizer(f"group {_describe(pattern)!r}", how, "needs")
                 if getattr(how, "needs_closure", False):
                     raise InputTypeError(f"group {_describe(pattern)!r}: {type(how).__name__} "
                                          "needs a closure (update(params, closure=...)); "
