@@ -58,6 +58,21 @@ def _cubic_minimum(x1: float, f1: float, g1: float, x2: float, f2: float, g2: fl
         return float(min(max(at, lo), hi))
 
 
+def _zoom_point(bracket: list[float], fs: list[float], gtds: list[float],
+                stuck: bool) -> tuple[float, bool]:
+    """The next trial step of the zoom: the cubic's minimum in the bracket, moved inside
+    when it lands too close to an end (and, the second time running, wherever it lands
+    outside the middle 80 %); returns it and whether it was close to an end."""
+    t = _cubic_minimum(bracket[0], fs[0], gtds[0], bracket[1], fs[1], gtds[1])
+    top, bottom = max(bracket), min(bracket)
+    margin = 0.1 * (top - bottom)
+    if min(top - t, t - bottom) < margin:  # too close to an end: step inside instead
+        if stuck or t >= top or t <= bottom:
+            return (top - margin if abs(t - top) < abs(t - bottom) else bottom + margin), False
+        return t, True
+    return t, False
+
+
 def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float,
                  d: np.ndarray, f: float, g: np.ndarray, gtd: float, c1: float = 1e-4,
                  c2: float = 0.9, tolerance_change: float = 1e-9,
@@ -103,17 +118,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float
     while not done and iters < max_ls:
         if abs(bracket[1] - bracket[0]) * d_max < tolerance_change:
             break
-        t = _cubic_minimum(bracket[0], fs[0], gtds[0], bracket[1], fs[1], gtds[1])
-        top, bottom = max(bracket), min(bracket)
-        margin = 0.1 * (top - bottom)
-        if min(top - t, t - bottom) < margin:  # too close to an end: step inside instead
-            if stuck or t >= top or t <= bottom:
-                t = top - margin if abs(t - top) < abs(t - bottom) else bottom + margin
-                stuck = False
-            else:
-                stuck = True
-        else:
-            stuck = False
+        t, stuck = _zoom_point(bracket, fs, gtds, stuck)
         f_new, g_new = evaluate(t)
         evals += 1
         gtd_new = float(g_new.dot(d))
@@ -129,6 +134,32 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float
                     bracket[low], fs[low], gs[low], gtds[low]
             bracket[low], fs[low], gs[low], gtds[low] = t, f_new, g_new, gtd_new
     return fs[low], gs[low], bracket[low], evals
+
+
+def _direction(flat_grad: np.ndarray, y: np.ndarray, s: np.ndarray, dirs: list, stps: list,
+               ro: list, h_diag: float, history_size: int) -> tuple[np.ndarray, float]:
+    """L-BFGS's next direction from the new pair (y = g − g_prev, s = d·t): the pair joins
+    the history (``dirs``, ``stps``, ``ro``, updated in place, at most ``history_size``) only
+    where the curvature yᵀs is positive; then the two-loop recursion. Returns d and the
+    initial Hessian scale."""
+    ys = float(y.dot(s))
+    if ys > 1e-10:  # keep the pair only where the curvature is positive
+        while len(dirs) >= history_size:  # also after history_size shrank
+            del dirs[0], stps[0], ro[0]
+        dirs.append(y)
+        stps.append(s)
+        ro.append(1.0 / ys)
+        h_diag = ys / float(y.dot(y))
+    q = -flat_grad
+    al = [0.0] * len(dirs)
+    for i in range(len(dirs) - 1, -1, -1):
+        al[i] = float(stps[i].dot(q)) * ro[i]
+        q += -al[i] * dirs[i]
+    d = q * h_diag
+    for i in range(len(dirs)):
+        be = float(dirs[i].dot(d)) * ro[i]
+        d += (al[i] - be) * stps[i]
+    return d, h_diag
 
 
 class LBFGS(Optimizer):
@@ -332,8 +363,11 @@ class LBFGS(Optimizer):
             leaf.array += t * d[a:b].reshape(leaf.array.shape)
             leaf.write_back()
 
-    def _iterate(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
-                 h: Any, st: dict[str, Any], first: list[float]) -> float:
+    def _evaluator(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
+                   first: list[float]) -> Callable[[], tuple[float, np.ndarray]]:
+        """The closure checked: ``(loss, flat gradient)`` of the current parameters, the
+        loss a number, the gradients of the parameters' structure, both finite unless
+        ``nonfinite='ignore'``; ``first`` receives the first loss."""
         evaluations = [0]
 
         def evaluate() -> tuple[float, np.ndarray]:
@@ -360,6 +394,11 @@ class LBFGS(Optimizer):
                 self._check_finite(value, flat, leaves, sizes, evaluations[0])
             return value, flat
 
+        return evaluate
+
+    def _iterate(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
+                 h: Any, st: dict[str, Any], first: list[float]) -> float:
+        evaluate = self._evaluator(leaves, sizes, dtype, closure, first)
         lr, max_iter, max_eval = h.lr, self.max_iter, self.evaluations()
         tol_grad, tol_change = h.tolerance_grad, h.tolerance_change
         orig_loss, flat_grad = evaluate()
@@ -385,25 +424,8 @@ class LBFGS(Optimizer):
                 d = -flat_grad
                 dirs, stps, ro, h_diag = [], [], [], 1.0
             else:
-                y = flat_grad - prev_grad
-                s = d * t
-                ys = float(y.dot(s))
-                if ys > 1e-10:  # keep the pair only where the curvature is positive
-                    while len(dirs) >= self.history_size:  # also after history_size shrank
-                        del dirs[0], stps[0], ro[0]
-                    dirs.append(y)
-                    stps.append(s)
-                    ro.append(1.0 / ys)
-                    h_diag = ys / float(y.dot(y))
-                q = -flat_grad
-                al = [0.0] * len(dirs)
-                for i in range(len(dirs) - 1, -1, -1):
-                    al[i] = float(stps[i].dot(q)) * ro[i]
-                    q += -al[i] * dirs[i]
-                d = q * h_diag
-                for i in range(len(dirs)):
-                    be = float(dirs[i].dot(d)) * ro[i]
-                    d += (al[i] - be) * stps[i]
+                d, h_diag = _direction(flat_grad, flat_grad - prev_grad, d * t, dirs, stps, ro,
+                                       h_diag, self.history_size)
             prev_grad = flat_grad.copy()
             prev_loss = loss
             t = (min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr if total == 1 else lr)
