@@ -74,7 +74,8 @@ def update_leaf(opt: Any, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
     parameter through a float32 working copy."""
     p = leaf.array
     state = opt.state[leaf.path] if state is None else state
-    work = p.astype(np.float32) if p.dtype == np.float16 else p
+    dtype = work_dtype(p.dtype)
+    work = p if dtype is p.dtype else p.astype(dtype)
     if g.dtype != work.dtype:
         g = g.astype(work.dtype)
     if fused:  # the same three steps in one pass over memory (optim/fused/)
