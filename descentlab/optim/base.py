@@ -46,18 +46,13 @@ from . import fused as fused_path
 from .checkpoint import Checkpointed
 from .clipping import NORM_EPS, check_clip_options
 from .guard import Guarded
-from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option
+from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, is_schedule
 from .plan import Plan, resolve
 from .tree import ROOT
 
 
 def _nonzero(x: float | np.ndarray) -> bool:
     return x != 0 if isinstance(x, float) else bool(np.any(x != 0))
-
-
-def is_schedule(value: Any) -> bool:
-    """Whether a hyperparameter value is a schedule (a callable of the update count)."""
-    return callable(value) and not isinstance(value, np.ndarray)
 
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import DescentlabError, FileFormatError, InputError, InputTypeError, MissingKeyError
 from ..files import atomic_path
-from .hyperparams import check_value
+from .hyperparams import check_value, is_schedule
 from .tree import show
 
 #: The entries of an optimizer's state dict.
@@ -197,7 +197,7 @@ def state_dict(opt: Any) -> dict[str, Any]:
     """A plain dict of NumPy arrays and numbers: everything needed to resume exactly."""
     hyper, schedules = {}, {}
     for name, value in opt.hyperparameters().items():
-        if callable(value) and not isinstance(value, np.ndarray):
+        if is_schedule(value):
             if hasattr(value, "state_dict"):
                 schedules[name] = value.state_dict()
         else:
@@ -290,7 +290,7 @@ def checked_hyper(opt: Any, d: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
         hyper[k] = check_value(k, v, getattr(cls, k).check, " (in the checkpoint)")
     schedules = dict(mapping("schedules", d.get("schedules", {})))
     for k in opt.hyperparameter_names():
-        if k not in hyper and not (callable(mine[k]) and not isinstance(mine[k], np.ndarray)):
+        if k not in hyper and not is_schedule(mine[k]):
             raise MissingKeyError(f"the checkpoint has no value for hyperparameter {k!r}")
     for k, sd in schedules.items():
         if k not in mine:
