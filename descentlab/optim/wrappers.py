@@ -80,8 +80,11 @@ class Wrapper(Composite):
         them; then the inner optimizer's hyperparameters and options; any other public name
         goes to the shared guard (:meth:`unknown_setting`)."""
         inner = self.__dict__.get("inner")
-        if name in self.settings and self.__dict__.get("_constructed"):
-            self._assign_setting(name, value)
+        if name in self.settings:
+            if self.__dict__.get("_constructed"):
+                self._assign_setting(name, value)
+            else:
+                object.__setattr__(self, name, value)
         elif inner is not None and (name in _hyper_names(inner) or name in _option_names(inner)):
             setattr(inner, name, value)
         else:
