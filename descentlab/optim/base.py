@@ -392,12 +392,9 @@ class Optimizer(Checkpointed, Guarded):
         """
         return resolve(self, count).h
 
-    def update(self, params: Any, grads: Any) -> None:
-        """Apply one update to ``params`` in place, given ``grads`` of the same structure
-        (:mod:`.pipeline`): every check before anything changes, so a failed update changes
-        nothing; an update whose structure matches the last one's goes along its plan
-        (:mod:`.plan`) with the same errors and the same bits."""
-        pipeline.update(self, params, grads)
+    #: ``update(params, grads)``: one update of ``params`` in place, given ``grads`` of the
+    #: same structure (:func:`.pipeline.update`, bound as the method itself: one call less).
+    update = pipeline.update
 
     @property
     def update_plan(self) -> Plan | None:

@@ -30,7 +30,6 @@ import numpy as np
 
 from ..errors import InputError
 from . import fused as fused_path
-from . import plan as planned
 from .apply import clipped, scalar_pack, synced, update_flat, update_leaf, update_scalars
 from .checks import (
     check_no_overlap,
@@ -40,7 +39,7 @@ from .checks import (
     seen_of,
     working_grads,
 )
-from .plan import Step, resolve
+from .plan import Plan, Step, checked_values, make_plan, match, resolve, run, step_of
 from .tree import Leaf, flatten_grads, flatten_params, show
 
 
@@ -49,16 +48,18 @@ def update(opt: Any, params: Any, grads: Any) -> None:
     the plan's and the checks of what can change pass, else through :func:`checked_update`
     (every check; a failure changes nothing)."""
     plan = opt._plan
-    step = None
-    if type(plan) is planned.Plan:
-        found = planned.match(opt, plan, params, grads)
+    if type(plan) is Plan:
+        found = match(opt, plan, params, grads)
         if found is not None:
-            step = planned.step_of(opt, plan)
-            gs = planned.checked_values(opt, plan, found, step)
+            p_values, holders, g_values = found
+            h = step_of(opt, plan)
+            gs = checked_values(opt, plan, g_values, h)
             if gs is not None:
-                planned.run(opt, plan, found, gs, step)
+                run(opt, plan, p_values, holders, gs, h)
                 return
-    checked_update(opt, params, grads, step)
+            checked_update(opt, params, grads, Step(h, plan.fixed is None))
+            return
+    checked_update(opt, params, grads)
 
 
 def checked_update(opt: Any, params: Any, grads: Any, step: Step | None = None) -> None:
@@ -145,7 +146,7 @@ def checked_steps(opt: Any, params: Any, grads: Any, step: Step | None,
                 update_scalars(opt, leaves, gs, h, scalars)
     opt.step = count + 1
     opt.current_lr = h.lr
-    return planned.make_plan(opt, params, grads, leaves, fused, flat, scalars, step, hyper)
+    return make_plan(opt, params, grads, leaves, fused, flat, scalars, step, hyper)
 
 
 __all__ = ["update", "checked_update", "check_step", "check_broadcast"]

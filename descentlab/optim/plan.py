@@ -54,13 +54,19 @@ class Step:
 
 def resolve(opt: Any, count: int) -> Step:
     """The hyperparameters of the update after ``count`` updates (schedules called)."""
+    values, scheduled = _values(opt, count)
+    return Step(SimpleNamespace(t=count + 1, **values), scheduled)
+
+
+def _values(opt: Any, count: int) -> tuple[dict[str, Any], bool]:
+    """The hyperparameters' values after ``count`` updates, and whether any is scheduled."""
     cls, hyper, values, scheduled = type(opt), opt._hyper, {}, False
     for name in opt.hyperparameter_names():
         value = hyper[name]
         if callable(value) and not isinstance(value, np.ndarray):
             value, scheduled = getattr(cls, name).resolve(opt, count), True
         values[name] = value
-    return Step(SimpleNamespace(t=count + 1, **values), scheduled)
+    return values, scheduled
 
 
 @dataclass(slots=True)
@@ -127,14 +133,9 @@ def _no_plan() -> None:
     return None
 
 
-@dataclass(slots=True)
-class Found:
-    """A call whose structure is the plan's: its parameter values, their containers, and
-    the gradients in the parameters' order."""
-
-    p_values: list[Any]
-    holders: list[Any]
-    g_values: list[Any]
+#: A call whose structure is the plan's (:func:`match`): its parameter values, their
+#: containers, and the gradients in the parameters' order.
+Found = tuple[list[Any], list[Any], list[Any]]
 
 
 def make_plan(opt: Any, params: Any, grads: Any, leaves: list[Leaf], fused: list[bool],
@@ -253,25 +254,25 @@ def match(opt: Any, plan: Plan, params: Any, grads: Any) -> Found | None:
             grads, "flat", None) is not flat.grads or not flat.params.flags.writeable or not all(
             map(operator.is_, g_values, flat.grad_arrays))):
         return None
-    return Found(p_values, holders, g_values)
+    return p_values, holders, g_values
 
 
-def step_of(opt: Any, plan: Plan) -> Step:
-    """This step's hyperparameters: the plan's, or resolved from the schedules (and the
-    combination checked, as the full path does)."""
+def step_of(opt: Any, plan: Plan) -> SimpleNamespace:
+    """This step's hyperparameters (``h``): the plan's, or resolved from the schedules (and
+    the combination checked, as the full path does; ``plan.fixed is None``)."""
     count = opt.step
     if plan.fixed is None:
-        step = resolve(opt, count)
-        opt.check_settings({**opt._options, **vars(step.h)})
-        return step
-    return Step(SimpleNamespace(t=count + 1, **plan.fixed), False)
+        h = SimpleNamespace(t=count + 1, **_values(opt, count)[0])
+        opt.check_settings({**opt._options, **vars(h)})
+        return h
+    return SimpleNamespace(t=count + 1, **plan.fixed)
 
 
-def checked_values(opt: Any, plan: Plan, found: Found, step: Step) -> list[Any] | None:
+def checked_values(opt: Any, plan: Plan, g_values: list[Any],
+                   h: SimpleNamespace) -> list[Any] | None:
     """The gradients as the rule reads them, when what can change still holds — the
     hyperparameters' shapes, finite gradients, the same state objects; else ``None`` (the
     full path then decides)."""
-    h = step.h
     if plan.fixed is None:
         if tuple(getattr(h, name).shape if isinstance(getattr(h, name), np.ndarray)
                  else None for name in opt.hyperparameter_names()) != plan.hyper_shapes:
@@ -281,7 +282,7 @@ def checked_values(opt: Any, plan: Plan, found: Found, step: Step) -> list[Any] 
             if value.shape != shape:
                 return None
     check = opt.nonfinite != "ignore"
-    gs = found.g_values
+    gs = g_values
     if plan.flat is not None:
         if check:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -315,9 +316,9 @@ def _state_unchanged(opt: Any, plan: Plan) -> bool:
     return len(current) == len(arrays) and all(map(operator.is_, current, arrays))
 
 
-def run(opt: Any, plan: Plan, found: Found, gs: list[Any], step: Step) -> None:
+def run(opt: Any, plan: Plan, p_values: list[Any], holders: list[Any], gs: list[Any],
+        h: SimpleNamespace) -> None:
     """The update along the plan, once :func:`checked_values` passed (it cannot fail)."""
-    h = step.h
     if plan.has_globals and not opt.globals:
         opt.globals = opt.init_globals()
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
@@ -329,7 +330,6 @@ def run(opt: Any, plan: Plan, found: Found, gs: list[Any], step: Step) -> None:
         else:
             if plan.clip:
                 gs = clipped(opt, gs)
-            p_values, holders = found.p_values, found.holders
             for i in plan.unpacked:
                 leaf = plan.leaves[i]
                 if leaf is None:  # a Python float on its own: a 0-d array, written back
@@ -362,5 +362,5 @@ def _run_scalars(opt: Any, plan: Plan, p_values: list[Any], gs: list[Any],
             holders[i][plan.keys[i]] = plan.p_types[i](value)
 
 
-__all__ = ["Step", "resolve", "Plan", "FlatPlan", "Found", "make_plan", "match", "step_of",
+__all__ = ["Step", "resolve", "Plan", "FlatPlan", "make_plan", "match", "step_of",
            "checked_values", "run", "FLOAT_TYPES"]
