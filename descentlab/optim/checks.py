@@ -29,13 +29,13 @@ from .tree import Leaf, show
 Seen = dict[str, tuple[tuple[int, ...], Any]]
 
 
-_FLOAT32 = np.dtype(np.float32)
+_FLOAT16, _FLOAT32 = np.dtype(np.float16), np.dtype(np.float32)
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype a rule works and keeps its state in: the parameter's, but float32 for
     float16 (which cannot hold ε = 1e-8 or small squared gradients)."""
-    return _FLOAT32 if dtype == np.float16 else dtype
+    return _FLOAT32 if dtype == _FLOAT16 else dtype
 
 
 def check_structure(seen: Seen | None, leaves: list[Leaf]) -> None:

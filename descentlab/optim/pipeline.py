@@ -52,7 +52,9 @@ def update(opt: Any, params: Any, grads: Any) -> None:
         found = match(opt, plan, params, grads)
         if found is not None:
             p_values, holders, g_values = found
-            h = step_of(opt, plan)
+            fixed = plan.fixed
+            h = step_of(opt, plan) if fixed is None else SimpleNamespace(t=opt.step + 1,
+                                                                          **fixed)
             gs = checked_values(opt, plan, g_values, h)
             if gs is not None:
                 run(opt, plan, p_values, holders, gs, h)
