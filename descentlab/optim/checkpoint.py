@@ -84,22 +84,25 @@ class Checkpointed:
 
 
 # ---------------------------------------------------------------- the kind of checkpoint
-def _kind(d: Mapping[str, Any]) -> str:
-    return "a Groups" if "groups" in d else "a wrapper" if "inner" in d else "an optimizer"
+def _saver(d: Mapping[str, Any]) -> str:
+    """What saved a state dict: a Groups, a wrapper or an optimizer (its name)."""
+    if "groups" in d:
+        return "a Groups"
+    return f"a {d['optimizer']!r} {'wrapper' if 'inner' in d else 'optimizer'}"
 
 
 def check_kind(d: Any, name: str, kind: str = "an optimizer") -> None:
-    """Refuse a state dict that is not a dict, or that another kind of object wrote — in one
-    line saying which wrote it (``kind``: what the loading object is)."""
+    """Refuse a state dict that is not a dict, or that another kind of object saved — in one
+    line saying what saved it (``kind``: what the loading object is: "an optimizer",
+    "a wrapper", "a Groups")."""
     if not isinstance(d, Mapping):
         raise InputTypeError(f"a state dict is a dict, not a {type(d).__name__}")
     if "optimizer" not in d:
         raise MissingKeyError("state dict has no 'optimizer' entry")
     if d["optimizer"] != name:
-        theirs = _kind(d)
-        why = "" if theirs == kind == "an optimizer" else (
-            f" ({theirs}'s checkpoint, loaded into {kind}: load it into the same kind of "
-            "object that saved it)")
+        saver = _saver(d)
+        why = "" if saver.endswith("optimizer") and kind == "an optimizer" else (
+            f" (it was saved by {saver}; load it into one)")
         raise InputError(f"the checkpoint is for optimizer {d['optimizer']!r}, this is "
                          f"{name!r}{why}")
 
