@@ -303,17 +303,15 @@ def checked_values(opt: Any, plan: Plan, g_values: list[Any],
         if check and plan.float_grads and not all(map(math.isfinite, (
                 gs if plan.direct else [gs[i] for i in plan.float_grads]))):
             return None
-    return gs if _state_unchanged(opt, plan) else None
-
-
-def _state_unchanged(opt: Any, plan: Plan) -> bool:
-    """Whether every parameter's state is the plan's (the same slot arrays)."""
+    # every parameter's state is the plan's (the same slot arrays)
     now = list(map(opt.state.get, plan.paths))
     if not all(map(operator.is_, now, plan.slot_dicts)):
-        return False
+        return None
     current = [a for d in now for a in d.values()]
     arrays = plan.slot_arrays
-    return len(current) == len(arrays) and all(map(operator.is_, current, arrays))
+    if len(current) != len(arrays) or not all(map(operator.is_, current, arrays)):
+        return None
+    return gs
 
 
 def run(opt: Any, plan: Plan, p_values: list[Any], holders: list[Any], gs: list[Any],
