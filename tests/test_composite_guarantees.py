@@ -181,3 +181,48 @@ def test_float16_checkpoint_state_is_refused_for_every_optimizer(name, tmp_path)
         target.load_state_dict(halves)
     assert bits(target.state_dict()) == before
     target.load_state_dict(d)  # the float32/float64 original loads
+
+
+# ------------------------------------------------------------------ one file format
+def _references(x):
+    """The member names a ``meta`` JSON refers to (``{"__array__": name}``)."""
+    if isinstance(x, dict):
+        if set(x) == {"__array__"}:
+            return {x["__array__"]}
+        return set().union(*map(_references, x.values())) if x else set()
+    if isinstance(x, list):
+        return set().union(*map(_references, x)) if x else set()
+    return set()
+
+
+def test_every_kind_writes_one_format_and_the_earlier_optimizer_layout_still_loads(tmp_path):
+    """Optimizers, groups and wrappers write the same layout (``meta`` JSON referring to its
+    array members by name); a file of the earlier optimizer layout (members ``hyper/...``,
+    ``global/...``, ``state/<path>/<slot>``, no references in ``meta``), written here by hand,
+    loads and resumes as the optimizer it was saved from."""
+    import json
+    import zipfile
+
+    for opt in (optim.Adam(0.1), Lookahead(optim.Adam(0.1)), Groups(optim.SGD(0.1), {})):
+        trained(opt)
+        opt.save(tmp_path / "new.npz")
+        with zipfile.ZipFile(tmp_path / "new.npz") as z:
+            meta = json.loads(str(np.load(z.open("meta.npy"))[()]))
+            members = {n[:-4] for n in z.namelist()} - {"meta"}
+        assert _references(meta) == members and meta["optimizer"] == opt.name
+    reference, p = trained(optim.Nadam(0.1))
+    sd = reference.state_dict()
+    meta = {k: sd[k] for k in ("optimizer", "step", "skipped_steps", "options", "schedules",
+                               "hyperparameters")}
+    meta["shapes"] = {k: list(v) for k, v in sd["shapes"].items()}
+    meta["globals"] = {k: v for k, v in sd["globals"].items()}
+    arrays = {f"state/{path}/{slot}": a for path, slots in sd["state"].items()
+              for slot, a in slots.items()}
+    np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
+    resumed = optim.Nadam(0.1)
+    resumed.load(tmp_path / "old.npz")
+    assert bits(resumed.state_dict()) == bits(sd)
+    q = {k: v.copy() for k, v in p.items()}
+    reference.update(p, grads(9))
+    resumed.update(q, grads(9))
+    assert bits(p) == bits(q)
