@@ -36,7 +36,6 @@ and to ``optax.multi_transform`` (tested).
 from __future__ import annotations
 
 import copy
-import difflib
 import fnmatch
 import inspect
 from collections.abc import Callable, Mapping
@@ -45,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, InputTypeError, MissingKeyError
-from .base import Optimizer
+from .base import Optimizer, did_you_mean
 from .checkpoint import counter, require
 from .checks import skip_nonfinite
 from .composite import Composite, check_optimizer
@@ -133,11 +132,9 @@ class Groups(Composite):
             if isinstance(how, Mapping):
                 for k in how:
                     if k not in settings:
-                        close = difflib.get_close_matches(str(k), list(settings), n=1)
-                        hint = f" (did you mean {close[0]!r}?)" if close else ""
                         raise InputError(
                             f"group {_describe(pattern)!r}: {type(base).__name__} has no "
-                            f"setting {k!r}{hint}")
+                            f"setting {k!r}{did_you_mean(str(k), list(settings))}")
                 try:
                     optimizers.append(_rebuilt(base, {**settings, **how}))
                 except (TypeError, ValueError) as e:
