@@ -201,7 +201,7 @@ def kernel_and_stream(rule: Rule, p0: np.ndarray,
     p, opt = p0.copy(), rule.ours(backend="fused")
     for _ in range(7):  # past RAdam's unrectified first steps: time its full arithmetic
         opt.update(p, g)
-    h = opt._resolve(opt.step)
+    h = opt.resolve(opt.step)
     opt.begin_step(h)
     q = p0.copy()
     k = rule.state_arrays

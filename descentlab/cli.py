@@ -19,6 +19,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from typing import Any
 
 from . import __version__, commands
 from .errors import DescentlabError, InputError
@@ -47,8 +48,42 @@ class Parser(argparse.ArgumentParser):
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
+    # argparse keeps what follows in private attributes: they are read here, once, so the
+    # commands (rerun, compare's workers, the playground's export) use a public way.
+    def subcommand(self, name: str) -> Parser | None:
+        """The parser of the subcommand ``name``, or ``None`` if there is none."""
+        for action in self._actions:  # noqa: SLF001 - argparse's list of arguments
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                return action.choices.get(name)
+        return None
 
-def build_parser() -> argparse.ArgumentParser:
+    def arguments(self) -> list[argparse.Action]:
+        """The arguments this parser takes, ``--help`` left out."""
+        return [a for a in self._actions if a.dest != "help"]  # noqa: SLF001
+
+    def option(self, flag: str) -> argparse.Action | None:
+        """The argument that ``flag`` (``--out``) sets, or ``None``."""
+        return self._option_string_actions.get(flag)  # noqa: SLF001
+
+    def defaults(self) -> dict[str, Any]:
+        """What parsing no arguments gives: every argument's default, then the values of
+        ``set_defaults`` (such as ``run``)."""
+        out = {a.dest: a.default for a in self.arguments()}
+        out.update(self._defaults)  # noqa: SLF001
+        return out
+
+    @staticmethod
+    def is_repeatable(action: argparse.Action) -> bool:
+        """Whether an argument may be given again (``action="append"``: ``--plugin``)."""
+        return isinstance(action, argparse._AppendAction)  # noqa: SLF001
+
+    @staticmethod
+    def is_switch(action: argparse.Action) -> bool:
+        """Whether an argument is a flag without a value (``store_true``)."""
+        return isinstance(action, argparse._StoreTrueAction)  # noqa: SLF001
+
+
+def build_parser() -> Parser:
     parser = Parser(
         prog="descentlab",
         description="Gradient-descent optimizers that read like their equations, and a lab "
@@ -63,19 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_repeats(parser: argparse.ArgumentParser, argv: list[str], command: str) -> None:
+def _check_repeats(parser: Parser, argv: list[str], command: str) -> None:
     """A flag given twice (argparse keeps the last silently): refuse it, naming the flag.
     A repeatable flag (``action="append"``: ``--plugin``) may be given again."""
-    sub = next(a for a in parser._actions  # noqa: SLF001 - the parser built above
-               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    options = sub.choices[command]._option_string_actions  # noqa: SLF001
+    options = parser.subcommand(command)
     seen: dict[int, str] = {}
     for token in argv[argv.index(command) + 1:]:
         if token == "--":
             break
-        action = options.get(token.split("=", 1)[0]) if token.startswith("-") else None
-        if action is None or action.dest == "help" or isinstance(
-                action, argparse._AppendAction):  # noqa: SLF001 - repeatable by design
+        action = options.option(token.split("=", 1)[0]) if token.startswith("-") else None
+        if action is None or action.dest == "help" or Parser.is_repeatable(action):
             continue
         if id(action) in seen:
             raise InputError(f"{token.split('=', 1)[0]} is given twice (as "

@@ -166,11 +166,11 @@ def test_blocks_only_where_the_rule_is_elementwise(monkeypatch):
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 16)
     p, g = np.ones((4, 3)), np.ones((4, 3))
     opt = optim.SGD()
-    h = opt._resolve(0)
+    h = opt.resolve(0)
     assert len(list(blocks.blocks(opt, p, g, {}, h))) == 6  # 2 float64 per block
     assert len(list(blocks.blocks(opt, np.asfortranarray(p), g, {}, h))) == 1
     opt.lr = np.full((4, 1), 0.1)
-    assert len(list(blocks.blocks(opt, p, g, {}, opt._resolve(0)))) == 1
+    assert len(list(blocks.blocks(opt, p, g, {}, opt.resolve(0)))) == 1
 
     class Normalised(optim.SGD):  # not element-wise: must see the whole array
         def rule(self, p, g, state, h):

@@ -81,7 +81,7 @@ def test_a_subclass_with_its_own_rule_loses_kernel_and_elementwise_flag():
     assert optim.Adam.kernel == "adam"  # the parent is untouched
     p, g = np.ones(8), np.ones(8)
     opt = Declared(lr=0.1)
-    h = opt._resolve(0)
+    h = opt.resolve(0)
     blocks_before = blocks.BLOCK_BYTES
     try:
         blocks.BLOCK_BYTES = 16

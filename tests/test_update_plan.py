@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError, NonFiniteError
-from descentlab.optim import base
 from descentlab.optim.flat import FlatParams
 
 RULES = [("adam", {}), ("momentum", {"momentum": 0.9}), ("nadam", {}), ("rmsprop", {}),
@@ -57,16 +56,18 @@ def outcome(opt, params, call):
 
 
 def planned_calls(opt):
-    """Counts updates that went along the plan (to show the tests exercise it)."""
+    """Counts updates that went along the plan (to show the tests exercise it): an update
+    that leaves the plan it found (the full path makes a new one) and counts a step."""
     counter = {"planned": 0}
-    original = opt._planned_update
+    original = opt.update
 
-    def counting(plan, params, grads):
-        done = original(plan, params, grads)
-        counter["planned"] += done is True
-        return done
+    def counting(params, grads):
+        plan, step = opt.update_plan, opt.step
+        original(params, grads)
+        counter["planned"] += plan is not None and opt.update_plan is plan and (
+            opt.step == step + 1)
 
-    object.__setattr__(opt, "_planned_update", counting)
+    object.__setattr__(opt, "update", counting)
     return counter
 
 
@@ -77,7 +78,7 @@ class PlanLess:
         self.opt = opt
 
     def __call__(self, params, grads):
-        self.opt.__dict__.pop("_plan_cache", None)
+        self.opt.forget_plan()
         self.opt.update(params, grads)
 
 
@@ -297,7 +298,7 @@ def test_a_failed_planned_update_changes_nothing_and_says_what_the_full_path_say
     params = {"w": np.ones((2, 3)), "x": 1.0}
     for _ in range(3):
         opt.update(params, {"w": np.ones((2, 3)), "x": 0.5})
-    assert type(opt.__dict__["_plan_cache"]) is base._Plan
+    assert opt.update_plan is not None
     before = (bits(params), bits(opt.state_dict()))
     with pytest.raises(NonFiniteError, match=r"parameter 'x' is not finite at step 4"):
         opt.update(params, {"w": np.ones((2, 3)), "x": float("inf")})
@@ -349,9 +350,9 @@ def test_assignments_drop_the_plan_and_take_effect():
     opt.update(params, {"x": 1.0, "y": 1.0})
     for assign in (lambda: setattr(opt, "lr", 0.5), lambda: setattr(opt, "amsgrad", True),
                    lambda: opt.load_state_dict(opt.state_dict())):
-        assert type(opt.__dict__.get("_plan_cache")) is base._Plan
+        assert opt.update_plan is not None
         assign()
-        assert type(opt.__dict__.get("_plan_cache")) is not base._Plan
+        assert opt.update_plan is None
         opt.update(params, {"x": 1.0, "y": 1.0})
 
 
@@ -361,7 +362,7 @@ def test_copies_and_pickles_start_without_a_plan_and_agree():
     for _ in range(2):
         opt.update(params, {"w": np.ones(4)})
     for other in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):
-        assert type(other.__dict__.get("_plan_cache")) is not base._Plan
+        assert other.update_plan is None
         mine, theirs = {"w": params["w"].copy()}, {"w": params["w"].copy()}
         clone = copy.deepcopy(opt)
         clone.update(mine, {"w": np.ones(4)})

@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from ..lab.compare.tasks import (
 from ..lab.progressbar import ProgressBar
 from ..lab.run_outputs import write_csv
 from . import _common
+
+if TYPE_CHECKING:
+    from ..cli import Parser
 
 EXAMPLE = """examples:
   descentlab compare --problem bowl --optimizers sgd momentum nesterov adagrad rmsprop adam \\
@@ -121,11 +125,11 @@ def storage_url(args: argparse.Namespace) -> str:
     return f"sqlite:///{(Path(args.out) / 'study.db').resolve()}"
 
 
-def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+def _worker_argv(args: argparse.Namespace, parser: Parser) -> list[str]:
     """The command line of a worker process: these arguments, one worker, no report."""
     argv = ["compare"]
-    for a in parser._actions:  # noqa: SLF001 - argparse's own list of options
-        if not a.option_strings or a.dest in ("help", "workers", "worker_only"):
+    for a in parser.arguments():
+        if not a.option_strings or a.dest in ("workers", "worker_only"):
             continue
         value = getattr(args, a.dest)
         if value is None or value is False or value == a.default:
@@ -162,9 +166,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from ..cli import build_parser
 
-        sub = next(a for a in build_parser()._actions  # noqa: SLF001
-                   if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-        argv = _worker_argv(args, sub.choices["compare"])
+        argv = _worker_argv(args, build_parser().subcommand("compare"))
         if not args.storage:
             argv.append(f"--storage={url}")
         children = [subprocess.Popen([sys.executable, "-m", "descentlab", *argv])

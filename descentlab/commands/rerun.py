@@ -52,20 +52,17 @@ def replay_argv(doc: dict[str, Any], out: str, source: str,
 
     given = {k: v for k, v in (given or {}).items() if v is not None}
     command = doc["command"]
-    parser = build_parser()
-    sub = next(a for a in parser._actions  # noqa: SLF001 - our own parser
-               if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    if command not in sub.choices or command == "rerun":
+    parser = build_parser().subcommand(command) if isinstance(command, str) else None
+    if parser is None or command == "rerun":
         raise FileFormatError(f"{source}: key 'command' is {command!r}, not a command this "
                               "descentlab can rerun")
-    accepts = sub.choices[command]._option_string_actions  # noqa: SLF001 - our own parser
-    if "--out" not in accepts:
+    if parser.option("--out") is None:
         raise FileFormatError(f"{source}: key 'command' is {command!r}: `descentlab "
                               f"{command}` writes no outputs into --out, so there is nothing "
                               "to rerun")
     argv = doc.get("argv")
     if argv is None:
-        argv = _from_arguments(sub.choices[command], command, doc["arguments"], source)
+        argv = _from_arguments(parser, command, doc["arguments"], source)
     if not argv or argv[0] != command:
         raise FileFormatError(f"{source}: key 'argv' must start with the command "
                               f"{command!r}, got {argv[:1]}")
@@ -93,16 +90,16 @@ def replay_argv(doc: dict[str, Any], out: str, source: str,
             new.append(token)
         i += 1
     for flag, value in given.items():
-        if flag not in accepts:
+        if parser.option(flag) is None:
             raise FileFormatError(f"rerun {flag}: `descentlab {command}` takes no {flag}")
         new.append(f"{flag}={value}")
     return [*new, *(f"--plugin={f}" for f in plugin_files or ()), "--out", out]
 
 
-def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: dict,
-                    source: str) -> list[str]:
-    """An old manifest's parsed arguments back into a command line."""
-    by_dest = {a.dest: a for a in parser._actions if a.dest != "help"}  # noqa: SLF001
+def _from_arguments(parser: Any, command: str, arguments: dict, source: str) -> list[str]:
+    """An old manifest's parsed arguments back into a command line (``parser``: the
+    command's :class:`descentlab.cli.Parser`)."""
+    by_dest = {a.dest: a for a in parser.arguments()}
     unknown = sorted(set(arguments) - set(by_dest))
     if unknown:
         raise FileFormatError(f"{source}: key 'arguments.{unknown[0]}' is not an argument of "
@@ -114,7 +111,7 @@ def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: di
             continue
         if not action.option_strings:
             argv.append(str(value))
-        elif isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
+        elif parser.is_switch(action):
             if value is True:
                 argv.append(action.option_strings[0])
         elif isinstance(value, list):

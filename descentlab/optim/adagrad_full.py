@@ -8,10 +8,10 @@ import numpy as np
 
 from ..errors import InputError, LimitError
 from .adagrad import AdaGrad
-from .composite import finite_or_skip
+from .checks import check_no_overlap, check_structure, seen_of, skip_nonfinite
 from .lineage import Lineage
 from .registry import register
-from .tree import flatten_grads, flatten_params, show
+from .tree import flatten_grads, flatten_params
 
 #: Eigenvalues λ ≤ _NOISE_EPS · n · ε_mach · max λ are rounding noise: eigh returns the zero
 #: eigenvalues of a singular G (the first step's G = g gᵀ has rank 1) as ±1e-16·‖G‖, and the
@@ -161,7 +161,7 @@ class AdaGradFull(AdaGrad):
         with np.errstate(over="ignore"):
             x = np.concatenate([leaf.array.astype(dtype).reshape(-1) for leaf in leaves])
             gs = [np.asarray(g).astype(dtype) for g in gs]
-        if finite_or_skip(self.nonfinite, leaves, gs, self.step + 1):  # (names the leaf)
+        if skip_nonfinite(self.nonfinite, leaves, gs, self.step + 1):  # (names the leaf)
             self.skipped_steps += 1
             return
         gx = np.concatenate([g.reshape(-1) for g in gs])
@@ -172,8 +172,7 @@ class AdaGradFull(AdaGrad):
             leaf.array[...] = x[start:start + size].reshape(leaf.array.shape)
             leaf.write_back()
             start += size
-        self._layout = [(leaf.path, leaf.array.shape, leaf.array.dtype)
-                                    for leaf in leaves]
+        self._layout = seen_of(leaves)
 
     def settings_changed(self, name: str) -> None:
         super().settings_changed(name)
@@ -184,24 +183,9 @@ class AdaGradFull(AdaGrad):
         """Several parameters: the same paths, shapes and dtypes as last time (the packed
         vector's state would otherwise be read for other numbers), and no two sharing
         memory (both would be written)."""
-        layout = getattr(self, "_layout", None)
-        if layout is not None and self.state:
-            before = {path: (shape, dtype) for path, shape, dtype in layout}
-            for leaf in leaves:
-                if leaf.path not in before:
-                    raise InputError(f"{show(leaf.path)} was not among the parameters this "
-                                     "optimizer was first used with; use a new optimizer")
-                shape, dtype = before[leaf.path]
-                if leaf.array.shape != shape or leaf.array.dtype != dtype:
-                    raise InputError(f"{show(leaf.path)} has shape {leaf.array.shape} and "
-                                     f"dtype {leaf.array.dtype}, it was {shape}, {dtype}")
-        arrays = [leaf for leaf in leaves if leaf.scalar_type is None]
-        for i, a in enumerate(arrays):
-            for b in arrays[i + 1:]:
-                if np.shares_memory(a.array, b.array):
-                    raise InputError(f"{show(a.path)} and {show(b.path)} share memory (the "
-                                     "same array under two keys?): each update would apply "
-                                     "twice")
+        if self.state:
+            check_structure(getattr(self, "_layout", None), leaves)
+        check_no_overlap(leaves)
 
 
 __all__ = ["AdaGradFull", "inverse_root_times"]

@@ -36,18 +36,18 @@ and to ``optax.multi_transform`` (tested).
 from __future__ import annotations
 
 import copy
-import difflib
 import fnmatch
 import inspect
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError, MissingKeyError, NonFiniteError
-from .base import Optimizer
-from .composite import Composite, Structure, count, nonfinite_path, require
+from ..errors import InputError, InputTypeError, MissingKeyError
+from .base import Optimizer, did_you_mean
+from .checkpoint import counter, require
+from .checks import skip_nonfinite
+from .composite import Composite, check_optimizer
 from .tree import show
 
 Pattern = str | Callable[[str], bool]
@@ -107,9 +107,11 @@ class Groups(Composite):
     """Different hyperparameters, options or optimizers for parameters chosen by path."""
 
     name = "groups"
+    kind = "a Groups"
 
     def __init__(self, base: Optimizer,
                  rules: Mapping[Pattern, Mapping[str, Any] | Optimizer]) -> None:
+        check_optimizer("Groups", base, "needs as its base")
         if not isinstance(base, Optimizer):
             raise InputTypeError(f"Groups needs an optimizer as its base, not "
                                  f"{type(base).__name__}")
@@ -130,16 +132,16 @@ class Groups(Composite):
             if isinstance(how, Mapping):
                 for k in how:
                     if k not in settings:
-                        close = difflib.get_close_matches(str(k), list(settings), n=1)
-                        hint = f" (did you mean {close[0]!r}?)" if close else ""
                         raise InputError(
                             f"group {_describe(pattern)!r}: {type(base).__name__} has no "
-                            f"setting {k!r}{hint}")
+                            f"setting {k!r}{did_you_mean(str(k), list(settings))}")
                 try:
                     optimizers.append(_rebuilt(base, {**settings, **how}))
                 except (TypeError, ValueError) as e:
                     raise InputError(f"group {_describe(pattern)!r}: {e}") from None
-            elif hasattr(how, "update") and hasattr(how, "state_dict"):
+            elif isinstance(how, type) or (hasattr(how, "update")
+                                            and hasattr(how, "state_dict")):
+                check_optimizer(f"group {_describe(pattern)!r}", how, "needs")
                 if getattr(how, "needs_closure", False):
                     raise InputTypeError(f"group {_describe(pattern)!r}: {type(how).__name__} "
                                          "needs a closure (update(params, closure=...)); "
@@ -156,25 +158,41 @@ class Groups(Composite):
             if opt.step or getattr(opt, "state", None):
                 raise InputError("Groups needs fresh optimizers (no updates made yet); load a "
                                  "checkpoint into the Groups instead")
-        #: The optimizers, one per pattern in order, then the base (the last group).
-        self.optimizers: list[Any] = [*optimizers, base]
-        self.patterns: list[Pattern] = patterns
+        self._optimizers: tuple[Any, ...] = (*optimizers, base)
+        self._patterns: tuple[Pattern, ...] = tuple(patterns)
         self.step = 0
         self.skipped_steps = 0
         self._assignment: dict[str, int] = {}
-        self._structure = Structure()
-        self._built = True
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    @property
+    def optimizers(self) -> tuple[Any, ...]:
+        """The optimizers, one per pattern in order, then the base (the last group); fixed
+        at construction (set their settings: ``opt.optimizers[i].lr = 0.1``)."""
+        return self._optimizers
+
+    @property
+    def patterns(self) -> tuple[Pattern, ...]:
+        """The patterns, in order: fixed at construction (a tuple), since the groups' state
+        and checkpoints follow them."""
+        return self._patterns
+
+    @optimizers.setter
+    def optimizers(self, value: Any) -> None:
+        raise InputError("Groups' optimizers are fixed at construction (their state follows "
+                         "them): build a new Groups")
+
+    @patterns.setter
+    def patterns(self, value: Any) -> None:
+        raise InputError("Groups' patterns are fixed at construction (the groups' state and "
+                         "checkpoints follow them): build a new Groups")
+
+    def unknown_setting(self, name: str) -> None:
         """Settings belong to the groups: ``opt.lr = 0.1`` on a Groups would be a new
         attribute nothing reads, so it is refused once built (set ``opt.optimizers[i].lr``,
         or ``opt.optimizer_for(path).lr``)."""
-        if self.__dict__.get("_built") and not name.startswith("_") and (
-                name not in self.__dict__ and not hasattr(type(self), name)):
-            raise InputError(f"Groups has no setting {name!r}: settings belong to the groups "
-                             f"(set opt.optimizers[i].{name} or opt.optimizer_for(path)."
-                             f"{name}); assigning it here would change nothing")
-        object.__setattr__(self, name, value)
+        raise InputError(f"Groups has no setting {name!r}: settings belong to the groups "
+                         f"(set opt.optimizers[i].{name} or opt.optimizer_for(path)."
+                         f"{name}); assigning it here would change nothing")
 
     # ---------------------------------------------------------------- which group
     def group_of(self, path: str) -> int:
@@ -206,18 +224,11 @@ class Groups(Composite):
     # ---------------------------------------------------------------- the update
     def update(self, params: Any, grads: Any) -> None:
         """One update of every group; all or nothing."""
-        leaves, gs = self._structure.check(params, grads)
-        base = self.optimizers[-1]
-        if base.nonfinite != "ignore":
-            bad = nonfinite_path(leaves, gs)
-            if bad is not None:
-                message = f"the gradient of {show(bad)} is not finite at step {self.step + 1}"
-                if base.nonfinite == "raise":
-                    raise NonFiniteError(message + " (pass nonfinite='skip' to the base "
-                                         "optimizer to skip such updates instead)")
-                self.skipped_steps += 1
-                warnings.warn(message + "; update skipped", RuntimeWarning, stacklevel=2)
-                return
+        leaves, gs = self.checked_call(params, grads)
+        if skip_nonfinite(self.optimizers[-1].nonfinite, leaves, gs, self.step + 1,
+                          hint=" to the base optimizer"):
+            self.skipped_steps += 1
+            return
         members: list[list[int]] = [[] for _ in self.optimizers]
         for j, leaf in enumerate(leaves):
             members[self.group_of(leaf.path)].append(j)
@@ -241,7 +252,7 @@ class Groups(Composite):
             leaf.write_back()
         if not self._assignment:
             self._assignment = {leaf.path: self.group_of(leaf.path) for leaf in leaves}
-        self._structure.remember(leaves)
+        self.remember(leaves)
         self.step += 1
 
     # ---------------------------------------------------------------- checkpoints
@@ -261,9 +272,8 @@ class Groups(Composite):
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Strict: the same patterns, the same paths in the same groups, every group's state
         valid — or nothing changes."""
+        self.check_kind(d)
         require(d, ("optimizer", "patterns", "step", "skipped_steps", "assignment", "groups"))
-        if d["optimizer"] != self.name:
-            raise InputError(f"the checkpoint is for {d['optimizer']!r}, this is 'groups'")
         if list(d["patterns"]) != self._pattern_names():
             raise InputError(f"the checkpoint's group patterns {list(d['patterns'])} differ from "
                              f"this Groups' {self._pattern_names()}")
@@ -285,7 +295,7 @@ class Groups(Composite):
             odd = sorted(set(assignment) ^ set(self._assignment))[0]
             raise MissingKeyError(f"the checkpoint and these parameters disagree about "
                                   f"{show(odd)}")
-        step, skipped = count(d, "step"), count(d, "skipped_steps")
+        step, skipped = counter("step", d["step"]), counter("skipped_steps", d["skipped_steps"])
         saved = [_snapshot(opt) for opt in self.optimizers]
         try:
             for opt, sd in zip(self.optimizers, groups):
@@ -296,7 +306,7 @@ class Groups(Composite):
             raise
         self.step, self.skipped_steps = step, skipped
         self._assignment = dict(assignment)
-        self._structure = Structure()
+        self.forget_structure()
 
 
 __all__ = ["Groups"]

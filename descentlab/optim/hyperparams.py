@@ -40,6 +40,11 @@ Value = float | np.ndarray
 HyperValue = float | np.ndarray | Callable[[int], Any]
 
 
+def is_schedule(value: Any) -> bool:
+    """Whether a hyperparameter value is a schedule (a callable of the update count)."""
+    return callable(value) and not isinstance(value, np.ndarray)
+
+
 def _describe(bad: Any) -> str:
     return repr(float(bad)) if np.ndim(bad) == 0 else repr(bad)
 

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError, NonFiniteError
+from ..errors import InputError, InputTypeError
 from .base import Optimizer, is_schedule
+from .checks import check_structure, nonfinite_policy, seen_of
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
 from .lineage import Lineage
 from .registry import register
 from .tree import flatten_grads, flatten_params, show
+
+
+class _NotFinite(Exception):
+    """The closure returned inf or nan: ``what`` and where (to :func:`nonfinite_policy`)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(what)
+        self.what, self.detail = what, detail
 
 
 def _short(value: Any) -> str:
@@ -50,6 +58,21 @@ def _cubic_minimum(x1: float, f1: float, g1: float, x2: float, f2: float, g2: fl
         else:
             at = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
         return float(min(max(at, lo), hi))
+
+
+def _zoom_point(bracket: list[float], fs: list[float], gtds: list[float],
+                stuck: bool) -> tuple[float, bool]:
+    """The next trial step of the zoom: the cubic's minimum in the bracket, moved inside
+    when it lands too close to an end (and, the second time running, wherever it lands
+    outside the middle 80 %); returns it and whether it was close to an end."""
+    t = _cubic_minimum(bracket[0], fs[0], gtds[0], bracket[1], fs[1], gtds[1])
+    top, bottom = max(bracket), min(bracket)
+    margin = 0.1 * (top - bottom)
+    if min(top - t, t - bottom) < margin:  # too close to an end: step inside instead
+        if stuck or t >= top or t <= bottom:
+            return (top - margin if abs(t - top) < abs(t - bottom) else bottom + margin), False
+        return t, True
+    return t, False
 
 
 def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float,
@@ -97,17 +120,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float
     while not done and iters < max_ls:
         if abs(bracket[1] - bracket[0]) * d_max < tolerance_change:
             break
-        t = _cubic_minimum(bracket[0], fs[0], gtds[0], bracket[1], fs[1], gtds[1])
-        top, bottom = max(bracket), min(bracket)
-        margin = 0.1 * (top - bottom)
-        if min(top - t, t - bottom) < margin:  # too close to an end: step inside instead
-            if stuck or t >= top or t <= bottom:
-                t = top - margin if abs(t - top) < abs(t - bottom) else bottom + margin
-                stuck = False
-            else:
-                stuck = True
-        else:
-            stuck = False
+        t, stuck = _zoom_point(bracket, fs, gtds, stuck)
         f_new, g_new = evaluate(t)
         evals += 1
         gtd_new = float(g_new.dot(d))
@@ -123,6 +136,32 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, np.ndarray]], t: float
                     bracket[low], fs[low], gs[low], gtds[low]
             bracket[low], fs[low], gs[low], gtds[low] = t, f_new, g_new, gtd_new
     return fs[low], gs[low], bracket[low], evals
+
+
+def _direction(flat_grad: np.ndarray, y: np.ndarray, s: np.ndarray, dirs: list, stps: list,
+               ro: list, h_diag: float, history_size: int) -> tuple[np.ndarray, float]:
+    """L-BFGS's next direction from the new pair (y = g − g_prev, s = d·t): the pair joins
+    the history (``dirs``, ``stps``, ``ro``, updated in place, at most ``history_size``) only
+    where the curvature yᵀs is positive; then the two-loop recursion. Returns d and the
+    initial Hessian scale."""
+    ys = float(y.dot(s))
+    if ys > 1e-10:  # keep the pair only where the curvature is positive
+        while len(dirs) >= history_size:  # also after history_size shrank
+            del dirs[0], stps[0], ro[0]
+        dirs.append(y)
+        stps.append(s)
+        ro.append(1.0 / ys)
+        h_diag = ys / float(y.dot(y))
+    q = -flat_grad
+    al = [0.0] * len(dirs)
+    for i in range(len(dirs) - 1, -1, -1):
+        al[i] = float(stps[i].dot(q)) * ro[i]
+        q += -al[i] * dirs[i]
+    d = q * h_diag
+    for i in range(len(dirs)):
+        be = float(dirs[i].dot(d)) * ro[i]
+        d += (al[i] - be) * stps[i]
+    return d, h_diag
 
 
 @register
@@ -233,10 +272,10 @@ class LBFGS(Optimizer):
         return [start, start | {"d", "t", "H_diag", "prev_flat_grad", "prev_loss", "old_dirs",
                                 "old_stps", "ro"}]
 
-    def _checked_checkpoint(self, d: Any) -> Any:
+    def checked_checkpoint(self, d: Any) -> Any:
         """The base's checks, then the history's: counters that are whole numbers, and
         arrays whose shapes fit each other and the parameters (one flat vector of n)."""
-        apply = super()._checked_checkpoint(d)
+        apply = super().checked_checkpoint(d)
         g = d.get("globals", {})
         for k in ("n_iter", "func_evals"):
             v = g.get(k, 0)
@@ -267,8 +306,8 @@ class LBFGS(Optimizer):
         if grads is not None:
             raise InputError("LBFGS takes no grads: its closure returns them")
         leaves = flatten_params(params)
-        self._check_structure(leaves)
-        h = self._resolve(self.step)
+        check_structure(self._shapes, leaves)
+        h = self.resolve(self.step)
         for name in ("lr", "tolerance_grad", "tolerance_change"):
             if isinstance(getattr(h, name), np.ndarray):
                 raise InputError(f"LBFGS needs a number for {name}, not an array")
@@ -281,18 +320,17 @@ class LBFGS(Optimizer):
         first: list[float] = []  # the loss at the start, once evaluated
         try:
             loss = self._iterate(leaves, sizes, dtype, closure, h, dict(globals_before), first)
-        except NonFiniteError as e:
+        except _NotFinite as e:
             self._write(leaves, sizes, start)
-            if self.nonfinite == "raise":
-                raise
+            nonfinite_policy(self.nonfinite, e.what, self.step + 1, detail=e.detail,
+                             stacklevel=2)
             self.skipped_steps += 1
-            warnings.warn(f"{e}; update skipped", RuntimeWarning, stacklevel=2)
             return first[0] if first else math.nan
         except BaseException:
             self._write(leaves, sizes, start)
             raise
         if self._shapes is None:
-            self._shapes = {leaf.path: (leaf.array.shape, leaf.array.dtype) for leaf in leaves}
+            self._shapes = seen_of(leaves)
             self.state = {leaf.path: {} for leaf in leaves}
         self.step += 1
         self.current_lr = h.lr
@@ -301,18 +339,16 @@ class LBFGS(Optimizer):
     def _check_finite(self, value: float, flat: np.ndarray, leaves: list, sizes: np.ndarray,
                       k: int) -> None:
         """``nonfinite`` applies to every evaluation of the closure (the start, each iterate,
-        each point of the line search): the loss or a gradient that is inf/nan raises (or,
-        ``'skip'``, undoes the update); ``'ignore'`` follows PyTorch, which checks nothing."""
-        where = f"at step {self.step + 1} (evaluation {k} of the closure in this update)"
+        each point of the line search): the loss or a gradient that is inf/nan stops the
+        update (:class:`_NotFinite`), which :meth:`update` undoes and hands to the policy;
+        ``'ignore'`` follows PyTorch, which checks nothing."""
+        where = f" (evaluation {k} of the closure in this update)"
         if not math.isfinite(value):
-            raise NonFiniteError(f"the closure's loss is {value} {where} (pass nonfinite="
-                                 "'skip' to skip such updates, 'ignore' to go on as PyTorch)")
+            raise _NotFinite(f"the closure's loss ({value})", where)
         if not np.isfinite(flat).all():
             i = int(np.argmax(~np.isfinite(flat)))
             leaf = leaves[int(np.searchsorted(sizes, i, side="right")) - 1]
-            raise NonFiniteError(f"the closure's gradient of {show(leaf.path)} is not finite "
-                                 f"{where} (pass nonfinite='skip' to skip such updates, "
-                                 "'ignore' to go on as PyTorch)")
+            raise _NotFinite(f"the closure's gradient of {show(leaf.path)}", where)
 
     # ------------------------------------------------------------ the flat vector x
     @staticmethod
@@ -332,8 +368,11 @@ class LBFGS(Optimizer):
             leaf.array += t * d[a:b].reshape(leaf.array.shape)
             leaf.write_back()
 
-    def _iterate(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
-                 h: Any, st: dict[str, Any], first: list[float]) -> float:
+    def _evaluator(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
+                   first: list[float]) -> Callable[[], tuple[float, np.ndarray]]:
+        """The closure checked: ``(loss, flat gradient)`` of the current parameters, the
+        loss a number, the gradients of the parameters' structure, both finite unless
+        ``nonfinite='ignore'``; ``first`` receives the first loss."""
         evaluations = [0]
 
         def evaluate() -> tuple[float, np.ndarray]:
@@ -360,6 +399,11 @@ class LBFGS(Optimizer):
                 self._check_finite(value, flat, leaves, sizes, evaluations[0])
             return value, flat
 
+        return evaluate
+
+    def _iterate(self, leaves: list, sizes: np.ndarray, dtype: np.dtype, closure: Closure,
+                 h: Any, st: dict[str, Any], first: list[float]) -> float:
+        evaluate = self._evaluator(leaves, sizes, dtype, closure, first)
         lr, max_iter, max_eval = h.lr, self.max_iter, self.evaluations()
         tol_grad, tol_change = h.tolerance_grad, h.tolerance_change
         orig_loss, flat_grad = evaluate()
@@ -385,25 +429,8 @@ class LBFGS(Optimizer):
                 d = -flat_grad
                 dirs, stps, ro, h_diag = [], [], [], 1.0
             else:
-                y = flat_grad - prev_grad
-                s = d * t
-                ys = float(y.dot(s))
-                if ys > 1e-10:  # keep the pair only where the curvature is positive
-                    while len(dirs) >= self.history_size:  # also after history_size shrank
-                        del dirs[0], stps[0], ro[0]
-                    dirs.append(y)
-                    stps.append(s)
-                    ro.append(1.0 / ys)
-                    h_diag = ys / float(y.dot(y))
-                q = -flat_grad
-                al = [0.0] * len(dirs)
-                for i in range(len(dirs) - 1, -1, -1):
-                    al[i] = float(stps[i].dot(q)) * ro[i]
-                    q += -al[i] * dirs[i]
-                d = q * h_diag
-                for i in range(len(dirs)):
-                    be = float(dirs[i].dot(d)) * ro[i]
-                    d += (al[i] - be) * stps[i]
+                d, h_diag = _direction(flat_grad, flat_grad - prev_grad, d * t, dirs, stps, ro,
+                                       h_diag, self.history_size)
             prev_grad = flat_grad.copy()
             prev_loss = loss
             t = (min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr if total == 1 else lr)

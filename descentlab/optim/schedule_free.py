@@ -96,10 +96,10 @@ class ScheduleFree(Optimizer):
         """The base step d_t (before the rate)."""
         raise NotImplementedError
 
-    def _checked_globals(self, globals_: Any, step: int) -> dict[str, Any]:
+    def checked_globals(self, globals_: Any, step: int) -> dict[str, Any]:
         """The base's checks, then the running maximum rate and the weight sum: numbers
         >= 0 (a negative one would weigh the average wrongly, silently)."""
-        out = super()._checked_globals(globals_, step)
+        out = super().checked_globals(globals_, step)
         for k in ("max_lr", "weight_sum"):
             if k in out and np.any(np.asarray(out[k]) < 0):
                 raise InputError(f"the checkpoint's global {k!r} must be >= 0, got "

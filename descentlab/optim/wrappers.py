@@ -22,11 +22,15 @@ import numpy as np
 
 from ..errors import InputError, InputTypeError
 from .base import Optimizer, did_you_mean
-from .composite import Composite, Structure, count, finite_or_skip, require, slot_arrays
+from .checkpoint import counter, require, slot_arrays
+from .checks import skip_nonfinite, work_dtype
+from .composite import Composite, check_optimizer
+from .hyperparams import CLOSED_UNIT, check_value, flag
 from .tree import flatten_params
 
 
 def _integer(name: str, value: Any, low: int) -> int:
+    """A whole-number setting ``>= low`` (never a bool or a float)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(f"{name} must be an integer, not {value!r}")
     if value < low:
@@ -35,31 +39,14 @@ def _integer(name: str, value: Any, low: int) -> int:
 
 
 def _fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputTypeError(f"{name} must be a number, not {value!r}")
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise InputError(f"{name} must be in [0, 1], got {value!r}")
-    return value
+    """A setting in [0, 1] (hyperparams' check: a number, finite, in range)."""
+    number = check_value(name, value, CLOSED_UNIT)
+    if isinstance(number, np.ndarray):
+        raise InputTypeError(f"{name} must be a single number, not an array")
+    return number
 
 
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputTypeError(f"{name} must be True or False, not {value!r}")
-    return bool(value)
-
-
-class _Built(type):
-    """Marks a wrapper as built once its constructor has run: from then on its settings are
-    checked on assignment (:meth:`Wrapper.__setattr__`)."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        obj = super().__call__(*args, **kwargs)
-        object.__setattr__(obj, "_built", True)
-        return obj
-
-
-class Wrapper(Composite, metaclass=_Built):
+class Wrapper(Composite):
     """One inner optimizer; its hyperparameters are read and set through the wrapper."""
 
     #: The wrapper's own settings, saved with and checked against checkpoints.
@@ -70,9 +57,7 @@ class Wrapper(Composite, metaclass=_Built):
     counters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, inner: Any) -> None:
-        if not (hasattr(inner, "update") and hasattr(inner, "state_dict")):
-            raise InputTypeError(f"{type(self).__name__} wraps an optimizer, not "
-                                 f"{type(inner).__name__}")
+        check_optimizer(type(self).__name__, inner)
         if getattr(inner, "needs_closure", False):
             raise InputTypeError(f"{type(self).__name__} cannot wrap {type(inner).__name__}: "
                                  "it needs a closure (update(params, closure=...)), and "
@@ -82,7 +67,6 @@ class Wrapper(Composite, metaclass=_Built):
         self.step = 0
         #: ``slot → {path: array}``.
         self.buffers: dict[str, dict[str, np.ndarray]] = {s: {} for s in self.slots}
-        self.structure = Structure()
 
     # hyperparameters live on the inner optimizer
     def __getattr__(self, name: str) -> Any:
@@ -93,24 +77,24 @@ class Wrapper(Composite, metaclass=_Built):
     def __setattr__(self, name: str, value: Any) -> None:
         """The wrapper's own settings first (EMA's ``momentum`` is its own, not the inner
         Momentum's: ``opt.inner.momentum`` is that one), checked as the constructor checks
-        them; then the inner optimizer's hyperparameters and options; a misspelt or unknown
-        public name is refused once the wrapper is built, since nothing would read it."""
+        them; then the inner optimizer's hyperparameters and options; any other public name
+        goes to the shared guard (:meth:`unknown_setting`)."""
         inner = self.__dict__.get("inner")
-        built = self.__dict__.get("_built", False)
         if name in self.settings:
-            if built:
+            if self.__dict__.get("_constructed"):
                 self._assign_setting(name, value)
             else:
                 object.__setattr__(self, name, value)
         elif inner is not None and (name in _hyper_names(inner) or name in _option_names(inner)):
             setattr(inner, name, value)
-        elif built and not name.startswith("_") and name not in self.__dict__ and not hasattr(
-                type(self), name):
-            known = [*self.settings, *_hyper_names(inner)]
-            raise InputError(f"{type(self).__name__} has no setting {name!r}"
-                             f"{did_you_mean(name, known)}; assigning it would change nothing")
         else:
-            object.__setattr__(self, name, value)
+            super().__setattr__(name, value)
+
+    def unknown_setting(self, name: str) -> None:
+        """A misspelt or unknown public name is refused once built: nothing would read it."""
+        known = [*self.settings, *_hyper_names(self.inner)]
+        raise InputError(f"{type(self).__name__} has no setting {name!r}"
+                         f"{did_you_mean(name, known)}; assigning it would change nothing")
 
     def _assign_setting(self, name: str, value: Any) -> None:
         """A setting assigned after construction: checked by building a probe wrapper with
@@ -145,27 +129,27 @@ class Wrapper(Composite, metaclass=_Built):
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Strict: settings, counters, slots (by path and shape) and the inner optimizer's
         state are all checked before anything changes."""
+        self.check_kind(d)
         require(d, ("optimizer", "settings", "step", "counters", "slots", "inner"))
-        if d["optimizer"] != self.name:
-            raise InputError(f"the checkpoint is for {d['optimizer']!r}, this is {self.name!r}")
         require(d["settings"], self.settings, "checkpoint's settings")
         for k in self.settings:
             if d["settings"][k] != getattr(self, k):
                 raise InputError(f"the checkpoint was written with {k}={d['settings'][k]!r}, "
                                  f"this {type(self).__name__} has {k}={getattr(self, k)!r}")
         require(d["counters"], self.counters, "checkpoint's counters")
-        counters = {k: count(d["counters"], k) for k in self.counters}
-        step = count(d, "step")
+        counters = {k: counter(k, d["counters"][k]) for k in self.counters}
+        step = counter("step", d["step"])
         require(d["slots"], self.slots, "checkpoint's slots")
         shapes = _inner_shapes(d["inner"])
-        slots = {s: slot_arrays(d["slots"][s], shapes, s) for s in self.slots}
+        finite = getattr(self.inner, "nonfinite", "raise") != "ignore"
+        slots = {s: slot_arrays(d["slots"][s], shapes, s, finite=finite) for s in self.slots}
         self.check_loaded(counters, slots)
         self.inner.load_state_dict(d["inner"])  # strict; raises before changing anything
         self.step = step
         for k, v in counters.items():
             setattr(self, k, v)
         self.buffers = slots
-        self.structure = Structure()
+        self.forget_structure()
 
     def check_loaded(self, counters: dict[str, int], slots: dict[str, Any]) -> None:
         """Consistency of a checkpoint's own entries (subclasses add their checks)."""
@@ -199,11 +183,6 @@ def _stepped(inner: Any, before: tuple[int, int]) -> bool:
     """Did the inner update change anything (not skipped by ``nonfinite='skip'``)?"""
     return (inner.step, getattr(inner, "skipped_steps", 0)) != before and \
         getattr(inner, "skipped_steps", 0) == before[1]
-
-
-def _work_dtype(dtype: np.dtype) -> np.dtype:
-    """Wrapper buffers follow optimizer state: the parameter's dtype, float32 for float16."""
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
 def _counts(inner: Any) -> tuple[int, int]:
@@ -249,7 +228,7 @@ class Lookahead(Wrapper):
         super().__init__(inner)
         self.sync_period = _integer("sync_period", sync_period, 1)
         self.slow_step_size = _fraction("slow_step_size", slow_step_size)
-        self.reset_state = _flag("reset_state", reset_state)
+        self.reset_state = flag("reset_state", reset_state)
         if self.reset_state and not isinstance(inner, Optimizer):
             raise InputError("reset_state=True resets an optimizer's own state: wrap a plain "
                              f"optimizer, not a {type(inner).__name__}")
@@ -263,7 +242,7 @@ class Lookahead(Wrapper):
     def update(self, params: Any, grads: Any) -> None:
         """One fast step; every ``sync_period``-th also synchronises."""
         first = not self.buffers["slow"]
-        start = {leaf.path: leaf.array.astype(_work_dtype(leaf.array.dtype))
+        start = {leaf.path: leaf.array.astype(work_dtype(leaf.array.dtype))
                  for leaf in flatten_params(params)} if first else None
         before = _counts(self.inner)
         self.inner.update(params, grads)  # checks everything; raises before changing anything
@@ -332,7 +311,7 @@ class EMA(Wrapper):
         if init not in ("first", "zero"):
             raise InputError(f"init must be 'first' (Keras) or 'zero' (optax), got {init!r}")
         self.init = init
-        self.debias = _flag("debias", debias)
+        self.debias = flag("debias", debias)
         if self.debias and init == "first":
             raise InputError("debias=True corrects a zero start: use it with init='zero'")
         self.overwrite_every = None if overwrite_every is None else _integer(
@@ -379,7 +358,7 @@ class EMA(Wrapper):
         for leaf in leaves:
             theta = leaf.array
             if leaf.path not in averages:
-                averages[leaf.path] = np.zeros(theta.shape, _work_dtype(theta.dtype))
+                averages[leaf.path] = np.zeros(theta.shape, work_dtype(theta.dtype))
             a = averages[leaf.path]
             m = 0.0 if (self.init == "first" and self.step == 0) else mu
             a[...] = m * a + (1 - m) * theta
@@ -436,12 +415,11 @@ class Accumulate(Wrapper):
         self.average = average
         #: Gradients stored in the current round (0 … steps − 1).
         self.micro_step = 0
-        self.structure = Structure()
 
     def update(self, params: Any, grads: Any) -> None:
         """Store the gradient, or on the round's last call update with the average."""
-        leaves, gs = self.structure.check(params, grads)
-        if finite_or_skip(getattr(self.inner, "nonfinite", "raise"), leaves, gs,
+        leaves, gs = self.checked_call(params, grads)
+        if skip_nonfinite(getattr(self.inner, "nonfinite", "raise"), leaves, gs,
                           self.step + 1):
             self.inner.skipped_steps += 1
             return
@@ -449,7 +427,7 @@ class Accumulate(Wrapper):
         i = self.micro_step  # gradients already stored this round
         new: dict[str, np.ndarray] = {}
         for leaf, g in zip(leaves, gs):
-            dtype = _work_dtype(leaf.array.dtype)
+            dtype = work_dtype(leaf.array.dtype)
             g = np.asarray(g, dtype)
             a = acc.get(leaf.path)
             if a is None or i == 0:
@@ -462,7 +440,7 @@ class Accumulate(Wrapper):
             self.buffers["accumulated"] = new
             self.micro_step = i + 1
             self.step += 1
-            self.structure.remember(leaves)
+            self.remember(leaves)
             return
         if self.average == "mean":
             new = {p: a / self.steps for p, a in new.items()}
@@ -473,7 +451,7 @@ class Accumulate(Wrapper):
         self.buffers["accumulated"] = {p: np.zeros_like(a) for p, a in new.items()}
         self.micro_step = 0
         self.step += 1
-        self.structure.remember(leaves)
+        self.remember(leaves)
 
     def check_setting(self, name: str, value: Any) -> None:
         if name == "steps" and self.micro_step >= value:

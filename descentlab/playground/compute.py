@@ -508,11 +508,7 @@ def race_namespace(surface: Surface, specs: list[str], start: Sequence[float], s
     """The arguments ``descentlab race`` would parse for these settings."""
     from ..cli import build_parser
 
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    race_parser = sub.choices["race"]
-    args = {a.dest: a.default for a in race_parser._actions if a.dest != "help"}
-    args.update(race_parser._defaults)
+    args = build_parser().subcommand("race").defaults()
     args.update(surface.cli_arguments())
     args.update(command="race", start=",".join(repr(float(c)) for c in start), steps=steps,
                 optimizers=list(specs), animate="gif" if animate else None, out=str(out))

@@ -1,7 +1,7 @@
 """The element-wise pieces every kernel shares (numba, inlined into each kernel).
 
 Each is the scalar twin of a NumPy step of the rules, with the same operations in the same
-order: :func:`gradient` is ``Optimizer._update_leaf``'s prelude, :func:`ema` and
+order: :func:`gradient` is ``apply.update_leaf``'s prelude, :func:`ema` and
 :func:`ema_square` are :func:`descentlab.optim.moments.ema` / ``ema_square``, :func:`maximum`
 is ``np.maximum``. Kernel modules of any family import them from here.
 """

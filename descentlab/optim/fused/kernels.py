@@ -11,7 +11,7 @@ kernel is compiled twice (float32 and float64), lazily on first use, and cached 
 (``cache=True``: a second process loads the machine code instead of compiling it).
 
 Every kernel starts with the same prelude, :func:`.inline.gradient`, which is what
-``Optimizer._update_leaf`` does before calling the rule: negate for ``maximize``, add L2 weight
+``apply.update_leaf`` does before calling the rule: negate for ``maximize``, add L2 weight
 decay to the gradient, or shrink the parameter by ``decay = 1 − η·λ`` (decoupled; 1 otherwise,
 and multiplying by 1 changes nothing). The moments are :mod:`.inline`'s, shared by all families.
 """

@@ -18,7 +18,7 @@ def flat(a: np.ndarray) -> np.ndarray:
 
 
 def prelude(opt: Any, h: Any, f: type) -> tuple[bool, bool, Any, Any]:
-    """(maximize, l2, λ, decay): what ``Optimizer._update_leaf`` does before the rule.
+    """(maximize, l2, λ, decay): what ``apply.update_leaf`` does before the rule.
 
     (Hyperparameters are scalars on the fused path.)"""
     decay_on = h.weight_decay != 0
