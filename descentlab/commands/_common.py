@@ -321,6 +321,11 @@ def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -
     p.add_argument("--log-every", type=integer(1, limits.MAX_ITERATIONS), default=100,
                    help="print the losses every N iterations (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_blas_threads_argument(p)
+
+
+def add_blas_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--blas-threads N|auto``, read by :func:`blas_threads` (every MNIST command)."""
     p.add_argument("--blas-threads", type=blas_threads_type, default="auto", metavar="N|auto",
                    help="BLAS threads for the matrix products (default auto: "
                         "$OPENBLAS_NUM_THREADS if set, else 1, the faster on a busy machine)")

@@ -183,27 +183,28 @@ def run(args: argparse.Namespace) -> int:
     if chunk is None and args.sampler == "random" and (args.storage or args.workers > 1
                                                        or worker):
         chunk = max(1, math.ceil(args.budget / 10))  # shared: several batches per study
-    work(store, plans, evaluators(tasks, spaces, tuning), sampler=args.sampler,
-         seed=args.seed, chunk=chunk, heartbeat=args.heartbeat, progress=tick,
-         max_trials=args.max_trials)
-    bar.close()
-    failed = [c.wait() for c in children]
-    if any(failed):
-        print(f"descentlab compare: {sum(1 for f in failed if f)} worker process(es) failed; "
-              "their trials were re-queued and run here", file=sys.stderr)
-    if worker or args.max_trials is not None:
-        return 0
-    test = held_out_seeds(args.test_seeds or args.seeds, args.seed)
-    result = collect(store, plans, tasks, spaces, budget=args.budget, tuning=tuning,
-                     test=test, sampler=args.sampler)
-    return write_report(result, args, url)
+    with _common.blas_threads(args.blas_threads) as threads:
+        work(store, plans, evaluators(tasks, spaces, tuning), sampler=args.sampler,
+             seed=args.seed, chunk=chunk, heartbeat=args.heartbeat, progress=tick,
+             max_trials=args.max_trials)
+        bar.close()
+        failed = [c.wait() for c in children]
+        if any(failed):
+            print(f"descentlab compare: {sum(1 for f in failed if f)} worker process(es) "
+                  "failed; their trials were re-queued and run here", file=sys.stderr)
+        if worker or args.max_trials is not None:
+            return 0
+        test = held_out_seeds(args.test_seeds or args.seeds, args.seed)
+        result = collect(store, plans, tasks, spaces, budget=args.budget, tuning=tuning,
+                         test=test, sampler=args.sampler)
+    return write_report(result, args, url, blas=threads)
 
 
 def _cell(x: float) -> float | str:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-def write_report(result, args: argparse.Namespace, url: str) -> int:
+def write_report(result, args: argparse.Namespace, url: str, blas: int | None = None) -> int:
     from ..viz import compare as figures
     from ..viz import style
 
@@ -271,7 +272,8 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
                 "metric": result.metric, "direction": result.direction,
                 "budget": result.budget, "tuning_seeds": result.tuning_seeds,
                 "test_seeds": result.test_seeds, "sampler": result.sampler,
-                "storage": redact(url), "results": rows, "profile": profile_doc}
+                "storage": redact(url), "blas_threads": blas, "results": rows,
+                "profile": profile_doc}
     recorded = argparse.Namespace(**{**vars(args),
                                      "storage": args.storage and redact(args.storage)})
     written.append(manifest.write_manifest(out, recorded, settings, written, seed=args.seed))
@@ -324,6 +326,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128, help="mnist: mini-batch size (128)")
     p.add_argument("--hidden", default="100,100,100,100", help="mnist: hidden layer sizes")
     p.add_argument("--data-dir", default=None, help="mnist: folder of the IDX files")
+    _common.add_blas_threads_argument(p)
     p.add_argument("--storage", default=None, metavar="URL",
                    help="an Optuna storage URL (default sqlite:///OUT/study.db)")
     p.add_argument("--study", default="compare", metavar="NAME",
