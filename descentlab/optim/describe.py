@@ -255,8 +255,12 @@ def describe(name: str) -> dict[str, Any]:
 
 
 def _equations_summary(cls: type[Optimizer]) -> str:
+    """The docstring's first paragraph on one line, reST roles and literals as plain text."""
     doc = inspect.cleandoc(cls.__doc__ or "")
-    return doc.split("\n", 1)[0].strip() if doc else cls.__name__
+    if not doc:
+        return cls.__name__
+    text = " ".join(doc.split("\n\n", 1)[0].split())
+    return re.sub(r":\w+:`([^`]*)`|``([^`]*)``", lambda m: m.group(1) or m.group(2), text)
 
 
 __all__ = ["describe", "resolve", "HIDDEN_OPTIONS"]
