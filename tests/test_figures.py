@@ -383,7 +383,9 @@ def test_compare_figures_show_every_optimizer_when_results_coincide(tmp_path, ca
     assert main(["compare", "--problem", "bowl", "rosenbrock", "--optimizers", "sgd:lr=0.05",
                  "momentum:lr=0.05,momentum=0", "adam:lr=0.1", "--budget", "4", "--seeds", "2",
                  "--steps", "30", "--out", str(out)]) == 0
-    capsys.readouterr()
+    rank_head = next(line for line in capsys.readouterr().out.splitlines()
+                     if line.startswith("rank"))
+    assert "sgd:lr=0.05  momentum:lr=0.05,momentum=0" in rank_head  # long labels kept apart
     orange = "#ff7f0e"
     for name in ("loss_bowl.png", "profile.png", "expected_best_rosenbrock.png"):
         rgb = np.asarray(Image.open(out / name).convert("RGB")).astype(int)

@@ -23,7 +23,7 @@ from ..lab.compare import (
     tuning_seeds,
 )
 from ..lab.compare.report import performance_profile
-from ..lab.compare.study import HEARTBEAT, redact, work
+from ..lab.compare.study import HEARTBEAT, redact, remaining, work
 from ..lab.compare.tasks import (
     MNIST_METRICS,
     SURFACE_METRICS,
@@ -41,7 +41,7 @@ EXAMPLE = """examples:
   descentlab compare --problem bowl rosenbrock beale --optimizers sgd adam:lr=1e-3..1 \\
       momentum:momentum=0.9 --budget 30 --out out/compare-three
   descentlab compare --problem mnist --optimizers sgd momentum adam --budget 20 --seeds 3 \\
-      --iterations 500 --data-dir ../shared/data/mnist --out out/compare-mnist
+      --iterations 500 --data-dir /path/to/mnist --out out/compare-mnist
 
 search spaces: NAME uses the default space (lr log-uniform 1e-4..10, beta1/beta2/momentum/rho
 over their usual ranges); NAME:key=value fixes a value, NAME:key=LOW..HIGH[/log|/lin] tunes it
@@ -83,11 +83,8 @@ def _tasks(args: argparse.Namespace) -> list:
         elif args.target_accuracy is not None or args.check_every is not None:
             raise InputError("--target-accuracy and --check-every apply to --metric "
                              "iterations_to_accuracy")
-        from ..data import load_mnist
-
         hidden = tuple(_common.parse_hidden(args.hidden))
-        (x, t), (xt, tt) = load_mnist(args.data_dir, normalize=True, flatten=True,
-                                      progress=False)
+        (x, t), (xt, tt) = _common.load_mnist_data(args, progress=False)
         return [MnistTask(x, t, xt, tt, iterations=args.iterations, metric=metric,
                           batch_size=args.batch_size, hidden=hidden, target_accuracy=target,
                           check_every=every)]
@@ -171,9 +168,15 @@ def run(args: argparse.Namespace) -> int:
         children = [subprocess.Popen([sys.executable, "-m", "descentlab", *argv])
                     for _ in range(args.workers - 1)]
     worker = args.worker_only
-    bar = ProgressBar(args.budget * len(plans), "compare", unit=" trials",
-                      enabled=not worker)
-    count = [0]
+    total = args.budget * len(plans)
+    left = remaining(store, plans)
+    if left == 0 and not worker:
+        print(f"compare: the study is already complete ({args.budget} trials × {len(plans)} "
+              f"optimizer-problem pairs); writing the report from it (a larger --budget "
+              "extends it)")
+    bar = ProgressBar(total, "compare", unit=" trials", enabled=not worker and left > 0)
+    count = [total - left]
+    bar.update(count[0])
 
     def tick(n: int) -> None:
         count[0] += n
@@ -218,7 +221,8 @@ def write_report(result, args: argparse.Namespace, url: str, blas: int | None = 
         curves = result.expected_curves(t.name)
         written += style.save(figures.expected_best(
             curves, metric=result.metric_label, log=result.direction == "minimize",
-            title=f"{t.name}: expected best {result.metric_label} against the tuning budget"),
+            title=f"{t.name}: expected best {result.metric_label.replace('_', ' ')} "
+                  "against the tuning budget"),
             out / f"expected_best{suffix}", fmts)
         runs = {r.label: r.test.curves[0] for r in result.results if r.problem == t.name}
         kind = "iteration" if isinstance(t, MnistTask) else "step"
@@ -240,10 +244,11 @@ def write_report(result, args: argparse.Namespace, url: str, blas: int | None = 
                                               title="performance profile (test medians)"),
                               out / "profile", fmts)
         ranks, mean = result.rank_table()
-        head = f"{'rank':<12}" + "".join(f"{lab:>14}" for lab in result.labels)
-        lines = [head] + [f"{t.name:<12}" + "".join(f"{x:>14g}" for x in row)
+        w = max(14, *(len(lab) + 2 for lab in result.labels))  # long specs keep apart
+        head = f"{'rank':<12}" + "".join(f"{lab:>{w}}" for lab in result.labels)
+        lines = [head] + [f"{t.name:<12}" + "".join(f"{x:>{w}g}" for x in row)
                           for t, row in zip(result.tasks, ranks)]
-        lines.append(f"{'mean rank':<12}" + "".join(f"{x:>14.2f}" for x in mean))
+        lines.append(f"{'mean rank':<12}" + "".join(f"{x:>{w}.2f}" for x in mean))
         text.append("\n".join(lines))
         profile_doc = {"ranks": ranks, "mean_rank": mean,
                        "best_share": dict(zip(result.labels, rho[:, 0]))}

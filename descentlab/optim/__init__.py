@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError, InputTypeError
+from ..errors import InputError, InputTypeError, suggestion
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adafactor import Adafactor
@@ -26,7 +26,7 @@ from .adan import Adan
 from .ademamix import AdEMAMix
 from .adopt import Adopt
 from .asgd import ASGD
-from .base import Optimizer, accepted_arguments, did_you_mean, unknown_argument
+from .base import Optimizer, accepted_arguments, unknown_argument
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .describe import describe
 from .flat import FlatParams
@@ -64,6 +64,19 @@ def available() -> list[str]:
     return sorted([*OPTIMIZERS, *ALIASES])
 
 
+def unknown_optimizer(name: str) -> InputError:
+    """The error for a name that is not registered, with the closest registered name
+    (:func:`descentlab.errors.closest`) and the list — the same words from the Python API,
+    specs, search spaces and the command line.
+
+    >>> str(unknown_optimizer("adma")).split(";")[0]
+    "unknown optimizer 'adma' (did you mean 'adam'?)"
+    """
+    key = str(name).strip()
+    return InputError(f"unknown optimizer {key!r}{suggestion(key.lower(), available())}; "
+                      f"available: {', '.join(available())}")
+
+
 def create(name: str, **kwargs: Any) -> Optimizer:
     """Build an optimizer by case-insensitive name: ``create("adam", lr=0.3)``."""
     if not isinstance(name, str):
@@ -74,8 +87,7 @@ def create(name: str, **kwargs: Any) -> Optimizer:
     elif key in ALIASES:
         cls, preset = ALIASES[key]
     else:
-        raise InputError(f"unknown optimizer {name!r}{did_you_mean(key, available())}; "
-                         f"available: {', '.join(available())}")
+        raise unknown_optimizer(name)
     allowed = accepted_arguments(cls)
     for k in kwargs:
         if k not in allowed:
@@ -88,7 +100,7 @@ __all__ = [
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
-    "available", "create", "accepted_arguments",
+    "available", "create", "accepted_arguments", "unknown_optimizer",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
     "describe",

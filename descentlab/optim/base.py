@@ -58,6 +58,7 @@ from ..errors import (
     InputTypeError,
     MissingKeyError,
     NonFiniteError,
+    suggestion,
 )
 from ..files import atomic_path
 from . import fused as fused_path
@@ -303,8 +304,7 @@ def did_you_mean(word: str, choices: list[str]) -> str:
         if ours:
             return f" (did you mean {' and '.join(ours)}? {known[1]})"
         return f" ({known[1]})"
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return suggestion(word, choices)
 
 
 def unknown_argument(cls: type, name: str) -> InputTypeError:

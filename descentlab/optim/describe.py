@@ -68,7 +68,7 @@ def _registry() -> tuple[dict[str, type[Optimizer]], dict[str, tuple[type[Optimi
 
 def resolve(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
     """The class and preset keyword arguments behind a registry name (case-insensitive)."""
-    from ..errors import InputError
+    from ..errors import InputError, suggestion
 
     optimizers, aliases = _registry()
     key = str(name).strip().lower()
@@ -77,8 +77,9 @@ def resolve(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
     if key in aliases:
         cls, preset = aliases[key]
         return cls, dict(preset)
-    raise InputError(f"unknown optimizer {name!r}; available: "
-                     f"{', '.join(sorted([*optimizers, *aliases]))}")
+    names = sorted([*optimizers, *aliases])
+    raise InputError(f"unknown optimizer {name!r}{suggestion(key, names)}; available: "
+                     f"{', '.join(names)}")
 
 
 def _jsonable_number(x: Any) -> Any:
