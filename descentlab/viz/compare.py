@@ -24,9 +24,13 @@ def _positive(values: Sequence[np.ndarray]) -> bool:
     return all(f.size == 0 or (f > 0).all() for f in finite)
 
 
-def _plain(axis) -> None:
-    """A log axis labelled in plain numbers at 1, 2, 5 × 10ᵏ (``20``, ``0.05``), not 2×10¹."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+def _plain(ax, axis) -> None:
+    """A log axis labelled in plain numbers (``20``, ``0.05``, not 2×10¹): at 1, 2, 5 × 10ᵏ
+    over at most three decades, at the powers of ten over more."""
+    ax.autoscale_view()
+    lo, hi = axis.get_view_interval()
+    wide = lo > 0 and hi / lo > 1e3
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -60,7 +64,7 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
         ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
     if _positive(list(curves.values())):
         ax.set_yscale("log")
-        _plain(ax.yaxis)
+        _plain(ax, ax.yaxis)
     in_turns(ax, lines, list(curves))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{ylabel} (median, band {BAND[0]:.0%}–{BAND[1]:.0%}"
@@ -86,10 +90,10 @@ def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
         lines += ax.plot(n, clean[0], color=colour, label=label, marker="o", markersize=3)
         ax.fill_between(n, clean[1], clean[2], color=colour, alpha=0.12, linewidth=0)
     ax.set_xscale("log")
-    _plain(ax.xaxis)  # 1, 2, 5, 10, 20 trials
+    _plain(ax, ax.xaxis)  # 1, 2, 5, 10, 20 trials
     if log and _positive([c[1] for c in curves.values()]):
         ax.set_yscale("log")
-        _plain(ax.yaxis)
+        _plain(ax, ax.yaxis)
     in_turns(ax, lines, list(curves))
     ax.set_xlabel("trials of tuning budget")
     ax.set_ylabel(f"expected best {metric.replace('_', ' ')} (tuning seeds)")
