@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from . import __version__, commands
-from .errors import DescentlabError, InputError
+from .errors import DescentlabError, InputError, closest
 
 #: The command line's name for a user mistake (kept for old imports).
 UsageError = InputError
@@ -45,7 +45,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {message}{_flag_hint(self, message)}", file=sys.stderr)
         raise SystemExit(2)
 
     # argparse keeps what follows in private attributes: they are read here, once, so the
@@ -83,6 +83,32 @@ class Parser(argparse.ArgumentParser):
         return isinstance(action, argparse._StoreTrueAction)  # noqa: SLF001
 
 
+#: The command line being parsed (for the flag hints of :func:`_flag_hint`).
+_argv: list[str] = []
+
+
+def _flag_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """A flag that argparse does not know, near one it does (``race --optimizer`` for
+    ``--optimizers``, ``--stpes`` for ``--steps``): say so after its message."""
+    if parser.prog == "descentlab":  # unrecognized arguments: the subcommand's flags
+        sub = next((a for a in parser._actions  # noqa: SLF001 - the parser built here
+                    if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
+        command = next((t for t in _argv if sub is not None and t in sub.choices), None)
+        if command is None:
+            return ""
+        parser = sub.choices[command]
+    flags = list(parser._option_string_actions)  # noqa: SLF001
+    given = [t.split("=", 1)[0] for t in _argv if t.startswith("--")]
+    unknown = [t for t in given if t not in flags]
+    if message.startswith("the following arguments are required: "):
+        wanted = message.split(": ", 1)[1].split(", ")
+        pairs = [(t, w) for t in unknown for w in wanted if closest(t, [w]) == w]
+    else:
+        pairs = [(t, closest(t, flags)) for t in unknown]
+    hints = [f"{t} is not a flag of {parser.prog}: did you mean {w}?" for t, w in pairs if w]
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="descentlab",
@@ -118,6 +144,7 @@ def _check_repeats(parser: Parser, argv: list[str], command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _argv[:] = argv
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "run", None):

@@ -670,3 +670,49 @@ def test_target_accuracy_only_with_its_metric(tmp_path, capsys, argv):
     code, _, err = run_cli(capsys, *argv, "--optimizers", "adam", "--target-accuracy", "0.9",
                            "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o"))
     assert code == 2 and "--target-accuracy and --check-every apply to" in err
+
+
+def test_mnist_study_runs_under_the_blas_thread_policy(tmp_path, capsys, monkeypatch):
+    """compare --problem mnist: the same --blas-threads policy as `mnist` and `init`
+    (:func:`blas_threads`, tested in test_trust_cli.py), in force while every trial and test
+    re-run trains, and recorded in the manifest."""
+    import contextlib
+
+    from descentlab.commands import _common
+    from descentlab.lab.compare import tasks
+
+    policy = _common.blas_threads
+    active = []
+
+    @contextlib.contextmanager
+    def spy_policy(setting):
+        with policy(setting) as n:
+            active.append(setting)
+            yield n
+            active.pop()
+
+    calls = []
+    evaluate = tasks.MnistTask.evaluate
+
+    def spy(self, *a, **k):
+        calls.append(list(active))
+        return evaluate(self, *a, **k)
+
+    monkeypatch.setattr(_common, "blas_threads", spy_policy)
+    monkeypatch.setattr(tasks.MnistTask, "evaluate", spy)
+    write_files(tmp_path / "mnist", tiny_mnist(n_train=64, n_test=16))
+    for flag, setting in (([], "auto"), (["--blas-threads", "2"], 2)):
+        calls.clear()
+        out = tmp_path / f"m{setting}"
+        code, _, _ = run_cli(capsys, "--problem", "mnist", "--optimizers", "sgd", "--budget",
+                             "2", "--seeds", "1", "--iterations", "3", "--batch-size", "8",
+                             "--hidden", "4", "--data-dir", str(tmp_path / "mnist"), *flag,
+                             "--out", str(out))
+        assert code == 0 and len(calls) >= 2 and all(c == [setting] for c in calls), calls
+        doc = json.loads((out / "manifest.json").read_text())
+        with policy(setting) as n:
+            assert doc["settings"]["blas_threads"] == n
+    with pytest.raises(SystemExit) as e:  # argparse's own error for a flag's value
+        main(["compare", "--problem", "mnist", "--optimizers", "sgd", "--blas-threads", "0",
+              "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "--blas-threads" in capsys.readouterr().err

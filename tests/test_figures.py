@@ -104,6 +104,22 @@ def test_surface_view_lifts_every_path_onto_f(bowl_race):
     assert np.all(lift > 0) and np.ptp(lift) < 1e-9  # on the surface, a constant lift above it
 
 
+def test_surface_cut_keeps_a_level_rim(bowl_race):
+    """The surface is cut at the cap without a saw-tooth: every cell with a corner below the
+    cut is drawn (its other corners at the cap), every cell wholly above it is invisible."""
+    fig = surfaces.surface3d(bowl_race)
+    ax = fig.axes[0]
+    poly = next(c for c in ax.collections if len(c.get_facecolor()) > 100)
+    alpha = poly.get_facecolor()[:, 3]
+    X, Y, Z = surfaces.grid_of(bowl_race.problem, 70)
+    cap = ax.get_zlim()[1]
+    below = Z < cap
+    crossing_or_below = (below[:-1, :-1] | below[1:, :-1] | below[:-1, 1:] | below[1:, 1:])
+    assert (alpha > 0).sum() == crossing_or_below.sum()
+    assert (~crossing_or_below).sum() > 100  # the cut removes part of the bowl's window
+    plt_close(fig)
+
+
 def test_left_the_window_is_said_in_table_and_figures():
     r = race(problems.get("saddle"), ["sgd:lr=0.05", "rmsprop:lr=0.05"], steps=60)
     gone = r.entries[1]
@@ -147,6 +163,17 @@ def test_start_map_draws_one_panel_per_rate():
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert [t.split(":")[0] for t in titles] == ["lr = 0.05", "lr = 0.1", "lr = 0.2"]
     assert "lr 0.05 … 0.2 (3 rates)" in fig._suptitle.get_text()
+    # Tick labels of neighbouring panels do not collide at the joins.
+    fig.canvas.draw()
+    boxes = [[t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible()
+              and t.get_text()] for ax in fig.axes if ax.get_visible()]
+    for left, right in zip(boxes, boxes[1:]):
+        assert max(b.x1 for b in left) < min(b.x0 for b in right), "tick labels collide"
+    # The global and the local minimum have their own markers, and the legend says which.
+    marks = {line.get_marker() for line in fig.axes[0].get_lines()}
+    assert {"+", "x"} <= marks
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "global minimum" in labels and "local minimum" in labels
 
 
 def gif_frames(path):
@@ -225,6 +252,21 @@ def test_batch_curves_keep_t_zero():
     assert "t = 0 shown" in ax.get_xlabel()
 
 
+def test_batch_curves_legend_covers_no_data():
+    """E8: one legend, under the panels, overlapping none of them."""
+    t = np.linspace(0, 1, 50)
+    curves = {f"{mode} ({kind})": (t * 100, t, 1 + np.exp(-5 * t)) for kind in
+              ("standardised", "raw") for mode in ("batch", "stochastic", "mini-batch")}
+    fig = nn_figures.batch_mode_curves({"a": curves, "b": curves})
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert len(fig.legends[0].get_texts()) == 6
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent()), "the legend covers a panel"
+    plt_close(fig)
+
+
 def test_loss_curves_legend_carries_the_rate():
     settings = {"sgd": {"hyperparameters": {"lr": 0.01}},
                 "adam": {"hyperparameters": {"lr": 0.001}}}
@@ -260,3 +302,151 @@ def test_every_race_figure_survives_odd_surfaces(formula, tmp_path):
                  "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert "progress.png" in names and ("surface.png" in names) == ("y" in formula)
+
+
+def colour_pixels(fig, colours, tol=24) -> dict[str, int]:
+    """How many pixels of each colour the figure shows inside its axes (legends hidden, so
+    only the drawn data count)."""
+    from matplotlib.colors import to_rgb
+
+    for ax in fig.axes:
+        if ax.get_legend():
+            ax.get_legend().set_visible(False)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    height = rgb.shape[0]
+    inside = np.zeros(rgb.shape[:2], bool)
+    for ax in fig.axes:
+        x0, y0, x1, y1 = (int(round(v)) for v in ax.get_window_extent().extents)
+        inside[height - y1:height - y0, x0:x1] = True
+    out = {}
+    for c in colours:
+        target = np.round(np.array(to_rgb(c)) * 255)
+        out[c] = int(((np.abs(rgb - target).sum(axis=2) <= tol) & inside).sum())
+    return out
+
+
+def test_coinciding_compare_series_stay_visible():
+    """Compare figures: series that coincide (SGD's median under Nesterov's, AdaGrad's
+    expected best under RMSprop's, four equal profile steps) are each seen in their own colour
+    on the figure, and the legend says which equals which."""
+    from descentlab.viz import compare as cf
+
+    rng = np.random.default_rng(0)
+    a = np.exp(-np.linspace(0, 5, 60))[None, :] * rng.uniform(0.8, 1.2, (5, 1))
+    b = 3 * a
+    fig = cf.loss_bands({"nesterov": a, "adam": b, "sgd": a.copy()})
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["nesterov (5 seeds)", "adam (5 seeds)", "sgd (= nesterov) (5 seeds)"]
+    seen = colour_pixels(fig, [GREEN, RED, BLUE])
+    assert min(seen.values()) > 0.25 * seen[RED], seen  # each of the pair: half the line
+    plt_close(fig)
+
+    n = np.arange(1, 21)
+    mean = 1 / n
+    curves = {"adagrad": (n, mean, mean * 0.9, mean * 1.1), "rmsprop": (n, mean * (1 + 1e-6),
+                                                                        mean, mean),
+              "adam": (n, 2 / n, 1.8 / n, 2.2 / n)}
+    fig = cf.expected_best(curves, metric="test_accuracy")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == \
+        ["adagrad", "rmsprop (≈ adagrad)", "adam"]
+    assert ax.get_ylabel() == "expected best test accuracy (tuning seeds)"
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels()
+             if ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
+    assert ticks == ["1", "2", "5", "10", "20"], ticks
+    seen = colour_pixels(fig, [PURPLE, "#8c564b", RED])
+    assert min(seen.values()) > 0.25 * seen[RED], seen
+    plt_close(fig)
+
+    taus = np.geomspace(1, 8, 50)
+    rho = np.array([[0.25] * 25 + [0.75] * 25] * 4 + [[0.5] * 50])
+    labels = ["sgd", "momentum", "nesterov", "adam", "rmsprop"]
+    fig = cf.profile(taus, rho, labels)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["sgd", "momentum (= sgd)", "nesterov (= sgd)", "adam (= sgd)", "rmsprop"]
+    seen = colour_pixels(fig, [BLUE, "#ff7f0e", GREEN, RED, "#8c564b"])
+    assert min(seen.values()) > 0.12 * seen["#8c564b"], seen  # four share one line
+    plt_close(fig)
+
+
+def plt_close(fig):
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_compare_figures_show_every_optimizer_when_results_coincide(tmp_path, capsys):
+    """End to end: Momentum with momentum 0 is SGD, so their loss medians and profile steps
+    are equal; the written PNGs still show both colours along the line, and the legend note
+    says so."""
+    from descentlab.cli import main
+
+    out = tmp_path / "c"
+    assert main(["compare", "--problem", "bowl", "rosenbrock", "--optimizers", "sgd:lr=0.05",
+                 "momentum:lr=0.05,momentum=0", "adam:lr=0.1", "--budget", "4", "--seeds", "2",
+                 "--steps", "30", "--out", str(out)]) == 0
+    rank_head = next(line for line in capsys.readouterr().out.splitlines()
+                     if line.startswith("rank"))
+    assert "sgd:lr=0.05  momentum:lr=0.05,momentum=0" in rank_head  # long labels kept apart
+    orange = "#ff7f0e"
+    for name in ("loss_bowl.png", "profile.png", "expected_best_rosenbrock.png"):
+        rgb = np.asarray(Image.open(out / name).convert("RGB")).astype(int)
+        counts = {c: int((np.abs(rgb - [int(c[k:k + 2], 16) for k in (1, 3, 5)]).sum(axis=2)
+                          <= 24).sum()) for c in (BLUE, orange, RED)}
+        assert min(counts[BLUE], counts[orange]) > 0.2 * counts[RED], (name, counts)
+
+
+def test_noisy_race_says_which_seed_is_drawn_and_keeps_x_ticks():
+    """`race --seeds 20 --noise 0.5 --start-spread 1`: the paths drawn are seed 0's, from
+    its drawn start (not --start): titles, the overlay's start mark and the table say so;
+    with three racers in a 2 × 2 grid the top-right panel (nothing below it) keeps its x
+    tick labels."""
+    from descentlab.lab.engine import draw_starts
+
+    p = problems.get("bowl")
+    r = race(p, ["sgd:lr=0.95", "momentum:lr=0.1", "adam:lr=0.3"], start=(-7, 2), steps=10,
+             seeds=list(range(20)), noise=0.5, spread=1.0)
+    drawn = draw_starts(p, (-7, 2), 1.0, list(range(20)))[0]
+    assert drawn[0] != -7 and r.drawn_start == tuple(drawn)
+    where = "(" + ", ".join(f"{c:.3g}" for c in drawn) + ")"
+    words = f"seed 0 of 20 drawn: start {where}, spread 1 around (-7, 2), noise σ = 0.5"
+    fig = surfaces.contour_grid(r)
+    assert words in fig._suptitle.get_text()
+    fig.canvas.draw()
+    top_right = fig.axes[1]
+    assert [t.get_text() for t in top_right.get_xticklabels() if t.get_visible()
+            and t.get_text()], "the top-right panel lost its x tick labels"
+    assert top_right.get_xlabel() == "x"
+    assert words in surfaces.progress(r).axes[0].get_title()
+    ax = surfaces.overlay(r).axes[0]
+    start = [line for line in ax.get_lines() if line.get_label() == "start (seed 0)"]
+    assert len(start) == 1 and tuple(start[0].get_xydata()[0]) == tuple(drawn)
+    assert f"(each row: {words}" in r.table()
+    plt_close(fig)
+
+
+def test_notebook_e3_draws_in_the_palette_with_axis_labels(monkeypatch):
+    import json
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    nb = Path(__file__).parent.parent / "notebooks" / "e3_ill_conditioned_bowl.ipynb"
+    code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                     if c["cell_type"] == "code")
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    namespace: dict = {}
+    exec(code, namespace)
+    fig = shown[-1]
+    entries = namespace["r"].entries
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == len(entries) == 6
+    for ax, e, colour in zip(panels, entries, style.colours_for(e.name for e in entries)):
+        assert colour in path_colours(ax), (e.name, path_colours(ax))
+        assert ax.get_xlabel() in ("x", "") and ax.get_ylabel() in ("y", "")
+    assert {ax.get_xlabel() for ax in panels} == {"x"} | ({""} if len(panels) > 2 else set())
+    assert "y" in {ax.get_ylabel() for ax in panels}
+    plt.close(fig)

@@ -142,8 +142,42 @@ def test_optimizers_that_cannot_be_traced_exactly_say_why():
     assert t.steps[0].values["new point"] is not None  # the float trace runs
     with pytest.raises(InputError, match="2-D parameters only"):
         trace(problems.get("bowl"), "muon", (-7, 2), 1, exact=True)
-    with pytest.raises(InputTypeError, match="LBFGS needs the loss"):
-        trace(problems.get("bowl"), "lbfgs", (-7, 2), 1)
+    with pytest.raises(InputError, match="--exact cannot trace lbfgs") as e:
+        trace(problems.get("bowl"), "lbfgs", (-7, 2), 1, exact=True)
+    assert not isinstance(e.value, InputTypeError) and "closure" not in str(e.value)
+
+
+def test_lbfgs_trace_by_hand(capsys):
+    """`trace lbfgs` (the CLI once answered with the Python API's "call update(params,
+    closure=closure)"): one iteration per update on f = x²/2 + y² from (1, 1), by hand.
+    Step 1: g = (1, 2), d = −g, t = min(1, 1/‖g‖₁)·lr = 1/3, x = (2/3, 1/3).
+    Step 2: g = (2/3, 2/3); s = t·d = (−1/3, −2/3), y = Δg = (−1/3, −4/3), sᵀy = 1 (ρ = 1),
+    H_diag = sᵀy/yᵀy = 9/17; two-loop: q = −g, α = ρ sᵀq = 2/3, q − α y = (−4/9, 2/9),
+    r = H_diag·q = (−4/17, 2/17), β = ρ yᵀr = −4/51, d = r + (α − β) s = (−74/153, −58/153);
+    t = lr = 1: x = (28/153, −7/153)."""
+    f = problems.from_expression("x**2/2 + y**2")
+    t = trace(f, "lbfgs:max_iter=1", (1, 1), 2)
+    hand = [{"g": (1, 2), "d": (-1, -2), "new point": (2 / 3, 1 / 3)},
+            {"g": (2 / 3, 2 / 3), "d": (-74 / 153, -58 / 153), "new point": (28 / 153, -7 / 153)}]
+    for step, want in zip(t.steps, hand):
+        for q, v in want.items():
+            np.testing.assert_allclose(step.values[q], v, rtol=1e-14, err_msg=q)
+    assert t.steps[0].scalars["t"] == pytest.approx(1 / 3, rel=1e-15)
+    assert t.steps[1].scalars["H_diag"] == pytest.approx(9 / 17, rel=1e-14)
+    assert t.steps[1].scalars["pairs"] == 1 and t.steps[1].scalars["evaluations"] == 1
+    # The default (20 iterations, as torch.optim.LBFGS) from the CLI: the same points `race`
+    # draws for L-BFGS.
+    from descentlab.lab.race import race
+
+    assert main(["trace", "lbfgs", "--problem", "bowl", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "iterations" in out and "new point" in out
+    path = race(problems.get("bowl"), ["lbfgs"], start=(-7, 2), steps=2).entries[0].path
+    t = trace(problems.get("bowl"), "lbfgs", (-7, 2), 2)
+    np.testing.assert_array_equal([s.values["new point"] for s in t.steps], path[1:])
+    assert main(["trace", "lbfgs", "--problem", "bowl", "--exact"]) == 2
+    err = capsys.readouterr().err
+    assert "--exact cannot trace lbfgs" in err and "closure" not in err
 
 
 def test_exact_trace_is_bounded_on_huge_radicands():

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -12,6 +13,7 @@ import statistics
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from descentlab.cli import main as cli
@@ -235,3 +237,117 @@ def test_export_reruns_byte_identical_and_share_link(page, server, browser, tmp_
     assert other.evaluate("window.__playground.state()") == state
     assert other.evaluate("window.__playground.paths()") == paths
     other.close()
+
+
+def _pixels(page, region):
+    """The RGBA pixels (height, width, 4) of ``region``: 'background' (the drawn surface
+    without paths) or a canvas id."""
+    w, h, text = page.evaluate("""(region) => {
+      const c = region === 'background' ? window.__playground.background()
+        : document.getElementById(region);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let s = '';
+      for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
+      return [c.width, c.height, btoa(s)];
+    }""", region)
+    return np.frombuffer(base64.b64decode(text), np.uint8).reshape(h, w, 4).astype(int)
+
+
+def test_one_d_view_draws_the_curve_and_big_ticks(page):
+    # The quartic of E1: its curve f(x) is drawn inside the frame (in the curve's colour,
+    # #3b4a66), the frame in its grey (#98a2b3); the curve's lowest pixel lies over the
+    # global minimum x = 6.335 given by the catalogue.
+    page.select_option("#problem", "quartic")
+    page.wait_for_function(IDLE + " && window.__playground.surface().dim === 1",
+                           timeout=30_000)
+    box = page.evaluate("window.__playground.plot()")
+    surface = page.evaluate("window.__playground.surface()")
+    rgba = _pixels(page, "background")
+    x0, y0, w, h = box["x0"], box["y0"], box["w"], box["h"]
+    inside = rgba[y0 + 3:y0 + h - 3, x0 + 3:x0 + w - 3, :3]
+    curve = np.abs(inside - [0x3b, 0x4a, 0x66]).sum(axis=2) <= 40
+    columns = curve.any(axis=0)
+    assert columns.mean() >= 0.8, f"curve drawn in {columns.sum()} of {columns.size} columns"
+    lowest = np.where(columns, curve.shape[0] - 1 - np.argmax(curve[::-1], axis=0), -1)
+    px_min = x0 + 3 + np.flatnonzero(lowest == lowest.max()).mean()
+    (lo, hi), = surface["window"]
+    x_min = lo + (px_min - x0) / w * (hi - lo)
+    glob = [m["point"][0] for m in surface["minima"] if m["kind"] == "global"]
+    assert glob and abs(x_min - glob[0]) < 0.3, (x_min, glob)
+    frame = rgba[y0 + 5:y0 + h - 5, x0, :3]
+    assert (np.abs(frame - [0x98, 0xa2, 0xb3]).sum(axis=1) <= 12).all(), frame[:3]
+    # Tick text of at least 14 CSS pixels (read on a projector).
+    assert page.evaluate("window.__playground.tickPx()") >= 14
+
+
+def test_menus_formula_column_start_and_map(page):
+    # No menu label is clipped: every option's text fits its closed menu.
+    widths = page.evaluate("""() => [...document.querySelectorAll('#add-name, #problem')]
+      .map((sel) => { const g = document.createElement('canvas').getContext('2d');
+        const css = getComputedStyle(sel); g.font = css.font;
+        const room = sel.clientWidth - parseFloat(css.paddingLeft)
+          - parseFloat(css.paddingRight) - 20;
+        return [...sel.options].map((o) => [o.text, g.measureText(o.text).width, room]); })
+      .flat()""")
+    assert len(widths) > 30
+    assert all(width <= room for _, width, room in widths), \
+        [t for t, width, room in widths if width > room]
+    page.select_option("#add-name", "lion")
+    assert "Lion, EvoLved Sign Momentum" in page.inner_text("#add-info")
+
+    # A stability map of the bowl; a new surface clears it.
+    page.select_option("#map-racer", "0")
+    page.click("#stability")
+    page.wait_for_function("document.getElementById('map-info').textContent.includes('click')",
+                           timeout=30_000)
+    assert _pixels(page, "mapgrid")[..., 3].any()
+
+    # "your own formula…" keeps the start; the map of the bowl is gone.
+    page.select_option("#problem", "bowl")
+    page.wait_for_function(IDLE, timeout=30_000)
+    page.evaluate("window.__playground.state().start = [-3, 1.5]")
+    page.select_option("#problem", "__formula__")
+    page.wait_for_function(IDLE + " && window.__playground.surface().formula !== undefined",
+                           timeout=30_000)
+    assert page.evaluate("window.__playground.state().start") == [-3, 1.5]
+    assert page.evaluate("window.__playground.result().start") == [-3, 1.5]
+    assert page.evaluate("window.__playground.map()") is None
+    assert page.inner_text("#map-info") == "" and page.inner_text("#map-legend") == ""
+    assert not _pixels(page, "mapgrid")[..., 3].any()
+
+    # A formula that ends too early: the message names the column.
+    page.fill("#formula", "x**2/20 + y**")
+    page.wait_for_function("document.getElementById('formula-error').textContent.length > 0",
+                           timeout=10_000)
+    assert "syntax error at column 14" in page.inner_text("#formula-error")
+
+
+def test_refused_lr_fades_the_paths_and_marks_the_field(server, browser):
+    # An lr the library refuses: its error is shown, the field is marked, and the paths (of
+    # the previous lr) are drawn faded as stale until a race succeeds again.
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function(IDLE, timeout=30_000)
+    before = page.evaluate("window.__playground.result().racers[3].spec")
+    field = page.locator(".racer").nth(3).locator("input[data-hyper='lr']")
+    field.fill("-1")
+    field.dispatch_event("change")
+    page.wait_for_function("window.__playground.stale()", timeout=30_000)
+    assert "lr must be >= 0" in page.inner_text("#message")
+    assert "faded" in page.inner_text("#message")
+    assert "bad" in field.get_attribute("class") and "lr" in field.get_attribute("title")
+    assert page.evaluate("window.__playground.result().racers[3].spec") == before
+    assert "stale" in page.get_attribute("#canvas-wrap", "class")
+    field.fill("0.2")
+    field.dispatch_event("change")
+    page.wait_for_function("!window.__playground.stale() && window.__playground.pending === 0",
+                           timeout=30_000)
+    assert page.evaluate("window.__playground.result().racers[3].spec") == "adam:lr=0.2"
+    assert page.inner_text("#message") == "" and "bad" not in (field.get_attribute("class")
+                                                                or "")
+    assert errors == []
+    context.close()

@@ -514,6 +514,10 @@ def test_hostile_and_malformed_input_is_rejected_with_a_clear_message(text):
     ("x^2 + y^2 + foo", 13),
     ("  \n x^2 + é", 11),
     ("x^2 +* y", 6),
+    ("x**2/20 + y**", 14),  # ends too early: the column after the last character
+    ("x**2/20 + y**   ", 14),
+    ("x^2 + y^", 9),
+    ("1 + )", 5),
 ])
 def test_rejection_points_at_the_culprit(text, column):
     with pytest.raises(ValueError, match=f" at column {column}\\b"):

@@ -338,16 +338,40 @@ def add_training_arguments(p: argparse.ArgumentParser, iterations: int = 2000) -
     p.add_argument("--log-every", type=integer(1, limits.MAX_ITERATIONS), default=100,
                    help="print the losses every N iterations (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_blas_threads_argument(p)
+
+
+def add_blas_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--blas-threads N|auto``, read by :func:`blas_threads` (every MNIST command)."""
     p.add_argument("--blas-threads", type=blas_threads_type, default="auto", metavar="N|auto",
                    help="BLAS threads for the matrix products (default auto: "
                         "$OPENBLAS_NUM_THREADS if set, else 1, the faster on a busy machine)")
 
 
-def load_mnist_data(args: argparse.Namespace) -> tuple:
-    """MNIST from ``--data-dir`` (else $DESCENTLAB_DATA, else the cache), normalised, flat."""
+def load_mnist_data(args: argparse.Namespace, progress: bool = True) -> tuple:
+    """MNIST from ``--data-dir`` (else $DESCENTLAB_DATA, else the cache), normalised, flat.
+    A folder named by ``--data-dir`` or $DESCENTLAB_DATA must exist: a mistyped one is an
+    error (with the closest existing name beside it), not a download into a new folder;
+    only the default cache folder is created to download into."""
     from ..data import load_mnist
+    from ..errors import closest
 
-    return load_mnist(args.data_dir, normalize=True, flatten=True)
+    named = [("--data-dir", args.data_dir), ("$DESCENTLAB_DATA", os.environ.get(
+        "DESCENTLAB_DATA") if args.data_dir is None else None)]
+    for flag, value in named:
+        if not value:
+            continue
+        folder = Path(value).expanduser()
+        if folder.exists():
+            break
+        parent = folder.parent
+        near = closest(folder.name, [p.name for p in parent.iterdir() if p.is_dir()]
+                       ) if parent.is_dir() else None
+        hint = f" (did you mean {str(parent / near)!r}?)" if near else ""
+        raise InputError(f"{flag} {value}: no such folder{hint}; give the folder holding the "
+                         "four MNIST files, or leave out --data-dir to use $DESCENTLAB_DATA "
+                         "or download them once into ~/.cache/descentlab/mnist")
+    return load_mnist(args.data_dir, normalize=True, flatten=True, progress=progress)
 
 
 def add_noise_arguments(p: argparse.ArgumentParser, seeds: bool = False) -> None:

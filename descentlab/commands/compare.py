@@ -24,7 +24,7 @@ from ..lab.compare import (
     tuning_seeds,
 )
 from ..lab.compare.report import performance_profile
-from ..lab.compare.study import HEARTBEAT, redact, work
+from ..lab.compare.study import HEARTBEAT, redact, remaining, work
 from ..lab.compare.tasks import (
     MNIST_METRICS,
     SURFACE_METRICS,
@@ -45,7 +45,7 @@ EXAMPLE = """examples:
   descentlab compare --problem bowl rosenbrock beale --optimizers sgd adam:lr=1e-3..1 \\
       momentum:momentum=0.9 --budget 30 --out out/compare-three
   descentlab compare --problem mnist --optimizers sgd momentum adam --budget 20 --seeds 3 \\
-      --iterations 500 --data-dir ../shared/data/mnist --out out/compare-mnist
+      --iterations 500 --data-dir /path/to/mnist --out out/compare-mnist
 
 search spaces: NAME uses the default space (lr log-uniform 1e-4..10, beta1/beta2/momentum/rho
 over their usual ranges); NAME:key=value fixes a value, NAME:key=LOW..HIGH[/log|/lin] tunes it
@@ -84,11 +84,8 @@ def _tasks(args: argparse.Namespace) -> list:
         elif args.target_accuracy is not None or args.check_every is not None:
             raise InputError("--target-accuracy and --check-every apply to --metric "
                              "iterations_to_accuracy")
-        from ..data import load_mnist
-
         hidden = tuple(_common.parse_hidden(args.hidden))
-        (x, t), (xt, tt) = load_mnist(args.data_dir, normalize=True, flatten=True,
-                                      progress=False)
+        (x, t), (xt, tt) = _common.load_mnist_data(args, progress=False)
         return [MnistTask(x, t, xt, tt, iterations=args.iterations, metric=metric,
                           batch_size=args.batch_size, hidden=hidden, target_accuracy=target,
                           check_every=every)]
@@ -172,9 +169,15 @@ def run(args: argparse.Namespace) -> int:
         children = [subprocess.Popen([sys.executable, "-m", "descentlab", *argv])
                     for _ in range(args.workers - 1)]
     worker = args.worker_only
-    bar = ProgressBar(args.budget * len(plans), "compare", unit=" trials",
-                      enabled=not worker)
-    count = [0]
+    total = args.budget * len(plans)
+    left = remaining(store, plans)
+    if left == 0 and not worker:
+        print(f"compare: the study is already complete ({args.budget} trials × {len(plans)} "
+              f"optimizer-problem pairs); writing the report from it (a larger --budget "
+              "extends it)")
+    bar = ProgressBar(total, "compare", unit=" trials", enabled=not worker and left > 0)
+    count = [total - left]
+    bar.update(count[0])
 
     def tick(n: int) -> None:
         count[0] += n
@@ -184,20 +187,21 @@ def run(args: argparse.Namespace) -> int:
     if chunk is None and args.sampler == "random" and (args.storage or args.workers > 1
                                                        or worker):
         chunk = max(1, math.ceil(args.budget / 10))  # shared: several batches per study
-    work(store, plans, evaluators(tasks, spaces, tuning), sampler=args.sampler,
-         seed=args.seed, chunk=chunk, heartbeat=args.heartbeat, progress=tick,
-         max_trials=args.max_trials)
-    bar.close()
-    failed = [c.wait() for c in children]
-    if any(failed):
-        print(f"descentlab compare: {sum(1 for f in failed if f)} worker process(es) failed; "
-              "their trials were re-queued and run here", file=sys.stderr)
-    if worker or args.max_trials is not None:
-        return 0
-    test = held_out_seeds(args.test_seeds or args.seeds, args.seed)
-    result = collect(store, plans, tasks, spaces, budget=args.budget, tuning=tuning,
-                     test=test, sampler=args.sampler)
-    return write_report(result, args, url)
+    with _common.blas_threads(args.blas_threads) as threads:
+        work(store, plans, evaluators(tasks, spaces, tuning), sampler=args.sampler,
+             seed=args.seed, chunk=chunk, heartbeat=args.heartbeat, progress=tick,
+             max_trials=args.max_trials)
+        bar.close()
+        failed = [c.wait() for c in children]
+        if any(failed):
+            print(f"descentlab compare: {sum(1 for f in failed if f)} worker process(es) "
+                  "failed; their trials were re-queued and run here", file=sys.stderr)
+        if worker or args.max_trials is not None:
+            return 0
+        test = held_out_seeds(args.test_seeds or args.seeds, args.seed)
+        result = collect(store, plans, tasks, spaces, budget=args.budget, tuning=tuning,
+                         test=test, sampler=args.sampler)
+    return write_report(result, args, url, blas=threads)
 
 
 def _redacted_argv(argv: list[str] | None) -> list[str] | None:
@@ -222,7 +226,7 @@ def _cell(x: float) -> float | str:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-def write_report(result, args: argparse.Namespace, url: str) -> int:
+def write_report(result, args: argparse.Namespace, url: str, blas: int | None = None) -> int:
     from ..viz import compare as figures
     from ..viz import style
 
@@ -236,7 +240,8 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
         curves = result.expected_curves(t.name)
         written += style.save(figures.expected_best(
             curves, metric=result.metric_label, log=result.direction == "minimize",
-            title=f"{t.name}: expected best {result.metric_label} against the tuning budget"),
+            title=f"{t.name}: expected best {result.metric_label.replace('_', ' ')} "
+                  "against the tuning budget"),
             out / f"expected_best{suffix}", fmts)
         runs = {r.label: r.test.curves[0] for r in result.results if r.problem == t.name}
         kind = "iteration" if isinstance(t, MnistTask) else "step"
@@ -258,10 +263,11 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
                                               title="performance profile (test medians)"),
                               out / "profile", fmts)
         ranks, mean = result.rank_table()
-        head = f"{'rank':<12}" + "".join(f"{lab:>14}" for lab in result.labels)
-        lines = [head] + [f"{t.name:<12}" + "".join(f"{x:>14g}" for x in row)
+        w = max(14, *(len(lab) + 2 for lab in result.labels))  # long specs keep apart
+        head = f"{'rank':<12}" + "".join(f"{lab:>{w}}" for lab in result.labels)
+        lines = [head] + [f"{t.name:<12}" + "".join(f"{x:>{w}g}" for x in row)
                           for t, row in zip(result.tasks, ranks)]
-        lines.append(f"{'mean rank':<12}" + "".join(f"{x:>14.2f}" for x in mean))
+        lines.append(f"{'mean rank':<12}" + "".join(f"{x:>{w}.2f}" for x in mean))
         text.append("\n".join(lines))
         profile_doc = {"ranks": ranks, "mean_rank": mean,
                        "best_share": dict(zip(result.labels, rho[:, 0]))}
@@ -290,7 +296,8 @@ def write_report(result, args: argparse.Namespace, url: str) -> int:
                 "metric": result.metric, "direction": result.direction,
                 "budget": result.budget, "tuning_seeds": result.tuning_seeds,
                 "test_seeds": result.test_seeds, "sampler": result.sampler,
-                "storage": redact(url), "results": rows, "profile": profile_doc}
+                "storage": redact(url), "blas_threads": blas, "results": rows,
+                "profile": profile_doc}
     recorded = argparse.Namespace(**{**vars(args),
                                      "storage": args.storage and redact(args.storage),
                                      "argv": _redacted_argv(getattr(args, "argv", None))})
@@ -351,6 +358,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="mnist: mini-batch size (128)")
     p.add_argument("--hidden", default="100,100,100,100", help="mnist: hidden layer sizes")
     p.add_argument("--data-dir", default=None, help="mnist: folder of the IDX files")
+    _common.add_blas_threads_argument(p)
     p.add_argument("--storage", default=None, metavar="URL",
                    help="an Optuna storage URL (default sqlite:///OUT/study.db)")
     p.add_argument("--study", default="compare", metavar="NAME",

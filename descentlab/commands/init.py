@@ -9,7 +9,7 @@ from . import _common
 from ._common import add_training_arguments, blas_threads, load_mnist_data, parse_hidden
 
 EXAMPLE = """example:
-  descentlab init --data-dir ../shared/data/mnist --out results/e6
+  descentlab init --data-dir /path/to/mnist --out results/e6
   descentlab init --skip-mnist              # the histograms only (no data needed)
   descentlab init --optimizer sgd:lr=0.01 --iterations 2000
 """

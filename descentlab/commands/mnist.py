@@ -21,7 +21,7 @@ EXAMPLE = """example:
   descentlab mnist --optimizers sgd:lr=0.01 momentum:lr=0.01 nesterov:lr=0.01 \\
       adagrad rmsprop adam \\
       --iterations 2000 --batch-size 128 --hidden 100,100,100,100 \\
-      --data-dir ../shared/data/mnist --seed 0 --out results/e5
+      --data-dir /path/to/mnist --seed 0 --out results/e5
   descentlab mnist --optimizers adam:lr=0.001 adam:lr=0.01,beta2=0.99 --iterations 500
 
 Optimizer specs are NAME[:key=value,...]. The default is the classic six at the classic

@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         key = args.name.strip().lower()
         if key not in optim.available():
-            raise InputError(f"unknown optimizer {args.name!r}; available: "
-                             f"{', '.join(optim.available())}")
+            raise optim.unknown_optimizer(args.name)
         names = [key]
     for name in names:
         print(f"{name:<10} {_defaults(name)}")

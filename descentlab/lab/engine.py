@@ -182,8 +182,9 @@ def _nearest(problem: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, dist
 
 
-def _value_and_grad(problem: Any, X: np.ndarray) -> tuple[float, np.ndarray]:
-    """A closure's answer at the current point: (f summed over the runs, the gradient)."""
+def value_and_grad(problem: Any, X: np.ndarray) -> tuple[float, np.ndarray]:
+    """A closure's answer at the current point X (one point, or runs in rows): (f summed over
+    the runs, the gradient) — what L-BFGS's ``closure`` returns in the lab."""
     with np.errstate(all="ignore"):
         return (float(np.sum(problem.f(X))),
                 np.asarray(problem.grad(X), dtype=np.float64))
@@ -226,7 +227,7 @@ def _one_update(optimizer: Any, K: int,
                 return
             try:
                 with np.errstate(all="ignore"):
-                    opt.update(X, closure=lambda: _value_and_grad(problem, X))
+                    opt.update(X, closure=lambda: value_and_grad(problem, X))
             except NonFiniteError:  # (nonfinite="raise"): the run met inf/nan, it diverged
                 X[...] = np.nan
     else:

@@ -76,6 +76,30 @@ class RaceResult:
     noise: float = 0.0
     spread: float = 0.0
 
+    @property
+    def drawn_start(self) -> tuple[float, ...]:
+        """Where the drawn paths start: ``start``, or with seeds the first seed's start
+        (drawn around ``start`` when there is a spread)."""
+        if not self.entries:
+            return self.start
+        return tuple(float(c) for c in self.entries[0].path[0])
+
+    def start_words(self) -> str:
+        """The start of the drawn paths in words, for titles and the table: ``start (-7,
+        2)``, or with seeds which seed is drawn and where it starts: ``seed 0 of 20 drawn:
+        start (-6.22, 2.11), spread 1 around (-7, 2)``."""
+        def point(p: Sequence[float]) -> str:
+            return "(" + ", ".join(f"{c:.3g}" for c in p) + ")"
+
+        if not self.seeds:
+            return f"start {point(self.start)}"
+        words = f"seed {self.seeds[0]}"
+        words += f" of {len(self.seeds)} drawn" if len(self.seeds) > 1 else ""
+        words += f": start {point(self.drawn_start)}"
+        if self.spread:
+            words += f", spread {self.spread:g} around {point(self.start)}"
+        return words + (f", noise σ = {self.noise:g}" if self.noise else "")
+
     def describe_minimum(self, index: int | None) -> str:
         if index is None or index < 0:
             return "-"
@@ -113,6 +137,10 @@ class RaceResult:
                          "-" if np.isnan(e.distance) else f"{e.distance:.3g}",
                          "-" if e.reached_at is None else str(e.reached_at), e.ended or "-"])
         lines = fixed_width(_COLUMNS, rows)
+        if self.seeds:
+            lines.append(f"(each row: {self.start_words()}"
+                         + ("; every seed's f is in seeds.csv and spread.png)"
+                            if len(self.seeds) > 1 else ")"))
         lines.append(f"(tol = {self.tol:g}: 'steps to tol' is the first step from which the "
                      "path stays within tol of the minimum it ends at)")
         return "\n".join(lines)

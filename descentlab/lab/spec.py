@@ -93,8 +93,7 @@ def _parse(text: str) -> tuple[str, dict[str, tuple[str, int, int]]]:
     if name not in optim.available():
         lead = len(name_part) - len(name_part.lstrip())
         raise _error(text, lead, len(name_part.strip()),
-                     f"unknown optimizer {name_part.strip()!r}; available: "
-                     f"{', '.join(optim.available())}")
+                     str(optim.unknown_optimizer(name_part)))
     kwargs: dict[str, tuple[str, int, int]] = {}
     if not sep:
         return name, kwargs

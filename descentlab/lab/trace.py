@@ -54,6 +54,8 @@ class TraceStep:
     values: dict[str, np.ndarray] = field(default_factory=dict)
     #: name → per-coordinate exact values (None where not exact); None if not an exact trace
     exact: dict[str, list[Surd | None]] | None = None
+    #: name → one number for the whole step (L-BFGS: its step size t, iterations, ...)
+    scalars: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +89,8 @@ class Trace:
             lines.append(_pad(f"step {s.t}", label_w) + "  ".join(_rpad(n, width) for n in names))
             for q, cells in rows:
                 lines.append(_pad("  " + q, label_w) + "  ".join(_rpad(c, width) for c in cells))
+            if s.scalars:
+                lines.append("  " + ", ".join(f"{k} {v:.12g}" for k, v in s.scalars.items()))
             lines.append("")
         if self.note:
             lines.append(self.note)
@@ -357,6 +361,12 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
                          f"{problem.dim}-D")
     note = ""
     opt = build_optimizer(optimizer)  # a rejected value names the spec and the keyword
+    if getattr(opt, "needs_closure", False):
+        if exact:
+            raise InputError(f"--exact cannot trace {name}: its iterations compare and divide "
+                             "floats (curvature test, line search) with no element-wise rule "
+                             "to run on exact numbers; trace it without --exact")
+        return _trace_closure(problem, opt, optimizer, start_t, steps)
     eps_to_zero = exact and "eps" in opt.hyperparameters() and type(
         opt).eps_to_zero_in_exact_trace
     if exact:
@@ -402,3 +412,44 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
         out.append(step)
     return Trace(problem=problem, spec=optimizer, start=start_t, steps=out,
                  exact_requested=exact, note=note.strip())
+
+
+def _trace_closure(problem: Any, opt: optim.Optimizer, spec: str, start: tuple[float, ...],
+                   steps: int) -> Trace:
+    """L-BFGS (``needs_closure``), in floating point: one step is one ``update`` — up to
+    ``max_iter`` iterations, each a two-loop direction and a move (a fixed step or a
+    strong-Wolfe search), with the lab's closure (f and ∇f at the current point). Per step:
+    g at its start, the last iteration's direction d, the step and the new point; and as
+    numbers, the last step size t, the scaling H_diag = sᵀy/yᵀy, the (s, y) pairs kept, and
+    the iterations and closure evaluations the update made."""
+    from .engine import value_and_grad
+
+    x = np.array(start, dtype=float)
+    out: list[TraceStep] = []
+    note = ""
+    for t in range(1, steps + 1):
+        with np.errstate(all="ignore"):
+            f, g = value_and_grad(problem, x)
+        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+            note = f"stopped: f or its gradient is not finite at the point after step {t - 1}"
+            break
+        old, before = x.copy(), dict(opt.globals or opt.init_globals())
+        opt.update(x, closure=lambda: value_and_grad(problem, x))
+        st = opt.globals
+        values = {"g": g}
+        if "d" in st:
+            values["d"] = np.array(st["d"], dtype=float)
+        values.update({"step": x - old, "new point": x.copy()})
+        scalars = {"f": float(f)}
+        if "t" in st:
+            scalars.update(t=float(st["t"]), H_diag=float(st["H_diag"]),
+                           pairs=float(len(st["ro"])))
+        scalars.update(iterations=float(st["n_iter"] - before["n_iter"]),
+                       evaluations=float(st["func_evals"] - before["func_evals"]))
+        out.append(TraceStep(t=t, values=values, scalars=scalars))
+    lines = ["one step = one update of up to max_iter iterations; d and t are its last "
+             "iteration's (f: at the step's start)"]
+    if note:
+        lines.append(note)
+    return Trace(problem=problem, spec=spec, start=start, steps=out, exact_requested=False,
+                 note="\n".join(lines))

@@ -51,6 +51,7 @@ from .registry import (
     register,
     search_space,
     summary,
+    unknown_optimizer,
     unregister,
 )
 from .rmsprop import RMSprop
@@ -80,7 +81,8 @@ __all__ = [
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
-    "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
+    "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register", "unregister",
+    "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",

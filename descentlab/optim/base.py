@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError
+from ..errors import InputError, InputTypeError, suggestion
 from . import checkpoint, pipeline
 from . import fused as fused_path
 from .checkpoint import Checkpointed
@@ -105,8 +105,7 @@ def did_you_mean(word: str, choices: list[str]) -> str:
         if ours:
             return f" (did you mean {' and '.join(ours)}? {known[1]})"
         return f" ({known[1]})"
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return suggestion(word, choices)
 
 
 def unknown_argument(cls: type, name: str) -> InputTypeError:

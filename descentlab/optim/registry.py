@@ -215,9 +215,21 @@ def entry(name: str) -> Entry:
     key = name.strip().lower()
     found = _ENTRIES.get(key)
     if found is None:
-        raise InputError(f"unknown optimizer {name!r}{did_you_mean(key, available())}; "
-                         f"available: {', '.join(available())}")
+        raise unknown_optimizer(name)
     return found
+
+
+def unknown_optimizer(name: str) -> InputError:
+    """The error for a name that is not registered, with the closest registered name
+    (:func:`descentlab.errors.closest`) and the list — the same words from the Python API,
+    specs, search spaces and the command line.
+
+    >>> str(unknown_optimizer("adma")).split(";")[0]
+    "unknown optimizer 'adma' (did you mean 'adam'?)"
+    """
+    key = str(name).strip()
+    return InputError(f"unknown optimizer {key!r}{did_you_mean(key.lower(), available())}; "
+                      f"available: {', '.join(available())}")
 
 
 def get_class(name: str) -> type[Optimizer]:

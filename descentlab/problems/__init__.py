@@ -18,7 +18,7 @@ and :func:`from_expression` for user formulas such as ``"x**2/20 + y**2"``.
 
 from __future__ import annotations
 
-from ..errors import InputError
+from ..errors import InputError, suggestion
 from .base import Minimum, Problem
 from .catalogue import BUILDERS
 from .expression import from_expression, parse
@@ -48,5 +48,6 @@ def get(name: str) -> Problem:
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     problems = catalogue()
     if key not in problems:
-        raise InputError(f"unknown problem {name!r}; valid names: {', '.join(problems)}")
+        raise InputError(f"unknown problem {name!r}{suggestion(key, problems)}; valid names: "
+                         f"{', '.join(problems)}")
     return problems[key]

@@ -634,10 +634,13 @@ def _parse(text: str) -> tuple[Node, set[str], Node]:
             warnings.simplefilter("ignore")
             tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
-        where = ""
-        if e.offset and e.lineno == 1:
-            where = f" at column {columns[min(e.offset, len(columns)) - 1]}"
-        raise InputError(f"invalid expression {text!r}: syntax error{where} ({e.msg})") from None
+        where, why = "", e.msg
+        if e.lineno == 1 and e.offset and e.offset <= len(columns):
+            where = f" at column {columns[e.offset - 1]}"
+        elif e.lineno == 1:  # Python reports offset 0 when the text ends too early
+            where = f" at column {len(flat.rstrip()) + 1}, the end"
+            why = "it is incomplete" if why == "invalid syntax" else why
+        raise InputError(f"invalid expression {text!r}: syntax error{where} ({why})") from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
         raise InputError(f"invalid expression {text!r}: {e}") from None
     translator = _Translator(source, columns)

@@ -12,10 +12,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from ..lab.compare.report import BAND, quantile  # noqa: E402
 from ..lab.smoothing import smooth_curve  # noqa: E402
-from .style import colours_for  # noqa: E402
+from .style import colours_for, in_turns  # noqa: E402
 
 
 def _positive(values: Sequence[np.ndarray]) -> bool:
@@ -23,16 +24,29 @@ def _positive(values: Sequence[np.ndarray]) -> bool:
     return all(f.size == 0 or (f > 0).all() for f in finite)
 
 
+def _plain(ax, axis) -> None:
+    """A log axis labelled in plain numbers (``20``, ``0.05``, not 2×10¹): at 1, 2, 5 × 10ᵏ
+    over at most three decades, at the powers of ten over more."""
+    ax.autoscale_view()
+    lo, hi = axis.get_view_interval()
+    wide = lo > 0 and hi / lo > 1e3
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = "f − f*",
                xlabel: str = "step", start: int = 0, smooth: bool = False) -> plt.Figure:
     """Median over seeds (rows of each (S, T) array) per step, with the 25–75 % band; log
     y-axis when every value is positive. A seed that diverged drops out from then on.
-    ``smooth``: median and band smoothed as E5's curves (11-tap Kaiser window, β = 2)."""
+    ``smooth``: median and band smoothed as E5's curves (11-tap Kaiser window, β = 2).
+    Medians that coincide are drawn in turns, each dash in one optimizer's colour, the legend
+    saying which equals which (:func:`~descentlab.viz.style.in_turns`)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = colours_for(label.split(":")[0] for label in curves)
-    for (label, c), colour in zip(curves.items(), colours):
+    drawn = []
+    for c in curves.values():
         c = np.asarray(c, dtype=float)
-        x = np.arange(start, start + c.shape[1])
         with np.errstate(all="ignore"):
             ok = np.isfinite(c).any(axis=0)
             z = np.where(np.isfinite(c), c, np.inf)
@@ -43,10 +57,15 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
         med = np.where(np.isfinite(med), med, np.nan)
         if smooth:
             med, lo, hi = (smooth_curve(a) for a in (med, lo, hi))
-        ax.plot(x, med, color=colour, label=f"{label} ({c.shape[0]} seeds)")
+        drawn.append((np.arange(start, start + c.shape[1]), med, lo, hi, c.shape[0]))
+    lines = []
+    for (x, med, lo, hi, n), colour, label in zip(drawn, colours, curves):
+        lines += ax.plot(x, med, color=colour, label=f"{label} ({n} seeds)")
         ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
     if _positive(list(curves.values())):
         ax.set_yscale("log")
+        _plain(ax, ax.yaxis)
+    in_turns(ax, lines, list(curves))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{ylabel} (median, band {BAND[0]:.0%}–{BAND[1]:.0%}"
                   + (", smoothed)" if smooth else ")"))
@@ -61,18 +80,23 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
 def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
                   title: str = "", log: bool = True) -> plt.Figure:
     """Expected best value of n trials against n, with the 25–75 % band, per optimizer;
-    a log y-axis if ``log`` and every value is positive."""
+    a log y-axis if ``log`` and every value is positive; the budget axis in plain numbers
+    (1, 2, 5, 10, 20 …); coinciding curves take turns in their colours."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = colours_for(label.split(":")[0] for label in curves)
+    lines = []
     for (label, (n, mean, lo, hi)), colour in zip(curves.items(), colours):
         clean = [np.where(np.isfinite(a), a, np.nan) for a in (mean, lo, hi)]
-        ax.plot(n, clean[0], color=colour, label=label, marker="o", markersize=3)
+        lines += ax.plot(n, clean[0], color=colour, label=label, marker="o", markersize=3)
         ax.fill_between(n, clean[1], clean[2], color=colour, alpha=0.12, linewidth=0)
     ax.set_xscale("log")
+    _plain(ax, ax.xaxis)  # 1, 2, 5, 10, 20 trials
     if log and _positive([c[1] for c in curves.values()]):
         ax.set_yscale("log")
+        _plain(ax, ax.yaxis)
+    in_turns(ax, lines, list(curves))
     ax.set_xlabel("trials of tuning budget")
-    ax.set_ylabel(f"expected best {metric} (tuning seeds)")
+    ax.set_ylabel(f"expected best {metric.replace('_', ' ')} (tuning seeds)")
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
@@ -83,17 +107,20 @@ def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
 
 def profile(taus: np.ndarray, rho: np.ndarray, labels: Sequence[str], *,
             title: str = "") -> plt.Figure:
-    """Performance profiles ρₛ(τ) as step functions over log₂ τ."""
+    """Performance profiles ρₛ(τ) as step functions over log₂ τ; coinciding steps take turns
+    in their colours (:func:`~descentlab.viz.style.in_turns`)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    lines = []
     for label, r, colour in zip(labels, rho, colours_for(lb.split(":")[0] for lb in labels)):
-        ax.step(taus, r, where="post", color=colour, label=label)
+        lines += ax.step(taus, r, where="post", color=colour, label=label)
     ax.set_xscale("log", base=2)
     ax.set_ylim(-0.02, 1.02)
+    in_turns(ax, lines, list(labels))
     ax.set_xlabel("τ (within a factor τ of the best)")
     ax.set_ylabel("fraction of problems ρ(τ)")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

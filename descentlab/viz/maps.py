@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from . import style
 
@@ -36,6 +38,10 @@ def sweep_title(spec: str, swept: tuple[str, ...], what: str) -> str:
 
 def _rates(lr: np.ndarray) -> str:
     return f"lr {lr[0]:g}" if lr.size == 1 else f"lr {lr.min():g} … {lr.max():g} ({lr.size} rates)"
+
+
+#: How a minimum is marked on a map: + global, × local.
+MINIMUM_MARKERS = {"global": "+", "local": "x"}
 
 
 def _outcome_handles() -> list:
@@ -121,7 +127,8 @@ def start_map(result: Any, lr_index: int | None = None) -> Figure:
                       origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
                       interpolation="nearest")
             for m in p.minima:
-                ax.plot(*m.point, "+", color="black", markersize=10, markeredgewidth=1.5)
+                ax.plot(*m.point, MINIMUM_MARKERS[m.kind], color="black", markersize=10,
+                        markeredgewidth=1.5)
             ax.set_xlabel("start x")
             ax.set_ylabel("start y")
         else:
@@ -134,12 +141,17 @@ def start_map(result: Any, lr_index: int | None = None) -> Figure:
         ax.set_title(f"lr = {result.lr[i]:g}: {rate:.0%} of starts reach the global minimum",
                      fontsize=10)
         ax.label_outer()
+        # no tick at either end of x: side by side, "2.0" and "−2.0" would meet at the join
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10], prune="both"))
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{sweep_title(result.optimizer, ('lr',), _rates(result.lr[indices]))} on "
                  f"{p.name}: outcome by start point, {result.steps} steps", fontsize=11)
-    fig.legend(handles=_outcome_handles(), loc="outside lower center", ncol=4, fontsize=8,
-               frameon=False)
+    kinds = sorted({m.kind for m in p.minima}) if p.dim == 2 else []
+    marks = [Line2D([], [], marker=MINIMUM_MARKERS[k], color="black", linestyle="none",
+                    markersize=8, markeredgewidth=1.5, label=f"{k} minimum") for k in kinds]
+    fig.legend(handles=_outcome_handles() + marks, loc="outside lower center",
+               ncol=4 + len(marks), fontsize=8, frameon=False)
     return fig
 
 

@@ -112,8 +112,10 @@ def batch_mode_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, 
     """E8: for each dataset (row), the full-data loss against samples seen and against wall
     time (columns; a symmetric-log time axis, so t = 0 — before the first update — is shown).
     ``panels[dataset][label] = (samples, seconds, loss)``; one colour per mode (the label's
-    text before " ("), labels containing "(raw)" drawn dashed."""
-    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels)), squeeze=False)
+    text before " ("), labels containing "(raw)" drawn dashed; one legend under the panels,
+    where it covers no data."""
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels) + 0.6),
+                             squeeze=False, layout="constrained")
     for r, (dataset, curves) in enumerate(panels.items()):
         modes = list(dict.fromkeys(label.split(" (")[0] for label in curves))
         for label, (samples, seconds, loss) in curves.items():
@@ -140,6 +142,6 @@ def batch_mode_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, 
             ax.set_ylabel("loss on the whole set")
             ax.set_title(dataset)
             ax.grid(alpha=0.3)
-        axes[r][0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     return fig

@@ -8,11 +8,13 @@ a 1-D curve and a loss plot; a racer without one takes the next of :data:`EXTRA`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -111,6 +113,85 @@ def racer_styles(names: Iterable[str]) -> list[RacerStyle]:
     return [RacerStyle(colour=c, marker=MARKERS[k % len(MARKERS)], size=4.5 + grow * (n - 1 - k),
                        width=1.0 + widen * (n - 1 - k), zorder=4 + k, hollow=k < n - 1)
             for k, c in enumerate(colours_for(names))]
+
+
+#: Dash length (in line widths) of lines drawn in turns where they coincide.
+TURN = 4.0
+
+
+def coinciding(ys: Sequence[Any], px: float = 2.0, share: float = 0.8) -> list[int]:
+    """For each curve (its y values in display pixels, all at the same x), the index of the
+    first curve it coincides with on the figure — within ``px`` pixels at ``share`` of the
+    points where either is drawn — or its own index.
+
+    >>> coinciding([[10.0, 20.0, 30.0], [50.0, 60.0, 70.0], [10.5, 20.0, 31.0]])
+    [0, 1, 0]
+    """
+    arrays = [np.asarray(y, dtype=float) for y in ys]
+    out: list[int] = []
+    for i, a in enumerate(arrays):
+        out.append(next((j for j in range(i)
+                         if out[j] == j and _close(arrays[j], a, px, share)), i))
+    return out
+
+
+def _close(a: np.ndarray, b: np.ndarray, px: float, share: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    drawn = np.isfinite(a) | np.isfinite(b)
+    if not drawn.any():
+        return False
+    with np.errstate(invalid="ignore"):
+        near = np.abs(a - b) <= px
+    return bool((near & drawn).sum() >= share * drawn.sum())
+
+
+def in_turns(ax: Any, lines: Sequence[Any], names: Sequence[str]) -> None:
+    """Keep lines that coincide on ``ax`` visible (call after plotting, before the legend): a
+    group of m lines that lie on top of each other (:func:`coinciding`, in display pixels
+    at the axes' current scales and limits) is redrawn as one line whose dashes take turns in
+    the m colours (line k of the group: dash TURN, gap (m−1)·TURN, shifted by k dashes), and
+    every member after the first names the first in its legend label: ``sgd (= nesterov)``
+    when the data are equal, ``sgd (≈ nesterov)`` when they only look so.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> lines = [ax.plot([0, 1, 2], y, label=n)[0] for n, y in
+    ...          (("nesterov", [1, 2, 3]), ("adam", [3, 1, 0]), ("sgd", [1, 2, 3]))]
+    >>> in_turns(ax, lines, ["nesterov", "adam", "sgd"])
+    >>> [(line.get_label(), line.get_linestyle()) for line in lines]
+    [('nesterov', '--'), ('adam', '-'), ('sgd (= nesterov)', '--')]
+    >>> plt.close(fig)
+    """
+    ax.autoscale_view()
+    xs = [np.asarray(line.get_xdata(), dtype=float) for line in lines]
+    ys = []
+    for line, x in zip(lines, xs):
+        with np.errstate(all="ignore"):
+            y = np.asarray(line.get_ydata(), dtype=float)
+            points = ax.transData.transform(np.column_stack([x, y]))[:, 1]
+        if ax.get_yscale() == "log":
+            points = np.where(y > 0, points, np.nan)
+        ys.append(np.where(np.isfinite(y), points, np.nan))
+    first = coinciding(ys)
+    for i, g in enumerate(first):  # (different x: never the same curve)
+        if g != i and (xs[i].shape != xs[g].shape or not np.array_equal(xs[i], xs[g])):
+            first[i] = i
+    groups: dict[int, list[int]] = {}
+    for i, g in enumerate(first):
+        groups.setdefault(g, []).append(i)
+    for g, group in groups.items():
+        m = len(group)
+        if m == 1:
+            continue
+        for k, i in enumerate(group):
+            lines[i].set_linestyle((((m - k) % m) * TURN, (TURN, (m - 1) * TURN)))
+            if k:
+                same = np.array_equal(np.asarray(lines[i].get_ydata(), dtype=float),
+                                      np.asarray(lines[g].get_ydata(), dtype=float),
+                                      equal_nan=True)
+                note = f"{names[i]} ({'=' if same else '≈'} {names[g]})"
+                lines[i].set_label(lines[i].get_label().replace(names[i], note, 1))
 
 
 #: Metadata that would make two saves of one figure differ, left out (per format).

@@ -101,10 +101,14 @@ def contour_grid(result: Any, ncols: int = 2, look: str = "palette") -> Figure:
         ax.set_title(title + suffix, color=c, fontsize=11, fontweight="bold")
         ax.label_outer()
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, prune="upper"))
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    fig.suptitle(f"{result.problem.name}: f = {result.problem.formula}, start "
-                 f"{_point(result.start)}, {result.steps} steps", fontsize=12)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.set_visible(False)
+        elif k + ncols >= n:  # nothing below it: its own x tick labels
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("x")
+    fig.suptitle(f"{result.problem.name}: f = {result.problem.formula}, "
+                 f"{result.start_words()}, {result.steps} steps", fontsize=12)
     fig.tight_layout()
     return fig
 
@@ -118,7 +122,8 @@ def overlay(result: Any) -> Figure:
     draw_contours(ax, result.problem, result.start)
     for e, st in zip(result.entries, style.racer_styles(e.name for e in result.entries)):
         draw_path(ax, e.path[:, 0], e.path[:, 1], st, label=racer_label(e))
-    ax.plot(*result.start, "s", color="black", markersize=6, zorder=20, label="start")
+    ax.plot(*result.drawn_start, "s", color="black", markersize=6, zorder=20,
+            label=f"start (seed {result.seeds[0]})" if result.seeds else "start")
     ax.legend(loc="best", fontsize=9, framealpha=0.85)
     ax.set_title(f"{result.problem.name}: f = {result.problem.formula}, {result.steps} steps",
                  fontsize=11)
@@ -152,8 +157,8 @@ def curve(result: Any) -> Figure:
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.legend(fontsize=9)
-    ax.set_title(f"{result.problem.name}: f = {result.problem.formula}, start "
-                 f"{_point(result.start)}, {result.steps} steps", fontsize=10)
+    ax.set_title(f"{result.problem.name}: f = {result.problem.formula}, "
+                 f"{result.start_words()}, {result.steps} steps", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -215,7 +220,7 @@ def progress(result: Any) -> Figure:
     ax.set_xlabel("step")
     ax.grid(alpha=0.3, which="both" if gaps else "major")
     ax.legend(fontsize=8, framealpha=0.85)
-    ax.set_title(f"{p.name}: f = {p.formula}, start {_point(result.start)}", fontsize=10)
+    ax.set_title(f"{p.name}: f = {p.formula}, {result.start_words()}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -226,12 +231,25 @@ def surface_axes(fig: Figure, problem: Any, start: tuple[float, ...],
     returns the axes, the cap and the height by which paths are lifted above the surface."""
     X, Y, Z = grid_of(problem, 70)
     cap = level_cap(problem, start, Z)
-    Zc = np.where(np.isfinite(Z) & (Z <= cap), Z, np.nan)  # the cut: nothing above it
+    # The cut: f is clipped to the cap, and every cell lying wholly above it is transparent.
+    # Cells that cross it keep their corners at the cap, so the rim runs level at f = cap
+    # (dropping those cells, as NaN does, left a saw-tooth of whole cells).
+    ok = np.isfinite(Z)
+    Zc = np.where(ok, np.minimum(Z, cap), np.nan)
     ax = fig.add_subplot(rect, projection="3d", computed_zorder=False)
-    finite = Zc[np.isfinite(Zc)]
-    if finite.size:  # (a surface undefined on the whole window leaves the box empty)
-        ax.plot_surface(X, Y, Zc, cmap="viridis", alpha=0.55, linewidth=0, antialiased=False,
-                        rcount=70, ccount=70, zorder=1)
+    below = Zc[ok & (Z <= cap)]
+    if below.size:  # (a surface undefined on the whole window leaves the box empty)
+        import matplotlib.pyplot as plt
+
+        lo_c = float(below.min())
+        colours = plt.get_cmap("viridis")((Zc - lo_c) / ((cap - lo_c) or 1.0))
+        above = ~ok | (Z >= cap)
+        cell_above = above[:-1, :-1] & above[1:, :-1] & above[:-1, 1:] & above[1:, 1:]
+        colours[..., 3] = 0.55
+        colours[:-1, :-1, 3] = np.where(cell_above, 0.0, 0.55)
+        ax.plot_surface(X, Y, Zc, facecolors=colours, linewidth=0, antialiased=False,
+                        rcount=70, ccount=70, zorder=1, shade=False)
+    finite = below
     lo = float(finite.min()) if finite.size else cap - 1.0
     lift = 0.015 * (cap - lo)
     ax.set_zlim(lo, cap)
@@ -292,7 +310,3 @@ def curve_limits(ax: Axes, xs: np.ndarray, fs: np.ndarray, top: float = np.inf) 
     pad = 0.08 * (hi - lo or 1.0)
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(lo - pad, hi + pad)
-
-
-def _point(p: tuple[float, ...]) -> str:
-    return "(" + ", ".join(f"{c:g}" for c in p) + ")"

@@ -45,6 +45,7 @@ from .study import (
     check_existing,
     completed,
     create_studies,
+    extend_studies,
     open_storage,
     work,
 )
@@ -288,6 +289,7 @@ def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: i
     store = open_storage(storage, heartbeat)
     check_existing(store, plans)  # every study checked before any is created or run
     create_studies(store, plans, sampler, seed, bulk=bulk)
+    extend_studies(store, plans)  # a larger --budget continues the plan
     return store, plans, spaces
 
 

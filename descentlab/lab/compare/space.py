@@ -33,6 +33,7 @@ import numpy as np
 
 from ... import optim
 from ...errors import InputError
+from ...optim.base import did_you_mean
 from ...optim.hyperparams import default_log
 from ..spec import parse_value
 
@@ -126,8 +127,8 @@ def parse_space(spec: str) -> Space:
     name_part, sep, rest = spec.partition(":")
     name = name_part.strip().lower()
     if name not in optim.available():
-        raise InputError(f"unknown optimizer {name_part.strip()!r} in {spec!r}; available: "
-                         f"{', '.join(optim.available())}")
+        error = optim.unknown_optimizer(name_part)
+        raise (InputError(f"optimizer spec {spec!r}: {error}") if sep else error)
     known = optim.create(name).hyperparameters()
     ranges: dict[str, Dim] = {}
     fixed: dict[str, Any] = {}
@@ -140,8 +141,8 @@ def parse_space(spec: str) -> Space:
         if key in ranges or key in fixed:
             raise InputError(f"optimizer spec {spec!r}: {key!r} given twice")
         if key != "lr" and key not in known:
-            raise InputError(f"optimizer spec {spec!r}: {name} has no hyperparameter {key!r}; "
-                             f"it has {', '.join(known)}")
+            raise InputError(f"optimizer spec {spec!r}: {name} has no hyperparameter {key!r}"
+                             f"{did_you_mean(key, ['lr', *known])}; it has {', '.join(known)}")
         if ".." in raw:
             if key not in known:
                 raise InputError(f"optimizer spec {spec!r}: {key!r} cannot be tuned")

@@ -194,7 +194,9 @@ def _normal(value: Any) -> Any:
 
 def check_existing(storage: Any, plans: Sequence[StudyPlan]) -> list[bool]:
     """For every plan: does its study exist already? An existing one must have the same
-    protocol (else InputError, naming the study and the first difference)."""
+    protocol (else InputError, naming the study and the first difference) — but for a
+    larger budget, which :func:`extend_studies` adds; a smaller one is refused (a study is
+    never shrunk)."""
     out = []
     for p in plans:
         try:
@@ -203,15 +205,70 @@ def check_existing(storage: Any, plans: Sequence[StudyPlan]) -> list[bool]:
             out.append(False)
             continue
         _wait_ready(storage, sid, p.name)
-        stored = storage.get_study_user_attrs(sid).get("protocol")
-        if stored != _normal(p.protocol):
-            diff = [k for k in sorted(set(stored or {}) | set(p.protocol))
-                    if (stored or {}).get(k) != _normal(p.protocol).get(k)]
+        stored = storage.get_study_user_attrs(sid).get("protocol") or {}
+        new = _normal(p.protocol)
+        diff = [k for k in sorted(set(stored) | set(new))
+                if k != "budget" and stored.get(k) != new.get(k)]
+        if diff or "budget" not in stored:
             raise InputError(f"--study: study {p.name!r} exists with a different protocol "
                              f"(differs in {', '.join(diff) or 'everything'}); choose another "
                              "--study name or --out folder")
+        if stored["budget"] > p.budget:
+            raise InputError(f"--budget {p.budget}: study {p.name!r} already holds "
+                             f"{stored['budget']} trials and is never shrunk; give --budget "
+                             f"{stored['budget']} or more (or another --study or --out)")
         out.append(True)
     return out
+
+
+def extend_studies(storage: Any, plans: Sequence[StudyPlan]) -> list[str]:
+    """Raise the budget of existing studies to their plan's: queue the planned trials
+    old budget … new budget − 1 (random search continues its plan — the first trials and
+    their results are unchanged; TPE gets more trials to propose), then record the new
+    budget. Safe to repeat (only plan indices not yet queued are added); run it from one
+    process before starting workers on the larger budget. Returns the studies extended."""
+    import optuna
+
+    extended = []
+    for p in plans:
+        try:
+            sid = storage.get_study_id_from_name(p.name)
+        except KeyError:
+            continue
+        protocol = storage.get_study_user_attrs(sid).get("protocol") or {}
+        if protocol.get("budget", p.budget) >= p.budget:
+            continue
+        have = {t.user_attrs.get("plan_index") for t in storage.get_all_trials(sid)}
+        _add_waiting(optuna.load_study(study_name=p.name, storage=storage), p,
+                     [i for i in range(p.budget) if i not in have])
+        storage.set_study_user_attr(sid, "protocol", _normal(p.protocol))
+        extended.append(p.name)
+    return extended
+
+
+def _add_waiting(study: Any, p: StudyPlan, indices: Sequence[int]) -> None:
+    """Queue WAITING trials for these plan indices, with their planned parameters."""
+    import optuna
+
+    dists = _distributions(p)
+    for i in indices:  # with their parameters: nothing to suggest
+        params = p.configs[i] if p.configs else {}
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING, params=params,
+            distributions={k: dists[k] for k in params}, user_attrs={"plan_index": i}))
+
+
+def _distributions(p: StudyPlan) -> dict[str, Any]:
+    """Optuna's distributions of the plan's tuned dims."""
+    import optuna
+
+    return {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
+            for k, d in p.distributions.items()}
+
+
+def remaining(storage: Any, plans: Sequence[StudyPlan]) -> int:
+    """Planned trials (over all studies) without a completed run yet."""
+    return sum(p.budget - len(_completed_by_index(storage, p)) for p in plans)
 
 
 def use_bulk(storage: Any, bulk: bool | None) -> bool:
@@ -244,8 +301,7 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
         except optuna.exceptions.DuplicatedStudyError:
             others.append(p)
             continue
-        dists = {k: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log)
-                 for k, d in p.distributions.items()}
+        dists = _distributions(p)
         configs = p.configs or [{} for _ in range(p.budget)]  # TPE: chosen at the start
         try:
             if fast:  # protocol, trials and 'ready' in one transaction
@@ -254,11 +310,7 @@ def create_studies(storage: Any, plans: Sequence[StudyPlan], sampler: str, seed:
                 continue
             study = optuna.load_study(study_name=p.name, storage=storage)
             study.set_user_attr("protocol", _normal(p.protocol))
-            for i, params in enumerate(configs):  # with their parameters: nothing to suggest
-                study.add_trial(optuna.trial.create_trial(
-                    state=optuna.trial.TrialState.WAITING, params=params,
-                    distributions={k: dists[k] for k in params},
-                    user_attrs={"plan_index": i}))
+            _add_waiting(study, p, range(len(configs)))
             study.set_user_attr("ready", True)
         except BaseException:  # Ctrl-C, a lost connection: no study half-queued stays behind
             storage.delete_study(sid)
@@ -450,11 +502,8 @@ def _fail_and_requeue(storage: Any, study: Any, trial_ids: list[int]) -> None:
             retry(study, copy.deepcopy(storage.get_trial(tid)))
 
 
-def completed(storage: Any, plan: StudyPlan) -> list[Any]:
-    """The COMPLETE trials of a study, one per plan index (the first to complete), in plan
-    order: objects with ``value``, ``params`` and ``user_attrs`` (Optuna's FrozenTrials, or
-    :class:`.bulk.Done` read in bulk where the storage allows — the same fields). Raises
-    InputError if some planned trial has no completed run."""
+def _completed_by_index(storage: Any, plan: StudyPlan) -> dict[int, Any]:
+    """Plan index → its first completed trial (indices within the plan's budget)."""
     from optuna.trial import TrialState
 
     from . import bulk as _bulk
@@ -467,8 +516,19 @@ def completed(storage: Any, plan: StudyPlan) -> list[Any]:
     by_index: dict[int, Any] = {}
     for t in trials:
         i = t.user_attrs.get("plan_index")
-        if i is not None and i not in by_index:
+        if i is not None and i < plan.budget and i not in by_index:
             by_index[i] = t
+    return by_index
+
+
+def completed(storage: Any, plan: StudyPlan) -> list[Any]:
+    """The COMPLETE trials of a study, one per plan index (the first to complete), in plan
+    order: objects with ``value``, ``params`` and ``user_attrs`` (Optuna's FrozenTrials, or
+    :class:`.bulk.Done` read in bulk where the storage allows — the same fields). Raises
+    InputError if some planned trial has no completed run."""
+
+
+    by_index = _completed_by_index(storage, plan)
     missing = [i for i in range(plan.budget) if i not in by_index]
     if missing:
         raise InputError(f"study {plan.name!r}: trials {missing[:5]} never completed "
@@ -477,5 +537,5 @@ def completed(storage: Any, plan: StudyPlan) -> list[Any]:
 
 
 __all__ = ["HEARTBEAT", "StudyPlan", "open_storage", "fast_sqlite", "check_existing",
-           "create_studies", "use_bulk", "work", "completed", "redact", "check_sqlite_file",
-           "MAX_RETRY"]
+           "create_studies", "extend_studies", "remaining", "use_bulk", "work", "completed",
+           "redact", "check_sqlite_file", "MAX_RETRY"]

@@ -7,7 +7,8 @@
 const OUTCOME = {global: "#2ca02c", local: "#ff9f1c", moving: "#c7c7c7", diverged: "#222222"};
 const OUTCOME_TEXT = {global: "global minimum", local: "local minimum", moving: "still moving",
   diverged: "diverged"};
-const M = {l: 48, r: 12, t: 12, b: 30};  // plot margins in canvas pixels
+const TICK_PX = 15;  // tick text in canvas pixels: ≥ 14 CSS px on the usual layout (projectors)
+const M = {l: 62, r: 14, t: 12, b: 44};  // plot margins in canvas pixels
 
 const $ = (id) => document.getElementById(id);
 const meta = {describe: {}, names: [], problems: [], limits: {}, features: {}};
@@ -26,10 +27,12 @@ let hover = null, pinned = null;
 let background = null;    // offscreen canvas with the filled contours
 const traces = new Map();
 let mapData = null;       // the last stability or start map
+let stale = false;        // the last race request failed: the paths drawn are older settings
 // What the browser test reads: redraw timings (ms) and whether work is pending.
 window.__playground = {redraws: [], pending: 0, fieldReady: false, errors: [], lastExport: null,
   state: () => state, paths: () => paths, result: () => result, surface: () => surf,
-  map: () => mapData,
+  map: () => mapData, stale: () => stale, background: () => background, plot: () => plotBox(),
+  tickPx: () => TICK_PX * canvas.getBoundingClientRect().width / canvas.width,  // CSS px
   toPage: (pt) => {  // viewport coordinates of a world point on the map (for drivers)
     const r = canvas.getBoundingClientRect(), [px, py] = toPx(shown(pt));
     return [r.left + px * r.width / canvas.width, r.top + py * r.height / canvas.height];
@@ -122,6 +125,7 @@ function eventPoint(ev) {
 }
 
 // ------------------------------------------------------------------ drawing
+const CURVE = "#3b4a66", FRAME = "#98a2b3";  // 1-D: the curve f(x); the plot frame
 const STOPS = [[0, [92, 141, 196]], [0.3, [170, 205, 228]], [0.62, [236, 242, 240]], [1, [250, 226, 196]]];
 function ramp(t) {
   for (let i = 1; i < STOPS.length; i++) {
@@ -169,30 +173,32 @@ function renderBackground() {
     }
     g.putImageData(img, b.x0, b.y0);
   } else {
-    g.strokeStyle = "#3b4a66"; g.lineWidth = 2; g.beginPath();
+    g.save(); g.beginPath(); g.rect(b.x0, b.y0, b.w, b.h); g.clip();  // the curve inside the frame
+    g.strokeStyle = CURVE; g.lineWidth = 2; g.beginPath();
+    let gap = true;  // a point where f is undefined breaks the curve
     surf.axes[0].forEach((x, i) => {
-      if (surf.values[i] === null) return;
+      if (surf.values[i] === null) { gap = true; return; }
       const [px, py] = toPx([x, surf.values[i]]);
-      i ? g.lineTo(px, py) : g.moveTo(px, py);
+      if (gap) g.moveTo(px, py); else g.lineTo(px, py);
+      gap = false;
     });
-    g.save(); g.beginPath(); g.rect(b.x0, b.y0, b.w, b.h); g.clip(); g.restore();
-    g.stroke();
+    g.stroke(); g.restore();
   }
   // axes and ticks
-  g.strokeStyle = "#98a2b3"; g.lineWidth = 1; g.strokeRect(b.x0 + 0.5, b.y0 + 0.5, b.w - 1, b.h - 1);
-  g.fillStyle = "#475467"; g.font = "11px system-ui, sans-serif";
+  g.strokeStyle = FRAME; g.lineWidth = 1; g.strokeRect(b.x0 + 0.5, b.y0 + 0.5, b.w - 1, b.h - 1);
+  g.fillStyle = "#475467"; g.font = `${TICK_PX}px system-ui, sans-serif`;
   const W = surf.window, yr = surf.dim === 2 ? W[1] : yRange();
   for (const [axis, [lo, hi]] of [[0, W[0]], [1, yr]]) {
     for (const t of ticks(lo, hi, axis === 0 ? 8 : 6)) {
       if (axis === 0) { const [px] = toPx([t, surf.dim === 2 ? W[1][0] : yr[0]]);
-        g.textAlign = "center"; g.fillText(fmt(t), px, b.y0 + b.h + 15);
+        g.textAlign = "center"; g.fillText(fmt(t), px, b.y0 + b.h + TICK_PX + 3);
         g.fillRect(px, b.y0 + b.h, 1, 4); }
       else { const py = surf.dim === 2 ? toPx([W[0][0], t])[1] : toPx([W[0][0], t])[1];
-        g.textAlign = "right"; g.fillText(fmt(t), b.x0 - 6, py + 4); g.fillRect(b.x0 - 4, py, 4, 1); }
+        g.textAlign = "right"; g.fillText(fmt(t), b.x0 - 6, py + TICK_PX / 3); g.fillRect(b.x0 - 4, py, 4, 1); }
     }
   }
   g.textAlign = "left";
-  g.fillText(surf.dim === 2 ? "x → , y ↑" : "x → , f ↑", b.x0 + 4, b.y0 + b.h + 26);
+  g.fillText(surf.dim === 2 ? "x → , y ↑" : "x → , f ↑", b.x0 + 4, b.y0 + b.h + 2 * TICK_PX + 9);
   for (const m of surf.minima) {  // minima: + (global) or × (local)
     const [px, py] = toPx(surf.dim === 2 ? m.point : [m.point[0], m.value]);
     const r = m.kind === "global" ? 7 : 5;
@@ -228,8 +234,9 @@ function draw() {
   ctx.save(); ctx.beginPath(); ctx.rect(b.x0, b.y0, b.w, b.h); ctx.clip();
   paths.forEach((path, i) => {
     if (!path || !path.length) return;
-    const col = colourOf(i);
-    ctx.strokeStyle = col; ctx.fillStyle = col; ctx.lineWidth = 1.8; ctx.globalAlpha = 0.95;
+    const col = colourOf(i), alpha = stale ? 0.35 : 0.95;  // stale: older settings, faded
+    ctx.strokeStyle = col; ctx.fillStyle = col; ctx.lineWidth = 1.8; ctx.globalAlpha = alpha;
+    ctx.setLineDash(stale ? [6, 4] : []);
     ctx.beginPath();
     path.forEach((pt, k) => { const [x, y] = toPx(shown(pt)); k ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
     ctx.stroke();
@@ -239,7 +246,8 @@ function draw() {
       const [x, y] = toPx(shown(pt)); ctx.beginPath(); ctx.arc(x, y, 2.2, 0, 7); ctx.fill();
     });
     const k = Math.min(frame, path.length - 1), [x, y] = toPx(shown(path[k]));
-    ctx.globalAlpha = 1; ctx.beginPath(); ctx.arc(x, y, 6, 0, 7); ctx.fill();
+    ctx.globalAlpha = stale ? alpha : 1; ctx.setLineDash([]);
+    ctx.beginPath(); ctx.arc(x, y, 6, 0, 7); ctx.fill();
     ctx.lineWidth = 2; ctx.strokeStyle = "#fff"; ctx.stroke();
   });
   ctx.globalAlpha = 1;
@@ -260,16 +268,13 @@ function draw() {
 // ------------------------------------------------------------------ surface
 function buildProblemSelect() {
   const sel = $("problem");
-  sel.innerHTML = "";
-  for (const p of meta.problems) sel.add(new Option(`${p.name} — ${p.formula}`, p.name));
-  sel.add(new Option("your own formula…", "__formula__"));
+  fillSelect(sel, [...meta.problems.map((p) => ({value: p.name, long: `${p.name} — ${p.formula}`,
+    short: p.name})), {value: "__formula__", long: "your own formula…", short: "your own formula…"}]);
   sel.onchange = () => {
     if (sel.value === "__formula__") {
-      const dim2 = true;
-      state.surface = {formula: $("formula").value || "x**2/20 + y**2",
-        window: dim2 ? [[-10, 10], [-5, 5]] : [[-5, 5]]};
-    } else state.surface = {problem: sel.value};
-    state.start = null;
+      state.surface = {formula: $("formula").value || "x**2/20 + y**2", window: [[-10, 10], [-5, 5]]};
+      keepStart(state.surface.window);  // your own formula: the start stays where it was
+    } else { state.surface = {problem: sel.value}; state.start = null; }
     syncSurfaceControls(); loadSurface();
   };
   const onFormula = async () => {
@@ -281,12 +286,16 @@ function buildProblemSelect() {
     const w = [[+$("wx0").value, +$("wx1").value]];
     if (parsed.dim === 2) w.push($("wy-row").hidden ? [-5, 5] : [+$("wy0").value, +$("wy1").value]);
     state.surface = {formula, window: w};
-    state.start = null;
+    keepStart(w);
     loadSurface();
   };
   let timer = null;
   $("formula").oninput = () => { clearTimeout(timer); timer = setTimeout(onFormula, 350); };
   for (const id of ["wx0", "wx1", "wy0", "wy1"]) $(id).onchange = onFormula;
+}
+function keepStart(window) {  // the start survives a new formula if it is inside its window
+  const s = state.start;
+  if (!s || s.length !== window.length || s.some((c, i) => c < window[i][0] || c > window[i][1])) state.start = null;
 }
 function syncSurfaceControls() {
   const s = state.surface, isF = s.formula !== undefined && s.formula !== null;
@@ -318,6 +327,7 @@ async function loadSurface() {
     (mins ? ` · minima: ${mins}` : " · no minima listed");
   renderBackground();
   field = null; traces.clear(); hover = pinned = null;
+  clearMap();  // a map of the previous surface would mislead
   $("internals").innerHTML = "";
   raceNow();
 }
@@ -393,10 +403,12 @@ function hyperRow(r, p, value) {
     : 1000 * (v - sr.lo) / (sr.hi - sr.lo);
   const fromSlider = (s) => sr.log ? sr.lo * Math.pow(sr.hi / sr.lo, s / 1000) : sr.lo + (sr.hi - sr.lo) * s / 1000;
   range.value = value === null ? 0 : toSlider(value);
-  const apply = (v) => { setSetting(r, "hyper", p.name, v, p.default); raceNow(); };
+  const apply = (v) => { edited(num); setSetting(r, "hyper", p.name, v, p.default); raceNow(); };
   range.oninput = () => { const v = +fromSlider(+range.value).toPrecision(4); num.value = v; apply(v); };
   num.onchange = () => {
-    if (num.value === "" || !isFinite(+num.value)) { num.classList.add("bad"); return; }
+    if (num.value === "" || !isFinite(+num.value)) {
+      num.classList.add("bad"); showMessage(`${r.name} ${p.name}: enter a number`); return;
+    }
     num.classList.remove("bad"); range.value = toSlider(+num.value); apply(+num.value);
   };
   row.append(label, range, num);
@@ -409,13 +421,14 @@ function optionRow(r, p, value) {
   let input;
   if (p.kind === "bool") {
     input = document.createElement("input"); input.type = "checkbox"; input.checked = !!value;
-    input.onchange = () => { setSetting(r, "options", p.name, input.checked, p.default); raceNow(); };
+    input.onchange = () => { edited(input); setSetting(r, "options", p.name, input.checked, p.default); raceNow(); };
   } else if (p.kind === "choice") {
     input = document.createElement("select");
     if (p.nullable) input.add(new Option("none", ""));  // None: the option is off
     for (const a of p.allowed) input.add(new Option(a, a));
     input.value = value === null ? "" : value;
     input.onchange = () => {
+      edited(input);
       setSetting(r, "options", p.name, input.value === "" ? null : input.value, p.default); raceNow();
     };
   } else if (p.kind === "numbers") {  // a tuple (Muon's ns_coefficients): shown, set from Python
@@ -427,7 +440,7 @@ function optionRow(r, p, value) {
     input.placeholder = p.nullable ? "off" : ""; input.value = value === null ? "" : value;
     input.onchange = () => {
       const v = input.value === "" ? (p.nullable ? null : p.default) : +input.value;
-      setSetting(r, "options", p.name, v, p.default); raceNow();
+      edited(input); setSetting(r, "options", p.name, v, p.default); raceNow();
     };
   }
   input.setAttribute("aria-label", `${r.name} ${p.name}`);
@@ -435,11 +448,27 @@ function optionRow(r, p, value) {
   row.append(label, input);
   return row;
 }
+// Menus never show a clipped label: each option reads "long" when it fits the closed menu,
+// else "short"; its title holds the whole text.
+function fillSelect(sel, items) {  // items: [{value, long, short, title}]
+  sel.innerHTML = "";
+  const g = document.createElement("canvas").getContext("2d"), css = getComputedStyle(sel);
+  g.font = css.font;
+  const room = sel.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight) - 24;  // 24: the arrow
+  for (const it of items) {
+    const o = new Option(g.measureText(it.long).width <= room ? it.long : it.short, it.value);
+    o.title = it.title || it.long; sel.add(o);
+  }
+}
+// The add menu: "name — short title" or the name; the chosen one's summary is shown below it.
+function shortTitle(summary) { return summary.split(/ \(|, |: |; /)[0]; }
 function buildAddSelect() {
   const sel = $("add-name");
-  sel.innerHTML = "";
-  for (const n of meta.names) sel.add(new Option(`${n} — ${meta.describe[n].summary}`, n));
+  fillSelect(sel, meta.names.map((n) => ({value: n, short: n,
+    long: `${n} — ${shortTitle(meta.describe[n].summary)}`, title: meta.describe[n].summary})));
   sel.value = "nesterov";
+  const info = () => { $("add-info").textContent = meta.describe[sel.value].summary; };
+  sel.onchange = info; info();
   $("add").onclick = () => {
     if (state.racers.length >= meta.limits.racers) { showMessage(`at most ${meta.limits.racers} racers`); return; }
     state.racers.push({name: sel.value, hyper: {}, options: {}});
@@ -462,15 +491,35 @@ const raceNow = slot(async () => {
   try {
     const r = await api("/api/race", body);
     if (JSON.stringify(body) !== JSON.stringify(raceBody())) return;  // a newer input waits
-    result = r; showMessage("");
+    result = r; showMessage(""); markStale(false);
     paths = r.racers.map((x) => x.path);
     if (!state.start) state.start = r.start;
     $("start-info").textContent = `start (${r.start.map(fmt).join(", ")}) · click or drag on the map`;
     frame = Math.min(frame, state.steps); if (!playing) frame = state.steps;
     syncPlayer(); recolour(); summary(); draw(); refreshInternals();
     fieldNow();
-  } catch (e) { showMessage(e.message); }
+  } catch (e) {
+    if (JSON.stringify(body) !== JSON.stringify(raceBody())) return;  // a newer input waits
+    showMessage(e.message + (paths.length ? " — the faded paths are from the last settings " +
+      "that ran" : ""));
+    markStale(true, e.message);
+  }
 });
+// A refused race: the paths on the map no longer match the controls. Fade them and mark the
+// control changed last (the value the server refused) until a race succeeds.
+let lastInput = null;
+function edited(input) { lastInput = input; }
+function markStale(on, why) {
+  stale = on;
+  document.querySelectorAll(".stale").forEach((el) => {
+    el.classList.remove("stale", "bad"); el.removeAttribute("title");
+  });
+  if (on && lastInput && lastInput.isConnected) {
+    lastInput.classList.add("stale", "bad"); lastInput.title = why;
+  }
+  $("canvas-wrap").classList.toggle("stale", on);
+  draw();
+}
 const fieldNow = slot(async () => {
   const key = fieldKey();
   if (field && field.key === key) return;
@@ -581,7 +630,7 @@ $("fwd").onclick = () => { playing = false; frame = Math.min(state.steps, frame 
 $("scrub").oninput = () => { playing = false; frame = +$("scrub").value; syncPlayer(); draw(); };
 function setSteps(v) {
   v = Math.max(1, Math.min(meta.limits.steps || 1000, Math.round(+v) || 1));
-  state.steps = v; frame = v; syncPlayer(); traces.clear(); raceNow();
+  edited(null); state.steps = v; frame = v; syncPlayer(); traces.clear(); raceNow();
 }
 $("steps-range").oninput = () => setSteps($("steps-range").value);
 $("steps").onchange = () => setSteps($("steps").value);
@@ -679,6 +728,7 @@ $("stability").onclick = async () => {
     axis_range: axis ? {lo: +$("ax-lo").value, hi: +$("ax-hi").value, n: 16, log: !!p.log} : null};
   try {
     const m = await api("/api/map", body);
+    if (JSON.stringify(body.surface) !== JSON.stringify(surfaceBody())) return;  // surface changed
     mapData = {kind: "stability", racer: i, ...m};
     drawMapGrid();
     const th = m.thresholds.map((t) => (t.value === null ? "" : `${axis} = ${fmt(t.value)}: `) +
@@ -687,15 +737,21 @@ $("stability").onclick = async () => {
   } catch (e) { $("map-info").textContent = e.message; }
 };
 $("starts").onclick = async () => {
-  const i = +$("map-racer").value, r = state.racers[i];
+  const i = +$("map-racer").value, r = state.racers[i], asked = JSON.stringify(surfaceBody());
   try {
     const m = await api("/api/starts", {surface: surfaceBody(), racer: racerBody(r), steps: state.steps,
       n: surf.dim === 2 ? 24 : 64});
+    if (asked !== JSON.stringify(surfaceBody())) return;  // the surface changed meanwhile
     mapData = {kind: "starts", racer: i, ...m};
     drawMapGrid();
     $("map-info").textContent = `${(100 * m.success_rate).toFixed(0)} % of starts end at a global minimum — click a cell to start there`;
   } catch (e) { $("map-info").textContent = e.message; }
 };
+function clearMap() {
+  mapData = null;
+  const c = $("mapgrid"); c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  $("map-legend").innerHTML = ""; $("map-info").textContent = "";
+}
 function mapCells() {  // [{x, y, w, h, outcome, bounced, pick}]
   const c = $("mapgrid"), W = c.width, H = c.height, out = [];
   if (mapData.kind === "stability") {
