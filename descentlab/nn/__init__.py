@@ -8,6 +8,7 @@
 (109810, dtype('float32'))
 """
 
+from .conv import AvgPooling, Convolution, MaxPooling
 from .functions import (
     binary_cross_entropy,
     cross_entropy_error,
@@ -31,10 +32,12 @@ from .layers import (
     Tanh,
 )
 from .network import MultiLayerNet
+from .sequence import RNN, Embedding, TimeSoftmaxWithLoss
 
 __all__ = [
     "Affine", "Relu", "Sigmoid", "Tanh", "SoftmaxWithLoss", "SigmoidWithLoss", "MSELoss",
     "ACTIVATIONS", "LOSSES", "MultiLayerNet", "init_std", "init_weights", "softmax",
     "log_softmax", "sigmoid", "relu", "cross_entropy_error", "binary_cross_entropy",
-    "mean_squared_error", "numerical_gradient",
+    "mean_squared_error", "numerical_gradient", "Convolution", "MaxPooling", "AvgPooling",
+    "Embedding", "RNN", "TimeSoftmaxWithLoss",
 ]
