@@ -11,7 +11,15 @@ import pytest
 import torch
 
 from descentlab.errors import InputError
-from descentlab.nn import RNN, AvgPooling, Convolution, Embedding, MaxPooling, TimeSoftmaxWithLoss
+from descentlab.nn import (
+    RNN,
+    AvgPooling,
+    Convolution,
+    Embedding,
+    MaxPooling,
+    TimeAffine,
+    TimeSoftmaxWithLoss,
+)
 
 torch.set_num_threads(1)
 TOL = 1e-10
@@ -32,11 +40,15 @@ def leaf(a):
     ((3, 2, 7, 6), (4, 2, 3, 2), 2, 1),
     ((2, 3, 5, 5), (2, 3, 1, 1), 1, 2),
     ((1, 2, 9, 7), (5, 2, 4, 3), 3, 2),
+    ((5, 2, 6, 6), (3, 2, 3, 3), 1, 1),          # 'same': the one-run im2col path
+    ((4, 1, 5, 7), (2, 1, 5, 3), 1, 2),
 ])
-def test_convolution_matches_torch(shape, filt, stride, pad):
+@pytest.mark.parametrize("chunk_values", [1 << 18, 100])   # one chunk / a chunk per image
+def test_convolution_matches_torch(shape, filt, stride, pad, chunk_values):
     rng = np.random.default_rng(sum(shape) + 7 * stride + pad)
     x, W, b = rng.standard_normal(shape), rng.standard_normal(filt), rng.standard_normal(filt[0])
     conv = Convolution(W, b, stride=stride, pad=pad)
+    conv.chunk_values = chunk_values
     y = conv.forward(x).copy()
     w = rng.standard_normal(y.shape)
     dx = conv.backward(w)
@@ -123,6 +135,22 @@ def test_rnn_matches_torch(T, N, D, H):
     close(rnn.db, m.bias_ih_l0.grad)
 
 
+def test_time_affine_matches_torch():
+    rng = np.random.default_rng(8)
+    x, W, b = rng.standard_normal((5, 3, 4)), rng.standard_normal((4, 6)), rng.standard_normal(6)
+    layer = TimeAffine(W, b)
+    y = layer.forward(x).copy()
+    w = rng.standard_normal(y.shape)
+    dx = layer.backward(w)
+    xt, Wt, bt = leaf(x), leaf(W), leaf(b)
+    yt = torch.nn.functional.linear(xt, Wt.T, bt)
+    (yt * torch.tensor(w)).sum().backward()
+    close(y, yt)
+    close(dx, xt.grad)
+    close(layer.dW, Wt.grad)
+    close(layer.db, bt.grad)
+
+
 def test_time_softmax_matches_torch():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 4, 9)) * 3
@@ -155,3 +183,45 @@ def test_bad_inputs_name_the_culprit():
         RNN(np.zeros((3, 2)), np.zeros((2, 2)), np.zeros(2)).forward(np.zeros((2, 3)))
     with pytest.raises(InputError, match="labels"):
         TimeSoftmaxWithLoss().forward(np.zeros((2, 3, 4)), np.zeros((3, 2), dtype=int))
+
+
+def test_convnet_gradient_matches_torch():
+    from descentlab.nn import ConvNet
+    net = ConvNet((1, 8, 8), channels=(3, 4), hidden=(5,), output_size=3, seed=1,
+                  dtype=np.float64)
+    rng = np.random.default_rng(12)
+    x, t = rng.random((6, 64)), rng.integers(0, 3, 6)
+    grads = net.gradient(x, t)
+    P = {k: leaf(v) for k, v in net.params.items()}
+    F = torch.nn.functional
+    h = torch.tensor(x).reshape(6, 1, 8, 8)
+    for i in (1, 2):
+        h = F.max_pool2d(F.relu(F.conv2d(h, P[f"C{i}"], P[f"c{i}"], padding=1)), 2)
+    h = F.relu(h.flatten(1) @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"]
+    loss = F.cross_entropy(h, torch.tensor(t))
+    loss.backward()
+    assert abs(net.last_loss - loss.item()) <= TOL
+    for k in net.params:
+        close(grads[k], P[k].grad)
+
+
+def test_charrnn_gradient_matches_torch():
+    from descentlab.nn import CharRNN
+    net = CharRNN(vocab_size=7, embed_size=4, hidden_size=5, seed=2, dtype=np.float64)
+    rng = np.random.default_rng(13)
+    x, t = rng.integers(0, 7, (3, 6)), rng.integers(0, 7, (3, 6))
+    grads = net.gradient(x, t)
+    P = {k: leaf(v) for k, v in net.params.items()}
+    e = P["E"][torch.tensor(x.T)]                         # (T, N, D)
+    h = torch.zeros(3, 5, dtype=torch.float64)
+    outs = []
+    for step in range(6):
+        h = torch.tanh(e[step] @ P["Wx"] + h @ P["Wh"] + P["b"])
+        outs.append(h @ P["Wo"] + P["bo"])
+    logits = torch.stack(outs)                            # (T, N, V)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 7),
+                                             torch.tensor(t.T).reshape(-1))
+    loss.backward()
+    assert abs(net.last_loss - loss.item()) <= TOL
+    for k in net.params:
+        close(grads[k], P[k].grad)

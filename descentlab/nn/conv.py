@@ -57,9 +57,10 @@ def _images(layer: str, x: np.ndarray, channels: int | None = None) -> np.ndarra
 class Convolution:
     """y[n, f] = b[f] + Σ_c W[f, c] ⋆ x[n, c] (cross-correlation with stride and zero pad).
 
-    As one GEMM: ``col = im2col(x)`` (one row per output position, one column per (c, i, j)),
-    ``y = col · Wᵀ + b``. Backward: ∂L/∂W = doutᵀ · col, ∂L/∂b = Σ dout over n, y, x,
-    ∂L/∂x = col2im(dout · W) (skipped with ``need_dx=False``).
+    As one GEMM per chunk of images: ``colT = im2col(x)`` (one row per filter tap (c, i, j),
+    one column per output position), ``y = W·colT + b`` with W as (FN, C·FH·FW). Backward
+    (im2col again, chunk by chunk): ∂L/∂W = Σ dout·colTᵀ, ∂L/∂b = Σ dout over n, y, x,
+    ∂L/∂x = col2im(Wᵀ·dout) (skipped with ``need_dx=False``).
 
     Args:
         W: filters, shape (FN, C, FH, FW).
@@ -79,7 +80,6 @@ class Convolution:
         self.db: np.ndarray | None = None
         self.grad_out: dict[str, np.ndarray] | None = None
         self.x: np.ndarray | None = None
-        self.col: np.ndarray | None = None
         self._buf = Buffers()
 
     def output_shape(self, h: int, w: int) -> tuple[int, int]:
@@ -91,6 +91,13 @@ class Convolution:
             raise InputError(f"a {fh}×{fw} filter (pad {self.pad}) does not fit a {h}×{w} image")
         return oh, ow
 
+    #: im2col is done for this many values at a time (a chunk of images), so that the matrix
+    #: stays in the cache between being written and being multiplied (1 MB of float32).
+    chunk_values = 1 << 18
+
+    def _chunks(self, n: int, taps: int, positions: int) -> range:
+        return range(0, n, max(1, min(n, self.chunk_values // (taps * positions))))
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _images("Convolution", x, self.W.shape[1])
         fn, c, fh, fw = self.W.shape
@@ -98,34 +105,50 @@ class Convolution:
         oh, ow = self.output_shape(*x.shape[2:])
         dtype = np.result_type(x.dtype, self.W.dtype)
         x = x.astype(dtype, copy=False)
-        col = self._buf.get("col", (n * oh * ow, c * fh * fw), dtype)
-        kernels.im2col(x, fh, fw, self.stride, self.pad, col)
-        rows = self._buf.get("rows", (n * oh * ow, fn), dtype)
-        np.matmul(col, self.W.reshape(fn, -1).T, out=rows)
+        W = self.W.reshape(fn, -1)
+        b = self.b.astype(dtype, copy=False)
         out = self._buf.get("out", (n, fn, oh, ow), dtype)
-        kernels.rows_to_images(rows, self.b.astype(dtype, copy=False),
-                               out.reshape(n, fn, oh * ow))
-        self.x, self.col = x, col
+        chunks = self._chunks(n, c * fh * fw, oh * ow)
+        for a in chunks:
+            m = min(chunks.step, n - a)
+            col = self._buf.scratch("col", (c * fh * fw, m * oh * ow), dtype)
+            kernels.im2col(x[a:a + m], fh, fw, self.stride, self.pad, col)
+            rows = self._buf.scratch("rows", (fn, m * oh * ow), dtype)
+            np.matmul(W, col, out=rows)
+            kernels.rows_to_images(rows, b, out[a:a + m].reshape(m, fn, oh * ow))
+        self.x = x
         return out
 
     def backward(self, dout: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        if self.x is None or self.col is None:
+        if self.x is None:
             raise RuntimeError("Convolution.backward called before forward")
+        x = self.x
         fn, c, fh, fw = self.W.shape
         n, _, oh, ow = dout.shape
-        dtype = self.col.dtype
+        dtype = x.dtype
         dout = np.ascontiguousarray(dout, dtype=dtype)
-        rows = self._buf.get("drows", (n * oh * ow, fn), dtype)
+        W = self.W.reshape(fn, -1)
         self.dW = gradient_array(self.grad_out, "W", self._buf, self.W.shape, dtype)
         self.db = gradient_array(self.grad_out, "b", self._buf, self.b.shape, dtype)
-        kernels.images_to_rows(dout.reshape(n, fn, oh * ow), rows, self.db)
-        np.matmul(rows.T, self.col, out=self.dW.reshape(fn, -1))
-        if not need_dx:
-            return None
-        dcol = self._buf.get("dcol", self.col.shape, dtype)
-        np.matmul(rows, self.W.reshape(fn, -1), out=dcol)
-        dx = self._buf.get("dx", self.x.shape, dtype)
-        kernels.col2im(dcol, fh, fw, self.stride, self.pad, dx)
+        dW = self.dW.reshape(fn, -1)
+        self.db.fill(0)
+        dx = self._buf.get("dx", x.shape, dtype) if need_dx else None
+        chunks = self._chunks(n, c * fh * fw, oh * ow)
+        for a in chunks:
+            m = min(chunks.step, n - a)
+            col = self._buf.scratch("col", (c * fh * fw, m * oh * ow), dtype)
+            kernels.im2col(x[a:a + m], fh, fw, self.stride, self.pad, col)   # again: cheaper
+            rows = self._buf.scratch("rows", (fn, m * oh * ow), dtype)         # than keeping it
+            kernels.images_to_rows(dout[a:a + m].reshape(m, fn, oh * ow), rows, self.db)
+            if a == 0:
+                np.matmul(rows, col.T, out=dW)
+            else:
+                part = self._buf.get("dW_part", dW.shape, dtype)
+                np.matmul(rows, col.T, out=part)
+                dW += part
+            if dx is not None:
+                np.matmul(W.T, rows, out=col)                               # col ← dcol
+                kernels.col2im(col, fh, fw, self.stride, self.pad, dx[a:a + m])
         return dx
 
 
@@ -168,8 +191,11 @@ class MaxPooling(_Pooling):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _images(self.name, x)
         out = self._out(x)
-        self.arg = self._buf.get("arg", out.shape, np.dtype(np.int64))
-        kernels.max_pool(x, self.pool_h, self.pool_w, self.stride, out, self.arg)
+        self.arg = self._buf.get("arg", out.shape, np.dtype(np.int32))
+        n, c, h, w = x.shape
+        kernels.max_pool(x.reshape(n * c, h, w), self.pool_h, self.pool_w, self.stride,
+                         out.reshape(n * c, *out.shape[2:]),
+                         self.arg.reshape(n * c, *out.shape[2:]))
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -177,7 +203,9 @@ class MaxPooling(_Pooling):
             raise RuntimeError("MaxPooling.backward called before forward")
         n, c, h, w = self.x_shape
         dx = self._buf.get("dx", self.x_shape, dout.dtype)
-        kernels.max_pool_backward(np.ascontiguousarray(dout), self.arg, dx.reshape(n, c, h * w))
+        m = n * c
+        kernels.max_pool_backward(np.ascontiguousarray(dout).reshape(m, -1),
+                                  self.arg.reshape(m, -1), dx.reshape(m, h * w))
         return dx
 
 
@@ -190,13 +218,17 @@ class AvgPooling(_Pooling):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _images(self.name, x)
         out = self._out(x)
-        kernels.avg_pool(x, self.pool_h, self.pool_w, self.stride, out)
+        n, c, h, w = x.shape
+        kernels.avg_pool(x.reshape(n * c, h, w), self.pool_h, self.pool_w, self.stride,
+                         out.reshape(n * c, *out.shape[2:]))
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.x_shape is None:
             raise RuntimeError("AvgPooling.backward called before forward")
         dx = self._buf.get("dx", self.x_shape, dout.dtype)
-        kernels.avg_pool_backward(np.ascontiguousarray(dout), self.pool_h, self.pool_w,
-                                  self.stride, dx)
+        n, c, oh, ow = dout.shape
+        kernels.avg_pool_backward(np.ascontiguousarray(dout).reshape(n * c, oh, ow),
+                                  self.pool_h, self.pool_w, self.stride,
+                                  dx.reshape(n * c, *self.x_shape[2:]))
         return dx

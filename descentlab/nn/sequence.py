@@ -26,7 +26,7 @@ from ..errors import InputError
 from . import kernels
 from .buffers import Buffers
 from .conv import gradient_array
-from .layers import SoftmaxWithLoss
+from .layers import Affine, SoftmaxWithLoss
 
 
 class Embedding:
@@ -173,3 +173,18 @@ class TimeSoftmaxWithLoss:
         if self.shape is None:
             raise RuntimeError("TimeSoftmaxWithLoss.backward called before forward")
         return self._loss.backward(dout).reshape(self.shape)
+
+
+class TimeAffine(Affine):
+    """y = x·W + b over the last axis, for x of any leading shape (T, N, D) → (T, N, H)
+    (``torch.nn.Linear``); the :class:`~.layers.Affine` gradients, summed over all positions.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        lead = x.shape[:-1]
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(*lead, self.W.shape[1])
+
+    def backward(self, dout: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        lead = dout.shape[:-1]
+        dx = super().backward(dout.reshape(-1, dout.shape[-1]), need_dx)
+        return None if dx is None else dx.reshape(*lead, self.W.shape[0])
