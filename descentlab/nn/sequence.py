@@ -98,8 +98,9 @@ class RNN:
     def forward(self, xs: np.ndarray) -> np.ndarray:
         xs = np.asarray(xs)
         d, h = self.Wx.shape
-        if xs.ndim != 3 or xs.shape[2] != d:
-            raise InputError(f"RNN expects a sequence of shape (T, N, {d}), got {xs.shape}")
+        if xs.ndim != 3 or xs.shape[2] != d or xs.shape[0] < 1:
+            raise InputError(f"RNN expects a sequence of shape (T, N, {d}) with T >= 1, got "
+                             f"{xs.shape}")
         t_, n = xs.shape[:2]
         dtype = np.result_type(xs.dtype, self.Wx.dtype)
         xs = np.ascontiguousarray(xs, dtype=dtype)

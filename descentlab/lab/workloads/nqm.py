@@ -30,12 +30,12 @@ from .base import RunResult, Target, Task, positive_int
 class NoisyQuadraticTask(Task):
     """The NQM. Args: ``dim`` (default 100), ``power`` of the spectrum (default 1),
     ``batch_size`` B (default 16), ``steps`` (default 1000), ``eval_every`` (default 50),
-    ``target`` (loss, default 0.1)."""
+    ``target`` (loss, default 0.03)."""
 
     name = "nqm"
 
     def __init__(self, dim: int = 100, power: float = 1.0, batch_size: int = 16,
-                 steps: int = 1000, eval_every: int = 50, target: float = 0.1) -> None:
+                 steps: int = 1000, eval_every: int = 50, target: float = 0.03) -> None:
         self.dim = positive_int("dim", dim)
         self.batch_size = positive_int("batch_size", batch_size)
         self.steps = positive_int("steps", steps)
