@@ -148,6 +148,34 @@ def test_bad_settings_name_the_culprit(mnist_dir):
         make("nqm", dim=0)
     with pytest.raises(InputError, match="eval_every"):
         make("nqm").run(optim.create("sgd"), eval_every=0)
+    used = optim.create("sgd")
+    make("nqm", steps=2).run(used, seed=0)
+    with pytest.raises(InputError, match="fresh"):
+        make("nqm").run(used, seed=0)
+    with pytest.raises(InputError, match="fresh"):
+        make("nqm").run_many(used, [0, 1])
+
+
+def test_every_variant_builds(mnist_dir):
+    """Each held-out variant makes a task whose network (or model) differs from the base."""
+    for name, variants in workloads.VARIANTS.items():
+        for variant, settings in variants.items():
+            kw = {} if name in ("nqm", "charlm") else {"data_dir": mnist_dir}
+            if "n_train" in settings:
+                kw["n_train"] = 300                   # the small files hold 600 images
+            if name == "charlm":
+                kw["max_eval_chars"] = 500
+            task = make(name, variant=variant, **kw)
+            assert task.name == f"{name}:{variant}"
+            params = task.init_params(0)
+            if name == "nqm":
+                assert params.shape == (1, task.dim)
+            elif "n_train" not in settings:
+                base = make(name, **{k: v for k, v in kw.items()})
+                base_shapes = {k: v.shape for k, v in base.init_params(0).items()}
+                shapes = {k: v.shape for k, v in params.items()}
+                assert shapes != base_shapes or settings.get("activation") == "tanh" \
+                    or "seq_len" in settings
 
 
 # ---------------------------------------------------------------- the noisy quadratic model

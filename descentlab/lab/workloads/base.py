@@ -63,6 +63,14 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def check_fresh(optimizer: Any) -> None:
+    """An InputError unless the optimizer has made no update yet (its state would carry
+    over from another run)."""
+    if getattr(optimizer, "step", 0):
+        raise InputError(f"the optimizer has already made {optimizer.step} updates: give "
+                         f"each run a fresh one")
+
+
 class Task:
     """A seeded, deterministic training problem (see the package docstring for the
     interface). Subclasses set ``name``, ``steps``, ``batch_size``, ``target``,
@@ -100,6 +108,7 @@ class Task:
         steps = self.steps if steps is None else positive_int("steps", steps)
         every = self.eval_every if eval_every is None else positive_int("eval_every",
                                                                           eval_every)
+        check_fresh(optimizer)
         params = self.init_params(seed)
         batches = self.train_batches(seed)
         result = RunResult(self.name, int(seed), steps)
@@ -139,12 +148,14 @@ class NetTask(Task):
     epoch (``numpy.random.default_rng(seed)``), ``batch_size`` samples per step."""
 
     eval_batch = 1000
+    #: Training batches are drawn from ``data["train"]`` (False: the task draws its own).
+    batches_from_data = True
 
     def __init__(self, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         for split in ("train", "valid", "test"):
             if split not in data or len(data[split][0]) == 0:
                 raise InputError(f"{self.name}: the {split} split is empty")
-        if len(data["train"][0]) < self.batch_size:
+        if self.batches_from_data and len(data["train"][0]) < self.batch_size:
             raise InputError(f"{self.name}: {len(data['train'][0])} training samples are "
                              f"fewer than batch_size {self.batch_size}")
         self.data = data

@@ -45,6 +45,7 @@ class CharLMTask(NetTask):
 
     name = "charlm"
     target = Target("bpc", 2.6, "min")
+    batches_from_data = False           # windows at random offsets of the whole train text
 
     def __init__(self, text_file: str | Path | None = None, *, embed_size: int = 32,
                  hidden_size: int = 128, seq_len: int = 64, batch_size: int = 32,

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...errors import InputError
 from ..engine import NOISE_STREAM
-from .base import RunResult, Target, Task, positive_int
+from .base import RunResult, Target, Task, check_fresh, positive_int
 
 
 class NoisyQuadraticTask(Task):
@@ -77,6 +77,7 @@ class NoisyQuadraticTask(Task):
         same numbers :meth:`run` gives that seed). The optimizer must be element-wise (each
         run only sees its row); its array hyperparameters broadcast against (K, dim).
         CPU and wall seconds are the batch's, divided by K."""
+        check_fresh(optimizer)
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise InputError("run_many needs at least one seed")
