@@ -47,7 +47,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__, optim
 from ..errors import DescentlabError, MissingKeyError
 from . import compute
-from .guard import Guard
+from .guard import TOKEN_PATTERN, Guard
 from .pool import Busy, Cancelled, OverBudget, Pool
 
 #: Requests estimated above this many optimizer updates go to the heavy lane.
@@ -301,6 +301,8 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
     of every request (see :mod:`.guard`); ``pool``: the worker processes computations run in
     (without one, in the server's threads, unbounded in time — for tests and the library)."""
     export_root = Path(export_dir)
+    if token is not None and not TOKEN_PATTERN.match(token):
+        raise ValueError("token: 8 to 128 characters of A-Z a-z 0-9 _ -")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -356,16 +358,20 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
         lane = "light" if work is not None and work.work <= LIGHT_WORK else "heavy"
         client = _client(request)
         key = None if client is None else (client, request.url.path)
-        stop = asyncio.Event()
+        stop, done = asyncio.Event(), asyncio.Event()
         if key is not None:
-            if key in inflight:
-                inflight[key].set()  # a newer request of the same client and kind
-            inflight[key] = stop
+            if key in inflight:  # a newer request of the same client and kind: the older
+                old_stop, old_done = inflight[key]  # one stops and gives up its place
+                old_stop.set()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(old_done.wait(), 10)
+            inflight[key] = stop, done
         try:
             return await pool.run(lane, function, *args, cancelled=request.is_disconnected,
                                   stop=stop)
         finally:
-            if key is not None and inflight.get(key) is stop:
+            done.set()
+            if key is not None and inflight.get(key, (None,))[0] is stop:
                 del inflight[key]
 
     @app.get("/", include_in_schema=False)

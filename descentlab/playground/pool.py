@@ -10,10 +10,11 @@ most ``workers + queue`` requests; past that the answer is :class:`Busy` (the ap
 newer request of the same kind, has its worker process killed (a computation in a thread could
 not be stopped) and replaced.
 
-Workers are started from a ``forkserver`` that has imported :mod:`.compute` once, so a
-replacement is a fork, not a fresh interpreter. Errors travel back: a user mistake
-(:class:`~descentlab.errors.DescentlabError`) is raised again as itself; anything else is a
-bug and becomes :class:`WorkerError` with the worker's traceback.
+Workers are started from a ``forkserver`` that has imported :mod:`.compute` (and the
+plotting the race colours need) once, so a replacement is a fork, not a fresh interpreter.
+Errors travel back: a user mistake (:class:`~descentlab.errors.DescentlabError`) is raised
+again as itself; anything else is a bug and becomes :class:`WorkerError` with the worker's
+traceback.
 
 >>> import asyncio
 >>> async def demo():
@@ -43,6 +44,9 @@ LIGHT_QUEUE = 64
 HEAVY_QUEUE = 2
 TIME_BUDGET = 30.0  # seconds one request may compute
 HEAVY_NICE = 10
+#: Imported once by the forkserver, so that a worker's first request does not import them.
+PRELOAD = ["descentlab.playground.compute", "descentlab.lab.spec", "descentlab.viz.style",
+           "descentlab.commands.race"]
 
 
 class Busy(Exception):
@@ -128,7 +132,7 @@ class Pool:
         self.time_budget = time_budget
         self._threads = ThreadPoolExecutor(light + heavy + 2, "playground-pool")
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["descentlab.playground.compute"])
+        ctx.set_forkserver_preload(PRELOAD)
         self._ctx = ctx
         self._started = False
         self._closed = False
