@@ -161,7 +161,8 @@ def test_work_is_estimated_before_computing(client):
     begin = time.perf_counter()
     r = client.post("/api/field", json={"surface": BOWL, "steps": 30,
                                         "racers": [{"name": n} for n in copies]})
-    assert r.status_code == 200 and len(r.json()["axes"][0]) == 3  # 3 × 3 starts
+    # 15,000 / 2 / (30 steps × 2.0 × 6 racers) = 20 starts: a 4 × 4 lattice
+    assert r.status_code == 200 and len(r.json()["axes"][0]) == 4
     assert time.perf_counter() - begin < 20
     r = client.post("/api/field", json={"surface": BOWL, "steps": 1000,
                                         "racers": [{"name": n} for n in copies]})
@@ -172,12 +173,12 @@ def test_work_is_estimated_before_computing(client):
 
 def test_estimate_counts_by_hand():
     s = compute.Surface("bowl")
-    # a race: racers × steps updates of one run each, 1 + 1/1000
+    # a race: racers × steps updates of one run each, 1 + 1/400
     assert compute.estimate("race", s, [compute.Racer("sgd")] * 8, 1000).work == \
-        pytest.approx(8 * 1000 * 1.001)
-    # a map of 64 × 64 cells × 200 steps, Adam: 200 × (1 + 4096/1000)
+        pytest.approx(8 * 1000 * (1 + 1 / 400))
+    # a map of 64 × 64 cells × 200 steps, Adam: 200 × (1 + 4096/400)
     assert compute.estimate("map", s, [compute.Racer("adam")], 200, 4096).work == \
-        pytest.approx(200 * (1 + 4096 / 1000))
+        pytest.approx(200 * (1 + 4096 / 400))
     # a start map, 10 per axis on a 2-D surface, LAMB (a copy per start): 30 × 100 × 2
     assert compute.estimate("starts", s, [compute.Racer("lamb")], 30, 10).work == 6000
     # an exact trace: (1 + 5) per step

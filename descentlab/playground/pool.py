@@ -27,6 +27,7 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import traceback
@@ -38,7 +39,7 @@ from typing import Any
 from ..errors import DescentlabError
 
 #: Lane sizes and budgets of ``descentlab serve`` (docs/playground.md, "A classroom").
-LIGHT_WORKERS = 2
+LIGHT_WORKERS = 3
 HEAVY_WORKERS = 1
 LIGHT_QUEUE = 64
 HEAVY_QUEUE = 2
@@ -101,7 +102,8 @@ class _Worker:
         return self.conn.recv()
 
     def stop(self) -> None:
-        self.process.kill()
+        with contextlib.suppress(OSError):
+            self.process.kill()
         self.process.join(5)
         self.conn.close()
 
@@ -202,7 +204,13 @@ class Pool:
                         raise OverBudget(f"the computation ran past its time budget of "
                                          f"{self.time_budget:g} s and was stopped")
                     raise Cancelled("cancelled while computing")
-                status, value = job.result()
+                try:
+                    status, value = job.result()
+                except (EOFError, OSError) as e:  # the worker died (killed, out of memory)
+                    worker.stop()
+                    worker = await loop.run_in_executor(self._threads, _Worker, self._ctx,
+                                                        lane.nice)
+                    raise WorkerError(f"a worker process died ({type(e).__name__})") from None
             finally:
                 if self._closed:
                     worker.stop()
