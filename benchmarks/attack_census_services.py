@@ -5,7 +5,8 @@ runs it for a class (``create_app`` with a token and the worker pool, in process
 FastAPI's TestClient). Its outcome is one of
 
 * ``clear``    — refused with a 4xx whose JSON names the field (``{"error", "field"}``, the
-                 field in the message), or 503 with ``Retry-After`` when a lane is full;
+                 field in the message; for a GET, whose URL has no field, a message), or 503
+                 with ``Retry-After`` when a lane is full;
 * ``vague``    — refused with a 4xx that names no field;
 * ``error``    — a 5xx other than 503 (a bug's answer);
 * ``accepted`` — 200 where a refusal belongs;
@@ -81,7 +82,7 @@ def replaced(body: dict, path: tuple, text: str) -> str:
     return json.dumps(out).replace('"__X__"', text)
 
 
-def classify(r: Any, took: float, expect_refusal: bool) -> str:
+def classify(r: Any, took: float, expect_refusal: bool, has_body: bool = True) -> str:
     if took > SLOW_S:
         return "slow"
     if r.status_code >= 500 and r.status_code != 503:
@@ -95,6 +96,8 @@ def classify(r: Any, took: float, expect_refusal: bool) -> str:
     except ValueError:
         return "vague"
     field = answer.get("field")
+    if not has_body:  # a URL has no field: a message saying what is missing is clear
+        return "clear" if answer.get("error") else "vague"
     return "clear" if field and str(field) in str(answer.get("error", "")) else "vague"
 
 
@@ -108,7 +111,8 @@ def send(client: TestClient, area: str, name: str, method: str, path: str,
             **(headers or {})}
     hdrs = {k: v for k, v in hdrs.items() if v is not None}
     r = client.request(method, path, content=content, headers=hdrs)
-    outcome = classify(r, time.perf_counter() - begin, expect_refusal)
+    outcome = classify(r, time.perf_counter() - begin, expect_refusal,
+                       has_body=method == "POST")
     RESULTS[area][outcome] += 1
     if outcome not in ("clear", "done"):
         NOTABLE.append((area, name, outcome, f"{r.status_code} {r.text[:120]}"))

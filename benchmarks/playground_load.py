@@ -5,8 +5,8 @@ from that folder: once on the code before issue 21 and once after), then
 
 1. *warm-up* (8 s, reported apart: the class arriving at once), then *unloaded*: 30
    students (async HTTP clients, one ``X-Playground-Client`` each) change settings (a drag
-   field, ``POST /api/field``: 1–2 racers, 30–100 steps) and drag (3–8 races from released
-   starts, ``POST /api/race``; now and then a trace), 2–5 s apart, for ``--quiet`` seconds;
+   field, ``POST /api/field``: 1–2 racers, 30 or 50 steps) and drag (3–8 races from released
+   starts, ``POST /api/race``; now and then a trace), 3–8 s apart, for ``--quiet`` seconds;
 2. *loaded*: the same for ``--seconds`` seconds while two attackers send the worst-case
    requests of issue 21 back to back (the six copy-per-start optimizers' drag field, a race
    of 8 × 1,000 steps, a 64 × 64 × 244 stability map, full-matrix AdaGrad's 4,096-rate map,
@@ -123,7 +123,7 @@ async def student(i: int, base: str, headers: dict, phase: list[str], until: flo
         while time.perf_counter() < until:
             racers = [{"name": n, "hyper": {"lr": round(rng.uniform(0.01, 0.5), 3)}}
                       for n in rng.sample(NAMES, rng.choice([1, 2]))]
-            steps = rng.choice([30, 50, 100])
+            steps = rng.choice([30, 50])
             requests = [("/api/field", {"surface": BOWL, "racers": racers, "steps": steps})]
             for _ in range(rng.randint(3, 8)):  # drag releases
                 start = [round(rng.uniform(-9, 9), 3), round(rng.uniform(-4.5, 4.5), 3)]
@@ -141,7 +141,7 @@ async def student(i: int, base: str, headers: dict, phase: list[str], until: flo
                 record.statuses[now][status] = record.statuses[now].get(status, 0) + 1
                 if status == "200":
                     record.ordinary[now].append(took)
-                await asyncio.sleep(rng.uniform(2.0, 5.0))  # thinking, dragging
+                await asyncio.sleep(rng.uniform(3.0, 8.0))  # thinking, dragging
 
 
 async def attacker(base: str, headers: dict, offset: int, until: float, record: Record,

@@ -381,3 +381,22 @@ def test_simultaneous_exports_never_share_a_folder(tmp_path):
         manifest = json.loads((tmp_path / r["folder"] / "manifest.json").read_text())
         assert manifest["arguments"]["animate"] == ("gif" if animate else None)
         assert ("animation.gif" in r["files"]) == animate
+
+
+def test_classroom_numbers_in_the_docs_are_the_code_s():
+    from descentlab.lab.exact import MAX_DIGITS
+    from descentlab.playground import app, pool
+
+    text = open("docs/playground.md", encoding="utf-8").read()
+    section = text[text.index("## A classroom"):text.index("### Load test")]
+    for phrase in [f"`work` limit ({compute.LIMITS['work']:,})",
+                   f"requests up to {app.LIGHT_WORK:,} updates",
+                   f"a *light* lane ({pool.LIGHT_WORKERS} workers",
+                   f"({pool.HEAVY_WORKERS} worker at", f"queue of {pool.HEAVY_QUEUE}",
+                   f"time budget of {pool.TIME_BUDGET:g} s",
+                   f"Bodies over {compute.LIMITS['body_bytes']:,} bytes",
+                   f"1 + starts/{compute.ROWS_PER_UPDATE}",
+                   f"starts × steps × {compute.COPY_COST:g}",
+                   f"steps × {1 + compute.EXACT_STEP_COST:g} for an exact trace",
+                   f"more than {MAX_DIGITS:,} digits", f"or {app.MAX_NUMBER_DIGITS}+-digit"]:
+        assert phrase in " ".join(section.split()), phrase

@@ -43,6 +43,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, optim
 from ..errors import DescentlabError, MissingKeyError
@@ -50,8 +51,10 @@ from . import compute
 from .guard import TOKEN_PATTERN, Guard
 from .pool import Busy, Cancelled, OverBudget, Pool
 
+#: The endpoints whose body has one ``racer`` (not ``racers``).
+ONE_RACER = ("/api/trace", "/api/map", "/api/starts")
 #: Requests estimated above this many optimizer updates go to the heavy lane.
-LIGHT_WORK = 1_000
+LIGHT_WORK = 2_500
 #: The longest JSON number read as a number (longer ones are refused at their field).
 MAX_NUMBER_DIGITS = 100
 
@@ -66,31 +69,39 @@ OptionValue = (bool | int | Annotated[float, Field(allow_inf_nan=False)] | None
                | Annotated[str, StringConstraints(max_length=40)])
 
 
-class _Unreadable:
-    """A JSON number Python would not take as a finite number (NaN, ±Infinity, 1e999, or
-    thousands of digits): left in the body so that validation refuses it at its field."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text if len(text) <= 24 else f"a {len(text):,}-digit number"
+#: What a JSON number Python would not take as a finite number (NaN, ±Infinity, 1e999, or
+#: thousands of digits) becomes: a NaN, which every number field refuses (and no string,
+#: boolean or object field takes), so validation names its field.
+_UNREADABLE = float("nan")
 
 
-def _read_int(text: str) -> int | _Unreadable:
-    return int(text) if len(text) <= MAX_NUMBER_DIGITS else _Unreadable(text)
+def _read_int(text: str) -> int | float:
+    return int(text) if len(text) <= MAX_NUMBER_DIGITS else _UNREADABLE
 
 
-def _read_float(text: str) -> float | _Unreadable:
+def _read_float(text: str) -> float:
     if len(text) > MAX_NUMBER_DIGITS:
-        return _Unreadable(text)
+        return _UNREADABLE
     value = float(text)
-    return value if math.isfinite(value) else _Unreadable(text)
+    return value if math.isfinite(value) else _UNREADABLE
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise json.JSONDecodeError(f"the key {twice[:40]!r} appears twice", "", 0)
+    return out
 
 
 def read_json(body: bytes) -> Any:
     """JSON as the playground reads it: NaN, Infinity and too-long numbers kept as markers
-    that no request field accepts; anything unreadable is a ``json.JSONDecodeError``."""
+    that no request field accepts, a key given twice refused; anything unreadable is a
+    ``json.JSONDecodeError``."""
     try:
-        return json.loads(body, parse_constant=_Unreadable, parse_int=_read_int,
-                          parse_float=_read_float)
+        return json.loads(body, parse_constant=lambda _: _UNREADABLE, parse_int=_read_int,
+                          parse_float=_read_float, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError:
         raise
     except UnicodeDecodeError as e:
@@ -155,9 +166,9 @@ def _validation_answer(exc: RequestValidationError) -> JSONResponse:
             path = _where(tuple(err.get("loc", ())), body)
             field = ".".join(str(p) for p in path) or "body"
             value = err.get("input")
-            if isinstance(value, _Unreadable):
-                message = (f"{field}: {value.text} is not a finite number of at most "
-                           f"{MAX_NUMBER_DIGITS} digits")
+            if isinstance(value, float) and not math.isfinite(value):
+                message = (f"{field}: not a finite number of at most {MAX_NUMBER_DIGITS} "
+                           "digits (NaN, Infinity, 1e999 and longer numbers are refused)")
             else:
                 message = f"{field}: {err.get('msg', 'invalid')}"
         detail.append({"loc": [str(p) for p in err.get("loc", ())], "field": field,
@@ -326,7 +337,16 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
         message = str(exc)
         status = 404 if isinstance(exc, MissingKeyError) else 400
         field = getattr(exc, "field", None) or _field_of(message)
+        if field == "racers" and request.url.path in ONE_RACER:
+            field = "racer"
+        if field and not message.startswith(field):
+            message = f"{field}: {message}"
         return _JSON({"error": message, "field": field}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _JSON({"error": f"{exc.detail}: {request.url.path}", "field": None},
+                     status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

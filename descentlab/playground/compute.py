@@ -562,16 +562,21 @@ def stability_map(surface: Surface, racer: Racer, start: Sequence[float] | None,
                              f"{racer.name!r}")
         if axis_range is None:
             raise InputError("axis needs axis_range (lo, hi, n, log)")
-        values = _axis_values(axis, axis_range[0], axis_range[1],
-                              _bounded(f"{axis} cells", axis_range[2], "map_cells"),
-                              axis_range[3])
+        values = _axis_values(f"axis_range ({axis})", axis_range[0], axis_range[1],
+                              _bounded(f"axis_range ({axis}) cells", axis_range[2],
+                                       "map_cells"), axis_range[3])
     cells = rates.size * (1 if values is None else values.size)
     _bounded("map cells", cells, "map_cells")
     _bounded("map cells × steps", cells * steps, "map_work")
     estimate("map", surface, [racer], steps, cells).check("this map")
     swept = {"lr", axis}  # the sweep sets these itself (a spec value would be dropped)
-    spec = Racer(racer.name, {k: v for k, v in racer.hyper.items() if k not in swept},
-                 {k: v for k, v in racer.options.items() if k not in swept}).checked_spec()
+    hyper = {k: v for k, v in racer.hyper.items() if k not in swept}
+    options = {k: v for k, v in racer.options.items() if k not in swept}
+    spec = Racer(racer.name, hyper, options).checked_spec()
+    for what, key, axis_values in (("lr", "lr", rates), ("axis_range", axis, values)):
+        for value in () if axis_values is None else (axis_values[0], axis_values[-1]):
+            with _as_input_error(what):  # the range's ends, checked as the optimizer checks
+                Racer(racer.name, {**hyper, key: float(value)}, options).checked_spec()
     with _as_input_error("map"):
         s = sweep(p, spec, rates, axis=axis, axis_values=values, start=point, steps=steps)
     return {"lr": _floats(s.lr), "axis": axis,
