@@ -400,3 +400,33 @@ def test_classroom_numbers_in_the_docs_are_the_code_s():
                    f"steps × {1 + compute.EXACT_STEP_COST:g} for an exact trace",
                    f"more than {MAX_DIGITS:,} digits", f"or {app.MAX_NUMBER_DIGITS}+-digit"]:
         assert phrase in " ".join(section.split()), phrase
+
+
+def test_the_page_works_behind_its_token(tmp_path):
+    """Headless Chromium opens the address ``serve --token`` prints: the page loads, draws
+    its race and asks nothing twice; the same page without the token is refused."""
+    from playwright.sync_api import sync_playwright
+
+    from descentlab.playground.browser import IDLE, launch, start_server, stop_server
+
+    proc, url = start_server(str(tmp_path), "--token", "browser-token-42")
+    try:
+        assert url.endswith("/?token=browser-token-42")
+        with sync_playwright() as p:
+            browser = launch(p)
+            try:
+                page = browser.new_page()
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url)
+                page.wait_for_function(IDLE, timeout=60_000)
+                assert "token" not in page.url  # redirected to the address without it
+                assert not errors
+                assert page.evaluate("window.__playground.result().racers.length") >= 1
+                other = browser.new_page()  # Browser.new_page: a new context, no cookie
+                response = other.goto(url.split("?")[0])
+                assert response.status == 401
+            finally:
+                browser.close()
+    finally:
+        stop_server(proc)
