@@ -430,3 +430,18 @@ def test_the_page_works_behind_its_token(tmp_path):
                 browser.close()
     finally:
         stop_server(proc)
+
+
+def test_an_animated_export_is_bounded_in_frames(tmp_path):
+    """An animation holds every frame (960 × 600 × 3 bytes) in memory: 1,001 frames were
+    1.7 GB. Refused before any work, naming steps; without the animation it is allowed."""
+    s, racers = compute.Surface("bowl"), [compute.Racer("sgd")]
+    frames = compute.LIMITS["export_frames"]
+    with pytest.raises(InputError, match="limit 'export_frames'") as e:
+        compute.export(s, racers, None, frames, tmp_path, animate=True)
+    assert e.value.field == "steps" and not any(tmp_path.iterdir())
+    c = TestClient(create_app(tmp_path))
+    r = c.post("/api/export", json={"surface": BOWL, "racers": [{"name": "sgd"}],
+                                    "steps": 1000, "animate": True})
+    assert r.status_code == 400 and r.json()["field"] == "steps"
+    assert not any(tmp_path.iterdir())

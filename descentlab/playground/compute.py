@@ -59,6 +59,7 @@ LIMITS: dict[str, int] = {
     "coordinate": 1_000_000,  # |window ends| and |start coordinates|
     "work": 15_000,          # estimated optimizer updates of one request (see estimate)
     "body_bytes": 65_536,    # bytes of one request body
+    "export_frames": 301,    # frames of an exported animation (start + steps; 1.7 MB each)
 }
 #: The cost model of :func:`estimate`, in updates of one run: an element-wise optimizer
 #: advances this many runs (rows) for the price of one more update (measured on the bowl with
@@ -638,6 +639,13 @@ def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | N
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
     estimate("export", surface, racers, steps).check("this export")
+    if animate and steps + 1 > LIMITS["export_frames"]:
+        e = LimitError(f"steps: an animated export draws a frame per step and the start, "
+                       f"{steps + 1:,} frames; the playground allows "
+                       f"{LIMITS['export_frames']:,} (limit 'export_frames'): lower steps or "
+                       "export without the animation")
+        e.field = "steps"
+        raise e
     p = surface.build()
     point = _checked_start(p, start)
     noise.race_keywords()
