@@ -198,6 +198,9 @@ def run(quick: bool) -> None:
             "race 8 × 1,000 steps, L-BFGS max_iter=1000": (
                 "/api/race", {"surface": BOWL, "steps": 1000, "racers": [
                     {"name": "lbfgs", "options": {"max_iter": 1000}}] * 8}, False),
+            "animated export of 1,000 steps (1,001 frames: 1.7 GB)": (
+                "/api/export", {"surface": BOWL, "steps": 1000, "animate": True,
+                                "racers": [{"name": "sgd"}]}, True),
             "formula x**1000000000, exact": (
                 "/api/trace", {"surface": {"formula": "x**1000000000"}, "steps": 30,
                                "exact": True, "racer": {"name": "sgd"}, "start": [0.5]},

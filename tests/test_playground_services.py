@@ -445,3 +445,31 @@ def test_an_animated_export_is_bounded_in_frames(tmp_path):
                                     "steps": 1000, "animate": True})
     assert r.status_code == 400 and r.json()["field"] == "steps"
     assert not any(tmp_path.iterdir())
+
+
+def test_a_trickled_body_is_given_up_on():
+    """A client that sends its body a byte at a time is answered 408 at the deadline."""
+    from descentlab.playground.guard import Guard
+
+    async def app(scope, receive, send):  # pragma: no cover (never reached)
+        raise AssertionError("the app must not run")
+
+    async def main():
+        sent = []
+
+        async def receive():
+            await asyncio.sleep(0.1)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/api/race", "headers": [],
+                 "query_string": b""}
+        begin = time.perf_counter()
+        await Guard(app, body_seconds=0.5)(scope, receive, send)
+        return sent, time.perf_counter() - begin
+
+    sent, took = asyncio.run(main())
+    assert sent[0]["status"] == 408 and b'"field": "body"' in sent[1]["body"]
+    assert 0.4 < took < 2

@@ -383,7 +383,7 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
             if key in inflight:  # a newer request of the same client and kind: the older
                 old_stop, old_done = inflight[key]  # one stops and gives up its place
                 old_stop.set()
-                with contextlib.suppress(asyncio.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(old_done.wait(), 10)
             inflight[key] = stop, done
         try:

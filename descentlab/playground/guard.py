@@ -5,7 +5,8 @@ With a token (``descentlab serve --host 0.0.0.0`` always has one), every request
 the page, its scripts and every API call: in the query once (``/?token=...``, the address
 ``serve`` prints; the answer sets a cookie and, for a page, redirects to the address without
 it), in a header (``Authorization: Bearer ...`` or ``X-Descentlab-Token``), or in the cookie.
-Without it: 401. A body longer than ``max_body`` bytes: 413, before it is read any further.
+Without it: 401. A body longer than ``max_body`` bytes: 413, before it is read any further;
+a body that has not arrived within ``body_seconds`` (a client trickling bytes): 408.
 Both answers are ``{"error": message, "field": name}`` like the app's own.
 
 >>> from fastapi import FastAPI
@@ -22,6 +23,7 @@ Both answers are ``{"error": message, "field": name}`` like the app's own.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -41,12 +43,14 @@ def new_token() -> str:
 class Guard:
     """ASGI middleware: ``token`` (None: no token needed) and ``max_body`` (bytes)."""
 
-    def __init__(self, app: Any, token: str | None = None, max_body: int = 65_536) -> None:
+    def __init__(self, app: Any, token: str | None = None, max_body: int = 65_536,
+                 body_seconds: float = 10.0) -> None:
         if token is not None and not TOKEN_PATTERN.match(token):
             raise ValueError("token: 8 to 128 characters of A-Z a-z 0-9 _ -")
         self.app = app
         self.token = token
         self.max_body = max_body
+        self.body_seconds = body_seconds
         self.cookie = None if token is None else \
             "descentlab_token_" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
@@ -76,8 +80,15 @@ class Guard:
                           "(limit 'body_bytes')")
             return
         body, more = bytearray(), True
-        while more:  # read the whole body here, bounded, then hand it on
-            message = await receive()
+        deadline = asyncio.get_running_loop().time() + self.body_seconds
+        while more:  # read the whole body here, bounded in size and time, then hand it on
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                await _answer(send, 408, "body", f"body: not received within "
+                              f"{self.body_seconds:g} s")
+                return
             if message["type"] != "http.request":
                 break
             body += message.get("body", b"")
