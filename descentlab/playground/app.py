@@ -380,11 +380,13 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
         key = None if client is None else (client, request.url.path)
         stop, done = asyncio.Event(), asyncio.Event()
         if key is not None:
-            if key in inflight:  # a newer request of the same client and kind: the older
-                old_stop, old_done = inflight[key]  # one stops and gives up its place
-                old_stop.set()
+            while key in inflight:  # a newer request of the same client and kind: the
+                old = inflight[key]  # older one stops and gives up its place
+                old[0].set()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(old_done.wait(), 10)
+                    await asyncio.wait_for(old[1].wait(), 10)
+                if inflight.get(key) is old:
+                    del inflight[key]
             inflight[key] = stop, done
         try:
             return await pool.run(lane, function, *args, cancelled=request.is_disconnected,
