@@ -3,7 +3,7 @@
 Starts ``descentlab serve`` on 127.0.0.1 and a free port (the code on ``PYTHONPATH``, run
 from that folder: once on the code before issue 21 and once after), then
 
-1. *warm-up* (8 s, reported apart: the class arriving at once), then *unloaded*: 30
+1. *warm-up* (20 s, reported apart: the class arriving at once), then *unloaded*: 30
    students (async HTTP clients, one ``X-Playground-Client`` each) change settings (a drag
    field, ``POST /api/field``: 1–2 racers, 30 or 50 steps) and drag (3–8 races from released
    starts, ``POST /api/race``; now and then a trace), 3–8 s apart, for ``--quiet`` seconds;
@@ -202,7 +202,7 @@ async def _run(base: str, headers: dict, quiet: float, seconds: float, students:
 
 
 def measure(quiet: float = 15, seconds: float = 60, students: int = 30, timeout: float = 60,
-            env: dict | None = None, warmup: float = 8) -> Record:
+            env: dict | None = None, warmup: float = 20) -> Record:
     """Run the classroom against a fresh server (see the module docstring)."""
     with tempfile.TemporaryDirectory() as exports:
         proc, base, headers = start_server(exports, env)
@@ -244,7 +244,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60, help="loaded phase (60)")
     parser.add_argument("--quiet", type=float, default=15, help="unloaded phase (15)")
-    parser.add_argument("--warmup", type=float, default=8, help="warm-up, not counted (8)")
+    parser.add_argument("--warmup", type=float, default=20,
+                        help="warm-up, reported apart (20: the arrival's queue drains)")
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--timeout", type=float, default=60, help="client timeout (60 s)")
     args = parser.parse_args()
