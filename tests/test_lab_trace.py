@@ -253,3 +253,57 @@ def test_recognise_simple_values_only():
     assert str(recognise(-2 * S2 / 3)) == "-2*sqrt(2)/3"
     assert recognise(0.1) == Surd.of(Fraction(1, 10))
     assert recognise(math.pi) is None and recognise(float("nan")) is None
+
+
+def test_exact_values_are_bounded_and_the_trace_falls_back_to_floats(capsys):
+    """Issue 21: SGD on x³ doubles the digits of x at every step (x ← x − (3/10)·x²); the
+    exact run stops at the size budget with a note instead of running without end, and
+    never reaches str() of an integer past Python's 4,300-digit limit."""
+    import time
+
+    from descentlab.lab.exact import MAX_DIGITS
+
+    f = problems.from_expression("x**3")
+    begin = time.process_time()
+    t = trace(f, "sgd:lr=0.1", (0.5,), 30, exact=True)
+    assert time.process_time() - begin < 10
+    x, exact_steps = Fraction(1, 2), 0
+    for step in t.steps:  # the recurrence by hand, in Python's own Fractions
+        x = x - Fraction(3, 10) * x * x
+        e = step.exact["new point"][0]
+        if e is None:
+            break
+        assert e == Surd({1: x}) and len(str(e)) < 2 * MAX_DIGITS + 2
+        exact_steps += 1
+    assert 5 < exact_steps < 30
+    assert all(s.exact["new point"] == [None] for s in t.steps[exact_steps:])
+    assert f"more than {MAX_DIGITS:,} digits" in t.note
+    assert f"exact arithmetic ends at step {exact_steps + 1}" in t.note
+    assert "≈" in t.table()
+    # the CLI, at its own limit of 200 exact steps
+    begin = time.perf_counter()
+    assert main(["trace", "sgd:lr=0.1", "--f", "x**3", "--start", "0.5", "--steps", "200",
+                 "--exact"]) == 0
+    assert time.perf_counter() - begin < 30
+    assert "more than 1,000 digits" in capsys.readouterr().out
+
+
+def test_surd_size_budget():
+    import time
+
+    from descentlab.lab.exact import MAX_DIGITS, TooLarge
+
+    big = Surd.of(10 ** MAX_DIGITS - 1)  # 1,000 digits: allowed, and it prints
+    assert len(str(big)) == MAX_DIGITS
+    with pytest.raises(TooLarge, match="1,000 digits"):
+        Surd.of(10 ** MAX_DIGITS)
+    with pytest.raises(TooLarge):
+        big * big
+    begin = time.process_time()
+    with pytest.raises(TooLarge):
+        Surd.of(3) ** 10**9
+    assert Surd.of(-1) ** (10**9 + 1) == Surd.of(-1)  # square and multiply: no 10⁹ loop
+    assert time.process_time() - begin < 1
+    with pytest.raises(TooLarge, match="radicals"):
+        Surd({c: Fraction(1) for c in (1, 2, 3, 5, 6, 7, 10, 11, 13)})
+    assert issubclass(TooLarge, NotSimple)  # the trace's fallback catches it

@@ -6,6 +6,12 @@ Division is exact by a number with at most one radical (``a + b√c``, via the c
 the square root is exact for a non-negative rational; anything else raises
 :class:`NotSimple`, and the trace falls back to floating point from there on.
 
+Exact values are bounded (:data:`MAX_DIGITS`, :data:`MAX_TERMS`): a value whose numerator or
+denominator would need more than 1,000 decimal digits (e.g. ``x ← x − 0.1·3x²``, whose
+digits double at every step), or that would hold more than 8 radicals, raises
+:class:`TooLarge` (a NotSimple) instead of growing without end, so every operation costs a
+bounded time and every value prints (Python refuses ``str`` of integers past 4,300 digits).
+
 Surds behave as numbers inside NumPy object arrays, so an optimizer's own ``rule`` runs on
 them unchanged: ``np.sqrt`` calls :meth:`Surd.sqrt`, ``np.abs`` calls ``abs``,
 ``np.maximum`` compares (exactly), ``x ** 0.5`` is the square root, and a Python float meets
@@ -35,6 +41,23 @@ Number = Union["Surd", int, Fraction]
 
 class NotSimple(ArithmeticError):
     """The exact result is not a rational plus simple square roots (or is undefined)."""
+
+
+#: The size budget of one exact value: the numerator and denominator of each coefficient have
+#: at most this many decimal digits ...
+MAX_DIGITS = 1_000
+#: ... and a value holds at most this many terms (the rational part and radicals).
+MAX_TERMS = 8
+_TOO_LARGE = 10**MAX_DIGITS
+_MAX_BITS = _TOO_LARGE.bit_length() - 1  # below 2**_MAX_BITS: at most 1,000 digits, sure
+
+
+def _too_large(n: int) -> bool:
+    return n.bit_length() > _MAX_BITS and abs(n) >= _TOO_LARGE
+
+
+class TooLarge(NotSimple):
+    """An exact value past the size budget (:data:`MAX_DIGITS`, :data:`MAX_TERMS`)."""
 
 
 _ZERO_BY_ZERO = ContextVar("zero_by_zero_is_zero", default=False)
@@ -85,6 +108,11 @@ class Surd:
 
     def __init__(self, terms: dict[int, Fraction]) -> None:
         self.terms = {c: q for c, q in terms.items() if q != 0}
+        if len(self.terms) > MAX_TERMS:
+            raise TooLarge(f"an exact value would hold more than {MAX_TERMS} radicals")
+        for c, q in self.terms.items():
+            if _too_large(q.numerator) or _too_large(q.denominator) or _too_large(c):
+                raise TooLarge(f"an exact value would need more than {MAX_DIGITS:,} digits")
 
     @classmethod
     def of(cls, numerator: int | Fraction | str, denominator: int = 1) -> Surd:
@@ -170,9 +198,13 @@ class Surd:
             return self.sqrt()
         if q.denominator != 1:
             raise NotSimple(f"the power {q} is not exact here")
-        out = Surd.of(1)
-        for _ in range(abs(q.numerator)):
-            out = out * self
+        out, base, k = Surd.of(1), self, abs(q.numerator)
+        while k:  # square and multiply: a huge exponent costs its bit length, or TooLarge
+            if k & 1:
+                out = out * base
+            k >>= 1
+            if k:
+                base = base * base
         return out if q >= 0 else out.inverse()
 
     def __rpow__(self, base: Number | float) -> Surd:

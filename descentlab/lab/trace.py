@@ -14,9 +14,11 @@ the problem's formula (its symbolic derivative, :mod:`descentlab.problems.expres
 it uses only + − × ÷, integer powers and sqrt; otherwise the floating-point gradient is
 recognised as a rational or ``a + b√c`` with small denominators (checked to 1e-12). When a
 value is not of that kind (e.g. the root of a sum of radicals, or NAdam's 0.96^(tψ)) that
-coordinate shows floats from there on (marked ``≈``). Every exact value shown agrees with
-the floating-point run (to 1e-9). Hyperparameters are taken as the decimals written
-(``0.9`` → 9/10).
+coordinate shows floats from there on (marked ``≈``); so does every coordinate once a value
+would need more than :data:`~descentlab.lab.exact.MAX_DIGITS` (1,000) digits, which bounds the
+time of every step (``x**3`` under SGD doubles its digits at every step). Every exact value
+shown agrees with the floating-point run (to 1e-9). Hyperparameters are taken as the decimals
+written (``0.9`` → 9/10).
 
 >>> from descentlab import problems
 >>> t = trace(problems.get("xy"), "adam:lr=1,beta1=0.5,beta2=0.5", (1, 2), 2,
@@ -40,7 +42,7 @@ import numpy as np
 from .. import optim
 from ..errors import InputError
 from ..optim.tree import ROOT
-from .exact import NotSimple, Surd, eps_limit
+from .exact import NotSimple, Surd, TooLarge, eps_limit
 from .spec import build_optimizer, parse_optimizer_spec
 
 #: ε used by the floating-point run of an exact trace (ε → 0; must be > 0).
@@ -230,6 +232,8 @@ class _ExactGradient:
                 if all(abs(float(e) - g) <= 1e-9 * max(1.0, abs(g))
                        for e, g in zip(exact, g_float)):
                     return exact
+            except TooLarge:
+                raise  # past the size budget: no smaller exact value to recognise
             except (NotSimple, ZeroDivisionError):
                 pass
         radicals = sorted({c for v in point for c in v.terms} - {1})
@@ -402,8 +406,9 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
             if all(runner.alive):  # ∇f needs the whole point exact
                 try:
                     g_exact = list(exact_gradient(list(runner.x), g))
-                except NotSimple:
-                    pass
+                except NotSimple as e:
+                    if isinstance(e, TooLarge):
+                        runner.reason = runner.reason or str(e)
             step.exact = runner.step(t, g_exact, step.values)
             if not exact_ended and not all(runner.alive):
                 exact_ended = True

@@ -18,19 +18,22 @@ IDLE = ("window.__playground && window.__playground.result() && "
         "window.__playground.pending === 0")
 
 
-def start_server(exports: str) -> tuple[subprocess.Popen, str]:
-    """``descentlab serve --port 0 --exports EXPORTS`` in a subprocess, and its URL once it
-    answers (it binds 127.0.0.1)."""
+def start_server(exports: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``descentlab serve --port 0 --exports EXPORTS [EXTRA...]`` in a subprocess, and the URL
+    it prints (with ``?token=...`` when it has one) once it answers (it binds 127.0.0.1)."""
     proc = subprocess.Popen([sys.executable, "-m", "descentlab", "serve", "--port", "0",
-                             "--exports", exports], stdout=subprocess.PIPE, text=True)
+                             "--exports", exports, *extra], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if "http://127.0.0.1:" not in line:
         proc.kill()
         raise RuntimeError(f"descentlab serve did not start: {line!r}")
     url = line.split()[3]
+    base, _, token = url.partition("?token=")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     for _ in range(200):
         try:
-            urllib.request.urlopen(url + "api/limits", timeout=1).read()
+            request = urllib.request.Request(base + "api/limits", headers=headers)
+            urllib.request.urlopen(request, timeout=1).read()
             break
         except OSError:
             time.sleep(0.05)

@@ -5,9 +5,11 @@ Every number comes from the library and the lab — surfaces from :mod:`descentl
 :func:`descentlab.lab.engine.run_batch`, internals from :func:`descentlab.lab.trace.trace`,
 maps from :mod:`descentlab.lab.sweep`, exports from the ``race`` command itself (so its
 ``manifest.json`` is one that ``descentlab rerun`` replays). Nothing here re-implements a
-rule. Every request is bounded (:data:`LIMITS`); a request beyond a bound, or with a bad
-value, raises :class:`~descentlab.errors.LimitError` / :class:`~descentlab.errors.InputError`
-naming the field.
+rule. Every request is bounded (:data:`LIMITS`), its work included: :func:`estimate` counts
+the optimizer updates it will make before anything runs (an optimizer that is not
+element-wise runs one copy per start, so each start costs a whole update); a request beyond a
+bound, or with a bad value, raises :class:`~descentlab.errors.LimitError` /
+:class:`~descentlab.errors.InputError` naming the field.
 
 >>> s = Surface(problem="bowl")
 >>> r = race_paths(s, [Racer("sgd", {"lr": 0.95})], start=(-7.0, 2.0), steps=30)
@@ -27,6 +29,7 @@ import io
 import json
 import math
 import re
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +57,20 @@ LIMITS: dict[str, int] = {
     "exact_steps": 30,       # steps of one exact trace
     "formula_length": problems.expression.MAX_LENGTH,
     "coordinate": 1_000_000,  # |window ends| and |start coordinates|
+    "work": 15_000,          # estimated optimizer updates of one request (see estimate)
+    "body_bytes": 65_536,    # bytes of one request body
+    "export_frames": 301,    # frames of an exported animation (start + steps; 1.7 MB each)
 }
+#: The cost model of :func:`estimate`, in updates of one run: an element-wise optimizer
+#: advances this many runs (rows) for the price of one more update (measured on the bowl with
+#: 961 rows: 420 for Nesterov, 800 for Adam, 1,100 for SGD) ...
+ROWS_PER_UPDATE = 400
+#: ... one that runs a copy per start (not element-wise) pays this much per start and step
+#: (LAMB, LARS, Muon, Adafactor, full-matrix AdaGrad, L-BFGS: 1.0–1.8 × a one-run update,
+#: measured on the bowl) ...
+COPY_COST = 2.0
+#: ... and a step of an exact trace costs this many (it runs the float trace as well).
+EXACT_STEP_COST = 5.0
 _OPTION_TEXT = re.compile(r"[A-Za-z0-9_.+-]{1,40}\Z")
 
 
@@ -84,6 +100,77 @@ def _bounded(what: str, value: int, limit: str, low: int = 1) -> int:
         raise LimitError(f"{what} = {value} is more than the playground allows "
                          f"({LIMITS[limit]:,}, limit {limit!r})")
     return value
+
+
+# ---------------------------------------------------------------------- work
+@dataclass(frozen=True)
+class Estimate:
+    """A request's estimated work in updates of one run (:data:`ROWS_PER_UPDATE`,
+    :data:`COPY_COST`, :data:`EXACT_STEP_COST`), and the request field to lower when it is
+    too much."""
+
+    work: float
+    field: str
+
+    def check(self, what: str) -> Estimate:
+        """Refuse work beyond ``LIMITS["work"]`` (a LimitError naming the field)."""
+        if self.work > LIMITS["work"]:
+            e = LimitError(f"{self.field}: {what} is about {self.work:,.0f} optimizer "
+                           f"updates, more than the playground allows ({LIMITS['work']:,}, "
+                           f"limit 'work'); lower {self.field}")
+            e.field = self.field
+            raise e
+        return self
+
+
+def _copies(name: str) -> bool:
+    """Whether optimizer ``name`` runs one copy per start (not element-wise)."""
+    cls = optim.OPTIMIZERS.get(str(name).strip().lower())
+    return cls is not None and not getattr(cls, "elementwise", False)
+
+
+def _per_step(name: str, runs: int) -> float:
+    """Updates of one step of ``runs`` runs of optimizer ``name``."""
+    return runs * COPY_COST if _copies(name) else 1 + runs / ROWS_PER_UPDATE
+
+
+def _dimension(surface: Surface) -> int:
+    """1 or 2, read without building the surface (no minima search)."""
+    if surface.problem is not None:
+        with _as_input_error("surface.problem"):
+            return problems.get(surface.problem).dim
+    from ..problems.expression import variables
+
+    with _as_input_error("formula"):
+        return 2 if "y" in variables(problems.parse(str(surface.formula))) else 1
+
+
+def estimate(kind: str, surface: Surface, racers: Sequence[Racer], steps: int,
+             runs: int = 1, exact: bool = False) -> Estimate:
+    """The work of one request, before any of it runs: ``kind`` "race", "field", "trace",
+    "map", "starts" or "export"; ``runs`` the cells of a map, the cells per axis of a start
+    map. Cheap (no surface is built).
+
+    A drag field of Adam and LAMB (a copy per start), 200 steps: LAMB's half of the budget,
+    15,000 / 2 / (200 × 2.0), allows 18 starts, a 4 × 4 lattice; Adam's 200 steps cost
+    200 × (1 + 16/400), LAMB's 200 × 16 × 2.0:
+
+    >>> estimate("field", Surface("bowl"), [Racer("adam"), Racer("lamb")], 200).work
+    6608.0
+    >>> estimate("map", Surface("bowl"), [Racer("adagrad_full")], 244, runs=4096).work
+    1998848.0
+    """
+    if kind == "field":
+        starts = _lattice_size(_dimension(surface), steps, [r.name for r in racers]) \
+            ** _dimension(surface)
+        return Estimate(sum(steps * _per_step(r.name, starts) for r in racers), "steps")
+    if kind == "trace":
+        return Estimate(steps * (1 + (EXACT_STEP_COST if exact else 0)), "steps")
+    if kind == "starts":
+        runs = runs ** _dimension(surface)
+    if kind in ("map", "starts"):
+        return Estimate(steps * _per_step(racers[0].name, runs), "steps")
+    return Estimate(sum(steps * _per_step(r.name, 1) for r in racers), "steps")
 
 
 # ---------------------------------------------------------------------- surfaces
@@ -336,9 +423,10 @@ def race_paths(surface: Surface, racers: Sequence[Racer], start: Sequence[float]
 
     from ..lab.race import RaceResult
 
-    p = surface.build()
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
+    estimate("race", surface, racers, steps).check("this race")
+    p = surface.build()
     point = _checked_start(p, start)
     noise.race_keywords()  # checked before any work
     entries = [_race_one(surface, spec, point, steps, noise) for spec in specs]
@@ -360,11 +448,11 @@ def race_paths(surface: Surface, racers: Sequence[Racer], start: Sequence[float]
 
 
 @functools.lru_cache(maxsize=24)
-def _field_one(surface: Surface, spec: str, steps: int, noise: Noise) -> str:
+def _field_one(surface: Surface, spec: str, steps: int, noise: Noise, n: int) -> str:
     from ..lab.spec import build_optimizer
 
     p = surface.build()
-    starts = _lattice(p, steps)[1]
+    starts = _lattice(p, n)[1]
     extra = {}
     if noise.sigma > 0:  # a run's noise depends on its seed only: every start gets the race's
         extra = {"noise": noise.sigma, "seeds": [noise.seed] * len(starts)}
@@ -379,9 +467,18 @@ def clear_caches() -> None:
         cached.cache_clear()
 
 
-def _lattice(p: problems.Problem, steps: int) -> tuple[list[np.ndarray], np.ndarray]:
+def _lattice_size(dim: int, steps: int, names: Sequence[str]) -> int:
+    """Lattice points per axis of a drag field: ``field_work`` starts × steps per racer, and
+    with racers that run a copy per start, few enough starts that they take at most half of
+    ``LIMITS["work"]``."""
     budget = LIMITS["field_work"] // steps
-    n = max(2, min(401, budget) if p.dim == 1 else min(41, math.isqrt(budget)))
+    copies = sum(_copies(name) for name in names)
+    if copies:
+        budget = min(budget, int(LIMITS["work"] / 2 / (steps * COPY_COST * copies)))
+    return max(2, min(401, budget) if dim == 1 else min(41, math.isqrt(budget)))
+
+
+def _lattice(p: problems.Problem, n: int) -> tuple[list[np.ndarray], np.ndarray]:
     axes = [np.linspace(lo, hi, n) for lo, hi in p.window]
     if p.dim == 1:
         return axes, axes[0][:, None]
@@ -398,16 +495,18 @@ def drag_field(surface: Surface, racers: Sequence[Racer], steps: int,
     ``paths`` per racer: base64 of little-endian float32, shape (starts, steps + 1, dim),
     nan after divergence; ``axes`` the lattice coordinates (starts in row-major order,
     x fastest)."""
-    p = surface.build()
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
+    estimate("field", surface, racers, steps).check("this drag field")
+    p = surface.build()
     noise.race_keywords()
     if noise.spread > 0:
         raise InputError("drag field: not with a start spread (each start would be drawn "
                          "around the lattice point); the page asks for races instead")
-    axes, _ = _lattice(p, steps)
+    n = _lattice_size(p.dim, steps, [r.name for r in racers])
+    axes, _ = _lattice(p, n)
     return {"axes": [_floats(a) for a in axes], "steps": steps, "dim": p.dim,
-            "paths": [_field_one(surface, spec, steps, noise) for spec in specs]}
+            "paths": [_field_one(surface, spec, steps, noise, n) for spec in specs]}
 
 
 # ---------------------------------------------------------------------- internals
@@ -423,9 +522,10 @@ def trace_steps(surface: Surface, racer: Racer, start: Sequence[float] | None, s
                 exact: bool = False) -> dict[str, Any]:
     """Every internal quantity per step (what ``descentlab trace`` prints): g, the state
     slots, m̂/v̂ for Adam, the step and the new point; exact values too when ``exact``."""
-    p = surface.build()
     spec = racer.checked_spec()
     _bounded("steps", steps, "exact_steps" if exact else "trace_steps")
+    estimate("trace", surface, [racer], steps, exact=exact).check("this trace")
+    p = surface.build()
     point = _checked_start(p, start)
     with _as_input_error("trace"):
         t = trace(p, spec, point, steps, exact=exact)
@@ -463,15 +563,21 @@ def stability_map(surface: Surface, racer: Racer, start: Sequence[float] | None,
                              f"{racer.name!r}")
         if axis_range is None:
             raise InputError("axis needs axis_range (lo, hi, n, log)")
-        values = _axis_values(axis, axis_range[0], axis_range[1],
-                              _bounded(f"{axis} cells", axis_range[2], "map_cells"),
-                              axis_range[3])
+        values = _axis_values(f"axis_range ({axis})", axis_range[0], axis_range[1],
+                              _bounded(f"axis_range ({axis}) cells", axis_range[2],
+                                       "map_cells"), axis_range[3])
     cells = rates.size * (1 if values is None else values.size)
     _bounded("map cells", cells, "map_cells")
     _bounded("map cells × steps", cells * steps, "map_work")
+    estimate("map", surface, [racer], steps, cells).check("this map")
     swept = {"lr", axis}  # the sweep sets these itself (a spec value would be dropped)
-    spec = Racer(racer.name, {k: v for k, v in racer.hyper.items() if k not in swept},
-                 {k: v for k, v in racer.options.items() if k not in swept}).checked_spec()
+    hyper = {k: v for k, v in racer.hyper.items() if k not in swept}
+    options = {k: v for k, v in racer.options.items() if k not in swept}
+    spec = Racer(racer.name, hyper, options).checked_spec()
+    for what, key, axis_values in (("lr", "lr", rates), ("axis_range", axis, values)):
+        for value in () if axis_values is None else (axis_values[0], axis_values[-1]):
+            with _as_input_error(what):  # the range's ends, checked as the optimizer checks
+                Racer(racer.name, {**hyper, key: float(value)}, options).checked_spec()
     with _as_input_error("map"):
         s = sweep(p, spec, rates, axis=axis, axis_values=values, start=point, steps=steps)
     return {"lr": _floats(s.lr), "axis": axis,
@@ -489,6 +595,7 @@ def start_map(surface: Surface, racer: Racer, steps: int, n: int) -> dict[str, A
     cells = n ** p.dim
     _bounded("start cells", cells, "map_cells")
     _bounded("start cells × steps", cells * steps, "map_work")
+    estimate("starts", surface, [racer], steps, n).check("this start map")
     starts = start_grid(p, n)
     with _as_input_error("start map"):
         s = sweep_starts(p, spec, starts, steps=steps)
@@ -525,26 +632,52 @@ def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | N
     ``trajectories.csv`` and the ``manifest.json`` that ``descentlab rerun`` replays."""
     from ..commands import race as race_command
 
-    p = surface.build()
     specs = _checked_racers(racers)
     _bounded("steps", steps, "steps")
+    estimate("export", surface, racers, steps).check("this export")
+    if animate and steps + 1 > LIMITS["export_frames"]:
+        e = LimitError(f"steps: an animated export draws a frame per step and the start, "
+                       f"{steps + 1:,} frames; the playground allows "
+                       f"{LIMITS['export_frames']:,} (limit 'export_frames'): lower steps or "
+                       "export without the animation")
+        e.field = "steps"
+        raise e
+    p = surface.build()
     point = _checked_start(p, start)
     noise.race_keywords()
-    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
-    digest = hashlib.sha256(json.dumps([surface.cli_arguments(), specs, point, steps,
-                                        [noise.sigma, noise.spread, noise.seed]])
-                            .encode()).hexdigest()[:8]
-    name = f"playground-{stamp}-{digest}"
-    out = Path(folder) / name
-    args = race_namespace(surface, specs, point, steps, out, animate, noise)
+    request = [surface.cli_arguments(), specs, point, steps, animate,
+               [noise.sigma, noise.spread, noise.seed]]  # every field of the request
     with _EXPORT_LOCK, contextlib.redirect_stdout(io.StringIO()) as printed, \
             contextlib.redirect_stderr(io.StringIO()):  # the table and the progress bar
-        race_command.run(args)
+        out = _new_export_folder(Path(folder), request)
+        args = race_namespace(surface, specs, point, steps, out, animate, noise)
+        try:
+            race_command.run(args)
+        except BaseException:  # a failed export leaves no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+            raise
     files = sorted(f.name for f in out.iterdir())
     given = "".join(f" --plugin {p.path}" for p in plugins.active())  # serve --plugin FILE
-    return {"folder": name, "path": str(out.resolve()), "files": files,
+    return {"folder": out.name, "path": str(out.resolve()), "files": files,
             "command": "descentlab rerun " + str(out / "manifest.json") + given,
             "printed": printed.getvalue()}
+
+
+def _new_export_folder(folder: Path, request: list) -> Path:
+    """A new folder ``playground-DATE-TIME-HASH`` (the time taken now, the hash of every
+    request field), created here: ``mkdir`` fails for a name another export (another process)
+    took, and the next attempt's hash differs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for attempt in range(100):
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+        text = json.dumps([request, attempt] if attempt else request)
+        out = folder / f"playground-{stamp}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        try:
+            out.mkdir()
+        except FileExistsError:
+            continue
+        return out
+    raise InputError(f"export: no free folder name under {folder}")  # pragma: no cover
 
 
 def export_file(folder: Path, name: str, file: str) -> Path:

@@ -1,0 +1,475 @@
+"""The playground as a service for a classroom (issue 21): strict JSON (NaN, Infinity and
+5,000-digit numbers refused at their field), the access token, the body limit, work
+estimated before computing, the worker pool (lanes, time budget, cancellation, 503), exact
+traces that end, and exports that never share a folder."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from descentlab.commands import serve
+from descentlab.errors import InputError
+from descentlab.playground import compute
+from descentlab.playground.app import create_app
+from descentlab.playground.pool import Busy, Cancelled, OverBudget, Pool
+
+BOWL = {"problem": "bowl"}
+#: One valid body per endpoint (small: each answers in milliseconds).
+VALID = {
+    "/api/race": {"surface": BOWL, "racers": [{"name": "adam", "hyper": {"lr": 0.3},
+                                               "options": {"amsgrad": False}}],
+                  "start": [-7.0, 2.0], "steps": 5,
+                  "noise": {"sigma": 0.0, "spread": 0.0, "seed": 0}},
+    "/api/field": {"surface": BOWL, "racers": [{"name": "sgd", "hyper": {"lr": 0.1}}],
+                   "steps": 5},
+    "/api/trace": {"surface": {"formula": "x**2 + y**2", "window": [[-3.0, 3.0], [-2.0, 2.0]]},
+                   "racer": {"name": "momentum", "hyper": {"lr": 0.1}}, "start": [1.0, 1.0],
+                   "steps": 3},
+    "/api/map": {"surface": BOWL, "racer": {"name": "adam"}, "steps": 5,
+                 "lr": {"lo": 0.01, "hi": 1.0, "n": 3, "log": True}, "axis": "beta2",
+                 "axis_range": {"lo": 0.5, "hi": 0.9, "n": 2}},
+    "/api/starts": {"surface": BOWL, "racer": {"name": "sgd", "hyper": {"lr": 0.1}},
+                    "steps": 5, "n": 3},
+    "/api/surface": {"surface": BOWL, "resolution": 10},
+    "/api/parse": {"formula": "x*y"},
+}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    return TestClient(create_app(tmp_path_factory.mktemp("exports")),
+                      raise_server_exceptions=True)
+
+
+def _numbers(body, path=()):
+    """Every location of a number (not a bool) in ``body``."""
+    if isinstance(body, dict):
+        for k, v in body.items():
+            yield from _numbers(v, (*path, k))
+    elif isinstance(body, list):
+        for i, v in enumerate(body):
+            yield from _numbers(v, (*path, i))
+    elif isinstance(body, (int, float)) and not isinstance(body, bool):
+        yield path
+
+
+def _with(body, path, value):
+    out = copy.deepcopy(body)
+    node = out
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    return out
+
+
+CASES = [(endpoint, path) for endpoint, body in VALID.items()
+         for path in _numbers(body)]
+
+
+def test_the_valid_bodies_are_valid(client):
+    for endpoint, body in VALID.items():
+        r = client.post(endpoint, json=body)
+        assert r.status_code == 200, (endpoint, r.text)
+
+
+@pytest.mark.parametrize("endpoint, path", CASES, ids=[f"{e}:{'.'.join(map(str, p))}"
+                                                       for e, p in CASES])
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "1e999", "9" * 5000])
+def test_unreadable_numbers_are_refused_at_their_field(client, endpoint, path, bad):
+    """Issue 21: NaN/Infinity in a float field was a 500 (FastAPI's 422 handler copied the NaN
+    into its JSON answer); a 5,000-digit ``steps`` a 400 naming no field."""
+    marker = "__BAD__"
+    text = json.dumps(_with(VALID[endpoint], path, marker)).replace(f'"{marker}"', bad)
+    r = client.post(endpoint, content=text, headers={"Content-Type": "application/json"})
+    field = ".".join(map(str, path))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field, r.text
+    assert r.json()["error"].startswith(field + ":")
+    assert "not a finite number" in r.json()["error"]
+    assert bad[:50] not in r.text or len(bad) < 30  # the input is not copied back
+
+
+def _mutations(body: dict) -> st.SearchStrategy:
+    """JSON texts near ``body``: a value somewhere replaced by something malformed, a key
+    dropped or added, the text cut, bytes that are not UTF-8, deep nesting."""
+    locations = list(_numbers(body)) + [(k,) for k in body]
+    junk = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "9" * 400,
+                            "[]", "{}", "null", "true", '"x"', '"\\ud800"', "[[[[1]]]]",
+                            "-0", "1.5e-400", '{"": 1}', "0.1" * 3])
+    replaced = st.tuples(st.sampled_from(locations), junk).map(
+        lambda t: json.dumps(_with(body, t[0], "__J__")).replace('"__J__"', t[1]))
+    text = json.dumps(body)
+    cut = st.integers(0, len(text) - 1).map(lambda i: text[:i])
+    extra = st.text(max_size=8).map(lambda k: json.dumps({**body, k or "_": 1}))
+    deep = st.integers(1, 5000).map(lambda n: "[" * n + "]" * n)
+    raw = st.binary(max_size=40).map(lambda b: b.decode("latin-1"))
+    return st.one_of(replaced, cut, extra, deep, raw, st.just(text.replace("{", "[", 1)))
+
+
+@pytest.mark.parametrize("endpoint", sorted(VALID))
+def test_fuzz_every_malformed_body_gets_a_4xx_naming_its_field(client, endpoint):
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(text=_mutations(VALID[endpoint]))
+    def check(text):
+        data = text.encode("utf-8", "surrogatepass")
+        r = client.post(endpoint, content=data, headers={"Content-Type": "application/json"})
+        assert r.status_code in (200, 400, 404, 422), (text[:200], r.status_code, r.text)
+        if r.status_code != 200:
+            answer = r.json()
+            assert answer["error"]
+            if r.status_code == 422:
+                assert answer["field"], answer
+                assert answer["error"].startswith(answer["field"] + ":"), answer
+
+    check()
+
+
+def test_body_limit(client):
+    r = client.post("/api/race", content=b" " * (compute.LIMITS["body_bytes"] + 1),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["field"] == "body"
+    # a body sent in chunks without a length is counted as it arrives
+    chunks = iter([b" " * 40_000] * 3)
+    r = client.post("/api/race", content=chunks, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert client.post("/api/race", json=VALID["/api/race"]).status_code == 200
+
+
+# ---------------------------------------------------------------------- work estimates
+def test_work_is_estimated_before_computing(client):
+    """Issue 21's minutes-long requests inside every old limit: refused at once, naming the
+    field to lower, or made to fit (the drag field's lattice shrinks for optimizers that
+    run a copy per start)."""
+    begin = time.perf_counter()
+    r = client.post("/api/map", json={"surface": BOWL, "racer": {"name": "adagrad_full"},
+                                      "steps": 244,
+                                      "lr": {"lo": 0.001, "hi": 1, "n": 4096, "log": True}})
+    assert r.status_code == 400 and r.json()["field"] == "steps"
+    assert "limit 'work'" in r.json()["error"] and "1,998,848" in r.json()["error"]
+    assert time.perf_counter() - begin < 2
+    copies = ["lamb", "lars", "muon", "adafactor", "adagrad_full", "lbfgs"]
+    begin = time.perf_counter()
+    r = client.post("/api/field", json={"surface": BOWL, "steps": 30,
+                                        "racers": [{"name": n} for n in copies]})
+    # 15,000 / 2 / (30 steps × 2.0 × 6 racers) = 20 starts: a 4 × 4 lattice
+    assert r.status_code == 200 and len(r.json()["axes"][0]) == 4
+    assert time.perf_counter() - begin < 20
+    r = client.post("/api/field", json={"surface": BOWL, "steps": 1000,
+                                        "racers": [{"name": n} for n in copies]})
+    assert r.status_code == 400 and r.json()["field"] == "steps"
+    # an element-wise optimizer keeps the full lattice
+    assert len(client.post("/api/field", json=VALID["/api/field"]).json()["axes"][0]) == 41
+
+
+def test_estimate_counts_by_hand():
+    s = compute.Surface("bowl")
+    # a race: racers × steps updates of one run each, 1 + 1/400
+    assert compute.estimate("race", s, [compute.Racer("sgd")] * 8, 1000).work == \
+        pytest.approx(8 * 1000 * (1 + 1 / 400))
+    # a map of 64 × 64 cells × 200 steps, Adam: 200 × (1 + 4096/400)
+    assert compute.estimate("map", s, [compute.Racer("adam")], 200, 4096).work == \
+        pytest.approx(200 * (1 + 4096 / 400))
+    # a start map, 10 per axis on a 2-D surface, LAMB (a copy per start): 30 × 100 × 2
+    assert compute.estimate("starts", s, [compute.Racer("lamb")], 30, 10).work == 6000
+    # an exact trace: (1 + 5) per step
+    assert compute.estimate("trace", s, [compute.Racer("adam")], 30, exact=True).work == 180
+
+
+def test_the_exact_trace_that_froze_the_server_answers(client):
+    """Issue 21 item 1: inside the documented limit of 30 exact steps, SGD on x³ ran without
+    end (the rationals double their digits each step); at 14–15 steps a 500 from str()."""
+    body = {"surface": {"formula": "x**3"}, "racer": {"name": "sgd", "hyper": {"lr": 0.1}},
+            "start": [0.5], "steps": 30, "exact": True}
+    begin = time.perf_counter()
+    r = client.post("/api/trace", json=body)
+    assert r.status_code == 200 and time.perf_counter() - begin < 10
+    t = r.json()
+    assert "more than 1,000 digits" in t["note"]
+    assert t["steps"][0]["exact"]["new point"] == ["17/40"]  # 1/2 − (3/10)(1/2)²
+    assert t["steps"][-1]["exact"]["new point"] == [None]
+
+
+# ---------------------------------------------------------------------- the token
+def test_token_is_required_everywhere(tmp_path):
+    token = "classroom-token-123"
+    c = TestClient(create_app(tmp_path, token=token), follow_redirects=False)
+    for path in ("/", "/api/limits", "/static/app.js", "/openapi.json", "/docs"):
+        r = c.get(path)
+        assert r.status_code == 401 and r.json()["field"] == "token", path
+    assert c.post("/api/race", json=VALID["/api/race"]).status_code == 401
+    assert c.get("/api/limits", headers={"Authorization": "Bearer wrong-token-x"}
+                 ).status_code == 401
+    assert c.get("/api/limits?token=wrong-token-x").status_code == 401
+    # the address serve prints: the page answers with a cookie and the address without it
+    r = c.get(f"/?token={token}")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "HttpOnly" in r.headers["set-cookie"]
+    assert c.get("/").status_code == 200  # the cookie
+    assert c.get("/static/app.js").status_code == 200
+    assert c.post("/api/race", json=VALID["/api/race"]).status_code == 200
+    fresh = TestClient(create_app(tmp_path, token=token))
+    assert fresh.get("/api/limits", headers={"Authorization": f"Bearer {token}"}
+                     ).status_code == 200
+    assert fresh.get("/api/limits", headers={"X-Descentlab-Token": token}).status_code == 200
+    assert fresh.get("/api/limits").status_code == 401  # a header sets no cookie
+    with pytest.raises(ValueError, match="token"):
+        create_app(tmp_path, token="short")
+
+
+def test_serve_token_policy():
+    assert serve.access_token("127.0.0.1", None) is None  # loopback: none unless asked
+    assert serve.access_token("::1", None) is None
+    made = serve.access_token("0.0.0.0", None)
+    assert made and len(made) >= 20 and made != serve.access_token("0.0.0.0", None)
+    assert serve.access_token("192.168.1.5", "my-class-2026") == "my-class-2026"
+    assert len(serve.access_token("127.0.0.1", "auto")) >= 20
+    with pytest.raises(InputError, match="--token"):
+        serve.access_token("0.0.0.0", "bad token!")
+
+
+def test_serve_on_every_network_prints_its_token(tmp_path):
+    """``descentlab serve --host 0.0.0.0`` prints an address with a fresh token; the server
+    refuses requests without it (tried over loopback, which a 0.0.0.0 bind also serves)."""
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "descentlab", "serve", "--host", "0.0.0.0",
+                             "--port", "0", "--exports", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "?token=" in line, line
+        url = line.split()[3]
+        port = url.split(":")[2].split("/")[0]
+        token = url.split("?token=")[1]
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/api/limits", timeout=1)
+            except urllib.error.HTTPError as e:
+                assert e.code == 401
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the server did not answer")
+        req = urllib.request.Request(base + "/api/limits",
+                                     headers={"Authorization": f"Bearer {token}"})
+        assert json.loads(urllib.request.urlopen(req, timeout=5).read())["racers"] == 8
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------- the pool
+HEAVY_RACE = {"surface": BOWL, "steps": 1000,
+              "racers": [{"name": n} for n in ("adam", "nadam", "radam", "adamax", "rmsprop",
+                                               "adagrad", "adadelta", "momentum")]}
+
+
+def test_pool_lanes_budget_cancellation(tmp_path):
+    async def main():
+        async with Pool(light=1, heavy=1, light_queue=0, heavy_queue=0,
+                        time_budget=2.0) as pool:
+            s, racers = compute.Surface("bowl"), [compute.Racer(r["name"])
+                                                  for r in HEAVY_RACE["racers"]]
+            args = ("race_paths", s, racers, None, 1000)  # 8 s or more
+            r = await pool.run("light", "race_paths", s, [compute.Racer("sgd")], None, 3)
+            assert len(r["racers"][0]["path"]) == 4
+            # past the time budget: stopped, its worker replaced
+            pid = pool.lanes["heavy"].idle[0].process.pid
+            begin = time.perf_counter()
+            with pytest.raises(OverBudget, match="time budget of 2 s"):
+                await pool.run("heavy", *args)
+            assert time.perf_counter() - begin < 6
+            assert pool.lanes["heavy"].idle[0].process.pid != pid
+            # a full lane: Busy at once; the other lane still answers
+            first = asyncio.ensure_future(pool.run("heavy", *args))
+            await asyncio.sleep(0.05)
+            with pytest.raises(Busy) as busy:
+                await pool.run("heavy", *args)
+            assert busy.value.retry_after > 0
+            assert (await pool.run("light", "limits"))["racers"] == 8
+            with pytest.raises(OverBudget):
+                await first
+            # cancelled by its client: a stop event, or a disconnect
+            stop = asyncio.Event()
+            job = asyncio.ensure_future(pool.run("heavy", *args, stop=stop))
+            await asyncio.sleep(0.2)
+            stop.set()
+            with pytest.raises(Cancelled):
+                await job
+
+            async def gone():
+                return True
+
+            with pytest.raises(Cancelled):
+                await pool.run("heavy", *args, cancelled=gone)
+            # user errors come back as themselves; the worker keeps serving
+            with pytest.raises(InputError, match="unknown optimizer"):
+                await pool.run("light", "race_paths", s, [compute.Racer("adamm")], None, 3)
+            r = await pool.run("light", "race_paths", s, [compute.Racer("sgd")], None, 3)
+            assert len(r["racers"][0]["path"]) == 4
+            assert pool.load()["heavy"]["admitted"] == 0
+
+    asyncio.run(main())
+
+
+def test_app_with_pool_503_and_supersede(tmp_path):
+    app = create_app(tmp_path, pool=Pool(light=1, heavy=1, light_queue=0, heavy_queue=0,
+                                         time_budget=20))
+    with TestClient(app) as c:
+        answers = {}
+
+        def post(name, client_id):
+            answers[name] = c.post("/api/race", json=HEAVY_RACE,
+                                   headers={"X-Playground-Client": client_id})
+
+        first = threading.Thread(target=post, args=("first", "student-1"))
+        first.start()
+        time.sleep(1.0)
+        post("other", "student-2")  # the heavy lane is full: 503 with Retry-After
+        assert answers["other"].status_code == 503
+        assert int(answers["other"].headers["Retry-After"]) > 0
+        begin = time.perf_counter()
+        assert c.get("/api/limits").status_code == 200  # always answers
+        assert c.post("/api/race", json=VALID["/api/race"]).status_code == 200  # light lane
+        assert time.perf_counter() - begin < 5
+        second = threading.Thread(target=post, args=("second", "student-1"))
+        second.start()  # the same client's newer request supersedes the first
+        first.join(30)
+        second.join(60)
+        assert answers["first"].status_code == 409
+        assert "superseded" in answers["first"].json()["error"]
+        assert answers["second"].status_code == 200
+
+
+# ---------------------------------------------------------------------- exports
+def test_simultaneous_exports_never_share_a_folder(tmp_path):
+    """Issue 21: two exports in the same second landed in one folder (the time taken before
+    the lock, ``animate`` left out of the hash): one manifest replayed the other's request."""
+    s, racers = compute.Surface("bowl"), [compute.Racer("sgd", {"lr": 0.1})]
+    results, errors = [], []
+
+    def one(animate):
+        try:
+            results.append((animate, compute.export(s, racers, None, 3, tmp_path, animate)))
+        except Exception as e:  # pragma: no cover (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(a,)) for a in (False, True, False, False)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(results) == 4
+    folders = [r["folder"] for _, r in results]
+    assert len(set(folders)) == 4
+    for animate, r in results:
+        manifest = json.loads((tmp_path / r["folder"] / "manifest.json").read_text())
+        assert manifest["arguments"]["animate"] == ("gif" if animate else None)
+        assert ("animation.gif" in r["files"]) == animate
+
+
+def test_classroom_numbers_in_the_docs_are_the_code_s():
+    from descentlab.lab.exact import MAX_DIGITS
+    from descentlab.playground import app, pool
+
+    text = open("docs/playground.md", encoding="utf-8").read()
+    section = text[text.index("## A classroom"):text.index("### Load test")]
+    for phrase in [f"`work` limit ({compute.LIMITS['work']:,})",
+                   f"requests up to {app.LIGHT_WORK:,} updates",
+                   f"a *light* lane ({pool.LIGHT_WORKERS} workers",
+                   f"({pool.HEAVY_WORKERS} worker at", f"queue of {pool.HEAVY_QUEUE}",
+                   f"time budget of {pool.TIME_BUDGET:g} s",
+                   f"Bodies over {compute.LIMITS['body_bytes']:,} bytes",
+                   f"1 + starts/{compute.ROWS_PER_UPDATE}",
+                   f"starts × steps × {compute.COPY_COST:g}",
+                   f"steps × {1 + compute.EXACT_STEP_COST:g} for an exact trace",
+                   f"more than {MAX_DIGITS:,} digits", f"or {app.MAX_NUMBER_DIGITS}+-digit"]:
+        assert phrase in " ".join(section.split()), phrase
+
+
+def test_the_page_works_behind_its_token(tmp_path):
+    """Headless Chromium opens the address ``serve --token`` prints: the page loads, draws
+    its race and asks nothing twice; the same page without the token is refused."""
+    from playwright.sync_api import sync_playwright
+
+    from descentlab.playground.browser import IDLE, launch, start_server, stop_server
+
+    proc, url = start_server(str(tmp_path), "--token", "browser-token-42")
+    try:
+        assert url.endswith("/?token=browser-token-42")
+        with sync_playwright() as p:
+            browser = launch(p)
+            try:
+                page = browser.new_page()
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url)
+                page.wait_for_function(IDLE, timeout=60_000)
+                assert "token" not in page.url  # redirected to the address without it
+                assert not errors
+                assert page.evaluate("window.__playground.result().racers.length") >= 1
+                other = browser.new_page()  # Browser.new_page: a new context, no cookie
+                response = other.goto(url.split("?")[0])
+                assert response.status == 401
+            finally:
+                browser.close()
+    finally:
+        stop_server(proc)
+
+
+def test_an_animated_export_is_bounded_in_frames(tmp_path):
+    """An animation holds every frame (960 × 600 × 3 bytes) in memory: 1,001 frames were
+    1.7 GB. Refused before any work, naming steps; without the animation it is allowed."""
+    s, racers = compute.Surface("bowl"), [compute.Racer("sgd")]
+    frames = compute.LIMITS["export_frames"]
+    with pytest.raises(InputError, match="limit 'export_frames'") as e:
+        compute.export(s, racers, None, frames, tmp_path, animate=True)
+    assert e.value.field == "steps" and not any(tmp_path.iterdir())
+    c = TestClient(create_app(tmp_path))
+    r = c.post("/api/export", json={"surface": BOWL, "racers": [{"name": "sgd"}],
+                                    "steps": 1000, "animate": True})
+    assert r.status_code == 400 and r.json()["field"] == "steps"
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_trickled_body_is_given_up_on():
+    """A client that sends its body a byte at a time is answered 408 at the deadline."""
+    from descentlab.playground.guard import Guard
+
+    async def app(scope, receive, send):  # pragma: no cover (never reached)
+        raise AssertionError("the app must not run")
+
+    async def main():
+        sent = []
+
+        async def receive():
+            await asyncio.sleep(0.1)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/api/race", "headers": [],
+                 "query_string": b""}
+        begin = time.perf_counter()
+        await Guard(app, body_seconds=0.5)(scope, receive, send)
+        return sent, time.perf_counter() - begin
+
+    sent, took = asyncio.run(main())
+    assert sent[0]["status"] == 408 and b'"field": "body"' in sent[1]["body"]
+    assert 0.4 < took < 2
