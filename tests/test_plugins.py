@@ -391,6 +391,27 @@ def test_serve_loads_the_plugin_while_it_serves(rules, monkeypatch, tmp_path):
     assert "my_signum" in seen[0] and "my_signum" not in optim.available()
 
 
+def test_the_playground_workers_race_it_too(rules):
+    """``serve`` computes in worker processes (playground/pool.py, a forkserver that never saw
+    the server's imports): the plugin files loaded in the server are loaded there too."""
+    import asyncio
+
+    from descentlab.playground import compute
+    from descentlab.playground.pool import Pool
+
+    plugins.load(rules)
+
+    async def race():
+        async with Pool(light=1, heavy=1, light_queue=0, heavy_queue=0) as pool:
+            return await pool.run("light", "race_paths", compute.Surface("bowl"),
+                                  [compute.Racer("my_signum", {"lr": 0.5, "beta": 0.5})],
+                                  [-7.0, 2.0], 3)
+
+    path = asyncio.run(race())["racers"][0]["path"]
+    # signum with β = 1/2 from (−7, 2) on x²/20 + y²: m = g/2 at step 1, sign(m) = (−1, 1)
+    assert path[1] == pytest.approx([-6.5, 1.5])
+
+
 # -- entry points ------------------------------------------------------------------------------
 
 def test_an_installed_package_entry_point_registers_its_optimizer(tmp_path, monkeypatch,

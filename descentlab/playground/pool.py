@@ -70,9 +70,15 @@ class WorkerError(RuntimeError):
     """A bug inside a worker (not a user mistake): the worker's traceback."""
 
 
-def _serve(conn: Any, nice: int) -> None:  # pragma: no cover (runs in the worker process)
+def _serve(conn: Any, nice: int, plugin_files: tuple[str, ...] = ()) -> None:  # pragma: no cover
+    """A worker's loop (in its own process): the optimizers of installed packages and of the
+    server's ``--plugin`` files are registered here too, as in the server."""
+    from .. import plugins
     from . import compute
 
+    plugins.load_entry_points()
+    for path in plugin_files:
+        plugins.load(path)
     if nice:
         os.nice(nice)
     while True:
@@ -91,8 +97,11 @@ def _serve(conn: Any, nice: int) -> None:  # pragma: no cover (runs in the worke
 
 class _Worker:
     def __init__(self, ctx: Any, nice: int) -> None:
+        from .. import plugins
+
+        files = tuple(str(p.path) for p in plugins.active())
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, nice), daemon=True,
+        self.process = ctx.Process(target=_serve, args=(child, nice, files), daemon=True,
                                    name="descentlab-playground-worker")
         self.process.start()
         child.close()
