@@ -127,7 +127,7 @@ def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # Lion's default step (1e-4 against a coordinate of 7) leaves the float run's step, a
     # difference of two points, only 11 digits: a larger rate.
     # LaProp's ε̄ inside the root (pytorch-optimizer's 1e-15) makes v + ε̄ unfactorable: 0.
-    spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01",
+    spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01", "clion": "clion:lr=0.01",
             "laprop": "laprop:eps_root=0"}.get(name, name)
     t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)
     step = t.steps[0]

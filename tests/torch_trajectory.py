@@ -88,3 +88,24 @@ def documented_worst(name: str) -> float:
     row = re.search(rf"^\| `{name}` \|[^\n]*\| ([0-9.e+-]+) \|$", text, re.M)
     assert row, f"docs/optimizers.md has no reference row for {name!r}"
     return float(row.group(1))
+
+
+def timm_optim(module: str) -> Any:
+    """``timm.optim.<module>`` without running ``timm/__init__.py`` (which imports the models,
+    and they need torchvision, which the tests do not install): ``timm`` and ``timm.optim``
+    become bare packages of their folders, so only the optimizer's own module and its
+    helpers run."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    if "timm.optim" not in sys.modules:
+        spec = importlib.util.find_spec("timm")
+        assert spec is not None and spec.origin, "timm is not installed (pip install timm)"
+        root = Path(spec.origin).parent
+        for name, folder in (("timm", root), ("timm.optim", root / "optim")):
+            package = types.ModuleType(name)
+            package.__path__ = [str(folder)]
+            sys.modules[name] = package
+    return importlib.import_module(f"timm.optim.{module}")
