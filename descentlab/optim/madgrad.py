@@ -15,7 +15,7 @@ from .registry import register
 @register
 class Madgrad(Optimizer):
     r"""MADGRAD (Defazio & Jelassi, "Adaptivity without Compromise: A Momentumized, Adaptive,
-    Dual Averaged Gradient Method for Stochastic Optimization", JMLR 2022; arXiv:2101.11075),
+    Dual Averaged Gradient Method for Stochastic Optimization", arXiv:2101.11075, 2021),
     optax's ``optax.contrib.madgrad`` and the authors' ``madgrad.MADGRAD``.
 
     Dual averaging from the first iterate :math:`x_0` with a cube-root scaling, and the
