@@ -125,10 +125,11 @@ NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "madgrad")
 def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # The first update of every registered optimizer on the bowl from (−7, 2) is a rational
     # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
-    # Lion's default step (1e-4 against a coordinate of 7) leaves the float run's step, a
-    # difference of two points, only 11 digits: a larger rate.
+    # Lion's default step (1e-4 against a coordinate of 7; simplified AdEMAMix's 1e-5) leaves
+    # the float run's step, a difference of two points, only 11 digits: a larger rate.
     # LaProp's ε̄ inside the root (pytorch-optimizer's 1e-15) makes v + ε̄ unfactorable: 0.
     spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01", "clion": "clion:lr=0.01",
+            "simplified_ademamix": "simplified_ademamix:lr=0.01",
             "laprop": "laprop:eps_root=0"}.get(name, name)
     t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)
     step = t.steps[0]
