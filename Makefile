@@ -17,9 +17,13 @@ $(RUNTIME): pyproject.toml
 	rm -f $(VENV)/.runtime-*
 	touch $(RUNTIME)
 
-# Plus the test extra: pytest, hypothesis, ruff and PyTorch 2.13 (the oracle).
+# Plus the test extra: pytest, hypothesis, ruff and the oracles (PyTorch 2.13, optax, Keras,
+# pytorch-optimizer, madgrad). timm 1.0.31 (the reference of the cautious optimizers; the
+# tests load only its optim/ modules) goes in without its dependencies: they pull
+# torchvision, which does not import beside torch 2.13.
 $(STAMP): $(RUNTIME)
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps timm==1.0.31
 	rm -f $(VENV)/.test-*
 	touch $(STAMP)
 

@@ -6,8 +6,8 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> from descentlab import optim
 >>> print(*optim.available())
 adabelief adadelta adafactor adagrad adagrad_full adam adamax adamw adan ademamix adopt amsgrad
-asgd lamb lars lbfgs lion momentum muon nadam nesterov radam rmsprop rprop schedule_free_adamw
-schedule_free_sgd sgd yogi
+asgd cadamw clion lamb laprop lars lbfgs lion madgrad momentum muon nadam nesterov radam rmsprop
+rprop schedule_free_adamw schedule_free_sgd sgd simplified_ademamix yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)

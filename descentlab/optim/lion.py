@@ -71,14 +71,15 @@ class Lion(Optimizer):
         self.smooth_beta = smooth_beta
         self.mode = mode
 
+    def direction(self, c: np.ndarray, h: Any) -> np.ndarray:
+        """The step direction of the interpolation c for this ``mode``."""
+        if self.mode == "hard":
+            return np.sign(c)
+        if self.mode == "smooth":
+            return np.tanh(h.smooth_beta * c)
+        return np.where(np.abs(c) < 1, c, np.sign(c))  # linear inside (−1, 1), sign outside
+
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m = state["m"]
-        c = (1 - h.beta1) * g + h.beta1 * m  # c = β1·m + (1 − β1)·g
-        if self.mode == "hard":
-            direction = np.sign(c)
-        elif self.mode == "smooth":
-            direction = np.tanh(h.smooth_beta * c)
-        else:  # linear inside (−1, 1), the sign outside
-            direction = np.where(np.abs(c) < 1, c, np.sign(c))
-        p -= h.lr * direction
+        p -= h.lr * self.direction((1 - h.beta1) * g + h.beta1 * m, h)  # c = β1·m + (1 − β1)·g
         ema(m, g, h.beta2)  # m = β2·m + (1 − β2)·g
