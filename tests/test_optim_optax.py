@@ -196,7 +196,52 @@ def case_sf_adamw(warmup):
     return case
 
 
+def case_sign_sgd(rng):
+    lr = _u(rng, 1e-3, 0.05)
+    return optim.SignSGD(lr), optax.sign_sgd, dict(learning_rate=lr), {}
+
+
+def case_signum(rng):
+    lr, beta = _u(rng, 1e-3, 0.05), _u(rng, 0.0, 0.99)
+    return optim.Signum(lr, beta), optax.signum, dict(learning_rate=lr, beta=beta), {}
+
+
+def case_adamaxw(rng):
+    lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+    eps, wd = 10 ** _u(rng, -10, -6), _u(rng, 0.0, 0.5)
+    ours = optim.create("adamaxw", lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd)
+    return ours, optax.adamaxw, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps,
+                                     weight_decay=wd), {}
+
+
+def case_novograd(rng):
+    lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.1, 0.999)
+    eps, eps_root, wd = 10 ** _u(rng, -8, -3), _u(rng, 0.0, 1e-3), _u(rng, 0.0, 0.5)
+    ours = optim.NovoGrad(lr, b1, b2, eps, eps_root, wd)
+    return ours, optax.novograd, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps,
+                                      eps_root=eps_root, weight_decay=wd), {}
+
+
+def case_optimistic(rng):
+    lr, alpha, beta = _u(rng, 0.001, 0.05), _u(rng, 0.1, 2.0), _u(rng, 0.0, 2.0)
+    ours = optim.OptimisticGradientDescent(lr, alpha, beta)
+    return ours, optax.optimistic_gradient_descent, dict(learning_rate=lr, alpha=alpha,
+                                                         beta=beta), {}
+
+
+def case_fromage(rng):
+    lr, min_norm = _u(rng, 0.001, 0.3), 10 ** _u(rng, -8, 0)
+    return optim.Fromage(lr, min_norm), optax.fromage, dict(learning_rate=lr,
+                                                            min_norm=min_norm), {}
+
+
 CASES = {
+    "sign_sgd": case_sign_sgd,
+    "signum": case_signum,
+    "adamaxw": case_adamaxw,
+    "novograd": case_novograd,
+    "optimistic_gradient_descent": case_optimistic,
+    "fromage": case_fromage,
     "lion": case_lion("hard"),
     "lion(mode=smooth)": case_lion("smooth"),
     "lion(mode=refined)": case_lion("refined"),
@@ -264,9 +309,10 @@ def test_float64_matches_optax(name):
 
 
 def test_cases_cover_every_optax_optimizer():
-    optax_names = {"lion", "lars", "lamb", "adabelief", "yogi", "adan", "adopt", "ademamix",
-                   "schedule_free_sgd", "schedule_free_adamw"}
-    assert optax_names <= set(optim.OPTIMIZERS)
+    optax_names = {"sign_sgd", "signum", "adamaxw", "novograd", "optimistic_gradient_descent",
+                   "fromage", "lion", "lars", "lamb", "adabelief", "yogi", "adan", "adopt",
+                   "ademamix", "schedule_free_sgd", "schedule_free_adamw"}
+    assert optax_names <= set(optim.available())
     assert {case.split("(")[0] for case in CASES} == optax_names
 
 

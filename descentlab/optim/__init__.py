@@ -5,9 +5,10 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adabelief adadelta adafactor adagrad adagrad_full adam adamax adamw adan ademamix adopt amsgrad
-asgd lamb lars lbfgs lion momentum muon nadam nesterov radam rmsprop rprop schedule_free_adamw
-schedule_free_sgd sgd yogi
+adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan ademamix adopt
+amsgrad asgd fromage lamb lars lbfgs lion momentum muon nadam nesterov novograd
+optimistic_gradient_descent radam rmsprop rprop schedule_free_adamw schedule_free_sgd sgd
+sign_sgd signum yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -30,12 +31,15 @@ from .base import Optimizer, accepted_arguments
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .describe import describe
 from .flat import FlatParams
+from .fromage import Fromage
 from .groups import Groups
 from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .muon import Muon
 from .nadam import Nadam
+from .novograd import NovoGrad
+from .optimistic import OptimisticGradientDescent
 from .radam import RAdam
 from .registry import (
     ALIASES,
@@ -57,6 +61,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
+from .sign import SignSGD, Signum
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
@@ -79,7 +84,8 @@ __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
-    "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
+    "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
+    "OptimisticGradientDescent", "Fromage", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
