@@ -229,6 +229,23 @@ def case_optimistic(rng):
                                                          beta=beta), {}
 
 
+def case_optimistic_adam(nesterov, deprecated=False):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+        eps, eps_root = 10 ** _u(rng, -10, -6), 10 ** _u(rng, -10, -3)
+        alpha, beta = _u(rng, 0.1, 2.0), _u(rng, 0.0, 2.0)
+        if deprecated:  # optax.optimistic_adam(lr, optimism): alpha = lr, beta = optimism, η = 1
+            ours = optim.OptimisticAdam(1.0, b1, b2, eps, eps_root, lr, beta, nesterov=nesterov)
+            return ours, optax.optimistic_adam, dict(learning_rate=lr, optimism=beta, b1=b1,
+                                                     b2=b2, eps=eps, eps_root=eps_root), \
+                {"nesterov": nesterov}
+        ours = optim.OptimisticAdam(lr, b1, b2, eps, eps_root, alpha, beta, nesterov=nesterov)
+        return ours, optax.optimistic_adam_v2, dict(
+            learning_rate=lr, alpha=alpha, beta=beta, b1=b1, b2=b2, eps=eps,
+            eps_root=eps_root), {"nesterov": nesterov}
+    return case
+
+
 def case_fromage(rng):
     lr, min_norm = _u(rng, 0.001, 0.3), 10 ** _u(rng, -8, 0)
     return optim.Fromage(lr, min_norm), optax.fromage, dict(learning_rate=lr,
@@ -242,6 +259,9 @@ CASES = {
     "novograd": case_novograd,
     "optimistic_gradient_descent": case_optimistic,
     "fromage": case_fromage,
+    "optimistic_adam": case_optimistic_adam(True),
+    "optimistic_adam(nesterov=False)": case_optimistic_adam(False),
+    "optimistic_adam(lr=1: optax's deprecated optimistic_adam)": case_optimistic_adam(True, True),
     "lion": case_lion("hard"),
     "lion(mode=smooth)": case_lion("smooth"),
     "lion(mode=refined)": case_lion("refined"),
@@ -310,8 +330,8 @@ def test_float64_matches_optax(name):
 
 def test_cases_cover_every_optax_optimizer():
     optax_names = {"sign_sgd", "signum", "adamaxw", "novograd", "optimistic_gradient_descent",
-                   "fromage", "lion", "lars", "lamb", "adabelief", "yogi", "adan", "adopt",
-                   "ademamix", "schedule_free_sgd", "schedule_free_adamw"}
+                   "fromage", "optimistic_adam", "lion", "lars", "lamb", "adabelief", "yogi",
+                   "adan", "adopt", "ademamix", "schedule_free_sgd", "schedule_free_adamw"}
     assert optax_names <= set(optim.available())
     assert {case.split("(")[0] for case in CASES} == optax_names
 

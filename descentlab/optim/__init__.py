@@ -7,8 +7,8 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> print(*optim.available())
 adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan ademamix adopt
 amsgrad asgd fromage lamb lars lbfgs lion momentum muon nadam nesterov novograd
-optimistic_gradient_descent radam rmsprop rprop schedule_free_adamw schedule_free_sgd sgd
-sign_sgd signum yogi
+optimistic_adam optimistic_gradient_descent radam rmsprop rprop schedule_free_adamw
+schedule_free_sgd sgd sign_sgd signum yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -40,6 +40,7 @@ from .muon import Muon
 from .nadam import Nadam
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
+from .optimistic_adam import OptimisticAdam
 from .radam import RAdam
 from .registry import (
     ALIASES,
@@ -85,7 +86,7 @@ __all__ = [
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
-    "OptimisticGradientDescent", "Fromage", "Optimizer", "OPTIMIZERS",
+    "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
