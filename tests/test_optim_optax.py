@@ -331,9 +331,43 @@ def test_float64_matches_optax(name):
 def test_cases_cover_every_optax_optimizer():
     optax_names = {"sign_sgd", "signum", "adamaxw", "novograd", "optimistic_gradient_descent",
                    "fromage", "optimistic_adam", "lion", "lars", "lamb", "adabelief", "yogi",
-                   "adan", "adopt", "ademamix", "schedule_free_sgd", "schedule_free_adamw"}
+                   "adan", "adopt", "ademamix", "sm3", "schedule_free_sgd", "schedule_free_adamw"}
     assert optax_names <= set(optim.available())
-    assert {case.split("(")[0] for case in CASES} == optax_names
+    assert {case.split("(")[0] for case in CASES} | {"sm3"} == optax_names  # sm3: own test
+
+
+# ------------------------------------------------------------------ SM3's shapes
+@pytest.mark.parametrize("seed", range(2))
+def test_sm3_matches_optax_on_1d_2d_and_3d_parameters(seed):
+    """optax's SM3 keeps one accumulator per axis and refuses 0-d parameters: its own shapes
+    (1-d: AdaGrad's accumulator; 2-d and 3-d: the minimum over the axes' accumulators)."""
+    rng = np.random.default_rng(seed)
+    shapes = {"v": (5,), "m": (3, 4), "t": (2, 3, 4), "one": (1, 6)}
+    params = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    grads = [{k: 10.0 ** rng.uniform(-1, 0.5) * rng.standard_normal(s)
+              for k, s in shapes.items()} for _ in range(STEPS)]
+    for g in grads[10:20]:
+        g["m"][0] = 0.0  # a row of zeros: a = 0 there while its accumulators are 0
+    lr, momentum = _u(rng, 0.001, 0.1), _u(rng, 0.0, 0.99)
+    expected = optax_trajectory(optax.sm3, params, grads,
+                                hyper=dict(learning_rate=lr, momentum=momentum))
+    opt, ours = optim.SM3(lr, momentum), copy.deepcopy(params)
+    for step, g in enumerate(grads):
+        opt.update(ours, g)
+        assert_close(ours, expected[step], f"sm3 seed {seed} step {step + 1}")
+    assert opt.state["t"]["acc"].shape == (9,)  # 2 + 3 + 4 numbers, not 24
+
+
+def test_sm3_on_a_scalar_is_adagrads_accumulator():
+    """optax refuses 0-d parameters; here a scalar is a vector of one entry (written out)."""
+    opt, x, acc, m = optim.SM3(0.1, 0.5), {"s": 2.0}, 0.0, 0.0
+    p = 2.0
+    for g in (1.0, -3.0, 0.5):
+        acc += g * g
+        m = 0.5 * g / (acc + 1e-8) ** 0.5 + 0.5 * m
+        p -= 0.1 * m
+        opt.update(x, {"s": g})
+    assert x["s"] == pytest.approx(p, rel=1e-14)
 
 
 # ------------------------------------------------------------------ the paper's Yogi

@@ -8,7 +8,7 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan ademamix adopt
 amsgrad asgd fromage lamb lars lbfgs lion momentum muon nadam nesterov novograd
 optimistic_adam optimistic_gradient_descent radam rmsprop rprop schedule_free_adamw
-schedule_free_sgd sgd sign_sgd signum yogi
+schedule_free_sgd sgd sign_sgd signum sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -63,6 +63,7 @@ from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 from .sign import SignSGD, Signum
+from .sm3 import SM3
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
@@ -86,7 +87,7 @@ __all__ = [
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
-    "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "Optimizer", "OPTIMIZERS",
+    "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
