@@ -125,10 +125,12 @@ NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd")
 def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # The first update of every registered optimizer on the bowl from (−7, 2) is a rational
     # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
-    # Lion's (and signSGD's, Signum's) default step (1e-4 against a coordinate of 7) leaves
-    # the float run's step, a difference of two points, only 11 digits: a larger rate.
+    # Lion's (signSGD's, Signum's; simplified AdEMAMix's 1e-5) default step (1e-4 against a
+    # coordinate of 7) leaves the float run's step, a difference of two points, only 11
+    # digits: a larger rate.
     spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01",
-            "sign_sgd": "sign_sgd:lr=0.01", "signum": "signum:lr=0.01"}.get(name, name)
+            "sign_sgd": "sign_sgd:lr=0.01", "signum": "signum:lr=0.01",
+            "simplified_ademamix": "simplified_ademamix:lr=0.01"}.get(name, name)
     t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)
     step = t.steps[0]
     assert all(e is not None for e in step.exact["new point"]), (name, t.table())

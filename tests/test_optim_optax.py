@@ -246,6 +246,28 @@ def case_optimistic_adam(nesterov, deprecated=False):
     return case
 
 
+def case_simplified_ademamix(schedule):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 1e-4, 1e-3), _u(rng, 0.5, 0.99), _u(rng, 0.5, 0.9999)
+        eps, eps_root, wd = 10 ** _u(rng, -10, -6), _u(rng, 0.0, 1e-6), _u(rng, 0.0, 0.5)
+        alpha = alpha_warmup if schedule else _u(rng, 0.0, 8.0)
+        ours = optim.SimplifiedAdEMAMix(lr, b1, b2, alpha, eps, eps_root, wd)
+        hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                     weight_decay=wd)
+        if schedule:
+            return ours, contrib.simplified_ademamix, hyper, {"alpha": alpha}
+        return ours, contrib.simplified_ademamix, {**hyper, "alpha": alpha}, {}
+    return case
+
+
+def case_acprop(rng):
+    lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+    eps, eps_root, wd = 10 ** _u(rng, -16, -6), 10 ** _u(rng, -16, -6), _u(rng, 0.0, 0.5)
+    ours = optim.ACProp(lr, b1, b2, eps, eps_root, wd)
+    return ours, contrib.acprop, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps,
+                                      eps_root=eps_root, weight_decay=wd), {}
+
+
 def case_fromage(rng):
     lr, min_norm = _u(rng, 0.001, 0.3), 10 ** _u(rng, -8, 0)
     return optim.Fromage(lr, min_norm), optax.fromage, dict(learning_rate=lr,
@@ -259,6 +281,9 @@ CASES = {
     "novograd": case_novograd,
     "optimistic_gradient_descent": case_optimistic,
     "fromage": case_fromage,
+    "simplified_ademamix": case_simplified_ademamix(False),
+    "simplified_ademamix(alpha schedule)": case_simplified_ademamix(True),
+    "acprop": case_acprop,
     "optimistic_adam": case_optimistic_adam(True),
     "optimistic_adam(nesterov=False)": case_optimistic_adam(False),
     "optimistic_adam(lr=1: optax's deprecated optimistic_adam)": case_optimistic_adam(True, True),
@@ -331,7 +356,8 @@ def test_float64_matches_optax(name):
 def test_cases_cover_every_optax_optimizer():
     optax_names = {"sign_sgd", "signum", "adamaxw", "novograd", "optimistic_gradient_descent",
                    "fromage", "optimistic_adam", "lion", "lars", "lamb", "adabelief", "yogi",
-                   "adan", "adopt", "ademamix", "sm3", "schedule_free_sgd", "schedule_free_adamw"}
+                   "adan", "adopt", "ademamix", "sm3", "simplified_ademamix", "acprop",
+                   "schedule_free_sgd", "schedule_free_adamw"}
     assert optax_names <= set(optim.available())
     assert {case.split("(")[0] for case in CASES} | {"sm3"} == optax_names  # sm3: own test
 

@@ -5,10 +5,10 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan ademamix adopt
-amsgrad asgd fromage lamb lars lbfgs lion momentum muon nadam nesterov novograd
+acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
+ademamix adopt amsgrad asgd fromage lamb lars lbfgs lion momentum muon nadam nesterov novograd
 optimistic_adam optimistic_gradient_descent radam rmsprop rprop schedule_free_adamw
-schedule_free_sgd sgd sign_sgd signum sm3 yogi
+schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -16,6 +16,7 @@ schedule_free_sgd sgd sign_sgd signum sm3 yogi
 
 from __future__ import annotations
 
+from .acprop import ACProp
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adafactor import Adafactor
@@ -63,6 +64,7 @@ from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 from .sign import SignSGD, Signum
+from .simplified_ademamix import SimplifiedAdEMAMix
 from .sm3 import SM3
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
@@ -87,7 +89,8 @@ __all__ = [
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
-    "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "Optimizer", "OPTIMIZERS",
+    "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
+    "SimplifiedAdEMAMix", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
