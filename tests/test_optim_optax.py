@@ -268,6 +268,20 @@ def case_acprop(rng):
                                       eps_root=eps_root, weight_decay=wd), {}
 
 
+def case_madgrad(rng):
+    lr, mu, wd, eps = _u(rng, 1e-3, 0.1), _u(rng, 0.0, 0.99), _u(rng, 0.0, 0.5), \
+        10 ** _u(rng, -8, -4)
+    return optim.MADGRAD(lr, mu, wd, eps, sqrt_t="float32"), contrib.madgrad, dict(
+        learning_rate=lr, momentum=mu, weight_decay=wd, eps=eps), {}
+
+
+def case_cocob(rng):
+    lr, alpha, eps, wd = _u(rng, 0.1, 2.0), 10 ** _u(rng, 0, 3), 10 ** _u(rng, -8, -2), \
+        _u(rng, 0.0, 0.5)
+    return optim.COCOB(lr, alpha, eps, wd), contrib.cocob, dict(
+        learning_rate=lr, alpha=alpha, eps=eps, weight_decay=wd), {}
+
+
 def case_fromage(rng):
     lr, min_norm = _u(rng, 0.001, 0.3), 10 ** _u(rng, -8, 0)
     return optim.Fromage(lr, min_norm), optax.fromage, dict(learning_rate=lr,
@@ -284,6 +298,8 @@ CASES = {
     "simplified_ademamix": case_simplified_ademamix(False),
     "simplified_ademamix(alpha schedule)": case_simplified_ademamix(True),
     "acprop": case_acprop,
+    "madgrad": case_madgrad,
+    "cocob": case_cocob,
     "optimistic_adam": case_optimistic_adam(True),
     "optimistic_adam(nesterov=False)": case_optimistic_adam(False),
     "optimistic_adam(lr=1: optax's deprecated optimistic_adam)": case_optimistic_adam(True, True),
@@ -357,6 +373,7 @@ def test_cases_cover_every_optax_optimizer():
     optax_names = {"sign_sgd", "signum", "adamaxw", "novograd", "optimistic_gradient_descent",
                    "fromage", "optimistic_adam", "lion", "lars", "lamb", "adabelief", "yogi",
                    "adan", "adopt", "ademamix", "sm3", "simplified_ademamix", "acprop",
+                   "madgrad", "cocob",
                    "schedule_free_sgd", "schedule_free_adamw"}
     assert optax_names <= set(optim.available())
     assert {case.split("(")[0] for case in CASES} | {"sm3"} == optax_names  # sm3: own test
@@ -394,6 +411,21 @@ def test_sm3_on_a_scalar_is_adagrads_accumulator():
         p -= 0.1 * m
         opt.update(x, {"s": g})
     assert x["s"] == pytest.approx(p, rel=1e-14)
+
+
+def test_madgrad_default_is_the_authors_rule_written_out():
+    """The authors' package takes √t in float64 (math.sqrt); optax in float32 (its option)."""
+    rng = np.random.default_rng(4)
+    x, lr, mu, eps = rng.standard_normal(4), 0.05, 0.7, 1e-6
+    opt, p, x0 = optim.MADGRAD(lr, mu, eps=eps), x.copy(), x.copy()
+    big_g, s = np.zeros(4), np.zeros(4)
+    for t in range(1, 30):
+        g = rng.standard_normal(4)
+        lam = (lr + eps) * t**0.5
+        big_g, s = big_g + lam * g * g, s + lam * g
+        x = (1 - mu) * (x0 - s / (np.cbrt(big_g) + eps)) + mu * x
+        opt.update(p, g)
+    np.testing.assert_allclose(p, x, rtol=1e-13)
 
 
 # ------------------------------------------------------------------ the paper's Yogi

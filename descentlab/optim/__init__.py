@@ -6,7 +6,8 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> from descentlab import optim
 >>> print(*optim.available())
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
-ademamix adopt amsgrad asgd fromage lamb lars lbfgs lion momentum muon nadam nesterov novograd
+ademamix adopt amsgrad asgd cocob fromage lamb lars lbfgs lion madgrad momentum muon nadam
+nesterov novograd
 optimistic_adam optimistic_gradient_descent radam rmsprop rprop schedule_free_adamw
 schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
@@ -30,6 +31,7 @@ from .adopt import Adopt
 from .asgd import ASGD
 from .base import Optimizer, accepted_arguments
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
+from .cocob import COCOB
 from .describe import describe
 from .flat import FlatParams
 from .fromage import Fromage
@@ -37,6 +39,7 @@ from .groups import Groups
 from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
+from .madgrad import MADGRAD
 from .muon import Muon
 from .nadam import Nadam
 from .novograd import NovoGrad
@@ -90,7 +93,7 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Optimizer", "OPTIMIZERS",
+    "SimplifiedAdEMAMix", "MADGRAD", "COCOB", "Optimizer", "OPTIMIZERS",
     "ALIASES", "available", "create", "get_class", "register", "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
