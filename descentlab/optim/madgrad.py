@@ -27,7 +27,8 @@ class MADGRAD(Optimizer):
         z_t = x_0 - \frac{s_t}{G_t^{1/3} + \epsilon} \\
         p_t = (1 - \mu)\, z_t + \mu\, p_{t-1}
 
-    Weight decay is L2 (added to the gradient), as in optax and the authors' package.
+    Weight decay is L2 (added to the gradient), as in optax and the authors' package. The
+    rate is η + ε, so with η = 0 the parameters still move (by about ε^(2/3)).
     ``sqrt_t="float32"`` is optax's arithmetic: it takes :math:`\sqrt{t}` of its int32
     count, which JAX computes in float32 (a relative difference of up to 3e-8 in λ);
     the default ``"float64"`` is the authors' ``math.sqrt``.
