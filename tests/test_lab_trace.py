@@ -116,8 +116,9 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: Not exactly traceable: Adafactor's RMS over the array divides by √n as PyTorch does (a
 #: float), Muon takes matrices only, L-BFGS needs a closure (see the test after this one),
 #: full-matrix AdaGrad's H^(-1/2) comes from eigh (G stays exact: tests/test_adagrad_full.py),
-#: MADGRAD takes cube roots (exact arithmetic has square roots only).
-NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "madgrad")
+#: NovoGrad's v is one number per array (the exact trace keeps slots per coordinate), MADGRAD
+#: takes a cube root (exact numbers here are rationals and square roots).
+NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad")
 
 
 @pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()
@@ -125,10 +126,12 @@ NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "madgrad")
 def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # The first update of every registered optimizer on the bowl from (−7, 2) is a rational
     # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
-    # Lion's default step (1e-4 against a coordinate of 7; simplified AdEMAMix's 1e-5) leaves
-    # the float run's step, a difference of two points, only 11 digits: a larger rate.
-    # LaProp's ε̄ inside the root (pytorch-optimizer's 1e-15) makes v + ε̄ unfactorable: 0.
+    # Lion's (signSGD's, Signum's; simplified AdEMAMix's 1e-5) default step (1e-4 against a
+    # coordinate of 7) leaves the float run's step, a difference of two points, only 11
+    # digits: a larger rate. LaProp's ε̄ inside the root (pytorch-optimizer's 1e-15) makes
+    # v + ε̄ unfactorable: 0.
     spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01", "clion": "clion:lr=0.01",
+            "sign_sgd": "sign_sgd:lr=0.01", "signum": "signum:lr=0.01",
             "simplified_ademamix": "simplified_ademamix:lr=0.01",
             "laprop": "laprop:eps_root=0"}.get(name, name)
     t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)

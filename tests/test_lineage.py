@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 
 import numpy as np
 import pytest
@@ -318,16 +317,27 @@ def test_forty_more_children_of_adam_stay_legible_on_pages(registered):
 
 
 # ------------------------------------------------------------------ the command
+def pages(ext):
+    """The files of the lineage's pages: lineage.EXT, then lineage-2.EXT, ... (as many as
+    the figure has pages)."""
+    import matplotlib.pyplot as plt
+
+    from descentlab.viz.lineage import lineage_figures
+
+    figs = lineage_figures()
+    for fig in figs:
+        plt.close(fig)
+    return [f"lineage.{ext}"] + [f"lineage-{k}.{ext}" for k in range(2, len(figs) + 1)]
+
+
 def test_tree_writes_the_figure_table_and_manifest_and_rerun_is_byte_identical(tmp_path,
                                                                                  capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["optimizers", "--tree", "--format", "png", "svg", "pdf", "--out", str(a)]) == 0
     out = capsys.readouterr().out
     assert "nadam" in out and "adam + nesterov" in out and "wrote lineage.csv" in out
-    names = {p.name for p in a.iterdir()}
-    pages = {n.split(".")[0] for n in names if re.fullmatch(r"lineage-\d+\.\w+", n)}
-    figures = {f"{page}.{ext}" for page in ["lineage", *pages] for ext in ("png", "svg", "pdf")}
-    assert names == figures | {"lineage.csv", "manifest.json"}  # every page in every format
+    assert {p.name for p in a.iterdir()} == {*pages("png"), *pages("svg"), *pages("pdf"),
+                                             "lineage.csv", "manifest.json"}
     rows = list(csv.DictReader(io.StringIO((a / "lineage.csv").read_text())))
     assert [r["name"] for r in rows] == [r.name for r in lineage.ROWS]
     assert {r["name"]: r["parents"].split() for r in rows}["lamb"] == ["adamw", "lars"]
@@ -336,19 +346,17 @@ def test_tree_writes_the_figure_table_and_manifest_and_rerun_is_byte_identical(t
     assert doc["settings"]["optimizers"] == len(optim.available())
     png = Image.open(a / "lineage.png")
     assert png.size[0] >= 1200
-    assert any(b"node:adam" in (a / n).read_bytes() for n in figures if n.endswith(".svg"))
+    assert any(b"node:adam" in (a / page).read_bytes() for page in pages("svg"))
     assert (a / "lineage.pdf").read_bytes().startswith(b"%PDF")
     assert main(["rerun", str(a), "--out", str(b)]) == 0
-    for name in sorted(figures) + ["lineage.csv"]:
+    for name in (*pages("png"), *pages("svg"), *pages("pdf"), "lineage.csv"):
         assert (b / name).read_bytes() == (a / name).read_bytes(), name
 
 
 def test_tree_default_is_png_only(tmp_path):
     assert main(["optimizers", "--tree", "--out", str(tmp_path)]) == 0
-    names = {p.name for p in tmp_path.iterdir()}
-    assert {"lineage.png", "lineage.csv", "manifest.json"} <= names
-    assert all(n in ("lineage.csv", "manifest.json") or re.fullmatch(r"lineage(-\d+)?\.png", n)
-               for n in names), names
+    assert {p.name for p in tmp_path.iterdir()} == {*pages("png"), "lineage.csv",
+                                                    "manifest.json"}
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [

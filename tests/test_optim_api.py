@@ -87,7 +87,7 @@ def test_state_is_keyed_by_name_not_position():
         (lambda: optim.Adam(nonfinite="sometimes"), "nonfinite must be one of"),
         (lambda: optim.SGD(clip_global_norm=0), "clip_global_norm must be > 0"),
         (lambda: optim.create("adamm"), "unknown optimizer 'adamm' (did you mean 'adam'?); "
-                                        "available: adabelief, adadelta"),
+                                        "available: acprop, adabelief, adadelta"),
         (lambda: optim.create("adam", bta1=0.3), "no argument 'bta1' (did you mean 'beta1'?)"),
         (lambda: optim.create("sgd", momentum=0.9), "SGD has no argument 'momentum'"),
     ],
@@ -345,8 +345,9 @@ finite = st.floats(-10, 10, allow_nan=False)
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=st.sampled_from([n for n in NAMES if n != "rprop"]),  # (its lr is only Δ₀,
-       seed=st.integers(0, 2**32 - 1), wd=st.sampled_from([0, 0.1]))  # clamped ≥ Δmin)
+# rprop: its lr is only Δ₀, clamped ≥ Δmin
+@given(name=st.sampled_from([n for n in NAMES if n != "rprop"]),
+       seed=st.integers(0, 2**32 - 1), wd=st.sampled_from([0, 0.1]))
 def test_zero_learning_rate_changes_nothing(name, seed, wd):
     rng = np.random.default_rng(seed)
     params = {"w": rng.standard_normal(4), "s": float(rng.normal())}

@@ -5,9 +5,10 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-adabelief adadelta adafactor adagrad adagrad_full adam adamax adamw adan ademamix adopt amsgrad
-asgd cadamw clion lamb laprop lars lbfgs lion madgrad momentum muon nadam nesterov radam rmsprop
-rprop schedule_free_adamw schedule_free_sgd sgd simplified_ademamix yogi
+acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
+ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
+momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
+rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -15,6 +16,7 @@ rprop schedule_free_adamw schedule_free_sgd sgd simplified_ademamix yogi
 
 from __future__ import annotations
 
+from .acprop import ACProp
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
 from .adafactor import Adafactor
@@ -27,15 +29,23 @@ from .ademamix import AdEMAMix
 from .adopt import Adopt
 from .asgd import ASGD
 from .base import Optimizer, accepted_arguments
+from .cautious import CAdamW, CLion
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
+from .cocob import COCOB
 from .describe import describe
 from .flat import FlatParams
+from .fromage import Fromage
 from .groups import Groups
+from .laprop import LaProp
 from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
+from .madgrad import Madgrad
 from .muon import Muon
 from .nadam import Nadam
+from .novograd import NovoGrad
+from .optimistic import OptimisticGradientDescent
+from .optimistic_adam import OptimisticAdam
 from .radam import RAdam
 from .registry import (
     ALIASES,
@@ -58,6 +68,9 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
+from .sign import SignSGD, Signum
+from .simplified_ademamix import SimplifiedAdEMAMix
+from .sm3 import SM3
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
@@ -80,9 +93,10 @@ __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
-    "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Optimizer", "OPTIMIZERS",
-    "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register", "unregister",
-    "entries", "entry",
+    "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
+    "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "Optimizer", "OPTIMIZERS",
+    "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register", "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
     "Alias", "Lineage", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",

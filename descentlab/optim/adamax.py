@@ -10,10 +10,17 @@ from .adam import AdamFamily
 from .hyperparams import Choice
 from .lineage import Lineage
 from .moments import bias_correction, ema
-from .registry import register
+from .registry import Alias, register
+
+#: optax's AdamaxW is Adamax with decoupled weight decay (optax's default λ = 1e-4).
+ADAMAXW = Alias({"decoupled_weight_decay": True, "weight_decay": 1e-4},
+                lineage=Lineage(("adamax", "adamw"), "decoupled weight decay", 2019,
+                                "Loshchilov & Hutter 2019"),
+                summary="AdamaxW (optax's adamaxw): Adamax with decoupled weight decay, "
+                        "p ← p(1 − ηλ) − η·m̂/u.")
 
 
-@register
+@register(aliases={"adamaxw": ADAMAXW})
 class Adamax(AdamFamily):
     r"""Adamax (Kingma & Ba, ICLR 2015, section 7.1).
 
@@ -24,6 +31,11 @@ class Adamax(AdamFamily):
 
     ``eps_mode="outside"`` is Keras's placement: :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|)`,
     :math:`p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t} \frac{m_t}{u_t + \epsilon}`.
+
+    ``adamaxw`` (an alias: ``decoupled_weight_decay=True, weight_decay=1e-4``; the
+    decoupled decay of Loshchilov & Hutter, ICLR 2019) is optax's
+    ``optax.adamaxw(lr, b1, b2, eps, weight_decay)``: :math:`p_t = p_{t-1}(1 - \eta\lambda)
+    - \frac{\eta}{1-\beta_1^t} \frac{m_t}{u_t}`.
 
     Defaults: ``lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8`` — ``torch.optim.Adamax``
     (``eps_mode="inside"``: ε inside the max). Keras: ``lr=0.001, eps=1e-7, eps_mode="outside"``.
