@@ -9,7 +9,7 @@ classes: name, class, module, defaults (the constructor's signature), the search
 summary. Only the package's own optimizers are listed, never one a user registered.
 
 >>> print(readme_table().splitlines()[2])
-| `adabelief` | `AdaBelief` | adam | belief in the gradient | Zhuang et al. 2020 |
+| `acprop` | `ACProp` | adabelief | asynchronous centred update | Zhuang et al. 2021 |
 """
 
 from __future__ import annotations

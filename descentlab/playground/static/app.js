@@ -43,8 +43,16 @@ async function api(path, body) {
   window.__playground.pending++;
   $("busy").hidden = false;
   try {
-    const r = await fetch(path, body === undefined ? {} : {method: "POST",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    let r;
+    // A busy server (503: its worker lanes are full) says when to come back: retry a few
+    // times, as it asks, before showing an error.
+    for (let attempt = 0; ; attempt++) {
+      r = await fetch(path, body === undefined ? {} : {method: "POST",
+        headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+      if (r.status !== 503 || attempt >= 4) break;
+      const wait = Math.min(10, Number(r.headers.get("Retry-After")) || 1);
+      await new Promise((done) => setTimeout(done, wait * 1000));
+    }
     const data = await r.json();
     if (!r.ok) {
       const err = new Error(data.error || JSON.stringify(data.detail || data));
