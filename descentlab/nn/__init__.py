@@ -8,6 +8,9 @@
 (109810, dtype('float32'))
 """
 
+from .charrnn import CharRNN
+from .conv import AvgPooling, Convolution, MaxPooling
+from .convnet import ConvNet
 from .functions import (
     binary_cross_entropy,
     cross_entropy_error,
@@ -19,6 +22,7 @@ from .functions import (
     softmax,
 )
 from .init import init_std, init_weights
+from .layernet import LayerNet
 from .layers import (
     ACTIVATIONS,
     LOSSES,
@@ -31,10 +35,12 @@ from .layers import (
     Tanh,
 )
 from .network import MultiLayerNet
+from .sequence import RNN, Embedding, TimeAffine, TimeSoftmaxWithLoss
 
 __all__ = [
     "Affine", "Relu", "Sigmoid", "Tanh", "SoftmaxWithLoss", "SigmoidWithLoss", "MSELoss",
     "ACTIVATIONS", "LOSSES", "MultiLayerNet", "init_std", "init_weights", "softmax",
     "log_softmax", "sigmoid", "relu", "cross_entropy_error", "binary_cross_entropy",
-    "mean_squared_error", "numerical_gradient",
+    "mean_squared_error", "numerical_gradient", "Convolution", "MaxPooling", "AvgPooling",
+    "Embedding", "RNN", "TimeAffine", "TimeSoftmaxWithLoss", "LayerNet", "ConvNet", "CharRNN",
 ]

@@ -33,5 +33,16 @@ class Buffers:
                 a.fill(fill)
         return a
 
+    def scratch(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A C-contiguous array of this shape at the start of one growing flat array per
+        (name, dtype): arrays of several sizes (a chunk and the smaller last chunk) share
+        the memory instead of taking turns in the cache of shapes."""
+        size = int(np.prod(shape, dtype=np.int64))
+        key = ("scratch:" + name, (), dtype)
+        flat = self._arrays.get(key)
+        if flat is None or flat.size < size:
+            flat = self._arrays[key] = np.empty(size, dtype)
+        return flat[:size].reshape(shape)
+
     def clear(self) -> None:
         self._arrays.clear()
