@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..lab import manifest
+from ..lab.compare.space import parse_space
 from ..lab.compare.study import HEARTBEAT, redact
 from ..lab.progressbar import ProgressBar
 from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled, stats
@@ -59,6 +60,13 @@ def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
                 if v not in VARIANTS[n]:
                     raise InputError(f"preset {args.preset}: unknown variant {v!r} of {n}")
     optimizers = args.optimizers or list(preset.optimizers)
+    for spec in optimizers:       # checked before anything is written
+        parse_space(spec)
+    for flag in ("budget", "seeds", "test_seeds"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise InputError(f"--{flag.replace('_', '-')} must be an integer >= 1, "
+                             f"got {value}")
     return settings, variants, optimizers
 
 
@@ -86,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {args.alpha}")
+    if args.heartbeat < 1:
+        raise InputError(f"--heartbeat must be a whole number of seconds >= 1, got "
+                         f"{args.heartbeat}")
     preset = PRESETS[args.preset]
     settings, variants, optimizers = _settings(args)
     budget = args.budget or preset.budget

@@ -99,7 +99,7 @@ PRESETS: dict[str, Preset] = {
         budget=20, seeds=2, test_seeds=10),
 }
 #: Settings a ``scale`` multiplies (rounded, at least 1; evaluations keep ≥ 2 per run).
-SCALED = ("steps", "n_train")
+SCALED = ("steps", "n_train", "n_valid")
 MNIST_WORKLOADS = ("logreg", "mlp", "autoencoder", "cnn")
 
 
