@@ -218,3 +218,19 @@ def test_bad_input_names_the_culprit(tmp_path, capsys, extra, culprit):
     assert main(["benchmark", *extra, "--out", str(tmp_path / "x")]) == 2
     assert culprit in capsys.readouterr().err
     assert not (tmp_path / "x").exists()                     # nothing written
+
+
+def test_an_optimizer_refusing_a_nonfinite_gradient_is_a_diverged_run(monkeypatch):
+    from descentlab.errors import NonFiniteError
+    from descentlab.lab.compare.space import parse_space
+    from descentlab.lab.testbed import WorkloadObjective
+
+    obj = WorkloadObjective("charlm", {"steps": 4, "eval_every": 2, "max_eval_chars": 500})
+
+    def refuse(optimizer, seed=0):
+        raise NonFiniteError("the gradient of W is not finite at step 3")
+
+    monkeypatch.setattr(obj.task, "run", refuse)
+    ev = obj.evaluate(parse_space("sgd"), [{"lr": 1.0}], [0, 1])
+    assert ev.values.tolist() == [[math.inf, math.inf]]
+    assert ev.diverged.tolist() == [[True, True]]

@@ -53,12 +53,12 @@ from typing import Any
 import numpy as np
 
 from ... import optim
-from ...errors import InputError
+from ...errors import InputError, NonFiniteError
 from .. import workloads
 from ..compare import TEST_SEED_OFFSET, held_out_seeds, tuning_seeds
 from ..compare.space import Space, config_kwargs, default_config
 from ..compare.tasks import Evaluation, stacked
-from ..workloads import Target
+from ..workloads import RunResult, Target
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,16 @@ class WorkloadObjective:
             flat = task.run_many(stacked(space, configs, len(seeds)),
                                  [s for _ in configs for s in seeds])
             return [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(configs))]
-        return [[task.run(optim.create(space.name, **config_kwargs(space, c)), seed=s)
+        return [[self._run(optim.create(space.name, **config_kwargs(space, c)), s)
                  for s in seeds] for c in configs]
+
+    def _run(self, optimizer: Any, seed: int) -> Any:
+        """One run; an optimizer refusing a non-finite gradient ends it as diverged (the
+        loop itself only sees the loss)."""
+        try:
+            return self.task.run(optimizer, seed=seed)
+        except NonFiniteError:
+            return RunResult(self.name, int(seed), self.task.steps, diverged=True)
 
     def evaluate(self, space: Space, configs: list[dict[str, float]], seeds: list[int],
                  curves: bool = False) -> Evaluation:

@@ -83,7 +83,7 @@ def figures(result: BenchmarkResult, summary: Summary, out: Path) -> list[Path]:
                              f"{fmt(result.targets[w], 4)})", censored_steps(result, w),
                              tuned, dflt))
         runs = {lab: result.select(w, lab) for lab in labels}
-        steps = np.array(runs[labels[0]][0].curve_steps)
+        steps = np.array(max((r.curve_steps for rs in runs.values() for r in rs), key=len))
         values = {}
         for lab in labels:
             rows = []
