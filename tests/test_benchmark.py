@@ -225,12 +225,12 @@ def test_an_optimizer_refusing_a_nonfinite_gradient_is_a_diverged_run(monkeypatc
     from descentlab.lab.compare.space import parse_space
     from descentlab.lab.testbed import WorkloadObjective
 
-    obj = WorkloadObjective("charlm", {"steps": 4, "eval_every": 2, "max_eval_chars": 500})
+    obj = WorkloadObjective("nqm", {"dim": 5, "steps": 4, "eval_every": 2})
 
     def refuse(optimizer, seed=0):
         raise NonFiniteError("the gradient of W is not finite at step 3")
 
     monkeypatch.setattr(obj.task, "run", refuse)
-    ev = obj.evaluate(parse_space("sgd"), [{"lr": 1.0}], [0, 1])
+    ev = obj.evaluate(parse_space("lamb"), [{"lr": 1.0}], [0, 1])  # not element-wise: run()
     assert ev.values.tolist() == [[math.inf, math.inf]]
     assert ev.diverged.tolist() == [[True, True]]
