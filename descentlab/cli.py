@@ -2,7 +2,10 @@
 
 Each subcommand lives in its own module under :mod:`descentlab.commands` and defines
 ``register(subparsers)``, which adds its parser and sets ``run=function(args) -> int``.
-Modules are discovered automatically, so adding a command touches no shared file.
+Modules are discovered automatically, so adding a command touches no shared file. A command
+with a ``--plugin FILE`` option (every one that takes optimizers) runs with the installed
+packages' optimizers and the user's plugin files registered (:mod:`descentlab.plugins`); the
+files are unregistered again when it ends.
 
 Errors a user can cause (bad names, malformed specs, invalid values, damaged files, work
 beyond the limits of :mod:`descentlab.lab.limits`) are the library's own exceptions
@@ -61,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_repeats(parser: argparse.ArgumentParser, argv: list[str], command: str) -> None:
-    """A flag given twice (argparse keeps the last silently): refuse it, naming the flag."""
+    """A flag given twice (argparse keeps the last silently): refuse it, naming the flag.
+    A repeatable flag (``action="append"``: ``--plugin``) may be given again."""
     sub = next(a for a in parser._actions  # noqa: SLF001 - the parser built above
                if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
     options = sub.choices[command]._option_string_actions  # noqa: SLF001
@@ -70,7 +74,8 @@ def _check_repeats(parser: argparse.ArgumentParser, argv: list[str], command: st
         if token == "--":
             break
         action = options.get(token.split("=", 1)[0]) if token.startswith("-") else None
-        if action is None or action.dest == "help":
+        if action is None or action.dest == "help" or isinstance(
+                action, argparse._AppendAction):  # noqa: SLF001 - repeatable by design
             continue
         if id(action) in seen:
             raise InputError(f"{token.split('=', 1)[0]} is given twice (as "
@@ -88,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _check_repeats(parser, argv, args.command)
         args.argv = argv  # recorded in manifests; `rerun` parses it again
-        return int(args.run(args) or 0)
+        if not hasattr(args, "plugin"):  # a command that takes no optimizer
+            return int(args.run(args) or 0)
+        from . import plugins
+
+        plugins.load_entry_points()  # installed packages' optimizers, once per process
+        with plugins.loaded(args.plugin):  # --plugin FILE: loaded for this command only
+            return int(args.run(args) or 0)
     except _user_errors() as e:
         print(f"descentlab: error: {e}", file=sys.stderr)
         return 2

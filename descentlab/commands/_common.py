@@ -249,6 +249,15 @@ def out_file(text: str) -> str:
     return str(text)
 
 
+def add_plugin_argument(p: argparse.ArgumentParser) -> None:
+    """``--plugin FILE`` (repeatable): a Python file of the user's that registers optimizers
+    (:mod:`descentlab.plugins`); :func:`descentlab.cli.main` loads the files before the
+    command runs and manifests record them with their SHA-256."""
+    p.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                   help="a Python file registering your own optimizers with "
+                        "@optim.register (repeatable; see docs/plugins.md)")
+
+
 def add_output_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
     """``--out DIR`` and ``--svg``, the output options of the surface commands."""
     p.add_argument("--out", type=out_dir, default=default_out, metavar="DIR",

@@ -138,6 +138,8 @@ def _worker_argv(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
         opt = a.option_strings[-1]
         if value is True:
             argv.append(opt)
+        elif a.dest == "plugin":  # repeatable: --plugin=FILE per file
+            argv += [f"{opt}={v}" for v in value]
         elif isinstance(value, list):
             argv += [opt, *map(str, value)]
         else:
@@ -340,4 +342,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out/compare", metavar="DIR",
                    help="output folder (default out/compare)")
     p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

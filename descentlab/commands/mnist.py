@@ -134,4 +134,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=_common.out_dir, default="results/mnist",
                    help="output folder for loss.png, history.csv, manifest.json "
                         "(default results/mnist)")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

@@ -106,4 +106,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --tree: output folder (default out/lineage)")
     p.add_argument("--format", nargs="+", choices=FORMATS, default=None, metavar="FMT",
                    help="with --tree: figure formats, any of png svg pdf (default png)")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

@@ -126,4 +126,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "count as diverged (default 0: the window itself)")
     _common.add_noise_arguments(p, seeds=True)
     _common.add_output_arguments(p, "out/race")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

@@ -3,7 +3,9 @@
 The manifest's ``argv`` is parsed again by the same parser as a typed command line (with
 ``--out`` and ``--json`` moved into the new folder), so a replay gets every check and limit a
 command line gets. A manifest from before ``argv`` was recorded is turned back into a
-command line from its parsed ``arguments`` first.
+command line from its parsed ``arguments`` first. A run that loaded plugin files replays only
+with the same files given again (``--plugin FILE``, the SHA-256 the manifest recorded); the
+manifest's own plugin paths are never loaded.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ EXAMPLE = """example:
   descentlab race --problem bowl --optimizers adam:lr=0.3 --out out/a
   descentlab rerun out/a/manifest.json --out out/b      # out/b/trajectories.csv == out/a/..."""
 
-#: Flags whose value is a path the run writes: moved into the new --out folder.
-_MOVED = ("--out", "--json")
+#: Flags whose value is a path the run writes: moved into the new --out folder; and the
+#: recorded plugin files, never loaded from a manifest (the user's --plugin files replace them).
+_MOVED = ("--out", "--json", "--plugin")
 
 
-def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
-    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved."""
+def replay_argv(doc: dict[str, Any], out: str, source: str,
+                plugin_files: list[str] | None = None) -> list[str]:
+    """The command line to run: the recorded one, ``--out`` replaced, ``--json`` moved, the
+    recorded ``--plugin`` files replaced by ``plugin_files`` (checked by the caller against
+    the manifest's hashes, :func:`descentlab.plugins.match_records`)."""
     from ..cli import build_parser
 
     command = doc["command"]
@@ -54,7 +60,7 @@ def replay_argv(doc: dict[str, Any], out: str, source: str) -> list[str]:
         else:
             new.append(token)
         i += 1
-    return [*new, "--out", out]
+    return [*new, *(f"--plugin={f}" for f in plugin_files or ()), "--out", out]
 
 
 def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: dict,
@@ -68,7 +74,7 @@ def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: di
     argv = [command]
     for dest, value in arguments.items():
         action = by_dest[dest]
-        if value is None or value == action.default or dest == "out":
+        if value is None or value == action.default or dest in ("out", "plugin"):
             continue
         if not action.option_strings:
             argv.append(str(value))
@@ -83,10 +89,13 @@ def _from_arguments(parser: argparse.ArgumentParser, command: str, arguments: di
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import plugins
     from ..cli import main
 
     doc = read_manifest(args.manifest)
-    argv = replay_argv(doc, args.out, str(args.manifest))
+    files = plugins.match_records(doc.get("plugins") or [], args.plugin_files or [],
+                                  str(args.manifest))
+    argv = replay_argv(doc, args.out, str(args.manifest), files)
     print(f"rerunning `descentlab {' '.join(argv)}` from {args.manifest}")
     return main(argv)
 
@@ -99,4 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("manifest", help="a manifest.json (or the folder holding one)")
     p.add_argument("--out", type=_common.out_dir, required=True, metavar="DIR",
                    help="where to write the outputs")
+    p.add_argument("--plugin", dest="plugin_files", action="append", default=None,
+                   metavar="FILE", help="a plugin file the run used, given again (the "
+                   "manifest records its SHA-256; a manifest never loads code by itself)")
     p.set_defaults(run=run)

@@ -6,6 +6,7 @@ import argparse
 import socket
 
 from ..errors import InputError
+from . import _common
 
 EXAMPLE = """examples:
   descentlab serve                      # http://127.0.0.1:8765/
@@ -71,4 +72,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--open", action="store_true", help="open the page in a browser")
     p.add_argument("--exports", default="out/playground", metavar="DIR",
                    help="folder the export button writes to (default out/playground)")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

@@ -146,4 +146,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "diverged (default 0)")
     _common.add_noise_arguments(p)
     _common.add_output_arguments(p, "out/sweep")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

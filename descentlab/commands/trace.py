@@ -41,4 +41,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=2, help="updates to trace (default 2)")
     p.add_argument("--exact", action="store_true",
                    help="exact values (rationals, simple radicals) with ε → 0")
+    _common.add_plugin_argument(p)
     p.set_defaults(run=run)

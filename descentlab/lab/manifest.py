@@ -4,10 +4,13 @@
 A manifest holds the command line (``argv``, what ``descentlab rerun`` parses again, so a
 replay gets every check and limit a typed command gets) and its parsed arguments, the
 resolved settings (problem formula, start, window; every optimizer hyperparameter including
-defaults), the seed, the environment (versions of descentlab, Python, NumPy, numba,
-matplotlib; the BLAS library and its thread settings; the CPU model; the git commit when run
-from a checkout) and the files written. :func:`read_manifest` checks a manifest's shape and
-types before anything uses it; every error names the file and the key.
+defaults), the seed, the user's plugin files loaded for the run (``plugins``: each file, its
+SHA-256 and the optimizers it registered; :mod:`descentlab.plugins`) and the installed
+packages' optimizer entry points with their versions (``installed_plugins``), the environment
+(versions of descentlab, Python, NumPy, numba, matplotlib; the BLAS library and its thread
+settings; the CPU model; the git commit when run from a checkout) and the files written.
+:func:`read_manifest` checks a manifest's shape and types before anything uses it; every
+error names the file and the key.
 The lab's runs are deterministic (the seed matters only where data is drawn at random, e.g.
 ``descentlab ewma``), so a rerun gives byte-identical ``trajectories.csv``.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import plugins
 from ..errors import FileFormatError
 
 FORMAT = "descentlab-manifest/1"
@@ -143,6 +147,8 @@ def write_manifest(out: str | os.PathLike, args: argparse.Namespace,
         "argv": getattr(args, "argv", None),
         "arguments": _jsonable(arguments),
         "seed": seed,
+        "plugins": [p.record() for p in plugins.active()],
+        "installed_plugins": plugins.entry_point_records(),
         "settings": _jsonable(settings),
         "versions": versions(),
         "outputs": sorted(Path(p).name for p in outputs),
@@ -195,6 +201,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(doc.get("command"), str):
         raise FileFormatError(f"{p}: key 'command' must be a command name (text), got "
                               f"{_kind(doc.get('command'))}")
+    plugins.check_records(doc.get("plugins"), str(p))
     argv = doc.get("argv")
     if argv is not None and not (isinstance(argv, list) and all(isinstance(a, str)
                                                                  for a in argv)):

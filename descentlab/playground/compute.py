@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import optim, problems
+from .. import optim, plugins, problems
 from ..errors import DescentlabError, InputError, LimitError
 from ..lab import engine
 from ..lab.race import race
@@ -545,8 +545,9 @@ def export(surface: Surface, racers: Sequence[Racer], start: Sequence[float] | N
             contextlib.redirect_stderr(io.StringIO()):  # the table and the progress bar
         race_command.run(args)
     files = sorted(f.name for f in out.iterdir())
+    given = "".join(f" --plugin {p.path}" for p in plugins.active())  # serve --plugin FILE
     return {"folder": name, "path": str(out.resolve()), "files": files,
-            "command": "descentlab rerun " + str(out / "manifest.json"),
+            "command": "descentlab rerun " + str(out / "manifest.json") + given,
             "printed": printed.getvalue()}
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import plugins
 from ...errors import InputError, LimitError
 from . import report
 from .space import Space, config_kwargs, default_config, parse_space, plan
@@ -186,8 +187,12 @@ class CompareResult:
 
 def _protocol(task: Any, space: Space, budget: int, tuning: list[int], sampler: str,
               seed: int) -> dict[str, Any]:
-    return {"task": task.describe(), "space": space.as_dict(), "budget": budget,
-            "tuning_seeds": tuning, "sampler": sampler, "seed": seed, "version": 1}
+    out = {"task": task.describe(), "space": space.as_dict(), "budget": budget,
+           "tuning_seeds": tuning, "sampler": sampler, "seed": seed, "version": 1}
+    source = plugins.source_of(space.name)
+    if source is not None:  # a user's optimizer: its code is part of the protocol
+        out["plugin_sha256"] = source.sha256
+    return out
 
 
 def prepare(tasks: Sequence[Any], specs: Sequence[str], *, budget: int, seeds: int,
