@@ -234,3 +234,18 @@ def test_an_optimizer_refusing_a_nonfinite_gradient_is_a_diverged_run(monkeypatc
     ev = obj.evaluate(parse_space("lamb"), [{"lr": 1.0}], [0, 1])  # not element-wise: run()
     assert ev.values.tolist() == [[math.inf, math.inf]]
     assert ev.diverged.tolist() == [[True, True]]
+
+
+def test_a_plugin_optimizer_runs_through_the_suite(tmp_path):
+    from .test_plugins import RULES
+
+    rules = tmp_path / "my_rules.py"
+    rules.write_text(RULES)
+    out = tmp_path / "p"
+    assert main(["benchmark", "--plugin", str(rules), "--workloads", "nqm", "charlm",
+                 "--optimizers", "my_signum", "sgd", "--budget", "2", "--test-seeds", "2",
+                 "--scale", "0.1", "--out", str(out)]) == 0
+    trials = rows(out / "trials.csv")
+    assert {r["optimizer"] for r in trials} == {"my_signum", "sgd"}
+    assert {r["beta"] for r in trials if r["optimizer"] == "my_signum"} != {""}  # tuned
+    assert "| my_signum |" in (out / "report.md").read_text()

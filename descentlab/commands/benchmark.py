@@ -18,12 +18,15 @@ from ..lab.compare.study import HEARTBEAT, redact
 from ..lab.progressbar import ProgressBar
 from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled, stats
 from ..lab.workloads import VARIANTS, WORKLOADS
+from . import _common
 
 EXAMPLE = """examples:
   descentlab benchmark --preset smoke --data-dir ../shared/data/mnist --out out/bench-smoke
   descentlab benchmark --preset smoke --workloads nqm charlm --optimizers sgd adam lion \\
       --out out/bench-two
   descentlab benchmark --preset standard --data-dir ~/mnist --workers 2 --out out/bench
+  descentlab benchmark --plugin my_rules.py --optimizers my_signsgd adam sgd \
+      --data-dir ~/mnist --out out/bench-mine
 
 Many machines: give each the same command with --storage postgresql://user@host/db
 (--worker-only on all but one). Ctrl-C and run the same command again to resume.
@@ -183,6 +186,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizers", nargs="+", metavar="SPEC",
                    help="optimizers or search spaces NAME[:key=value|LOW..HIGH] (default: "
                    "the preset's)")
+    _common.add_plugin_argument(p)
     p.add_argument("--budget", type=int, default=None, help="trials per optimizer")
     p.add_argument("--seeds", type=int, default=None, help="tuning seeds per trial")
     p.add_argument("--test-seeds", type=int, default=None, help="fresh test seeds (>= 10 "
