@@ -187,6 +187,17 @@ def test_interrupted_benchmark_resumes_with_exact_budget(tmp_path):
     assert main(argv) == 0                                    # nothing left to run
     assert (out / "test_runs.jsonl").read_text().splitlines() == journal
     assert rows(out / "runs.csv") == first
+    # a journal line for another configuration (e.g. an older run's) is not reused
+    stale = json.loads(journal[0])
+    stale["params"] = {k: v * 2 for k, v in stale["params"].items()}
+    (out / "test_runs.jsonl").write_text("\n".join([json.dumps(stale), *journal[1:]]) + "\n")
+    assert main(argv) == 0
+    assert len((out / "test_runs.jsonl").read_text().splitlines()) == len(journal) + 1
+    again = rows(out / "runs.csv")          # the same numbers again (the NQM's batch of
+    for a, b in zip(again, first, strict=True):   # one run may differ in the last bit)
+        assert {k: a[k] for k in ("seed", "config", "steps_to_target", "diverged")} == {
+            k: b[k] for k in ("seed", "config", "steps_to_target", "diverged")}
+        assert float(a["final"]) == pytest.approx(float(b["final"]), rel=1e-12)
     db = sqlite3.connect(out / "study.db")
     counts = db.execute("select count(*) from trials where state = 'COMPLETE' "
                         "group by study_id").fetchall()

@@ -200,14 +200,16 @@ class TestRun:
     diverged: bool
     curve_steps: list[int] = field(default_factory=list)
     curve_values: list[float] = field(default_factory=list)
+    params: dict[str, float] = field(default_factory=dict)   #: the configuration run
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
         return (self.workload, self.variant, self.optimizer, self.config, self.seed)
 
 
-def record_run(objective: WorkloadObjective, optimizer: str, config: str, result: Any
-             ) -> TestRun:
+def record_run(objective: WorkloadObjective, optimizer: str, config: str, result: Any,
+               params: dict[str, float] | None = None) -> TestRun:
+    """A :class:`TestRun` from a RunResult (``params``: the configuration it ran)."""
     metric = objective.target.metric
     reached = math.inf if result.reached_at is None else float(result.reached_at)
     return TestRun(
@@ -218,7 +220,8 @@ def record_run(objective: WorkloadObjective, optimizer: str, config: str, result
         cpu_at_target=math.inf if result.cpu_at_target is None else result.cpu_at_target,
         cpu_seconds=result.cpu_seconds, wall_seconds=result.wall_seconds,
         diverged=bool(result.diverged), curve_steps=[int(s) for s, _ in result.curve],
-        curve_values=[float(m.get(metric, math.nan)) for _, m in result.curve])
+        curve_values=[float(m.get(metric, math.nan)) for _, m in result.curve],
+        params=dict(params or {}))
 
 
 class Journal:
@@ -279,13 +282,18 @@ def run_tests(journal: Journal, objective: WorkloadObjective, space: Space,
               configs: dict[str, dict[str, float]], seeds: Sequence[int],
               progress: Callable[[int], None] | None = None) -> list[TestRun]:
     """Each named configuration ("tuned", "default") on every seed, skipping runs the
-    journal already holds; returns them all."""
+    journal already holds (with the same configuration and target); returns them all."""
     out = []
     for kind, config in configs.items():
-        missing = [s for s in seeds if (objective.workload, objective.variant or "",
-                                        space.label, kind, int(s)) not in journal.runs]
+        def held(s: int, kind: str = kind, config: dict = config) -> bool:
+            run = journal.runs.get((objective.workload, objective.variant or "", space.label,
+                                    kind, int(s)))
+            return (run is not None and run.params == config
+                    and run.target == objective.target.value)
+
+        missing = [s for s in seeds if not held(s)]
         if missing:
-            fresh = [record_run(objective, space.label, kind, r)
+            fresh = [record_run(objective, space.label, kind, r, config)
                      for r in objective.runs(space, [config], missing)[0]]
             journal.add(fresh)
         for s in seeds:
