@@ -260,3 +260,25 @@ def test_a_plugin_optimizer_runs_through_the_suite(tmp_path):
     assert {r["optimizer"] for r in trials} == {"my_signum", "sgd"}
     assert {r["beta"] for r in trials if r["optimizer"] == "my_signum"} != {""}  # tuned
     assert "| my_signum |" in (out / "report.md").read_text()
+
+
+def test_docs_quote_the_committed_smoke_run():
+    """docs/benchmark.md's numbers are lines of the committed report, its wall time and
+    command those of the committed manifest."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = root / "docs" / "figures" / "benchmark_smoke"
+    doc = (root / "docs" / "benchmark.md").read_text()
+    block = doc.split("<!-- smoke:begin -->")[1].split("<!-- smoke:end -->")[0]
+    report = (run / "report.md").read_text().splitlines()
+    quoted = [line for line in block.splitlines()
+              if line.startswith(("|", "Machine:", "- **"))]
+    assert len(quoted) >= 10
+    for line in quoted:
+        assert line in report
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert f"{manifest['settings']['wall_seconds'] / 60:.1f} min" in block
+    assert "descentlab " + " ".join(manifest["argv"][:-2]) in " ".join(block.split())
+    for name in manifest["outputs"]:
+        assert (run / name).exists()
