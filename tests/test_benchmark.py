@@ -204,6 +204,20 @@ def test_interrupted_benchmark_resumes_with_exact_budget(tmp_path):
     assert [c for (c,) in counts] == [3, 3]
 
 
+def test_rerun_replays_a_benchmark(tmp_path):
+    out = tmp_path / "a"
+    assert main(["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "adam",
+                 "--budget", "2", "--test-seeds", "2", "--scale", "0.1", "--out",
+                 str(out)]) == 0
+    assert main(["rerun", str(out / "manifest.json"), "--out", str(tmp_path / "b")]) == 0
+    for name in ("trials.csv", "summary.csv"):
+        a = rows(out / name)
+        b = rows(tmp_path / "b" / name)
+        drop = ("cpu_median", "cpu_lo", "cpu_hi")   # CPU seconds are measured, not replayed
+        assert [{k: v for k, v in r.items() if k not in drop} for r in a] == [
+            {k: v for k, v in r.items() if k not in drop} for r in b]
+
+
 def test_two_workers_run_exactly_the_budget(tmp_path):
     out = tmp_path / "w"
     argv = ["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "adam", "--budget", "6",
