@@ -5,6 +5,7 @@ computed here but what is drawn (medians and quantiles come from the summary).""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -93,7 +94,8 @@ def curves(panels: Sequence[tuple[str, str, float, np.ndarray, dict[str, np.ndar
                     for lab in labels)
         for lab, c in zip(labels, colours):
             v = np.asarray(values[lab], dtype=float)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)   # a step no seed reached
                 z = np.where(np.isfinite(v), v, np.nan)
                 med = np.nanmedian(z, axis=0)
                 lo = np.nanquantile(z, BAND[0], axis=0)

@@ -44,6 +44,11 @@ def cell_value(x: Any) -> Any:
     return x
 
 
+def whole(steps: float) -> float | int:
+    """A step count as an int (∞ stays a float)."""
+    return int(steps) if math.isfinite(steps) else steps
+
+
 def _taus(costs: np.ndarray, tau_max: float) -> np.ndarray:
     r = stats.ratios(costs)
     finite = r[np.isfinite(r)]
@@ -119,7 +124,7 @@ def raw_csvs(result: BenchmarkResult, summary: Summary, out: Path) -> list[Path]
             "steps_to_target", "cpu_to_target", "cpu_seconds", "wall_seconds", "diverged"]
     written.append(write_csv(out / "runs.csv", head, [
         [cell_value(x) for x in (r.workload, r.variant, r.optimizer, r.config, r.seed,
-                                 r.target, r.final, r.reached_at, r.cpu_at_target,
+                                 r.target, r.final, whole(r.reached_at), r.cpu_at_target,
                                  r.cpu_seconds, r.wall_seconds, int(r.diverged))]
         for r in result.runs]))
     written.append(write_csv(out / "curves.csv", ["workload", "variant", "optimizer", "config",
