@@ -56,7 +56,7 @@ from ... import optim
 from ...errors import InputError, NonFiniteError
 from .. import workloads
 from ..compare import TEST_SEED_OFFSET, held_out_seeds, tuning_seeds
-from ..compare.space import Space, config_kwargs, default_config
+from ..compare.space import Space, config_kwargs
 from ..compare.tasks import Evaluation, stacked
 from ..workloads import RunResult, Target
 
@@ -306,4 +306,4 @@ def run_tests(journal: Journal, objective: WorkloadObjective, space: Space,
 
 __all__ = ["PRESETS", "Preset", "WorkloadObjective", "TestRun", "Journal", "cost_of",
            "metric_of", "record_run", "target_rule", "scaled", "seeds_for", "run_tests",
-           "default_config", "MNIST_WORKLOADS"]
+           "MNIST_WORKLOADS"]

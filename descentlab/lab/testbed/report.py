@@ -156,7 +156,7 @@ def _verdict_table(summary: Summary, workload: str, variant: str = "") -> list[s
 
 
 def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: dict[str, Any],
-             wall_seconds: float, figures_written: list[Path]) -> str:
+             wall_seconds: float) -> str:
     """The report page."""
     labels = summary.labels
     n_test = len(result.test_seeds)
@@ -268,8 +268,7 @@ def write(result: BenchmarkResult, summary: Summary, out: str | Path, *, title: 
     written = figures(result, summary, out)
     written += raw_csvs(result, summary, out)
     written.append(write_text(out / "report.md", markdown(
-        result, summary, title=title, machine=machine, wall_seconds=wall_seconds,
-        figures_written=written)))
+        result, summary, title=title, machine=machine, wall_seconds=wall_seconds)))
     return written
 
 
