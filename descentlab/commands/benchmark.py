@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
 
     def tick(i: int, bar: ProgressBar):
         def f(n: int) -> None:
-            if n == 0:  # the phase starts now
+            if n == 0:  # the phase starts now (testing: tuning has ended)
+                if i == 1:
+                    tune_bar.close()
                 bar.start = time.perf_counter()
             count[i] += n
             bar.update(count[i])
@@ -145,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
             c.wait()
     if result is None:
         return 0
-    tune_bar.close()
     test_bar.close()
     from ..lab.testbed import report
     from ..lab.testbed.summary import summarise
