@@ -12,11 +12,12 @@ from typing import TextIO
 
 
 class ProgressBar:
-    """``bar = ProgressBar(total, "race"); bar.update(k); bar.close()``."""
+    """``bar = ProgressBar(total, "race"); bar.update(k); bar.close()``; ``eta=True`` adds
+    the time left at the rate so far."""
 
     def __init__(self, total: int, label: str = "", *, width: int = 30,
                  stream: TextIO | None = None, interval: float = 0.1,
-                 enabled: bool = True, unit: str = "") -> None:
+                 enabled: bool = True, unit: str = "", eta: bool = False) -> None:
         self.total = max(int(total), 0)
         self.label = label
         self.width = width
@@ -24,6 +25,7 @@ class ProgressBar:
         self.interval = interval
         self.enabled = enabled
         self.unit = unit
+        self.eta = eta
         self.count = 0
         self.start = time.perf_counter()
         self._last = -1e9
@@ -34,8 +36,11 @@ class ProgressBar:
         filled = int(round(frac * self.width))
         elapsed = time.perf_counter() - self.start
         label = f"{self.label} " if self.label else ""
-        return (f"{label}[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:3.0f}% "
+        text = (f"{label}[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:3.0f}% "
                 f"{self.count}/{self.total}{self.unit} {elapsed:.1f}s")
+        if self.eta and 0 < self.count < self.total:  # the rate so far, held constant
+            text += f" ETA {elapsed / self.count * (self.total - self.count):.0f}s"
+        return text
 
     def update(self, count: int) -> None:
         """Set the number of items done and redraw if due."""

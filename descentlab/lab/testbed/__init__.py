@@ -1,0 +1,309 @@
+"""The optimizer testbed: every optimizer tuned with the same budget on real workloads
+(:mod:`descentlab.lab.workloads`), scored by the steps it needs to reach a validation
+target, with bootstrap intervals and pairwise verdicts (:mod:`.stats`) — on the compare
+machinery (:mod:`descentlab.lab.compare`: Optuna studies, planned random search, exactly
+``budget`` trials however many workers, resumable).
+
+The protocol (after AlgoPerf, Dahl et al. 2023, and Crowded Valley, Schmidt et al. 2021):
+
+1. **Tuning.** Each optimizer gets ``budget`` random-search trials over its declared search
+   space (:func:`descentlab.optim.search_space`). A trial trains the workload on the
+   *tuning seeds* for the workload's full step budget; its value is the mean over those
+   seeds of the final *validation cost* — the target metric itself when it is minimised
+   (loss, bits per character), 1 − the metric when it is maximised (accuracy → error);
+   a diverged run costs ∞.
+2. **Target.** AlgoPerf sets each workload's target from the best tuned baseline. Here the
+   target is set from the tuned optimizers of the run: the median, over the optimizers, of
+   each one's best tuning value (``target_rule``). So roughly half of them reach it
+   and time-to-target separates them; it uses tuning seeds only, never the test seeds it is
+   scored on.
+3. **Test.** Each optimizer's best trial (ties: earliest in the plan) and its library
+   defaults (the zero-budget baseline) are re-run on ``test_seeds`` fresh seeds
+   (``seed + 1 000 000 + j``, never used in tuning); recorded per run: the validation curve,
+   the first evaluated step meeting the target (steps to target), the CPU seconds of
+   training up to then and in all (evaluation excluded), the final validation metric.
+4. **Held-out variants** (other widths, activations, data sizes; never seen while tuning):
+   the tuned configuration of the base workload re-run on the test seeds of each variant,
+   scored against the base workload's target and reported separately.
+5. **Statistics** (:mod:`.stats`): every number with a 95 % percentile-bootstrap interval
+   over the test seeds; for every pair of optimizers on every workload the paired sign-flip
+   test on steps to target (a run that never reaches the target counts as ``steps +
+   eval_every``: censored just past the budget), Holm-corrected over the workload's pairs,
+   level 0.05 → "faster / slower / cannot tell".
+6. **Aggregate:** performance profiles (Dolan & Moré 2002) of the median steps to target
+   (∞ when more than half of the seeds never reach it) and of the median CPU seconds to
+   target, ranks per workload, and AlgoPerf's integrated score (profile integrated up to
+   τ = 4, normalised to [0, 1]).
+
+Trials live in an Optuna study (``NAME/workload/optimizer``); the test runs in a journal
+(``test_runs.jsonl`` in the output folder) — so an interrupted benchmark resumes where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import optim
+from ...errors import InputError, NonFiniteError
+from .. import workloads
+from ..compare import TEST_SEED_OFFSET, held_out_seeds, tuning_seeds
+from ..compare.space import Space, config_kwargs
+from ..compare.tasks import Evaluation, stacked
+from ..workloads import RunResult, Target
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A benchmark's settings: optimizers, workloads (with settings overriding their
+    defaults), held-out variants per workload, trials per optimizer, tuning and test seeds."""
+
+    optimizers: tuple[str, ...]
+    workloads: dict[str, dict[str, Any]]
+    variants: dict[str, tuple[str, ...]]
+    budget: int
+    seeds: int
+    test_seeds: int
+
+
+_SMALL_MNIST = {"n_train": 4000, "n_valid": 1000, "batch_size": 64}
+#: The presets. ``smoke``: six optimizers, every workload shrunk to a few hundred steps on
+#: a few thousand images (minutes); ``standard``: the workloads' own budgets (hours).
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        optimizers=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"),
+        workloads={
+            "nqm": {"steps": 300, "eval_every": 20},
+            "logreg": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
+            "mlp": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
+            "autoencoder": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
+            "cnn": {**_SMALL_MNIST, "batch_size": 32, "steps": 60, "eval_every": 10},
+            "charlm": {"steps": 100, "eval_every": 10, "batch_size": 16, "seq_len": 32,
+                       "hidden_size": 64, "max_eval_chars": 4000},
+        },
+        variants={"nqm": ("steep",), "mlp": ("tanh",), "cnn": ("small-data",)},
+        budget=4, seeds=1, test_seeds=10),
+    "standard": Preset(
+        optimizers=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
+                    "nadam", "radam", "lion"),
+        workloads={name: {} for name in workloads.WORKLOADS},
+        variants={name: tuple(v) for name, v in workloads.VARIANTS.items()},
+        budget=20, seeds=2, test_seeds=10),
+}
+#: Settings a ``scale`` multiplies (rounded, at least 1; evaluations keep ≥ 2 per run).
+SCALED = ("steps", "n_train", "n_valid")
+MNIST_WORKLOADS = ("logreg", "mlp", "autoencoder", "cnn")
+
+
+def cost_of(target: Target, metrics: dict[str, float]) -> float:
+    """The validation cost tuning minimises: the target's metric, or 1 − it when it is
+    maximised (accuracy → error); ∞ when it is not finite.
+
+    >>> cost_of(Target("accuracy", 0.9, "max"), {"accuracy": 0.75})
+    0.25
+    """
+    v = float(metrics.get(target.metric, math.nan))
+    if not math.isfinite(v):
+        return math.inf
+    return v if target.mode == "min" else 1.0 - v
+
+
+def metric_of(target: Target, cost: float) -> float:
+    """The metric value of a cost (the inverse of :func:`cost_of`)."""
+    return cost if target.mode == "min" else 1.0 - cost
+
+
+class WorkloadObjective:
+    """A workload as a :mod:`descentlab.lab.compare` problem: ``evaluate(space, configs,
+    seeds)`` trains every configuration on every seed and returns the final validation
+    costs (direction "minimize"). ``runs(...)`` returns the full :class:`RunResult` s."""
+
+    direction = "minimize"
+
+    def __init__(self, workload: str, settings: dict[str, Any], variant: str | None = None
+                 ) -> None:
+        self.workload, self.variant = workload, variant
+        self.settings = dict(settings)
+        self.task = workloads.make(workload, variant=variant, **settings)
+        self.name = self.task.name
+        self.metric = f"valid_{self.task.target.metric}_cost"
+
+    @property
+    def target(self) -> Target:
+        return self.task.target
+
+    def set_target(self, value: float) -> None:
+        """Score steps to ``value`` of the target's metric from now on."""
+        t = self.task.target
+        self.task.target = Target(t.metric, float(value), t.mode)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "workload", "workload": self.workload, "variant": self.variant,
+                "settings": {k: v for k, v in self.settings.items() if k != "data_dir"},
+                "steps": self.task.steps, "eval_every": self.task.eval_every,
+                "batch_size": self.task.batch_size, "metric": self.task.target.metric}
+
+    def runs(self, space: Space, configs: list[dict[str, float]], seeds: Sequence[int]
+             ) -> list[list[Any]]:
+        """(M configurations) × (S seeds) RunResults. The NQM runs them all as one array
+        when the optimizer is element-wise (:meth:`NoisyQuadraticTask.run_many`)."""
+        seeds = [int(s) for s in seeds]
+        task = self.task
+        if isinstance(task, workloads.NoisyQuadraticTask) and getattr(
+                optim.get_class(space.name), "elementwise", False):
+            flat = task.run_many(stacked(space, configs, len(seeds)),
+                                 [s for _ in configs for s in seeds])
+            return [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(configs))]
+        return [[self._run(optim.create(space.name, **config_kwargs(space, c)), s)
+                 for s in seeds] for c in configs]
+
+    def _run(self, optimizer: Any, seed: int) -> Any:
+        """One run; an optimizer refusing a non-finite gradient ends it as diverged (the
+        loop itself only sees the loss)."""
+        try:
+            return self.task.run(optimizer, seed=seed)
+        except NonFiniteError:
+            return RunResult(self.name, int(seed), self.task.steps, diverged=True)
+
+    def evaluate(self, space: Space, configs: list[dict[str, float]], seeds: list[int],
+                 curves: bool = False) -> Evaluation:
+        results = self.runs(space, configs, seeds)
+        values = np.array([[math.inf if r.diverged else cost_of(self.target, r.final)
+                            for r in row] for row in results])
+        diverged = np.array([[r.diverged for r in row] for row in results])
+        return Evaluation(values, None, diverged)
+
+
+@dataclass
+class TestRun:
+    """One test-seed run, as the journal and ``runs.csv`` keep it."""
+
+    workload: str          #: base workload
+    variant: str           #: "" for the base workload
+    optimizer: str
+    config: str            #: "tuned" or "default"
+    seed: int
+    target: float          #: the target metric value it was scored against
+    final: float           #: final validation metric
+    reached_at: float      #: steps to target (∞: never)
+    cpu_at_target: float   #: CPU seconds to target (∞: never)
+    cpu_seconds: float
+    wall_seconds: float
+    diverged: bool
+    curve_steps: list[int] = field(default_factory=list)
+    curve_values: list[float] = field(default_factory=list)
+    params: dict[str, float] = field(default_factory=dict)   #: the configuration run
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.workload, self.variant, self.optimizer, self.config, self.seed)
+
+
+def record_run(objective: WorkloadObjective, optimizer: str, config: str, result: Any,
+               params: dict[str, float] | None = None) -> TestRun:
+    """A :class:`TestRun` from a RunResult (``params``: the configuration it ran)."""
+    metric = objective.target.metric
+    reached = math.inf if result.reached_at is None else float(result.reached_at)
+    return TestRun(
+        workload=objective.workload, variant=objective.variant or "", optimizer=optimizer,
+        config=config, seed=int(result.seed), target=objective.target.value,
+        final=float(result.final.get(metric, math.nan)) if not result.diverged else math.nan,
+        reached_at=reached,
+        cpu_at_target=math.inf if result.cpu_at_target is None else result.cpu_at_target,
+        cpu_seconds=result.cpu_seconds, wall_seconds=result.wall_seconds,
+        diverged=bool(result.diverged), curve_steps=[int(s) for s, _ in result.curve],
+        curve_values=[float(m.get(metric, math.nan)) for _, m in result.curve],
+        params=dict(params or {}))
+
+
+class Journal:
+    """Test runs appended one JSON line each (flushed), read back on resume; a torn last
+    line (an interrupted write) is ignored."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.runs: dict[tuple, TestRun] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    run = TestRun(**json.loads(line))
+                except (ValueError, TypeError):
+                    continue
+                self.runs[run.key] = run
+
+    def add(self, runs: Sequence[TestRun]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            for r in runs:
+                f.write(json.dumps(asdict(r)) + "\n")
+                self.runs[r.key] = r
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def target_rule(best_costs: Sequence[float]) -> float:
+    """The target cost from the optimizers' best tuning costs: their median (∞ ignored;
+    when none is finite, ∞).
+
+    >>> target_rule([0.1, 0.3, 0.2, float("inf")])
+    0.2
+    """
+    finite = np.asarray([c for c in best_costs if math.isfinite(c)], dtype=float)
+    return float(np.median(finite)) if finite.size else math.inf
+
+
+def scaled(settings: dict[str, Any], scale: float) -> dict[str, Any]:
+    """``settings`` with the keys in :data:`SCALED` multiplied by ``scale`` (at least 1;
+    ``eval_every`` shrunk so that a run still evaluates at least twice)."""
+    out = dict(settings)
+    for key in SCALED:
+        if key in out:
+            out[key] = max(1, int(round(out[key] * scale)))
+    if "steps" in out and "eval_every" in out:
+        out["eval_every"] = max(1, min(out["eval_every"], out["steps"] // 2))
+    return out
+
+
+def seeds_for(n_tuning: int, n_test: int, seed: int) -> tuple[list[int], list[int]]:
+    """The tuning and the test seeds (as :mod:`descentlab.lab.compare` draws them)."""
+    if max(n_tuning, n_test) >= TEST_SEED_OFFSET:
+        raise InputError(f"--seeds/--test-seeds must be below {TEST_SEED_OFFSET:,}")
+    return tuning_seeds(n_tuning, seed), held_out_seeds(n_test, seed)
+
+
+def run_tests(journal: Journal, objective: WorkloadObjective, space: Space,
+              configs: dict[str, dict[str, float]], seeds: Sequence[int],
+              progress: Callable[[int], None] | None = None) -> list[TestRun]:
+    """Each named configuration ("tuned", "default") on every seed, skipping runs the
+    journal already holds (with the same configuration and target); returns them all."""
+    out = []
+    for kind, config in configs.items():
+        def held(s: int, kind: str = kind, config: dict = config) -> bool:
+            run = journal.runs.get((objective.workload, objective.variant or "", space.label,
+                                    kind, int(s)))
+            return (run is not None and run.params == config
+                    and run.target == objective.target.value)
+
+        missing = [s for s in seeds if not held(s)]
+        if missing:
+            fresh = [record_run(objective, space.label, kind, r, config)
+                     for r in objective.runs(space, [config], missing)[0]]
+            journal.add(fresh)
+        for s in seeds:
+            out.append(journal.runs[(objective.workload, objective.variant or "",
+                                     space.label, kind, int(s))])
+        if progress is not None:
+            progress(len(seeds))
+    return out
+
+
+__all__ = ["PRESETS", "Preset", "WorkloadObjective", "TestRun", "Journal", "cost_of",
+           "metric_of", "record_run", "target_rule", "scaled", "seeds_for", "run_tests",
+           "MNIST_WORKLOADS"]

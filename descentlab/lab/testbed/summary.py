@@ -1,0 +1,138 @@
+"""From a :class:`~.run.BenchmarkResult` to the report's numbers: per workload and optimizer
+the medians with bootstrap intervals, the pairwise verdicts, performance-profile costs,
+ranks and the integrated score with its interval (seeds resampled jointly: the test seeds
+are shared by all optimizers, so one resample keeps the pairs)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..compare.report import ranks
+from . import stats
+from .run import BenchmarkResult
+
+#: Profile costs are at least this (a target met at step 0 / in no time is not infinitely
+#: better than one met at step 1).
+STEP_FLOOR, CPU_FLOOR = 1.0, 1e-3
+
+
+def censored_steps(result: BenchmarkResult, workload: str) -> float:
+    """Where a run that never reaches the target is put for the tests: one evaluation past
+    the budget (``steps + eval_every``)."""
+    obj = next(o for o in result.objectives if o.name == workload)
+    return float(obj.task.steps + obj.task.eval_every)
+
+
+@dataclass
+class Cell:
+    """One optimizer on one workload (or variant): medians [95 % interval] over seeds."""
+
+    steps: tuple[float, float, float]
+    cpu: tuple[float, float, float]
+    final: tuple[float, float, float]
+    reached: int
+    n: int
+    diverged: int
+
+
+def cell(runs: list[Any], seed: int = 0) -> Cell:
+    steps = [r.reached_at for r in runs]
+    cpu = [r.cpu_at_target for r in runs]
+    final = [r.final if math.isfinite(r.final) else math.inf for r in runs]
+    return Cell(steps=stats.bootstrap_ci(steps, seed=seed),
+                cpu=stats.bootstrap_ci(cpu, seed=seed),
+                final=stats.bootstrap_ci(final, seed=seed),
+                reached=sum(math.isfinite(s) for s in steps), n=len(runs),
+                diverged=sum(r.diverged for r in runs))
+
+
+@dataclass
+class Summary:
+    workloads: list[str]
+    labels: list[str]
+    cells: dict[tuple[str, str, str, str], Cell]   #: (workload, variant, optimizer, config)
+    verdicts: dict[tuple[str, str], dict[tuple[str, str], tuple[str, float]]]
+    steps_costs: np.ndarray                          #: (P, S) median steps to target
+    cpu_costs: np.ndarray                            #: (P, S) median CPU seconds to target
+    score: np.ndarray                                #: (S,) integrated score (steps)
+    score_ci: np.ndarray                             #: (S, 2)
+    cpu_score: np.ndarray                            #: (S,) integrated score (CPU s)
+    ranks: np.ndarray                                #: (P, S)
+    alpha: float
+
+    def record(self, label: str) -> tuple[int, int]:
+        """(faster than, slower than): how many pairwise verdicts over the base workloads."""
+        wins = losses = 0
+        for w in self.workloads:
+            for (a, _), (v, _) in self.verdicts[(w, "")].items():
+                if a == label:
+                    wins += v == "faster"
+                    losses += v == "slower"
+        return wins, losses
+
+    def inseparable(self, workload: str, variant: str = "") -> list[list[str]]:
+        """Groups of optimizers no test separates from the group's first (fastest median)."""
+        order = sorted(self.labels, key=lambda s: self.cells[(workload, variant, s,
+                                                              "tuned")].steps[0])
+        groups: list[list[str]] = []
+        placed: set[str] = set()
+        v = self.verdicts[(workload, variant)]
+        for lead in order:
+            if lead in placed:
+                continue
+            group = [lead] + [o for o in order if o != lead and o not in placed
+                              and v[(lead, o)][0] == "cannot tell"]
+            placed.update(group)
+            groups.append(group)
+        return groups
+
+
+def matrix(result: BenchmarkResult, workload: str, variant: str, field: str = "reached_at"
+           ) -> np.ndarray:
+    """(S, n) per optimizer and test seed (tuned configs)."""
+    return np.array([[getattr(r, field) for r in result.select(workload, lab, "tuned",
+                                                               variant)]
+                     for lab in result.labels], dtype=float)
+
+
+def summarise(result: BenchmarkResult, *, alpha: float = stats.ALPHA, seed: int = 0,
+              n_boot: int = 1000) -> Summary:
+    names = [o.name for o in result.objectives]
+    cells: dict[tuple[str, str, str, str], Cell] = {}
+    verdicts = {}
+    groups = [(w, "") for w in names] + [(w, v) for w, vs in result.variants.items()
+                                          for v in vs]
+    for w, v in groups:
+        for lab in result.labels:
+            for config in ("tuned", "default") if not v else ("tuned",):
+                cells[(w, v, lab, config)] = cell(result.select(w, lab, config, v), seed)
+        steps = matrix(result, w, v)
+        steps = np.where(np.isfinite(steps), steps, censored_steps(result, w))
+        verdicts[(w, v)] = stats.verdicts(steps, result.labels, alpha=alpha, seed=seed)
+    steps_all = np.stack([matrix(result, w, "") for w in names])          # (P, S, n)
+    cpu_all = np.stack([matrix(result, w, "", "cpu_at_target") for w in names])
+    steps_costs = stats.median(steps_all)
+    cpu_costs = stats.median(cpu_all)
+    score = stats.integrated_score(stats.ratios(np.maximum(steps_costs, STEP_FLOOR)))
+    cpu_score = stats.integrated_score(stats.ratios(np.maximum(cpu_costs, CPU_FLOOR)))
+    rng = np.random.default_rng(seed)
+    n = steps_all.shape[-1]
+    boot = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        c = stats.median(steps_all[:, :, idx])
+        boot.append(stats.integrated_score(stats.ratios(np.maximum(c, STEP_FLOOR))))
+    boot = np.sort(np.array(boot), axis=0)
+    lo = np.quantile(boot, (1 - stats.LEVEL) / 2, axis=0)
+    hi = np.quantile(boot, (1 + stats.LEVEL) / 2, axis=0)
+    return Summary(workloads=names, labels=list(result.labels), cells=cells,
+                   verdicts=verdicts, steps_costs=steps_costs, cpu_costs=cpu_costs,
+                   score=score, score_ci=np.stack([lo, hi], axis=1), cpu_score=cpu_score,
+                   ranks=ranks(steps_costs), alpha=alpha)
+
+
+__all__ = ["Summary", "Cell", "summarise", "matrix", "censored_steps", "cell"]
