@@ -296,3 +296,14 @@ def test_docs_quote_the_committed_smoke_run():
     assert "descentlab " + " ".join(manifest["argv"][:-2]) in " ".join(block.split())
     for name in manifest["outputs"]:
         assert (run / name).exists()
+
+
+def test_the_parsers_names_are_the_testbeds():
+    """commands/benchmark.py writes the preset and workload names and α for the parser (so
+    that `descentlab --help` imports no network): they are the testbed's."""
+    from descentlab.commands import benchmark
+    from descentlab.lab import testbed, workloads
+
+    assert benchmark.PRESET_NAMES == tuple(sorted(testbed.PRESETS))
+    assert benchmark.WORKLOAD_NAMES == tuple(workloads.WORKLOADS)
+    assert benchmark.ALPHA == testbed.stats.ALPHA

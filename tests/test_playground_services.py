@@ -282,16 +282,16 @@ HEAVY_RACE = {"surface": BOWL, "steps": 1000,
 def test_pool_lanes_budget_cancellation(tmp_path):
     async def main():
         async with Pool(light=1, heavy=1, light_queue=0, heavy_queue=0,
-                        time_budget=2.0) as pool:
+                        time_budget=0.5) as pool:
             s, racers = compute.Surface("bowl"), [compute.Racer(r["name"])
                                                   for r in HEAVY_RACE["racers"]]
-            args = ("race_paths", s, racers, None, 1000)  # 8 s or more
+            args = ("race_paths", s, racers, None, 1000)  # 1.7 s on a quiet machine
             r = await pool.run("light", "race_paths", s, [compute.Racer("sgd")], None, 3)
             assert len(r["racers"][0]["path"]) == 4
             # past the time budget: stopped, its worker replaced
             pid = pool.lanes["heavy"].idle[0].process.pid
             begin = time.perf_counter()
-            with pytest.raises(OverBudget, match="time budget of 2 s"):
+            with pytest.raises(OverBudget, match="time budget of 0.5 s"):
                 await pool.run("heavy", *args)
             assert time.perf_counter() - begin < 6
             assert pool.lanes["heavy"].idle[0].process.pid != pid

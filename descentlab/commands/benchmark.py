@@ -16,9 +16,14 @@ from ..lab import manifest
 from ..lab.compare.space import parse_space
 from ..lab.compare.study import HEARTBEAT, redact
 from ..lab.progressbar import ProgressBar
-from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled, stats
-from ..lab.workloads import VARIANTS, WORKLOADS
 from . import _common
+
+# The parser's names and defaults, written here so that `descentlab --help` imports no
+# network (lab.testbed imports the workloads); tests/test_benchmark.py checks them against
+# lab.testbed.PRESETS, lab.workloads.WORKLOADS and lab.testbed.stats.ALPHA.
+PRESET_NAMES = ("smoke", "standard")
+WORKLOAD_NAMES = ("nqm", "logreg", "mlp", "autoencoder", "cnn", "charlm")
+ALPHA = 0.05
 
 EXAMPLE = """examples:
   descentlab benchmark --preset smoke --data-dir ../shared/data/mnist --out out/bench-smoke
@@ -37,6 +42,9 @@ summary.csv, manifest.json, study.db (the Optuna study) and test_runs.jsonl (tes
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
+    from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled
+    from ..lab.workloads import VARIANTS, WORKLOADS
+
     preset = PRESETS[args.preset]
     names = args.workloads or list(preset.workloads)
     for n in names:
@@ -90,6 +98,7 @@ def _worker_argv(args: argparse.Namespace, url: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.testbed import PRESETS, stats
     from ..lab.testbed.run import benchmark, count_test_runs
 
     t0 = time.perf_counter()
@@ -180,10 +189,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "to target with bootstrap intervals, pairwise verdicts (sign-flip test, Holm), "
         "performance profiles, AlgoPerf's integrated score and held-out variants.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="smoke",
+    p.add_argument("--preset", choices=PRESET_NAMES, default="smoke",
                    help="smoke (minutes) or standard (hours); default smoke")
     p.add_argument("--workloads", nargs="+", metavar="NAME",
-                   help=f"a subset of the preset's workloads ({', '.join(WORKLOADS)})")
+                   help=f"a subset of the preset's workloads ({', '.join(WORKLOAD_NAMES)})")
     p.add_argument("--optimizers", nargs="+", metavar="SPEC",
                    help="optimizers or search spaces NAME[:key=value|LOW..HIGH] (default: "
                    "the preset's)")
@@ -195,8 +204,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply every workload's steps and training-set size (1)")
     p.add_argument("--no-variants", action="store_true", help="skip the held-out variants")
-    p.add_argument("--alpha", type=float, default=stats.ALPHA,
-                   help=f"level of the pairwise tests ({stats.ALPHA})")
+    p.add_argument("--alpha", type=float, default=ALPHA,
+                   help=f"level of the pairwise tests ({ALPHA})")
     p.add_argument("--seed", type=int, default=0, help="seed of the plans and seeds (0)")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
     p.add_argument("--storage", default=None, metavar="URL",

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Count, Flag, Hyper
 from .lineage import Lineage
@@ -53,7 +54,8 @@ class LaProp(AdamFamily):
 
     name = "laprop"
     lineage = Lineage(("adam",), "momentum of g/√v", 2020, "Ziyin et al. 2020")
-    centered = Flag("subtract the square of the averaged gradient from v (after a warm-up)")
+    centered = Flag("subtract the square of the averaged gradient from v (after a warm-up)",
+                    fixed_once_started=True)
     ams_bound = Flag("use the running maximum of the second moment")
     fixed_decay = Flag("decay by (1 − λ) instead of (1 − ηλ)")
     steps_before_using_centered = Count(0, "updates before centered=True takes effect")
@@ -81,6 +83,12 @@ class LaProp(AdamFamily):
         self.steps_before_using_centered = steps_before_using_centered
         self.ams_bound = ams_bound
         self.fixed_decay = fixed_decay
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        if values.get("decoupled_weight_decay"):
+            raise InputError("laprop always decays after its step (decoupled, as "
+                             "pytorch-optimizer's weight_decouple=True; fixed_decay chooses "
+                             "1 − λ or 1 − ηλ): decoupled_weight_decay=True does not apply")
 
     @property
     def slots(self) -> tuple[str, ...]:  # type: ignore[override]

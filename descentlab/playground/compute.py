@@ -250,8 +250,9 @@ def _finite(x: float) -> float | None:
 
 
 def _floats(a: np.ndarray) -> list:
-    """An array as nested lists, non-finite values as None (JSON has no nan)."""
-    arr = np.asarray(a, dtype=float)
+    """An array as nested lists, non-finite values as None (JSON has no nan); a 0-d value
+    (one number per array, as NovoGrad's v) as a list of one."""
+    arr = np.atleast_1d(np.asarray(a, dtype=float))
     if arr.ndim > 1:
         return [_floats(row) for row in arr]
     return [v if math.isfinite(v) else None for v in arr.tolist()]

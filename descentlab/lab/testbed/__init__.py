@@ -145,6 +145,14 @@ class WorkloadObjective:
         t = self.task.target
         self.task.target = Target(t.metric, float(value), t.mode)
 
+    def batch_bytes(self, configs: int, seeds: int, curves: bool = False) -> float:
+        """Estimated memory of ``configs`` × ``seeds`` runs for compare's limits
+        (:func:`descentlab.lab.compare.check_size`): the runs train one after another, so
+        what grows with the batch is the validation curves kept, one value and one step per
+        evaluation and run (a workload's one network is laptop-sized by design)."""
+        evaluations = self.task.steps // max(int(self.task.eval_every), 1) + 1
+        return 16.0 * float(configs) * float(seeds) * evaluations
+
     def describe(self) -> dict[str, Any]:
         return {"kind": "workload", "workload": self.workload, "variant": self.variant,
                 "settings": {k: v for k, v in self.settings.items() if k != "data_dir"},
