@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import pytest
 import pytorch_optimizer
+from helpers import assert_resume_is_bit_identical
 from torch_trajectory import documented_worst, problem, run_ours, timm_optim, torch_trajectory
 
 from descentlab.errors import InputError
@@ -89,22 +90,7 @@ def test_the_mask_written_out():
 @pytest.mark.parametrize("cls,kwargs", [(CAdamW, {"amsgrad": True}),
                                         (CLion, {"mask_scale": "mean"})])
 def test_resume_is_bit_identical(cls, kwargs, tmp_path):
-    rng = np.random.default_rng(5)
-    params = {"w": rng.standard_normal((3, 2)), "b": float(rng.normal())}
-    grads = [{"w": rng.standard_normal((3, 2)), "b": float(rng.normal())} for _ in range(8)]
-    straight, first = cls(0.01, **kwargs), cls(0.01, **kwargs)
-    a, b = copy.deepcopy(params), copy.deepcopy(params)
-    for g in grads:
-        straight.update(a, g)
-    for g in grads[:4]:
-        first.update(b, g)
-    first.save(tmp_path / "opt.npz")
-    resumed = cls(0.01, **kwargs)
-    resumed.load(tmp_path / "opt.npz")
-    for g in grads[4:]:
-        resumed.update(b, g)
-    np.testing.assert_array_equal(a["w"], b["w"])
-    assert a["b"] == b["b"]
+    assert_resume_is_bit_identical(lambda: cls(0.01, **kwargs), tmp_path / "opt.npz", 5)
     key = next(iter(kwargs))
     flipped = {"amsgrad": False, "mask_scale": "count"}[key]
     with pytest.raises(ValueError, match=key):

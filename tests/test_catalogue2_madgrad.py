@@ -11,6 +11,7 @@ import functools
 import madgrad
 import numpy as np
 import pytest
+from helpers import assert_resume_is_bit_identical
 from optax import contrib
 from optax_oracle import optax_trajectory
 from torch_trajectory import documented_worst, problem, run_ours, torch_trajectory
@@ -87,22 +88,7 @@ def test_a_zero_rate_does_not_move_as_in_the_authors_code():
 
 @pytest.mark.parametrize("kwargs", [{}, {"weight_decay": 0.1, "decoupled_weight_decay": True}])
 def test_resume_is_bit_identical(kwargs, tmp_path):
-    rng = np.random.default_rng(9)
-    params = {"w": rng.standard_normal((3, 2)), "b": float(rng.normal())}
-    grads = [{"w": rng.standard_normal((3, 2)), "b": float(rng.normal())} for _ in range(8)]
-    straight, first = Madgrad(0.05, **kwargs), Madgrad(0.05, **kwargs)
-    a, b = copy.deepcopy(params), copy.deepcopy(params)
-    for g in grads:
-        straight.update(a, g)
-    for g in grads[:4]:
-        first.update(b, g)
-    first.save(tmp_path / "opt.npz")
-    resumed = Madgrad(0.05, **kwargs)
-    resumed.load(tmp_path / "opt.npz")
-    for g in grads[4:]:
-        resumed.update(b, g)
-    np.testing.assert_array_equal(a["w"], b["w"])
-    assert a["b"] == b["b"]
+    assert_resume_is_bit_identical(lambda: Madgrad(0.05, **kwargs), tmp_path / "opt.npz", 9)
 
 
 def test_bad_input_is_refused_naming_it_and_nothing_changes():

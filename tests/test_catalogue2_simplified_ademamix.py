@@ -9,6 +9,7 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import assert_resume_is_bit_identical
 from optax import contrib
 from optax_oracle import optax_trajectory
 from torch_trajectory import documented_worst, problem, run_ours
@@ -68,23 +69,9 @@ def test_alpha_zero_and_beta1_as_adams_damping_is_adam_without_m_bias_correction
 
 
 def test_resume_is_bit_identical(tmp_path):
-    rng = np.random.default_rng(4)
-    params = {"w": rng.standard_normal((3, 2)), "b": float(rng.normal())}
-    grads = [{"w": rng.standard_normal((3, 2)), "b": float(rng.normal())} for _ in range(8)]
-    make = lambda: SimplifiedAdEMAMix(1e-3, alpha=alpha_ramp, weight_decay=0.1)  # noqa: E731
-    straight, first = make(), make()
-    a, b = copy.deepcopy(params), copy.deepcopy(params)
-    for g in grads:
-        straight.update(a, g)
-    for g in grads[:4]:
-        first.update(b, g)
-    first.save(tmp_path / "opt.npz")
-    resumed = make()
-    resumed.load(tmp_path / "opt.npz")
-    for g in grads[4:]:
-        resumed.update(b, g)
-    np.testing.assert_array_equal(a["w"], b["w"])
-    assert a["b"] == b["b"]
+    assert_resume_is_bit_identical(
+        lambda: SimplifiedAdEMAMix(1e-3, alpha=alpha_ramp, weight_decay=0.1),
+        tmp_path / "opt.npz", 4)
 
 
 def test_bad_input_is_refused_naming_it_and_nothing_changes():
