@@ -31,8 +31,9 @@ class Madgrad(Optimizer):
     ``decoupled_weight_decay=True`` is the authors' ``decouple_decay=True``:
     :math:`p_t \mathrel{-}= (\eta_t + \epsilon)\lambda\, p_{t-1}` after the step. With μ = 0
     the authors recover :math:`x_0 = p + s/(\sqrt[3]{G} + \epsilon)` from the current point
-    each step (so a decoupled decay moves it); so does this class. At η = 0 nothing moves
-    (the authors' code; optax still adds ε to the rate). optax takes the root of its int32
+    each step (so a decoupled decay moves it); so does this class. At η = 0 the dual average
+    z does not move (the authors' code; optax still adds ε to the rate), but the mix
+    (1 − μ)·z + μ·p can round p by an ulp. optax takes the root of its int32
     count in float32: ``count_root="float32"`` does the same (a relative 1e-8 from √t).
 
     Defaults: ``lr=0.01, momentum=0.9, eps=1e-6, weight_decay=0.0`` — the authors' (optax
