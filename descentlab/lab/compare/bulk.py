@@ -295,14 +295,18 @@ def completed(storage: Any, study_id: int) -> list[Done]:
                          .order_by(trials.c.trial_id)).all()
         found = {tid: Done(tid, num, m.TrialValueModel.stored_repr_to_value(v, kind), {}, {})
                  for tid, num, v, kind in rows}
+        # Other workers may complete trials between these queries (each sees what is
+        # committed when it runs): keep to the trials the first query found.
         for tid, name, value, dist in c.execute(
                 sa.select(params.c.trial_id, params.c.param_name, params.c.param_value,
                           params.c.distribution_json).where(params.c.trial_id.in_(done))):
-            found[tid].params[name] = json_to_distribution(dist).to_external_repr(value)
+            if tid in found:
+                found[tid].params[name] = json_to_distribution(dist).to_external_repr(value)
         for tid, key, text in c.execute(
                 sa.select(uattrs.c.trial_id, uattrs.c.key, uattrs.c.value_json)
                 .where(uattrs.c.trial_id.in_(done))):
-            found[tid].user_attrs[key] = json.loads(text)
+            if tid in found:
+                found[tid].user_attrs[key] = json.loads(text)
     return [found[tid] for tid, *_ in rows]
 
 
