@@ -104,34 +104,48 @@ def _same_rows(h: int, i: int, pad: int, oh: int) -> tuple[int, int]:
 
 
 @numba.njit(cache=True, nogil=True)
+def _same_tap(h: int, w: int, i: int, j: int, pad: int, oh: int
+              ) -> tuple[int, int, int, int, int, int, int]:
+    """Where tap (i, j) of a stride-1, OW = W filter reads in one flattened H×W image: the
+    valid output rows y_lo..y_hi−1 and columns lo..hi−1, the shift from output to input
+    index, and the output range q0..q1−1 whose shifted input index lies in the image."""
+    y_lo, y_hi = _same_rows(h, i, pad, oh)
+    lo, hi = _valid(w, 1, j, pad, w)
+    shift = (i - pad) * w + (j - pad)
+    return y_lo, y_hi, lo, hi, shift, max(y_lo * w, -shift), min(y_hi * w, h * w - shift)
+
+
+@numba.njit(cache=True, nogil=True)
+def _zero_outside_columns(buf: np.ndarray, y_lo: int, y_hi: int, lo: int, hi: int,
+                          ow: int) -> None:
+    """Set to 0 the entries of rows y_lo..y_hi−1 whose column lies outside lo..hi−1 (their
+    input pixel is padding: a flattened shift wraps them onto the neighbouring row)."""
+    for oy in range(y_lo, y_hi):
+        for ox in range(lo):
+            buf[oy * ow + ox] = 0.0
+        for ox in range(hi, ow):
+            buf[oy * ow + ox] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
 def _im2col_same(x: np.ndarray, fh: int, fw: int, pad: int, colT: np.ndarray) -> None:
     """:func:`im2col` for stride 1 and OW = W: a tap's values for one image are one run of
     the flattened image, shifted, with the rows and columns outside the image set to 0."""
     n_, c_, h_, w_ = x.shape
     oh = h_ + 2 * pad - fh + 1
-    ow = w_
-    p_ = oh * ow
-    hw = h_ * w_
+    p_ = oh * w_
     for c in range(c_):
         for i in range(fh):
-            y_lo, y_hi = _same_rows(h_, i, pad, oh)
             for j in range(fw):
                 row = colT[(c * fh + i) * fw + j]
-                lo, hi = _valid(ow, 1, j, pad, w_)
-                shift = (i - pad) * w_ + (j - pad)
-                q0 = max(y_lo * ow, -shift)
-                q1 = min(y_hi * ow, hw - shift)
+                y_lo, y_hi, lo, hi, shift, q0, q1 = _same_tap(h_, w_, i, j, pad, oh)
                 for n in range(n_):
-                    xp = x[n, c].reshape(hw)
+                    xp = x[n, c].reshape(h_ * w_)
                     dst = row[n * p_:(n + 1) * p_]
                     dst[:q0] = 0.0
                     _copy(xp[q0 + shift:q1 + shift], dst[q0:q1])
                     dst[q1:] = 0.0
-                    for oy in range(y_lo, y_hi):
-                        for ox in range(lo):
-                            dst[oy * ow + ox] = 0.0
-                        for ox in range(hi, ow):
-                            dst[oy * ow + ox] = 0.0
+                    _zero_outside_columns(dst, y_lo, y_hi, lo, hi, w_)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -140,27 +154,17 @@ def _col2im_same(colT: np.ndarray, fh: int, fw: int, pad: int, dx: np.ndarray) -
     the entries of colT that were read from the padding to 0 on the way."""
     n_, c_, h_, w_ = dx.shape
     oh = h_ + 2 * pad - fh + 1
-    ow = w_
-    p_ = oh * ow
-    hw = h_ * w_
+    p_ = oh * w_
     dx[...] = 0.0
     for c in range(c_):
         for i in range(fh):
-            y_lo, y_hi = _same_rows(h_, i, pad, oh)
             for j in range(fw):
                 row = colT[(c * fh + i) * fw + j]
-                lo, hi = _valid(ow, 1, j, pad, w_)
-                shift = (i - pad) * w_ + (j - pad)
-                q0 = max(y_lo * ow, -shift)
-                q1 = min(y_hi * ow, hw - shift)
+                y_lo, y_hi, lo, hi, shift, q0, q1 = _same_tap(h_, w_, i, j, pad, oh)
                 for n in range(n_):
-                    dp = dx[n, c].reshape(hw)
+                    dp = dx[n, c].reshape(h_ * w_)
                     src = row[n * p_:(n + 1) * p_]
-                    for oy in range(y_lo, y_hi):      # columns read from the padding: no pixel
-                        for ox in range(lo):
-                            src[oy * ow + ox] = 0.0
-                        for ox in range(hi, ow):
-                            src[oy * ow + ox] = 0.0
+                    _zero_outside_columns(src, y_lo, y_hi, lo, hi, w_)  # read from the padding
                     _add(src[q0:q1], dp[q0 + shift:q1 + shift])
 
 
