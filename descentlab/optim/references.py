@@ -44,7 +44,7 @@ from ..errors import InputError
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("torch.optim", "torch.optim."),
     ("optax", "optax."),
-    ("Keras", "keras."),
+    ("Keras", "keras.optimizers."),
     ("authors' or other packages", ""),
 )
 
