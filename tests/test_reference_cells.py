@@ -245,3 +245,17 @@ def test_a_cell_for_a_name_of_another_class_is_refused(registered):
     assert cells() == CELLS  # a user's class is not among the built-in cells
     with pytest.raises(InputError, match="Bad.references must be a tuple of Reference"):
         declared(type("Bad", (), {"references": [Reference("torch.optim.Adam")]}))
+
+
+def test_the_docs_state_this_modules_step_counts():
+    """docs/optimizers.md's description of these tests quotes the step counts used here."""
+    import re
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "optimizers.md")
+                    .read_text().split())
+    found = re.search(r"\(tests/test_reference_cells\.py: (\d+) random steps on two random "
+                      r"matrices, L-BFGS (\d+) steps of a closure", text)
+    assert found, "docs/optimizers.md no longer describes tests/test_reference_cells.py"
+    assert (int(found.group(1)), int(found.group(2))) == (STEPS, CLOSURE_STEPS)
+    assert len(SHAPES) == 2 and all(len(s) == 2 for s in SHAPES.values())
