@@ -3,8 +3,8 @@
 An optimizer class lists the reference implementations it reproduces, one line per cell::
 
     references = (
-        Reference("torch.optim.Adam"),                                    # the defaults
-        Reference("torch.optim.Adam", {"amsgrad": True}, {"amsgrad": True}, name="amsgrad"),
+        Reference("torch.optim.Adam"),                                 # the defaults
+        Reference("torch.optim.Adam", theirs={"amsgrad": True}, name="amsgrad"),  # an alias
         Reference("keras.optimizers.Adam", {"eps": 1e-7, "eps_mode": "uncorrected"}),
     )
 
