@@ -164,14 +164,14 @@ def torch_float64():
 
 @pytest.mark.filterwarnings("ignore:`optimistic_adam` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("name, ref", CELLS, ids=[cell_id(n, r) for n, r in CELLS])
-def test_cell_matches_its_reference(name, ref, oracle, monkeypatch, torch_float64):
+def test_cell_matches_its_reference(name, ref, request, monkeypatch, torch_float64):
     key = cell_id(name, ref)
     params, grads = problem(key)
     if getattr(optim.get_class(name), "needs_closure", False):
         closure_cell(name, ref, params)
         return
     if ref.target.startswith("keras."):
-        expected = keras_reference(ref, params, grads, oracle)
+        expected = keras_reference(ref, params, grads, request.getfixturevalue("oracle"))
     elif ref.target.startswith("optax."):
         expected = optax_reference(ref, params, grads)
     else:
@@ -197,8 +197,9 @@ def test_both_forms_of_a_disagreement_are_cells():
     """Where the references disagree, each form is a cell: Keras's Adam and PyTorch's differ
     on the same random gradients (so the cells test something), and each is reachable."""
     params, grads = problem("adam-disagree")
-    forms = {ref.target: ref for name, ref in CELLS if name == "adam" and not ref.ours or
-             ref.ours == {"eps": 1e-7, "eps_mode": "uncorrected"}}
+    keras_form = {"eps": 1e-7, "eps_mode": "uncorrected"}
+    forms = {ref.target: ref for name, ref in CELLS
+             if name == "adam" and (not ref.ours or dict(ref.ours) == keras_form)}
     assert set(forms) >= {"torch.optim.Adam", "keras.optimizers.Adam"}
     runs = []
     for ref in (forms["torch.optim.Adam"], forms["keras.optimizers.Adam"]):
@@ -259,3 +260,11 @@ def test_the_docs_state_this_modules_step_counts():
     assert found, "docs/optimizers.md no longer describes tests/test_reference_cells.py"
     assert (int(found.group(1)), int(found.group(2))) == (STEPS, CLOSURE_STEPS)
     assert len(SHAPES) == 2 and all(len(s) == 2 for s in SHAPES.values())
+
+
+def test_a_missing_reference_library_fails_the_cell():
+    """Never a skip: the cell's import error is the failure, naming the package."""
+    with pytest.raises(ModuleNotFoundError, match="not_installed_optimizers"):
+        resolve("not_installed_optimizers.Adam")
+    with pytest.raises(AttributeError, match="NoSuchOptimizer"):
+        resolve("torch.optim.NoSuchOptimizer")
