@@ -8,7 +8,9 @@ tests/torch_trajectory.py; optax and Keras 3 on JAX through tests/oracles.py, fl
 the same 20 random gradients on two random 2-D parameters; after every step ours is within
 the cell's ``rtol`` (absolute floor rtol/10) of the reference, and the parameters moved.
 L-BFGS takes 5 steps of a closure on a quartic. A ``rate="decaying"`` cell runs both at
-η·0.95ⁿ, each library with its own schedule. A reference library that is not installed fails
+η·0.95ⁿ, each library with its own schedule. Each of our options in a cell but ``lr`` is needed:
+without it ours no longer matches (or is refused, as ``clip_eps`` without ``clip_norm``) — so
+a cell claims no option its test does not check. A reference library that is not installed fails
 its cells (the libraries are the ``test`` extra), never skips them.
 
 The deep checks — random hyperparameters, float32, 100 steps, state — stay in
@@ -18,6 +20,7 @@ test_optim_torch*.py, test_optim_optax.py and test_catalogue2_*.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import zlib
 from typing import Any
@@ -177,6 +180,25 @@ def test_cell_matches_its_reference(name, ref, request, monkeypatch, torch_float
     else:
         expected = torch_reference(ref, params, grads, monkeypatch)
     run_ours(ours_for(name, ref), params, grads, expected, key, rtol=ref.rtol)
+    for option in set(ref.ours) - {"lr"}:  # each of the cell's options is needed
+        without = dataclasses.replace(ref, ours={k: v for k, v in ref.ours.items()
+                                                 if k != option})
+        try:
+            opt = ours_for(name, without)
+        except InputError:  # another of the cell's options needs it (clip_eps: clip_norm)
+            continue
+        assert not matches(opt, params, grads, expected, ref.rtol), \
+            f"{key}: matches without {option}={ref.ours[option]!r} too"
+
+
+def matches(opt, params, grads, expected, rtol) -> bool:
+    """Whether ``opt`` stays within ``rtol`` (absolute floor rtol/10) of ``expected``."""
+    ours = copy.deepcopy(params)
+    for g, e in zip(grads, expected):
+        opt.update(ours, g)
+        if not all(np.allclose(ours[k], e[k], rtol=rtol, atol=rtol / 10) for k in ours):
+            return False
+    return True
 
 
 def test_every_builtin_class_declares_its_references():

@@ -47,8 +47,7 @@ class ASGD(Optimizer):
     lineage = Lineage(("sgd",), "iterate averaging", 1992, "Polyak & Juditsky 1992")
     references = (
         Reference("torch.optim.ASGD"),
-        Reference("torch.optim.ASGD", {"t0": 5.0, "weight_decay": 0.05},
-                  {"t0": 5.0, "weight_decay": 0.05}),
+        Reference("torch.optim.ASGD", {"weight_decay": 0.05}, {"weight_decay": 0.05}),
     )
     slots = ("ax",)
     equations = ("p ← p·(1 − λ·ηₜ) − ηₜ·g",
