@@ -290,3 +290,26 @@ def test_a_missing_reference_library_fails_the_cell():
         resolve("not_installed_optimizers.Adam")
     with pytest.raises(AttributeError, match="NoSuchOptimizer"):
         resolve("torch.optim.NoSuchOptimizer")
+
+
+def test_the_madgrad_cell_notes_what_a_python_float_rate_does():
+    """optax's madgrad with learning_rate a Python float (as a user types it) rather than a
+    float64 array: the worst relative difference ‖ours − optax‖/‖optax‖ of an array at a step
+    from the count_root="float32" form, on the cell's own problem, is the one the cell's note
+    states (within 10×)."""
+    import re
+
+    from optax import contrib
+
+    name, ref = next((n, r) for n, r in CELLS if r.target == "optax.contrib.madgrad")
+    params, grads = problem(cell_id(name, ref))
+    expected = optax_trajectory(contrib.madgrad, params, grads, static=dict(ref.theirs),
+                                compiled=False)
+    opt, ours, worst = ours_for(name, ref), copy.deepcopy(params), 0.0
+    for g, e in zip(grads, expected):
+        opt.update(ours, g)
+        worst = max(worst, *(float(np.linalg.norm(ours[k] - e[k]) / np.linalg.norm(e[k]))
+                             for k in ours))
+    noted = float(re.search(r"up to (\S+)", ref.note).group(1))
+    print(f"\nmadgrad, optax with a Python-float rate: worst relative difference {worst:.2e}")
+    assert worst <= noted <= 10 * worst

@@ -54,7 +54,8 @@ class Madgrad(Optimizer):
                       "Defazio & Jelassi 2021")
     references = (
         Reference("madgrad.MADGRAD"),
-        Reference("optax.contrib.madgrad", {"count_root": "float32"}, {"learning_rate": 0.01}),
+        Reference("optax.contrib.madgrad", {"count_root": "float32"}, {"learning_rate": 0.01},
+                  note="a Python-float learning_rate: optax differs by up to 5e-9"),
     )
     slots = ("x0", "grad_sum_sq", "s")
     count_root = Choice(("float64", "float32"), "√t exact (the authors) or rounded to float32 "
