@@ -4,7 +4,8 @@ The cells are declared once, on the optimizer classes (``references = (Reference
 descentlab/optim/references.py); the docs table is generated from the same declarations
 (``python -m descentlab.optim.docs``). Each cell here: ``optim.create(name, **ours)`` and the
 reference ``target(params, **theirs)`` (torch.optim, pytorch-optimizer, timm, madgrad through
-tests/torch_trajectory.py; optax and Keras 3 on JAX through tests/oracles.py, float64) take
+tests/torch_trajectory.py; optax through tests/optax_oracle.py, op by op, its numbers float64
+arrays; Keras 3 on JAX through tests/oracles.py; all float64) take
 the same 20 random gradients on two random 2-D parameters; after every step ours is within
 the cell's ``rtol`` (absolute floor rtol/10) of the reference, and the parameters moved.
 L-BFGS takes 5 steps of a closure on a quartic. A ``rate="decaying"`` cell runs both at
