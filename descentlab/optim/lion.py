@@ -47,6 +47,9 @@ class Lion(Optimizer):
     lineage = Lineage(("adamw", "rprop"), "sign of interpolated momentum", 2023, "Chen et al. 2023")
     references = (
         Reference("optax.lion", theirs={"learning_rate": 1e-4}),
+        Reference("keras.optimizers.Lion", {"lr": 0.001, "weight_decay": 0.0}),
+        Reference("keras.optimizers.Lion", {"lr": 0.001, "weight_decay": 0.1},
+                  {"weight_decay": 0.1}),
     )
     slots = ("m",)
     mode = Choice(("hard", "smooth", "refined"),

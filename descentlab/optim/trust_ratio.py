@@ -145,6 +145,7 @@ class Lamb(_OwnDecay, AdamFamily):
     lineage = Lineage(("adamw", "lars"), "trust ratio on Adam's step", 2020, "You et al. 2020")
     references = (
         Reference("optax.lamb", theirs={"learning_rate": 0.001}),
+        Reference("keras.optimizers.Lamb", {"eps": 1e-7}),
     )
     slots = ("m", "v")
     nonnegative_slots = ("v",)
