@@ -1,6 +1,6 @@
 """The textbook and course-notes forms, each against a loop written out here by hand (no
 descentlab code in the reference loops). The Keras and optax forms are tested against the real
-libraries in tests/test_keras_optax.py."""
+libraries in tests/test_reference_cells.py (the cells declared on the classes)."""
 
 from __future__ import annotations
 

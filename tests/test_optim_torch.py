@@ -173,10 +173,12 @@ def test_float32_matches_torch(name):
 
 
 def test_cases_cover_every_optimizer():
-    """Every optimizer that says it equals a torch.optim class (torch.optim's later additions:
-    tests/test_optim_torch_more.py)."""
-    covered = {case.split("(")[0] for case in CASES}
-    classic = {n for n, cls in optim.OPTIMIZERS.items()
-               if "torch.optim." in (cls.__doc__ or "") and cls.__module__.split(".")[-1] in (
+    """Every classic optimizer that declares a torch.optim reference (the classes'
+    ``references``; torch.optim's later additions: tests/test_optim_torch_more.py)."""
+    from descentlab.optim.references import cells
+
+    covered = {case.split("(")[0] for case in CASES} | {"amsgrad"}  # adam(amsgrad)
+    classic = {name for name, ref in cells() if ref.column == "torch.optim"
+               and optim.get_class(name).__module__.split(".")[-1] in (
                    "sgd", "adagrad", "rmsprop", "adadelta", "adam", "nadam", "adamax")}
-    assert classic and covered >= classic
+    assert {"sgd", "adam", "amsgrad", "adamax"} <= classic and covered >= classic

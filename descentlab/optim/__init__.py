@@ -47,6 +47,7 @@ from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
 from .radam import RAdam
+from .references import Reference
 from .registry import (
     ALIASES,
     OPTIMIZERS,
@@ -99,7 +100,7 @@ __all__ = [
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
-    "Alias", "Lineage", "accepted_arguments",
+    "Alias", "Lineage", "Reference", "accepted_arguments",
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
     "describe",

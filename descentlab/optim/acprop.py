@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema
+from .references import Reference
 from .registry import register
 
 
@@ -44,6 +45,9 @@ class ACProp(AdamFamily):
     name = "acprop"
     lineage = Lineage(("adabelief",), "asynchronous centred update", 2021,
                       "Zhuang et al. 2021")
+    references = (
+        Reference("optax.contrib.acprop", theirs={"learning_rate": 0.001}),
+    )
     slots = ("m", "s")
     nonnegative_slots = ("s",)
     elementwise = True

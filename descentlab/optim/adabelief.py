@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema
+from .references import Reference
 from .registry import register
 
 
@@ -41,6 +42,11 @@ class AdaBelief(AdamFamily):
 
     name = "adabelief"
     lineage = Lineage(("adam",), "belief in the gradient", 2020, "Zhuang et al. 2020")
+    references = (
+        Reference("optax.adabelief", theirs={"learning_rate": 0.001}),
+        Reference("optax.adabelief", {"nesterov": True},
+                  {"learning_rate": 0.001, "nesterov": True}),
+    )
     slots = ("m", "s")
     nonnegative_slots = ("s",)
     nesterov = Flag("Nesterov's m̂ (optax adabelief(nesterov=True))")

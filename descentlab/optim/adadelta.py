@@ -10,6 +10,7 @@ from .base import Optimizer
 from .hyperparams import CLOSED_UNIT, POSITIVE, Hyper
 from .lineage import Lineage
 from .moments import ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -30,6 +31,11 @@ class Adadelta(Optimizer):
 
     name = "adadelta"
     lineage = Lineage(("rmsprop",), "unit correction (RMS of the steps)", 2012, "Zeiler 2012")
+    references = (
+        Reference("torch.optim.Adadelta"),
+        Reference("optax.adadelta", {"lr": 0.5}, {"learning_rate": 0.5}),
+        Reference("keras.optimizers.Adadelta", {"lr": 0.001, "rho": 0.95, "eps": 1e-7}),
+    )
     colour = "#e377c2"  # in every lab figure (viz.style.PALETTE)
     slots = ("square_avg", "acc_delta")
     nonnegative_slots = ("square_avg", "acc_delta")

@@ -11,6 +11,7 @@ from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper, Number
 from .lineage import Lineage
 from .moments import lerp
+from .references import Reference
 from .registry import register
 
 _NONPOSITIVE = Check(None, 0.0, False, False)
@@ -61,6 +62,9 @@ class Adafactor(Optimizer):
 
     name = "adafactor"
     lineage = Lineage(("adam",), "factored second moments", 2018, "Shazeer & Stern 2018")
+    references = (
+        Reference("torch.optim.Adafactor"),
+    )
     slots = ("row_var", "col_var", "variance")
     nonnegative_slots = ("row_var", "col_var", "variance")
     option_names = ("eps1",)

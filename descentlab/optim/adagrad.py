@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Hyper, Number
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -30,6 +31,15 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     lineage = Lineage(("sgd",), "per-coordinate scaling 1/√Σg²", 2011, "Duchi et al. 2011")
+    references = (
+        Reference("torch.optim.Adagrad"),
+        Reference("optax.adagrad",
+                  {"lr": 0.1, "eps": 1e-7, "initial_accumulator_value": 0.1, "eps_mode": "inside"},
+                  {"learning_rate": 0.1}),
+        Reference("keras.optimizers.Adagrad",
+                  {"lr": 0.001, "eps": 1e-7, "initial_accumulator_value": 0.1,
+                   "eps_mode": "inside"}),
+    )
     colour = "#9467bd"  # in every lab figure (viz.style.PALETTE)
     slots = ("sum",)
     nonnegative_slots = ("sum",)

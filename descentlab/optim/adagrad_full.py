@@ -101,6 +101,7 @@ class AdaGradFull(AdaGrad):
 
     name = "adagrad_full"
     lineage = Lineage(("adagrad",), "the full matrix G^(−1/2)", 2011, "Duchi et al. 2011")
+    references = ()
     slots = ("outer_sum",)
     equations = ("G ← G + g·gᵀ   (all parameters as one vector; H = G + h₀·I)",
                  "p ← p − η·(ε·I + H^½)⁻¹·g   (eps_mode='inside': (H + ε·I)^−½·g)",

@@ -11,6 +11,7 @@ from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Choice, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square, power
+from .references import Reference
 from .registry import Alias, register
 
 
@@ -85,6 +86,32 @@ class Adam(AdamFamily):
 
     name = "adam"
     lineage = Lineage(("momentum", "rmsprop"), "bias correction", 2015, "Kingma & Ba 2015")
+    references = (
+        Reference("torch.optim.Adam"),
+        Reference("torch.optim.Adam", {"weight_decay": 0.01, "decoupled_weight_decay": True},
+                  {"weight_decay": 0.01, "decoupled_weight_decay": True}),
+        Reference("torch.optim.Adam", theirs={"amsgrad": True}, name="amsgrad"),
+        Reference("optax.adam", {"lr": 0.02}, {"learning_rate": 0.02}, rate="decaying"),
+        Reference("optax.adam", {"lr": 0.01, "eps_root": 1e-8},
+                  {"learning_rate": 0.01, "eps_root": 1e-8}),
+        Reference("optax.nadam", {"lr": 0.01, "nesterov": True}, {"learning_rate": 0.01}),
+        Reference("optax.amsgrad", {"lr": 0.01, "amsgrad_on": "v_hat"}, {"learning_rate": 0.01},
+                  name="amsgrad"),
+        Reference("keras.optimizers.Adam", {"eps": 1e-7, "eps_mode": "uncorrected"}),
+        Reference("keras.optimizers.Adam",
+                  {"weight_decay": 0.1, "decoupled_weight_decay": True, "eps": 1e-7,
+                   "eps_mode": "uncorrected"}, {"weight_decay": 0.1}),
+        Reference("keras.optimizers.Adam",
+                  {"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "eps_mode": "uncorrected"},
+                  {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.99}, rate="decaying"),
+        Reference("keras.optimizers.Adam",
+                  {"lr": 0.1, "eps": 1e-7, "eps_mode": "uncorrected", "clip_norm": 1.5,
+                   "clip_eps": 0.0},
+                  {"learning_rate": 0.1, "clipnorm": 1.5}),
+        Reference("keras.optimizers.Adam",
+                  {"lr": 0.01, "beta2": 0.99, "eps": 1e-7, "eps_mode": "uncorrected"},
+                  {"learning_rate": 0.01, "beta_2": 0.99, "amsgrad": True}, name="amsgrad"),
+    )
     colour = "#d62728"  # in every lab figure (viz.style.PALETTE)
     amsgrad = Flag("use the running maximum of v (AMSGrad)")
     amsgrad_on = Choice(("v", "v_hat"), "the maximum of the raw v (PyTorch, Keras) or of v̂ "
@@ -186,6 +213,20 @@ class AdamW(Adam):
 
     name = "adamw"
     lineage = Lineage(("adam",), "decoupled weight decay", 2019, "Loshchilov & Hutter 2019")
+    references = (
+        Reference("torch.optim.AdamW"),
+        Reference("torch.optim.AdamW", {"amsgrad": True}, {"amsgrad": True}),
+        Reference("optax.adamw", {"lr": 0.01, "weight_decay": 1e-4}, {"learning_rate": 0.01}),
+        Reference("optax.adamw", {"lr": 0.01, "weight_decay": 0.5},
+                  {"learning_rate": 0.01, "weight_decay": 0.5}),
+        Reference("optax.nadamw", {"lr": 0.01, "weight_decay": 1e-4, "nesterov": True},
+                  {"learning_rate": 0.01}),
+        Reference("keras.optimizers.AdamW",
+                  {"weight_decay": 0.004, "eps": 1e-7, "eps_mode": "uncorrected"}),
+        Reference("keras.optimizers.AdamW",
+                  {"lr": 0.01, "weight_decay": 0.5, "eps": 1e-7, "eps_mode": "uncorrected"},
+                  {"learning_rate": 0.01, "weight_decay": 0.5}),
+    )
     colour = "#17becf"  # in every lab figure (viz.style.PALETTE)
     equations = ("p ← p·(1 − η·λ)", "then the Adam step")
 

@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import Choice
 from .lineage import Lineage
 from .moments import bias_correction, ema
+from .references import Reference
 from .registry import Alias, register
 
 #: optax's AdamaxW is Adamax with decoupled weight decay (optax's default λ = 1e-4).
@@ -43,6 +44,12 @@ class Adamax(AdamFamily):
 
     name = "adamax"
     lineage = Lineage(("adam",), "infinity norm", 2015, "Kingma & Ba 2015")
+    references = (
+        Reference("torch.optim.Adamax"),
+        Reference("optax.adamax", {"lr": 0.01}, {"learning_rate": 0.01}),
+        Reference("optax.adamaxw", theirs={"learning_rate": 0.002}, name="adamaxw"),
+        Reference("keras.optimizers.Adamax", {"lr": 0.001, "eps": 1e-7, "eps_mode": "outside"}),
+    )
     colour = "#393b79"  # in every lab figure (viz.style.PALETTE)
     slots = ("m", "u")
     nonnegative_slots = ("u",)

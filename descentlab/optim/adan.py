@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, UNIT, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema
+from .references import Reference
 from .registry import register
 
 
@@ -49,6 +50,9 @@ class Adan(AdamFamily):
     name = "adan"
     lineage = Lineage(("adam", "nesterov"), "Nesterov by gradient differences", 2024,
                       "Xie et al. 2024")
+    references = (
+        Reference("optax.adan", theirs={"learning_rate": 0.001}),
+    )
     slots = ("m", "v", "n", "g_prev")
     nonnegative_slots = ("n",)
     proximal_decay = Flag("the paper's proximal decay p ← (p − ηu)/(1 + λη) instead of optax's")

@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, UNIT, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -45,6 +46,9 @@ class AdEMAMix(AdamFamily):
 
     name = "ademamix"
     lineage = Lineage(("adamw",), "a mix of a fast and a slow EMA", 2025, "Pagliardini et al. 2025")
+    references = (
+        Reference("optax.contrib.ademamix", theirs={"learning_rate": 0.001}),
+    )
     slots = ("m1", "m2", "nu")
     nonnegative_slots = ("nu",)
     elementwise = True

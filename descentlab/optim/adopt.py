@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .lineage import Lineage
 from .moments import ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -48,6 +49,13 @@ class Adopt(AdamFamily):
 
     name = "adopt"
     lineage = Lineage(("adam",), "v without the current gradient", 2024, "Taniguchi et al. 2024")
+    references = (
+        Reference("optax.contrib.adopt", theirs={"learning_rate": 0.001}),
+        Reference("optax.contrib.adopt", {"nesterov": True},
+                  {"learning_rate": 0.001, "nesterov": True}),
+        Reference("optax.contrib.adopt", {"use_clipping": False},
+                  {"learning_rate": 0.001, "use_clipping": False}),
+    )
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     nesterov = Flag("Nesterov's momentum (optax adopt(nesterov=True))")

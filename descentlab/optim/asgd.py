@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import ANY, NONNEGATIVE, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -44,6 +45,10 @@ class ASGD(Optimizer):
 
     name = "asgd"
     lineage = Lineage(("sgd",), "iterate averaging", 1992, "Polyak & Juditsky 1992")
+    references = (
+        Reference("torch.optim.ASGD"),
+        Reference("torch.optim.ASGD", {"weight_decay": 0.05}, {"weight_decay": 0.05}),
+    )
     slots = ("ax",)
     equations = ("p ← p·(1 − λ·ηₜ) − ηₜ·g",
                  "a ← p if μₜ = 1,   else a ← a + μₜ·(p − a)",

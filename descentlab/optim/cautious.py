@@ -11,6 +11,7 @@ from .hyperparams import Choice, Flag
 from .lineage import Lineage
 from .lion import Lion
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 #: The mask's scale: the paper's ``d/(nnz + 1)`` or timm's ``1/max(nnz/d, 1e-3)``.
@@ -71,6 +72,10 @@ class CAdamW(AdamFamily):
 
     name = "cadamw"
     lineage = Lineage(("adamw",), "mask steps against the gradient", 2024, "Liang et al. 2024")
+    references = (
+        Reference("timm.optim.adamw.AdamWLegacy", {"mask_scale": "mean"},
+                  {"caution": True, "foreach": False}),
+    )
     amsgrad = Flag("use the running maximum of v (AMSGrad)")
     mask_scale = Choice(MASK_SCALES, _MASK_SCALE_TEXT)
     nonnegative_slots = ("v", "v_max")
@@ -135,6 +140,12 @@ class CLion(Lion):
 
     name = "clion"
     lineage = Lineage(("lion",), "mask steps against the gradient", 2024, "Liang et al. 2024")
+    references = (
+        Reference("pytorch_optimizer.Lion",
+                  theirs={"weight_decay": 1e-3, "cautious": True, "foreach": False}),
+        Reference("timm.optim.lion.Lion", {"mask_scale": "mean"},
+                  {"weight_decay": 1e-3, "caution": True, "foreach": False}),
+    )
     mask_scale = Choice(MASK_SCALES, _MASK_SCALE_TEXT)
     equations: ClassVar[tuple[str, ...]] = (
         "c = β1·m + (1 − β1)·g,   u = sign(c),   φ = [u·g > 0]·d/(nnz(φ) + 1)   (per array)",

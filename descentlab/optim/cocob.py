@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import POSITIVE, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -42,6 +43,9 @@ class COCOB(Optimizer):
     name = "cocob"
     lineage = Lineage(("adagrad",), "coin betting, no learning rate", 2017,
                       "Orabona & Tommasi 2017")
+    references = (
+        Reference("optax.contrib.cocob"),
+    )
     slots = ("x0", "cumulative", "scale", "abs_sum", "reward")
     nonnegative_slots = ("scale", "abs_sum", "reward")
     elementwise = True

@@ -6,7 +6,9 @@ comments ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` of each file in :data
 the generated one (``tests/test_docs.py`` runs it). Everything in a table is read from the
 classes: name, class, module, defaults (the constructor's signature), the search space of
 ``compare`` (:func:`~descentlab.optim.search_space`), the lineage row and the one-sentence
-summary. Only the package's own optimizers are listed, never one a user registered.
+summary, and the cells of the optimizer × reference table (each class's ``references``,
+:mod:`descentlab.optim.references`). Only the package's own optimizers are listed, never one a
+user registered.
 
 >>> print(readme_table().splitlines()[2])
 | `acprop` | `ACProp` | adabelief | asynchronous centred update | Zhuang et al. 2021 |
@@ -24,6 +26,7 @@ from ..errors import InputError
 from ..files import write_text
 from . import lineage
 from .base import accepted_arguments
+from .references import COLUMNS, Reference, cells
 from .registry import Entry, entries, search_space, summary
 
 #: The repository root (README.md, docs/).
@@ -91,10 +94,36 @@ def catalogue_table() -> str:
     return "\n".join(out)
 
 
+def _cell(ref: Reference) -> str:
+    text = f"`{ref.options()}` = `{ref.call()}`"
+    extras = (["rate η·0.95ⁿ"] if ref.rate == "decaying" else []) + \
+        ([f"rtol {ref.rtol:g}"] if ref.rtol != 1e-12 else []) + ([ref.note] if ref.note else [])
+    return text + (f" ({'; '.join(extras)})" if extras else "")
+
+
+def references_table() -> str:
+    """docs/optimizers.md's optimizer × reference table: for every built-in name, each cell
+    its class declares (``references``), as ``our options`` = ``the reference's call``, one
+    column per library (torch.optim, optax, Keras, the authors' or other packages).
+
+    >>> print(references_table().splitlines()[4])  # doctest: +ELLIPSIS
+    | `adadelta` | `defaults` = `Adadelta()` | `lr=0.5` = `adadelta(learning_rate=0.5)` | ...
+    """
+    titles = [title for title, _ in COLUMNS]
+    by_name: dict[str, dict[str, list[str]]] = {}
+    for name, ref in cells():
+        by_name.setdefault(name, {}).setdefault(ref.column, []).append(_cell(ref))
+    out = [_row(["name", *titles]), "| --- " * (len(titles) + 1) + "|"]
+    for e in _builtin():
+        row = by_name.get(e.name, {})
+        out.append(_row([f"`{e.name}`", *("<br>".join(row.get(t, ["—"])) for t in titles)]))
+    return "\n".join(out)
+
+
 #: File (relative to the root) → [(marker name, generator)].
 TABLES: dict[str, list[tuple[str, Callable[[], str]]]] = {
     "README.md": [("optimizers", readme_table)],
-    "docs/optimizers.md": [("catalogue", catalogue_table)],
+    "docs/optimizers.md": [("catalogue", catalogue_table), ("references", references_table)],
 }
 
 

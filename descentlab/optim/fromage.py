@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -40,6 +41,9 @@ class Fromage(Optimizer):
 
     name = "fromage"
     lineage = Lineage(("lars",), "relative step, norm kept", 2020, "Bernstein et al. 2020")
+    references = (
+        Reference("optax.fromage", theirs={"learning_rate": 0.01}),
+    )
     equations: ClassVar[tuple[str, ...]] = (
         "r = max(‖p‖, n_min) / max(‖g‖, n_min)   (1 if a norm is 0)",
         "p ← (p − η·r·g) / √(1 + η²)",

@@ -11,6 +11,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Count, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -54,6 +55,11 @@ class LaProp(AdamFamily):
 
     name = "laprop"
     lineage = Lineage(("adam",), "momentum of g/√v", 2020, "Ziyin et al. 2020")
+    references = (
+        Reference("pytorch_optimizer.LaProp", theirs={"foreach": False}),
+        Reference("pytorch_optimizer.LaProp", {"centered": True, "ams_bound": True},
+                  {"centered": True, "ams_bound": True, "foreach": False}),
+    )
     centered = Flag("subtract the square of the averaged gradient from v (after a warm-up)",
                     fixed_once_started=True)
     ams_bound = Flag("use the running maximum of the second moment")

@@ -13,6 +13,7 @@ from .base import Optimizer, is_schedule
 from .checks import check_structure, nonfinite_policy, seen_of
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 from .tree import flatten_grads, flatten_params, show
 
@@ -214,6 +215,11 @@ class LBFGS(Optimizer):
 
     name = "lbfgs"
     lineage = Lineage(("sgd",), "curvature from past steps", 1989, "Liu & Nocedal 1989")
+    references = (
+        Reference("torch.optim.LBFGS"),
+        Reference("torch.optim.LBFGS", {"line_search_fn": "strong_wolfe", "history_size": 5},
+                  {"line_search_fn": "strong_wolfe", "history_size": 5}),
+    )
     equations = ("d = −H·g   (two-loop recursion over the last m pairs s = t·d, y = Δg)",
                  "p ← p + t·d,   t = η   (first: min(1, 1/‖g‖₁)·η; or a strong-Wolfe search)",
                  "up to max_iter such iterations per update; closure() gives (f, g)")

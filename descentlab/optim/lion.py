@@ -10,6 +10,7 @@ from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 from .lineage import Lineage
 from .moments import ema
+from .references import Reference
 from .registry import register
 
 
@@ -44,6 +45,12 @@ class Lion(Optimizer):
 
     name = "lion"
     lineage = Lineage(("adamw", "rprop"), "sign of interpolated momentum", 2023, "Chen et al. 2023")
+    references = (
+        Reference("optax.lion", theirs={"learning_rate": 1e-4}),
+        Reference("keras.optimizers.Lion", {"lr": 0.001, "weight_decay": 0.0}),
+        Reference("keras.optimizers.Lion", {"lr": 0.001, "weight_decay": 0.1},
+                  {"weight_decay": 0.1}),
+    )
     slots = ("m",)
     mode = Choice(("hard", "smooth", "refined"),
                   "sign(c) (the paper), tanh(βc) or optax's refined form")

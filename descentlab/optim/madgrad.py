@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -51,6 +52,11 @@ class Madgrad(Optimizer):
     name = "madgrad"
     lineage = Lineage(("adagrad",), "dual averaging, cube root, momentum", 2021,
                       "Defazio & Jelassi 2021")
+    references = (
+        Reference("madgrad.MADGRAD"),
+        Reference("optax.contrib.madgrad", {"count_root": "float32"}, {"learning_rate": 0.01},
+                  note="a Python-float learning_rate: optax differs by up to 5e-9"),
+    )
     slots = ("x0", "grad_sum_sq", "s")
     count_root = Choice(("float64", "float32"), "√t exact (the authors) or rounded to float32 "
                         "(optax: the root of its int32 count)")

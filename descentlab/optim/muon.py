@@ -11,6 +11,7 @@ from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Choice, Count, Flag, Hyper, Numbers
 from .lineage import Lineage
 from .moments import lerp
+from .references import Reference
 from .registry import register
 from .tree import flatten_params, show
 
@@ -97,6 +98,10 @@ class Muon(Optimizer):
     name = "muon"
     lineage = Lineage(("nesterov",), "orthogonalisation (Newton–Schulz)", 2024,
                       "Jordan et al. 2024")
+    references = (
+        Reference("torch.optim.Muon", {"ns_dtype": "param"},
+                  note="torch's iteration without its cast to bfloat16"),
+    )
     slots = ("buffer",)
     option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype")
     nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")

@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -39,6 +40,12 @@ class Nadam(AdamFamily):
 
     name = "nadam"
     lineage = Lineage(("adam", "nesterov"), "Nesterov in Adam", 2016, "Dozat 2016")
+    references = (
+        Reference("torch.optim.NAdam"),
+        Reference("torch.optim.NAdam", {"weight_decay": 0.01, "decoupled_weight_decay": True},
+                  {"weight_decay": 0.01, "decoupled_weight_decay": True}),
+        Reference("keras.optimizers.Nadam", {"lr": 0.001, "eps": 1e-7, "momentum_decay": 1.0}),
+    )
     colour = "#7f7f7f"  # in every lab figure (viz.style.PALETTE)
     slots = ("m", "v")
     nonnegative_slots = ("v",)

@@ -10,6 +10,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -46,6 +47,9 @@ class NovoGrad(Optimizer):
 
     name = "novograd"
     lineage = Lineage(("adam",), "layer-wise second moment", 2019, "Ginsburg et al. 2019")
+    references = (
+        Reference("optax.novograd", theirs={"learning_rate": 0.001}),
+    )
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     decays_in_rule = True

@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -39,6 +40,9 @@ class OptimisticGradientDescent(Optimizer):
 
     name = "optimistic_gradient_descent"
     lineage = Lineage(("sgd",), "extrapolate from the last gradient", 1980, "Popov 1980")
+    references = (
+        Reference("optax.optimistic_gradient_descent", theirs={"learning_rate": 0.01}),
+    )
     slots = ("previous",)
     elementwise = True
     equations: ClassVar[tuple[str, ...]] = (

@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -48,6 +49,13 @@ class OptimisticAdam(AdamFamily):
     name = "optimistic_adam"
     lineage = Lineage(("adam", "optimistic_gradient_descent"), "optimism on Adam's step", 2018,
                       "Daskalakis et al. 2018")
+    references = (
+        Reference("optax.optimistic_adam_v2", theirs={"learning_rate": 0.001}),
+        Reference("optax.optimistic_adam_v2", {"nesterov": False},
+                  {"learning_rate": 0.001, "nesterov": False}),
+        Reference("optax.optimistic_adam", {"lr": 1.0, "alpha": 0.001, "beta": 0.5},
+                  {"learning_rate": 0.001, "optimism": 0.5}, note="deprecated in optax"),
+    )
     slots = ("m", "v", "previous")
     nonnegative_slots = ("v",)
     elementwise = True

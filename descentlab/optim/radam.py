@@ -9,6 +9,7 @@ import numpy as np
 from .adam import AdamFamily
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -44,6 +45,11 @@ class RAdam(AdamFamily):
 
     name = "radam"
     lineage = Lineage(("adam",), "rectification of the variance", 2020, "Liu et al. 2020")
+    references = (
+        Reference("torch.optim.RAdam"),
+        Reference("torch.optim.RAdam", {"weight_decay": 0.01, "decoupled_weight_decay": True},
+                  {"weight_decay": 0.01, "decoupled_weight_decay": True}),
+    )
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     equations = ("m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²,   m̂ = m / (1 − β1ᵗ)",

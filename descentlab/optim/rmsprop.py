@@ -11,6 +11,7 @@ from .base import Optimizer, is_schedule
 from .hyperparams import CLOSED_UNIT, NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -44,6 +45,35 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     lineage = Lineage(("adagrad",), "leaky average of g²", 2012, "Hinton 2012")
+    references = (
+        Reference("torch.optim.RMSprop"),
+        Reference("torch.optim.RMSprop", {"momentum": 0.5, "centered": True},
+                  {"momentum": 0.5, "centered": True}),
+        Reference("optax.rmsprop", {"lr": 0.01, "rho": 0.9, "eps_mode": "inside"},
+                  {"learning_rate": 0.01}, rate="decaying"),
+        Reference("optax.rmsprop",
+                  {"lr": 0.01, "rho": 0.9, "momentum": 0.6, "eps_mode": "inside",
+                   "lr_in_buffer": True},
+                  {"learning_rate": 0.01, "momentum": 0.6}, rate="decaying"),
+        Reference("optax.rmsprop", {"lr": 0.01, "rho": 0.9, "centered": True, "eps_mode": "inside"},
+                  {"learning_rate": 0.01, "centered": True}),
+        Reference("optax.rmsprop",
+                  {"lr": 0.01, "rho": 0.9, "momentum": 0.6, "eps_mode": "inside",
+                   "lr_in_buffer": True, "initial_scale": 0.1, "nesterov": True,
+                   "bias_correction": True},
+                  {"learning_rate": 0.01, "momentum": 0.6, "initial_scale": 0.1, "nesterov": True,
+                   "bias_correction": True}, rate="decaying"),
+        Reference("keras.optimizers.RMSprop",
+                  {"lr": 0.001, "rho": 0.9, "eps": 1e-7, "eps_mode": "inside"}),
+        Reference("keras.optimizers.RMSprop",
+                  {"lr": 0.01, "rho": 0.9, "eps": 1e-7, "momentum": 0.7, "centered": True,
+                   "eps_mode": "inside", "lr_in_buffer": True},
+                  {"learning_rate": 0.01, "momentum": 0.7, "centered": True}, rate="decaying"),
+        Reference("keras.optimizers.RMSprop",
+                  {"lr": 0.01, "rho": 0.9, "eps": 1e-7, "momentum": 0.5, "eps_mode": "inside",
+                   "lr_in_buffer": True},
+                  {"learning_rate": 0.01, "momentum": 0.5}, rate="decaying"),
+    )
     colour = "#8c564b"  # in every lab figure (viz.style.PALETTE)
     centered = Flag("divide by the root of the variance s − ḡ² (Graves 2013)")
     eps_mode = Choice(("outside", "inside"), "ε outside the root (PyTorch) or inside (Keras)")

@@ -10,6 +10,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Check, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 #: 0 < η⁻ < 1 < η⁺, as PyTorch checks.
@@ -57,6 +58,9 @@ class Rprop(Optimizer):
 
     name = "rprop"
     lineage = Lineage(("sgd",), "sign, per-weight step sizes", 1993, "Riedmiller & Braun 1993")
+    references = (
+        Reference("torch.optim.Rprop"),
+    )
     slots = ("prev", "step_size")
     nonnegative_slots = ("step_size",)
     equations = ("f = η⁺ where g·g_prev > 0,   η⁻ where < 0,   1 where = 0",

@@ -19,6 +19,7 @@ from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Count, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema_square
+from .references import Reference
 from .registry import register
 from .tree import flatten_params
 
@@ -183,6 +184,9 @@ class ScheduleFreeSGD(ScheduleFree):
 
     name = "schedule_free_sgd"
     lineage = Lineage(("momentum", "asgd"), "schedule-free averaging", 2024, "Defazio et al. 2024")
+    references = (
+        Reference("optax.contrib.schedule_free_sgd"),
+    )
     equations: ClassVar[tuple[str, ...]] = (
         "x = (y − (1 − β)·z) / β,   z ← z − γ·(g + λ·y)",
         "c = w / Σw   (w = max γ'^k),   x ← (1 − c)·x + c·z",
@@ -226,6 +230,9 @@ class ScheduleFreeAdamW(ScheduleFree):
     name = "schedule_free_adamw"
     lineage = Lineage(("schedule_free_sgd", "adamw"), "schedule-free AdamW", 2024,
                       "Defazio et al. 2024")
+    references = (
+        Reference("optax.contrib.schedule_free_adamw"),
+    )
     slots = ("z", "v")
     nonnegative_slots = ("v",)
     decays_in_rule = True

@@ -10,6 +10,7 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import ANY, NONNEGATIVE, Choice, Flag, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -32,6 +33,19 @@ class SGD(Optimizer):
 
     name = "sgd"
     lineage = Lineage((), "the gradient step", 1951, "Robbins & Monro 1951")
+    references = (
+        Reference("torch.optim.SGD"),
+        Reference("torch.optim.SGD", {"weight_decay": 0.05, "maximize": True},
+                  {"weight_decay": 0.05, "maximize": True}),
+        Reference("optax.sgd", {"lr": 0.01}, {"learning_rate": 0.01}),
+        Reference("keras.optimizers.SGD", {"lr": 0.01}),
+        Reference("keras.optimizers.SGD", {"lr": 0.1, "clip_value": 0.5},
+                  {"learning_rate": 0.1, "clipvalue": 0.5}),
+        Reference("keras.optimizers.SGD", {"lr": 0.1, "clip_norm": 1.5, "clip_eps": 0.0},
+                  {"learning_rate": 0.1, "clipnorm": 1.5}),
+        Reference("keras.optimizers.SGD", {"lr": 0.1, "clip_global_norm": 1.0, "clip_eps": 0.0},
+                  {"learning_rate": 0.1, "global_clipnorm": 1.0}),
+    )
     colour = "#1f77b4"  # in every lab figure (viz.style.PALETTE)
     equations = ("p ← p − η·g",)
     elementwise = True
@@ -83,6 +97,16 @@ class Momentum(Optimizer):
 
     name = "momentum"
     lineage = Lineage(("sgd",), "momentum (heavy ball)", 1964, "Polyak 1964")
+    references = (
+        Reference("torch.optim.SGD", theirs={"momentum": 0.9}),
+        Reference("torch.optim.SGD", {"dampening": 0.9}, {"momentum": 0.9, "dampening": 0.9},
+                  note="the course notes' v = βv + (1 − β)g"),
+        Reference("torch.optim.SGD", {"nesterov": True}, {"momentum": 0.9, "nesterov": True}),
+        Reference("optax.sgd", {"lr": 0.05, "momentum": 0.8},
+                  {"learning_rate": 0.05, "momentum": 0.8}, rate="decaying"),
+        Reference("keras.optimizers.SGD", {"lr": 0.05, "momentum": 0.8, "lr_in_buffer": True},
+                  {"learning_rate": 0.05, "momentum": 0.8}, rate="decaying"),
+    )
     colour = "#ff7f0e"  # in every lab figure (viz.style.PALETTE)
     slots = ("buffer",)
     equations = ("b ← μ·b + (1 − d)·g   (b₁ = g₁)", "p ← p − η·b")
@@ -198,6 +222,13 @@ class Nesterov(Momentum):
 
     name = "nesterov"
     lineage = Lineage(("momentum",), "look-ahead gradient", 1983, "Nesterov 1983")
+    references = (
+        Reference("torch.optim.SGD", theirs={"momentum": 0.9, "nesterov": True}),
+        Reference("optax.sgd", {"lr": 0.05, "momentum": 0.8},
+                  {"learning_rate": 0.05, "momentum": 0.8, "nesterov": True}, rate="decaying"),
+        Reference("keras.optimizers.SGD", {"lr": 0.05, "momentum": 0.8, "lr_in_buffer": True},
+                  {"learning_rate": 0.05, "momentum": 0.8, "nesterov": True}, rate="decaying"),
+    )
     colour = "#2ca02c"  # in every lab figure (viz.style.PALETTE)
     nesterov_form = Choice(("standard", "textbook"),
                            "Nesterov's step, or the classic textbook code's before 2021-01-18, "

@@ -10,6 +10,7 @@ from .base import Optimizer
 from .hyperparams import UNIT, Hyper
 from .lineage import Lineage
 from .moments import ema
+from .references import Reference
 from .registry import register
 
 
@@ -37,6 +38,9 @@ class SignSGD(Optimizer):
 
     name = "sign_sgd"
     lineage = Lineage(("sgd",), "sign of the gradient", 2018, "Bernstein et al. 2018")
+    references = (
+        Reference("optax.sign_sgd", theirs={"learning_rate": 1e-4}),
+    )
     elementwise = True
     equations: ClassVar[tuple[str, ...]] = ("p ← p − η·sign(g)",)
 
@@ -76,6 +80,9 @@ class Signum(Optimizer):
     name = "signum"
     lineage = Lineage(("sign_sgd", "momentum"), "sign of the momentum", 2018,
                       "Bernstein et al. 2018")
+    references = (
+        Reference("optax.signum", theirs={"learning_rate": 1e-4}),
+    )
     slots = ("m",)
     elementwise = True
     equations: ClassVar[tuple[str, ...]] = (

@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -47,6 +48,11 @@ class SimplifiedAdEMAMix(AdamFamily):
 
     name = "simplified_ademamix"
     lineage = Lineage(("ademamix",), "one undamped momentum + α·g", 2025, "Morwani et al. 2025")
+    references = (
+        Reference("optax.contrib.simplified_ademamix", theirs={"learning_rate": 1e-5}),
+        Reference("optax.contrib.simplified_ademamix", {"lr": 1e-3, "alpha": 2.0},
+                  {"learning_rate": 1e-3, "alpha": 2.0}),
+    )
     slots = ("m", "nu")
     nonnegative_slots = ("nu",)
     elementwise = True

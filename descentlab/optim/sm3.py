@@ -10,6 +10,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import UNIT, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -47,6 +48,9 @@ class SM3(Optimizer):
     name = "sm3"
     lineage = Lineage(("adagrad",), "one accumulator per row and column", 2019,
                       "Anil et al. 2019")
+    references = (
+        Reference("optax.sm3", theirs={"learning_rate": 0.1}),
+    )
     slots = ("m", "acc")
     nonnegative_slots = ("acc",)
     equations: ClassVar[tuple[str, ...]] = (

@@ -17,6 +17,7 @@ from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 
 
@@ -78,6 +79,10 @@ class Lars(_OwnDecay, Optimizer):
 
     name = "lars"
     lineage = Lineage(("momentum",), "layer-wise trust ratio", 2017, "You et al. 2017")
+    references = (
+        Reference("optax.lars", theirs={"learning_rate": 0.1}),
+        Reference("optax.lars", {"nesterov": True}, {"learning_rate": 0.1, "nesterov": True}),
+    )
     slots = ("buffer",)
     elementwise: ClassVar[bool] = False  # the norms couple the whole array
     nesterov = Flag("Nesterov momentum (optax lars(nesterov=True))")
@@ -138,6 +143,10 @@ class Lamb(_OwnDecay, AdamFamily):
 
     name = "lamb"
     lineage = Lineage(("adamw", "lars"), "trust ratio on Adam's step", 2020, "You et al. 2020")
+    references = (
+        Reference("optax.lamb", theirs={"learning_rate": 0.001}),
+        Reference("keras.optimizers.Lamb", {"eps": 1e-7}),
+    )
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     elementwise: ClassVar[bool] = False  # the norms couple the whole array

@@ -10,6 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema
+from .references import Reference
 from .registry import register
 
 
@@ -46,6 +47,9 @@ class Yogi(AdamFamily):
 
     name = "yogi"
     lineage = Lineage(("adam",), "additive, sign-controlled v", 2018, "Zaheer et al. 2018")
+    references = (
+        Reference("optax.yogi", theirs={"learning_rate": 0.01}),
+    )
     slots = ("m", "v")
     nonnegative_slots = ("v",)
     bias_correction = Flag("divide the moments by 1 − βᵗ (optax; False: the paper's Algorithm 2)")

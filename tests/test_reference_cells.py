@@ -1,0 +1,316 @@
+"""Every cell of docs/optimizers.md's optimizer × reference table, run against its library.
+
+The cells are declared once, on the optimizer classes (``references = (Reference(...), ...)``,
+descentlab/optim/references.py); the docs table is generated from the same declarations
+(``python -m descentlab.optim.docs``). Each cell here: ``optim.create(name, **ours)`` and the
+reference ``target(params, **theirs)`` (torch.optim, pytorch-optimizer, timm, madgrad through
+tests/torch_trajectory.py; optax through tests/optax_oracle.py, op by op, its numbers float64
+arrays; Keras 3 on JAX through tests/oracles.py; all float64) take
+the same 20 random gradients on two random 2-D parameters; after every step ours is within
+the cell's ``rtol`` (absolute floor rtol/10) of the reference, and the parameters moved.
+L-BFGS takes 5 steps of a closure on a quartic. A ``rate="decaying"`` cell runs both at
+η·0.95ⁿ, each library with its own schedule. Each of our options in a cell but ``lr`` is needed:
+without it ours no longer matches (or is refused, as ``clip_eps`` without ``clip_norm``) — so
+a cell claims no option its test does not check. A reference library that is not installed fails
+its cells (the libraries are the ``test`` extra), never skips them.
+
+The deep checks — random hyperparameters, float32, 100 steps, state — stay in
+test_optim_torch*.py, test_optim_optax.py and test_catalogue2_*.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import zlib
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from optax_oracle import optax_trajectory
+from torch_trajectory import run_ours, timm_optim, torch_trajectory
+
+from descentlab import optim
+from descentlab import schedules as S
+from descentlab.errors import InputError
+from descentlab.optim.references import Reference, cells, declared
+
+torch.set_num_threads(1)
+
+STEPS, CLOSURE_STEPS, DECAY = 20, 5, 0.95
+SHAPES = {"w": (3, 4), "v": (5, 2)}
+CELLS = cells()
+
+
+def cell_id(name: str, ref: Reference) -> str:
+    return f"{name}[{ref.options()}]={ref.target}"
+
+
+def problem(key: str) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """Start parameters and STEPS gradients (each array with its own scale), seeded by
+    the cell."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    params = {k: rng.standard_normal(s) for k, s in SHAPES.items()}
+    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
+    grads = [{k: scales[k] * rng.standard_normal(s) for k, s in SHAPES.items()}
+             for _ in range(STEPS)]
+    return params, grads
+
+
+def resolve(target: str) -> Any:
+    """The reference's callable from its dotted name (an ImportError if not installed)."""
+    module, attr = target.rsplit(".", 1)
+    if module.startswith("timm.optim."):  # without timm/__init__.py's model imports
+        return getattr(timm_optim(module.split(".", 2)[2]), attr)
+    return getattr(importlib.import_module(module), attr)
+
+
+def ours_for(name: str, ref: Reference) -> Any:
+    kw = dict(ref.ours)
+    if ref.rate == "decaying":
+        assert "lr" in kw, f"{cell_id(name, ref)}: a decaying cell gives lr on both sides"
+        kw["lr"] = S.ExponentialDecay(kw["lr"], DECAY)
+    return optim.create(name, **kw)
+
+
+def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
+    theirs = dict(ref.theirs)
+    lr_at = None
+    if ref.rate == "decaying":
+        lr = theirs["lr"]
+        lr_at = lambda k: lr * DECAY**k  # noqa: E731
+    if ref.target == "torch.optim.Muon":  # the ns_dtype="param" form: no cast to bfloat16
+        monkeypatch.setattr(torch.Tensor, "bfloat16", lambda self, *a, **k: self.clone())
+    cls = resolve(ref.target)
+    return torch_trajectory(lambda ps: cls(ps, **theirs), params, grads, lr_at=lr_at)
+
+
+def keras_reference(ref: Reference, params, grads, oracle) -> list[dict]:
+    theirs = dict(ref.theirs)
+    if ref.rate == "decaying":
+        theirs["learning_rate"] = oracle.keras.optimizers.schedules.ExponentialDecay(
+            theirs["learning_rate"], decay_steps=1, decay_rate=DECAY)
+    out = oracle.keras_run(resolve(ref.target)(**theirs), params, grads)
+    return [{k: out[k][i] for k in params} for i in range(len(grads))]
+
+
+def optax_decay(lr: float) -> Any:
+    """lr·0.95ⁿ as optax's schedule; optax counts in int32, which would make the rate
+    float32: the count is cast to int64."""
+    import jax.numpy as jnp
+    import optax
+
+    schedule = optax.exponential_decay(lr, transition_steps=1, decay_rate=DECAY)
+    return lambda count: schedule(count.astype(jnp.int64))
+
+
+def optax_reference(ref: Reference, params, grads) -> list[dict]:
+    """Numbers are traced arguments (float64), everything else (flags, names, schedules)
+    static, as tests/test_optim_optax.py runs optax."""
+    theirs = dict(ref.theirs)
+    if ref.rate == "decaying":
+        theirs["learning_rate"] = optax_decay(theirs["learning_rate"])
+    hyper = {k: v for k, v in theirs.items() if type(v) is float}
+    static = {k: v for k, v in theirs.items() if k not in hyper}
+    return optax_trajectory(resolve(ref.target), params, grads, hyper=hyper, static=static,
+                            compiled=False)  # 20 steps: op by op is faster than compiling
+
+
+def quartic_closure(params: dict[str, np.ndarray]):
+    """f(p) = Σ ½·a·p² − b·p + 0.1·p⁴ over both arrays (a, b fixed per entry), its gradient
+    at the current ``params`` (read when called)."""
+    rng = np.random.default_rng(11)
+    a = {k: rng.uniform(1, 10, v.shape) for k, v in params.items()}
+    b = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+
+    def closure():
+        loss = sum(float(np.sum(0.5 * a[k] * p**2 - b[k] * p + 0.1 * p**4))
+                   for k, p in params.items())
+        return loss, {k: a[k] * p - b[k] + 0.4 * p**3 for k, p in params.items()}
+
+    return closure
+
+
+def closure_cell(name: str, ref: Reference, params) -> None:
+    ours, opt = copy.deepcopy(params), ours_for(name, ref)
+    tensors = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in params.items()}
+    topt = resolve(ref.target)(list(tensors.values()), **ref.theirs)
+    view = {k: t.detach().numpy() for k, t in tensors.items()}  # shares the tensors' memory
+    f_ours, f_theirs = quartic_closure(ours), quartic_closure(view)
+
+    def tclosure():
+        loss, grads = f_theirs()
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        return torch.tensor(loss)
+
+    for step in range(CLOSURE_STEPS):
+        opt.update(ours, closure=f_ours)
+        topt.step(tclosure)
+        for k in ours:
+            np.testing.assert_allclose(ours[k], tensors[k].detach().numpy(), rtol=ref.rtol,
+                                       atol=ref.rtol / 10,
+                                       err_msg=f"{cell_id(name, ref)}: step {step + 1}, {k}")
+    assert any(not np.array_equal(ours[k], params[k]) for k in ours)
+
+
+@pytest.fixture
+def torch_float64():
+    """torch's scalar state (NAdam's μ product, ASGD's η and μ, L-BFGS's loss) in float64,
+    as descentlab holds it."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.filterwarnings("ignore:`optimistic_adam` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("name, ref", CELLS, ids=[cell_id(n, r) for n, r in CELLS])
+def test_cell_matches_its_reference(name, ref, request, monkeypatch, torch_float64):
+    key = cell_id(name, ref)
+    params, grads = problem(key)
+    if getattr(optim.get_class(name), "needs_closure", False):
+        closure_cell(name, ref, params)
+        return
+    if ref.target.startswith("keras."):
+        expected = keras_reference(ref, params, grads, request.getfixturevalue("oracle"))
+    elif ref.target.startswith("optax."):
+        expected = optax_reference(ref, params, grads)
+    else:
+        expected = torch_reference(ref, params, grads, monkeypatch)
+    run_ours(ours_for(name, ref), params, grads, expected, key, rtol=ref.rtol)
+    for option in set(ref.ours) - {"lr"}:  # each of the cell's options is needed
+        without = dataclasses.replace(ref, ours={k: v for k, v in ref.ours.items()
+                                                 if k != option})
+        try:
+            opt = ours_for(name, without)
+        except InputError:  # another of the cell's options needs it (clip_eps: clip_norm)
+            continue
+        assert not matches(opt, params, grads, expected, ref.rtol), \
+            f"{key}: matches without {option}={ref.ours[option]!r} too"
+
+
+def matches(opt, params, grads, expected, rtol) -> bool:
+    """Whether ``opt`` stays within ``rtol`` (absolute floor rtol/10) of ``expected``."""
+    ours = copy.deepcopy(params)
+    for g, e in zip(grads, expected):
+        opt.update(ours, g)
+        if not all(np.allclose(ours[k], e[k], rtol=rtol, atol=rtol / 10) for k in ours):
+            return False
+    return True
+
+
+def test_every_builtin_class_declares_its_references():
+    """Each built-in class states its references itself (``()``: no reference library —
+    only AdaGradFull, tested against hand computations); every registered name but
+    adagrad_full has at least one cell."""
+    from descentlab.optim.registry import entries
+
+    builtin = [e for e in entries() if e.builtin]
+    missing = sorted({e.cls.__name__ for e in builtin if "references" not in vars(e.cls)})
+    assert not missing, f"classes without a references declaration: {missing}"
+    without = sorted({e.name for e in builtin} - {name for name, _ in CELLS})
+    assert without == ["adagrad_full"], without
+    assert len({e.name for e in builtin}) == len(optim.available())
+
+
+def test_both_forms_of_a_disagreement_are_cells():
+    """Where the references disagree, each form is a cell: Keras's Adam and PyTorch's differ
+    on the same random gradients (so the cells test something), and each is reachable."""
+    params, grads = problem("adam-disagree")
+    keras_form = {"eps": 1e-7, "eps_mode": "uncorrected"}
+    forms = {ref.target: ref for name, ref in CELLS
+             if name == "adam" and (not ref.ours or dict(ref.ours) == keras_form)}
+    assert set(forms) >= {"torch.optim.Adam", "keras.optimizers.Adam"}
+    runs = []
+    for ref in (forms["torch.optim.Adam"], forms["keras.optimizers.Adam"]):
+        p = copy.deepcopy(params)
+        opt = ours_for("adam", ref)
+        for g in grads:
+            opt.update(p, g)
+        runs.append(p["w"])
+    assert np.max(np.abs(runs[0] - runs[1])) > 1e-6
+
+
+def test_a_subclass_does_not_inherit_its_parents_cells():
+    assert declared(optim.AdamW) and all(r.target != "torch.optim.Adam"
+                                         for r in declared(optim.AdamW))
+
+    class Mine(optim.Adam):
+        pass
+
+    assert declared(Mine) == ()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"target": "adam"}, "target must be a dotted name"),
+    ({"target": "torch.optim.Adam", "ours": {1: 2}}, "ours must be a mapping"),
+    ({"target": "torch.optim.Adam", "theirs": [("lr", 1)]}, "theirs must be a mapping"),
+    ({"target": "torch.optim.Adam", "rate": "cosine"}, "rate must be one of"),
+    ({"target": "torch.optim.Adam", "rtol": 0.0}, "rtol must be a number in"),
+    ({"target": "torch.optim.Adam", "rtol": True}, "rtol must be a number in"),
+])
+def test_bad_declarations_are_refused_naming_the_field(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Reference(**kwargs)
+
+
+def test_a_cell_for_a_name_of_another_class_is_refused(registered):
+    class Mine(optim.Adam):
+        """Mine: a user's Adam."""
+
+        references = (Reference("torch.optim.Adam", name="adamw"),)
+
+    registered(Mine)
+    with pytest.raises(InputError, match="'adamw', which is not a name of Mine"):
+        cells(builtin=False)
+    assert cells() == CELLS  # a user's class is not among the built-in cells
+    with pytest.raises(InputError, match="Bad.references must be a tuple of Reference"):
+        declared(type("Bad", (), {"references": [Reference("torch.optim.Adam")]}))
+
+
+def test_the_docs_state_this_modules_step_counts():
+    """docs/optimizers.md's description of these tests quotes the step counts used here."""
+    import re
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "optimizers.md")
+                    .read_text().split())
+    found = re.search(r"\(tests/test_reference_cells\.py: (\d+) random steps on two random "
+                      r"matrices, L-BFGS (\d+) steps of a closure", text)
+    assert found, "docs/optimizers.md no longer describes tests/test_reference_cells.py"
+    assert (int(found.group(1)), int(found.group(2))) == (STEPS, CLOSURE_STEPS)
+    assert len(SHAPES) == 2 and all(len(s) == 2 for s in SHAPES.values())
+
+
+def test_a_missing_reference_library_fails_the_cell():
+    """Never a skip: the cell's import error is the failure, naming the package."""
+    with pytest.raises(ModuleNotFoundError, match="not_installed_optimizers"):
+        resolve("not_installed_optimizers.Adam")
+    with pytest.raises(AttributeError, match="NoSuchOptimizer"):
+        resolve("torch.optim.NoSuchOptimizer")
+
+
+def test_the_madgrad_cell_notes_what_a_python_float_rate_does():
+    """optax's madgrad with learning_rate a Python float (as a user types it) rather than a
+    float64 array: the worst relative difference ‖ours − optax‖/‖optax‖ of an array at a step
+    from the count_root="float32" form, on the cell's own problem, is the one the cell's note
+    states (within 10×)."""
+    import re
+
+    from optax import contrib
+
+    name, ref = next((n, r) for n, r in CELLS if r.target == "optax.contrib.madgrad")
+    params, grads = problem(cell_id(name, ref))
+    expected = optax_trajectory(contrib.madgrad, params, grads, static=dict(ref.theirs),
+                                compiled=False)
+    opt, ours, worst = ours_for(name, ref), copy.deepcopy(params), 0.0
+    for g, e in zip(grads, expected):
+        opt.update(ours, g)
+        worst = max(worst, *(float(np.linalg.norm(ours[k] - e[k]) / np.linalg.norm(e[k]))
+                             for k in ours))
+    noted = float(re.search(r"up to (\S+)", ref.note).group(1))
+    print(f"\nmadgrad, optax with a Python-float rate: worst relative difference {worst:.2e}")
+    assert worst <= noted <= 10 * worst
