@@ -41,11 +41,13 @@ from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
+from .momo import Momo, MomoAdam
 from .muon import Muon
 from .nadam import Nadam
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
+from .polyak import PolyakSGD
 from .radam import RAdam
 from .registry import (
     ALIASES,
@@ -66,11 +68,13 @@ from .registry import (
 )
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .sam import SAM
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 from .sign import SignSGD, Signum
 from .simplified_ademamix import SimplifiedAdEMAMix
 from .sm3 import SM3
+from .sophia import Sophia
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
@@ -95,7 +99,8 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "Optimizer",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
+    "Momo", "MomoAdam", "SAM", "Sophia", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
