@@ -201,8 +201,9 @@ class ClosureRule(Optimizer):
         """Refuse the shared settings listed in :attr:`refused`."""
         for name, off in self.refused.items():
             if name in values and values[name] != off:
-                raise InputError(f"{type(self).__name__} has no {name} (it follows the "
-                                 f"closure's loss and gradient as they are); {name}="
+                raise InputError(f"{type(self).__name__} has no {name} (its reference "
+                                 f"has none: the step uses the closure's loss and gradient as "
+                                 f"they are, and its own weight decay if any); {name}="
                                  f"{values[name]!r} is refused")
 
     def update(self, params: Any, grads: Any = None, *,  # type: ignore[override]

@@ -19,6 +19,8 @@ class MomoFamily(ClosureRule):
     """What MoMo and MoMo-Adam share: the loss average f̄, γ, the lower bound and its
     adaptation (rule-wide), the step τ computed over all parameters, and the decay."""
 
+    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
+                                         "decoupled_weight_decay": False}
     slots: tuple[str, ...] = ("exp_avg",)
     decays_in_rule = True  # p·αλ/(1 + αλ), with the step
 
@@ -80,7 +82,7 @@ class MomoFamily(ClosureRule):
 @register
 class Momo(MomoFamily):
     r"""MoMo, SGD with momentum and a Polyak-type adaptive step (Schaipp, Ohana, Eickenberg,
-    Defazio & Gower, "MoMo: Momentum Models for Adaptive Learning Rates", ICML 2024;
+    Defazio & Gower, "MoMo: Momentum Models for Adaptive Learning Rates", 2023, ICML 2024;
     arXiv:2305.07583): optax's ``optax.contrib.momo``. It needs the loss:
     ``update(params, closure=closure)``.
 
@@ -149,7 +151,7 @@ class Momo(MomoFamily):
 @register
 class MomoAdam(MomoFamily):
     r"""MoMo-Adam, Adam(W) with a Polyak-type adaptive step (Schaipp, Ohana, Eickenberg,
-    Defazio & Gower, "MoMo: Momentum Models for Adaptive Learning Rates", ICML 2024;
+    Defazio & Gower, "MoMo: Momentum Models for Adaptive Learning Rates", 2023, ICML 2024;
     arXiv:2305.07583): optax's ``optax.contrib.momo_adam``. It needs the loss:
     ``update(params, closure=closure)``.
 

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError
 from .closure import ClosureRule, Oracle, global_sum
 from .hyperparams import NONNEGATIVE, UNIT, Count, Flag, Hyper
 from .lineage import Lineage
@@ -81,6 +82,13 @@ class SAM(ClosureRule):
         self.momentum = momentum
         self.nesterov = nesterov
         self.sync_period = sync_period
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        super().check_settings(values)
+        momentum = values.get("momentum", 1.0)  # (a schedule: checked at each update)
+        if values.get("nesterov") and not np.any(np.asarray(momentum) != 0):
+            raise InputError("SAM's nesterov needs momentum > 0 (with momentum 0 it would "
+                             "change nothing)")
 
     def evaluate(self, oracle: Oracle, h: Any) -> Any:
         value, tree, gs = oracle.value_and_grad()

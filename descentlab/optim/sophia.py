@@ -15,7 +15,7 @@ from .registry import register
 @register
 class Sophia(ClosureRule):
     r"""Sophia-H (Liu, Li, Hall, Liang & Ma, "Sophia: A Scalable Stochastic Second-order
-    Optimizer for Language Model Pre-training", ICLR 2024; arXiv:2305.14342): optax's
+    Optimizer for Language Model Pre-training", 2023, ICLR 2024; arXiv:2305.14342): optax's
     ``optax.contrib.sophia`` with its Hutchinson estimator. It needs Hessian-vector products:
     ``update(params, closure=closure, hvp=hvp)``, ``hvp(v)`` → H·v at the current parameters
     (without ``hvp``, a central difference of the closure's gradient: an approximation).
@@ -58,6 +58,8 @@ class Sophia(ClosureRule):
     lineage = Lineage(("adam",), "clipped Hessian-diagonal preconditioner", 2023,
                       "Liu et al. 2023")
     needs = ("loss", "hvp")
+    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
+                                         "decoupled_weight_decay": False}
     slots = ("mu", "nu", "estimate")
     decays_in_rule = True  # p − η(u + λp): the decay after the clipped step, as optax
     equations: ClassVar[tuple[str, ...]] = (
@@ -74,7 +76,7 @@ class Sophia(ClosureRule):
     clip_threshold = Number(POSITIVE, "clip the step to [−c, c] (None: no clipping)",
                             optional=True)
     update_interval = Count(1, "estimate the Hessian every k updates", maximum=2**31 - 1)
-    seed = Count(0, "seed of the Rademacher probes", maximum=2**63 - 1)
+    seed = Count(0, "seed of the Rademacher probes")
 
     def __init__(self, lr: Any = 1e-3, beta1: Any = 0.965, beta2: Any = 0.99,
                  eps: Any = 1e-8, weight_decay: Any = 1e-4, gamma: Any = 0.01,
