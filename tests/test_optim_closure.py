@@ -523,3 +523,21 @@ def test_trace_runs_them_in_floating_point_and_exact_says_why_not():
     assert len(t.steps) == 3 and "exp_avg" in t.steps[0].values
     with pytest.raises(InputError, match="--exact cannot trace sam: its step is computed"):
         trace(problems.get("bowl"), "sam", (-7, 2), 1, exact=True)
+
+
+@pytest.mark.parametrize("name", [*CLOSURE_RULES, "lbfgs"])
+def test_network_races_and_workloads_refuse_them_naming_the_optimizer(name):
+    """The network race and the workloads give each optimizer a mini-batch's gradient only:
+    a rule that needs a closure is refused before its first update, with what to do."""
+    from descentlab.lab import workloads
+    from descentlab.lab.mnist_race import train_together
+
+    opt = optim.create(name)
+    cls = type(opt).__name__
+    with pytest.raises(InputError, match=f"{cls} needs a closure .* a workload gives each "
+                                         "optimizer a mini-batch's gradient only"):
+        workloads.make("nqm").run(opt, seed=0, steps=2)
+    with pytest.raises(InputError, match=f"{cls} needs a closure .* the network race"):
+        train_together({"a": None}, {"a": opt}, np.zeros((4, 2)), np.zeros(4, dtype=int),
+                       iterations=1, log=None, progress=False)
+    assert opt.step == 0

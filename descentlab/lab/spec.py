@@ -155,4 +155,15 @@ def build_optimizer(text: str, **defaults: Any) -> optim.Optimizer:
         raise SpecError(f"optimizer spec {text!r}: {e}") from e
 
 
-__all__ = ["SpecError", "parse_optimizer_spec", "parse_value", "build_optimizer"]
+def check_takes_gradients(optimizer: Any, where: str) -> None:
+    """An InputError naming the optimizer if it needs a closure (the loss, gradients at points
+    it chooses: L-BFGS, Polyak, MoMo, SAM, Sophia), where ``where`` gives each optimizer a
+    mini-batch's gradient only; the surface lab races them."""
+    if getattr(optimizer, "needs_closure", False):
+        raise InputError(f"{type(optimizer).__name__} needs a closure (the loss, and "
+                         f"gradients at points it chooses); {where} gives each optimizer a "
+                         "mini-batch's gradient only: race it on a surface (descentlab race)")
+
+
+__all__ = ["SpecError", "parse_optimizer_spec", "parse_value", "build_optimizer",
+           "check_takes_gradients"]
