@@ -93,6 +93,10 @@ def run_ours(opt, params, data, *, hvp=False, check=None):
 
 
 # ------------------------------------------------------------------ cases
+def warmup(count):  # a rational warm-up that runs on ints and on JAX tracers alike
+    return 1.5 * count / (count + 10.0) + 0.05
+
+
 # Each: rng -> (ours, optax constructor, traced hyper, static, extra).
 def case_polyak(variant):
     def case(rng):
@@ -104,13 +108,22 @@ def case_polyak(variant):
     return case
 
 
-def case_momo(adapt):
+def case_polyak_scheduled(rng):
+    gmax, f_min = _u(rng, 0.05, 2.0), _u(rng, -1.0, 4.0)
+    return optim.PolyakSGD(warmup, gmax, f_min), optax.polyak_sgd, dict(
+        max_learning_rate=gmax, f_min=f_min), {"scaling": warmup}, "value"
+
+
+def case_momo(adapt, scheduled=False):
     def case(rng):
         lr, beta, lb, wd = _u(rng, 0.1, 2.0), _u(rng, 0.5, 0.99), _u(rng, 0.0, 1.0), \
             _u(rng, 0.0, 0.1)
-        ours = optim.Momo(lr, beta, lb, wd, adapt)
-        return ours, contrib.momo, dict(learning_rate=lr, beta=beta, lower_bound=lb,
-                                        weight_decay=wd), {"adapt_lower_bound": adapt}, "value"
+        hyper = dict(learning_rate=lr, beta=beta, lower_bound=lb, weight_decay=wd)
+        static = {"adapt_lower_bound": adapt}
+        if scheduled:
+            lr = static["learning_rate"] = warmup
+            del hyper["learning_rate"]
+        return optim.Momo(lr, beta, lb, wd, adapt), contrib.momo, hyper, static, "value"
     return case
 
 
@@ -172,6 +185,8 @@ CASES = {
     "polyak_sgd(variant=sps+)": case_polyak("sps+"),
     "momo": case_momo(False),
     "momo(adapt_lower_bound)": case_momo(True),
+    "momo(scheduled lr)": case_momo(True, True),
+    "polyak_sgd(scheduled lr)": case_polyak_scheduled,
     "momo_adam": case_momo_adam(False),
     "momo_adam(adapt_lower_bound)": case_momo_adam(True),
     "sam": case_sam(2, False),
