@@ -349,10 +349,13 @@ def test_cases_cover_every_optax_optimizer():
                    "fromage", "optimistic_adam", "lion", "lars", "lamb", "adabelief", "yogi",
                    "adan", "adopt", "ademamix", "sm3", "simplified_ademamix", "acprop",
                    "madgrad", "cocob",
-                   "schedule_free_sgd", "schedule_free_adamw"}
+                   "schedule_free_sgd", "schedule_free_adamw",
+                   "polyak_sgd", "momo", "momo_adam", "sam", "sophia"}
     assert optax_names <= set(optim.available())
     own_tests = {"sm3",  # below: its own shapes
-                 "madgrad", "simplified_ademamix"}  # tests/test_catalogue2_*.py
+                 "madgrad", "simplified_ademamix",  # tests/test_catalogue2_*.py
+                 # they need a closure: tests/test_optim_closure.py
+                 "polyak_sgd", "momo", "momo_adam", "sam", "sophia"}
     assert {case.split("(")[0] for case in CASES} | own_tests == optax_names
 
 
