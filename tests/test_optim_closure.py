@@ -556,3 +556,16 @@ def test_network_races_and_workloads_refuse_them_naming_the_optimizer(name):
         train_together({"a": None}, {"a": opt}, np.zeros((4, 2)), np.zeros(4, dtype=int),
                        iterations=1, log=None, progress=False)
     assert opt.step == 0
+
+
+def test_a_rule_asking_for_what_it_did_not_declare_is_a_bug_named():
+    """``needs`` is what the rule may ask the oracle (a plugin's class too)."""
+    class Sneaky(optim.PolyakSGD):
+        def evaluate(self, oracle, h):
+            oracle.hvp([np.ones(2)])
+
+    opt, x = Sneaky(), np.array([1.0, 2.0])
+    with pytest.raises(TypeError, match="Sneaky asks for 'hvp' without declaring it"):
+        opt.update(x, closure=lambda: (1.0, x.copy()))
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+    assert opt.step == 0

@@ -132,9 +132,18 @@ class Oracle:
         self._check(value, gs, "the closure's gradient")
         return value, tree, gs
 
+    def _declared(self, need: str) -> None:
+        if need not in self.opt.needs:
+            raise TypeError(f"{type(self.opt).__name__} asks for {need!r} without declaring "
+                            f"it: add it to its needs (now {self.opt.needs})")
+
     def at(self, points: list[np.ndarray]) -> tuple[float, Any, list[np.ndarray]]:
         """:meth:`value_and_grad` at ``points`` (one array per leaf): the parameters are moved
-        there for the call and put back afterwards, whatever happens."""
+        there for the call and put back afterwards, whatever happens (needs ``"grad_at"``)."""
+        self._declared("grad_at")
+        return self._at(points)
+
+    def _at(self, points: list[np.ndarray]) -> tuple[float, Any, list[np.ndarray]]:
         before = [leaf.array.copy() for leaf in self.leaves]
         try:
             write(self.leaves, points)
@@ -144,7 +153,9 @@ class Oracle:
 
     def hvp(self, vectors: list[np.ndarray]) -> list[np.ndarray]:
         """The Hessian at the current parameters times ``vectors`` (one array per leaf): the
-        caller's ``hvp``, or a central difference of the closure's gradient."""
+        caller's ``hvp``, or a central difference of the closure's gradient (needs
+        ``"hvp"``)."""
+        self._declared("hvp")
         if self.user_hvp is not None:
             answer = self.user_hvp(rebuild(self.params, [v.copy() for v in vectors]))
             try:
@@ -160,8 +171,8 @@ class Oracle:
         size = max(max(float(np.max(np.abs(v), initial=0.0)) for v in vectors), 1e-300)
         scale = max(1.0, max(float(np.max(np.abs(x), initial=0.0)) for x in here))
         eps = np.finfo(np.float64).eps ** (1 / 3) * scale / size
-        up = self.at([x + eps * v for x, v in zip(here, vectors)])[2]
-        down = self.at([x - eps * v for x, v in zip(here, vectors)])[2]
+        up = self._at([x + eps * v for x, v in zip(here, vectors)])[2]
+        down = self._at([x - eps * v for x, v in zip(here, vectors)])[2]
         return [(a - b) / (2 * eps) for a, b in zip(up, down)]
 
 
