@@ -32,6 +32,7 @@ from .asgd import ASGD
 from .base import Optimizer, accepted_arguments
 from .cautious import CAdamW, CLion
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
+from .closure import ClosureRule
 from .cocob import COCOB
 from .describe import describe
 from .flat import FlatParams
@@ -101,7 +102,7 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
-    "Momo", "MomoAdam", "SAM", "Sophia", "Optimizer",
+    "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
