@@ -569,3 +569,15 @@ def test_a_rule_asking_for_what_it_did_not_declare_is_a_bug_named():
         opt.update(x, closure=lambda: (1.0, x.copy()))
     np.testing.assert_array_equal(x, [1.0, 2.0])
     assert opt.step == 0
+
+
+def test_a_closure_returning_the_parameters_own_memory_gives_the_same_steps():
+    """f = ½‖x‖² has ∇f = x: a closure may return the parameter array itself. SAM moves the
+    parameters to its adversarial point and back, so it keeps a copy of what it got there."""
+    a, b = np.array([3.0, -1.0, 2.0]), np.array([3.0, -1.0, 2.0])
+    same, copied = optim.SAM(0.1, 0.5, sync_period=3), optim.SAM(0.1, 0.5, sync_period=3)
+    for _ in range(4):
+        same.update(a, closure=lambda: (0.5 * float(a @ a), a))
+        copied.update(b, closure=lambda: (0.5 * float(b @ b), b.copy()))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, [3.0, -1.0, 2.0])

@@ -147,7 +147,9 @@ class Oracle:
         before = [leaf.array.copy() for leaf in self.leaves]
         try:
             write(self.leaves, points)
-            return self.value_and_grad()
+            value, _, gs = self.value_and_grad()
+            gs = [g.copy() for g in gs]  # (a closure may hand back the parameters' memory)
+            return value, rebuild(self.params, gs), gs
         finally:
             write(self.leaves, before)
 
