@@ -495,8 +495,8 @@ def test_the_surface_lab_races_them(tmp_path, capsys):
 
     specs = ["polyak_sgd", "momo", "momo_adam:lr=0.5", "sam:lr=0.1", "sophia:lr=0.05",
              "lbfgs", "adam:lr=0.3"]
-    assert main(["race", "--problem", "bowl", "--steps", "15", "--optimizers", *specs,
-                 "--out", str(tmp_path)]) == 0
+    assert main(["race", "--problem", "bowl", "--steps", "15", "--optimizers",
+                 "polyak_sgd,momo", *specs[2:], "--out", str(tmp_path)]) == 0
     rows = (tmp_path / "trajectories.csv").read_text().splitlines()
     for spec in specs:
         name = spec.split(":")[0]
