@@ -21,7 +21,7 @@ class Sophia(ClosureRule):
     (without ``hvp``, a central difference of the closure's gradient: an approximation).
 
     Every ``update_interval`` updates (the first included) the Hessian's diagonal is estimated
-    as u ⊙ Hu with a Rademacher vector u (entries ±1), after the step, from the parameters
+    as ξ ⊙ Hξ with a Rademacher vector ξ (entries ±1), after the step, from the parameters
     before it; with b₁ = 1 − β₁ᵗ:
 
     .. math::
@@ -29,7 +29,7 @@ class Sophia(ClosureRule):
         u = \operatorname{clip}\Big(\frac{m / b_1}{\max(\gamma h,\ \epsilon)},\ \pm c\Big),
         \quad p \leftarrow p - \eta\,(u + \lambda p) \\
         h \leftarrow \beta_2 h + (1 - \beta_2)\, \hat h \quad (\text{when } (t - 1) \bmod k = 0;\
-        \hat h = u \odot H u)
+        \hat h = \xi \odot H \xi)
 
     ``clip_threshold=None`` does not clip. The probes come from
     ``np.random.default_rng([seed, t])`` (:meth:`probe_vectors`), so a resumed run draws the
