@@ -28,7 +28,8 @@ class MomoFamily(ClosureRule):
     adapt_lower_bound = Flag("estimate the lower bound on the fly (the paper's MoMo*)")
 
     def init_globals(self) -> dict[str, float | np.ndarray]:
-        return {"barf": 0.0, "gamma": 0.0, "lb": float(self.lower_bound)}
+        lb = MomoFamily.lower_bound.resolve(self, self.step)  # (a schedule: its value now)
+        return {"barf": 0.0, "gamma": 0.0, "lb": float(lb)}
 
     def begin_step(self, h: Any) -> None:
         self.globals["barf"], self.globals["gamma"] = h.barf, h.gamma
