@@ -3,7 +3,10 @@ difference, over every entry of the parameters after every one of 100 steps and 
 between descentlab and real optax 0.2.8 in float64 (JAX x64).
 
 It runs the cases of ``tests/test_optim_optax.py`` (the same random shapes, hyperparameters
-and gradients the test asserts within 1e-12 relative) and prints, per case, the worst
+and gradients the test asserts within 1e-12 relative), and those of
+``tests/test_optim_closure.py`` for the rules that need more than the gradient (Polyak SGD,
+MoMo, MoMo-Adam, SAM, Sophia: the loss of every step from random data, its gradient, loss
+value and Hessian-vector products given to both), and prints, per case, the worst
 ``|ours − optax| / |optax|`` (entries where optax's value is below 1e-300 in size are
 compared absolutely), and the worst share of the test's tolerance, |ours − optax| /
 (1e-13 + 1e-12·|optax|) (the largest relative differences are on entries near zero, where the
@@ -23,13 +26,30 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from optax_oracle import optax_trajectory  # noqa: E402
+from test_optim_closure import CASES as CLOSURE_CASES  # noqa: E402
+from test_optim_closure import trajectories  # noqa: E402
 from test_optim_optax import CASES, problem  # noqa: E402
+
+
+def differences(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+    """The worst relative difference of one array, and its worst share of the tolerance."""
+    diff = np.abs(np.asarray(ours) - theirs)
+    return (float(np.max(diff / np.maximum(np.abs(theirs), 1e-300))),
+            float(np.max(diff / (1e-13 + 1e-12 * np.abs(theirs)))))
 
 
 def worst(name: str) -> tuple[float, float]:
     """The worst relative difference, and the worst share of the test's tolerance
     (``atol + rtol·|optax|`` = 1e-13 + 1e-12·|optax|: at most 1 passes)."""
     out = share = 0.0
+    if name in CLOSURE_CASES:
+        for seed in range(2):
+            ours, expected, _ = trajectories(name, seed)
+            for a, b in zip(ours, expected):
+                for k in a:
+                    rel, part = differences(a[k], np.asarray(b[k]))
+                    out, share = max(out, rel), max(share, part)
+        return out, share
     for seed in range(2):
         rng, params, grads = problem(name, seed)
         opt, make, hyper, static, *evaluate = CASES[name](rng)
@@ -50,7 +70,7 @@ def worst(name: str) -> tuple[float, float]:
 
 
 def main(prefixes: list[str]) -> None:
-    names = [n for n in CASES if not prefixes or n.split("(")[0] in prefixes]
+    names = [n for n in [*CASES, *CLOSURE_CASES] if not prefixes or n.split("(")[0] in prefixes]
     print(f"{'case':<60} {'worst relative':>15} {'share of tolerance':>19}")
     for name in names:
         rel, share = worst(name)

@@ -87,3 +87,81 @@ def optax_trajectory(
     if evaluate is None:
         return trajectory
     return trajectory, [{k: np.asarray(seen[k][i]) for k in params} for i in range(steps)]
+
+
+def _closure_program(make: Callable[..., Any], static: tuple, loss: Callable,
+                     extra: str) -> Callable:
+    """The jitted scan of :func:`optax_closure_trajectory` (cached per case)."""
+
+    def run(hyper, params, data, probes):
+        tx = make(**hyper, **dict(static))
+        state = tx.init(params)
+
+        def body(carry, inputs):
+            p, s = carry
+            d, u = inputs
+            value, g = jax.value_and_grad(loss)(p, d)
+            kwargs: dict[str, Any] = {}
+            if extra == "value":
+                kwargs["value"] = value
+            elif extra == "obj_fn":
+                kwargs.update(obj_fn=lambda q: loss(q, d), probe=u)
+            elif extra == "grad_fn":
+                kwargs["grad_fn"] = lambda q, i: jax.grad(loss)(q, d)
+            updates, s = tx.update(g, s, p, **kwargs)
+            p = optax.apply_updates(p, updates)
+            return (p, s), p
+
+        return jax.lax.scan(body, (params, state), (data, probes))[1]
+
+    return jax.jit(run)
+
+
+_closure_compiled = cache(_closure_program)
+
+
+def injected_hutchinson() -> Any:
+    """optax's Hutchinson estimator of the Hessian's diagonal (``u ⊙ Hu`` by ``jax.jvp`` of
+    ``jax.grad(obj_fn)``) with the Rademacher vector ``u`` passed in as ``probe=`` instead of
+    drawn from a JAX key: the same random probe vectors for optax and descentlab."""
+
+    def update(updates, state, params=None, obj_fn=None, probe=None, **extra):
+        del updates, extra
+        hvp = jax.jvp(jax.grad(obj_fn), (params,), (probe,))[1]
+        return jax.tree.map(lambda h, r: h * r, hvp, probe), state
+
+    return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+
+
+def optax_closure_trajectory(
+    make: Callable[..., Any],
+    params: Tree,
+    loss: Callable[[Any, Any], Any],
+    data: Sequence[Any],
+    *,
+    extra: str,
+    hyper: dict[str, float] | None = None,
+    static: dict[str, Any] | None = None,
+    probes: Sequence[Tree] | None = None,
+) -> list[Tree]:
+    """Parameters after each step of ``make(**hyper, **static)`` on the loss ``loss(params,
+    data[t])`` (a JAX function of a dict of arrays and one step's data, a dict of arrays):
+    the gradient of step t is ``jax.grad(loss)`` at the current parameters, and the update
+    is given what the rule needs besides — ``extra="value"``: the loss (``value=``, Polyak,
+    MoMo); ``"grad_fn"``: the gradient function (SAM's ``opaque_mode``); ``"obj_fn"``: the
+    loss as a function of the parameters and ``probes[t]`` (Sophia with
+    :func:`injected_hutchinson`)."""
+    static_items = tuple(sorted((static or {}).items()))
+    fn = _closure_compiled(make, static_items, loss, extra)
+    steps = len(data)
+    if probes is None:
+        probes = [{k: np.zeros_like(v) for k, v in params.items()}] * steps
+    with jax.enable_x64(True):
+        h = {k: jnp.asarray(v, jnp.float64) for k, v in (hyper or {}).items()}
+        p = {k: jnp.asarray(v, jnp.float64) for k, v in params.items()}
+        d = {k: jnp.asarray(np.stack([step[k] for step in data]), jnp.float64)
+             for k in data[0]}
+        u = {k: jnp.asarray(np.stack([step[k] for step in probes]), jnp.float64)
+             for k in params}
+        ps = jax.device_get(fn(h, p, d, u))
+    return [{k: np.asarray(ps[k][i]) for k in params} for i in range(steps)]

@@ -26,7 +26,13 @@ from descentlab import optim
 #: (optax's masks and state dtypes: docs/optimizers.md says so) — no number to compare.
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "accumulator_dtype",
-                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype"}
+                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype",
+                  # SAM: one call per update (opaque_mode=True) gives every sync_period calls
+                  # of optax's default what one call here does; pmap's axis name
+                  "opaque_mode", "batch_axis_name",
+                  # Sophia: the estimator is Hutchinson's (optax's default), its probes
+                  # from a seed (docs/optimizers.md)
+                  "hessian_diagonal_fn"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -89,6 +95,11 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "laprop": (pytorch_optimizer.LaProp, {}),
     "clion": (pytorch_optimizer.Lion, {"weight_decouple": "decoupled_weight_decay"}),
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
+    "polyak_sgd": (optax.polyak_sgd, {"scaling": "lr"}),
+    "momo": (optax.contrib.momo, {}),
+    "momo_adam": (optax.contrib.momo_adam, {}),
+    "sam": (optax.contrib.sam, {}),
+    "sophia": (optax.contrib.sophia, {}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -107,6 +118,8 @@ DIFFERENCES = {
 #: always does what that default does, with no setting of its own).
 ALWAYS = {
     ("laprop", "weight_decouple"): (True, "LaProp decays after its step, decoupled"),
+    ("sam", "reset_state"): (True, "SAM's adversarial step (normalised ascent) has no "
+                                   "state to reset"),
 }
 
 #: References with no default to compare (a rule optax defines by its required arguments).
@@ -122,6 +135,8 @@ ELSEWHERE = {
     ("nesterov", "dampening"): "Nesterov's step has no dampening (torch requires 0)",
     ("clion", "fixed_decay"): "Lion's decay is 1 − ηλ (pytorch-optimizer's default); "
                               "the 1 − λ form is not offered",
+    ("sophia", "verbose"): "Sophia prints nothing (the win rate is optax's diagnostic)",
+    ("sophia", "print_win_rate_every_n_steps"): "no printing (optax's diagnostic)",
 }
 
 #: Reference defaults that mean the same as descentlab's differently spelt ones.

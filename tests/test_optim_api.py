@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from descentlab import optim
 
 #: The optimizers that take update(params, grads) for parameters of any shape (Muon takes
-#: matrices only, L-BFGS a closure: tests/test_optim_torch_more.py covers them).
-NAMES = sorted(n for n in optim.OPTIMIZERS if n not in ("muon", "lbfgs"))
+#: matrices only, L-BFGS a closure: tests/test_optim_torch_more.py covers them; the other
+#: rules that need a closure: tests/test_optim_closure.py).
+NAMES = sorted(n for n in optim.OPTIMIZERS if n not in ("muon", "lbfgs")
+               and not getattr(optim.OPTIMIZERS[n], "needs_closure", False))
 
 
 def random_grads(params, rng):

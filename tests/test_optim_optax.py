@@ -354,7 +354,9 @@ def test_cases_cover_every_optax_optimizer():
         {name for name, ref in cells() if ref.column == "torch.optim"}
     assert {"lion", "sm3", "madgrad", "schedule_free_adamw"} <= declared
     own_tests = {"sm3",  # below: its own shapes
-                 "madgrad", "simplified_ademamix"}  # tests/test_catalogue2_*.py
+                 "madgrad", "simplified_ademamix",  # tests/test_catalogue2_*.py
+                 # they need a closure: tests/test_optim_closure.py
+                 "polyak_sgd", "momo", "momo_adam", "sam", "sophia"}
     assert {case.split("(")[0] for case in CASES} | own_tests == declared
 
 

@@ -144,6 +144,9 @@ def _worker_argv(args: argparse.Namespace, parser: Parser) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.spec import expand_specs
+
+    args.optimizers = expand_specs(args.optimizers)
     tasks = _tasks(args)
     url = storage_url(args)
     made = not args.storage and not Path(args.out).exists()
@@ -323,7 +326,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", metavar="X[,Y]", help="start point (one problem only)")
     p.add_argument("--window", metavar="X0:X1[,Y0:Y1]", help="view window for --f")
     p.add_argument("--optimizers", nargs="+", required=True, metavar="SPEC",
-                   help="search spaces NAME[:key=value|LOW..HIGH[/log|/lin],...]")
+                   help="search spaces NAME[:key=value|LOW..HIGH[/log|/lin],...] (plain "
+                   "names may be joined by commas: sgd,adam)")
     p.add_argument("--budget", type=_common.integer(1, limits.MAX_BUDGET, "trials"),
                    default=50, help="trials per optimizer (50)")
     p.add_argument("--seeds", type=_common.integer(1, limits.MAX_SEEDS, "seeds"), default=5,

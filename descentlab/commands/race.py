@@ -25,6 +25,9 @@ animation.gif|mp4 with --animate (--view surface: on the 3-D surface), trajector
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lab.spec import expand_specs
+
+    args.optimizers = expand_specs(args.optimizers)
     problem = _common.resolve_problem(args)
     start = _common.parse_point(args.start, problem)
     _common.check_start_inside(problem, start, args.margin)
@@ -114,7 +117,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=_common.steps,
                    default=30, help="updates per optimizer (default 30)")
     p.add_argument("--optimizers", nargs="+", required=True, metavar="SPEC",
-                   help="optimizer specs NAME[:key=value,...], e.g. adam:lr=0.3,beta2=0.5")
+                   help="optimizer specs NAME[:key=value,...], e.g. adam:lr=0.3,beta2=0.5 "
+                   "(plain names may be joined by commas: sgd,adam)")
     p.add_argument("--animate", choices=("gif", "mp4"), help="also write an animation")
     p.add_argument("--fps", type=_common.integer(1, 100),
                    default=10, help="animation frames per second (10)")

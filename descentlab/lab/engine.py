@@ -218,8 +218,10 @@ def _one_update(optimizer: Any, K: int,
     whole array, Muon's orthogonalisation, full-matrix AdaGrad, L-BFGS) would mix the runs
     through the norms or matrices it takes, so each run gets its own copy of the optimizer,
     with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
-    never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS) is given a
-    closure computing f and its gradient at its run's current point instead of G.
+    never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS, and the
+    rules of :mod:`descentlab.optim.closure` — Polyak, MoMo, SAM, Sophia) is given a closure
+    computing f and its gradient at its run's current point instead of G (Sophia's
+    Hessian-vector products: the optimizer's central difference of that exact gradient).
     Returns the update and a function telling which runs' state has overflowed."""
     if getattr(optimizer, "needs_closure", False):
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
@@ -293,6 +295,10 @@ def run_batch(
     K = X.shape[0]
     xi = None
     if noise:
+        if getattr(optimizer, "needs_closure", False):
+            raise InputError(f"gradient noise (σ = {noise}) is for rules that take a gradient: "
+                             f"{type(optimizer).__name__} evaluates its closure (f and ∇f "
+                             "where it asks) instead; run it with noise 0")
         if seeds is None or np.size(seeds) != K:
             raise InputError(f"gradient noise needs one seed per run ({K}), got "
                              f"{None if seeds is None else np.size(seeds)}")

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError
 from .manifest import optimizer_settings
 from .progressbar import ProgressBar
-from .spec import build_optimizer, parse_optimizer_spec
+from .spec import build_optimizer, check_takes_gradients, parse_optimizer_spec
 
 if TYPE_CHECKING:  # the networks (and numba) load only when a race runs
     from ..nn import MultiLayerNet
@@ -139,6 +139,8 @@ def train_together(
     names = list(nets)
     if set(optimizers) != set(names):
         raise InputError("nets and optimizers must have the same keys")
+    for opt in optimizers.values():
+        check_takes_gradients(opt, "the network race")
     x_train = np.asarray(x_train)
     data_shapes(x_train, t_train)
     dtype = nets[names[0]].dtype

@@ -155,4 +155,31 @@ def build_optimizer(text: str, **defaults: Any) -> optim.Optimizer:
         raise SpecError(f"optimizer spec {text!r}: {e}") from e
 
 
-__all__ = ["SpecError", "parse_optimizer_spec", "parse_value", "build_optimizer"]
+def expand_specs(specs: list[str]) -> list[str]:
+    """Command-line specs with names joined by commas split apart: ``"sgd,adam"`` is
+    ``"sgd" "adam"`` (a spec with ``:`` keeps its commas, which separate its key=values).
+
+    >>> expand_specs(["polyak_sgd,momo", "adam:lr=0.3,beta2=0.5", "sam"])
+    ['polyak_sgd', 'momo', 'adam:lr=0.3,beta2=0.5', 'sam']
+    """
+    out: list[str] = []
+    for spec in specs:
+        if isinstance(spec, str) and ":" not in spec and "," in spec:
+            out.extend(name.strip() for name in spec.split(","))
+        else:
+            out.append(spec)
+    return out
+
+
+def check_takes_gradients(optimizer: Any, where: str) -> None:
+    """An InputError naming the optimizer if it needs a closure (the loss, gradients at points
+    it chooses: L-BFGS, Polyak, MoMo, SAM, Sophia), where ``where`` gives each optimizer a
+    mini-batch's gradient only; the surface lab races them."""
+    if getattr(optimizer, "needs_closure", False):
+        raise InputError(f"{type(optimizer).__name__} needs a closure (the loss, and "
+                         f"gradients at points it chooses); {where} gives each optimizer a "
+                         "mini-batch's gradient only: race it on a surface (descentlab race)")
+
+
+__all__ = ["SpecError", "parse_optimizer_spec", "parse_value", "build_optimizer",
+           "expand_specs", "check_takes_gradients"]

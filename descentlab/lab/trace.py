@@ -41,7 +41,9 @@ import numpy as np
 
 from .. import optim
 from ..errors import InputError
+from ..optim.closure import ClosureRule
 from ..optim.tree import ROOT
+from .engine import value_and_grad
 from .exact import NotSimple, Surd, TooLarge, eps_limit
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -365,12 +367,16 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
                          f"{problem.dim}-D")
     note = ""
     opt = build_optimizer(optimizer)  # a rejected value names the spec and the keyword
+    closure_rule = isinstance(opt, ClosureRule)
     if getattr(opt, "needs_closure", False):
         if exact:
-            raise InputError(f"--exact cannot trace {name}: its iterations compare and divide "
-                             "floats (curvature test, line search) with no element-wise rule "
+            why = ("its step is computed from the loss over all parameters" if closure_rule
+                   else "its iterations compare and divide floats (curvature test, line "
+                   "search)")
+            raise InputError(f"--exact cannot trace {name}: {why}, with no element-wise rule "
                              "to run on exact numbers; trace it without --exact")
-        return _trace_closure(problem, opt, optimizer, start_t, steps)
+        if not closure_rule:
+            return _trace_closure(problem, opt, optimizer, start_t, steps)
     eps_to_zero = exact and "eps" in opt.hyperparameters() and type(
         opt).eps_to_zero_in_exact_trace
     if exact:
@@ -399,7 +405,10 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
             break
         old = x.copy()
         h = _namespace(opt, t)
-        opt.update(x, g)
+        if closure_rule:  # f and ∇f where it asks (SAM: elsewhere too; g: at the start)
+            opt.update(x, closure=lambda: value_and_grad(problem, x))
+        else:
+            opt.update(x, g)
         step = TraceStep(t=t, values=_quantities(opt, g, opt.state[ROOT], h, old, x))
         if runner is not None:
             g_exact: list[Surd | None] = [None] * problem.dim
@@ -427,8 +436,6 @@ def _trace_closure(problem: Any, opt: optim.Optimizer, spec: str, start: tuple[f
     g at its start, the last iteration's direction d, the step and the new point; and as
     numbers, the last step size t, the scaling H_diag = sᵀy/yᵀy, the (s, y) pairs kept, and
     the iterations and closure evaluations the update made."""
-    from .engine import value_and_grad
-
     x = np.array(start, dtype=float)
     out: list[TraceStep] = []
     note = ""

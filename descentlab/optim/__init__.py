@@ -7,8 +7,9 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> print(*optim.available())
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
 ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
-rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
+momentum momo momo_adam muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent
+polyak_sgd radam rmsprop rprop sam schedule_free_adamw schedule_free_sgd sgd sign_sgd signum
+simplified_ademamix sm3 sophia yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -31,6 +32,7 @@ from .asgd import ASGD
 from .base import Optimizer, accepted_arguments
 from .cautious import CAdamW, CLion
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
+from .closure import ClosureRule
 from .cocob import COCOB
 from .describe import describe
 from .flat import FlatParams
@@ -41,11 +43,13 @@ from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
+from .momo import Momo, MomoAdam
 from .muon import Muon
 from .nadam import Nadam
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
+from .polyak import PolyakSGD
 from .radam import RAdam
 from .references import Reference
 from .registry import (
@@ -67,11 +71,13 @@ from .registry import (
 )
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .sam import SAM
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 from .sign import SignSGD, Signum
 from .simplified_ademamix import SimplifiedAdEMAMix
 from .sm3 import SM3
+from .sophia import Sophia
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
@@ -96,7 +102,8 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "Optimizer",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
+    "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",

@@ -11,34 +11,16 @@ import numpy as np
 from ..errors import InputError, InputTypeError
 from .base import Optimizer, is_schedule
 from .checks import check_structure, nonfinite_policy, seen_of
+from .closure import Closure, NotFinite, checked_answer, short
 from .hyperparams import NONNEGATIVE, Choice, Count, Hyper
 from .lineage import Lineage
 from .references import Reference
 from .registry import register
-from .tree import flatten_grads, flatten_params, show
-
-
-class _NotFinite(Exception):
-    """The closure returned inf or nan: ``what`` and where (to :func:`nonfinite_policy`)."""
-
-    def __init__(self, what: str, detail: str) -> None:
-        super().__init__(what)
-        self.what, self.detail = what, detail
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
-
+from .tree import flatten_params, show
 
 #: The most iterations (and pairs kept) an L-BFGS update may ask for: the work of one call
 #: stays bounded.
 MAX_WORK = 1_000_000
-
-#: ``closure()`` → (loss, grads): the loss and its gradient (a tree like the parameters) at the
-#: parameters as they are when it is called.
-Closure = Callable[[], tuple[Any, Any]]
-
 
 def _cubic_minimum(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
                    bounds: tuple[float, float] | None = None) -> float:
@@ -288,7 +270,7 @@ class LBFGS(Optimizer):
             v = v[()] if isinstance(v, np.ndarray) and v.shape == () else v
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise InputError(f"the checkpoint's global {k!r} must be a whole number >= 0, "
-                                 f"got {_short(v)}")
+                                 f"got {short(v)}")
         if "d" not in g:
             return apply
         sizes = [int(np.prod(s)) for s in d.get("shapes", {}).values()]
@@ -326,7 +308,7 @@ class LBFGS(Optimizer):
         first: list[float] = []  # the loss at the start, once evaluated
         try:
             loss = self._iterate(leaves, sizes, dtype, closure, h, dict(globals_before), first)
-        except _NotFinite as e:
+        except NotFinite as e:
             self._write(leaves, sizes, start)
             nonfinite_policy(self.nonfinite, e.what, self.step + 1, detail=e.detail,
                              stacklevel=2)
@@ -346,15 +328,15 @@ class LBFGS(Optimizer):
                       k: int) -> None:
         """``nonfinite`` applies to every evaluation of the closure (the start, each iterate,
         each point of the line search): the loss or a gradient that is inf/nan stops the
-        update (:class:`_NotFinite`), which :meth:`update` undoes and hands to the policy;
+        update (:class:`NotFinite`), which :meth:`update` undoes and hands to the policy;
         ``'ignore'`` follows PyTorch, which checks nothing."""
         where = f" (evaluation {k} of the closure in this update)"
         if not math.isfinite(value):
-            raise _NotFinite(f"the closure's loss ({value})", where)
+            raise NotFinite(f"the closure's loss ({value})", where)
         if not np.isfinite(flat).all():
             i = int(np.argmax(~np.isfinite(flat)))
             leaf = leaves[int(np.searchsorted(sizes, i, side="right")) - 1]
-            raise _NotFinite(f"the closure's gradient of {show(leaf.path)}", where)
+            raise NotFinite(f"the closure's gradient of {show(leaf.path)}", where)
 
     # ------------------------------------------------------------ the flat vector x
     @staticmethod
@@ -382,20 +364,7 @@ class LBFGS(Optimizer):
         evaluations = [0]
 
         def evaluate() -> tuple[float, np.ndarray]:
-            answer = closure()
-            if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-                raise InputTypeError(f"the closure must return (loss, grads), got "
-                                     f"{type(answer).__name__} {_short(answer)}")
-            value, grads = answer
-            if isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value) != 0:
-                raise InputTypeError(f"the closure's loss must be a number, got "
-                                     f"{_short(value)}")
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise InputTypeError(f"the closure's loss must be a number, got "
-                                     f"{_short(value)}") from None
-            gs = flatten_grads(grads, leaves)
+            value, _, gs = checked_answer(closure(), leaves)
             with np.errstate(over="ignore"):
                 flat = np.concatenate([np.asarray(g, dtype).reshape(-1) for g in gs])
             evaluations[0] += 1

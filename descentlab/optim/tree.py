@@ -190,6 +190,28 @@ def leaves_of(tree: Any, what: str = "gradient") -> list[tuple[str, Any]]:
     return out
 
 
+
+def rebuild(tree: Any, arrays: list[Any]) -> Any:
+    """A tree of ``tree``'s containers (dicts, lists, tuples) holding ``arrays`` in the order
+    :func:`flatten_params` visits its leaves (what a rule hands a user's function that takes
+    a tree like the parameters: a Hessian-vector product's vector).
+
+    >>> rebuild({"a": 1.0, "b": [2.0, 3.0]}, [10, 20, 30])
+    {'a': 10, 'b': [20, 30]}
+    """
+    left = iter(arrays)
+
+    def visit(node: Any) -> Any:
+        children = _items(node)
+        if children is None:
+            return next(left)
+        if isinstance(node, Mapping):
+            return {k: visit(child) for k, child in children}
+        rebuilt = [visit(child) for _, child in children]
+        return tuple(rebuilt) if isinstance(node, tuple) else rebuilt
+
+    return visit(tree)
+
 # ---------------------------------------------------------------- structure, for cached plans
 #: ``structure(tree)``: the containers of a tree in the order :func:`flatten_params` visits
 #: them, ``(parent, key, type, keys)`` each (``keys``: a dict's keys, or a sequence's length),

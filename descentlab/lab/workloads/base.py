@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError
+from ..spec import check_takes_gradients
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def check_fresh(optimizer: Any) -> None:
     if getattr(optimizer, "step", 0):
         raise InputError(f"the optimizer has already made {optimizer.step} updates: give "
                          f"each run a fresh one")
+    check_takes_gradients(optimizer, "a workload")
 
 
 class Task:
