@@ -89,6 +89,7 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "laprop": (pytorch_optimizer.LaProp, {}),
     "clion": (pytorch_optimizer.Lion, {"weight_decouple": "decoupled_weight_decay"}),
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
+    "soap": (pytorch_optimizer.SOAP, {}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -107,6 +108,8 @@ DIFFERENCES = {
 #: always does what that default does, with no setting of its own).
 ALWAYS = {
     ("laprop", "weight_decouple"): (True, "LaProp decays after its step, decoupled"),
+    ("soap", "data_format"): ("channels_first", "every axis is its own factor, in its own "
+                              "order (the layout matters only to merge_dims)"),
 }
 
 #: References with no default to compare (a rule optax defines by its required arguments).
@@ -120,6 +123,7 @@ ELSEWHERE = {
     ("sgd", "dampening"): "dampening belongs to Momentum",
     ("sgd", "nesterov"): "torch's SGD with nesterov=True is Nesterov",
     ("nesterov", "dampening"): "Nesterov's step has no dampening (torch requires 0)",
+    ("soap", "merge_dims"): "every axis is its own factor (merging small axes is not offered)",
     ("clion", "fixed_decay"): "Lion's decay is 1 − ηλ (pytorch-optimizer's default); "
                               "the 1 − λ form is not offered",
 }
@@ -130,6 +134,7 @@ SAME_MEANING = {
     ("schedule_free_sgd", "weight_decay"): (None, 0.0),  # optax: None adds no decay
     ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
     ("schedule_free_adamw", "warmup_steps"): (None, 0),
+    ("soap", "shampoo_beta"): (None, 0.95),  # pytorch-optimizer: None is β2 (0.95)
 }
 
 
