@@ -90,6 +90,7 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "clion": (pytorch_optimizer.Lion, {"weight_decouple": "decoupled_weight_decay"}),
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
     "soap": (pytorch_optimizer.SOAP, {}),
+    "shampoo": (pytorch_optimizer.Shampoo, {"weight_decouple": "decoupled_weight_decay"}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).

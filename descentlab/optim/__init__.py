@@ -8,7 +8,8 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
 ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
 momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
-rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 soap yogi
+rprop schedule_free_adamw schedule_free_sgd sgd shampoo sign_sgd signum simplified_ademamix sm3
+soap yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -68,6 +69,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
+from .shampoo import Shampoo
 from .sign import SignSGD, Signum
 from .simplified_ademamix import SimplifiedAdEMAMix
 from .sm3 import SM3
@@ -96,7 +98,8 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "SOAP", "Optimizer",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "SOAP", "Shampoo",
+    "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",

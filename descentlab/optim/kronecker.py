@@ -12,6 +12,8 @@ for matrices and reach higher-dimensional parameters this way.
 >>> m = np.array([[0.0, 1.0], [1.0, 0.0]])
 >>> cycle_products(g, [m.T, None]).tolist()   # axis 0 swapped, axis 1 untouched
 [[3.0, 4.0, 5.0], [0.0, 1.0, 2.0]]
+>>> mode_product(g, m, 0).tolist()
+[[3.0, 4.0, 5.0], [0.0, 1.0, 2.0]]
 """
 
 from __future__ import annotations
@@ -36,4 +38,9 @@ def cycle_products(x: np.ndarray, mats: Sequence[np.ndarray | None]) -> np.ndarr
     return x
 
 
-__all__ = ["axis_statistic", "cycle_products"]
+def mode_product(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
+    """x ×ᵢ M: every fibre of ``x`` along ``axis`` multiplied by M."""
+    return np.moveaxis(np.tensordot(m, x, axes=([1], [axis])), 0, axis)
+
+
+__all__ = ["axis_statistic", "cycle_products", "mode_product"]

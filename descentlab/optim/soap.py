@@ -83,7 +83,7 @@ class SOAP(AdamFamily):
     """
 
     name = "soap"
-    lineage = Lineage(("adam",), "Adam in Shampoo's eigenbasis", 2024,
+    lineage = Lineage(("adam", "shampoo"), "Adam in Shampoo's eigenbasis", 2024,
                       "Vyas et al. 2024")
     nonnegative_slots = ("v",)
     decays_in_rule = True
