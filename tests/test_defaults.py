@@ -26,7 +26,8 @@ from descentlab import optim
 #: (optax's masks and state dtypes: docs/optimizers.md says so) — no number to compare.
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "accumulator_dtype",
-                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype"}
+                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype",
+                  "precondition_dtype"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -91,6 +92,9 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
     "soap": (pytorch_optimizer.SOAP, {}),
     "shampoo": (pytorch_optimizer.Shampoo, {"weight_decouple": "decoupled_weight_decay"}),
+    "psgd_kron": (pytorch_optimizer.Kron, {
+        "weight_decouple": "decoupled_weight_decay",
+        "pre_conditioner_update_probability": "update_probability"}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).

@@ -118,8 +118,9 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: full-matrix AdaGrad's H^(-1/2) comes from eigh (G stays exact: tests/test_adagrad_full.py),
 #: NovoGrad's v is one number per array (the exact trace keeps slots per coordinate), MADGRAD
 #: takes a cube root (exact numbers here are rationals and square roots); Shampoo's roots
-#: Lᵢ^(−1/2k) come from an SVD.
-NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "shampoo")
+#: Lᵢ^(−1/2k) come from an SVD; PSGD Kron's refit divides by norms of a random probe.
+NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "shampoo",
+             "psgd_kron")
 
 
 @pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()

@@ -7,9 +7,9 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> print(*optim.available())
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
 ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
-rprop schedule_free_adamw schedule_free_sgd sgd shampoo sign_sgd signum simplified_ademamix sm3
-soap yogi
+momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent psgd_kron
+radam rmsprop rprop schedule_free_adamw schedule_free_sgd sgd shampoo sign_sgd signum
+simplified_ademamix sm3 soap yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -47,6 +47,7 @@ from .nadam import Nadam
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
+from .psgd_kron import PSGDKron
 from .radam import RAdam
 from .registry import (
     ALIASES,
@@ -99,7 +100,7 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "SOAP", "Shampoo",
-    "Optimizer",
+    "PSGDKron", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
