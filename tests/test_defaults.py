@@ -27,7 +27,9 @@ from descentlab import optim
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "accumulator_dtype",
                   "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype",
-                  "precondition_dtype"}
+                  "precondition_dtype",
+                  # GaLore's base is Adam, its matrices 2-D parameters (galore.py says so)
+                  "base_optimizer", "weight_dimension_numbers"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -95,6 +97,7 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "psgd_kron": (pytorch_optimizer.Kron, {
         "weight_decouple": "decoupled_weight_decay",
         "pre_conditioner_update_probability": "update_probability"}),
+    "galore": (optax.contrib.galore, {}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).

@@ -6,9 +6,9 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> from descentlab import optim
 >>> print(*optim.available())
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
-ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent psgd_kron
-radam rmsprop rprop schedule_free_adamw schedule_free_sgd sgd shampoo sign_sgd signum
+ademamix adopt amsgrad asgd cadamw clion cocob fromage galore lamb laprop lars lbfgs lion
+madgrad momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent
+psgd_kron radam rmsprop rprop schedule_free_adamw schedule_free_sgd sgd shampoo sign_sgd signum
 simplified_ademamix sm3 soap yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
@@ -36,6 +36,7 @@ from .cocob import COCOB
 from .describe import describe
 from .flat import FlatParams
 from .fromage import Fromage
+from .galore import GaLore
 from .groups import Groups
 from .laprop import LaProp
 from .lbfgs import LBFGS
@@ -100,7 +101,7 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "SOAP", "Shampoo",
-    "PSGDKron", "Optimizer",
+    "PSGDKron", "GaLore", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
