@@ -32,7 +32,10 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
                   "opaque_mode", "batch_axis_name",
                   # Sophia: the estimator is Hutchinson's (optax's default), its probes
                   # from a seed (docs/optimizers.md)
-                  "hessian_diagonal_fn"}
+                  "hessian_diagonal_fn",
+                  "precondition_dtype",
+                  # GaLore's base is Adam, its matrices 2-D parameters (galore.py says so)
+                  "base_optimizer", "weight_dimension_numbers"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -100,6 +103,12 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "momo_adam": (optax.contrib.momo_adam, {}),
     "sam": (optax.contrib.sam, {}),
     "sophia": (optax.contrib.sophia, {}),
+    "soap": (pytorch_optimizer.SOAP, {}),
+    "shampoo": (pytorch_optimizer.Shampoo, {"weight_decouple": "decoupled_weight_decay"}),
+    "psgd_kron": (pytorch_optimizer.Kron, {
+        "weight_decouple": "decoupled_weight_decay",
+        "pre_conditioner_update_probability": "update_probability"}),
+    "galore": (optax.contrib.galore, {}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -120,6 +129,8 @@ ALWAYS = {
     ("laprop", "weight_decouple"): (True, "LaProp decays after its step, decoupled"),
     ("sam", "reset_state"): (True, "SAM's adversarial step (normalised ascent) has no "
                                    "state to reset"),
+    ("soap", "data_format"): ("channels_first", "every axis is its own factor, in its own "
+                              "order (the layout matters only to merge_dims)"),
 }
 
 #: References with no default to compare (a rule optax defines by its required arguments).
@@ -133,6 +144,7 @@ ELSEWHERE = {
     ("sgd", "dampening"): "dampening belongs to Momentum",
     ("sgd", "nesterov"): "torch's SGD with nesterov=True is Nesterov",
     ("nesterov", "dampening"): "Nesterov's step has no dampening (torch requires 0)",
+    ("soap", "merge_dims"): "every axis is its own factor (merging small axes is not offered)",
     ("clion", "fixed_decay"): "Lion's decay is 1 − ηλ (pytorch-optimizer's default); "
                               "the 1 − λ form is not offered",
     ("sophia", "verbose"): "Sophia prints nothing (the win rate is optax's diagnostic)",
@@ -145,6 +157,7 @@ SAME_MEANING = {
     ("schedule_free_sgd", "weight_decay"): (None, 0.0),  # optax: None adds no decay
     ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
     ("schedule_free_adamw", "warmup_steps"): (None, 0),
+    ("soap", "shampoo_beta"): (None, 0.95),  # pytorch-optimizer: None is β2 (0.95)
 }
 
 

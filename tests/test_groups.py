@@ -199,9 +199,10 @@ def test_used_optimizers_are_refused():
 # Muon updates matrices only (these parameters include vectors) and L-BFGS needs a closure:
 # tests/test_optim_torch_more.py covers both (Groups refuse every rule that needs a closure:
 # tests/test_optim_closure.py). adagrad_full preconditions all of its parameters with one
-# matrix, so groups make it block-diagonal: tests/test_adagrad_full.py.
+# matrix, so groups make it block-diagonal: tests/test_adagrad_full.py. PSGD Kron draws its
+# probes per optimizer, in parameter order: a group draws its own.
 @pytest.mark.parametrize("name", [n for n in optim.available()
-                                  if n not in ("muon", "lbfgs", "adagrad_full")
+                                  if n not in ("muon", "lbfgs", "adagrad_full", "psgd_kron")
                                   and not getattr(optim.get_class(n), "needs_closure", False)])
 def test_every_optimizer_clones_into_groups(name):
     """A group of a dict of overrides is the base rebuilt with them: same numbers as the base

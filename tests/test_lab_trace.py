@@ -117,9 +117,12 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: float), Muon takes matrices only, L-BFGS needs a closure (see the test after this one),
 #: full-matrix AdaGrad's H^(-1/2) comes from eigh (G stays exact: tests/test_adagrad_full.py),
 #: NovoGrad's v is one number per array (the exact trace keeps slots per coordinate), MADGRAD
-#: takes a cube root (exact numbers here are rationals and square roots); the rules that need
-#: a closure compute their step from the loss over all parameters (a float trace: below).
-NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad",
+#: takes a cube root (exact numbers here are rationals and square roots); Shampoo's roots
+#: Lᵢ^(−1/2k) come from an SVD; PSGD Kron's refit divides by norms of a random probe; the
+#: rules that need a closure compute their step from the loss over all parameters (a float
+#: trace: below).
+NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "shampoo",
+             "psgd_kron",
              *(n for n in __import__("descentlab").optim.available()
                if getattr(__import__("descentlab").optim.get_class(n), "needs_closure", False)))
 

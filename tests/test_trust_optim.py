@@ -161,9 +161,11 @@ def make(name, **kwargs):
 
 def run(opt, steps=4, seed=0, scales=(1.0,)):
     """``steps`` updates from a seeded start; gradient t is scaled by scales[t % len]
-    (a 4×3 matrix for Muon, which updates matrices only; a vector of 5 otherwise)."""
+    (a 4×3 matrix for Muon, which updates matrices only, PSGD Kron, whose decay, balancing
+    and triangular solves apply to matrices only, and GaLore, whose scale does; a vector of 5
+    otherwise)."""
     rng = np.random.default_rng(seed)
-    shape = (4, 3) if isinstance(opt, optim.Muon) else (5,)
+    shape = (4, 3) if isinstance(opt, optim.Muon | optim.PSGDKron | optim.GaLore) else (5,)
     p = rng.standard_normal(shape)
     for t in range(steps):
         step(opt, p, scales[t % len(scales)] * rng.standard_normal(shape))

@@ -4,12 +4,9 @@ Every module of the package is imported, so an optimizer class registers itself 
 defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 >>> from descentlab import optim
->>> print(*optim.available())
-acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
-ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-momentum momo momo_adam muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent
-polyak_sgd radam rmsprop rprop sam schedule_free_adamw schedule_free_sgd sgd sign_sgd signum
-simplified_ademamix sm3 sophia yogi
+>>> names = optim.available()      # every registered name, sorted (aliases included)
+>>> names[:4], "adam" in names, "amsgrad" in names
+(['acprop', 'adabelief', 'adadelta', 'adafactor'], True, True)
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -37,6 +34,7 @@ from .cocob import COCOB
 from .describe import describe
 from .flat import FlatParams
 from .fromage import Fromage
+from .galore import GaLore
 from .groups import Groups
 from .laprop import LaProp
 from .lbfgs import LBFGS
@@ -50,6 +48,7 @@ from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
 from .polyak import PolyakSGD
+from .psgd_kron import PSGDKron
 from .radam import RAdam
 from .references import Reference
 from .registry import (
@@ -74,9 +73,11 @@ from .rprop import Rprop
 from .sam import SAM
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
+from .shampoo import Shampoo
 from .sign import SignSGD, Signum
 from .simplified_ademamix import SimplifiedAdEMAMix
 from .sm3 import SM3
+from .soap import SOAP
 from .sophia import Sophia
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
@@ -103,7 +104,8 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
-    "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "Optimizer",
+    "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "SOAP", "Shampoo", "PSGDKron",
+    "GaLore", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
