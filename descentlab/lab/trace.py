@@ -41,7 +41,6 @@ import numpy as np
 
 from .. import optim
 from ..errors import InputError
-from ..optim.closure import ClosureRule
 from ..optim.tree import ROOT
 from .engine import value_and_grad
 from .exact import NotSimple, Surd, TooLarge, eps_limit
@@ -367,7 +366,7 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
                          f"{problem.dim}-D")
     note = ""
     opt = build_optimizer(optimizer)  # a rejected value names the spec and the keyword
-    closure_rule = isinstance(opt, ClosureRule)
+    closure_rule = getattr(type(opt), "needs", None) is not None  # optim/closure.py's rules
     if getattr(opt, "needs_closure", False):
         if exact:
             why = ("its step is computed from the loss over all parameters" if closure_rule
