@@ -199,8 +199,11 @@ def test_used_optimizers_are_refused():
 # Muon updates matrices only (these parameters include vectors) and L-BFGS needs a closure:
 # tests/test_optim_torch_more.py covers both. adagrad_full preconditions all of its parameters
 # with one matrix, so groups make it block-diagonal: tests/test_adagrad_full.py.
+# A rule with a rule-wide pre-pass (DoG, Prodigy, ...) takes its norms per group, as the DoG
+# authors' param groups do: tests/test_lrfree.py.
 @pytest.mark.parametrize("name", [n for n in optim.available()
-                                  if n not in ("muon", "lbfgs", "adagrad_full")])
+                                  if n not in ("muon", "lbfgs", "adagrad_full")
+                                  and not optim.get_class(n).overrides("prepass")])
 def test_every_optimizer_clones_into_groups(name):
     """A group of a dict of overrides is the base rebuilt with them: same numbers as the base
     when nothing is overridden, for every registered optimizer."""

@@ -32,7 +32,9 @@ from .base import Optimizer, accepted_arguments
 from .cautious import CAdamW, CLion
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .cocob import COCOB
+from .dadapt_adamw import DAdaptAdamW
 from .describe import describe
+from .dog import DoG, DoWG
 from .flat import FlatParams
 from .fromage import Fromage
 from .groups import Groups
@@ -41,11 +43,13 @@ from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
+from .mechanize import Mechanize
 from .muon import Muon
 from .nadam import Nadam
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
+from .prodigy import Prodigy
 from .radam import RAdam
 from .registry import (
     ALIASES,
@@ -95,7 +99,8 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "Optimizer",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "DoG", "DoWG",
+    "Prodigy", "DAdaptAdamW", "Mechanize", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
