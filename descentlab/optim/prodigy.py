@@ -122,10 +122,10 @@ class Prodigy(Optimizer):
         d, d_max, d0 = globals_["d"], globals_["d_max"], self.d0
         beta3 = math.sqrt(h.beta2) if self.beta3 is None else self.beta3
         dlr = d * h.lr * d_step_factor(self.use_bias_correction, h)
-        s_coef = (d / d0) * (d if self.safeguard_warmup else dlr)
+        s_coef = d if self.safeguard_warmup else dlr
         numerator = beta3 * globals_["numerator"] + (d / d0) * dlr * sums.vdot(
             (g for _, g, _ in leaves), (sums.start_of(p, s, h) - p for p, _, s in leaves))
-        s_l1 = sums.l1(beta3 * s["s"] + s_coef * g for _, g, s in leaves)
+        s_l1 = sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
         d_new = d
         if s_l1 > 0:
             d_hat = h.d_coef * numerator / s_l1
@@ -145,11 +145,12 @@ class Prodigy(Optimizer):
         v *= h.beta2
         v += (1 - h.beta2) * dg * dg
         s *= h.beta3
-        s += h.s_coef * g
-        if self.decoupled_weight_decay:
-            p -= (h.weight_decay * h.dlr) * p
+        s += h.s_coef * dg / self.d0
         denominator = np.sqrt(v) + h.d_new * h.eps
         if self.new_d_without_momentum and np.all(h.beta1 == 0):  # the authors' code
-            p -= (h.dlr * h.d_new) * g / denominator
+            step = (h.dlr * h.d_new) * g / denominator
         else:
-            p -= h.dlr * m / denominator
+            step = h.dlr * m / denominator
+        if self.decoupled_weight_decay:
+            step = h.weight_decay * h.dlr * p + step
+        p -= step
