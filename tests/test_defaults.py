@@ -14,8 +14,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import dadaptation
 import madgrad
 import optax
+import prodigyopt
 import pytest
 import pytorch_optimizer
 import torch
@@ -26,7 +28,8 @@ from descentlab import optim
 #: (optax's masks and state dtypes: docs/optimizers.md says so) — no number to compare.
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "accumulator_dtype",
-                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype"}
+                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype",
+                  "fsdp_in_use", "slice_p", "log_every"}  # (prodigyopt's, dadaptation's)
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -89,6 +92,12 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "laprop": (pytorch_optimizer.LaProp, {}),
     "clion": (pytorch_optimizer.Lion, {"weight_decouple": "decoupled_weight_decay"}),
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
+    # the learning-rate-free rules: optax's, or the authors' where they are the default
+    "dog": (optax.contrib.dog, {"init_step": ("init_step", "init_value")}),
+    "dowg": (optax.contrib.dowg, {}),
+    "prodigy": (prodigyopt.Prodigy, {"decouple": "decoupled_weight_decay"}),
+    "dadapt_adamw": (dadaptation.DAdaptAdam, {"decouple": "decoupled_weight_decay"}),
+    "mechanize": (optax.contrib.mechanize, {}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -101,6 +110,9 @@ DIFFERENCES = {
     ("amsgrad", "amsgrad"): (True, "the alias is Adam(amsgrad=True)"),
     ("clion", "weight_decay"): (1e-3, "Lion's default here is optax's (lion's too); "
                                       "pytorch-optimizer's is 0"),
+    ("dadapt_adamw", "decoupled_weight_decay"): (True, "the name is AdamW: optax's "
+                                                       "dadapt_adamw and the authors' "
+                                                       "DAdaptAdam(decouple=True) decay so"),
 }
 
 #: (descentlab name, reference setting) → (the reference's default, why descentlab's class
@@ -130,6 +142,10 @@ SAME_MEANING = {
     ("schedule_free_sgd", "weight_decay"): (None, 0.0),  # optax: None adds no decay
     ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
     ("schedule_free_adamw", "warmup_steps"): (None, 0),
+    ("dog", "weight_decay"): (None, 0.0),  # optax: None adds no decay
+    ("dowg", "weight_decay"): (None, 0.0),
+    ("prodigy", "growth_rate"): (math.inf, None),  # None: no bound
+    ("dadapt_adamw", "growth_rate"): (math.inf, None),
 }
 
 

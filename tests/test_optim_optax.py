@@ -303,7 +303,7 @@ def case_prodigy(safeguard=False, beta3=False, beta1_zero=False):
             _u(rng, 0.0, 0.1)
         ours = optim.Prodigy(lr, b1, b2, b3, eps, wd, d0=d0, d_coef=coef,
                              safeguard_warmup=safeguard, use_bias_correction=True,
-                             new_d_without_momentum=False)
+                             form="optax")
         hyper = dict(learning_rate=lr, betas=(b1, b2), eps=eps, estim_lr0=d0,
                      estim_lr_coef=coef, weight_decay=wd)
         if beta3:

@@ -196,7 +196,7 @@ BITING = {("adafactor", "eps1"): 100.0}
 #: Options that change the arithmetic only beside another setting: Prodigy's safeguard puts d
 #: in place of d·η·c (equal at η = 1 without bias correction) and its β1 = 0 form needs β1 = 0.
 ALONGSIDE = {("prodigy", "safeguard_warmup"): {"lr": 0.5},
-             ("prodigy", "new_d_without_momentum"): {"beta1": 0.0}}
+             ("prodigy", "form"): {"beta1": 0.0}}
 
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)

@@ -10,7 +10,7 @@ import numpy as np
 from . import sums
 from .adam import AdamFamily
 from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Flag, Hyper, Number
+from .hyperparams import POSITIVE, UNIT, Choice, Flag, Hyper, Number
 from .lineage import Lineage
 from .moments import bias_correction
 from .registry import register
@@ -49,13 +49,15 @@ class Prodigy(Optimizer):
     Weight decay is decoupled (λ·η̂·x, both references' default); ``decoupled_weight_decay=
     False`` is the authors' ``decouple=False`` (L2 in the gradient). A step whose ‖s‖₁ is 0
     (only zero gradients so far) keeps d, as the authors' code does (optax's would be nan).
-    With β1 = 0 the authors' code steps along :math:`\hat\eta_t d_{t+1} g_t` (the new d;
-    ``new_d_without_momentum=True``), optax's along :math:`m_t = d_t g_t` (``False``).
+    ``form`` chooses whose arithmetic where the two references differ: with β1 = 0 the
+    authors' code (``"prodigyopt"``) steps along :math:`\hat\eta_t d_{t+1} g_t` (the new d),
+    optax's (``"optax"``) along :math:`m_t = d_t g_t`; and the authors decay the parameter
+    and then step, optax sums the two first (a rounding apart, which these rules amplify).
 
     Defaults: ``lr=1.0, beta1=0.9, beta2=0.999, beta3=None, eps=1e-8, weight_decay=0, d0=1e-6,
     d_coef=1.0, growth_rate=None, use_bias_correction=False, safeguard_warmup=False,
-    new_d_without_momentum=True`` — the authors'. optax's form is ``use_bias_correction=True,
-    new_d_without_momentum=False`` (the second matters only at β1 = 0): ``optax.contrib.prodigy(lr,
+    form="prodigyopt"`` — the authors'. optax's is ``use_bias_correction=True,
+    form="optax"``: ``optax.contrib.prodigy(lr,
     (beta1, beta2), beta3, eps, estim_lr0=d0, estim_lr_coef=d_coef, weight_decay,
     safeguard_warmup)``. The default is the authors' because theirs is the reference
     implementation (optax's is a port that always corrects the bias).
@@ -92,14 +94,14 @@ class Prodigy(Optimizer):
     growth_rate = Number(POSITIVE, "bound on d's growth per step (None: ∞)", optional=True)
     use_bias_correction = Flag("Adam's bias correction in the step (optax's form)")
     safeguard_warmup = Flag("d instead of η̂ in s (the authors' advice with warm-up)")
-    new_d_without_momentum = Flag("with β1 = 0, step along d_{t+1}·g (the authors' code) "
-                                  "instead of m = d_t·g (optax's)")
+    form = Choice(("prodigyopt", "optax"), "whose arithmetic: the authors' or optax's (β1 = 0 "
+                  "and the order of the decay)")
 
     def __init__(self, lr: Any = 1.0, beta1: Any = 0.9, beta2: Any = 0.999,
                  beta3: float | None = None, eps: Any = 1e-8, weight_decay: Any = 0.0, *,
                  d0: float = 1e-6, d_coef: Any = 1.0, growth_rate: float | None = None,
                  use_bias_correction: bool = False, safeguard_warmup: bool = False,
-                 new_d_without_momentum: bool = True, maximize: bool = False,
+                 form: str = "prodigyopt", maximize: bool = False,
                  **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
@@ -107,7 +109,7 @@ class Prodigy(Optimizer):
         self.d0, self.d_coef, self.growth_rate = d0, d_coef, growth_rate
         self.use_bias_correction = use_bias_correction
         self.safeguard_warmup = safeguard_warmup
-        self.new_d_without_momentum = new_d_without_momentum
+        self.form = form
 
     @property
     def decays_in_rule(self) -> bool:  # type: ignore[override]
@@ -147,10 +149,13 @@ class Prodigy(Optimizer):
         s *= h.beta3
         s += h.s_coef * dg / self.d0
         denominator = np.sqrt(v) + h.d_new * h.eps
-        if self.new_d_without_momentum and np.all(h.beta1 == 0):  # the authors' code
+        authors = self.form == "prodigyopt"
+        if authors and np.all(h.beta1 == 0):  # the authors' code keeps no m then
             step = (h.dlr * h.d_new) * g / denominator
         else:
             step = h.dlr * m / denominator
-        if self.decoupled_weight_decay:
+        if self.decoupled_weight_decay and authors:  # decay, then step (two roundings)
+            p -= (h.weight_decay * h.dlr) * p
+        elif self.decoupled_weight_decay:  # optax: decay and step summed, then applied
             step = h.weight_decay * h.dlr * p + step
         p -= step
