@@ -364,3 +364,16 @@ def test_mechanize_bases_are_elementwise_rules_without_rule_wide_state():
         base = optim.create(name)
         assert not any(base.overrides(h) for h in ("begin_step", "init_globals", "prepass"))
         assert not getattr(base, "needs_closure", False)
+
+
+def test_they_race_on_a_surface_and_a_comma_list_is_told_apart(tmp_path, capsys):
+    from descentlab import cli
+
+    assert cli.main(["race", "--problem", "rosenbrock", "--optimizers", "prodigy", "dog",
+                     "dowg", "dadapt_adamw", "mechanize", "--steps", "40",
+                     "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("prodigy", "dog", "dowg", "dadapt_adamw", "mechanize"))
+    assert (tmp_path / "trajectories.csv").exists()
+    assert cli.main(["race", "--problem", "rosenbrock", "--optimizers", "prodigy,dog"]) == 2
+    assert "separated by spaces: prodigy dog" in capsys.readouterr().err
