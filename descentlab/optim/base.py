@@ -280,6 +280,13 @@ class Optimizer(Checkpointed, Guarded):
         the full update path every step (no :mod:`.plan`) and should not declare
         ``elementwise``: the lab stacks K runs as the rows of one array for element-wise
         rules, and the pre-pass's norms would mix them (K clones instead).
+
+        >>> from descentlab import optim
+        >>> opt = optim.DoG(init_step="distance", init_value=1.0, eps=0.0)
+        >>> opt.update({"a": np.zeros(1), "b": np.zeros(1)},
+        ...            {"a": np.array([3.0]), "b": np.array([4.0])})
+        >>> opt.globals["sum_sq"]   # ‖g‖² over both arrays, before either moved
+        25.0
         """
         return globals_
 
