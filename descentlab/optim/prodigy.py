@@ -56,11 +56,11 @@ class Prodigy(Optimizer):
 
     Defaults: ``lr=1.0, beta1=0.9, beta2=0.999, beta3=None, eps=1e-8, weight_decay=0, d0=1e-6,
     d_coef=1.0, growth_rate=None, use_bias_correction=False, safeguard_warmup=False,
-    form="prodigyopt"`` — the authors'. optax's is ``use_bias_correction=True,
-    form="optax"``: ``optax.contrib.prodigy(lr,
-    (beta1, beta2), beta3, eps, estim_lr0=d0, estim_lr_coef=d_coef, weight_decay,
-    safeguard_warmup)``. The default is the authors' because theirs is the reference
-    implementation (optax's is a port that always corrects the bias).
+    form="prodigyopt"`` — the authors'. optax's is ``use_bias_correction=True, form="optax"``:
+    ``optax.contrib.prodigy(lr, (beta1, beta2), beta3, eps, estim_lr0=d0,
+    estim_lr_coef=d_coef, weight_decay, safeguard_warmup)``. The default is the authors'
+    because theirs is the reference implementation (optax's is a port that always corrects
+    the bias).
 
     >>> params = {"x": np.array([1.0, -1.0])}
     >>> opt = Prodigy()
