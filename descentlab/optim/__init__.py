@@ -6,9 +6,10 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> from descentlab import optim
 >>> print(*optim.available())
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
-ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
-rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
+ademamix adopt amsgrad asgd cadamw clion cocob dadapt_adamw dog dowg fromage lamb laprop lars
+lbfgs lion madgrad mechanize momentum muon nadam nesterov novograd optimistic_adam
+optimistic_gradient_descent prodigy radam rmsprop rprop schedule_free_adamw schedule_free_sgd
+sgd sign_sgd signum simplified_ademamix sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
