@@ -14,8 +14,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import dadaptation
 import madgrad
 import optax
+import prodigyopt
 import pytest
 import pytorch_optimizer
 import torch
@@ -35,7 +37,8 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
                   "hessian_diagonal_fn",
                   "precondition_dtype",
                   # GaLore's base is Adam, its matrices 2-D parameters (galore.py says so)
-                  "base_optimizer", "weight_dimension_numbers"}
+                  "base_optimizer", "weight_dimension_numbers",
+                  "fsdp_in_use", "slice_p", "log_every"}  # (prodigyopt's, dadaptation's)
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -109,6 +112,12 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
         "weight_decouple": "decoupled_weight_decay",
         "pre_conditioner_update_probability": "update_probability"}),
     "galore": (optax.contrib.galore, {}),
+    # the learning-rate-free rules: optax's, or the authors' where they are the default
+    "dog": (optax.contrib.dog, {"init_step": ("init_step", "init_value")}),
+    "dowg": (optax.contrib.dowg, {}),
+    "prodigy": (prodigyopt.Prodigy, {"decouple": "decoupled_weight_decay"}),
+    "dadapt_adamw": (dadaptation.DAdaptAdam, {"decouple": "decoupled_weight_decay"}),
+    "mechanize": (optax.contrib.mechanize, {}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -121,6 +130,9 @@ DIFFERENCES = {
     ("amsgrad", "amsgrad"): (True, "the alias is Adam(amsgrad=True)"),
     ("clion", "weight_decay"): (1e-3, "Lion's default here is optax's (lion's too); "
                                       "pytorch-optimizer's is 0"),
+    ("dadapt_adamw", "decoupled_weight_decay"): (True, "the name is AdamW: optax's "
+                                                       "dadapt_adamw and the authors' "
+                                                       "DAdaptAdam(decouple=True) decay so"),
 }
 
 #: (descentlab name, reference setting) → (the reference's default, why descentlab's class
@@ -158,6 +170,10 @@ SAME_MEANING = {
     ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
     ("schedule_free_adamw", "warmup_steps"): (None, 0),
     ("soap", "shampoo_beta"): (None, 0.95),  # pytorch-optimizer: None is β2 (0.95)
+    ("dog", "weight_decay"): (None, 0.0),  # optax: None adds no decay
+    ("dowg", "weight_decay"): (None, 0.0),
+    ("prodigy", "growth_rate"): (math.inf, None),  # None: no bound
+    ("dadapt_adamw", "growth_rate"): (math.inf, None),
 }
 
 

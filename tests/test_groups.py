@@ -200,10 +200,13 @@ def test_used_optimizers_are_refused():
 # tests/test_optim_torch_more.py covers both (Groups refuse every rule that needs a closure:
 # tests/test_optim_closure.py). adagrad_full preconditions all of its parameters with one
 # matrix, so groups make it block-diagonal: tests/test_adagrad_full.py. PSGD Kron draws its
-# probes per optimizer, in parameter order: a group draws its own.
+# probes per optimizer, in parameter order: a group draws its own. A rule with a rule-wide
+# pre-pass (DoG, Prodigy, ...) takes its norms per group, as the DoG authors' param groups
+# do: tests/test_lrfree.py.
 @pytest.mark.parametrize("name", [n for n in optim.available()
                                   if n not in ("muon", "lbfgs", "adagrad_full", "psgd_kron")
-                                  and not getattr(optim.get_class(n), "needs_closure", False)])
+                                  and not getattr(optim.get_class(n), "needs_closure", False)
+                                  and not optim.get_class(n).overrides("prepass")])
 def test_every_optimizer_clones_into_groups(name):
     """A group of a dict of overrides is the base rebuilt with them: same numbers as the base
     when nothing is overridden, for every registered optimizer."""

@@ -266,6 +266,78 @@ def case_fromage(rng):
                                                             min_norm=min_norm), {}
 
 
+# ------------------------------------------------------------------ learning-rate-free rules
+def dog_with(learning_rate, init_value, eps, weight_decay, init_step):
+    """optax's dog with its init_step pair spelt as two arguments (the value traced)."""
+    return contrib.dog(learning_rate, (init_step, init_value), eps, weight_decay)
+
+
+def case_dog(init_step):
+    def case(rng):
+        lr, eps, wd = _u(rng, 0.5, 2.0), 10 ** _u(rng, -10, -4), _u(rng, 0.0, 0.1)
+        value = {"heuristic": 10 ** _u(rng, -6, -3), "distance": _u(rng, 0.01, 0.5),
+                 "learning_rate": _u(rng, 1e-3, 0.1)}[init_step]
+        return optim.DoG(lr, init_step, value, eps, wd), dog_with, dict(
+            learning_rate=lr, init_value=value, eps=eps, weight_decay=wd), {
+            "init_step": init_step}
+    return case
+
+
+def case_dowg(initial):
+    def case(rng):
+        lr, eps, wd = _u(rng, 0.5, 2.0), 10 ** _u(rng, -6, -2), _u(rng, 0.0, 0.1)
+        init = _u(rng, 0.01, 1.0) if initial else None
+        hyper = dict(learning_rate=lr, eps=eps, weight_decay=wd)
+        if initial:
+            hyper["init_estim_sq_dist"] = init
+        return optim.DoWG(lr, init, eps, wd), contrib.dowg, hyper, {}
+    return case
+
+
+def case_prodigy(safeguard=False, beta3=False, beta1_zero=False):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.5, 2.0), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.999)
+        b1 = 0.0 if beta1_zero else b1
+        b3 = _u(rng, 0.5, 0.99) if beta3 else None
+        eps, d0, coef, wd = 10 ** _u(rng, -8, -4), 10 ** _u(rng, -6, -2), _u(rng, 0.5, 2.0), \
+            _u(rng, 0.0, 0.1)
+        ours = optim.Prodigy(lr, b1, b2, b3, eps, wd, d0=d0, d_coef=coef,
+                             safeguard_warmup=safeguard, use_bias_correction=True,
+                             form="optax")
+        hyper = dict(learning_rate=lr, betas=(b1, b2), eps=eps, estim_lr0=d0,
+                     estim_lr_coef=coef, weight_decay=wd)
+        if beta3:
+            hyper["beta3"] = b3
+        return ours, contrib.prodigy, hyper, {"safeguard_warmup": safeguard}
+    return case
+
+
+def case_dadapt_adamw(rng):
+    lr, b1, b2 = _u(rng, 0.5, 2.0), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.999)
+    eps, d0, wd = 10 ** _u(rng, -8, -4), 10 ** _u(rng, -6, -2), _u(rng, 0.0, 0.1)
+    ours = optim.DAdaptAdamW(lr, b1, b2, eps, wd, d0=d0, use_bias_correction=True)
+    return ours, contrib.dadapt_adamw, dict(learning_rate=lr, betas=(b1, b2), eps=eps,
+                                            estim_lr0=d0, weight_decay=wd), {}
+
+
+def mechanize_with(learning_rate, weight_decay, eps, s_init, base, num_betas):
+    """optax's mechanize around optax's ``base`` at rate ``learning_rate`` (our "momentum" at
+    its default μ = 0.9 is optax's sgd with momentum=0.9)."""
+    inner = optax.sgd(learning_rate, momentum=0.9) if base == "momentum" else getattr(
+        optax, base)(learning_rate)
+    return contrib.mechanize(inner, weight_decay, eps, s_init, num_betas)
+
+
+def case_mechanize(base):
+    def case(rng):
+        lr, wd, eps = _u(rng, 0.01, 1.0), _u(rng, 0.0, 0.1), 10 ** _u(rng, -10, -6)
+        s_init, n = 10 ** _u(rng, -8, -4), int(rng.integers(1, 8))
+        ours = optim.Mechanize(base, lr, wd, eps, s_init=s_init, num_betas=n)
+        return ours, mechanize_with, dict(learning_rate=lr, weight_decay=wd, eps=eps,
+                                          s_init=s_init), {"base": base, "num_betas": n}
+    return case
+
+
 CASES = {
     "sign_sgd": case_sign_sgd,
     "signum": case_signum,
@@ -300,6 +372,20 @@ CASES = {
     "schedule_free_sgd(warmup_steps)": case_sf_sgd(7),
     "schedule_free_adamw": case_sf_adamw(None),
     "schedule_free_adamw(warmup_steps)": case_sf_adamw(7),
+    "dog": case_dog("heuristic"),
+    "dog(init_step=distance)": case_dog("distance"),
+    "dog(init_step=learning_rate)": case_dog("learning_rate"),
+    "dowg": case_dowg(False),
+    "dowg(init_estim_sq_dist)": case_dowg(True),
+    "prodigy(use_bias_correction)": case_prodigy(),
+    "prodigy(use_bias_correction, safeguard_warmup)": case_prodigy(safeguard=True),
+    "prodigy(use_bias_correction, beta3)": case_prodigy(beta3=True),
+    "prodigy(use_bias_correction, beta1=0)": case_prodigy(beta1_zero=True),
+    "dadapt_adamw(use_bias_correction)": case_dadapt_adamw,
+    "mechanize(base=adam)": case_mechanize("adam"),
+    "mechanize(base=sgd)": case_mechanize("sgd"),
+    "mechanize(base=lion)": case_mechanize("lion"),
+    "mechanize(base=momentum)": case_mechanize("momentum"),
 }
 
 

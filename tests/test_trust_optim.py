@@ -195,6 +195,11 @@ def _assignments():
 #: where ε₁² exceeds the second moment (here ~g² ≈ 1 to 100).
 BITING = {("adafactor", "eps1"): 100.0}
 
+#: Options that change the arithmetic only beside another setting: Prodigy's safeguard puts d
+#: in place of d·η·c (equal at η = 1 without bias correction) and its β1 = 0 form needs β1 = 0.
+ALONGSIDE = {("prodigy", "safeguard_warmup"): {"lr": 0.5},
+             ("prodigy", "form"): {"beta1": 0.0}}
+
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)
 @pytest.mark.parametrize("name, option, value",
@@ -218,7 +223,9 @@ def test_assignment_before_the_first_update_equals_the_constructor(name, option,
 
 #: Options whose effect needs a loss that quadratic_closure does not give (it is 0 at the
 #: start of every update): a loss below f* (Polyak's sps+), a lower bound worth re-estimating
-#: (MoMo's) — tests/test_optim_closure.py checks that they change the steps.
+#: (MoMo's) — tests/test_optim_closure.py checks that they change the steps. D-Adapt AdamW's
+#: growth_rate bounds a d that does not grow in these few random steps: its test against the
+#: authors' code (tests/test_lrfree.py) runs 100 steps.
 NEEDS_ANOTHER_LOSS = {("polyak_sgd", "variant"), ("momo", "adapt_lower_bound"),
                       ("momo_adam", "adapt_lower_bound")}
 
@@ -226,10 +233,12 @@ NEEDS_ANOTHER_LOSS = {("polyak_sgd", "variant"), ("momo", "adapt_lower_bound"),
 # nonfinite matters only for a non-finite gradient: test_optim_api's nonfinite tests.
 @pytest.mark.parametrize("name, option, value",
                          [a for a in _assignments() if a[1] != "nonfinite"
-                          and a[:2] not in NEEDS_ANOTHER_LOSS])
+                          and a[:2] not in NEEDS_ANOTHER_LOSS
+                          and a[:2] != ("dadapt_adamw", "growth_rate")])
 def test_assignment_mid_run_takes_effect_or_is_refused(name, option, value):
     cls = optim.OPTIMIZERS[name]
-    opt = make(name, weight_decay=0.1)  # so that the form of the decay matters
+    # weight decay so that the form of the decay matters
+    opt = make(name, weight_decay=0.1, **ALONGSIDE.get((name, option), {}))
     if option.startswith("clip"):
         value = 0.01  # a threshold small enough to bite
     run(opt, steps=2)
@@ -1025,6 +1034,8 @@ SQUARES = sorted((name, slot) for name in NAMES
 def test_a_checkpoint_with_a_negative_sum_of_squares_is_refused(name, slot):
     """Adam's v = −1 from a checkpoint used to give √(−1) = nan, silently."""
     kwargs = {"ams_bound" if name == "laprop" else "amsgrad": True} if slot == "v_max" else {}
+    if name == "dog":  # LDoG's per-array distance and gradient sum
+        kwargs = {"layerwise": True}
     opt = optim.create(name, **kwargs)
     g = np.array([[1.0, -2.0, 3.0], [0.5, 1.0, -1.0]])
     if slot == "variance":  # Adafactor's unfactored moment is that of vectors

@@ -90,6 +90,10 @@ def _parse(text: str) -> tuple[str, dict[str, tuple[str, int, int]]]:
     if not name:
         raise _error(text, 0, len(name_part), "missing optimizer name before ':'"
                      if sep else "empty optimizer spec")
+    pieces = [piece.strip() for piece in name.split(",")]
+    if len(pieces) > 1 and all(piece in optim.available() for piece in pieces):
+        raise _error(text, 0, len(name_part), "one spec per optimizer, separated by spaces: "
+                     f"{' '.join(pieces)} (commas separate the settings after ':')")
     if name not in optim.available():
         lead = len(name_part) - len(name_part.lstrip())
         raise _error(text, lead, len(name_part.strip()),

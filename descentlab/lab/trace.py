@@ -262,6 +262,9 @@ def _check_exact_supported(opt: optim.Optimizer) -> None:
     for k, v in opt.hyperparameters().items():
         if isinstance(v, np.ndarray):
             raise InputError(f"--exact needs {k} to be a number, not an array")
+    if opt.overrides("prepass"):
+        raise InputError(f"--exact cannot trace {type(opt).__name__}: its step size comes from "
+                         "norms over all parameters (square roots); trace it without --exact")
 
 
 class _ExactRun:

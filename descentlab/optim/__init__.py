@@ -31,7 +31,9 @@ from .cautious import CAdamW, CLion
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
 from .closure import ClosureRule
 from .cocob import COCOB
+from .dadapt_adamw import DAdaptAdamW
 from .describe import describe
+from .dog import DoG, DoWG
 from .flat import FlatParams
 from .fromage import Fromage
 from .galore import GaLore
@@ -41,6 +43,7 @@ from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
+from .mechanize import Mechanize
 from .momo import Momo, MomoAdam
 from .muon import Muon
 from .nadam import Nadam
@@ -48,6 +51,7 @@ from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
 from .polyak import PolyakSGD
+from .prodigy import Prodigy
 from .psgd_kron import PSGDKron
 from .radam import RAdam
 from .references import Reference
@@ -105,7 +109,7 @@ __all__ = [
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
     "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "SOAP", "Shampoo", "PSGDKron",
-    "GaLore", "Optimizer",
+    "GaLore", "DoG", "DoWG", "Prodigy", "DAdaptAdamW", "Mechanize", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",

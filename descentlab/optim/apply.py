@@ -68,6 +68,24 @@ def synced(opt: Any, slots: dict[str, np.ndarray] | None,
             else np.full(shape, opt.initial_value(s), dtype) for s, shape in shapes.items()}
 
 
+def prepass(opt: Any, leaves: list[Leaf], gs: list[np.ndarray],
+            h: SimpleNamespace) -> dict[str, Any]:
+    """The class's rule-wide pre-pass (:meth:`~.base.Optimizer.prepass`) over every leaf's
+    ``(p, g, state)`` as the rule will see them (working dtype, ``g`` through
+    :meth:`~.base.Optimizer.rule_gradient`, the state :func:`synced`); returns the new
+    globals. Modifies nothing of the optimizer: it runs before the update commits."""
+    items = []
+    for leaf, g in zip(leaves, gs):
+        p = leaf.array
+        dtype = work_dtype(p.dtype)
+        work = p if dtype is p.dtype else p.astype(dtype)
+        if g.dtype != dtype:
+            g = g.astype(dtype)
+        state = synced(opt, opt.state.get(leaf.path), p)
+        items.append((work, opt.rule_gradient(work, g, h), state))
+    return opt.prepass(items, dict(opt.globals or opt.init_globals()), h)
+
+
 def update_leaf(opt: Any, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
                 fused: bool = False, state: dict[str, np.ndarray] | None = None) -> None:
     """One parameter array: the fused kernel, or the readable rule block by block; a float16
@@ -200,5 +218,5 @@ def update_scalars(opt: Any, leaves: list[Leaf], gs: list[np.ndarray], h: Simple
         leaves[i].write_back()
 
 
-__all__ = ["Packed", "clipping", "clipped", "synced", "update_leaf", "tiles", "update_flat",
-           "scalar_pack", "update_scalars"]
+__all__ = ["Packed", "clipping", "clipped", "synced", "prepass", "update_leaf", "tiles",
+           "update_flat", "scalar_pack", "update_scalars"]

@@ -3,7 +3,7 @@
 An optimizer subclass declares its hyperparameters (:class:`Hyper` descriptors), its options
 (:class:`~.hyperparams.Option` descriptors), its state slots, and one method,
 :meth:`Optimizer.rule`, that updates one parameter array in place from its gradient; hooks
-(:meth:`~Optimizer.begin_step`, :meth:`~Optimizer.init_globals`,
+(:meth:`~Optimizer.begin_step`, :meth:`~Optimizer.prepass`, :meth:`~Optimizer.init_globals`,
 :meth:`~Optimizer.slot_shapes`, :meth:`~Optimizer.check_settings`, ...) cover what some
 rules need besides. The machinery lives beside it:
 
@@ -237,14 +237,22 @@ class Optimizer(Checkpointed, Guarded):
         weight decay (L2 into the gradient, or decoupled ``p ← p·(1 − η·λ)``), then
         :meth:`rule`. ``update`` calls it after its checks; the exact trace
         (:mod:`descentlab.lab.trace`) calls it on arrays of exact numbers."""
+        g = self.rule_gradient(p, g, h)  # (reads p before a decoupled decay changes it)
+        if self.decoupled_weight_decay and not self.decays_in_rule and _nonzero(
+                h.weight_decay):
+            p *= 1 - h.lr * h.weight_decay
+        self.rule(p, g, state, h)
+
+    def rule_gradient(self, p: np.ndarray, g: np.ndarray, h: Any) -> np.ndarray:
+        """``g`` as :meth:`rule` sees it: negated if ``maximize``, plus L2 weight decay
+        ``λ·p`` (unless the decay is decoupled or the rule's own); a new array when it
+        differs, else ``g`` itself."""
         if self.maximize:
             g = -g
-        if not self.decays_in_rule and _nonzero(h.weight_decay):
-            if self.decoupled_weight_decay:
-                p *= 1 - h.lr * h.weight_decay
-            else:
-                g = g + h.weight_decay * p
-        self.rule(p, g, state, h)
+        if not self.decoupled_weight_decay and not self.decays_in_rule and _nonzero(
+                h.weight_decay):
+            g = g + h.weight_decay * p
+        return g
 
     def derived(self, state: dict[str, np.ndarray], h: Any) -> dict[str, Any]:
         """Quantities of the equations that are not state (e.g. Adam's bias-corrected
@@ -253,6 +261,34 @@ class Optimizer(Checkpointed, Guarded):
 
     def begin_step(self, h: Any) -> None:
         """Rule-wide work done once per update, before :meth:`rule` (optional)."""
+
+    def prepass(self, leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
+                globals_: dict[str, Any], h: Any) -> dict[str, Any]:
+        """Rule-wide work over ALL parameters before any is updated (optional): norms and
+        dot products that the learning-rate-free rules (DoG, Prodigy, D-Adaptation, ...)
+        need before their first :meth:`rule` call.
+
+        ``leaves``: each parameter's ``(p, g, state)`` as :meth:`rule` will see them — ``p``
+        before this step (before a decoupled decay), ``g`` after clipping, ``maximize`` and
+        L2 weight decay (:meth:`rule_gradient`), ``state`` the slots as the rule will find
+        them (initial values at the first step). ``globals_``: the rule-wide state before
+        this step (:meth:`init_globals` at the first). Returns the rule-wide state after
+        this step (what ``self.globals`` becomes) and may put this step's scalars on ``h``
+        for :meth:`rule`. It must modify none of its arguments but ``h``: it runs after
+        every check and before anything changes, so an exception here leaves the
+        parameters, the state and the globals as they were. A class with a pre-pass takes
+        the full update path every step (no :mod:`.plan`) and should not declare
+        ``elementwise``: the lab stacks K runs as the rows of one array for element-wise
+        rules, and the pre-pass's norms would mix them (K clones instead).
+
+        >>> from descentlab import optim
+        >>> opt = optim.DoG(init_step="distance", init_value=1.0, eps=0.0)
+        >>> opt.update({"a": np.zeros(1), "b": np.zeros(1)},
+        ...            {"a": np.array([3.0]), "b": np.array([4.0])})
+        >>> opt.globals["sum_sq"]   # ‖g‖² over both arrays, before either moved
+        25.0
+        """
+        return globals_
 
     def initial_value(self, slot: str) -> float:
         """The value a state slot starts at (0 unless the rule says otherwise)."""
@@ -376,7 +412,7 @@ class Optimizer(Checkpointed, Guarded):
 
     @classmethod
     def overrides(cls, hook: str) -> bool:
-        """Whether the class has its own ``hook`` (``"begin_step"``, ``"init_globals"``):
+        """Whether the class has its own ``hook`` (``"begin_step"``, ``"prepass"``, ...):
         the pipeline skips the base's empty ones."""
         return getattr(cls, hook) is not getattr(Optimizer, hook)
 

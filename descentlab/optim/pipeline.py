@@ -5,7 +5,9 @@
    and check they broadcast and agree, check parameters do not share memory, choose the path
    per array (:func:`.fused.use_fused`), cast the gradients to the working dtype and check
    they are finite (the ``nonfinite`` policy) — all before anything is modified;
-2. clip copies of the gradients;
+2. clip copies of the gradients; a class with a rule-wide pre-pass
+   (:meth:`~.base.Optimizer.prepass`: norms, dot products over all parameters) runs it
+   here, before anything is modified;
 3. apply per leaf (:mod:`.apply`): the fused kernel, or the readable rule in
    cache-sized blocks; a :class:`~.flat.FlatParams` as its one flat buffer
    Python-float leaves packed into one array;
@@ -30,7 +32,15 @@ import numpy as np
 
 from ..errors import InputError
 from . import fused as fused_path
-from .apply import clipped, scalar_pack, synced, update_flat, update_leaf, update_scalars
+from .apply import (
+    clipped,
+    prepass,
+    scalar_pack,
+    synced,
+    update_flat,
+    update_leaf,
+    update_scalars,
+)
 from .checks import (
     check_no_overlap,
     check_structure,
@@ -127,14 +137,20 @@ def checked_steps(opt: Any, params: Any, grads: Any, step: Step | None,
                                             count + 1, stacklevel=4):
         opt.skipped_steps += 1
         return before
+    gs = clipped(opt, gs)
+    new_globals = None
+    if opt.overrides("prepass"):  # rule-wide sums over every leaf (if it raises, nothing
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            new_globals = prepass(opt, leaves, gs, h)  # has changed yet)
     # Every check has passed: from here on the update cannot fail half-way.
     if opt._shapes is None or any(d is None for _, d in opt._shapes.values()):
         opt._shapes = seen_of(leaves)
     for leaf in leaves:
         opt.state[leaf.path] = synced(opt, opt.state.get(leaf.path), leaf.array)
-    if not opt.globals:
+    if new_globals is not None:
+        opt.globals = new_globals
+    elif not opt.globals:
         opt.globals = opt.init_globals()
-    gs = clipped(opt, gs)
     scalars: dict[int, int] = {}
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
         opt.begin_step(h)

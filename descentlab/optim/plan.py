@@ -146,8 +146,8 @@ def make_plan(opt: Any, params: Any, grads: Any, leaves: list[Leaf], fused: list
     takes the full path again). ``hyper``: the values as resolved, before ``begin_step``
     could write onto ``h``."""
     p_shape, g_shape = structure(params), structure(grads)
-    if p_shape is None or g_shape is None:
-        return None
+    if p_shape is None or g_shape is None or opt.overrides("prepass"):
+        return None  # (a rule-wide pre-pass runs on the full path, every step)
     g_items = leaves_of(grads)
     paths = [leaf.path for leaf in leaves]
     where = {path: j for j, (path, _) in enumerate(g_items)}

@@ -1,0 +1,161 @@
+"""Prodigy: Adam whose step size d grows to an estimate of the distance to a solution."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import sums
+from .adam import AdamFamily
+from .base import Optimizer
+from .hyperparams import POSITIVE, UNIT, Choice, Flag, Hyper, Number
+from .lineage import Lineage
+from .moments import bias_correction
+from .registry import register
+
+
+def d_step_factor(use_bias_correction: bool, h: Any) -> Any:
+    """``√(1 − β2ᵗ)/(1 − β1ᵗ)`` with ``use_bias_correction`` (Adam's), else 1: the factor of
+    d·η in the D-adapted rules' step ``dlr`` (Prodigy, D-Adapt AdamW)."""
+    if not use_bias_correction:
+        return 1.0
+    return math.sqrt(bias_correction(h.beta2, h.t)) / bias_correction(h.beta1, h.t)
+
+
+@register
+class Prodigy(Optimizer):
+    r"""Prodigy (Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free
+    Learner", ICML 2024; arXiv:2306.06101): the authors' ``prodigyopt`` 1.1.2 ``Prodigy`` and
+    optax's ``optax.contrib.prodigy``.
+
+    With :math:`x_0` the parameters before the first update, :math:`d_0` = ``d0``, sums and
+    dot products over ALL parameters, and :math:`\hat\eta_t = d_t\,\eta_t\,c_t`
+    (:math:`c_t = \sqrt{1-\beta_2^t}/(1-\beta_1^t)` with ``use_bias_correction``, else 1):
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1)\, d_t g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2)\, d_t^2 g_t^2 \\
+        s_t = \beta_3 s_{t-1} + \tfrac{d_t}{d_0} \hat\eta_t\, g_t, \quad
+        r_t = \beta_3 r_{t-1} + \tfrac{d_t}{d_0} \hat\eta_t\, \langle g_t, x_0 - x_t\rangle \\
+        d_{t+1} = \max\Bigl(d_t,\ \kappa\, \frac{r_t}{\lVert s_t\rVert_1}\Bigr), \quad
+        x_{t+1} = x_t - \hat\eta_t \Bigl(\frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon}
+        + \lambda x_t\Bigr)
+
+    κ = ``d_coef``; β3 = √β2 unless given; the estimate is the running maximum (the authors'
+    ``growth_rate`` bounds its growth per step: :math:`d_{t+1} \le` growth · :math:`d_t`).
+    ``safeguard_warmup`` puts :math:`d_t` in place of :math:`\hat\eta_t` in :math:`s`.
+    Weight decay is decoupled (λ·η̂·x, both references' default); ``decoupled_weight_decay=
+    False`` is the authors' ``decouple=False`` (L2 in the gradient). A step whose ‖s‖₁ is 0
+    (only zero gradients so far) keeps d, as the authors' code does (optax's would be nan).
+    ``form`` chooses whose arithmetic where the two references differ: with β1 = 0 the
+    authors' code (``"prodigyopt"``) steps along :math:`\hat\eta_t d_{t+1} g_t` (the new d),
+    optax's (``"optax"``) along :math:`m_t = d_t g_t`; and the authors decay the parameter
+    and then step, optax sums the two first (a rounding apart, which these rules amplify).
+
+    Defaults: ``lr=1.0, beta1=0.9, beta2=0.999, beta3=None, eps=1e-8, weight_decay=0, d0=1e-6,
+    d_coef=1.0, growth_rate=None, use_bias_correction=False, safeguard_warmup=False,
+    form="prodigyopt"`` — the authors'. optax's is ``use_bias_correction=True, form="optax"``:
+    ``optax.contrib.prodigy(lr, (beta1, beta2), beta3, eps, estim_lr0=d0,
+    estim_lr_coef=d_coef, weight_decay, safeguard_warmup)``. The default is the authors'
+    because theirs is the reference implementation (optax's is a port that always corrects
+    the bias).
+
+    >>> params = {"x": np.array([1.0, -1.0])}
+    >>> opt = Prodigy()
+    >>> opt.update(params, {"x": np.array([1.0, -1.0])})   # first step: d₀·η·sign(g)
+    >>> params["x"].round(9), opt.globals["d"]
+    (array([ 1., -1.]), 1e-06)
+    """
+
+    name = "prodigy"
+    lineage = Lineage(("adam", "dog"), "d: estimated distance to a solution", 2024,
+                      "Mishchenko & Defazio 2024")
+    slots = ("m", "v", "s", "x0")
+    nonnegative_slots = ("v",)
+    equations: ClassVar[tuple[str, ...]] = (
+        "η̂ = d·η·c   (c = √(1 − β2ᵗ)/(1 − β1ᵗ) with use_bias_correction, else 1)",
+        "m ← β1·m + (1 − β1)·d·g,   v ← β2·v + (1 − β2)·d²·g²",
+        "s ← β3·s + (d/d0)·η̂·g,   r ← β3·r + (d/d0)·η̂·⟨g, x0 − x⟩   (over all parameters)",
+        "d ← max(d, κ·r/‖s‖₁)",
+        "x ← x − η̂·(m/(√v + d·ε) + λ·x)",
+    )
+
+    lr = Optimizer.lr.replace(doc="factor η on the adapted step d (1: no rate to tune)",
+                              search=(0.1, 10.0))
+    beta1 = AdamFamily.beta1.replace()
+    beta2 = AdamFamily.beta2.replace()
+    eps = AdamFamily.eps.replace(doc="ε of the denominator (times d)")
+    beta3 = Number(UNIT, "decay β3 of s and r (None: √β2)", optional=True)
+    d0 = Number(POSITIVE, "the first estimate d₀ (small)")
+    d_coef = Hyper(POSITIVE, "factor κ on the estimate (optax's estim_lr_coef)",
+                   search=(0.1, 10.0), tunable=False)
+    growth_rate = Number(POSITIVE, "bound on d's growth per step (None: ∞)", optional=True)
+    use_bias_correction = Flag("Adam's bias correction in the step (optax's form)")
+    safeguard_warmup = Flag("d instead of η̂ in s (the authors' advice with warm-up)")
+    form = Choice(("prodigyopt", "optax"), "whose arithmetic: the authors' or optax's (β1 = 0 "
+                  "and the order of the decay)")
+
+    def __init__(self, lr: Any = 1.0, beta1: Any = 0.9, beta2: Any = 0.999,
+                 beta3: float | None = None, eps: Any = 1e-8, weight_decay: Any = 0.0, *,
+                 d0: float = 1e-6, d_coef: Any = 1.0, growth_rate: float | None = None,
+                 use_bias_correction: bool = False, safeguard_warmup: bool = False,
+                 form: str = "prodigyopt", maximize: bool = False,
+                 **options: Any) -> None:
+        options.setdefault("decoupled_weight_decay", True)
+        super().__init__(lr, weight_decay, maximize=maximize, **options)
+        self.beta1, self.beta2, self.beta3, self.eps = beta1, beta2, beta3, eps
+        self.d0, self.d_coef, self.growth_rate = d0, d_coef, growth_rate
+        self.use_bias_correction = use_bias_correction
+        self.safeguard_warmup = safeguard_warmup
+        self.form = form
+
+    @property
+    def decays_in_rule(self) -> bool:  # type: ignore[override]
+        """Decoupled decay is λ·η̂·x (the rule's); L2 is the base's, in the gradient."""
+        return bool(self.decoupled_weight_decay)
+
+    def init_globals(self) -> dict[str, Any]:
+        return {"d": self.d0, "d_max": self.d0, "numerator": 0.0}
+
+    def prepass(self, leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
+                globals_: dict[str, Any], h: Any) -> dict[str, Any]:
+        d, d_max, d0 = globals_["d"], globals_["d_max"], self.d0
+        beta3 = math.sqrt(h.beta2) if self.beta3 is None else self.beta3
+        dlr = d * h.lr * d_step_factor(self.use_bias_correction, h)
+        s_coef = d if self.safeguard_warmup else dlr
+        numerator = beta3 * globals_["numerator"] + (d / d0) * dlr * sums.vdot(
+            (g for _, g, _ in leaves), (sums.start_of(p, s, h) - p for p, _, s in leaves))
+        s_l1 = sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
+        d_new = d
+        if s_l1 > 0:
+            d_hat = h.d_coef * numerator / s_l1
+            start = max(d, d_hat) if d == d0 else d
+            d_max = max(d_max, d_hat)
+            d_new = d_max if self.growth_rate is None else min(d_max, start * self.growth_rate)
+        h.d, h.dlr, h.d_new, h.s_coef, h.beta3 = d, dlr, d_new, s_coef, beta3
+        return {"d": d_new, "d_max": d_max, "numerator": numerator}
+
+    def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        m, v, s = state["m"], state["v"], state["s"]
+        if h.t == 1:
+            state["x0"][...] = p
+        dg = h.d * g
+        m *= h.beta1
+        m += (1 - h.beta1) * dg
+        v *= h.beta2
+        v += (1 - h.beta2) * dg * dg
+        s *= h.beta3
+        s += h.s_coef * dg / self.d0
+        denominator = np.sqrt(v) + h.d_new * h.eps
+        authors = self.form == "prodigyopt"
+        if authors and np.all(h.beta1 == 0):  # the authors' code keeps no m then
+            step = (h.dlr * h.d_new) * g / denominator
+        else:
+            step = h.dlr * m / denominator
+        if self.decoupled_weight_decay and authors:  # decay, then step (two roundings)
+            p -= (h.weight_decay * h.dlr) * p
+        elif self.decoupled_weight_decay:  # optax: decay and step summed, then applied
+            step = h.weight_decay * h.dlr * p + step
+        p -= step
