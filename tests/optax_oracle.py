@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from optax import contrib
 
 jax.config.update("jax_platforms", "cpu")
 
@@ -165,3 +166,28 @@ def optax_closure_trajectory(
              for k in params}
         ps = jax.device_get(fn(h, p, d, u))
     return [{k: np.asarray(ps[k][i]) for k in params} for i in range(steps)]
+
+
+# ------------------------------------------------------------------ optax's rules built as ours are
+def sam_of(learning_rate: Any, rho: Any, sync_period: int, momentum: Any = None,
+           nesterov: bool = False) -> Any:
+    """optax's SAM with an outer optax.sgd and the paper's inner normalised ascent."""
+    return contrib.sam(optax.sgd(learning_rate, momentum, nesterov),
+                       optax.chain(contrib.normalize(), optax.sgd(rho)),
+                       sync_period=sync_period, opaque_mode=True)
+
+
+def sophia_of(learning_rate: Any, **options: Any) -> Any:
+    """optax's Sophia (its defaults otherwise) estimating the Hessian's diagonal with the
+    probes passed in (:func:`injected_hutchinson`)."""
+    return contrib.sophia(learning_rate, hessian_diagonal_fn=injected_hutchinson(), **options)
+
+
+def mechanize_with(learning_rate: Any, base: str, weight_decay: Any = 0.01, eps: Any = 1e-8,
+                   s_init: Any = 1e-6, num_betas: int = 6) -> Any:
+    """optax's mechanize (its defaults otherwise) around optax's ``base`` at rate
+    ``learning_rate`` (our "momentum" at its default μ = 0.9 is optax's sgd with
+    momentum=0.9)."""
+    inner = optax.sgd(learning_rate, momentum=0.9) if base == "momentum" else getattr(
+        optax, base)(learning_rate)
+    return contrib.mechanize(inner, weight_decay, eps, s_init, num_betas)

@@ -145,8 +145,7 @@ def test_mechanize_learns_a_scale_and_matches_optax_while_it_does(base):
     """On gradients with a steady direction Mechanic's S grows by orders of magnitude (on the
     random gradients of tests/test_optim_optax.py it stays near s₀): optax to 1e-12 all the
     way."""
-    from optax_oracle import optax_trajectory
-    from test_optim_optax import mechanize_with
+    from optax_oracle import mechanize_with, optax_trajectory
 
     rng, params, grads = problem(f"mechanize-{base}", 0)
     drift = {k: rng.standard_normal(np.shape(v)) for k, v in params.items()}

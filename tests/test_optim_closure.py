@@ -6,9 +6,9 @@ The loss changes every step, as a mini-batch's would: with per-step data (a, b, 
     f_t(p) = Σ ½a(p − c)² + Σ b·sin p + ½(Σ s·p)² + C,  C = 1 + Σ|b|,
 
 over three parameter arrays of random shapes (the last term couples them all, so the
-Hessian is not diagonal). Its gradient and Hessian-vector product are written out below for
-descentlab's closure; optax differentiates the same formula with JAX. The parameters after
-every one of 100 steps agree to 1e-12 relative.
+Hessian is not diagonal). Its gradient and Hessian-vector product are written out for
+descentlab's closure in tests/closure_loss.py; optax differentiates the same formula with
+JAX. The parameters after every one of 100 steps agree to 1e-12 relative.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import copy
 import math
 import zlib
 
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from closure_loss import jax_loss, np_grad, np_hvp, np_loss, run_closure, step_data
 from optax import contrib
-from optax_oracle import injected_hutchinson, optax_closure_trajectory
+from optax_oracle import optax_closure_trajectory, sam_of, sophia_of
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
@@ -34,34 +34,6 @@ def _u(rng, lo, hi):
     return float(rng.uniform(lo, hi))
 
 
-# ------------------------------------------------------------------ the loss, both ways
-def jax_loss(p, d):
-    total, coupling = 0.0, 0.0
-    for k in sorted(p):
-        x = p[k]
-        total += jnp.sum(0.5 * d["a" + k] * (x - d["c" + k]) ** 2 + d["b" + k] * jnp.sin(x))
-        coupling += jnp.sum(d["s" + k] * x)
-    return total + 0.5 * coupling**2 + d["C"]
-
-
-def np_loss(p, d):
-    total = sum(float(np.sum(0.5 * d["a" + k] * (p[k] - d["c" + k]) ** 2
-                             + d["b" + k] * np.sin(p[k]))) for k in sorted(p))
-    coupling = sum(float(np.sum(d["s" + k] * p[k])) for k in sorted(p))
-    return total + 0.5 * coupling**2 + float(d["C"])
-
-
-def np_grad(p, d):
-    coupling = sum(float(np.sum(d["s" + k] * p[k])) for k in sorted(p))
-    return {k: d["a" + k] * (p[k] - d["c" + k]) + d["b" + k] * np.cos(p[k])
-            + coupling * d["s" + k] for k in p}
-
-
-def np_hvp(p, v, d):
-    sv = sum(float(np.sum(d["s" + k] * v[k])) for k in sorted(p))
-    return {k: (d["a" + k] - d["b" + k] * np.sin(p[k])) * v[k] + sv * d["s" + k] for k in p}
-
-
 def problem(name, seed):
     """Shapes fixed per case (one compilation), parameters and data per seed."""
     shape_rng = np.random.default_rng(zlib.crc32(name.encode()))
@@ -69,27 +41,8 @@ def problem(name, seed):
               for _ in range(3)]
     rng = np.random.default_rng(seed)
     params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
-    data = []
-    for _ in range(STEPS):
-        d = {}
-        for k, x in params.items():
-            d["a" + k] = rng.uniform(0.5, 2.0, x.shape)
-            d["b" + k] = rng.uniform(-0.5, 0.5, x.shape)
-            d["c" + k] = rng.standard_normal(x.shape)
-            d["s" + k] = 0.3 * rng.standard_normal(x.shape)
-        d["C"] = np.array(1.0 + sum(float(np.abs(d["b" + k]).sum()) for k in params))
-        data.append(d)
+    data = [step_data(rng, params) for _ in range(STEPS)]
     return rng, params, data
-
-
-def run_ours(opt, params, data, *, hvp=False, check=None):
-    ours = copy.deepcopy(params)
-    out = []
-    for d in data:
-        kwargs = {"hvp": lambda v, d=d: np_hvp(ours, v, d)} if hvp else {}
-        opt.update(ours, closure=lambda d=d: (np_loss(ours, d), np_grad(ours, d)), **kwargs)
-        out.append({k: v.copy() for k, v in ours.items()})
-    return out
 
 
 # ------------------------------------------------------------------ cases
@@ -138,13 +91,6 @@ def case_momo_adam(adapt):
     return case
 
 
-def sam_of(learning_rate, rho, sync_period, momentum=None, nesterov=False):
-    """optax's SAM with an outer optax.sgd and the paper's inner normalised ascent."""
-    return contrib.sam(optax.sgd(learning_rate, momentum, nesterov),
-                       optax.chain(contrib.normalize(), optax.sgd(rho)),
-                       sync_period=sync_period, opaque_mode=True)
-
-
 def case_sam(sync_period, momentum, nesterov=False):
     def case(rng):
         lr, rho, mu = _u(rng, 0.01, 0.3), _u(rng, 0.01, 0.5), _u(rng, 0.1, 0.9)
@@ -155,13 +101,6 @@ def case_sam(sync_period, momentum, nesterov=False):
         return ours, sam_of, hyper, {"sync_period": sync_period, "nesterov": nesterov}, \
             "grad_fn"
     return case
-
-
-def sophia_of(learning_rate, b1, b2, eps, weight_decay, gamma, clip_threshold=None,
-              update_interval=10):
-    return contrib.sophia(learning_rate, b1, b2, eps, weight_decay, gamma=gamma,
-                          clip_threshold=clip_threshold, update_interval=update_interval,
-                          hessian_diagonal_fn=injected_hutchinson())
 
 
 def case_sophia(clip, interval):
@@ -176,7 +115,8 @@ def case_sophia(clip, interval):
         hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, weight_decay=wd, gamma=gamma)
         if clip:
             hyper["clip_threshold"] = c
-        return ours, sophia_of, hyper, {"update_interval": interval}, "obj_fn"
+        static = {"update_interval": interval} | ({} if clip else {"clip_threshold": None})
+        return ours, sophia_of, hyper, static, "obj_fn"
     return case
 
 
@@ -211,7 +151,7 @@ def trajectories(name, seed):
                   for t in range(1, STEPS + 1)]
     expected = optax_closure_trajectory(make, params, jax_loss, data, extra=extra,
                                         hyper=hyper, static=static, probes=probes)
-    return run_ours(opt, params, data, hvp=extra == "obj_fn"), expected, params
+    return run_closure(opt, params, data, hvp=extra == "obj_fn"), expected, params
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -252,7 +192,8 @@ def test_each_option_changes_the_steps_on_the_test_loss(make, changed):
     for k, v in changed.items():
         setattr(other, k, v)
     hvp = isinstance(base, optim.Sophia)
-    a, b = run_ours(base, params, data[:30], hvp=hvp), run_ours(other, params, data[:30], hvp=hvp)
+    a = run_closure(base, params, data[:30], hvp=hvp)
+    b = run_closure(other, params, data[:30], hvp=hvp)
     assert any(not np.array_equal(a[-1][k], b[-1][k]) for k in params)
 
 

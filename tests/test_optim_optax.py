@@ -16,7 +16,7 @@ import numpy as np
 import optax
 import pytest
 from optax import contrib
-from optax_oracle import optax_trajectory
+from optax_oracle import mechanize_with, optax_trajectory
 
 from descentlab import optim
 
@@ -318,14 +318,6 @@ def case_dadapt_adamw(rng):
     ours = optim.DAdaptAdamW(lr, b1, b2, eps, wd, d0=d0, use_bias_correction=True)
     return ours, contrib.dadapt_adamw, dict(learning_rate=lr, betas=(b1, b2), eps=eps,
                                             estim_lr0=d0, weight_decay=wd), {}
-
-
-def mechanize_with(learning_rate, weight_decay, eps, s_init, base, num_betas):
-    """optax's mechanize around optax's ``base`` at rate ``learning_rate`` (our "momentum" at
-    its default μ = 0.9 is optax's sgd with momentum=0.9)."""
-    inner = optax.sgd(learning_rate, momentum=0.9) if base == "momentum" else getattr(
-        optax, base)(learning_rate)
-    return contrib.mechanize(inner, weight_decay, eps, s_init, num_betas)
 
 
 def case_mechanize(base):
