@@ -321,6 +321,16 @@ class Choice(Option):
         return {**super().describe(), "allowed": list(self.allowed), "optional": self.optional}
 
 
+#: Where PyTorch's and optax's forms of a rule differ (RAdam, Rprop, Adafactor, Muon), one
+#: option picks the reference: ``form="torch"`` (the default) or ``form="optax"``.
+FORMS = ("torch", "optax")
+
+
+def form_option(doc: str, *, fixed_once_started: bool = False) -> Choice:
+    """The ``form`` option of a class with a PyTorch and an optax form (:data:`FORMS`)."""
+    return Choice(FORMS, doc, fixed_once_started=fixed_once_started)
+
+
 class Number(Option):
     """A single number that is an option, not a hyperparameter (no arrays, no schedules):
     ``Number(NONNEGATIVE, "start of the accumulator")``; ``optional=True`` also takes ``None``

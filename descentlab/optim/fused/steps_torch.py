@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 
 from ..moments import bias_correction
-from .prelude import flat, prelude
+from .prelude import flat, numpy_rule, prelude
 
 
 def radam(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+    if opt.form == "optax":
+        return numpy_rule(opt, p, g, state, h)
     f = p.dtype.type
-    _, r = opt.rectification(h.beta2, h.t)
+    _, r = opt.rectification(h.beta2, h.t, h.threshold)
     from . import kernels_torch
     kernels_torch.radam(p, g, flat(state["m"]), flat(state["v"]), *prelude(opt, h, f),
                         f(1 - h.beta1), f(h.beta2), f(1 - h.beta2),
@@ -27,6 +29,8 @@ def radam(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
 
 
 def rprop(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+    if opt.form == "optax":
+        return numpy_rule(opt, p, g, state, h)
     f = p.dtype.type
     from . import kernels_torch
     kernels_torch.rprop(p, g, flat(state["prev"]), flat(state["step_size"]),

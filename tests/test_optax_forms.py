@@ -1,0 +1,158 @@
+"""optax's forms of RAdam, Rprop, Adafactor and Muon (``form="optax"``) against real optax
+0.2.8 in float64: random shapes, hyperparameters and 100 steps of random gradients, every
+option optax has for them, the parameters after every step within 1e-12 relative. PyTorch's
+forms stay the default (tests/test_optim_torch_more.py); here also: the fused path gives the
+rule's bits, checkpoints resume bit for bit, and bad settings are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import optax
+import pytest
+from helpers import assert_resume_is_bit_identical
+from optax_oracle import optax_trajectory
+from test_optim_optax import assert_close, problem
+
+from descentlab import optim
+from descentlab.errors import InputError
+
+STEPS = 100
+
+
+def _u(rng, lo, hi):
+    return float(rng.uniform(lo, hi))
+
+
+# Each case: rng → (ours, optax constructor, traced hyper, static options).
+def case_radam(nesterov, eps_root, threshold=None):
+    def case(rng):
+        lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.5, 0.999)
+        eps = 10 ** _u(rng, -10, -6)
+        er = 10 ** _u(rng, -10, -4) if eps_root else 0.0
+        tau = 5.0 if threshold is None else threshold
+        ours = optim.RAdam(lr, b1, b2, eps, form="optax", nesterov=nesterov, eps_root=er,
+                           threshold=tau)
+        return ours, optax.radam, dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, eps_root=er,
+                                       threshold=tau), {"nesterov": nesterov}
+    return case
+
+
+def case_rprop(rng):
+    lr, em, ep = _u(rng, 0.001, 0.1), _u(rng, 0.1, 0.9), _u(rng, 1.05, 2.0)
+    lo, hi = 10 ** _u(rng, -7, -3), _u(rng, 0.01, 1.0)
+    ours = optim.Rprop(lr, (em, ep), (lo, hi), form="optax")
+    return ours, optax.rprop, dict(learning_rate=lr, eta_minus=em, eta_plus=ep,
+                                   min_step_size=lo, max_step_size=hi), {}
+
+
+CASES = {
+    "radam": case_radam(False, False),
+    "radam(nesterov)": case_radam(True, False),
+    "radam(eps_root)": case_radam(False, True),
+    "radam(threshold=8.5)": case_radam(False, False, 8.5),
+    "radam(nesterov, eps_root, threshold=3)": case_radam(True, True, 3.0),
+    "rprop": case_rprop,
+}
+
+
+def run_case(name, seed):
+    rng, params, grads = problem(name, seed)
+    opt, make, hyper, static = CASES[name](rng)
+    return opt, params, grads, optax_trajectory(make, params, grads, hyper=hyper,
+                                                static=static)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_float64_matches_optax(name):
+    for seed in range(2):
+        opt, params, grads, expected = run_case(name, seed)
+        ours, moved = copy.deepcopy(params), False
+        for step, g in enumerate(grads):
+            opt.update(ours, g)
+            assert_close(ours, expected[step], f"{name} seed {seed} step {step + 1}")
+            moved = moved or any(not np.array_equal(ours[k], params[k]) for k in ours)
+        assert moved
+
+
+def test_optax_rprop_does_not_move_at_step_1_and_applies_the_previous_update():
+    """Written out: Δ₀ = 0.1; step 1 applies u₀ = 0 and makes u₁ = 0.1·sign(3); step 2
+    (same sign: Δ = 0.12) applies u₁ and makes u₂ = 0.12; step 3 (sign flip) applies 0."""
+    opt, p = optim.Rprop(0.1, form="optax"), {"x": np.array([1.0])}
+    seen = []
+    for g in (3.0, 5.0, -1.0, -1.0):
+        opt.update(p, {"x": np.array([g])})
+        seen.append(float(p["x"][0]))
+    # step 4: s = g·u₃ = 0 (u₃ = 0 after the flip): Δ stays 0.06, applies u₃ = 0
+    assert seen == pytest.approx([1.0, 0.9, 0.9, 0.9], abs=1e-15)
+    assert opt.state["x"]["step_size"][0] == pytest.approx(0.06, abs=1e-15)
+
+
+def test_optax_radam_switches_at_rho_equal_to_the_threshold():
+    """ρₜ for β2 = 0.5: ρ∞ = 3 and ρ₁ = 1, so τ = 1 rectifies at t = 1 in optax's form
+    (ρ ≥ τ) and not in PyTorch's (ρ > τ): r₁ = √((1−4)(1−2)·3 / ((3−4)(3−2)·1)) is
+    √(−9), nan: the rectified step is taken exactly where ρ ≥ τ."""
+    opt = optim.RAdam(0.1, 0.9, 0.5, threshold=1.0, form="optax")
+    x = {"x": np.array([1.0])}
+    with np.errstate(invalid="ignore"):
+        opt.update(x, {"x": np.array([2.0])})
+    assert np.isnan(x["x"][0])
+    torch_form, y = optim.RAdam(0.1, 0.9, 0.5, threshold=1.0), {"x": np.array([1.0])}
+    torch_form.update(y, {"x": np.array([2.0])})
+    assert y["x"][0] == pytest.approx(0.8, abs=1e-15)  # momentum SGD: η·m̂ = 0.1·2
+
+
+FUSED = {
+    "radam": lambda: optim.RAdam(0.01, 0.9, 0.99, form="optax", nesterov=True,
+                                 eps_root=1e-6, weight_decay=0.1),
+    "rprop": lambda: optim.Rprop(0.01, form="optax", weight_decay=0.1, maximize=True),
+}
+
+
+@pytest.mark.parametrize("name", list(FUSED))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_backend_gives_the_rules_bits(name, dtype):
+    """``backend="fused"`` on an optax form runs the readable rule (no kernel of its own):
+    the same bits as ``backend="numpy"`` on an array above the kernels' size threshold."""
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(40_000).astype(dtype)
+    grads = [rng.standard_normal(p0.size).astype(dtype) for _ in range(6)]
+    out = []
+    for backend in ("numpy", "fused"):
+        opt, p = FUSED[name](), p0.copy()
+        opt.backend = backend
+        for g in grads:
+            opt.update(p, g)
+        out.append(p)
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("name", list(FUSED))
+def test_resume_is_bit_identical(name, tmp_path):
+    assert_resume_is_bit_identical(FUSED[name], tmp_path / "ckpt.npz", seed=1)
+
+
+def test_optax_only_settings_are_refused_in_the_torch_form_and_change_nothing():
+    with pytest.raises(InputError, match="eps_root.*form='optax'"):
+        optim.RAdam(eps_root=1e-8)
+    with pytest.raises(InputError, match="nesterov.*form='optax'"):
+        optim.RAdam(nesterov=True)
+    opt = optim.RAdam(form="optax", nesterov=True)
+    with pytest.raises(InputError, match="nesterov.*form='optax'"):
+        opt.form = "torch"
+    assert opt.form == "optax"
+    with pytest.raises(InputError, match="form must be one of 'torch', 'optax'"):
+        optim.Rprop(form="keras")
+
+
+def test_rprop_form_cannot_change_once_it_has_state():
+    """``prev`` holds the previous gradient in torch's form, the pending update in optax's."""
+    opt, x = optim.Rprop(0.1), {"x": np.array([1.0, 2.0])}
+    opt.update(x, {"x": np.array([1.0, -1.0])})
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(InputError, match="form cannot change once the optimizer has state"):
+        opt.form = "optax"
+    assert opt.form == "torch"
+    np.testing.assert_equal(opt.state_dict(), before)
