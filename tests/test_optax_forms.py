@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -48,6 +49,39 @@ def case_rprop(rng):
                                    min_step_size=lo, max_step_size=hi), {}
 
 
+def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True,
+                   factored=True, decay_offset=0):
+    """optax's decay_rate is static (a Python float, as users pass it: optax computes β̂ in
+    float32 then), drawn once per case with the other static options (one compilation);
+    momentum's accumulator is float64 (optax's default is float32)."""
+    fixed = np.random.default_rng([momentum, weight_decay, clipping, scale, factored,
+                                   decay_offset + 10])
+    c, min_dim = _u(fixed, 0.5, 1.0), int(fixed.integers(1, 5))
+
+    def case(rng):
+        lr, d, eps1 = _u(rng, 0.001, 0.1), _u(rng, 0.3, 2.0), 10 ** _u(rng, -30, -3)
+        mu = _u(rng, 0.5, 0.95) if momentum else None
+        wd = _u(rng, 0.0, 0.1) if weight_decay else 0.0
+        ours = optim.Adafactor(lr, -c, (eps1, 1e-3), d if clipping else 1.0, wd, form="optax",
+                               multiply_by_parameter_scale=scale, rms_clipping=clipping,
+                               factored=factored, min_dim_size_to_factor=min_dim,
+                               decay_offset=decay_offset, momentum=mu)
+        hyper = dict(learning_rate=lr, eps=eps1)
+        static = dict(decay_rate=c, min_dim_size_to_factor=min_dim, decay_offset=decay_offset,
+                      multiply_by_parameter_scale=scale, factored=factored,
+                      dtype_momentum=jnp.float64)
+        if clipping:
+            hyper["clipping_threshold"] = d
+        else:
+            static["clipping_threshold"] = None
+        if momentum:
+            hyper["momentum"] = mu
+        if weight_decay:
+            hyper["weight_decay_rate"] = wd
+        return ours, optax.adafactor, hyper, static
+    return case
+
+
 CASES = {
     "radam": case_radam(False, False),
     "radam(nesterov)": case_radam(True, False),
@@ -55,11 +89,34 @@ CASES = {
     "radam(threshold=8.5)": case_radam(False, False, 8.5),
     "radam(nesterov, eps_root, threshold=3)": case_radam(True, True, 3.0),
     "rprop": case_rprop,
+    "adafactor": case_adafactor(),
+    "adafactor(momentum, weight_decay_rate)": case_adafactor(True, True),
+    "adafactor(clipping_threshold=None, multiply_by_parameter_scale=False)":
+        case_adafactor(clipping=False, scale=False),
+    "adafactor(factored=False, decay_offset=-5)": case_adafactor(factored=False,
+                                                                 decay_offset=-5),
 }
+
+#: Adafactor's own shapes: a scalar, vectors, matrices, a 3-d array (factored over its two
+#: largest axes) and a zero matrix (its RMS below ε₂ = optax's min_scale 1e-3).
+ADAFACTOR_SHAPES = {"s": (), "v": (4,), "m": (3, 5), "t": (2, 4, 3), "one": (1, 6),
+                    "z": (2, 3)}
+
+
+def adafactor_problem(seed):
+    rng = np.random.default_rng(seed)
+    params = {k: rng.standard_normal(s) for k, s in ADAFACTOR_SHAPES.items()}
+    params["z"] = np.zeros(ADAFACTOR_SHAPES["z"])
+    grads = [{k: 10.0 ** rng.uniform(-1, 0.5) * rng.standard_normal(s)
+              for k, s in ADAFACTOR_SHAPES.items()} for _ in range(STEPS)]
+    return rng, params, grads
 
 
 def run_case(name, seed):
-    rng, params, grads = problem(name, seed)
+    if name.startswith("adafactor"):
+        rng, params, grads = adafactor_problem(seed)
+    else:
+        rng, params, grads = problem(name, seed)
     opt, make, hyper, static = CASES[name](rng)
     return opt, params, grads, optax_trajectory(make, params, grads, hyper=hyper,
                                                 static=static)
@@ -129,9 +186,27 @@ def test_fused_backend_gives_the_rules_bits(name, dtype):
     np.testing.assert_array_equal(out[0], out[1])
 
 
-@pytest.mark.parametrize("name", list(FUSED))
+RESUMED = {**FUSED,
+           "adafactor": lambda: optim.Adafactor(0.01, form="optax", min_dim_size_to_factor=2,
+                                                momentum=0.9, weight_decay=0.01)}
+
+
+@pytest.mark.parametrize("name", list(RESUMED))
 def test_resume_is_bit_identical(name, tmp_path):
-    assert_resume_is_bit_identical(FUSED[name], tmp_path / "ckpt.npz", seed=1)
+    assert_resume_is_bit_identical(RESUMED[name], tmp_path / "ckpt.npz", seed=1)
+
+
+def test_optax_adafactor_factors_its_two_largest_axes():
+    """(2, 4, 3) with min_dim_size_to_factor = 3: axes 2 (3) and 1 (4) are factored, the
+    statistics are (2, 1, 3) and (2, 4, 1); with 5 the array keeps a full second moment."""
+    x = {"t": np.ones((2, 4, 3))}
+    opt = optim.Adafactor(form="optax", min_dim_size_to_factor=3)
+    opt.update(x, {"t": np.ones((2, 4, 3))})
+    assert {k: v.shape for k, v in opt.state["t"].items()} == {"row_var": (2, 1, 3),
+                                                              "col_var": (2, 4, 1)}
+    opt = optim.Adafactor(form="optax", min_dim_size_to_factor=5)
+    opt.update(x, {"t": np.ones((2, 4, 3))})
+    assert {k: v.shape for k, v in opt.state["t"].items()} == {"variance": (2, 4, 3)}
 
 
 def test_optax_only_settings_are_refused_in_the_torch_form_and_change_nothing():
@@ -145,6 +220,17 @@ def test_optax_only_settings_are_refused_in_the_torch_form_and_change_nothing():
     assert opt.form == "optax"
     with pytest.raises(InputError, match="form must be one of 'torch', 'optax'"):
         optim.Rprop(form="keras")
+    for name, value in (("momentum", 0.9), ("factored", False), ("decay_offset", 3),
+                        ("min_dim_size_to_factor", 4)):
+        with pytest.raises(InputError, match=f"{name}=.*needs form='optax'"):
+            optim.Adafactor(**{name: value})
+        opt = optim.Adafactor()
+        with pytest.raises(InputError, match=name):
+            setattr(opt, name, value)
+        assert getattr(opt, name) == optim.Adafactor.OPTAX_ONLY[name]
+    with pytest.raises(InputError, match="d must be >= 1 in torch.optim.Adafactor's form"):
+        optim.Adafactor(d=0.5)
+    assert optim.Adafactor(d=0.5, form="optax").d == 0.5
 
 
 def test_rprop_form_cannot_change_once_it_has_state():
