@@ -82,6 +82,38 @@ def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True
     return case
 
 
+def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=False,
+              rows=False, adam_lr=False):
+    """optax.contrib.muon: matrices by Muon, the rest by its AdamW (the (in, out) scale)."""
+    def case(rng):
+        lr, beta, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), 10 ** _u(rng, -10, -6)
+        wd, b1, b2 = _u(rng, 0.0, 0.2), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
+        er, awd = 10 ** _u(rng, -10, -4), _u(rng, 0.0, 0.2)
+        steps = 4
+        coefficients = [3.4445, -4.7750, 2.0315] + rng.uniform(-0.05, 0.05, 3)
+        if rows:
+            coefficients = np.array(optim.muon.DION_NS_COEFFICIENTS[:3]) + rng.uniform(
+                -0.05, 0.05, (3, 3))
+        c = _u(rng, 0.1, 0.5) if rms else None
+        alr = _u(rng, 0.001, 0.05) if adam_lr else None
+        ours = optim.Muon(lr, wd, beta, nesterov, coefficients.tolist(), eps, steps,
+                          "match_rms_adamw" if rms else "original", form="optax",
+                          consistent_rms=c, preconditioning=preconditioning,
+                          adaptive=adaptive, adam_beta1=b1, adam_beta2=b2, adam_eps_root=er,
+                          adam_weight_decay=awd, adam_lr=alr)
+        hyper = dict(learning_rate=lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=b1,
+                     adam_b2=b2, adam_eps_root=er, adam_weight_decay=awd,
+                     ns_coeffs=coefficients)
+        if rms:
+            hyper["consistent_rms"] = c
+        if adam_lr:
+            hyper["adam_learning_rate"] = alr
+        return ours, optax.contrib.muon, hyper, dict(
+            ns_steps=steps, nesterov=nesterov, adaptive=adaptive,
+            preconditioning=preconditioning)
+    return case
+
+
 CASES = {
     "radam": case_radam(False, False),
     "radam(nesterov)": case_radam(True, False),
@@ -95,7 +127,18 @@ CASES = {
         case_adafactor(clipping=False, scale=False),
     "adafactor(factored=False, decay_offset=-5)": case_adafactor(factored=False,
                                                                  decay_offset=-5),
+    "muon": case_muon(),
+    "muon(nesterov=False, consistent_rms, adam_learning_rate)": case_muon(False, rms=True,
+                                                                           adam_lr=True),
+    "muon(adaptive, preconditioning=spectral)": case_muon(adaptive=True,
+                                                          preconditioning="spectral"),
+    "muon(preconditioning=aol, ns_coeffs rows)": case_muon(preconditioning="aol", rows=True),
+    "muon(preconditioning=schatten)": case_muon(preconditioning="schatten"),
 }
+
+#: Muon's shapes: matrices wide, tall and square (Muon's), a vector, a scalar and a 3-d
+#: array (optax's AdamW, as every parameter that is not a matrix).
+MUON_SHAPES = {"w": (4, 3), "u": (2, 5), "q": (3, 3), "b": (4,), "s": (), "t": (2, 3, 2)}
 
 #: Adafactor's own shapes: a scalar, vectors, matrices, a 3-d array (factored over its two
 #: largest axes) and a zero matrix (its RMS below ε₂ = optax's min_scale 1e-3).
@@ -103,18 +146,21 @@ ADAFACTOR_SHAPES = {"s": (), "v": (4,), "m": (3, 5), "t": (2, 4, 3), "one": (1, 
                     "z": (2, 3)}
 
 
-def adafactor_problem(seed):
+def own_problem(shapes, seed, zero=None):
     rng = np.random.default_rng(seed)
-    params = {k: rng.standard_normal(s) for k, s in ADAFACTOR_SHAPES.items()}
-    params["z"] = np.zeros(ADAFACTOR_SHAPES["z"])
+    params = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    if zero is not None:
+        params[zero] = np.zeros(shapes[zero])
     grads = [{k: 10.0 ** rng.uniform(-1, 0.5) * rng.standard_normal(s)
-              for k, s in ADAFACTOR_SHAPES.items()} for _ in range(STEPS)]
+              for k, s in shapes.items()} for _ in range(STEPS)]
     return rng, params, grads
 
 
 def run_case(name, seed):
     if name.startswith("adafactor"):
-        rng, params, grads = adafactor_problem(seed)
+        rng, params, grads = own_problem(ADAFACTOR_SHAPES, seed, zero="z")
+    elif name.startswith("muon"):
+        rng, params, grads = own_problem(MUON_SHAPES, seed)
     else:
         rng, params, grads = problem(name, seed)
     opt, make, hyper, static = CASES[name](rng)
@@ -188,7 +234,9 @@ def test_fused_backend_gives_the_rules_bits(name, dtype):
 
 RESUMED = {**FUSED,
            "adafactor": lambda: optim.Adafactor(0.01, form="optax", min_dim_size_to_factor=2,
-                                                momentum=0.9, weight_decay=0.01)}
+                                                momentum=0.9, weight_decay=0.01),
+           "muon": lambda: optim.Muon(0.01, form="optax", adaptive=True,
+                                      adam_weight_decay=0.1)}
 
 
 @pytest.mark.parametrize("name", list(RESUMED))
@@ -242,3 +290,36 @@ def test_rprop_form_cannot_change_once_it_has_state():
         opt.form = "optax"
     assert opt.form == "torch"
     np.testing.assert_equal(opt.state_dict(), before)
+
+
+def test_optax_muon_settings_are_refused_where_they_do_not_apply_and_change_nothing():
+    for name, value in (("adam_lr", 0.1), ("adam_beta1", 0.5), ("adam_weight_decay", 0.1)):
+        with pytest.raises(InputError, match=f"{name}=.*needs form='optax'"):
+            optim.Muon(**{name: value})
+        opt = optim.Muon()
+        with pytest.raises(InputError, match=name):
+            setattr(opt, name, value)
+        assert getattr(opt, name) == optim.Muon.OPTAX_ONLY[name]
+    rows = [list(r) for r in optim.muon.DION_NS_COEFFICIENTS]
+    with pytest.raises(InputError, match="rows .*needs form='optax'"):
+        optim.Muon(ns_coefficients=rows)
+    with pytest.raises(InputError, match="ns_coefficients has 5 rows, more than ns_steps=4"):
+        optim.Muon(ns_coefficients=rows, ns_steps=4, form="optax")
+    with pytest.raises(InputError, match="consistent_rms=0.3 .* adjust_lr_fn='match_rms"):
+        optim.Muon(form="optax", consistent_rms=0.3)
+    with pytest.raises(InputError, match="ns_dtype='bfloat16' is torch's arithmetic"):
+        optim.Muon(form="optax", ns_dtype="bfloat16")
+    with pytest.raises(InputError, match="ns_coefficients must be 3 finite numbers"):
+        optim.Muon(form="optax", ns_coefficients=[[1.0, 2.0]])
+    torch_form, x = optim.Muon(), {"b": np.ones(3)}
+    with pytest.raises(InputError, match="Muon updates 2-D parameters only"):
+        torch_form.update(x, {"b": np.ones(3)})
+    assert x["b"].tolist() == [1.0, 1.0, 1.0] and torch_form.step == 0
+
+
+def test_optax_muon_scales_by_fan_out_over_fan_in():
+    """(in, out) weights: a (2, 8) matrix steps √(8/2) = 2 times as far as its orthogonal
+    direction in optax's form, a (8, 2) one once (PyTorch's form: the other way round)."""
+    for shape, optax_scale, torch_scale in (((2, 8), 2.0, 1.0), ((8, 2), 1.0, 2.0)):
+        assert optim.Muon(form="optax").lr_scale(shape) == optax_scale
+        assert optim.Muon().lr_scale(shape) == torch_scale
