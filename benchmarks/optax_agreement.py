@@ -10,12 +10,17 @@ compared absolutely), and the worst share of the test's tolerance, |ours − opt
 test's absolute 1e-13 applies) — the numbers docs/optimizers.md quotes.
 
     PYTHONPATH=. python benchmarks/optax_agreement.py [CASE-PREFIX ...]
+    PYTHONPATH=. python benchmarks/optax_agreement.py --forms [CASE-PREFIX ...]
+
+``--forms`` runs ``tests/test_optax_forms.py``'s cases instead: optax's forms of RAdam,
+Rprop, Adafactor and Muon (``form="optax"``).
 """
 
 from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +31,22 @@ from optax_oracle import optax_trajectory  # noqa: E402
 from test_optim_optax import CASES, problem  # noqa: E402
 
 
-def worst(name: str) -> tuple[float, float]:
+def catalogue_case(name: str, seed: int) -> tuple:
+    """(ours, params, grads, optax's parameters after each step) of a catalogue case."""
+    rng, params, grads = problem(name, seed)
+    opt, make, hyper, static, *evaluate = CASES[name](rng)
+    compiled = static.pop("compiled", True)
+    expected = optax_trajectory(make, params, grads, hyper=hyper, static=static,
+                                compiled=compiled)
+    return opt, params, grads, expected[0] if evaluate else expected
+
+
+def worst(name: str, run: Callable[[str, int], tuple] = catalogue_case) -> tuple[float, float]:
     """The worst relative difference, and the worst share of the test's tolerance
     (``atol + rtol·|optax|`` = 1e-13 + 1e-12·|optax|: at most 1 passes)."""
     out = share = 0.0
     for seed in range(2):
-        rng, params, grads = problem(name, seed)
-        opt, make, hyper, static, *evaluate = CASES[name](rng)
-        compiled = static.pop("compiled", True)
-        expected = optax_trajectory(make, params, grads, hyper=hyper, static=static,
-                                    compiled=compiled)
-        if evaluate:
-            expected = expected[0]
+        opt, params, grads, expected = run(name, seed)
         ours = copy.deepcopy(params)
         for step, g in enumerate(grads):
             opt.update(ours, g)
@@ -50,10 +59,15 @@ def worst(name: str) -> tuple[float, float]:
 
 
 def main(prefixes: list[str]) -> None:
-    names = [n for n in CASES if not prefixes or n.split("(")[0] in prefixes]
+    cases, run = CASES, catalogue_case
+    if prefixes[:1] == ["--forms"]:
+        from test_optax_forms import CASES as cases
+        from test_optax_forms import run_case as run
+        prefixes = prefixes[1:]
+    names = [n for n in cases if not prefixes or n.split("(")[0] in prefixes]
     print(f"{'case':<60} {'worst relative':>15} {'share of tolerance':>19}")
     for name in names:
-        rel, share = worst(name)
+        rel, share = worst(name, run)
         print(f"{name:<60} {rel:>15.2e} {share:>19.2f}")
 
 

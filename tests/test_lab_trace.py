@@ -117,8 +117,9 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: float), Muon takes matrices only, L-BFGS needs a closure (see the test after this one),
 #: full-matrix AdaGrad's H^(-1/2) comes from eigh (G stays exact: tests/test_adagrad_full.py),
 #: NovoGrad's v is one number per array (the exact trace keeps slots per coordinate), MADGRAD
-#: takes a cube root (exact numbers here are rationals and square roots).
-NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad")
+#: takes a cube root (exact numbers here are rationals and square roots), Noisy SGD adds
+#: floating-point draws of N(0, 1).
+NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "noisy_sgd")
 
 
 @pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()

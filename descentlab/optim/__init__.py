@@ -43,6 +43,7 @@ from .lion import Lion
 from .madgrad import Madgrad
 from .muon import Muon
 from .nadam import Nadam
+from .noisy_sgd import NoisySGD
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
@@ -103,4 +104,5 @@ __all__ = [
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
     "describe",
+    "NoisySGD",
 ]

@@ -48,7 +48,8 @@ def _one_along(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
 
 @register
 class Adafactor(Optimizer):
-    r"""Adafactor (Shazeer & Stern, ICML 2018), PyTorch's form (no first moment).
+    r"""Adafactor (Shazeer & Stern, ICML 2018), PyTorch's form (no first moment); optax's with
+    ``form="optax"``.
 
     .. math::
         \hat\beta_{2,t} = 1 - t^{c}, \qquad

@@ -126,7 +126,8 @@ def optax_newton_schulz(x: np.ndarray, rows: list[list[float]], eps: float = 1e-
 @register
 class Muon(Optimizer):
     r"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks";
-    Liu et al. 2025, "Muon is Scalable for LLM Training"), PyTorch's form.
+    Liu et al. 2025, "Muon is Scalable for LLM Training"), PyTorch's form; optax's with
+    ``form="optax"``.
 
     .. math::
         B_t = \mu B_{t-1} + (1 - \mu)\, g_t, \qquad

@@ -17,7 +17,7 @@ from .registry import register
 @register
 class RAdam(AdamFamily):
     r"""RAdam (Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR
-    2020), PyTorch's form.
+    2020), PyTorch's form; optax's with ``form="optax"``.
 
     .. math::
         m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad

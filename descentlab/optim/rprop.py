@@ -27,7 +27,8 @@ def _pair(name: str, value: Any) -> tuple[Any, Any]:
 
 @register
 class Rprop(Optimizer):
-    r"""Rprop (Riedmiller & Braun, ICNN 1993), PyTorch's form (no weight backtracking).
+    r"""Rprop (Riedmiller & Braun, ICNN 1993), PyTorch's form (no weight backtracking); optax's
+    with ``form="optax"``.
 
     .. math::
         s = \operatorname{sign}(g_t\, g_{t-1}), \qquad
