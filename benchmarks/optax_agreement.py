@@ -10,15 +10,17 @@ compared absolutely), and the worst share of the test's tolerance, |ours − opt
 test's absolute 1e-13 applies) — the numbers docs/optimizers.md quotes.
 
     PYTHONPATH=. python benchmarks/optax_agreement.py [CASE-PREFIX ...]
-    PYTHONPATH=. python benchmarks/optax_agreement.py --forms [CASE-PREFIX ...]
+    PYTHONPATH=. python benchmarks/optax_agreement.py --cases MODULE [CASE-PREFIX ...]
 
-``--forms`` runs ``tests/test_optax_forms.py``'s cases instead: optax's forms of RAdam,
-Rprop, Adafactor and Muon (``form="optax"``).
+``--cases MODULE`` runs the cases of another test module of tests/ with the same
+``CASES`` and ``run_case(name, seed)``: ``test_optax_forms`` (optax's forms of RAdam, Rprop,
+Adafactor and Muon, ``form="optax"``), ``test_noisy_sgd`` (Noisy SGD fed optax's draws).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,15 +62,15 @@ def worst(name: str, run: Callable[[str, int], tuple] = catalogue_case) -> tuple
 
 def main(prefixes: list[str]) -> None:
     cases, run = CASES, catalogue_case
-    if prefixes[:1] == ["--forms"]:
-        from test_optax_forms import CASES as cases
-        from test_optax_forms import run_case as run
-        prefixes = prefixes[1:]
+    if prefixes[:1] == ["--cases"]:
+        module = importlib.import_module(prefixes[1])
+        cases, run, prefixes = module.CASES, module.run_case, prefixes[2:]
     names = [n for n in cases if not prefixes or n.split("(")[0] in prefixes]
-    print(f"{'case':<60} {'worst relative':>15} {'share of tolerance':>19}")
+    width = max(60, *(len(n) for n in names))
+    print(f"{'case':<{width}} {'worst relative':>15} {'share of tolerance':>19}")
     for name in names:
         rel, share = worst(name, run)
-        print(f"{name:<60} {rel:>15.2e} {share:>19.2f}")
+        print(f"{name:<{width}} {rel:>15.2e} {share:>19.2f}")
 
 
 if __name__ == "__main__":

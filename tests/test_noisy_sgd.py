@@ -46,21 +46,31 @@ def fed(draws):
     return lambda t, path, shape: draws[t - 1][path]
 
 
-@pytest.mark.parametrize("key", [0, 7])
-def test_float64_matches_optax_given_optax_draws(key):
+def run_case(name, seed):
+    """(ours fed optax's draws, params, grads, optax's parameters after each step) for the
+    case ``noisy_sgd(key=K)`` (also benchmarks/optax_agreement.py --cases test_noisy_sgd)."""
+    key = CASES[name]
+    rng, params, grads = problem("noisy_sgd", seed)
+    lr, eta, gamma = float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.001, 1.0)), \
+        float(rng.uniform(0.0, 1.5))
+    expected = optax_trajectory(optax.noisy_sgd, params, grads,
+                                hyper=dict(learning_rate=lr, eta=eta, gamma=gamma),
+                                static={"key": key})
+    opt = optim.NoisySGD(lr, eta, gamma, noise=fed(optax_noise(key, params, STEPS)))
+    return opt, params, grads, expected
+
+
+CASES = {"noisy_sgd(key=0)": 0, "noisy_sgd(key=7)": 7}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_float64_matches_optax_given_optax_draws(name):
     for seed in range(2):
-        rng, params, grads = problem("noisy_sgd", seed)
-        lr, eta, gamma = float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.001, 1.0)), \
-            float(rng.uniform(0.0, 1.5))
-        expected = optax_trajectory(optax.noisy_sgd, params, grads,
-                                    hyper=dict(learning_rate=lr, eta=eta, gamma=gamma),
-                                    static={"key": key})
-        opt = optim.NoisySGD(lr, eta, gamma, noise=fed(optax_noise(key, params, STEPS)))
+        opt, params, grads, expected = run_case(name, seed)
         ours = copy.deepcopy(params)
         for step, g in enumerate(grads):
             opt.update(ours, g)
-            assert_close(ours, expected[step], f"noisy_sgd key {key} seed {seed} step "
-                                                f"{step + 1}")
+            assert_close(ours, expected[step], f"{name} seed {seed} step {step + 1}")
 
 
 def test_sigma_is_optaxs_schedule():
