@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from helpers import assert_resume_is_bit_identical
+from optax.contrib import _muon as optax_muon
 from optax_oracle import optax_trajectory
 from test_optim_optax import assert_close, problem
 
@@ -323,3 +325,53 @@ def test_optax_muon_scales_by_fan_out_over_fan_in():
     for shape, optax_scale, torch_scale in (((2, 8), 2.0, 1.0), ((8, 2), 1.0, 2.0)):
         assert optim.Muon(form="optax").lr_scale(shape) == optax_scale
         assert optim.Muon().lr_scale(shape) == torch_scale
+
+
+@pytest.mark.parametrize("preconditioning", optim.muon.PRECONDITIONINGS)
+def test_torch_forms_iteration_with_optaxs_preconditionings_is_optaxs(preconditioning):
+    """Muon's PyTorch-form iteration in the parameters' dtype with ε = 0 (floor or sum: the
+    same) is optax's orthogonalize_via_newton_schulz, for each preconditioning."""
+    rng = np.random.default_rng(4)
+    coefficients = (3.4445, -4.7750, 2.0315)
+    for shape in ((4, 3), (2, 5), (3, 3)):
+        x = rng.standard_normal(shape)
+        ours = optim.muon.newton_schulz(x, 5, coefficients, 0.0,
+                                        preconditioning=preconditioning)
+        with jax.enable_x64(True):
+            theirs = np.asarray(optax_muon.orthogonalize_via_newton_schulz(
+                jnp.asarray(x), jnp.asarray(coefficients), 5, preconditioning, eps=0.0))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-13)
+
+
+def test_torch_forms_adaptive_scales_by_the_inner_product():
+    """adaptive: O ← ⟨B̃, O⟩·O, here with nesterov off, μ = 0 (B̃ = g) and no decay."""
+    g = np.array([[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]])
+    plain, adaptive = np.zeros((3, 2)), np.zeros((3, 2))
+    optim.Muon(0.1, 0.0, 0.0, nesterov=False, ns_dtype="param").update(plain, g)
+    optim.Muon(0.1, 0.0, 0.0, nesterov=False, ns_dtype="param", adaptive=True).update(
+        adaptive, g)
+    o = plain / -0.1 / optim.Muon().lr_scale((3, 2))
+    np.testing.assert_allclose(adaptive, plain * np.sum(g * o), rtol=1e-14)
+
+
+def test_torch_form_adafactor_without_parameter_scale_or_clipping():
+    """Two steps on a vector, written out (c = −0.8, ε₁ = 0): step 1 has β̂ = 0, v = g₁²;
+    step 2 has weight w = 2^c, v = (1 − w)·g₁² + w·g₂², u = g₂/√v, and PyTorch's step
+    α/max(1, RMS(u)/d)·u with α = max(ε₂, RMS(p₁))·min(η, 1/√2). Without the parameter's
+    scale α loses its RMS(p₁) factor; without clipping the division goes."""
+    p0, g1, g2 = np.array([3.0, -4.0]), np.array([0.1, -0.2]), np.array([2.0, 1.0])
+    lr = 0.3
+    for scale in (True, False):
+        for clip in (True, False):
+            opt, p = optim.Adafactor(lr, multiply_by_parameter_scale=scale, rms_clipping=clip,
+                                     eps1=0.0), p0.copy()
+            opt.update(p, g1)
+            p1 = p.copy()
+            opt.update(p, g2)
+            w = 2.0**-0.8
+            u = g2 / np.sqrt((1 - w) * g1**2 + w * g2**2)
+            alpha = (np.sqrt(np.mean(p1**2)) if scale else 1.0) * min(lr, 2**-0.5)
+            if clip:
+                alpha /= max(1.0, np.sqrt(np.mean(u**2)))
+            np.testing.assert_allclose(p, p1 - alpha * u, rtol=1e-14)
+            assert np.sqrt(np.mean(u**2)) > 1.2  # the clipping bites where it is on
