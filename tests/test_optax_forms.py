@@ -212,6 +212,8 @@ def test_optax_radam_switches_at_rho_equal_to_the_threshold():
 FUSED = {
     "radam": lambda: optim.RAdam(0.01, 0.9, 0.99, form="optax", nesterov=True,
                                  eps_root=1e-6, weight_decay=0.1),
+    "radam(nesterov=False)": lambda: optim.RAdam(0.01, 0.9, 0.9, form="optax", maximize=True,
+                                                 weight_decay=0.1, decoupled_weight_decay=True),
     "rprop": lambda: optim.Rprop(0.01, form="optax", weight_decay=0.1, maximize=True),
 }
 
@@ -219,11 +221,12 @@ FUSED = {
 @pytest.mark.parametrize("name", list(FUSED))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_backend_gives_the_rules_bits(name, dtype):
-    """``backend="fused"`` on an optax form runs the readable rule (no kernel of its own):
-    the same bits as ``backend="numpy"`` on an array above the kernels' size threshold."""
+    """``backend="fused"`` on an optax form runs its kernel (kernels_torch.radam_optax,
+    rprop_optax): the same bits as ``backend="numpy"``, over 12 steps (RAdam's ρₜ crosses 5
+    on the way)."""
     rng = np.random.default_rng(3)
     p0 = rng.standard_normal(40_000).astype(dtype)
-    grads = [rng.standard_normal(p0.size).astype(dtype) for _ in range(6)]
+    grads = [rng.standard_normal(p0.size).astype(dtype) for _ in range(12)]
     out = []
     for backend in ("numpy", "fused"):
         opt, p = FUSED[name](), p0.copy()

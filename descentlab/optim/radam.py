@@ -131,6 +131,18 @@ class RAdam(AdamFamily):
         p -= rectified if np.ndim(rho_t) == 0 and np.ndim(h.threshold) == 0 else np.where(
             rho_t > h.threshold, rectified, step)
 
+    @staticmethod
+    def optax_rectification(beta2: Any, t: int, threshold: Any) -> tuple[Any, Any]:
+        """(on, rₜ) of optax's form: whether ρₜ ≥ τ, and the factor (a Python float for
+        scalars; nan where 2 < ρₜ < 4, which only a threshold below 4 takes)."""
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * power(beta2, t) / bias_correction(beta2, t)
+        with np.errstate(invalid="ignore"):
+            r = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        on = rho_t >= threshold
+        return (bool(on), float(r)) if np.ndim(on) == 0 and np.ndim(r) == 0 else (on, r)
+
     def optax_rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         """optax.radam: m̂ (Nesterov's with ``nesterov``), then r·m̂/(√(v̂ + ε̄) + ε) where
         ρₜ ≥ τ, m̂ elsewhere, times η."""
@@ -141,14 +153,9 @@ class RAdam(AdamFamily):
             m_hat = h.beta1 * (m / bias_correction(h.beta1, h.t + 1)) + (1 - h.beta1) * (g / bc1)
         else:
             m_hat = m / bc1
-        rho_inf = 2 / (1 - h.beta2) - 1
-        rho_t = rho_inf - 2 * h.t * power(h.beta2, h.t) / bias_correction(h.beta2, h.t)
-        on = rho_t >= h.threshold
+        on, r = self.optax_rectification(h.beta2, h.t, h.threshold)
         if np.ndim(on) == 0 and not on:
             p -= h.lr * m_hat
             return
-        with np.errstate(invalid="ignore"):  # r² < 0 where 2 < ρₜ < 4: not taken (ρₜ < τ)
-            r = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
-                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         rectified = r * m_hat / (np.sqrt(v / bias_correction(h.beta2, h.t) + h.eps_root) + h.eps)
         p -= h.lr * (rectified if np.ndim(on) == 0 else np.where(on, rectified, m_hat))
