@@ -149,13 +149,14 @@ class RAdam(AdamFamily):
         m = ema(state["m"], g, h.beta1)
         v = ema_square(state["v"], g, h.beta2)
         bc1 = bias_correction(h.beta1, h.t)
-        if self.nesterov:
-            m_hat = h.beta1 * (m / bias_correction(h.beta1, h.t + 1)) + (1 - h.beta1) * (g / bc1)
+        if self.nesterov:  # (coefficients first: one division per element, not three)
+            m_hat = (h.beta1 / bias_correction(h.beta1, h.t + 1)) * m + ((1 - h.beta1) / bc1) * g
         else:
-            m_hat = m / bc1
+            m_hat = (1 / bc1) * m
         on, r = self.optax_rectification(h.beta2, h.t, h.threshold)
         if np.ndim(on) == 0 and not on:
             p -= h.lr * m_hat
             return
-        rectified = r * m_hat / (np.sqrt(v / bias_correction(h.beta2, h.t) + h.eps_root) + h.eps)
+        v_hat = (1 / bias_correction(h.beta2, h.t)) * v
+        rectified = r * m_hat / (np.sqrt(v_hat + h.eps_root) + h.eps)
         p -= h.lr * (rectified if np.ndim(on) == 0 else np.where(on, rectified, m_hat))

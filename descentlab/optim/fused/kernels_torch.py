@@ -74,45 +74,42 @@ def rprop(p, g, prev, size, maximize, l2, wd, decay, first, lr, etaminus, etaplu
 
 @njit(inline="always")
 def _radam_optax_at(i, p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                    one_minus_beta2, beta1, bc1, bc1_next, nesterov, lr, bc2, eps_root, eps, r,
+                    one_minus_beta2, c_m, c_g, nesterov, lr, inv_bc2, eps_root, eps, r,
                     rectified):
     pi = p[i] * decay
     gi = gradient(pi, g[i], maximize, l2, wd)
     mi, vi = moments(i, gi, m, v, one_minus_beta1, beta2, one_minus_beta2)
-    if nesterov:
-        m_hat = beta1 * (mi / bc1_next) + one_minus_beta1 * (gi / bc1)
-    else:
-        m_hat = mi / bc1
+    m_hat = c_m * mi + c_g * gi if nesterov else c_m * mi
     if rectified:
-        m_hat = r * m_hat / (np.sqrt(vi / bc2 + eps_root) + eps)
+        m_hat = r * m_hat / (np.sqrt(inv_bc2 * vi + eps_root) + eps)
     p[i] = pi - lr * m_hat
 
 
 @njit(**OPTIONS)
 def radam_optax(p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2, one_minus_beta2,
-                beta1, bc1, bc1_next, nesterov, lr, bc2, eps_root, eps, r, rectified):
-    """optax's RAdam: m̂ (Nesterov's), r·m̂/(√(v̂ + ε̄) + ε) once ρₜ ≥ τ, times η (one loop
-    per case, the flags constants in each: vectorised)."""
+                c_m, c_g, nesterov, lr, inv_bc2, eps_root, eps, r, rectified):
+    """optax's RAdam: m̂ = c_m·m (+ c_g·g, Nesterov's), r·m̂/(√(v/(1 − β2ᵗ) + ε̄) + ε) once
+    ρₜ ≥ τ, times η (one loop per case, the flags constants in each: vectorised)."""
     if rectified and nesterov:
         for i in prange(p.size):
             _radam_optax_at(i, p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                            one_minus_beta2, beta1, bc1, bc1_next, True, lr, bc2, eps_root,
-                            eps, r, True)
+                            one_minus_beta2, c_m, c_g, True, lr, inv_bc2, eps_root, eps, r,
+                            True)
     elif rectified:
         for i in prange(p.size):
             _radam_optax_at(i, p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                            one_minus_beta2, beta1, bc1, bc1_next, False, lr, bc2, eps_root,
-                            eps, r, True)
+                            one_minus_beta2, c_m, c_g, False, lr, inv_bc2, eps_root, eps, r,
+                            True)
     elif nesterov:
         for i in prange(p.size):
             _radam_optax_at(i, p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                            one_minus_beta2, beta1, bc1, bc1_next, True, lr, bc2, eps_root,
-                            eps, r, False)
+                            one_minus_beta2, c_m, c_g, True, lr, inv_bc2, eps_root, eps, r,
+                            False)
     else:
         for i in prange(p.size):
             _radam_optax_at(i, p, g, m, v, maximize, l2, wd, decay, one_minus_beta1, beta2,
-                            one_minus_beta2, beta1, bc1, bc1_next, False, lr, bc2, eps_root,
-                            eps, r, False)
+                            one_minus_beta2, c_m, c_g, False, lr, inv_bc2, eps_root, eps, r,
+                            False)
 
 
 @njit(inline="always")

@@ -34,11 +34,12 @@ def radam_optax(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> 
     f = p.dtype.type
     on, r = opt.optax_rectification(h.beta2, h.t, h.threshold)
     from . import kernels_torch
+    bc1 = bias_correction(h.beta1, h.t)
+    c_m = h.beta1 / bias_correction(h.beta1, h.t + 1) if opt.nesterov else 1 / bc1
     kernels_torch.radam_optax(p, g, flat(state["m"]), flat(state["v"]), *prelude(opt, h, f),
-                              f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), f(h.beta1),
-                              f(bias_correction(h.beta1, h.t)),
-                              f(bias_correction(h.beta1, h.t + 1)), opt.nesterov, f(h.lr),
-                              f(bias_correction(h.beta2, h.t)), f(h.eps_root), f(h.eps),
+                              f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), f(c_m),
+                              f((1 - h.beta1) / bc1), opt.nesterov, f(h.lr),
+                              f(1 / bias_correction(h.beta2, h.t)), f(h.eps_root), f(h.eps),
                               f(r), on)
 
 
