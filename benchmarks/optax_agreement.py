@@ -13,12 +13,19 @@ compared absolutely), and the worst share of the test's tolerance, |ours − opt
 test's absolute 1e-13 applies) — the numbers docs/optimizers.md quotes.
 
     PYTHONPATH=. python benchmarks/optax_agreement.py [CASE-PREFIX ...]
+    PYTHONPATH=. python benchmarks/optax_agreement.py --cases MODULE [CASE-PREFIX ...]
+
+``--cases MODULE`` runs the cases of another test module of tests/ with the same
+``CASES`` and ``run_case(name, seed)``: ``test_optax_forms`` (optax's forms of RAdam, Rprop,
+Adafactor and Muon, ``form="optax"``), ``test_noisy_sgd`` (Noisy SGD fed optax's draws).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +45,17 @@ def differences(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
             float(np.max(diff / (1e-13 + 1e-12 * np.abs(theirs)))))
 
 
-def worst(name: str) -> tuple[float, float]:
+def catalogue_case(name: str, seed: int) -> tuple:
+    """(ours, params, grads, optax's parameters after each step) of a catalogue case."""
+    rng, params, grads = problem(name, seed)
+    opt, make, hyper, static, *evaluate = CASES[name](rng)
+    compiled = static.pop("compiled", True)
+    expected = optax_trajectory(make, params, grads, hyper=hyper, static=static,
+                                compiled=compiled)
+    return opt, params, grads, expected[0] if evaluate else expected
+
+
+def worst(name: str, run: Callable[[str, int], tuple] = catalogue_case) -> tuple[float, float]:
     """The worst relative difference, and the worst share of the test's tolerance
     (``atol + rtol·|optax|`` = 1e-13 + 1e-12·|optax|: at most 1 passes)."""
     out = share = 0.0
@@ -51,13 +68,7 @@ def worst(name: str) -> tuple[float, float]:
                     out, share = max(out, rel), max(share, part)
         return out, share
     for seed in range(2):
-        rng, params, grads = problem(name, seed)
-        opt, make, hyper, static, *evaluate = CASES[name](rng)
-        compiled = static.pop("compiled", True)
-        expected = optax_trajectory(make, params, grads, hyper=hyper, static=static,
-                                    compiled=compiled)
-        if evaluate:
-            expected = expected[0]
+        opt, params, grads, expected = run(name, seed)
         ours = copy.deepcopy(params)
         for step, g in enumerate(grads):
             opt.update(ours, g)
@@ -70,11 +81,16 @@ def worst(name: str) -> tuple[float, float]:
 
 
 def main(prefixes: list[str]) -> None:
-    names = [n for n in [*CASES, *CLOSURE_CASES] if not prefixes or n.split("(")[0] in prefixes]
-    print(f"{'case':<60} {'worst relative':>15} {'share of tolerance':>19}")
+    cases, run = {**CASES, **CLOSURE_CASES}, catalogue_case
+    if prefixes[:1] == ["--cases"]:
+        module = importlib.import_module(prefixes[1])
+        cases, run, prefixes = module.CASES, module.run_case, prefixes[2:]
+    names = [n for n in cases if not prefixes or n.split("(")[0] in prefixes]
+    width = max(60, *(len(n) for n in names))
+    print(f"{'case':<{width}} {'worst relative':>15} {'share of tolerance':>19}")
     for name in names:
-        rel, share = worst(name)
-        print(f"{name:<60} {rel:>15.2e} {share:>19.2f}")
+        rel, share = worst(name, run)
+        print(f"{name:<{width}} {rel:>15.2e} {share:>19.2f}")
 
 
 if __name__ == "__main__":

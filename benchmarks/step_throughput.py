@@ -134,6 +134,9 @@ RULES = [
          lambda ps, **k: torch.optim.RAdam(ps, lr=1e-3, **k), 2),
     Rule("rprop", lambda **k: optim.Rprop(1e-2, **k),
          lambda ps, **k: torch.optim.Rprop(ps, lr=1e-2, **k), 2),
+    Rule("radam_optax", lambda **k: optim.RAdam(1e-3, form="optax", nesterov=True, **k), None,
+         2),
+    Rule("rprop_optax", lambda **k: optim.Rprop(1e-2, form="optax", **k), None, 2),
     Rule("asgd", lambda **k: optim.ASGD(1e-2, **k),
          lambda ps, **k: torch.optim.ASGD(ps, lr=1e-2, **k), 1),
     # No kernels (not element-wise): NumPy and PyTorch columns only.

@@ -59,6 +59,7 @@ __all__ = [
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "InverseSqrtDecay",
     "StepDecay", "MultiStepDecay", "PiecewiseConstant", "Polynomial", "Linear", "LinearWarmup",
     "CosineDecay", "CosineRestarts", "OneCycle", "OneCycleMomentum", "ReduceOnPlateau",
+    "PlateauScale",
     "Lambda", "Join", "Scaled", "Shifted",
 ]
 
@@ -696,6 +697,128 @@ class ReduceOnPlateau(Schedule):
         self.num_bad = counters["num_bad"]
         self.cooldown_counter = counters["cooldown_counter"]
         self.reports = counters["reports"]
+
+
+class PlateauScale(Schedule):
+    """α(n) = lr(n)·scale, the scale cut when a reported value stops improving (optax's
+    ``contrib.reduce_on_plateau``, a scale on the updates).
+
+    Feed it the monitored value with :meth:`report` before each update (optax's
+    ``update(..., value=loss)``); ``lr`` is a number or a stateless schedule of n. Reports
+    are averaged ``accumulation_size`` at a time: with a :math:`k`-th average ā the rules are
+
+    * improved when ā < (1 − rtol)·best − atol (best starts at +inf), then best = ā and the
+      plateau count is 0, else it grows by 1;
+    * during a cooldown (cooldown count > 0): the plateau count is 0 and the cooldown count
+      falls by 1;
+    * otherwise, when the plateau count equals ``patience``: scale ← scale·factor, the plateau
+      count is 0 and a cooldown of ``cooldown`` averages starts; in any case the scale is
+      then max(scale, min_scale).
+
+    (optax compares the count with ``==``: ``patience=0`` cuts on improvements only, as
+    there.) Equal to optax 0.2.8's scale, value by value, for every option
+    (tests/test_plateau_scale.py). Its state is in :meth:`state_dict`, which optimizer
+    checkpoints store. :class:`ReduceOnPlateau` is PyTorch's rule.
+
+    >>> s = PlateauScale(0.5, factor=0.5, patience=2)
+    >>> [s.report(v) for v in (3.0, 2.0, 2.0, 2.0, 2.0)], s(0)
+    ([False, False, False, True, False], 0.25)
+    """
+
+    def __init__(self, lr: float | Callable[[int], float] = 1.0, factor: float = 0.1,
+                 patience: int = 10, rtol: float = 1e-4, atol: float = 0.0, cooldown: int = 0,
+                 accumulation_size: int = 1, min_scale: float = 0.0) -> None:
+        if isinstance(lr, Schedule) and hasattr(lr, "state_dict"):
+            raise InputError(f"lr of a PlateauScale is a number or a stateless schedule, got "
+                             f"{lr!r}, which holds state of its own")
+        self.lr = lr if callable(lr) and not isinstance(lr, np.ndarray) else _number("lr", lr)
+        self.factor = _number("factor", factor, UNIT_OPEN)
+        self.patience = _integer("patience", patience, 0)
+        self.rtol = _number("rtol", rtol, Check(0.0, 1.0, False, False))
+        self.atol = _number("atol", atol)
+        if self.rtol == 0 and self.atol == 0:
+            raise InputError("rtol and atol are both 0: at least one must be positive (an "
+                             "improvement must be measurable)")
+        self.cooldown = _integer("cooldown", cooldown, 0)
+        self.accumulation_size = _integer("accumulation_size", accumulation_size, 1)
+        self.min_scale = _number("min_scale", min_scale)
+        #: The scale in force now (1 before any cut).
+        self.scale = 1.0
+        #: The best average so far (+inf before any).
+        self.best = math.inf
+        #: Averages since the last improvement (0 after a cut and during cooldown).
+        self.plateau_count = 0
+        #: Averages left in the current cooldown.
+        self.cooldown_count = 0
+        #: Reports in the current average, and their mean so far.
+        self.count = 0
+        self.avg_value = 0.0
+
+    def value(self, n: int) -> float:
+        base = self.lr(n) if callable(self.lr) else self.lr
+        return base * self.scale
+
+    def report(self, value: float) -> bool:
+        """Take one value of the monitored quantity; return True if the scale was cut."""
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating,
+                                                             np.integer)):
+            raise InputTypeError(f"a PlateauScale reports a number, got {value!r}")
+        count = self.count
+        avg = (count * self.avg_value + float(value)) / (count + 1)
+        if count + 1 != self.accumulation_size:
+            self.count, self.avg_value = count + 1, avg
+            return False
+        improved = avg < (1 - self.rtol) * self.best - self.atol
+        best = avg if improved else self.best
+        plateau = 0 if improved else self.plateau_count + 1
+        if self.cooldown_count > 0:
+            plateau, scale, cooldown = 0, self.scale, self.cooldown_count - 1
+        else:
+            cut = plateau == self.patience
+            scale = max(self.scale * self.factor if cut else self.scale, self.min_scale)
+            plateau, cooldown = (0, self.cooldown) if cut else (plateau, 0)
+        reduced = scale < self.scale
+        self.best, self.plateau_count, self.scale = best, plateau, scale
+        self.cooldown_count, self.count, self.avg_value = cooldown, 0, 0.0
+        return reduced
+
+    _COUNTERS = ("plateau_count", "cooldown_count", "count")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state (JSON-serialisable) that :meth:`load_state_dict` restores."""
+        return {"type": type(self).__name__, "scale": self.scale,
+                "best": _float_to_json(self.best), "avg_value": _float_to_json(self.avg_value),
+                **{k: getattr(self, k) for k in self._COUNTERS}}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore the state from :meth:`state_dict` (configuration is not changed); checked
+        entirely before anything changes."""
+        _state_mapping(d)
+        if d.get("type") != type(self).__name__:
+            raise InputError(f"the state is for a {d.get('type')!r} schedule, "
+                             f"not a {type(self).__name__}")
+        keys = ("type", "scale", "best", "avg_value", *self._COUNTERS)
+        for key in keys:
+            if key not in d:
+                raise MissingKeyError(f"the schedule state has no {key!r} entry")
+        extra = sorted(set(d) - set(keys), key=str)
+        if extra:
+            raise MissingKeyError(f"the schedule state has an unknown entry {extra[0]!r}")
+        scale = _number("the schedule state's scale", d["scale"])
+        floats = {}
+        for key in ("best", "avg_value"):
+            x = d[key]
+            if isinstance(x, str) and x in ("inf", "-inf", "nan"):  # (JSON has none)
+                x = float(x)
+            floats[key] = x if isinstance(x, float) and not math.isfinite(x) else float(
+                check_value(f"the schedule state's {key}", x, ANY))
+        counters = {k: _integer(f"the schedule state's {k}", d[k], 0) for k in self._COUNTERS}
+        if counters["count"] >= self.accumulation_size:
+            raise InputError(f"the schedule state's count {counters['count']} is not below "
+                             f"accumulation_size={self.accumulation_size}")
+        self.scale, self.best, self.avg_value = scale, floats["best"], floats["avg_value"]
+        for k, v in counters.items():
+            setattr(self, k, v)
 
 
 class Lambda(Schedule):

@@ -121,9 +121,10 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: Lᵢ^(−1/2k) come from an SVD; PSGD Kron's refit divides by norms of a random probe; the
 #: learning-rate-free rules (DoG, Prodigy, ...) take their step from sums over all parameters
 #: in a pre-pass, which --exact refuses (tests/test_lrfree.py); the rules that need a closure
-#: compute their step from the loss over all parameters (a float trace: below).
+#: compute their step from the loss over all parameters (a float trace: below); Noisy SGD
+#: adds floating-point draws of N(0, 1).
 NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "shampoo",
-             "psgd_kron", "dog", "dowg", "prodigy", "dadapt_adamw", "mechanize",
+             "psgd_kron", "noisy_sgd", "dog", "dowg", "prodigy", "dadapt_adamw", "mechanize",
              *(n for n in __import__("descentlab").optim.available()
                if getattr(__import__("descentlab").optim.get_class(n), "needs_closure", False)))
 

@@ -47,6 +47,7 @@ from .mechanize import Mechanize
 from .momo import Momo, MomoAdam
 from .muon import Muon
 from .nadam import Nadam
+from .noisy_sgd import NoisySGD
 from .novograd import NovoGrad
 from .optimistic import OptimisticGradientDescent
 from .optimistic_adam import OptimisticAdam
@@ -117,4 +118,5 @@ __all__ = [
     "clip_grad_norm", "clip_grad_norm_each", "clip_grad_value", "global_norm", "FlatParams",
     "Groups", "Lookahead", "EMA", "Accumulate",
     "describe",
+    "NoisySGD",
 ]

@@ -321,6 +321,16 @@ class Choice(Option):
         return {**super().describe(), "allowed": list(self.allowed), "optional": self.optional}
 
 
+#: Where PyTorch's and optax's forms of a rule differ (RAdam, Rprop, Adafactor, Muon), one
+#: option picks the reference: ``form="torch"`` (the default) or ``form="optax"``.
+FORMS = ("torch", "optax")
+
+
+def form_option(doc: str, *, fixed_once_started: bool = False) -> Choice:
+    """The ``form`` option of a class with a PyTorch and an optax form (:data:`FORMS`)."""
+    return Choice(FORMS, doc, fixed_once_started=fixed_once_started)
+
+
 class Number(Option):
     """A single number that is an option, not a hyperparameter (no arrays, no schedules):
     ``Number(NONNEGATIVE, "start of the accumulator")``; ``optional=True`` also takes ``None``
@@ -394,7 +404,9 @@ class Count(Option):
 
 class Numbers(Option):
     """A fixed number of finite numbers that is an option (stored as a list, as checkpoints
-    save options as JSON): ``Numbers(3, "Newton–Schulz coefficients (a, b, c)")``.
+    save options as JSON): ``Numbers(3, "Newton–Schulz coefficients (a, b, c)")``;
+    ``rows=True`` also takes one or more rows of that many (a list of lists: optax's
+    per-iteration coefficients).
 
     >>> class A:
     ...     abc = Numbers(3)
@@ -407,12 +419,23 @@ class Numbers(Option):
 
     kind = "numbers"
 
-    def __init__(self, count: int, doc: str = "", *, fixed_once_started: bool = False) -> None:
+    def __init__(self, count: int, doc: str = "", *, rows: bool = False,
+                 fixed_once_started: bool = False) -> None:
         super().__init__(doc, fixed_once_started=fixed_once_started)
-        self.count = count
+        self.count, self.rows = count, rows
 
-    def validate(self, value: Any) -> list[float]:
-        bad = InputError(f"{self.name} must be {self.count} finite numbers, got {_short(value)}")
+    def validate(self, value: Any) -> list[float] | list[list[float]]:
+        if self.rows and np.ndim(value) == 2 and not isinstance(value, (str, bytes, Mapping)):
+            if len(value) == 0:
+                raise InputError(f"{self.name} must be {self.count} finite numbers or rows of "
+                                 f"them, got no rows")
+            return [self._row(row, value) for row in value]
+        return self._row(value, value)
+
+    def _row(self, value: Any, whole: Any) -> list[float]:
+        rows = f" (or rows of {self.count})" if self.rows else ""
+        bad = InputError(f"{self.name} must be {self.count} finite numbers{rows}, got "
+                         f"{_short(whole)}")
         if isinstance(value, (str, bytes, Mapping)) or np.ndim(value) != 1:
             raise bad
         if any(isinstance(x, (bool, np.bool_, str, bytes)) or x is None for x in value):

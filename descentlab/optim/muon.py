@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from .adam import Adam
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, Choice, Count, Flag, Hyper, Numbers
+from .hyperparams import (
+    NONNEGATIVE,
+    POSITIVE,
+    UNIT,
+    Choice,
+    Count,
+    Flag,
+    Hyper,
+    Number,
+    Numbers,
+    form_option,
+)
 from .lineage import Lineage
-from .moments import lerp
+from .moments import bias_correction, ema, lerp
 from .references import Reference
 from .registry import register
 from .tree import flatten_params, show
@@ -18,6 +31,14 @@ from .tree import flatten_params, show
 #: PyTorch's quintic Newton–Schulz coefficients (a, b, c) and iteration count.
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 NS_STEPS = 5
+#: optax's ``ns_coeffs="dion"`` preset: one row of (a, b, c) per iteration (Ahn et al. 2025).
+DION_NS_COEFFICIENTS = ((4.0848, -6.8946, 2.9270), (3.9505, -6.3029, 2.6377),
+                        (3.7418, -5.5913, 2.3037), (2.8769, -3.1427, 1.2046),
+                        (2.8366, -3.0525, 1.2012))
+#: Where optax's Muon scales the matrix before its iteration (``preconditioning``).
+PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
+#: The ε optax's AOL and Schatten first iterations use (their own default, not Muon's eps).
+_FIRST_STEP_EPS = 1e-8
 
 
 def to_bfloat16(x: np.ndarray) -> np.ndarray:
@@ -30,7 +51,8 @@ def to_bfloat16(x: np.ndarray) -> np.ndarray:
 
 def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
                   coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
-                  eps: float = 1e-7, bfloat16: bool = False) -> np.ndarray:
+                  eps: float = 1e-7, bfloat16: bool = False,
+                  preconditioning: str = "frobenius") -> np.ndarray:
     r"""The approximate orthogonalisation of a matrix (its "zeroth power" U Vᵀ, roughly):
     X ← X/max(‖X‖_F, ε), then ``steps`` times A = X Xᵀ, B = bA + cA², X ← aX + BX (on the
     wide orientation: a tall matrix is transposed first and back after).
@@ -40,7 +62,9 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     matrix is divided by it). Matrix products accumulate in float32, in an order that is not
     PyTorch's, so now and then one rounding falls the other way and spreads: of 200 random
     float32 matrices, 26 differ from torch's result and 174 are equal bit for bit
-    (tests/test_torch_optim_db.py).
+    (tests/test_torch_optim_db.py). ``preconditioning`` other than PyTorch's ``"frobenius"``
+    is optax's (:func:`optax_newton_schulz`) with ε as a floor: ``"spectral"`` divides by
+    max(‖X‖₂, ε), ``"aol"`` and ``"schatten"`` rescale in the first iteration.
 
     >>> q = newton_schulz(np.array([[3.0, 0.0], [0.0, 0.5]]))
     >>> bool(np.all(np.abs(np.diag(q) - 1) < 0.35)), float(q[0, 1])
@@ -50,18 +74,61 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     r = to_bfloat16 if bfloat16 else (lambda y: y)
     tall = x.shape[0] > x.shape[1]
     y = r(x.T if tall else x)
-    y = r(y / r(max(r(np.sqrt(np.sum(y * y))), eps)))  # torch: a bfloat16 norm, clamped
-    for _ in range(steps):
+    if preconditioning == "frobenius":
+        y = r(y / r(max(r(np.sqrt(np.sum(y * y))), eps)))  # torch: a bfloat16 norm, clamped
+    elif preconditioning == "spectral":
+        y = r(y / r(max(r(np.linalg.norm(y, 2)), eps)))
+    for i in range(steps):
         gram = r(y @ y.T)
+        if i == 0 and preconditioning in ("aol", "schatten"):
+            y, gram = (r(z) for z in first_step_rescale(y, gram, preconditioning))
         poly = r(b * gram + c * (gram @ gram))
         y = r(a * y + poly @ y)
+    return y.T if tall else y
+
+
+def first_step_rescale(y: np.ndarray, gram: np.ndarray,
+                       preconditioning: str) -> tuple[np.ndarray, np.ndarray]:
+    """(SX, S·A·S) of optax's AOL (S = diag(1/√max(Σⱼ|Aᵢⱼ|, 10⁻⁸))) or Schatten-4
+    (S = 1/√max(‖A‖_F, 10⁻⁸)) first iteration, A = X Xᵀ."""
+    if preconditioning == "aol":
+        s = (1 / np.sqrt(np.maximum(np.abs(gram).sum(axis=-1), _FIRST_STEP_EPS)))[:, None]
+        return y * s, gram * s * s.T
+    s = 1 / np.sqrt(max(np.linalg.norm(gram), _FIRST_STEP_EPS))
+    return y * s, gram * s**2
+
+
+def optax_newton_schulz(x: np.ndarray, rows: list[list[float]], eps: float = 1e-8,
+                        preconditioning: str = "frobenius") -> np.ndarray:
+    r"""optax's orthogonalisation (``optax.contrib.orthogonalize_via_newton_schulz``): on the
+    wide orientation, X ← X/(‖X‖ + ε) (Frobenius or spectral norm; AOL and Schatten rescale
+    inside their first iteration instead), then for each row (a, b, c) of ``rows``:
+    A = X Xᵀ, X ← aX + (bA + cA·A)X. AOL's first iteration scales rows by
+    sᵢ = 1/√max(Σⱼ|Aᵢⱼ|, 10⁻⁸) (X ← SX, A ← SAS); Schatten's by s = 1/√max(‖A‖_F, 10⁻⁸).
+
+    >>> q = optax_newton_schulz(np.array([[3.0, 0.0], [0.0, 0.5]]), [list(NS_COEFFICIENTS)] * 5)
+    >>> bool(np.all(np.abs(np.diag(q) - 1) < 0.35)), float(q[0, 1])
+    (True, 0.0)
+    """
+    tall = x.shape[0] > x.shape[1]
+    y = x.T if tall else x
+    if preconditioning == "frobenius":
+        y = y / (np.linalg.norm(y) + eps)
+    elif preconditioning == "spectral":
+        y = y / (np.linalg.norm(y, 2) + eps)
+    for i, (a, b, c) in enumerate(rows):
+        gram = y @ y.T
+        if i == 0 and preconditioning in ("aol", "schatten"):
+            y, gram = first_step_rescale(y, gram, preconditioning)
+        y = a * y + (b * gram + c * gram @ gram) @ y
     return y.T if tall else y
 
 
 @register
 class Muon(Optimizer):
     r"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks";
-    Liu et al. 2025, "Muon is Scalable for LLM Training"), PyTorch's form.
+    Liu et al. 2025, "Muon is Scalable for LLM Training"), PyTorch's form; optax's with
+    ``form="optax"``.
 
     .. math::
         B_t = \mu B_{t-1} + (1 - \mu)\, g_t, \qquad
@@ -84,15 +151,51 @@ class Muon(Optimizer):
     end within 2e-5 of torch's, relative to the distance travelled; 5 of the 7 within 1e-10
     (tests/test_torch_optim_db.py measures both).
     ``"param"`` runs it in the parameter's dtype (exact float64 arithmetic: equal to PyTorch's
-    iteration done without its bfloat16 cast, to 1e-12).
+    iteration done without its bfloat16 cast, to 1e-12). ``None`` (default): the form's own,
+    bfloat16 for PyTorch's, the parameter's dtype for optax's.
+
+    ``form="optax"`` is ``optax.contrib.muon``: the momentum is bias-corrected, ε is added to
+    the norm, the weights are (in, out) — the scale of ``"original"`` is √max(1, B/A) —,
+    and every parameter that is not a matrix gets optax's AdamW (with its Nesterov m̂ when
+    ``nesterov``, Muon's ε, and ``adam_beta1``, ``adam_beta2``, ``adam_eps_root``,
+    ``adam_weight_decay``, ``adam_lr``: None is η):
+
+    .. math::
+        m_t = \beta m_{t-1} + (1 - \beta) g_t, \qquad
+        \hat m_t = \begin{cases}
+            \frac{\beta m_t}{1 - \beta^{t+1}} + \frac{(1 - \beta) g_t}{1 - \beta^t}
+            & \text{nesterov}\\ m_t/(1 - \beta^t) & \text{otherwise}\end{cases} \\
+        O_t = \mathrm{NS}(\hat m_t)\ \text{(optax's: } X/(\lVert X\rVert + \epsilon)),
+        \qquad \text{adaptive: } O_t \leftarrow \langle \hat m_t, O_t\rangle\, O_t \\
+        p_t = p_{t-1} - \eta\,\big(s\, O_t + \lambda p_{t-1}\big), \qquad
+        s = \sqrt{\max(1, B/A)}\ \text{or}\ c_{rms}\sqrt{\max(A, B)}
+
+    optax's arguments: ``beta`` is ``momentum``, ``ns_coeffs`` is ``ns_coefficients`` (three
+    numbers, or rows of three, one per iteration — at most ``ns_steps`` rows, all used, as
+    optax; its ``"dion"`` preset is :data:`DION_NS_COEFFICIENTS`), ``consistent_rms=c`` is
+    ``adjust_lr_fn="match_rms_adamw", consistent_rms=c`` (None: ``"original"``),
+    ``preconditioning`` and ``adaptive`` are ours too (in both forms; PyTorch's:
+    ``"frobenius"``, off). Not reproduced:
+    ``mu_dtype`` (the state has the parameters' dtype), ``muon_weight_dimension_numbers``
+    (matrices are Muon's, everything else AdamW's, optax's default);
+    ``weight_decay_mask`` is :class:`~descentlab.optim.groups.Groups`. optax's own
+    defaults differ from PyTorch's: ``eps=1e-8, weight_decay=0``. ``form`` is chosen before
+    the first update.
 
     Defaults: ``lr=0.001, weight_decay=0.1, momentum=0.95, nesterov=True,
     ns_coefficients=(3.4445, -4.775, 2.0315), eps=1e-7, ns_steps=5`` — ``torch.optim.Muon``.
+    ``form="optax"``: equal to ``optax.contrib.muon`` 0.2.8 with the options above, within
+    1e-12 relative over 100 steps in float64 (tests/test_optax_forms.py).
 
     >>> w = np.eye(2)
     >>> Muon(lr=0.1, weight_decay=0.0, ns_dtype="param").update(w, np.diag([4.0, 1.0]))
     >>> bool(abs(w[0, 0] - w[1, 1]) < 0.07)   # orthogonalised: both directions step alike
     True
+    >>> params = {"w": np.eye(2), "b": np.zeros(2)}   # optax: the vector gets AdamW
+    >>> Muon(lr=0.1, weight_decay=0.0, form="optax", nesterov=False).update(
+    ...     params, {"w": np.diag([4.0, 1.0]), "b": np.array([1.0, -1.0])})
+    >>> params["b"].round(6).tolist()   # η·m̂/(√v̂ + ε) = 0.1·sign(g)
+    [-0.1, 0.1]
     """
 
     name = "muon"
@@ -102,26 +205,46 @@ class Muon(Optimizer):
         Reference("torch.optim.Muon", {"ns_dtype": "param"},
                   note="torch's iteration without its cast to bfloat16"),
     )
-    slots = ("buffer",)
-    option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype")
+    slots = ("buffer", "m", "v")
+    option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype",
+                    "form", "consistent_rms", "preconditioning", "adaptive", "adam_lr")
     nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")
     adjust_lr_fn = Choice(("original", "match_rms_adamw"), "the step scale s(A, B): torch's "
-                          "original √max(1, A/B), or 0.2·√max(A, B) to match AdamW's RMS")
-    ns_coefficients = Numbers(3, "the quintic Newton–Schulz coefficients (a, b, c)")
+                          "original √max(1, A/B), or c·√max(A, B) to match AdamW's RMS")
+    ns_coefficients = Numbers(3, "the quintic Newton–Schulz coefficients (a, b, c) (optax: or "
+                              "one row per iteration)", rows=True)
     ns_steps = Count(0, "Newton–Schulz iterations", maximum=99)
-    ns_dtype = Choice(("bfloat16", "param"), "the Newton–Schulz arithmetic: torch's bfloat16, "
-                      "or the parameters' dtype (exact comparisons)")
+    ns_dtype = Choice(("param", "bfloat16"), "the Newton–Schulz arithmetic: torch's bfloat16, "
+                      "or the parameters' dtype (None: the form's)", optional=True)
+    form = form_option("torch.optim.Muon's rule, or optax.contrib.muon's (bias-corrected "
+                       "momentum, (in, out) weights, AdamW for the rest)",
+                       fixed_once_started=True)
+    consistent_rms = Number(POSITIVE, "c of adjust_lr_fn='match_rms_adamw', s = c·√max(A, B) "
+                            "(None: 0.2)", optional=True)
+    preconditioning = Choice(PRECONDITIONINGS, "the scaling before the iteration (torch's: "
+                             "frobenius; the others optax's)")
+    adaptive = Flag("scale O by ⟨m̂, O⟩ (optax's adaptive)")
+    adam_lr = Number(NONNEGATIVE, "optax form: AdamW's rate for non-matrices (None: η)",
+                     optional=True)
     equations = ("B ← μ·B + (1 − μ)·g,   B̃ = g + μ·(B − g) (nesterov) or B",
                  "O = NS(B̃): X ← B̃/‖B̃‖, k times X ← aX + (b·XXᵀ + c·(XXᵀ)²)X",
                  "p ← p·(1 − η·λ) − η·s(A, B)·O,   s = √max(1, A/B)")
 
     momentum = Hyper(NONNEGATIVE, "momentum factor μ", search=(0.8, 0.99))
     eps = Hyper(NONNEGATIVE, "ε, the smallest norm the iteration divides by", tunable=False)
+    adam_beta1 = Hyper(UNIT, "optax form: AdamW's β1 for non-matrices", tunable=False)
+    adam_beta2 = Hyper(UNIT, "optax form: AdamW's β2 for non-matrices", tunable=False)
+    adam_eps_root = Hyper(NONNEGATIVE, "optax form: AdamW's ε̄ inside the root", tunable=False)
+    adam_weight_decay = Hyper(NONNEGATIVE, "optax form: AdamW's weight decay", tunable=False)
 
     def __init__(self, lr: Any = 0.001, weight_decay: Any = 0.1, momentum: Any = 0.95,
                  nesterov: bool = True, ns_coefficients: tuple[float, float, float] = (
                      NS_COEFFICIENTS), eps: Any = 1e-7, ns_steps: int = NS_STEPS,
-                 adjust_lr_fn: str | None = None, *, ns_dtype: str = "bfloat16",
+                 adjust_lr_fn: str | None = None, *, ns_dtype: str | None = None,
+                 form: str = "torch", consistent_rms: float | None = None,
+                 preconditioning: str = "frobenius", adaptive: bool = False,
+                 adam_beta1: Any = 0.9, adam_beta2: Any = 0.999, adam_eps_root: Any = 0.0,
+                 adam_weight_decay: Any = 0.0, adam_lr: float | None = None,
                  maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
@@ -132,8 +255,60 @@ class Muon(Optimizer):
         self.ns_steps = ns_steps
         self.adjust_lr_fn = "original" if adjust_lr_fn is None else adjust_lr_fn
         self.ns_dtype = ns_dtype
+        self.form = form
+        self.consistent_rms = consistent_rms
+        self.preconditioning = preconditioning
+        self.adaptive = adaptive
+        self.adam_beta1 = adam_beta1
+        self.adam_beta2 = adam_beta2
+        self.adam_eps_root = adam_eps_root
+        self.adam_weight_decay = adam_weight_decay
+        self.adam_lr = adam_lr
+
+    #: optax's settings and the values that leave them off (torch's form refuses others).
+    OPTAX_ONLY = {"adam_lr": None, "adam_beta1": 0.9, "adam_beta2": 0.999,
+                  "adam_eps_root": 0.0, "adam_weight_decay": 0.0}
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """optax's settings need ``form="optax"``; rows of coefficients need ≤ ns_steps rows
+        (as optax)."""
+        rows = values.get("ns_coefficients")
+        nested = rows is not None and len(rows) > 0 and isinstance(rows[0], list)
+        if values.get("form") == "torch":
+            for name, off in self.OPTAX_ONLY.items():
+                value = values.get(name, off)
+                if (value is None) != (off is None) or (
+                        value is not None and np.any(np.asarray(value) != off)):
+                    raise InputError(f"{name}={values[name]!r} belongs to optax's Muon: it "
+                                     f"needs form='optax'")
+            if nested:
+                raise InputError("ns_coefficients as rows (one per iteration) needs "
+                                 "form='optax'; torch.optim.Muon takes (a, b, c)")
+        if values.get("form") == "optax" and values.get("ns_dtype") == "bfloat16":
+            raise InputError("ns_dtype='bfloat16' is torch's arithmetic; form='optax' runs the "
+                             "iteration in the parameters' dtype (ns_dtype='param' or None)")
+        if values.get("consistent_rms") is not None and values.get(
+                "adjust_lr_fn") != "match_rms_adamw":
+            raise InputError(f"consistent_rms={values['consistent_rms']!r} scales by "
+                             f"c·√max(A, B): it goes with adjust_lr_fn='match_rms_adamw'")
+        if nested and "ns_steps" in values and len(rows) > values["ns_steps"]:
+            raise InputError(f"ns_coefficients has {len(rows)} rows, more than ns_steps="
+                             f"{values['ns_steps']} (optax refuses it too)")
+
+    @property
+    def decays_in_rule(self) -> bool:  # type: ignore[override]
+        """optax's form decays inside its rule (AdamW's own decay on non-matrices)."""
+        return self.form == "optax"
+
+    def slot_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        if self.form == "optax" and len(shape) != 2:
+            return {"m": shape, "v": shape}
+        return {"buffer": shape}
 
     def update(self, params: Any, grads: Any) -> None:
+        if self.form == "optax":  # non-matrices get AdamW
+            super().update(params, grads)
+            return
         for leaf in flatten_params(params):
             if np.ndim(leaf.array) != 2:
                 raise InputError(
@@ -142,15 +317,56 @@ class Muon(Optimizer):
         super().update(params, grads)
 
     def lr_scale(self, shape: tuple[int, ...]) -> float:
-        """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B)."""
+        """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B): (out, in) in
+        PyTorch's form, (in, out) in optax's."""
         rows, cols = shape[:2]
         if self.adjust_lr_fn == "original":
-            return max(1, rows / cols) ** 0.5
-        return 0.2 * max(rows, cols) ** 0.5
+            wide = rows / cols if self.form == "torch" else cols / rows
+            return max(1, wide) ** 0.5
+        c = 0.2 if self.consistent_rms is None else self.consistent_rms
+        return c * max(rows, cols) ** 0.5
+
+    def bfloat16(self) -> bool:
+        """Whether the iteration rounds to bfloat16 (``ns_dtype``, or the form's own)."""
+        return self.ns_dtype == "bfloat16" or (self.ns_dtype is None and self.form == "torch")
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        if self.form == "optax":
+            self.optax_rule(p, g, state, h)
+            return
         b = lerp(state["buffer"], g, 1 - h.momentum)  # B = μB + (1 − μ)g
         direction = g + h.momentum * (b - g) if self.nesterov else b
         o = newton_schulz(direction, self.ns_steps, self.ns_coefficients, h.eps,
-                          bfloat16=self.ns_dtype == "bfloat16")
+                          bfloat16=self.bfloat16(), preconditioning=self.preconditioning)
+        if self.adaptive:
+            o = np.sum(direction * o) * o
         p -= (h.lr * self.lr_scale(p.shape)) * o.astype(p.dtype, copy=False)
+
+    def optax_rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        """optax.contrib.muon: matrices by the bias-corrected momentum's orthogonalisation,
+        everything else by optax's AdamW (Adam's rule in its optax form)."""
+        if p.ndim != 2:
+            lr = h.lr if self.adam_lr is None else self.adam_lr
+            adam = SimpleNamespace(lr=lr, beta1=h.adam_beta1, beta2=h.adam_beta2, eps=h.eps,
+                                   eps_root=h.adam_eps_root, t=h.t)
+            if np.any(h.adam_weight_decay != 0):
+                p *= 1 - lr * h.adam_weight_decay
+            Adam(nesterov=self.nesterov).rule(p, g, state, adam)
+            return
+        mu = h.momentum
+        m = ema(state["buffer"], g, mu)
+        bc = bias_correction(mu, h.t)
+        if self.nesterov:
+            m_hat = mu * (m / bias_correction(mu, h.t + 1)) + (1 - mu) * (g / bc)
+        else:
+            m_hat = m / bc
+        rows = self.ns_coefficients
+        if not isinstance(rows[0], list):
+            rows = [rows] * self.ns_steps
+        o = optax_newton_schulz(m_hat, rows, h.eps, self.preconditioning)
+        if self.adaptive:
+            o = np.sum(m_hat * o) * o
+        u = self.lr_scale(p.shape) * o
+        if np.any(h.weight_decay != 0):
+            u = u + h.weight_decay * p
+        p -= h.lr * u
