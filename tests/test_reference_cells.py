@@ -29,8 +29,15 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from optax_oracle import optax_trajectory
-from torch_trajectory import run_ours, timm_optim, torch_trajectory
+from closure_loss import jax_loss, run_closure, step_data
+from optax_oracle import (
+    mechanize_with,
+    optax_closure_trajectory,
+    optax_trajectory,
+    sam_of,
+    sophia_of,
+)
+from torch_trajectory import timm_optim, torch_trajectory
 
 from descentlab import optim
 from descentlab import schedules as S
@@ -106,16 +113,46 @@ def optax_decay(lr: float) -> Any:
     return lambda count: schedule(count.astype(jnp.int64))
 
 
-def optax_reference(ref: Reference, params, grads) -> list[dict]:
-    """Numbers are traced arguments (float64), everything else (flags, names, schedules)
-    static, as tests/test_optim_optax.py runs optax."""
+#: optax rules the cells build from their parts, as their deep tests do (tests/optax_oracle.py):
+#: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's base optimizer.
+OPTAX_BUILT = {"optax.contrib.sam": sam_of, "optax.contrib.sophia": sophia_of,
+               "optax.contrib.mechanize": mechanize_with}
+
+#: What optax's closure rules are given besides the gradient (tests/optax_oracle.py).
+OPTAX_EXTRA = {"optax.polyak_sgd": "value", "optax.contrib.momo": "value",
+               "optax.contrib.momo_adam": "value", "optax.contrib.sam": "grad_fn",
+               "optax.contrib.sophia": "obj_fn"}
+
+
+def optax_split(ref: Reference) -> tuple[Any, dict, dict]:
+    """(constructor, traced numbers, static rest) of an optax cell: numbers are traced
+    arguments (float64), everything else (flags, names, schedules) static, as
+    tests/test_optim_optax.py runs optax."""
     theirs = dict(ref.theirs)
     if ref.rate == "decaying":
         theirs["learning_rate"] = optax_decay(theirs["learning_rate"])
     hyper = {k: v for k, v in theirs.items() if type(v) is float}
     static = {k: v for k, v in theirs.items() if k not in hyper}
-    return optax_trajectory(resolve(ref.target), params, grads, hyper=hyper, static=static,
+    make = resolve(ref.target)  # exists in optax even when the cell builds it from parts
+    return OPTAX_BUILT.get(ref.target, make), hyper, static
+
+
+def optax_reference(ref: Reference, params, grads) -> list[dict]:
+    make, hyper, static = optax_split(ref)
+    return optax_trajectory(make, params, grads, hyper=hyper, static=static,
                             compiled=False)  # 20 steps: op by op is faster than compiling
+
+
+def optax_closure_reference(ref: Reference, params, data, opt) -> list[dict]:
+    """optax on the changing loss of tests/closure_loss.py, given what the rule needs
+    besides the gradient; Sophia's probe vectors are ``opt``'s (a fresh copy of ours)."""
+    make, hyper, static = optax_split(ref)
+    extra, probes = OPTAX_EXTRA[ref.target], None
+    if extra == "obj_fn":
+        shapes = [params[k].shape for k in params]
+        probes = [dict(zip(params, opt.probe_vectors(t, shapes))) for t in range(1, STEPS + 1)]
+    return optax_closure_trajectory(make, params, jax_loss, data, extra=extra, hyper=hyper,
+                                    static=static, probes=probes)
 
 
 def quartic_closure(params: dict[str, np.ndarray]):
@@ -172,15 +209,31 @@ def test_cell_matches_its_reference(name, ref, request, monkeypatch, torch_float
     key = cell_id(name, ref)
     params, grads = problem(key)
     if getattr(optim.get_class(name), "needs_closure", False):
-        closure_cell(name, ref, params)
-        return
-    if ref.target.startswith("keras."):
-        expected = keras_reference(ref, params, grads, request.getfixturevalue("oracle"))
-    elif ref.target.startswith("optax."):
-        expected = optax_reference(ref, params, grads)
+        if not ref.target.startswith("optax."):
+            closure_cell(name, ref, params)
+            return
+        rng = np.random.default_rng(zlib.crc32(key.encode()))
+        data = [step_data(rng, params) for _ in range(STEPS)]
+        expected = optax_closure_reference(ref, params, data, ours_for(name, ref))
+
+        def run(opt):
+            return run_closure(opt, params, data, hvp="hvp" in opt.needs)
     else:
-        expected = torch_reference(ref, params, grads, monkeypatch)
-    run_ours(ours_for(name, ref), params, grads, expected, key, rtol=ref.rtol)
+        if ref.target.startswith("keras."):
+            expected = keras_reference(ref, params, grads, request.getfixturevalue("oracle"))
+        elif ref.target.startswith("optax."):
+            expected = optax_reference(ref, params, grads)
+        else:
+            expected = torch_reference(ref, params, grads, monkeypatch)
+
+        def run(opt):
+            return gradient_run(opt, params, grads)
+    ours = run(ours_for(name, ref))
+    for step, (a, b) in enumerate(zip(ours, expected, strict=True)):
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=ref.rtol, atol=ref.rtol / 10,
+                                       err_msg=f"{key}: step {step + 1}, {k}")
+    assert any(not np.array_equal(ours[-1][k], params[k]) for k in params), key
     for option in set(ref.ours) - {"lr"}:  # each of the cell's options is needed
         without = dataclasses.replace(ref, ours={k: v for k, v in ref.ours.items()
                                                  if k != option})
@@ -188,18 +241,23 @@ def test_cell_matches_its_reference(name, ref, request, monkeypatch, torch_float
             opt = ours_for(name, without)
         except InputError:  # another of the cell's options needs it (clip_eps: clip_norm)
             continue
-        assert not matches(opt, params, grads, expected, ref.rtol), \
+        assert not matches(run(opt), expected, ref.rtol), \
             f"{key}: matches without {option}={ref.ours[option]!r} too"
 
 
-def matches(opt, params, grads, expected, rtol) -> bool:
-    """Whether ``opt`` stays within ``rtol`` (absolute floor rtol/10) of ``expected``."""
-    ours = copy.deepcopy(params)
-    for g, e in zip(grads, expected):
+def gradient_run(opt, params, grads) -> list[dict]:
+    """The parameters after each of ``opt``'s steps on ``grads`` from a copy of ``params``."""
+    ours, out = copy.deepcopy(params), []
+    for g in grads:
         opt.update(ours, g)
-        if not all(np.allclose(ours[k], e[k], rtol=rtol, atol=rtol / 10) for k in ours):
-            return False
-    return True
+        out.append({k: v.copy() for k, v in ours.items()})
+    return out
+
+
+def matches(ours, expected, rtol) -> bool:
+    """Whether a run stays within ``rtol`` (absolute floor rtol/10) of ``expected``."""
+    return all(np.allclose(a[k], e[k], rtol=rtol, atol=rtol / 10)
+               for a, e in zip(ours, expected) for k in a)
 
 
 def test_every_builtin_class_declares_its_references():

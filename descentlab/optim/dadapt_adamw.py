@@ -13,6 +13,7 @@ from .base import Optimizer
 from .hyperparams import POSITIVE, Flag, Number
 from .lineage import Lineage
 from .prodigy import d_step_factor
+from .references import Reference
 from .registry import register
 
 
@@ -56,6 +57,12 @@ class DAdaptAdamW(Optimizer):
     """
 
     name = "dadapt_adamw"
+    references = (
+        Reference("dadaptation.DAdaptAdam"),
+        Reference("dadaptation.DAdaptAdam", {"weight_decay": 0.01},
+                  {"weight_decay": 0.01, "decouple": True}),
+        Reference("optax.contrib.dadapt_adamw", {"use_bias_correction": True}),
+    )
     lineage = Lineage(("adamw",), "d: lower bound on the distance to a solution", 2023,
                       "Defazio & Mishchenko 2023")
     slots = ("m", "v", "s")

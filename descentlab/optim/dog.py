@@ -12,6 +12,7 @@ from . import sums
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 
@@ -59,6 +60,13 @@ class DoG(Optimizer):
     """
 
     name = "dog"
+    references = (
+        Reference("optax.contrib.dog"),
+        Reference("optax.contrib.dog", {"init_step": "distance", "init_value": 0.1},
+                  {"init_step": ("distance", 0.1)}),
+        Reference("dog.DoG"),
+        Reference("dog.LDoG", {"layerwise": True}),
+    )
     lineage = Lineage(("sgd",), "step = distance travelled / gradient norms", 2023,
                       "Ivgi et al. 2023")
     equations: ClassVar[tuple[str, ...]] = (
@@ -173,6 +181,10 @@ class DoWG(Optimizer):
     """
 
     name = "dowg"
+    references = (
+        Reference("optax.contrib.dowg"),
+        Reference("optax.contrib.dowg", {"init_estim_sq_dist": 0.1}, {"init_estim_sq_dist": 0.1}),
+    )
     lineage = Lineage(("dog",), "distances weight the gradient sum", 2023,
                       "Khaled et al. 2023")
     slots = ("x0",)

@@ -12,6 +12,7 @@ from . import sums
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Count, Hyper, Number
 from .lineage import Lineage
+from .references import Reference
 from .registry import create, register
 
 #: The rules Mechanic can scale: element-wise rules without rule-wide state (at their
@@ -67,6 +68,13 @@ class Mechanize(Optimizer):
     """
 
     name = "mechanize"
+    references = (
+        Reference("optax.contrib.mechanize", {"lr": 0.01}, {"learning_rate": 0.01, "base": "adam"},
+                  note="around optax.adam(learning_rate)"),
+        Reference("optax.contrib.mechanize", {"base": "lion", "lr": 0.001},
+                  {"learning_rate": 0.001, "base": "lion"},
+                  note="around optax.lion(learning_rate)"),
+    )
     lineage = Lineage(("cocob",), "learned scale on a base rule's steps", 2023,
                       "Cutkosky et al. 2023")
     decays_in_rule = True  # λ is Mechanic's own (in the prepass), not the base's

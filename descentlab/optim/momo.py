@@ -9,6 +9,7 @@ import numpy as np
 from .closure import ClosureRule, Oracle, global_sum
 from .hyperparams import ANY, POSITIVE, UNIT, Flag, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 #: optax's guard: no step where the model's curvature term is at most float64's machine ε.
@@ -116,6 +117,10 @@ class Momo(MomoFamily):
     """
 
     name = "momo"
+    references = (
+        Reference("optax.contrib.momo"),
+        Reference("optax.contrib.momo", {"adapt_lower_bound": True}, {"adapt_lower_bound": True}),
+    )
     lineage = Lineage(("momentum", "polyak_sgd"), "Polyak step on a momentum model", 2023,
                       "Schaipp et al. 2023")
     equations: ClassVar[tuple[str, ...]] = (
@@ -184,6 +189,11 @@ class MomoAdam(MomoFamily):
     """
 
     name = "momo_adam"
+    references = (
+        Reference("optax.contrib.momo_adam"),
+        Reference("optax.contrib.momo_adam", {"adapt_lower_bound": True},
+                  {"adapt_lower_bound": True}),
+    )
     lineage = Lineage(("adam", "momo"), "Polyak step on an Adam model", 2023,
                       "Schaipp et al. 2023")
     slots = ("exp_avg", "exp_avg_sq")

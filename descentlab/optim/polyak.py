@@ -10,6 +10,7 @@ from ..errors import InputError
 from .closure import ClosureRule, Oracle, global_sum
 from .hyperparams import ANY, NONNEGATIVE, Choice, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 #: optax's guard: no step where ‖g‖² + ε is at most float64's machine ε.
@@ -48,6 +49,7 @@ class PolyakSGD(ClosureRule):
     """
 
     name = "polyak_sgd"
+    references = (Reference("optax.polyak_sgd"),)
     lineage = Lineage(("sgd",), "step from the loss gap f − f*", 2021, "Loizou et al. 2021")
     refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
                                          "decoupled_weight_decay": False}

@@ -13,6 +13,7 @@ from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Flag, Hyper, Number
 from .lineage import Lineage
 from .moments import bias_correction
+from .references import Reference
 from .registry import register
 
 
@@ -70,6 +71,14 @@ class Prodigy(Optimizer):
     """
 
     name = "prodigy"
+    references = (
+        Reference("prodigyopt.Prodigy"),
+        Reference("prodigyopt.Prodigy", {"lr": 2.0, "d0": 0.01, "safeguard_warmup": True},
+                  {"lr": 2.0, "d0": 0.01, "safeguard_warmup": True}),
+        Reference("optax.contrib.prodigy", {"lr": 2.0, "beta1": 0.0, "d0": 0.01,
+                                            "use_bias_correction": True, "form": "optax"},
+                  {"learning_rate": 2.0, "betas": (0.0, 0.999), "estim_lr0": 0.01}),
+    )
     lineage = Lineage(("adam", "dog"), "d: estimated distance to a solution", 2024,
                       "Mishchenko & Defazio 2024")
     slots = ("m", "v", "s", "x0")

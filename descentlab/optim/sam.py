@@ -10,7 +10,12 @@ from ..errors import InputError
 from .closure import ClosureRule, Oracle, global_sum
 from .hyperparams import NONNEGATIVE, UNIT, Count, Flag, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
+
+#: How the reference cells build optax's SAM from its parts (tests/optax_oracle.py sam_of).
+SAM_NOTE = ("optax.sgd(learning_rate, momentum, nesterov) outer, normalize then sgd(rho) "
+            "inner, opaque_mode")
 
 
 @register
@@ -56,6 +61,13 @@ class SAM(ClosureRule):
     """
 
     name = "sam"
+    references = (
+        Reference("optax.contrib.sam", {}, {"learning_rate": 0.01, "rho": 0.05, "sync_period": 2},
+                  note=SAM_NOTE),
+        Reference("optax.contrib.sam", {"momentum": 0.5, "nesterov": True, "sync_period": 3},
+                  {"learning_rate": 0.01, "rho": 0.05, "sync_period": 3, "momentum": 0.5,
+                   "nesterov": True}, note=SAM_NOTE),
+    )
     lineage = Lineage(("sgd",), "gradient at the worst nearby point", 2021,
                       "Foret et al. 2021")
     needs = ("loss", "grad_at")

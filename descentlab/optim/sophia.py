@@ -9,7 +9,11 @@ import numpy as np
 from .closure import ClosureRule, Oracle
 from .hyperparams import POSITIVE, UNIT, Count, Hyper, Number
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
+
+#: optax draws its probes from a JAX key: the cells give it ours (tests/optax_oracle.py).
+SOPHIA_NOTE = "Hutchinson probes: ours, passed to optax"
 
 
 @register
@@ -55,6 +59,12 @@ class Sophia(ClosureRule):
     """
 
     name = "sophia"
+    references = (
+        Reference("optax.contrib.sophia", {}, {"learning_rate": 0.001}, note=SOPHIA_NOTE),
+        Reference("optax.contrib.sophia", {"lr": 0.01, "gamma": 1.0, "update_interval": 3},
+                  {"learning_rate": 0.01, "gamma": 1.0, "update_interval": 3},
+                  note=SOPHIA_NOTE),
+    )
     lineage = Lineage(("adam",), "clipped Hessian-diagonal preconditioner", 2023,
                       "Liu et al. 2023")
     needs = ("loss", "hvp")
