@@ -20,6 +20,7 @@ test_optim_torch*.py, test_optim_optax.py and test_catalogue2_*.py.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import importlib
@@ -30,6 +31,7 @@ import numpy as np
 import pytest
 import torch
 from closure_loss import jax_loss, run_closure, step_data
+from numpy_lapack import numpy_lapack
 from optax_oracle import (
     mechanize_with,
     optax_closure_trajectory,
@@ -82,6 +84,11 @@ def ours_for(name: str, ref: Reference) -> Any:
     return optim.create(name, **kw)
 
 
+#: Reference packages run with their decompositions replaced, as their deep tests do:
+#: SOAP's torch.linalg by NumPy's (tests/numpy_lapack.py, tests/test_matrix_soap.py).
+TORCH_PATCHES = {"pytorch_optimizer.SOAP": numpy_lapack}
+
+
 def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
     theirs = dict(ref.theirs)
     lr_at = None
@@ -91,7 +98,8 @@ def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
     if ref.target == "torch.optim.Muon":  # the ns_dtype="param" form: no cast to bfloat16
         monkeypatch.setattr(torch.Tensor, "bfloat16", lambda self, *a, **k: self.clone())
     cls = resolve(ref.target)
-    return torch_trajectory(lambda ps: cls(ps, **theirs), params, grads, lr_at=lr_at)
+    with TORCH_PATCHES.get(ref.target, contextlib.nullcontext)():
+        return torch_trajectory(lambda ps: cls(ps, **theirs), params, grads, lr_at=lr_at)
 
 
 def keras_reference(ref: Reference, params, grads, oracle) -> list[dict]:

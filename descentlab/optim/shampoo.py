@@ -12,6 +12,7 @@ from .hyperparams import NONNEGATIVE, UNIT, Count, Flag, Hyper
 from .kronecker import axis_statistic, mode_product
 from .lineage import Lineage
 from .moments import lerp
+from .references import Reference
 from .registry import register
 
 
@@ -68,6 +69,12 @@ class Shampoo(Optimizer):
     """
 
     name = "shampoo"
+    references = (
+        Reference("pytorch_optimizer.Shampoo"),
+        Reference("pytorch_optimizer.Shampoo", {"lr": 0.01, "momentum": 0.5,
+                                                "preconditioning_compute_steps": 3},
+                  {"lr": 0.01, "momentum": 0.5, "preconditioning_compute_steps": 3}),
+    )
     lineage = Lineage(("adagrad_full",), "one factor per axis, L^(−1/2k)", 2018,
                       "Gupta et al. 2018")
     decays_in_rule = True

@@ -13,7 +13,13 @@ from .hyperparams import UNIT, Count, Flag, Hyper
 from .kronecker import axis_statistic, cycle_products
 from .lineage import Lineage
 from .moments import ema, lerp
+from .references import Reference
 from .registry import register
+
+#: Why the SOAP cells limit the rotated axes: a (5, 2) gradient's 5×5 statistic has a null
+#: space of dimension 3, whose basis no two eigensolvers (nor two roundings) pick alike.
+_CELL_NOTE = ("its torch.linalg decompositions run by NumPy; axes over 4 unrotated (a (5, 2) "
+              "gradient's 5×5 statistic has no unique eigenbasis)")
 
 
 def eigenbasis(stat: np.ndarray) -> np.ndarray:
@@ -83,6 +89,14 @@ class SOAP(AdamFamily):
     """
 
     name = "soap"
+    references = (  # the cells' (5, 2) array: 5 > 4 stays unrotated (below)
+        Reference("pytorch_optimizer.SOAP", {"max_precondition_dim": 4},
+                  {"max_precondition_dim": 4}, note=_CELL_NOTE),
+        Reference("pytorch_optimizer.SOAP", {"max_precondition_dim": 4,
+                                             "precondition_frequency": 3, "correct_bias": False},
+                  {"max_precondition_dim": 4, "precondition_frequency": 3,
+                   "correct_bias": False}, note=_CELL_NOTE),
+    )
     lineage = Lineage(("adam", "shampoo"), "Adam in Shampoo's eigenbasis", 2024,
                       "Vyas et al. 2024")
     nonnegative_slots = ("v",)
