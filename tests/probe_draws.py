@@ -45,3 +45,10 @@ def same_draws(seed: int) -> Iterator[None]:
         yield
     finally:
         np.random.random, torch.randn_like = saved
+
+
+def solve_float64(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The reference's ``solve_triangular_right`` (pytorch_optimizer.optimizer.psgd) without
+    its float32 cast: what ours computes with ``solve_dtype="param"``."""
+    rows = x.reshape(-1, x.size(-1))
+    return torch.linalg.solve_triangular(a, rows, upper=True, left=False).reshape_as(x)

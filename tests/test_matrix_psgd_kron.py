@@ -20,7 +20,7 @@ import pytorch_optimizer.optimizer.psgd as reference_psgd
 import torch
 from helpers import assert_resume_is_bit_identical
 from numpy_lapack import one_torch_thread
-from probe_draws import same_draws
+from probe_draws import same_draws, solve_float64
 from torch_trajectory import documented_worst, run_ours, torch_trajectory
 
 from descentlab import optim
@@ -47,12 +47,6 @@ GROUP_ONLY = ("precondition_lr", "precondition_init_scale")  # no constructor ar
 def _one_thread():
     with one_torch_thread():
         yield
-
-
-def solve_float64(x, a):
-    """The reference's ``solve_triangular_right`` without its float32 cast."""
-    rows = x.reshape(-1, x.size(-1))
-    return torch.linalg.solve_triangular(a, rows, upper=True, left=False).reshape_as(x)
 
 
 def case(options, seed, steps=100):

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import importlib
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from optax_oracle import (
     sam_of,
     sophia_of,
 )
+from probe_draws import same_draws, solve_float64
 from torch_trajectory import timm_optim, torch_trajectory
 
 from descentlab import optim
@@ -84,9 +86,22 @@ def ours_for(name: str, ref: Reference) -> Any:
     return optim.create(name, **kw)
 
 
-#: Reference packages run with their decompositions replaced, as their deep tests do:
-#: SOAP's torch.linalg by NumPy's (tests/numpy_lapack.py, tests/test_matrix_soap.py).
-TORCH_PATCHES = {"pytorch_optimizer.SOAP": numpy_lapack}
+@contextlib.contextmanager
+def kron_as_ours(ref: Reference, theirs: dict) -> Iterator[None]:
+    """pytorch-optimizer's Kron in float64 given our random draws (``PSGDKron``'s seed) and
+    its float32 triangular solve run in float64, as tests/test_matrix_psgd_kron.py runs it."""
+    import pytorch_optimizer.optimizer.psgd as reference_psgd
+
+    theirs["precondition_dtype"] = torch.float64
+    with pytest.MonkeyPatch.context() as mp, same_draws(ref.ours.get("seed", 0)):
+        mp.setattr(reference_psgd, "solve_triangular_right", solve_float64)
+        yield
+
+
+#: Reference packages run with their decompositions or draws replaced, as their deep tests
+#: do: SOAP's torch.linalg by NumPy's (tests/numpy_lapack.py, tests/test_matrix_soap.py).
+TORCH_PATCHES = {"pytorch_optimizer.SOAP": lambda ref, theirs: numpy_lapack(),
+                 "pytorch_optimizer.Kron": kron_as_ours}
 
 
 def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
@@ -98,7 +113,7 @@ def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
     if ref.target == "torch.optim.Muon":  # the ns_dtype="param" form: no cast to bfloat16
         monkeypatch.setattr(torch.Tensor, "bfloat16", lambda self, *a, **k: self.clone())
     cls = resolve(ref.target)
-    with TORCH_PATCHES.get(ref.target, contextlib.nullcontext)():
+    with TORCH_PATCHES.get(ref.target, lambda *_: contextlib.nullcontext())(ref, theirs):
         return torch_trajectory(lambda ps: cls(ps, **theirs), params, grads, lr_at=lr_at)
 
 

@@ -11,6 +11,7 @@ from .base import Optimizer
 from .hyperparams import NONNEGATIVE, UNIT, Check, Choice, Count, Flag, Hyper, Number
 from .kronecker import axis_statistic, mode_product
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 
 _PROBABILITY = Check(0.0, 1.0, False, False)
@@ -19,6 +20,10 @@ TINY = 2.0**-126
 #: The reference's default schedule of the update probability: 1 for 500 updates, then
 #: exp(−0.001·(n − 500)), at least 0.03 (in float32).
 SCHEDULE = (1.0, 0.03, 0.001, 500)
+
+#: How the PSGD Kron cells run the reference (tests/probe_draws.py).
+_CELL_NOTE = ("precondition_dtype=torch.float64, given our random draws, its float32 triangular "
+              "solve run in float64")
 
 
 def update_probability(count: int) -> float:
@@ -117,6 +122,12 @@ class PSGDKron(Optimizer):
     """
 
     name = "psgd_kron"
+    references = (
+        Reference("pytorch_optimizer.Kron", {"solve_dtype": "param"}, note=_CELL_NOTE),
+        Reference("pytorch_optimizer.Kron", {"solve_dtype": "param", "memory_save_mode": "one_diag",
+                                             "weight_decay": 0.1},
+                  {"memory_save_mode": "one_diag", "weight_decay": 0.1}, note=_CELL_NOTE),
+    )
     lineage = Lineage(("momentum",), "Kronecker-factored P = QᵀQ fitted to random probes",
                       2024, "Li 2024")
     decays_in_rule = True
