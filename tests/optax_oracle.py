@@ -16,7 +16,8 @@ only inside these calls (``jax.enable_x64``), so nothing else in a test process 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -166,6 +167,29 @@ def optax_closure_trajectory(
              for k in params}
         ps = jax.device_get(fn(h, p, d, u))
     return [{k: np.asarray(ps[k][i]) for k in params} for i in range(steps)]
+
+
+@contextlib.contextmanager
+def numpy_svd() -> Iterator[None]:
+    """``jnp.linalg.svd`` is NumPy's inside the block (through a host callback): optax's
+    GaLore decomposes in float32, LAPACK's single-precision routine; NumPy computes in float64
+    and rounds, as ours does."""
+    saved = jnp.linalg.svd
+
+    def svd(a, full_matrices=True, **_):
+        k = min(a.shape)
+        shapes = (jax.ShapeDtypeStruct((a.shape[0], k), a.dtype),
+                  jax.ShapeDtypeStruct((k,), a.dtype),
+                  jax.ShapeDtypeStruct((k, a.shape[1]), a.dtype))
+        assert not full_matrices
+        return jax.pure_callback(lambda x: tuple(np.linalg.svd(x, full_matrices=False)),
+                                 shapes, a)
+
+    jnp.linalg.svd = svd
+    try:
+        yield
+    finally:
+        jnp.linalg.svd = saved
 
 
 # ------------------------------------------------------------------ optax's rules built as ours are

@@ -12,13 +12,12 @@ import contextlib
 import copy
 import zlib
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from helpers import assert_resume_is_bit_identical
-from optax_oracle import optax_trajectory
+from optax_oracle import numpy_svd, optax_trajectory
 from torch_trajectory import documented_worst, run_ours
 
 from descentlab import optim
@@ -27,27 +26,6 @@ from descentlab.optim.galore import GaLore
 
 OPTIONS = [{}, {"weight_decay": True, "scale": True, "eps_root": True, "maximize": True},
            {"update_proj_gap": True, "schedule": True}]  # (each case compiles: few of them)
-
-
-@contextlib.contextmanager
-def numpy_svd():
-    """``jnp.linalg.svd`` is NumPy's inside the block (through a host callback)."""
-    saved = jnp.linalg.svd
-
-    def svd(a, full_matrices=True, **_):
-        k = min(a.shape)
-        shapes = (jax.ShapeDtypeStruct((a.shape[0], k), a.dtype),
-                  jax.ShapeDtypeStruct((k,), a.dtype),
-                  jax.ShapeDtypeStruct((k, a.shape[1]), a.dtype))
-        assert not full_matrices
-        return jax.pure_callback(lambda x: tuple(np.linalg.svd(x, full_matrices=False)),
-                                 shapes, a)
-
-    jnp.linalg.svd = svd
-    try:
-        yield
-    finally:
-        jnp.linalg.svd = saved
 
 
 def case(options, seed, steps=100):

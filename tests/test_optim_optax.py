@@ -433,6 +433,7 @@ def test_cases_cover_every_optax_optimizer():
     assert {"lion", "sm3", "madgrad", "schedule_free_adamw"} <= declared
     own_tests = {"sm3",  # below: its own shapes
                  "madgrad", "simplified_ademamix",  # tests/test_catalogue2_*.py
+                 "galore",  # tests/test_matrix_galore.py: its SVD run by NumPy
                  # they need a closure: tests/test_optim_closure.py
                  "polyak_sgd", "momo", "momo_adam", "sam", "sophia"}
     assert {case.split("(")[0] for case in CASES} | own_tests == declared

@@ -35,6 +35,7 @@ from closure_loss import jax_loss, run_closure, step_data
 from numpy_lapack import numpy_lapack
 from optax_oracle import (
     mechanize_with,
+    numpy_svd,
     optax_closure_trajectory,
     optax_trajectory,
     sam_of,
@@ -162,8 +163,10 @@ def optax_split(ref: Reference) -> tuple[Any, dict, dict]:
 
 def optax_reference(ref: Reference, params, grads) -> list[dict]:
     make, hyper, static = optax_split(ref)
-    return optax_trajectory(make, params, grads, hyper=hyper, static=static,
-                            compiled=False)  # 20 steps: op by op is faster than compiling
+    # GaLore's float32 SVD by NumPy, as tests/test_matrix_galore.py runs it
+    with numpy_svd() if ref.target == "optax.contrib.galore" else contextlib.nullcontext():
+        return optax_trajectory(make, params, grads, hyper=hyper, static=static,
+                                compiled=False)  # 20 steps: op by op is faster than compiling
 
 
 def optax_closure_reference(ref: Reference, params, data, opt) -> list[dict]:

@@ -11,7 +11,11 @@ from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, POSITIVE, Count, Hyper, Number
 from .lineage import Lineage
 from .moments import power
+from .references import Reference
 from .registry import register
+
+#: How the GaLore cells run optax (tests/optax_oracle.py numpy_svd).
+_CELL_NOTE = "its float32 SVD run by NumPy"
 
 
 def projector(g: np.ndarray, rank: int) -> np.ndarray:
@@ -65,6 +69,12 @@ class GaLore(AdamFamily):
     """
 
     name = "galore"
+    references = (
+        Reference("optax.contrib.galore", {}, {"learning_rate": 0.001}, note=_CELL_NOTE),
+        Reference("optax.contrib.galore", {"rank": 1, "update_proj_gap": 5, "weight_decay": 0.1},
+                  {"learning_rate": 0.001, "rank": 1, "update_proj_gap": 5,
+                   "weight_decay": 0.1}, note=_CELL_NOTE),
+    )
     lineage = Lineage(("adam",), "Adam on a low-rank projection of G", 2024,
                       "Zhao et al. 2024")
     nonnegative_slots = ("v",)
