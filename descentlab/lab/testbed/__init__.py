@@ -64,7 +64,8 @@ from ..workloads import RunResult, Target
 @dataclass(frozen=True)
 class Preset:
     """A benchmark's settings: optimizers, workloads (with settings overriding their
-    defaults), held-out variants per workload, trials per optimizer, tuning and test seeds."""
+    defaults), held-out variants per workload, trials per tuning study (``budget``), tuning
+    studies per optimizer (``studies``, AlgoPerf's S), tuning and test seeds."""
 
     optimizers: tuple[str, ...]
     workloads: dict[str, dict[str, Any]]
@@ -72,11 +73,20 @@ class Preset:
     budget: int
     seeds: int
     test_seeds: int
+    studies: int = 1
 
 
 _SMALL_MNIST = {"n_train": 4000, "n_valid": 1000, "batch_size": 64}
-#: The presets. ``smoke``: six optimizers, every workload shrunk to a few hundred steps on
-#: a few thousand images (minutes); ``standard``: the workloads' own budgets (hours).
+#: The classic lineage and the modern family (``standard``).
+CLASSIC = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam")
+MODERN = ("adamw", "nadam", "radam", "lion", "adan", "ademamix", "schedule_free_adamw",
+          "muon")
+#: The presets. ``smoke``: six optimizers, every workload shrunk (a few hundred steps on a
+#: few thousand images; the autoencoder 784-128-32-128-784, the CNN conv8-conv16, 500
+#: validation images), one tuning study of 4 trials, 10 test seeds (minutes);
+#: ``standard``: the classic lineage and the modern family on the workloads' own budgets,
+#: every variant, AlgoPerf's external tuning (5 studies × 5 trials, median study), 10 test
+#: seeds (hours).
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         optimizers=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"),
@@ -84,19 +94,20 @@ PRESETS: dict[str, Preset] = {
             "nqm": {"steps": 300, "eval_every": 20},
             "logreg": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
             "mlp": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
-            "autoencoder": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
-            "cnn": {**_SMALL_MNIST, "batch_size": 32, "steps": 60, "eval_every": 10},
+            "autoencoder": {**_SMALL_MNIST, "steps": 150, "eval_every": 15,
+                            "hidden": (128, 32, 128)},
+            "cnn": {**_SMALL_MNIST, "n_valid": 500, "batch_size": 32, "steps": 60,
+                    "eval_every": 10, "channels": (8, 16)},
             "charlm": {"steps": 100, "eval_every": 10, "batch_size": 16, "seq_len": 32,
                        "hidden_size": 64, "max_eval_chars": 4000},
         },
-        variants={"nqm": ("steep",), "mlp": ("tanh",), "cnn": ("small-data",)},
-        budget=4, seeds=1, test_seeds=10),
+        variants={"nqm": ("steep",), "mlp": ("tanh",), "charlm": ("short",)},
+        budget=4, seeds=1, test_seeds=10, studies=1),
     "standard": Preset(
-        optimizers=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
-                    "nadam", "radam", "lion"),
+        optimizers=CLASSIC + MODERN,
         workloads={name: {} for name in workloads.WORKLOADS},
         variants={name: tuple(v) for name, v in workloads.VARIANTS.items()},
-        budget=20, seeds=2, test_seeds=10),
+        budget=5, seeds=1, test_seeds=10, studies=5),
 }
 #: Settings a ``scale`` multiplies (rounded, at least 1; evaluations keep ≥ 2 per run).
 SCALED = ("steps", "n_train", "n_valid")
@@ -132,6 +143,15 @@ class WorkloadObjective:
                  ) -> None:
         self.workload, self.variant = workload, variant
         self.settings = dict(settings)
+        if variant is not None:       # the variant's own settings win over the preset's
+            changed = workloads.VARIANTS.get(workload, {}).get(variant, {})
+            for key, value in changed.items():
+                if key == "n_train" and key in settings and value >= settings[key]:
+                    raise InputError(
+                        f"variant {workload}:{variant} trains on {value} images, not fewer "
+                        f"than the base workload's n_train {settings[key]}: leave it out "
+                        f"of this preset (or --no-variants)")
+            settings = {**settings, **changed}
         self.task = workloads.make(workload, variant=variant, **settings)
         self.name = self.task.name
         self.metric = f"valid_{self.task.target.metric}_cost"

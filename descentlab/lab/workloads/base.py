@@ -3,10 +3,13 @@ once), and the task built on a network with the E5 API (:class:`NetTask`)."""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,25 @@ class Target:
     def reached(self, metrics: dict[str, float]) -> bool:
         v = metrics[self.metric]
         return bool(v <= self.value) if self.mode == "min" else bool(v >= self.value)
+
+
+#: The workloads' validation targets, with where each came from (see its "about").
+TARGETS_FILE = Path(__file__).with_name("targets.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _targets() -> dict[str, Any]:
+    return json.loads(TARGETS_FILE.read_text(encoding="utf-8"))["workloads"]
+
+
+def default_target(workload: str) -> Target:
+    """The workload's validation target as :data:`TARGETS_FILE` records it.
+
+    >>> default_target("nqm").metric, default_target("nqm").mode
+    ('loss', 'min')
+    """
+    entry = _targets()[workload]
+    return Target(entry["metric"], float(entry["value"]), entry["mode"])
 
 
 @dataclass
