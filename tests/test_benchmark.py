@@ -238,6 +238,14 @@ def test_reduced_smoke_preset_end_to_end(mnist_dir, tmp_path, capsys):
         assert r["steps_to_target"] == (str(hit[0]) if hit else "inf")
 
 
+def completed_per_study(db_path):
+    """{study name: COMPLETE trials} of an Optuna SQLite file."""
+    db = sqlite3.connect(db_path)
+    return dict(db.execute("select s.study_name, count(*) from trials t join studies s "
+                           "on s.study_id = t.study_id where t.state = 'COMPLETE' "
+                           "group by s.study_name").fetchall())
+
+
 def test_interrupted_benchmark_resumes_with_exact_budget(tmp_path):
     out = tmp_path / "b"
     argv = ["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "momentum",
@@ -245,31 +253,39 @@ def test_interrupted_benchmark_resumes_with_exact_budget(tmp_path):
             "--chunk", "1", "--out", str(out)]
     assert main([*argv, "--max-trials", "4"]) == 0          # stopped after 4 of 6 trials
     assert not (out / "report.md").exists()
+    assert main([*argv, "--max-trials", "3"]) == 0          # the last 2 + 1 test run
+    assert not (out / "report.md").exists()
+    assert sum(completed_per_study(out / "study.db").values()) == 6 + 1
     assert main(argv) == 0
     trials = rows(out / "trials.csv")
     assert len(trials) == 2 * 3
-    journal = (out / "test_runs.jsonl").read_text().splitlines()
-    assert len(journal) == 2 * 2 * 2                         # optimizers × configs × seeds
+    done = completed_per_study(out / "study.db")
+    tuning = {k: v for k, v in done.items() if "/test/" not in k}
+    tests = {k: v for k, v in done.items() if "/test/" in k}
+    assert sorted(tuning.values()) == [3, 3]
+    assert sorted(tests.values()) == [4, 4]                 # configs × seeds, each once
     first = rows(out / "runs.csv")
+    assert len(first) == 2 * 2 * 2                           # optimizers × configs × seeds
     (out / "report.md").unlink()
     assert main(argv) == 0                                    # nothing left to run
-    assert (out / "test_runs.jsonl").read_text().splitlines() == journal
+    assert completed_per_study(out / "study.db") == done
     assert rows(out / "runs.csv") == first
-    # a journal line for another configuration (e.g. an older run's) is not reused
-    stale = json.loads(journal[0])
-    stale["params"] = {k: v * 2 for k, v in stale["params"].items()}
-    (out / "test_runs.jsonl").write_text("\n".join([json.dumps(stale), *journal[1:]]) + "\n")
-    assert main(argv) == 0
-    assert len((out / "test_runs.jsonl").read_text().splitlines()) == len(journal) + 1
-    again = rows(out / "runs.csv")          # the same numbers again (the NQM's batch of
-    for a, b in zip(again, first, strict=True):   # one run may differ in the last bit)
-        assert {k: a[k] for k in ("seed", "config", "steps_to_target", "diverged")} == {
-            k: b[k] for k in ("seed", "config", "steps_to_target", "diverged")}
-        assert float(a["final"]) == pytest.approx(float(b["final"]), rel=1e-12)
-    db = sqlite3.connect(out / "study.db")
-    counts = db.execute("select count(*) from trials where state = 'COMPLETE' "
-                        "group by study_id").fetchall()
-    assert [c for (c,) in counts] == [3, 3]
+
+
+def test_a_changed_tuning_result_gets_fresh_test_runs():
+    """The test runs' study is named by what decides them: another configuration or target
+    makes another study (so no stale run is reused), the same ones the same study."""
+    from descentlab.lab.compare.space import parse_space
+    from descentlab.lab.testbed import WorkloadObjective, test_plan
+
+    obj = WorkloadObjective("nqm", {"dim": 5, "steps": 4, "eval_every": 2})
+    sp = parse_space("sgd")
+    a = test_plan("b", obj, sp, {"tuned": {"lr": 0.1}}, [7, 8])
+    assert a.name == test_plan("b", obj, sp, {"tuned": {"lr": 0.1}}, [7, 8]).name
+    assert a.budget == 2 and a.name.startswith("b/test/nqm/sgd/")
+    assert a.name != test_plan("b", obj, sp, {"tuned": {"lr": 0.2}}, [7, 8]).name
+    obj.set_target(0.5)
+    assert a.name != test_plan("b", obj, sp, {"tuned": {"lr": 0.1}}, [7, 8]).name
 
 
 def test_rerun_replays_a_benchmark(tmp_path):
@@ -296,7 +312,14 @@ def test_the_median_study_is_tested(tmp_path):
                  "--no-variants", "--out", str(out)]) == 0
     trials = rows(out / "trials.csv")
     assert len(trials) == 2 * 3 * 3
-    journal = [json.loads(line) for line in (out / "test_runs.jsonl").read_text().splitlines()]
+    import optuna
+
+    url = f"sqlite:///{out / 'study.db'}"
+    tested_configs = {}
+    for summary in optuna.get_all_study_summaries(url):
+        if "/test/" in summary.study_name:
+            protocol = summary.user_attrs["protocol"]
+            tested_configs[protocol["optimizer"]] = protocol["configs"]["tuned"]
     doc = json.loads((out / "manifest.json").read_text())["settings"]
     chosen_costs = []
     for o in ("sgd", "adam"):
@@ -308,10 +331,8 @@ def test_the_median_study_is_tested(tmp_path):
         order = sorted(best, key=lambda k: (float(best[k]["tuning_cost"]), int(k)))
         median = best[order[1]]
         assert doc["chosen_study"][f"nqm/{o}"] == int(order[1])
-        tested = [r for r in journal if r["optimizer"] == o and r["config"] == "tuned"]
-        keys = [k for k in tested[0]["params"]]
-        assert all(r["params"] == pytest.approx({k: float(median[k]) for k in keys})
-                   for r in tested)
+        tested = tested_configs[o]
+        assert tested == pytest.approx({k: float(median[k]) for k in tested})
         chosen_costs.append(float(median["tuning_cost"]))
     assert doc["targets"]["nqm"] == pytest.approx(float(np.median(chosen_costs)))
 
@@ -322,11 +343,12 @@ def test_two_workers_run_exactly_the_budget(tmp_path):
             "--test-seeds", "2", "--scale", "0.1", "--no-variants", "--workers", "2",
             "--out", str(out)]
     assert main(argv) == 0
-    db = sqlite3.connect(out / "study.db")
-    counts = db.execute("select count(*) from trials where state = 'COMPLETE' "
-                        "group by study_id").fetchall()
-    assert [c for (c,) in counts] == [6, 6]
+    done = completed_per_study(out / "study.db")
+    assert sorted(v for k, v in done.items() if "/test/" not in k) == [6, 6]
+    # the test runs are shared too: every (configuration, seed) ran exactly once
+    assert sorted(v for k, v in done.items() if "/test/" in k) == [4, 4]
     assert len(rows(out / "trials.csv")) == 12
+    assert len(rows(out / "runs.csv")) == 2 * 2 * 2
 
 
 @pytest.mark.parametrize("extra, culprit", [

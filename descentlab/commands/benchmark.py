@@ -38,7 +38,7 @@ Many machines: give each the same command with --storage postgresql://user@host/
 
 writes to --out: report.md (leaderboard, verdicts, tables), profiles.png,
 steps_to_target.png, curves.png, defaults_vs_tuned.png, trials.csv, runs.csv, curves.csv,
-summary.csv, manifest.json, study.db (the Optuna study) and test_runs.jsonl (test runs)."""
+summary.csv, manifest.json and study.db (the Optuna studies: tuning trials and test runs)."""
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                            chunk=args.chunk if args.chunk else (1 if args.workers > 1
                                                                 or args.storage else None),
                            tuning_progress=tick(0, tune_bar), test_progress=tick(1, test_bar),
-                           tune_only=worker, max_trials=args.max_trials,
+                           worker_only=worker, max_trials=args.max_trials,
                            prepared=spawn)
     finally:
         for c in children:
@@ -223,7 +223,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the study's name in the storage (default benchmark)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
     p.add_argument("--worker-only", action="store_true",
-                   help="run tuning trials only (helper machines)")
+                   help="run tuning trials and test runs only, no report (helper machines)")
     p.add_argument("--chunk", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
                    help=f"heartbeat interval ({HEARTBEAT})")

@@ -29,8 +29,17 @@ import numpy as np
 from ...errors import InputError
 from ..compare import TEST_SEED_OFFSET, evaluators, prepare
 from ..compare.space import Space, default_config
-from ..compare.study import HEARTBEAT, completed, work
-from . import Journal, TestRun, WorkloadObjective, metric_of, run_tests, seeds_for, target_rule
+from ..compare.study import HEARTBEAT, completed, create_studies, work
+from . import (
+    TestRun,
+    WorkloadObjective,
+    metric_of,
+    read_tests,
+    seeds_for,
+    target_rule,
+    test_evaluator,
+    test_plan,
+)
 
 #: Study k of an optimizer draws its plan and tuning seeds from ``seed + STUDY_STRIDE · k``.
 STUDY_STRIDE = 1000
@@ -92,12 +101,13 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
               heartbeat: int = HEARTBEAT, chunk: int | None = None,
               tuning_progress: Callable[[int], None] | None = None,
               test_progress: Callable[[int], None] | None = None,
-              tune_only: bool = False, max_trials: int | None = None,
+              worker_only: bool = False, max_trials: int | None = None,
               prepared: Callable[[], None] | None = None) -> BenchmarkResult | None:
-    """Run (or resume) a benchmark; ``None`` when ``tune_only`` (a helper worker) or
-    ``max_trials`` stopped it early. ``prepared`` is called once every study exists (to
+    """Run (or resume) a benchmark; ``None`` when ``worker_only`` (a helper worker: it tunes
+    and tests, the main process reports) or ``max_trials`` (tuning trials and test runs)
+    stopped it early. ``prepared`` is called once every study exists (to
     start helper workers). ``storage``: an Optuna URL (default SQLite
-    ``out/study.db``); the test journal is ``out/test_runs.jsonl``. ``studies``: tuning
+    ``out/study.db``), which holds the test runs too (:func:`~.test_plan`). ``studies``: tuning
     studies of ``budget`` trials per optimizer (study k: plan and tuning seeds from
     ``seed + STUDY_STRIDE · k``); the median study's best configuration is tested."""
     if not isinstance(test_seeds, int) or test_seeds < 1:
@@ -133,9 +143,9 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
         prepared()
     if tuning_progress is not None:
         tuning_progress(0)                       # the phase starts (0 done)
-    work(store, plans, evaluate, seed=seed, chunk=chunk,
-         heartbeat=heartbeat, progress=tuning_progress, max_trials=max_trials)
-    if tune_only or max_trials is not None:
+    ran = work(store, plans, evaluate, seed=seed, chunk=chunk,
+               heartbeat=heartbeat, progress=tuning_progress, max_trials=max_trials)
+    if max_trials is not None and ran >= max_trials:
         return None
     labels = [s.label for s in spaces]
     trials, best, targets, study_best, chosen = {}, {}, {}, {}, {}
@@ -162,22 +172,27 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
             best[key] = best_configs[chosen[key]]
             best_costs.append(bests[chosen[key]])
         targets[obj.name] = metric_of(obj.target, target_rule(best_costs))
-    journal = Journal(out / "test_runs.jsonl")
     defaults = {sp.label: default_config(sp) for sp in spaces}
-    runs: list[TestRun] = []
-    if test_progress is not None:
-        test_progress(0)
+    test_plans, test_evaluate = [], []
     for obj in objectives:
         obj.set_target(targets[obj.name])
-        for sp in spaces:
-            runs += run_tests(journal, obj, sp, {"tuned": best[(obj.name, sp.label)],
-                                                 "default": defaults[sp.label]},
-                              test, test_progress)
         for var in held_out.get(obj.name, []):
             var.set_target(targets[obj.name])
-            for sp in spaces:
-                runs += run_tests(journal, var, sp, {"tuned": best[(obj.name, sp.label)]},
-                                  test, test_progress)
+        for sp in spaces:
+            tuned = {"tuned": best[(obj.name, sp.label)]}
+            for o, configs in [(obj, {**tuned, "default": defaults[sp.label]}),
+                               *((var, tuned) for var in held_out.get(obj.name, []))]:
+                test_plans.append(test_plan(study, o, sp, configs, test))
+                test_evaluate.append(test_evaluator(o, sp, configs, test))
+    create_studies(store, test_plans, "random", seed)
+    if test_progress is not None:
+        test_progress(0)                         # the phase starts (tuning has ended)
+    more = work(store, test_plans, test_evaluate, seed=seed, chunk=chunk, heartbeat=heartbeat,
+                progress=test_progress,
+                max_trials=None if max_trials is None else max_trials - ran)
+    if worker_only or (max_trials is not None and ran + more >= max_trials):
+        return None
+    runs = [r for p in test_plans for r in read_tests(store, p)]
     return BenchmarkResult(objectives=objectives, labels=labels, spaces=spaces,
                            budget=budget, tuning_seeds=tuning, test_seeds=test,
                            trials=trials, best=best, defaults=defaults, targets=targets,
