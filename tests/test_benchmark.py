@@ -484,3 +484,27 @@ def test_the_workloads_read_their_targets_file():
         assert line.rstrip().endswith(f"{'≤' if entry['mode'] == 'min' else '≥'} "
                                       f"{entry['value']:g}")
     assert workloads.make("nqm").target.value == doc["nqm"]["value"]
+
+
+def test_docs_quote_the_standard_estimate():
+    """docs/benchmark.md's estimate of the standard preset is the committed output of
+    benchmarks/benchmark_estimate.py, made for the preset as it is now."""
+    from pathlib import Path
+
+    from descentlab.lab.testbed import PRESETS
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "benchmark.md").read_text()
+    out = (root / "docs" / "benchmark_estimate.txt").read_text().splitlines()
+    block = doc.split("<!-- estimate:begin -->")[1].split("<!-- estimate:end -->")[0]
+    total = [line for line in block.splitlines() if line.startswith("total:")]
+    assert len(total) == 1 and total[0] in out
+    p = PRESETS["standard"]
+    assert out[0] == (f"preset standard: {len(p.optimizers)} optimizers "
+                      f"({', '.join(p.optimizers)}); {p.budget} trials × {p.studies} studies "
+                      f"× {p.seeds} tuning seed(s); {p.test_seeds} test seeds")
+    rows = {line.split()[0]: float(line.split()[-1]) for line in out[2:-1]}
+    assert set(rows) == {*p.workloads, *(f"{w}:{v}" for w, vs in p.variants.items()
+                                         for v in vs)}
+    assert f"{sum(rows.values()):.1f}" == total[0].split()[1] or abs(
+        sum(rows.values()) - float(total[0].split()[1])) < 0.05 * len(rows)
