@@ -87,8 +87,9 @@ MODERN = ("adamw", "nadam", "radam", "lion", "adan", "ademamix")
 #: few thousand images; the autoencoder 784-128-32-128-784, the CNN conv8-conv16, 500
 #: validation images), one tuning study of 4 trials, 10 test seeds (minutes);
 #: ``standard``: the classic lineage and the modern family on the workloads' own budgets,
-#: every variant, AlgoPerf's external tuning (5 studies × 5 trials, median study), 10 test
-#: seeds (hours).
+#: every variant, AlgoPerf's external tuning (5 studies × 5 trials, median study), 14 test
+#: seeds — with 13 optimizers (78 pairs) Holm needs p < 0.05/78 ≈ 0.00064, which 10 seeds
+#: (smallest p 2/2¹⁰ ≈ 0.002) can never give (tens of CPU hours: docs/benchmark.md).
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         optimizers=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"),
@@ -109,7 +110,7 @@ PRESETS: dict[str, Preset] = {
         optimizers=CLASSIC + MODERN,
         workloads={name: {} for name in workloads.WORKLOADS},
         variants={name: tuple(v) for name, v in workloads.VARIANTS.items()},
-        budget=5, seeds=1, test_seeds=10, studies=5),
+        budget=5, seeds=1, test_seeds=14, studies=5),
 }
 #: Settings a ``scale`` multiplies (rounded, at least 1; evaluations keep ≥ 2 per run).
 SCALED = ("steps", "n_train", "n_valid")

@@ -144,6 +144,25 @@ def raw_csvs(result: BenchmarkResult, summary: Summary, out: Path) -> list[Path]
     return written
 
 
+def _resolution(n_optimizers: int, n_seeds: int, alpha: float) -> list[str]:
+    """A protocol line when the seeds are too few for any verdict: the smallest sign-flip
+    p-value (2/2ⁿ, every seed agreeing) times the pairs (Holm's first factor) is ≥ α.
+
+    >>> _resolution(13, 10, 0.05)[0][:46]
+    '- **With 10 test seeds no pair can be told apa'
+    >>> _resolution(6, 10, 0.05)
+    []
+    """
+    pairs = n_optimizers * (n_optimizers - 1) // 2
+    smallest = pairs * 2.0 / 2.0 ** n_seeds if n_seeds <= stats.EXACT_UP_TO else 0.0
+    if pairs == 0 or smallest < alpha:
+        return []
+    return [f"- **With {n_seeds} test seeds no pair can be told apart**: the smallest "
+            f"Holm-adjusted p-value over {pairs} pairs is {pairs} × 2/2^{n_seeds} = "
+            f"{smallest:.2g} ≥ {alpha:g}, so every verdict is 'cannot tell' (use more "
+            "--test-seeds)."]
+
+
 def _verdict_table(summary: Summary, workload: str, variant: str = "") -> list[str]:
     labels = summary.labels
     v = summary.verdicts[(workload, variant)]
@@ -186,6 +205,7 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
               "patterns) of the per-seed difference in steps to target (never reached = "
               "steps + eval_every), Holm-corrected over the pairs of each workload, level "
               f"{summary.alpha:g}.",
+              *_resolution(len(labels), n_test, summary.alpha),
               f"- Score: AlgoPerf's integrated performance profile of median steps to target, "
               f"up to τ = {stats.TAU_MAX:g}, normalised to [0, 1] (1: fastest everywhere).",
               "- Held-out rule (AlgoPerf): an optimizer whose median steps to target on a "
