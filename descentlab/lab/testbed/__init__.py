@@ -31,7 +31,7 @@ The protocol (after AlgoPerf, Dahl et al. 2023, and Crowded Valley, Schmidt et a
    eval_every``: censored just past the budget), Holm-corrected over the workload's pairs,
    level 0.05 → "faster / slower / cannot tell".
 6. **Aggregate:** performance profiles (Dolan & Moré 2002) of the median steps to target
-   (∞ when more than half of the seeds never reach it) and of the median CPU seconds to
+   (∞ when half or more of the seeds never reach it) and of the median CPU seconds to
    target, ranks per workload, and AlgoPerf's integrated score (profile integrated up to
    τ = 4, normalised to [0, 1]).
 

@@ -209,7 +209,7 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
               f"- Score: AlgoPerf's integrated performance profile of median steps to target, "
               f"up to τ = {stats.TAU_MAX:g}, normalised to [0, 1] (1: fastest everywhere).",
               "- Held-out rule (AlgoPerf): an optimizer whose median steps to target on a "
-              "held-out variant is ∞ (more than half its test seeds never reach the target) "
+              "held-out variant is ∞ (half or more of its test seeds never reach the target) "
               "is disqualified on the base workload: ∞ there in the profiles, ranks and score"
               + ("." if result.variants else " (this run has no variants)."),
               ""]

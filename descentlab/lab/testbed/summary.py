@@ -4,8 +4,8 @@ ranks and the integrated score with its interval (seeds resampled jointly: the t
 are shared by all optimizers, so one resample keeps the pairs).
 
 AlgoPerf's held-out rule: an optimizer that fails a held-out variant of a workload — the
-median over the test seeds of its steps to the target on the variant is ∞, i.e. more than
-half of them never reach it — is disqualified on the base workload: its cost there is ∞ in
+median over the test seeds of its steps to the target on the variant is ∞, i.e. half or
+more of them never reach it — is disqualified on the base workload: its cost there is ∞ in
 the performance profiles, the ranks and the integrated score (:func:`failed_variants`)."""
 
 from __future__ import annotations
