@@ -484,6 +484,20 @@ def test_the_workloads_read_their_targets_file():
         assert line.rstrip().endswith(f"{'≤' if entry['mode'] == 'min' else '≥'} "
                                       f"{entry['value']:g}")
     assert workloads.make("nqm").target.value == doc["nqm"]["value"]
+    # an entry set from tuned baselines is what the targets tool derives again from the
+    # committed run it names
+    from pathlib import Path
+
+    from descentlab.lab.testbed import targets
+
+    root = Path(__file__).resolve().parents[1]
+    derived = [name for name, e in doc.items() if not e["provenance"].startswith("provisional")]
+    assert "nqm" in derived
+    for name in derived:
+        folder = doc[name]["provenance"].split("read from ")[1].split(" by ")[0]
+        again = targets.derive(root / folder, [name])[name]
+        assert (again["metric"], again["mode"], again["value"]) == (
+            doc[name]["metric"], doc[name]["mode"], doc[name]["value"])
 
 
 def test_docs_quote_the_standard_estimate():

@@ -4,6 +4,7 @@ on small IDX files written here (learnable: each class lights its own rows)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -270,7 +271,9 @@ def test_docs_quote_the_committed_benchmark_and_targets():
     cnn, lm = ratios
     assert f"the CNN (batch 128) at\n**{cnn}×**" in doc and f"at **{lm}×**" in doc
     targets = (root / "docs" / "workload_targets.txt").read_text(encoding="utf-8")
-    for name in workloads.WORKLOADS:
+    provisional = [name for name, e in json.loads(workloads.base.TARGETS_FILE.read_text(
+        encoding="utf-8"))["workloads"].items() if e["provenance"].startswith("provisional")]
+    for name in provisional:              # (the others: test_benchmark re-derives them)
         task_cls = workloads.WORKLOADS[name]
         value = (task_cls().target if name in ("nqm", "charlm") else task_cls.target).value
         assert re.search(rf"^{name}: .* target \w+ [≤≥] {value}$", targets, re.M), name

@@ -92,7 +92,7 @@ def derive(out: str | Path, names: Sequence[str] | None = None) -> dict[str, dic
                 f"best of tuned baselines: {best}, median over {n} test seeds of the final "
                 f"validation {target.metric}, in `{command}` ({len(s['optimizers'])} "
                 f"optimizers: {', '.join(s['optimizers'])}; {s['budget']} trials × "
-                f"{s.get('studies', 1)} studies; {when}; "
+                f"{s.get('studies', 1)} studies; {when}; read from {out} by "
                 "python -m descentlab.lab.testbed.targets)")}
     return entries
 
