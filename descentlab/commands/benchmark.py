@@ -42,7 +42,7 @@ summary.csv, manifest.json and study.db (the Optuna studies: tuning trials and t
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
-    from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled
+    from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled, variant_settings
     from ..lab.workloads import VARIANTS, WORKLOADS
 
     preset = PRESETS[args.preset]
@@ -70,6 +70,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
             for v in vs:
                 if v not in VARIANTS[n]:
                     raise InputError(f"preset {args.preset}: unknown variant {v!r} of {n}")
+                variant_settings(n, v, settings[n])       # checked before anything is written
     optimizers = args.optimizers or list(preset.optimizers)
     for spec in optimizers:       # checked before anything is written
         parse_space(spec)

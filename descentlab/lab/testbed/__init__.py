@@ -135,6 +135,24 @@ def metric_of(target: Target, cost: float) -> float:
     return cost if target.mode == "min" else 1.0 - cost
 
 
+def variant_settings(workload: str, variant: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A held-out variant's settings: the base workload's (a preset's) with the variant's
+    own winning; an InputError naming the variant when a smaller-data variant would train
+    on no fewer images than the base.
+
+    >>> variant_settings("mlp", "tanh", {"steps": 150, "activation": "relu"})
+    {'steps': 150, 'activation': 'tanh'}
+    """
+    changed = workloads.VARIANTS.get(workload, {}).get(variant, {})
+    for key, value in changed.items():
+        if key == "n_train" and key in settings and value >= settings[key]:
+            raise InputError(
+                f"variant {workload}:{variant} trains on {value} images, not fewer than the "
+                f"base workload's n_train {settings[key]}: leave it out of this preset (or "
+                f"--no-variants)")
+    return {**settings, **changed}
+
+
 class WorkloadObjective:
     """A workload as a :mod:`descentlab.lab.compare` problem: ``evaluate(space, configs,
     seeds)`` trains every configuration on every seed and returns the final validation
@@ -146,15 +164,8 @@ class WorkloadObjective:
                  ) -> None:
         self.workload, self.variant = workload, variant
         self.settings = dict(settings)
-        if variant is not None:       # the variant's own settings win over the preset's
-            changed = workloads.VARIANTS.get(workload, {}).get(variant, {})
-            for key, value in changed.items():
-                if key == "n_train" and key in settings and value >= settings[key]:
-                    raise InputError(
-                        f"variant {workload}:{variant} trains on {value} images, not fewer "
-                        f"than the base workload's n_train {settings[key]}: leave it out "
-                        f"of this preset (or --no-variants)")
-            settings = {**settings, **changed}
+        if variant is not None:
+            settings = variant_settings(workload, variant, settings)
         self.task = workloads.make(workload, variant=variant, **settings)
         self.name = self.task.name
         self.metric = f"valid_{self.task.target.metric}_cost"
@@ -334,5 +345,5 @@ def read_tests(storage: Any, plan: StudyPlan) -> list[TestRun]:
 
 __all__ = ["PRESETS", "Preset", "WorkloadObjective", "TestRun", "cost_of", "test_units",
            "metric_of", "record_run", "target_rule", "scaled", "seeds_for", "test_plan",
-           "test_evaluator", "read_tests", "CLASSIC", "MODERN",
+           "test_evaluator", "read_tests", "CLASSIC", "MODERN", "variant_settings",
            "MNIST_WORKLOADS"]
