@@ -78,17 +78,15 @@ class Preset:
 
 _SMALL_MNIST = {"n_train": 4000, "n_valid": 1000, "batch_size": 64}
 #: The classic lineage and the modern family (``standard``). Left out: muon (it updates 2-D
-#: parameters only; every workload but the NQM has biases or convolution kernels) and
-#: schedule_free_adamw (it must be evaluated at its average x, ``eval_params``, and the
-#: workloads' training loop evaluates the parameters it trains).
+#: parameters only; every workload but the NQM has biases or convolution kernels).
 CLASSIC = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam")
-MODERN = ("adamw", "nadam", "radam", "lion", "adan", "ademamix")
+MODERN = ("adamw", "nadam", "radam", "lion", "adan", "ademamix", "schedule_free_adamw")
 #: The presets. ``smoke``: six optimizers, every workload shrunk (a few hundred steps on a
 #: few thousand images; the autoencoder 784-128-32-128-784, the CNN conv8-conv16, 500
 #: validation images), one tuning study of 4 trials, 10 test seeds (minutes);
 #: ``standard``: the classic lineage and the modern family on the workloads' own budgets,
 #: every variant, AlgoPerf's external tuning (5 studies × 5 trials, median study), 14 test
-#: seeds — with 13 optimizers (78 pairs) Holm needs p < 0.05/78 ≈ 0.00064, which 10 seeds
+#: seeds — with 14 optimizers (91 pairs) Holm needs p < 0.05/91 ≈ 0.00055, which 10 seeds
 #: (smallest p 2/2¹⁰ ≈ 0.002) can never give (tens of CPU hours: docs/benchmark.md).
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(

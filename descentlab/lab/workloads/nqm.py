@@ -97,8 +97,10 @@ class NoisyQuadraticTask(Task):
         alive = np.ones(K, dtype=bool)
         cpu = wall = 0.0
 
-        def evaluate(step: int) -> None:
-            L = self.losses(X)
+        point = getattr(optimizer, "eval_params", None)
+
+        def evaluate(step: int) -> None:      # schedule-free: at the average x
+            L = self.losses(point(X) if point is not None and optimizer.step else X)
             for k in np.flatnonzero(alive):
                 r = results[k]
                 r.curve.append((step, {"loss": float(L[k])}))
