@@ -19,6 +19,7 @@ from descentlab.cli import main
 from descentlab.errors import InputError
 from descentlab.lab.compare.report import performance_profile
 from descentlab.lab.testbed import scaled, stats, target_rule
+from descentlab.lab.testbed.run import median_study
 
 from .test_data import write_files
 from .test_workloads import striped_mnist
@@ -99,6 +100,73 @@ def test_bootstrap_median_with_runs_that_never_reach():
         stats.bootstrap_ci([])
 
 
+def test_median_study_by_hand():
+    # best costs of five studies: sorted 0.1 (1), 0.2 (2), 0.25 (4), 0.3 (0), inf (3): the
+    # middle (third) is study 4
+    assert median_study([0.3, 0.1, 0.2, math.inf, 0.25]) == 4
+    # four studies: the lower middle of 0.1 (2), 0.2 (0), 0.2 (3), 0.5 (1) → study 0 (a tie
+    # with study 3 goes to the earlier)
+    assert median_study([0.2, 0.5, 0.1, 0.2]) == 0
+    assert median_study([0.7]) == 0
+
+
+def _run(workload, variant, optimizer, seed, steps, config="tuned"):
+    from descentlab.lab.testbed import TestRun
+
+    return TestRun(workload=workload, variant=variant, optimizer=optimizer, config=config,
+                   seed=seed, target=0.0, final=0.5, reached_at=steps,
+                   cpu_at_target=steps / 100, cpu_seconds=1.0, wall_seconds=1.0,
+                   diverged=False)
+
+
+def test_a_failed_variant_disqualifies_the_base_workload():
+    """Two optimizers, two workloads, three test seeds, hand-made steps to target:
+    nqm: a 10, b 20; charlm: a 30, b 10; a's held-out nqm:steep never reaches the target on
+    two of three seeds (median ∞), b's reaches it on all."""
+    from descentlab.lab.testbed import WorkloadObjective
+    from descentlab.lab.testbed.report import markdown
+    from descentlab.lab.testbed.run import BenchmarkResult
+    from descentlab.lab.testbed.summary import summarise
+
+    steps = {("nqm", "", "a"): [10, 10, 10], ("nqm", "", "b"): [20, 20, 20],
+             ("charlm", "", "a"): [30, 30, 30], ("charlm", "", "b"): [10, 10, 10],
+             ("nqm", "steep", "a"): [math.inf, math.inf, 10], ("nqm", "steep", "b"): [20] * 3}
+    runs = [_run(w, v, o, 1_000_000 + j, x, config)
+            for (w, v, o), xs in steps.items() for j, x in enumerate(xs)
+            for config in (("tuned", "default") if not v else ("tuned",))]
+    objectives = [WorkloadObjective("nqm", {"dim": 5, "steps": 40, "eval_every": 10}),
+                  WorkloadObjective("charlm", {"steps": 40, "eval_every": 10})]
+    result = BenchmarkResult(
+        objectives=objectives, labels=["a", "b"], spaces=[], budget=1, tuning_seeds=[0],
+        test_seeds=[1_000_000, 1_000_001, 1_000_002], trials={},
+        best={(w, o): {"lr": 0.1} for w in ("nqm", "charlm") for o in "ab"},
+        defaults={}, targets={"nqm": 0.1, "charlm": 3.0}, runs=runs,
+        variants={"nqm": ["steep"]})
+    summary = summarise(result, n_boot=50)
+    assert summary.disqualified_on("a") == ["nqm"] and summary.disqualified_on("b") == []
+    # without the rule: ratios nqm (1, 2), charlm (3, 1) → a (3 + 1)/2/3 = 2/3, b 5/6.
+    # with it: nqm (∞, 1), charlm (3, 1) → a (0 + 1)/2/3 = 1/6, b (3 + 3)/2/3 = 1
+    assert summary.score == pytest.approx([1 / 6, 1.0])
+    assert summary.steps_costs[0].tolist() == [math.inf, 20.0]
+    page = markdown(result, summary, title="t", machine={}, wall_seconds=1.0)
+    assert "| a | 0.167" in page and "| 1/2 | nqm |" in page
+    assert "(**disqualified**: failed a variant)" in page
+
+
+def test_variant_settings_win_over_the_presets(mnist_dir):
+    from descentlab.lab.testbed import WorkloadObjective
+
+    base = {"n_train": 300, "n_valid": 100, "steps": 4, "eval_every": 2,
+            "data_dir": str(mnist_dir)}
+    tanh = WorkloadObjective("mlp", {**base, "activation": "relu"}, "tanh")
+    assert tanh.task.activation == "tanh"
+    short = WorkloadObjective("charlm", {"steps": 4, "eval_every": 2, "seq_len": 32}, "short")
+    assert short.task.seq_len == 16
+    # a "small-data" variant with more training images than the base is refused, by name
+    with pytest.raises(InputError, match="variant cnn:small-data trains on 5000 images"):
+        WorkloadObjective("cnn", base, "small-data")
+
+
 def test_target_rule_and_scale():
     assert target_rule([0.4, 0.1, math.inf, 0.2]) == 0.2
     assert target_rule([math.inf]) == math.inf
@@ -136,7 +204,7 @@ def test_reduced_smoke_preset_end_to_end(mnist_dir, tmp_path, capsys):
     runs = rows(out / "runs.csv")
     # tuned + defaults on 6 workloads, tuned on 3 variants; 2 optimizers × 3 seeds
     assert len(runs) == 2 * 3 * (2 * 6 + 3)
-    assert {r["variant"] for r in runs} == {"", "steep", "tanh", "small-data"}
+    assert {r["variant"] for r in runs} == {"", "steep", "tanh", "short"}
     assert all(r["seed"].startswith("100000") for r in runs)       # fresh test seeds
     curves = rows(out / "curves.csv")
     assert len(curves) > len(runs)
@@ -170,6 +238,14 @@ def test_reduced_smoke_preset_end_to_end(mnist_dir, tmp_path, capsys):
         assert r["steps_to_target"] == (str(hit[0]) if hit else "inf")
 
 
+def completed_per_study(db_path):
+    """{study name: COMPLETE trials} of an Optuna SQLite file."""
+    db = sqlite3.connect(db_path)
+    return dict(db.execute("select s.study_name, count(*) from trials t join studies s "
+                           "on s.study_id = t.study_id where t.state = 'COMPLETE' "
+                           "group by s.study_name").fetchall())
+
+
 def test_interrupted_benchmark_resumes_with_exact_budget(tmp_path):
     out = tmp_path / "b"
     argv = ["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "momentum",
@@ -177,31 +253,39 @@ def test_interrupted_benchmark_resumes_with_exact_budget(tmp_path):
             "--chunk", "1", "--out", str(out)]
     assert main([*argv, "--max-trials", "4"]) == 0          # stopped after 4 of 6 trials
     assert not (out / "report.md").exists()
+    assert main([*argv, "--max-trials", "3"]) == 0          # the last 2 + 1 test run
+    assert not (out / "report.md").exists()
+    assert sum(completed_per_study(out / "study.db").values()) == 6 + 1
     assert main(argv) == 0
     trials = rows(out / "trials.csv")
     assert len(trials) == 2 * 3
-    journal = (out / "test_runs.jsonl").read_text().splitlines()
-    assert len(journal) == 2 * 2 * 2                         # optimizers × configs × seeds
+    done = completed_per_study(out / "study.db")
+    tuning = {k: v for k, v in done.items() if "/test/" not in k}
+    tests = {k: v for k, v in done.items() if "/test/" in k}
+    assert sorted(tuning.values()) == [3, 3]
+    assert sorted(tests.values()) == [4, 4]                 # configs × seeds, each once
     first = rows(out / "runs.csv")
+    assert len(first) == 2 * 2 * 2                           # optimizers × configs × seeds
     (out / "report.md").unlink()
     assert main(argv) == 0                                    # nothing left to run
-    assert (out / "test_runs.jsonl").read_text().splitlines() == journal
+    assert completed_per_study(out / "study.db") == done
     assert rows(out / "runs.csv") == first
-    # a journal line for another configuration (e.g. an older run's) is not reused
-    stale = json.loads(journal[0])
-    stale["params"] = {k: v * 2 for k, v in stale["params"].items()}
-    (out / "test_runs.jsonl").write_text("\n".join([json.dumps(stale), *journal[1:]]) + "\n")
-    assert main(argv) == 0
-    assert len((out / "test_runs.jsonl").read_text().splitlines()) == len(journal) + 1
-    again = rows(out / "runs.csv")          # the same numbers again (the NQM's batch of
-    for a, b in zip(again, first, strict=True):   # one run may differ in the last bit)
-        assert {k: a[k] for k in ("seed", "config", "steps_to_target", "diverged")} == {
-            k: b[k] for k in ("seed", "config", "steps_to_target", "diverged")}
-        assert float(a["final"]) == pytest.approx(float(b["final"]), rel=1e-12)
-    db = sqlite3.connect(out / "study.db")
-    counts = db.execute("select count(*) from trials where state = 'COMPLETE' "
-                        "group by study_id").fetchall()
-    assert [c for (c,) in counts] == [3, 3]
+
+
+def test_a_changed_tuning_result_gets_fresh_test_runs():
+    """The test runs' study is named by what decides them: another configuration or target
+    makes another study (so no stale run is reused), the same ones the same study."""
+    from descentlab.lab.compare.space import parse_space
+    from descentlab.lab.testbed import WorkloadObjective, test_plan
+
+    obj = WorkloadObjective("nqm", {"dim": 5, "steps": 4, "eval_every": 2})
+    sp = parse_space("sgd")
+    a = test_plan("b", obj, sp, {"tuned": {"lr": 0.1}}, [7, 8])
+    assert a.name == test_plan("b", obj, sp, {"tuned": {"lr": 0.1}}, [7, 8]).name
+    assert a.budget == 2 and a.name.startswith("b/test/nqm/sgd/")
+    assert a.name != test_plan("b", obj, sp, {"tuned": {"lr": 0.2}}, [7, 8]).name
+    obj.set_target(0.5)
+    assert a.name != test_plan("b", obj, sp, {"tuned": {"lr": 0.1}}, [7, 8]).name
 
 
 def test_rerun_replays_a_benchmark(tmp_path):
@@ -218,17 +302,53 @@ def test_rerun_replays_a_benchmark(tmp_path):
             {k: v for k, v in r.items() if k not in drop} for r in b]
 
 
+def test_the_median_study_is_tested(tmp_path):
+    """--studies 3: three studies of 3 trials per optimizer; the configuration re-run on the
+    test seeds is the best trial of the median study, re-derived here from trials.csv, and
+    the target is the median over the optimizers of those studies' best costs."""
+    out = tmp_path / "s"
+    assert main(["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "adam",
+                 "--budget", "3", "--studies", "3", "--test-seeds", "2", "--scale", "0.1",
+                 "--no-variants", "--out", str(out)]) == 0
+    trials = rows(out / "trials.csv")
+    assert len(trials) == 2 * 3 * 3
+    import optuna
+
+    url = f"sqlite:///{out / 'study.db'}"
+    tested_configs = {}
+    for summary in optuna.get_all_study_summaries(url):
+        if "/test/" in summary.study_name:
+            protocol = summary.user_attrs["protocol"]
+            tested_configs[protocol["optimizer"]] = protocol["configs"]["tuned"]
+    doc = json.loads((out / "manifest.json").read_text())["settings"]
+    chosen_costs = []
+    for o in ("sgd", "adam"):
+        mine = [r for r in trials if r["optimizer"] == o]
+        assert sorted({r["study"] for r in mine}) == ["0", "1", "2"]
+        best = {k: min((r for r in mine if r["study"] == k),
+                       key=lambda r: (float(r["tuning_cost"]), int(r["plan_index"])))
+                for k in ("0", "1", "2")}
+        order = sorted(best, key=lambda k: (float(best[k]["tuning_cost"]), int(k)))
+        median = best[order[1]]
+        assert doc["chosen_study"][f"nqm/{o}"] == int(order[1])
+        tested = tested_configs[o]
+        assert tested == pytest.approx({k: float(median[k]) for k in tested})
+        chosen_costs.append(float(median["tuning_cost"]))
+    assert doc["targets"]["nqm"] == pytest.approx(float(np.median(chosen_costs)))
+
+
 def test_two_workers_run_exactly_the_budget(tmp_path):
     out = tmp_path / "w"
     argv = ["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "adam", "--budget", "6",
             "--test-seeds", "2", "--scale", "0.1", "--no-variants", "--workers", "2",
             "--out", str(out)]
     assert main(argv) == 0
-    db = sqlite3.connect(out / "study.db")
-    counts = db.execute("select count(*) from trials where state = 'COMPLETE' "
-                        "group by study_id").fetchall()
-    assert [c for (c,) in counts] == [6, 6]
+    done = completed_per_study(out / "study.db")
+    assert sorted(v for k, v in done.items() if "/test/" not in k) == [6, 6]
+    # the test runs are shared too: every (configuration, seed) ran exactly once
+    assert sorted(v for k, v in done.items() if "/test/" in k) == [4, 4]
     assert len(rows(out / "trials.csv")) == 12
+    assert len(rows(out / "runs.csv")) == 2 * 2 * 2
 
 
 @pytest.mark.parametrize("extra, culprit", [
@@ -307,3 +427,98 @@ def test_the_parsers_names_are_the_testbeds():
     assert benchmark.PRESET_NAMES == tuple(sorted(testbed.PRESETS))
     assert benchmark.WORKLOAD_NAMES == tuple(workloads.WORKLOADS)
     assert benchmark.ALPHA == testbed.stats.ALPHA
+
+
+def test_targets_from_tuned_baselines(tmp_path):
+    """A run at the NQM's own budget sets its target: the best over the optimizers of the
+    median final validation loss over the test seeds, re-derived here from runs.csv; a
+    shrunk run is refused by name; the targets file is merged, others kept."""
+    import shutil
+
+    from descentlab.lab.testbed import targets
+    from descentlab.lab.workloads.base import TARGETS_FILE
+
+    out = tmp_path / "full"
+    assert main(["benchmark", "--preset", "standard", "--workloads", "nqm", "--optimizers",
+                 "sgd", "adam", "--budget", "2", "--studies", "1", "--test-seeds", "3",
+                 "--no-variants", "--out", str(out)]) == 0
+    runs = [r for r in rows(out / "runs.csv") if r["config"] == "tuned" and not r["variant"]]
+    # a diverged run (final empty) is the worst loss: ∞
+    by_opt = {o: sorted(float(r["final"] or "inf") for r in runs if r["optimizer"] == o)
+              for o in ("sgd", "adam")}
+    medians = {o: v[1] for o, v in by_opt.items()}          # 3 seeds: the middle one
+    best = min(medians, key=medians.get)
+    file = tmp_path / "targets.json"
+    shutil.copy(TARGETS_FILE, file)
+    assert targets.main([str(out), "--file", str(file)]) == 0
+    doc = json.loads(file.read_text())["workloads"]
+    assert doc["nqm"]["value"] == pytest.approx(medians[best], rel=1e-5)
+    assert doc["nqm"]["provenance"].startswith(f"best of tuned baselines: {best}, median "
+                                               "over 3 test seeds")
+    assert doc["cnn"] == json.loads(TARGETS_FILE.read_text())["workloads"]["cnn"]
+    shrunk = tmp_path / "shrunk"
+    assert main(["benchmark", "--workloads", "nqm", "--optimizers", "sgd", "--budget", "1",
+                 "--test-seeds", "2", "--scale", "0.1", "--out", str(shrunk)]) == 0
+    before = file.read_text()
+    with pytest.raises(InputError, match="workload nqm in .* ran with settings"):
+        targets.derive(shrunk)
+    assert targets.main([str(shrunk), "--file", str(file)]) == 2
+    assert file.read_text() == before                        # nothing changed
+
+
+def test_the_workloads_read_their_targets_file():
+    """Every workload's default target is its entry in targets.json, and the table in the
+    workloads' docstring quotes those values."""
+    from descentlab.lab import workloads
+    from descentlab.lab.workloads.base import TARGETS_FILE
+
+    doc = json.loads(TARGETS_FILE.read_text())["workloads"]
+    assert set(doc) == set(workloads.WORKLOADS)
+    table = workloads.__doc__
+    for name, entry in doc.items():
+        target = workloads.default_target(name)
+        assert (target.metric, target.value, target.mode) == (
+            entry["metric"], entry["value"], entry["mode"])
+        assert entry["provenance"]
+        line = next(ln for ln in table.splitlines() if ln.startswith(name + " "))
+        assert line.rstrip().endswith(f"{'≤' if entry['mode'] == 'min' else '≥'} "
+                                      f"{entry['value']:g}")
+    assert workloads.make("nqm").target.value == doc["nqm"]["value"]
+    # an entry set from tuned baselines is what the targets tool derives again from the
+    # committed run it names
+    from pathlib import Path
+
+    from descentlab.lab.testbed import targets
+
+    root = Path(__file__).resolve().parents[1]
+    derived = [name for name, e in doc.items() if not e["provenance"].startswith("provisional")]
+    assert "nqm" in derived
+    for name in derived:
+        folder = doc[name]["provenance"].split("read from ")[1].split(" by ")[0]
+        again = targets.derive(root / folder, [name])[name]
+        assert (again["metric"], again["mode"], again["value"]) == (
+            doc[name]["metric"], doc[name]["mode"], doc[name]["value"])
+
+
+def test_docs_quote_the_standard_estimate():
+    """docs/benchmark.md's estimate of the standard preset is the committed output of
+    benchmarks/benchmark_estimate.py, made for the preset as it is now."""
+    from pathlib import Path
+
+    from descentlab.lab.testbed import PRESETS
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "benchmark.md").read_text()
+    out = (root / "docs" / "benchmark_estimate.txt").read_text().splitlines()
+    block = doc.split("<!-- estimate:begin -->")[1].split("<!-- estimate:end -->")[0]
+    total = [line for line in block.splitlines() if line.startswith("total:")]
+    assert len(total) == 1 and total[0] in out
+    p = PRESETS["standard"]
+    assert out[0] == (f"preset standard: {len(p.optimizers)} optimizers "
+                      f"({', '.join(p.optimizers)}); {p.budget} trials × {p.studies} studies "
+                      f"× {p.seeds} tuning seed(s); {p.test_seeds} test seeds")
+    rows = {line.split()[0]: float(line.split()[-1]) for line in out[2:-1]}
+    assert set(rows) == {*p.workloads, *(f"{w}:{v}" for w, vs in p.variants.items()
+                                         for v in vs)}
+    assert f"{sum(rows.values()):.1f}" == total[0].split()[1] or abs(
+        sum(rows.values()) - float(total[0].split()[1])) < 0.05 * len(rows)

@@ -38,11 +38,11 @@ Many machines: give each the same command with --storage postgresql://user@host/
 
 writes to --out: report.md (leaderboard, verdicts, tables), profiles.png,
 steps_to_target.png, curves.png, defaults_vs_tuned.png, trials.csv, runs.csv, curves.csv,
-summary.csv, manifest.json, study.db (the Optuna study) and test_runs.jsonl (test runs)."""
+summary.csv, manifest.json and study.db (the Optuna studies: tuning trials and test runs)."""
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
-    from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled
+    from ..lab.testbed import MNIST_WORKLOADS, PRESETS, scaled, variant_settings
     from ..lab.workloads import VARIANTS, WORKLOADS
 
     preset = PRESETS[args.preset]
@@ -70,10 +70,11 @@ def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
             for v in vs:
                 if v not in VARIANTS[n]:
                     raise InputError(f"preset {args.preset}: unknown variant {v!r} of {n}")
+                variant_settings(n, v, settings[n])       # checked before anything is written
     optimizers = args.optimizers or list(preset.optimizers)
     for spec in optimizers:       # checked before anything is written
         parse_space(spec)
-    for flag in ("budget", "seeds", "test_seeds"):
+    for flag in ("budget", "seeds", "test_seeds", "studies"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise InputError(f"--{flag.replace('_', '-')} must be an integer >= 1, "
@@ -114,12 +115,13 @@ def run(args: argparse.Namespace) -> int:
     budget = args.budget or preset.budget
     seeds = args.seeds or preset.seeds
     test_seeds = args.test_seeds or preset.test_seeds
+    studies = args.studies or preset.studies
     out = Path(args.out)
     url = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     children = []
     worker = args.worker_only
-    tune_bar = ProgressBar(budget * len(optimizers) * len(settings), "tuning", unit=" trials",
-                           enabled=not worker, eta=True)
+    tune_bar = ProgressBar(budget * studies * len(optimizers) * len(settings), "tuning",
+                           unit=" trials", enabled=not worker, eta=True)
     n_var = sum(len(v) for v in variants.values())
     test_bar = ProgressBar(count_test_runs(len(settings), n_var, len(optimizers), test_seeds),
                            "testing", unit=" runs", enabled=not worker, eta=True)
@@ -145,11 +147,12 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         result = benchmark(settings, optimizers, budget=budget, seeds=seeds,
                            test_seeds=test_seeds, out=out, variants=variants, seed=args.seed,
+                           studies=studies,
                            storage=url, study=args.study, heartbeat=args.heartbeat,
                            chunk=args.chunk if args.chunk else (1 if args.workers > 1
                                                                 or args.storage else None),
                            tuning_progress=tick(0, tune_bar), test_progress=tick(1, test_bar),
-                           tune_only=worker, max_trials=args.max_trials,
+                           worker_only=worker, max_trials=args.max_trials,
                            prepared=spawn)
     finally:
         for c in children:
@@ -170,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
     doc = {"workloads": [o.describe() for o in result.objectives],
            "variants": result.variants, "optimizers": result.labels,
            "spaces": [s.as_dict() for s in result.spaces], "budget": result.budget,
+           "studies": result.studies, "study_best": {
+               f"{w}/{o}": v for (w, o), v in result.study_best.items()},
+           "chosen_study": {f"{w}/{o}": k for (w, o), k in result.chosen.items()},
            "tuning_seeds": result.tuning_seeds, "test_seeds": result.test_seeds,
            "targets": result.targets, "alpha": args.alpha, "tau_max": stats.TAU_MAX,
            "wall_seconds": wall, "storage": redact(url),
@@ -197,7 +203,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="optimizers or search spaces NAME[:key=value|LOW..HIGH] (default: "
                    "the preset's)")
     _common.add_plugin_argument(p)
-    p.add_argument("--budget", type=int, default=None, help="trials per optimizer")
+    p.add_argument("--budget", type=int, default=None,
+                   help="trials per optimizer and tuning study")
+    p.add_argument("--studies", type=int, default=None,
+                   help="independent tuning studies per optimizer; the median study's best "
+                   "configuration is tested (AlgoPerf: 5; smoke 1, standard 5)")
     p.add_argument("--seeds", type=int, default=None, help="tuning seeds per trial")
     p.add_argument("--test-seeds", type=int, default=None, help="fresh test seeds (>= 10 "
                    "for the preset's claims)")
@@ -214,7 +224,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the study's name in the storage (default benchmark)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
     p.add_argument("--worker-only", action="store_true",
-                   help="run tuning trials only (helper machines)")
+                   help="run tuning trials and test runs only, no report (helper machines)")
     p.add_argument("--chunk", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
                    help=f"heartbeat interval ({HEARTBEAT})")

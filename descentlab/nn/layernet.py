@@ -142,6 +142,14 @@ class LayerNet:
         return self._grads.flat
 
     @property
+    def is_flat(self) -> bool:
+        """True while ``net.params`` is still the network's own :class:`FlatParams` (not
+        replaced by another dict). Then ``opt.update(net.flat_params, net.flat_grads)`` after
+        :meth:`gradient` is the same update as ``opt.update(net.params, grads)`` for any
+        element-wise rule, in one call instead of one per array."""
+        return self.params is self._flat_params
+
+    @property
     def num_params(self) -> int:
         """Number of scalar parameters."""
         return sum(p.size for p in self.params.values())

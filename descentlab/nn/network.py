@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..optim.flat import FlatParams
-from .functions import numerical_gradient as _numerical_gradient
 from .init import init_weights
+from .layernet import LayerNet
 from .layers import ACTIVATIONS, LOSSES, Affine, SoftmaxWithLoss
 
 
-class MultiLayerNet:
+class MultiLayerNet(LayerNet):
     """input → [Affine → activation] × len(hidden_size_list) → Affine → loss.
 
     Args:
@@ -92,9 +91,7 @@ class MultiLayerNet:
                 weight_decay_lambda, (int, float, np.integer, np.floating)) or not (
                 0 <= weight_decay_lambda < np.inf):
             raise InputError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise InputError(f"dtype must be a floating type, got {self.dtype}")
+        super().__init__(dtype)
         self.input_size = int(input_size)
         self.hidden_size_list = [int(n) for n in hidden_size_list]
         self.hidden_layer_num = len(self.hidden_size_list)
@@ -112,46 +109,17 @@ class MultiLayerNet:
         for i in range(1, len(sizes)):
             shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
             shapes[f"b{i}"] = (sizes[i],)
-        #: The parameters: a dict ``W1, b1, …`` whose arrays are views of one flat buffer
-        #: (:class:`descentlab.optim.FlatParams`; assigning to a key copies into its view).
-        self.params: dict[str, np.ndarray] = FlatParams.zeros(shapes, self.dtype)
-        self._flat_params = self.params
-        self._grads = self.params.zeros_like()
+        self._declare(shapes)
         for i in range(1, len(sizes)):
             self.params[f"W{i}"] = init_weights(weight_init_std, sizes[i - 1], sizes[i], rng,
                                                 self.dtype)
 
         self.layers: OrderedDict[str, Any] = OrderedDict()
-        self._affines: list[tuple[int, Affine]] = []
         for i in range(1, len(sizes)):
-            affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
-            affine.grad_out = (self._grads[f"W{i}"], self._grads[f"b{i}"])
-            self.layers[f"Affine{i}"] = affine
-            self._affines.append((i, affine))
+            self.layers[f"Affine{i}"] = self._bind(Affine(None, None), W=f"W{i}", b=f"b{i}")
             if i < len(sizes) - 1:
                 self.layers[f"Activation_function{i}"] = ACTIVATIONS[self.activation]()
         self.last_layer = LOSSES[self.loss_name]()
-        self._backward_order = list(reversed(self.layers.values()))
-        #: The loss computed by the latest :meth:`gradient` call (before any update).
-        self.last_loss: float | None = None
-
-    @property
-    def flat_params(self) -> np.ndarray:
-        """All parameters as one 1-D array (``params`` holds views of it)."""
-        return self._flat_params.flat
-
-    @property
-    def flat_grads(self) -> np.ndarray:
-        """All gradients as one 1-D array (:meth:`gradient` returns views of it)."""
-        return self._grads.flat
-
-    @property
-    def is_flat(self) -> bool:
-        """True while ``net.params`` is still the network's own :class:`FlatParams` (not
-        replaced by another dict). Then ``opt.update(net.flat_params, net.flat_grads)`` after
-        :meth:`gradient` is the same update as ``opt.update(net.params, grads)`` for any
-        element-wise rule, in one call instead of one per array."""
-        return self.params is self._flat_params
 
     # ---------------------------------------------------------------- forward
     def _as_input(self, x: np.ndarray) -> np.ndarray:
@@ -163,19 +131,6 @@ class MultiLayerNet:
                                  f"input_size {self.input_size} (expected (N, "
                                  f"{self.input_size}))")
         return x.astype(self.dtype, copy=False)
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        params = self.params
-        for i, affine in self._affines:   # follow net.params even if an array was replaced
-            affine.W = params[f"W{i}"]
-            affine.b = params[f"b{i}"]
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The network's outputs before the loss (scores/logits), shape (N, output_size)."""
-        return self._forward(self._as_input(x)).copy()
 
     def _weight_penalty(self) -> float:
         lam = self.weight_decay_lambda
@@ -218,38 +173,12 @@ class MultiLayerNet:
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """∂loss/∂parameter for every parameter, by backpropagation (same keys as
         ``params``): a :class:`FlatParams` whose arrays are views of :attr:`flat_grads`, the
-        same object at every call, overwritten by the next call. The loss computed on the way
-        is kept in :attr:`last_loss`."""
-        self.last_loss = self.loss(x, t)
-        dout = self.last_layer.backward(1.0)
-        first = self._affines[0][1]
-        for layer in self._backward_order:
-            if layer is first:
-                layer.backward(dout, need_dx=False)
-            else:
-                dout = layer.backward(dout)
-        grads = self._grads
+        same object at every call, overwritten by the next call (weight decay λ·W added).
+        The loss computed on the way (penalty included) is kept in :attr:`last_loss`."""
+        grads = super().gradient(x, t)
         lam = self.weight_decay_lambda
-        for i, affine in self._affines:
-            for key, g in ((f"W{i}", affine.dW), (f"b{i}", affine.db)):
-                if g is not grads[key]:   # computed elsewhere (another dtype): copy it into
-                    grads[key] = g        # the flat buffer so that flat_grads stays right
-            if lam:
-                grads[f"W{i}"] += lam * self.params[f"W{i}"]
+        if lam:
+            for key in grads:
+                if key[0] == "W":
+                    grads[key] += lam * self.params[key]
         return grads
-
-    def numerical_gradient(self, x: np.ndarray, t: np.ndarray,
-                           h: float = 1e-4) -> dict[str, np.ndarray]:
-        """The same gradients by central differences (slow; for checking :meth:`gradient`,
-        preferably with ``dtype=np.float64``)."""
-        x = self._as_input(x)
-
-        def f(_: np.ndarray) -> float:
-            return self.loss(x, t)
-
-        return {k: _numerical_gradient(f, p, h) for k, p in self.params.items()}
-
-    @property
-    def num_params(self) -> int:
-        """Number of scalar parameters."""
-        return sum(p.size for p in self.params.values())

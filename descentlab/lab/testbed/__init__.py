@@ -31,23 +31,22 @@ The protocol (after AlgoPerf, Dahl et al. 2023, and Crowded Valley, Schmidt et a
    eval_every``: censored just past the budget), Holm-corrected over the workload's pairs,
    level 0.05 → "faster / slower / cannot tell".
 6. **Aggregate:** performance profiles (Dolan & Moré 2002) of the median steps to target
-   (∞ when more than half of the seeds never reach it) and of the median CPU seconds to
+   (∞ when half or more of the seeds never reach it) and of the median CPU seconds to
    target, ranks per workload, and AlgoPerf's integrated score (profile integrated up to
    τ = 4, normalised to [0, 1]).
 
-Trials live in an Optuna study (``NAME/workload/optimizer``); the test runs in a journal
-(``test_runs.jsonl`` in the output folder) — so an interrupted benchmark resumes where it
-stopped.
+Trials live in an Optuna study (``NAME/workload/optimizer``), and so do the test runs
+(``NAME/test/workload/optimizer/HASH``, one planned trial per run, :func:`test_plan`): any
+number of workers share both phases, and an interrupted benchmark resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,7 +55,8 @@ from ... import optim
 from ...errors import InputError, NonFiniteError
 from .. import workloads
 from ..compare import TEST_SEED_OFFSET, held_out_seeds, tuning_seeds
-from ..compare.space import Space, config_kwargs
+from ..compare.space import Dim, Space, config_kwargs
+from ..compare.study import StudyPlan, completed
 from ..compare.tasks import Evaluation, stacked
 from ..workloads import RunResult, Target
 
@@ -64,7 +64,8 @@ from ..workloads import RunResult, Target
 @dataclass(frozen=True)
 class Preset:
     """A benchmark's settings: optimizers, workloads (with settings overriding their
-    defaults), held-out variants per workload, trials per optimizer, tuning and test seeds."""
+    defaults), held-out variants per workload, trials per tuning study (``budget``), tuning
+    studies per optimizer (``studies``, AlgoPerf's S), tuning and test seeds."""
 
     optimizers: tuple[str, ...]
     workloads: dict[str, dict[str, Any]]
@@ -72,11 +73,21 @@ class Preset:
     budget: int
     seeds: int
     test_seeds: int
+    studies: int = 1
 
 
 _SMALL_MNIST = {"n_train": 4000, "n_valid": 1000, "batch_size": 64}
-#: The presets. ``smoke``: six optimizers, every workload shrunk to a few hundred steps on
-#: a few thousand images (minutes); ``standard``: the workloads' own budgets (hours).
+#: The classic lineage and the modern family (``standard``). Left out: muon (it updates 2-D
+#: parameters only; every workload but the NQM has biases or convolution kernels).
+CLASSIC = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam")
+MODERN = ("adamw", "nadam", "radam", "lion", "adan", "ademamix", "schedule_free_adamw")
+#: The presets. ``smoke``: six optimizers, every workload shrunk (a few hundred steps on a
+#: few thousand images; the autoencoder 784-128-32-128-784, the CNN conv8-conv16, 500
+#: validation images), one tuning study of 4 trials, 10 test seeds (minutes);
+#: ``standard``: the classic lineage and the modern family on the workloads' own budgets,
+#: every variant, AlgoPerf's external tuning (5 studies × 5 trials, median study), 14 test
+#: seeds — with 14 optimizers (91 pairs) Holm needs p < 0.05/91 ≈ 0.00055, which 10 seeds
+#: (smallest p 2/2¹⁰ ≈ 0.002) can never give (tens of CPU hours: docs/benchmark.md).
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         optimizers=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"),
@@ -84,19 +95,20 @@ PRESETS: dict[str, Preset] = {
             "nqm": {"steps": 300, "eval_every": 20},
             "logreg": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
             "mlp": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
-            "autoencoder": {**_SMALL_MNIST, "steps": 150, "eval_every": 15},
-            "cnn": {**_SMALL_MNIST, "batch_size": 32, "steps": 60, "eval_every": 10},
+            "autoencoder": {**_SMALL_MNIST, "steps": 150, "eval_every": 15,
+                            "hidden": (128, 32, 128)},
+            "cnn": {**_SMALL_MNIST, "n_valid": 500, "batch_size": 32, "steps": 60,
+                    "eval_every": 10, "channels": (8, 16)},
             "charlm": {"steps": 100, "eval_every": 10, "batch_size": 16, "seq_len": 32,
                        "hidden_size": 64, "max_eval_chars": 4000},
         },
-        variants={"nqm": ("steep",), "mlp": ("tanh",), "cnn": ("small-data",)},
-        budget=4, seeds=1, test_seeds=10),
+        variants={"nqm": ("steep",), "mlp": ("tanh",), "charlm": ("short",)},
+        budget=4, seeds=1, test_seeds=10, studies=1),
     "standard": Preset(
-        optimizers=("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
-                    "nadam", "radam", "lion"),
+        optimizers=CLASSIC + MODERN,
         workloads={name: {} for name in workloads.WORKLOADS},
         variants={name: tuple(v) for name, v in workloads.VARIANTS.items()},
-        budget=20, seeds=2, test_seeds=10),
+        budget=5, seeds=1, test_seeds=14, studies=5),
 }
 #: Settings a ``scale`` multiplies (rounded, at least 1; evaluations keep ≥ 2 per run).
 SCALED = ("steps", "n_train", "n_valid")
@@ -121,6 +133,24 @@ def metric_of(target: Target, cost: float) -> float:
     return cost if target.mode == "min" else 1.0 - cost
 
 
+def variant_settings(workload: str, variant: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A held-out variant's settings: the base workload's (a preset's) with the variant's
+    own winning; an InputError naming the variant when a smaller-data variant would train
+    on no fewer images than the base.
+
+    >>> variant_settings("mlp", "tanh", {"steps": 150, "activation": "relu"})
+    {'steps': 150, 'activation': 'tanh'}
+    """
+    changed = workloads.VARIANTS.get(workload, {}).get(variant, {})
+    for key, value in changed.items():
+        if key == "n_train" and key in settings and value >= settings[key]:
+            raise InputError(
+                f"variant {workload}:{variant} trains on {value} images, not fewer than the "
+                f"base workload's n_train {settings[key]}: leave it out of this preset (or "
+                f"--no-variants)")
+    return {**settings, **changed}
+
+
 class WorkloadObjective:
     """A workload as a :mod:`descentlab.lab.compare` problem: ``evaluate(space, configs,
     seeds)`` trains every configuration on every seed and returns the final validation
@@ -132,6 +162,8 @@ class WorkloadObjective:
                  ) -> None:
         self.workload, self.variant = workload, variant
         self.settings = dict(settings)
+        if variant is not None:
+            settings = variant_settings(workload, variant, settings)
         self.task = workloads.make(workload, variant=variant, **settings)
         self.name = self.task.name
         self.metric = f"valid_{self.task.target.metric}_cost"
@@ -192,7 +224,7 @@ class WorkloadObjective:
 
 @dataclass
 class TestRun:
-    """One test-seed run, as the journal and ``runs.csv`` keep it."""
+    """One test-seed run, as its test study and ``runs.csv`` keep it."""
 
     workload: str          #: base workload
     variant: str           #: "" for the base workload
@@ -210,10 +242,6 @@ class TestRun:
     curve_values: list[float] = field(default_factory=list)
     params: dict[str, float] = field(default_factory=dict)   #: the configuration run
 
-    @property
-    def key(self) -> tuple[str, str, str, str, int]:
-        return (self.workload, self.variant, self.optimizer, self.config, self.seed)
-
 
 def record_run(objective: WorkloadObjective, optimizer: str, config: str, result: Any,
                params: dict[str, float] | None = None) -> TestRun:
@@ -230,30 +258,6 @@ def record_run(objective: WorkloadObjective, optimizer: str, config: str, result
         diverged=bool(result.diverged), curve_steps=[int(s) for s, _ in result.curve],
         curve_values=[float(m.get(metric, math.nan)) for _, m in result.curve],
         params=dict(params or {}))
-
-
-class Journal:
-    """Test runs appended one JSON line each (flushed), read back on resume; a torn last
-    line (an interrupted write) is ignored."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.runs: dict[tuple, TestRun] = {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    run = TestRun(**json.loads(line))
-                except (ValueError, TypeError):
-                    continue
-                self.runs[run.key] = run
-
-    def add(self, runs: Sequence[TestRun]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            for r in runs:
-                f.write(json.dumps(asdict(r)) + "\n")
-                self.runs[r.key] = r
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def target_rule(best_costs: Sequence[float]) -> float:
@@ -286,32 +290,58 @@ def seeds_for(n_tuning: int, n_test: int, seed: int) -> tuple[list[int], list[in
     return tuning_seeds(n_tuning, seed), held_out_seeds(n_test, seed)
 
 
-def run_tests(journal: Journal, objective: WorkloadObjective, space: Space,
-              configs: dict[str, dict[str, float]], seeds: Sequence[int],
-              progress: Callable[[int], None] | None = None) -> list[TestRun]:
-    """Each named configuration ("tuned", "default") on every seed, skipping runs the
-    journal already holds (with the same configuration and target); returns them all."""
-    out = []
-    for kind, config in configs.items():
-        def held(s: int, kind: str = kind, config: dict = config) -> bool:
-            run = journal.runs.get((objective.workload, objective.variant or "", space.label,
-                                    kind, int(s)))
-            return (run is not None and run.params == config
-                    and run.target == objective.target.value)
-
-        missing = [s for s in seeds if not held(s)]
-        if missing:
-            fresh = [record_run(objective, space.label, kind, r, config)
-                     for r in objective.runs(space, [config], missing)[0]]
-            journal.add(fresh)
-        for s in seeds:
-            out.append(journal.runs[(objective.workload, objective.variant or "",
-                                     space.label, kind, int(s))])
-        if progress is not None:
-            progress(len(seeds))
-    return out
+def test_units(configs: dict[str, dict[str, float]], seeds: Sequence[int]
+               ) -> list[tuple[str, int]]:
+    """The test runs of one optimizer on one workload: (configuration name, seed)."""
+    return [(kind, int(s)) for kind in configs for s in seeds]
 
 
-__all__ = ["PRESETS", "Preset", "WorkloadObjective", "TestRun", "Journal", "cost_of",
-           "metric_of", "record_run", "target_rule", "scaled", "seeds_for", "run_tests",
+def test_plan(study: str, objective: WorkloadObjective, space: Space,
+              configs: dict[str, dict[str, float]], seeds: Sequence[int]) -> StudyPlan:
+    """The test runs of ``space``'s optimizer on ``objective`` as a study of the compare
+    machinery (:mod:`descentlab.lab.compare.study`): one planned trial per (configuration,
+    seed), its parameter ``unit`` the run's index in :func:`test_units` — so any number of
+    workers claim them, each runs once, and an interrupted benchmark resumes. The study's
+    name ends with a hash of what decides the runs (workload, optimizer, configurations,
+    seeds, target): a changed tuning result gets fresh runs, never stale ones."""
+    n = len(test_units(configs, seeds))
+    protocol = {"task": objective.describe(), "optimizer": space.label,
+                "configs": configs, "seeds": [int(s) for s in seeds],
+                "target": objective.target.value, "budget": n, "version": 1}
+    digest = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
+    return StudyPlan(name=f"{study}/test/{objective.name}/{space.label}/{digest}",
+                     protocol=protocol, direction="minimize",
+                     configs=[{"unit": float(i)} for i in range(n)], budget=n,
+                     distributions={"unit": Dim("unit", 0.0, float(max(n - 1, 1)), False)})
+
+
+def test_evaluator(objective: WorkloadObjective, space: Space,
+                   configs: dict[str, dict[str, float]], seeds: Sequence[int]) -> Callable:
+    """``evaluate(claimed) -> (values, attrs)`` for :func:`descentlab.lab.compare.study.work`:
+    runs the claimed units (those of one configuration together: the NQM vectorises them);
+    value: steps to target; attribute ``run``: the :class:`TestRun`."""
+    units = test_units(configs, seeds)
+
+    def evaluate(claimed: list[dict[str, float]]) -> tuple[list[float], list[dict]]:
+        idx = [int(round(c["unit"])) for c in claimed]
+        done: dict[int, TestRun] = {}
+        for kind, config in configs.items():
+            mine = [i for i in idx if units[i][0] == kind]
+            if mine:
+                results = objective.runs(space, [config], [units[i][1] for i in mine])[0]
+                done.update({i: record_run(objective, space.label, kind, r, config)
+                             for i, r in zip(mine, results)})
+        runs = [done[i] for i in idx]
+        return [r.reached_at for r in runs], [{"run": asdict(r)} for r in runs]
+    return evaluate
+
+
+def read_tests(storage: Any, plan: StudyPlan) -> list[TestRun]:
+    """The finished test runs of a :func:`test_plan` study, in unit order."""
+    return [TestRun(**t.user_attrs["run"]) for t in completed(storage, plan)]
+
+
+__all__ = ["PRESETS", "Preset", "WorkloadObjective", "TestRun", "cost_of", "test_units",
+           "metric_of", "record_run", "target_rule", "scaled", "seeds_for", "test_plan",
+           "test_evaluator", "read_tests", "CLASSIC", "MODERN", "variant_settings",
            "MNIST_WORKLOADS"]

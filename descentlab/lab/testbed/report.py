@@ -114,10 +114,12 @@ def raw_csvs(result: BenchmarkResult, summary: Summary, out: Path) -> list[Path]
     """trials.csv, runs.csv, curves.csv, summary.csv."""
     keys = sorted({d.key for sp in result.spaces for d in sp.dims})
     trial_rows = []
-    for (w, lab), (values, configs) in result.trials.items():
-        for i, (v, c) in enumerate(zip(values, configs)):
-            trial_rows.append([w, lab, i, float(v), *(c.get(k, "") for k in keys)])
-    written = [write_csv(out / "trials.csv", ["workload", "optimizer", "plan_index",
+    for (w, lab), (values, configs, studies) in result.trials.items():
+        per_study = len(values) // max(result.studies, 1)
+        for i, (v, c, k) in enumerate(zip(values, configs, studies)):
+            trial_rows.append([w, lab, int(k), i % per_study, float(v),
+                               *(c.get(key, "") for key in keys)])
+    written = [write_csv(out / "trials.csv", ["workload", "optimizer", "study", "plan_index",
                                               "tuning_cost", *keys],
                          [[cell_value(x) for x in row] for row in trial_rows])]
     head = ["workload", "variant", "optimizer", "config", "seed", "target", "final",
@@ -140,6 +142,25 @@ def raw_csvs(result: BenchmarkResult, summary: Summary, out: Path) -> list[Path]
         "cpu_median", "cpu_lo", "cpu_hi", "final_median", "final_lo", "final_hi", "reached",
         "seeds", "diverged"], rows))
     return written
+
+
+def _resolution(n_optimizers: int, n_seeds: int, alpha: float) -> list[str]:
+    """A protocol line when the seeds are too few for any verdict: the smallest sign-flip
+    p-value (2/2ⁿ, every seed agreeing) times the pairs (Holm's first factor) is ≥ α.
+
+    >>> _resolution(13, 10, 0.05)[0][:46]
+    '- **With 10 test seeds no pair can be told apa'
+    >>> _resolution(6, 10, 0.05)
+    []
+    """
+    pairs = n_optimizers * (n_optimizers - 1) // 2
+    smallest = pairs * 2.0 / 2.0 ** n_seeds if n_seeds <= stats.EXACT_UP_TO else 0.0
+    if pairs == 0 or smallest < alpha:
+        return []
+    return [f"- **With {n_seeds} test seeds no pair can be told apart**: the smallest "
+            f"Holm-adjusted p-value over {pairs} pairs is {pairs} × 2/2^{n_seeds} = "
+            f"{smallest:.2g} ≥ {alpha:g}, so every verdict is 'cannot tell' (use more "
+            "--test-seeds)."]
 
 
 def _verdict_table(summary: Summary, workload: str, variant: str = "") -> list[str]:
@@ -167,9 +188,13 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
               f"{wall_seconds:.0f} s ({wall_seconds / 60:.1f} min).", ""]
     lines += ["## Protocol", "",
               f"- {len(labels)} optimizers × {len(result.objectives)} workloads; each "
-              f"optimizer tuned by {result.budget} random-search trials over its declared "
-              f"search space on {len(result.tuning_seeds)} tuning seed(s) (objective: final "
-              "validation cost, mean over the tuning seeds).",
+              f"optimizer tuned in {result.studies} independent stud"
+              f"{'y' if result.studies == 1 else 'ies'} of {result.budget} random-search "
+              f"trials over its declared search space on {len(result.tuning_seeds)} tuning "
+              "seed(s) (objective: final validation cost, mean over the tuning seeds); the "
+              "configuration tested is the best trial of the median study (studies ordered "
+              "by their best tuning cost; AlgoPerf's median over studies"
+              + (" — one study: no median taken)." if result.studies == 1 else ")."),
               "- Target per workload: the median over the optimizers of their best tuning "
               "value (tuning seeds only).",
               f"- Best configuration and library defaults re-run on {n_test} fresh test seeds; "
@@ -180,14 +205,20 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
               "patterns) of the per-seed difference in steps to target (never reached = "
               "steps + eval_every), Holm-corrected over the pairs of each workload, level "
               f"{summary.alpha:g}.",
+              *_resolution(len(labels), n_test, summary.alpha),
               f"- Score: AlgoPerf's integrated performance profile of median steps to target, "
               f"up to τ = {stats.TAU_MAX:g}, normalised to [0, 1] (1: fastest everywhere).",
+              "- Held-out rule (AlgoPerf): an optimizer whose median steps to target on a "
+              "held-out variant is ∞ (half or more of its test seeds never reach the target) "
+              "is disqualified on the base workload: ∞ there in the profiles, ranks and score"
+              + ("." if result.variants else " (this run has no variants)."),
               ""]
     lines += ["## Leaderboard", "",
               "Sorted by score; *faster / slower* count the pairwise verdicts over all "
               "workloads (a ranking without them is not a claim).", "",
               f"| optimizer | score (steps) [{level}] | score (CPU s) | mean rank | faster | "
-              "slower | workloads reached |", "|---|---|---|---|---|---|---|"]
+              "slower | workloads reached | disqualified on |",
+              "|---|---|---|---|---|---|---|---|"]
     mean_rank = summary.ranks.mean(axis=0)
     order = np.argsort(-summary.score, kind="stable")
     for s in order:
@@ -197,7 +228,8 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
         lines.append(f"| {lab} | {summary.score[s]:.3f} [{summary.score_ci[s, 0]:.3f}, "
                      f"{summary.score_ci[s, 1]:.3f}] | {summary.cpu_score[s]:.3f} | "
                      f"{mean_rank[s]:.2f} | {wins} | {losses} | {reached}/"
-                     f"{len(summary.workloads)} |")
+                     f"{len(summary.workloads)} | "
+                     f"{', '.join(summary.disqualified_on(lab)) or '–'} |")
     lines += ["", "![performance profiles](profiles.png)", ""]
     lines += ["## Which optimizers cannot be separated", ""]
     for w in summary.workloads:
@@ -220,8 +252,17 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
             c = summary.cells[(w, "", lab, "tuned")]
             conf = ", ".join(f"{k}={v:.3g}" for k, v in result.best[(w, lab)].items())
             div = f", {c.diverged} diverged" if c.diverged else ""
-            lines.append(f"| {lab} | {conf} | {interval(c.steps)} | {c.reached}/{c.n}{div} | "
-                         f"{interval(c.cpu)} | {interval(c.final, 4)} |")
+            out = " (**disqualified**: failed a variant)" if w in summary.disqualified_on(
+                lab) else ""
+            lines.append(f"| {lab} | {conf} | {interval(c.steps)}{out} | {c.reached}/{c.n}"
+                         f"{div} | {interval(c.cpu)} | {interval(c.final, 4)} |")
+        if result.studies > 1:
+            lines += ["", "Best tuning cost of each study (the tested one in bold):", ""]
+            for lab in labels:
+                bests = result.study_best[(w, lab)]
+                k = result.chosen[(w, lab)]
+                lines.append(f"- {lab}: " + ", ".join(
+                    f"**{fmt(b, 4)}**" if i == k else fmt(b, 4) for i, b in enumerate(bests)))
         lines += ["", "Verdicts on steps to target:", ""] + _verdict_table(summary, w) + [""]
     lines += ["![steps to target](steps_to_target.png)", "",
               "![validation curves](curves.png)", ""]
@@ -241,7 +282,8 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
     if result.variants:
         lines += ["## Held-out variants", "",
                   "The tuned configuration of the base workload, never tuned on the variant, "
-                  "scored against the base workload's target.", ""]
+                  "scored against the base workload's target; a median of ∞ (failed) "
+                  "disqualifies the optimizer on the base workload.", ""]
         for w, vs in result.variants.items():
             for v in vs:
                 lines += [f"### {w}:{v}", "",

@@ -7,22 +7,59 @@ set the targets, test, and hold everything the report needs in a :class:`Benchma
 ...               budget=3, seeds=1, test_seeds=3, out=d)
 >>> [len(r.trials[("nqm", o)][0]) for o in r.labels], len(r.runs)
 ([3, 3], 12)
+
+With ``studies=3`` each optimizer is tuned in three independent studies of ``budget``
+trials (AlgoPerf's external tuning) and the median study's best configuration is tested:
+
+>>> r = benchmark({"nqm": {"dim": 10, "steps": 40, "eval_every": 10}}, ["sgd"], budget=2,
+...               seeds=1, test_seeds=2, studies=3, out=tempfile.mkdtemp())
+>>> r.trials[("nqm", "sgd")][2].tolist(), len(r.study_best[("nqm", "sgd")])
+([0, 0, 1, 1, 2, 2], 3)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import InputError
-from ..compare import evaluators, prepare
+from ..compare import TEST_SEED_OFFSET, evaluators, prepare
 from ..compare.space import Space, default_config
-from ..compare.study import HEARTBEAT, completed, work
-from . import Journal, TestRun, WorkloadObjective, metric_of, run_tests, seeds_for, target_rule
+from ..compare.study import HEARTBEAT, completed, create_studies, work
+from . import (
+    TestRun,
+    WorkloadObjective,
+    metric_of,
+    read_tests,
+    seeds_for,
+    target_rule,
+    test_evaluator,
+    test_plan,
+)
+
+#: Study k of an optimizer draws its plan and tuning seeds from ``seed + STUDY_STRIDE · k``.
+STUDY_STRIDE = 1000
+
+
+def study_name(study: str, k: int) -> str:
+    """The storage name of tuning study ``k`` (study 0 keeps the plain name)."""
+    return study if k == 0 else f"{study}/study{k}"
+
+
+def median_study(best_costs: Sequence[float]) -> int:
+    """Which study's best configuration an optimizer carries to the test seeds: the median
+    of its studies' best tuning costs (ties: the earlier study; an even number: the lower
+    middle one), AlgoPerf's median over studies.
+
+    >>> median_study([0.3, 0.1, 0.2, float("inf"), 0.25])
+    4
+    """
+    order = sorted(range(len(best_costs)), key=lambda k: (best_costs[k], k))
+    return order[(len(order) - 1) // 2]
 
 
 @dataclass
@@ -36,12 +73,18 @@ class BenchmarkResult:
     budget: int
     tuning_seeds: list[int]
     test_seeds: list[int]
-    trials: dict[tuple[str, str], tuple[np.ndarray, list[dict[str, float]]]]
+    #: (workload, optimizer) → (trial values, configs, study of each trial), study order
+    trials: dict[tuple[str, str], tuple[np.ndarray, list[dict[str, float]], np.ndarray]]
     best: dict[tuple[str, str], dict[str, float]]
     defaults: dict[str, dict[str, float]]
     targets: dict[str, float]
     runs: list[TestRun]
     variants: dict[str, list[str]]
+    studies: int = 1
+    #: (workload, optimizer) → the best tuning cost of each study
+    study_best: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    #: (workload, optimizer) → the study whose best configuration was tested
+    chosen: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def select(self, workload: str, optimizer: str, config: str = "tuned",
                variant: str = "") -> list[TestRun]:
@@ -53,18 +96,29 @@ class BenchmarkResult:
 def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence[str], *,
               budget: int, seeds: int, test_seeds: int, out: str | Path,
               variants: dict[str, Sequence[str]] | None = None, seed: int = 0,
+              studies: int = 1,
               storage: str | None = None, study: str = "benchmark",
               heartbeat: int = HEARTBEAT, chunk: int | None = None,
               tuning_progress: Callable[[int], None] | None = None,
               test_progress: Callable[[int], None] | None = None,
-              tune_only: bool = False, max_trials: int | None = None,
+              worker_only: bool = False, max_trials: int | None = None,
               prepared: Callable[[], None] | None = None) -> BenchmarkResult | None:
-    """Run (or resume) a benchmark; ``None`` when ``tune_only`` (a helper worker) or
-    ``max_trials`` stopped it early. ``prepared`` is called once every study exists (to
+    """Run (or resume) a benchmark; ``None`` when ``worker_only`` (a helper worker: it tunes
+    and tests, the main process reports) or ``max_trials`` (tuning trials and test runs)
+    stopped it early. ``prepared`` is called once every study exists (to
     start helper workers). ``storage``: an Optuna URL (default SQLite
-    ``out/study.db``); the test journal is ``out/test_runs.jsonl``."""
+    ``out/study.db``), which holds the test runs too (:func:`~.test_plan`). ``studies``: tuning
+    studies of ``budget`` trials per optimizer (study k: plan and tuning seeds from
+    ``seed + STUDY_STRIDE · k``); the median study's best configuration is tested."""
     if not isinstance(test_seeds, int) or test_seeds < 1:
         raise InputError(f"--test-seeds must be an integer >= 1, got {test_seeds!r}")
+    if isinstance(studies, bool) or not isinstance(studies, int) or studies < 1:
+        raise InputError(f"--studies must be an integer >= 1, got {studies!r}")
+    if studies > 1 and (not isinstance(seeds, int) or seeds > STUDY_STRIDE
+                        or STUDY_STRIDE * studies >= TEST_SEED_OFFSET):
+        raise InputError(f"--seeds {seeds} × --studies {studies}: each study's tuning seeds "
+                         f"must stay below {STUDY_STRIDE} and the studies below "
+                         f"{TEST_SEED_OFFSET // STUDY_STRIDE}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
@@ -75,52 +129,75 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
     objectives = [WorkloadObjective(name, s) for name, s in workload_settings.items()]
     held_out = {name: [WorkloadObjective(name, workload_settings[name], v) for v in vs]
                 for name, vs in variants.items()}
-    store, plans, spaces = prepare(objectives, list(optimizers), budget=budget, seeds=seeds,
-                                   test_seeds=test_seeds, seed=seed, sampler="random",
-                                   storage=url, study=study, heartbeat=heartbeat)
+    plans, evaluate = [], []
+    for k in range(studies):               # plans[k * W * O + w * O + o]
+        store, plans_k, spaces = prepare(
+            objectives, list(optimizers), budget=budget, seeds=seeds, test_seeds=test_seeds,
+            seed=seed + STUDY_STRIDE * k, sampler="random", storage=url,
+            study=study_name(study, k), heartbeat=heartbeat)
+        plans += plans_k
+        evaluate += evaluators(objectives, spaces,
+                               seeds_for(seeds, test_seeds, seed + STUDY_STRIDE * k)[0])
     tuning, test = seeds_for(seeds, test_seeds, seed)
     if prepared is not None:
         prepared()
     if tuning_progress is not None:
         tuning_progress(0)                       # the phase starts (0 done)
-    work(store, plans, evaluators(objectives, spaces, tuning), seed=seed, chunk=chunk,
-         heartbeat=heartbeat, progress=tuning_progress, max_trials=max_trials)
-    if tune_only or max_trials is not None:
+    ran = work(store, plans, evaluate, seed=seed, chunk=chunk,
+               heartbeat=heartbeat, progress=tuning_progress, max_trials=max_trials)
+    if max_trials is not None and ran >= max_trials:
         return None
     labels = [s.label for s in spaces]
-    trials, best, targets = {}, {}, {}
-    it = iter(plans)
-    for obj in objectives:
+    trials, best, targets, study_best, chosen = {}, {}, {}, {}, {}
+    n_opt = len(spaces)
+    for w, obj in enumerate(objectives):
         best_costs = []
-        for sp in spaces:
-            done = completed(store, next(it))
-            values = np.array([t.value for t in done], dtype=float)
-            configs = [{d.key: float(t.params[d.key]) for d in sp.dims} for t in done]
-            i = int(np.argmin(np.where(np.isnan(values), np.inf, values)))
-            trials[(obj.name, sp.label)] = (values, configs)
-            best[(obj.name, sp.label)] = configs[i]
-            best_costs.append(float(values[i]))
+        for o, sp in enumerate(spaces):
+            key = (obj.name, sp.label)
+            values, configs, which, bests, best_configs = [], [], [], [], []
+            for k in range(studies):
+                done = completed(store, plans[(k * len(objectives) + w) * n_opt + o])
+                v = np.array([t.value for t in done], dtype=float)
+                v = np.where(np.isnan(v), np.inf, v)
+                c = [{d.key: float(t.params[d.key]) for d in sp.dims} for t in done]
+                i = int(np.argmin(v))
+                values.append(v)
+                configs += c
+                which += [k] * len(c)
+                bests.append(float(v[i]))
+                best_configs.append(c[i])
+            chosen[key] = median_study(bests)
+            study_best[key] = bests
+            trials[key] = (np.concatenate(values), configs, np.array(which))
+            best[key] = best_configs[chosen[key]]
+            best_costs.append(bests[chosen[key]])
         targets[obj.name] = metric_of(obj.target, target_rule(best_costs))
-    journal = Journal(out / "test_runs.jsonl")
     defaults = {sp.label: default_config(sp) for sp in spaces}
-    runs: list[TestRun] = []
-    if test_progress is not None:
-        test_progress(0)
+    test_plans, test_evaluate = [], []
     for obj in objectives:
         obj.set_target(targets[obj.name])
-        for sp in spaces:
-            runs += run_tests(journal, obj, sp, {"tuned": best[(obj.name, sp.label)],
-                                                 "default": defaults[sp.label]},
-                              test, test_progress)
         for var in held_out.get(obj.name, []):
             var.set_target(targets[obj.name])
-            for sp in spaces:
-                runs += run_tests(journal, var, sp, {"tuned": best[(obj.name, sp.label)]},
-                                  test, test_progress)
+        for sp in spaces:
+            tuned = {"tuned": best[(obj.name, sp.label)]}
+            for o, configs in [(obj, {**tuned, "default": defaults[sp.label]}),
+                               *((var, tuned) for var in held_out.get(obj.name, []))]:
+                test_plans.append(test_plan(study, o, sp, configs, test))
+                test_evaluate.append(test_evaluator(o, sp, configs, test))
+    create_studies(store, test_plans, "random", seed)
+    if test_progress is not None:
+        test_progress(0)                         # the phase starts (tuning has ended)
+    more = work(store, test_plans, test_evaluate, seed=seed, chunk=chunk, heartbeat=heartbeat,
+                progress=test_progress,
+                max_trials=None if max_trials is None else max_trials - ran)
+    if worker_only or (max_trials is not None and ran + more >= max_trials):
+        return None
+    runs = [r for p in test_plans for r in read_tests(store, p)]
     return BenchmarkResult(objectives=objectives, labels=labels, spaces=spaces,
                            budget=budget, tuning_seeds=tuning, test_seeds=test,
                            trials=trials, best=best, defaults=defaults, targets=targets,
-                           runs=runs, variants=variants)
+                           runs=runs, variants=variants, studies=studies,
+                           study_best=study_best, chosen=chosen)
 
 
 def count_test_runs(n_workloads: int, n_variants: int, n_optimizers: int, test_seeds: int
@@ -129,4 +206,5 @@ def count_test_runs(n_workloads: int, n_variants: int, n_optimizers: int, test_s
     return n_optimizers * test_seeds * (2 * n_workloads + n_variants)
 
 
-__all__ = ["BenchmarkResult", "benchmark", "count_test_runs"]
+__all__ = ["BenchmarkResult", "benchmark", "count_test_runs", "median_study", "study_name",
+           "STUDY_STRIDE"]

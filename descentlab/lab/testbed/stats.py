@@ -6,8 +6,8 @@ Bootstrap interval (Efron & Tibshirani 1993, the percentile method). Resample th
 seeds with replacement ``n_boot`` times (default 2000, ``numpy.random.default_rng(seed)``),
 compute the statistic (default the median) of each resample; the interval is the
 (1 − level)/2 and (1 + level)/2 quantiles of those statistics (level 0.95). Values may be ∞
-(a run that never reached the target): the median of a resample is then ∞ when more than
-half of it is ∞, so an interval's upper end may be ∞.
+(a run that never reached the target): the median of a resample is then ∞ when half or
+more of it is ∞, so an interval's upper end may be ∞.
 
 Paired sign-flip test (Fisher's randomisation test for paired data). Optimizers A and B run
 on the same test seeds (same initial weights and mini-batches), so seed j gives a pair and a

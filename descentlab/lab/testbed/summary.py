@@ -1,7 +1,12 @@
 """From a :class:`~.run.BenchmarkResult` to the report's numbers: per workload and optimizer
 the medians with bootstrap intervals, the pairwise verdicts, performance-profile costs,
 ranks and the integrated score with its interval (seeds resampled jointly: the test seeds
-are shared by all optimizers, so one resample keeps the pairs)."""
+are shared by all optimizers, so one resample keeps the pairs).
+
+AlgoPerf's held-out rule: an optimizer that fails a held-out variant of a workload — the
+median over the test seeds of its steps to the target on the variant is ∞, i.e. half or
+more of them never reach it — is disqualified on the base workload: its cost there is ∞ in
+the performance profiles, the ranks and the integrated score (:func:`failed_variants`)."""
 
 from __future__ import annotations
 
@@ -63,6 +68,15 @@ class Summary:
     cpu_score: np.ndarray                            #: (S,) integrated score (CPU s)
     ranks: np.ndarray                                #: (P, S)
     alpha: float
+    #: (P, S) True where a failed held-out variant disqualifies the optimizer
+    disqualified: np.ndarray | None = None
+
+    def disqualified_on(self, label: str) -> list[str]:
+        """The base workloads on which ``label`` is disqualified by a failed variant."""
+        if self.disqualified is None:
+            return []
+        s = self.labels.index(label)
+        return [w for p, w in enumerate(self.workloads) if self.disqualified[p, s]]
 
     def record(self, label: str) -> tuple[int, int]:
         """(faster than, slower than): how many pairwise verdicts over the base workloads."""
@@ -99,6 +113,32 @@ def matrix(result: BenchmarkResult, workload: str, variant: str, field: str = "r
                      for lab in result.labels], dtype=float)
 
 
+def variant_matrices(result: BenchmarkResult) -> list[tuple[int, np.ndarray]]:
+    """(index of the base workload, (S, n) steps to target) for every held-out variant."""
+    names = [o.name for o in result.objectives]
+    return [(p, matrix(result, w, v)) for p, w in enumerate(names)
+            for v in result.variants.get(w, [])]
+
+
+def failed_variants(shape: tuple[int, int], variants: list[tuple[int, np.ndarray]],
+                    idx: np.ndarray | None = None) -> np.ndarray:
+    """(P, S): True where optimizer s fails a held-out variant of base workload p — the
+    median of its steps to target on the variant over the test seeds (``idx``: a bootstrap
+    resample of them) is ∞. ``variants``: :func:`variant_matrices`.
+
+    >>> never = np.inf
+    >>> failed_variants((2, 2), [(1, np.array([[5.0, never, 7.0], [never, never, 9.0]]))])
+    array([[False, False],
+           [False,  True]])
+    """
+    out = np.zeros(shape, dtype=bool)
+    for p, steps in variants:
+        if idx is not None:
+            steps = steps[:, idx]
+        out[p] |= ~np.isfinite(stats.median(steps))
+    return out
+
+
 def summarise(result: BenchmarkResult, *, alpha: float = stats.ALPHA, seed: int = 0,
               n_boot: int = 1000) -> Summary:
     names = [o.name for o in result.objectives]
@@ -115,8 +155,10 @@ def summarise(result: BenchmarkResult, *, alpha: float = stats.ALPHA, seed: int 
         verdicts[(w, v)] = stats.verdicts(steps, result.labels, alpha=alpha, seed=seed)
     steps_all = np.stack([matrix(result, w, "") for w in names])          # (P, S, n)
     cpu_all = np.stack([matrix(result, w, "", "cpu_at_target") for w in names])
-    steps_costs = stats.median(steps_all)
-    cpu_costs = stats.median(cpu_all)
+    held_out = variant_matrices(result)
+    failed = failed_variants(steps_all.shape[:2], held_out)
+    steps_costs = np.where(failed, np.inf, stats.median(steps_all))
+    cpu_costs = np.where(failed, np.inf, stats.median(cpu_all))
     score = stats.integrated_score(stats.ratios(np.maximum(steps_costs, STEP_FLOOR)))
     cpu_score = stats.integrated_score(stats.ratios(np.maximum(cpu_costs, CPU_FLOOR)))
     rng = np.random.default_rng(seed)
@@ -124,7 +166,8 @@ def summarise(result: BenchmarkResult, *, alpha: float = stats.ALPHA, seed: int 
     boot = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        c = stats.median(steps_all[:, :, idx])
+        c = np.where(failed_variants(steps_all.shape[:2], held_out, idx), np.inf,
+                     stats.median(steps_all[:, :, idx]))
         boot.append(stats.integrated_score(stats.ratios(np.maximum(c, STEP_FLOOR))))
     boot = np.sort(np.array(boot), axis=0)
     lo = np.quantile(boot, (1 - stats.LEVEL) / 2, axis=0)
@@ -132,7 +175,8 @@ def summarise(result: BenchmarkResult, *, alpha: float = stats.ALPHA, seed: int 
     return Summary(workloads=names, labels=list(result.labels), cells=cells,
                    verdicts=verdicts, steps_costs=steps_costs, cpu_costs=cpu_costs,
                    score=score, score_ci=np.stack([lo, hi], axis=1), cpu_score=cpu_score,
-                   ranks=ranks(steps_costs), alpha=alpha)
+                   ranks=ranks(steps_costs), alpha=alpha, disqualified=failed)
 
 
-__all__ = ["Summary", "Cell", "summarise", "matrix", "censored_steps", "cell"]
+__all__ = ["Summary", "Cell", "summarise", "matrix", "censored_steps", "cell",
+           "failed_variants", "variant_matrices"]

@@ -34,7 +34,7 @@ The workloads (``WORKLOADS``; ``make(name, variant=None, **settings)``):
 =============  ====================================================  =========  ==========
 name           task                                                  budget     target
 =============  ====================================================  =========  ==========
-nqm            noisy quadratic model, dim 100, hᵢ = 1/i, B = 16      1000       loss ≤ 0.03
+nqm            noisy quadratic model, dim 100, hᵢ = 1/i, B = 16      1000       loss ≤ 0.010637
 logreg         logistic regression on MNIST                          1000×128   acc ≥ 0.92
 mlp            the E5 MLP 784-100×4-10 on MNIST                      2000×128   acc ≥ 0.97
 autoencoder    MLP autoencoder 784-256-32-256-784, MSE               2000×128   mse ≤ 0.042
@@ -42,10 +42,13 @@ cnn            conv16-pool-conv32-pool-affine on MNIST               1000×128  
 charlm         char RNN (embed 32, tanh 128) on Python's help texts  2000×32    bpc ≤ 2.6
 =============  ====================================================  =========  ==========
 
-Targets are provisional: each was set so that one run of Adam at its classic default (lr 10⁻³;
-the NQM 10⁻²) on the real data meets it after 40–70 % of the budget
-(benchmarks/workload_targets.py, docs/workload_targets.txt); a protocol sets its own from
-tuned baselines (``make(..., target=value)``).
+The targets are read from ``targets.json`` next to this file, each with its provenance. They
+are written by ``python -m descentlab.lab.testbed.targets OUT`` from a benchmark run at the
+workloads' own budgets (AlgoPerf: the best of tuned baselines, see
+:mod:`descentlab.lab.testbed.targets`; the NQM's so far). Until such a run, an entry is
+provisional: set so that one run of Adam at its classic default (lr 10⁻³) on the real data
+meets it after 40–70 % of the budget (benchmarks/workload_targets.py,
+docs/workload_targets.txt). A protocol may set its own (``make(..., target=value)``).
 MNIST tasks need ``data_dir`` (the four IDX files; nothing is downloaded); ``charlm`` reads
 its corpus from the Python standard library (see :mod:`.charlm`).
 
@@ -63,7 +66,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import InputError
-from .base import NetTask, RunResult, Target, Task
+from .base import NetTask, RunResult, Target, Task, default_target
 from .charlm import CharLMTask
 from .mnist import AutoencoderTask, CNNTask, LogisticRegressionTask, MLPTask, mnist_splits
 from .nqm import NoisyQuadraticTask
@@ -114,4 +117,4 @@ def make(name: str, variant: str | None = None, **settings: Any) -> Task:
 
 __all__ = ["WORKLOADS", "VARIANTS", "make", "Task", "NetTask", "Target", "RunResult",
            "NoisyQuadraticTask", "LogisticRegressionTask", "MLPTask", "AutoencoderTask",
-           "CNNTask", "CharLMTask", "mnist_splits"]
+           "CNNTask", "CharLMTask", "mnist_splits", "default_target"]

@@ -3,16 +3,34 @@ once), and the task built on a network with the E5 API (:class:`NetTask`)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import InputError
 from ..spec import check_takes_gradients
+
+
+def _copy(tree: Any) -> Any:
+    return {k: np.array(v, copy=True) for k, v in tree.items()} if isinstance(tree, dict) \
+        else np.array(tree, copy=True)
+
+
+def _assign(dst: Any, src: Any) -> None:
+    """Copy ``src`` into the arrays of ``dst`` in place (views stay views)."""
+    if isinstance(dst, dict):
+        for k in dst:
+            np.copyto(dst[k], src[k])
+    else:
+        np.copyto(dst, src)
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,25 @@ class Target:
     def reached(self, metrics: dict[str, float]) -> bool:
         v = metrics[self.metric]
         return bool(v <= self.value) if self.mode == "min" else bool(v >= self.value)
+
+
+#: The workloads' validation targets, with where each came from (see its "about").
+TARGETS_FILE = Path(__file__).with_name("targets.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _targets() -> dict[str, Any]:
+    return json.loads(TARGETS_FILE.read_text(encoding="utf-8"))["workloads"]
+
+
+def default_target(workload: str) -> Target:
+    """The workload's validation target as :data:`TARGETS_FILE` records it.
+
+    >>> default_target("nqm").metric, default_target("nqm").mode
+    ('loss', 'min')
+    """
+    entry = _targets()[workload]
+    return Target(entry["metric"], float(entry["value"]), entry["mode"])
 
 
 @dataclass
@@ -99,7 +136,29 @@ class Task:
         raise NotImplementedError
 
     def _update(self, optimizer: Any, params: Any, grads: Any) -> None:
-        optimizer.update(params, grads)
+        optimizer.update(self._updated(optimizer, params), grads)
+
+    def _updated(self, optimizer: Any, params: Any) -> Any:
+        """What ``optimizer.update`` is given as the parameters (an array or a dict)."""
+        return params
+
+    @contextlib.contextmanager
+    def evaluated_at(self, optimizer: Any, params: Any) -> Iterator[None]:
+        """Inside, ``params`` hold the point the optimizer wants evaluated — schedule-free
+        optimizers train at y and are evaluated at their average x (``eval_params``);
+        afterwards they hold the training point again, bit for bit."""
+        point = getattr(optimizer, "eval_params", None)
+        if point is None or not getattr(optimizer, "step", 0):
+            yield
+            return
+        target = self._updated(optimizer, params)
+        shown = point(target)
+        saved = _copy(target)
+        _assign(target, shown)
+        try:
+            yield
+        finally:
+            _assign(target, saved)
 
     def run(self, optimizer: Any, seed: int = 0, steps: int | None = None,
             eval_every: int | None = None, stop_at_target: bool = False) -> RunResult:
@@ -117,7 +176,8 @@ class Task:
         cpu = wall = 0.0
 
         def evaluate(step: int) -> bool:
-            metrics = self.evaluate(params, "valid")
+            with self.evaluated_at(optimizer, params):
+                metrics = self.evaluate(params, "valid")
             result.curve.append((step, metrics))
             if result.reached_at is None and self.target.reached(metrics):
                 result.reached_at, result.cpu_at_target = step, cpu
@@ -195,14 +255,17 @@ class NetTask(Task):
         grads = net.gradient(*batch)
         return float(net.last_loss), grads
 
-    def _update(self, optimizer: Any, params: Any, grads: Any) -> None:
+    def _updated(self, optimizer: Any, params: Any) -> Any:
         net = self.net
         if (net is not None and params is net.params and getattr(net, "is_flat", True)
                 and getattr(type(optimizer), "elementwise", False)
                 and getattr(optimizer, "clip_norm", None) is None):
-            optimizer.update(net.flat_params, net.flat_grads)   # the same, one call
-        else:
-            optimizer.update(params, grads)
+            return net.flat_params                  # the same update, one call
+        return params
+
+    def _update(self, optimizer: Any, params: Any, grads: Any) -> None:
+        target = self._updated(optimizer, params)
+        optimizer.update(target, self.net.flat_grads if target is not params else grads)
 
     def metrics(self, net: Any, x: np.ndarray, t: np.ndarray) -> dict[str, float]:
         """Mean loss and accuracy over (x, t) (class indices), in chunks, from one forward

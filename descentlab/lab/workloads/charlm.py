@@ -28,7 +28,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...nn import CharRNN
-from .base import NetTask, Target, positive_int
+from .base import NetTask, Target, default_target, positive_int
 
 
 def python_help_text() -> str:
@@ -40,11 +40,12 @@ def python_help_text() -> str:
 class CharLMTask(NetTask):
     """Next-character prediction. Args: ``text_file`` (default: the Python help texts),
     ``embed_size`` (32), ``hidden_size`` (128), ``seq_len`` (64), ``batch_size`` (32),
-    ``steps`` (2000), ``eval_every`` (200), ``target`` (validation ``bpc``, default 2.6),
+    ``steps`` (2000), ``eval_every`` (200), ``target`` (validation ``bpc``; default from
+    ``targets.json``),
     ``max_eval_chars`` (evaluate on at most this many characters of a split, 20,000)."""
 
     name = "charlm"
-    target = Target("bpc", 2.6, "min")
+    target = default_target("charlm")
     batches_from_data = False           # windows at random offsets of the whole train text
 
     def __init__(self, text_file: str | Path | None = None, *, embed_size: int = 32,

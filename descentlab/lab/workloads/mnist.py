@@ -19,7 +19,7 @@ import numpy as np
 from ...data import load_mnist
 from ...errors import InputError
 from ...nn import ConvNet, MultiLayerNet
-from .base import NetTask, Target
+from .base import NetTask, Target, default_target
 
 
 @functools.lru_cache(maxsize=2)
@@ -73,7 +73,7 @@ class LogisticRegressionTask(MnistTask):
     """Multinomial logistic regression (784 → 10 softmax, convex), Xavier initialisation."""
 
     name, steps, batch_size, eval_every = "logreg", 1000, 128, 100
-    target = Target("accuracy", 0.92, "max")
+    target = default_target("logreg")
 
     def make_net(self, seed: int) -> Any:
         return MultiLayerNet(784, [], 10, weight_init_std="xavier", seed=seed)
@@ -83,7 +83,7 @@ class MLPTask(MnistTask):
     """The E5 network: 784-100-100-100-100-10, ReLU, He initialisation."""
 
     name, steps, batch_size, eval_every = "mlp", 2000, 128, 200
-    target = Target("accuracy", 0.97, "max")
+    target = default_target("mlp")
 
     def __init__(self, data_dir: str | Path | None = None, *,
                  hidden: Sequence[int] = (100, 100, 100, 100), activation: str = "relu",
@@ -103,7 +103,7 @@ class AutoencoderTask(MLPTask):
     mean squared reconstruction error per pixel (metric ``loss``)."""
 
     name, steps, batch_size, eval_every = "autoencoder", 2000, 128, 200
-    target = Target("loss", 0.042, "min")
+    target = default_target("autoencoder")
 
     def __init__(self, data_dir: str | Path | None = None, *,
                  hidden: Sequence[int] = (256, 32, 256), **kwargs: Any) -> None:
@@ -128,7 +128,7 @@ class CNNTask(MnistTask):
     pool → affine → softmax (channels, hidden layers and activation adjustable)."""
 
     name, steps, batch_size, eval_every = "cnn", 1000, 128, 100
-    target = Target("accuracy", 0.98, "max")
+    target = default_target("cnn")
 
     def __init__(self, data_dir: str | Path | None = None, *,
                  channels: Sequence[int] = (16, 32), hidden: Sequence[int] = (),

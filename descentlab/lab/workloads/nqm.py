@@ -24,24 +24,27 @@ import numpy as np
 
 from ...errors import InputError
 from ..engine import NOISE_STREAM
-from .base import RunResult, Target, Task, check_fresh, positive_int
+from .base import RunResult, Target, Task, check_fresh, default_target, positive_int
 
 
 class NoisyQuadraticTask(Task):
     """The NQM. Args: ``dim`` (default 100), ``power`` of the spectrum (default 1),
     ``batch_size`` B (default 16), ``steps`` (default 1000), ``eval_every`` (default 50),
-    ``target`` (loss, default 0.03)."""
+    ``target`` (loss; default from ``targets.json``)."""
 
     name = "nqm"
 
     def __init__(self, dim: int = 100, power: float = 1.0, batch_size: int = 16,
-                 steps: int = 1000, eval_every: int = 50, target: float = 0.03) -> None:
+                 steps: int = 1000, eval_every: int = 50, target: float | None = None
+                 ) -> None:
         self.dim = positive_int("dim", dim)
         self.batch_size = positive_int("batch_size", batch_size)
         self.steps = positive_int("steps", steps)
         self.eval_every = positive_int("eval_every", eval_every)
         if not (np.isfinite(power) and power >= 0):
             raise InputError(f"power must be a finite number >= 0, got {power!r}")
+        if target is None:
+            target = default_target("nqm").value
         if not (np.isfinite(target) and target > 0):
             raise InputError(f"target must be a positive number, got {target!r}")
         self.power = float(power)
@@ -94,8 +97,10 @@ class NoisyQuadraticTask(Task):
         alive = np.ones(K, dtype=bool)
         cpu = wall = 0.0
 
-        def evaluate(step: int) -> None:
-            L = self.losses(X)
+        point = getattr(optimizer, "eval_params", None)
+
+        def evaluate(step: int) -> None:      # schedule-free: at the average x
+            L = self.losses(point(X) if point is not None and optimizer.step else X)
             for k in np.flatnonzero(alive):
                 r = results[k]
                 r.curve.append((step, {"loss": float(L[k])}))
