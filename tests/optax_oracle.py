@@ -192,6 +192,25 @@ def numpy_svd() -> Iterator[None]:
         jnp.linalg.svd = saved
 
 
+# ------------------------------------------------------------------ optax's noise, for ours
+def optax_noise(key: int, params: Tree, steps: int) -> list[Tree]:
+    """The draws optax.noisy_sgd(key=key) adds at each of ``steps`` updates (float64)."""
+    with jax.enable_x64(True):
+        rng = jax.random.key(key)
+        like = {k: jnp.zeros(np.shape(v), jnp.float64) for k, v in params.items()}
+        out = []
+        for _ in range(steps):
+            rng, sample = jax.random.split(rng)
+            noise = optax.tree.random_like(sample, target_tree=like, sampler=jax.random.normal)
+            out.append({k: np.asarray(v) for k, v in noise.items()})
+    return out
+
+
+def fed(draws: Sequence[Tree]) -> Callable[[int, str, tuple], np.ndarray]:
+    """A noise source giving ``draws[t − 1][path]`` for the parameter at ``path``, update t."""
+    return lambda t, path, shape: draws[t - 1][path]
+
+
 # ------------------------------------------------------------------ optax's rules built as ours are
 def sam_of(learning_rate: Any, rho: Any, sync_period: int, momentum: Any = None,
            nesterov: bool = False) -> Any:

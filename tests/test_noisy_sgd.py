@@ -13,37 +13,17 @@ from __future__ import annotations
 
 import copy
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from helpers import assert_resume_is_bit_identical
-from optax_oracle import optax_trajectory
+from optax_oracle import fed, optax_noise, optax_trajectory
 from test_optim_optax import assert_close, problem
 
 from descentlab import optim
 from descentlab.errors import InputError
 
 STEPS = 100
-
-
-def optax_noise(key, params, steps):
-    """The draws optax.noisy_sgd(key=key) adds at each of ``steps`` updates (float64)."""
-    with jax.enable_x64(True):
-        rng = jax.random.key(key)
-        like = {k: jnp.zeros(np.shape(v), jnp.float64) for k, v in params.items()}
-        out = []
-        for _ in range(steps):
-            rng, sample = jax.random.split(rng)
-            noise = optax.tree.random_like(sample, target_tree=like, sampler=jax.random.normal)
-            out.append({k: np.asarray(v) for k, v in noise.items()})
-    return out
-
-
-def fed(draws):
-    """A noise source giving ``draws[t − 1][path]`` for the parameter at ``path``, update t."""
-    return lambda t, path, shape: draws[t - 1][path]
 
 
 def run_case(name, seed):

@@ -34,9 +34,11 @@ import torch
 from closure_loss import jax_loss, run_closure, step_data
 from numpy_lapack import numpy_lapack
 from optax_oracle import (
+    fed,
     mechanize_with,
     numpy_svd,
     optax_closure_trajectory,
+    optax_noise,
     optax_trajectory,
     sam_of,
     sophia_of,
@@ -81,6 +83,8 @@ def resolve(target: str) -> Any:
 
 def ours_for(name: str, ref: Reference) -> Any:
     kw = dict(ref.ours)
+    if ref.target == "optax.noisy_sgd":  # optax's own draws as our noise source
+        kw["noise"] = fed(optax_noise(ref.theirs["key"], problem(cell_id(name, ref))[0], STEPS))
     if ref.rate == "decaying":
         assert "lr" in kw, f"{cell_id(name, ref)}: a decaying cell gives lr on both sides"
         kw["lr"] = S.ExponentialDecay(kw["lr"], DECAY)

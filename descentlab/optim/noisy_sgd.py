@@ -13,12 +13,16 @@ from ..errors import InputError
 from .base import Optimizer
 from .hyperparams import NONNEGATIVE, Count, Hyper
 from .lineage import Lineage
+from .references import Reference
 from .registry import register
 from .tree import ROOT, flatten_params, show
 
 #: ``source(t, path, shape) -> array``: standard normal draws for the parameter at ``path``
 #: (its path in the tree, as in ``opt.state``) at update t (1 at the first).
 NoiseSource = Callable[[int, str, tuple[int, ...]], np.ndarray]
+
+#: optax draws from JAX's threefry generator: the cells give ours those draws (``noise=``).
+_CELL_NOTE = "ours given optax's draws as its noise source"
 
 
 def seeded_normal(seed: int) -> NoiseSource:
@@ -66,6 +70,11 @@ class NoisySGD(Optimizer):
     """
 
     name = "noisy_sgd"
+    references = (
+        Reference("optax.noisy_sgd", {}, {"learning_rate": 0.01, "key": 0}, note=_CELL_NOTE),
+        Reference("optax.noisy_sgd", {"lr": 0.1, "eta": 0.5, "gamma": 1.0},
+                  {"learning_rate": 0.1, "eta": 0.5, "gamma": 1.0, "key": 3}, note=_CELL_NOTE),
+    )
     lineage = Lineage(("sgd",), "annealed Gaussian gradient noise", 2015,
                       "Neelakantan et al. 2015")
     equations = ("σ = √(η_n / tᵞ),   z ~ N(0, 1) (one draw per element)",
