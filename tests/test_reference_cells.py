@@ -8,14 +8,19 @@ tests/torch_trajectory.py; optax through tests/optax_oracle.py, op by op, its nu
 arrays; Keras 3 on JAX through tests/oracles.py; all float64) take
 the same 20 random gradients on two random 2-D parameters; after every step ours is within
 the cell's ``rtol`` (absolute floor rtol/10) of the reference, and the parameters moved.
-L-BFGS takes 5 steps of a closure on a quartic. A ``rate="decaying"`` cell runs both at
+L-BFGS takes 5 steps of a closure on a quartic; the other rules that need a closure take the
+20 steps on tests/closure_loss.py's changing loss, optax given what it needs besides the
+gradient as tests/test_optim_closure.py gives it. References that need their decompositions or
+draws replaced (SOAP, GaLore, PSGD Kron, Noisy SGD) run with their deep tests' helpers
+(tests/numpy_lapack.py, optax_oracle.py, probe_draws.py). A ``rate="decaying"`` cell runs both at
 η·0.95ⁿ, each library with its own schedule. Each of our options in a cell but ``lr`` is needed:
 without it ours no longer matches (or is refused, as ``clip_eps`` without ``clip_norm``) — so
 a cell claims no option its test does not check. A reference library that is not installed fails
 its cells (the libraries are the ``test`` extra), never skips them.
 
 The deep checks — random hyperparameters, float32, 100 steps, state — stay in
-test_optim_torch*.py, test_optim_optax.py and test_catalogue2_*.py.
+test_optim_torch*.py, test_optim_optax.py, test_optim_closure.py, test_lrfree.py,
+test_matrix_*.py, test_noisy_sgd.py and test_catalogue2_*.py.
 """
 
 from __future__ import annotations

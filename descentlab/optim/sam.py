@@ -14,8 +14,7 @@ from .references import Reference
 from .registry import register
 
 #: How the reference cells build optax's SAM from its parts (tests/optax_oracle.py sam_of).
-SAM_NOTE = ("optax.sgd(learning_rate, momentum, nesterov) outer, normalize then sgd(rho) "
-            "inner, opaque_mode")
+SAM_NOTE = "outer sgd(learning_rate, momentum, nesterov), inner normalize + sgd(rho)"
 
 
 @register

@@ -18,8 +18,7 @@ from .registry import register
 
 #: Why the SOAP cells limit the rotated axes: a (5, 2) gradient's 5×5 statistic has a null
 #: space of dimension 3, whose basis no two eigensolvers (nor two roundings) pick alike.
-_CELL_NOTE = ("its torch.linalg decompositions run by NumPy; axes over 4 unrotated (a (5, 2) "
-              "gradient's 5×5 statistic has no unique eigenbasis)")
+_CELL_NOTE = "its torch.linalg decompositions run by NumPy; the 5-long axis unrotated"
 
 
 def eigenbasis(stat: np.ndarray) -> np.ndarray:
