@@ -159,11 +159,13 @@ def make(name, **kwargs):
     return optim.create(name, **{k: v for k, v in kwargs.items() if k in allowed})
 
 
-def run(opt, steps=4, seed=0, scales=(1.0,)):
+def run(opt, steps=4, seed=0, scales=(1.0,), shape=None):
     """``steps`` updates from a seeded start; gradient t is scaled by scales[t % len]
-    (a 4×3 matrix for Muon, which updates matrices only; a vector of 5 otherwise)."""
+    (a 4×3 matrix for Muon, which updates matrices only, and MARS, whose options act on
+    matrices; a vector of 5 otherwise, or ``shape``)."""
     rng = np.random.default_rng(seed)
-    shape = (4, 3) if isinstance(opt, optim.Muon) else (5,)
+    if shape is None:
+        shape = (4, 3) if isinstance(opt, (optim.Muon, optim.MARS)) else (5,)
     p = rng.standard_normal(shape)
     for t in range(steps):
         step(opt, p, scales[t % len(scales)] * rng.standard_normal(shape))
@@ -193,6 +195,12 @@ def _assignments():
 #: where ε₁² exceeds the second moment (here ~g² ≈ 1 to 100).
 BITING = {("adafactor", "eps1"): 100.0}
 
+#: Options that act only on some shapes or alongside another setting: (shape, settings) the
+#: mid-run test uses for them (MARS's optimize_1d acts on vectors; its Newton–Schulz dtype in
+#: its shampoo step only).
+WHERE = {("mars", "optimize_1d"): ((5,), {}),
+         ("mars", "ns_dtype"): ((4, 3), {"mars_type": "shampoo"})}
+
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)
 @pytest.mark.parametrize("name, option, value",
@@ -219,10 +227,11 @@ def test_assignment_before_the_first_update_equals_the_constructor(name, option,
                          [a for a in _assignments() if a[1] != "nonfinite"])
 def test_assignment_mid_run_takes_effect_or_is_refused(name, option, value):
     cls = optim.OPTIMIZERS[name]
-    opt = make(name, weight_decay=0.1)  # so that the form of the decay matters
+    shape, settings = WHERE.get((name, option), (None, {}))
+    opt = make(name, weight_decay=0.1, **settings)  # so that the form of the decay matters
     if option.startswith("clip"):
         value = 0.01  # a threshold small enough to bite
-    run(opt, steps=2)
+    run(opt, steps=2, shape=shape)
     saved = state_of(opt)
     try:
         setattr(opt, option, value)
@@ -231,9 +240,9 @@ def test_assignment_mid_run_takes_effect_or_is_refused(name, option, value):
         assert_same(state_of(opt), saved)
         return
     # Large then small gradients, so that AMSGrad's maximum differs from v.
-    changed = run(copy.deepcopy(opt), steps=2, seed=1, scales=(10.0, 0.1))
+    changed = run(copy.deepcopy(opt), steps=2, seed=1, scales=(10.0, 0.1), shape=shape)
     setattr(opt, option, getattr(cls(), option))  # back to the default
-    unchanged = run(opt, steps=2, seed=1, scales=(10.0, 0.1))
+    unchanged = run(opt, steps=2, seed=1, scales=(10.0, 0.1), shape=shape)
     assert not np.array_equal(changed, unchanged), f"{option}={value!r} was ignored"
 
 
@@ -1014,7 +1023,8 @@ SQUARES = sorted((name, slot) for name in NAMES
 @pytest.mark.parametrize("name, slot", SQUARES)
 def test_a_checkpoint_with_a_negative_sum_of_squares_is_refused(name, slot):
     """Adam's v = −1 from a checkpoint used to give √(−1) = nan, silently."""
-    kwargs = {"ams_bound" if name == "laprop" else "amsgrad": True} if slot == "v_max" else {}
+    maximum = "ams_bound" if name in ("laprop", "mars") else "amsgrad"
+    kwargs = {maximum: True} if slot == "v_max" else {}
     opt = optim.create(name, **kwargs)
     g = np.array([[1.0, -2.0, 3.0], [0.5, 1.0, -1.0]])
     if slot == "variance":  # Adafactor's unfactored moment is that of vectors

@@ -7,7 +7,7 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 >>> print(*optim.available())
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
 ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
+mars momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
 rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
@@ -41,6 +41,7 @@ from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
+from .mars import MARS
 from .muon import Muon
 from .nadam import Nadam
 from .novograd import NovoGrad
@@ -95,7 +96,7 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "Optimizer",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "MARS", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
