@@ -116,9 +116,9 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: Not exactly traceable: Adafactor's RMS over the array divides by √n as PyTorch does (a
 #: float), Muon takes matrices only, L-BFGS needs a closure (see the test after this one),
 #: full-matrix AdaGrad's H^(-1/2) comes from eigh (G stays exact: tests/test_adagrad_full.py),
-#: NovoGrad's v is one number per array (the exact trace keeps slots per coordinate), MADGRAD
-#: takes a cube root (exact numbers here are rationals and square roots).
-NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad")
+#: NovoGrad's and Adam-mini's v is one number per array (the exact trace keeps slots per
+#: coordinate), MADGRAD takes a cube root (exact numbers here are rationals and square roots).
+NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "adam_mini")
 
 
 @pytest.mark.parametrize("name", [n for n in __import__("descentlab").optim.available()

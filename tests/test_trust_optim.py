@@ -1020,23 +1020,30 @@ SQUARES = sorted((name, slot) for name in NAMES
                  for slot in optim.OPTIMIZERS[name].nonnegative_slots)
 
 
+#: Adam-mini's v per block: the names that make each block (a bias, a query, an MLP matrix).
+ADAM_MINI_NAMES = {"v": "bias", "v_head": "wq", "v_row": "mlp"}
+
+
 @pytest.mark.parametrize("name, slot", SQUARES)
 def test_a_checkpoint_with_a_negative_sum_of_squares_is_refused(name, slot):
     """Adam's v = −1 from a checkpoint used to give √(−1) = nan, silently."""
     maximum = "ams_bound" if name in ("laprop", "mars") else "amsgrad"
     kwargs = {maximum: True} if slot == "v_max" else {}
+    if name == "adam_mini":  # its blocks follow the names: heads of 6 elements
+        kwargs = {"dim": 6, "n_heads": 6}
+    w = ADAM_MINI_NAMES.get(slot, "w") if name == "adam_mini" else "w"
     opt = optim.create(name, **kwargs)
     g = np.array([[1.0, -2.0, 3.0], [0.5, 1.0, -1.0]])
     if slot == "variance":  # Adafactor's unfactored moment is that of vectors
         g = g[0]
-    params = {"w": np.ones_like(g)}  # else a matrix, so that Adafactor factors its moments
+    params = {w: np.ones_like(g)}  # else a matrix, so that Adafactor factors its moments
     for _ in range(2):
-        opt.update(params, {"w": g})
+        opt.update(params, {w: g})
     d = opt.state_dict()
-    assert slot in d["state"]["w"] and np.all(d["state"]["w"][slot] >= 0)  # what runs give
-    d["state"]["w"][slot] = -np.abs(d["state"]["w"][slot]) - 1
+    assert slot in d["state"][w] and np.all(d["state"][w][slot] >= 0)  # what runs give
+    d["state"][w][slot] = -np.abs(d["state"][w][slot]) - 1
     fresh = optim.create(name, **kwargs)
-    with pytest.raises(InputError, match=f"'{slot}' for parameter 'w' has negative entries"):
+    with pytest.raises(InputError, match=f"'{slot}' for parameter '{w}' has negative entries"):
         fresh.load_state_dict(d)
     assert fresh.state == {} and fresh.step == 0
 

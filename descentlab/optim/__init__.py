@@ -5,10 +5,11 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 >>> from descentlab import optim
 >>> print(*optim.available())
-acprop adabelief adadelta adafactor adagrad adagrad_full adam adamax adamaxw adamw adan
-ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
-mars momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam rmsprop
-rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3 yogi
+acprop adabelief adadelta adafactor adagrad adagrad_full adam adam_mini adamax adamaxw adamw
+adan ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
+mars momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam
+rmsprop rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3
+yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -23,6 +24,7 @@ from .adafactor import Adafactor
 from .adagrad import AdaGrad
 from .adagrad_full import AdaGradFull
 from .adam import Adam, AdamW
+from .adam_mini import AdamMini
 from .adamax import Adamax
 from .adan import Adan
 from .ademamix import AdEMAMix
@@ -96,7 +98,8 @@ __all__ = [
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
-    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "MARS", "Optimizer",
+    "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "MARS", "AdamMini",
+    "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
