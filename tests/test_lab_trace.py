@@ -128,12 +128,13 @@ def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
     # Lion's (signSGD's, Signum's; simplified AdEMAMix's 1e-5) default step (1e-4 against a
     # coordinate of 7) leaves the float run's step, a difference of two points, only 11
-    # digits: a larger rate. LaProp's and MARS's ε̄ inside the root (pytorch-optimizer's
-    # 1e-15) makes v + ε̄ unfactorable: 0.
+    # digits: a larger rate (Scion's 1e-3 too). LaProp's and MARS's ε̄ inside the root
+    # (pytorch-optimizer's 1e-15) makes v + ε̄ unfactorable: 0.
     spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01", "clion": "clion:lr=0.01",
             "sign_sgd": "sign_sgd:lr=0.01", "signum": "signum:lr=0.01",
             "simplified_ademamix": "simplified_ademamix:lr=0.01",
-            "laprop": "laprop:eps_root=0", "mars": "mars:eps_root=0"}.get(name, name)
+            "laprop": "laprop:eps_root=0", "mars": "mars:eps_root=0",
+            "scion": "scion:lr=0.1"}.get(name, name)
     t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)
     step = t.steps[0]
     assert all(e is not None for e in step.exact["new point"]), (name, t.table())

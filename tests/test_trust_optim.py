@@ -161,11 +161,11 @@ def make(name, **kwargs):
 
 def run(opt, steps=4, seed=0, scales=(1.0,), shape=None):
     """``steps`` updates from a seeded start; gradient t is scaled by scales[t % len]
-    (a 4×3 matrix for Muon, which updates matrices only, and MARS, whose options act on
-    matrices; a vector of 5 otherwise, or ``shape``)."""
+    (a 4×3 matrix for Muon, which updates matrices only, and MARS and Scion, whose options
+    act on matrices; a vector of 5 otherwise, or ``shape``)."""
     rng = np.random.default_rng(seed)
     if shape is None:
-        shape = (4, 3) if isinstance(opt, (optim.Muon, optim.MARS)) else (5,)
+        shape = (4, 3) if isinstance(opt, (optim.Muon, optim.MARS, optim.Scion)) else (5,)
     p = rng.standard_normal(shape)
     for t in range(steps):
         step(opt, p, scales[t % len(scales)] * rng.standard_normal(shape))
@@ -197,9 +197,12 @@ BITING = {("adafactor", "eps1"): 100.0}
 
 #: Options that act only on some shapes or alongside another setting: (shape, settings) the
 #: mid-run test uses for them (MARS's optimize_1d acts on vectors; its Newton–Schulz dtype in
-#: its shampoo step only).
+#: its shampoo step only; Scion's transpose in its col and row norms, max_scale where
+#: √(A/B) < 1).
 WHERE = {("mars", "optimize_1d"): ((5,), {}),
-         ("mars", "ns_dtype"): ((4, 3), {"mars_type": "shampoo"})}
+         ("mars", "ns_dtype"): ((4, 3), {"mars_type": "shampoo"}),
+         ("scion", "transpose"): ((4, 3), {"norm": "col"}),
+         ("scion", "max_scale"): ((3, 4), {})}
 
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)

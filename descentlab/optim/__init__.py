@@ -8,8 +8,8 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 acprop adabelief adadelta adafactor adagrad adagrad_full adam adam_mini adamax adamaxw adamw
 adan ademamix adopt amsgrad asgd cadamw clion cocob fromage lamb laprop lars lbfgs lion madgrad
 mars momentum muon nadam nesterov novograd optimistic_adam optimistic_gradient_descent radam
-rmsprop rprop schedule_free_adamw schedule_free_sgd sgd sign_sgd signum simplified_ademamix sm3
-yogi
+rmsprop rprop schedule_free_adamw schedule_free_sgd scion sgd sign_sgd signum simplified_ademamix
+sm3 yogi
 >>> opt = optim.create("Adam", lr=0.3)
 >>> opt.lr, opt.beta2
 (0.3, 0.999)
@@ -70,6 +70,7 @@ from .registry import (
 from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
+from .scion import Scion
 from .sgd import SGD, Momentum, Nesterov
 from .sign import SignSGD, Signum
 from .simplified_ademamix import SimplifiedAdEMAMix
@@ -99,7 +100,7 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "MARS", "AdamMini",
-    "Optimizer",
+    "Scion", "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",
