@@ -149,6 +149,15 @@ class Optimizer(Checkpointed, Guarded):
     decays_in_rule: ClassVar[bool] = False
     #: Whether the rule's hyperparameters depend on the parameter's path (:meth:`hyper_at`).
     by_path: ClassVar[bool] = False
+    #: Whether the rule, not element-wise, can take K runs stacked on a leading axis: with
+    #: :attr:`leading_runs` set, a parameter of shape (K, *shape) updates as K independent
+    #: arrays of ``shape``, each bit for bit as alone (Muon's batched matrix products). A
+    #: sweep (:mod:`descentlab.lab.engine`) then runs K runs as one computation; other rules
+    #: that are not element-wise get one optimizer copy per run.
+    stacks_runs: ClassVar[bool] = False
+    #: Set (by the engine, on its own copy) on an optimizer whose class ``stacks_runs``: the
+    #: first axis of every parameter is the runs'.
+    leading_runs: bool = False
 
     lr = Hyper(NONNEGATIVE, "learning rate", search=(1e-4, 10.0))  # 6 decades, log-uniform
     weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient", tunable=False)

@@ -32,7 +32,10 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
                   eps: float = 1e-7, bfloat16: bool = False) -> np.ndarray:
     r"""The approximate orthogonalisation of a matrix (its "zeroth power" U Vᵀ, roughly):
     X ← X/max(‖X‖_F, ε), then ``steps`` times A = X Xᵀ, B = bA + cA², X ← aX + BX (on the
-    wide orientation: a tall matrix is transposed first and back after).
+    wide orientation: a tall matrix is transposed first and back after). Leading axes are a
+    stack of matrices, each orthogonalised on its own (batched products; each matrix gets the
+    bits it gets alone, tests/test_lab_matrix_sweeps.py), ``eps`` a number or an array that
+    broadcasts against the stack's norms (one per matrix).
 
     ``bfloat16=True`` rounds every intermediate to bfloat16 where PyTorch's Muon does, the
     norm included (PyTorch's ``norm()`` of a bfloat16 matrix is a bfloat16 number, and the
@@ -47,14 +50,15 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     """
     a, b, c = coefficients
     r = to_bfloat16 if bfloat16 else (lambda y: y)
-    tall = x.shape[0] > x.shape[1]
-    y = r(x.T if tall else x)
-    y = r(y / r(max(r(np.sqrt(np.sum(y * y))), eps)))  # torch: a bfloat16 norm, clamped
+    tall = x.shape[-2] > x.shape[-1]
+    y = r(np.swapaxes(x, -1, -2) if tall else x)
+    norm = r(np.sqrt(np.sum(y * y, axis=(-2, -1), keepdims=True)))
+    y = r(y / r(np.maximum(norm, eps)))  # torch: a bfloat16 norm, clamped
     for _ in range(steps):
-        gram = r(y @ y.T)
+        gram = r(y @ np.swapaxes(y, -1, -2))
         poly = r(b * gram + c * (gram @ gram))
         y = r(a * y + poly @ y)
-    return y.T if tall else y
+    return np.swapaxes(y, -1, -2) if tall else y
 
 
 @register
@@ -128,17 +132,20 @@ class Muon(Optimizer):
         self.adjust_lr_fn = "original" if adjust_lr_fn is None else adjust_lr_fn
         self.ns_dtype = ns_dtype
 
+    stacks_runs = True  # K runs' matrices as one (K, A, B) stack: batched products
+
     def update(self, params: Any, grads: Any) -> None:
         for leaf in flatten_params(params):
-            if np.ndim(leaf.array) != 2:
+            if np.ndim(leaf.array) != 2 + self.leading_runs:
                 raise InputError(
                     f"Muon updates 2-D parameters only, and {show(leaf.path)} has shape "
                     f"{np.shape(leaf.array)}; optimize it with another optimizer (AdamW)")
         super().update(params, grads)
 
     def lr_scale(self, shape: tuple[int, ...]) -> float:
-        """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B)."""
-        rows, cols = shape[:2]
+        """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B) (or a stack of them,
+        (K, A, B))."""
+        rows, cols = shape[-2:]
         if self.adjust_lr_fn == "original":
             return max(1, rows / cols) ** 0.5
         return 0.2 * max(rows, cols) ** 0.5
