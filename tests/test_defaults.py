@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import adam_mini
 import madgrad
 import optax
 import pytest
@@ -26,7 +27,9 @@ from descentlab import optim
 #: (optax's masks and state dtypes: docs/optimizers.md says so) — no number to compare.
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "accumulator_dtype",
-                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype"}
+                  "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype",
+                  # adam-mini's logging and sharding; its n_kv_heads does not enter the update
+                  "verbose", "model_sharding", "n_kv_heads"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -89,6 +92,11 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "laprop": (pytorch_optimizer.LaProp, {}),
     "clion": (pytorch_optimizer.Lion, {"weight_decouple": "decoupled_weight_decay"}),
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
+    "mars": (pytorch_optimizer.MARS, {"weight_decouple": "decoupled_weight_decay",
+                                      "betas_1d": ("beta1_1d", "beta2_1d")}),
+    "adam_mini": (adam_mini.Adam_mini, {}),
+    "scion": (pytorch_optimizer.SCION, {"weight_decouple": "decoupled_weight_decay",
+                                        "norm_type": "norm"}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -107,6 +115,8 @@ DIFFERENCES = {
 #: always does what that default does, with no setting of its own).
 ALWAYS = {
     ("laprop", "weight_decouple"): (True, "LaProp decays after its step, decoupled"),
+    ("scion", "norm_kwargs"): (None, "each norm's options at their defaults: Scion's "
+                                     "normalized, transpose, max_scale and ns_steps"),
 }
 
 #: References with no default to compare (a rule optax defines by its required arguments).
@@ -130,6 +140,7 @@ SAME_MEANING = {
     ("schedule_free_sgd", "weight_decay"): (None, 0.0),  # optax: None adds no decay
     ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
     ("schedule_free_adamw", "warmup_steps"): (None, 0),
+    ("scion", "norm"): (1, "auto"),  # pytorch-optimizer's LMONorm.AUTO
 }
 
 
