@@ -25,7 +25,7 @@ from descentlab.optim.scion import Scion
 
 ENUM = {"auto": LMONorm.AUTO, "spectral": LMONorm.SPECTRAL,
         "spectral_conv": LMONorm.SPECTRALCONV, "sign": LMONorm.SIGN, "col": LMONorm.COL,
-        "row": LMONorm.ROW, "bias_rms": LMONorm.BIAS, "none": LMONorm.NONE}
+        "row": LMONorm.ROW, "bias_rms": LMONorm.BIAS, "identity": LMONorm.NONE}
 
 #: (norm, our options, pytorch-optimizer's norm_kwargs, shapes it takes)
 CASES = [
@@ -44,7 +44,7 @@ CASES = [
     ("row", {"normalized": False, "transpose": True}, {"normalized": False, "transpose": True},
      [(4, 3), (3, 5)]),
     ("bias_rms", {}, {}, [(), (4,), (3, 2)]),
-    ("none", {}, {}, [(), (3,), (2, 2)]),
+    ("identity", {}, {}, [(), (3,), (2, 2)]),
 ]
 #: The rule's own options, each on a case of its own (with the auto norm's shapes).
 RULE_OPTIONS = [{"constraint": True}, {"weight_decouple": False}, {"maximize": True},

@@ -19,7 +19,7 @@ from .tree import flatten_params, show
 #: The norms (their oracles) and the parameter dimensions each takes.
 NORMS: dict[str, tuple[int, int]] = {
     "auto": (0, 4), "bias_rms": (0, 32), "spectral": (2, 2), "spectral_conv": (2, 32),
-    "sign": (2, 32), "col": (2, 2), "row": (1, 32), "none": (0, 32),
+    "sign": (2, 32), "col": (2, 2), "row": (1, 32), "identity": (0, 32),
 }
 #: ε of the Newton–Schulz iteration's norm (pytorch-optimizer's default there).
 NS_EPS = 1e-7
@@ -55,7 +55,7 @@ class Scion(Optimizer):
       ``normalized``); ``transpose`` swaps the first two axes first (embeddings stored
       (vocabulary, dimension));
     * ``"bias_rms"``: :math:`D/(\mathrm{RMS}_0(D) + \epsilon)`, the RMS over the first axis;
-    * ``"none"``: D itself;
+    * ``"identity"``: D itself (pytorch-optimizer's ``LMONorm.NONE``);
     * ``"auto"`` (default): ``bias_rms`` for scalars and vectors, ``spectral`` for
       matrices, ``spectral_conv`` for 3-D and 4-D arrays.
 
@@ -87,6 +87,7 @@ class Scion(Optimizer):
     lineage = Lineage(("muon",), "LMO of a norm chosen per layer", 2025, "Pethick et al. 2025")
     slots = ("d",)
     decays_in_rule = True
+    stacks_runs = True  # K runs' arrays as one stack: the oracles along the runs' own axes
     equations: ClassVar[tuple[str, ...]] = (
         "d ← (1 − α)·d + α·g",
         "u = ρ·lmo(d): spectral s·NS(d) | sign(d)/B | d/RMS (col, row, bias_rms) | d",
@@ -133,7 +134,7 @@ class Scion(Optimizer):
         if self.transpose and self.norm in ("col", "row"):
             low = high = 2
         for leaf in flatten_params(params):  # before anything changes
-            ndim = np.ndim(leaf.array)
+            ndim = np.ndim(leaf.array) - self.leading_runs
             if not low <= ndim <= high:
                 want = f"{low}" if low == high else f"{low} to {high}"
                 raise InputError(
@@ -155,42 +156,49 @@ class Scion(Optimizer):
         p -= h.lr * u
 
     def oracle(self, d: np.ndarray, h: Any) -> np.ndarray:
-        """ρ·lmo(d) of the chosen norm (``auto`` by d's dimensions)."""
-        norm = self.norm
+        """ρ·lmo(d) of the chosen norm (``auto`` by d's dimensions); with
+        :attr:`leading_runs`, of each run's array ``d[k]`` (axis 0 holds the runs)."""
+        lead = int(self.leading_runs)
+        shape, norm = d.shape[lead:], self.norm
         if norm == "auto":
-            norm = "bias_rms" if d.ndim < 2 else "spectral" if d.ndim == 2 else "spectral_conv"
+            norm = "bias_rms" if len(shape) < 2 else (
+                "spectral" if len(shape) == 2 else "spectral_conv")
         if norm in ("spectral", "spectral_conv"):
-            return self.orthogonalised(d, norm, h.scale)
+            return self.orthogonalised(d, shape, norm, h.scale)
         if norm == "sign":
-            u = np.sign(d) / d.shape[1] if self.normalized else np.sign(d)
+            u = np.sign(d) / shape[1] if self.normalized else np.sign(d)
         elif norm in ("col", "row"):
-            x = np.swapaxes(d, 0, 1) if self.transpose else d
+            x = np.swapaxes(d, lead, lead + 1) if self.transpose else d
             if norm == "col":
-                rms = np.sqrt(np.sum(x * x, axis=0, keepdims=True)) / math.sqrt(x.shape[0])
+                rms = np.sqrt(np.sum(x * x, axis=lead, keepdims=True)) / math.sqrt(
+                    x.shape[lead])
                 if self.normalized:
-                    rms = rms * x.shape[1]
+                    rms = rms * x.shape[lead + 1]
             else:
                 rms = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
                 if self.normalized:
                     rms = rms * math.sqrt(x.shape[-1])
             u = x / (rms + h.eps)
-            u = np.swapaxes(u, 0, 1) if self.transpose else u
+            u = np.swapaxes(u, lead, lead + 1) if self.transpose else u
         elif norm == "bias_rms":
-            rms = np.sqrt(np.mean(d * d, axis=0, keepdims=True)) if d.ndim else np.abs(d)
+            rms = np.sqrt(np.mean(d * d, axis=lead, keepdims=True)) if shape else np.abs(d)
             u = d / (rms + h.eps)
         else:
             u = d.copy()
         return u * h.scale
 
-    def orthogonalised(self, d: np.ndarray, norm: str, radius: Any) -> np.ndarray:
-        """ρ·s·NS(d seen as (A, rest)), rounded as pytorch-optimizer with bfloat16."""
+    def orthogonalised(self, d: np.ndarray, shape: tuple[int, ...], norm: str,
+                       radius: Any) -> np.ndarray:
+        """ρ·s·NS(d seen as (A, rest)), rounded as pytorch-optimizer with bfloat16 (a stack
+        of them with :attr:`leading_runs`, ``shape`` a run's)."""
         bf16 = self.ns_dtype == "bfloat16"
         r = to_bfloat16 if bf16 else (lambda y: y)
-        o = newton_schulz(d.reshape(d.shape[0], -1), self.ns_steps, NS_COEFFICIENTS, NS_EPS,
+        stack = d.reshape(*d.shape[:d.ndim - len(shape)], shape[0], -1)
+        o = newton_schulz(stack, self.ns_steps, NS_COEFFICIENTS, NS_EPS,
                           bfloat16=bf16).reshape(d.shape)
-        rows, cols = d.shape[:2]
+        rows, cols = shape[:2]
         if norm == "spectral_conv":
-            s = math.sqrt(rows / cols) / math.prod(d.shape[2:])
+            s = math.sqrt(rows / cols) / math.prod(shape[2:])
         else:
             s = math.sqrt(rows / cols) if self.normalized else math.sqrt(rows)
             s = max(1.0, s) if self.max_scale else s
