@@ -67,11 +67,9 @@ def ours(hyper, lr_at=None, **flags):
     flags = dict(flags)
     if "weight_decouple" in flags:
         flags["decoupled_weight_decay"] = flags.pop("weight_decouple")
-    lr, lr_1d = hyper["lr"], hyper["lr_1d"]
-    if lr_at is not None:  # the reference scales its 1-D rate with the group's rate
-        lr, lr_1d = lr_at, functools.partial(wavy, hyper["lr_1d"])
-    flags.setdefault("ns_dtype", "param")
-    return MARS(lr, hyper["b1"], hyper["b2"], hyper["gamma"], lr_1d=lr_1d,
+    flags.setdefault("ns_dtype", "param")  # (the 1-D rate: lr times lr_1d/lr, theirs too)
+    return MARS(lr_at or hyper["lr"], hyper["b1"], hyper["b2"], hyper["gamma"],
+                lr_1d_factor=hyper["lr_1d"] / hyper["lr"],
                 beta1_1d=hyper["b1_1d"], beta2_1d=hyper["b2_1d"], weight_decay=hyper["wd"],
                 weight_decay_1d=hyper["wd_1d"], eps=hyper["eps"], **flags)
 
@@ -109,6 +107,14 @@ def test_the_correction_is_clipped_to_unit_norm_and_uses_the_previous_gradient()
     c = np.array([-2.8, -4.2]) / np.hypot(2.8, 4.2)
     np.testing.assert_allclose(opt.state["w"]["m"][0], 0.5 * np.array([0.3, 0.4]) + 0.5 * c,
                                rtol=1e-15)
+
+
+def test_a_zero_rate_stops_the_vectors_too():
+    """lr = 0 stops every array, the 1-D ones (whose rate is lr·lr_1d_factor) included."""
+    params = {"w": np.ones((2, 2)), "b": np.array([1.0, -1.0])}
+    opt = MARS(lr=0.0, lr_1d_factor=3.0, weight_decay_1d=0.5)
+    opt.update(params, {"w": np.ones((2, 2)), "b": np.array([0.5, 0.5])})
+    np.testing.assert_array_equal(params["b"], [1.0, -1.0])
 
 
 def test_bfloat16_newton_schulz_follows_pytorch_optimizer_to_bfloat16_precision():

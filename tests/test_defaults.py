@@ -93,7 +93,8 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "clion": (pytorch_optimizer.Lion, {"weight_decouple": "decoupled_weight_decay"}),
     "cadamw": (torch.optim.AdamW, {}),  # C-AdamW is AdamW with the cautious mask
     "mars": (pytorch_optimizer.MARS, {"weight_decouple": "decoupled_weight_decay",
-                                      "betas_1d": ("beta1_1d", "beta2_1d")}),
+                                      "betas_1d": ("beta1_1d", "beta2_1d"),
+                                      "lr_1d": "lr_1d_factor"}),
     "adam_mini": (adam_mini.Adam_mini, {}),
     "scion": (pytorch_optimizer.SCION, {"weight_decouple": "decoupled_weight_decay",
                                         "norm_type": "norm"}),
@@ -141,6 +142,7 @@ SAME_MEANING = {
     ("schedule_free_sgd", "warmup_steps"): (None, 0),  # optax: None is no warm-up
     ("schedule_free_adamw", "warmup_steps"): (None, 0),
     ("scion", "norm"): (1, "auto"),  # pytorch-optimizer's LMONorm.AUTO
+    ("mars", "lr_1d_factor"): (3e-3, 1.0),  # its lr_1d = lr·lr_1d_factor, lr = 3e-3
 }
 
 

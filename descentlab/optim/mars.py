@@ -48,7 +48,8 @@ class MARS(Optimizer):
     ``mars_type="shampoo"`` steps arrays of fewer than two dimensions the ``adamw`` way.
 
     Arrays of fewer than two dimensions (biases, norms, scalars) take plain AdamW with their
-    own ``lr_1d``, ``beta1_1d``, ``beta2_1d`` and ``weight_decay_1d`` (no correction), unless
+    own rate :math:`\eta \cdot` ``lr_1d_factor``, ``beta1_1d``, ``beta2_1d`` and
+    ``weight_decay_1d`` (no correction), unless
     ``optimize_1d=True``, when they are treated like the matrices. ``cautious=True`` masks the
     step where it disagrees in sign with g (:func:`~descentlab.optim.cautious.cautious_mask`,
     before the sign or the division); ``ams_bound=True`` takes the running maximum of v;
@@ -58,15 +59,17 @@ class MARS(Optimizer):
     correction. :math:`\bar\epsilon` = ``eps_root`` is the 1e-15 pytorch-optimizer adds inside
     the root (not an argument there).
 
-    The 1-D rate: pytorch-optimizer keeps ``lr_1d/lr`` from construction and multiplies the
-    group's current rate by it; here ``lr_1d`` is a hyperparameter of its own (give it a
-    schedule to schedule it). With constant rates the two are the same.
+    The 1-D rate is relative, as pytorch-optimizer computes it: its ``lr_1d`` argument
+    becomes ``lr_1d/lr`` (its ``lr_1d_factor``) at construction, and the group's current
+    rate times it is the 1-D rate, so a schedule of ``lr`` (or ``lr=0``) scales both. Here
+    that factor is the hyperparameter: pytorch-optimizer's ``lr_1d`` is
+    ``lr_1d_factor=lr_1d/lr``.
 
     Defaults: ``lr=0.003, beta1=0.95, beta2=0.99, gamma=0.025, eps=1e-8, weight_decay=0,
-    lr_1d=0.003, beta1_1d=0.9, beta2_1d=0.95, weight_decay_1d=0.1, eps_root=1e-15`` —
+    lr_1d_factor=1, beta1_1d=0.9, beta2_1d=0.95, weight_decay_1d=0.1, eps_root=1e-15`` —
     pytorch-optimizer's.
     Equals ``pytorch_optimizer.MARS(params, lr, betas=(beta1, beta2), gamma=gamma,
-    mars_type=..., optimize_1d=..., lr_1d=lr_1d, betas_1d=(beta1_1d, beta2_1d),
+    mars_type=..., optimize_1d=..., lr_1d=lr·lr_1d_factor, betas_1d=(beta1_1d, beta2_1d),
     weight_decay=..., weight_decay_1d=..., weight_decouple=..., fixed_decay=...,
     ams_bound=..., cautious=..., eps=eps, foreach=False)``.
 
@@ -86,7 +89,7 @@ class MARS(Optimizer):
         "c = g + γ·β1/(1 − β1)·(g − g_prev),   c ← c / max(1, ‖c‖)   (per array, ≥ 2-D)",
         "m ← β1·m + (1 − β1)·c,   adamw: v ← β2·v + (1 − β2)·c²",
         "u = m̂/(√v̂ + ε) (adamw) | sign(m) (lion) | √max(1, A/B)·NS(m/(1 − β1)) (shampoo)",
-        "p ← p·(1 − η·λ) − η·u;   < 2-D: AdamW with lr_1d, β_1d, λ_1d",
+        "p ← p·(1 − η·λ) − η·u;   < 2-D: AdamW with η·lr_1d_factor, β_1d, λ_1d",
     )
 
     mars_type = Choice(("adamw", "lion", "shampoo"), "the step the corrected momentum feeds")
@@ -106,8 +109,8 @@ class MARS(Optimizer):
                 tunable=False)
     eps_root = Hyper(NONNEGATIVE, "ε̄ inside the square root (pytorch-optimizer's 1e-15)",
                      tunable=False)
-    lr_1d = Hyper(NONNEGATIVE, "learning rate of the arrays of fewer than two dimensions",
-                  tunable=False)
+    lr_1d_factor = Hyper(NONNEGATIVE, "the rate of the arrays of fewer than two dimensions, "
+                         "as a multiple of lr", tunable=False)
     beta1_1d = Hyper(UNIT, "β1 of the arrays of fewer than two dimensions", tunable=False)
     beta2_1d = Hyper(UNIT, "β2 of the arrays of fewer than two dimensions", tunable=False)
     weight_decay_1d = Hyper(NONNEGATIVE, "weight decay of the arrays of fewer than two "
@@ -115,7 +118,7 @@ class MARS(Optimizer):
 
     def __init__(self, lr: Any = 3e-3, beta1: Any = 0.95, beta2: Any = 0.99,
                  gamma: Any = 0.025, mars_type: str = "adamw", optimize_1d: bool = False,
-                 lr_1d: Any = 3e-3, beta1_1d: Any = 0.9, beta2_1d: Any = 0.95,
+                 lr_1d_factor: Any = 1.0, beta1_1d: Any = 0.9, beta2_1d: Any = 0.95,
                  weight_decay: Any = 0.0, weight_decay_1d: Any = 0.1, *,
                  fixed_decay: bool = False, ams_bound: bool = False, cautious: bool = False,
                  eps: Any = 1e-8, eps_root: Any = 1e-15, ns_dtype: str = "bfloat16",
@@ -128,7 +131,7 @@ class MARS(Optimizer):
         self.gamma = gamma
         self.eps = eps
         self.eps_root = eps_root
-        self.lr_1d = lr_1d
+        self.lr_1d_factor = lr_1d_factor
         self.beta1_1d = beta1_1d
         self.beta2_1d = beta2_1d
         self.weight_decay_1d = weight_decay_1d
@@ -163,7 +166,8 @@ class MARS(Optimizer):
             if norm > 1.0:
                 c = c / norm
         else:
-            lr, wd, beta1, beta2 = h.lr_1d, h.weight_decay_1d, h.beta1_1d, h.beta2_1d
+            lr, wd = h.lr * h.lr_1d_factor, h.weight_decay_1d
+            beta1, beta2 = h.beta1_1d, h.beta2_1d
             c = g
         m = ema(state["m"], c, beta1)  # m = β1·m + (1 − β1)·c
         u = m * cautious_mask(m, g) if self.cautious else m.copy()
