@@ -73,7 +73,10 @@ class AdamMini(AdamFamily):
     ``opt.keywords`` (a copy of :data:`KEYWORDS`, role → tuple of keywords) may be changed
     before the first update, as the authors' ``optimizer.wqk_names.add(...)``: e.g.
     ``opt.keywords["row"] += ("fc",)``. The state's slot names record the blocks, so a
-    checkpoint loads only into an optimizer that cuts the parameters the same way.
+    checkpoint loads only into an optimizer that cuts the parameters the same way. (A
+    :class:`~descentlab.optim.Groups` group given as settings is rebuilt from the
+    constructor's arguments, with the authors' keywords: give a group with changed keywords
+    as an ``AdamMini`` of its own.)
     ``dim`` and ``n_heads`` fix the head size; the authors' ``n_kv_heads`` does not enter
     the update (a grouped key matrix is cut into heads of the same size) and is not taken.
 
