@@ -2,8 +2,8 @@
 Newton–Schulz steps, ...), norms over an array, full-matrix AdaGrad, L-BFGS — in ``sweep`` and
 ``compare``: every grid point of a sweep, and every configuration × seed of a compare batch,
 equals its run alone (a solo race, a batch of one) bit for bit. A class that ``stacks_runs``
-(Muon, Scion) runs the K runs as one stack of matrices (batched products); the others one
-copy per run. The list is every registered optimizer whose class is not element-wise, so a class
+(Muon, Scion, MARS) runs the K runs as one stack of matrices (batched products); the others
+one copy per run. The list is every registered optimizer whose class is not element-wise, so a class
 added later is covered without an edit here."""
 
 from __future__ import annotations
@@ -30,18 +30,22 @@ def second_axis(name):
     return None, None
 
 
-def test_the_matrix_rules_are_among_them_and_muon_and_scion_stack_their_runs():
+def test_the_matrix_rules_are_among_them_and_stack_their_runs():
     assert {"muon", "mars", "scion"} <= set(NAMES)
-    assert {"muon", "scion"} <= {n for n in NAMES if optim.OPTIMIZERS[n].stacks_runs}
+    assert {"muon", "scion", "mars"} <= {n for n in NAMES if optim.OPTIMIZERS[n].stacks_runs}
 
 
 @pytest.mark.parametrize("spec", ["scion:norm=sign", "scion:norm=col,transpose=True",
                                   "scion:norm=row", "scion:norm=bias_rms",
                                   "scion:norm=spectral_conv", "scion:norm=identity",
                                   "scion:constraint=True,weight_decay=0.1",
-                                  "muon:ns_dtype=param,nesterov=False"])
+                                  "muon:ns_dtype=param,nesterov=False",
+                                  "mars:mars_type=shampoo,cautious=True",
+                                  "mars:mars_type=lion,weight_decay=0.1",
+                                  "mars:ams_bound=True,cautious=True,gamma=0.5"])
 def test_each_stacked_form_equals_its_solo_race(spec):
-    """Scion's oracles along a run's own axes in a stack (each norm), Muon's options."""
+    """Scion's oracles along a run's own axes in a stack (each norm), Muon's options,
+    MARS's per-run norms, masks and Newton–Schulz."""
     problem = problems.get("two_basin")
     rates = [0.01, 0.1, 0.5]
     s = sweep(problem, spec, rates, steps=12, noise=0.5)

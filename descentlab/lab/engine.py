@@ -5,8 +5,8 @@
 hyperparameters may be arrays of shape (K, 1) (one value per run). For element-wise rules there
 is no Python loop over runs: a 200 × 200 sweep is one array of 40 000 rows. Rules that are not
 element-wise (norms or matrices over a whole array) run one optimizer copy per run instead, so
-runs never mix — or, for a class that ``stacks_runs`` (Muon, Scion), one call on the runs stacked as
-K matrices, each with the bits of its run alone.
+runs never mix — or, for a class that ``stacks_runs`` (Muon, Scion, MARS), one call on the
+runs stacked as K matrices, each with the bits of its run alone.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
 the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin``
@@ -217,12 +217,12 @@ def _one_update(optimizer: Any, K: int,
     An element-wise rule (``elementwise = True``: SGD, Adam, ...) updates the (K, dim) array in
     one call — each run only ever sees its own row. Any other rule (LAMB's trust ratio over the
     whole array, Muon's orthogonalisation, full-matrix AdaGrad, L-BFGS) would mix the runs
-    through the norms or matrices it takes. A class that ``stacks_runs`` (Muon, Scion: batched
-    matrix products) takes the runs as a stack of K (1, dim) matrices instead, in one call, each run
-    bit for bit as alone; every other one gives each run its own copy of the optimizer,
-    with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
-    never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS) is given a
-    closure computing f and its gradient at its run's current point instead of G.
+    through the norms or matrices it takes. A class that ``stacks_runs`` (Muon, Scion, MARS:
+    batched matrix products) takes the runs as a stack of K (1, dim) matrices instead, in one
+    call, each run bit for bit as alone; every other one gives each run its own copy of the
+    optimizer, with its own row of every (K, ...) array hyperparameter: slower (a Python loop
+    over runs), never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS) is
+    given a closure computing f and its gradient at its run's current point instead of G.
     Returns the update and a function telling which runs' state has overflowed."""
     if getattr(optimizer, "needs_closure", False):
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:

@@ -19,11 +19,13 @@ _MASK_SCALE_TEXT = ("rescale the mask by d/(nnz + 1) (the paper, pytorch-optimiz
                     "1/max(nnz/d, 0.001) (timm)")
 
 
-def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count") -> np.ndarray:
+def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count",
+                  runs: int = 0) -> np.ndarray:
     r"""The cautious mask of one parameter array: :math:`\phi = [u \odot g > 0]`, rescaled so
     the step keeps its size, :math:`\phi\, d/(\lVert\phi\rVert_0 + 1)` (``scale="count"``,
     the paper) or :math:`\phi / \max(\lVert\phi\rVert_0/d,\ 10^{-3})` (``"mean"``, timm);
-    d is the array's size.
+    d is the array's size. ``runs=1``: the first axis holds runs, one mask each (the same
+    bits as each alone: the count is a whole number).
 
     >>> cautious_mask(np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.5, 0.5])).tolist()
     [1.0, 0.0, 1.0]
@@ -31,10 +33,14 @@ def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count") -> np
     [2.0, 0.0]
     """
     mask = (update * g > 0).astype(np.result_type(update, g))
-    count = float(np.sum(mask))
+    if runs:
+        axes = tuple(range(runs, mask.ndim))
+        count, size = np.sum(mask, axis=axes, keepdims=True), mask[0].size
+    else:
+        count, size = float(np.sum(mask)), mask.size
     if scale == "count":
-        return mask * (mask.size / (count + 1))
-    return mask / max(count / mask.size, 1e-3)
+        return mask * (size / (count + 1))
+    return mask / np.maximum(count / size, 1e-3)
 
 
 @register

@@ -84,6 +84,7 @@ class MARS(Optimizer):
     lineage = Lineage(("adamw",), "variance-reduced gradient correction", 2024,
                       "Yuan et al. 2024")
     decays_in_rule = True
+    stacks_runs = True  # a sweep's runs as one stack: norms, masks and NS per run
     nonnegative_slots = ("v", "v_max")
     equations: ClassVar[tuple[str, ...]] = (
         "c = g + γ·β1/(1 − β1)·(g − g_prev),   c ← c / max(1, ‖c‖)   (per array, ≥ 2-D)",
@@ -158,23 +159,25 @@ class MARS(Optimizer):
         return u / denom
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
-        mixed = self.optimize_1d or p.ndim >= 2
+        lead = int(self.leading_runs)  # 1: axis 0 holds runs (a sweep's stack)
+        shape = p.shape[lead:]
+        mixed = self.optimize_1d or len(shape) >= 2
         if mixed:
             lr, wd, beta1, beta2 = h.lr, h.weight_decay, h.beta1, h.beta2
             c = (g - state["last_grad"]) * (h.gamma * (beta1 / (1.0 - beta1))) + g
-            norm = np.linalg.norm(c.reshape(-1))
-            if norm > 1.0:
-                c = c / norm
+            # ‖c‖ of each run's array (the whole array alone)
+            norm = np.sqrt(np.sum(c * c, axis=tuple(range(lead, c.ndim)), keepdims=True))
+            c = np.where(norm > 1.0, c / norm, c)
         else:
             lr, wd = h.lr * h.lr_1d_factor, h.weight_decay_1d
             beta1, beta2 = h.beta1_1d, h.beta2_1d
             c = g
         m = ema(state["m"], c, beta1)  # m = β1·m + (1 − β1)·c
-        u = m * cautious_mask(m, g) if self.cautious else m.copy()
+        u = m * cautious_mask(m, g, runs=lead) if self.cautious else m.copy()
         if mixed and self.mars_type == "lion":
             u = np.sign(u)
-        elif mixed and self.mars_type == "shampoo" and p.ndim >= 2:
-            u = self.orthogonalised(u, beta1, h.eps)
+        elif mixed and self.mars_type == "shampoo" and len(shape) >= 2:
+            u = self.orthogonalised(u, shape, beta1, h.eps)
         else:
             u = self.adam_step(u, c, state, beta1, beta2, h)
         if self.decoupled_weight_decay:
@@ -185,10 +188,12 @@ class MARS(Optimizer):
             state["last_grad"][...] = g + wd * p if np.any(wd != 0) else g
         p -= lr * u
 
-    def orthogonalised(self, u: np.ndarray, beta1: Any, eps: Any) -> np.ndarray:
-        """The shampoo step: √max(1, A/B)·NS₅(u/(1 − β1)) of ``u`` seen as (A, rest)."""
+    def orthogonalised(self, u: np.ndarray, shape: tuple[int, ...], beta1: Any,
+                       eps: Any) -> np.ndarray:
+        """The shampoo step: √max(1, A/B)·NS₅(u/(1 − β1)) of ``u`` seen as (A, rest) (a
+        stack of them with :attr:`leading_runs`, ``shape`` a run's)."""
         bf16 = self.ns_dtype == "bfloat16"
-        scale = math.sqrt(max(1.0, u.shape[0] / u.shape[1]))
-        x = u.reshape(u.shape[0], -1) * (1.0 / (1.0 - beta1))
+        scale = math.sqrt(max(1.0, shape[0] / shape[1]))
+        x = u.reshape(*u.shape[:u.ndim - len(shape)], shape[0], -1) * (1.0 / (1.0 - beta1))
         o = newton_schulz(x, NS_STEPS, NS_COEFFICIENTS, eps, bfloat16=bf16) * scale
         return (to_bfloat16(o) if bf16 else o).reshape(u.shape).astype(u.dtype, copy=False)
