@@ -42,10 +42,11 @@ def test_the_matrix_rules_are_among_them_and_stack_their_runs():
                                   "muon:ns_dtype=param,nesterov=False",
                                   "mars:mars_type=shampoo,cautious=True",
                                   "mars:mars_type=lion,weight_decay=0.1",
-                                  "mars:ams_bound=True,cautious=True,gamma=0.5"])
+                                  "mars:ams_bound=True,cautious=True,gamma=0.5",
+                                  "cadamw:amsgrad=True", "clion:mask_scale=mean"])
 def test_each_stacked_form_equals_its_solo_race(spec):
     """Scion's oracles along a run's own axes in a stack (each norm), Muon's options,
-    MARS's per-run norms, masks and Newton–Schulz."""
+    MARS's per-run norms, masks and Newton–Schulz, the cautious rules' per-run masks."""
     problem = problems.get("two_basin")
     rates = [0.01, 0.1, 0.5]
     s = sweep(problem, spec, rates, steps=12, noise=0.5)

@@ -5,7 +5,7 @@
 hyperparameters may be arrays of shape (K, 1) (one value per run). For element-wise rules there
 is no Python loop over runs: a 200 × 200 sweep is one array of 40 000 rows. Rules that are not
 element-wise (norms or matrices over a whole array) run one optimizer copy per run instead, so
-runs never mix — or, for a class that ``stacks_runs`` (Muon, Scion, MARS), one call on the
+runs never mix — or, for a class that ``stacks_runs`` (Muon, Scion, MARS, ...), one call on the
 runs stacked as K matrices, each with the bits of its run alone.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves

@@ -76,6 +76,7 @@ class CAdamW(AdamFamily):
     """
 
     name = "cadamw"
+    stacks_runs = True  # a sweep's runs as one stack: one mask per run
     lineage = Lineage(("adamw",), "mask steps against the gradient", 2024, "Liang et al. 2024")
     amsgrad = Flag("use the running maximum of v (AMSGrad)")
     mask_scale = Choice(MASK_SCALES, _MASK_SCALE_TEXT)
@@ -105,7 +106,7 @@ class CAdamW(AdamFamily):
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
         denom = np.sqrt(v) / np.sqrt(bias_correction(h.beta2, h.t)) + h.eps
-        masked = m * cautious_mask(m, g, self.mask_scale)
+        masked = m * cautious_mask(m, g, self.mask_scale, runs=int(self.leading_runs))
         p -= (h.lr / bias_correction(h.beta1, h.t)) * (masked / denom)
 
 
@@ -140,6 +141,7 @@ class CLion(Lion):
     """
 
     name = "clion"
+    stacks_runs = True  # a sweep's runs as one stack: one mask per run
     lineage = Lineage(("lion",), "mask steps against the gradient", 2024, "Liang et al. 2024")
     mask_scale = Choice(MASK_SCALES, _MASK_SCALE_TEXT)
     equations: ClassVar[tuple[str, ...]] = (
@@ -158,5 +160,5 @@ class CLion(Lion):
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m = state["m"]
         u = self.direction((1 - h.beta1) * g + h.beta1 * m, h)  # c = β1·m + (1 − β1)·g
-        p -= h.lr * (u * cautious_mask(u, g, self.mask_scale))
+        p -= h.lr * (u * cautious_mask(u, g, self.mask_scale, runs=int(self.leading_runs)))
         ema(m, g, h.beta2)  # m = β2·m + (1 − β2)·g
