@@ -18,7 +18,7 @@ $(RUNTIME): pyproject.toml
 	touch $(RUNTIME)
 
 # Plus the test extra: pytest, hypothesis, ruff and the oracles (PyTorch 2.13, optax, Keras,
-# pytorch-optimizer, madgrad). timm 1.0.31 (the reference of the cautious optimizers; the
+# pytorch-optimizer, madgrad, adam-mini). timm 1.0.31 (the reference of the cautious optimizers; the
 # tests load only its optim/ modules) goes in without its dependencies: they pull
 # torchvision, which does not import beside torch 2.13.
 $(STAMP): $(RUNTIME)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import adam_mini
 import dadaptation
 import madgrad
 import optax
@@ -38,7 +39,9 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
                   "precondition_dtype",
                   # GaLore's base is Adam, its matrices 2-D parameters (galore.py says so)
                   "base_optimizer", "weight_dimension_numbers",
-                  "fsdp_in_use", "slice_p", "log_every"}  # (prodigyopt's, dadaptation's)
+                  "fsdp_in_use", "slice_p", "log_every",  # (prodigyopt's, dadaptation's)
+                  # adam-mini's logging and sharding; its n_kv_heads does not enter the update
+                  "verbose", "model_sharding", "n_kv_heads"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -118,6 +121,12 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "prodigy": (prodigyopt.Prodigy, {"decouple": "decoupled_weight_decay"}),
     "dadapt_adamw": (dadaptation.DAdaptAdam, {"decouple": "decoupled_weight_decay"}),
     "mechanize": (optax.contrib.mechanize, {}),
+    "mars": (pytorch_optimizer.MARS, {"weight_decouple": "decoupled_weight_decay",
+                                      "betas_1d": ("beta1_1d", "beta2_1d"),
+                                      "lr_1d": "lr_1d_factor"}),
+    "adam_mini": (adam_mini.Adam_mini, {}),
+    "scion": (pytorch_optimizer.SCION, {"weight_decouple": "decoupled_weight_decay",
+                                        "norm_type": "norm"}),
 }
 
 #: (descentlab name, descentlab setting) → (descentlab's default, why it differs).
@@ -143,6 +152,8 @@ ALWAYS = {
                                    "state to reset"),
     ("soap", "data_format"): ("channels_first", "every axis is its own factor, in its own "
                               "order (the layout matters only to merge_dims)"),
+    ("scion", "norm_kwargs"): (None, "each norm's options at their defaults: Scion's "
+                                     "normalized, transpose, max_scale and ns_steps"),
 }
 
 #: References with no default to compare (a rule optax defines by its required arguments).
@@ -174,6 +185,8 @@ SAME_MEANING = {
     ("dowg", "weight_decay"): (None, 0.0),
     ("prodigy", "growth_rate"): (math.inf, None),  # None: no bound
     ("dadapt_adamw", "growth_rate"): (math.inf, None),
+    ("scion", "norm"): (1, "auto"),  # pytorch-optimizer's LMONorm.AUTO
+    ("mars", "lr_1d_factor"): (3e-3, 1.0),  # its lr_1d = lr·lr_1d_factor, lr = 3e-3
 }
 
 

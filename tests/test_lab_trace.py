@@ -116,7 +116,8 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: Not exactly traceable: Adafactor's RMS over the array divides by √n as PyTorch does (a
 #: float), Muon takes matrices only, L-BFGS needs a closure (see the test after this one),
 #: full-matrix AdaGrad's H^(-1/2) comes from eigh (G stays exact: tests/test_adagrad_full.py),
-#: NovoGrad's v is one number per array (the exact trace keeps slots per coordinate), MADGRAD
+#: NovoGrad's and Adam-mini's v is one number per array (the exact trace keeps slots per
+#: coordinate), MADGRAD
 #: takes a cube root (exact numbers here are rationals and square roots); Shampoo's roots
 #: Lᵢ^(−1/2k) come from an SVD; PSGD Kron's refit divides by norms of a random probe; the
 #: learning-rate-free rules (DoG, Prodigy, ...) take their step from sums over all parameters
@@ -125,6 +126,7 @@ def test_exact_adadelta_by_hand_keeps_its_eps():
 #: adds floating-point draws of N(0, 1).
 NOT_EXACT = ("adafactor", "muon", "lbfgs", "adagrad_full", "novograd", "madgrad", "shampoo",
              "psgd_kron", "noisy_sgd", "dog", "dowg", "prodigy", "dadapt_adamw", "mechanize",
+             "adam_mini",
              *(n for n in __import__("descentlab").optim.available()
                if getattr(__import__("descentlab").optim.get_class(n), "needs_closure", False)))
 
@@ -136,12 +138,13 @@ def test_every_optimizer_traces_exactly_from_its_own_rule(name):
     # or a simple radical (NAdam's μ needs 0.96^(tψ): exact with ψ = 1, Keras's schedule).
     # Lion's (signSGD's, Signum's; simplified AdEMAMix's 1e-5) default step (1e-4 against a
     # coordinate of 7) leaves the float run's step, a difference of two points, only 11
-    # digits: a larger rate. LaProp's ε̄ inside the root (pytorch-optimizer's 1e-15) makes
-    # v + ε̄ unfactorable: 0.
+    # digits: a larger rate (Scion's 1e-3 too). LaProp's and MARS's ε̄ inside the root
+    # (pytorch-optimizer's 1e-15) makes v + ε̄ unfactorable: 0.
     spec = {"nadam": "nadam:momentum_decay=1", "lion": "lion:lr=0.01", "clion": "clion:lr=0.01",
             "sign_sgd": "sign_sgd:lr=0.01", "signum": "signum:lr=0.01",
             "simplified_ademamix": "simplified_ademamix:lr=0.01",
-            "laprop": "laprop:eps_root=0"}.get(name, name)
+            "laprop": "laprop:eps_root=0", "mars": "mars:eps_root=0",
+            "scion": "scion:lr=0.1"}.get(name, name)
     t = trace(problems.get("bowl"), spec, (-7, 2), 1, exact=True)
     step = t.steps[0]
     assert all(e is not None for e in step.exact["new point"]), (name, t.table())

@@ -159,13 +159,15 @@ def make(name, **kwargs):
     return optim.create(name, **{k: v for k, v in kwargs.items() if k in allowed})
 
 
-def run(opt, steps=4, seed=0, scales=(1.0,)):
+def run(opt, steps=4, seed=0, scales=(1.0,), shape=None):
     """``steps`` updates from a seeded start; gradient t is scaled by scales[t % len]
     (a 4×3 matrix for Muon, which updates matrices only, PSGD Kron, whose decay, balancing
-    and triangular solves apply to matrices only, and GaLore, whose scale does; a vector of 5
-    otherwise)."""
+    and triangular solves apply to matrices only, GaLore, whose scale does, and MARS and
+    Scion, whose options act on matrices; a vector of 5 otherwise, or ``shape``)."""
     rng = np.random.default_rng(seed)
-    shape = (4, 3) if isinstance(opt, optim.Muon | optim.PSGDKron | optim.GaLore) else (5,)
+    if shape is None:
+        matrices = (optim.Muon, optim.PSGDKron, optim.GaLore, optim.MARS, optim.Scion)
+        shape = (4, 3) if isinstance(opt, matrices) else (5,)
     p = rng.standard_normal(shape)
     for t in range(steps):
         step(opt, p, scales[t % len(scales)] * rng.standard_normal(shape))
@@ -195,10 +197,17 @@ def _assignments():
 #: where ε₁² exceeds the second moment (here ~g² ≈ 1 to 100).
 BITING = {("adafactor", "eps1"): 100.0}
 
-#: Options that change the arithmetic only beside another setting: Prodigy's safeguard puts d
-#: in place of d·η·c (equal at η = 1 without bias correction) and its β1 = 0 form needs β1 = 0.
-ALONGSIDE = {("prodigy", "safeguard_warmup"): {"lr": 0.5},
-             ("prodigy", "form"): {"beta1": 0.0}}
+#: Options that act only on some shapes or alongside another setting: (shape, settings) the
+#: mid-run test uses for them (MARS's optimize_1d acts on vectors; its Newton–Schulz dtype in
+#: its shampoo step only; Scion's transpose in its col and row norms, max_scale where
+#: √(A/B) < 1; Prodigy's safeguard puts d in place of d·η·c (equal at η = 1 without bias
+#: correction) and its β1 = 0 form needs β1 = 0).
+WHERE = {("mars", "optimize_1d"): ((5,), {}),
+         ("mars", "ns_dtype"): ((4, 3), {"mars_type": "shampoo"}),
+         ("scion", "transpose"): ((4, 3), {"norm": "col"}),
+         ("scion", "max_scale"): ((3, 4), {}),
+         ("prodigy", "safeguard_warmup"): (None, {"lr": 0.5}),
+         ("prodigy", "form"): (None, {"beta1": 0.0})}
 
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)
@@ -237,11 +246,11 @@ NEEDS_ANOTHER_LOSS = {("polyak_sgd", "variant"), ("momo", "adapt_lower_bound"),
                           and a[:2] != ("dadapt_adamw", "growth_rate")])
 def test_assignment_mid_run_takes_effect_or_is_refused(name, option, value):
     cls = optim.OPTIMIZERS[name]
-    # weight decay so that the form of the decay matters
-    opt = make(name, weight_decay=0.1, **ALONGSIDE.get((name, option), {}))
+    shape, settings = WHERE.get((name, option), (None, {}))
+    opt = make(name, weight_decay=0.1, **settings)  # so that the form of the decay matters
     if option.startswith("clip"):
         value = 0.01  # a threshold small enough to bite
-    run(opt, steps=2)
+    run(opt, steps=2, shape=shape)
     saved = state_of(opt)
     try:
         setattr(opt, option, value)
@@ -250,9 +259,9 @@ def test_assignment_mid_run_takes_effect_or_is_refused(name, option, value):
         assert_same(state_of(opt), saved)
         return
     # Large then small gradients, so that AMSGrad's maximum differs from v.
-    changed = run(copy.deepcopy(opt), steps=2, seed=1, scales=(10.0, 0.1))
+    changed = run(copy.deepcopy(opt), steps=2, seed=1, scales=(10.0, 0.1), shape=shape)
     setattr(opt, option, getattr(cls(), option))  # back to the default
-    unchanged = run(opt, steps=2, seed=1, scales=(10.0, 0.1))
+    unchanged = run(opt, steps=2, seed=1, scales=(10.0, 0.1), shape=shape)
     assert not np.array_equal(changed, unchanged), f"{option}={value!r} was ignored"
 
 
@@ -1030,24 +1039,32 @@ SQUARES = sorted((name, slot) for name in NAMES
                  for slot in optim.OPTIMIZERS[name].nonnegative_slots)
 
 
+#: Adam-mini's v per block: the names that make each block (a bias, a query, an MLP matrix).
+ADAM_MINI_NAMES = {"v": "bias", "v_head": "wq", "v_row": "mlp"}
+
+
 @pytest.mark.parametrize("name, slot", SQUARES)
 def test_a_checkpoint_with_a_negative_sum_of_squares_is_refused(name, slot):
     """Adam's v = −1 from a checkpoint used to give √(−1) = nan, silently."""
-    kwargs = {"ams_bound" if name == "laprop" else "amsgrad": True} if slot == "v_max" else {}
+    maximum = "ams_bound" if name in ("laprop", "mars") else "amsgrad"
+    kwargs = {maximum: True} if slot == "v_max" else {}
     if name == "dog":  # LDoG's per-array distance and gradient sum
         kwargs = {"layerwise": True}
+    if name == "adam_mini":  # its blocks follow the names: heads of 6 elements
+        kwargs = {"dim": 6, "n_heads": 6}
+    w = ADAM_MINI_NAMES.get(slot, "w") if name == "adam_mini" else "w"
     opt = optim.create(name, **kwargs)
     g = np.array([[1.0, -2.0, 3.0], [0.5, 1.0, -1.0]])
     if slot == "variance":  # Adafactor's unfactored moment is that of vectors
         g = g[0]
-    params = {"w": np.ones_like(g)}  # else a matrix, so that Adafactor factors its moments
+    params = {w: np.ones_like(g)}  # else a matrix, so that Adafactor factors its moments
     for _ in range(2):
-        step(opt, params, {"w": g})
+        step(opt, params, {w: g})
     d = opt.state_dict()
-    assert slot in d["state"]["w"] and np.all(d["state"]["w"][slot] >= 0)  # what runs give
-    d["state"]["w"][slot] = -np.abs(d["state"]["w"][slot]) - 1
+    assert slot in d["state"][w] and np.all(d["state"][w][slot] >= 0)  # what runs give
+    d["state"][w][slot] = -np.abs(d["state"][w][slot]) - 1
     fresh = optim.create(name, **kwargs)
-    with pytest.raises(InputError, match=f"'{slot}' for parameter 'w' has negative entries"):
+    with pytest.raises(InputError, match=f"'{slot}' for parameter '{w}' has negative entries"):
         fresh.load_state_dict(d)
     assert fresh.state == {} and fresh.step == 0
 

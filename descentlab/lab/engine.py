@@ -5,7 +5,8 @@
 hyperparameters may be arrays of shape (K, 1) (one value per run). For element-wise rules there
 is no Python loop over runs: a 200 × 200 sweep is one array of 40 000 rows. Rules that are not
 element-wise (norms or matrices over a whole array) run one optimizer copy per run instead, so
-runs never mix.
+runs never mix — or, for a class that ``stacks_runs`` (Muon, Scion, MARS, ...), one call on the
+runs stacked as K matrices, each with the bits of its run alone.
 
 Divergence. A run *diverges at step k* when the point after update k is not finite, leaves
 the *bounds* (the problem's ``bounds``, by default its view window, widened by ``margin``
@@ -216,11 +217,13 @@ def _one_update(optimizer: Any, K: int,
     An element-wise rule (``elementwise = True``: SGD, Adam, ...) updates the (K, dim) array in
     one call — each run only ever sees its own row. Any other rule (LAMB's trust ratio over the
     whole array, Muon's orthogonalisation, full-matrix AdaGrad, L-BFGS) would mix the runs
-    through the norms or matrices it takes, so each run gets its own copy of the optimizer,
-    with its own row of every (K, ...) array hyperparameter: slower (a Python loop over runs),
-    never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS, and the
-    rules of :mod:`descentlab.optim.closure` — Polyak, MoMo, SAM, Sophia) is given a closure
-    computing f and its gradient at its run's current point instead of G (Sophia's
+    through the norms or matrices it takes. A class that ``stacks_runs`` (Muon, Scion, MARS:
+    batched matrix products) takes the runs as a stack of K (1, dim) matrices instead, in one
+    call, each run bit for bit as alone; every other one gives each run its own copy of the
+    optimizer, with its own row of every (K, ...) array hyperparameter: slower (a Python loop
+    over runs), never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS, and
+    the rules of :mod:`descentlab.optim.closure` — Polyak, MoMo, SAM, Sophia) is given a
+    closure computing f and its gradient at its run's current point instead of G (Sophia's
     Hessian-vector products: the optimizer's central difference of that exact gradient).
     Returns the update and a function telling which runs' state has overflowed."""
     if getattr(optimizer, "needs_closure", False):
@@ -235,15 +238,27 @@ def _one_update(optimizer: Any, K: int,
     else:
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
             opt.update(X, G)
-    if K == 1 or getattr(type(optimizer), "elementwise", False):
+    rows = {name: value for name, value in optimizer.hyperparameters().items()
+            if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == K}
+    stacks = bool(getattr(optimizer, "stacks_runs", False))  # Muon: its PyTorch form only
+    if getattr(type(optimizer), "elementwise", False) or (K == 1 and (stacks or not rows)):
         return (lambda X, G: step(optimizer, X, G)), lambda: _state_overflowed(optimizer, K)
-    clones = []
+    if stacks:  # (K, 1, dim): K matrices, one call
+        stacked = copy.deepcopy(optimizer)
+        stacked.leading_runs = True
+        for name, value in rows.items():
+            setattr(stacked, name, value.reshape(K, 1, value.shape[1]))
+
+        def update_stacked(X: np.ndarray, G: np.ndarray) -> None:
+            step(stacked, X.reshape(K, 1, -1), G.reshape(K, 1, -1))
+
+        return update_stacked, lambda: _state_overflowed(stacked, K)
+    clones = []  # (also one run whose hyperparameters are (1, ...) arrays: numbers here)
     for i in range(K):
         clone = copy.deepcopy(optimizer)
-        for name, value in optimizer.hyperparameters().items():
-            if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == K:
-                row = value[i:i + 1]
-                setattr(clone, name, float(row[0, 0]) if row.shape[1] == 1 else row)
+        for name, value in rows.items():
+            row = value[i:i + 1]
+            setattr(clone, name, float(row[0, 0]) if row.shape[1] == 1 else row)
         clones.append(clone)
 
     def update(X: np.ndarray, G: np.ndarray) -> None:

@@ -21,6 +21,7 @@ from .adafactor import Adafactor
 from .adagrad import AdaGrad
 from .adagrad_full import AdaGradFull
 from .adam import Adam, AdamW
+from .adam_mini import AdamMini
 from .adamax import Adamax
 from .adan import Adan
 from .ademamix import AdEMAMix
@@ -43,6 +44,7 @@ from .lbfgs import LBFGS
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
+from .mars import MARS
 from .mechanize import Mechanize
 from .momo import Momo, MomoAdam
 from .muon import Muon
@@ -77,6 +79,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sam import SAM
 from .schedule_free import ScheduleFree, ScheduleFreeAdamW, ScheduleFreeSGD
+from .scion import Scion
 from .sgd import SGD, Momentum, Nesterov
 from .shampoo import Shampoo
 from .sign import SignSGD, Signum
@@ -110,7 +113,8 @@ __all__ = [
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
     "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "SOAP", "Shampoo", "PSGDKron",
-    "GaLore", "DoG", "DoWG", "Prodigy", "DAdaptAdamW", "Mechanize", "Optimizer",
+    "GaLore", "DoG", "DoWG", "Prodigy", "DAdaptAdamW", "Mechanize", "MARS", "AdamMini", "Scion",
+    "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
     "unregister", "entries", "entry",
     "search_space", "summary", "name_of", "colour",

@@ -54,12 +54,12 @@ def clipped(opt: Any, gs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def synced(opt: Any, slots: dict[str, np.ndarray] | None,
-           p: np.ndarray) -> dict[str, np.ndarray]:
+           p: np.ndarray, path: str = ROOT) -> dict[str, np.ndarray]:
     """A parameter's state as the rule needs it now: the slots of ``opt.slots`` (one the
     options have just added starts at its initial value; one they dropped goes), in the
     working dtype (a checkpoint of another dtype is converted)."""
     dtype = work_dtype(p.dtype)
-    shapes = opt.slot_shapes(p.shape)
+    shapes = opt.slot_shapes_at(path, p.shape)
     if slots is None:
         slots = {}
     elif tuple(slots) == tuple(shapes) and all(a.dtype == dtype for a in slots.values()):
@@ -92,6 +92,8 @@ def update_leaf(opt: Any, leaf: Leaf, g: np.ndarray, h: SimpleNamespace,
     parameter through a float32 working copy."""
     p = leaf.array
     state = opt.state[leaf.path] if state is None else state
+    if opt.by_path:
+        h = opt.hyper_at(leaf.path, h)
     dtype = work_dtype(p.dtype)
     work = p if dtype is p.dtype else p.astype(dtype)
     if g.dtype != work.dtype:

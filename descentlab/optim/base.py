@@ -147,6 +147,17 @@ class Optimizer(Checkpointed, Guarded):
     #: (Adafactor's step size reads the parameter before its decay, LAMB decays the Adam
     #: direction, schedule-free AdamW the z sequence): the base then does not.
     decays_in_rule: ClassVar[bool] = False
+    #: Whether the rule's hyperparameters depend on the parameter's path (:meth:`hyper_at`).
+    by_path: ClassVar[bool] = False
+    #: Whether the rule, not element-wise, can take K runs stacked on a leading axis: with
+    #: :attr:`leading_runs` set, a parameter of shape (K, *shape) updates as K independent
+    #: arrays of ``shape``, each bit for bit as alone (Muon's batched matrix products). A
+    #: sweep (:mod:`descentlab.lab.engine`) then runs K runs as one computation; other rules
+    #: that are not element-wise get one optimizer copy per run.
+    stacks_runs: ClassVar[bool] = False
+    #: Set (by the engine, on its own copy) on an optimizer whose class ``stacks_runs``: the
+    #: first axis of every parameter is the runs'.
+    leading_runs: bool = False
 
     lr = Hyper(NONNEGATIVE, "learning rate", search=(1e-4, 10.0))  # 6 decades, log-uniform
     weight_decay = Hyper(NONNEGATIVE, "weight decay coefficient", tunable=False)
@@ -298,6 +309,17 @@ class Optimizer(Checkpointed, Guarded):
         """The state slots of a parameter of this shape and their shapes (default: every
         slot of :attr:`slots`, of the parameter's shape; Adafactor's factored moments differ)."""
         return {s: shape for s in self.slots}
+
+    def slot_shapes_at(self, path: str, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """The state slots of the parameter at ``path`` (default: :meth:`slot_shapes` of its
+        shape; a rule whose blocks follow the parameters' names, Adam-mini's, overrides it)."""
+        return self.slot_shapes(shape)
+
+    def hyper_at(self, path: str, h: Any) -> Any:
+        """This step's hyperparameters for the parameter at ``path`` — called per array only
+        when :attr:`by_path` is set (Adam-mini takes weight decay off norms and biases by
+        name); ``h`` itself by default."""
+        return h
 
     def init_globals(self) -> dict[str, float | np.ndarray]:
         """Initial values of rule-wide state (optional)."""

@@ -20,11 +20,13 @@ _MASK_SCALE_TEXT = ("rescale the mask by d/(nnz + 1) (the paper, pytorch-optimiz
                     "1/max(nnz/d, 0.001) (timm)")
 
 
-def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count") -> np.ndarray:
+def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count",
+                  runs: int = 0) -> np.ndarray:
     r"""The cautious mask of one parameter array: :math:`\phi = [u \odot g > 0]`, rescaled so
     the step keeps its size, :math:`\phi\, d/(\lVert\phi\rVert_0 + 1)` (``scale="count"``,
     the paper) or :math:`\phi / \max(\lVert\phi\rVert_0/d,\ 10^{-3})` (``"mean"``, timm);
-    d is the array's size.
+    d is the array's size. ``runs=1``: the first axis holds runs, one mask each (the same
+    bits as each alone: the count is a whole number).
 
     >>> cautious_mask(np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.5, 0.5])).tolist()
     [1.0, 0.0, 1.0]
@@ -32,10 +34,14 @@ def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count") -> np
     [2.0, 0.0]
     """
     mask = (update * g > 0).astype(np.result_type(update, g))
-    count = float(np.sum(mask))
+    if runs:
+        axes = tuple(range(runs, mask.ndim))
+        count, size = np.sum(mask, axis=axes, keepdims=True), mask[0].size
+    else:
+        count, size = float(np.sum(mask)), mask.size
     if scale == "count":
-        return mask * (mask.size / (count + 1))
-    return mask / max(count / mask.size, 1e-3)
+        return mask * (size / (count + 1))
+    return mask / np.maximum(count / size, 1e-3)
 
 
 @register
@@ -71,6 +77,7 @@ class CAdamW(AdamFamily):
     """
 
     name = "cadamw"
+    stacks_runs = True  # a sweep's runs as one stack: one mask per run
     lineage = Lineage(("adamw",), "mask steps against the gradient", 2024, "Liang et al. 2024")
     references = (
         Reference("timm.optim.adamw.AdamWLegacy", {"mask_scale": "mean"},
@@ -104,7 +111,7 @@ class CAdamW(AdamFamily):
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
         denom = np.sqrt(v) / np.sqrt(bias_correction(h.beta2, h.t)) + h.eps
-        masked = m * cautious_mask(m, g, self.mask_scale)
+        masked = m * cautious_mask(m, g, self.mask_scale, runs=int(self.leading_runs))
         p -= (h.lr / bias_correction(h.beta1, h.t)) * (masked / denom)
 
 
@@ -139,6 +146,7 @@ class CLion(Lion):
     """
 
     name = "clion"
+    stacks_runs = True  # a sweep's runs as one stack: one mask per run
     lineage = Lineage(("lion",), "mask steps against the gradient", 2024, "Liang et al. 2024")
     references = (
         Reference("pytorch_optimizer.Lion",
@@ -163,5 +171,5 @@ class CLion(Lion):
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m = state["m"]
         u = self.direction((1 - h.beta1) * g + h.beta1 * m, h)  # c = β1·m + (1 − β1)·g
-        p -= h.lr * (u * cautious_mask(u, g, self.mask_scale))
+        p -= h.lr * (u * cautious_mask(u, g, self.mask_scale, runs=int(self.leading_runs)))
         ema(m, g, h.beta2)  # m = β2·m + (1 − β2)·g

@@ -348,7 +348,7 @@ def checked_state(opt: Any, state: Mapping[str, Any], shapes: dict[str, tuple[in
     shapes, finite (unless ``nonfinite='ignore'``), non-negative where they must be."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for path, entry in state.items():
-        expected = probe.slot_shapes(shapes[path])
+        expected = probe.slot_shapes_at(path, shapes[path])
         same_names(f"the checkpoint's state for {show(path)} has",
                    set(mapping(f"state for {show(path)}", entry)), set(expected))
         arrays = {}

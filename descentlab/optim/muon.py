@@ -55,7 +55,10 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
                   preconditioning: str = "frobenius") -> np.ndarray:
     r"""The approximate orthogonalisation of a matrix (its "zeroth power" U Vᵀ, roughly):
     X ← X/max(‖X‖_F, ε), then ``steps`` times A = X Xᵀ, B = bA + cA², X ← aX + BX (on the
-    wide orientation: a tall matrix is transposed first and back after).
+    wide orientation: a tall matrix is transposed first and back after). Leading axes are a
+    stack of matrices, each orthogonalised on its own (batched products; each matrix gets the
+    bits it gets alone, tests/test_lab_matrix_sweeps.py), ``eps`` a number or an array that
+    broadcasts against the stack's norms (one per matrix).
 
     ``bfloat16=True`` rounds every intermediate to bfloat16 where PyTorch's Muon does, the
     norm included (PyTorch's ``norm()`` of a bfloat16 matrix is a bfloat16 number, and the
@@ -72,19 +75,26 @@ def newton_schulz(x: np.ndarray, steps: int = NS_STEPS,
     """
     a, b, c = coefficients
     r = to_bfloat16 if bfloat16 else (lambda y: y)
-    tall = x.shape[0] > x.shape[1]
-    y = r(x.T if tall else x)
+    if x.ndim > 2 and preconditioning != "frobenius":  # optax's forms: one matrix at a time
+        eps_k = np.broadcast_to(np.asarray(eps, dtype=float), x.shape[:-2] + (1, 1))
+        return np.stack([newton_schulz(m, steps, coefficients, float(e[0, 0]), bfloat16,
+                                       preconditioning)
+                         for m, e in zip(x.reshape(-1, *x.shape[-2:]),
+                                         eps_k.reshape(-1, 1, 1))]).reshape(x.shape)
+    tall = x.shape[-2] > x.shape[-1]
+    y = r(np.swapaxes(x, -1, -2) if tall else x)
     if preconditioning == "frobenius":
-        y = r(y / r(max(r(np.sqrt(np.sum(y * y))), eps)))  # torch: a bfloat16 norm, clamped
+        norm = r(np.sqrt(np.sum(y * y, axis=(-2, -1), keepdims=True)))
+        y = r(y / r(np.maximum(norm, eps)))  # torch: a bfloat16 norm, clamped
     elif preconditioning == "spectral":
         y = r(y / r(max(r(np.linalg.norm(y, 2)), eps)))
     for i in range(steps):
-        gram = r(y @ y.T)
+        gram = r(y @ np.swapaxes(y, -1, -2))
         if i == 0 and preconditioning in ("aol", "schatten"):
             y, gram = (r(z) for z in first_step_rescale(y, gram, preconditioning))
         poly = r(b * gram + c * (gram @ gram))
         y = r(a * y + poly @ y)
-    return y.T if tall else y
+    return np.swapaxes(y, -1, -2) if tall else y
 
 
 def first_step_rescale(y: np.ndarray, gram: np.ndarray,
@@ -305,21 +315,27 @@ class Muon(Optimizer):
             return {"m": shape, "v": shape}
         return {"buffer": shape}
 
+    @property
+    def stacks_runs(self) -> bool:  # type: ignore[override]
+        """K runs' matrices as one (K, A, B) stack (batched products) in PyTorch's form; optax's
+        sends every non-matrix to AdamW, so a stack would be taken for one: a copy per run."""
+        return self.form == "torch"
+
     def update(self, params: Any, grads: Any) -> None:
         if self.form == "optax":  # non-matrices get AdamW
             super().update(params, grads)
             return
         for leaf in flatten_params(params):
-            if np.ndim(leaf.array) != 2:
+            if np.ndim(leaf.array) != 2 + self.leading_runs:
                 raise InputError(
                     f"Muon updates 2-D parameters only, and {show(leaf.path)} has shape "
                     f"{np.shape(leaf.array)}; optimize it with another optimizer (AdamW)")
         super().update(params, grads)
 
     def lr_scale(self, shape: tuple[int, ...]) -> float:
-        """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B): (out, in) in
-        PyTorch's form, (in, out) in optax's."""
-        rows, cols = shape[:2]
+        """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B) (or a stack of them,
+        (K, A, B)): (out, in) in PyTorch's form, (in, out) in optax's."""
+        rows, cols = shape[-2:]
         if self.adjust_lr_fn == "original":
             wide = rows / cols if self.form == "torch" else cols / rows
             return max(1, wide) ** 0.5
@@ -338,8 +354,8 @@ class Muon(Optimizer):
         direction = g + h.momentum * (b - g) if self.nesterov else b
         o = newton_schulz(direction, self.ns_steps, self.ns_coefficients, h.eps,
                           bfloat16=self.bfloat16(), preconditioning=self.preconditioning)
-        if self.adaptive:
-            o = np.sum(direction * o) * o
+        if self.adaptive:  # one ⟨B̃, O⟩ per matrix (per run of a stack)
+            o = np.sum(direction * o, axis=(-2, -1), keepdims=True) * o
         p -= (h.lr * self.lr_scale(p.shape)) * o.astype(p.dtype, copy=False)
 
     def optax_rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:

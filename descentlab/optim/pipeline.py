@@ -146,7 +146,7 @@ def checked_steps(opt: Any, params: Any, grads: Any, step: Step | None,
     if opt._shapes is None or any(d is None for _, d in opt._shapes.values()):
         opt._shapes = seen_of(leaves)
     for leaf in leaves:
-        opt.state[leaf.path] = synced(opt, opt.state.get(leaf.path), leaf.array)
+        opt.state[leaf.path] = synced(opt, opt.state.get(leaf.path), leaf.array, leaf.path)
     if new_globals is not None:
         opt.globals = new_globals
     elif not opt.globals:
