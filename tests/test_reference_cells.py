@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import importlib
 import zlib
 from collections.abc import Iterator
@@ -108,10 +109,27 @@ def kron_as_ours(ref: Reference, theirs: dict) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def float64_newton_schulz(module: str) -> Iterator[None]:
+    """pytorch-optimizer's own Newton–Schulz iteration in float64 instead of bfloat16 (ours
+    ``ns_dtype="param"``), as tests/test_catalogue2_mars.py and _scion.py run it."""
+    reference_module = importlib.import_module(f"pytorch_optimizer.optimizer.{module}")
+    original = reference_module.zero_power_via_newton_schulz_5
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(reference_module, "zero_power_via_newton_schulz_5",
+                   functools.partial(original, dtype=torch.float64))
+        yield
+
+
 #: Reference packages run with their decompositions or draws replaced, as their deep tests
 #: do: SOAP's torch.linalg by NumPy's (tests/numpy_lapack.py, tests/test_matrix_soap.py).
 TORCH_PATCHES = {"pytorch_optimizer.SOAP": lambda ref, theirs: numpy_lapack(),
-                 "pytorch_optimizer.Kron": kron_as_ours}
+                 "pytorch_optimizer.Kron": kron_as_ours,
+                 "pytorch_optimizer.MARS": lambda ref, theirs: float64_newton_schulz("mars"),
+                 "pytorch_optimizer.SCION": lambda ref, theirs: float64_newton_schulz("scion")}
+
+#: References that take named parameters (the authors' Adam-mini): the cells' names.
+NAMED = ("adam_mini.Adam_mini",)
 
 
 def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
@@ -124,6 +142,9 @@ def torch_reference(ref: Reference, params, grads, monkeypatch) -> list[dict]:
         monkeypatch.setattr(torch.Tensor, "bfloat16", lambda self, *a, **k: self.clone())
     cls = resolve(ref.target)
     with TORCH_PATCHES.get(ref.target, lambda *_: contextlib.nullcontext())(ref, theirs):
+        if ref.target in NAMED:
+            return torch_trajectory(lambda ps: cls(zip(params, ps), **theirs), params, grads,
+                                    lr_at=lr_at)
         return torch_trajectory(lambda ps: cls(ps, **theirs), params, grads, lr_at=lr_at)
 
 

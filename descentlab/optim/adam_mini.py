@@ -12,6 +12,7 @@ from .adam import AdamFamily
 from .hyperparams import Count
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
+from .references import Reference
 from .registry import register
 from .tree import flatten_params, show
 
@@ -93,6 +94,10 @@ class AdamMini(AdamFamily):
     """
 
     name = "adam_mini"
+    references = (
+        Reference("adam_mini.Adam_mini", theirs={"verbose": False},
+                  note="on the cells' two unnamed matrices: one block each"),
+    )
     lineage = Lineage(("adam",), "one second moment per block", 2024, "Zhang et al. 2024")
     decays_in_rule = True
     by_path = True

@@ -13,6 +13,7 @@ from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Choice, Flag, Hyper
 from .lineage import Lineage
 from .moments import bias_correction, ema, ema_square
 from .muon import NS_COEFFICIENTS, NS_STEPS, newton_schulz, to_bfloat16
+from .references import Reference
 from .registry import register
 
 
@@ -81,6 +82,12 @@ class MARS(Optimizer):
     """
 
     name = "mars"
+    references = (
+        Reference("pytorch_optimizer.MARS", theirs={"foreach": False}),
+        Reference("pytorch_optimizer.MARS", {"mars_type": "shampoo", "ns_dtype": "param"},
+                  {"mars_type": "shampoo", "foreach": False},
+                  note="its Newton–Schulz iteration in float64"),
+    )
     lineage = Lineage(("adamw",), "variance-reduced gradient correction", 2024,
                       "Yuan et al. 2024")
     decays_in_rule = True

@@ -13,6 +13,7 @@ from .hyperparams import NONNEGATIVE, POSITIVE, Check, Choice, Count, Flag, Hype
 from .lineage import Lineage
 from .moments import lerp
 from .muon import NS_COEFFICIENTS, newton_schulz, to_bfloat16
+from .references import Reference
 from .registry import register
 from .tree import flatten_params, show
 
@@ -84,6 +85,10 @@ class Scion(Optimizer):
     """
 
     name = "scion"
+    references = (
+        Reference("pytorch_optimizer.SCION", {"ns_dtype": "param"}, {"foreach": False},
+                  note="its Newton–Schulz iteration in float64"),
+    )
     lineage = Lineage(("muon",), "LMO of a norm chosen per layer", 2025, "Pethick et al. 2025")
     slots = ("d",)
     decays_in_rule = True
