@@ -124,6 +124,7 @@ class Adafactor(Optimizer):
     lineage = Lineage(("adam",), "factored second moments", 2018, "Shazeer & Stern 2018")
     references = (
         Reference("torch.optim.Adafactor"),
+        Reference("optax.adafactor", {"form": "optax"}, {"learning_rate": 0.01}),
     )
     slots = ("row_var", "col_var", "variance", "m")
     nonnegative_slots = ("row_var", "col_var", "variance")

@@ -214,6 +214,8 @@ class Muon(Optimizer):
     references = (
         Reference("torch.optim.Muon", {"ns_dtype": "param"},
                   note="torch's iteration without its cast to bfloat16"),
+        Reference("optax.contrib.muon", {"lr": 0.01, "weight_decay": 0.0, "eps": 1e-8,
+                                         "form": "optax"}, {"learning_rate": 0.01}),
     )
     slots = ("buffer", "m", "v")
     option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype",

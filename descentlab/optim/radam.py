@@ -73,6 +73,9 @@ class RAdam(AdamFamily):
         Reference("torch.optim.RAdam"),
         Reference("torch.optim.RAdam", {"weight_decay": 0.01, "decoupled_weight_decay": True},
                   {"weight_decay": 0.01, "decoupled_weight_decay": True}),
+        Reference("optax.radam", {"lr": 0.01, "form": "optax"}, {"learning_rate": 0.01}),
+        Reference("optax.radam", {"lr": 0.01, "nesterov": True, "form": "optax"},
+                  {"learning_rate": 0.01, "nesterov": True}),
     )
     slots = ("m", "v")
     nonnegative_slots = ("v",)

@@ -83,6 +83,7 @@ class Rprop(Optimizer):
     lineage = Lineage(("sgd",), "sign, per-weight step sizes", 1993, "Riedmiller & Braun 1993")
     references = (
         Reference("torch.optim.Rprop"),
+        Reference("optax.rprop", {"form": "optax"}, {"learning_rate": 0.01}),
     )
     slots = ("prev", "step_size")
     nonnegative_slots = ("step_size",)
