@@ -23,7 +23,7 @@ NAMES = [n for n in optim.available()
 
 
 
-def CLOSURE(name: str) -> bool:  # noqa: N802 - reads as the set it tests
+def takes_closure(name: str) -> bool:
     """Rules that take a closure refuse gradient noise (a closure's f is exact)."""
     return getattr(optim.OPTIMIZERS[name], "needs_closure", False)
 
@@ -69,7 +69,7 @@ def test_every_sweep_point_equals_its_solo_race_bit_for_bit(name):
     problem = problems.get("two_basin")
     axis, values = second_axis(name)
     rates = [0.003, 0.03, 0.3]
-    noise = 0.0 if CLOSURE(name) else 0.5
+    noise = 0.0 if takes_closure(name) else 0.5
     s = sweep(problem, name, rates, axis=axis, axis_values=values, steps=12, noise=noise)
     for j, value in enumerate(values if axis else [None]):
         for i, lr in enumerate(rates):
@@ -84,7 +84,7 @@ def test_every_sweep_point_equals_its_solo_race_bit_for_bit(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_compare_run_equals_its_batch_of_one_bit_for_bit(name):
-    noise = 0.0 if CLOSURE(name) else 0.3
+    noise = 0.0 if takes_closure(name) else 0.3
     task = SurfaceTask(problems.get("two_basin"), steps=10, spread=0.5, noise=noise)
     space = parse_space(name)
     configs, seeds = plan(space, 3, 0), [0, 1]
