@@ -41,6 +41,7 @@ class OptimisticGradientDescent(Optimizer):
     lineage = Lineage(("sgd",), "extrapolate from the last gradient", 1980, "Popov 1980")
     slots = ("previous",)
     elementwise = True
+    kernel = "optimistic_gradient_descent"
     equations: ClassVar[tuple[str, ...]] = (
         "p ← p − η·((α + β)·g − β·g_prev)   (g_prev = g at t = 1)",
         "g_prev ← g",

@@ -38,6 +38,7 @@ class SignSGD(Optimizer):
     name = "sign_sgd"
     lineage = Lineage(("sgd",), "sign of the gradient", 2018, "Bernstein et al. 2018")
     elementwise = True
+    kernel = "sign_sgd"
     equations: ClassVar[tuple[str, ...]] = ("p ← p − η·sign(g)",)
 
     lr = Optimizer.lr.replace(search=(1e-5, 1.0))  # every coordinate moves by η
@@ -78,6 +79,7 @@ class Signum(Optimizer):
                       "Bernstein et al. 2018")
     slots = ("m",)
     elementwise = True
+    kernel = "signum"
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β·m + (1 − β)·g",
         "p ← p − η·sign(m)",

@@ -1,0 +1,150 @@
+"""The catalogue's fused kernels (optim/fused/steps_catalogue.py, kernels_catalogue.py) against
+their readable NumPy rules, bit for bit.
+
+As in tests/test_fused.py: every comparison is exact (``assert_array_equal`` on parameters and
+every state slot), because each kernel repeats its rule's arithmetic in the rule's order and
+precision. Hypothesis draws the shape, the dtype (float32, float64), the hyperparameters,
+``maximize`` and the weight-decay form (none, L2, decoupled) of every rule; fixed cases pin
+each loop of each kernel (first steps, options).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_same
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from descentlab import optim
+
+rates = st.floats(1e-4, 0.5)
+unit = st.floats(0.0, 0.999)
+small_eps = st.sampled_from([1e-16, 1e-8, 1e-3])
+
+#: rule → strategy of its own keyword arguments (besides maximize and weight decay).
+HYPER = {
+    "sign_sgd": st.fixed_dictionaries({"lr": rates}),
+    "signum": st.fixed_dictionaries({"lr": rates, "beta": unit}),
+    "optimistic_gradient_descent": st.fixed_dictionaries(
+        {"lr": rates, "alpha": st.floats(0.0, 2.0), "beta": st.floats(0.0, 2.0)}),
+    "optimistic_adam": st.fixed_dictionaries(
+        {"lr": rates, "beta1": unit, "beta2": st.floats(0.5, 0.9999), "eps": small_eps,
+         "eps_root": st.sampled_from([0.0, 1e-10]), "alpha": st.floats(0.0, 2.0),
+         "beta": st.floats(0.0, 2.0), "nesterov": st.booleans()}),
+    "acprop": st.fixed_dictionaries(
+        {"lr": rates, "beta1": unit, "beta2": st.floats(0.5, 0.9999), "eps": small_eps,
+         "eps_root": st.sampled_from([0.0, 1e-16, 1e-8])}),
+    "simplified_ademamix": st.fixed_dictionaries(
+        {"lr": rates, "beta1": unit, "beta2": st.floats(0.5, 0.9999), "eps": small_eps,
+         "alpha": st.floats(0.0, 10.0), "eps_root": st.sampled_from([0.0, 1e-10])}),
+    "cocob": st.fixed_dictionaries(
+        {"lr": st.floats(0.01, 10.0), "alpha": st.floats(1.0, 200.0), "eps": small_eps}),
+    "madgrad": st.fixed_dictionaries(
+        {"lr": st.sampled_from([0.0, 1e-3, 0.01, 0.3]), "momentum": st.sampled_from(
+            [0.0, 0.5, 0.9]), "eps": st.sampled_from([1e-6, 1e-9]),
+         "count_root": st.sampled_from(["float64", "float32"])}),
+    "laprop": st.fixed_dictionaries(
+        {"lr": rates, "beta1": unit, "beta2": st.floats(0.5, 0.9999), "eps": small_eps,
+         "eps_root": st.sampled_from([0.0, 1e-15]), "centered": st.booleans(),
+         "steps_before_using_centered": st.integers(0, 4), "ams_bound": st.booleans(),
+         "fixed_decay": st.booleans()}),
+}
+#: Rules without the shared decoupled_weight_decay option (LaProp decays after its step,
+#: its own way: ``fixed_decay``).
+NO_DECOUPLED = {"laprop"}
+
+#: Fixed cases: every loop of every kernel (first steps come with every run).
+CASES = [
+    ("sign_sgd", {}),
+    ("sign_sgd", {"weight_decay": 0.1, "maximize": True}),
+    ("signum", {"beta": 0.5, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("optimistic_gradient_descent", {"alpha": 0.5, "beta": 1.5, "weight_decay": 0.1}),
+    ("optimistic_adam", {}),
+    ("optimistic_adam", {"nesterov": False, "eps_root": 1e-8, "maximize": True}),
+    ("acprop", {"weight_decay": 0.1}),
+    ("acprop", {"weight_decay": 0.1, "decoupled_weight_decay": False, "maximize": True}),
+    ("simplified_ademamix", {"alpha": 2.0, "weight_decay": 0.1}),
+    ("cocob", {}),
+    ("cocob", {"lr": 0.5, "alpha": 2.0, "weight_decay": 0.1, "maximize": True}),
+    ("madgrad", {}),
+    ("madgrad", {"momentum": 0.0, "weight_decay": 0.1}),
+    ("madgrad", {"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    ("madgrad", {"count_root": "float32", "lr": 0.0}),
+    ("laprop", {}),
+    ("laprop", {"centered": True, "steps_before_using_centered": 2, "weight_decay": 0.1}),
+    ("laprop", {"ams_bound": True, "fixed_decay": True, "weight_decay": 0.01,
+                "maximize": True}),
+    ("adamaxw", {}),  # an alias of Adamax (decoupled decay): Adamax's kernel
+]
+IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}"
+       for name, kw in CASES]
+
+
+def problem(dtype, shape, steps, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(shape).astype(dtype)
+    p.flat[:1] = -0.0  # a negative zero: sign's and the prelude's zeros must match NumPy's
+    # Mixed magnitudes, exact zeros and sign changes exercise every branch of the rules.
+    grads = [(rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 2, shape)).astype(dtype)
+             for _ in range(steps)]
+    for g in grads[::2]:
+        g.flat[:3] = 0
+    return p, grads
+
+
+def both_paths(name, kwargs, p, grads):
+    """The parameters and optimizers after the same updates on the NumPy and fused paths."""
+    out = []
+    for backend in ("numpy", "fused"):
+        opt = optim.create(name, backend=backend, **kwargs)
+        q = p.copy()
+        for g in grads:
+            opt.update(q, g)
+        out.append((q, opt))
+    return out
+
+
+def assert_bit_identical(name, kwargs, p, grads):
+    (expected, reference), (got, fast) = both_paths(name, kwargs, p, grads)
+    assert got.dtype == p.dtype
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got), np.signbit(expected)), "signs of zeros differ"
+    assert_same(reference.state, fast.state, "state")
+    assert_same(reference.globals, fast.globals, "globals")
+    return got
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_fused_equals_numpy_rule_bit_for_bit(name, kwargs, dtype):
+    kwargs = {"lr": 0.05, **kwargs} if name not in ("cocob", "madgrad") else kwargs
+    p, grads = problem(dtype, (37, 11), 6, 0)
+    got = assert_bit_identical(name, kwargs, p, grads)
+    if kwargs.get("lr", 1.0) != 0:
+        assert not np.array_equal(got, p), "the test must move the parameters"
+
+
+def test_every_catalogue_rule_declares_its_kernel():
+    from descentlab.optim import fused
+
+    for name in HYPER:
+        kernel = type(optim.create(name)).kernel
+        assert kernel == name and kernel in fused.registry(), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), name=st.sampled_from(sorted(HYPER)),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       shape=st.sampled_from([(1,), (7,), (64,), (5, 13), (3, 4, 5)]),
+       maximize=st.booleans(), decay=st.sampled_from(["none", "l2", "decoupled"]),
+       steps=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_property_fused_equals_rule(data, name, dtype, shape, maximize, decay, steps, seed):
+    kwargs = data.draw(HYPER[name], label="hyperparameters")
+    kwargs["maximize"] = maximize
+    if decay != "none":
+        kwargs["weight_decay"] = data.draw(st.sampled_from([0.01, 0.3]), label="wd")
+        if name not in NO_DECOUPLED:
+            kwargs["decoupled_weight_decay"] = decay == "decoupled"
+    p, grads = problem(dtype, shape, steps, seed)
+    assert_bit_identical(name, kwargs, p, grads)
