@@ -49,6 +49,12 @@ HYPER = {
          "eps_root": st.sampled_from([0.0, 1e-15]), "centered": st.booleans(),
          "steps_before_using_centered": st.integers(0, 4), "ams_bound": st.booleans(),
          "fixed_decay": st.booleans()}),
+    "cadamw": st.fixed_dictionaries(
+        {"lr": rates, "beta1": unit, "beta2": st.floats(0.5, 0.9999), "eps": small_eps,
+         "amsgrad": st.booleans(), "mask_scale": st.sampled_from(["count", "mean"])}),
+    "clion": st.fixed_dictionaries(
+        {"lr": rates, "beta1": unit, "beta2": unit, "mode": st.sampled_from(["hard", "refined"]),
+         "mask_scale": st.sampled_from(["count", "mean"])}),
 }
 #: Rules without the shared decoupled_weight_decay option (LaProp decays after its step,
 #: its own way: ``fixed_decay``).
@@ -75,6 +81,13 @@ CASES = [
     ("laprop", {"centered": True, "steps_before_using_centered": 2, "weight_decay": 0.1}),
     ("laprop", {"ams_bound": True, "fixed_decay": True, "weight_decay": 0.01,
                 "maximize": True}),
+    ("cadamw", {}),
+    ("cadamw", {"amsgrad": True, "mask_scale": "mean", "maximize": True}),
+    ("cadamw", {"weight_decay": 0.1, "decoupled_weight_decay": False}),
+    ("clion", {}),
+    ("clion", {"mode": "refined", "mask_scale": "mean", "weight_decay": 0.1,
+               "decoupled_weight_decay": False, "maximize": True}),
+    ("clion", {"mode": "smooth", "smooth_beta": 2.0}),  # the readable rule (tanh)
     ("adamaxw", {}),  # an alias of Adamax (decoupled decay): Adamax's kernel
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}"
@@ -133,7 +146,7 @@ def test_every_catalogue_rule_declares_its_kernel():
         assert kernel == name and kernel in fused.registry(), name
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data(), name=st.sampled_from(sorted(HYPER)),
        dtype=st.sampled_from([np.float32, np.float64]),
        shape=st.sampled_from([(1,), (7,), (64,), (5, 13), (3, 4, 5)]),
@@ -148,3 +161,30 @@ def test_property_fused_equals_rule(data, name, dtype, shape, maximize, decay, s
             kwargs["decoupled_weight_decay"] = decay == "decoupled"
     p, grads = problem(dtype, shape, steps, seed)
     assert_bit_identical(name, kwargs, p, grads)
+
+
+def test_cautious_float32_count_limit():
+    """Above 2**24 elements NumPy's float32 sum of the mask can round the count (the rule's
+    ``float(np.sum(mask))``), so the cautious kernels leave such float32 arrays to the rule;
+    below it the sum is exact, as the kernels' integer count is."""
+    from descentlab.optim.fused import steps_cautious
+
+    assert steps_cautious.EXACT_FLOAT32_COUNT == 2**24
+    assert float(np.ones(2**24, np.float32).sum()) == 2**24
+    assert float(np.ones(2**25 + 1, np.float32).sum()) != 2**25 + 1
+
+
+def test_cautious_big_float32_arrays_take_the_rule(monkeypatch):
+    from descentlab.optim.fused import prelude, steps_cautious
+
+    calls = []
+    real = prelude.numpy_rule
+    monkeypatch.setattr(steps_cautious, "EXACT_FLOAT32_COUNT", 100)
+    monkeypatch.setattr(steps_cautious, "numpy_rule",
+                        lambda *a: calls.append(a[1].size) or real(*a))
+    for name in ("cadamw", "clion"):
+        p, grads = problem(np.float32, (37, 11), 3, 1)
+        assert_bit_identical(name, {"lr": 0.05}, p, grads)
+        small, grads = problem(np.float32, (10, 10), 3, 1)
+        assert_bit_identical(name, {"lr": 0.05}, small, grads)
+    assert calls == [407] * 6  # the big one, three steps, both rules; never the small one
