@@ -188,3 +188,26 @@ def test_cautious_big_float32_arrays_take_the_rule(monkeypatch):
         small, grads = problem(np.float32, (10, 10), 3, 1)
         assert_bit_identical(name, {"lr": 0.05}, small, grads)
     assert calls == [407] * 6  # the big one, three steps, both rules; never the small one
+
+
+def test_madgrad_float32_cube_root():
+    """MADGRAD's float32 kernel takes the vectorised cube root (glibc's cbrtf algorithm) where
+    it equals NumPy's np.cbrt on this machine, and libm's cbrtf per element otherwise: both
+    give the rule's bits."""
+    import platform
+
+    from descentlab.optim.fused import inline
+
+    libc = platform.libc_ver()
+    if libc != ("glibc", "2.36"):
+        pytest.skip(f"the vectorised cube root follows glibc 2.36's cbrtf; this is {libc}")
+    assert inline.cube_root_is_numpys()
+
+
+def test_madgrad_without_the_vectorised_cube_root(monkeypatch):
+    from descentlab.optim.fused import inline
+
+    monkeypatch.setattr(inline, "cube_root_is_numpys", lambda: False)
+    for kwargs in ({}, {"momentum": 0.0}, {"weight_decay": 0.1, "decoupled_weight_decay": True}):
+        p, grads = problem(np.float32, (37, 11), 4, 2)
+        assert_bit_identical("madgrad", kwargs, p, grads)

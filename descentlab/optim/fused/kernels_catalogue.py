@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .inline import OPTIONS, cbrt, ema, ema_square, gradient, maximum, moments, sign
+from .inline import OPTIONS, cbrt, cube_root, ema, ema_square, gradient, maximum, moments, sign
 
 
 @njit(**OPTIONS)
@@ -194,20 +194,25 @@ def cocob(p, g, x0, cumulative, scale, abs_sum, reward, maximize, l2, wd, decay,
 
 
 @njit(inline="always")
+def _root(x, fast):
+    return cube_root(x) if fast else cbrt(x)
+
+
+@njit(inline="always")
 def _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb, eps,
-                momentum, one_minus_momentum, decoupled, decay_step):
+                momentum, one_minus_momentum, decoupled, decay_step, fast):
     pi = p[i]
     gi = gradient(pi, g[i], maximize, l2, wd)
     si, sum_sq = s[i], grad_sum_sq[i]
     if first:
         x0[i] = pi
     if restart:  # μ = 0: the authors recover x0 from the current point
-        x0[i] = pi + si / (cbrt(sum_sq) + eps)
+        x0[i] = pi + si / (_root(sum_sq, fast) + eps)
     grad_sum_sq[i] = sum_sq + lamb * (gi * gi)  # rounded to the arrays' dtype on the store
     sum_sq = grad_sum_sq[i]
     s[i] = si + lamb * gi
     si = s[i]
-    z = x0[i] - si / (cbrt(sum_sq) + eps)
+    z = x0[i] - si / (_root(sum_sq, fast) + eps)
     q = pi * momentum
     q = q + one_minus_momentum * z
     if decoupled:
@@ -217,24 +222,34 @@ def _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, l
 
 @njit(**OPTIONS)
 def madgrad(p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb, eps, momentum,
-            one_minus_momentum, decoupled, decay_step):
+            one_minus_momentum, decoupled, decay_step, fast):
     """G += λg²; s += λg; z = x0 − s/(∛G + ε); p = μp + (1 − μ)z (decoupled decay:
     − (η + ε)λ_wd·p_old). ``lamb`` is float64 whatever the arrays' dtype where the rule's is
     (a NumPy float64 √t): G and s are then summed in float64 and rounded on the store, as in
     the rule. The usual steps (not the first, μ ≠ 0) have one loop per decay form; the first
-    step and μ = 0 (x0 rewritten every step) share the general loop."""
+    step and μ = 0 (x0 rewritten every step) share the general loop. ``fast``: the cube root
+    is :func:`.inline.cube_root` (vectorised; float32: glibc's algorithm, where it is
+    NumPy's), else libm's ``cbrt``/``cbrtf`` called per element (several times slower)."""
     if first or restart:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb,
-                        eps, momentum, one_minus_momentum, decoupled, decay_step)
+                        eps, momentum, one_minus_momentum, decoupled, decay_step, fast)
+    elif decoupled and fast:
+        for i in prange(p.size):
+            _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
+                        momentum, one_minus_momentum, True, decay_step, True)
+    elif fast:
+        for i in prange(p.size):
+            _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
+                        momentum, one_minus_momentum, False, decay_step, True)
     elif decoupled:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
-                        momentum, one_minus_momentum, True, decay_step)
+                        momentum, one_minus_momentum, True, decay_step, False)
     else:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
-                        momentum, one_minus_momentum, False, decay_step)
+                        momentum, one_minus_momentum, False, decay_step, False)
 
 
 @njit(inline="always")
