@@ -19,6 +19,10 @@ For every rule, at each size (float32 parameters, one array), this times one opt
   (``kernels.stream(..., k)``, k = 0..4). So every rule is compared with the bound of its own
   bytes, not with one fixed kernel. (ASGD's average while μ = 1 and ADOPT's first step only
   write a state array; a write-allocating store reads the line anyway, so they count as k.)
+  COCOB's and MADGRAD's origin x0 is only read: their stream reads one more array
+  (``Rule.read_only``, the k column's "+1"). The cautious rules make two passes (count the
+  mask, then step; "²"): their stream is one pass of the rule's bytes, so their ratio includes
+  the counting pass's extra reads of g and m.
 
 and prints Gparam/s (parameters updated per second, best of ``--repeats``; after a warm-up
 step, the implementations are timed in interleaved rounds, one step each per round) and the
@@ -56,6 +60,7 @@ Example::
     python benchmarks/step_throughput.py --sizes 10M --rules adam,sgd --repeats 9
     python benchmarks/step_throughput.py --sizes 10M --kernels-only --repeats 15
     python benchmarks/step_throughput.py --crossover
+    python benchmarks/step_throughput.py --median-of runs.txt   # medians of saved runs
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -345,6 +351,33 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
           "(median of pairs, CPU time): t(kernel)/t(stream), target <= 1.15 at 10M")
 
 
+#: A row of a ``--kernels-only`` table: size, rule, k, then kernel, stream, stream/kernel,
+#: paired and cpu.
+KERNEL_ROW = re.compile(r"^ *(\S+) (\S+) +(\S+)((?: +[0-9.]+){5})$")
+
+
+def median_table(path: str) -> None:
+    """Print, for the ``--kernels-only`` tables saved in ``path`` (several runs, one after
+    another), each cell's median over the runs (a rule missing from a run is left out)."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    runs = [line for line in lines if line.startswith("step throughput")]
+    cells: dict[tuple[str, str, str], list[list[float]]] = {}
+    for line in lines:
+        match = KERNEL_ROW.match(line)
+        if match:
+            size, rule, k, numbers = match.groups()
+            cells.setdefault((size, rule, k), []).append([float(x) for x in numbers.split()])
+    print(f"median of {len(runs)} runs of step_throughput.py --kernels-only ({path}):")
+    for run in runs:
+        print(f"  {run}")
+    print(f"{'size':>5} {'rule':10}{'k':>4}  kernel  stream  stream/kernel  paired     cpu")
+    for (size, rule, k), rows in cells.items():
+        kernel, stream, ratio, paired, cpu = np.median(np.array(rows), axis=0)
+        print(f"{size:>5} {rule:10}{k:>4}{kernel:8.2f}{stream:8.2f}{ratio:15.2f}"
+              f"{paired:8.2f}{cpu:8.2f}")
+
+
 def crossover(rules: list[Rule], repeats: int) -> None:
     """Time ``update`` on small arrays, NumPy path against fused path (µs per step)."""
     sizes = [2**k for k in range(8, 21, 2)]
@@ -393,7 +426,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave OMP_PROC_BIND unset (see the module docstring)")
     parser.add_argument("--crossover", action="store_true",
                         help="measure the size where the fused path starts to win")
+    parser.add_argument("--median-of", metavar="FILE",
+                        help="print the cell-wise median of the --kernels-only runs saved in "
+                        "FILE (no timing)")
     args = parser.parse_args(argv)
+    if args.median_of:
+        median_table(args.median_of)
+        return 0
     by_name = {r.name: r for r in RULES}
     wanted = [s.strip() for s in args.rules.split(",") if s.strip()]
     for name in wanted:

@@ -211,3 +211,55 @@ def test_madgrad_without_the_vectorised_cube_root(monkeypatch):
     for kwargs in ({}, {"momentum": 0.0}, {"weight_decay": 0.1, "decoupled_weight_decay": True}):
         p, grads = problem(np.float32, (37, 11), 4, 2)
         assert_bit_identical("madgrad", kwargs, p, grads)
+
+
+def test_docs_table_is_the_median_of_the_committed_runs():
+    """docs/fused.md's throughput table of these kernels is the cell-wise median of the runs
+    committed in docs/figures/step_throughput_catalogue.txt (recomputed here from the runs;
+    the doc block is ``step_throughput.py --median-of`` of that file)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    runs = (root / "docs" / "figures" / "step_throughput_catalogue.txt").read_text("utf-8")
+    doc = (root / "docs" / "fused.md").read_text("utf-8")
+    row = re.compile(r"^ *(\S+) (\S+) +(\S+)((?: +[0-9.]+){5})$")
+    cells: dict[tuple[str, str, str], list[list[float]]] = {}
+    for line in runs.splitlines():
+        if match := row.match(line):
+            size, rule, k, numbers = match.groups()
+            cells.setdefault((size, rule, k), []).append([float(x) for x in numbers.split()])
+    headers = [line for line in runs.splitlines() if line.startswith("step throughput")]
+    assert len(headers) >= 2 and all(len(v) == len(headers) for v in cells.values())
+    start = doc.index(f"median of {len(headers)} runs of step_throughput.py --kernels-only")
+    block = doc[start:doc.index("```", start)]
+    for header in headers:
+        assert f"  {header}\n" in block, header
+    for name in HYPER:  # every catalogue kernel is in the table
+        assert any(rule == {"optimistic_gradient_descent": "optim_gd",
+                            "optimistic_adam": "optim_adam",
+                            "simplified_ademamix": "s_ademamix"}.get(name, name)
+                   for _, rule, _ in cells), name
+    medians = {}
+    for (size, rule, k), values in cells.items():
+        kernel, stream, ratio, paired, cpu = np.median(np.array(values), axis=0)
+        medians[rule] = (paired, cpu)
+        line = (f"{size:>5} {rule:10}{k:>4}{kernel:8.2f}{stream:8.2f}{ratio:15.2f}"
+                f"{paired:8.2f}{cpu:8.2f}")
+        assert f"\n{line}\n" in block, f"docs/fused.md should say:\n{line}"
+    # the prose under the table: the six within target, and the four that miss it
+    text = " ".join(doc[doc.index("```", start + len(block)):].split())
+    six = ["sign_sgd", "signum", "optim_gd", "optim_adam", "acprop", "s_ademamix"]
+    paired = [medians[r][0] for r in six]
+    cpu = [medians[r][1] for r in six]
+    assert max(paired) <= 1.15 and max(cpu) <= 1.15
+    assert (f"(paired {min(paired):.2f}–{max(paired):.2f}, CPU {min(cpu):.2f}–{max(cpu):.2f})"
+            in text)
+    cocob = ", ".join(f"{v[3]:.2f}" for (_, rule, _), vs in cells.items() if rule == "cocob"
+                      for v in vs)
+    assert f"at the edge: {medians['cocob'][0]:.2f} paired (its three runs {cocob})" in text
+    assert f"and {medians['cocob'][1]:.2f} CPU" in text
+    assert f"**MADGRAD, {medians['madgrad'][0]:.1f}×**" in text
+    assert f"**LaProp, {medians['laprop'][0]:.1f}×**" in text
+    assert (f"**C-AdamW, {medians['cadamw'][0]:.1f}× ({medians['cadamw'][1]:.1f} CPU)** and "
+            f"**C-Lion, {medians['clion'][0]:.1f}×**") in text
