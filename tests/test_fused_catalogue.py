@@ -263,3 +263,25 @@ def test_docs_table_is_the_median_of_the_committed_runs():
     assert f"**LaProp, {medians['laprop'][0]:.1f}×**" in text
     assert (f"**C-AdamW, {medians['cadamw'][0]:.1f}× ({medians['cadamw'][1]:.1f} CPU)** and "
             f"**C-Lion, {medians['clion'][0]:.1f}×**") in text
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES[::2], ids=IDS[::2])
+@pytest.mark.parametrize("direction", ["numpy->fused", "fused->numpy"])
+def test_checkpoint_round_trip_across_paths(name, kwargs, direction, tmp_path):
+    """Save on one path, resume on the other: identical to a run that never stopped."""
+    first, second = direction.split("->")
+    p, grads = problem(np.float32, (37, 11), 6, 3)
+    uninterrupted = optim.create(name, backend="numpy", **kwargs)
+    expected = p.copy()
+    for g in grads:
+        uninterrupted.update(expected, g)
+    saver = optim.create(name, backend=first, **kwargs)
+    q = p.copy()
+    for g in grads[:3]:
+        saver.update(q, g)
+    saver.save(tmp_path / "opt.npz")
+    resumed = optim.create(name, backend=second, **kwargs)
+    resumed.load(tmp_path / "opt.npz")
+    for g in grads[3:]:
+        resumed.update(q, g)
+    np.testing.assert_array_equal(q, expected)

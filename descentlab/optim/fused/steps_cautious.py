@@ -64,3 +64,7 @@ def clion(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
 
 #: Kernel name (an optimizer class's ``kernel``) → fused step.
 STEPS: dict[str, Callable[..., None]] = {"cadamw": cadamw, "clion": clion}
+
+#: These kernels count over the whole array they are given: their rules are not element-wise
+#: (no blocks, no flat buffer), and each runs per parameter array.
+WHOLE_ARRAY = frozenset(STEPS)
