@@ -24,7 +24,11 @@ EXACT_FLOAT32_COUNT = 2**24
 
 def mask_scale(kind: str, count: int, size: int, f: type) -> Any:
     """The value of φ where the mask is on, in the arrays' dtype, as the rule's mask array
-    holds it: ``1·(d/(nnz + 1))`` (``"count"``) or ``1/max(nnz/d, 1e-3)`` (``"mean"``)."""
+    holds it: ``1·(d/(nnz + 1))`` (``"count"``) or ``1/max(nnz/d, 1e-3)`` (``"mean"``).
+
+    >>> float(mask_scale("count", 2, 3, np.float32)), float(mask_scale("mean", 2, 4, np.float64))
+    (1.0, 2.0)
+    """
     if kind == "count":
         return f(size / (float(count) + 1))
     return f(1.0) / f(max(float(count) / size, 1e-3))
