@@ -77,7 +77,7 @@ def sign(x):
 def cbrt(typingctx, x):
     """``np.cbrt`` for scalars: C's ``cbrtf``/``cbrt``, which NumPy calls. (numba's own
     ``np.cbrt`` takes ``pow(x, 1/3)`` in float64 and differs from NumPy's in the last bit
-    for about one float32 value in ten.)"""
+    for many float32 values.)"""
     if not isinstance(x, types.Float):
         return None
 
