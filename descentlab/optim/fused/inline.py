@@ -125,9 +125,10 @@ def cbrt_glibc(x):
     vectorised: x = xm·2^e with xm in [0.5, 1); u = a cubic in xm (float64, rounded to
     float32); one Halley step u(u³ + 2xm)/(2u³ + xm) times 2^((e mod 3)/3), in float64,
     rounded to float32; times 2^(e div 3) (C's truncating division). ±0, ±inf and NaN give
-    x + x. Equal to glibc 2.36's ``cbrtf`` for all 2^32 float32 bit patterns (checked once,
-    14 minutes); a kernel uses it only where :func:`cube_root_is_numpys` holds (checked once
-    per process on a sample), else :func:`cbrt`. (Branch-free: selects, no divisions but
+    x + x. Equal to glibc 2.36's ``cbrtf`` for all 2^32 float32 bit patterns
+    (``benchmarks/cube_root_check.py``); a kernel uses it only where
+    :func:`cube_root_is_numpys` holds (checked once per process on a sample), else
+    :func:`cbrt`. (Branch-free: selects, no divisions but
     the step's.)"""
     a = _bits(x) & np.int32(0x7FFFFFFF)
     tiny = a < np.int32(0x00800000)  # zero or subnormal: scale by 2^25 first (exact)
