@@ -118,7 +118,7 @@ def _float(typingctx, i):
     return types.float32(i), codegen
 
 
-@njit(inline="always")
+@njit  # inlined by LLVM (numba's IR-level inlining of it warns, NumbaIRAssumptionWarning)
 def cbrt_glibc(x):
     """The float32 cube root of glibc's ``cbrtf`` (2.36; the function NumPy's float32
     ``np.cbrt`` calls here), computed without calling it, so that a loop around it is
@@ -175,7 +175,7 @@ def cube_root(x):
     raise NotImplementedError("numba only")  # pragma: no cover
 
 
-@overload(cube_root, inline="always")
+@overload(cube_root)
 def _cube_root(x):
     if x == types.float32:
         return lambda x: cbrt_glibc(x)
