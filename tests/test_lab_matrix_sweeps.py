@@ -108,3 +108,24 @@ def test_muon_runs_a_stack_in_one_call_not_copies():
     states = [c.cell_contents for c in stacked if isinstance(c.cell_contents, optim.Muon)]
     assert len(states) == 1 and states[0].leading_runs
     assert states[0].state[optim.tree.ROOT]["buffer"].shape == (3, 1, 2)
+
+
+@pytest.mark.parametrize("name", ["cadamw", "clion"])
+def test_a_stack_too_big_for_the_rule_path_still_keeps_its_runs_apart(name):
+    """The cautious rules have fused kernels, whose mask mean is over the whole array: a stack
+    of 20,000 runs (a start map's size, above the kernels' minimum) must not take them. Each
+    run equals its own optimizer's step, bit for bit."""
+    problem = problems.get("two_basin")
+    rng = np.random.default_rng(0)
+    K = 20_000
+    X = rng.normal(size=(K, 2))
+    update, _ = _one_update(optim.create(name, lr=0.1), K, problem)
+    Xs = X.copy()
+    for _ in range(2):
+        update(Xs, np.asarray(problem.grad(Xs), dtype=np.float64))
+    for k in rng.choice(K, 25, replace=False):
+        alone = optim.create(name, lr=0.1)
+        x = X[k:k + 1].copy()
+        for _ in range(2):
+            alone.update(x, np.asarray(problem.grad(x), dtype=np.float64))
+        np.testing.assert_array_equal(Xs[k], x[0], err_msg=f"{name} run {k}")
