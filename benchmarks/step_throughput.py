@@ -19,6 +19,10 @@ For every rule, at each size (float32 parameters, one array), this times one opt
   (``kernels.stream(..., k)``, k = 0..4). So every rule is compared with the bound of its own
   bytes, not with one fixed kernel. (ASGD's average while μ = 1 and ADOPT's first step only
   write a state array; a write-allocating store reads the line anyway, so they count as k.)
+  COCOB's and MADGRAD's origin x0 is only read: their stream reads one more array
+  (``Rule.read_only``, the k column's "+1"). The cautious rules make two passes (count the
+  mask, then step; "²"): their stream is one pass of the rule's bytes, so their ratio includes
+  the counting pass's extra reads of g and m.
 
 and prints Gparam/s (parameters updated per second, best of ``--repeats``; after a warm-up
 step, the implementations are timed in interleaved rounds, one step each per round) and the
@@ -56,6 +60,7 @@ Example::
     python benchmarks/step_throughput.py --sizes 10M --rules adam,sgd --repeats 9
     python benchmarks/step_throughput.py --sizes 10M --kernels-only --repeats 15
     python benchmarks/step_throughput.py --crossover
+    python benchmarks/step_throughput.py --median-of runs.txt   # medians of saved runs
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -78,7 +84,7 @@ import torch  # noqa: E402
 
 from descentlab import optim  # noqa: E402
 from descentlab.optim import fused  # noqa: E402
-from descentlab.optim.fused import kernels  # noqa: E402
+from descentlab.optim.fused import kernels, kernels_catalogue  # noqa: E402
 
 
 @dataclass
@@ -95,6 +101,18 @@ class Rule:
     has_torch_foreach: bool = True
     #: Rows of the parameter matrix (Muon takes matrices only: (rows, n // rows)); 0: a vector.
     rows: int = 0
+    #: State arrays the rule only reads (COCOB's and MADGRAD's origin x0; 0 or 1): its stream
+    #: reads one more array and writes none more.
+    read_only: int = 0
+    #: The rule's kernel makes two passes (the cautious rules: count the mask, then step); its
+    #: stream is the one pass of the same bytes.
+    two_pass: bool = False
+
+    @property
+    def arrays(self) -> str:
+        """The k column: state arrays read and written (+ only read; ² two passes)."""
+        return (f"{self.state_arrays}" + (f"+{self.read_only}" if self.read_only else "")
+                + ("²" if self.two_pass else ""))
 
 
 RULES = [
@@ -139,6 +157,18 @@ RULES = [
     Rule("rprop_optax", lambda **k: optim.Rprop(1e-2, form="optax", **k), None, 2),
     Rule("asgd", lambda **k: optim.ASGD(1e-2, **k),
          lambda ps, **k: torch.optim.ASGD(ps, lr=1e-2, **k), 1),
+    # the catalogue (optax's newer rules, LaProp, the cautious pair; no torch counterpart)
+    Rule("sign_sgd", lambda **k: optim.SignSGD(1e-4, **k), None, 0),
+    Rule("signum", lambda **k: optim.Signum(1e-4, **k), None, 1),
+    Rule("optim_gd", lambda **k: optim.OptimisticGradientDescent(1e-2, **k), None, 1),
+    Rule("optim_adam", lambda **k: optim.OptimisticAdam(1e-3, **k), None, 3),
+    Rule("acprop", lambda **k: optim.ACProp(1e-3, **k), None, 2),
+    Rule("s_ademamix", lambda **k: optim.SimplifiedAdEMAMix(1e-5, **k), None, 2),
+    Rule("cocob", lambda **k: optim.COCOB(**k), None, 4, read_only=1),
+    Rule("madgrad", lambda **k: optim.Madgrad(1e-2, **k), None, 2, read_only=1),
+    Rule("laprop", lambda **k: optim.LaProp(4e-4, **k), None, 2),
+    Rule("cadamw", lambda **k: optim.CAdamW(1e-3, **k), None, 2, two_pass=True),
+    Rule("clion", lambda **k: optim.CLion(1e-4, **k), None, 1, two_pass=True),
     # No kernels (not element-wise): NumPy and PyTorch columns only.
     Rule("adafactor", lambda **k: optim.Adafactor(1e-2, **k),
          lambda ps, **k: torch.optim.Adafactor(ps, lr=1e-2, **k), 1),
@@ -209,8 +239,12 @@ def kernel_and_stream(rule: Rule, p0: np.ndarray,
     q = p0.copy()
     k = rule.state_arrays
     a, b, c, d = (np.zeros_like(p0) if j < k else p0[:0] for j in range(4))
-    return {"kernel": lambda: fused.run(opt, p, g, opt.state[""], h),
-            "stream": lambda: kernels.stream(q, g, a, b, c, d, k)}
+    if rule.read_only:
+        x = np.zeros_like(p0)
+        stream = lambda: kernels_catalogue.stream_reading(q, g, x, a, b, c, d, k)  # noqa: E731
+    else:
+        stream = lambda: kernels.stream(q, g, a, b, c, d, k)  # noqa: E731
+    return {"kernel": lambda: fused.run(opt, p, g, opt.state[""], h), "stream": stream}
 
 
 def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -282,7 +316,7 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
     columns = ("kernel", "stream") if kernels_only else COLUMNS
     print(f"step throughput, float32, Gparam/s (best of {repeats}; paired: median of {pairs} "
           f"kernel/stream pairs); {environment()}")
-    header = f"{'size':>5} {'rule':9}{'k':>2}" + "".join(f"{c:>8}" for c in columns)
+    header = f"{'size':>5} {'rule':10}{'k':>4}" + "".join(f"{c:>8}" for c in columns)
     if not kernels_only:
         header += "   numpy/t-each  fused/t-fused  nochk/t-fused"
     header += "  stream/kernel  paired     cpu"
@@ -308,15 +342,43 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
             del steps
             gc.collect()
             cells = "".join(f"{rate[c]:8.2f}" if c in rate else f"{'-':>8}" for c in columns)
-            line = f"{show_size(n):>5} {rule.name:9}{rule.state_arrays:2}{cells}"
+            line = f"{show_size(n):>5} {rule.name:10}{rule.arrays:>4}{cells}"
             if not kernels_only:
                 line += (f"   {ratio(rate, 'numpy', 't-each', 12)}  "
                          f"{ratio(rate, 'fused', 't-fused', 13)}  "
                          f"{ratio(rate, 'f-nochk', 't-fused', 13)}")
             print(f"{line}  {ratio(rate, 'stream', 'kernel', 13)}{paired}", flush=True)
-    print("k: state arrays the rule (and its stream) reads and writes besides p and g; "
-          "stream/kernel (best times), paired (median of\npairs, wall time), cpu (median of "
-          "pairs, CPU time): t(kernel)/t(stream), target <= 1.15 at 10M")
+    print("k: state arrays the rule (and its stream) reads and writes besides p and g (+1: "
+          "and one it only reads; ²: two passes,\nthe stream being one pass of the same "
+          "bytes); stream/kernel (best times), paired (median of pairs, wall time), cpu\n"
+          "(median of pairs, CPU time): t(kernel)/t(stream), target <= 1.15 at 10M")
+
+
+#: A row of a ``--kernels-only`` table: size, rule, k, then kernel, stream, stream/kernel,
+#: paired and cpu.
+KERNEL_ROW = re.compile(r"^ *(\S+) (\S+) +(\S+)((?: +[0-9.]+){5})$")
+
+
+def median_table(path: str) -> None:
+    """Print, for the ``--kernels-only`` tables saved in ``path`` (several runs, one after
+    another), each cell's median over the runs (a rule missing from a run is left out)."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    runs = [line for line in lines if line.startswith("step throughput")]
+    cells: dict[tuple[str, str, str], list[list[float]]] = {}
+    for line in lines:
+        match = KERNEL_ROW.match(line)
+        if match:
+            size, rule, k, numbers = match.groups()
+            cells.setdefault((size, rule, k), []).append([float(x) for x in numbers.split()])
+    print(f"median of {len(runs)} runs of step_throughput.py --kernels-only ({path}):")
+    for run in runs:
+        print(f"  {run}")
+    print(f"{'size':>5} {'rule':10}{'k':>4}  kernel  stream  stream/kernel  paired     cpu")
+    for (size, rule, k), rows in cells.items():
+        kernel, stream, ratio, paired, cpu = np.median(np.array(rows), axis=0)
+        print(f"{size:>5} {rule:10}{k:>4}{kernel:8.2f}{stream:8.2f}{ratio:15.2f}"
+              f"{paired:8.2f}{cpu:8.2f}")
 
 
 def crossover(rules: list[Rule], repeats: int) -> None:
@@ -367,7 +429,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave OMP_PROC_BIND unset (see the module docstring)")
     parser.add_argument("--crossover", action="store_true",
                         help="measure the size where the fused path starts to win")
+    parser.add_argument("--median-of", metavar="FILE",
+                        help="print the cell-wise median of the --kernels-only runs saved in "
+                        "FILE (no timing)")
     args = parser.parse_args(argv)
+    if args.median_of:
+        median_table(args.median_of)
+        return 0
     by_name = {r.name: r for r in RULES}
     wanted = [s.strip() for s in args.rules.split(",") if s.strip()]
     for name in wanted:

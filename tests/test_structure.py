@@ -13,6 +13,7 @@ import pytest
 
 from descentlab import optim
 from descentlab.optim import blocks, fused
+from descentlab.optim.fused import steps_cautious
 from descentlab.optim.moments import bias_correction, ema, ema_square
 
 OPTIM = Path(optim.__file__).parent
@@ -55,8 +56,9 @@ def test_the_fused_package_imports_no_optimizer_class():
 def test_every_optimizer_states_its_equations_elementwise_flag_and_kernel():
     for name, cls in optim.OPTIMIZERS.items():
         assert cls.equations and all(isinstance(line, str) and line for line in cls.equations)
-        if cls.kernel is not None:
-            assert cls.elementwise, f"{name}: a kernel needs an element-wise rule"
+        if cls.kernel is not None:  # (or a kernel that counts over its whole array)
+            assert cls.elementwise or cls.kernel in steps_cautious.WHOLE_ARRAY, (
+                f"{name}: a kernel needs an element-wise rule")
             assert cls.kernel in fused.registry(), f"{name}: kernel {cls.kernel!r}"
     assert optim.Nesterov.kernel == "momentum" and optim.AdamW.kernel == "adam"
 

@@ -51,6 +51,7 @@ class ACProp(AdamFamily):
     slots = ("m", "s")
     nonnegative_slots = ("s",)
     elementwise = True
+    kernel = "acprop"
     equations: ClassVar[tuple[str, ...]] = (
         "ŝ = s / (1 − β2ᵗ⁻¹)   (1 at t = 1),   p ← p·(1 − ηλ) − η·g / (√ŝ + ε)",
         "s ← β2·s + (1 − β2)·(g − m)² + ε_root,   m ← β1·m + (1 − β1)·g",

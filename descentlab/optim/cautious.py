@@ -62,7 +62,8 @@ class CAdamW(AdamFamily):
 
     ``mask_scale="mean"`` rescales by :math:`1/\max(\lVert\phi\rVert_0/d, 10^{-3})` instead
     (timm's ``caution=True``); ``amsgrad=True`` uses the running maximum of v. The mask
-    needs the whole array, so the rule runs per array (no blocks, no fused kernel).
+    needs the whole array, so the rule runs per array (no blocks; its fused kernel makes
+    two passes, counting the mask first).
 
     Defaults: ``lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01`` —
     ``torch.optim.AdamW``'s and timm's. With ``mask_scale="mean"`` it equals
@@ -85,6 +86,7 @@ class CAdamW(AdamFamily):
     )
     amsgrad = Flag("use the running maximum of v (AMSGrad)")
     mask_scale = Choice(MASK_SCALES, _MASK_SCALE_TEXT)
+    kernel = "cadamw"  # two passes: count the mask, then step (optim/fused/steps_cautious.py)
     nonnegative_slots = ("v", "v_max")
     equations: ClassVar[tuple[str, ...]] = (
         "p ← p·(1 − η·λ),   m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",
@@ -155,6 +157,7 @@ class CLion(Lion):
                   {"weight_decay": 1e-3, "caution": True, "foreach": False}),
     )
     mask_scale = Choice(MASK_SCALES, _MASK_SCALE_TEXT)
+    kernel = "clion"  # two passes: count the mask, then step (optim/fused/steps_cautious.py)
     equations: ClassVar[tuple[str, ...]] = (
         "c = β1·m + (1 − β1)·g,   u = sign(c),   φ = [u·g > 0]·d/(nnz(φ) + 1)   (per array)",
         "p ← p − η·(φ·u + λ·p)",

@@ -49,6 +49,7 @@ class COCOB(Optimizer):
     slots = ("x0", "cumulative", "scale", "abs_sum", "reward")
     nonnegative_slots = ("scale", "abs_sum", "reward")
     elementwise = True
+    kernel = "cocob"
     equations: ClassVar[tuple[str, ...]] = (
         "c = η·g,   L ← max(L, |c|),   G ← G + |c|",
         "R ← max(R − c·(p − x0), 0),   C ← C − c",

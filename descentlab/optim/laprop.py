@@ -67,6 +67,7 @@ class LaProp(AdamFamily):
     steps_before_using_centered = Count(0, "updates before centered=True takes effect")
     decays_in_rule = True
     elementwise = True
+    kernel = "laprop"
     equations: ClassVar[tuple[str, ...]] = (
         "v ← β2·v + (1 − β2)·g²,   d = (√(v + ε̄) + ε)/√(1 − β2ᵗ)",
         "m ← β1·m + (1 − β1)·η·g/d,   η̄ ← β1·η̄ + (1 − β1)·η",

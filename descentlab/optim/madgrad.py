@@ -63,6 +63,7 @@ class Madgrad(Optimizer):
     nonnegative_slots = ("grad_sum_sq",)
     decays_in_rule = True
     elementwise = True
+    kernel = "madgrad"
     equations: ClassVar[tuple[str, ...]] = (
         "λ = (η + ε)·√t,   G ← G + λ·g²,   s ← s + λ·g",
         "z = x₀ − s/(∛G + ε),   p ← μ·p + (1 − μ)·z",

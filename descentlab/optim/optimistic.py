@@ -45,6 +45,7 @@ class OptimisticGradientDescent(Optimizer):
     )
     slots = ("previous",)
     elementwise = True
+    kernel = "optimistic_gradient_descent"
     equations: ClassVar[tuple[str, ...]] = (
         "p ← p − η·((α + β)·g − β·g_prev)   (g_prev = g at t = 1)",
         "g_prev ← g",

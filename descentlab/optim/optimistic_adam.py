@@ -59,6 +59,7 @@ class OptimisticAdam(AdamFamily):
     slots = ("m", "v", "previous")
     nonnegative_slots = ("v",)
     elementwise = True
+    kernel = "optimistic_adam"
     nesterov = Flag("Nesterov's m̂ (optax's default)")
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²",

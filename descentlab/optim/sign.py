@@ -42,6 +42,7 @@ class SignSGD(Optimizer):
         Reference("optax.sign_sgd", theirs={"learning_rate": 1e-4}),
     )
     elementwise = True
+    kernel = "sign_sgd"
     equations: ClassVar[tuple[str, ...]] = ("p ← p − η·sign(g)",)
 
     lr = Optimizer.lr.replace(search=(1e-5, 1.0))  # every coordinate moves by η
@@ -85,6 +86,7 @@ class Signum(Optimizer):
     )
     slots = ("m",)
     elementwise = True
+    kernel = "signum"
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β·m + (1 − β)·g",
         "p ← p − η·sign(m)",

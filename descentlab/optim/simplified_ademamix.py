@@ -56,6 +56,7 @@ class SimplifiedAdEMAMix(AdamFamily):
     slots = ("m", "nu")
     nonnegative_slots = ("nu",)
     elementwise = True
+    kernel = "simplified_ademamix"
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β1·m + g,   ν ← β2·ν + (1 − β2)·g²",
         "p ← p − η·((m + α·g) / (√(ν/(1 − β2ᵗ) + ε_root) + ε) + λ·p)",

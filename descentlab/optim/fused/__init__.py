@@ -113,6 +113,8 @@ def unfit_reason(opt: Any, array: np.ndarray, h: Any) -> str | None:
                 "'forkserver' start method")
     if type(opt).kernel is None:
         return f"{type(opt).__name__} has its own rule, which has no fused kernel"
+    if getattr(opt, "leading_runs", False):  # a per-run reduction (C-AdamW's mask mean)
+        return "its axis 0 holds a sweep's runs, which the one-array kernel would mix"
     if _step_for(opt) is None:
         return f"{type(opt).__name__}'s kernel {type(opt).kernel!r} is not registered"
     if array.dtype not in (np.float16, np.float32, np.float64):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .inline import OPTIONS, ema, ema_square, gradient, maximum, minimum
+from .inline import OPTIONS, ema, ema_square, gradient, maximum, minimum, sign
 
 
 @njit(inline="always")
@@ -27,7 +27,7 @@ def _lion_at(i, p, g, m, maximize, l2, wd, decay, lr, beta1, one_minus_beta1, on
     if refined and np.abs(ci) < 1:
         d = ci
     else:
-        d = np.sign(ci)
+        d = sign(ci)  # NumPy's: +0 for −0
     p[i] = pi - lr * d
     m[i] = ema(mi, gi, one_minus_beta2)
 

@@ -18,9 +18,12 @@ def flat(a: np.ndarray) -> np.ndarray:
 
 
 def prelude(opt: Any, h: Any, f: type) -> tuple[bool, bool, Any, Any]:
-    """(maximize, l2, λ, decay): what ``apply.update_leaf`` does before the rule.
+    """(maximize, l2, λ, decay): what ``Optimizer.apply_rule`` does before the rule. A rule
+    that applies ``weight_decay`` itself (``decays_in_rule``) gets only the negation here.
 
     (Hyperparameters are scalars on the fused path.)"""
+    if opt.decays_in_rule:
+        return opt.maximize, False, f(0.0), f(1.0)
     decay_on = h.weight_decay != 0
     decoupled = decay_on and opt.decoupled_weight_decay
     decay = f(1 - h.lr * h.weight_decay) if decoupled else f(1.0)

@@ -3,8 +3,8 @@
 Each function mirrors its rule (``lion.py``, ``adabelief.py``, ...) line by line: every
 coefficient is the rule's own Python expression, rounded to the arrays' dtype as NumPy rounds
 a Python float meeting an array. Rules that apply ``weight_decay`` themselves
-(``decays_in_rule``) get no decay in the kernel's prelude. Nothing here imports an optimizer
-class or numba until a kernel runs.
+(``decays_in_rule``) get no decay in the kernel's prelude (:func:`.prelude.prelude`).
+Nothing here imports an optimizer class or numba until a kernel runs.
 """
 
 from __future__ import annotations
@@ -18,18 +18,12 @@ from ..moments import bias_correction
 from .prelude import flat, numpy_rule, prelude, unused
 
 
-def _prelude(opt: Any, h: Any, f: type) -> tuple[bool, bool, Any, Any]:
-    if opt.decays_in_rule:  # the rule decays: only maximize is the prelude's
-        return opt.maximize, False, f(0.0), f(1.0)
-    return prelude(opt, h, f)
-
-
 def lion(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     if opt.mode == "smooth":  # numba's tanh (libm) is not NumPy's: no bit-identical kernel
         return numpy_rule(opt, p, g, state, h)
     f = p.dtype.type
     from . import kernels_optax as k
-    k.lion(p, g, flat(state["m"]), *_prelude(opt, h, f), f(h.lr), f(h.beta1), f(1 - h.beta1),
+    k.lion(p, g, flat(state["m"]), *prelude(opt, h, f), f(h.lr), f(h.beta1), f(1 - h.beta1),
            f(1 - h.beta2), opt.mode == "refined")
 
 
@@ -38,7 +32,7 @@ def adabelief(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> No
     m_coef = h.beta1 / bias_correction(h.beta1, h.t + 1)
     g_coef = (1 - h.beta1) / bias_correction(h.beta1, h.t)
     from . import kernels_optax as k
-    k.adabelief(p, g, flat(state["m"]), flat(state["s"]), *_prelude(opt, h, f), f(h.lr),
+    k.adabelief(p, g, flat(state["m"]), flat(state["s"]), *prelude(opt, h, f), f(h.lr),
                 f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), f(h.eps_root),
                 f(bias_correction(h.beta1, h.t)), f(bias_correction(h.beta2, h.t)), f(h.eps),
                 opt.nesterov, f(m_coef), f(g_coef))
@@ -47,7 +41,7 @@ def adabelief(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> No
 def yogi(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     f = p.dtype.type
     from . import kernels_optax as k
-    k.yogi(p, g, flat(state["m"]), flat(state["v"]), *_prelude(opt, h, f), f(h.lr),
+    k.yogi(p, g, flat(state["m"]), flat(state["v"]), *prelude(opt, h, f), f(h.lr),
            f(1 - h.beta1), f(1 - h.beta2), f(bias_correction(h.beta1, h.t)),
            f(bias_correction(h.beta2, h.t)), f(h.eps_root), f(h.eps), opt.bias_correction)
 
@@ -56,7 +50,7 @@ def adan(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     f = p.dtype.type
     from . import kernels_optax as k
     k.adan(p, g, flat(state["m"]), flat(state["v"]), flat(state["n"]), flat(state["g_prev"]),
-           *_prelude(opt, h, f), f(h.lr), h.t == 1, f(0.0), f(1 - h.beta1), f(1 - h.beta2),
+           *prelude(opt, h, f), f(h.lr), h.t == 1, f(0.0), f(1 - h.beta1), f(1 - h.beta2),
            f(h.beta3), f(1 - h.beta3), f(bias_correction(h.beta1, h.t)),
            f(bias_correction(h.beta2, h.t)), f(bias_correction(h.beta3, h.t)), f(h.eps_root),
            f(h.eps), opt.proximal_decay, f(1 + h.lr * h.weight_decay))
@@ -66,7 +60,7 @@ def adopt(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     f = p.dtype.type
     bound = (h.t - 1) ** h.clip_exponent if h.t > 1 else 0.0
     from . import kernels_optax as k
-    k.adopt(p, g, flat(state["m"]), flat(state["v"]), *_prelude(opt, h, f), f(h.lr), h.t == 1,
+    k.adopt(p, g, flat(state["m"]), flat(state["v"]), *prelude(opt, h, f), f(h.lr), h.t == 1,
             f(h.eps), opt.use_clipping, f(bound), f(h.beta1), f(1 - h.beta1), f(h.beta2),
             f(1 - h.beta2), opt.nesterov)
 
@@ -75,7 +69,7 @@ def ademamix(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> Non
     f = p.dtype.type
     from . import kernels_optax as k
     k.ademamix(p, g, flat(state["m1"]), flat(state["m2"]), flat(state["nu"]),
-               *_prelude(opt, h, f), f(h.lr), f(1 - h.beta1), f(1 - h.beta3), f(h.beta2),
+               *prelude(opt, h, f), f(h.lr), f(1 - h.beta1), f(1 - h.beta3), f(h.beta2),
                f(1 - h.beta2), f(bias_correction(h.beta1, h.t)),
                f(bias_correction(h.beta2, h.t)), f(h.alpha), f(h.eps_root), f(h.eps))
 
@@ -87,7 +81,7 @@ def schedule_free(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -
     v = flat(state["v"]) if adamw else unused(f)
     still = not np.any(h.lr_z) and not np.any(h.c)
     from . import kernels_optax as k
-    k.schedule_free(p, g, flat(state["z"]), v, *_prelude(opt, h, f), h.t == 1, adamw, f(beta2),
+    k.schedule_free(p, g, flat(state["z"]), v, *prelude(opt, h, f), h.t == 1, adamw, f(beta2),
                     f(1 - beta2), f(bias_correction(beta2, h.t)), f(getattr(h, "eps", 1.0)),
                     f(h.weight_decay), still, f(h.beta1), f(1 - h.beta1), f(h.lr_z), f(h.c),
                     f(1 - h.c))
