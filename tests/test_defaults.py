@@ -41,7 +41,10 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
                   "base_optimizer", "weight_dimension_numbers",
                   "fsdp_in_use", "slice_p", "log_every",  # (prodigyopt's, dadaptation's)
                   # adam-mini's logging and sharding; its n_kv_heads does not enter the update
-                  "verbose", "model_sharding", "n_kv_heads"}
+                  "verbose", "model_sharding", "n_kv_heads",
+                  # noisy_sgd: optax's JAX key (seed: its deprecated name); descentlab's
+                  # NumPy seed draws other numbers (tests/test_noisy_sgd.py)
+                  "key", "seed"}
 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
@@ -125,6 +128,7 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
                                       "betas_1d": ("beta1_1d", "beta2_1d"),
                                       "lr_1d": "lr_1d_factor"}),
     "adam_mini": (adam_mini.Adam_mini, {}),
+    "noisy_sgd": (optax.noisy_sgd, {}),
     "scion": (pytorch_optimizer.SCION, {"weight_decouple": "decoupled_weight_decay",
                                         "norm_type": "norm"}),
 }

@@ -14,7 +14,7 @@ from .references import Reference
 from .registry import register
 
 #: How the reference cells build optax's SAM from its parts (tests/optax_oracle.py sam_of).
-SAM_NOTE = "outer sgd(learning_rate, momentum, nesterov), inner normalize + sgd(rho)"
+_CELL_NOTE = "outer sgd(learning_rate, momentum, nesterov), inner normalize + sgd(rho)"
 
 
 @register
@@ -62,10 +62,10 @@ class SAM(ClosureRule):
     name = "sam"
     references = (
         Reference("optax.contrib.sam", {}, {"learning_rate": 0.01, "rho": 0.05, "sync_period": 2},
-                  note=SAM_NOTE),
+                  note=_CELL_NOTE),
         Reference("optax.contrib.sam", {"momentum": 0.5, "nesterov": True, "sync_period": 3},
                   {"learning_rate": 0.01, "rho": 0.05, "sync_period": 3, "momentum": 0.5,
-                   "nesterov": True}, note=SAM_NOTE),
+                   "nesterov": True}, note=_CELL_NOTE),
     )
     lineage = Lineage(("sgd",), "gradient at the worst nearby point", 2021,
                       "Foret et al. 2021")

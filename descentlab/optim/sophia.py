@@ -13,7 +13,7 @@ from .references import Reference
 from .registry import register
 
 #: optax draws its probes from a JAX key: the cells give it ours (tests/optax_oracle.py).
-SOPHIA_NOTE = "Hutchinson probes: ours, passed to optax"
+_CELL_NOTE = "Hutchinson probes: ours, passed to optax"
 
 
 @register
@@ -60,10 +60,10 @@ class Sophia(ClosureRule):
 
     name = "sophia"
     references = (
-        Reference("optax.contrib.sophia", {}, {"learning_rate": 0.001}, note=SOPHIA_NOTE),
+        Reference("optax.contrib.sophia", {}, {"learning_rate": 0.001}, note=_CELL_NOTE),
         Reference("optax.contrib.sophia", {"lr": 0.01, "gamma": 1.0, "update_interval": 3},
                   {"learning_rate": 0.01, "gamma": 1.0, "update_interval": 3},
-                  note=SOPHIA_NOTE),
+                  note=_CELL_NOTE),
     )
     lineage = Lineage(("adam",), "clipped Hessian-diagonal preconditioner", 2023,
                       "Liu et al. 2023")
