@@ -153,6 +153,42 @@ def test_a_failed_variant_disqualifies_the_base_workload():
     assert "(**disqualified**: failed a variant)" in page
 
 
+def test_a_variant_is_scored_against_its_own_target(tmp_path):
+    """AlgoPerf gives a held-out variant a target of its own. Here: each optimizer's tuned
+    configuration (of the base workload) trained on the variant on the tuning seed, its final
+    validation loss; the variant's target is the median of these over the optimizers (two
+    optimizers: their mean). The old code scored the variant against the base's target."""
+    from descentlab import optim
+    from descentlab.lab import workloads
+    from descentlab.lab.compare.space import config_kwargs
+    from descentlab.lab.testbed.run import benchmark
+
+    nqm = {"dim": 10, "steps": 40, "eval_every": 10}
+    # search spaces narrowed to stable step sizes (a diverging run's loss is dominated by
+    # the largest curvature, the same 1 in the base and the variant)
+    r = benchmark({"nqm": nqm}, ["sgd:lr=0.05..0.5", "adam:lr=0.005..0.05"], budget=2,
+                  seeds=1, test_seeds=2, out=tmp_path, variants={"nqm": ["steep"]})
+    steep = workloads.make("nqm", variant="steep", **nqm)
+    losses = []
+    for sp in r.spaces:
+        opt = optim.create(sp.name, **config_kwargs(sp, r.best[("nqm", sp.label)]))
+        run = steep.run(opt, seed=r.tuning_seeds[0])
+        losses.append(math.inf if run.diverged else run.final["loss"])
+    assert all(math.isfinite(v) and v < 10 for v in losses)
+    by_hand = (losses[0] + losses[1]) / 2
+    assert r.targets["nqm:steep"] == pytest.approx(by_hand, rel=1e-9)
+    variant_runs = [x for x in r.runs if x.variant == "steep"]
+    assert len(variant_runs) == 2 * 2
+    assert all(x.target == pytest.approx(by_hand, rel=1e-9) for x in variant_runs)
+    # not the base workload's target (what the old code used): the steeper spectrum's loss
+    # is on another scale
+    assert r.targets["nqm"] != pytest.approx(by_hand, rel=1e-3)
+    # steps to target on the variant: the first evaluation meeting its own target
+    for x in variant_runs:
+        hit = [s for s, v in zip(x.curve_steps, x.curve_values) if v <= x.target]
+        assert x.reached_at == (hit[0] if hit else math.inf)
+
+
 def test_variant_settings_win_over_the_presets(mnist_dir):
     from descentlab.lab.testbed import WorkloadObjective
 
@@ -217,7 +253,8 @@ def test_reduced_smoke_preset_end_to_end(mnist_dir, tmp_path, capsys):
         assert f"({fig}.png)" in report
     doc = json.loads((out / "manifest.json").read_text())
     assert doc["command"] == "benchmark" and set(doc["settings"]["targets"]) == {
-        "nqm", "logreg", "mlp", "autoencoder", "cnn", "charlm"}
+        "nqm", "logreg", "mlp", "autoencoder", "cnn", "charlm",
+        "nqm:steep", "mlp:tanh", "charlm:short"}             # a variant has its own target
     # every target is the median of the optimizers' best tuning costs (here: 2 optimizers)
     for w in ("nqm", "charlm"):
         best = [min(float(r["tuning_cost"]) for r in trials

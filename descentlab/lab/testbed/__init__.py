@@ -24,7 +24,10 @@ The protocol (after AlgoPerf, Dahl et al. 2023, and Crowded Valley, Schmidt et a
    training up to then and in all (evaluation excluded), the final validation metric.
 4. **Held-out variants** (other widths, activations, data sizes; never seen while tuning):
    the tuned configuration of the base workload re-run on the test seeds of each variant,
-   scored against the base workload's target and reported separately.
+   reported separately and scored against the **variant's own target** (AlgoPerf sets one
+   per held-out workload from baselines run on it): each optimizer's tuned configuration is
+   first trained on the variant on the tuning seeds; the target is the median over the
+   optimizers of its mean final validation cost there (``target_rule``, as in 2).
 5. **Statistics** (:mod:`.stats`): every number with a 95 % percentile-bootstrap interval
    over the test seeds; for every pair of optimizers on every workload the paired sign-flip
    test on steps to target (a run that never reaches the target counts as ``steps +
