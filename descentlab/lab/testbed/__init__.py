@@ -87,10 +87,15 @@ MODERN = ("adamw", "nadam", "radam", "lion", "adan", "ademamix", "schedule_free_
 #: The presets. ``smoke``: six optimizers, every workload shrunk (a few hundred steps on a
 #: few thousand images; the autoencoder 784-128-32-128-784, the CNN conv8-conv16, 500
 #: validation images), one tuning study of 4 trials, 10 test seeds (minutes);
-#: ``standard``: the classic lineage and the modern family on the workloads' own budgets,
-#: every variant, AlgoPerf's external tuning (5 studies × 5 trials, median study), 14 test
-#: seeds — with 14 optimizers (91 pairs) Holm needs p < 0.05/91 ≈ 0.00055, which 10 seeds
-#: (smallest p 2/2¹⁰ ≈ 0.002) can never give (tens of CPU hours: docs/benchmark.md).
+#: ``standard``: the classic lineage and the modern family, AlgoPerf's external tuning
+#: (5 studies × 5 trials, median study), 14 test seeds — with 14 optimizers (91 pairs) Holm
+#: needs p < 0.05/91 ≈ 0.00055, which 10 seeds (smallest p 2/2¹⁰ ≈ 0.002) can never give;
+#: sized to about 3–4 CPU hours (docs/benchmark.md, benchmarks/benchmark_estimate.py): the
+#: NQM, logreg and the MLP at their own budgets, the autoencoder (784-128-32-128-784), the
+#: CNN (conv8-conv16, batch 32, 1,000 validation images) and the character model (hidden
+#: 64, windows of 32) smaller and shorter — at their own budgets, with their variants,
+#: these three were 39.9 of the 43.8 estimated CPU hours — and one cheap held-out variant
+#: per workload (three on the NQM).
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         optimizers=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"),
@@ -109,8 +114,16 @@ PRESETS: dict[str, Preset] = {
         budget=4, seeds=1, test_seeds=10, studies=1),
     "standard": Preset(
         optimizers=CLASSIC + MODERN,
-        workloads={name: {} for name in workloads.WORKLOADS},
-        variants={name: tuple(v) for name, v in workloads.VARIANTS.items()},
+        workloads={
+            "nqm": {}, "logreg": {}, "mlp": {},
+            "autoencoder": {"hidden": (128, 32, 128), "steps": 800, "eval_every": 80},
+            "cnn": {"channels": (8, 16), "batch_size": 32, "n_valid": 1000, "steps": 400,
+                    "eval_every": 40},
+            "charlm": {"hidden_size": 64, "seq_len": 32, "steps": 800, "eval_every": 80},
+        },
+        variants={"nqm": ("steep", "wide", "small-batch"), "logreg": ("small-data",),
+                  "mlp": ("tanh",), "autoencoder": ("narrow",), "cnn": ("small-data",),
+                  "charlm": ("short",)},
         budget=5, seeds=1, test_seeds=14, studies=5),
 }
 #: Settings a ``scale`` multiplies (rounded, at least 1; evaluations keep ≥ 2 per run).
