@@ -510,9 +510,14 @@ def test_the_workloads_read_their_targets_file():
     from descentlab.lab.workloads.base import TARGETS_FILE
 
     doc = json.loads(TARGETS_FILE.read_text())["workloads"]
-    assert set(doc) == set(workloads.WORKLOADS)
+    bases = {name for name in doc if ":" not in name}
+    assert bases == set(workloads.WORKLOADS)
+    for name in set(doc) - bases:                      # a held-out variant's own entry
+        w, v = name.split(":")
+        assert v in workloads.VARIANTS[w] and workloads.default_target(w, v).value == \
+            doc[name]["value"]
     table = workloads.__doc__
-    for name, entry in doc.items():
+    for name, entry in ((n, doc[n]) for n in bases):
         target = workloads.default_target(name)
         assert (target.metric, target.value, target.mode) == (
             entry["metric"], entry["value"], entry["mode"])
@@ -532,9 +537,42 @@ def test_the_workloads_read_their_targets_file():
     assert "nqm" in derived
     for name in derived:
         folder = doc[name]["provenance"].split("read from ")[1].split(" by ")[0]
-        again = targets.derive(root / folder, [name])[name]
+        again = targets.derive(root / folder, [name.split(":")[0]])[name]
         assert (again["metric"], again["mode"], again["value"]) == (
             doc[name]["metric"], doc[name]["mode"], doc[name]["value"])
+
+
+def test_targets_of_held_out_variants(tmp_path, monkeypatch):
+    """A run that ran variants writes each one's own entry ("nqm:steep": the best over the
+    optimizers of the median final loss of their tuned runs on the variant); make() scores a
+    variant against its entry, and against the base workload's while it has none."""
+    from descentlab.lab import workloads
+    from descentlab.lab.testbed import targets
+    from descentlab.lab.workloads import base
+
+    out = tmp_path / "v"
+    assert main(["benchmark", "--preset", "standard", "--workloads", "nqm", "--optimizers",
+                 "sgd", "adam", "--budget", "2", "--studies", "1", "--test-seeds", "3",
+                 "--out", str(out)]) == 0
+    runs = [r for r in rows(out / "runs.csv") if r["config"] == "tuned"]
+    entries = targets.derive(out)
+    assert set(entries) == {"nqm", "nqm:steep", "nqm:wide", "nqm:small-batch"}
+    for v in ("steep", "wide", "small-batch"):
+        medians = {o: sorted(float(r["final"] or "inf") for r in runs
+                             if r["variant"] == v and r["optimizer"] == o)[1]
+                   for o in ("sgd", "adam")}                 # 3 seeds: the middle one
+        best = min(medians, key=medians.get)
+        assert entries[f"nqm:{v}"]["value"] == pytest.approx(medians[best], rel=1e-5)
+        assert entries[f"nqm:{v}"]["provenance"].startswith(
+            f"best of tuned baselines (tuned on nqm): {best}, median over 3 test seeds")
+    # no committed entry for nqm:steep: the base workload's target (provisional rule)
+    assert workloads.make("nqm", variant="steep").target == workloads.make("nqm").target
+    with_entry = {**base._targets(), "nqm:steep": {"metric": "loss", "mode": "min",
+                                                   "value": 0.5, "provenance": "test"}}
+    monkeypatch.setattr(base, "_targets", lambda: with_entry)
+    assert workloads.make("nqm", variant="steep").target.value == 0.5
+    assert workloads.make("nqm", variant="steep", target=0.25).target.value == 0.25
+    assert workloads.make("nqm").target.value == with_entry["nqm"]["value"]
 
 
 def test_docs_quote_the_standard_estimate():
