@@ -5,7 +5,8 @@ preset's counts of runs, steps and evaluations:
 
     tuning runs per workload = optimizers × budget × studies × tuning seeds
     test runs per workload   = optimizers × test seeds × 2 (tuned, defaults)
-    test runs per variant    = optimizers × test seeds
+    runs per variant         = optimizers × (tuning seeds + test seeds)
+                               (its target from the tuned configurations, then the test)
     a run = steps × step + (steps / eval_every + 1) × evaluation
 
 One process does one run at a time, so the single-process wall time on an idle machine is
@@ -75,7 +76,7 @@ def main() -> None:
             evals = task.steps // task.eval_every + 1
             run = task.steps * step + evals * evaluation
             runs = (tuning_runs + 2 * n_opt * p.test_seeds if variant is None
-                    else n_opt * p.test_seeds)
+                    else n_opt * (p.seeds + p.test_seeds))
             total += runs * run
             print(f"{task.name:<22}{task.steps:>7}{evals:>7}{step * 1e3:>10.2f}"
                   f"{evaluation * 1e3:>10.1f}{run:>9.2f}{runs:>7}{runs * run / 3600:>8.2f}",

@@ -153,6 +153,42 @@ def test_a_failed_variant_disqualifies_the_base_workload():
     assert "(**disqualified**: failed a variant)" in page
 
 
+def test_a_variant_is_scored_against_its_own_target(tmp_path):
+    """AlgoPerf gives a held-out variant a target of its own. Here: each optimizer's tuned
+    configuration (of the base workload) trained on the variant on the tuning seed, its final
+    validation loss; the variant's target is the median of these over the optimizers (two
+    optimizers: their mean). The old code scored the variant against the base's target."""
+    from descentlab import optim
+    from descentlab.lab import workloads
+    from descentlab.lab.compare.space import config_kwargs
+    from descentlab.lab.testbed.run import benchmark
+
+    nqm = {"dim": 10, "steps": 40, "eval_every": 10}
+    # search spaces narrowed to stable step sizes (a diverging run's loss is dominated by
+    # the largest curvature, the same 1 in the base and the variant)
+    r = benchmark({"nqm": nqm}, ["sgd:lr=0.05..0.5", "adam:lr=0.005..0.05"], budget=2,
+                  seeds=1, test_seeds=2, out=tmp_path, variants={"nqm": ["steep"]})
+    steep = workloads.make("nqm", variant="steep", **nqm)
+    losses = []
+    for sp in r.spaces:
+        opt = optim.create(sp.name, **config_kwargs(sp, r.best[("nqm", sp.label)]))
+        run = steep.run(opt, seed=r.tuning_seeds[0])
+        losses.append(math.inf if run.diverged else run.final["loss"])
+    assert all(math.isfinite(v) and v < 10 for v in losses)
+    by_hand = (losses[0] + losses[1]) / 2
+    assert r.targets["nqm:steep"] == pytest.approx(by_hand, rel=1e-9)
+    variant_runs = [x for x in r.runs if x.variant == "steep"]
+    assert len(variant_runs) == 2 * 2
+    assert all(x.target == pytest.approx(by_hand, rel=1e-9) for x in variant_runs)
+    # not the base workload's target (what the old code used): the steeper spectrum's loss
+    # is on another scale
+    assert r.targets["nqm"] != pytest.approx(by_hand, rel=1e-3)
+    # steps to target on the variant: the first evaluation meeting its own target
+    for x in variant_runs:
+        hit = [s for s, v in zip(x.curve_steps, x.curve_values) if v <= x.target]
+        assert x.reached_at == (hit[0] if hit else math.inf)
+
+
 def test_variant_settings_win_over_the_presets(mnist_dir):
     from descentlab.lab.testbed import WorkloadObjective
 
@@ -217,7 +253,8 @@ def test_reduced_smoke_preset_end_to_end(mnist_dir, tmp_path, capsys):
         assert f"({fig}.png)" in report
     doc = json.loads((out / "manifest.json").read_text())
     assert doc["command"] == "benchmark" and set(doc["settings"]["targets"]) == {
-        "nqm", "logreg", "mlp", "autoencoder", "cnn", "charlm"}
+        "nqm", "logreg", "mlp", "autoencoder", "cnn", "charlm",
+        "nqm:steep", "mlp:tanh", "charlm:short"}             # a variant has its own target
     # every target is the median of the optimizers' best tuning costs (here: 2 optimizers)
     for w in ("nqm", "charlm"):
         best = [min(float(r["tuning_cost"]) for r in trials
@@ -473,9 +510,14 @@ def test_the_workloads_read_their_targets_file():
     from descentlab.lab.workloads.base import TARGETS_FILE
 
     doc = json.loads(TARGETS_FILE.read_text())["workloads"]
-    assert set(doc) == set(workloads.WORKLOADS)
+    bases = {name for name in doc if ":" not in name}
+    assert bases == set(workloads.WORKLOADS)
+    for name in set(doc) - bases:                      # a held-out variant's own entry
+        w, v = name.split(":")
+        assert v in workloads.VARIANTS[w] and workloads.default_target(w, v).value == \
+            doc[name]["value"]
     table = workloads.__doc__
-    for name, entry in doc.items():
+    for name, entry in ((n, doc[n]) for n in bases):
         target = workloads.default_target(name)
         assert (target.metric, target.value, target.mode) == (
             entry["metric"], entry["value"], entry["mode"])
@@ -495,9 +537,42 @@ def test_the_workloads_read_their_targets_file():
     assert "nqm" in derived
     for name in derived:
         folder = doc[name]["provenance"].split("read from ")[1].split(" by ")[0]
-        again = targets.derive(root / folder, [name])[name]
+        again = targets.derive(root / folder, [name.split(":")[0]])[name]
         assert (again["metric"], again["mode"], again["value"]) == (
             doc[name]["metric"], doc[name]["mode"], doc[name]["value"])
+
+
+def test_targets_of_held_out_variants(tmp_path, monkeypatch):
+    """A run that ran variants writes each one's own entry ("nqm:steep": the best over the
+    optimizers of the median final loss of their tuned runs on the variant); make() scores a
+    variant against its entry, and against the base workload's while it has none."""
+    from descentlab.lab import workloads
+    from descentlab.lab.testbed import targets
+    from descentlab.lab.workloads import base
+
+    out = tmp_path / "v"
+    assert main(["benchmark", "--preset", "standard", "--workloads", "nqm", "--optimizers",
+                 "sgd", "adam", "--budget", "2", "--studies", "1", "--test-seeds", "3",
+                 "--out", str(out)]) == 0
+    runs = [r for r in rows(out / "runs.csv") if r["config"] == "tuned"]
+    entries = targets.derive(out)
+    assert set(entries) == {"nqm", "nqm:steep", "nqm:wide", "nqm:small-batch"}
+    for v in ("steep", "wide", "small-batch"):
+        medians = {o: sorted(float(r["final"] or "inf") for r in runs
+                             if r["variant"] == v and r["optimizer"] == o)[1]
+                   for o in ("sgd", "adam")}                 # 3 seeds: the middle one
+        best = min(medians, key=medians.get)
+        assert entries[f"nqm:{v}"]["value"] == pytest.approx(medians[best], rel=1e-5)
+        assert entries[f"nqm:{v}"]["provenance"].startswith(
+            f"best of tuned baselines (tuned on nqm): {best}, median over 3 test seeds")
+    # no committed entry for nqm:steep: the base workload's target (provisional rule)
+    assert workloads.make("nqm", variant="steep").target == workloads.make("nqm").target
+    with_entry = {**base._targets(), "nqm:steep": {"metric": "loss", "mode": "min",
+                                                   "value": 0.5, "provenance": "test"}}
+    monkeypatch.setattr(base, "_targets", lambda: with_entry)
+    assert workloads.make("nqm", variant="steep").target.value == 0.5
+    assert workloads.make("nqm", variant="steep", target=0.25).target.value == 0.25
+    assert workloads.make("nqm").target.value == with_entry["nqm"]["value"]
 
 
 def test_docs_quote_the_standard_estimate():

@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     tune_bar = ProgressBar(budget * studies * len(optimizers) * len(settings), "tuning",
                            unit=" trials", enabled=not worker, eta=True)
     n_var = sum(len(v) for v in variants.values())
-    test_bar = ProgressBar(count_test_runs(len(settings), n_var, len(optimizers), test_seeds),
+    test_bar = ProgressBar(count_test_runs(len(settings), n_var, len(optimizers), test_seeds,
+                                          seeds),
                            "testing", unit=" runs", enabled=not worker, eta=True)
     count = [0, 0]
 

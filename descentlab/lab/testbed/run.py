@@ -19,6 +19,7 @@ trials (AlgoPerf's external tuning) and the median study's best configuration is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from ..compare.study import HEARTBEAT, completed, create_studies, work
 from . import (
     TestRun,
     WorkloadObjective,
+    cost_of,
     metric_of,
     read_tests,
     seeds_for,
@@ -77,6 +79,7 @@ class BenchmarkResult:
     trials: dict[tuple[str, str], tuple[np.ndarray, list[dict[str, float]], np.ndarray]]
     best: dict[tuple[str, str], dict[str, float]]
     defaults: dict[str, dict[str, float]]
+    #: the target (metric value) of every workload and of every held-out variant ("w:v")
     targets: dict[str, float]
     runs: list[TestRun]
     variants: dict[str, list[str]]
@@ -173,11 +176,31 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
             best_costs.append(bests[chosen[key]])
         targets[obj.name] = metric_of(obj.target, target_rule(best_costs))
     defaults = {sp.label: default_config(sp) for sp in spaces}
+    if test_progress is not None:
+        test_progress(0)                         # the phase starts (tuning has ended)
+    # each held-out variant's own target: its tuned baselines run on it (tuning seeds)
+    calibration = [(var, sp, test_plan(f"{study}/target", var, sp,
+                                       {"tuned": best[(obj.name, sp.label)]}, tuning))
+                   for obj in objectives for var in held_out.get(obj.name, [])
+                   for sp in spaces]
+    create_studies(store, [p for _, _, p in calibration], "random", seed)
+    ran += work(store, [p for _, _, p in calibration],
+                [test_evaluator(var, sp, {"tuned": best[(var.workload, sp.label)]}, tuning)
+                 for var, sp, _ in calibration], seed=seed, chunk=chunk, heartbeat=heartbeat,
+                progress=test_progress,
+                max_trials=None if max_trials is None else max_trials - ran)
+    if max_trials is not None and ran >= max_trials:
+        return None
+    for obj in objectives:
+        for var in held_out.get(obj.name, []):
+            costs = [variant_cost(var, read_tests(store, p))
+                     for v, _, p in calibration if v is var]
+            targets[var.name] = metric_of(var.target, target_rule(costs))
     test_plans, test_evaluate = [], []
     for obj in objectives:
         obj.set_target(targets[obj.name])
         for var in held_out.get(obj.name, []):
-            var.set_target(targets[obj.name])
+            var.set_target(targets[var.name])
         for sp in spaces:
             tuned = {"tuned": best[(obj.name, sp.label)]}
             for o, configs in [(obj, {**tuned, "default": defaults[sp.label]}),
@@ -185,8 +208,6 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
                 test_plans.append(test_plan(study, o, sp, configs, test))
                 test_evaluate.append(test_evaluator(o, sp, configs, test))
     create_studies(store, test_plans, "random", seed)
-    if test_progress is not None:
-        test_progress(0)                         # the phase starts (tuning has ended)
     more = work(store, test_plans, test_evaluate, seed=seed, chunk=chunk, heartbeat=heartbeat,
                 progress=test_progress,
                 max_trials=None if max_trials is None else max_trials - ran)
@@ -200,11 +221,30 @@ def benchmark(workload_settings: dict[str, dict[str, Any]], optimizers: Sequence
                            study_best=study_best, chosen=chosen)
 
 
-def count_test_runs(n_workloads: int, n_variants: int, n_optimizers: int, test_seeds: int
-                   ) -> int:
-    """How many test runs a benchmark makes (for the progress bar)."""
-    return n_optimizers * test_seeds * (2 * n_workloads + n_variants)
+def variant_cost(objective: WorkloadObjective, runs: Sequence[TestRun]) -> float:
+    """A tuned baseline's cost on a held-out variant, as a tuning trial's value: the mean
+    over its (tuning-seed) runs of the final validation cost (a diverged run: ∞).
+
+    >>> from descentlab.lab.testbed import TestRun
+    >>> obj = WorkloadObjective("nqm", {"dim": 5, "steps": 4, "eval_every": 2}, "steep")
+    >>> run = dict(workload="nqm", variant="steep", optimizer="sgd", config="tuned",
+    ...            target=0.0, reached_at=4, cpu_at_target=0.0, cpu_seconds=0.0,
+    ...            wall_seconds=0.0, diverged=False)
+    >>> variant_cost(obj, [TestRun(seed=0, final=0.25, **run), TestRun(seed=1, final=0.75,
+    ...                                                              **run)])
+    0.5
+    """
+    return float(np.mean([cost_of(objective.target, {objective.target.metric: r.final})
+                          for r in runs])) if runs else math.inf
 
 
-__all__ = ["BenchmarkResult", "benchmark", "count_test_runs", "median_study", "study_name",
-           "STUDY_STRIDE"]
+def count_test_runs(n_workloads: int, n_variants: int, n_optimizers: int, test_seeds: int,
+                    tuning_seeds: int = 0) -> int:
+    """How many test runs a benchmark makes (for the progress bar), counting the runs that
+    set the variants' targets (``tuning_seeds`` per optimizer and variant)."""
+    return n_optimizers * (test_seeds * (2 * n_workloads + n_variants)
+                           + tuning_seeds * n_variants)
+
+
+__all__ = ["BenchmarkResult", "benchmark", "count_test_runs", "variant_cost", "median_study",
+           "study_name", "STUDY_STRIDE"]

@@ -9,6 +9,8 @@ is the **median over the test seeds of the final validation metric** (``runs.csv
 workload, config "tuned"; a diverged run counts as the worst value); the target is the
 **best of these values over the optimizers** (the lowest for a minimised metric, the highest
 for a maximised one). So the best tuned baseline meets it on about half of its seeds.
+Every held-out variant the run ran gets its own entry ``workload:variant`` by the same rule
+over its runs (the base workload's tuned configurations on the variant's test seeds).
 
     python -m descentlab.lab.testbed.targets OUT [--workloads nqm logreg] [--file PATH]
 
@@ -78,22 +80,25 @@ def derive(out: str | Path, names: Sequence[str] | None = None) -> dict[str, dic
             raise InputError(f"workload {w} in {out} ran with settings {shrunk}, not at its "
                              f"own budget: its result cannot set the workload's target")
         target = default_target(w)
-        rows = [r for r in runs if r["workload"] == w and r["variant"] == ""
-                and r["config"] == "tuned"]
-        if not rows:
-            raise InputError(f"{out}/runs.csv has no tuned test runs of {w}")
-        best, value = best_baseline(rows, target.mode)
-        if not math.isfinite(value):
-            raise InputError(f"workload {w}: every tuned baseline diverged; no target")
-        n = len({r["seed"] for r in rows})
-        entries[w] = {
-            "metric": target.metric, "mode": target.mode, "value": float(f"{value:.6g}"),
-            "provenance": (
-                f"best of tuned baselines: {best}, median over {n} test seeds of the final "
-                f"validation {target.metric}, in `{command}` ({len(s['optimizers'])} "
-                f"optimizers: {', '.join(s['optimizers'])}; {s['budget']} trials × "
-                f"{s.get('studies', 1)} studies; {when}; read from {out} by "
-                "python -m descentlab.lab.testbed.targets)")}
+        for v in ["", *s.get("variants", {}).get(w, [])]:
+            name = f"{w}:{v}" if v else w
+            rows = [r for r in runs if r["workload"] == w and r["variant"] == v
+                    and r["config"] == "tuned"]
+            if not rows:
+                raise InputError(f"{out}/runs.csv has no tuned test runs of {name}")
+            best, value = best_baseline(rows, target.mode)
+            if not math.isfinite(value):
+                raise InputError(f"{name}: every tuned baseline diverged; no target")
+            n = len({r["seed"] for r in rows})
+            entries[name] = {
+                "metric": target.metric, "mode": target.mode, "value": float(f"{value:.6g}"),
+                "provenance": (
+                    f"best of tuned baselines{' (tuned on ' + w + ')' if v else ''}: {best}, "
+                    f"median over {n} test seeds of the final validation {target.metric}, "
+                    f"in `{command}` ({len(s['optimizers'])} optimizers: "
+                    f"{', '.join(s['optimizers'])}; {s['budget']} trials × "
+                    f"{s.get('studies', 1)} studies; {when}; read from {out} by "
+                    "python -m descentlab.lab.testbed.targets)")}
     return entries
 
 

@@ -48,7 +48,10 @@ workloads' own budgets (AlgoPerf: the best of tuned baselines, see
 :mod:`descentlab.lab.testbed.targets`; the NQM's so far). Until such a run, an entry is
 provisional: set so that one run of Adam at its classic default (lr 10⁻³) on the real data
 meets it after 40–70 % of the budget (benchmarks/workload_targets.py,
-docs/workload_targets.txt). A protocol may set its own (``make(..., target=value)``).
+docs/workload_targets.txt). A held-out variant scores against its own entry
+(``"name:variant"``, written by the same command from a run that ran the variant) and, while
+it has none, provisionally against its base workload's. A protocol may set its own
+(``make(..., target=value)``).
 MNIST tasks need ``data_dir`` (the four IDX files; nothing is downloaded); ``charlm`` reads
 its corpus from the Python standard library (see :mod:`.charlm`).
 
@@ -112,6 +115,8 @@ def make(name: str, variant: str | None = None, **settings: Any) -> Task:
         raise InputError(f"workload {name}: {e}") from None
     if variant is not None:
         task.name = f"{name}:{variant}"
+        if settings.get("target") is None:
+            task.target = default_target(name, variant)
     return task
 
 

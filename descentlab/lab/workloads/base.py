@@ -55,13 +55,17 @@ def _targets() -> dict[str, Any]:
     return json.loads(TARGETS_FILE.read_text(encoding="utf-8"))["workloads"]
 
 
-def default_target(workload: str) -> Target:
-    """The workload's validation target as :data:`TARGETS_FILE` records it.
+def default_target(workload: str, variant: str | None = None) -> Target:
+    """The workload's validation target as :data:`TARGETS_FILE` records it; a held-out
+    ``variant``'s is its own entry ``"workload:variant"`` (set from a run that ran the
+    variant), and until it has one, provisionally, the base workload's.
 
     >>> default_target("nqm").metric, default_target("nqm").mode
     ('loss', 'min')
     """
-    entry = _targets()[workload]
+    entries = _targets()
+    key = f"{workload}:{variant}"
+    entry = entries[key if variant is not None and key in entries else workload]
     return Target(entry["metric"], float(entry["value"]), entry["mode"])
 
 
