@@ -570,14 +570,21 @@ def _arrows(ax: Any, nodes: dict[str, Node], chains: list[list[str]],
         cs.sort(key=lambda c: nodes[c[-2]].y)
         for k, c in enumerate(cs):
             ends[id(c)] = port(nodes[name], k, len(cs))
+    def column(layer: int) -> float:
+        return max(n.width for n in nodes.values() if n.layer == layer and not n.dummy)
+
     for c in chains:
         a, b = nodes[c[0]], nodes[c[-1]]
-        points = [(a.x + a.width / 2, starts[id(c)])]
+        # Straight out to the edge of the parent's column and straight in from the edge of the
+        # child's: a box narrower than its column's widest never has a curve cut through a
+        # wider neighbour's corner.
+        points = [(a.x + a.width / 2, starts[id(c)]), (a.x + column(a.layer) / 2, starts[id(c)])]
         for key in c[1:-1]:
             d = nodes[key]
-            column = max(n.width for n in nodes.values() if n.layer == d.layer and not n.dummy)
-            points += [(d.x - column / 2, d.y), (d.x + column / 2, d.y)]
-        points.append((b.x - b.width / 2 - 0.02, ends[id(c)]))
+            points += [(d.x - column(d.layer) / 2, d.y), (d.x + column(d.layer) / 2, d.y)]
+        points += [(b.x - column(b.layer) / 2 - 0.02, ends[id(c)]),
+                   (b.x - b.width / 2 - 0.02, ends[id(c)])]
+        points = [q for i, q in enumerate(points) if i == 0 or q != points[i - 1]]
         verts, codes = [points[0]], [MPath.MOVETO]
         for (x0, y0), (x1, y1) in zip(points, points[1:]):
             if abs(y1 - y0) < 1e-9 or abs(x1 - x0) < 1e-9:
