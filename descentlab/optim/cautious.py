@@ -41,7 +41,9 @@ def cautious_mask(update: np.ndarray, g: np.ndarray, scale: str = "count",
         count, size = float(np.sum(mask)), mask.size
     if scale == "count":
         return mask * (size / (count + 1))
-    return mask / np.maximum(count / size, 1e-3)
+    if runs:
+        return mask / np.maximum(count / size, 1e-3)
+    return mask / max(count / size, 1e-3)  # a Python float: a float32 mask stays float32
 
 
 @register
