@@ -128,6 +128,20 @@ def _state_mapping(d: Any) -> None:
         raise InputTypeError(f"a schedule state is a dict, not a {type(d).__name__}")
 
 
+def _state_entries(schedule: Any, d: Any, keys: tuple[str, ...]) -> None:
+    """Refuse a saved state that is not a dict of exactly ``keys`` for this schedule's type."""
+    _state_mapping(d)
+    if d.get("type") != type(schedule).__name__:
+        raise InputError(f"the state is for a {d.get('type')!r} schedule, "
+                         f"not a {type(schedule).__name__}")
+    for key in keys:
+        if key not in d:
+            raise MissingKeyError(f"the schedule state has no {key!r} entry")
+    extra = sorted(set(d) - set(keys), key=str)
+    if extra:
+        raise MissingKeyError(f"the schedule state has an unknown entry {extra[0]!r}")
+
+
 def _float_to_json(x: float) -> float | str:
     return x if math.isfinite(x) else repr(x)  # 'inf', '-inf', 'nan': JSON has no such numbers
 
@@ -674,17 +688,7 @@ class ReduceOnPlateau(Schedule):
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore the state from :meth:`state_dict` (configuration is not changed)."""
-        _state_mapping(d)
-        if d.get("type") != type(self).__name__:
-            raise InputError(f"the state is for a {d.get('type')!r} schedule, "
-                             f"not a {type(self).__name__}")
-        keys = ("type", "lr", "best", "num_bad", "cooldown_counter", "reports")
-        for key in keys:
-            if key not in d:
-                raise MissingKeyError(f"the schedule state has no {key!r} entry")
-        extra = sorted(set(d) - set(keys), key=str)
-        if extra:
-            raise MissingKeyError(f"the schedule state has an unknown entry {extra[0]!r}")
+        _state_entries(self, d, ("type", "lr", "best", "num_bad", "cooldown_counter", "reports"))
         lr = _number("the schedule state's lr", d["lr"])
         counters = {k: _integer(f"the schedule state's {k}", d[k], 0)
                     for k in ("num_bad", "cooldown_counter", "reports")}
@@ -793,17 +797,7 @@ class PlateauScale(Schedule):
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore the state from :meth:`state_dict` (configuration is not changed); checked
         entirely before anything changes."""
-        _state_mapping(d)
-        if d.get("type") != type(self).__name__:
-            raise InputError(f"the state is for a {d.get('type')!r} schedule, "
-                             f"not a {type(self).__name__}")
-        keys = ("type", "scale", "best", "avg_value", *self._COUNTERS)
-        for key in keys:
-            if key not in d:
-                raise MissingKeyError(f"the schedule state has no {key!r} entry")
-        extra = sorted(set(d) - set(keys), key=str)
-        if extra:
-            raise MissingKeyError(f"the schedule state has an unknown entry {extra[0]!r}")
+        _state_entries(self, d, ("type", "scale", "best", "avg_value", *self._COUNTERS))
         scale = _number("the schedule state's scale", d["scale"])
         floats = {}
         for key in ("best", "avg_value"):
