@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import zlib
 from typing import Any
 
 import numpy as np
@@ -110,3 +111,25 @@ def assert_resume_is_bit_identical(make: Any, path: Any, seed: int) -> None:
         resumed.update(b, g)
     np.testing.assert_array_equal(a["w"], b["w"])
     assert a["b"] == b["b"]
+
+
+def case_rng(options: dict[str, Any], seed: int) -> np.random.Generator:
+    """A generator seeded by a test case's options and seed (the same case, the same draws)."""
+    return np.random.default_rng([seed, zlib.crc32(repr(sorted(options.items())).encode())])
+
+
+def any_shapes(rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """A scalar, a vector, a matrix and a 3-D or 4-D array, of random sizes."""
+    return [(), (int(rng.integers(1, 7)),), tuple(int(n) for n in rng.integers(1, 6, 2)),
+            tuple(int(n) for n in rng.integers(1, 5, rng.integers(3, 5)))]
+
+
+def random_steps(rng: np.random.Generator, shapes: list[tuple[int, ...]], steps: int
+                 ) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """Start parameters ``p0, p1, ...`` of these shapes and ``steps`` gradients, each array's
+    gradients with their own scale in [0.1, 3.2]."""
+    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
+    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
+    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
+             for _ in range(steps)]
+    return params, grads

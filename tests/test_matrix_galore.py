@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import zlib
 
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_resume_is_bit_identical
+from helpers import assert_resume_is_bit_identical, case_rng, random_steps
 from optax_oracle import numpy_svd, optax_trajectory
 from torch_trajectory import documented_worst, run_ours
 
@@ -29,14 +28,11 @@ OPTIONS = [{}, {"weight_decay": True, "scale": True, "eps_root": True, "maximize
 
 
 def case(options, seed, steps=100):
-    rng = np.random.default_rng([seed, zlib.crc32(repr(sorted(options.items())).encode())])
+    rng = case_rng(options, seed)
     tall = (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
     shapes = [(), (int(rng.integers(1, 7)),), tall, tall[::-1],
               (int(rng.integers(2, 5)),) * 2, tuple(int(n) for n in rng.integers(1, 4, 3))]
-    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
-    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
-    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
-             for _ in range(steps)]
+    params, grads = random_steps(rng, shapes, steps)
     ours = {"lr": float(rng.uniform(1e-3, 0.05)), "beta1": float(rng.uniform(0.5, 0.99)),
             "beta2": float(rng.uniform(0.9, 0.9999)), "eps": 10 ** float(rng.uniform(-10, -6)),
             "rank": int(rng.integers(1, 4)),

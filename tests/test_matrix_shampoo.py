@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import copy
 import functools
-import zlib
 
 import numpy as np
 import pytest
 import pytorch_optimizer
-from helpers import assert_resume_is_bit_identical
+from helpers import any_shapes, assert_resume_is_bit_identical, case_rng, random_steps
 from numpy_lapack import one_torch_thread
 from torch_trajectory import documented_worst, run_ours, torch_trajectory
 
@@ -38,13 +37,8 @@ def _one_thread():
 def case(options, seed, steps=100):
     """Random shapes (a scalar, a vector, a matrix, a 3-D or 4-D array: SVD's inverse root is
     unique, so any shape), parameters, gradients and hyperparameters."""
-    rng = np.random.default_rng([seed, zlib.crc32(repr(sorted(options.items())).encode())])
-    shapes = [(), (int(rng.integers(1, 7)),), tuple(int(n) for n in rng.integers(1, 6, 2)),
-              tuple(int(n) for n in rng.integers(1, 5, rng.integers(3, 5)))]
-    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
-    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
-    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
-             for _ in range(steps)]
+    rng = case_rng(options, seed)
+    params, grads = random_steps(rng, any_shapes(rng), steps)
     lr = float(rng.uniform(1e-3, 0.1))
     ours = {"matrix_eps": 10 ** float(rng.uniform(-6, -2))}
     if options.get("momentum"):

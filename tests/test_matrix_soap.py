@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import zlib
 
 import numpy as np
 import pytest
 import pytorch_optimizer
-from helpers import assert_resume_is_bit_identical
+from helpers import assert_resume_is_bit_identical, case_rng, random_steps
 from numpy_lapack import numpy_lapack, one_torch_thread
 from torch_trajectory import documented_worst, run_ours, torch_trajectory
 
@@ -53,11 +52,8 @@ def _one_thread():
 
 
 def case(options, seed, steps=100):
-    rng = np.random.default_rng([seed, zlib.crc32(repr(sorted(options.items())).encode())])
-    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes(rng))}
-    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
-    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
-             for _ in range(steps)]
+    rng = case_rng(options, seed)
+    params, grads = random_steps(rng, shapes(rng), steps)
     lr, b1, b2 = float(rng.uniform(1e-3, 0.05)), float(rng.uniform(0.5, 0.99)), \
         float(rng.uniform(0.8, 0.999))
     kwargs = {"eps": 10 ** float(rng.uniform(-12, -6)), "weight_decay": float(rng.uniform(0, 0.3)),
