@@ -30,9 +30,11 @@ Tree = dict[str, np.ndarray]
 
 def torch_trajectory(make: Callable[[list[torch.Tensor]], Any], params: Tree,
                      grads: Sequence[Tree], *,
-                     lr_at: Callable[[int], float] | None = None) -> list[Tree]:
-    """Parameters after each step of the torch optimizer ``make(tensors)``."""
-    tensors = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True)
+                     lr_at: Callable[[int], float] | None = None,
+                     dtype: Any = np.float64) -> list[Tree]:
+    """Parameters after each step of the torch optimizer ``make(tensors)`` (tensors, and the
+    gradients given to them, of ``dtype``)."""
+    tensors = {k: torch.tensor(np.asarray(v, dtype), requires_grad=True)
                for k, v in params.items()}
     opt = make(list(tensors.values()))
     out = []
@@ -41,7 +43,7 @@ def torch_trajectory(make: Callable[[list[torch.Tensor]], Any], params: Tree,
             for group in opt.param_groups:
                 group["lr"] = lr_at(k)
         for name, t in tensors.items():
-            t.grad = torch.tensor(np.asarray(g[name], np.float64))
+            t.grad = torch.tensor(np.asarray(g[name], dtype))
         opt.step()
         out.append({name: t.detach().numpy().copy() for name, t in tensors.items()})
     return out

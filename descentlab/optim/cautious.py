@@ -10,7 +10,7 @@ from .adam import AdamFamily
 from .hyperparams import Choice, Flag
 from .lineage import Lineage
 from .lion import Lion
-from .moments import bias_correction, ema, ema_square
+from .moments import bias_correction, ema, ema_square, scalar_sqrt
 from .references import Reference
 from .registry import register
 
@@ -114,7 +114,7 @@ class CAdamW(AdamFamily):
         v = ema_square(state["v"], g, h.beta2)  # v = β2·v + (1 − β2)·g²
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
-        denom = np.sqrt(v) / np.sqrt(bias_correction(h.beta2, h.t)) + h.eps
+        denom = np.sqrt(v) / scalar_sqrt(bias_correction(h.beta2, h.t)) + h.eps
         masked = m * cautious_mask(m, g, self.mask_scale, runs=int(self.leading_runs))
         p -= (h.lr / bias_correction(h.beta1, h.t)) * (masked / denom)
 

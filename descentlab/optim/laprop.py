@@ -10,7 +10,7 @@ from ..errors import InputError
 from .adam import AdamFamily
 from .hyperparams import NONNEGATIVE, Count, Flag, Hyper
 from .lineage import Lineage
-from .moments import bias_correction, ema_square
+from .moments import bias_correction, ema_square, scalar_sqrt
 from .references import Reference
 from .registry import register
 
@@ -122,7 +122,7 @@ class LaProp(AdamFamily):
                 second = second - mu * mu
         if self.ams_bound:
             second = np.maximum(state["v_max"], second, out=state["v_max"])
-        d = (np.sqrt(second + h.eps_root) + h.eps) / np.sqrt(bias_correction(h.beta2, h.t))
+        d = (np.sqrt(second + h.eps_root) + h.eps) / scalar_sqrt(bias_correction(h.beta2, h.t))
         m *= h.beta1
         m += ((1 - h.beta1) * h.lr) * (g / d)  # m = β1·m + (1 − β1)·η·g/d
         p -= h.step_size * m

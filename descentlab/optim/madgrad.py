@@ -9,6 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 from .lineage import Lineage
+from .moments import scalar_sqrt
 from .references import Reference
 from .registry import register
 
@@ -95,7 +96,8 @@ class Madgrad(Optimizer):
             h.lr + h.eps if h.lr != 0 else 0.0)
         if np.all(h.momentum == 0):  # the authors: x₀ from the current point
             x0[...] = p + s / (np.cbrt(grad_sum_sq) + h.eps)
-        root = float(np.sqrt(np.float32(h.t))) if self.count_root == "float32" else np.sqrt(h.t)
+        root = float(np.sqrt(np.float32(h.t))) if self.count_root == "float32" else (
+            scalar_sqrt(h.t))
         lamb = lr * root
         grad_sum_sq += lamb * (g * g)  # G = G + λ·g²
         s += lamb * g  # s = s + λ·g

@@ -58,6 +58,18 @@ def power(x: Any, y: Any) -> Any:
     return x**y
 
 
+def scalar_sqrt(x: Any) -> Any:
+    """``√x`` of a hyperparameter (``np.sqrt``'s bits): a Python float for one value, so a
+    float32 step stays float32 (a Python float is weak in NumPy's promotion, as in torch; a
+    NumPy float64 scalar is not), an array for an array of them (one per run of a batch).
+
+    >>> type(scalar_sqrt(np.float64(4.0))).__name__, scalar_sqrt(np.array([4.0, 9.0])).tolist()
+    ('float', [2.0, 3.0])
+    """
+    root = np.sqrt(x)
+    return float(root) if np.ndim(root) == 0 else root
+
+
 def bias_correction(beta: Any, t: int) -> Any:
     """``1 − βᵗ``: what an average started at zero lacks after ``t`` updates (``βᵗ`` by
     :func:`power`, the same bits for one β and for an array of them)."""

@@ -6,9 +6,8 @@ Same standard as :mod:`.kernels`: every element sees its rule's operations in th
 order and precision; constants arrive as arguments of the arrays' dtype (a float literal would
 promote float32 arithmetic), computed by :mod:`.steps_catalogue` exactly as the rule computes
 them; the signs and cube roots are NumPy's (:func:`.inline.sign`, :func:`.inline.cbrt`).
-LaProp's rule divides by a NumPy float64 scalar (``np.sqrt`` of a Python float), and
-MADGRAD's multiplies by one (its default √t), which makes part of their float32 arithmetic
-float64: their kernels take those scalars as float64 and do the same. Options are runtime
+(LaProp's √(1 − β2ᵗ) and MADGRAD's √t are Python floats in the rules, so their float32 steps
+stay float32 as the references' do.) Options are runtime
 flags; where one changes which arrays a loop touches, or the first step differs, each
 combination has its own loop with the flags constant in it.
 """
@@ -224,12 +223,11 @@ def _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, l
 def madgrad(p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb, eps, momentum,
             one_minus_momentum, decoupled, decay_step, fast):
     """G += λg²; s += λg; z = x0 − s/(∛G + ε); p = μp + (1 − μ)z (decoupled decay:
-    − (η + ε)λ_wd·p_old). ``lamb`` is float64 whatever the arrays' dtype where the rule's is
-    (a NumPy float64 √t): G and s are then summed in float64 and rounded on the store, as in
-    the rule. The usual steps (not the first, μ ≠ 0) have one loop per decay form; the first
-    step and μ = 0 (x0 rewritten every step) share the general loop. ``fast``: the cube root
-    is :func:`.inline.cube_root` (vectorised; float32: glibc's algorithm, where it is
-    NumPy's), else libm's ``cbrt``/``cbrtf`` called per element (several times slower)."""
+    − (η + ε)λ_wd·p_old). The usual steps (not the first, μ ≠ 0) have one loop per decay
+    form; the first step and μ = 0 (x0 rewritten every step) share the general loop.
+    ``fast``: the cube root is :func:`.inline.cube_root` (vectorised; float32: glibc's
+    algorithm, where it is NumPy's), else libm's ``cbrt``/``cbrtf`` called per element
+    (several times slower)."""
     if first or restart:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb,
@@ -266,8 +264,8 @@ def _laprop_at(i, p, g, m, v, mu, v_max, maximize, beta2, one_minus_beta2, cente
     if ams:
         second = maximum(v_max[i], second)
         v_max[i] = second
-    d = (np.sqrt(second + eps_root) + eps) / root_bc2  # float64 (root_bc2 is), as the rule
-    m[i] = m[i] * beta1 + lr_coef * (gi / d)  # rounded to the arrays' dtype on the store
+    d = (np.sqrt(second + eps_root) + eps) / root_bc2
+    m[i] = m[i] * beta1 + lr_coef * (gi / d)
     pi = p[i] - step_size * m[i]
     p[i] = pi * decay
 
@@ -276,9 +274,8 @@ def _laprop_at(i, p, g, m, v, mu, v_max, maximize, beta2, one_minus_beta2, cente
 def laprop(p, g, m, v, mu, v_max, maximize, beta2, one_minus_beta2, centered, use_mu, ams,
            eps_root, eps, root_bc2, beta1, lr_coef, step_size, decay):
     """v = EMA(g²) (centered: − μ², ams_bound: running max); d = (√(v + ε̄) + ε)/√bc2;
-    m = β1m + (1 − β1)η·g/d; p = (p − (η/η̄)m)·decay. ``root_bc2`` and ``lr_coef`` are float64
-    whatever the arrays' dtype (the rule's float64 scalars). The plain rule (neither option)
-    has its own loop."""
+    m = β1m + (1 − β1)η·g/d; p = (p − (η/η̄)m)·decay. The plain rule (neither option) has its
+    own loop."""
     if centered or ams:
         for i in prange(p.size):
             _laprop_at(i, p, g, m, v, mu, v_max, maximize, beta2, one_minus_beta2, centered,

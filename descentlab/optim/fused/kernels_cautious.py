@@ -11,9 +11,8 @@ rule's one pass with the scale (computed in Python from the count as
 Lion's kernel with one more multiply; the first adds two reads per parameter.
 
 Same standard as :mod:`.kernels`: every element sees the rule's operations in its order and
-precision. C-AdamW's rule divides by a NumPy float64 scalar (``np.sqrt`` of a Python float),
-so its float32 step is float64 from the denominator on: the kernel takes those scalars as
-float64 and rounds to the arrays' dtype where the rule does (the store into p).
+precision (C-AdamW's √(1 − β2ᵗ) is a Python float in the rule, so a float32 step stays
+float32, as the references' does).
 """
 
 from __future__ import annotations
@@ -56,9 +55,9 @@ def _cadamw_at(i, p, g, m, v, v_max, maximize, l2, wd, decay, one_minus_beta1, b
     if amsgrad:
         vi = maximum(v_max[i], vi)
         v_max[i] = vi
-    denom = np.sqrt(vi) / root_bc2 + eps  # float64 (root_bc2 and eps are), as the rule's
+    denom = np.sqrt(vi) / root_bc2 + eps
     phi = scale if mi * gi > zero else zero
-    p[i] = pi - step * ((mi * phi) / denom)  # rounded to the arrays' dtype on the store
+    p[i] = pi - step * ((mi * phi) / denom)
 
 
 @njit(**OPTIONS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..moments import bias_correction
+from ..moments import bias_correction, scalar_sqrt
 from .prelude import flat, prelude, unused
 
 
@@ -83,10 +83,8 @@ def madgrad(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None
     decay = h.weight_decay != 0
     decoupled = bool(decay and opt.decoupled_weight_decay)
     lr = h.lr + h.eps if h.lr != 0 else 0.0
-    if opt.count_root == "float32":
-        lamb = f(lr * float(np.sqrt(np.float32(h.t))))
-    else:  # the rule's √t is a NumPy float64: λ stays float64 (float32 arrays too)
-        lamb = lr * np.sqrt(np.float64(h.t))
+    root = float(np.sqrt(np.float32(h.t))) if opt.count_root == "float32" else scalar_sqrt(h.t)
+    lamb = f(lr * root)
     maximize, _, _, _ = prelude(opt, h, f)  # MADGRAD decays in its rule: the L2 form here
     from . import kernels_catalogue as k
     from .inline import cube_root_is_numpys
@@ -107,8 +105,8 @@ def laprop(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
              flat(state["mu"]) if centered else unused(f),
              flat(state["v_max"]) if ams else unused(f), opt.maximize, f(h.beta2),
              f(1 - h.beta2), centered, centered and h.t > opt.steps_before_using_centered, ams,
-             f(h.eps_root), f(h.eps), np.sqrt(bias_correction(h.beta2, h.t)), f(h.beta1),
-             np.float64((1 - h.beta1) * h.lr), f(h.step_size), f(decay))
+             f(h.eps_root), f(h.eps), f(scalar_sqrt(bias_correction(h.beta2, h.t))),
+             f(h.beta1), f((1 - h.beta1) * h.lr), f(h.step_size), f(decay))
 
 
 #: Kernel name (an optimizer class's ``kernel``) → fused step.

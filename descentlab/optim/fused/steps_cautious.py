@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..moments import bias_correction
+from ..moments import bias_correction, scalar_sqrt
 from .prelude import flat, numpy_rule, prelude, unused
 
 #: The largest float32 array whose mask count NumPy's float32 sum gives exactly.
@@ -48,9 +48,9 @@ def cadamw(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
     count = k.cadamw_count(p, g, m, *start, f(1 - h.beta1), f(0.0))
     k.cadamw(p, g, m, flat(state["v"]), flat(state["v_max"]) if opt.amsgrad else unused(f),
              *start, f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), opt.amsgrad,
-             np.sqrt(bias_correction(h.beta2, h.t)), np.float64(h.eps),
+             f(scalar_sqrt(bias_correction(h.beta2, h.t))), f(h.eps),
              mask_scale(opt.mask_scale, count, p.size, f), f(0.0),
-             np.float64(h.lr / bias_correction(h.beta1, h.t)))
+             f(h.lr / bias_correction(h.beta1, h.t)))
 
 
 def clion(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
