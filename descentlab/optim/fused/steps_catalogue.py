@@ -4,7 +4,7 @@
 Each function mirrors its rule (``sign.py``, ``optimistic.py``, ``acprop.py``, ``cocob.py``,
 ``madgrad.py``, ``laprop.py``, ...) line by line: every coefficient is the rule's own Python
 expression, rounded to the arrays' dtype as NumPy rounds a Python float meeting an array
-(LaProp's and MADGRAD's NumPy float64 scalars stay float64, as in their rules). Nothing here
+(the rules' scalars are Python floats, square roots included). Nothing here
 imports an optimizer class or numba until a kernel runs.
 """
 
