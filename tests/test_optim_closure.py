@@ -22,7 +22,7 @@ import optax
 import pytest
 from closure_loss import jax_loss, np_grad, np_hvp, np_loss, run_closure, step_data
 from optax import contrib
-from optax_oracle import optax_closure_trajectory, sam_of, sophia_of
+from optax_oracle import optax_closure_trajectory, sam_of, sgd_backtracking_of, sophia_of
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
@@ -120,6 +120,20 @@ def case_sophia(clip, interval):
     return case
 
 
+def case_backtracking(store_grad=False, steps=None):
+    def case(rng):
+        lr, c, down = _u(rng, 0.3, 2.0), 10 ** _u(rng, -4, -0.3), _u(rng, 0.2, 0.9)
+        up, top, atol, rtol = _u(rng, 1.0, 3.0), _u(rng, 0.5, 4.0), _u(rng, 0.0, 0.05), \
+            _u(rng, 0.0, 0.01)
+        k = int(rng.integers(0, 9)) if steps is None else steps
+        ours = optim.SGDBacktracking(lr, k, c, down, up, top, atol, rtol)
+        hyper = dict(learning_rate=lr, slope_rtol=c, decrease_factor=down,
+                     increase_factor=up, max_learning_rate=top, atol=atol, rtol=rtol)
+        return ours, sgd_backtracking_of, hyper, \
+            {"max_backtracking_steps": k, "store_grad": store_grad}, "value_fn"
+    return case
+
+
 CASES = {
     "polyak_sgd": case_polyak("sps"),
     "polyak_sgd(variant=sps+)": case_polyak("sps+"),
@@ -134,6 +148,9 @@ CASES = {
     "sam(sync_period=1)": case_sam(1, False),
     "sam(momentum)": case_sam(2, True),
     "sam(momentum, nesterov)": case_sam(2, True, True),
+    "sgd_backtracking": case_backtracking(),
+    "sgd_backtracking(store_grad=True in optax)": case_backtracking(True),
+    "sgd_backtracking(max_backtracking_steps=0)": case_backtracking(steps=0),
     "sophia": case_sophia(True, 10),
     "sophia(update_interval=3)": case_sophia(True, 3),
     "sophia(clip_threshold=None, update_interval=1)": case_sophia(False, 1),
