@@ -110,6 +110,8 @@ def _closure_program(make: Callable[..., Any], static: tuple, loss: Callable,
                 kwargs.update(obj_fn=lambda q: loss(q, d), probe=u)
             elif extra == "grad_fn":
                 kwargs["grad_fn"] = lambda q, i: jax.grad(loss)(q, d)
+            elif extra == "value_fn":
+                kwargs.update(value=value, grad=g, value_fn=lambda q: loss(q, d))
             updates, s = tx.update(g, s, p, **kwargs)
             p = optax.apply_updates(p, updates)
             return (p, s), p
@@ -150,9 +152,10 @@ def optax_closure_trajectory(
     data[t])`` (a JAX function of a dict of arrays and one step's data, a dict of arrays):
     the gradient of step t is ``jax.grad(loss)`` at the current parameters, and the update
     is given what the rule needs besides — ``extra="value"``: the loss (``value=``, Polyak,
-    MoMo); ``"grad_fn"``: the gradient function (SAM's ``opaque_mode``); ``"obj_fn"``: the
-    loss as a function of the parameters and ``probes[t]`` (Sophia with
-    :func:`injected_hutchinson`)."""
+    MoMo); ``"value_fn"``: the loss, the gradient and the loss as a function of the
+    parameters (the backtracking line search); ``"grad_fn"``: the gradient function (SAM's
+    ``opaque_mode``); ``"obj_fn"``: the loss as a function of the parameters and
+    ``probes[t]`` (Sophia with :func:`injected_hutchinson`)."""
     static_items = tuple(sorted((static or {}).items()))
     fn = _closure_compiled(make, static_items, loss, extra)
     steps = len(data)
@@ -218,6 +221,15 @@ def sam_of(learning_rate: Any, rho: Any, sync_period: int, momentum: Any = None,
     return contrib.sam(optax.sgd(learning_rate, momentum, nesterov),
                        optax.chain(contrib.normalize(), optax.sgd(rho)),
                        sync_period=sync_period, opaque_mode=True)
+
+
+def sgd_backtracking_of(learning_rate: Any, max_backtracking_steps: int = 15,
+                        **options: Any) -> Any:
+    """optax's SGD followed by its backtracking line search (its defaults otherwise;
+    ``store_grad`` passes through)."""
+    return optax.chain(optax.sgd(learning_rate),
+                       optax.scale_by_backtracking_linesearch(max_backtracking_steps,
+                                                              **options))
 
 
 def sophia_of(learning_rate: Any, **options: Any) -> Any:

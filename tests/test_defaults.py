@@ -112,6 +112,7 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "momo_adam": (optax.contrib.momo_adam, {}),
     "sam": (optax.contrib.sam, {}),
     "sophia": (optax.contrib.sophia, {}),
+    "sgd_backtracking": (optax.scale_by_backtracking_linesearch, {}),  # (after optax.sgd(1.0))
     "soap": (pytorch_optimizer.SOAP, {}),
     "shampoo": (pytorch_optimizer.Shampoo, {"weight_decouple": "decoupled_weight_decay"}),
     "psgd_kron": (pytorch_optimizer.Kron, {
@@ -176,6 +177,9 @@ ELSEWHERE = {
                               "the 1 − λ form is not offered",
     ("sophia", "verbose"): "Sophia prints nothing (the win rate is optax's diagnostic)",
     ("sophia", "print_win_rate_every_n_steps"): "no printing (optax's diagnostic)",
+    ("sgd_backtracking", "store_grad"): "optax keeps the last trial's gradient for "
+                                        "value_and_grad_from_state; the steps are the same "
+                                        "(tests/test_optim_closure.py runs optax both ways)",
 }
 
 #: Reference defaults that mean the same as descentlab's differently spelt ones.

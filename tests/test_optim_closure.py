@@ -22,7 +22,7 @@ import optax
 import pytest
 from closure_loss import jax_loss, np_grad, np_hvp, np_loss, run_closure, step_data
 from optax import contrib
-from optax_oracle import optax_closure_trajectory, sam_of, sophia_of
+from optax_oracle import optax_closure_trajectory, sam_of, sgd_backtracking_of, sophia_of
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
@@ -120,6 +120,20 @@ def case_sophia(clip, interval):
     return case
 
 
+def case_backtracking(store_grad=False, steps=None):
+    def case(rng):
+        lr, c, down = _u(rng, 0.3, 2.0), 10 ** _u(rng, -4, -0.3), _u(rng, 0.2, 0.9)
+        up, top, atol, rtol = _u(rng, 1.0, 3.0), _u(rng, 0.5, 4.0), _u(rng, 0.0, 0.05), \
+            _u(rng, 0.0, 0.01)
+        k = int(rng.integers(0, 9)) if steps is None else steps
+        ours = optim.SGDBacktracking(lr, k, c, down, up, top, atol, rtol)
+        hyper = dict(learning_rate=lr, slope_rtol=c, decrease_factor=down,
+                     increase_factor=up, max_learning_rate=top, atol=atol, rtol=rtol)
+        return ours, sgd_backtracking_of, hyper, \
+            {"max_backtracking_steps": k, "store_grad": store_grad}, "value_fn"
+    return case
+
+
 CASES = {
     "polyak_sgd": case_polyak("sps"),
     "polyak_sgd(variant=sps+)": case_polyak("sps+"),
@@ -134,6 +148,9 @@ CASES = {
     "sam(sync_period=1)": case_sam(1, False),
     "sam(momentum)": case_sam(2, True),
     "sam(momentum, nesterov)": case_sam(2, True, True),
+    "sgd_backtracking": case_backtracking(),
+    "sgd_backtracking(store_grad=True in optax)": case_backtracking(True),
+    "sgd_backtracking(max_backtracking_steps=0)": case_backtracking(steps=0),
     "sophia": case_sophia(True, 10),
     "sophia(update_interval=3)": case_sophia(True, 3),
     "sophia(clip_threshold=None, update_interval=1)": case_sophia(False, 1),
@@ -182,6 +199,13 @@ def test_the_cases_cover_every_rule_that_needs_a_closure():
     (lambda: optim.Sophia(0.01, gamma=1.0), {"clip_threshold": None}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"update_interval": 2}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"seed": 7}),
+    (lambda: optim.SGDBacktracking(2.0, 1), {"max_backtracking_steps": 4}),
+    (lambda: optim.SGDBacktracking(2.0), {"slope_rtol": 0.4}),
+    (lambda: optim.SGDBacktracking(2.0), {"decrease_factor": 0.5}),
+    (lambda: optim.SGDBacktracking(2.0), {"increase_factor": 1.0}),
+    (lambda: optim.SGDBacktracking(2.0), {"max_learning_rate": 0.5}),
+    (lambda: optim.SGDBacktracking(2.0), {"atol": 5.0}),
+    (lambda: optim.SGDBacktracking(2.0), {"rtol": 0.1}),
 ])
 def test_each_option_changes_the_steps_on_the_test_loss(make, changed):
     """The optax cases draw these options' regimes at random; here each one is shown to
@@ -316,7 +340,7 @@ def test_a_closure_that_raises_changes_nothing(name, at):
             raise Boom
         return 1.0, {"w": np.ones((3, 2)), "b": 1.0}
 
-    if at == 2 and name not in ("sam", "sophia"):
+    if at == 2 and name not in ("sam", "sophia", "sgd_backtracking"):
         return  # one evaluation per update
     with pytest.raises(Boom):
         opt.update(params, closure=closure)  # Sophia without hvp: a central difference
@@ -402,6 +426,15 @@ def test_wrong_calls_are_refused_naming_what_is_wrong():
     (lambda: optim.PolyakSGD(variant="spsplus"), "variant"),
     (lambda: optim.SAM(sync_period=0), "sync_period"),
     (lambda: optim.Sophia(update_interval=0), "update_interval"),
+    (lambda: optim.SGDBacktracking(weight_decay=0.1), "SGDBacktracking has no weight_decay"),
+    (lambda: optim.SGDBacktracking(clip_norm=1.0), "SGDBacktracking has no clip_norm"),
+    (lambda: optim.SGDBacktracking(max_backtracking_steps=-1), "max_backtracking_steps"),
+    (lambda: optim.SGDBacktracking(max_backtracking_steps=2.0), "max_backtracking_steps"),
+    (lambda: optim.SGDBacktracking(decrease_factor=1.5), "decrease_factor"),
+    (lambda: optim.SGDBacktracking(decrease_factor=0.0), "decrease_factor"),
+    (lambda: optim.SGDBacktracking(increase_factor=0.5), "increase_factor"),
+    (lambda: optim.SGDBacktracking(max_learning_rate=0.0), "max_learning_rate"),
+    (lambda: optim.SGDBacktracking(atol=-1.0), "atol"),
 ])
 def test_settings_the_rules_cannot_take_are_refused(make, fragment):
     with pytest.raises(InputError, match=fragment):
@@ -435,7 +468,7 @@ def test_the_surface_lab_races_them(tmp_path, capsys):
     from descentlab.cli import main
 
     specs = ["polyak_sgd", "momo", "momo_adam:lr=0.5", "sam:lr=0.1", "sophia:lr=0.05",
-             "lbfgs", "adam:lr=0.3"]
+             "sgd_backtracking", "lbfgs", "adam:lr=0.3"]
     assert main(["race", "--problem", "bowl", "--steps", "15", "--optimizers",
                  "polyak_sgd,momo", *specs[2:], "--out", str(tmp_path)]) == 0
     rows = (tmp_path / "trajectories.csv").read_text().splitlines()
@@ -522,3 +555,22 @@ def test_a_closure_returning_the_parameters_own_memory_gives_the_same_steps():
         copied.update(b, closure=lambda: (0.5 * float(b @ b), b.copy()))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, [3.0, -1.0, 2.0])
+
+
+def test_the_line_search_steps_back_from_a_non_finite_trial_and_takes_no_step_if_all_are():
+    """f = ½x² for x ≥ 1, nan below (hand computation): from x = 3, u = −3; η = min(1.5·1, 1)
+    = 1 tries x = 0 (nan: e = ∞), η = ½ tries 1.5 (f = 1.125 ≤ 4.5 − ½·10⁻⁴·9): x = 1.5.
+    With no reduction allowed (K = 0) the only trial is nan, so η = 0, as in optax."""
+    def closure_at(x):
+        return lambda: (0.5 * float(x[0]) ** 2 if x[0] >= 1.0 else math.nan, x.copy())
+
+    x = np.array([3.0])
+    opt = optim.SGDBacktracking(decrease_factor=0.5)
+    assert opt.update(x, closure=closure_at(x)) == 4.5
+    np.testing.assert_array_equal(x, [1.5])
+    assert opt.globals["learning_rate"] == 0.5 and opt.globals["searched"] == 2
+    x = np.array([3.0])
+    opt = optim.SGDBacktracking(max_backtracking_steps=0)
+    opt.update(x, closure=closure_at(x))
+    np.testing.assert_array_equal(x, [3.0])
+    assert opt.globals["learning_rate"] == 0.0 and opt.step == 1

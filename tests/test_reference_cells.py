@@ -47,6 +47,7 @@ from optax_oracle import (
     optax_noise,
     optax_trajectory,
     sam_of,
+    sgd_backtracking_of,
     sophia_of,
 )
 from probe_draws import same_draws, solve_float64
@@ -168,14 +169,17 @@ def optax_decay(lr: float) -> Any:
 
 
 #: optax rules the cells build from their parts, as their deep tests do (tests/optax_oracle.py):
-#: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's base optimizer.
+#: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's base optimizer,
+#: the line search after optax's sgd.
 OPTAX_BUILT = {"optax.contrib.sam": sam_of, "optax.contrib.sophia": sophia_of,
-               "optax.contrib.mechanize": mechanize_with}
+               "optax.contrib.mechanize": mechanize_with,
+               "optax.scale_by_backtracking_linesearch": sgd_backtracking_of}
 
 #: What optax's closure rules are given besides the gradient (tests/optax_oracle.py).
 OPTAX_EXTRA = {"optax.polyak_sgd": "value", "optax.contrib.momo": "value",
                "optax.contrib.momo_adam": "value", "optax.contrib.sam": "grad_fn",
-               "optax.contrib.sophia": "obj_fn"}
+               "optax.contrib.sophia": "obj_fn",
+               "optax.scale_by_backtracking_linesearch": "value_fn"}
 
 
 def optax_split(ref: Reference) -> tuple[Any, dict, dict]:

@@ -27,6 +27,7 @@ from .adan import Adan
 from .ademamix import AdEMAMix
 from .adopt import Adopt
 from .asgd import ASGD
+from .backtracking import SGDBacktracking
 from .base import Optimizer, accepted_arguments
 from .cautious import CAdamW, CLion
 from .clipping import clip_grad_norm, clip_grad_norm_each, clip_grad_value, global_norm
@@ -112,7 +113,8 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
-    "Momo", "MomoAdam", "SAM", "Sophia", "ClosureRule", "SOAP", "Shampoo", "PSGDKron",
+    "Momo", "MomoAdam", "SAM", "Sophia", "SGDBacktracking", "ClosureRule", "SOAP", "Shampoo",
+    "PSGDKron",
     "GaLore", "DoG", "DoWG", "Prodigy", "DAdaptAdamW", "Mechanize", "MARS", "AdamMini", "Scion",
     "Optimizer",
     "OPTIMIZERS", "ALIASES", "available", "create", "unknown_optimizer", "get_class", "register",
