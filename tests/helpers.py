@@ -133,3 +133,16 @@ def random_steps(rng: np.random.Generator, shapes: list[tuple[int, ...]], steps:
     grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
              for _ in range(steps)]
     return params, grads
+
+
+def named_problem(name: str, seed: int, steps: int = 100
+                  ) -> tuple[np.random.Generator, dict[str, np.ndarray],
+                             list[dict[str, np.ndarray]]]:
+    """Random shapes (0 to 2 dimensions, fixed per name: one compilation per case), then per
+    seed the parameters and ``steps`` gradients of :func:`random_steps`, and the generator."""
+    shape_rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shapes = [tuple(int(n) for n in shape_rng.integers(1, 6, size=shape_rng.integers(0, 3)))
+              for _ in range(3)]
+    rng = np.random.default_rng(seed)
+    params, grads = random_steps(rng, shapes, steps)
+    return rng, params, grads

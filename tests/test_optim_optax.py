@@ -9,12 +9,12 @@ own pieces where it has them, or against the paper's equations written out here.
 from __future__ import annotations
 
 import copy
-import zlib
 
 import jax
 import numpy as np
 import optax
 import pytest
+from helpers import named_problem
 from optax import contrib
 from optax_oracle import mechanize_with, optax_trajectory
 
@@ -383,15 +383,7 @@ CASES = {
 
 def problem(name, seed):
     """Shapes fixed per case (one compilation), parameters and gradients per seed."""
-    shape_rng = np.random.default_rng(zlib.crc32(name.encode()))
-    shapes = [tuple(int(n) for n in shape_rng.integers(1, 6, size=shape_rng.integers(0, 3)))
-              for _ in range(3)]
-    rng = np.random.default_rng(seed)
-    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
-    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
-    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
-             for _ in range(STEPS)]
-    return rng, params, grads
+    return named_problem(name, seed, STEPS)
 
 
 def assert_close(ours, theirs, what):

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import copy
 import re
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from helpers import named_problem
 
 Tree = dict[str, np.ndarray]
 
@@ -53,15 +53,7 @@ def problem(name: str, seed: int, steps: int = 100) -> tuple[np.random.Generator
                                                              list[Tree]]:
     """Random shapes (0 to 2 dimensions, fixed per name), parameters and ``steps`` gradients
     (each array with its own scale) per seed."""
-    shape_rng = np.random.default_rng(zlib.crc32(name.encode()))
-    shapes = [tuple(int(n) for n in shape_rng.integers(1, 6, size=shape_rng.integers(0, 3)))
-              for _ in range(3)]
-    rng = np.random.default_rng(seed)
-    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
-    scales = {k: 10.0 ** rng.uniform(-1, 0.5) for k in params}
-    grads = [{k: scales[k] * rng.standard_normal(p.shape) for k, p in params.items()}
-             for _ in range(steps)]
-    return rng, params, grads
+    return named_problem(name, seed, steps)
 
 
 def run_ours(opt: Any, params: Tree, grads: Sequence[Tree], expected: Sequence[Tree],
