@@ -73,8 +73,11 @@ def _blas() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
 
+        # the kernel architecture a BLAS picked for this CPU (OpenBLAS: Haswell, SkylakeX…)
+        # decides its float32 rounding: the same code and seed give other last bits on a
+        # machine where it picks another one
         info["threadpools"] = [{k: d.get(k) for k in ("internal_api", "version",
-                                                     "num_threads")}
+                                                     "num_threads", "architecture")}
                                for d in threadpool_info()]
     except ImportError:
         pass
