@@ -16,6 +16,10 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .numba_cache import drop_stale
+
+drop_stale(__file__)  # numba's cache does not see edits here: see fused/numba_cache.py
+
 #: The compile options of every kernel: all cores, cached on disk, no GIL.
 OPTIONS = {"parallel": True, "cache": True, "nogil": True}
 
