@@ -20,9 +20,13 @@ For every rule, at each size (float32 parameters, one array), this times one opt
   bytes, not with one fixed kernel. (ASGD's average while μ = 1 and ADOPT's first step only
   write a state array; a write-allocating store reads the line anyway, so they count as k.)
   COCOB's and MADGRAD's origin x0 is only read: their stream reads one more array
-  (``Rule.read_only``, the k column's "+1"). The cautious rules make two passes (count the
-  mask, then step; "²"): their stream is one pass of the rule's bytes, so their ratio includes
-  the counting pass's extra reads of g and m.
+  (``Rule.read_only``, the k column's "+1"). The cautious rules make two passes ("²"): a
+  count of the mask over the whole array (a reduction that must finish before anything is
+  written; it reads g and m) and the step. Their ``stream`` is two passes too: a count that
+  reads two arrays (``kernels_cautious.count_stream``), then one pass of the step's bytes. The
+  ``1-pass`` column is their kernel against the one-pass stream alone, and ``floor`` what
+  the count's reads cost at best: (one-pass arrays + 2)/(one-pass arrays), C-AdamW
+  (4 reads + 3 writes + 2)/7 = 1.29, C-Lion (3 + 2 + 2)/5 = 1.40.
 
 and prints Gparam/s (parameters updated per second, best of ``--repeats``; after a warm-up
 step, the implementations are timed in interleaved rounds, one step each per round) and the
@@ -42,7 +46,11 @@ does not count, so it is the steadiest under load, and for a memory-bound loop i
 wall time of an undisturbed run). Both are printed beside ``stream/kernel`` (the ratio of the
 best times, which on a loaded machine favours whichever kernel happened to run alone once).
 ``--kernels-only`` times just the kernel and the stream (a quick run; on a loaded machine,
-repeat it and quote the best consistent run).
+repeat it: ``--runs N``). ``--save FILE`` writes the runs' output to FILE, ``--median-of
+FILE`` prints the cell-wise medians of the runs saved there, and ``--update-doc DOC``
+writes those medians (and a summary of the rules within 1.15×) between DOC's
+``<!-- step_throughput kernels: start -->`` and ``end`` markers (docs/fused.md; a test
+checks that block against the saved runs).
 
 Threads: numba and PyTorch share one OpenMP runtime (2 threads here). Unless ``--no-pin`` is
 given or ``OMP_PROC_BIND`` is already set, the script sets ``OMP_PROC_BIND=true`` before
@@ -61,12 +69,16 @@ Example::
     python benchmarks/step_throughput.py --sizes 10M --kernels-only --repeats 15
     python benchmarks/step_throughput.py --crossover
     python benchmarks/step_throughput.py --median-of runs.txt   # medians of saved runs
+    python benchmarks/step_throughput.py --sizes 10M --kernels-only --repeats 9 \
+        --rules adam,lion,cadamw,clion --runs 3 --save runs.txt --update-doc docs/fused.md
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import os
 import re
 import sys
@@ -104,15 +116,22 @@ class Rule:
     #: State arrays the rule only reads (COCOB's and MADGRAD's origin x0; 0 or 1): its stream
     #: reads one more array and writes none more.
     read_only: int = 0
-    #: The rule's kernel makes two passes (the cautious rules: count the mask, then step); its
-    #: stream is the one pass of the same bytes.
-    two_pass: bool = False
+    #: Arrays a first, counting pass reads (the cautious rules: g and m, 2; 0: one pass). The
+    #: rule's stream then makes a counting pass over as many arrays first.
+    counting_reads: int = 0
 
     @property
     def arrays(self) -> str:
         """The k column: state arrays read and written (+ only read; ² two passes)."""
         return (f"{self.state_arrays}" + (f"+{self.read_only}" if self.read_only else "")
-                + ("²" if self.two_pass else ""))
+                + ("²" if self.counting_reads else ""))
+
+    @property
+    def floor(self) -> float:
+        """The bytes of the rule's passes over the bytes of one pass: what its kernel can be
+        at best against the one-pass stream (1 for a one-pass rule)."""
+        one_pass = (2 + self.state_arrays + self.read_only) + (1 + self.state_arrays)
+        return (one_pass + self.counting_reads) / one_pass
 
 
 RULES = [
@@ -167,8 +186,8 @@ RULES = [
     Rule("cocob", lambda **k: optim.COCOB(**k), None, 4, read_only=1),
     Rule("madgrad", lambda **k: optim.Madgrad(1e-2, **k), None, 2, read_only=1),
     Rule("laprop", lambda **k: optim.LaProp(4e-4, **k), None, 2),
-    Rule("cadamw", lambda **k: optim.CAdamW(1e-3, **k), None, 2, two_pass=True),
-    Rule("clion", lambda **k: optim.CLion(1e-4, **k), None, 1, two_pass=True),
+    Rule("cadamw", lambda **k: optim.CAdamW(1e-3, **k), None, 2, counting_reads=2),
+    Rule("clion", lambda **k: optim.CLion(1e-4, **k), None, 1, counting_reads=2),
     # No kernels (not element-wise): NumPy and PyTorch columns only.
     Rule("adafactor", lambda **k: optim.Adafactor(1e-2, **k),
          lambda ps, **k: torch.optim.Adafactor(ps, lr=1e-2, **k), 1),
@@ -228,7 +247,8 @@ def best_times(steps: dict[str, Callable[[], Any]], repeats: int) -> dict[str, f
 def kernel_and_stream(rule: Rule, p0: np.ndarray,
                       g: np.ndarray) -> dict[str, Callable[[], Any]] | None:
     """The rule's fused kernel alone (past its first steps) and the stream kernel moving its
-    bytes, each on its own copy of p (``None``: the rule has no kernel)."""
+    bytes, each on its own copy of p (``None``: the rule has no kernel). A two-pass rule's
+    ``stream`` counts over two arrays first; ``stream1`` is then its one pass alone."""
     if rule.ours().kernel is None:
         return None
     p, opt = p0.copy(), rule.ours(backend="fused")
@@ -244,7 +264,15 @@ def kernel_and_stream(rule: Rule, p0: np.ndarray,
         stream = lambda: kernels_catalogue.stream_reading(q, g, x, a, b, c, d, k)  # noqa: E731
     else:
         stream = lambda: kernels.stream(q, g, a, b, c, d, k)  # noqa: E731
-    return {"kernel": lambda: fused.run(opt, p, g, opt.state[""], h), "stream": stream}
+    steps = {"kernel": lambda: fused.run(opt, p, g, opt.state[""], h), "stream": stream}
+    if rule.counting_reads:
+        from descentlab.optim.fused import kernels_cautious
+
+        assert rule.counting_reads == 2 and k >= 1  # count_stream reads g and a (m's place)
+        one_pass = stream
+        steps["stream"] = lambda: (kernels_cautious.count_stream(g, a), one_pass())
+        steps["stream1"] = one_pass
+    return steps
 
 
 def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -272,6 +300,7 @@ def steppers(rule: Rule, p0: np.ndarray, g: np.ndarray) -> dict[str, Callable[[]
     p, opt = p0.copy(), rule.ours(backend="fused", nonfinite="ignore")
     out["f-nochk"] = (lambda p=p, opt=opt: opt.update(p, g))
     out.update(kernel_and_stream(rule, p0, g) or {})
+    out.pop("stream1", None)  # (the one-pass stream of a two-pass rule: --kernels-only)
     if rule.has_torch_fused:
         param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
         param.grad = tg
@@ -319,7 +348,7 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
     header = f"{'size':>5} {'rule':10}{'k':>4}" + "".join(f"{c:>8}" for c in columns)
     if not kernels_only:
         header += "   numpy/t-each  fused/t-fused  nochk/t-fused"
-    header += "  stream/kernel  paired     cpu"
+    header += "  stream/kernel  paired     cpu  1-pass   floor"
     print(header)
     rng = np.random.default_rng(0)
     for n in sizes:
@@ -332,14 +361,17 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
                     continue
             else:
                 steps = steppers(rule, p0, g)
+            one_pass = steps.pop("stream1", None)
             times = best_times(steps, repeats)
             rate = {column: n / t / 1e9 for column, t in times.items()}
+            paired = f"{'-':>8}" * 4
             if "kernel" in steps and pairs:
                 both = paired_ratios(steps["kernel"], steps["stream"], pairs)
-                paired = "".join(f"{r:8.2f}" for r in both)
-            else:
-                paired = f"{'-':>8}" * 2
-            del steps
+                paired = "".join(f"{r:8.2f}" for r in both) + f"{'-':>8}" * 2
+                if one_pass is not None:
+                    against_one = paired_ratios(steps["kernel"], one_pass, pairs)[0]
+                    paired = paired[:16] + f"{against_one:8.2f}{rule.floor:8.2f}"
+            del steps, one_pass
             gc.collect()
             cells = "".join(f"{rate[c]:8.2f}" if c in rate else f"{'-':>8}" for c in columns)
             line = f"{show_size(n):>5} {rule.name:10}{rule.arrays:>4}{cells}"
@@ -349,36 +381,75 @@ def throughput_table(sizes: list[int], rules: list[Rule], repeats: int, pairs: i
                          f"{ratio(rate, 'f-nochk', 't-fused', 13)}")
             print(f"{line}  {ratio(rate, 'stream', 'kernel', 13)}{paired}", flush=True)
     print("k: state arrays the rule (and its stream) reads and writes besides p and g (+1: "
-          "and one it only reads; ²: two passes,\nthe stream being one pass of the same "
-          "bytes); stream/kernel (best times), paired (median of pairs, wall time), cpu\n"
-          "(median of pairs, CPU time): t(kernel)/t(stream), target <= 1.15 at 10M")
+          "and one it only reads; ²: two passes,\na count reading 2 arrays, then the step; "
+          "its stream the same); stream/kernel (best times), paired (median of\npairs, wall "
+          "time), cpu (median of pairs, CPU time): t(kernel)/t(stream), target <= 1.15 at "
+          "10M; 1-pass: paired against\nthe one-pass stream alone, floor: the two passes' "
+          "bytes over one pass's")
 
 
 #: A row of a ``--kernels-only`` table: size, rule, k, then kernel, stream, stream/kernel,
-#: paired and cpu.
-KERNEL_ROW = re.compile(r"^ *(\S+) (\S+) +(\S+)((?: +[0-9.]+){5})$")
+#: paired and cpu, and (tables since the two-pass streams) 1-pass and floor, '-' for a
+#: one-pass rule.
+KERNEL_ROW = re.compile(r"^ *(\S+) (\S+) +(\S+)((?: +[0-9.]+){5})((?: +(?:[0-9.]+|-)){2})?$")
+#: The markers of the generated block in docs/fused.md (``--update-doc``).
+DOC_START = "<!-- step_throughput kernels: start -->"
+DOC_END = "<!-- step_throughput kernels: end -->"
+TARGET = 1.15
 
 
-def median_table(path: str) -> None:
-    """Print, for the ``--kernels-only`` tables saved in ``path`` (several runs, one after
-    another), each cell's median over the runs (a rule missing from a run is left out)."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
+def median_rows(text: str) -> tuple[list[str], list[tuple[str, str, str, list[float]]]]:
+    """The headers of the ``--kernels-only`` runs in ``text`` and, per (size, rule, k), the
+    median over the runs of each cell (kernel, stream, stream/kernel, paired, cpu, 1-pass,
+    floor; NaN for a '-')."""
+    lines = text.splitlines()
     runs = [line for line in lines if line.startswith("step throughput")]
     cells: dict[tuple[str, str, str], list[list[float]]] = {}
     for line in lines:
         match = KERNEL_ROW.match(line)
         if match:
-            size, rule, k, numbers = match.groups()
-            cells.setdefault((size, rule, k), []).append([float(x) for x in numbers.split()])
-    print(f"median of {len(runs)} runs of step_throughput.py --kernels-only ({path}):")
-    for run in runs:
-        print(f"  {run}")
-    print(f"{'size':>5} {'rule':10}{'k':>4}  kernel  stream  stream/kernel  paired     cpu")
-    for (size, rule, k), rows in cells.items():
-        kernel, stream, ratio, paired, cpu = np.median(np.array(rows), axis=0)
-        print(f"{size:>5} {rule:10}{k:>4}{kernel:8.2f}{stream:8.2f}{ratio:15.2f}"
-              f"{paired:8.2f}{cpu:8.2f}")
+            size, rule, k, numbers, extra = match.groups()
+            values = [float(x) for x in numbers.split()]
+            values += [float("nan") if x == "-" else float(x) for x in (extra or "- -").split()]
+            cells.setdefault((size, rule, k), []).append(values)
+    return runs, [(size, rule, k, list(np.median(np.array(rows), axis=0)))
+                  for (size, rule, k), rows in cells.items()]
+
+
+def median_table(path: str) -> str:
+    """The cell-wise medians of the ``--kernels-only`` tables saved in ``path`` (several
+    runs, one after another; a rule missing from a run is left out), and which rules are
+    within the target by both paired medians."""
+    with open(path, encoding="utf-8") as f:
+        runs, rows = median_rows(f.read())
+    out = [f"median of {len(runs)} runs of step_throughput.py --kernels-only ({path}):"]
+    out += [f"  {run}" for run in runs]
+    out.append(f"{'size':>5} {'rule':10}{'k':>4}  kernel  stream  stream/kernel  paired     cpu"
+               f"  1-pass   floor")
+    within, beyond = [], []
+    for size, rule, k, (kernel, stream, ratio, paired, cpu, one, floor) in rows:
+        extra = "".join(f"{'-':>8}" if np.isnan(x) else f"{x:8.2f}" for x in (one, floor))
+        out.append(f"{size:>5} {rule:10}{k:>4}{kernel:8.2f}{stream:8.2f}{ratio:15.2f}"
+                   f"{paired:8.2f}{cpu:8.2f}{extra}")
+        (within if max(paired, cpu) <= TARGET else beyond).append(
+            f"{rule} ({paired:.2f}, {cpu:.2f})")
+    out.append(f"within {TARGET}x of their streams by both medians (paired, cpu): "
+               f"{', '.join(within) or 'none'}")
+    out.append(f"beyond: {', '.join(beyond) or 'none'}")
+    return "\n".join(out)
+
+
+def update_doc(doc: str, block: str) -> None:
+    """Replace the text between ``doc``'s markers with ``block`` in a code fence."""
+    from descentlab.files import write_text
+
+    with open(doc, encoding="utf-8") as f:
+        text = f.read()
+    if DOC_START not in text or DOC_END not in text:
+        raise SystemExit(f"{doc}: no {DOC_START} ... {DOC_END} block to update")
+    head, rest = text.split(DOC_START, 1)
+    _, tail = rest.split(DOC_END, 1)
+    write_text(doc, f"{head}{DOC_START}\n```\n{block}\n```\n{DOC_END}{tail}")
 
 
 def crossover(rules: list[Rule], repeats: int) -> None:
@@ -432,9 +503,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--median-of", metavar="FILE",
                         help="print the cell-wise median of the --kernels-only runs saved in "
                         "FILE (no timing)")
+    parser.add_argument("--runs", type=int, default=1, help="measure the table this many times")
+    parser.add_argument("--save", metavar="FILE",
+                        help="write the runs' output to FILE (then its medians are printed)")
+    parser.add_argument("--update-doc", metavar="DOC",
+                        help="write the medians of --save's (or --median-of's) FILE into DOC "
+                        "between its step_throughput markers")
     args = parser.parse_args(argv)
+    if args.update_doc and not (args.save or args.median_of):
+        parser.error("--update-doc needs --save FILE or --median-of FILE")
     if args.median_of:
-        median_table(args.median_of)
+        print(median_table(args.median_of))
+        if args.update_doc:
+            update_doc(args.update_doc, median_table(args.median_of))
         return 0
     by_name = {r.name: r for r in RULES}
     wanted = [s.strip() for s in args.rules.split(",") if s.strip()]
@@ -449,8 +530,37 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [parse_size(s) for s in args.sizes.split(",")]
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
-    throughput_table(sizes, rules, args.repeats, args.kernel_repeats, args.kernels_only)
+    if args.runs < 1:
+        parser.error(f"--runs must be >= 1, got {args.runs}")
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(Tee(sys.stdout, captured)):
+        for _ in range(args.runs):
+            throughput_table(sizes, rules, args.repeats, args.kernel_repeats,
+                             args.kernels_only)
+    if args.save:
+        from descentlab.files import write_text
+
+        write_text(args.save, captured.getvalue())
+        print(median_table(args.save))
+        if args.update_doc:
+            update_doc(args.update_doc, median_table(args.save))
     return 0
+
+
+class Tee(io.TextIOBase):
+    """A text stream writing to two others (the terminal and the saved runs)."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 if __name__ == "__main__":

@@ -433,15 +433,16 @@ def test_a_plugin_optimizer_runs_through_the_suite(tmp_path):
     assert "| my_signum |" in (out / "report.md").read_text()
 
 
-def test_docs_quote_the_committed_smoke_run():
-    """docs/benchmark.md's numbers are lines of the committed report, its wall time and
-    command those of the committed manifest."""
+@pytest.mark.parametrize("preset", ["smoke", "standard"])
+def test_docs_quote_the_committed_runs(preset):
+    """docs/benchmark.md's numbers are lines of the committed report of each preset's run,
+    its wall time and command those of the committed manifest."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    run = root / "docs" / "figures" / "benchmark_smoke"
+    run = root / "docs" / "figures" / f"benchmark_{preset}"
     doc = (root / "docs" / "benchmark.md").read_text()
-    block = doc.split("<!-- smoke:begin -->")[1].split("<!-- smoke:end -->")[0]
+    block = doc.split(f"<!-- {preset}:begin -->")[1].split(f"<!-- {preset}:end -->")[0]
     report = (run / "report.md").read_text().splitlines()
     quoted = [line for line in block.splitlines()
               if line.startswith(("|", "Machine:", "- **"))]

@@ -9,7 +9,7 @@ import numpy as np
 from .base import Optimizer
 from .hyperparams import POSITIVE, UNIT, Choice, Hyper
 from .lineage import Lineage
-from .moments import scalar_sqrt
+from .moments import cube_root, scalar_sqrt
 from .references import Reference
 from .registry import register
 
@@ -95,13 +95,13 @@ class Madgrad(Optimizer):
         lr = np.where(h.lr != 0, h.lr + h.eps, 0.0) if np.ndim(h.lr) else (
             h.lr + h.eps if h.lr != 0 else 0.0)
         if np.all(h.momentum == 0):  # the authors: x₀ from the current point
-            x0[...] = p + s / (np.cbrt(grad_sum_sq) + h.eps)
+            x0[...] = p + s / (cube_root(grad_sum_sq) + h.eps)
         root = float(np.sqrt(np.float32(h.t))) if self.count_root == "float32" else (
             scalar_sqrt(h.t))
         lamb = lr * root
         grad_sum_sq += lamb * (g * g)  # G = G + λ·g²
         s += lamb * g  # s = s + λ·g
-        z = x0 - s / (np.cbrt(grad_sum_sq) + h.eps)
+        z = x0 - s / (cube_root(grad_sum_sq) + h.eps)
         p_old = p.copy() if decay and self.decoupled_weight_decay else None
         p *= h.momentum
         p += (1 - h.momentum) * z  # p = μ·p + (1 − μ)·z

@@ -8,14 +8,13 @@ is ``np.maximum``. Kernel modules of any family import them from here.
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from ..moments import CUBE_ROOT_DOWN, CUBE_ROOT_GUESS, CUBE_ROOT_TINY, CUBE_ROOT_UP
 from .numba_cache import drop_stale
 
 drop_stale(__file__)  # numba's cache does not see edits here: see fused/numba_cache.py
@@ -122,90 +121,46 @@ def _float(typingctx, i):
     return types.float32(i), codegen
 
 
-# Inlined by numba (its pedantic SSA check then warns NumbaIRAssumptionWarning at compile
-# time, harmlessly): as a plain call it is not inlined nor vectorised, and MADGRAD's kernel
-# measured 8x its stream at 10M instead of 4x.
+@intrinsic
+def _third_of(typingctx, i):
+    """The unsigned integer division of an int32's bits by 3 (vectorisable)."""
+    if i != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.udiv(args[0], ir.Constant(ir.IntType(32), 3))
+
+    return types.int32(i), codegen
+
+
 @njit(inline="always")
-def cbrt_glibc(x):
-    """The float32 cube root of glibc's ``cbrtf`` (2.36; the function NumPy's float32
-    ``np.cbrt`` calls here), computed without calling it, so that a loop around it is
-    vectorised: x = xm·2^e with xm in [0.5, 1); u = a cubic in xm (float64, rounded to
-    float32); one Halley step u(u³ + 2xm)/(2u³ + xm) times 2^((e mod 3)/3), in float64,
-    rounded to float32; times 2^(e div 3) (C's truncating division). ±0, ±inf and NaN give
-    x + x. Equal to glibc 2.36's ``cbrtf`` for all 2^32 float32 bit patterns
-    (``benchmarks/cube_root_check.py``); a kernel uses it only where
-    :func:`cube_root_is_numpys` holds (checked once per process on a sample), else
-    :func:`cbrt`. (Branch-free: selects, no divisions but
-    the step's.)"""
-    a = _bits(x) & np.int32(0x7FFFFFFF)
-    tiny = a < np.int32(0x00800000)  # zero or subnormal: scale by 2^25 first (exact)
-    scale = np.float32(1.0)
-    if tiny:
-        scale = np.float32(33554432.0)
-    b = _bits(_float(a) * scale)
-    e = (b >> np.int32(23)) - np.int32(126)
-    if tiny:
-        e = e - np.int32(25)
-    xm = np.float64(_float((b & np.int32(0x007FFFFF)) | np.int32(0x3F000000)))
-    u = np.float32(0.492659620528969547 + (0.697570460207922770 - 0.191502161678719066 * xm)
-                   * xm)
-    t2 = np.float64(u * u * u)
-    magnitude = e
-    if e < 0:
-        magnitude = -e
-    q = (magnitude * np.int32(21846)) >> np.int32(16)  # |e| div 3 for |e| < 200
-    if e < 0:
-        q = -q
-    r = e - np.int32(3) * q
-    factor = 1.0  # 2^(r/3)
-    if r == -2:
-        factor = 0.62996052494743658238
-    if r == -1:
-        factor = 0.79370052598409973738
-    if r == 1:
-        factor = 1.2599210498948731648
-    if r == 2:
-        factor = 1.5874010519681994748
-    ud = np.float64(u)
-    root = np.float32(ud * (t2 + 2.0 * xm) / (2.0 * t2 + xm) * factor)
-    root = root * _float((q + np.int32(127)) << np.int32(23))  # exact: a power of two
-    if not x > 0:
-        root = -root
-    if a == 0 or a >= np.int32(0x7F800000):
-        root = x + x
-    return root
+def cube_root32(x):
+    """:func:`descentlab.optim.moments.cube_root` for a float32: the same float32 operations
+    in the same order (a guess from the bits, two division-free Newton steps for x^(-1/3),
+    one Newton step for the root), so the same bits; no call and no branch, so a loop around
+    it is vectorised."""
+    a = np.abs(x)
+    tiny = a < CUBE_ROOT_TINY
+    a = a * CUBE_ROOT_UP if tiny else a
+    r = _float(np.int32(CUBE_ROOT_GUESS) - _third_of(_bits(a)))
+    third, four = np.float32(1 / 3), np.float32(4.0)
+    r = r * (four - ((a * r) * r) * r) * third
+    r = r * (four - ((a * r) * r) * r) * third
+    y = (a * r) * r
+    y = y - (y - a / (y * y)) * third  # 0/0 for x = 0 (the kernels: NumPy's error model)
+    y = np.copysign(y * CUBE_ROOT_DOWN if tiny else y, x)
+    return x + x if (a == 0 or not a < np.inf) else y
 
 
 def cube_root(x):
-    """∛x as NumPy computes it, vectorisable: :func:`cbrt_glibc` for float32, :func:`cbrt`
-    (libm's, one call per element) for float64."""
+    """``moments.cube_root`` for scalars: :func:`cube_root32` for float32 (vectorised),
+    libm's ``cbrt`` (:func:`cbrt`, what ``np.cbrt`` calls; one call per element) for
+    float64."""
     raise NotImplementedError("numba only")  # pragma: no cover
 
 
 @overload(cube_root, inline="always")
 def _cube_root(x):
     if x == types.float32:
-        return lambda x: cbrt_glibc(x)
+        return lambda x: cube_root32(x)
     return lambda x: cbrt(x)
-
-
-@njit(parallel=True, cache=True)
-def _cube_roots(x, out):
-    for i in prange(x.size):
-        out[i] = cube_root(x[i])
-
-
-@cache
-def cube_root_is_numpys() -> bool:
-    """Whether :func:`cbrt_glibc` equals NumPy's float32 ``np.cbrt`` (this machine's libm
-    ``cbrtf``) on a sample of float32 bit patterns: every exponent and sign, subnormals,
-    zeros, infinities, NaN, and 2^20 spread mantissas. Checked once per process."""
-    step = 2**32 // 2**20 + 1  # odd: every residue of the low bits comes up
-    bits = (np.arange(2**20, dtype=np.uint64) * step) % 2**32
-    special = [0, 1, 0x7FFFFF, 0x800000, 0x7F800000, 0x7FC00000, 0x3F800000, 0x3F000000]
-    bits = np.concatenate([bits, special, np.array(special) | 0x80000000]).astype(np.uint32)
-    x = bits.view(np.float32)
-    out = np.empty_like(x)
-    _cube_roots(x, out)
-    with np.errstate(all="ignore"):
-        return bool(np.array_equal(out.view(np.uint32), np.cbrt(x).view(np.uint32)))

@@ -5,7 +5,8 @@ LaProp. Imported only when a fused update of one of them runs.
 Same standard as :mod:`.kernels`: every element sees its rule's operations in the rule's
 order and precision; constants arrive as arguments of the arrays' dtype (a float literal would
 promote float32 arithmetic), computed by :mod:`.steps_catalogue` exactly as the rule computes
-them; the signs and cube roots are NumPy's (:func:`.inline.sign`, :func:`.inline.cbrt`).
+them; the signs are NumPy's (:func:`.inline.sign`), the cube roots the rule's
+(:func:`.inline.cube_root`).
 (LaProp's √(1 − β2ᵗ) and MADGRAD's √t are Python floats in the rules, so their float32 steps
 stay float32 as the references' do.) Options are runtime
 flags; where one changes which arrays a loop touches, or the first step differs, each
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .inline import OPTIONS, cbrt, cube_root, ema, ema_square, gradient, maximum, moments, sign
+from .inline import OPTIONS, cube_root, ema, ema_square, gradient, maximum, moments, sign
 
 
 @njit(**OPTIONS)
@@ -193,25 +194,20 @@ def cocob(p, g, x0, cumulative, scale, abs_sum, reward, maximize, l2, wd, decay,
 
 
 @njit(inline="always")
-def _root(x, fast):
-    return cube_root(x) if fast else cbrt(x)
-
-
-@njit(inline="always")
 def _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb, eps,
-                momentum, one_minus_momentum, decoupled, decay_step, fast):
+                momentum, one_minus_momentum, decoupled, decay_step):
     pi = p[i]
     gi = gradient(pi, g[i], maximize, l2, wd)
     si, sum_sq = s[i], grad_sum_sq[i]
     if first:
         x0[i] = pi
     if restart:  # μ = 0: the authors recover x0 from the current point
-        x0[i] = pi + si / (_root(sum_sq, fast) + eps)
+        x0[i] = pi + si / (cube_root(sum_sq) + eps)
     grad_sum_sq[i] = sum_sq + lamb * (gi * gi)  # rounded to the arrays' dtype on the store
     sum_sq = grad_sum_sq[i]
     s[i] = si + lamb * gi
     si = s[i]
-    z = x0[i] - si / (_root(sum_sq, fast) + eps)
+    z = x0[i] - si / (cube_root(sum_sq) + eps)
     q = pi * momentum
     q = q + one_minus_momentum * z
     if decoupled:
@@ -221,33 +217,24 @@ def _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, l
 
 @njit(**OPTIONS)
 def madgrad(p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb, eps, momentum,
-            one_minus_momentum, decoupled, decay_step, fast):
+            one_minus_momentum, decoupled, decay_step):
     """G += λg²; s += λg; z = x0 − s/(∛G + ε); p = μp + (1 − μ)z (decoupled decay:
     − (η + ε)λ_wd·p_old). The usual steps (not the first, μ ≠ 0) have one loop per decay
-    form; the first step and μ = 0 (x0 rewritten every step) share the general loop.
-    ``fast``: the cube root is :func:`.inline.cube_root` (vectorised; float32: glibc's
-    algorithm, where it is NumPy's), else libm's ``cbrt``/``cbrtf`` called per element
-    (several times slower)."""
+    form; the first step and μ = 0 (x0 rewritten every step) share the general loop. The
+    cube root is :func:`.inline.cube_root`: the rule's float32 cube root, vectorised; libm's
+    ``cbrt`` per element for float64."""
     if first or restart:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, first, restart, lamb,
-                        eps, momentum, one_minus_momentum, decoupled, decay_step, fast)
-    elif decoupled and fast:
-        for i in prange(p.size):
-            _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
-                        momentum, one_minus_momentum, True, decay_step, True)
-    elif fast:
-        for i in prange(p.size):
-            _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
-                        momentum, one_minus_momentum, False, decay_step, True)
+                        eps, momentum, one_minus_momentum, decoupled, decay_step)
     elif decoupled:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
-                        momentum, one_minus_momentum, True, decay_step, False)
+                        momentum, one_minus_momentum, True, decay_step)
     else:
         for i in prange(p.size):
             _madgrad_at(i, p, g, x0, grad_sum_sq, s, maximize, l2, wd, False, False, lamb, eps,
-                        momentum, one_minus_momentum, False, decay_step, False)
+                        momentum, one_minus_momentum, False, decay_step)
 
 
 @njit(inline="always")

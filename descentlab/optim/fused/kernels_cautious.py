@@ -143,3 +143,13 @@ def clion(p, g, m, maximize, l2, wd, decay, lr, beta1, one_minus_beta1, one_minu
         for i in prange(p.size):
             _clion_at(i, p, g, m, maximize, l2, wd, decay, lr, beta1, one_minus_beta1,
                       one_minus_beta2, False, scale, zero)
+
+
+@njit(**OPTIONS)
+def count_stream(g, m):
+    """The bandwidth limit of the counting pass: read g and m, count where g + m > 0
+    (benchmarks only)."""
+    count = 0
+    for i in prange(g.size):
+        count += 1 if g[i] + m[i] > 0 else 0
+    return count

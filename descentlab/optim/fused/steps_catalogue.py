@@ -87,11 +87,10 @@ def madgrad(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None
     lamb = f(lr * root)
     maximize, _, _, _ = prelude(opt, h, f)  # MADGRAD decays in its rule: the L2 form here
     from . import kernels_catalogue as k
-    from .inline import cube_root_is_numpys
     k.madgrad(p, g, flat(state["x0"]), flat(state["grad_sum_sq"]), flat(state["s"]), maximize,
               bool(decay and not decoupled), f(h.weight_decay), h.t == 1, bool(h.momentum == 0),
               lamb, f(h.eps), f(h.momentum), f(1 - h.momentum), decoupled,
-              f(lr * h.weight_decay), p.dtype == np.float32 and cube_root_is_numpys())
+              f(lr * h.weight_decay))
 
 
 def laprop(opt: Any, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
