@@ -41,8 +41,20 @@ def test_the_package_stamp_is_this_inline_source():
     import hashlib
     from pathlib import Path
 
+    from descentlab.optim import moments
     from descentlab.optim.fused import inline
 
     src = Path(inline.__file__)
     stamp = src.parent / "__pycache__" / cache.STAMP
-    assert stamp.read_text() == hashlib.sha256(src.read_bytes()).hexdigest()
+    digest = hashlib.sha256(src.read_bytes() + Path(moments.__file__).read_bytes())
+    assert stamp.read_text() == digest.hexdigest()
+
+
+def test_a_changed_constants_file_drops_them_too(tmp_path):
+    src, consts = tmp_path / "inline.py", tmp_path / "moments.py"
+    src.write_text("x = 1\n")
+    consts.write_text("C = 1.0\n")
+    assert cache.drop_stale(src, consts) is True
+    assert cache.drop_stale(src, consts) is False
+    consts.write_text("C = 2.0\n")
+    assert cache.drop_stale(src, consts) is True

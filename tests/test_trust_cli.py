@@ -219,7 +219,7 @@ def test_manifest_records_argv_and_environment_and_rerun_reparses(tmp_path, caps
     assert doc["argv"] == argv
     assert {"numba", "cpu", "blas", "git_commit"} <= set(doc["versions"])
     assert "name" in doc["versions"]["blas"] or "threadpools" in doc["versions"]["blas"]
-    from threadpoolctl import threadpool_info       # the BLAS kernel picked for this CPU
+    from threadpoolctl import threadpool_info  # the BLAS kernel picked for this CPU
     arch = {p.get("architecture") for p in threadpool_info() if p["user_api"] == "blas"}
     assert {p["architecture"] for p in doc["versions"]["blas"]["threadpools"]
             if p["internal_api"] in ("openblas", "mkl")} == arch

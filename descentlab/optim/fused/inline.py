@@ -14,10 +14,12 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .. import moments as _moments_module
 from ..moments import CUBE_ROOT_DOWN, CUBE_ROOT_GUESS, CUBE_ROOT_TINY, CUBE_ROOT_UP
 from .numba_cache import drop_stale
 
-drop_stale(__file__)  # numba's cache does not see edits here: see fused/numba_cache.py
+# numba's cache does not see edits here or of the constants: see fused/numba_cache.py
+drop_stale(__file__, _moments_module.__file__)
 
 #: The compile options of every kernel: all cores, cached on disk, no GIL.
 OPTIONS = {"parallel": True, "cache": True, "nogil": True}

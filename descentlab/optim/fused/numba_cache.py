@@ -3,9 +3,10 @@
 numba keys a cached kernel on its own file's modification time and size, not on the files of
 the functions it inlines: after an edit of ``inline.py`` every kernel module would load its
 stale compiled kernels from ``__pycache__`` and silently run the old arithmetic. So
-``inline.py`` calls :func:`drop_stale` when it is imported (before any kernel compiles or
-loads): when its source's hash differs from the one stamped beside the cache, the package's
-cached kernels are deleted and compile again on first use.
+``inline.py`` calls :func:`drop_stale` (with ``moments.py``, whose constants it compiles in)
+when it is imported, before any kernel compiles or loads: when the sources' hash differs
+from the one stamped beside the cache, the package's cached kernels are deleted and compile
+again on first use.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ from pathlib import Path
 STAMP = "inline.sha256"
 
 
-def drop_stale(source: str | Path) -> bool:
-    """Delete this package's numba cache files when ``source`` changed since the stamp was
+def drop_stale(source: str | Path, *more: str | Path) -> bool:
+    """Delete the numba cache files beside ``source`` when it (or any file in ``more``: what
+    the kernels read at compile time, such as constants) changed since the stamp was
     written; ``True`` when it did. A cache folder that cannot be written (an installed,
     read-only package: numba then caches elsewhere, keyed on the installed files) is left
     alone."""
     source = Path(source)
     folder = source.parent / "__pycache__"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    for f in (source, *more):
+        h.update(Path(f).read_bytes())
+    digest = h.hexdigest()
     stamp = folder / STAMP
     try:
         if stamp.read_text() == digest:
