@@ -34,9 +34,9 @@ The workloads (``WORKLOADS``; ``make(name, variant=None, **settings)``):
 =============  ====================================================  =========  ==========
 name           task                                                  budget     target
 =============  ====================================================  =========  ==========
-nqm            noisy quadratic model, dim 100, hᵢ = 1/i, B = 16      1000       loss ≤ 0.010637
-logreg         logistic regression on MNIST                          1000×128   acc ≥ 0.92
-mlp            the E5 MLP 784-100×4-10 on MNIST                      2000×128   acc ≥ 0.97
+nqm            noisy quadratic model, dim 100, hᵢ = 1/i, B = 16      1000       loss ≤ 0.0046306
+logreg         logistic regression on MNIST                          1000×128   acc ≥ 0.9452
+mlp            the E5 MLP 784-100×4-10 on MNIST                      2000×128   acc ≥ 0.9819
 autoencoder    MLP autoencoder 784-256-32-256-784, MSE               2000×128   mse ≤ 0.042
 cnn            conv16-pool-conv32-pool-affine on MNIST               1000×128   acc ≥ 0.98
 charlm         char RNN (embed 32, tanh 128) on Python's help texts  2000×32    bpc ≤ 2.6
