@@ -9,8 +9,9 @@ arrays; Keras 3 on JAX through tests/oracles.py; all float64) take
 the same 20 random gradients on two random 2-D parameters; after every step ours is within
 the cell's ``rtol`` (absolute floor rtol/10) of the reference, and the parameters moved.
 L-BFGS takes 5 steps of a closure on a quartic; the other rules that need a closure take the
-20 steps on tests/closure_loss.py's changing loss, optax given what it needs besides the
-gradient as tests/test_optim_closure.py gives it. References that need their decompositions or
+20 steps on tests/closure_loss.py's changing loss (optax's L-BFGS on its first step's loss
+every step), optax given what it needs besides the gradient as tests/test_optim_closure.py
+gives it. References that need their decompositions or
 draws replaced (SOAP, GaLore, PSGD Kron, Noisy SGD) run with their deep tests' helpers
 (tests/numpy_lapack.py, optax_oracle.py, probe_draws.py). A ``rate="decaying"`` cell runs both at
 η·0.95ⁿ, each library with its own schedule. Each of our options in a cell but ``lr`` is needed:

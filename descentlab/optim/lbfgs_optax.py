@@ -84,9 +84,9 @@ class LBFGSOptax(ZoomRule):
                   {"learning_rate": 0.3, "linesearch": None}, note=_CELL_NOTE),
         Reference("optax.lbfgs",
                   {"max_linesearch_steps": 4, "curv_rtol": 0.2, "initial_guess_strategy":
-                   "keep", "approx_dec_rtol": None, "max_learning_rate": 0.8},
+                   "keep"},
                   {"max_linesearch_steps": 4, "curv_rtol": 0.2, "initial_guess_strategy":
-                   "keep", "approx_dec_rtol": None, "max_learning_rate": 0.8},
+                   "keep"},
                   note=_CELL_NOTE),
     )
     lineage = Lineage(("lbfgs", "sgd_zoom"), "one step per update, zoom line search (optax)",
