@@ -82,12 +82,6 @@ class LBFGSOptax(ZoomRule):
                   note=_CELL_NOTE),
         Reference("optax.lbfgs", {"linesearch": None, "lr": 0.3},
                   {"learning_rate": 0.3, "linesearch": None}, note=_CELL_NOTE),
-        Reference("optax.lbfgs",
-                  {"max_linesearch_steps": 4, "curv_rtol": 0.2, "initial_guess_strategy":
-                   "keep"},
-                  {"max_linesearch_steps": 4, "curv_rtol": 0.2, "initial_guess_strategy":
-                   "keep"},
-                  note=_CELL_NOTE),
     )
     lineage = Lineage(("lbfgs", "sgd_zoom"), "one step per update, zoom line search (optax)",
                       1989, "Liu & Nocedal 1989")

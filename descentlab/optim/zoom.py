@@ -304,11 +304,6 @@ class SGDZoom(ZoomRule):
     references = (
         Reference("optax.scale_by_zoom_linesearch", {},
                   {"learning_rate": 1.0, "max_linesearch_steps": 15}, note=_CELL_NOTE),
-        Reference("optax.scale_by_zoom_linesearch",
-                  {"lr": 3.0, "curv_rtol": 0.1, "slope_rtol": 0.3,
-                   "initial_guess_strategy": "one"},
-                  {"learning_rate": 3.0, "max_linesearch_steps": 15, "curv_rtol": 0.1,
-                   "slope_rtol": 0.3, "initial_guess_strategy": "one"}, note=_CELL_NOTE),
     )
     lineage = Lineage(("sgd",), "step meeting the strong Wolfe conditions (zoom)", 2006,
                       "Nocedal & Wright 2006")
