@@ -232,6 +232,22 @@ def sgd_backtracking_of(learning_rate: Any, max_backtracking_steps: int = 15,
                                                               **options))
 
 
+def sgd_zoom_of(learning_rate: Any, max_linesearch_steps: int = 15, **options: Any) -> Any:
+    """optax's SGD followed by its zoom line search (its defaults otherwise)."""
+    return optax.chain(optax.sgd(learning_rate),
+                       optax.scale_by_zoom_linesearch(max_linesearch_steps, **options))
+
+
+def lbfgs_of(learning_rate: Any = None, memory_size: int = 10, scale_init_precond: bool = True,
+             linesearch: str | None = "zoom", max_linesearch_steps: int = 20,
+             initial_guess_strategy: str = "one", **search: Any) -> Any:
+    """optax.lbfgs with its zoom line search built from ``max_linesearch_steps``,
+    ``initial_guess_strategy`` and ``search`` (optax's lbfgs defaults otherwise), or none."""
+    line = None if linesearch is None else optax.scale_by_zoom_linesearch(
+        max_linesearch_steps, initial_guess_strategy=initial_guess_strategy, **search)
+    return optax.lbfgs(learning_rate, memory_size, scale_init_precond, linesearch=line)
+
+
 def sophia_of(learning_rate: Any, **options: Any) -> Any:
     """optax's Sophia (its defaults otherwise) estimating the Hessian's diagonal with the
     probes passed in (:func:`injected_hutchinson`)."""

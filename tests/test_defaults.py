@@ -61,6 +61,44 @@ _yogi_reference.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     + [p for n, p in inspect.signature(optax.scale_by_yogi).parameters.items()
        if n in ("eps_root", "initial_accumulator_value")])
 
+def _captured(fn: Any, wanted: set[str]) -> dict[str, Any]:
+    """The values named ``wanted`` that the function ``fn`` or a function it captures
+    (at any depth) has captured from its enclosing scope."""
+    out: dict[str, Any] = {}
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        f = getattr(f, "func", f)  # (functools.partial)
+        for name, cell in zip(getattr(f, "__code__", None) and f.__code__.co_freevars or (),
+                              getattr(f, "__closure__", None) or ()):
+            value = cell.cell_contents
+            if name in wanted:
+                out.setdefault(name, value)
+            if callable(value):
+                todo.append(value)
+    return out
+
+
+def _lbfgs_reference(**_: Any) -> None:
+    """optax.lbfgs's defaults, its default line search's settings read off that line search
+    itself (the values its functions captured), as keyword defaults."""
+
+
+_ZOOM = inspect.signature(optax.scale_by_zoom_linesearch).parameters
+_LBFGS_SEARCH = _captured(
+    inspect.signature(optax.lbfgs).parameters["linesearch"].default.update,
+    set(_ZOOM) | {"max_stepsize", "interval_threshold"})
+_LBFGS_SEARCH["max_learning_rate"] = _LBFGS_SEARCH.pop("max_stepsize")
+_LBFGS_SEARCH["stepsize_precision"] = _LBFGS_SEARCH.pop("interval_threshold")
+_lbfgs_reference.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p for n, p in inspect.signature(optax.lbfgs).parameters.items() if n != "linesearch"]
+    + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=_LBFGS_SEARCH[n])
+       for n in _ZOOM if n != "verbose"])
+
 #: descentlab name → (reference, per-name renames beyond RENAMES).
 REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "sgd": (torch.optim.SGD, {}),
@@ -113,6 +151,8 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "sam": (optax.contrib.sam, {}),
     "sophia": (optax.contrib.sophia, {}),
     "sgd_backtracking": (optax.scale_by_backtracking_linesearch, {}),  # (after optax.sgd(1.0))
+    "sgd_zoom": (optax.scale_by_zoom_linesearch, {}),  # (after optax.sgd(1.0))
+    "lbfgs_optax": (_lbfgs_reference, {}),
     "soap": (pytorch_optimizer.SOAP, {}),
     "shampoo": (pytorch_optimizer.Shampoo, {"weight_decouple": "decoupled_weight_decay"}),
     "psgd_kron": (pytorch_optimizer.Kron, {
@@ -195,6 +235,7 @@ SAME_MEANING = {
     ("dadapt_adamw", "growth_rate"): (math.inf, None),
     ("scion", "norm"): (1, "auto"),  # pytorch-optimizer's LMONorm.AUTO
     ("mars", "lr_1d_factor"): (3e-3, 1.0),  # its lr_1d = lr·lr_1d_factor, lr = 3e-3
+    ("lbfgs_optax", "lr"): (None, 1.0),  # optax: None is scale(−1.0), the same as 1.0
 }
 
 

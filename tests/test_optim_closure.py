@@ -22,7 +22,14 @@ import optax
 import pytest
 from closure_loss import jax_loss, np_grad, np_hvp, np_loss, run_closure, step_data
 from optax import contrib
-from optax_oracle import optax_closure_trajectory, sam_of, sgd_backtracking_of, sophia_of
+from optax_oracle import (
+    lbfgs_of,
+    optax_closure_trajectory,
+    sam_of,
+    sgd_backtracking_of,
+    sgd_zoom_of,
+    sophia_of,
+)
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
@@ -34,6 +41,11 @@ def _u(rng, lo, hi):
     return float(rng.uniform(lo, hi))
 
 
+#: The cases on one loss for all steps (L-BFGS's setting: its pairs of parameter and
+#: gradient differences are of one function).
+FIXED_LOSS = ("lbfgs_optax",)
+
+
 def problem(name, seed):
     """Shapes fixed per case (one compilation), parameters and data per seed."""
     shape_rng = np.random.default_rng(zlib.crc32(name.encode()))
@@ -42,6 +54,8 @@ def problem(name, seed):
     rng = np.random.default_rng(seed)
     params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
     data = [step_data(rng, params) for _ in range(STEPS)]
+    if name.startswith(FIXED_LOSS):
+        data = [data[0]] * STEPS
     return rng, params, data
 
 
@@ -134,6 +148,57 @@ def case_backtracking(store_grad=False, steps=None):
     return case
 
 
+def zoom_settings(rng, steps=None, approx=True, top=False, keep=None):
+    """Random settings of the zoom line search: (ours, optax's traced, optax's static)."""
+    k = int(rng.integers(1, 16)) if steps is None else steps
+    hyper = dict(tol=_u(rng, 0.0, 1e-3) * float(rng.integers(0, 2)),
+                 increase_factor=_u(rng, 1.2, 3.0), slope_rtol=10 ** _u(rng, -4, -0.7),
+                 curv_rtol=_u(rng, 0.1, 0.95), stepsize_precision=10 ** _u(rng, -7, -2))
+    static = {"max_linesearch_steps": k}
+    ours = dict(hyper, max_linesearch_steps=k)
+    if approx:
+        ours["approx_dec_rtol"] = hyper["approx_dec_rtol"] = 10 ** _u(rng, -8, -2)
+    else:
+        ours["approx_dec_rtol"] = static["approx_dec_rtol"] = None
+    if top:
+        ours["max_learning_rate"] = hyper["max_learning_rate"] = _u(rng, 0.3, 2.0)
+    if keep is not None:
+        ours["initial_guess_strategy"] = static["initial_guess_strategy"] = \
+            "keep" if keep else "one"
+    return ours, hyper, static
+
+
+def case_sgd_zoom(approx=True, top=False, keep=True, no_curvature=False):
+    def case(rng):
+        lr = _u(rng, 0.3, 2.0)
+        ours, hyper, static = zoom_settings(rng, approx=approx, top=top, keep=keep)
+        if no_curvature:  # optax's curv_rtol=inf: any very large number here
+            ours["curv_rtol"], hyper["curv_rtol"] = 1e300, math.inf
+        hyper["learning_rate"] = lr
+        return optim.SGDZoom(lr, **ours), sgd_zoom_of, hyper, static, "value_fn"
+    return case
+
+
+def case_lbfgs(lr="none", memory=None, scale=True, search=True, **zoom):
+    def case(rng):
+        m = int(rng.integers(1, 8)) if memory is None else memory
+        ours: dict = {"memory_size": m, "scale_init_precond": scale}
+        hyper: dict = {}
+        static: dict = {"memory_size": m, "scale_init_precond": scale}
+        if search:
+            more, hyper, extra = zoom_settings(rng, **zoom)
+            ours.update(more)
+            static.update(extra)
+        else:
+            ours["linesearch"] = static["linesearch"] = None
+        if lr == "float":
+            ours["lr"] = hyper["learning_rate"] = _u(rng, 0.2, 1.5)
+        elif lr == "schedule":
+            ours["lr"] = static["learning_rate"] = warmup
+        return optim.LBFGSOptax(**ours), lbfgs_of, hyper, static, "value_fn"
+    return case
+
+
 CASES = {
     "polyak_sgd": case_polyak("sps"),
     "polyak_sgd(variant=sps+)": case_polyak("sps+"),
@@ -151,6 +216,21 @@ CASES = {
     "sgd_backtracking": case_backtracking(),
     "sgd_backtracking(store_grad=True in optax)": case_backtracking(True),
     "sgd_backtracking(max_backtracking_steps=0)": case_backtracking(steps=0),
+    "sgd_zoom": case_sgd_zoom(),
+    "sgd_zoom(initial_guess_strategy=one, max_learning_rate)": case_sgd_zoom(top=True,
+                                                                             keep=False),
+    "sgd_zoom(approx_dec_rtol=None)": case_sgd_zoom(approx=False),
+    "sgd_zoom(curv_rtol=1e300: optax's inf)": case_sgd_zoom(no_curvature=True),
+    "lbfgs_optax(learning_rate=None)": case_lbfgs(),
+    "lbfgs_optax(lr, memory_size=1)": case_lbfgs("float", memory=1),
+    "lbfgs_optax(scheduled lr)": case_lbfgs("schedule"),
+    "lbfgs_optax(scale_init_precond=False)": case_lbfgs(scale=False),
+    "lbfgs_optax(linesearch=None)": case_lbfgs("float", search=False),
+    "lbfgs_optax(linesearch=None, scale_init_precond=False)": case_lbfgs(
+        "float", search=False, scale=False),
+    "lbfgs_optax(keep, max_learning_rate, approx_dec_rtol=None)": case_lbfgs(
+        keep=True, top=True, approx=False),
+    "lbfgs_optax(max_linesearch_steps=0)": case_lbfgs(steps=0),
     "sophia": case_sophia(True, 10),
     "sophia(update_interval=3)": case_sophia(True, 3),
     "sophia(clip_threshold=None, update_interval=1)": case_sophia(False, 1),
@@ -206,6 +286,17 @@ def test_the_cases_cover_every_rule_that_needs_a_closure():
     (lambda: optim.SGDBacktracking(2.0), {"max_learning_rate": 0.5}),
     (lambda: optim.SGDBacktracking(2.0), {"atol": 5.0}),
     (lambda: optim.SGDBacktracking(2.0), {"rtol": 0.1}),
+    (lambda: optim.SGDZoom(2.0, 2, curv_rtol=0.01), {"max_linesearch_steps": 6}),
+    (lambda: optim.SGDZoom(2.0), {"max_learning_rate": 0.5}),
+    (lambda: optim.SGDZoom(0.05), {"tol": 5.0}),
+    (lambda: optim.SGDZoom(0.05), {"increase_factor": 1.2}),
+    (lambda: optim.SGDZoom(2.0), {"slope_rtol": 0.4}),
+    (lambda: optim.SGDZoom(2.0), {"curv_rtol": 0.1}),
+    (lambda: optim.SGDZoom(2.0, curv_rtol=0.01), {"stepsize_precision": 0.5}),
+    (lambda: optim.SGDZoom(2.0), {"initial_guess_strategy": "one"}),
+    (lambda: optim.LBFGSOptax(0.5), {"memory_size": 2}),
+    (lambda: optim.LBFGSOptax(0.5), {"scale_init_precond": False}),
+    (lambda: optim.LBFGSOptax(0.5), {"linesearch": None}),
 ])
 def test_each_option_changes_the_steps_on_the_test_loss(make, changed):
     """The optax cases draw these options' regimes at random; here each one is shown to
@@ -340,7 +431,7 @@ def test_a_closure_that_raises_changes_nothing(name, at):
             raise Boom
         return 1.0, {"w": np.ones((3, 2)), "b": 1.0}
 
-    if at == 2 and name not in ("sam", "sophia", "sgd_backtracking"):
+    if at == 2 and name not in ("sam", "sophia", "sgd_backtracking", "sgd_zoom", "lbfgs_optax"):
         return  # one evaluation per update
     with pytest.raises(Boom):
         opt.update(params, closure=closure)  # Sophia without hvp: a central difference
@@ -435,6 +526,18 @@ def test_wrong_calls_are_refused_naming_what_is_wrong():
     (lambda: optim.SGDBacktracking(increase_factor=0.5), "increase_factor"),
     (lambda: optim.SGDBacktracking(max_learning_rate=0.0), "max_learning_rate"),
     (lambda: optim.SGDBacktracking(atol=-1.0), "atol"),
+    (lambda: optim.SGDZoom(weight_decay=0.1), "SGDZoom has no weight_decay"),
+    (lambda: optim.LBFGSOptax(maximize=True), "LBFGSOptax has no maximize"),
+    (lambda: optim.SGDZoom(max_linesearch_steps=-1), "max_linesearch_steps"),
+    (lambda: optim.SGDZoom(max_learning_rate=0.0), "max_learning_rate"),
+    (lambda: optim.SGDZoom(increase_factor=0.5), "increase_factor"),
+    (lambda: optim.SGDZoom(curv_rtol=-0.1), "curv_rtol"),
+    (lambda: optim.SGDZoom(approx_dec_rtol=-1.0), "approx_dec_rtol"),
+    (lambda: optim.SGDZoom(initial_guess_strategy="last"), "initial_guess_strategy"),
+    (lambda: optim.LBFGSOptax(memory_size=0), "memory_size"),
+    (lambda: optim.LBFGSOptax(linesearch="backtracking"), "linesearch"),
+    (lambda: optim.LBFGSOptax(linesearch=None, curv_rtol=0.5),
+     "curv_rtol is a setting of the line search, and linesearch=None has none"),
 ])
 def test_settings_the_rules_cannot_take_are_refused(make, fragment):
     with pytest.raises(InputError, match=fragment):
@@ -468,7 +571,7 @@ def test_the_surface_lab_races_them(tmp_path, capsys):
     from descentlab.cli import main
 
     specs = ["polyak_sgd", "momo", "momo_adam:lr=0.5", "sam:lr=0.1", "sophia:lr=0.05",
-             "sgd_backtracking", "lbfgs", "adam:lr=0.3"]
+             "sgd_backtracking", "sgd_zoom", "lbfgs_optax", "lbfgs", "adam:lr=0.3"]
     assert main(["race", "--problem", "bowl", "--steps", "15", "--optimizers",
                  "polyak_sgd,momo", *specs[2:], "--out", str(tmp_path)]) == 0
     rows = (tmp_path / "trajectories.csv").read_text().splitlines()
@@ -574,3 +677,70 @@ def test_the_line_search_steps_back_from_a_non_finite_trial_and_takes_no_step_if
     opt.update(x, closure=closure_at(x))
     np.testing.assert_array_equal(x, [3.0])
     assert opt.globals["learning_rate"] == 0.0 and opt.step == 1
+
+
+@pytest.mark.parametrize("make", [optim.SGDZoom, optim.LBFGSOptax])
+def test_the_approximate_decrease_matters_near_a_minimum(make):
+    """Hager & Zhang's approximate decrease (``approx_dec_rtol``) differs from Armijo's only
+    where the loss is nearly flat along the step: on one loss for every step (the minimum
+    approached), not in the 30 steps of a changing loss the test above takes."""
+    _, params, data = problem("options", 0)
+    fixed = [data[0]] * 60
+    a = run_closure(make(), params, fixed)
+    b = run_closure(make(approx_dec_rtol=None), params, fixed)
+    assert any(not np.array_equal(a[-1][k], b[-1][k]) for k in params)
+
+
+def test_the_zoom_search_interpolates_and_steps_back_from_a_non_finite_trial():
+    """Hand computations. f = 2x² from x = 1 (u = −g = −4): φ(η) = 2(1 − 4η)², φ(1) = 18
+    has no sufficient decrease, so [0, 1] brackets; the cubic is undefined (its third point
+    is 0 again), the parabola through φ(0) = 2, φ'(0) = −16 and φ(1) = 18 is φ itself: its
+    minimiser η = ¼ puts x at 0, where both conditions hold (2 trials). f = ½x² for x ≥ 1,
+    nan below, from x = 3 (u = −3): η = 1 gives nan, no interpolation is finite, the midpoint
+    η = ½ gives x = 1.5 (f = 1.125 ≤ 4.5 − ½·10⁻⁴·9, |f'·u| = 4.5 ≤ 0.9·9). With one trial
+    allowed the nan point is all there is: no step, as in optax."""
+    x = np.array([1.0])
+    opt = optim.SGDZoom()
+    assert opt.update(x, closure=lambda: (2.0 * float(x[0]) ** 2, 4.0 * x.copy())) == 2.0
+    np.testing.assert_array_equal(x, [0.0])
+    assert opt.globals["learning_rate"] == 0.25 and opt.globals["searched"] == 2
+
+    def closure_at(x):
+        return lambda: (0.5 * float(x[0]) ** 2 if x[0] >= 1.0 else math.nan, x.copy())
+
+    x = np.array([3.0])
+    opt = optim.SGDZoom()
+    assert opt.update(x, closure=closure_at(x)) == 4.5
+    np.testing.assert_array_equal(x, [1.5])
+    assert opt.globals["learning_rate"] == 0.5 and opt.globals["searched"] == 2
+    assert opt.search_errors == (0.0, 0.0)
+    x = np.array([3.0])
+    opt = optim.SGDZoom(max_linesearch_steps=1)
+    opt.update(x, closure=closure_at(x))
+    np.testing.assert_array_equal(x, [3.0])
+    assert opt.globals["learning_rate"] == 0.0 and opt.step == 1
+
+
+def test_lbfgs_optax_steps_by_the_bfgs_matrix_of_its_pair():
+    """f = ½xᵀAx, A = diag(1, 4), from x₀ = (1, 1) (hand computation): the first direction
+    is g/‖g‖ (γ = min(1, 1/‖g‖)), and η = 1 meets both conditions there (φ'(1) ≈ −0.30 ≥
+    −0.9·√17), so x₁ = x₀ − g₀/√17. The second direction is the BFGS matrix of the pair
+    s = x₁ − x₀, y = A·s built on γI, γ = sᵀy/yᵀy, times g₁ — written out here as a matrix:
+    H = (I − ρsyᵀ)γ(I − ρysᵀ) + ρssᵀ, ρ = 1/yᵀs."""
+    a = np.array([1.0, 4.0])
+    x = np.array([1.0, 1.0])
+    opt = optim.LBFGSOptax()
+    closure = lambda: (0.5 * float(x @ (a * x)), a * x)  # noqa: E731
+    opt.update(x, closure=closure)
+    x1 = np.array([1.0, 1.0]) - np.array([1.0, 4.0]) / math.sqrt(17.0)
+    np.testing.assert_allclose(x, x1, rtol=1e-15)
+    assert opt.globals["searched"] == 1
+    opt.update(x, closure=closure)
+    s, y = x1 - 1.0, a * (x1 - 1.0)
+    rho, gamma, eye = 1.0 / (y @ s), (s @ y) / (y @ y), np.eye(2)
+    h = (eye - rho * np.outer(s, y)) @ (gamma * eye) @ (eye - rho * np.outer(y, s)) \
+        + rho * np.outer(s, s)
+    np.testing.assert_allclose(x, x1 - opt.globals["learning_rate"] * (h @ (a * x1)),
+                               rtol=1e-14)
+    assert opt.state[""]["diff_params"].shape == (10, 2)
+    assert np.abs(x).max() < np.abs(x1).max()

@@ -9,8 +9,9 @@ arrays; Keras 3 on JAX through tests/oracles.py; all float64) take
 the same 20 random gradients on two random 2-D parameters; after every step ours is within
 the cell's ``rtol`` (absolute floor rtol/10) of the reference, and the parameters moved.
 L-BFGS takes 5 steps of a closure on a quartic; the other rules that need a closure take the
-20 steps on tests/closure_loss.py's changing loss, optax given what it needs besides the
-gradient as tests/test_optim_closure.py gives it. References that need their decompositions or
+20 steps on tests/closure_loss.py's changing loss (optax's L-BFGS on its first step's loss
+every step), optax given what it needs besides the gradient as tests/test_optim_closure.py
+gives it. References that need their decompositions or
 draws replaced (SOAP, GaLore, PSGD Kron, Noisy SGD) run with their deep tests' helpers
 (tests/numpy_lapack.py, optax_oracle.py, probe_draws.py). A ``rate="decaying"`` cell runs both at
 η·0.95ⁿ, each library with its own schedule. Each of our options in a cell but ``lr`` is needed:
@@ -41,6 +42,7 @@ from closure_loss import jax_loss, run_closure, step_data
 from numpy_lapack import numpy_lapack
 from optax_oracle import (
     fed,
+    lbfgs_of,
     mechanize_with,
     numpy_svd,
     optax_closure_trajectory,
@@ -48,6 +50,7 @@ from optax_oracle import (
     optax_trajectory,
     sam_of,
     sgd_backtracking_of,
+    sgd_zoom_of,
     sophia_of,
 )
 from probe_draws import same_draws, solve_float64
@@ -170,16 +173,22 @@ def optax_decay(lr: float) -> Any:
 
 #: optax rules the cells build from their parts, as their deep tests do (tests/optax_oracle.py):
 #: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's base optimizer,
-#: the line search after optax's sgd.
+#: the line searches after optax's sgd, L-BFGS's zoom search built from its settings.
 OPTAX_BUILT = {"optax.contrib.sam": sam_of, "optax.contrib.sophia": sophia_of,
                "optax.contrib.mechanize": mechanize_with,
-               "optax.scale_by_backtracking_linesearch": sgd_backtracking_of}
+               "optax.scale_by_backtracking_linesearch": sgd_backtracking_of,
+               "optax.scale_by_zoom_linesearch": sgd_zoom_of, "optax.lbfgs": lbfgs_of}
 
 #: What optax's closure rules are given besides the gradient (tests/optax_oracle.py).
 OPTAX_EXTRA = {"optax.polyak_sgd": "value", "optax.contrib.momo": "value",
                "optax.contrib.momo_adam": "value", "optax.contrib.sam": "grad_fn",
                "optax.contrib.sophia": "obj_fn",
-               "optax.scale_by_backtracking_linesearch": "value_fn"}
+               "optax.scale_by_backtracking_linesearch": "value_fn",
+               "optax.scale_by_zoom_linesearch": "value_fn", "optax.lbfgs": "value_fn"}
+
+#: Closure rules whose cells take every step on one loss (optax's L-BFGS: its pairs of
+#: parameter and gradient differences must be of one function, tests/test_optim_closure.py).
+FIXED_LOSS = {"lbfgs_optax"}
 
 
 def optax_split(ref: Reference) -> tuple[Any, dict, dict]:
@@ -274,6 +283,8 @@ def test_cell_matches_its_reference(name, ref, request, monkeypatch, torch_float
             return
         rng = np.random.default_rng(zlib.crc32(key.encode()))
         data = [step_data(rng, params) for _ in range(STEPS)]
+        if name in FIXED_LOSS:
+            data = [data[0]] * STEPS
         expected = optax_closure_reference(ref, params, data, ours_for(name, ref))
 
         def run(opt):

@@ -42,6 +42,7 @@ from .galore import GaLore
 from .groups import Groups
 from .laprop import LaProp
 from .lbfgs import LBFGS
+from .lbfgs_optax import LBFGSOptax
 from .lineage import Lineage
 from .lion import Lion
 from .madgrad import Madgrad
@@ -91,6 +92,7 @@ from .sophia import Sophia
 from .trust_ratio import Lamb, Lars
 from .wrappers import EMA, Accumulate, Lookahead
 from .yogi import Yogi
+from .zoom import SGDZoom
 
 
 def _import_every_module() -> None:
@@ -113,7 +115,8 @@ __all__ = [
     "ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SignSGD", "Signum", "NovoGrad",
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
-    "Momo", "MomoAdam", "SAM", "Sophia", "SGDBacktracking", "ClosureRule", "SOAP", "Shampoo",
+    "Momo", "MomoAdam", "SAM", "Sophia", "SGDBacktracking", "SGDZoom", "LBFGSOptax",
+    "ClosureRule", "SOAP", "Shampoo",
     "PSGDKron",
     "GaLore", "DoG", "DoWG", "Prodigy", "DAdaptAdamW", "Mechanize", "MARS", "AdamMini", "Scion",
     "Optimizer",

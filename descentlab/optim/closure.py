@@ -119,9 +119,10 @@ class Oracle:
         if bad is not None:
             raise NotFinite(f"{what} of {bad}", where)
 
-    def value_and_grad(self) -> tuple[float, Any, list[np.ndarray]]:
+    def value_and_grad(self, *, finite: bool = True) -> tuple[float, Any, list[np.ndarray]]:
         """(loss, grads tree, gradients by leaf in the working dtype) at the parameters as
-        they are now."""
+        they are now (``finite=False``: inf/nan answers returned as they are, whatever the
+        ``nonfinite`` policy — a line search's trial points, which the search refuses)."""
         value, tree, gs = checked_answer(self.closure(), self.leaves)
         self.evaluations += 1
         with np.errstate(over="ignore"):
@@ -129,7 +130,8 @@ class Oracle:
                   for g, leaf in zip(gs, self.leaves)]
         if self.loss is None:
             self.loss = value
-        self._check(value, gs, "the closure's gradient")
+        if finite:
+            self._check(value, gs, "the closure's gradient")
         return value, tree, gs
 
     def _declared(self, need: str) -> None:
@@ -137,17 +139,19 @@ class Oracle:
             raise TypeError(f"{type(self.opt).__name__} asks for {need!r} without declaring "
                             f"it: add it to its needs (now {self.opt.needs})")
 
-    def at(self, points: list[np.ndarray]) -> tuple[float, Any, list[np.ndarray]]:
+    def at(self, points: list[np.ndarray], *,
+           finite: bool = True) -> tuple[float, Any, list[np.ndarray]]:
         """:meth:`value_and_grad` at ``points`` (one array per leaf): the parameters are moved
         there for the call and put back afterwards, whatever happens (needs ``"grad_at"``)."""
         self._declared("grad_at")
-        return self._at(points)
+        return self._at(points, finite)
 
-    def _at(self, points: list[np.ndarray]) -> tuple[float, Any, list[np.ndarray]]:
+    def _at(self, points: list[np.ndarray],
+            finite: bool = True) -> tuple[float, Any, list[np.ndarray]]:
         before = [leaf.array.copy() for leaf in self.leaves]
         try:
             write(self.leaves, points)
-            value, _, gs = self.value_and_grad()
+            value, _, gs = self.value_and_grad(finite=finite)
             gs = [g.copy() for g in gs]  # (a closure may hand back the parameters' memory)
             return value, rebuild(self.params, gs), gs
         finally:
