@@ -566,10 +566,15 @@ def test_targets_of_held_out_variants(tmp_path, monkeypatch):
         assert entries[f"nqm:{v}"]["value"] == pytest.approx(medians[best], rel=1e-5)
         assert entries[f"nqm:{v}"]["provenance"].startswith(
             f"best of tuned baselines (tuned on nqm): {best}, median over 3 test seeds")
-    # no committed entry for nqm:steep: the base workload's target (provisional rule)
+    committed = base._targets()
+    assert workloads.make("nqm", variant="steep").target.value == committed["nqm:steep"][
+        "value"]                                          # its own committed entry
+    # without an entry for nqm:steep: the base workload's target (provisional rule)
+    monkeypatch.setattr(base, "_targets", lambda: {k: v for k, v in committed.items()
+                                                   if k != "nqm:steep"})
     assert workloads.make("nqm", variant="steep").target == workloads.make("nqm").target
-    with_entry = {**base._targets(), "nqm:steep": {"metric": "loss", "mode": "min",
-                                                   "value": 0.5, "provenance": "test"}}
+    with_entry = {**committed, "nqm:steep": {"metric": "loss", "mode": "min",
+                                             "value": 0.5, "provenance": "test"}}
     monkeypatch.setattr(base, "_targets", lambda: with_entry)
     assert workloads.make("nqm", variant="steep").target.value == 0.5
     assert workloads.make("nqm", variant="steep", target=0.25).target.value == 0.25
