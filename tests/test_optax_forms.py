@@ -52,10 +52,11 @@ def case_rprop(rng):
 
 
 def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True,
-                   factored=True, decay_offset=0):
+                   factored=True, decay_offset=0, float32_momentum=False):
     """optax's decay_rate is static (a Python float, as users pass it: optax computes β̂ in
     float32 then), drawn once per case with the other static options (one compilation);
-    momentum's accumulator is float64 (optax's default is float32)."""
+    momentum's accumulator is float64 (ours ``dtype_momentum="param"``), or optax's default
+    float32 (ours ``"float32"``)."""
     fixed = np.random.default_rng([momentum, weight_decay, clipping, scale, factored,
                                    decay_offset + 10])
     c, min_dim = _u(fixed, 0.5, 1.0), int(fixed.integers(1, 5))
@@ -67,11 +68,13 @@ def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True
         ours = optim.Adafactor(lr, -c, (eps1, 1e-3), d if clipping else 1.0, wd, form="optax",
                                multiply_by_parameter_scale=scale, rms_clipping=clipping,
                                factored=factored, min_dim_size_to_factor=min_dim,
-                               decay_offset=decay_offset, momentum=mu)
+                               decay_offset=decay_offset, momentum=mu,
+                               dtype_momentum="float32" if float32_momentum else "param")
         hyper = dict(learning_rate=lr, eps=eps1)
         static = dict(decay_rate=c, min_dim_size_to_factor=min_dim, decay_offset=decay_offset,
-                      multiply_by_parameter_scale=scale, factored=factored,
-                      dtype_momentum=jnp.float64)
+                      multiply_by_parameter_scale=scale, factored=factored)
+        if not float32_momentum:
+            static["dtype_momentum"] = jnp.float64
         if clipping:
             hyper["clipping_threshold"] = d
         else:
@@ -129,6 +132,7 @@ CASES = {
         case_adafactor(clipping=False, scale=False),
     "adafactor(factored=False, decay_offset=-5)": case_adafactor(factored=False,
                                                                  decay_offset=-5),
+    "adafactor(momentum, dtype_momentum=float32)": case_adafactor(True, float32_momentum=True),
     "muon": case_muon(),
     "muon(nesterov=False, consistent_rms, adam_learning_rate)": case_muon(False, rms=True,
                                                                            adam_lr=True),
@@ -240,6 +244,8 @@ def test_fused_backend_gives_the_rules_bits(name, dtype):
 RESUMED = {**FUSED,
            "adafactor": lambda: optim.Adafactor(0.01, form="optax", min_dim_size_to_factor=2,
                                                 momentum=0.9, weight_decay=0.01),
+           "adafactor(dtype_momentum=float32)": lambda: optim.Adafactor(
+               0.01, form="optax", momentum=0.9, dtype_momentum="float32"),
            "muon": lambda: optim.Muon(0.01, form="optax", adaptive=True,
                                       adam_weight_decay=0.1)}
 
@@ -281,6 +287,10 @@ def test_optax_only_settings_are_refused_in_the_torch_form_and_change_nothing():
         with pytest.raises(InputError, match=name):
             setattr(opt, name, value)
         assert getattr(opt, name) == optim.Adafactor.OPTAX_ONLY[name]
+    with pytest.raises(InputError, match="dtype_momentum='float32'.*needs form='optax'"):
+        optim.Adafactor(dtype_momentum="float32")
+    with pytest.raises(InputError, match="dtype_momentum must be one of 'param', 'float32'"):
+        optim.Adafactor(form="optax", dtype_momentum="bfloat16")
     with pytest.raises(InputError, match="d must be >= 1 in torch.optim.Adafactor's form"):
         optim.Adafactor(d=0.5)
     assert optim.Adafactor(d=0.5, form="optax").d == 0.5
