@@ -88,8 +88,9 @@ def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True
 
 
 def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=False,
-              rows=False, adam_lr=False):
-    """optax.contrib.muon: matrices by Muon, the rest by its AdamW (the (in, out) scale)."""
+              rows=False, adam_lr=False, mu_dtype="param"):
+    """optax.contrib.muon: matrices by Muon, the rest by its AdamW (the (in, out) scale);
+    ``mu_dtype="float32"``: both first moments stored as float32 (optax's mu_dtype)."""
     def case(rng):
         lr, beta, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), 10 ** _u(rng, -10, -6)
         wd, b1, b2 = _u(rng, 0.0, 0.2), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
@@ -105,7 +106,7 @@ def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=Fa
                           "match_rms_adamw" if rms else "original", form="optax",
                           consistent_rms=c, preconditioning=preconditioning,
                           adaptive=adaptive, adam_beta1=b1, adam_beta2=b2, adam_eps_root=er,
-                          adam_weight_decay=awd, adam_lr=alr)
+                          adam_weight_decay=awd, adam_lr=alr, mu_dtype=mu_dtype)
         hyper = dict(learning_rate=lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=b1,
                      adam_b2=b2, adam_eps_root=er, adam_weight_decay=awd,
                      ns_coeffs=coefficients)
@@ -113,9 +114,11 @@ def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=Fa
             hyper["consistent_rms"] = c
         if adam_lr:
             hyper["adam_learning_rate"] = alr
-        return ours, optax.contrib.muon, hyper, dict(
-            ns_steps=steps, nesterov=nesterov, adaptive=adaptive,
-            preconditioning=preconditioning)
+        static = dict(ns_steps=steps, nesterov=nesterov, adaptive=adaptive,
+                      preconditioning=preconditioning)
+        if mu_dtype != "param":
+            static["mu_dtype"] = jnp.float32
+        return ours, optax.contrib.muon, hyper, static
     return case
 
 
@@ -140,6 +143,8 @@ CASES = {
                                                           preconditioning="spectral"),
     "muon(preconditioning=aol, ns_coeffs rows)": case_muon(preconditioning="aol", rows=True),
     "muon(preconditioning=schatten)": case_muon(preconditioning="schatten"),
+    "muon(mu_dtype=float32)": case_muon(mu_dtype="float32"),
+    "muon(nesterov=False, mu_dtype=float32)": case_muon(False, mu_dtype="float32"),
 }
 
 #: Muon's shapes: matrices wide, tall and square (Muon's), a vector, a scalar and a 3-d
@@ -247,7 +252,9 @@ RESUMED = {**FUSED,
            "adafactor(dtype_momentum=float32)": lambda: optim.Adafactor(
                0.01, form="optax", momentum=0.9, dtype_momentum="float32"),
            "muon": lambda: optim.Muon(0.01, form="optax", adaptive=True,
-                                      adam_weight_decay=0.1)}
+                                      adam_weight_decay=0.1),
+           "muon(mu_dtype=float32)": lambda: optim.Muon(0.01, form="optax",
+                                                        mu_dtype="float32")}
 
 
 @pytest.mark.parametrize("name", list(RESUMED))
@@ -308,7 +315,8 @@ def test_rprop_form_cannot_change_once_it_has_state():
 
 
 def test_optax_muon_settings_are_refused_where_they_do_not_apply_and_change_nothing():
-    for name, value in (("adam_lr", 0.1), ("adam_beta1", 0.5), ("adam_weight_decay", 0.1)):
+    for name, value in (("adam_lr", 0.1), ("adam_beta1", 0.5), ("adam_weight_decay", 0.1),
+                        ("mu_dtype", "float32")):
         with pytest.raises(InputError, match=f"{name}=.*needs form='optax'"):
             optim.Muon(**{name: value})
         opt = optim.Muon()
@@ -322,6 +330,8 @@ def test_optax_muon_settings_are_refused_where_they_do_not_apply_and_change_noth
         optim.Muon(ns_coefficients=rows, ns_steps=4, form="optax")
     with pytest.raises(InputError, match="consistent_rms=0.3 .* adjust_lr_fn='match_rms"):
         optim.Muon(form="optax", consistent_rms=0.3)
+    with pytest.raises(InputError, match="mu_dtype must be one of 'param', 'float32'"):
+        optim.Muon(form="optax", mu_dtype="bfloat16")
     with pytest.raises(InputError, match="ns_dtype='bfloat16' is torch's arithmetic"):
         optim.Muon(form="optax", ns_dtype="bfloat16")
     with pytest.raises(InputError, match="ns_coefficients must be 3 finite numbers"):

@@ -23,7 +23,7 @@ from .hyperparams import (
     form_option,
 )
 from .lineage import Lineage
-from .moments import bias_correction, ema, lerp
+from .moments import ACCUMULATOR_DTYPES, bias_correction, ema, lerp, store_as
 from .references import Reference
 from .registry import register
 from .tree import flatten_params, show
@@ -185,8 +185,10 @@ class Muon(Optimizer):
     optax; its ``"dion"`` preset is :data:`DION_NS_COEFFICIENTS`), ``consistent_rms=c`` is
     ``adjust_lr_fn="match_rms_adamw", consistent_rms=c`` (None: ``"original"``),
     ``preconditioning`` and ``adaptive`` are ours too (in both forms; PyTorch's:
-    ``"frobenius"``, off). Not reproduced:
-    ``mu_dtype`` (the state has the parameters' dtype), ``muon_weight_dimension_numbers``
+    ``"frobenius"``, off); ``mu_dtype`` is ``mu_dtype`` (``"param"``, default: optax's
+    ``mu_dtype=None`` — the parameters' dtype; ``"float32"``: Muon's and AdamW's first moments
+    rounded to float32 after each step reads them, as optax casts them — the state keeps the
+    parameters' dtype). Not reproduced: ``muon_weight_dimension_numbers``
     (matrices are Muon's, everything else AdamW's, optax's default);
     ``weight_decay_mask`` is :class:`~descentlab.optim.groups.Groups`. optax's own
     defaults differ from PyTorch's: ``eps=1e-8, weight_decay=0``. ``form`` is chosen before
@@ -216,10 +218,15 @@ class Muon(Optimizer):
                   note="torch's iteration without its cast to bfloat16"),
         Reference("optax.contrib.muon", {"lr": 0.01, "weight_decay": 0.0, "eps": 1e-8,
                                          "form": "optax"}, {"learning_rate": 0.01}),
+        Reference("optax.contrib.muon", {"lr": 0.01, "weight_decay": 0.0, "eps": 1e-8,
+                                         "form": "optax", "mu_dtype": "float32"},
+                  {"learning_rate": 0.01, "beta": 0.95, "mu_dtype": "float32"},
+                  note="β a float64 array (a Python float: optax's β·m in float32)"),
     )
     slots = ("buffer", "m", "v")
     option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype",
-                    "form", "consistent_rms", "preconditioning", "adaptive", "adam_lr")
+                    "form", "consistent_rms", "preconditioning", "adaptive", "adam_lr",
+                    "mu_dtype")
     nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")
     adjust_lr_fn = Choice(("original", "match_rms_adamw"), "the step scale s(A, B): torch's "
                           "original √max(1, A/B), or c·√max(A, B) to match AdamW's RMS")
@@ -238,6 +245,8 @@ class Muon(Optimizer):
     adaptive = Flag("scale O by ⟨m̂, O⟩ (optax's adaptive)")
     adam_lr = Number(NONNEGATIVE, "optax form: AdamW's rate for non-matrices (None: η)",
                      optional=True)
+    mu_dtype = Choice(ACCUMULATOR_DTYPES, "optax form: the first moments' stored values, in "
+                      "the parameters' dtype or rounded to float32 (optax's mu_dtype)")
     equations = ("B ← μ·B + (1 − μ)·g,   B̃ = g + μ·(B − g) (nesterov) or B",
                  "O = NS(B̃): X ← B̃/‖B̃‖, k times X ← aX + (b·XXᵀ + c·(XXᵀ)²)X",
                  "p ← p·(1 − η·λ) − η·s(A, B)·O,   s = √max(1, A/B)")
@@ -257,7 +266,7 @@ class Muon(Optimizer):
                  preconditioning: str = "frobenius", adaptive: bool = False,
                  adam_beta1: Any = 0.9, adam_beta2: Any = 0.999, adam_eps_root: Any = 0.0,
                  adam_weight_decay: Any = 0.0, adam_lr: float | None = None,
-                 maximize: bool = False, **options: Any) -> None:
+                 mu_dtype: str = "param", maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.momentum = momentum
@@ -276,10 +285,11 @@ class Muon(Optimizer):
         self.adam_eps_root = adam_eps_root
         self.adam_weight_decay = adam_weight_decay
         self.adam_lr = adam_lr
+        self.mu_dtype = mu_dtype
 
     #: optax's settings and the values that leave them off (torch's form refuses others).
     OPTAX_ONLY = {"adam_lr": None, "adam_beta1": 0.9, "adam_beta2": 0.999,
-                  "adam_eps_root": 0.0, "adam_weight_decay": 0.0}
+                  "adam_eps_root": 0.0, "adam_weight_decay": 0.0, "mu_dtype": "param"}
 
     def check_settings(self, values: dict[str, Any]) -> None:
         """optax's settings need ``form="optax"``; rows of coefficients need ≤ ns_steps rows
@@ -370,6 +380,7 @@ class Muon(Optimizer):
             if np.any(h.adam_weight_decay != 0):
                 p *= 1 - lr * h.adam_weight_decay
             Adam(nesterov=self.nesterov).rule(p, g, state, adam)
+            store_as(state["m"], self.mu_dtype)
             return
         mu = h.momentum
         m = ema(state["buffer"], g, mu)
@@ -378,6 +389,7 @@ class Muon(Optimizer):
             m_hat = mu * (m / bias_correction(mu, h.t + 1)) + (1 - mu) * (g / bc)
         else:
             m_hat = m / bc
+        store_as(m, self.mu_dtype)  # after m̂ has read it
         rows = self.ns_coefficients
         if not isinstance(rows[0], list):
             rows = [rows] * self.ns_steps
