@@ -110,7 +110,9 @@ class Adafactor(Optimizer):
     ``clipping_threshold`` is ``d`` (``None``: ``rms_clipping=False``), ``momentum`` is β1,
     ``dtype_momentum`` is ``dtype_momentum`` (``"param"``, default: optax's
     ``dtype_momentum=float64`` on float64 parameters; ``"float32"``: optax's own default, m
-    rounded to float32 after each step reads it, the state still in the parameters' dtype),
+    rounded to float32 after each step reads it, the state still in the parameters' dtype;
+    exact when optax's ``momentum`` is a float64 array — a Python float makes its β1·m a
+    float32 product, 5e-9 apart over 20 steps),
     ``weight_decay_rate`` is ``weight_decay``,
     ``eps`` is ``eps1``, ``learning_rate=None`` is ``lr=1``, and ``weight_decay_mask`` is
     :class:`~descentlab.optim.groups.Groups`. ``multiply_by_parameter_scale`` and
@@ -142,7 +144,8 @@ class Adafactor(Optimizer):
         Reference("optax.adafactor", {"form": "optax", "momentum": 0.9,
                                       "dtype_momentum": "float32"},
                   {"learning_rate": 0.01, "momentum": 0.9},
-                  note="optax's default: a float32 momentum accumulator"),
+                  note="optax's default float32 accumulator; β1 a float64 array (a Python float: "
+                       "optax's β1·m in float32)"),
     )
     slots = ("row_var", "col_var", "variance", "m")
     nonnegative_slots = ("row_var", "col_var", "variance")
