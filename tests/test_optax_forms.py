@@ -294,8 +294,6 @@ def test_optax_only_settings_are_refused_in_the_torch_form_and_change_nothing():
         with pytest.raises(InputError, match=name):
             setattr(opt, name, value)
         assert getattr(opt, name) == optim.Adafactor.OPTAX_ONLY[name]
-    with pytest.raises(InputError, match="dtype_momentum='float32'.*needs form='optax'"):
-        optim.Adafactor(dtype_momentum="float32")
     with pytest.raises(InputError, match="dtype_momentum must be one of 'param', 'float32'"):
         optim.Adafactor(form="optax", dtype_momentum="bfloat16")
     with pytest.raises(InputError, match="d must be >= 1 in torch.optim.Adafactor's form"):
@@ -316,7 +314,7 @@ def test_rprop_form_cannot_change_once_it_has_state():
 
 def test_optax_muon_settings_are_refused_where_they_do_not_apply_and_change_nothing():
     for name, value in (("adam_lr", 0.1), ("adam_beta1", 0.5), ("adam_weight_decay", 0.1),
-                        ("mu_dtype", "float32")):
+                        ("dimension_numbers", [[0], [1]])):
         with pytest.raises(InputError, match=f"{name}=.*needs form='optax'"):
             optim.Muon(**{name: value})
         opt = optim.Muon()
@@ -398,3 +396,58 @@ def test_torch_form_adafactor_without_parameter_scale_or_clipping():
                 alpha /= max(1.0, np.sqrt(np.mean(u**2)))
             np.testing.assert_allclose(p, p1 - alpha * u, rtol=1e-14)
             assert np.sqrt(np.mean(u**2)) > 1.2  # the clipping bites where it is on
+
+
+#: optax's tree of MuonDimensionNumbers (None: AdamW) for DIMENSION_SHAPES, and ours: a Groups
+#: setting per path (the rest at the base's None: matrices Muon's, the others AdamW's).
+DIMENSION_SHAPES = {"w": (4, 3), "u": (2, 5), "q": (3, 3), "b": (4,), "t": (2, 3, 2),
+                    "c": (2, 3, 2, 2)}
+OURS_DIMENSIONS = {"w": (1, 0), "u": "adam", "t": ([0], [2]), "c": ([0, 1, 2], -1)}
+
+
+def optax_dimensions(params):
+    """optax.contrib.muon's muon_weight_dimension_numbers for DIMENSION_SHAPES (a callable:
+    hashable, as the compiled trajectory's static arguments must be)."""
+    spec = optax_muon.MuonDimensionNumbers
+    return {"w": spec(1, 0), "u": None, "q": spec(), "b": None, "t": spec((0,), (2,)),
+            "c": spec((0, 1, 2), -1)}
+
+
+@pytest.mark.parametrize("rms", [False, True])
+def test_muon_dimension_numbers_match_optax(rms):
+    """A transposed matrix, a matrix given to AdamW, a default matrix, a vector, a 3-D array
+    with a batch axis and a 4-D one whose first three axes are the reduction: 100 random
+    steps (adaptive on; consistent_rms with ``rms``) within 1e-12 of optax."""
+    rng, params, grads = own_problem(DIMENSION_SHAPES, int(rms))
+    lr, beta, wd = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), _u(rng, 0.0, 0.2)
+    c = 0.2 if rms else None
+    base = optim.Muon(lr, wd, beta, eps=1e-8, form="optax", adaptive=True,
+                      adjust_lr_fn="match_rms_adamw" if rms else None, consistent_rms=c)
+    ours = optim.Groups(base, {k: {"dimension_numbers": v} for k, v in OURS_DIMENSIONS.items()})
+    hyper = dict(learning_rate=lr, beta=beta, weight_decay=wd)
+    if rms:
+        hyper["consistent_rms"] = c
+    expected = optax_trajectory(optax.contrib.muon, params, grads, hyper=hyper, static=dict(
+        adaptive=True, muon_weight_dimension_numbers=optax_dimensions))
+    p = copy.deepcopy(params)
+    for step, g in enumerate(grads):
+        ours.update(p, g)
+        assert_close(p, expected[step], f"muon dimension_numbers step {step + 1}")
+    assert "buffer" in ours.state_for("c") and "m" in ours.state_for("u")
+
+
+def test_muon_dimension_numbers_are_checked_by_name_and_change_nothing():
+    with pytest.raises(InputError, match="dimension_numbers must be None, 'adam' or a pair"):
+        optim.Muon(form="optax", dimension_numbers=(0, 1, 2))
+    with pytest.raises(InputError, match="dimension_numbers=.*needs form='optax'"):
+        optim.Muon(dimension_numbers=(0, 1))
+    torch_form, w = optim.Muon(0.01, ns_dtype="param", mu_dtype="float32"), np.ones((2, 3))
+    torch_form.update(w, np.full((2, 3), 0.1))  # B = (1 − 0.95)·0.1, stored as a float32
+    assert torch_form.state[""]["buffer"][0, 0] == float(np.float32(0.05 * 0.1)) != 0.05 * 0.1
+    for shape, match in (((3,), "Muon needs two or more axes"),
+                         ((2, 3), "name an axis outside"), ((2, 3), "overlap")):
+        spec = (0, 2) if "outside" in match else (0, 0) if "overlap" in match else (0, 1)
+        opt, x = optim.Muon(form="optax", dimension_numbers=spec), {"a": np.ones(shape)}
+        with pytest.raises(InputError, match=f"parameter 'a'.*{match}"):
+            opt.update(x, {"a": np.ones(shape)})
+        assert opt.step == 0 and not opt.state and np.all(x["a"] == 1)

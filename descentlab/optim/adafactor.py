@@ -117,8 +117,8 @@ class Adafactor(Optimizer):
     ``eps`` is ``eps1``, ``learning_rate=None`` is ``lr=1``, and ``weight_decay_mask`` is
     :class:`~descentlab.optim.groups.Groups`. ``multiply_by_parameter_scale`` and
     ``rms_clipping`` apply to both forms (PyTorch's: both on); ``factored``,
-    ``min_dim_size_to_factor``, ``decay_offset``, ``momentum`` and ``dtype_momentum`` belong to
-    the optax form.
+    ``min_dim_size_to_factor``, ``decay_offset`` and ``momentum`` belong to the optax form
+    (``dtype_momentum`` is taken by both and, as optax's, does nothing without momentum).
     ``form`` is chosen before the first update (the state's shapes differ).
 
     Defaults: ``lr=0.01, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0`` —
@@ -179,7 +179,7 @@ class Adafactor(Optimizer):
 
     #: The optax-only settings and the values that leave them off (torch's form refuses others).
     OPTAX_ONLY = {"factored": True, "min_dim_size_to_factor": OPTAX_MIN_DIM,
-                  "decay_offset": 0, "momentum": None, "dtype_momentum": "param"}
+                  "decay_offset": 0, "momentum": None}
 
     def check_settings(self, values: dict[str, Any]) -> None:
         """Adafactor's decay is torch's decoupled one, applied inside its rule; optax's
