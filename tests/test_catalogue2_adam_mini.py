@@ -101,7 +101,7 @@ def worst_difference(seed, schedule=False, maximize=False):
     theirs = [{k: -v for k, v in g.items()} for g in grads] if maximize else grads
     expected = [flat_of(e) for e in reference(params, theirs, hyper, lr_at)]
     opt = AdamMini(lr_at or hyper["lr"], hyper["b1"], hyper["b2"], hyper["eps"], hyper["wd"],
-                   dim=DIM, n_heads=HEADS, maximize=maximize)
+                   dim=DIM, n_heads=HEADS, n_kv_heads=1, maximize=maximize)
     tree, got = nested(params), []
     for g in grads:
         opt.update(tree, nested(g))
@@ -184,6 +184,10 @@ def test_bad_input_is_refused_naming_it_and_nothing_changes():
         AdamMini(dim=8, n_heads=3)
     with pytest.raises(InputError, match="n_heads"):
         opt.n_heads = 4  # it decides what the state holds
+    with pytest.raises(InputError, match="n_kv_heads=3 must divide n_heads=2"):
+        opt.n_kv_heads = 3
+    with pytest.raises(InputError, match="n_kv_heads must be a whole number"):
+        AdamMini(n_kv_heads=0)
     with pytest.raises(InputError, match="decoupled_weight_decay"):
         opt.decoupled_weight_decay = False
     with pytest.raises(NonFiniteError, match="parameter .norm. is not finite at step 2"):
@@ -197,4 +201,4 @@ def test_bad_input_is_refused_naming_it_and_nothing_changes():
     for path in state:
         for slot in state[path]:
             np.testing.assert_array_equal(opt.state[path][slot], state[path][slot])
-    assert opt.step == 1 and opt.n_heads == HEADS
+    assert opt.step == 1 and opt.n_heads == HEADS and opt.n_kv_heads is None

@@ -142,3 +142,50 @@ def test_races_on_a_surface():
         alone = run_batch(problem, optim.create("soap", lr=0.05), starts[i:i + 1], 30)
         np.testing.assert_array_equal(both.path[:, i], alone.path[:, 0])
     assert np.all(np.isfinite(both.path)) and not np.array_equal(both.path[-1], starts)
+
+
+#: merge_dims at max_precondition_dim 6: a scalar (merged to (1,)), a vector longer than 6
+#: (never merged, unrotated), (2, 7, 1, 3) → (2, 7, 3) with the 7 unrotated (channels-last:
+#: (2, 3, 7, 1) → (6, 7, 1)), (2, 3, 2, 3) → (6, 6) (channels-last: its (2, 3, 3, 2) → (6, 6))
+#: and (3, 2, 5) → (6, 5): every merged statistic's null space of dimension ≤ 1.
+MERGE_SHAPES = [(), (8,), (2, 7, 1, 3), (2, 3, 2, 3), (3, 2, 5)]
+
+
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_merge_dims_matches_pytorch_optimizer(data_format):
+    """Random hyperparameters and 100 steps, merge_dims in each data_format, within 1e-12
+    of the reference (its decompositions NumPy's); and merging changes the run."""
+    options = {"merge_dims": True, "data_format": data_format}
+    rng = case_rng(options, 0)
+    params, grads = random_steps(rng, MERGE_SHAPES, 100)
+    lr, b1, b2 = float(rng.uniform(1e-3, 0.05)), float(rng.uniform(0.5, 0.99)), \
+        float(rng.uniform(0.8, 0.999))
+    kwargs = {"eps": 10 ** float(rng.uniform(-12, -6)), "weight_decay": float(rng.uniform(0, 0.3)),
+              "precondition_frequency": int(rng.integers(1, 12)), "max_precondition_dim": 6,
+              "normalize_gradient": data_format == "channels_last", **options}
+    with numpy_lapack():
+        expected = reference(params, grads, lr, b1, b2, kwargs, None)
+    run_ours(SOAP(lr, b1, b2, **kwargs), params, grads, expected, f"soap {options}")
+    unmerged = SOAP(lr, b1, b2, **{**kwargs, "merge_dims": False})
+    with pytest.raises(AssertionError):
+        run_ours(unmerged, params, grads, expected, "soap without merge_dims")
+
+
+def test_merge_dims_state_and_refusals():
+    """The bases are of the merged axes; arrays the reference cannot merge (one merged axis of
+    more than one element: it fails to reshape) are refused by name, nothing changed; the
+    layout cannot change once there is state."""
+    opt = SOAP(merge_dims=True, max_precondition_dim=6, data_format="channels_last")
+    params = {"c": np.ones((2, 3, 7, 3)), "s": np.ones(())}
+    opt.update(params, {"c": np.ones((2, 3, 7, 3)), "s": np.ones(())})
+    assert {k: v.shape for k, v in opt.state["c"].items() if k[0] in "LQ"} == {
+        "L0": (6, 6), "Q0": (6, 6), "L1": (3, 3), "Q1": (3, 3)}  # (2, 3, 3, 7) → (6, 3, 7)
+    with pytest.raises(InputError, match="data_format cannot change once"):
+        opt.data_format = "channels_first"
+    for shape in ((3,), (2, 3)):
+        opt, x = SOAP(merge_dims=True, max_precondition_dim=6), {"w": np.ones(shape)}
+        with pytest.raises(InputError, match=r"merges all of parameter 'w' \(shape"):
+            opt.update(x, {"w": np.ones(shape)})
+        assert opt.step == 0 and not opt.state and np.all(x["w"] == 1)
+    with pytest.raises(InputError, match="data_format must be one of 'channels_first'"):
+        SOAP(data_format="NHWC")

@@ -52,10 +52,11 @@ def case_rprop(rng):
 
 
 def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True,
-                   factored=True, decay_offset=0):
+                   factored=True, decay_offset=0, float32_momentum=False):
     """optax's decay_rate is static (a Python float, as users pass it: optax computes β̂ in
     float32 then), drawn once per case with the other static options (one compilation);
-    momentum's accumulator is float64 (optax's default is float32)."""
+    momentum's accumulator is float64 (ours ``dtype_momentum="param"``), or optax's default
+    float32 (ours ``"float32"``)."""
     fixed = np.random.default_rng([momentum, weight_decay, clipping, scale, factored,
                                    decay_offset + 10])
     c, min_dim = _u(fixed, 0.5, 1.0), int(fixed.integers(1, 5))
@@ -67,11 +68,13 @@ def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True
         ours = optim.Adafactor(lr, -c, (eps1, 1e-3), d if clipping else 1.0, wd, form="optax",
                                multiply_by_parameter_scale=scale, rms_clipping=clipping,
                                factored=factored, min_dim_size_to_factor=min_dim,
-                               decay_offset=decay_offset, momentum=mu)
+                               decay_offset=decay_offset, momentum=mu,
+                               dtype_momentum="float32" if float32_momentum else "param")
         hyper = dict(learning_rate=lr, eps=eps1)
         static = dict(decay_rate=c, min_dim_size_to_factor=min_dim, decay_offset=decay_offset,
-                      multiply_by_parameter_scale=scale, factored=factored,
-                      dtype_momentum=jnp.float64)
+                      multiply_by_parameter_scale=scale, factored=factored)
+        if not float32_momentum:
+            static["dtype_momentum"] = jnp.float64
         if clipping:
             hyper["clipping_threshold"] = d
         else:
@@ -85,8 +88,9 @@ def case_adafactor(momentum=False, weight_decay=False, clipping=True, scale=True
 
 
 def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=False,
-              rows=False, adam_lr=False):
-    """optax.contrib.muon: matrices by Muon, the rest by its AdamW (the (in, out) scale)."""
+              rows=False, adam_lr=False, mu_dtype="param"):
+    """optax.contrib.muon: matrices by Muon, the rest by its AdamW (the (in, out) scale);
+    ``mu_dtype="float32"``: both first moments stored as float32 (optax's mu_dtype)."""
     def case(rng):
         lr, beta, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), 10 ** _u(rng, -10, -6)
         wd, b1, b2 = _u(rng, 0.0, 0.2), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999)
@@ -102,7 +106,7 @@ def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=Fa
                           "match_rms_adamw" if rms else "original", form="optax",
                           consistent_rms=c, preconditioning=preconditioning,
                           adaptive=adaptive, adam_beta1=b1, adam_beta2=b2, adam_eps_root=er,
-                          adam_weight_decay=awd, adam_lr=alr)
+                          adam_weight_decay=awd, adam_lr=alr, mu_dtype=mu_dtype)
         hyper = dict(learning_rate=lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=b1,
                      adam_b2=b2, adam_eps_root=er, adam_weight_decay=awd,
                      ns_coeffs=coefficients)
@@ -110,9 +114,11 @@ def case_muon(nesterov=True, adaptive=False, preconditioning="frobenius", rms=Fa
             hyper["consistent_rms"] = c
         if adam_lr:
             hyper["adam_learning_rate"] = alr
-        return ours, optax.contrib.muon, hyper, dict(
-            ns_steps=steps, nesterov=nesterov, adaptive=adaptive,
-            preconditioning=preconditioning)
+        static = dict(ns_steps=steps, nesterov=nesterov, adaptive=adaptive,
+                      preconditioning=preconditioning)
+        if mu_dtype != "param":
+            static["mu_dtype"] = jnp.float32
+        return ours, optax.contrib.muon, hyper, static
     return case
 
 
@@ -129,6 +135,7 @@ CASES = {
         case_adafactor(clipping=False, scale=False),
     "adafactor(factored=False, decay_offset=-5)": case_adafactor(factored=False,
                                                                  decay_offset=-5),
+    "adafactor(momentum, dtype_momentum=float32)": case_adafactor(True, float32_momentum=True),
     "muon": case_muon(),
     "muon(nesterov=False, consistent_rms, adam_learning_rate)": case_muon(False, rms=True,
                                                                            adam_lr=True),
@@ -136,6 +143,8 @@ CASES = {
                                                           preconditioning="spectral"),
     "muon(preconditioning=aol, ns_coeffs rows)": case_muon(preconditioning="aol", rows=True),
     "muon(preconditioning=schatten)": case_muon(preconditioning="schatten"),
+    "muon(mu_dtype=float32)": case_muon(mu_dtype="float32"),
+    "muon(nesterov=False, mu_dtype=float32)": case_muon(False, mu_dtype="float32"),
 }
 
 #: Muon's shapes: matrices wide, tall and square (Muon's), a vector, a scalar and a 3-d
@@ -240,8 +249,12 @@ def test_fused_backend_gives_the_rules_bits(name, dtype):
 RESUMED = {**FUSED,
            "adafactor": lambda: optim.Adafactor(0.01, form="optax", min_dim_size_to_factor=2,
                                                 momentum=0.9, weight_decay=0.01),
+           "adafactor(dtype_momentum=float32)": lambda: optim.Adafactor(
+               0.01, form="optax", momentum=0.9, dtype_momentum="float32"),
            "muon": lambda: optim.Muon(0.01, form="optax", adaptive=True,
-                                      adam_weight_decay=0.1)}
+                                      adam_weight_decay=0.1),
+           "muon(mu_dtype=float32)": lambda: optim.Muon(0.01, form="optax",
+                                                        mu_dtype="float32")}
 
 
 @pytest.mark.parametrize("name", list(RESUMED))
@@ -281,6 +294,8 @@ def test_optax_only_settings_are_refused_in_the_torch_form_and_change_nothing():
         with pytest.raises(InputError, match=name):
             setattr(opt, name, value)
         assert getattr(opt, name) == optim.Adafactor.OPTAX_ONLY[name]
+    with pytest.raises(InputError, match="dtype_momentum must be one of 'param', 'float32'"):
+        optim.Adafactor(form="optax", dtype_momentum="bfloat16")
     with pytest.raises(InputError, match="d must be >= 1 in torch.optim.Adafactor's form"):
         optim.Adafactor(d=0.5)
     assert optim.Adafactor(d=0.5, form="optax").d == 0.5
@@ -298,7 +313,8 @@ def test_rprop_form_cannot_change_once_it_has_state():
 
 
 def test_optax_muon_settings_are_refused_where_they_do_not_apply_and_change_nothing():
-    for name, value in (("adam_lr", 0.1), ("adam_beta1", 0.5), ("adam_weight_decay", 0.1)):
+    for name, value in (("adam_lr", 0.1), ("adam_beta1", 0.5), ("adam_weight_decay", 0.1),
+                        ("dimension_numbers", [[0], [1]])):
         with pytest.raises(InputError, match=f"{name}=.*needs form='optax'"):
             optim.Muon(**{name: value})
         opt = optim.Muon()
@@ -312,6 +328,8 @@ def test_optax_muon_settings_are_refused_where_they_do_not_apply_and_change_noth
         optim.Muon(ns_coefficients=rows, ns_steps=4, form="optax")
     with pytest.raises(InputError, match="consistent_rms=0.3 .* adjust_lr_fn='match_rms"):
         optim.Muon(form="optax", consistent_rms=0.3)
+    with pytest.raises(InputError, match="mu_dtype must be one of 'param', 'float32'"):
+        optim.Muon(form="optax", mu_dtype="bfloat16")
     with pytest.raises(InputError, match="ns_dtype='bfloat16' is torch's arithmetic"):
         optim.Muon(form="optax", ns_dtype="bfloat16")
     with pytest.raises(InputError, match="ns_coefficients must be 3 finite numbers"):
@@ -378,3 +396,58 @@ def test_torch_form_adafactor_without_parameter_scale_or_clipping():
                 alpha /= max(1.0, np.sqrt(np.mean(u**2)))
             np.testing.assert_allclose(p, p1 - alpha * u, rtol=1e-14)
             assert np.sqrt(np.mean(u**2)) > 1.2  # the clipping bites where it is on
+
+
+#: optax's tree of MuonDimensionNumbers (None: AdamW) for DIMENSION_SHAPES, and ours: a Groups
+#: setting per path (the rest at the base's None: matrices Muon's, the others AdamW's).
+DIMENSION_SHAPES = {"w": (4, 3), "u": (2, 5), "q": (3, 3), "b": (4,), "t": (2, 3, 2),
+                    "c": (2, 3, 2, 2)}
+OURS_DIMENSIONS = {"w": (1, 0), "u": "adam", "t": ([0], [2]), "c": ([0, 1, 2], -1)}
+
+
+def optax_dimensions(params):
+    """optax.contrib.muon's muon_weight_dimension_numbers for DIMENSION_SHAPES (a callable:
+    hashable, as the compiled trajectory's static arguments must be)."""
+    spec = optax_muon.MuonDimensionNumbers
+    return {"w": spec(1, 0), "u": None, "q": spec(), "b": None, "t": spec((0,), (2,)),
+            "c": spec((0, 1, 2), -1)}
+
+
+@pytest.mark.parametrize("rms", [False, True])
+def test_muon_dimension_numbers_match_optax(rms):
+    """A transposed matrix, a matrix given to AdamW, a default matrix, a vector, a 3-D array
+    with a batch axis and a 4-D one whose first three axes are the reduction: 100 random
+    steps (adaptive on; consistent_rms with ``rms``) within 1e-12 of optax."""
+    rng, params, grads = own_problem(DIMENSION_SHAPES, int(rms))
+    lr, beta, wd = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), _u(rng, 0.0, 0.2)
+    c = 0.2 if rms else None
+    base = optim.Muon(lr, wd, beta, eps=1e-8, form="optax", adaptive=True,
+                      adjust_lr_fn="match_rms_adamw" if rms else None, consistent_rms=c)
+    ours = optim.Groups(base, {k: {"dimension_numbers": v} for k, v in OURS_DIMENSIONS.items()})
+    hyper = dict(learning_rate=lr, beta=beta, weight_decay=wd)
+    if rms:
+        hyper["consistent_rms"] = c
+    expected = optax_trajectory(optax.contrib.muon, params, grads, hyper=hyper, static=dict(
+        adaptive=True, muon_weight_dimension_numbers=optax_dimensions))
+    p = copy.deepcopy(params)
+    for step, g in enumerate(grads):
+        ours.update(p, g)
+        assert_close(p, expected[step], f"muon dimension_numbers step {step + 1}")
+    assert "buffer" in ours.state_for("c") and "m" in ours.state_for("u")
+
+
+def test_muon_dimension_numbers_are_checked_by_name_and_change_nothing():
+    with pytest.raises(InputError, match="dimension_numbers must be None, 'adam' or a pair"):
+        optim.Muon(form="optax", dimension_numbers=(0, 1, 2))
+    with pytest.raises(InputError, match="dimension_numbers=.*needs form='optax'"):
+        optim.Muon(dimension_numbers=(0, 1))
+    torch_form, w = optim.Muon(0.01, ns_dtype="param", mu_dtype="float32"), np.ones((2, 3))
+    torch_form.update(w, np.full((2, 3), 0.1))  # B = (1 − 0.95)·0.1, stored as a float32
+    assert torch_form.state[""]["buffer"][0, 0] == float(np.float32(0.05 * 0.1)) != 0.05 * 0.1
+    for shape, match in (((3,), "Muon needs two or more axes"),
+                         ((2, 3), "name an axis outside"), ((2, 3), "overlap")):
+        spec = (0, 2) if "outside" in match else (0, 0) if "overlap" in match else (0, 1)
+        opt, x = optim.Muon(form="optax", dimension_numbers=spec), {"a": np.ones(shape)}
+        with pytest.raises(InputError, match=f"parameter 'a'.*{match}"):
+            opt.update(x, {"a": np.ones(shape)})
+        assert opt.step == 0 and not opt.state and np.all(x["a"] == 1)

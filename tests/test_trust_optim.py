@@ -207,7 +207,10 @@ WHERE = {("mars", "optimize_1d"): ((5,), {}),
          ("scion", "transpose"): ((4, 3), {"norm": "col"}),
          ("scion", "max_scale"): ((3, 4), {}),
          ("prodigy", "safeguard_warmup"): (None, {"lr": 0.5}),
-         ("prodigy", "form"): (None, {"beta1": 0.0})}
+         ("prodigy", "form"): (None, {"beta1": 0.0}),
+         ("adafactor", "dtype_momentum"): (None, {"form": "optax", "momentum": 0.9}),
+         ("muon", "mu_dtype"): (None, {"ns_dtype": "param"}),
+         ("soap", "merge_dims"): ((2, 3, 2, 3), {"max_precondition_dim": 6})}
 
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)
@@ -215,8 +218,9 @@ WHERE = {("mars", "optimize_1d"): ((5,), {}),
                          [a for a in _assignments() if a[0] != "muon"])
 def test_assignment_before_the_first_update_equals_the_constructor(name, option, value):
     cls = optim.OPTIMIZERS[name]
+    shape, settings = WHERE.get((name, option), (None, {}))
     kwargs = {"momentum": 0.5} if option == "nesterov" and "momentum" in \
-        optim.accepted_arguments(cls) else {}
+        optim.accepted_arguments(cls) else dict(settings)
     try:
         built = cls(**kwargs, **{option: value})
     except InputError as e:  # an inconsistent combination is refused either way
@@ -226,7 +230,7 @@ def test_assignment_before_the_first_update_equals_the_constructor(name, option,
         return
     assigned = cls(**kwargs)
     setattr(assigned, option, value)
-    np.testing.assert_array_equal(run(built), run(assigned))
+    np.testing.assert_array_equal(run(built, shape=shape), run(assigned, shape=shape))
     assert_same(state_of(built)["state"], state_of(assigned)["state"])
 
 

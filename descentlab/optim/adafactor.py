@@ -8,9 +8,20 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, UNIT, Check, Count, Flag, Hyper, Number, form_option
+from .hyperparams import (
+    NONNEGATIVE,
+    POSITIVE,
+    UNIT,
+    Check,
+    Choice,
+    Count,
+    Flag,
+    Hyper,
+    Number,
+    form_option,
+)
 from .lineage import Lineage
-from .moments import lerp
+from .moments import ACCUMULATOR_DTYPES, lerp, store_as
 from .references import Reference
 from .registry import register
 
@@ -96,13 +107,18 @@ class Adafactor(Optimizer):
         p_t = p_{t-1} - (u + \lambda p_{t-1})
 
     optax's arguments: ``decay_rate`` is −c (``beta2_decay=-0.8`` is its 0.8),
-    ``clipping_threshold`` is ``d`` (``None``: ``rms_clipping=False``), ``momentum`` is β1
-    (kept in the parameters' dtype: optax's ``dtype_momentum=float32`` default is matched
-    only with ``dtype_momentum=float64`` there), ``weight_decay_rate`` is ``weight_decay``,
+    ``clipping_threshold`` is ``d`` (``None``: ``rms_clipping=False``), ``momentum`` is β1,
+    ``dtype_momentum`` is ``dtype_momentum`` (``"param"``, default: optax's
+    ``dtype_momentum=float64`` on float64 parameters; ``"float32"``: optax's own default, m
+    rounded to float32 after each step reads it, the state still in the parameters' dtype;
+    exact when optax's ``momentum`` is a float64 array — a Python float makes its β1·m a
+    float32 product, 5e-9 apart over 20 steps),
+    ``weight_decay_rate`` is ``weight_decay``,
     ``eps`` is ``eps1``, ``learning_rate=None`` is ``lr=1``, and ``weight_decay_mask`` is
     :class:`~descentlab.optim.groups.Groups`. ``multiply_by_parameter_scale`` and
     ``rms_clipping`` apply to both forms (PyTorch's: both on); ``factored``,
-    ``min_dim_size_to_factor``, ``decay_offset`` and ``momentum`` belong to the optax form.
+    ``min_dim_size_to_factor``, ``decay_offset`` and ``momentum`` belong to the optax form
+    (``dtype_momentum`` is taken by both and, as optax's, does nothing without momentum).
     ``form`` is chosen before the first update (the state's shapes differ).
 
     Defaults: ``lr=0.01, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0`` —
@@ -125,6 +141,11 @@ class Adafactor(Optimizer):
     references = (
         Reference("torch.optim.Adafactor"),
         Reference("optax.adafactor", {"form": "optax"}, {"learning_rate": 0.01}),
+        Reference("optax.adafactor", {"form": "optax", "momentum": 0.9,
+                                      "dtype_momentum": "float32"},
+                  {"learning_rate": 0.01, "momentum": 0.9},
+                  note="optax's default float32 accumulator; β1 a float64 array (a Python float: "
+                       "optax's β1·m in float32)"),
     )
     slots = ("row_var", "col_var", "variance", "m")
     nonnegative_slots = ("row_var", "col_var", "variance")
@@ -153,6 +174,8 @@ class Adafactor(Optimizer):
     decay_offset = Count(-(2**31), "t' = t − offset in β̂'s schedule (optax, fine-tuning)")
     momentum = Number(UNIT, "β1 of optax's momentum of the update (None: none)",
                       optional=True)
+    dtype_momentum = Choice(ACCUMULATOR_DTYPES, "the momentum's stored values: the parameters' "
+                            "dtype, or rounded to float32 (optax's default accumulator)")
 
     #: The optax-only settings and the values that leave them off (torch's form refuses others).
     OPTAX_ONLY = {"factored": True, "min_dim_size_to_factor": OPTAX_MIN_DIM,
@@ -179,7 +202,7 @@ class Adafactor(Optimizer):
                  multiply_by_parameter_scale: bool = True, rms_clipping: bool = True,
                  factored: bool = True, min_dim_size_to_factor: int = OPTAX_MIN_DIM,
                  decay_offset: int = 0, momentum: float | None = None,
-                 maximize: bool = False, **options: Any) -> None:
+                 dtype_momentum: str = "param", maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         try:
@@ -198,6 +221,7 @@ class Adafactor(Optimizer):
         self.min_dim_size_to_factor = min_dim_size_to_factor
         self.decay_offset = decay_offset
         self.momentum = momentum
+        self.dtype_momentum = dtype_momentum
 
     def slot_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         extra = {} if self.momentum is None else {"m": shape}
@@ -261,7 +285,8 @@ class Adafactor(Optimizer):
         if self.momentum is not None:
             m = state["m"]
             m[...] = (1 - self.momentum) * u + self.momentum * m
-            u = m
+            u = m.copy()
+            store_as(m, self.dtype_momentum)
         if np.any(h.weight_decay != 0):
             u = u + h.weight_decay * p
         p -= u

@@ -78,8 +78,11 @@ class AdamMini(AdamFamily):
     :class:`~descentlab.optim.Groups` group given as settings is rebuilt from the
     constructor's arguments, with the authors' keywords: give a group with changed keywords
     as an ``AdamMini`` of its own.)
-    ``dim`` and ``n_heads`` fix the head size; the authors' ``n_kv_heads`` does not enter
-    the update (a grouped key matrix is cut into heads of the same size) and is not taken.
+    ``dim`` and ``n_heads`` fix the head size. ``n_kv_heads`` (key/value heads, grouped-query
+    attention; None: ``n_heads``) is taken and checked as the authors' is — it must divide
+    ``n_heads`` — and, as in their 1.1.1, does not enter the update: a grouped key matrix
+    (``n_kv_heads`` heads of rows) is cut into heads of the same dim·dim/n_heads elements.
+    (So no reference cell shows it: with or without it the numbers are the same.)
 
     Defaults: ``lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, dim=2048,
     n_heads=32`` — the authors'. Equals ``adam_mini.Adam_mini(named_parameters, lr,
@@ -106,6 +109,9 @@ class AdamMini(AdamFamily):
                 fixed_once_started=True)
     n_heads = Count(1, "attention heads (of the query and key matrices)",
                     fixed_once_started=True)
+    n_kv_heads = Count(1, "key/value heads of grouped-query attention, a divisor of n_heads "
+                       "(None: n_heads; checked, as the authors', and not used by the update)",
+                       optional=True)
     equations: ClassVar[tuple[str, ...]] = (
         "per block B (head, row, array or element, by the parameter's name):",
         "v_B ← β2·v_B + (1 − β2)·mean_B(g²),   m ← β1·m + (1 − β1)·g",
@@ -114,12 +120,13 @@ class AdamMini(AdamFamily):
 
     def __init__(self, lr: Any = 1e-3, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, *, dim: int = 2048, n_heads: int = 32,
-                 maximize: bool = False, **options: Any) -> None:
+                 n_kv_heads: int | None = None, maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         self.keywords = {role: tuple(words) for role, words in KEYWORDS.items()}
         super().__init__(lr, beta1, beta2, eps, weight_decay, maximize=maximize, **options)
         self.dim = dim
         self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads
 
     @property
     def slots(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -135,6 +142,10 @@ class AdamMini(AdamFamily):
         if dim is not None and heads is not None and (dim * dim) % heads:
             raise InputError(f"n_heads={heads} must divide dim·dim = {dim * dim} (a head "
                              "holds dim·dim/n_heads elements of a query or key matrix)")
+        kv = values.get("n_kv_heads")
+        if kv is not None and heads is not None and heads % kv:
+            raise InputError(f"n_kv_heads={kv} must divide n_heads={heads} (each key/value "
+                             "head serves n_heads/n_kv_heads query heads)")
 
     def role(self, path: str) -> str:
         """The block ``"adam"``, ``"head"``, ``"row"`` or ``"array"`` of the parameter at

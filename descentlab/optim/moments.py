@@ -119,3 +119,23 @@ def bias_correction(beta: Any, t: int) -> Any:
     """``1 − βᵗ``: what an average started at zero lacks after ``t`` updates (``βᵗ`` by
     :func:`power`, the same bits for one β and for an array of them)."""
     return 1 - power(beta, t)
+
+
+#: Where a rule may keep an accumulator: in the parameters' dtype (``"param"``), or rounded to
+#: float32 after every step as optax casts its ``mu_dtype``/``dtype_momentum`` accumulators.
+ACCUMULATOR_DTYPES = ("param", "float32")
+
+
+def store_as(avg: np.ndarray, dtype: str) -> np.ndarray:
+    """``avg`` rounded in place to the values of ``dtype`` (:data:`ACCUMULATOR_DTYPES`),
+    kept in its own dtype: what optax's ``tree.cast(accumulator, float32)`` stores after the
+    step has read the unrounded value (reading a float32 back into float64 arithmetic is
+    exact, so the state keeps the parameter's dtype and the numbers are optax's). Returns
+    ``avg``.
+
+    >>> store_as(np.array([0.1]), "float32").tolist() == [float(np.float32(0.1))]
+    True
+    """
+    if dtype == "float32" and avg.dtype.itemsize > 4:
+        avg[...] = avg.astype(np.float32)
+    return avg

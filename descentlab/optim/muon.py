@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,10 +22,11 @@ from .hyperparams import (
     Hyper,
     Number,
     Numbers,
+    Option,
     form_option,
 )
 from .lineage import Lineage
-from .moments import bias_correction, ema, lerp
+from .moments import ACCUMULATOR_DTYPES, bias_correction, ema, lerp, store_as
 from .references import Reference
 from .registry import register
 from .tree import flatten_params, show
@@ -134,6 +137,67 @@ def optax_newton_schulz(x: np.ndarray, rows: list[list[float]], eps: float = 1e-
     return y.T if tall else y
 
 
+class DimensionNumbers(Option):
+    """optax's ``MuonDimensionNumbers`` of a parameter, as an option: ``None`` (optax's
+    default: a matrix is Muon's, anything else AdamW's), ``"adam"`` (AdamW's, whatever its
+    shape) or a pair ``(reduction, output)`` of axes — each an axis or a list of them — that
+    are reshaped into the matrix's (in, out) axes, the other axes a batch of matrices each
+    orthogonalised on its own. Stored as ``[[reduction axes], [output axes]]`` (JSON).
+
+    >>> class A:
+    ...     dims = DimensionNumbers()
+    ...     _options: dict = {}
+    >>> a = A(); a.dims = (0, [1, 2]); a.dims
+    [[0], [1, 2]]
+    """
+
+    kind = "dimension_numbers"
+
+    def validate(self, value: Any) -> list[list[int]] | str | None:
+        if value is None or value == "adam":
+            return value
+        bad = InputError(f"{self.name} must be None, 'adam' or a pair (reduction axes, output "
+                         f"axes) of axes or lists of axes, got {value!r}")
+        if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__") or len(
+                value) != 2:
+            raise bad
+        out = []
+        for axes in value:
+            axes = [axes] if isinstance(axes, (int, np.integer)) else axes
+            if isinstance(axes, (str, bytes, Mapping)) or not hasattr(axes, "__iter__"):
+                raise bad
+            axes = list(axes)
+            if not axes or not all(isinstance(a, (int, np.integer)) and not isinstance(
+                    a, (bool, np.bool_)) for a in axes):
+                raise bad
+            out.append([int(a) for a in axes])
+        return out
+
+
+def matrix_axes(spec: list[list[int]], shape: tuple[int, ...]
+                ) -> tuple[list[int], list[int], list[int]]:
+    """(batch, reduction, output) axes of a parameter of ``shape`` under ``spec``
+    (:class:`DimensionNumbers`' pair), negative axes counted from the end, as optax's
+    ``_compute_muon_reshape``; an error when they do not fit the shape.
+
+    >>> matrix_axes([[0], [-1]], (2, 3, 4))
+    ([1], [0], [2])
+    """
+    ndim = len(shape)
+    if ndim < 2:
+        raise InputError(f"dimension_numbers {spec} make a matrix of an array of shape {shape}: "
+                         "Muon needs two or more axes")
+    if any(not -ndim <= a < ndim for a in spec[0] + spec[1]):
+        raise InputError(f"dimension_numbers {spec} name an axis outside an array of shape "
+                         f"{shape}")
+    reduction, output = ([a % ndim for a in axes] for axes in spec)
+    if set(reduction) & set(output):
+        raise InputError(f"dimension_numbers {spec}: the reduction and output axes of an "
+                         f"array of shape {shape} overlap")
+    batch = sorted(set(range(ndim)) - set(reduction) - set(output))
+    return batch, reduction, output
+
+
 @register
 class Muon(Optimizer):
     r"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks";
@@ -185,9 +249,18 @@ class Muon(Optimizer):
     optax; its ``"dion"`` preset is :data:`DION_NS_COEFFICIENTS`), ``consistent_rms=c`` is
     ``adjust_lr_fn="match_rms_adamw", consistent_rms=c`` (None: ``"original"``),
     ``preconditioning`` and ``adaptive`` are ours too (in both forms; PyTorch's:
-    ``"frobenius"``, off). Not reproduced:
-    ``mu_dtype`` (the state has the parameters' dtype), ``muon_weight_dimension_numbers``
-    (matrices are Muon's, everything else AdamW's, optax's default);
+    ``"frobenius"``, off); ``mu_dtype`` is ``mu_dtype`` (``"param"``, default: optax's
+    ``mu_dtype=None`` — the parameters' dtype; ``"float32"``: Muon's and AdamW's first moments
+    rounded to float32 after each step reads them, as optax casts them — the state keeps the
+    parameters' dtype; PyTorch's form rounds its buffer B so too, which torch.optim.Muon
+    does not offer). ``muon_weight_dimension_numbers`` is ``dimension_numbers``
+    (:class:`DimensionNumbers`): ``None`` (default) is optax's — matrices are Muon's,
+    everything else AdamW's —, a pair ``(reduction, output)`` (``MuonDimensionNumbers``'
+    fields) makes every parameter Muon's, its reduction axes reshaped into the matrix's
+    rows (fan in), its output axes into the columns (fan out, the scale's), the remaining
+    axes a batch of matrices; ``"adam"`` gives a parameter AdamW. optax's tree of them (a
+    spec or None per parameter) is :class:`~descentlab.optim.groups.Groups` with
+    ``{"dimension_numbers": ...}`` per path (None there: ``"adam"``);
     ``weight_decay_mask`` is :class:`~descentlab.optim.groups.Groups`. optax's own
     defaults differ from PyTorch's: ``eps=1e-8, weight_decay=0``. ``form`` is chosen before
     the first update.
@@ -216,10 +289,19 @@ class Muon(Optimizer):
                   note="torch's iteration without its cast to bfloat16"),
         Reference("optax.contrib.muon", {"lr": 0.01, "weight_decay": 0.0, "eps": 1e-8,
                                          "form": "optax"}, {"learning_rate": 0.01}),
+        Reference("optax.contrib.muon", {"lr": 0.01, "weight_decay": 0.0, "eps": 1e-8,
+                                         "form": "optax", "mu_dtype": "float32"},
+                  {"learning_rate": 0.01, "beta": 0.95, "mu_dtype": "float32"},
+                  note="β a float64 array (a Python float: optax's β·m in float32)"),
+        Reference("optax.contrib.muon", {"lr": 0.01, "weight_decay": 0.0, "eps": 1e-8,
+                                         "form": "optax", "dimension_numbers": (1, 0)},
+                  {"learning_rate": 0.01, "muon_weight_dimension_numbers": (1, 0)},
+                  note="MuonDimensionNumbers(1, 0): every matrix read transposed"),
     )
     slots = ("buffer", "m", "v")
     option_names = ("nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "ns_dtype",
-                    "form", "consistent_rms", "preconditioning", "adaptive", "adam_lr")
+                    "form", "consistent_rms", "preconditioning", "adaptive", "adam_lr",
+                    "mu_dtype", "dimension_numbers")
     nesterov = Flag("Nesterov's momentum B̃ = g + μ·(B − g) (torch's default)")
     adjust_lr_fn = Choice(("original", "match_rms_adamw"), "the step scale s(A, B): torch's "
                           "original √max(1, A/B), or c·√max(A, B) to match AdamW's RMS")
@@ -238,6 +320,11 @@ class Muon(Optimizer):
     adaptive = Flag("scale O by ⟨m̂, O⟩ (optax's adaptive)")
     adam_lr = Number(NONNEGATIVE, "optax form: AdamW's rate for non-matrices (None: η)",
                      optional=True)
+    mu_dtype = Choice(ACCUMULATOR_DTYPES, "the momentum's stored values, in the parameters' "
+                      "dtype or rounded to float32 (optax's mu_dtype; torch's form too)")
+    dimension_numbers = DimensionNumbers("optax form: the axes reshaped into Muon's matrix "
+                                         "(None: matrices as they are, the rest AdamW's; "
+                                         "'adam': AdamW's)", fixed_once_started=True)
     equations = ("B ← μ·B + (1 − μ)·g,   B̃ = g + μ·(B − g) (nesterov) or B",
                  "O = NS(B̃): X ← B̃/‖B̃‖, k times X ← aX + (b·XXᵀ + c·(XXᵀ)²)X",
                  "p ← p·(1 − η·λ) − η·s(A, B)·O,   s = √max(1, A/B)")
@@ -257,6 +344,7 @@ class Muon(Optimizer):
                  preconditioning: str = "frobenius", adaptive: bool = False,
                  adam_beta1: Any = 0.9, adam_beta2: Any = 0.999, adam_eps_root: Any = 0.0,
                  adam_weight_decay: Any = 0.0, adam_lr: float | None = None,
+                 mu_dtype: str = "param", dimension_numbers: Any = None,
                  maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
@@ -276,10 +364,12 @@ class Muon(Optimizer):
         self.adam_eps_root = adam_eps_root
         self.adam_weight_decay = adam_weight_decay
         self.adam_lr = adam_lr
+        self.mu_dtype = mu_dtype
+        self.dimension_numbers = dimension_numbers
 
     #: optax's settings and the values that leave them off (torch's form refuses others).
     OPTAX_ONLY = {"adam_lr": None, "adam_beta1": 0.9, "adam_beta2": 0.999,
-                  "adam_eps_root": 0.0, "adam_weight_decay": 0.0}
+                  "adam_eps_root": 0.0, "adam_weight_decay": 0.0, "dimension_numbers": None}
 
     def check_settings(self, values: dict[str, Any]) -> None:
         """optax's settings need ``form="optax"``; rows of coefficients need ≤ ns_steps rows
@@ -312,8 +402,16 @@ class Muon(Optimizer):
         """optax's form decays inside its rule (AdamW's own decay on non-matrices)."""
         return self.form == "optax"
 
+    def is_muons(self, shape: tuple[int, ...]) -> bool:
+        """Whether a parameter of ``shape`` takes Muon's rule (in optax's form: by
+        ``dimension_numbers``; the rest take AdamW's)."""
+        if self.form == "torch":
+            return True
+        spec = self.dimension_numbers
+        return len(shape) == 2 if spec is None else spec != "adam"
+
     def slot_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        if self.form == "optax" and len(shape) != 2:
+        if not self.is_muons(shape):
             return {"m": shape, "v": shape}
         return {"buffer": shape}
 
@@ -325,6 +423,13 @@ class Muon(Optimizer):
 
     def update(self, params: Any, grads: Any) -> None:
         if self.form == "optax":  # non-matrices get AdamW
+            spec = self.dimension_numbers
+            if spec not in (None, "adam"):  # every array is Muon's: its axes must fit
+                for leaf in flatten_params(params):
+                    try:
+                        matrix_axes(spec, np.shape(leaf.array))
+                    except InputError as e:
+                        raise InputError(f"{show(leaf.path)}: {e}") from None
             super().update(params, grads)
             return
         for leaf in flatten_params(params):
@@ -338,6 +443,10 @@ class Muon(Optimizer):
         """s(A, B) of ``adjust_lr_fn`` for a parameter of shape (A, B) (or a stack of them,
         (K, A, B)): (out, in) in PyTorch's form, (in, out) in optax's."""
         rows, cols = shape[-2:]
+        if self.form == "optax" and self.dimension_numbers not in (None, "adam"):
+            _, reduction, output = matrix_axes(self.dimension_numbers, shape)
+            rows = math.prod(shape[a] for a in reduction)  # fan in, fan out
+            cols = math.prod(shape[a] for a in output)
         if self.adjust_lr_fn == "original":
             wide = rows / cols if self.form == "torch" else cols / rows
             return max(1, wide) ** 0.5
@@ -353,7 +462,8 @@ class Muon(Optimizer):
             self.optax_rule(p, g, state, h)
             return
         b = lerp(state["buffer"], g, 1 - h.momentum)  # B = μB + (1 − μ)g
-        direction = g + h.momentum * (b - g) if self.nesterov else b
+        direction = g + h.momentum * (b - g) if self.nesterov else b.copy()
+        store_as(b, self.mu_dtype)
         o = newton_schulz(direction, self.ns_steps, self.ns_coefficients, h.eps,
                           bfloat16=self.bfloat16(), preconditioning=self.preconditioning)
         if self.adaptive:  # one ⟨B̃, O⟩ per matrix (per run of a stack)
@@ -363,13 +473,14 @@ class Muon(Optimizer):
     def optax_rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         """optax.contrib.muon: matrices by the bias-corrected momentum's orthogonalisation,
         everything else by optax's AdamW (Adam's rule in its optax form)."""
-        if p.ndim != 2:
+        if not self.is_muons(p.shape):
             lr = h.lr if self.adam_lr is None else self.adam_lr
             adam = SimpleNamespace(lr=lr, beta1=h.adam_beta1, beta2=h.adam_beta2, eps=h.eps,
                                    eps_root=h.adam_eps_root, t=h.t)
             if np.any(h.adam_weight_decay != 0):
                 p *= 1 - lr * h.adam_weight_decay
             Adam(nesterov=self.nesterov).rule(p, g, state, adam)
+            store_as(state["m"], self.mu_dtype)
             return
         mu = h.momentum
         m = ema(state["buffer"], g, mu)
@@ -378,10 +489,21 @@ class Muon(Optimizer):
             m_hat = mu * (m / bias_correction(mu, h.t + 1)) + (1 - mu) * (g / bc)
         else:
             m_hat = m / bc
+        store_as(m, self.mu_dtype)  # after m̂ has read it
         rows = self.ns_coefficients
         if not isinstance(rows[0], list):
             rows = [rows] * self.ns_steps
-        o = optax_newton_schulz(m_hat, rows, h.eps, self.preconditioning)
+        spec = self.dimension_numbers
+        if spec is None:
+            o = optax_newton_schulz(m_hat, rows, h.eps, self.preconditioning)
+        else:  # (batch, reduction, output) axes → a stack of (in, out) matrices, each its own
+            batch, reduction, output = matrix_axes(spec, p.shape)
+            order = batch + reduction + output
+            sizes = [math.prod(p.shape[a] for a in axes) for axes in (batch, reduction, output)]
+            stack = m_hat.transpose(order).reshape(sizes)
+            o = np.stack([optax_newton_schulz(x, rows, h.eps, self.preconditioning)
+                          for x in stack])
+            o = o.reshape([p.shape[a] for a in order]).transpose(np.argsort(order))
         if self.adaptive:
             o = np.sum(m_hat * o) * o
         u = self.lr_scale(p.shape) * o

@@ -38,7 +38,8 @@ class PolyakSGD(ClosureRule):
 
     Defaults: ``lr=1.0, max_learning_rate=1.0, f_min=0.0, eps=0.0, variant="sps"`` —
     optax's. Equals ``optax.polyak_sgd(max_learning_rate, scaling=lr, f_min, eps, variant)``
-    given ``value=`` the closure's loss.
+    given ``value=`` the closure's loss, in both variants (the ``sps+`` cell with f* = 20,
+    above the test loss at some steps, so the clamp acts).
 
     >>> x = {"w": np.array([1.0, 2.0])}        # f = ‖w‖², ∇f = 2w, f* = 0
     >>> opt = PolyakSGD()
@@ -49,7 +50,12 @@ class PolyakSGD(ClosureRule):
     """
 
     name = "polyak_sgd"
-    references = (Reference("optax.polyak_sgd"),)
+    references = (
+        Reference("optax.polyak_sgd"),
+        Reference("optax.polyak_sgd", {"variant": "sps+", "f_min": 20.0},
+                  {"variant": "sps+", "f_min": 20.0},
+                  note="f* = 20 lies above the loss at 7 of the 20 steps: the clamp acts"),
+    )
     lineage = Lineage(("sgd",), "step from the loss gap f − f*", 2021, "Loizou et al. 2021")
     refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
                                          "decoupled_weight_decay": False}
