@@ -186,7 +186,9 @@ def _assignments():
             if d.kind == "bool":
                 value = not getattr(default, option)
             elif d.kind == "choice":
-                value = next(v for v in d.allowed if v != getattr(default, option))
+                # an optional choice also takes None (lbfgs_optax's linesearch: "zoom")
+                value = next(v for v in (*d.allowed, *((None,) if d.optional else ()))
+                             if v != getattr(default, option))
             else:
                 value = BITING.get((name, option), 0.5)
             out.append((name, option, value))
@@ -239,8 +241,13 @@ def test_assignment_before_the_first_update_equals_the_constructor(name, option,
 #: (MoMo's) — tests/test_optim_closure.py checks that they change the steps. D-Adapt AdamW's
 #: growth_rate bounds a d that does not grow in these few random steps: its test against the
 #: authors' code (tests/test_lrfree.py) runs 100 steps.
+#: The zoom search's approximate decrease acts only near a minimum, and sgd_zoom's
+#: initial guess only once a step was cut: tests/test_optim_closure.py shows both change
+#: the steps (a hand computation near a minimum; the test loss with lr=2).
 NEEDS_ANOTHER_LOSS = {("polyak_sgd", "variant"), ("momo", "adapt_lower_bound"),
-                      ("momo_adam", "adapt_lower_bound")}
+                      ("momo_adam", "adapt_lower_bound"), ("sgd_zoom", "approx_dec_rtol"),
+                      ("lbfgs_optax", "approx_dec_rtol"),
+                      ("sgd_zoom", "initial_guess_strategy")}
 
 
 # nonfinite matters only for a non-finite gradient: test_optim_api's nonfinite tests.

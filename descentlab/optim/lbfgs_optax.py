@@ -95,7 +95,7 @@ class LBFGSOptax(ZoomRule):
     by_path = True
 
     lr = ZoomRule.lr.replace(doc="scale s of the L-BFGS direction (optax's learning_rate; "
-                             "None there is 1)", search=(0.1, 2.0), tunable=False)
+                             "None there is 1)", search=(0.1, 2.0), search_log=True)
     memory_size = Count(1, "m: pairs kept", maximum=10_000, fixed_once_started=True)
     scale_init_precond = Flag("start the two-loop recursion from γI (else I)")
     linesearch = Choice(("zoom",), "the step's line search (None: η = 1)", optional=True)

@@ -8,18 +8,19 @@ is ``np.maximum``. Kernel modules of any family import them from here.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .. import moments as _moments_module
 from ..moments import CUBE_ROOT_DOWN, CUBE_ROOT_GUESS, CUBE_ROOT_TINY, CUBE_ROOT_UP
 from .numba_cache import drop_stale
 
 # numba's cache does not see edits here or of the constants: see fused/numba_cache.py
-drop_stale(__file__, _moments_module.__file__)
+drop_stale(__file__, os.path.join(os.path.dirname(os.path.dirname(__file__)), "moments.py"))
 
 #: The compile options of every kernel: all cores, cached on disk, no GIL.
 OPTIONS = {"parallel": True, "cache": True, "nogil": True}
