@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError
+from ..errors import DescentlabError, InputError, InputTypeError
 from . import pipeline
 from .base import Optimizer
 from .checks import check_structure, nonfinite_policy, work_dtype
@@ -134,6 +134,21 @@ class Oracle:
             self._check(value, gs, "the closure's gradient")
         return value, tree, gs
 
+    def checked(self, answer: Any, source: str, what: str) -> list[np.ndarray]:
+        """A tree like the parameters that a caller's function returned (``hvp``'s product,
+        Sophia's estimator's diagonal), checked: its structure and shapes (an error names
+        ``source``), one array per leaf in the working dtype, and finite under the
+        ``nonfinite`` policy (a non-finite entry names ``what`` and the leaf)."""
+        try:
+            arrays = flatten_grads(answer, self.leaves)
+        except DescentlabError as e:
+            raise type(e)(f"{source}: {e}") from None
+        with np.errstate(over="ignore"):
+            arrays = [np.asarray(a, work_dtype(leaf.array.dtype))
+                      for a, leaf in zip(arrays, self.leaves)]
+        self._check(None, arrays, what)
+        return arrays
+
     def _declared(self, need: str) -> None:
         if need not in self.opt.needs:
             raise TypeError(f"{type(self.opt).__name__} asks for {need!r} without declaring "
@@ -164,15 +179,7 @@ class Oracle:
         self._declared("hvp")
         if self.user_hvp is not None:
             answer = self.user_hvp(rebuild(self.params, [v.copy() for v in vectors]))
-            try:
-                products = flatten_grads(answer, self.leaves)
-            except InputError as e:
-                raise type(e)(f"hvp's answer: {e}") from None
-            with np.errstate(over="ignore"):
-                products = [np.asarray(a, work_dtype(leaf.array.dtype))
-                            for a, leaf in zip(products, self.leaves)]
-            self._check(None, products, "the Hessian-vector product")
-            return products
+            return self.checked(answer, "hvp's answer", "the Hessian-vector product")
         here = [leaf.array.astype(np.float64) for leaf in self.leaves]
         size = max(max(float(np.max(np.abs(v), initial=0.0)) for v in vectors), 1e-300)
         scale = max(1.0, max(float(np.max(np.abs(x), initial=0.0)) for x in here))

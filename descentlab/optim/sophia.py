@@ -1,32 +1,89 @@
-"""Sophia: momentum divided by a clipped estimate of the Hessian's diagonal."""
+"""Sophia: momentum divided by a clipped estimate of the Hessian's diagonal.
+
+The estimate comes from an estimator ``estimator(oracle, rng)`` → the diagonal at the
+current parameters (a tree like them; :data:`HessianEstimator`): by default Hutchinson's
+ξ ⊙ Hξ (:meth:`Sophia.probe_vectors`: ±1 entries as optax's, or N(0, 1) as the paper's
+``probes="gaussian"``), or a caller's — Sophia-G's Gauss-Newton-Bartlett estimator is
+:func:`gauss_newton_bartlett` around the caller's gradient on sampled labels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .closure import ClosureRule, Oracle
-from .hyperparams import POSITIVE, UNIT, Count, Hyper, Number
+from ..errors import InputError, InputTypeError
+from .closure import ClosureRule, Oracle, short
+from .hyperparams import POSITIVE, UNIT, Choice, Count, Hyper, Number
 from .lineage import Lineage
 from .references import Reference
 from .registry import register
+from .tree import rebuild
 
 #: optax draws its probes from a JAX key: the cells give it ours (tests/optax_oracle.py).
 _CELL_NOTE = "Hutchinson probes: ours, passed to optax"
+_GAUSSIAN_NOTE = ("Hutchinson with N(0, 1) probes (the paper's): ours, passed to optax as "
+                  "its hessian_diagonal_fn's")
+
+#: ``estimator(oracle, rng)`` → an estimate of the Hessian's diagonal at the current
+#: parameters, a tree like them: Sophia's ``estimator=``. ``oracle`` is the update's
+#: :class:`~descentlab.optim.closure.Oracle` (``oracle.hvp(vectors)``, ``oracle.params``);
+#: ``rng`` is ``np.random.default_rng([seed, t])`` at update t, for its random draws.
+HessianEstimator = Callable[[Oracle, np.random.Generator], Any]
+
+
+def gauss_newton_bartlett(sampled_grad: Callable[[np.random.Generator], Any],
+                          batch_size: int) -> HessianEstimator:
+    r"""Sophia-G's estimator of the Hessian's diagonal (Gauss-Newton-Bartlett; Liu et al.
+    2023, Algorithm 2): :math:`\hat h = B\,\hat g \odot \hat g`, where
+    ``sampled_grad(rng)`` returns ĝ, the gradient at the current parameters of the mean loss
+    over a mini-batch of ``batch_size`` = B examples whose labels ŷ are drawn (from ``rng``)
+    from the model's own predicted distribution, not the data's labels. For a loss that is a
+    negative log-likelihood, E[B ĝ ⊙ ĝ] is the diagonal of the Gauss-Newton matrix.
+
+    The closure API cannot express it: a closure returns the loss and gradient on the data's
+    labels, and only the model knows how to sample its own — so the caller writes that one
+    function (reading the parameters as its closure does) and passes the result as Sophia's
+    ``estimator=``. No reference library has it (optax has Hutchinson's only): the tests
+    check the expectation against the Gauss-Newton diagonal of a softmax regression.
+
+    >>> x = {"w": np.array([1.0, -2.0])}
+    >>> est = gauss_newton_bartlett(lambda rng: {"w": np.array([0.5, -1.0])}, batch_size=4)
+    >>> opt = Sophia(lr=0.1, weight_decay=0.0, estimator=est)
+    >>> opt.update(x, closure=lambda: (float(x["w"] @ x["w"]), {"w": 2 * x["w"]}))
+    5.0
+    >>> opt.state["w"]["estimate"]                  # B·ĝ ⊙ ĝ = 4·(0.25, 1)
+    array([1., 4.])
+    """
+    if not callable(sampled_grad):
+        raise InputTypeError(f"sampled_grad must be a function rng -> gradient tree, not "
+                             f"{short(sampled_grad)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
+            or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number >= 1, got {short(batch_size)}")
+
+    def estimator(oracle: Oracle, rng: np.random.Generator) -> Any:
+        sampled = oracle.checked(sampled_grad(rng), "sampled_grad's answer",
+                                 "the gradient on sampled labels")
+        return rebuild(oracle.params, [batch_size * (g * g) for g in sampled])
+
+    return estimator
 
 
 @register
 class Sophia(ClosureRule):
     r"""Sophia-H (Liu, Li, Hall, Liang & Ma, "Sophia: A Scalable Stochastic Second-order
     Optimizer for Language Model Pre-training", 2023, ICLR 2024; arXiv:2305.14342): optax's
-    ``optax.contrib.sophia`` with its Hutchinson estimator. It needs Hessian-vector products:
-    ``update(params, closure=closure, hvp=hvp)``, ``hvp(v)`` → H·v at the current parameters
-    (without ``hvp``, a central difference of the closure's gradient: an approximation).
+    ``optax.contrib.sophia`` with its Hutchinson estimator by default. That estimator needs
+    Hessian-vector products: ``update(params, closure=closure, hvp=hvp)``, ``hvp(v)`` → H·v
+    at the current parameters (without ``hvp``, a central difference of the closure's
+    gradient: an approximation).
 
     Every ``update_interval`` updates (the first included) the Hessian's diagonal is estimated
-    as ξ ⊙ Hξ with a Rademacher vector ξ (entries ±1), after the step, from the parameters
-    before it; with b₁ = 1 − β₁ᵗ:
+    as û = ξ ⊙ Hξ with a random vector ξ, after the step, from the parameters before it;
+    with b₁ = 1 − β₁ᵗ:
 
     .. math::
         m = \beta_1 m + (1 - \beta_1) g, \quad
@@ -37,13 +94,21 @@ class Sophia(ClosureRule):
 
     ``clip_threshold=None`` does not clip. The probes come from
     ``np.random.default_rng([seed, t])`` (:meth:`probe_vectors`), so a resumed run draws the
-    same ones; optax draws its own from a JAX key (the tests give optax these probes to
-    compare the two exactly: the same random probe vectors in, the same steps out). The
-    latest estimate û is the state slot ``estimate``. No ``maximize`` or clipping of the
-    gradient (the update itself is clipped).
+    same ones: ``probes="rademacher"`` (default) entries ±1, optax's estimator;
+    ``probes="gaussian"`` N(0, 1) entries, the paper's Sophia-H (Algorithm 1; optax's
+    docstring notes the difference). optax draws its own from a JAX key (the tests give optax
+    these probes to compare the two exactly: the same random probe vectors in, the same steps
+    out). ``estimator=`` replaces Hutchinson's by the caller's
+    :data:`HessianEstimator`, ``estimator(oracle, rng)`` → û as a tree like the parameters
+    (optax's ``hessian_diagonal_fn``; its answer checked as ``hvp``'s; it must not change the
+    parameters; not saved in checkpoints — give it again when loading). Sophia-G's
+    Gauss-Newton-Bartlett estimator is :func:`gauss_newton_bartlett`. The latest estimate û
+    is the state slot ``estimate``. No ``maximize`` or clipping of the gradient (the update
+    itself is clipped).
 
     Defaults: ``lr=1e-3, beta1=0.965, beta2=0.99, eps=1e-8, weight_decay=1e-4,
-    gamma=0.01, clip_threshold=1.0, update_interval=10, seed=0`` — optax's (optax has no
+    gamma=0.01, clip_threshold=1.0, update_interval=10, seed=0, probes="rademacher",
+    estimator=None`` — optax's (optax has no
     default rate: 1e-3 is of the paper's order). Equals ``optax.contrib.sophia(lr, beta1,
     beta2, eps, weight_decay, gamma=gamma, clip_threshold=clip_threshold,
     update_interval=update_interval)`` given ``obj_fn`` and the same probes.
@@ -64,6 +129,10 @@ class Sophia(ClosureRule):
         Reference("optax.contrib.sophia", {"lr": 0.01, "gamma": 1.0, "update_interval": 3},
                   {"learning_rate": 0.01, "gamma": 1.0, "update_interval": 3},
                   note=_CELL_NOTE),
+        Reference("optax.contrib.sophia", {"lr": 0.01, "gamma": 1.0, "update_interval": 2,
+                                           "probes": "gaussian"},
+                  {"learning_rate": 0.01, "gamma": 1.0, "update_interval": 2},
+                  note=_GAUSSIAN_NOTE),
     )
     lineage = Lineage(("adam",), "clipped Hessian-diagonal preconditioner", 2023,
                       "Liu et al. 2023")
@@ -75,7 +144,8 @@ class Sophia(ClosureRule):
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β₁m + (1−β₁)g,   u = clip((m/(1−β₁ᵗ)) / max(γh, ε), ±c)",
         "p ← p − η·(u + λp)",
-        "every k updates: h ← β₂h + (1−β₂)·(ξ ⊙ Hξ)   (ξ: ±1 at random; after the step)",
+        "every k updates: h ← β₂h + (1−β₂)·û,   û = ξ ⊙ Hξ   (ξ: ±1 or N(0, 1) at random; "
+        "or the estimator's û; after the step)",
     )
 
     lr = ClosureRule.lr.replace(search=(1e-5, 0.1))
@@ -86,12 +156,16 @@ class Sophia(ClosureRule):
     clip_threshold = Number(POSITIVE, "clip the step to [−c, c] (None: no clipping)",
                             optional=True)
     update_interval = Count(1, "estimate the Hessian every k updates", maximum=2**31 - 1)
-    seed = Count(0, "seed of the Rademacher probes")
+    seed = Count(0, "seed of the probes (and of the estimator's rng)")
+    probes = Choice(("rademacher", "gaussian"),
+                    "Hutchinson's probes: ±1 entries (optax's) or N(0, 1) (the paper's)")
 
     def __init__(self, lr: Any = 1e-3, beta1: Any = 0.965, beta2: Any = 0.99,
                  eps: Any = 1e-8, weight_decay: Any = 1e-4, gamma: Any = 0.01,
                  clip_threshold: float | None = 1.0, update_interval: int = 10, seed: int = 0,
+                 probes: str = "rademacher", estimator: HessianEstimator | None = None,
                  *, nonfinite: str = "raise", **options: Any) -> None:
+        self.estimator = estimator
         super().__init__(lr, weight_decay, nonfinite=nonfinite, **options)
         self.beta1 = beta1
         self.beta2 = beta2
@@ -100,11 +174,45 @@ class Sophia(ClosureRule):
         self.clip_threshold = clip_threshold
         self.update_interval = update_interval
         self.seed = seed
+        self.probes = probes
+
+    @property
+    def estimator(self) -> HessianEstimator | None:
+        """The caller's estimator of the Hessian's diagonal (``None``: Hutchinson's)."""
+        return self.__dict__.get("_estimator")
+
+    @estimator.setter
+    def estimator(self, value: HessianEstimator | None) -> None:
+        if value is not None and not callable(value):
+            raise InputTypeError(f"estimator must be a function (oracle, rng) -> the "
+                                 f"Hessian's diagonal, or None, not {short(value)}")
+        if value is not None and self.__dict__.get("_options", {}).get("probes",
+                                                                      "rademacher") != \
+                "rademacher":
+            raise InputError(self._both)
+        object.__setattr__(self, "_estimator", value)
+
+    _both = ("probes chooses the draws of Sophia's own Hutchinson estimator; a custom "
+             "estimator draws what it needs from its rng: give probes='rademacher' (the "
+             "default) with estimator=")
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        """Refuse the shared settings Sophia has no use for, and ``probes`` other than its
+        default with a custom estimator."""
+        super().check_settings(values)
+        if self.estimator is not None and values.get("probes", "rademacher") != "rademacher":
+            raise InputError(self._both)
 
     def probe_vectors(self, t: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """The Rademacher vectors (entries ±1.0) of update ``t``, one per parameter array in
-        order: ``np.random.default_rng([seed, t])``, drawn array by array."""
-        rng = np.random.default_rng([self.seed, t])
+        """The probe vectors of update ``t``, one per parameter array in order, drawn array
+        by array from ``np.random.default_rng([seed, t])``: entries ±1.0 (``probes=
+        "rademacher"``) or standard normal (``"gaussian"``)."""
+        return self._draw(np.random.default_rng([self.seed, t]), shapes)
+
+    def _draw(self, rng: np.random.Generator,
+              shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        if self.probes == "gaussian":
+            return [rng.standard_normal(shape) for shape in shapes]
         return [rng.integers(0, 2, size=shape).astype(np.float64) * 2 - 1 for shape in shapes]
 
     def evaluate(self, oracle: Oracle, h: Any) -> Any:
@@ -112,11 +220,16 @@ class Sophia(ClosureRule):
         h.refresh = (h.t - 1) % self.update_interval == 0
         h.estimates = {}
         if h.refresh:
-            probes = self.probe_vectors(h.t, [g.shape for g in gs])
-            probes = [u.astype(g.dtype) for u, g in zip(probes, gs)]
-            products = oracle.hvp(probes)
-            h.estimates = {leaf.path: u * hu
-                           for leaf, u, hu in zip(oracle.leaves, probes, products)}
+            rng = np.random.default_rng([self.seed, h.t])
+            if self.estimator is None:
+                probes = [u.astype(g.dtype) for u, g in zip(
+                    self._draw(rng, [g.shape for g in gs]), gs)]
+                estimates = [u * hu for u, hu in zip(probes, oracle.hvp(probes))]
+            else:
+                estimates = oracle.checked(self.estimator(oracle, rng),
+                                           "Sophia's estimator's answer",
+                                           "the estimate of the Hessian's diagonal")
+            h.estimates = {leaf.path: e for leaf, e in zip(oracle.leaves, estimates)}
         return tree
 
     def begin_step(self, h: Any) -> None:
