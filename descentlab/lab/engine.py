@@ -191,6 +191,19 @@ def value_and_grad(problem: Any, X: np.ndarray) -> tuple[float, np.ndarray]:
                 np.asarray(problem.grad(X), dtype=np.float64))
 
 
+def closure_arguments(problem: Any, opt: Any, X: np.ndarray) -> dict[str, Any]:
+    """What the lab gives an optimizer that needs a closure, for the point ``X`` (updated in
+    place): ``closure`` (:func:`value_and_grad` there) and, to a rule that asks for
+    Hessian-vector products (Sophia) on a problem with an exact Hessian (every catalogue
+    surface and user expression: ``problem.has_hessian``), ``hvp`` — the exact H·v
+    (``problem.hvp``), row by row for runs in rows. Without it the rule takes its own central
+    difference of the gradient."""
+    kwargs: dict[str, Any] = {"closure": lambda: value_and_grad(problem, X)}
+    if "hvp" in getattr(opt, "needs", ()) and getattr(problem, "has_hessian", False):
+        kwargs["hvp"] = lambda V: np.asarray(problem.hvp(X, V), dtype=np.float64)
+    return kwargs
+
+
 def _state_overflowed(opt: Any, K: int) -> np.ndarray:
     """(K,) bool: which of the K rows an optimizer updates has inf or nan in its state (a
     slot array with K rows counts per row; any other slot or rule-wide scalar, for all)."""
@@ -224,7 +237,7 @@ def _one_update(optimizer: Any, K: int,
     over runs), never coupled. An optimizer that needs the loss (``needs_closure``: L-BFGS, and
     the rules of :mod:`descentlab.optim.closure` — Polyak, MoMo, SAM, Sophia) is given a
     closure computing f and its gradient at its run's current point instead of G (Sophia's
-    Hessian-vector products: the optimizer's central difference of that exact gradient).
+    Hessian-vector products: the problem's exact ones, :func:`closure_arguments`).
     Returns the update and a function telling which runs' state has overflowed."""
     if getattr(optimizer, "needs_closure", False):
         def step(opt: Any, X: np.ndarray, G: np.ndarray) -> None:
@@ -232,7 +245,7 @@ def _one_update(optimizer: Any, K: int,
                 return
             try:
                 with np.errstate(all="ignore"):
-                    opt.update(X, closure=lambda: value_and_grad(problem, X))
+                    opt.update(X, **closure_arguments(problem, opt, X))
             except NonFiniteError:  # (nonfinite="raise"): the run met inf/nan, it diverged
                 X[...] = np.nan
     else:

@@ -2,8 +2,9 @@
 
 An optimizer that needs the loss as well as the gradient (``needs_closure``: L-BFGS, Polyak
 SGD, MoMo, SAM, Sophia) gets a closure from the engine computing f and its gradient at the
-current point; one of its updates is one ``update`` call (L-BFGS: up to ``max_iter``
-iterations, each with its own evaluations; SAM: ``sync_period`` evaluations).
+current point (Sophia: and the surface's exact Hessian-vector products); one of its updates
+is one ``update`` call (L-BFGS: up to ``max_iter`` iterations, each with its own
+evaluations; SAM: ``sync_period`` evaluations).
 
 >>> from descentlab import problems
 >>> r = race(problems.get("bowl"), ["sgd:lr=0.95", "adam:lr=0.3"], start=(-7, 2), steps=30)

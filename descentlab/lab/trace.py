@@ -42,7 +42,7 @@ import numpy as np
 from .. import optim
 from ..errors import InputError
 from ..optim.tree import ROOT
-from .engine import value_and_grad
+from .engine import closure_arguments, value_and_grad
 from .exact import NotSimple, Surd, TooLarge, eps_limit
 from .spec import build_optimizer, parse_optimizer_spec
 
@@ -407,8 +407,8 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
             break
         old = x.copy()
         h = _namespace(opt, t)
-        if closure_rule:  # f and ∇f where it asks (SAM: elsewhere too; g: at the start)
-            opt.update(x, closure=lambda: value_and_grad(problem, x))
+        if closure_rule:  # f and ∇f where it asks (SAM: elsewhere too; g: at the start;
+            opt.update(x, **closure_arguments(problem, opt, x))  # Sophia: the exact H·v)
         else:
             opt.update(x, g)
         step = TraceStep(t=t, values=_quantities(opt, g, opt.state[ROOT], h, old, x))

@@ -13,7 +13,7 @@ passes
 * ``hvp`` (only to a rule that needs ``"hvp"``): ``hvp(v)`` → the Hessian of the loss at the
   current parameters times ``v``, a tree like the parameters. Without it, the product is a
   central difference of the closure's gradient (two more evaluations, an approximation
-  with error of order ε^(2/3) relative: what the surface lab uses).
+  with error of order ε^(2/3) relative; the surface lab passes the surfaces' exact H·v).
 
 ``update(params, closure=..., hvp=...)`` returns the loss at the start. Before anything is
 changed, every answer is checked (a number for the loss, the parameters' structure and shapes

@@ -1,9 +1,11 @@
 """The :class:`Problem` every surface shares: f, its gradient, minima, start and window.
 
-A problem is a function ``f: R^dim → R`` (dim 1 or 2) with an analytic gradient, evaluated
-**vectorised over leading axes**: ``X`` of shape ``(..., dim)`` gives ``f(X)`` of shape
-``(...)`` and ``grad(X)`` of shape ``(..., dim)``. One call therefore serves one point
-(``X.shape == (dim,)``), a path, or a whole sweep of K runs (``X.shape == (K, dim)``).
+A problem is a function ``f: R^dim → R`` (dim 1 or 2) with an analytic gradient and Hessian,
+evaluated **vectorised over leading axes**: ``X`` of shape ``(..., dim)`` gives ``f(X)`` of
+shape ``(...)``, ``grad(X)`` of shape ``(..., dim)`` and ``hessian(X)`` of shape
+``(..., dim, dim)`` (``hvp(X, V)``: the Hessian times ``V``, shape ``(..., dim)``). One call
+therefore serves one point (``X.shape == (dim,)``), a path, or a whole sweep of K runs
+(``X.shape == (K, dim)``).
 1-D problems keep the trailing axis of size 1: ``f(np.array([[-8.0], [3.0]]))``.
 
 Points where f is undefined (log of a negative number, division by zero, overflow) give
@@ -17,6 +19,9 @@ step k" instead of crashing.
 array([6.45, 0.  ])
 >>> bowl.grad(np.array([-7.0, 2.0]))
 array([-0.7,  4. ])
+>>> bowl.hessian(np.array([-7.0, 2.0]))
+array([[0.1, 0. ],
+       [0. , 2. ]])
 >>> index, distance = bowl.nearest_minimum(np.array([3.0, 4.0]))
 >>> int(index), float(distance)
 (0, 5.0)
@@ -114,7 +119,7 @@ def check_window(
 
 
 class Problem:
-    """A 1-D or 2-D surface with an analytic gradient.
+    """A 1-D or 2-D surface with an analytic gradient (and Hessian, when given).
 
     Attributes:
         name: catalogue name (lower case), e.g. ``"bowl"``.
@@ -131,8 +136,11 @@ class Problem:
             the view (the quartic: Adam with β2 = 0.5 and lr ≥ 5.6 bounces through
             [-14.3, 15.7], its view is [-10, 12], its bounds [-20, 20]).
         gradient_expression: the gradient as text, e.g. ``"(x/10, 2*y)"``.
+        has_hessian: whether ``hessian``/``hvp`` are exact (the ``hessian=`` function was
+            given: every catalogue surface and every :func:`from_expression` problem).
 
-    ``f`` and ``grad`` take ``X`` of shape ``(..., dim)``; see the module docstring.
+    ``f``, ``grad`` and ``hessian`` take ``X`` of shape ``(..., dim)``; see the module
+    docstring.
     """
 
     def __init__(
@@ -149,6 +157,7 @@ class Problem:
         bounds: Sequence[Sequence[float]] | None = None,
         description: str = "",
         gradient_expression: str = "",
+        hessian: ArrayFunction | None = None,
     ) -> None:
         if dim not in (1, 2):
             raise InputError(f"{name}: dim must be 1 or 2, got {dim!r}")
@@ -170,6 +179,8 @@ class Problem:
                 raise InputError(f"{name}: minimum {m.point} does not have {dim} coordinate(s)")
         self._f = f
         self._grad = grad
+        self._hessian = hessian
+        self.has_hessian = hessian is not None
         self._minimum_points = np.array([m.point for m in self.minima], dtype=np.float64)
 
     # -- evaluation -------------------------------------------------------------------------
@@ -186,6 +197,25 @@ class Problem:
         X = _as_points(X, self.dim)
         with np.errstate(all="ignore"):
             return _fresh(self._grad(X), X.shape, X)
+
+    def hessian(self, X: np.ndarray) -> np.ndarray:
+        """The Hessian ∇²f at every point of ``X`` (shape ``(..., dim)``) → shape
+        ``(..., dim, dim)``; nan/inf where undefined. An InputError for a problem built
+        without one (:attr:`has_hessian`)."""
+        if self._hessian is None:
+            raise InputError(f"{self.name}: this problem has no Hessian (it was built "
+                             "without hessian=)")
+        X = _as_points(X, self.dim)
+        with np.errstate(all="ignore"):
+            return _fresh(self._hessian(X), X.shape + (self.dim,), X)
+
+    def hvp(self, X: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """The Hessian at every point of ``X`` times the vector ``V`` beside it (both of shape
+        ``(..., dim)``) → shape ``(..., dim)``: exact Hessian-vector products (Sophia's)."""
+        H = self.hessian(X)
+        V = _as_points(V, self.dim, "V")
+        with np.errstate(all="ignore"):
+            return np.einsum("...ij,...j->...i", H, V)
 
     # -- geometry ---------------------------------------------------------------------------
     def nearest_minimum(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -287,8 +287,31 @@ def variables(node: Node) -> set[str]:
     return set()
 
 
-def derivative(node: Node, var: str) -> Node:
-    """∂node/∂var as a simplified tree."""
+#: A memo of :func:`derivative`: (id of a node, variable) → (the node, its derivative).
+Memo = dict[tuple[int, str], tuple[Node, Node]]
+
+
+def derivative(node: Node, var: str, memo: Memo | None = None) -> Node:
+    """∂node/∂var as a simplified tree. ``memo``, shared across calls, derives each shared
+    subtree once: a gradient's tree is a DAG (the product rule reuses both factors), and its
+    derivative — a Hessian's entry — would otherwise take time growing with the number of
+    paths through it."""
+    return _derivative(node, var, {} if memo is None else memo)
+
+
+def _derivative(node: Node, var: str, memo: Memo) -> Node:
+    known = memo.get((id(node), var))
+    if known is not None:
+        return known[1]
+    result = _derive(node, var, memo)
+    memo[(id(node), var)] = (node, result)  # (the node kept alive: its id stays its own)
+    return result
+
+
+def _derive(node: Node, var: str, memo: Memo) -> Node:
+    def derivative(n: Node, v: str) -> Node:
+        return _derivative(n, v, memo)
+
     if isinstance(node, Num):
         return ZERO
     if isinstance(node, Var):
@@ -722,7 +745,9 @@ def from_expression(
             (:func:`~descentlab.problems.minima.search_minima`: Newton's method from a grid
             of guesses; "global" means lowest in the window). False: ``minima`` is empty.
 
-    The gradient is derived symbolically (``problem.gradient_expression``).
+    The gradient is derived symbolically (``problem.gradient_expression``), and the Hessian
+    from it (``problem.hessian``: the upper triangle's derivatives, mirrored; derived on first
+    use and kept).
 
     >>> p = from_expression("(x - 1)**2 + 2*(y + 0.5)**2")
     >>> p.minima
@@ -757,6 +782,26 @@ def from_expression(
         parts = [np.broadcast_to(g, X.shape[:-1]) for g in gradient_program(env)]
         return np.stack(parts, axis=-1)
 
+    hessian_program: list[Program] = []  # built on first use
+
+    def hessian(X: np.ndarray) -> np.ndarray:
+        if not hessian_program:
+            memo: Memo = {}
+            try:
+                upper = [derivative(gradient[i], names[j], memo)
+                         for i in range(dim) for j in range(i, dim)]
+                hessian_program.append(Program(upper))
+            except RecursionError:
+                raise InputError(f"invalid expression {expr!r}: too complex to take its "
+                                 "Hessian") from None
+        env = {v: X[..., i] for i, v in enumerate(names)}
+        parts = iter(np.broadcast_to(h, X.shape[:-1]) for h in hessian_program[0](env))
+        H = np.empty(X.shape + (dim,), dtype=np.result_type(X.dtype, np.float64))
+        for i in range(dim):
+            for j in range(i, dim):
+                H[..., i, j] = H[..., j, i] = next(parts)
+        return H
+
     window = check_window(((-5.0, 5.0),) * dim if window is None else window, dim,
                            name or "custom")
     if start is None:
@@ -769,6 +814,6 @@ def from_expression(
     return Problem(
         name or "custom", dim, formula, f, grad,
         minima=minima, start=start, window=window,
-        gradient_expression=gradient_text,
+        gradient_expression=gradient_text, hessian=hessian,
         description=f"user expression {expr!r}; {found}",
     )
