@@ -117,7 +117,7 @@ def case_sam(sync_period, momentum, nesterov=False):
     return case
 
 
-def case_sophia(clip, interval, probes="rademacher"):
+def case_sophia(clip, interval, probes="rademacher", mu_dtype="param"):
     def case(rng):
         lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), _u(rng, 0.9, 0.999)
         eps, wd, gamma = 10 ** _u(rng, -10, -6), _u(rng, 0.0, 0.1), 10 ** _u(rng, -2, 0)
@@ -125,11 +125,13 @@ def case_sophia(clip, interval, probes="rademacher"):
         if not clip:  # unclipped, a small or negative estimate makes steps of 1/ε: a floor
             eps = _u(rng, 0.1, 1.0)
         ours = optim.Sophia(lr, b1, b2, eps, wd, gamma, c if clip else None, interval,
-                            seed=int(rng.integers(0, 1000)), probes=probes)
+                            seed=int(rng.integers(0, 1000)), probes=probes, mu_dtype=mu_dtype)
         hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, weight_decay=wd, gamma=gamma)
         if clip:
             hyper["clip_threshold"] = c
         static = {"update_interval": interval} | ({} if clip else {"clip_threshold": None})
+        if mu_dtype == "float32":
+            static["mu_dtype"] = "float32"
         return ours, sophia_of, hyper, static, "obj_fn"
     return case
 
@@ -236,6 +238,7 @@ CASES = {
     "sophia(clip_threshold=None, update_interval=1)": case_sophia(False, 1),
     # the paper's N(0, 1) probes, handed to optax's hessian_diagonal_fn as ours are
     "sophia(probes=gaussian, update_interval=2)": case_sophia(True, 2, "gaussian"),
+    "sophia(mu_dtype=float32, update_interval=2)": case_sophia(True, 2, mu_dtype="float32"),
 }
 
 
@@ -282,6 +285,7 @@ def test_the_cases_cover_every_rule_that_needs_a_closure():
     (lambda: optim.Sophia(0.01, gamma=1.0), {"update_interval": 2}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"seed": 7}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"probes": "gaussian"}),
+    (lambda: optim.Sophia(0.01, gamma=1.0), {"mu_dtype": "float32"}),
     (lambda: optim.SGDBacktracking(2.0, 1), {"max_backtracking_steps": 4}),
     (lambda: optim.SGDBacktracking(2.0), {"slope_rtol": 0.4}),
     (lambda: optim.SGDBacktracking(2.0), {"decrease_factor": 0.5}),

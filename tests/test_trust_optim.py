@@ -212,6 +212,10 @@ WHERE = {("mars", "optimize_1d"): ((5,), {}),
          ("prodigy", "form"): (None, {"beta1": 0.0}),
          ("adafactor", "dtype_momentum"): (None, {"form": "optax", "momentum": 0.9}),
          ("muon", "mu_dtype"): (None, {"ns_dtype": "param"}),
+         # Sophia's probes and momentum's float32 act where the estimate is refreshed and
+         # the step not clipped
+         ("sophia", "probes"): (None, {"update_interval": 1, "clip_threshold": None}),
+         ("sophia", "mu_dtype"): (None, {"update_interval": 1, "clip_threshold": None}),
          ("soap", "merge_dims"): ((2, 3, 2, 3), {"max_precondition_dim": 6})}
 
 

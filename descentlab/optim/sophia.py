@@ -18,6 +18,7 @@ from ..errors import InputError, InputTypeError
 from .closure import ClosureRule, Oracle, short
 from .hyperparams import POSITIVE, UNIT, Choice, Count, Hyper, Number
 from .lineage import Lineage
+from .moments import ACCUMULATOR_DTYPES, store_as
 from .references import Reference
 from .registry import register
 from .tree import rebuild
@@ -26,6 +27,9 @@ from .tree import rebuild
 _CELL_NOTE = "Hutchinson probes: ours, passed to optax"
 _GAUSSIAN_NOTE = ("Hutchinson with N(0, 1) probes (the paper's): ours, passed to optax as "
                   "its hessian_diagonal_fn's")
+
+_MU_NOTE = (_CELL_NOTE + "; b1 its default, passed as a float64 number: with optax's "
+            "Python-float default JAX multiplies the float32 momentum by b1 in float32")
 
 #: ``estimator(oracle, rng)`` → an estimate of the Hessian's diagonal at the current
 #: parameters, a tree like them: Sophia's ``estimator=``. ``oracle`` is the update's
@@ -103,12 +107,15 @@ class Sophia(ClosureRule):
     (optax's ``hessian_diagonal_fn``; its answer checked as ``hvp``'s; it must not change the
     parameters; not saved in checkpoints — give it again when loading). Sophia-G's
     Gauss-Newton-Bartlett estimator is :func:`gauss_newton_bartlett`. The latest estimate û
-    is the state slot ``estimate``. No ``maximize`` or clipping of the gradient (the update
-    itself is clipped).
+    is the state slot ``estimate``. ``mu_dtype="float32"`` rounds m to float32 after the step
+    has read it (optax's ``mu_dtype``; the state keeps the parameters' dtype) — equal to optax
+    given β₁ as a float64 number; with optax's Python-float default JAX computes β₁·m in
+    float32, which is not reproduced (a difference of float32's rounding). No
+    ``maximize`` or clipping of the gradient (the update itself is clipped).
 
     Defaults: ``lr=1e-3, beta1=0.965, beta2=0.99, eps=1e-8, weight_decay=1e-4,
     gamma=0.01, clip_threshold=1.0, update_interval=10, seed=0, probes="rademacher",
-    estimator=None`` — optax's (optax has no
+    estimator=None, mu_dtype="param"`` — optax's (optax has no
     default rate: 1e-3 is of the paper's order). Equals ``optax.contrib.sophia(lr, beta1,
     beta2, eps, weight_decay, gamma=gamma, clip_threshold=clip_threshold,
     update_interval=update_interval)`` given ``obj_fn`` and the same probes.
@@ -133,6 +140,10 @@ class Sophia(ClosureRule):
                                            "probes": "gaussian"},
                   {"learning_rate": 0.01, "gamma": 1.0, "update_interval": 2},
                   note=_GAUSSIAN_NOTE),
+        Reference("optax.contrib.sophia", {"lr": 0.01, "gamma": 1.0, "update_interval": 2,
+                                           "mu_dtype": "float32"},
+                  {"learning_rate": 0.01, "gamma": 1.0, "update_interval": 2,
+                   "mu_dtype": "float32", "b1": 0.965}, note=_MU_NOTE),
     )
     lineage = Lineage(("adam",), "clipped Hessian-diagonal preconditioner", 2023,
                       "Liu et al. 2023")
@@ -159,12 +170,15 @@ class Sophia(ClosureRule):
     seed = Count(0, "seed of the probes (and of the estimator's rng)")
     probes = Choice(("rademacher", "gaussian"),
                     "Hutchinson's probes: ±1 entries (optax's) or N(0, 1) (the paper's)")
+    mu_dtype = Choice(ACCUMULATOR_DTYPES, "the momentum's stored values, in the parameters' "
+                      "dtype or rounded to float32 (optax's mu_dtype)")
 
     def __init__(self, lr: Any = 1e-3, beta1: Any = 0.965, beta2: Any = 0.99,
                  eps: Any = 1e-8, weight_decay: Any = 1e-4, gamma: Any = 0.01,
                  clip_threshold: float | None = 1.0, update_interval: int = 10, seed: int = 0,
                  probes: str = "rademacher", estimator: HessianEstimator | None = None,
-                 *, nonfinite: str = "raise", **options: Any) -> None:
+                 mu_dtype: str = "param", *, nonfinite: str = "raise",
+                 **options: Any) -> None:
         self.estimator = estimator
         super().__init__(lr, weight_decay, nonfinite=nonfinite, **options)
         self.beta1 = beta1
@@ -175,6 +189,7 @@ class Sophia(ClosureRule):
         self.update_interval = update_interval
         self.seed = seed
         self.probes = probes
+        self.mu_dtype = mu_dtype
 
     @property
     def estimator(self) -> HessianEstimator | None:
@@ -243,5 +258,6 @@ class Sophia(ClosureRule):
         if self.clip_threshold is not None:
             u = np.clip(u, -self.clip_threshold, self.clip_threshold)
         p += (u + h.weight_decay * p) * -h.lr
+        store_as(mu, self.mu_dtype)  # (after u has read it, as optax casts it)
         if h.refresh:
             nu[...] = (1 - h.beta2) * state["estimate"] + h.beta2 * nu
