@@ -161,7 +161,8 @@ def test_work_is_estimated_before_computing(client):
     begin = time.perf_counter()
     r = client.post("/api/field", json={"surface": BOWL, "steps": 30,
                                         "racers": [{"name": n} for n in copies]})
-    # 15,000 / 2 / (30 steps × 2.0 × 6 racers) = 20 starts: a 4 × 4 lattice
+    # 5 copy-per-start racers, 30 × 2.0 × S each, and Muon stacked, 30 × 2.0 × (1 + S/400):
+    # within 15,000 / 2 for S <= 24.7 starts: a 4 × 4 lattice
     assert r.status_code == 200 and len(r.json()["axes"][0]) == 4
     assert time.perf_counter() - begin < 20
     r = client.post("/api/field", json={"surface": BOWL, "steps": 1000,
@@ -183,6 +184,44 @@ def test_estimate_counts_by_hand():
     assert compute.estimate("starts", s, [compute.Racer("lamb")], 30, 10).work == 6000
     # an exact trace: (1 + 5) per step
     assert compute.estimate("trace", s, [compute.Racer("adam")], 30, exact=True).work == 180
+
+
+STACKED = ["muon", "scion", "mars", "cadamw", "clion"]   # the classes that stack their runs
+
+
+def test_rules_that_stack_their_runs_are_charged_one_call_not_a_copy_per_run(client):
+    """The estimate over-counted rules that stack their runs (``stacks_runs``: the lab runs
+    a map's K cells as one call on a stack of matrices, benchmarks/playground_estimate.py) as
+    if they ran a copy per cell: Muon's 64 × 64 map of 200 steps was refused at
+    200 × 4,096 × 2 = 1,638,400 updates. Charged COPY_COST times an element-wise rule, it is
+    200 × 2 × (1 + 4,096/400) = 4,496 and answers; Muon's optax form, which does run a copy
+    per cell, is still refused. Same for the drag field: stacked racers keep the full
+    lattice."""
+    s = compute.Surface("bowl")
+    for name in STACKED:
+        assert compute.estimate("map", s, [compute.Racer(name)], 200, 4096).work == \
+            pytest.approx(200 * 2.0 * (1 + 4096 / 400)), name
+    assert compute.estimate("map", s, [compute.Racer("muon", {}, {"form": "optax"})], 200,
+                            4096).work == 200 * 4096 * 2.0
+    # one stacked racer in a race is one run: 100 × 2 × (1 + 1/400), about a copy's price
+    assert compute.estimate("race", s, [compute.Racer("muon")], 100).work == \
+        pytest.approx(100 * 2.0 * (1 + 1 / 400))
+    body = {"surface": BOWL, "racer": {"name": "muon"}, "steps": 200,
+            "lr": {"lo": 0.001, "hi": 1.0, "n": 64, "log": True}, "axis": "momentum",
+            "axis_range": {"lo": 0.5, "hi": 0.95, "n": 64, "log": False}}
+    begin = time.perf_counter()
+    r = client.post("/api/map", json=body)
+    assert r.status_code == 200, r.json()
+    assert time.perf_counter() - begin < 30
+    optax = copy.deepcopy(body)
+    optax["racer"]["options"] = {"form": "optax"}
+    r = client.post("/api/map", json=optax)
+    assert r.status_code == 400 and "1,638,400" in r.json()["error"]
+    # five stacked racers, 30 steps: 5 × 30 × 2 × (1 + 1,681/400) = 1,560 <= 7,500 at the
+    # full 41 × 41 lattice (as copies: 7,500 / (30 × 2 × 5) = 25 starts, a 5 × 5 lattice)
+    r = client.post("/api/field", json={"surface": BOWL, "steps": 30,
+                                        "racers": [{"name": n} for n in STACKED]})
+    assert r.status_code == 200 and len(r.json()["axes"][0]) == 41
 
 
 def test_the_exact_trace_that_froze_the_server_answers(client):
@@ -397,6 +436,7 @@ def test_classroom_numbers_in_the_docs_are_the_code_s():
                    f"Bodies over {compute.LIMITS['body_bytes']:,} bytes",
                    f"1 + starts/{compute.ROWS_PER_UPDATE}",
                    f"starts × steps × {compute.COPY_COST:g}",
+                   f"{compute.COPY_COST:g} × steps × (1 + starts/{compute.ROWS_PER_UPDATE})",
                    f"steps × {1 + compute.EXACT_STEP_COST:g} for an exact trace",
                    f"more than {MAX_DIGITS:,} digits", f"or {app.MAX_NUMBER_DIGITS}+-digit"]:
         assert phrase in " ".join(section.split()), phrase
