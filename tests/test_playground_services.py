@@ -19,29 +19,13 @@ from hypothesis import strategies as st
 from descentlab.commands import serve
 from descentlab.errors import InputError
 from descentlab.playground import compute
-from descentlab.playground.app import create_app
+from descentlab.playground.app import EXAMPLES, create_app
 from descentlab.playground.pool import Busy, Cancelled, OverBudget, Pool
 
 BOWL = {"problem": "bowl"}
-#: One valid body per endpoint (small: each answers in milliseconds).
-VALID = {
-    "/api/race": {"surface": BOWL, "racers": [{"name": "adam", "hyper": {"lr": 0.3},
-                                               "options": {"amsgrad": False}}],
-                  "start": [-7.0, 2.0], "steps": 5,
-                  "noise": {"sigma": 0.0, "spread": 0.0, "seed": 0}},
-    "/api/field": {"surface": BOWL, "racers": [{"name": "sgd", "hyper": {"lr": 0.1}}],
-                   "steps": 5},
-    "/api/trace": {"surface": {"formula": "x**2 + y**2", "window": [[-3.0, 3.0], [-2.0, 2.0]]},
-                   "racer": {"name": "momentum", "hyper": {"lr": 0.1}}, "start": [1.0, 1.0],
-                   "steps": 3},
-    "/api/map": {"surface": BOWL, "racer": {"name": "adam"}, "steps": 5,
-                 "lr": {"lo": 0.01, "hi": 1.0, "n": 3, "log": True}, "axis": "beta2",
-                 "axis_range": {"lo": 0.5, "hi": 0.9, "n": 2}},
-    "/api/starts": {"surface": BOWL, "racer": {"name": "sgd", "hyper": {"lr": 0.1}},
-                    "steps": 5, "n": 3},
-    "/api/surface": {"surface": BOWL, "resolution": 10},
-    "/api/parse": {"formula": "x*y"},
-}
+#: One valid body per endpoint (the app's schema examples; small: each answers in
+#: milliseconds); exports have tests of their own.
+VALID = {path: body for path, body in EXAMPLES.items() if path != "/api/export"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +63,12 @@ def test_the_valid_bodies_are_valid(client):
     for endpoint, body in VALID.items():
         r = client.post(endpoint, json=body)
         assert r.status_code == 200, (endpoint, r.text)
+    # and they are the examples the schema shows, one per endpoint
+    doc = client.get("/openapi.json").json()
+    for path, body in EXAMPLES.items():
+        ref = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[1]
+        assert doc["components"]["schemas"][name]["examples"] == [body], path
 
 
 @pytest.mark.parametrize("endpoint, path", CASES, ids=[f"{e}:{'.'.join(map(str, p))}"
