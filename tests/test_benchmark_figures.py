@@ -127,15 +127,34 @@ def test_report_only_redraws_the_committed_smoke_run(tmp_path, monkeypatch, caps
         assert (run / name).read_bytes() == (SMOKE / name).read_bytes()    # inputs untouched
 
 
-@pytest.mark.parametrize("remove, culprit", [
-    ("manifest.json", "manifest.json: not a finished benchmark run"),
-    ("trials.csv", "trials.csv: cannot read"),
-])
-def test_report_only_names_the_missing_file_and_writes_nothing(tmp_path, capsys, remove,
-                                                                culprit):
+def _drop(name):
+    def mutate(run):
+        (run / name).unlink()
+    return mutate
+
+
+def _edit(name, old, new):
+    def mutate(run):
+        text = (run / name).read_text(encoding="utf-8")
+        assert old in text
+        (run / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    return mutate
+
+
+@pytest.mark.parametrize("mutate, culprit", [
+    (_drop("manifest.json"), "manifest.json: not a finished benchmark run"),
+    (_drop("trials.csv"), "trials.csv: cannot read"),
+    (_edit("runs.csv", ",260,", ",soon,"), "runs.csv: not a finished benchmark's file"),
+    (_edit("curves.csv", "nqm,,sgd,tuned,1000000,20,", "nqm,,sgd,tuned,1000000,x,"),
+     "curves.csv: not a finished benchmark's file"),
+    (_edit("manifest.json", '"nqm/sgd": 0', '"nqm/sgdx": 0'),
+     "manifest.json: no chosen_study of nqm/sgd"),
+], ids=["no manifest", "no trials", "bad steps", "bad curve step", "no chosen study"])
+def test_report_only_names_the_bad_file_and_writes_nothing(tmp_path, capsys, mutate,
+                                                           culprit):
     run = tmp_path / "smoke"
     shutil.copytree(SMOKE, run)
-    (run / remove).unlink()
+    mutate(run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     assert main(["benchmark", "--report-only", str(run)]) == 2
     assert culprit in capsys.readouterr().err

@@ -18,9 +18,11 @@ come out as they were (a test checks the committed runs' ``report.md``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,18 @@ def _rows(path: Path) -> list[dict[str, str]]:
         raise InputError(f"{path}: cannot read the benchmark's file ({e})") from None
 
 
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A value missing or unreadable while reading ``path``: an InputError naming it."""
+    try:
+        yield
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        raise InputError(f"{path}: not a finished benchmark's file ({type(e).__name__}: "
+                         f"{e})") from None
+
+
 def _column(rows: list[dict[str, str]], path: Path, *names: str) -> None:
     missing = [n for n in names if rows and n not in rows[0]]
     if missing:
@@ -109,62 +123,71 @@ def load(out: str | Path) -> SavedRun:
     _column(curve_rows, out / "curves.csv", "step", "value")
     _column(trial_rows, out / "trials.csv", "study", "tuning_cost")
     curves: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
-    for c in curve_rows:
-        key = (c["workload"], c["variant"], c["optimizer"], c["config"], c["seed"])
-        steps, values = curves.setdefault(key, ([], []))
-        steps.append(int(c["step"]))
-        values.append(_number(c["value"]))
+    with _reading(out / "curves.csv"):
+        for c in curve_rows:
+            key = (c["workload"], c["variant"], c["optimizer"], c["config"], c["seed"])
+            steps, values = curves.setdefault(key, ([], []))
+            steps.append(int(c["step"]))
+            values.append(_number(c["value"]))
     runs = []
-    for r in runs_rows:
-        steps, values = curves.get((r["workload"], r["variant"], r["optimizer"], r["config"],
-                                    r["seed"]), ([], []))
-        runs.append(TestRun(
-            workload=r["workload"], variant=r["variant"], optimizer=r["optimizer"],
-            config=r["config"], seed=int(r["seed"]), target=_number(r["target"]),
-            final=_number(r["final"]), reached_at=_number(r["steps_to_target"]),
-            cpu_at_target=_number(r["cpu_to_target"]), cpu_seconds=_number(r["cpu_seconds"]),
-            wall_seconds=_number(r["wall_seconds"]), diverged=r["diverged"] == "1",
-            curve_steps=steps, curve_values=values))
-    labels = list(s["optimizers"])
-    spaces = [Space(d["name"], label, tuple(Dim(**x) for x in d["dims"]), d.get("fixed", {}))
-              for label, d in zip(labels, s["spaces"])]
-    objectives = []
-    for w in s["workloads"]:
-        target = default_target(w["workload"])
-        objectives.append(SavedObjective(
-            name=w["workload"], workload=w["workload"], variant=None,
-            target=Target(target.metric, float(s["targets"][w["workload"]]), target.mode),
-            task=SavedTask(int(w["steps"]), int(w["eval_every"]), int(w["batch_size"]))))
+    with _reading(out / "runs.csv"):
+        for r in runs_rows:
+            steps, values = curves.get((r["workload"], r["variant"], r["optimizer"],
+                                        r["config"], r["seed"]), ([], []))
+            runs.append(TestRun(
+                workload=r["workload"], variant=r["variant"], optimizer=r["optimizer"],
+                config=r["config"], seed=int(r["seed"]), target=_number(r["target"]),
+                final=_number(r["final"]), reached_at=_number(r["steps_to_target"]),
+                cpu_at_target=_number(r["cpu_to_target"]),
+                cpu_seconds=_number(r["cpu_seconds"]), wall_seconds=_number(r["wall_seconds"]),
+                diverged=r["diverged"] == "1", curve_steps=steps, curve_values=values))
+    with _reading(path):
+        labels = list(s["optimizers"])
+        spaces = [Space(d["name"], label, tuple(Dim(**x) for x in d["dims"]),
+                        d.get("fixed", {})) for label, d in zip(labels, s["spaces"])]
+        objectives = []
+        for w in s["workloads"]:
+            target = default_target(w["workload"])
+            objectives.append(SavedObjective(
+                name=w["workload"], workload=w["workload"], variant=None,
+                target=Target(target.metric, float(s["targets"][w["workload"]]), target.mode),
+                task=SavedTask(int(w["steps"]), int(w["eval_every"]), int(w["batch_size"]))))
+        chosen = {tuple(k.split("/", 1)): int(v) for k, v in s["chosen_study"].items()}
+        missing = [f"{o.name}/{sp.label}" for o in objectives for sp in spaces
+                   if (o.name, sp.label) not in chosen]
+        if missing:
+            raise InputError(f"no chosen_study of {missing[0]}")
     trials: dict[tuple[str, str], tuple[np.ndarray, list[dict[str, float]], np.ndarray]] = {}
     best = {}
-    chosen = {tuple(k.split("/", 1)): int(v) for k, v in s["chosen_study"].items()}
-    for o in objectives:
-        for sp in spaces:
-            mine = [t for t in trial_rows if t["workload"] == o.name
-                    and t["optimizer"] == sp.label]
-            if not mine:
-                raise InputError(f"{out / 'trials.csv'}: no trials of {sp.label} on {o.name}")
-            values = np.array([_number(t["tuning_cost"]) for t in mine])
-            configs = [{d.key: float(t[d.key]) for d in sp.dims} for t in mine]
-            which = np.array([int(t["study"]) for t in mine])
-            key = (o.name, sp.label)
-            trials[key] = (values, configs, which)
-            k = chosen[key]
-            in_study = np.flatnonzero(which == k)
-            best[key] = configs[int(in_study[np.argmin(values[in_study])])]
-    result = BenchmarkResult(
-        objectives=objectives, labels=labels, spaces=spaces, budget=int(s["budget"]),
-        tuning_seeds=list(s["tuning_seeds"]), test_seeds=list(s["test_seeds"]),
-        trials=trials, best=best, defaults={}, targets=dict(s["targets"]), runs=runs,
-        variants={k: list(v) for k, v in s["variants"].items()},
-        studies=int(s.get("studies", 1)),
-        study_best={tuple(k.split("/", 1)): list(v) for k, v in s["study_best"].items()},
-        chosen=chosen)
-    args = manifest.get("arguments", {})
-    return SavedRun(result=result, title=report.title(str(args.get("preset"))),
-                    machine=dict(manifest.get("versions", {})),
-                    wall_seconds=float(s["wall_seconds"]), alpha=float(s["alpha"]),
-                    seed=int(manifest.get("seed", 0)))
+    with _reading(out / "trials.csv"):
+        for o in objectives:
+            for sp in spaces:
+                mine = [t for t in trial_rows if t["workload"] == o.name
+                        and t["optimizer"] == sp.label]
+                values = np.array([_number(t["tuning_cost"]) for t in mine])
+                configs = [{d.key: float(t[d.key]) for d in sp.dims} for t in mine]
+                which = np.array([int(t["study"]) for t in mine])
+                key = (o.name, sp.label)
+                in_study = np.flatnonzero(which == chosen[key])
+                if not in_study.size:
+                    raise InputError(f"no trials of {sp.label} on {o.name} in study "
+                                     f"{chosen[key]}")
+                trials[key] = (values, configs, which)
+                best[key] = configs[int(in_study[np.argmin(values[in_study])])]
+    with _reading(path):
+        result = BenchmarkResult(
+            objectives=objectives, labels=labels, spaces=spaces, budget=int(s["budget"]),
+            tuning_seeds=list(s["tuning_seeds"]), test_seeds=list(s["test_seeds"]),
+            trials=trials, best=best, defaults={}, targets=dict(s["targets"]), runs=runs,
+            variants={k: list(v) for k, v in s["variants"].items()},
+            studies=int(s.get("studies", 1)),
+            study_best={tuple(k.split("/", 1)): list(v) for k, v in s["study_best"].items()},
+            chosen=chosen)
+        args = manifest.get("arguments", {})
+        return SavedRun(result=result, title=report.title(str(args.get("preset"))),
+                        machine=dict(manifest.get("versions", {})),
+                        wall_seconds=float(s["wall_seconds"]), alpha=float(s["alpha"]),
+                        seed=int(manifest.get("seed", 0)))
 
 
 def redraw(out: str | Path) -> list[Path]:
