@@ -1,7 +1,7 @@
 """The playground's work estimate (``compute.estimate``) against the work measured: per rule
 and number of runs K (a map's cells, a drag field's starts) the seconds of one step of K runs
 on the bowl (``run_batch``, as the playground's maps and fields run them), in units of one
-step of ONE SGD run measured in the same process, next to what the estimate charges per step.
+step of ONE SGD run measured just before it, next to what the estimate charges per step.
 A ratio estimate/measured >= 1 means the estimate never lets through more work than it
 admits; far above 1, it refuses requests the server could do.
 
@@ -52,22 +52,19 @@ def seconds_per_step(racer: compute.Racer, K: int, budget: float = 0.3,
 
 def main() -> None:
     sgd = compute.Racer("sgd")
-    before = seconds_per_step(sgd, 1, repeats=9)
     surface = compute.Surface("bowl")
-    rows = []
+    print("unit: one step of one SGD run, measured right before each row (side by side, so "
+          "that the machine's load cancels)")
+    print(f"{'racer':<16} {'batching':<8} {'K':>5} {'unit µs':>8} {'measured':>9} "
+          f"{'estimate':>9} {'estimate/measured':>18}")
     for racer in RACERS:
         how = engine.batching(racer.build())
         for K in SIZES:
             charged = compute.estimate("map", surface, [racer], 100, runs=K).work / 100
-            rows.append((racer.spec(), how, K, seconds_per_step(racer, K), charged))
-    unit = min(before, seconds_per_step(sgd, 1, repeats=9))   # (the best of before and after)
-    print(f"one SGD run, one step: {unit * 1e6:.0f} µs (the unit)")
-    print(f"{'racer':<16} {'batching':<8} {'K':>5} {'measured':>9} {'estimate':>9} "
-          f"{'estimate/measured':>18}")
-    for name, how, K, seconds, charged in rows:
-        measured = seconds / unit
-        print(f"{name:<16} {how:<8} {K:>5} {measured:>9.1f} {charged:>9.1f} "
-              f"{charged / measured:>18.2f}")
+            unit = seconds_per_step(sgd, 1, repeats=5)
+            measured = seconds_per_step(racer, K) / unit
+            print(f"{racer.spec():<16} {how:<8} {K:>5} {unit * 1e6:>8.0f} {measured:>9.1f} "
+                  f"{charged:>9.1f} {charged / measured:>18.2f}")
 
 
 if __name__ == "__main__":

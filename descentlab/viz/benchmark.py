@@ -31,7 +31,7 @@ def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
 #: Profile k of S is raised by (k − (S − 1)/2) · PROFILE_OFFSET, so that equal profiles run
 #: side by side rather than on top of each other (14 optimizers: within ±0.026 of ρ).
 PROFILE_OFFSET = 0.004
-#: Markers per line; racer k's sit k/S of the way between its neighbours' (never on theirs).
+#: Markers per line; racer k of S has its own shifted by k/S of their spacing.
 MARKS_PER_LINE = 4
 
 
@@ -51,8 +51,7 @@ def _legend_right(fig: plt.Figure, handles: list, labels: Sequence[str], title: 
     in the order given."""
     fig.legend(handles, list(labels), loc="upper left", bbox_to_anchor=(1.0, 0.95),
                fontsize=8, title=title, title_fontsize=8, ncol=math.ceil(len(labels) / 24),
-               handlelength=4,
-               frameon=False)
+               handlelength=4, frameon=False)
 
 
 def _name_ticks(ax: plt.Axes, labels: Sequence[str]) -> None:
