@@ -31,32 +31,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from descentlab.playground import compute
-from descentlab.playground.app import create_app
+from descentlab.playground.app import EXAMPLES, create_app
 from descentlab.playground.pool import Pool
 
 TOKEN = "census-token-0123"
 SLOW_S = 35.0
 BOWL = {"problem": "bowl"}
-VALID = {
-    "/api/race": {"surface": BOWL, "racers": [{"name": "adam", "hyper": {"lr": 0.3},
-                                               "options": {"amsgrad": False}}],
-                  "start": [-7.0, 2.0], "steps": 5,
-                  "noise": {"sigma": 0.0, "spread": 0.0, "seed": 0}},
-    "/api/field": {"surface": BOWL, "racers": [{"name": "sgd", "hyper": {"lr": 0.1}}],
-                   "steps": 5},
-    "/api/trace": {"surface": {"formula": "x**2 + y**2", "window": [[-3.0, 3.0], [-2.0, 2.0]]},
-                   "racer": {"name": "momentum", "hyper": {"lr": 0.1}}, "start": [1.0, 1.0],
-                   "steps": 3, "exact": False},
-    "/api/map": {"surface": BOWL, "racer": {"name": "adam"}, "steps": 5,
-                 "lr": {"lo": 0.01, "hi": 1.0, "n": 3, "log": True}, "axis": "beta2",
-                 "axis_range": {"lo": 0.5, "hi": 0.9, "n": 2}},
-    "/api/starts": {"surface": BOWL, "racer": {"name": "sgd", "hyper": {"lr": 0.1}},
-                    "steps": 5, "n": 3},
-    "/api/surface": {"surface": BOWL, "resolution": 10},
-    "/api/parse": {"formula": "x*y"},
-    "/api/export": {"surface": BOWL, "racers": [{"name": "sgd"}], "steps": 3,
-                    "animate": False},
-}
+VALID = EXAMPLES   # one small valid body per endpoint (the app's schema examples)
 RESULTS: dict[str, Counter] = defaultdict(Counter)
 NOTABLE: list[tuple[str, str, str, str]] = []
 

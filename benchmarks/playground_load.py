@@ -33,13 +33,13 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 
 import httpx2 as httpx
+
+from descentlab.playground import browser
 
 BOWL = {"problem": "bowl"}
 NAMES = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"]
@@ -77,23 +77,8 @@ class Record:
 def start_server(exports: str, env: dict | None = None) -> tuple[subprocess.Popen, str, dict]:
     """``descentlab serve --port 0`` (loopback) in a subprocess: (process, base URL, headers
     carrying its token if it printed one)."""
-    proc = subprocess.Popen([sys.executable, "-m", "descentlab", "serve", "--port", "0",
-                             "--exports", exports], stdout=subprocess.PIPE, text=True,
-                            env=env)
-    line = proc.stdout.readline()
-    if "http://127.0.0.1:" not in line:
-        proc.kill()
-        raise RuntimeError(f"descentlab serve did not start: {line!r}")
-    url = line.split()[3]
-    base, _, token = url.partition("?token=")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    for _ in range(400):
-        try:
-            req = urllib.request.Request(base + "api/limits", headers=headers)
-            urllib.request.urlopen(req, timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.05)
+    proc, url = browser.start_server(exports, env=env, wait=20.0)
+    base, headers = browser.token_headers(url)
     return proc, base.rstrip("/"), headers
 
 

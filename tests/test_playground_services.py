@@ -19,29 +19,13 @@ from hypothesis import strategies as st
 from descentlab.commands import serve
 from descentlab.errors import InputError
 from descentlab.playground import compute
-from descentlab.playground.app import create_app
+from descentlab.playground.app import EXAMPLES, create_app
 from descentlab.playground.pool import Busy, Cancelled, OverBudget, Pool
 
 BOWL = {"problem": "bowl"}
-#: One valid body per endpoint (small: each answers in milliseconds).
-VALID = {
-    "/api/race": {"surface": BOWL, "racers": [{"name": "adam", "hyper": {"lr": 0.3},
-                                               "options": {"amsgrad": False}}],
-                  "start": [-7.0, 2.0], "steps": 5,
-                  "noise": {"sigma": 0.0, "spread": 0.0, "seed": 0}},
-    "/api/field": {"surface": BOWL, "racers": [{"name": "sgd", "hyper": {"lr": 0.1}}],
-                   "steps": 5},
-    "/api/trace": {"surface": {"formula": "x**2 + y**2", "window": [[-3.0, 3.0], [-2.0, 2.0]]},
-                   "racer": {"name": "momentum", "hyper": {"lr": 0.1}}, "start": [1.0, 1.0],
-                   "steps": 3},
-    "/api/map": {"surface": BOWL, "racer": {"name": "adam"}, "steps": 5,
-                 "lr": {"lo": 0.01, "hi": 1.0, "n": 3, "log": True}, "axis": "beta2",
-                 "axis_range": {"lo": 0.5, "hi": 0.9, "n": 2}},
-    "/api/starts": {"surface": BOWL, "racer": {"name": "sgd", "hyper": {"lr": 0.1}},
-                    "steps": 5, "n": 3},
-    "/api/surface": {"surface": BOWL, "resolution": 10},
-    "/api/parse": {"formula": "x*y"},
-}
+#: One valid body per endpoint (the app's schema examples; small: each answers in
+#: milliseconds); exports have tests of their own.
+VALID = {path: body for path, body in EXAMPLES.items() if path != "/api/export"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +63,12 @@ def test_the_valid_bodies_are_valid(client):
     for endpoint, body in VALID.items():
         r = client.post(endpoint, json=body)
         assert r.status_code == 200, (endpoint, r.text)
+    # and they are the examples the schema shows, one per endpoint
+    doc = client.get("/openapi.json").json()
+    for path, body in EXAMPLES.items():
+        ref = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[1]
+        assert doc["components"]["schemas"][name]["examples"] == [body], path
 
 
 @pytest.mark.parametrize("endpoint, path", CASES, ids=[f"{e}:{'.'.join(map(str, p))}"
@@ -161,7 +151,8 @@ def test_work_is_estimated_before_computing(client):
     begin = time.perf_counter()
     r = client.post("/api/field", json={"surface": BOWL, "steps": 30,
                                         "racers": [{"name": n} for n in copies]})
-    # 15,000 / 2 / (30 steps × 2.0 × 6 racers) = 20 starts: a 4 × 4 lattice
+    # 5 copy-per-start racers, 30 × 2.0 × S each, and Muon stacked, 30 × 2.0 × (1 + S/400):
+    # within 15,000 / 2 for S <= 24.7 starts: a 4 × 4 lattice
     assert r.status_code == 200 and len(r.json()["axes"][0]) == 4
     assert time.perf_counter() - begin < 20
     r = client.post("/api/field", json={"surface": BOWL, "steps": 1000,
@@ -183,6 +174,44 @@ def test_estimate_counts_by_hand():
     assert compute.estimate("starts", s, [compute.Racer("lamb")], 30, 10).work == 6000
     # an exact trace: (1 + 5) per step
     assert compute.estimate("trace", s, [compute.Racer("adam")], 30, exact=True).work == 180
+
+
+STACKED = ["muon", "scion", "mars", "cadamw", "clion"]   # the classes that stack their runs
+
+
+def test_rules_that_stack_their_runs_are_charged_one_call_not_a_copy_per_run(client):
+    """The estimate over-counted rules that stack their runs (``stacks_runs``: the lab runs
+    a map's K cells as one call on a stack of matrices, benchmarks/playground_estimate.py) as
+    if they ran a copy per cell: Muon's 64 × 64 map of 200 steps was refused at
+    200 × 4,096 × 2 = 1,638,400 updates. Charged COPY_COST times an element-wise rule, it is
+    200 × 2 × (1 + 4,096/400) = 4,496 and answers; Muon's optax form, which does run a copy
+    per cell, is still refused. Same for the drag field: stacked racers keep the full
+    lattice."""
+    s = compute.Surface("bowl")
+    for name in STACKED:
+        assert compute.estimate("map", s, [compute.Racer(name)], 200, 4096).work == \
+            pytest.approx(200 * 2.0 * (1 + 4096 / 400)), name
+    assert compute.estimate("map", s, [compute.Racer("muon", {}, {"form": "optax"})], 200,
+                            4096).work == 200 * 4096 * 2.0
+    # one stacked racer in a race is one run: 100 × 2 × (1 + 1/400), about a copy's price
+    assert compute.estimate("race", s, [compute.Racer("muon")], 100).work == \
+        pytest.approx(100 * 2.0 * (1 + 1 / 400))
+    body = {"surface": BOWL, "racer": {"name": "muon"}, "steps": 200,
+            "lr": {"lo": 0.001, "hi": 1.0, "n": 64, "log": True}, "axis": "momentum",
+            "axis_range": {"lo": 0.5, "hi": 0.95, "n": 64, "log": False}}
+    begin = time.perf_counter()
+    r = client.post("/api/map", json=body)
+    assert r.status_code == 200, r.json()
+    assert time.perf_counter() - begin < 30
+    optax = copy.deepcopy(body)
+    optax["racer"]["options"] = {"form": "optax"}
+    r = client.post("/api/map", json=optax)
+    assert r.status_code == 400 and "1,638,400" in r.json()["error"]
+    # five stacked racers, 30 steps: 5 × 30 × 2 × (1 + 1,681/400) = 1,560 <= 7,500 at the
+    # full 41 × 41 lattice (as copies: 7,500 / (30 × 2 × 5) = 25 starts, a 5 × 5 lattice)
+    r = client.post("/api/field", json={"surface": BOWL, "steps": 30,
+                                        "racers": [{"name": n} for n in STACKED]})
+    assert r.status_code == 200 and len(r.json()["axes"][0]) == 41
 
 
 def test_the_exact_trace_that_froze_the_server_answers(client):
@@ -397,6 +426,7 @@ def test_classroom_numbers_in_the_docs_are_the_code_s():
                    f"Bodies over {compute.LIMITS['body_bytes']:,} bytes",
                    f"1 + starts/{compute.ROWS_PER_UPDATE}",
                    f"starts × steps × {compute.COPY_COST:g}",
+                   f"{compute.COPY_COST:g} × steps × (1 + starts/{compute.ROWS_PER_UPDATE})",
                    f"steps × {1 + compute.EXACT_STEP_COST:g} for an exact trace",
                    f"more than {MAX_DIGITS:,} digits", f"or {app.MAX_NUMBER_DIGITS}+-digit"]:
         assert phrase in " ".join(section.split()), phrase

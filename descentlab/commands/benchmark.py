@@ -33,6 +33,8 @@ EXAMPLE = """examples:
   descentlab benchmark --plugin my_rules.py --optimizers my_signsgd adam sgd \
       --data-dir ~/mnist --out out/bench-mine
 
+  descentlab benchmark --report-only out/bench      (redraw the report from its files)
+
 Many machines: give each the same command with --storage postgresql://user@host/db
 (--worker-only on all but one). Ctrl-C and run the same command again to resume.
 
@@ -98,10 +100,25 @@ def _worker_argv(args: argparse.Namespace, url: str) -> list[str]:
     return [*out, f"--storage={url}", "--workers=1", "--worker-only"]
 
 
+def report_only(folder: str) -> int:
+    """``--report-only DIR``: the report and figures of a finished run drawn again from its
+    files (:func:`descentlab.lab.testbed.saved.redraw`), nothing re-run."""
+    from ..lab.testbed.saved import redraw
+
+    if not Path(folder).is_dir():
+        raise InputError(f"--report-only: {folder} is not a folder")
+    written = redraw(folder)
+    print(f"redrew {', '.join(p.name for p in written)} in {folder}/ from its CSVs and "
+          "manifest.json")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..lab.testbed import PRESETS, stats
     from ..lab.testbed.run import benchmark, count_test_runs
 
+    if args.report_only is not None:
+        return report_only(args.report_only)
     t0 = time.perf_counter()
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
@@ -167,8 +184,8 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(result, alpha=args.alpha, seed=args.seed)
     machine = manifest.versions()
     wall = time.perf_counter() - t0
-    written = report.write(result, summary, out, title=f"descentlab benchmark: preset "
-                           f"{args.preset}", machine=machine, wall_seconds=wall)
+    written = report.write(result, summary, out, title=report.title(args.preset),
+                           machine=machine, wall_seconds=wall)
     recorded = argparse.Namespace(**{**vars(args),
                                      "storage": args.storage and redact(args.storage)})
     doc = {"workloads": [o.describe() for o in result.objectives],
@@ -230,6 +247,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
                    help=f"heartbeat interval ({HEARTBEAT})")
     p.add_argument("--max-trials", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--report-only", default=None, metavar="DIR",
+                   help="draw report.md and the figures of the finished run in DIR again "
+                   "from its CSVs and manifest.json (nothing is re-run)")
     p.add_argument("--out", default="out/benchmark", metavar="DIR",
                    help="output folder (default out/benchmark)")
     p.set_defaults(run=run)

@@ -222,6 +222,23 @@ def _state_overflowed(opt: Any, K: int) -> np.ndarray:
     return out
 
 
+def batching(optimizer: Any) -> str:
+    """How a batch advances its runs with ``optimizer``: ``"rows"`` (an element-wise rule: all
+    runs as the rows of one array, one call), ``"stack"`` (a rule that ``stacks_runs``: one
+    call on the runs stacked as matrices; a batch of one runs as rows) or ``"copies"`` (one
+    optimizer copy per run, a Python loop).
+
+    >>> from descentlab import optim
+    >>> [batching(optim.create(n)) for n in ("adam", "muon", "lamb")]
+    ['rows', 'stack', 'copies']
+    >>> batching(optim.create("muon", form="optax"))   # sends non-matrices to AdamW
+    'copies'
+    """
+    if getattr(type(optimizer), "elementwise", False):
+        return "rows"
+    return "stack" if getattr(optimizer, "stacks_runs", False) else "copies"
+
+
 def _one_update(optimizer: Any, K: int,
                 problem: Any) -> tuple[Callable[[np.ndarray, np.ndarray], None],
                                       Callable[[], np.ndarray]]:
@@ -253,8 +270,9 @@ def _one_update(optimizer: Any, K: int,
             opt.update(X, G)
     rows = {name: value for name, value in optimizer.hyperparameters().items()
             if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[0] == K}
-    stacks = bool(getattr(optimizer, "stacks_runs", False))  # Muon: its PyTorch form only
-    if getattr(type(optimizer), "elementwise", False) or (K == 1 and (stacks or not rows)):
+    how = batching(optimizer)
+    stacks = how == "stack"  # Muon: its PyTorch form only
+    if how == "rows" or (K == 1 and (stacks or not rows)):
         return (lambda X, G: step(optimizer, X, G)), lambda: _state_overflowed(optimizer, K)
     if stacks:  # (K, 1, dim): K matrices, one call
         stacked = copy.deepcopy(optimizer)

@@ -88,8 +88,6 @@ class SGDBacktracking(ClosureRule):
     lineage = Lineage(("sgd",), "step shrunk until the loss drops (Armijo)", 1966,
                       "Armijo 1966")
     needs = ("loss", "grad_at")
-    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
-                                         "decoupled_weight_decay": False}
     equations: ClassVar[tuple[str, ...]] = (
         "u = −s·g   (s: lr; plain SGD's direction)",
         "η₀ = min(κ₊·η_prev, ηmax);  ηₖ = κ₋ᵏ·η₀ until "

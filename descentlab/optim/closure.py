@@ -210,9 +210,11 @@ class ClosureRule(Optimizer):
     #: The lab gives an optimizer with this flag a closure (f, grad at the current point).
     needs_closure: ClassVar[bool] = True
     #: Shared settings the rule cannot take (its global quantities are of the gradient the
-    #: closure returns): name → its "off" value.
+    #: closure returns; its weight decay, if any, is its own, as in its reference): name →
+    #: its "off" value. (SAM, an update of a base rule, declares its own.)
     refused: ClassVar[dict[str, Any]] = {"maximize": False, "clip_value": None,
-                                         "clip_norm": None, "clip_global_norm": None}
+                                         "clip_norm": None, "clip_global_norm": None,
+                                         "decoupled_weight_decay": False}
 
     def evaluate(self, oracle: Oracle, h: Any) -> Any:
         """Ask ``oracle`` for what the rule needs; return the gradient tree ``rule`` runs on.

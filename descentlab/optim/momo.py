@@ -20,8 +20,6 @@ class MomoFamily(ClosureRule):
     """What MoMo and MoMo-Adam share: the loss average f̄, γ, the lower bound and its
     adaptation (rule-wide), the step τ computed over all parameters, and the decay."""
 
-    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
-                                         "decoupled_weight_decay": False}
     slots: tuple[str, ...] = ("exp_avg",)
     decays_in_rule = True  # p·αλ/(1 + αλ), with the step
 

@@ -57,8 +57,6 @@ class PolyakSGD(ClosureRule):
                   note="f* = 20 lies above the loss at 7 of the 20 steps: the clamp acts"),
     )
     lineage = Lineage(("sgd",), "step from the loss gap f − f*", 2021, "Loizou et al. 2021")
-    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
-                                         "decoupled_weight_decay": False}
     equations: ClassVar[tuple[str, ...]] = (
         "u = s·g   (s: lr, optax's scaling)",
         "γ = min((f − f*)/(‖u‖² + ε), γmax)   (over all parameters; sps+: (f − f*)₊)",

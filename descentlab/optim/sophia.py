@@ -148,8 +148,6 @@ class Sophia(ClosureRule):
     lineage = Lineage(("adam",), "clipped Hessian-diagonal preconditioner", 2023,
                       "Liu et al. 2023")
     needs = ("loss", "hvp")
-    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
-                                         "decoupled_weight_decay": False}
     slots = ("mu", "nu", "estimate")
     decays_in_rule = True  # p − η(u + λp): the decay after the clipped step, as optax
     equations: ClassVar[tuple[str, ...]] = (

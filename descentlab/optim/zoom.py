@@ -176,8 +176,6 @@ class ZoomRule(ClosureRule):
     :class:`~.lbfgs_optax.LBFGSOptax`."""
 
     needs = ("loss", "grad_at")
-    refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
-                                         "decoupled_weight_decay": False}
     #: The last search's (decrease error, curvature error): 0 where a condition holds.
     search_errors: tuple[float, float] = (math.inf, math.inf)
 

@@ -182,6 +182,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_BOWL = {"problem": "bowl"}
+#: One small valid body per endpoint (each answers in milliseconds): the example the schema
+#: at ``/openapi.json`` shows for it, and where the tests and the attack census
+#: (benchmarks/attack_census_services.py) start from.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "/api/race": {"surface": _BOWL, "racers": [{"name": "adam", "hyper": {"lr": 0.3},
+                                                "options": {"amsgrad": False}}],
+                  "start": [-7.0, 2.0], "steps": 5,
+                  "noise": {"sigma": 0.0, "spread": 0.0, "seed": 0}},
+    "/api/field": {"surface": _BOWL, "racers": [{"name": "sgd", "hyper": {"lr": 0.1}}],
+                   "steps": 5},
+    "/api/trace": {"surface": {"formula": "x**2 + y**2", "window": [[-3.0, 3.0], [-2.0, 2.0]]},
+                   "racer": {"name": "momentum", "hyper": {"lr": 0.1}}, "start": [1.0, 1.0],
+                   "steps": 3, "exact": False},
+    "/api/map": {"surface": _BOWL, "racer": {"name": "adam"}, "steps": 5,
+                 "lr": {"lo": 0.01, "hi": 1.0, "n": 3, "log": True}, "axis": "beta2",
+                 "axis_range": {"lo": 0.5, "hi": 0.9, "n": 2}},
+    "/api/starts": {"surface": _BOWL, "racer": {"name": "sgd", "hyper": {"lr": 0.1}},
+                    "steps": 5, "n": 3},
+    "/api/surface": {"surface": _BOWL, "resolution": 10},
+    "/api/parse": {"formula": "x*y"},
+    "/api/export": {"surface": _BOWL, "racers": [{"name": "sgd"}], "steps": 3,
+                    "animate": False},
+}
+
+
+def _example(path: str) -> ConfigDict:
+    """A request model's config: strict, with ``EXAMPLES[path]`` in its schema."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLES[path]]})
+
+
 class SurfaceIn(Strict):
     """A catalogue ``problem`` or your own ``formula`` in x (and y) with its ``window``."""
 
@@ -225,15 +256,21 @@ Start = Annotated[list[Coordinate], Field(min_length=1, max_length=2)] | None
 
 
 class SurfaceRequest(Strict):
+    model_config = _example("/api/surface")
+
     surface: SurfaceIn
     resolution: Annotated[int, Field(ge=2, le=200)] = 120
 
 
 class FormulaRequest(Strict):
+    model_config = _example("/api/parse")
+
     formula: Annotated[str, StringConstraints(max_length=LIMITS["formula_length"])]
 
 
 class RaceRequest(Strict):
+    model_config = _example("/api/race")
+
     surface: SurfaceIn
     racers: Racers
     start: Start = None
@@ -242,6 +279,8 @@ class RaceRequest(Strict):
 
 
 class FieldRequest(Strict):
+    model_config = _example("/api/field")
+
     surface: SurfaceIn
     racers: Racers
     steps: Steps = 30
@@ -249,10 +288,14 @@ class FieldRequest(Strict):
 
 
 class ExportRequest(RaceRequest):
+    model_config = _example("/api/export")
+
     animate: bool = True
 
 
 class TraceRequest(Strict):
+    model_config = _example("/api/trace")
+
     surface: SurfaceIn
     racer: RacerIn
     start: Start = None
@@ -271,6 +314,8 @@ class AxisIn(Strict):
 
 
 class MapRequest(Strict):
+    model_config = _example("/api/map")
+
     surface: SurfaceIn
     racer: RacerIn
     start: Start = None
@@ -281,6 +326,8 @@ class MapRequest(Strict):
 
 
 class StartMapRequest(Strict):
+    model_config = _example("/api/starts")
+
     surface: SurfaceIn
     racer: RacerIn
     steps: Steps = 30

@@ -18,19 +18,33 @@ IDLE = ("window.__playground && window.__playground.result() && "
         "window.__playground.pending === 0")
 
 
-def start_server(exports: str, *extra: str) -> tuple[subprocess.Popen, str]:
-    """``descentlab serve --port 0 --exports EXPORTS [EXTRA...]`` in a subprocess, and the URL
-    it prints (with ``?token=...`` when it has one) once it answers (it binds 127.0.0.1)."""
+def token_headers(url: str) -> tuple[str, dict[str, str]]:
+    """The address ``serve`` printed, split into its base (no token) and the headers that
+    carry the token (none when it has none).
+
+    >>> token_headers("http://127.0.0.1:8000/?token=abc")
+    ('http://127.0.0.1:8000/', {'Authorization': 'Bearer abc'})
+    """
+    base, _, token = url.partition("?token=")
+    return base, {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def start_server(exports: str, *extra: str, env: dict[str, str] | None = None,
+                 wait: float = 10.0) -> tuple[subprocess.Popen, str]:
+    """``descentlab serve --port 0 --exports EXPORTS [EXTRA...]`` in a subprocess (with
+    ``env`` as its environment when given), and the URL it prints (with ``?token=...`` when it
+    has one) once it answers, or after ``wait`` seconds (it binds 127.0.0.1)."""
     proc = subprocess.Popen([sys.executable, "-m", "descentlab", "serve", "--port", "0",
-                             "--exports", exports, *extra], stdout=subprocess.PIPE, text=True)
+                             "--exports", exports, *extra], stdout=subprocess.PIPE, text=True,
+                            env=env)
     line = proc.stdout.readline()
     if "http://127.0.0.1:" not in line:
         proc.kill()
         raise RuntimeError(f"descentlab serve did not start: {line!r}")
     url = line.split()[3]
-    base, _, token = url.partition("?token=")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    for _ in range(200):
+    base, headers = token_headers(url)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
         try:
             request = urllib.request.Request(base + "api/limits", headers=headers)
             urllib.request.urlopen(request, timeout=1).read()

@@ -7,7 +7,8 @@ maps from :mod:`descentlab.lab.sweep`, exports from the ``race`` command itself 
 ``manifest.json`` is one that ``descentlab rerun`` replays). Nothing here re-implements a
 rule. Every request is bounded (:data:`LIMITS`), its work included: :func:`estimate` counts
 the optimizer updates it will make before anything runs (an optimizer that is not
-element-wise runs one copy per start, so each start costs a whole update); a request beyond a
+element-wise runs one copy per start, so each start costs a whole update, unless it stacks its
+runs into one call); a request beyond a
 bound, or with a bad value, raises :class:`~descentlab.errors.LimitError` /
 :class:`~descentlab.errors.InputError` naming the field.
 
@@ -69,6 +70,9 @@ ROWS_PER_UPDATE = 400
 #: (LAMB, LARS, Muon, Adafactor, full-matrix AdaGrad, L-BFGS: 1.0–1.8 × a one-run update,
 #: measured on the bowl) ...
 COPY_COST = 2.0
+#: ... one that stacks its runs (``stacks_runs``: Muon, Scion, MARS, C-AdamW, C-Lion; one call
+#: on the runs as a stack of matrices) pays COPY_COST times an element-wise rule's price
+#: (benchmarks/playground_estimate.py prints the work measured next to the work charged) ...
 #: ... and a step of an exact trace costs this many (it runs the float trace as well).
 EXACT_STEP_COST = 5.0
 _OPTION_TEXT = re.compile(r"[A-Za-z0-9_.+-]{1,40}\Z")
@@ -123,15 +127,31 @@ class Estimate:
         return self
 
 
-def _copies(name: str) -> bool:
-    """Whether optimizer ``name`` runs one copy per start (not element-wise)."""
-    cls = optim.OPTIMIZERS.get(str(name).strip().lower())
-    return cls is not None and not getattr(cls, "elementwise", False)
+def _batching(racer: Racer) -> str:
+    """How the lab advances the racer's runs (:func:`~descentlab.lab.engine.batching`):
+    "rows", "stack" or "copies", read from the optimizer built with the racer's settings (an
+    option can decide it: Muon's optax form runs a copy per run). A racer that does not build
+    counts as "copies" here; its request is refused later, naming the field."""
+    cls = optim.OPTIMIZERS.get(str(racer.name).strip().lower())
+    if cls is None or getattr(cls, "elementwise", False):
+        return "rows"
+    try:
+        return engine.batching(racer.build())
+    except (DescentlabError, ValueError, TypeError):
+        return "copies"
 
 
-def _per_step(name: str, runs: int) -> float:
-    """Updates of one step of ``runs`` runs of optimizer ``name``."""
-    return runs * COPY_COST if _copies(name) else 1 + runs / ROWS_PER_UPDATE
+def _per_step(how: str, runs: int) -> float:
+    """Updates of one step of ``runs`` runs batched ``how`` (:func:`_batching`): "rows"
+    1 + runs/ROWS_PER_UPDATE; "stack" COPY_COST times that; "copies" COPY_COST · runs.
+
+    >>> _per_step("rows", 400), _per_step("stack", 400), _per_step("copies", 400)
+    (2.0, 4.0, 800.0)
+    """
+    rows = 1 + runs / ROWS_PER_UPDATE
+    if how == "rows":
+        return rows
+    return COPY_COST * (rows if how == "stack" else runs)
 
 
 def _dimension(surface: Surface) -> int:
@@ -160,17 +180,17 @@ def estimate(kind: str, surface: Surface, racers: Sequence[Racer], steps: int,
     >>> estimate("map", Surface("bowl"), [Racer("adagrad_full")], 244, runs=4096).work
     1998848.0
     """
+    hows = [_batching(r) for r in racers]
     if kind == "field":
-        starts = _lattice_size(_dimension(surface), steps, [r.name for r in racers]) \
-            ** _dimension(surface)
-        return Estimate(sum(steps * _per_step(r.name, starts) for r in racers), "steps")
+        starts = _lattice_size(_dimension(surface), steps, hows) ** _dimension(surface)
+        return Estimate(sum(steps * _per_step(how, starts) for how in hows), "steps")
     if kind == "trace":
         return Estimate(steps * (1 + (EXACT_STEP_COST if exact else 0)), "steps")
     if kind == "starts":
         runs = runs ** _dimension(surface)
     if kind in ("map", "starts"):
-        return Estimate(steps * _per_step(racers[0].name, runs), "steps")
-    return Estimate(sum(steps * _per_step(r.name, 1) for r in racers), "steps")
+        return Estimate(steps * _per_step(hows[0], runs), "steps")
+    return Estimate(sum(steps * _per_step(how, 1) for how in hows), "steps")
 
 
 # ---------------------------------------------------------------------- surfaces
@@ -468,15 +488,17 @@ def clear_caches() -> None:
         cached.cache_clear()
 
 
-def _lattice_size(dim: int, steps: int, names: Sequence[str]) -> int:
+def _lattice_size(dim: int, steps: int, hows: Sequence[str]) -> int:
     """Lattice points per axis of a drag field: ``field_work`` starts × steps per racer, and
-    with racers that run a copy per start, few enough starts that they take at most half of
-    ``LIMITS["work"]``."""
+    with racers that are not element-wise, few enough starts that they take at most half of
+    ``LIMITS["work"]`` (``hows``: each racer's :func:`_batching`; :func:`_per_step`: stacked
+    runs cost little per start, a copy per start a lot)."""
     budget = LIMITS["field_work"] // steps
-    copies = sum(_copies(name) for name in names)
-    if copies:
-        budget = min(budget, int(LIMITS["work"] / 2 / (steps * COPY_COST * copies)))
-    return max(2, min(401, budget) if dim == 1 else min(41, math.isqrt(budget)))
+    n = max(2, min(401, budget) if dim == 1 else min(41, math.isqrt(budget)))
+    heavy = [how for how in hows if how != "rows"]
+    while n > 2 and sum(steps * _per_step(how, n ** dim) for how in heavy) > LIMITS["work"] / 2:
+        n -= 1
+    return n
 
 
 def _lattice(p: problems.Problem, n: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -504,7 +526,7 @@ def drag_field(surface: Surface, racers: Sequence[Racer], steps: int,
     if noise.spread > 0:
         raise InputError("drag field: not with a start spread (each start would be drawn "
                          "around the lattice point); the page asks for races instead")
-    n = _lattice_size(p.dim, steps, [r.name for r in racers])
+    n = _lattice_size(p.dim, steps, [_batching(r) for r in racers])
     axes, _ = _lattice(p, n)
     return {"axes": [_floats(a) for a in axes], "steps": steps, "dim": p.dim,
             "paths": [_field_one(surface, spec, steps, noise, n) for spec in specs]}

@@ -70,12 +70,15 @@ def figures(result: BenchmarkResult, summary: Summary, out: Path) -> list[Path]:
     from ...viz import style
     from .summary import CPU_FLOOR, STEP_FLOOR
 
-    labels = summary.labels
+    labels = summary.leaderboard()          # every figure lists the optimizers in this order
+    cols = [summary.labels.index(lab) for lab in labels]
     written: list[Path] = []
     panels = [("steps to target (median over test seeds)",
-               *profile_curves(np.maximum(summary.steps_costs, STEP_FLOOR), stats.TAU_MAX)),
+               *profile_curves(np.maximum(summary.steps_costs[:, cols], STEP_FLOOR),
+                               stats.TAU_MAX)),
               ("CPU seconds to target (median over test seeds)",
-               *profile_curves(np.maximum(summary.cpu_costs, CPU_FLOOR), stats.TAU_MAX))]
+               *profile_curves(np.maximum(summary.cpu_costs[:, cols], CPU_FLOOR),
+                               stats.TAU_MAX))]
     written += style.save(fig.profiles(panels, labels, stats.TAU_MAX), out / "profiles")
     steps_panels, curve_panels, default_panels = [], [], []
     for obj in result.objectives:
@@ -222,9 +225,8 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
               "slower | workloads reached | disqualified on |",
               "|---|---|---|---|---|---|---|---|"]
     mean_rank = summary.ranks.mean(axis=0)
-    order = np.argsort(-summary.score, kind="stable")
-    for s in order:
-        lab = labels[s]
+    for lab in summary.leaderboard():
+        s = labels.index(lab)
         wins, losses = summary.record(lab)
         reached = int(np.isfinite(summary.steps_costs[:, s]).sum())
         lines.append(f"| {lab} | {summary.score[s]:.3f} [{summary.score_ci[s, 0]:.3f}, "
@@ -311,6 +313,11 @@ def markdown(result: BenchmarkResult, summary: Summary, *, title: str, machine: 
     return "\n".join(lines)
 
 
+def title(preset: str) -> str:
+    """The report's title for a run of ``preset``."""
+    return f"descentlab benchmark: preset {preset}"
+
+
 def write(result: BenchmarkResult, summary: Summary, out: str | Path, *, title: str,
           machine: dict[str, Any], wall_seconds: float) -> list[Path]:
     """Figures, CSVs and report.md in ``out``; the paths written."""
@@ -322,4 +329,4 @@ def write(result: BenchmarkResult, summary: Summary, out: str | Path, *, title: 
     return written
 
 
-__all__ = ["write", "markdown", "raw_csvs", "figures", "fmt", "interval", "profile_curves"]
+__all__ = ["write", "title", "markdown", "raw_csvs", "figures", "fmt", "interval", "profile_curves"]

@@ -78,6 +78,10 @@ class Summary:
         s = self.labels.index(label)
         return [w for p, w in enumerate(self.workloads) if self.disqualified[p, s]]
 
+    def leaderboard(self) -> list[str]:
+        """The optimizers by integrated score (steps), best first; ties in the run's order."""
+        return [self.labels[s] for s in np.argsort(-self.score, kind="stable")]
+
     def record(self, label: str) -> tuple[int, int]:
         """(faster than, slower than): how many pairwise verdicts over the base workloads."""
         wins = losses = 0
