@@ -201,8 +201,9 @@ def _sample_float32_bits() -> np.ndarray:
 
 def test_kernel_cube_root_is_the_rules():
     """The kernels' float32 cube root (numba, vectorised) gives the bits of the rule's
-    (moments.cube_root, NumPy) — the same float32 operations; benchmarks/cube_root_check.py
-    checks all 2^32 inputs — and float64 calls the libm cbrt that np.cbrt calls."""
+    (moments.cube_root, NumPy) — the same float32 operations up to the sign and powers of two
+    (inline.cube_root32); benchmarks/cube_root_check.py checks all 2^32 inputs — and float64
+    calls the libm cbrt that np.cbrt calls."""
     from numba import njit
 
     from descentlab.optim.fused.inline import cube_root
