@@ -169,8 +169,9 @@ def cube_root32(x):
     |x|·2^24 times 2^8 (in the bits), and the steps then run on x, every intermediate the
     rule's times a power of two, all of them normal (a·r ≥ 2^-100), so rounded alike,
     instead of two selects and two products; (3) 0, inf and NaN are found by one integer
-    compare (:func:`_is_special`) and give x + x. 36 vector instructions per 8 elements
-    against 45 (the loop's assembly, AVX2)."""
+    compare (:func:`_is_special`) and give x + x. A loop of this root alone is 40 AVX2
+    instructions per 8 elements (its load and store included) against the rule's order's 45
+    (``benchmarks/madgrad_roofline.py`` counts them)."""
     a = np.abs(x)
     tiny = a < CUBE_ROOT_TINY
     bits = _bits(a * CUBE_ROOT_UP) if tiny else _bits(a)
