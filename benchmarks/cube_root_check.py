@@ -3,7 +3,9 @@ bit patterns; several minutes on 2 cores).
 
 ``descentlab.optim.moments.cube_root`` (the rule's, NumPy) and
 ``descentlab.optim.fused.inline.cube_root`` (the kernels', numba, vectorised) are the same
-sequence of float32 operations. This counts the inputs where their bits differ (NaN counts as
+sequence of float32 operations (the kernels' run on x with the sign in the guess, and on a
+subnormal x unscaled: every intermediate the rule's up to the sign and a power of two). This
+counts the inputs where their bits differ (NaN counts as
 equal to NaN; the sign of a zero must match) and, over the finite inputs, how many ulps the
 rule's root is from the correctly rounded one (float64 ``np.cbrt`` rounded to float32; its
 error, at most 2^-52 relative before the rounding, can only matter for an input whose root is

@@ -201,8 +201,9 @@ def _sample_float32_bits() -> np.ndarray:
 
 def test_kernel_cube_root_is_the_rules():
     """The kernels' float32 cube root (numba, vectorised) gives the bits of the rule's
-    (moments.cube_root, NumPy) — the same float32 operations; benchmarks/cube_root_check.py
-    checks all 2^32 inputs — and float64 calls the libm cbrt that np.cbrt calls."""
+    (moments.cube_root, NumPy) — the same float32 operations up to the sign and powers of two
+    (inline.cube_root32); benchmarks/cube_root_check.py checks all 2^32 inputs — and float64
+    calls the libm cbrt that np.cbrt calls."""
     from numba import njit
 
     from descentlab.optim.fused.inline import cube_root
@@ -264,6 +265,36 @@ def test_docs_quote_the_committed_cube_root_check():
     assert (f"differs from the rule's on 0 of the 2^32 float32 inputs; the rule's is correctly "
             f"rounded on {exact / finite:.1%} of the finite ones and 1 ulp away on the "
             f"others") in doc
+
+
+def test_docs_quote_the_committed_madgrad_roofline():
+    """docs/fused.md's MADGRAD roofline block is the committed output of
+    benchmarks/madgrad_roofline.py, and the prose's claims hold in it: without the cube root
+    the loop is at its stream (within 1.15x), the kernel's ratio is nearer the sum of its
+    arithmetic and memory times than their max, one thread streams about as fast as two, and
+    the kernel's loop has more vector instructions than its stream's."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = (root / "docs" / "figures" / "madgrad_roofline.txt").read_text("utf-8")
+    doc = (root / "docs" / "fused.md").read_text("utf-8")
+    start = doc.index("<!-- madgrad_roofline: start -->\n```\n") + len(
+        "<!-- madgrad_roofline: start -->\n```\n")
+    assert doc[start:doc.index("```\n<!-- madgrad_roofline: end -->", start)] == out
+    no_root = re.search(r"no root/stream paired ([0-9.]+), cpu ([0-9.]+)", out)
+    assert no_root and max(float(v) for v in no_root.groups()) <= 1.15, out
+    models = re.search(r"max = [0-9.]+ \(([0-9.]+)x the stream\); not overlapped, sum = "
+                       r"[0-9.]+ \(([0-9.]+)x\); measured ([0-9.]+)x", out)
+    assert models, out
+    overlapped, added, measured = (float(v) for v in models.groups())
+    assert abs(measured - added) < abs(measured - overlapped), out  # nearer the sum
+    streams = [float(v) for v in re.findall(r"threads?.*?: stream ([0-9.]+) ns", out)]
+    assert len(streams) == 2 and streams[0] <= 1.15 * streams[1], out  # 1 thread ≈ 2
+    root_alone = float(re.search(r"cube root ([0-9.]+)", out).group(1))
+    assert root_alone / 2 > 0.15 * streams[1], out  # the root alone: more than 0.15 of it
+    loops = re.search(r"usual-step loop (\d+) \(2\).*the stream's loop (\d+) \(0\)", out)
+    assert loops and int(loops.group(1)) > int(loops.group(2)), out
 
 
 def test_docs_table_is_the_median_of_the_committed_runs():
