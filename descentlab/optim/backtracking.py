@@ -19,9 +19,6 @@ from .registry import register
 SHRINK = Check(0.0, 1.0, True, False)
 #: >= 1: the factor the last accepted step grows by before the next search.
 GROW = Check(1.0, None, False, False)
-#: The line search's settings (each a declaration of :class:`BacktrackingRule`).
-SEARCH_SETTINGS = ("max_backtracking_steps", "slope_rtol", "decrease_factor",
-                   "increase_factor", "max_learning_rate", "atol", "rtol")
 
 
 class BacktrackingRule(ClosureRule):
@@ -203,4 +200,4 @@ class SGDBacktracking(BacktrackingRule):
         p += h.step_size * (g * -h.lr)  # p + η·(−s·g), optax's order
 
 
-__all__ = ["SGDBacktracking", "BacktrackingRule", "SEARCH_SETTINGS"]
+__all__ = ["SGDBacktracking", "BacktrackingRule"]
