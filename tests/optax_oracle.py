@@ -239,12 +239,19 @@ def sgd_zoom_of(learning_rate: Any, max_linesearch_steps: int = 15, **options: A
 
 
 def lbfgs_of(learning_rate: Any = None, memory_size: int = 10, scale_init_precond: bool = True,
-             linesearch: str | None = "zoom", max_linesearch_steps: int = 20,
-             initial_guess_strategy: str = "one", **search: Any) -> Any:
-    """optax.lbfgs with its zoom line search built from ``max_linesearch_steps``,
-    ``initial_guess_strategy`` and ``search`` (optax's lbfgs defaults otherwise), or none."""
-    line = None if linesearch is None else optax.scale_by_zoom_linesearch(
-        max_linesearch_steps, initial_guess_strategy=initial_guess_strategy, **search)
+             linesearch: str | None = "zoom", **search: Any) -> Any:
+    """optax.lbfgs with the line search ``linesearch`` names built from ``search``:
+    ``"zoom"``, its zoom search (``max_linesearch_steps=20, initial_guess_strategy="one"``
+    unless given: optax.lbfgs's default search); ``"backtracking"``, its backtracking search
+    (``max_backtracking_steps`` required, ``store_grad`` passes through); None, none."""
+    if linesearch == "zoom":
+        search = {"max_linesearch_steps": 20, "initial_guess_strategy": "one", **search}
+        line = optax.scale_by_zoom_linesearch(**search)
+    elif linesearch == "backtracking":
+        line = optax.scale_by_backtracking_linesearch(**search)
+    else:
+        assert linesearch is None and not search, (linesearch, search)
+        line = None
     return optax.lbfgs(learning_rate, memory_size, scale_init_precond, linesearch=line)
 
 

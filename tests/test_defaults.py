@@ -99,6 +99,19 @@ _lbfgs_reference.__signature__ = inspect.Signature(  # type: ignore[attr-defined
     + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=_LBFGS_SEARCH[n])
        for n in _ZOOM if n != "verbose"])
 
+
+def _lbfgs_backtracking_reference(**_: Any) -> None:
+    """optax.lbfgs's defaults with scale_by_backtracking_linesearch's as keyword defaults
+    (its max_backtracking_steps has none)."""
+
+
+_lbfgs_backtracking_reference.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p for n, p in inspect.signature(optax.lbfgs).parameters.items() if n != "linesearch"]
+    + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in
+       inspect.signature(optax.scale_by_backtracking_linesearch).parameters.items()
+       if n != "verbose"])
+
+
 #: descentlab name → (reference, per-name renames beyond RENAMES).
 REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "sgd": (torch.optim.SGD, {}),
@@ -153,6 +166,7 @@ REFERENCES: dict[str, tuple[Callable, dict[str, Any]]] = {
     "sgd_backtracking": (optax.scale_by_backtracking_linesearch, {}),  # (after optax.sgd(1.0))
     "sgd_zoom": (optax.scale_by_zoom_linesearch, {}),  # (after optax.sgd(1.0))
     "lbfgs_optax": (_lbfgs_reference, {}),
+    "lbfgs_backtracking": (_lbfgs_backtracking_reference, {}),
     "soap": (pytorch_optimizer.SOAP, {}),
     "shampoo": (pytorch_optimizer.Shampoo, {"weight_decouple": "decoupled_weight_decay"}),
     "psgd_kron": (pytorch_optimizer.Kron, {
@@ -220,6 +234,8 @@ ELSEWHERE = {
     ("sgd_backtracking", "store_grad"): "optax keeps the last trial's gradient for "
                                         "value_and_grad_from_state; the steps are the same "
                                         "(tests/test_optim_closure.py runs optax both ways)",
+    ("lbfgs_backtracking", "store_grad"): "as sgd_backtracking's (tests/test_optim_closure.py "
+                                          "runs optax both ways)",
 }
 
 #: Reference defaults that mean the same as descentlab's differently spelt ones.
@@ -236,6 +252,7 @@ SAME_MEANING = {
     ("scion", "norm"): (1, "auto"),  # pytorch-optimizer's LMONorm.AUTO
     ("mars", "lr_1d_factor"): (3e-3, 1.0),  # its lr_1d = lr·lr_1d_factor, lr = 3e-3
     ("lbfgs_optax", "lr"): (None, 1.0),  # optax: None is scale(−1.0), the same as 1.0
+    ("lbfgs_backtracking", "lr"): (None, 1.0),
 }
 
 

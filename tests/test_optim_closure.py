@@ -43,7 +43,7 @@ def _u(rng, lo, hi):
 
 #: The cases on one loss for all steps (L-BFGS's setting: its pairs of parameter and
 #: gradient differences are of one function).
-FIXED_LOSS = ("lbfgs_optax",)
+FIXED_LOSS = ("lbfgs_optax", "lbfgs_backtracking")
 
 
 def problem(name, seed):
@@ -55,8 +55,31 @@ def problem(name, seed):
     params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
     data = [step_data(rng, params) for _ in range(STEPS)]
     if name.startswith(FIXED_LOSS):
-        data = [data[0]] * STEPS
+        data = [zero_floor(data[0]) if name.startswith(ZERO_FLOOR) else data[0]] * STEPS
     return rng, params, data
+
+
+#: The cases on a loss whose minimum is 0 (see :func:`zero_floor`).
+ZERO_FLOOR = ("lbfgs_backtracking",)
+
+
+def zero_floor(d):
+    """Step data whose loss is 0 at its minimum p = c: b = 0, C = 0 and c orthogonal to s
+    (then a(p − c) + s·⟨s, p⟩ vanishes at p = c), f = Σ ½a(p − c)² + ½⟨s, p⟩², its Hessian
+    diag(a) + ssᵀ. The backtracking search compares losses only: at a minimum f* of order 1,
+    f(w + ηu) − f(w) is a few ulps of f* once ‖w − w*‖ ~ √ε, so which trial passes is
+    decided by the last bits of the two implementations' losses (optax's defaults, tried:
+    past 1e-12 at steps 14 to 17, in 2 of 8 seeds, on the loss above); with f* = 0 the losses
+    there are of order ‖w − w*‖², exact to their own last bits, and w agrees to ε."""
+    d = dict(d)
+    keys = sorted(k[1:] for k in d if k.startswith("a"))
+    sc = sum(float(np.sum(d["s" + k] * d["c" + k])) for k in keys)
+    ss = sum(float(np.sum(d["s" + k] ** 2)) for k in keys)
+    for k in keys:
+        d["b" + k] = np.zeros_like(d["b" + k])
+        d["c" + k] = d["c" + k] - d["s" + k] * (sc / ss)
+    d["C"] = np.array(0.0)
+    return d
 
 
 # ------------------------------------------------------------------ cases
@@ -201,6 +224,31 @@ def case_lbfgs(lr="none", memory=None, scale=True, search=True, **zoom):
     return case
 
 
+def case_lbfgs_backtracking(lr="none", memory=None, scale=True, store_grad=False,
+                            steps=None):
+    """Random settings of the search as sgd_backtracking's cases draw them, but atol = 0: on
+    one loss L-BFGS reaches the minimum, where its pairs are rounding noise; a slack ε > 0
+    then accepts the wild steps they give while f ≤ f* + ε, and the iterate wanders there,
+    amplifying last bits (tried: past 1e-12 from step 47 with ε from 1e-6 to 0.03). atol is
+    the shared search's, tested on SGD's direction above and shown to change these steps
+    below; with atol = 0 the converged search rejects them and stays."""
+    def case(rng):
+        m = int(rng.integers(1, 8)) if memory is None else memory
+        k = int(rng.integers(0, 9)) if steps is None else steps
+        hyper = dict(slope_rtol=10 ** _u(rng, -4, -0.3), decrease_factor=_u(rng, 0.2, 0.9),
+                     increase_factor=_u(rng, 1.0, 3.0), max_learning_rate=_u(rng, 0.5, 4.0),
+                     atol=0.0, rtol=_u(rng, 0.0, 0.01))
+        ours = dict(hyper, memory_size=m, scale_init_precond=scale, max_backtracking_steps=k)
+        static = dict(memory_size=m, scale_init_precond=scale, linesearch="backtracking",
+                      max_backtracking_steps=k, store_grad=store_grad)
+        if lr == "float":
+            ours["lr"] = hyper["learning_rate"] = _u(rng, 0.2, 1.5)
+        elif lr == "schedule":
+            ours["lr"] = static["learning_rate"] = warmup
+        return optim.LBFGSBacktracking(**ours), lbfgs_of, hyper, static, "value_fn"
+    return case
+
+
 CASES = {
     "polyak_sgd": case_polyak("sps"),
     "polyak_sgd(variant=sps+)": case_polyak("sps+"),
@@ -233,6 +281,12 @@ CASES = {
     "lbfgs_optax(keep, max_learning_rate, approx_dec_rtol=None)": case_lbfgs(
         keep=True, top=True, approx=False),
     "lbfgs_optax(max_linesearch_steps=0)": case_lbfgs(steps=0),
+    "lbfgs_backtracking(learning_rate=None)": case_lbfgs_backtracking(),
+    "lbfgs_backtracking(store_grad=True in optax)": case_lbfgs_backtracking(store_grad=True),
+    "lbfgs_backtracking(lr, memory_size=1, scale_init_precond=False)": case_lbfgs_backtracking(
+        "float", memory=1, scale=False),
+    "lbfgs_backtracking(scheduled lr)": case_lbfgs_backtracking("schedule"),
+    "lbfgs_backtracking(max_backtracking_steps=0)": case_lbfgs_backtracking(steps=0),
     "sophia": case_sophia(True, 10),
     "sophia(update_interval=3)": case_sophia(True, 3),
     "sophia(clip_threshold=None, update_interval=1)": case_sophia(False, 1),
@@ -304,6 +358,16 @@ def test_the_cases_cover_every_rule_that_needs_a_closure():
     (lambda: optim.LBFGSOptax(0.5), {"memory_size": 2}),
     (lambda: optim.LBFGSOptax(0.5), {"scale_init_precond": False}),
     (lambda: optim.LBFGSOptax(0.5), {"linesearch": None}),
+    (lambda: optim.LBFGSBacktracking(0.5), {"memory_size": 2}),
+    (lambda: optim.LBFGSBacktracking(0.5), {"scale_init_precond": False}),
+    (lambda: optim.LBFGSBacktracking(2.0, max_backtracking_steps=1),
+     {"max_backtracking_steps": 4}),
+    (lambda: optim.LBFGSBacktracking(2.0), {"slope_rtol": 0.4}),
+    (lambda: optim.LBFGSBacktracking(2.0), {"decrease_factor": 0.5}),
+    (lambda: optim.LBFGSBacktracking(2.0), {"increase_factor": 1.0}),
+    (lambda: optim.LBFGSBacktracking(2.0), {"max_learning_rate": 0.5}),
+    (lambda: optim.LBFGSBacktracking(2.0), {"atol": 5.0}),
+    (lambda: optim.LBFGSBacktracking(2.0), {"rtol": 0.1}),
 ])
 def test_each_option_changes_the_steps_on_the_test_loss(make, changed):
     """The optax cases draw these options' regimes at random; here each one is shown to
@@ -438,7 +502,8 @@ def test_a_closure_that_raises_changes_nothing(name, at):
             raise Boom
         return 1.0, {"w": np.ones((3, 2)), "b": 1.0}
 
-    if at == 2 and name not in ("sam", "sophia", "sgd_backtracking", "sgd_zoom", "lbfgs_optax"):
+    if at == 2 and name not in ("sam", "sophia", "sgd_backtracking", "sgd_zoom", "lbfgs_optax",
+                                "lbfgs_backtracking"):
         return  # one evaluation per update
     with pytest.raises(Boom):
         opt.update(params, closure=closure)  # Sophia without hvp: a central difference
@@ -545,10 +610,26 @@ def test_wrong_calls_are_refused_naming_what_is_wrong():
     (lambda: optim.LBFGSOptax(linesearch="backtracking"), "linesearch"),
     (lambda: optim.LBFGSOptax(linesearch=None, curv_rtol=0.5),
      "curv_rtol is a setting of the line search, and linesearch=None has none"),
+    (lambda: optim.LBFGSBacktracking(weight_decay=0.1), "LBFGSBacktracking has no weight_decay"),
+    (lambda: optim.LBFGSBacktracking(maximize=True), "LBFGSBacktracking has no maximize"),
+    (lambda: optim.LBFGSBacktracking(clip_global_norm=1.0),
+     "LBFGSBacktracking has no clip_global_norm"),
+    (lambda: optim.LBFGSBacktracking(memory_size=0), "memory_size"),
+    (lambda: optim.LBFGSBacktracking(decrease_factor=1.5), "decrease_factor"),
+    (lambda: optim.LBFGSBacktracking(max_backtracking_steps=-1), "max_backtracking_steps"),
 ])
 def test_settings_the_rules_cannot_take_are_refused(make, fragment):
     with pytest.raises(InputError, match=fragment):
         make()
+
+
+def test_lbfgs_backtracking_has_no_linesearch_choice():
+    """The backtracking search is its own name, not lbfgs_optax's third linesearch= value
+    (the docstring says why): each refuses the other's spelling, naming it."""
+    with pytest.raises(InputTypeError, match="LBFGSBacktracking has no argument 'linesearch'"):
+        optim.LBFGSBacktracking(linesearch="zoom")
+    with pytest.raises(InputError, match="linesearch"):
+        optim.LBFGSOptax(linesearch="backtracking")
 
 
 def test_composites_refuse_the_closure_rules():
@@ -578,7 +659,8 @@ def test_the_surface_lab_races_them(tmp_path, capsys):
     from descentlab.cli import main
 
     specs = ["polyak_sgd", "momo", "momo_adam:lr=0.5", "sam:lr=0.1", "sophia:lr=0.05",
-             "sgd_backtracking", "sgd_zoom", "lbfgs_optax", "lbfgs", "adam:lr=0.3"]
+             "sgd_backtracking", "sgd_zoom", "lbfgs_optax", "lbfgs_backtracking", "lbfgs",
+             "adam:lr=0.3"]
     assert main(["race", "--problem", "bowl", "--steps", "15", "--optimizers",
                  "polyak_sgd,momo", *specs[2:], "--out", str(tmp_path)]) == 0
     rows = (tmp_path / "trajectories.csv").read_text().splitlines()
@@ -753,3 +835,40 @@ def test_lbfgs_optax_steps_by_the_bfgs_matrix_of_its_pair():
                                rtol=1e-14)
     assert opt.state[""]["diff_params"].shape == (10, 2)
     assert np.abs(x).max() < np.abs(x1).max()
+
+
+def test_lbfgs_backtracking_shrinks_the_bfgs_step_and_keeps_its_length():
+    """f = ½xᵀAx, A = diag(1, 4), from x₀ = (1, 1), s = lr = 4 (hand computation). The
+    first direction is −4·g/‖g‖ (γ = 1/‖g‖ = 1/√17); from η = min(1.5·1, 1) = 1 the trials
+    η = 1, 0.8, 0.64 give f = 16.6, 8.88, 4.47 > f(x₀) = 2.5, and η = 0.512 gives 2.07 ≤
+    2.5 − 10⁻⁴·0.512·4√17 (4 trials). The second direction is −4·H·g₁, H the BFGS matrix of
+    the pair s = x₁ − x₀, y = A·s built on γI, γ = sᵀy/yᵀy (written out as a matrix), and
+    its first trial is η = min(1.5·0.512, 1) = 0.768, shrunk by 0.8 until the Armijo test
+    (written out here) holds."""
+    a = np.array([1.0, 4.0])
+
+    def f(z):
+        return 0.5 * float(z @ (a * z))
+
+    x = np.array([1.0, 1.0])
+    opt = optim.LBFGSBacktracking(lr=4.0)
+    closure = lambda: (f(x), a * x)  # noqa: E731
+    opt.update(x, closure=closure)
+    x1 = np.array([1.0, 1.0]) - 0.512 * 4.0 * np.array([1.0, 4.0]) / math.sqrt(17.0)
+    np.testing.assert_allclose(x, x1, rtol=1e-14)
+    assert opt.globals["searched"] == 4 and opt.globals["learning_rate"] == 0.8 ** 3
+    opt.update(x, closure=closure)
+    s, y = x1 - 1.0, a * (x1 - 1.0)
+    rho, gamma, eye = 1.0 / (y @ s), (s @ y) / (y @ y), np.eye(2)
+    h = (eye - rho * np.outer(s, y)) @ (gamma * eye) @ (eye - rho * np.outer(y, s)) \
+        + rho * np.outer(s, s)
+    g1 = a * x1
+    u = -4.0 * (h @ g1)
+    eta, trials = min(1.5 * 0.512, 1.0), 1
+    while f(x1 + eta * u) > f(x1) + 1e-4 * eta * (u @ g1):
+        eta, trials = 0.8 * eta, trials + 1
+    assert trials > 1  # (the hand computation shrinks here too)
+    np.testing.assert_allclose(opt.globals["learning_rate"], eta, rtol=1e-14)
+    assert opt.globals["searched"] == trials
+    np.testing.assert_allclose(x, x1 + eta * u, rtol=1e-14)
+    assert f(x) < f(x1)

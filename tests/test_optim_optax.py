@@ -429,7 +429,7 @@ def test_cases_cover_every_optax_optimizer():
                  "noisy_sgd",  # tests/test_noisy_sgd.py: given optax's draws
                  # they need a closure: tests/test_optim_closure.py
                  "polyak_sgd", "momo", "momo_adam", "sam", "sophia", "sgd_backtracking",
-                 "sgd_zoom", "lbfgs_optax"}
+                 "sgd_zoom", "lbfgs_optax", "lbfgs_backtracking"}
     assert {case.split("(")[0] for case in CASES} | own_tests == declared
 
 

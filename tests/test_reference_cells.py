@@ -200,7 +200,7 @@ def optax_decay(lr: float) -> Any:
 
 #: optax rules the cells build from their parts, as their deep tests do (tests/optax_oracle.py):
 #: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's base optimizer,
-#: the line searches after optax's sgd, L-BFGS's zoom search built from its settings.
+#: the line searches after optax's sgd, L-BFGS's line search built from its settings.
 OPTAX_BUILT = {"optax.contrib.sam": sam_of, "optax.contrib.sophia": sophia_of,
                "optax.contrib.mechanize": mechanize_with,
                "optax.scale_by_backtracking_linesearch": sgd_backtracking_of,
@@ -215,7 +215,7 @@ OPTAX_EXTRA = {"optax.polyak_sgd": "value", "optax.contrib.momo": "value",
 
 #: Closure rules whose cells take every step on one loss (optax's L-BFGS: its pairs of
 #: parameter and gradient differences must be of one function, tests/test_optim_closure.py).
-FIXED_LOSS = {"lbfgs_optax"}
+FIXED_LOSS = {"lbfgs_optax", "lbfgs_backtracking"}
 
 
 def optax_split(ref: Reference) -> tuple[Any, dict, dict]:

@@ -25,7 +25,7 @@ class Halve(optim.Optimizer):
 
 def test_every_builtin_name_is_registered_by_the_decorator():
     names = optim.available()
-    assert len(names) == 64 and names == sorted(names)
+    assert len(names) == 65 and names == sorted(names)
     assert all(optim.entry(n).builtin for n in names)
     assert set(optim.OPTIMIZERS) | set(optim.ALIASES) == set(names)
     assert optim.ALIASES["amsgrad"] == (optim.Adam, {"amsgrad": True})

@@ -42,6 +42,7 @@ from .galore import GaLore
 from .groups import Groups
 from .laprop import LaProp
 from .lbfgs import LBFGS
+from .lbfgs_backtracking import LBFGSBacktracking
 from .lbfgs_optax import LBFGSOptax
 from .lineage import Lineage
 from .lion import Lion
@@ -116,6 +117,7 @@ __all__ = [
     "OptimisticGradientDescent", "OptimisticAdam", "Fromage", "SM3", "ACProp",
     "SimplifiedAdEMAMix", "Madgrad", "COCOB", "LaProp", "CAdamW", "CLion", "PolyakSGD",
     "Momo", "MomoAdam", "SAM", "Sophia", "SGDBacktracking", "SGDZoom", "LBFGSOptax",
+    "LBFGSBacktracking",
     "ClosureRule", "SOAP", "Shampoo",
     "PSGDKron",
     "GaLore", "DoG", "DoWG", "Prodigy", "DAdaptAdamW", "Mechanize", "MARS", "AdamMini", "Scion",

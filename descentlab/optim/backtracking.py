@@ -1,4 +1,5 @@
-"""SGD with a backtracking (Armijo) line search: the step shrunk until the loss drops enough."""
+"""The backtracking (Armijo) line search, written once, and SGD with it; L-BFGS with it is
+:mod:`.lbfgs_backtracking`."""
 
 from __future__ import annotations
 
@@ -18,12 +19,93 @@ from .registry import register
 SHRINK = Check(0.0, 1.0, True, False)
 #: >= 1: the factor the last accepted step grows by before the next search.
 GROW = Check(1.0, None, False, False)
+
+
+class BacktrackingRule(ClosureRule):
+    """A rule stepping along a direction of its own by the backtracking line search
+    (optax's ``scale_by_backtracking_linesearch``): the search's settings, declared once,
+    and :meth:`line_search`. Subclasses: :class:`SGDBacktracking`,
+    :class:`~.lbfgs_backtracking.LBFGSBacktracking`."""
+
+    needs = ("loss", "grad_at")
+
+    max_backtracking_steps = Count(0, "K: most step reductions per update", maximum=1000)
+    slope_rtol = Hyper(NONNEGATIVE, "c: the decrease asked per unit of slope",
+                       search=(1e-4, 0.5))
+    decrease_factor = Hyper(SHRINK, "κ₋: a rejected step's factor", search=(0.1, 0.9),
+                            search_log=False)
+    increase_factor = Hyper(GROW, "κ₊: growth of the last step before a search",
+                            tunable=False)
+    max_learning_rate = Hyper(POSITIVE, "largest step ηmax", search=(0.1, 10.0))
+    atol = Hyper(NONNEGATIVE, "ε: absolute slack of the test", tunable=False)
+    rtol = Hyper(NONNEGATIVE, "δ: relative slack of the test", tunable=False)
+
+    def set_search(self, max_backtracking_steps: int, slope_rtol: Any, decrease_factor: Any,
+                   increase_factor: Any, max_learning_rate: Any, atol: Any,
+                   rtol: Any) -> None:
+        """Assign the search's settings (from a constructor)."""
+        self.max_backtracking_steps = max_backtracking_steps
+        self.slope_rtol = slope_rtol
+        self.decrease_factor = decrease_factor
+        self.increase_factor = increase_factor
+        self.max_learning_rate = max_learning_rate
+        self.atol = atol
+        self.rtol = rtol
+
+    def check_settings(self, values: dict[str, Any]) -> None:
+        super().check_settings(values)
+        decay = values.get("weight_decay", 0.0)
+        if np.any(np.asarray(decay) != 0):
+            raise InputError(f"{type(self).__name__} has no weight_decay (add it to the "
+                             f"closure's loss); weight_decay={decay!r} is refused")
+
+    def init_globals(self) -> dict[str, float | np.ndarray]:
+        return {"learning_rate": 1.0, "decrease_error": math.inf, "searched": 0}
+
+    def begin_step(self, h: Any) -> None:
+        self.globals["learning_rate"] = h.step_size
+        self.globals["decrease_error"] = h.decrease_error
+        self.globals["searched"] = h.searched
+
+    def _error(self, h: Any, value: float, eta: float, slope: float, oracle: Oracle,
+               points: list[np.ndarray]) -> float:
+        try:
+            new = oracle.at(points)[0]
+        except NotFinite:
+            return math.inf
+        with np.errstate(all="ignore"):
+            e = float(np.float64(new) - (1.0 + h.rtol) * value - eta * h.slope_rtol * slope)
+        return math.inf if math.isnan(e) else max(e, 0.0)
+
+    def line_search(self, oracle: Oracle, h: Any, here: list[np.ndarray], value: float,
+                    gs: list[np.ndarray], u: list[np.ndarray]) -> None:
+        """Search along ``u`` from ``here`` (loss ``value``, gradient ``gs``): from
+        min(κ₊·η_prev, ηmax), the step shrunk by κ₋ until the decrease test holds or K
+        reductions are made. The step goes on ``h.step_size`` (0 if the last trial's error
+        is infinite), its error on ``h.decrease_error``, the number of trials on
+        ``h.searched``. Each trial is one closure call at here + η·u; an inf/nan loss or
+        gradient there counts as an infinite error."""
+        slope = global_sum([np.vdot(d, g) for d, g in zip(u, gs)])
+        last = float((self.globals or self.init_globals())["learning_rate"])
+        eta = min(h.increase_factor * last, h.max_learning_rate)
+        error, k = math.inf, 0
+        while not error <= h.atol and k <= self.max_backtracking_steps:
+            if k > 0:
+                eta = h.decrease_factor * eta
+            with np.errstate(all="ignore"):
+                points = [x + eta * d for x, d in zip(here, u)]
+            error = self._error(h, value, eta, slope, oracle, points)
+            k += 1
+        h.step_size = 0.0 if math.isinf(error) else float(eta)
+        h.decrease_error, h.searched = error, k
+
+
 #: How the reference cells build optax's rule (tests/optax_oracle.py sgd_backtracking_of).
 _CELL_NOTE = "chain(sgd(learning_rate), scale_by_backtracking_linesearch(...)), value_fn="
 
 
 @register
-class SGDBacktracking(ClosureRule):
+class SGDBacktracking(BacktrackingRule):
     r"""SGD with a backtracking line search for sufficient decrease (Armijo, "Minimization of
     functions having Lipschitz continuous first partial derivatives", Pacific J. Math. 16,
     1966; Nocedal & Wright, *Numerical Optimization*, 2nd ed. 2006, Algorithm 3.1): optax's
@@ -87,7 +169,6 @@ class SGDBacktracking(ClosureRule):
     )
     lineage = Lineage(("sgd",), "step shrunk until the loss drops (Armijo)", 1966,
                       "Armijo 1966")
-    needs = ("loss", "grad_at")
     equations: ClassVar[tuple[str, ...]] = (
         "u = −s·g   (s: lr; plain SGD's direction)",
         "η₀ = min(κ₊·η_prev, ηmax);  ηₖ = κ₋ᵏ·η₀ until "
@@ -97,73 +178,24 @@ class SGDBacktracking(ClosureRule):
 
     lr = ClosureRule.lr.replace(doc="scale s of the gradient (optax's sgd rate)",
                                 search=(0.1, 10.0))
-    max_backtracking_steps = Count(0, "K: most step reductions per update", maximum=1000)
-    slope_rtol = Hyper(NONNEGATIVE, "c: the decrease asked per unit of slope",
-                       search=(1e-4, 0.5))
-    decrease_factor = Hyper(SHRINK, "κ₋: a rejected step's factor", search=(0.1, 0.9),
-                            search_log=False)
-    increase_factor = Hyper(GROW, "κ₊: growth of the last step before a search",
-                            tunable=False)
-    max_learning_rate = Hyper(POSITIVE, "largest step ηmax", search=(0.1, 10.0))
-    atol = Hyper(NONNEGATIVE, "ε: absolute slack of the test", tunable=False)
-    rtol = Hyper(NONNEGATIVE, "δ: relative slack of the test", tunable=False)
 
     def __init__(self, lr: Any = 1.0, max_backtracking_steps: int = 15,
                  slope_rtol: Any = 1e-4, decrease_factor: Any = 0.8,
                  increase_factor: Any = 1.5, max_learning_rate: Any = 1.0, atol: Any = 0.0,
                  rtol: Any = 0.0, *, nonfinite: str = "raise", **options: Any) -> None:
         super().__init__(lr, nonfinite=nonfinite, **options)
-        self.max_backtracking_steps = max_backtracking_steps
-        self.slope_rtol = slope_rtol
-        self.decrease_factor = decrease_factor
-        self.increase_factor = increase_factor
-        self.max_learning_rate = max_learning_rate
-        self.atol = atol
-        self.rtol = rtol
-
-    def check_settings(self, values: dict[str, Any]) -> None:
-        super().check_settings(values)
-        decay = values.get("weight_decay", 0.0)
-        if np.any(np.asarray(decay) != 0):
-            raise InputError(f"SGDBacktracking has no weight_decay (add it to the closure's "
-                             f"loss); weight_decay={decay!r} is refused")
-
-    def init_globals(self) -> dict[str, float | np.ndarray]:
-        return {"learning_rate": 1.0, "decrease_error": math.inf, "searched": 0}
-
-    def begin_step(self, h: Any) -> None:
-        self.globals["learning_rate"] = h.step_size
-        self.globals["decrease_error"] = h.decrease_error
-        self.globals["searched"] = h.searched
-
-    def _error(self, h: Any, value: float, eta: float, slope: float, oracle: Oracle,
-               points: list[np.ndarray]) -> float:
-        try:
-            new = oracle.at(points)[0]
-        except NotFinite:
-            return math.inf
-        with np.errstate(all="ignore"):
-            e = float(np.float64(new) - (1.0 + h.rtol) * value - eta * h.slope_rtol * slope)
-        return math.inf if math.isnan(e) else max(e, 0.0)
+        self.set_search(max_backtracking_steps, slope_rtol, decrease_factor, increase_factor,
+                        max_learning_rate, atol, rtol)
 
     def evaluate(self, oracle: Oracle, h: Any) -> Any:
         value, tree, gs = oracle.value_and_grad()
         here = [leaf.array.astype(g.dtype) for leaf, g in zip(oracle.leaves, gs)]
         u = [g * -h.lr for g in gs]
-        slope = global_sum([np.vdot(d, g) for d, g in zip(u, gs)])
-        last = float((self.globals or self.init_globals())["learning_rate"])
-        eta = min(h.increase_factor * last, h.max_learning_rate)
-        error, k = math.inf, 0
-        while not error <= h.atol and k <= self.max_backtracking_steps:
-            if k > 0:
-                eta = h.decrease_factor * eta
-            with np.errstate(all="ignore"):
-                points = [x + eta * d for x, d in zip(here, u)]
-            error = self._error(h, value, eta, slope, oracle, points)
-            k += 1
-        h.step_size = 0.0 if math.isinf(error) else float(eta)
-        h.decrease_error, h.searched = error, k
+        self.line_search(oracle, h, here, value, gs, u)
         return tree
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         p += h.step_size * (g * -h.lr)  # p + η·(−s·g), optax's order
+
+
+__all__ = ["SGDBacktracking", "BacktrackingRule"]
