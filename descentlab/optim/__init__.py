@@ -14,6 +14,9 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 from __future__ import annotations
 
+# optim.lineage is public (rows(), ROW): bound here even when a test runner imported the
+# module before this package (pytest's importlib mode can), which leaves it unset.
+from . import lineage
 from .acprop import ACProp
 from .adabelief import AdaBelief
 from .adadelta import Adadelta
@@ -110,6 +113,7 @@ def _import_every_module() -> None:
 _import_every_module()
 
 __all__ = [
+    "lineage",
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Nadam",
     "Adamax", "RAdam", "Rprop", "ASGD", "Adafactor", "Muon", "LBFGS", "AdaGradFull",
     "Lion", "Lars", "Lamb", "AdaBelief", "Yogi", "Adan", "Adopt", "AdEMAMix",
