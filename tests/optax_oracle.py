@@ -293,12 +293,12 @@ GALORE_BASES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
 
 def galore_with(learning_rate: Any, base: str = "adam", rank: int = 128,
                 update_proj_gap: int = 200, scale: Any = 1.0, weight_decay: Any = 0.0,
-                dimension_numbers: tuple | None = None, **base_arguments: Any) -> Any:
+                weight_dimension_numbers: tuple | None = None, **base_arguments: Any) -> Any:
     """optax's galore around the optax transformation of our ``base``
-    (:data:`GALORE_BASES`, given its optax arguments), ``dimension_numbers`` a pair
+    (:data:`GALORE_BASES`, given its optax arguments), ``weight_dimension_numbers`` a pair
     (reduction, output) as ``GaLoreDimensionNumbers`` for every parameter of 2+ axes."""
-    dims = None if dimension_numbers is None else contrib.GaLoreDimensionNumbers(
-        *dimension_numbers)
+    dims = None if weight_dimension_numbers is None else contrib.GaLoreDimensionNumbers(
+        *weight_dimension_numbers)
     return contrib.galore(learning_rate, rank, update_proj_gap, scale,
                           base_optimizer=GALORE_BASES[base][0](**base_arguments),
                           weight_decay=weight_decay, weight_dimension_numbers=dims)

@@ -3,7 +3,8 @@ the matching ``base_optimizer`` (tests/optax_oracle.py GALORE_BASES: ``identity`
 ``trace``, ``scale_by_lion``, ...) and ``weight_dimension_numbers`` (float64, JAX's x64,
 optax's float32 SVD run by NumPy as in tests/test_matrix_galore.py): every base, random
 shapes (tall, wide, square matrices; 0-D, 1-D and 3-D arrays), base hyperparameters and
-100 steps of random gradients, within 1e-12; arrays of 3 and 4 axes folded into matrices by
+100 steps of random gradients, within 1e-12 (each within the worst docs/optimizers.md quotes
+for galore); arrays of 3 and 4 axes folded into matrices by
 random reduction/output axes; per-path dimension numbers through Groups (optax's tree);
 the base's state in the projection's shape, checkpoints bit-identical on resume; bad bases
 and foldings refused by name with nothing changed."""
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from helpers import assert_resume_is_bit_identical, case_rng, random_steps
 from optax_oracle import GALORE_BASES, galore_with, numpy_svd, optax_trajectory
-from torch_trajectory import run_ours
+from torch_trajectory import documented_worst, run_ours
 
 from descentlab import optim
 from descentlab.errors import InputError
@@ -66,7 +67,7 @@ def compare(base, shapes, seed, *, dims=None, steps=100):
     hyper = {"learning_rate": ours["lr"], "weight_decay": ours["weight_decay"],
              "scale": ours["scale"], **{names[k]: v for k, v in settings.items()}}
     static = {"base": base, "rank": ours["rank"], "update_proj_gap": ours["update_proj_gap"],
-              "dimension_numbers": dims}
+              "weight_dimension_numbers": dims}
     with numpy_svd():
         expected = optax_trajectory(galore_with, params, grads, hyper=hyper, static=static)
     opt = GaLore(**ours, base=base, base_settings={**settings, **fixed},
@@ -84,7 +85,7 @@ def test_each_base_matches_optax_with_its_transformation(base):
     """The base runs on the projection (r × n or m × r), its state kept through refreshes
     of P; non-matrices take the base's steps on the whole gradient."""
     worst = compare(base, matrices(np.random.default_rng(len(base))), 0)
-    assert worst <= 1e-12
+    assert worst <= documented_worst("galore")
 
 
 @pytest.mark.parametrize("dims, base", [(((0,), (1, 2)), "adam"), (((2,), (0, 1)), "momentum"),
@@ -94,12 +95,13 @@ def test_arrays_fold_into_matrices_as_optax_folds_them(dims, base):
     (transposed, reshaped; the step back); vectors and scalars are not projected."""
     rng = np.random.default_rng(len(repr(dims)))
     shapes = [(), (3,), *(tuple(int(n) for n in rng.integers(1, 5, 3)) for _ in range(2))]
-    assert compare(base, shapes, 0, dims=dims) <= 1e-12
+    assert compare(base, shapes, 0, dims=dims) <= documented_worst("galore")
 
 
 def test_four_axes_fold_too():
     dims = ((1, 3), (0, 2))
-    assert compare("lion", [(2, 3, 2, 4), (5,)], 0, dims=dims, steps=30) <= 1e-12
+    worst = compare("lion", [(2, 3, 2, 4), (5,)], 0, dims=dims, steps=30)
+    assert worst <= documented_worst("galore")
 
 
 def test_folding_by_hand():

@@ -131,6 +131,19 @@ class GaLore(AdamFamily):
         Reference("optax.contrib.galore", {"rank": 1, "update_proj_gap": 5, "weight_decay": 0.1},
                   {"learning_rate": 0.001, "rank": 1, "update_proj_gap": 5,
                    "weight_decay": 0.1}, note=_CELL_NOTE),
+        Reference("optax.contrib.galore", {"base": "sgd"},
+                  {"learning_rate": 0.001, "base": "sgd"},
+                  note="base_optimizer=identity(); " + _CELL_NOTE),
+        Reference("optax.contrib.galore",
+                  {"rank": 2, "base": "lion", "base_settings": {"beta2": 0.98}},
+                  {"learning_rate": 0.001, "rank": 2, "base": "lion", "b2": 0.98},
+                  note="base_optimizer=scale_by_lion(b2=0.98); " + _CELL_NOTE),
+        Reference("optax.contrib.galore",
+                  {"rank": 2, "base": "momentum", "dimension_numbers": (0, (1, 2))},
+                  {"learning_rate": 0.001, "rank": 2, "base": "momentum",
+                   "weight_dimension_numbers": (0, (1, 2))},
+                  note="base_optimizer=trace(0.9), arrays of 3 axes folded by "
+                       "GaLoreDimensionNumbers(0, (1, 2)); " + _CELL_NOTE),
     )
     lineage = Lineage(("adam",), "Adam on a low-rank projection of G", 2024,
                       "Zhao et al. 2024")
