@@ -202,3 +202,13 @@ def test_a_bad_folding_or_base_change_is_refused_and_nothing_changes():
         np.testing.assert_array_equal(params[k], before[k])
         for s in state[k]:
             np.testing.assert_array_equal(opt.state[k][s], state[k][s])
+
+
+def test_described_for_interfaces():
+    """The base is a choice of the base rules; its settings and the dimension numbers are
+    structured values an interface shows and leaves to Python (not number fields)."""
+    options = {o["name"]: o for o in optim.describe("galore")["options"]}
+    assert options["base"]["kind"] == "choice" and options["base"]["default"] == "adam"
+    assert options["base"]["allowed"] == list(OURS)
+    assert options["base_settings"]["kind"] == "settings"
+    assert options["dimension_numbers"]["kind"] == "dimension_numbers"
