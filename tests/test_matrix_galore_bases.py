@@ -212,3 +212,16 @@ def test_described_for_interfaces():
     assert options["base"]["allowed"] == list(OURS)
     assert options["base_settings"]["kind"] == "settings"
     assert options["dimension_numbers"]["kind"] == "dimension_numbers"
+
+
+def test_a_negative_sum_of_squares_of_the_base_is_refused():
+    """The base's own nonnegative slots (AdaBelief's s) are checked in a checkpoint."""
+    opt = GaLore(0.01, rank=1, base="adabelief")
+    params = {"w": np.ones((3, 2))}
+    opt.update(params, {"w": np.arange(6.0).reshape(3, 2)})
+    d = opt.state_dict()
+    d["state"]["w"]["s"] = -np.abs(d["state"]["w"]["s"]) - 1
+    fresh = GaLore(0.01, rank=1, base="adabelief")
+    with pytest.raises(InputError, match="'s' for parameter 'w' has negative entries"):
+        fresh.load_state_dict(d)
+    assert fresh.state == {} and fresh.step == 0

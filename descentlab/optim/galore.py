@@ -62,6 +62,14 @@ def folding(spec: list[list[int]], shape: tuple[int, ...]) -> tuple[tuple[int, .
             math.prod(shape[a] for a in output))
 
 
+class _BaseSlots:
+    """GaLore's ``nonnegative_slots``: the default base's (Adam's ``v``) read on the class,
+    an optimizer's own base's read on it."""
+
+    def __get__(self, obj: Any, owner: type | None = None) -> tuple[str, ...]:
+        return ("v",) if obj is None else obj.base_nonnegative_slots()
+
+
 @register
 class GaLore(AdamFamily):
     r"""GaLore, gradient low-rank projection (Zhao, Zhang, Chen, Wang, Anandkumar & Tian,
@@ -148,6 +156,7 @@ class GaLore(AdamFamily):
     lineage = Lineage(("adam",), "Adam on a low-rank projection of G", 2024,
                       "Zhao et al. 2024")
     decays_in_rule = True
+    nonnegative_slots = _BaseSlots()  # type: ignore[assignment]
     equations: ClassVar[tuple[str, ...]] = (
         "P = first r singular vectors of G (every T updates),   R = PᵀG (or G·P)",
         "D = base(R): Adam's m̂/(√(v̂ + ε̄) + ε) by default (m, v of R's shape)",
@@ -216,9 +225,8 @@ class GaLore(AdamFamily):
             return None
         return base_rule(self.base, tuple(sorted(self.base_settings.items())))
 
-    @property
-    def nonnegative_slots(self) -> tuple[str, ...]:  # type: ignore[override]
-        """Adam's ``v``, or the base's own."""
+    def base_nonnegative_slots(self) -> tuple[str, ...]:
+        """The slots that can never be negative: Adam's ``v``, or the base's own."""
         base = self.base_optimizer()
         return ("v",) if base is None else base.nonnegative_slots
 
