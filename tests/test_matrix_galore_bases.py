@@ -167,7 +167,8 @@ def test_a_checkpoint_of_another_base_is_refused(tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     ({"base": "muon"}, "base .*'muon' is not element-wise"),
     ({"base": "sam"}, "base .*'sam' needs a closure"),
-    ({"base": "adma"}, "base: unknown optimizer 'adma' .did you mean 'adam'"),
+    ({"base": "adma"}, "base: unknown rule 'adma' .did you mean 'adam'.*the base rules: "
+                       "'adam', 'amsgrad'"),
     ({"base": "adamw"}, "base .*'adamw' decays the parameter"),
     ({"base": "galore"}, "base .*'galore' is not element-wise"),
     ({"base": "lion", "beta1": 0.5}, "beta1=0.5 is the Adam base's"),

@@ -16,10 +16,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from ..errors import InputError, InputTypeError
+from ..errors import InputError, InputTypeError, suggestion
 from .base import Optimizer
 from .hyperparams import Choice, Option
-from .registry import create, entry, name_of
+from .registry import available, create, entry, name_of
 
 #: The base rules: element-wise rules without rule-wide state (each at its defaults unless
 #: the rule running it says otherwise).
@@ -72,12 +72,14 @@ class BaseChoice(Choice):
             return value.strip().lower()
         if not isinstance(value, str):
             return super().validate(value)
-        try:
-            why = self.reasons.get(value.strip().lower()) or describe_refusal(value)
-        except InputError as e:
-            raise InputError(f"{self.name}: {e}") from None
+        allowed = ", ".join(map(repr, self.allowed))
+        if value.strip().lower() not in available():
+            raise InputError(f"{self.name}: unknown rule {value.strip()!r}"
+                             f"{suggestion(value.strip().lower(), self.allowed)}; the base "
+                             f"rules: {allowed}")
+        why = self.reasons.get(value.strip().lower()) or describe_refusal(value)
         raise InputError(f"{self.name} must be an element-wise rule without rule-wide state, "
-                         f"one of {', '.join(map(repr, self.allowed))}: {why}")
+                         f"one of {allowed}: {why}")
 
 
 class BaseSettings(Option):
