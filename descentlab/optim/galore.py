@@ -104,9 +104,9 @@ class GaLore(AdamFamily):
     from the object (``base=optim.Lion(beta2=0.98)``) or ``base_settings`` (``{"beta2":
     0.98}``), and galore's Adam settings stay at their defaults (otherwise refused). The
     base's rate and decay are galore's ``lr`` and ``weight_decay``; its shared options
-    (maximize, clipping) are refused, galore's apply. optax's bases that are not element-wise
-    (``scale_by_factored_rms``, Adafactor's: its moments factored over the projection) are
-    not offered.
+    (maximize, clipping) are refused, galore's apply. Adafactor is not offered: it is not
+    element-wise, and optax's ``scale_by_factored_rms`` needs the parameters, which optax's
+    galore does not give its base (0.2.8 raises ValueError: no reference to match).
 
     ``dimension_numbers`` (optax's ``weight_dimension_numbers``): ``None`` (default)
     projects the 2-D parameters; a pair ``(reduction, output)`` of axes (or lists of axes;
