@@ -226,3 +226,21 @@ def test_a_negative_sum_of_squares_of_the_base_is_refused():
     with pytest.raises(InputError, match="'s' for parameter 'w' has negative entries"):
         fresh.load_state_dict(d)
     assert fresh.state == {} and fresh.step == 0
+
+
+def test_a_base_races_on_a_surface_from_its_spec():
+    """``galore:base=lion`` from the spec syntax: the K runs of a 2-D surface as (1, 2)
+    matrices, one optimizer each, each run equal to that run alone."""
+    from descentlab.lab.engine import run_batch
+    from descentlab.lab.spec import build_optimizer
+    from descentlab.problems import get as get_problem
+
+    problem = get_problem("rosenbrock")
+    starts = np.array([[-1.0, 1.5], [0.5, -0.5], [1.5, 2.0]])
+    spec = "galore:base=lion,lr=0.01"
+    both = run_batch(problem, build_optimizer(spec), starts, 30)
+    for i in range(3):
+        alone = run_batch(problem, build_optimizer(spec), starts[i:i + 1], 30)
+        np.testing.assert_array_equal(both.path[:, i], alone.path[:, 0])
+    assert np.all(np.isfinite(both.path)) and not np.array_equal(both.path[-1], starts)
+    assert build_optimizer(spec).base == "lion"
