@@ -269,3 +269,43 @@ def mechanize_with(learning_rate: Any, base: str, weight_decay: Any = 0.01, eps:
     inner = optax.sgd(learning_rate, momentum=0.9) if base == "momentum" else getattr(
         optax, base)(learning_rate)
     return contrib.mechanize(inner, weight_decay, eps, s_init, num_betas)
+
+
+#: optax's transformations matching descentlab's GaLore bases, by our name: (builder of
+#: optax's arguments, our base setting → its optax argument). Adam is ``scale_by_adam``;
+#: AMSGrad ours with ``amsgrad_on="v_hat"``, AdaGrad ours with ``eps_mode="inside"`` and no
+#: initial accumulator (optax's ``scale_by_rss(0.0, eps)``).
+GALORE_BASES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
+    "adam": (optax.scale_by_adam, {"beta1": "b1", "beta2": "b2", "eps": "eps",
+                                   "eps_root": "eps_root"}),
+    "amsgrad": (optax.scale_by_amsgrad, {"beta1": "b1", "beta2": "b2", "eps": "eps",
+                                         "eps_root": "eps_root"}),
+    "sgd": (optax.identity, {}),
+    "momentum": (lambda decay=0.9: optax.trace(decay), {"momentum": "decay"}),
+    "nesterov": (lambda decay=0.9: optax.trace(decay, nesterov=True), {"momentum": "decay"}),
+    "rmsprop": (lambda decay=0.99, eps=1e-8: optax.scale_by_rms(decay, eps, eps_in_sqrt=False),
+                {"rho": "decay", "eps": "eps"}),
+    "adagrad": (lambda eps=1e-10: optax.scale_by_rss(0.0, eps), {"eps": "eps"}),
+    "lion": (optax.scale_by_lion, {"beta1": "b1", "beta2": "b2"}),
+    "adabelief": (optax.scale_by_belief, {"beta1": "b1", "beta2": "b2", "eps": "eps",
+                                          "eps_root": "eps_root"}),
+    "yogi": (optax.scale_by_yogi, {"beta1": "b1", "beta2": "b2", "eps": "eps",
+                                   "eps_root": "eps_root",
+                                   "initial_accumulator_value": "initial_accumulator_value"}),
+    "sign_sgd": (optax.scale_by_sign, {}),
+    "signum": (lambda decay=0.9: optax.chain(optax.ema(decay, debias=False),
+                                             optax.scale_by_sign()), {"beta": "decay"}),
+}
+
+
+def galore_with(learning_rate: Any, base: str = "adam", rank: int = 128,
+                update_proj_gap: int = 200, scale: Any = 1.0, weight_decay: Any = 0.0,
+                weight_dimension_numbers: tuple | None = None, **base_arguments: Any) -> Any:
+    """optax's galore around the optax transformation of our ``base``
+    (:data:`GALORE_BASES`, given its optax arguments), ``weight_dimension_numbers`` a pair
+    (reduction, output) as ``GaLoreDimensionNumbers`` for every parameter of 2+ axes."""
+    dims = None if weight_dimension_numbers is None else contrib.GaLoreDimensionNumbers(
+        *weight_dimension_numbers)
+    return contrib.galore(learning_rate, rank, update_proj_gap, scale,
+                          base_optimizer=GALORE_BASES[base][0](**base_arguments),
+                          weight_decay=weight_decay, weight_dimension_numbers=dims)

@@ -37,8 +37,6 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
                   # from a seed (docs/optimizers.md)
                   "hessian_diagonal_fn",
                   "precondition_dtype",
-                  # GaLore's base is Adam, its matrices 2-D parameters (galore.py says so)
-                  "base_optimizer", "weight_dimension_numbers",
                   "fsdp_in_use", "slice_p", "log_every",  # (prodigyopt's, dadaptation's)
                   # adam-mini's logging and sharding; its n_kv_heads does not enter the update
                   "verbose", "model_sharding", "n_kv_heads",
@@ -49,7 +47,8 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
 #: Reference name → descentlab name(s), where they differ (a tuple unpacks a tuple default).
 RENAMES = {"betas": ("beta1", "beta2"), "b1": "beta1", "b2": "beta2", "b3": "beta3",
            "learning_rate": "lr", "etas": ("etaminus", "etaplus"),
-           "step_sizes": ("step_size_min", "step_size_max")}
+           "step_sizes": ("step_size_min", "step_size_max"),
+           "weight_dimension_numbers": "dimension_numbers", "base_optimizer": "base"}
 
 
 def _yogi_reference(**_: Any) -> None:
@@ -201,6 +200,8 @@ DIFFERENCES = {
     ("dadapt_adamw", "decoupled_weight_decay"): (True, "the name is AdamW: optax's "
                                                        "dadapt_adamw and the authors' "
                                                        "DAdaptAdam(decouple=True) decay so"),
+    ("galore", "base"): ("adam", "optax's base_optimizer=None is scale_by_adam(): galore's "
+                                 "base 'adam'"),
 }
 
 #: (descentlab name, reference setting) → (the reference's default, why descentlab's class

@@ -42,6 +42,7 @@ from closure_loss import jax_loss, run_closure, step_data
 from numpy_lapack import numpy_lapack
 from optax_oracle import (
     fed,
+    galore_with,
     lbfgs_of,
     mechanize_with,
     numpy_svd,
@@ -82,11 +83,16 @@ SOAP_SHAPES = {"w": (3, 4), "v": (4, 5)}
 #: SOAP's merge_dims cells: a 4-D array whose axes merge (to (6, 6) at max_precondition_dim
 #: 6, in either data_format's order) and a matrix whose do not.
 SOAP_MERGE_SHAPES = {"w": (2, 3, 2, 3), "v": (4, 5)}
+#: GaLore's dimension_numbers cells: arrays of 3 axes, each folded into a matrix.
+GALORE_FOLD_SHAPES = {"w": (3, 2, 4), "v": (4, 2, 2)}
 
 
 def shapes_of(ref: Reference) -> dict[str, tuple[int, ...]]:
     """The cell's two random arrays' shapes: SHAPES, or SOAP_SHAPES for SOAP at its
-    default max_precondition_dim, SOAP_MERGE_SHAPES for SOAP's merge_dims."""
+    default max_precondition_dim, SOAP_MERGE_SHAPES for SOAP's merge_dims,
+    GALORE_FOLD_SHAPES for GaLore's dimension_numbers."""
+    if ref.ours.get("dimension_numbers") is not None and ref.target == "optax.contrib.galore":
+        return GALORE_FOLD_SHAPES
     if ref.target == "pytorch_optimizer.SOAP":
         if ref.ours.get("merge_dims"):
             return SOAP_MERGE_SHAPES
@@ -199,10 +205,11 @@ def optax_decay(lr: float) -> Any:
 
 
 #: optax rules the cells build from their parts, as their deep tests do (tests/optax_oracle.py):
-#: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's base optimizer,
+#: SAM's outer and inner optimizers, Sophia's probes passed in, Mechanize's and GaLore's base
+#: optimizers (GaLore's dimension numbers as optax's named tuple),
 #: the line searches after optax's sgd, L-BFGS's line search built from its settings.
 OPTAX_BUILT = {"optax.contrib.sam": sam_of, "optax.contrib.sophia": sophia_of,
-               "optax.contrib.mechanize": mechanize_with,
+               "optax.contrib.mechanize": mechanize_with, "optax.contrib.galore": galore_with,
                "optax.scale_by_backtracking_linesearch": sgd_backtracking_of,
                "optax.scale_by_zoom_linesearch": sgd_zoom_of, "optax.lbfgs": lbfgs_of}
 

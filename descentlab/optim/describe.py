@@ -14,13 +14,14 @@ any change here:
 * ``options`` — the other constructor arguments (only those the class takes: L-BFGS has
   none of the shared ones): ``kind`` ``"bool"``, ``"choice"`` (with its ``allowed`` values;
   ``nullable`` when ``None`` is one), ``"number"`` (``nullable`` when the default is
-  ``None``), ``"count"`` (a whole number, its ``range``) or ``"numbers"`` (``count`` of
-  them), their default — what a default-constructed optimizer has — doc and whether the
-  option is ``shared`` by every optimizer (maximize, clipping, ...) rather than the rule's
-  own. Declarative ``Flag``/``Choice``/``Number`` descriptors in
-  :mod:`.hyperparams` are read when a class has them; otherwise the kind comes from the type
-  of the default and a string option's allowed values from the error the class gives for a
-  value it does not accept;
+  ``None``), ``"count"`` (a whole number, its ``range``), ``"numbers"`` (``count`` of
+  them) or an option's own kind for a structured value set from Python
+  (``"dimension_numbers"``, ``"settings"``: a base rule's settings), their default —
+  what a default-constructed optimizer has — doc and whether the option is ``shared``
+  by every optimizer (maximize, clipping, ...) rather than the rule's own. Declarative
+  ``Flag``/``Choice``/``Number`` descriptors in :mod:`.hyperparams` are read when a class
+  has them; otherwise the kind comes from the type of the default and a string option's
+  allowed values from the error the class gives for a value it does not accept;
 * ``equations`` — the class attribute ``equations`` when it has one, else the first
   paragraph of its docstring;
 * ``summary`` — one whole sentence (:func:`.registry.summary`);
@@ -55,6 +56,9 @@ from .base import Optimizer
 from .hyperparams import Hyper
 from .registry import resolve, summary
 
+#: The option kinds an interface offers as controls; any other (Muon's and GaLore's
+#: ``dimension_numbers``, GaLore's ``base_settings``) is a structured value, set from Python.
+_PLAIN_KINDS = ("option", "bool", "choice", "number", "count", "numbers")
 #: Constructor arguments no interface should offer (how to compute, not what).
 HIDDEN_OPTIONS = ("backend", "nonfinite")
 #: Hyperparameters whose useful values span decades: a slider moves on a log scale.
@@ -160,6 +164,8 @@ def _option(cls: type[Optimizer], preset: dict[str, Any], name: str, default: An
     elif isinstance(descriptor, hyperparams.Numbers):
         entry.update(kind="numbers", count=descriptor.count, default=_jsonable_number(default),
                      doc=_doc_of(descriptor))
+    elif isinstance(descriptor, hyperparams.Option) and descriptor.kind not in _PLAIN_KINDS:
+        entry.update(kind=descriptor.kind, doc=_doc_of(descriptor))  # set from Python
     elif name in numbers:
         number = numbers[name]
         entry.update(kind="number", nullable=bool(getattr(number, "optional", False)),

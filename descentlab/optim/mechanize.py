@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,25 +9,14 @@ import numpy as np
 from ..errors import InputError
 from . import sums
 from .base import Optimizer
-from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Count, Hyper, Number
+from .bases import BASES, BaseChoice, base_rule
+from .hyperparams import NONNEGATIVE, POSITIVE, Count, Hyper, Number
 from .lineage import Lineage
 from .references import Reference
-from .registry import create, register
-
-#: The rules Mechanic can scale: element-wise rules without rule-wide state (at their
-#: defaults but for the rate, which is Mechanic's ``lr``).
-BASES = ("adam", "adamw", "amsgrad", "sgd", "momentum", "nesterov", "rmsprop", "adagrad",
-         "lion", "adabelief", "yogi", "sign_sgd", "signum")
+from .registry import register
 
 #: The prefix of the base rule's state slots among Mechanic's.
 PREFIX = "base_"
-
-
-@cache
-def base_rule(name: str) -> Optimizer:
-    """One instance of the base rule at its defaults (its ``apply_rule`` and declarations
-    are read, never its state)."""
-    return create(name)
 
 
 @register
@@ -90,7 +78,7 @@ class Mechanize(Optimizer):
     weight_decay = Hyper(NONNEGATIVE, "Mechanic's decay λ of the direction it bets on",
                          tunable=False)
     eps = Hyper(POSITIVE, "ε of the denominators", tunable=False)
-    base = Choice(BASES, "the rule whose updates are scaled", fixed_once_started=True)
+    base = BaseChoice(BASES, "the rule whose updates are scaled", fixed_once_started=True)
     s_init = Number(POSITIVE, "the first scales: s₀/n each")
     num_betas = Count(1, "how many scales sᵢ (βᵢ = 1 − 10⁻ⁱ)", maximum=15,
                       fixed_once_started=True)

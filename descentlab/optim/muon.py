@@ -153,11 +153,17 @@ class DimensionNumbers(Option):
 
     kind = "dimension_numbers"
 
+    def __init__(self, doc: str = "", *, off: str = "adam",
+                 fixed_once_started: bool = False) -> None:
+        super().__init__(doc, fixed_once_started=fixed_once_started)
+        #: The word for "not a matrix of this rule" (Muon's: ``"adam"``; GaLore's: ``"full"``).
+        self.off = off
+
     def validate(self, value: Any) -> list[list[int]] | str | None:
-        if value is None or value == "adam":
+        if value is None or value == self.off:
             return value
-        bad = InputError(f"{self.name} must be None, 'adam' or a pair (reduction axes, output "
-                         f"axes) of axes or lists of axes, got {value!r}")
+        bad = InputError(f"{self.name} must be None, {self.off!r} or a pair (reduction axes, "
+                         f"output axes) of axes or lists of axes, got {value!r}")
         if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__") or len(
                 value) != 2:
             raise bad

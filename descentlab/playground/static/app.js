@@ -443,6 +443,10 @@ function optionRow(r, p, value) {
     input = document.createElement("input"); input.type = "text"; input.disabled = true;
     input.value = (value || []).join(", ");
     row.title = `${row.title} (a tuple of ${p.count} numbers: set it from Python)`;
+  } else if (p.kind !== "number" && p.kind !== "count") {  // a structured value (GaLore's base_settings)
+    input = document.createElement("input"); input.type = "text"; input.disabled = true;
+    input.value = value === null || value === undefined ? "" : JSON.stringify(value);
+    row.title = `${row.title} (set it from Python)`;
   } else {
     input = document.createElement("input"); input.type = "number"; input.step = "any";
     input.placeholder = p.nullable ? "off" : ""; input.value = value === null ? "" : value;
