@@ -12,9 +12,10 @@ from .adam import AdamFamily
 from .base import Optimizer
 from .hyperparams import POSITIVE, Flag, Number
 from .lineage import Lineage
-from .prodigy import d_step_factor
+from .prodigy import d_step_factor, shared_lr
 from .references import Reference
 from .registry import register
+from .sums import GroupPart
 
 
 @register
@@ -35,6 +36,8 @@ class DAdaptAdamW(Optimizer):
         d_{t+1} = \max\Bigl(d_t,\ \frac{r_t}{(1-\beta)\lVert s_t\rVert_1}\Bigr), \quad
         x_{t+1} = x_t - \frac{m_t}{\sqrt{v_t} + \epsilon} - \lambda\hat\eta_t\, x_t
 
+    In a :class:`~.groups.Groups` the groups share d, as the authors' param groups do (one
+    pre-pass over them all, :meth:`prepass_groups`; ``share=False``: a d per group).
     The authors' ``growth_rate`` bounds d's growth per step. Weight decay is decoupled
     (λ·η̂·x: AdamW, optax's and the authors' ``decouple=True``); ``decoupled_weight_decay=
     False`` is the authors' default ``decouple=False`` (L2 in the gradient). A step whose
@@ -65,6 +68,9 @@ class DAdaptAdamW(Optimizer):
     )
     lineage = Lineage(("adamw",), "d: lower bound on the distance to a solution", 2023,
                       "Defazio & Mishchenko 2023")
+    shared_globals = "d"
+    shared_settings = ("beta1", "beta2", "d0", "growth_rate", "use_bias_correction",
+                       "decoupled_weight_decay")
     slots = ("m", "v", "s")
     nonnegative_slots = ("v",)
     equations: ClassVar[tuple[str, ...]] = (
@@ -104,29 +110,42 @@ class DAdaptAdamW(Optimizer):
 
     def prepass(self, leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
                 globals_: dict[str, Any], h: Any) -> dict[str, Any]:
+        return self.prepass_groups([GroupPart(self, leaves, h, "")], globals_)
+
+    def prepass_groups(self, parts: list[GroupPart], globals_: dict[str, Any]
+                       ) -> dict[str, Any]:
+        """dadaptation's sums over every param group: one d, with the shared settings
+        (:attr:`shared_settings`) and the step count of the first group and η the groups'
+        shared rate (:func:`.prodigy.shared_lr`); each group's own ε and weight decay."""
+        first = parts[0].h
         d = globals_["d"]
-        root = math.sqrt(h.beta2)
-        dlr = d * h.lr * d_step_factor(self.use_bias_correction, h)
-        accumulated = sums.vdot((g for _, g, _ in leaves),
-                                (s["s"] / (np.sqrt(s["v"]) + h.eps) for _, _, s in leaves))
+        root = math.sqrt(first.beta2)
+        dlr = d * shared_lr(parts) * d_step_factor(self.use_bias_correction, first)
+        accumulated, s_l1 = 0.0, 0.0
+        for _, leaves, h, _ in parts:
+            h.dlr, h.root = dlr, root
+            if h.frozen:
+                continue
+            accumulated += sums.vdot((g for _, g, _ in leaves),
+                                     (s["s"] / (np.sqrt(s["v"]) + h.eps) for _, _, s in leaves))
+            s_l1 += sums.l1(root * s["s"] + (1 - root) * dlr * g for _, g, s in leaves)
         numerator = root * globals_["numerator"] + (1 - root) * dlr * accumulated
-        s_l1 = sums.l1(root * s["s"] + (1 - root) * dlr * g for _, g, s in leaves)
         d_new = d
         if s_l1 > 0:
             d_hat = numerator / ((1 - root) * s_l1)
             d_new = max(d, d_hat if self.growth_rate is None else min(d_hat,
                                                                        d * self.growth_rate))
-        h.dlr, h.root = dlr, root
         return {"d": d_new, "numerator": numerator}
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m, v, s = state["m"], state["v"], state["s"]
-        m *= h.beta1
-        m += (1 - h.beta1) * h.dlr * g
-        v *= h.beta2
-        v += (1 - h.beta2) * g * g
-        s *= h.root
-        s += (1 - h.root) * h.dlr * g
+        if not h.frozen:  # (a group at lr 0 beside others keeps its moments)
+            m *= h.beta1
+            m += (1 - h.beta1) * h.dlr * g
+            v *= h.beta2
+            v += (1 - h.beta2) * g * g
+            s *= h.root
+            s += (1 - h.root) * h.dlr * g
         if self.decoupled_weight_decay:
             p -= (h.weight_decay * h.dlr) * p
         p -= m / (np.sqrt(v) + h.eps)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError
 from . import sums
 from .adam import AdamFamily
 from .base import Optimizer
@@ -15,6 +16,7 @@ from .lineage import Lineage
 from .moments import bias_correction
 from .references import Reference
 from .registry import register
+from .sums import GroupPart
 
 
 def d_step_factor(use_bias_correction: bool, h: Any) -> Any:
@@ -23,6 +25,28 @@ def d_step_factor(use_bias_correction: bool, h: Any) -> Any:
     if not use_bias_correction:
         return 1.0
     return math.sqrt(bias_correction(h.beta2, h.t)) / bias_correction(h.beta1, h.t)
+
+
+def shared_lr(parts: list[GroupPart]) -> Any:
+    """The η of the shared step d·η of groups sharing d (:meth:`.base.Optimizer.
+    prepass_groups`): the largest of the groups' rates, each of which must be it or 0 (as in
+    prodigyopt and dadaptation, which refuse other rates); a group at 0 adds nothing to the
+    sums and keeps its moments (``h.frozen``). One group: its own rate, whatever it is."""
+    if len(parts) == 1:
+        parts[0].h.frozen = False
+        return parts[0].h.lr
+    for part in parts:
+        if np.ndim(part.h.lr) != 0:
+            raise InputError(f"{part.label}: lr must be a number when groups share d, not an "
+                             f"array of shape {np.shape(part.h.lr)}")
+    lr = max(float(part.h.lr) for part in parts)
+    for part in parts:
+        if part.h.lr not in (lr, 0.0):
+            raise InputError(f"{part.label}: lr = {part.h.lr!r}, but groups that share d take "
+                             f"the same lr ({lr!r}, the largest) or 0, as the authors' packages "
+                             "do (Groups(..., share=False): a d per group)")
+        part.h.frozen = lr > 0 and part.h.lr == 0
+    return lr
 
 
 @register
@@ -46,6 +70,8 @@ class Prodigy(Optimizer):
 
     κ = ``d_coef``; β3 = √β2 unless given; the estimate is the running maximum (the authors'
     ``growth_rate`` bounds its growth per step: :math:`d_{t+1} \le` growth · :math:`d_t`).
+    In a :class:`~.groups.Groups` the groups share d, as the authors' param groups do (one
+    pre-pass over them all, :meth:`prepass_groups`; ``share=False``: a d per group).
     ``safeguard_warmup`` puts :math:`d_t` in place of :math:`\hat\eta_t` in :math:`s`.
     Weight decay is decoupled (λ·η̂·x, both references' default); ``decoupled_weight_decay=
     False`` is the authors' ``decouple=False`` (L2 in the gradient). A step whose ‖s‖₁ is 0
@@ -81,6 +107,9 @@ class Prodigy(Optimizer):
     )
     lineage = Lineage(("adam", "dog"), "d: estimated distance to a solution", 2024,
                       "Mishchenko & Defazio 2024")
+    shared_globals = "d"
+    shared_settings = ("beta1", "beta2", "beta3", "d0", "d_coef", "growth_rate",
+                       "use_bias_correction", "decoupled_weight_decay", "form")
     slots = ("m", "v", "s", "x0")
     nonnegative_slots = ("v",)
     equations: ClassVar[tuple[str, ...]] = (
@@ -130,33 +159,49 @@ class Prodigy(Optimizer):
 
     def prepass(self, leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
                 globals_: dict[str, Any], h: Any) -> dict[str, Any]:
+        return self.prepass_groups([GroupPart(self, leaves, h, "")], globals_)
+
+    def prepass_groups(self, parts: list[GroupPart], globals_: dict[str, Any]
+                       ) -> dict[str, Any]:
+        """prodigyopt's sums over every param group: one d, with the shared settings
+        (:attr:`shared_settings`) and the step count of the first group and η the groups'
+        shared rate (:func:`shared_lr`); each group's own ``safeguard_warmup``, ε and weight
+        decay."""
+        first = parts[0].h
         d, d_max, d0 = globals_["d"], globals_["d_max"], self.d0
-        beta3 = math.sqrt(h.beta2) if self.beta3 is None else self.beta3
-        dlr = d * h.lr * d_step_factor(self.use_bias_correction, h)
-        s_coef = d if self.safeguard_warmup else dlr
-        numerator = beta3 * globals_["numerator"] + (d / d0) * dlr * sums.vdot(
-            (g for _, g, _ in leaves), (sums.start_of(p, s, h) - p for p, _, s in leaves))
-        s_l1 = sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
+        beta3 = math.sqrt(first.beta2) if self.beta3 is None else self.beta3
+        dlr = d * shared_lr(parts) * d_step_factor(self.use_bias_correction, first)
+        numerator, s_l1 = beta3 * globals_["numerator"], 0.0
+        for opt, leaves, h, _ in parts:
+            s_coef = d if opt.safeguard_warmup else dlr
+            h.d, h.dlr, h.s_coef, h.beta3 = d, dlr, s_coef, beta3
+            if h.frozen:
+                continue
+            numerator += (d / d0) * dlr * sums.vdot(
+                (g for _, g, _ in leaves), (sums.start_of(p, s, h) - p for p, _, s in leaves))
+            s_l1 += sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
         d_new = d
         if s_l1 > 0:
-            d_hat = h.d_coef * numerator / s_l1
+            d_hat = first.d_coef * numerator / s_l1
             start = max(d, d_hat) if d == d0 else d
             d_max = max(d_max, d_hat)
             d_new = d_max if self.growth_rate is None else min(d_max, start * self.growth_rate)
-        h.d, h.dlr, h.d_new, h.s_coef, h.beta3 = d, dlr, d_new, s_coef, beta3
+        for part in parts:
+            part.h.d_new = d_new
         return {"d": d_new, "d_max": d_max, "numerator": numerator}
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         m, v, s = state["m"], state["v"], state["s"]
         if h.t == 1:
             state["x0"][...] = p
-        dg = h.d * g
-        m *= h.beta1
-        m += (1 - h.beta1) * dg
-        v *= h.beta2
-        v += (1 - h.beta2) * dg * dg
-        s *= h.beta3
-        s += h.s_coef * dg / self.d0
+        if not h.frozen:  # (a group at lr 0 beside others keeps its moments)
+            dg = h.d * g
+            m *= h.beta1
+            m += (1 - h.beta1) * dg
+            v *= h.beta2
+            v += (1 - h.beta2) * dg * dg
+            s *= h.beta3
+            s += h.s_coef * dg / self.d0
         denominator = np.sqrt(v) + h.d_new * h.eps
         authors = self.form == "prodigyopt"
         if authors and np.all(h.beta1 == 0):  # the authors' code keeps no m then
