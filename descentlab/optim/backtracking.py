@@ -88,6 +88,7 @@ class SGDBacktracking(ClosureRule):
     lineage = Lineage(("sgd",), "step shrunk until the loss drops (Armijo)", 1966,
                       "Armijo 1966")
     needs = ("loss", "grad_at")
+    nonfinite_globals = ("decrease_error",)  # ∞ before a search and after one that failed
     refused: ClassVar[dict[str, Any]] = {**ClosureRule.refused,
                                          "decoupled_weight_decay": False}
     equations: ClassVar[tuple[str, ...]] = (

@@ -144,6 +144,10 @@ class Optimizer(Checkpointed, Guarded):
     #: State slots that can never be negative (sums and averages of squares): a checkpoint
     #: with a negative entry is refused (√ of it would be nan, silently).
     nonnegative_slots: ClassVar[tuple[str, ...]] = ()
+    #: Rule-wide state (:attr:`globals`) that the rule may legitimately hold at inf or nan
+    #: (sgd_backtracking's ``decrease_error``: ∞ when no trial passed): a checkpoint may hold
+    #: them non-finite; every other global must be finite (unless ``nonfinite='ignore'``).
+    nonfinite_globals: ClassVar[tuple[str, ...]] = ()
     #: Whether ``rule`` applies ``weight_decay`` itself, where neither form of the base fits
     #: (Adafactor's step size reads the parameter before its decay, LAMB decays the Adam
     #: direction, schedule-free AdamW the z sequence): the base then does not.

@@ -366,9 +366,9 @@ class Groups(Composite):
             else None
         for i in holding[1:]:
             other = groups[i].get("globals") if isinstance(groups[i], dict) else None
-            same = isinstance(first, dict) and isinstance(other, dict) and \
-                set(first) == set(other) and all(np.array_equal(first[k], other[k])
-                                                 for k in first)
+            same = (isinstance(first, dict) and isinstance(other, dict)
+                    and set(first) == set(other)
+                    and all(np.array_equal(first[k], other[k], equal_nan=True) for k in first))
             if not same:
                 raise InputError(f"the checkpoint's {self._label(i)} holds other globals than "
                                  f"{self._label(holding[0])}, but these groups share one "
