@@ -12,14 +12,13 @@ then: the per-group form, the settings that must agree, checkpoints and resume.
 from __future__ import annotations
 
 import copy
-import functools
 
 import dadaptation
 import numpy as np
 import prodigyopt
 import pytest
 from helpers import assert_resume_is_bit_identical
-from test_lrfree import _u, drifting, wavy
+from test_lrfree import _u, drifting, idle_start
 from torch_trajectory import run_ours, torch_trajectory
 
 from descentlab import optim
@@ -63,7 +62,7 @@ def prodigy_groups_case(options, seed):
     bc = bool(options.get("use_bias_correction"))
     groups = _per_group(rng, options, names)
     groups[0]["safeguard_warmup"] = True  # the authors read it per group
-    lr_at = functools.partial(wavy, lr) if options.get("schedule") else None
+    grads, lr_at = idle_start(options, grads, lr)
     make = _torch_groups(prodigyopt.Prodigy, groups, lr=lr, betas=(b1, b2), beta3=b3,
                          decouple=decoupled, d0=d0, d_coef=coef,
                          growth_rate=growth or float("inf"), use_bias_correction=bc)
@@ -83,7 +82,7 @@ def dadapt_groups_case(options, seed):
     decoupled = not options.get("l2")
     bc = bool(options.get("use_bias_correction"))
     groups = _per_group(rng, options, names)
-    lr_at = functools.partial(wavy, lr) if options.get("schedule") else None
+    grads, lr_at = idle_start(options, grads, lr)
     make = _torch_groups(dadaptation.DAdaptAdam, groups, lr=lr, betas=(b1, b2),
                          decouple=decoupled, use_bias_correction=bc, d0=d0,
                          growth_rate=growth or float("inf"))
@@ -94,13 +93,14 @@ def dadapt_groups_case(options, seed):
     return _groups(base, names, groups), params, grads, expected
 
 
+IDLE = {"idle": True, "decay": True, "use_bias_correction": True}
 CASES = [(prodigy_groups_case, o) for o in (
     {}, {"decay": True}, {"decay": True, "l2": True}, {"beta1=0": True, "decay": True},
     {"use_bias_correction": True, "beta3": True}, {"growth_rate": True, "decay": True},
-    {"schedule": True}, {"frozen": True, "decay": True},
-    {"frozen": True, "beta1=0": True})] + [(dadapt_groups_case, o) for o in (
+    {"schedule": True}, {"frozen": True, "decay": True}, {"frozen": True, "beta1=0": True},
+    IDLE)] + [(dadapt_groups_case, o) for o in (
     {}, {"decay": True}, {"decay": True, "l2": True}, {"use_bias_correction": True},
-    {"growth_rate": True}, {"schedule": True}, {"frozen": True, "decay": True})]
+    {"growth_rate": True}, {"schedule": True}, {"frozen": True, "decay": True}, IDLE)]
 
 
 @pytest.mark.filterwarnings("ignore")

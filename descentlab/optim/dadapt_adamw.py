@@ -12,7 +12,7 @@ from .adam import AdamFamily
 from .base import Optimizer
 from .hyperparams import POSITIVE, Flag, Number
 from .lineage import Lineage
-from .prodigy import d_step_factor, shared_lr
+from .prodigy import d_step_factor, idle_step, shared_lr
 from .references import Reference
 from .registry import register
 from .sums import GroupPart
@@ -41,7 +41,10 @@ class DAdaptAdamW(Optimizer):
     The authors' ``growth_rate`` bounds d's growth per step. Weight decay is decoupled
     (λ·η̂·x: AdamW, optax's and the authors' ``decouple=True``); ``decoupled_weight_decay=
     False`` is the authors' default ``decouple=False`` (L2 in the gradient). A step whose
-    ‖s‖₁ is 0 (only zero gradients so far) keeps d, as the authors' code does.
+    ‖s‖₁ is 0 (only zero gradients so far, or η = 0: a warm-up's first step) changes nothing
+    and is not counted in t (the globals' ``idle``), as the authors' code returns before any
+    change (optax's would update v, or make d nan). A group at η = 0 beside others
+    (:class:`~.groups.Groups`) keeps its moments.
 
     Defaults: ``lr=1.0, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, d0=1e-6,
     growth_rate=None, use_bias_correction=False``, decoupled decay. optax's form is
@@ -106,7 +109,12 @@ class DAdaptAdamW(Optimizer):
         return bool(self.decoupled_weight_decay)
 
     def init_globals(self) -> dict[str, Any]:
-        return {"d": self.d0, "numerator": 0.0}
+        return {"d": self.d0, "numerator": 0.0, "idle": 0}
+
+    def global_name_sets(self) -> list[set[str]]:
+        """Its globals (checkpoints written before ``idle`` was counted: without it)."""
+        names = set(self.init_globals())
+        return [names - {"idle"}, names]
 
     def prepass(self, leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
                 globals_: dict[str, Any], h: Any) -> dict[str, Any]:
@@ -119,8 +127,10 @@ class DAdaptAdamW(Optimizer):
         shared rate (:func:`.prodigy.shared_lr`); each group's own ε and weight decay."""
         first = parts[0].h
         d = globals_["d"]
+        idle = int(globals_.get("idle", 0))
         root = math.sqrt(first.beta2)
-        dlr = d * shared_lr(parts) * d_step_factor(self.use_bias_correction, first)
+        dlr = d * shared_lr(parts) * d_step_factor(self.use_bias_correction, first,
+                                                   first.t - idle)
         accumulated, s_l1 = 0.0, 0.0
         for _, leaves, h, _ in parts:
             h.dlr, h.root = dlr, root
@@ -129,15 +139,17 @@ class DAdaptAdamW(Optimizer):
             accumulated += sums.vdot((g for _, g, _ in leaves),
                                      (s["s"] / (np.sqrt(s["v"]) + h.eps) for _, _, s in leaves))
             s_l1 += sums.l1(root * s["s"] + (1 - root) * dlr * g for _, g, s in leaves)
+        unchanged = idle_step(parts, globals_, s_l1 == 0)
+        if unchanged:
+            return unchanged
         numerator = root * globals_["numerator"] + (1 - root) * dlr * accumulated
-        d_new = d
-        if s_l1 > 0:
-            d_hat = numerator / ((1 - root) * s_l1)
-            d_new = max(d, d_hat if self.growth_rate is None else min(d_hat,
-                                                                       d * self.growth_rate))
-        return {"d": d_new, "numerator": numerator}
+        d_hat = numerator / ((1 - root) * s_l1)
+        d_new = max(d, d_hat if self.growth_rate is None else min(d_hat, d * self.growth_rate))
+        return {"d": d_new, "numerator": numerator, "idle": idle}
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        if h.idle:  # (nothing to sum yet: the authors' code changes nothing)
+            return
         m, v, s = state["m"], state["v"], state["s"]
         if not h.frozen:  # (a group at lr 0 beside others keeps its moments)
             m *= h.beta1
