@@ -262,3 +262,14 @@ def test_a_failing_later_group_rolls_back_the_shared_ones():
         opt.update(params, {k: np.ones(np.shape(v)) for k, v in params.items()})
     _same(_state_of(opt), before)
     _same(params, p_before)
+
+
+def test_a_shared_setting_given_to_one_group_is_refused_when_the_groups_are_built():
+    with pytest.raises(InputError, match=r"group 'a': beta1 = 0.8 differs from the base "
+                                         r"group's 0.9; the groups share one d"):
+        optim.Groups(optim.Prodigy(), {"a": {"beta1": 0.8}})
+    with pytest.raises(InputError, match="group 'b': d0 ="):
+        optim.Groups(optim.DAdaptAdamW(), {"a": {"eps": 1e-6}, "b": {"d0": 1e-4}})
+    assert optim.Groups(optim.Prodigy(), {"a": {"beta1": 0.8}}, share=False).shared == ()
+    optim.Groups(optim.Prodigy(lr=lambda t: 1.0), {"a": {"weight_decay": 0.1}})  # (schedules:
+    # checked at each update, as in test_a_shared_setting_that_differs_is_refused...)

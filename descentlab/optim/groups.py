@@ -46,6 +46,7 @@ import copy
 import fnmatch
 import inspect
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,8 @@ from .base import Optimizer, did_you_mean
 from .checkpoint import counter, require
 from .checks import skip_nonfinite
 from .composite import Composite, check_optimizer
-from .pipeline import update_together
+from .pipeline import check_shared_settings, update_together
+from .sums import GroupPart
 from .tree import show
 
 Pattern = str | Callable[[str], bool]
@@ -176,6 +178,11 @@ class Groups(Composite):
         self._shared: tuple[int, ...] = together if (
             share and type(base).shared_globals and len(together) > 1) else ()
         self._patterns: tuple[Pattern, ...] = tuple(patterns)
+        if self._shared:  # settings that enter the shared state: the base's (schedules: later)
+            check_shared_settings([GroupPart(self._optimizers[i], [],
+                                             SimpleNamespace(**self._optimizers[i].settings()),
+                                             self._label(i))
+                                   for i in (self._shared[-1], *self._shared[:-1])])
         self.step = 0
         self.skipped_steps = 0
         self._assignment: dict[str, int] = {}

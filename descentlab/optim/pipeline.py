@@ -241,23 +241,28 @@ def update_together(calls: list[tuple[Any, Any, Any, str]]) -> None:
 
 def check_shared_settings(parts: list[GroupPart]) -> None:
     """Refuse groups sharing one rule-wide state whose settings in the class's
-    :attr:`~.base.Optimizer.shared_settings` differ (this step's values: schedules called),
-    naming the setting and the group."""
+    :attr:`~.base.Optimizer.shared_settings` differ, naming the setting and the group: the
+    values on each part's ``h`` (at an update: this step's, schedules called; a setting
+    ``h`` lacks — a schedule when :class:`~.groups.Groups` checks at construction — is left
+    to the updates)."""
     first = parts[0]
     names = set(first.opt.hyperparameter_names())
+    missing = object()
     for name in type(first.opt).shared_settings:
         def value(part: GroupPart, name: str = name) -> Any:
-            return getattr(part.h if name in names else part.opt, name)
+            return getattr(part.h, name, missing) if name in names else getattr(part.opt, name)
         for part in parts[1:]:
             if type(part.opt) is not type(first.opt):
                 raise InputError(f"{part.label}: {type(part.opt).__name__} cannot share the "
                                  f"rule-wide state of {type(first.opt).__name__}")
-            if not np.array_equal(value(part), value(first)):
-                raise InputError(
-                    f"{part.label}: {name} = {value(part)!r} differs from {first.label}'s "
-                    f"{value(first)!r}; the groups share one {type(first.opt).shared_globals} and "
-                    f"{name} enters it, so it must be the same in every group (or no sharing: "
-                    "Groups(..., share=False))")
+            mine, theirs = value(part), value(first)
+            if mine is missing or theirs is missing or np.array_equal(mine, theirs):
+                continue
+            raise InputError(
+                f"{part.label}: {name} = {mine!r} differs from {first.label}'s {theirs!r}; "
+                f"the groups share one {type(first.opt).shared_globals} and {name} enters it, "
+                "so it must be the same in every group (or no sharing: Groups(..., "
+                "share=False))")
 
 
 __all__ = ["update", "checked_update", "check_step", "check_broadcast", "Checked",
