@@ -82,6 +82,9 @@ def dadapt_groups_case(options, seed):
     decoupled = not options.get("l2")
     bc = bool(options.get("use_bias_correction"))
     groups = _per_group(rng, options, names)
+    if options.get("layer_scale"):  # the authors' per-group factor
+        for g in groups:
+            g["layer_scale"] = _u(rng, 0.2, 1.5)
     grads, lr_at = idle_start(options, grads, lr)
     make = _torch_groups(dadaptation.DAdaptAdam, groups, lr=lr, betas=(b1, b2),
                          decouple=decoupled, use_bias_correction=bc, d0=d0,
@@ -100,7 +103,8 @@ CASES = [(prodigy_groups_case, o) for o in (
     {"schedule": True}, {"frozen": True, "decay": True}, {"frozen": True, "beta1=0": True},
     IDLE)] + [(dadapt_groups_case, o) for o in (
     {}, {"decay": True}, {"decay": True, "l2": True}, {"use_bias_correction": True},
-    {"growth_rate": True}, {"schedule": True}, {"frozen": True, "decay": True}, IDLE)]
+    {"growth_rate": True}, {"schedule": True}, {"frozen": True, "decay": True}, IDLE,
+    {"layer_scale": True, "decay": True})]
 
 
 @pytest.mark.filterwarnings("ignore")

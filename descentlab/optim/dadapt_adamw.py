@@ -10,7 +10,7 @@ import numpy as np
 from . import sums
 from .adam import AdamFamily
 from .base import Optimizer
-from .hyperparams import POSITIVE, Flag, Number
+from .hyperparams import POSITIVE, Flag, Hyper, Number
 from .lineage import Lineage
 from .prodigy import d_step_factor, idle_step, shared_lr
 from .references import Reference
@@ -37,7 +37,10 @@ class DAdaptAdamW(Optimizer):
         x_{t+1} = x_t - \frac{m_t}{\sqrt{v_t} + \epsilon} - \lambda\hat\eta_t\, x_t
 
     In a :class:`~.groups.Groups` the groups share d, as the authors' param groups do (one
-    pre-pass over them all, :meth:`prepass_groups`; ``share=False``: a d per group).
+    pre-pass over them all, :meth:`prepass_groups`; ``share=False``: a d per group);
+    ``layer_scale`` ℓ (the authors' per-group setting, 1 by default) multiplies a group's
+    terms of r and of ‖s‖₁ and its m (m ← β1·m + (1 − β1)·ℓ·η̂·g): their way to give a
+    group a smaller step under the one d (its lr can only be the others' or 0).
     The authors' ``growth_rate`` bounds d's growth per step. Weight decay is decoupled
     (λ·η̂·x: AdamW, optax's and the authors' ``decouple=True``); ``decoupled_weight_decay=
     False`` is the authors' default ``decouple=False`` (L2 in the gradient). A step whose
@@ -47,7 +50,7 @@ class DAdaptAdamW(Optimizer):
     (:class:`~.groups.Groups`) keeps its moments.
 
     Defaults: ``lr=1.0, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, d0=1e-6,
-    growth_rate=None, use_bias_correction=False``, decoupled decay. optax's form is
+    growth_rate=None, use_bias_correction=False, layer_scale=1``, decoupled decay. optax's form is
     ``use_bias_correction=True``: ``optax.contrib.dadapt_adamw(lr, (beta1, beta2), eps,
     estim_lr0=d0, weight_decay)``; the authors' ``DAdaptAdam(lr, betas, eps, weight_decay,
     decouple=True, use_bias_correction, d0, growth_rate)`` is this class with the same
@@ -92,16 +95,19 @@ class DAdaptAdamW(Optimizer):
     d0 = Number(POSITIVE, "the first estimate d₀ (small)", fixed_once_started=True)
     growth_rate = Number(POSITIVE, "bound on d's growth per step (None: ∞)", optional=True)
     use_bias_correction = Flag("Adam's bias correction in the step (optax's form)")
+    layer_scale = Hyper(POSITIVE, "factor ℓ on this group's terms of the sums and its m (the "
+                        "authors' per-group layer_scale)", tunable=False)
 
     def __init__(self, lr: Any = 1.0, beta1: Any = 0.9, beta2: Any = 0.999, eps: Any = 1e-8,
                  weight_decay: Any = 0.0, *, d0: float = 1e-6, growth_rate: float | None = None,
-                 use_bias_correction: bool = False, maximize: bool = False,
-                 **options: Any) -> None:
+                 use_bias_correction: bool = False, layer_scale: Any = 1.0,
+                 maximize: bool = False, **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.d0, self.growth_rate = d0, growth_rate
         self.use_bias_correction = use_bias_correction
+        self.layer_scale = layer_scale
 
     @property
     def decays_in_rule(self) -> bool:  # type: ignore[override]
@@ -136,9 +142,11 @@ class DAdaptAdamW(Optimizer):
             h.dlr, h.root = dlr, root
             if h.frozen:
                 continue
-            accumulated += sums.vdot((g for _, g, _ in leaves),
-                                     (s["s"] / (np.sqrt(s["v"]) + h.eps) for _, _, s in leaves))
-            s_l1 += sums.l1(root * s["s"] + (1 - root) * dlr * g for _, g, s in leaves)
+            accumulated += h.layer_scale * sums.vdot(
+                (g for _, g, _ in leaves), (s["s"] / (np.sqrt(s["v"]) + h.eps)
+                                            for _, _, s in leaves))
+            s_l1 += h.layer_scale * sums.l1(root * s["s"] + (1 - root) * dlr * g
+                                            for _, g, s in leaves)
         unchanged = idle_step(parts, globals_, s_l1 == 0)
         if unchanged:
             return unchanged
@@ -153,7 +161,7 @@ class DAdaptAdamW(Optimizer):
         m, v, s = state["m"], state["v"], state["s"]
         if not h.frozen:  # (a group at lr 0 beside others keeps its moments)
             m *= h.beta1
-            m += (1 - h.beta1) * h.dlr * g
+            m += (1 - h.beta1) * (h.layer_scale * h.dlr) * g
             v *= h.beta2
             v += (1 - h.beta2) * g * g
             s *= h.root
