@@ -23,6 +23,7 @@ from torch_trajectory import run_ours, torch_trajectory
 
 from descentlab import optim
 from descentlab.errors import InputError
+from descentlab.optim.pipeline import update_together
 
 
 def _torch_groups(cls, groups, **common):
@@ -277,3 +278,21 @@ def test_a_shared_setting_given_to_one_group_is_refused_when_the_groups_are_buil
     assert optim.Groups(optim.Prodigy(), {"a": {"beta1": 0.8}}, share=False).shared == ()
     optim.Groups(optim.Prodigy(lr=lambda t: 1.0), {"a": {"weight_decay": 0.1}})  # (schedules:
     # checked at each update, as in test_a_shared_setting_that_differs_is_refused...)
+
+
+def test_groups_sharing_d_skip_a_step_together():
+    """``nonfinite`` is a shared setting (refused per group); a non-finite gradient anywhere
+    under ``"skip"`` skips the step of every group sharing d, changing nothing."""
+    with pytest.raises(InputError, match="group 'a': nonfinite = 'skip'"):
+        optim.Groups(optim.Prodigy(), {"a": {"nonfinite": "skip"}})
+    a, b = optim.Prodigy(nonfinite="skip"), optim.Prodigy(nonfinite="skip")
+    pa, pb = {"x": np.ones(2)}, {"y": np.ones(1)}
+    update_together([(a, pa, {"x": np.ones(2)}, "a"), (b, pb, {"y": np.ones(1)}, "b")])
+    before = [_state_of(a), _state_of(b)]
+    with pytest.warns(RuntimeWarning, match="skipped"):
+        update_together([(a, pa, {"x": np.ones(2)}, "a"),
+                         (b, pb, {"y": np.array([np.nan])}, "b")])
+    assert a.skipped_steps == b.skipped_steps == 1 and a.step == b.step == 1
+    for opt, saved in zip((a, b), before):
+        saved["skipped_steps"] = 1
+        _same(_state_of(opt), saved)

@@ -76,7 +76,7 @@ class DAdaptAdamW(Optimizer):
                       "Defazio & Mishchenko 2023")
     shared_globals = "d"
     shared_settings = ("beta1", "beta2", "d0", "growth_rate", "use_bias_correction",
-                       "decoupled_weight_decay")
+                       "decoupled_weight_decay", "nonfinite")
     slots = ("m", "v", "s")
     nonnegative_slots = ("v",)
     equations: ClassVar[tuple[str, ...]] = (

@@ -207,8 +207,8 @@ def update_together(calls: list[tuple[Any, Any, Any, str]]) -> None:
     label)`` each: every optimizer's checks, the settings that must agree
     (:attr:`~.base.Optimizer.shared_settings`), then the class's pre-pass over all their
     parameters at once (:meth:`~.base.Optimizer.prepass_groups`, the globals of the first),
-    then each update with the same new globals. A failure changes nothing; an optimizer
-    whose ``nonfinite`` policy skips this step takes no part in it.
+    then each update with the same new globals. A failure changes nothing; if the
+    ``nonfinite`` policy (the same in all: a shared setting) skips one, all skip.
 
     >>> from descentlab import optim
     >>> a, b = optim.Prodigy(), optim.Prodigy()
@@ -218,23 +218,20 @@ def update_together(calls: list[tuple[Any, Any, Any, str]]) -> None:
     (True, 1, 1)
     """
     checked = [checked_call(opt, params, grads) for opt, params, grads, _ in calls]
+    if any(one is None for one in checked):  # one step for all: skipped by all
+        for opt, _, _, _ in calls:
+            opt.skipped_steps += 1
+        return
     parts = [GroupPart(opt, [], one.step.h, label)
-             for (opt, _, _, label), one in zip(calls, checked) if one is not None]
-    new_globals: dict[str, Any] = {}
-    if parts:
-        check_shared_settings(parts)
-        parts = [GroupPart(opt, prepass_items(opt, one.leaves, one.gs, one.step.h),
-                           one.step.h, label)
-                 for (opt, _, _, label), one in zip(calls, checked) if one is not None]
-        first = parts[0].opt
-        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
-            new_globals = first.prepass_groups(parts, dict(first.globals
-                                                           or first.init_globals()))
+             for (opt, _, _, label), one in zip(calls, checked)]
+    check_shared_settings(parts)
+    parts = [GroupPart(opt, prepass_items(opt, one.leaves, one.gs, one.step.h), one.step.h,
+                       label) for (opt, _, _, label), one in zip(calls, checked)]
+    first = parts[0].opt
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        new_globals = first.prepass_groups(parts, dict(first.globals or first.init_globals()))
     # Every check has passed: from here on the update cannot fail half-way.
     for (opt, params, grads, _), one in zip(calls, checked):
-        if one is None:
-            opt.skipped_steps += 1
-            continue
         object.__setattr__(opt, "_plan", None)
         applied(opt, params, grads, one, dict(new_globals))
 

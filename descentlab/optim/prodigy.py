@@ -128,7 +128,7 @@ class Prodigy(Optimizer):
                       "Mishchenko & Defazio 2024")
     shared_globals = "d"
     shared_settings = ("beta1", "beta2", "beta3", "d0", "d_coef", "growth_rate",
-                       "use_bias_correction", "decoupled_weight_decay", "form")
+                       "use_bias_correction", "decoupled_weight_decay", "form", "nonfinite")
     slots = ("m", "v", "s", "x0")
     nonnegative_slots = ("v",)
     equations: ClassVar[tuple[str, ...]] = (
