@@ -265,9 +265,13 @@ class Groups(Composite):
         for j, leaf in enumerate(leaves):
             members[self.group_of(leaf.path)].append(j)
         used = [i for i, m in enumerate(members) if m]
-        joint = [i for i in used if i in self._shared]
-        units = [joint if i == joint[0] else [i] for i in used
-                 if i not in joint or i == joint[0]] if joint else [[i] for i in used]
+        joint = [i for i in used if i in self._shared]  # (updated as one, in place of the
+        units: list[list[int]] = []                        # first of them)
+        for i in used:
+            if i not in joint:
+                units.append([i])
+            elif i == joint[0]:
+                units.append(joint)
         backups: list[tuple[int, list[np.ndarray], dict[str, Any]]] = []
         try:
             for unit in units:

@@ -48,7 +48,8 @@ def shared_lr(parts: list[GroupPart], authors: bool = True) -> Any:
         if part.h.lr not in (lr, 0.0):
             raise InputError(f"{part.label}: lr = {part.h.lr!r}, but groups that share d take "
                              f"the same lr ({lr!r}, the largest) or 0, as the authors' packages "
-                             "do (Groups(..., share=False): a d per group)")
+                             "do (a smaller step for a group: D-Adapt AdamW's layer_scale; or "
+                             "Groups(..., share=False): a d per group)")
         part.h.frozen = part.h.lr == 0 and (authors or lr > 0)
     return lr
 
