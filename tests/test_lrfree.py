@@ -44,6 +44,21 @@ def wavy(lr, k):
     return lr * (1 + 0.5 * np.sin(k))
 
 
+def warm_up(lr, k):
+    """A rate from 0 (the first step: nothing moves in the authors' code) up to lr."""
+    return lr * min(k / 4, 1.0)
+
+
+def idle_start(options, grads, lr):
+    """With option ``idle``: zero gradients for the first 3 steps and a warm-up from 0 (steps
+    that change nothing, and count no step, in the authors' code); else the rate of option
+    ``schedule`` (or none)."""
+    if options.get("idle"):
+        return [{k: np.zeros_like(v) for k, v in g.items()} for g in grads[:3]] + grads[3:], \
+            functools.partial(warm_up, lr)
+    return grads, functools.partial(wavy, lr) if options.get("schedule") else None
+
+
 # ------------------------------------------------------------------ the authors' packages
 def prodigy_case(options, seed):
     rng, params, grads = drifting(f"prodigy{sorted(options)}", seed)
@@ -55,7 +70,7 @@ def prodigy_case(options, seed):
     growth = _u(rng, 1.01, 1.1) if options.get("growth_rate") else None
     decoupled = not options.get("l2")
     flags = {k: bool(options.get(k)) for k in ("use_bias_correction", "safeguard_warmup")}
-    lr_at = functools.partial(wavy, lr) if options.get("schedule") else None
+    grads, lr_at = idle_start(options, grads, lr)
     make = functools.partial(prodigyopt.Prodigy, lr=lr, betas=(b1, b2), beta3=b3, eps=eps,
                              weight_decay=wd, decouple=decoupled, d0=d0, d_coef=coef,
                              growth_rate=growth or float("inf"), **flags)
@@ -73,7 +88,7 @@ def dadapt_case(options, seed):
     growth = _u(rng, 1.01, 1.1) if options.get("growth_rate") else None
     decoupled = not options.get("l2")
     bc = bool(options.get("use_bias_correction"))
-    lr_at = functools.partial(wavy, lr) if options.get("schedule") else None
+    grads, lr_at = idle_start(options, grads, lr)
     make = functools.partial(dadaptation.DAdaptAdam, lr=lr, betas=(b1, b2), eps=eps,
                              weight_decay=wd, decouple=decoupled, use_bias_correction=bc,
                              d0=d0, growth_rate=growth or float("inf"))
@@ -104,10 +119,12 @@ AUTHORS = {
     "prodigy": [(prodigy_case, o) for o in (
         {}, {"decay": True}, {"decay": True, "l2": True}, {"beta1=0": True},
         {"use_bias_correction": True, "beta3": True}, {"safeguard_warmup": True},
-        {"growth_rate": True, "decay": True}, {"schedule": True})],
+        {"growth_rate": True, "decay": True}, {"schedule": True},
+        {"idle": True, "decay": True, "use_bias_correction": True})],
     "dadapt_adamw": [(dadapt_case, o) for o in (
         {}, {"decay": True}, {"decay": True, "l2": True}, {"use_bias_correction": True},
-        {"growth_rate": True}, {"schedule": True})],
+        {"growth_rate": True}, {"schedule": True},
+        {"idle": True, "decay": True, "use_bias_correction": True})],
     "dog": [(dog_case, o) for o in (
         {}, {"decay": True}, {"init_eta": True}, {"layerwise": True},
         {"layerwise": True, "init_eta": True, "decay": True})],
@@ -382,3 +399,39 @@ def test_they_race_on_a_surface_and_a_comma_list_is_told_apart():
         "prodigy", "dog", "dowg:init_estim_sq_dist=1e-4"]
     with pytest.raises(SpecError, match="separated by spaces: prodigy dog"):
         parse_optimizer_spec("prodigy,dog")
+
+
+@pytest.mark.parametrize("cls", [optim.Prodigy, optim.DAdaptAdamW])
+def test_idle_steps_resume_bit_identically_and_older_checkpoints_load(cls, tmp_path):
+    """Two steps of zero gradients change nothing and are counted in the globals' ``idle``;
+    a checkpoint taken then resumes bit for bit; a checkpoint written before ``idle`` was
+    counted (no such global, so none were idle) loads as idle = 0."""
+    rng = np.random.default_rng(3)
+    params = {"w": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    grads = [{k: np.zeros_like(v) for k, v in params.items()}] * 2 + [
+        {k: rng.standard_normal(v.shape) + 1.0 for k, v in params.items()} for _ in range(6)]
+    straight, p = cls(weight_decay=0.1, use_bias_correction=True), copy.deepcopy(params)
+    for k, g in enumerate(grads):
+        straight.update(p, g)
+        if k == 1:
+            assert straight.globals["idle"] == 2 and straight.step == 2
+            assert all(np.array_equal(p[n], params[n]) for n in p)
+            straight.save(tmp_path / "idle.npz")
+            at_two = copy.deepcopy(p)
+    resumed = cls(weight_decay=0.1, use_bias_correction=True)
+    resumed.load(tmp_path / "idle.npz")
+    for g in grads[2:]:
+        resumed.update(at_two, g)
+    assert all(np.array_equal(at_two[n], p[n]) for n in p)
+    fresh_run, q = cls(weight_decay=0.1, use_bias_correction=True), copy.deepcopy(params)
+    for g in grads[2:5]:
+        fresh_run.update(q, g)
+    older = copy.deepcopy(fresh_run.state_dict())
+    del older["globals"]["idle"]
+    loaded = cls(weight_decay=0.1, use_bias_correction=True)
+    loaded.load_state_dict(older)
+    q2 = copy.deepcopy(q)
+    for g in grads[5:]:
+        fresh_run.update(q, g)
+        loaded.update(q2, g)
+    assert all(np.array_equal(q[n], q2[n]) for n in q)

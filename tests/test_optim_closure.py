@@ -872,3 +872,57 @@ def test_lbfgs_backtracking_shrinks_the_bfgs_step_and_keeps_its_length():
     assert opt.globals["searched"] == trials
     np.testing.assert_allclose(x, x1 + eta * u, rtol=1e-14)
     assert f(x) < f(x1)
+
+
+def test_a_global_the_rule_keeps_infinite_round_trips_and_a_corrupt_one_is_refused(tmp_path):
+    """sgd_backtracking keeps the last trial's decrease error e; when every trial's loss is
+    nan, e = ∞ (optax's state holds the same). The checkpoint — state dict and .npz — loads
+    with e = ∞ exactly, and the resumed run takes the same steps; a non-finite global the
+    rule never keeps so is refused naming it, with nothing changed, unless the optimizer
+    ignores non-finite values (as for the state)."""
+    def closure_at(x, bad):  # f = ½x², nan away from x = 3 while ``bad``
+        return lambda: (0.5 * float(x[0]) ** 2 if x[0] == 3.0 or not bad[0] else math.nan,
+                        x.copy())
+
+    x, bad = np.array([3.0]), [True]
+    opt = optim.SGDBacktracking(max_backtracking_steps=2, decrease_factor=0.1)
+    opt.update(x, closure=closure_at(x, bad))  # trials at 0, 2.7, 2.97: all nan, η = 0
+    assert opt.globals["decrease_error"] == math.inf and opt.globals["learning_rate"] == 0.0
+    bad[0] = False
+    from_dict = optim.SGDBacktracking(max_backtracking_steps=2)
+    from_dict.load_state_dict(copy.deepcopy(opt.state_dict()))
+    opt.save(tmp_path / "opt.npz")
+    from_file = optim.SGDBacktracking(max_backtracking_steps=2)
+    from_file.load(tmp_path / "opt.npz")
+    for other in (from_dict, from_file):
+        assert repr(other.state_dict()) == repr(opt.state_dict())
+        assert other.globals["decrease_error"] == math.inf
+    for o in (opt, from_dict, from_file):  # (η stays 0 from here, as optax's does)
+        y = x.copy()
+        o.update(y, closure=closure_at(y, bad))
+        assert o.globals["decrease_error"] == 0.0 and o.step == 2
+        assert repr(o.state_dict()) == repr(opt.state_dict())
+    corrupt = copy.deepcopy(opt.state_dict())
+    corrupt["globals"]["learning_rate"] = math.nan
+    fresh = optim.SGDBacktracking(max_backtracking_steps=2)
+    with pytest.raises(InputError, match="global 'learning_rate' is not finite"):
+        fresh.load_state_dict(corrupt)
+    assert fresh.step == 0 and not fresh.globals and not fresh.state
+    corrupt["options"]["nonfinite"] = "ignore"  # (as a run that ignores them writes it)
+    ignoring = optim.SGDBacktracking(max_backtracking_steps=2, nonfinite="ignore")
+    ignoring.load_state_dict(corrupt)
+    assert math.isnan(ignoring.globals["learning_rate"])
+
+
+def test_the_globals_declared_non_finite_are_globals_of_their_rule():
+    """Every registered class's ``nonfinite_globals`` names globals its rule has (a typo
+    would let nothing through); so far only the backtracking search's rules declare one."""
+    declared = {}
+    for name in optim.available():
+        cls = optim.get_class(name)
+        if cls.nonfinite_globals:
+            declared[name] = cls.nonfinite_globals
+            names = set().union(*optim.create(name).global_name_sets())
+            assert set(cls.nonfinite_globals) <= names, name
+    assert declared == {"sgd_backtracking": ("decrease_error",),
+                        "lbfgs_backtracking": ("decrease_error",)}

@@ -68,12 +68,11 @@ def synced(opt: Any, slots: dict[str, np.ndarray] | None,
             else np.full(shape, opt.initial_value(s), dtype) for s, shape in shapes.items()}
 
 
-def prepass(opt: Any, leaves: list[Leaf], gs: list[np.ndarray],
-            h: SimpleNamespace) -> dict[str, Any]:
-    """The class's rule-wide pre-pass (:meth:`~.base.Optimizer.prepass`) over every leaf's
-    ``(p, g, state)`` as the rule will see them (working dtype, ``g`` through
-    :meth:`~.base.Optimizer.rule_gradient`, the state :func:`synced`); returns the new
-    globals. Modifies nothing of the optimizer: it runs before the update commits."""
+def prepass_items(opt: Any, leaves: list[Leaf], gs: list[np.ndarray],
+                  h: SimpleNamespace) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+    """Every leaf's ``(p, g, state)`` as the rule will see them (working dtype, ``g``
+    through :meth:`~.base.Optimizer.rule_gradient`, the state :func:`synced`): what the
+    pre-pass (:meth:`~.base.Optimizer.prepass`) reads. Modifies nothing of the optimizer."""
     items = []
     for leaf, g in zip(leaves, gs):
         p = leaf.array
@@ -83,6 +82,15 @@ def prepass(opt: Any, leaves: list[Leaf], gs: list[np.ndarray],
             g = g.astype(dtype)
         state = synced(opt, opt.state.get(leaf.path), p)
         items.append((work, opt.rule_gradient(work, g, h), state))
+    return items
+
+
+def prepass(opt: Any, leaves: list[Leaf], gs: list[np.ndarray],
+            h: SimpleNamespace) -> dict[str, Any]:
+    """The class's rule-wide pre-pass (:meth:`~.base.Optimizer.prepass`) over
+    :func:`prepass_items`; returns the new globals. Modifies nothing of the optimizer: it
+    runs before the update commits."""
+    items = prepass_items(opt, leaves, gs, h)
     return opt.prepass(items, dict(opt.globals or opt.init_globals()), h)
 
 
@@ -220,5 +228,6 @@ def update_scalars(opt: Any, leaves: list[Leaf], gs: list[np.ndarray], h: Simple
         leaves[i].write_back()
 
 
-__all__ = ["Packed", "clipping", "clipped", "synced", "prepass", "update_leaf", "tiles",
+__all__ = ["Packed", "clipping", "clipped", "synced", "prepass_items", "prepass",
+           "update_leaf", "tiles",
            "update_flat", "scalar_pack", "update_scalars"]

@@ -28,6 +28,7 @@ class BacktrackingRule(ClosureRule):
     :class:`~.lbfgs_backtracking.LBFGSBacktracking`."""
 
     needs = ("loss", "grad_at")
+    nonfinite_globals = ("decrease_error",)  # ∞ before a search and after one that failed
 
     max_backtracking_steps = Count(0, "K: most step reductions per update", maximum=1000)
     slope_rtol = Hyper(NONNEGATIVE, "c: the decrease asked per unit of slope",

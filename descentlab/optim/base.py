@@ -48,6 +48,7 @@ from .clipping import NORM_EPS, check_clip_options
 from .guard import Guarded
 from .hyperparams import NONNEGATIVE, POSITIVE, Choice, Flag, Hyper, Number, Option, is_schedule
 from .plan import Plan, resolve
+from .sums import GroupPart
 from .tree import ROOT
 
 
@@ -143,6 +144,10 @@ class Optimizer(Checkpointed, Guarded):
     #: State slots that can never be negative (sums and averages of squares): a checkpoint
     #: with a negative entry is refused (√ of it would be nan, silently).
     nonnegative_slots: ClassVar[tuple[str, ...]] = ()
+    #: Rule-wide state (:attr:`globals`) that the rule may legitimately hold at inf or nan
+    #: (sgd_backtracking's ``decrease_error``: ∞ when no trial passed): a checkpoint may hold
+    #: them non-finite; every other global must be finite (unless ``nonfinite='ignore'``).
+    nonfinite_globals: ClassVar[tuple[str, ...]] = ()
     #: Whether ``rule`` applies ``weight_decay`` itself, where neither form of the base fits
     #: (Adafactor's step size reads the parameter before its decay, LAMB decays the Adam
     #: direction, schedule-free AdamW the z sequence): the base then does not.
@@ -155,6 +160,15 @@ class Optimizer(Checkpointed, Guarded):
     #: sweep (:mod:`descentlab.lab.engine`) then runs K runs as one computation; other rules
     #: that are not element-wise get one optimizer copy per run.
     stacks_runs: ClassVar[bool] = False
+    #: What the rule-wide state (:attr:`globals`) is, in a word, for a class whose param
+    #: groups share it (Prodigy's and D-Adaptation's "d": their authors' packages take the
+    #: pre-pass's sums over every group and keep one d); ``""``: each group of a
+    #: :class:`~.groups.Groups` keeps its own (DoG's authors' groups). A class that sets it
+    #: implements :meth:`prepass_groups`.
+    shared_globals: ClassVar[str] = ""
+    #: The settings that enter the shared state and so must agree across the groups sharing
+    #: it (the reference reads them from its first group); the others stay per group.
+    shared_settings: ClassVar[tuple[str, ...]] = ()
     #: Set (by the engine, on its own copy) on an optimizer whose class ``stacks_runs``: the
     #: first axis of every parameter is the runs'.
     leading_runs: bool = False
@@ -300,6 +314,16 @@ class Optimizer(Checkpointed, Guarded):
         25.0
         """
         return globals_
+
+    def prepass_groups(self, parts: list[GroupPart], globals_: dict[str, Any]) -> dict[str, Any]:
+        """The pre-pass of a class with :attr:`shared_globals`, over several parameter groups
+        at once (:func:`.pipeline.update_together`): ``parts`` one :class:`~.sums.GroupPart`
+        per group (its optimizer, leaves as :meth:`prepass` sees them, and ``h``, on which
+        it puts that group's scalars), ``globals_`` the shared state before this step (the
+        first group's); returns the shared state after it. The same contract as
+        :meth:`prepass` (modify nothing but each ``h``); :meth:`prepass` of such a class
+        is this with one part, so one group is the ungrouped rule."""
+        raise NotImplementedError(f"{type(self).__name__} declares no shared rule-wide state")
 
     def initial_value(self, slot: str) -> float:
         """The value a state slot starts at (0 unless the rule says otherwise)."""

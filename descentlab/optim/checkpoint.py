@@ -369,8 +369,13 @@ def checked_state(opt: Any, state: Mapping[str, Any], shapes: dict[str, tuple[in
 
 
 def checked_globals(opt: Any, globals_: Any, step: int) -> dict[str, float | np.ndarray]:
-    """The checkpoint's rule-wide state: the names the rule has, counters or finite floats."""
+    """The checkpoint's rule-wide state: the names the rule has, counters or floats — finite,
+    but for the globals the class declares may not be (``nonfinite_globals``:
+    sgd_backtracking's ``decrease_error`` is ∞ after a search none of whose trials passed),
+    or any with ``nonfinite='ignore'`` (as for the state)."""
     globals_ = mapping("globals", globals_)
+    free = getattr(opt, "nonfinite", "raise") == "ignore"
+    may = tuple(getattr(opt, "nonfinite_globals", ()))
     forms = opt.global_name_sets()
     names = set(globals_)
     if (globals_ or step > 0) and names not in forms:  # a fresh optimizer's are made later
@@ -381,8 +386,10 @@ def checked_globals(opt: Any, globals_: Any, step: int) -> dict[str, float | np.
             out[k] = int(v)  # a counter (L-BFGS's n_iter, func_evals)
             continue
         a = float_array(f"the checkpoint's global {k!r}", v)
-        if not np.all(np.isfinite(a)):
-            raise InputError(f"the checkpoint's global {k!r} is not finite")
+        if not (free or k in may or np.all(np.isfinite(a))):
+            raise InputError(f"the checkpoint's global {k!r} is not finite (a run that "
+                             f"diverged; {type(opt).__name__}'s globals that may be: "
+                             f"{list(may)}; an optimizer with nonfinite='ignore' may load it)")
         out[k] = a if a.ndim else float(a)
     return out
 

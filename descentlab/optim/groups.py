@@ -20,8 +20,15 @@ if a later group still fails (a schedule's bad value, a hyperparameter array tha
 broadcast), the groups already updated are rolled back — at the price of one copy of their
 parameters and state per update (all groups but the last).
 
+A base whose class shares its rule-wide state across param groups (``shared_globals``:
+Prodigy's and D-Adaptation's d, as prodigyopt and dadaptation keep one d for all groups) gets
+one pre-pass over the parameters of the base and every group built from settings, and one d
+(:attr:`Groups.shared`); ``share=False`` gives each group its own, as groups given as
+optimizers of their own always have (optax's ``multi_transform``).
+
 Equal to torch.optim with parameter groups, to ``optax.adamw(..., mask=...)`` / ``optax.masked``
-and to ``optax.multi_transform`` (tested).
+and to ``optax.multi_transform``, and for Prodigy and D-Adapt AdamW to their authors' packages'
+param groups (tested).
 
 >>> from descentlab import optim
 >>> opt = Groups(optim.SGD(0.1, weight_decay=0.5), {"b": {"weight_decay": 0.0}})
@@ -39,6 +46,7 @@ import copy
 import fnmatch
 import inspect
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -48,6 +56,8 @@ from .base import Optimizer, did_you_mean
 from .checkpoint import counter, require
 from .checks import skip_nonfinite
 from .composite import Composite, check_optimizer
+from .pipeline import check_shared_settings, update_together
+from .sums import GroupPart
 from .tree import show
 
 Pattern = str | Callable[[str], bool]
@@ -110,7 +120,8 @@ class Groups(Composite):
     kind = "a Groups"
 
     def __init__(self, base: Optimizer,
-                 rules: Mapping[Pattern, Mapping[str, Any] | Optimizer]) -> None:
+                 rules: Mapping[Pattern, Mapping[str, Any] | Optimizer], *,
+                 share: bool = True) -> None:
         check_optimizer("Groups", base, "needs as its base")
         if not isinstance(base, Optimizer):
             raise InputTypeError(f"Groups needs an optimizer as its base, not "
@@ -122,8 +133,11 @@ class Groups(Composite):
         if not isinstance(rules, Mapping):
             raise InputTypeError("Groups' rules must be a mapping pattern → settings, not "
                                  f"{type(rules).__name__}")
+        if not isinstance(share, bool):
+            raise InputTypeError(f"Groups' share must be True or False, not {share!r}")
         optimizers: list[Any] = []
         patterns: list[Pattern] = []
+        copies: list[int] = []  # the groups built from settings (copies of the base)
         settings = _settings_of(base)
         for pattern, how in rules.items():
             if not (isinstance(pattern, str) or callable(pattern)):
@@ -135,6 +149,7 @@ class Groups(Composite):
                         raise InputError(
                             f"group {_describe(pattern)!r}: {type(base).__name__} has no "
                             f"setting {k!r}{did_you_mean(str(k), list(settings))}")
+                copies.append(len(optimizers))
                 try:
                     optimizers.append(_rebuilt(base, {**settings, **how}))
                 except (TypeError, ValueError) as e:
@@ -159,7 +174,15 @@ class Groups(Composite):
                 raise InputError("Groups needs fresh optimizers (no updates made yet); load a "
                                  "checkpoint into the Groups instead")
         self._optimizers: tuple[Any, ...] = (*optimizers, base)
+        together = (*copies, len(optimizers))
+        self._shared: tuple[int, ...] = together if (
+            share and type(base).shared_globals and len(together) > 1) else ()
         self._patterns: tuple[Pattern, ...] = tuple(patterns)
+        if self._shared:  # settings that enter the shared state: the base's (schedules: later)
+            check_shared_settings([GroupPart(self._optimizers[i], [],
+                                             SimpleNamespace(**self._optimizers[i].settings()),
+                                             self._label(i))
+                                   for i in (self._shared[-1], *self._shared[:-1])])
         self.step = 0
         self.skipped_steps = 0
         self._assignment: dict[str, int] = {}
@@ -175,6 +198,15 @@ class Groups(Composite):
         """The patterns, in order: fixed at construction (a tuple), since the groups' state
         and checkpoints follow them."""
         return self._patterns
+
+    @property
+    def shared(self) -> tuple[int, ...]:
+        """The groups that share one rule-wide state (indices into :attr:`optimizers`):
+        with a base whose class declares ``shared_globals`` (Prodigy's and D-Adaptation's d),
+        the base and the groups built from settings, as the authors' param groups do —
+        unless ``share=False``; ``()`` otherwise. Groups given as optimizers of their own
+        (optax's ``multi_transform``) keep their own."""
+        return self._shared
 
     @optimizers.setter
     def optimizers(self, value: Any) -> None:
@@ -233,15 +265,28 @@ class Groups(Composite):
         for j, leaf in enumerate(leaves):
             members[self.group_of(leaf.path)].append(j)
         used = [i for i, m in enumerate(members) if m]
+        joint = [i for i in used if i in self._shared]  # (updated as one, in place of the
+        units: list[list[int]] = []                        # first of them)
+        for i in used:
+            if i not in joint:
+                units.append([i])
+            elif i == joint[0]:
+                units.append(joint)
         backups: list[tuple[int, list[np.ndarray], dict[str, Any]]] = []
         try:
-            for i in used:
-                opt = self.optimizers[i]
-                sub_p = {leaves[j].path: leaves[j].array for j in members[i]}
-                sub_g = {leaves[j].path: gs[j] for j in members[i]}
-                if i != used[-1]:  # the last group's own checks leave it unchanged
-                    backups.append((i, [a.copy() for a in sub_p.values()], _snapshot(opt)))
-                opt.update(sub_p, sub_g)
+            for unit in units:
+                calls = []
+                for i in unit:
+                    sub_p = {leaves[j].path: leaves[j].array for j in members[i]}
+                    sub_g = {leaves[j].path: gs[j] for j in members[i]}
+                    if unit is not units[-1]:  # the last unit's checks leave it unchanged
+                        backups.append((i, [a.copy() for a in sub_p.values()],
+                                        _snapshot(self.optimizers[i])))
+                    calls.append((self.optimizers[i], sub_p, sub_g, self._label(i)))
+                if len(calls) == 1:
+                    calls[0][0].update(calls[0][1], calls[0][2])
+                else:  # one pre-pass over the groups sharing d
+                    update_together(calls)
         except Exception:
             for i, arrays, snapshot in backups:
                 for j, saved in zip(members[i], arrays):
@@ -255,6 +300,12 @@ class Groups(Composite):
         self.remember(leaves)
         self.step += 1
 
+    def _label(self, i: int) -> str:
+        """A group's name in errors: its pattern, or "the base group"."""
+        if i == len(self.patterns):
+            return "the base group"
+        return f"group {_describe(self.patterns[i])!r}"
+
     # ---------------------------------------------------------------- checkpoints
     def _pattern_names(self) -> list[str]:
         return [_describe(p) for p in self.patterns]
@@ -266,6 +317,7 @@ class Groups(Composite):
             "step": self.step,
             "skipped_steps": self.skipped_steps,
             "assignment": dict(self._assignment),
+            "shared": list(self._shared),
             "groups": [opt.state_dict() for opt in self.optimizers],
         }
 
@@ -273,7 +325,8 @@ class Groups(Composite):
         """Strict: the same patterns, the same paths in the same groups, every group's state
         valid — or nothing changes."""
         self.check_kind(d)
-        require(d, ("optimizer", "patterns", "step", "skipped_steps", "assignment", "groups"))
+        require(d, ("optimizer", "patterns", "step", "skipped_steps", "assignment", "groups",
+                    *(("shared",) if "shared" in d else ())))  # (older files: none shared)
         if list(d["patterns"]) != self._pattern_names():
             raise InputError(f"the checkpoint's group patterns {list(d['patterns'])} differ from "
                              f"this Groups' {self._pattern_names()}")
@@ -295,6 +348,7 @@ class Groups(Composite):
             odd = sorted(set(assignment) ^ set(self._assignment))[0]
             raise MissingKeyError(f"the checkpoint and these parameters disagree about "
                                   f"{show(odd)}")
+        self._check_shared(d.get("shared", []), groups, assignment)
         step, skipped = counter("step", d["step"]), counter("skipped_steps", d["skipped_steps"])
         saved = [_snapshot(opt) for opt in self.optimizers]
         try:
@@ -307,6 +361,29 @@ class Groups(Composite):
         self.step, self.skipped_steps = step, skipped
         self._assignment = dict(assignment)
         self.forget_structure()
+
+    def _check_shared(self, shared: Any, groups: list[Any], assignment: dict[str, Any]) -> None:
+        """A checkpoint's groups share their rule-wide state as these do (a file without
+        ``shared``, older, shares none), and the groups sharing it that hold parameters hold
+        the same."""
+        if not isinstance(shared, list) or shared != list(self._shared):
+            raise InputError(f"the checkpoint's groups sharing one rule-wide state are "
+                             f"{shared!r}, this Groups' {list(self._shared)} (share=True/False "
+                             "as when it was saved)")
+        holding = sorted({i for i in assignment.values() if i in self._shared})
+        if not holding:
+            return
+        first = groups[holding[0]].get("globals") if isinstance(groups[holding[0]], dict) \
+            else None
+        for i in holding[1:]:
+            other = groups[i].get("globals") if isinstance(groups[i], dict) else None
+            same = (isinstance(first, dict) and isinstance(other, dict)
+                    and set(first) == set(other)
+                    and all(np.array_equal(first[k], other[k], equal_nan=True) for k in first))
+            if not same:
+                raise InputError(f"the checkpoint's {self._label(i)} holds other globals than "
+                                 f"{self._label(holding[0])}, but these groups share one "
+                                 f"{type(self.optimizers[i]).shared_globals}")
 
 
 __all__ = ["Groups"]

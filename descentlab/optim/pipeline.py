@@ -25,6 +25,7 @@ array([0., 1.])
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,6 +36,7 @@ from . import fused as fused_path
 from .apply import (
     clipped,
     prepass,
+    prepass_items,
     scalar_pack,
     synced,
     update_flat,
@@ -50,6 +52,7 @@ from .checks import (
     working_grads,
 )
 from .plan import Plan, Step, checked_values, make_plan, match, resolve, run, step_of
+from .sums import GroupPart
 from .tree import Leaf, flatten_grads, flatten_params, show
 
 
@@ -120,29 +123,58 @@ def check_broadcast(opt: Any, h: SimpleNamespace, leaves: list[Leaf]) -> None:
                                  f"to {show(leaf.path)} of shape {shape}")
 
 
-def checked_steps(opt: Any, params: Any, grads: Any, step: Step | None,
-                  before: Any) -> Any:
-    """:func:`checked_update`'s work; returns the new plan (or ``None``), or ``before`` when
-    the update was skipped (a non-finite gradient, ``nonfinite='skip'``)."""
+@dataclass(slots=True)
+class Checked:
+    """An update whose every check has passed and that has changed nothing yet
+    (:func:`checked_call`): the leaves, the clipped working gradients, the path per array,
+    this step's hyperparameters and their values as resolved."""
+
+    leaves: list[Leaf]
+    gs: list[np.ndarray]
+    fused: list[bool]
+    step: Step
+    hyper: dict[str, Any]
+
+
+def checked_call(opt: Any, params: Any, grads: Any, step: Step | None = None
+                 ) -> Checked | None:
+    """Step 1 and the clipping of step 2: every check, before anything is modified; ``None``
+    when the ``nonfinite`` policy skips this update (the caller counts it)."""
     leaves = flatten_params(params)
     gs = flatten_grads(grads, leaves)
-    count = opt.step
-    step = resolve(opt, count) if step is None else step
+    step = resolve(opt, opt.step) if step is None else step
     h = step.h
     hyper = {name: getattr(h, name) for name in opt.hyperparameter_names()}
     fused = check_step(opt, leaves, step)
     gs = working_grads(leaves, gs)
     bad = None if opt.nonfinite == "ignore" else first_nonfinite(leaves, gs, fused)
     if bad is not None and nonfinite_policy(opt.nonfinite, f"the gradient of {show(bad)}",
-                                            count + 1, stacklevel=4):
+                                            opt.step + 1, stacklevel=5):
+        return None
+    return Checked(leaves, clipped(opt, gs), fused, step, hyper)
+
+
+def checked_steps(opt: Any, params: Any, grads: Any, step: Step | None,
+                  before: Any) -> Any:
+    """:func:`checked_update`'s work; returns the new plan (or ``None``), or ``before`` when
+    the update was skipped (a non-finite gradient, ``nonfinite='skip'``)."""
+    checked = checked_call(opt, params, grads, step)
+    if checked is None:
         opt.skipped_steps += 1
         return before
-    gs = clipped(opt, gs)
     new_globals = None
     if opt.overrides("prepass"):  # rule-wide sums over every leaf (if it raises, nothing
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
-            new_globals = prepass(opt, leaves, gs, h)  # has changed yet)
-    # Every check has passed: from here on the update cannot fail half-way.
+            new_globals = prepass(opt, checked.leaves, checked.gs,  # has changed yet)
+                                  checked.step.h)
+    return applied(opt, params, grads, checked, new_globals)
+
+
+def applied(opt: Any, params: Any, grads: Any, checked: Checked,
+            new_globals: dict[str, Any] | None) -> Any:
+    """Steps 3 and 4 of a checked update (which cannot fail half-way): the state synced,
+    the globals the pre-pass returned, the rule per leaf, the count; returns the plan."""
+    leaves, gs, fused, h = checked.leaves, checked.gs, checked.fused, checked.step.h
     if opt._shapes is None or any(d is None for _, d in opt._shapes.values()):
         opt._shapes = seen_of(leaves)
     for leaf in leaves:
@@ -162,9 +194,73 @@ def checked_steps(opt: Any, params: Any, grads: Any, step: Step | None,
                     update_leaf(opt, leaf, g, h, one_pass)
             if scalars:
                 update_scalars(opt, leaves, gs, h, scalars)
-    opt.step = count + 1
+    opt.step += 1
     opt.current_lr = h.lr
-    return make_plan(opt, params, grads, leaves, fused, flat, scalars, step, hyper)
+    return make_plan(opt, params, grads, leaves, fused, flat, scalars, checked.step,
+                     checked.hyper)
 
 
-__all__ = ["update", "checked_update", "check_step", "check_broadcast"]
+def update_together(calls: list[tuple[Any, Any, Any, str]]) -> None:
+    """One update of several optimizers of one class whose rule-wide state is one (a class
+    that declares :attr:`~.base.Optimizer.shares_globals`: the param groups of a
+    :class:`~.groups.Groups` sharing Prodigy's d), ``calls`` = ``(opt, params, grads,
+    label)`` each: every optimizer's checks, the settings that must agree
+    (:attr:`~.base.Optimizer.shared_settings`), then the class's pre-pass over all their
+    parameters at once (:meth:`~.base.Optimizer.prepass_groups`, the globals of the first),
+    then each update with the same new globals. A failure changes nothing; if the
+    ``nonfinite`` policy (the same in all: a shared setting) skips one, all skip.
+
+    >>> from descentlab import optim
+    >>> a, b = optim.Prodigy(), optim.Prodigy()
+    >>> update_together([(a, {"x": np.ones(2)}, {"x": np.ones(2)}, "a"),
+    ...                  (b, {"y": np.ones(1)}, {"y": -np.ones(1)}, "b")])
+    >>> a.globals == b.globals, a.step, b.step
+    (True, 1, 1)
+    """
+    checked = [checked_call(opt, params, grads) for opt, params, grads, _ in calls]
+    if any(one is None for one in checked):  # one step for all: skipped by all
+        for opt, _, _, _ in calls:
+            opt.skipped_steps += 1
+        return
+    parts = [GroupPart(opt, [], one.step.h, label)
+             for (opt, _, _, label), one in zip(calls, checked)]
+    check_shared_settings(parts)
+    parts = [GroupPart(opt, prepass_items(opt, one.leaves, one.gs, one.step.h), one.step.h,
+                       label) for (opt, _, _, label), one in zip(calls, checked)]
+    first = parts[0].opt
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        new_globals = first.prepass_groups(parts, dict(first.globals or first.init_globals()))
+    # Every check has passed: from here on the update cannot fail half-way.
+    for (opt, params, grads, _), one in zip(calls, checked):
+        object.__setattr__(opt, "_plan", None)
+        applied(opt, params, grads, one, dict(new_globals))
+
+
+def check_shared_settings(parts: list[GroupPart]) -> None:
+    """Refuse groups sharing one rule-wide state whose settings in the class's
+    :attr:`~.base.Optimizer.shared_settings` differ, naming the setting and the group: the
+    values on each part's ``h`` (at an update: this step's, schedules called; a setting
+    ``h`` lacks — a schedule when :class:`~.groups.Groups` checks at construction — is left
+    to the updates)."""
+    first = parts[0]
+    names = set(first.opt.hyperparameter_names())
+    missing = object()
+    for name in type(first.opt).shared_settings:
+        def value(part: GroupPart, name: str = name) -> Any:
+            return getattr(part.h, name, missing) if name in names else getattr(part.opt, name)
+        for part in parts[1:]:
+            if type(part.opt) is not type(first.opt):
+                raise InputError(f"{part.label}: {type(part.opt).__name__} cannot share the "
+                                 f"rule-wide state of {type(first.opt).__name__}")
+            mine, theirs = value(part), value(first)
+            if mine is missing or theirs is missing or np.array_equal(mine, theirs):
+                continue
+            raise InputError(
+                f"{part.label}: {name} = {mine!r} differs from {first.label}'s {theirs!r}; "
+                f"the groups share one {type(first.opt).shared_globals} and {name} enters it, "
+                "so it must be the same in every group (or no sharing: Groups(..., "
+                "share=False))")
+
+
+__all__ = ["update", "checked_update", "check_step", "check_broadcast", "Checked",
+           "checked_call", "applied", "update_together", "check_shared_settings"]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError
 from . import sums
 from .adam import AdamFamily
 from .base import Optimizer
@@ -15,14 +16,54 @@ from .lineage import Lineage
 from .moments import bias_correction
 from .references import Reference
 from .registry import register
+from .sums import GroupPart
 
 
-def d_step_factor(use_bias_correction: bool, h: Any) -> Any:
+def d_step_factor(use_bias_correction: bool, h: Any, t: int) -> Any:
     """``√(1 − β2ᵗ)/(1 − β1ᵗ)`` with ``use_bias_correction`` (Adam's), else 1: the factor of
-    d·η in the D-adapted rules' step ``dlr`` (Prodigy, D-Adapt AdamW)."""
+    d·η in the D-adapted rules' step ``dlr`` (Prodigy, D-Adapt AdamW); t counts the steps
+    that moved (:func:`idle_step`)."""
     if not use_bias_correction:
         return 1.0
-    return math.sqrt(bias_correction(h.beta2, h.t)) / bias_correction(h.beta1, h.t)
+    return math.sqrt(bias_correction(h.beta2, t)) / bias_correction(h.beta1, t)
+
+
+def shared_lr(parts: list[GroupPart], authors: bool = True) -> Any:
+    """The η of the step d·η of the groups sharing d (:meth:`.base.Optimizer.prepass_groups`):
+    the largest of the groups' rates, each of which must be it or 0 (as in prodigyopt and
+    dadaptation, which refuse other rates). In the authors' arithmetic a group at 0 adds
+    nothing to the sums and keeps its moments (``h.frozen``; all at 0: the step changes
+    nothing, :func:`idle_step`); in optax's (which has no groups) only beside a positive one.
+    One group: its own rate, whatever it is."""
+    if len(parts) == 1:
+        lr = parts[0].h.lr
+        parts[0].h.frozen = authors and np.ndim(lr) == 0 and lr == 0
+        return lr
+    for part in parts:
+        if np.ndim(part.h.lr) != 0:
+            raise InputError(f"{part.label}: lr must be a number when groups share d, not an "
+                             f"array of shape {np.shape(part.h.lr)}")
+    lr = max(float(part.h.lr) for part in parts)
+    for part in parts:
+        if part.h.lr not in (lr, 0.0):
+            raise InputError(f"{part.label}: lr = {part.h.lr!r}, but groups that share d take "
+                             f"the same lr ({lr!r}, the largest) or 0, as the authors' packages "
+                             "do (a smaller step for a group: D-Adapt AdamW's layer_scale; or "
+                             "Groups(..., share=False): a d per group)")
+        part.h.frozen = part.h.lr == 0 and (authors or lr > 0)
+    return lr
+
+
+def idle_step(parts: list[GroupPart], globals_: dict[str, Any], idle: bool) -> dict[str, Any]:
+    """The step count ``h.k`` of the D-adapted rules' bias correction and start x₀ — steps
+    that moved, ``t`` less the ``idle`` ones counted in the globals — and, when ``idle`` (no
+    sum yet: ‖s‖₁ = 0, only zero gradients or rates at 0 so far), a step that changes
+    nothing but that count (``h.idle``): the authors' code returns before it changes
+    anything, and counts no step. Returns the globals after an idle step (``{}`` if not)."""
+    before = int(globals_.get("idle", 0))
+    for part in parts:
+        part.h.idle = idle
+    return {**globals_, "idle": before + 1} if idle else {}
 
 
 @register
@@ -46,10 +87,15 @@ class Prodigy(Optimizer):
 
     κ = ``d_coef``; β3 = √β2 unless given; the estimate is the running maximum (the authors'
     ``growth_rate`` bounds its growth per step: :math:`d_{t+1} \le` growth · :math:`d_t`).
+    In a :class:`~.groups.Groups` the groups share d, as the authors' param groups do (one
+    pre-pass over them all, :meth:`prepass_groups`; ``share=False``: a d per group).
     ``safeguard_warmup`` puts :math:`d_t` in place of :math:`\hat\eta_t` in :math:`s`.
     Weight decay is decoupled (λ·η̂·x, both references' default); ``decoupled_weight_decay=
     False`` is the authors' ``decouple=False`` (L2 in the gradient). A step whose ‖s‖₁ is 0
-    (only zero gradients so far) keeps d, as the authors' code does (optax's would be nan).
+    (only zero gradients so far, or η = 0: a warm-up's first step) changes nothing and is not
+    counted in t (the globals' ``idle``), as the authors' code returns before any change;
+    ``form="optax"`` keeps d and steps on (optax's d would be nan). A group at η = 0 beside
+    others (:class:`~.groups.Groups`) keeps its moments.
     ``form`` chooses whose arithmetic where the two references differ: with β1 = 0 the
     authors' code (``"prodigyopt"``) steps along :math:`\hat\eta_t d_{t+1} g_t` (the new d),
     optax's (``"optax"``) along :math:`m_t = d_t g_t`; and the authors decay the parameter
@@ -81,6 +127,9 @@ class Prodigy(Optimizer):
     )
     lineage = Lineage(("adam", "dog"), "d: estimated distance to a solution", 2024,
                       "Mishchenko & Defazio 2024")
+    shared_globals = "d"
+    shared_settings = ("beta1", "beta2", "beta3", "d0", "d_coef", "growth_rate",
+                       "use_bias_correction", "decoupled_weight_decay", "form", "nonfinite")
     slots = ("m", "v", "s", "x0")
     nonnegative_slots = ("v",)
     equations: ClassVar[tuple[str, ...]] = (
@@ -126,37 +175,66 @@ class Prodigy(Optimizer):
         return bool(self.decoupled_weight_decay)
 
     def init_globals(self) -> dict[str, Any]:
-        return {"d": self.d0, "d_max": self.d0, "numerator": 0.0}
+        return {"d": self.d0, "d_max": self.d0, "numerator": 0.0, "idle": 0}
+
+    def global_name_sets(self) -> list[set[str]]:
+        """Its globals (checkpoints written before ``idle`` was counted: without it)."""
+        names = set(self.init_globals())
+        return [names - {"idle"}, names]
 
     def prepass(self, leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
                 globals_: dict[str, Any], h: Any) -> dict[str, Any]:
+        return self.prepass_groups([GroupPart(self, leaves, h, "")], globals_)
+
+    def prepass_groups(self, parts: list[GroupPart], globals_: dict[str, Any]
+                       ) -> dict[str, Any]:
+        """prodigyopt's sums over every param group: one d, with the shared settings
+        (:attr:`shared_settings`) and the step count of the first group and η the groups'
+        shared rate (:func:`shared_lr`); each group's own ``safeguard_warmup``, ε and weight
+        decay."""
+        first, authors = parts[0].h, self.form == "prodigyopt"
         d, d_max, d0 = globals_["d"], globals_["d_max"], self.d0
-        beta3 = math.sqrt(h.beta2) if self.beta3 is None else self.beta3
-        dlr = d * h.lr * d_step_factor(self.use_bias_correction, h)
-        s_coef = d if self.safeguard_warmup else dlr
-        numerator = beta3 * globals_["numerator"] + (d / d0) * dlr * sums.vdot(
-            (g for _, g, _ in leaves), (sums.start_of(p, s, h) - p for p, _, s in leaves))
-        s_l1 = sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
+        idle = int(globals_.get("idle", 0))
+        k = first.t - idle  # the steps that moved, this one included
+        beta3 = math.sqrt(first.beta2) if self.beta3 is None else self.beta3
+        dlr = d * shared_lr(parts, authors) * d_step_factor(self.use_bias_correction, first, k)
+        numerator, s_l1 = beta3 * globals_["numerator"], 0.0
+        for opt, leaves, h, _ in parts:
+            s_coef = d if opt.safeguard_warmup else dlr
+            h.k, h.d, h.dlr, h.s_coef, h.beta3 = k, d, dlr, s_coef, beta3
+            if h.frozen:
+                continue
+            numerator += (d / d0) * dlr * sums.vdot(
+                (g for _, g, _ in leaves),
+                ((p if k == 1 else s["x0"]) - p for p, _, s in leaves))
+            s_l1 += sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
+        unchanged = idle_step(parts, globals_, authors and s_l1 == 0)
+        if unchanged:
+            return unchanged
         d_new = d
         if s_l1 > 0:
-            d_hat = h.d_coef * numerator / s_l1
+            d_hat = first.d_coef * numerator / s_l1
             start = max(d, d_hat) if d == d0 else d
             d_max = max(d_max, d_hat)
             d_new = d_max if self.growth_rate is None else min(d_max, start * self.growth_rate)
-        h.d, h.dlr, h.d_new, h.s_coef, h.beta3 = d, dlr, d_new, s_coef, beta3
-        return {"d": d_new, "d_max": d_max, "numerator": numerator}
+        for part in parts:
+            part.h.d_new = d_new
+        return {"d": d_new, "d_max": d_max, "numerator": numerator, "idle": idle}
 
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
+        if h.idle:  # (nothing to sum yet: the authors' code changes nothing)
+            return
         m, v, s = state["m"], state["v"], state["s"]
-        if h.t == 1:
+        if h.k == 1:
             state["x0"][...] = p
-        dg = h.d * g
-        m *= h.beta1
-        m += (1 - h.beta1) * dg
-        v *= h.beta2
-        v += (1 - h.beta2) * dg * dg
-        s *= h.beta3
-        s += h.s_coef * dg / self.d0
+        if not h.frozen:  # (a group at lr 0 beside others keeps its moments)
+            dg = h.d * g
+            m *= h.beta1
+            m += (1 - h.beta1) * dg
+            v *= h.beta2
+            v += (1 - h.beta2) * dg * dg
+            s *= h.beta3
+            s += h.s_coef * dg / self.d0
         denominator = np.sqrt(v) + h.d_new * h.eps
         authors = self.form == "prodigyopt"
         if authors and np.all(h.beta1 == 0):  # the authors' code keeps no m then

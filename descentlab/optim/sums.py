@@ -3,7 +3,8 @@ DoG's distance and gradient norms, Prodigy's and D-Adaptation's dot products), w
 
 Each takes lists of arrays (one per parameter, as the pre-pass sees them) and returns a Python
 float: the sum of the per-array sums, in the parameters' order; :func:`start_of` is where
-they measure distances from.
+they measure distances from. :class:`GroupPart` is one parameter group's share of a pre-pass
+whose sums run over several groups (:meth:`.base.Optimizer.prepass_groups`).
 
 >>> import numpy as np
 >>> a, b = [np.array([3.0]), np.array([4.0])], [np.array([1.0]), np.array([2.0])]
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,4 +47,16 @@ def start_of(p: np.ndarray, state: dict[str, np.ndarray], h: Any) -> np.ndarray:
     return p if h.t == 1 else state["x0"]
 
 
-__all__ = ["sq_norm", "norm", "vdot", "l1", "start_of"]
+class GroupPart(NamedTuple):
+    """One parameter group in a pre-pass over several (:meth:`.base.Optimizer.prepass_groups`):
+    its optimizer (its own settings), its ``(p, g, state)`` per parameter as the pre-pass sees
+    them, its step's hyperparameters ``h`` (the pre-pass puts the step's scalars on it) and
+    the name an error gives it (``"group 'bias*'"``)."""
+
+    opt: Any
+    leaves: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]
+    h: Any
+    label: str
+
+
+__all__ = ["GroupPart", "sq_norm", "norm", "vdot", "l1", "start_of"]
