@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 
 import numpy as np
@@ -83,6 +84,9 @@ def test_state_is_keyed_by_name_not_position():
         (lambda: optim.Adam(weight_decay=-0.1), "weight_decay must be >= 0"),
         (lambda: optim.Adam(lr=float("nan")), "lr must be finite and >= 0, got nan"),
         (lambda: optim.SGD(lr=float("inf")), "lr must be finite and >= 0, got inf"),
+        # (a hyperparameter of any sign is told "finite" once, not "finite and finite")
+        (lambda: optim.Momo(lower_bound=-math.inf), "lower_bound must be finite, got -inf"),
+        (lambda: optim.Momo(lower_bound=10**400), "lower_bound must be finite, got 1000"),
         (lambda: optim.Adam(lr=np.array([[0.1], [-2.0]])), "lr must be >= 0, got -2.0"),
         (lambda: optim.Adam(eps_mode="sideways"), "eps_mode must be one of"),
         (lambda: optim.Adam(lr="fast"), "lr must be a number"),

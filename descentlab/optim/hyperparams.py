@@ -74,6 +74,10 @@ class Check:
             return f"{'<' if self.hi_open else '<='} {self.hi:g}"
         return "finite"
 
+    def finite_text(self) -> str:
+        """What a non-finite value is told: "finite and >= 0", or just "finite"."""
+        return "finite" if self.text() == "finite" else f"finite and {self.text()}"
+
 
 NONNEGATIVE = Check(0.0, None, False, False)
 POSITIVE = Check(0.0, None, True, False)
@@ -93,7 +97,7 @@ def check_value(name: str, value: Any, check: Check, where: str = "") -> Value:
             raise TypeError  # strings, booleans, None or complex numbers inside an array
         arr = raw.astype(np.float64)
     except OverflowError:
-        raise InputError(f"{name} must be finite and {check.text()}, got {_short(value)} "
+        raise InputError(f"{name} must be {check.finite_text()}, got {_short(value)} "
                          f"(too large for a float){where}") from None
     except (TypeError, ValueError):
         raise InputTypeError(
@@ -101,7 +105,7 @@ def check_value(name: str, value: Any, check: Check, where: str = "") -> Value:
     good = check.ok(arr)
     if not np.all(good):
         bad = arr if arr.ndim == 0 else arr[~good].flat[0]
-        rule = check.text() if np.isfinite(bad) else f"finite and {check.text()}"
+        rule = check.text() if np.isfinite(bad) else check.finite_text()
         raise InputError(f"{name} must be {rule}, got {_describe(bad)}{where}")
     return float(arr) if arr.ndim == 0 else arr
 
