@@ -14,8 +14,7 @@ defined (``@register``, :mod:`.registry`); adding one is adding its module.
 
 from __future__ import annotations
 
-# optim.lineage is public (rows(), ROW): bound here even when a test runner imported the
-# module before this package (pytest's importlib mode can), which leaves it unset.
+# optim.lineage is a public module (rows(), ROW), bound here by name.
 from . import lineage
 from .acprop import ACProp
 from .adabelief import AdaBelief
