@@ -20,6 +20,7 @@ against assigning a setting it does not have (:mod:`.guard`).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import numpy as np
@@ -73,4 +74,49 @@ def check_optimizer(owner: str, obj: Any, role: str = "wraps") -> None:
         raise InputTypeError(f"{owner} {role} an optimizer, not {type(obj).__name__}")
 
 
-__all__ = ["Composite", "check_optimizer"]
+def counts(inner: Any) -> tuple[int, int]:
+    """An inner optimizer's (step, skipped steps), before a call: :func:`stepped` after."""
+    return inner.step, getattr(inner, "skipped_steps", 0)
+
+
+def stepped(inner: Any, before: tuple[int, int]) -> bool:
+    """Did the inner update change anything (not skipped by ``nonfinite='skip'``)?"""
+    return (inner.step, getattr(inner, "skipped_steps", 0)) != before and \
+        getattr(inner, "skipped_steps", 0) == before[1]
+
+
+def _shared(opt: Any) -> dict[int, Any]:
+    """Objects a snapshot must not copy: hyperparameter values (schedules the caller holds),
+    down the chain of wrapped optimizers."""
+    keep: dict[int, Any] = {}
+    while opt is not None:
+        hyper = getattr(opt, "hyperparameters", None)
+        if callable(hyper):
+            for v in hyper().values():
+                keep[id(v)] = v
+        opt = vars(opt).get("inner")
+    return keep
+
+
+def snapshot(opt: Any) -> dict[str, Any]:
+    """Everything an update or a load of an inner optimizer may change, copied (schedules
+    shared, not copied): what :func:`restore` puts back when a composite's call fails after
+    an inner optimizer has moved on."""
+    return copy.deepcopy(vars(opt), _shared(opt))
+
+
+def restore(opt: Any, saved: dict[str, Any]) -> None:
+    """Put back what :func:`snapshot` saved."""
+    vars(opt).clear()
+    vars(opt).update(saved)
+
+
+def restart(opt: Any) -> None:
+    """Forget a plain optimizer's state — slots, rule-wide state and step count (so bias
+    corrections and schedules start again) — as optax's ``init`` does for the inner
+    optimizer of ``lookahead`` and ``sam`` with ``reset_state=True``."""
+    opt.state, opt.globals, opt.step = {}, {}, 0
+
+
+__all__ = ["Composite", "check_optimizer", "counts", "stepped", "snapshot", "restore",
+           "restart"]

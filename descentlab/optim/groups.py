@@ -35,7 +35,6 @@ and to ``optax.multi_transform`` (tested).
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import inspect
 from collections.abc import Callable, Mapping
@@ -47,7 +46,7 @@ from ..errors import InputError, InputTypeError, MissingKeyError
 from .base import Optimizer, did_you_mean
 from .checkpoint import counter, require
 from .checks import skip_nonfinite
-from .composite import Composite, check_optimizer
+from .composite import Composite, check_optimizer, restore, snapshot
 from .tree import show
 
 Pattern = str | Callable[[str], bool]
@@ -55,29 +54,6 @@ Pattern = str | Callable[[str], bool]
 
 def _describe(pattern: Pattern) -> str:
     return pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
-
-
-def _shared(opt: Any) -> dict[int, Any]:
-    """Objects a snapshot must not copy: hyperparameter values (schedules the caller holds),
-    down the chain of wrapped optimizers."""
-    keep: dict[int, Any] = {}
-    while opt is not None:
-        hyper = getattr(opt, "hyperparameters", None)
-        if callable(hyper):
-            for v in hyper().values():
-                keep[id(v)] = v
-        opt = vars(opt).get("inner")
-    return keep
-
-
-def _snapshot(opt: Any) -> dict[str, Any]:
-    """Everything an update or a load may change, copied (schedules shared, not copied)."""
-    return copy.deepcopy(vars(opt), _shared(opt))
-
-
-def _restore(opt: Any, snapshot: dict[str, Any]) -> None:
-    vars(opt).clear()
-    vars(opt).update(snapshot)
 
 
 def _settings_of(opt: Optimizer) -> dict[str, Any]:
@@ -240,13 +216,13 @@ class Groups(Composite):
                 sub_p = {leaves[j].path: leaves[j].array for j in members[i]}
                 sub_g = {leaves[j].path: gs[j] for j in members[i]}
                 if i != used[-1]:  # the last group's own checks leave it unchanged
-                    backups.append((i, [a.copy() for a in sub_p.values()], _snapshot(opt)))
+                    backups.append((i, [a.copy() for a in sub_p.values()], snapshot(opt)))
                 opt.update(sub_p, sub_g)
         except Exception:
-            for i, arrays, snapshot in backups:
+            for i, arrays, saved_vars in backups:
                 for j, saved in zip(members[i], arrays):
                     leaves[j].array[...] = saved
-                _restore(self.optimizers[i], snapshot)
+                restore(self.optimizers[i], saved_vars)
             raise
         for leaf in leaves:
             leaf.write_back()
@@ -296,13 +272,13 @@ class Groups(Composite):
             raise MissingKeyError(f"the checkpoint and these parameters disagree about "
                                   f"{show(odd)}")
         step, skipped = counter("step", d["step"]), counter("skipped_steps", d["skipped_steps"])
-        saved = [_snapshot(opt) for opt in self.optimizers]
+        saved = [snapshot(opt) for opt in self.optimizers]
         try:
             for opt, sd in zip(self.optimizers, groups):
                 opt.load_state_dict(sd)
         except Exception:
-            for opt, snapshot in zip(self.optimizers, saved):
-                _restore(opt, snapshot)
+            for opt, saved_vars in zip(self.optimizers, saved):
+                restore(opt, saved_vars)
             raise
         self.step, self.skipped_steps = step, skipped
         self._assignment = dict(assignment)
