@@ -203,7 +203,8 @@ BITING = {("adafactor", "eps1"): 100.0}
 #: mid-run test uses for them (MARS's optimize_1d acts on vectors; its Newton–Schulz dtype in
 #: its shampoo step only; Scion's transpose in its col and row norms, max_scale where
 #: √(A/B) < 1; Prodigy's safeguard puts d in place of d·η·c (equal at η = 1 without bias
-#: correction) and its β1 = 0 form needs β1 = 0).
+#: correction) and its β1 = 0 form needs β1 = 0; SAM's reset_state acts on an adversarial
+#: optimizer with state).
 WHERE = {("mars", "optimize_1d"): ((5,), {}),
          ("mars", "ns_dtype"): ((4, 3), {"mars_type": "shampoo"}),
          ("scion", "transpose"): ((4, 3), {"norm": "col"}),
@@ -212,7 +213,8 @@ WHERE = {("mars", "optimize_1d"): ((5,), {}),
          ("prodigy", "form"): (None, {"beta1": 0.0}),
          ("adafactor", "dtype_momentum"): (None, {"form": "optax", "momentum": 0.9}),
          ("muon", "mu_dtype"): (None, {"ns_dtype": "param"}),
-         ("soap", "merge_dims"): ((2, 3, 2, 3), {"max_precondition_dim": 6})}
+         ("soap", "merge_dims"): ((2, 3, 2, 3), {"max_precondition_dim": 6}),
+         ("sam", "reset_state"): (None, {"adv_opt": "momentum"})}
 
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)

@@ -240,6 +240,9 @@ class SAM(ClosureRule):
                              f"{since} adversarial calls already made in this period; change "
                              "it after the next outer step")
         adversary = self.__dict__.get("_adversary")
+        if values.get("reset_state") is False and adversary is None:
+            raise InputError("reset_state=False changes nothing without adv_opt: SAM's own "
+                             "adversarial step (normalised ascent) has no state to keep")
         if values.get("reset_state") and adversary is not None and not isinstance(
                 adversary, Optimizer):
             raise InputError("reset_state=True resets an optimizer's own state: give adv_opt "
@@ -397,20 +400,21 @@ class SAM(ClosureRule):
         loaded into a copy of it first: nothing changes unless all of it loads."""
         if not isinstance(d, Mapping):
             return super().checked_checkpoint(d)
+        roles = (("opt", self._outer), ("adv_opt", self._adversary))
+        for role, inner in roles:  # (first: the likeliest mismatch, said plainly)
+            if inner is None and d.get(role) is not None:
+                raise InputError(f"the checkpoint holds the state of an {role} optimizer; "
+                                 f"this SAM has none (it takes its own {OWN_STEPS[role][0]})")
+            if inner is not None and d.get(role) is None:
+                raise MissingKeyError(f"the checkpoint has no state for SAM's {role} "
+                                      f"({type(inner).__name__}): a SAM without one saved it")
         apply = super().checked_checkpoint({k: v for k, v in d.items()
                                             if k not in ("opt", "adv_opt")})
         loads = []
-        for role, inner in (("opt", self._outer), ("adv_opt", self._adversary)):
+        for role, inner in roles:
             sd = d.get(role)
             if inner is None:
-                if sd is not None:
-                    raise InputError(f"the checkpoint holds the state of an {role} "
-                                     f"optimizer; this SAM has none (it takes its own "
-                                     f"{OWN_STEPS[role][0]})")
                 continue
-            if sd is None:
-                raise MissingKeyError(f"the checkpoint has no state for SAM's {role} "
-                                      f"({type(inner).__name__}): a SAM without one saved it")
             try:
                 copy.deepcopy(inner).load_state_dict(sd)
             except DescentlabError as e:
