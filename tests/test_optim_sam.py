@@ -89,6 +89,34 @@ def test_sync_period_1_is_the_outer_optimizer_alone(opaque_mode):
     assert sam.adv_opt.step == 0
 
 
+def test_optax_transparent_sync_period_1_steps_from_the_previous_calls_parameters():
+    """What docs/optimizers.md says of optax 0.2.8 (read from its source: the cache is read
+    before it is written), by hand on f = ½‖p‖² (∇f = p) with the outer sgd(0.1): optax's
+    p₂ = p₀ − 0.1·p₁ and p₃ = p₁ − 0.1·p₂, where SGD (and SAM here) has p ← p − 0.1·p."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from optax import contrib
+
+    with jax.enable_x64(True):
+        tx = contrib.sam(optax.sgd(0.1), optax.sgd(0.5), sync_period=1, opaque_mode=False)
+        p = jnp.array([1.0, -2.0])
+        state, theirs = tx.init(p), [np.asarray(p)]
+        for _ in range(3):
+            u, state = tx.update(p, state, p)
+            p = p + u
+            theirs.append(np.asarray(p))
+    p0 = np.array([1.0, -2.0])
+    p1 = p0 - 0.1 * p0
+    p2 = p0 - 0.1 * p1
+    np.testing.assert_allclose(theirs[1:], [p1, p2, p1 - 0.1 * p2], rtol=1e-15)
+    x = p0.copy()
+    sam = optim.SAM(opt=optim.SGD(0.1), sync_period=1, opaque_mode=False)
+    for _ in range(3):
+        sam.update(x, x.copy())
+    np.testing.assert_allclose(x, 0.9 ** 3 * p0, rtol=1e-15)
+
+
 def test_an_outer_optimizer_by_name_and_a_wrapped_one():
     """``opt="adam"`` is Adam at its defaults; ``opt`` may be any optimizer that takes
     gradients, a Groups or a wrapper too."""

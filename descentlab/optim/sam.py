@@ -33,7 +33,8 @@ from .tree import Leaf, flatten_grads, flatten_params, rebuild
 
 #: How the reference cells build optax's SAM from its parts (tests/optax_oracle.py sam_of).
 _CELL_NOTE = "outer sgd(learning_rate, momentum, nesterov), inner normalize + sgd(rho)"
-_PAIR_NOTE = "outer and inner optax's optimizers of those names (tests/optax_oracle.py sam_of)"
+_PAIR_NOTE = ("optax's adam or sgd(learning_rate, momentum) outer; normalize + sgd(rho), "
+              "sgd(adv_learning_rate, adv_momentum) or adam(adv_learning_rate) inner")
 
 #: SAM's own steps' settings, which change nothing once another optimizer takes the role:
 #: role → (what SAM's own step is, {setting: the constructor's default}).
