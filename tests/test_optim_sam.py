@@ -204,6 +204,32 @@ def test_a_checkpoint_is_refused_naming_what_is_wrong_and_nothing_changes():
         pair(False, True).load_state_dict(good)
 
 
+def test_a_checkpoint_written_before_these_options_loads_as_opaque_mode():
+    """The state dict of SAM before ``opt``/``adv_opt``/``reset_state``/``opaque_mode``
+    existed (no such entries, no globals) loads into the default SAM, and resumes."""
+    start, d = problem(6)
+    straight, first = optim.SAM(0.1, momentum=0.5), optim.SAM(0.1, momentum=0.5)
+    a, b = copy.deepcopy(start), copy.deepcopy(start)
+    for _ in range(4):
+        straight.update(a, closure=closure_for(a, d))
+    for _ in range(2):
+        first.update(b, closure=closure_for(b, d))
+    old = first.state_dict()
+    for key in ("opt", "adv_opt"):
+        del old[key]
+    old["options"] = {k: v for k, v in old["options"].items()
+                      if k not in ("reset_state", "opaque_mode")}
+    old["globals"] = {}
+    resumed = optim.SAM(0.1, momentum=0.5)
+    resumed.load_state_dict(old)
+    for _ in range(2):
+        resumed.update(b, closure=closure_for(b, d))
+    np.testing.assert_array_equal(a["w"], b["w"])
+    with pytest.raises(InputError, match="opaque_mode=True, this optimizer has "
+                                         "opaque_mode=False"):
+        optim.SAM(0.1, momentum=0.5, opaque_mode=False).load_state_dict(old)
+
+
 # ------------------------------------------------------------------ a failed call changes nothing
 class Boom(Exception):
     pass

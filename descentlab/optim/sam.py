@@ -45,6 +45,10 @@ OWN_STEPS = {
 }
 
 
+#: The options a checkpoint written before they existed is taken to hold.
+EARLIER = {"reset_state": True, "opaque_mode": True}
+
+
 def _optimizer(role: str, value: Any) -> Any:
     """``opt``/``adv_opt`` as given: ``None`` (SAM's own step), a registered name (built at
     its defaults) or an optimizer object that takes gradients."""
@@ -401,6 +405,8 @@ class SAM(ClosureRule):
         loaded into a copy of it first: nothing changes unless all of it loads."""
         if not isinstance(d, Mapping):
             return super().checked_checkpoint(d)
+        if isinstance(d.get("options"), Mapping):  # (one written before these options)
+            d = {**d, "options": {**EARLIER, **d["options"]}}
         roles = (("opt", self._outer), ("adv_opt", self._adversary))
         for role, inner in roles:  # (first: the likeliest mismatch, said plainly)
             if inner is None and d.get(role) is not None:
