@@ -197,6 +197,10 @@ def test_a_checkpoint_is_refused_naming_what_is_wrong_and_nothing_changes():
         with pytest.raises(DescentlabError, match=fragment):
             sam.load_state_dict(bad)
         assert inner_states(sam) == before
+    with pytest.raises(InputError, match="SAM's lr=0.1 is its own outer"):
+        sam.load_state_dict({**good, "hyperparameters": {**good["hyperparameters"],
+                                                         "lr": 0.1}})
+    assert inner_states(sam) == before
     plain = optim.SAM(opaque_mode=False)
     with pytest.raises(InputError, match="holds the state of an opt optimizer"):
         plain.load_state_dict({**good, "adv_opt": None, "options": plain.options()})

@@ -234,7 +234,8 @@ class SAM(ClosureRule):
             if self.__dict__.get("_outer" if role == "opt" else "_adversary") is None:
                 continue
             for key, default in defaults.items():
-                value = self._hyper.get(key, self._options.get(key))
+                value = values[key] if key in values else self._hyper.get(
+                    key, self._options.get(key))  # (a schedule is not in values)
                 if is_schedule(value) or np.any(np.asarray(value) != default):
                     raise InputError(f"SAM's {key}={short(value)} is its own {what}'s, which "
                                      f"{role}= replaces: set it on {role} instead (here it "
