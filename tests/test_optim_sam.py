@@ -133,6 +133,25 @@ def test_an_outer_optimizer_by_name_and_a_wrapped_one():
     assert not np.array_equal(c["b"], b["b"]) and c["w"].tolist() != start["w"].tolist()
 
 
+def test_groups_of_a_transparent_sam_copy_its_inner_optimizers():
+    """A Groups built on a transparent SAM with ``opt``/``adv_opt`` gives each group a SAM
+    with its own fresh copies of them (and a group may name another)."""
+    base = optim.SAM(opt=optim.Adam(0.05), adv_opt=optim.Momentum(0.1, 0.5),
+                     opaque_mode=False)
+    groups = optim.Groups(base, {"b": {"sync_period": 3}, "s": {"opt": "sgd"}})
+    first, second, last = groups.optimizers
+    assert last is base and first.sync_period == 3
+    assert type(first.opt) is optim.Adam and first.opt is not base.opt
+    assert first.opt.lr == 0.05 and first.adv_opt is not base.adv_opt
+    assert type(second.opt) is optim.SGD
+    start, d = problem(7)
+    x = copy.deepcopy(start)
+    for _ in range(6):
+        groups.update(x, np_grad(x, d))
+    assert first.step == 2 and last.step == 3 and first.opt.step == 2
+    assert not np.array_equal(x["b"], start["b"])
+
+
 def test_dtypes_are_kept_with_inner_optimizers():
     rng = np.random.default_rng(3)
     for dtype in (np.float16, np.float32):

@@ -35,6 +35,7 @@ and to ``optax.multi_transform`` (tested).
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import inspect
 from collections.abc import Callable, Mapping
@@ -58,11 +59,15 @@ def _describe(pattern: Pattern) -> str:
 
 def _settings_of(opt: Optimizer) -> dict[str, Any]:
     """The constructor arguments that rebuild ``opt`` as it is (fresh state): its
-    hyperparameters and options that its class's constructor (or the base's) takes."""
+    hyperparameters and options that its class's constructor (or the base's) takes, and a
+    copy of each optimizer it holds under a constructor argument's name (SAM's ``opt`` and
+    ``adv_opt``: fresh, as Groups takes only fresh optimizers)."""
     accepted = {*inspect.signature(type(opt).__init__).parameters,
                 *inspect.signature(Optimizer.__init__).parameters}
     values = {**opt.hyperparameters(), **opt.options(), "backend": opt.backend}
-    return {k: v for k, v in values.items() if k in accepted}
+    held = {k: copy.deepcopy(v) for k in accepted - set(values) - {"self", "options"}
+            if hasattr(v := getattr(opt, k, None), "update") and hasattr(v, "state_dict")}
+    return {**{k: v for k, v in values.items() if k in accepted}, **held}
 
 
 def _rebuilt(base: Optimizer, settings: dict[str, Any]) -> Optimizer:
@@ -112,7 +117,8 @@ class Groups(Composite):
                             f"group {_describe(pattern)!r}: {type(base).__name__} has no "
                             f"setting {k!r}{did_you_mean(str(k), list(settings))}")
                 try:
-                    optimizers.append(_rebuilt(base, {**settings, **how}))
+                    # (settings anew per group: each its own copies of held optimizers)
+                    optimizers.append(_rebuilt(base, {**_settings_of(base), **how}))
                 except (TypeError, ValueError) as e:
                     raise InputError(f"group {_describe(pattern)!r}: {e}") from None
             elif isinstance(how, type) or (hasattr(how, "update")
