@@ -152,6 +152,28 @@ def test_groups_of_a_transparent_sam_copy_its_inner_optimizers():
     assert not np.array_equal(x["b"], start["b"])
 
 
+def test_lookahead_reset_state_restarts_a_transparent_sam_with_its_inner_optimizers():
+    """optax's lookahead(sam(...), reset_state=True) initialises SAM's whole state at each
+    synchronisation, its optimizers' too: so does Lookahead here (and it refuses a SAM
+    whose optimizer it could not restart)."""
+    from descentlab.optim.wrappers import Lookahead
+
+    sam = optim.SAM(opt=optim.Adam(0.05), adv_opt=optim.Momentum(0.1, 0.5),
+                    reset_state=False, opaque_mode=False, sync_period=2)
+    look = Lookahead(sam, sync_period=3, reset_state=True)
+    start, d = problem(8)
+    x = copy.deepcopy(start)
+    for _ in range(2):
+        look.update(x, np_grad(x, d))
+    assert sam.opt.step == 1 and sam.adv_opt.step == 1 and sam.globals["since_sync"] == 0
+    look.update(x, np_grad(x, d))  # the 3rd call synchronises
+    assert sam.step == sam.opt.step == sam.adv_opt.step == 0
+    assert sam.state == {} and sam.opt.state == {} and sam.globals == {}
+    grouped = optim.SAM(opt=optim.Groups(optim.SGD(), {"b": {"lr": 0.1}}), opaque_mode=False)
+    with pytest.raises(InputError, match="reset_state=True resets"):
+        Lookahead(grouped, reset_state=True)
+
+
 def test_dtypes_are_kept_with_inner_optimizers():
     rng = np.random.default_rng(3)
     for dtype in (np.float16, np.float32):

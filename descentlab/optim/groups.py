@@ -47,7 +47,7 @@ from ..errors import InputError, InputTypeError, MissingKeyError
 from .base import Optimizer, did_you_mean
 from .checkpoint import counter, require
 from .checks import skip_nonfinite
-from .composite import Composite, check_optimizer, restore, snapshot
+from .composite import Composite, check_optimizer, held_optimizers, restore, snapshot
 from .tree import show
 
 Pattern = str | Callable[[str], bool]
@@ -65,8 +65,7 @@ def _settings_of(opt: Optimizer) -> dict[str, Any]:
     accepted = {*inspect.signature(type(opt).__init__).parameters,
                 *inspect.signature(Optimizer.__init__).parameters}
     values = {**opt.hyperparameters(), **opt.options(), "backend": opt.backend}
-    held = {k: copy.deepcopy(v) for k in accepted - set(values) - {"self", "options"}
-            if hasattr(v := getattr(opt, k, None), "update") and hasattr(v, "state_dict")}
+    held = {k: copy.deepcopy(v) for k, v in held_optimizers(opt).items() if k not in values}
     return {**{k: v for k, v in values.items() if k in accepted}, **held}
 
 

@@ -11,7 +11,6 @@ import numpy as np
 from ..errors import DescentlabError, InputError, InputTypeError, MissingKeyError
 from . import pipeline
 from .apply import synced
-from .base import Optimizer
 from .checks import check_structure, seen_of, skip_nonfinite, working_grads
 from .closure import (
     ClosureRule,
@@ -23,7 +22,15 @@ from .closure import (
     short,
     write,
 )
-from .composite import check_optimizer, counts, restart, restore, snapshot, stepped
+from .composite import (
+    check_optimizer,
+    counts,
+    restart,
+    restartable,
+    restore,
+    snapshot,
+    stepped,
+)
 from .hyperparams import NONNEGATIVE, UNIT, Count, Flag, Hyper, is_schedule
 from .lineage import Lineage
 from .plan import Step
@@ -249,8 +256,8 @@ class SAM(ClosureRule):
         if values.get("reset_state") is False and adversary is None:
             raise InputError("reset_state=False changes nothing without adv_opt: SAM's own "
                              "adversarial step (normalised ascent) has no state to keep")
-        if values.get("reset_state") and adversary is not None and not isinstance(
-                adversary, Optimizer):
+        if values.get("reset_state") and adversary is not None and not restartable(
+                adversary):
             raise InputError("reset_state=True resets an optimizer's own state: give adv_opt "
                              f"a plain optimizer, not a {type(adversary).__name__}, or pass "
                              "reset_state=False")

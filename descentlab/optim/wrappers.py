@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError, InputTypeError
-from .base import Optimizer, did_you_mean
+from .base import did_you_mean
 from .checkpoint import counter, require, slot_arrays
 from .checks import skip_nonfinite, work_dtype
-from .composite import Composite, check_optimizer, counts, restart, stepped
+from .composite import Composite, check_optimizer, counts, restart, restartable, stepped
 from .hyperparams import CLOSED_UNIT, check_value, flag
 from .tree import flatten_params
 
@@ -219,9 +219,9 @@ class Lookahead(Wrapper):
         self.sync_period = _integer("sync_period", sync_period, 1)
         self.slow_step_size = _fraction("slow_step_size", slow_step_size)
         self.reset_state = flag("reset_state", reset_state)
-        if self.reset_state and not isinstance(inner, Optimizer):
+        if self.reset_state and not restartable(inner):
             raise InputError("reset_state=True resets an optimizer's own state: wrap a plain "
-                             f"optimizer, not a {type(inner).__name__}")
+                             f"optimizer (holding plain ones), not a {type(inner).__name__}")
         #: Fast updates since the last synchronisation.
         self.since_sync = 0
 
