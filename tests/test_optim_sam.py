@@ -18,6 +18,7 @@ from closure_loss import np_grad, np_loss, step_data
 
 from descentlab import optim
 from descentlab.errors import DescentlabError, InputError, InputTypeError, NonFiniteError
+from descentlab.optim.wrappers import Lookahead
 
 
 def problem(seed=0):
@@ -156,8 +157,6 @@ def test_lookahead_reset_state_restarts_a_transparent_sam_with_its_inner_optimiz
     """optax's lookahead(sam(...), reset_state=True) initialises SAM's whole state at each
     synchronisation, its optimizers' too: so does Lookahead here (and it refuses a SAM
     whose optimizer it could not restart)."""
-    from descentlab.optim.wrappers import Lookahead
-
     sam = optim.SAM(opt=optim.Adam(0.05), adv_opt=optim.Momentum(0.1, 0.5),
                     reset_state=False, opaque_mode=False, sync_period=2)
     look = Lookahead(sam, sync_period=3, reset_state=True)
@@ -172,6 +171,27 @@ def test_lookahead_reset_state_restarts_a_transparent_sam_with_its_inner_optimiz
     grouped = optim.SAM(opt=optim.Groups(optim.SGD(), {"b": {"lr": 0.1}}), opaque_mode=False)
     with pytest.raises(InputError, match="reset_state=True resets"):
         Lookahead(grouped, reset_state=True)
+
+
+@pytest.mark.parametrize("reset_state", [True, False])
+def test_lookahead_of_transparent_sam_equals_optax(oracle, reset_state):
+    """optax's lookahead(sam(adam, sgd with momentum, transparent), 3, 0.5) on 30 random
+    gradients (transparent SAM takes any gradient per call): the synchronisations fall in
+    the middle of SAM's periods too, and with ``reset_state`` restart it whole."""
+    o = oracle
+    rng = np.random.default_rng(9)
+    p0 = rng.uniform(-1, 1, (2, 5))
+    gs = [rng.standard_normal((2, 5)) for _ in range(30)]
+    sam = o.optax.contrib.sam(o.optax.adam(0.05), o.optax.sgd(0.1, 0.5), sync_period=2,
+                              reset_state=False, opaque_mode=False)
+    theirs = o.optax_run(o.optax.lookahead(sam, 3, 0.5, reset_state), p0, gs,
+                         init=o.optax.LookaheadParams.init_synced,
+                         params_of=lambda lp: lp.fast)
+    ours = o.history(Lookahead(optim.SAM(opt=optim.Adam(0.05),
+                                         adv_opt=optim.Momentum(0.1, 0.5), reset_state=False,
+                                         opaque_mode=False), 3, 0.5, reset_state=reset_state),
+                     p0, gs)
+    o.assert_close(ours, theirs)
 
 
 def test_dtypes_are_kept_with_inner_optimizers():
