@@ -215,12 +215,23 @@ def fed(draws: Sequence[Tree]) -> Callable[[int, str, tuple], np.ndarray]:
 
 
 # ------------------------------------------------------------------ optax's rules built as ours are
-def sam_of(learning_rate: Any, rho: Any, sync_period: int, momentum: Any = None,
-           nesterov: bool = False) -> Any:
-    """optax's SAM with an outer optax.sgd and the paper's inner normalised ascent."""
-    return contrib.sam(optax.sgd(learning_rate, momentum, nesterov),
-                       optax.chain(contrib.normalize(), optax.sgd(rho)),
-                       sync_period=sync_period, opaque_mode=True)
+def sam_of(learning_rate: Any, rho: Any = None, sync_period: int = 2, momentum: Any = None,
+           nesterov: bool = False, *, optimizer: str = "sgd", adv_optimizer: str = "normalize",
+           adv_learning_rate: Any = None, adv_momentum: Any = None, b1: Any = 0.9,
+           b2: Any = 0.999, eps: Any = 1e-8, reset_state: bool = True,
+           opaque_mode: bool = True) -> Any:
+    """optax's SAM from its parts: the outer ``optimizer`` ``"sgd"`` (optax.sgd(learning_rate,
+    momentum, nesterov)) or ``"adam"`` (optax.adam(learning_rate, b1, b2, eps)); the inner
+    ``adv_optimizer`` ``"normalize"`` (the paper's chain(normalize(), sgd(rho))), ``"sgd"``
+    (optax.sgd(adv_learning_rate, adv_momentum)) or ``"adam"`` (optax.adam(adv_learning_rate)
+    at its defaults)."""
+    outer = {"sgd": lambda: optax.sgd(learning_rate, momentum, nesterov),
+             "adam": lambda: optax.adam(learning_rate, b1, b2, eps)}[optimizer]()
+    inner = {"normalize": lambda: optax.chain(contrib.normalize(), optax.sgd(rho)),
+             "sgd": lambda: optax.sgd(adv_learning_rate, adv_momentum),
+             "adam": lambda: optax.adam(adv_learning_rate)}[adv_optimizer]()
+    return contrib.sam(outer, inner, sync_period=sync_period, reset_state=reset_state,
+                       opaque_mode=opaque_mode)
 
 
 def sgd_backtracking_of(learning_rate: Any, max_backtracking_steps: int = 15,

@@ -30,9 +30,8 @@ from descentlab import optim
 IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", "mu_dtype",
                   "accumulator_dtype",
                   "mask", "weight_decay_mask", "trust_ratio_mask", "state_dtype",
-                  # SAM: one call per update (opaque_mode=True) gives every sync_period calls
-                  # of optax's default what one call here does; pmap's axis name
-                  "opaque_mode", "batch_axis_name",
+                  # SAM: pmap's axis name
+                  "batch_axis_name",
                   # Sophia: the estimator is Hutchinson's (optax's default), its probes
                   # from a seed (docs/optimizers.md)
                   "hessian_diagonal_fn",
@@ -197,6 +196,9 @@ DIFFERENCES = {
     ("amsgrad", "amsgrad"): (True, "the alias is Adam(amsgrad=True)"),
     ("clion", "weight_decay"): (1e-3, "Lion's default here is optax's (lion's too); "
                                       "pytorch-optimizer's is 0"),
+    ("sam", "opaque_mode"): (True, "one update per outer step from a closure, as SAM here "
+                                   "has always been; optax's transparent default is "
+                                   "opaque_mode=False"),
     ("dadapt_adamw", "decoupled_weight_decay"): (True, "the name is AdamW: optax's "
                                                        "dadapt_adamw and the authors' "
                                                        "DAdaptAdam(decouple=True) decay so"),
@@ -208,8 +210,6 @@ DIFFERENCES = {
 #: always does what that default does, with no setting of its own).
 ALWAYS = {
     ("laprop", "weight_decouple"): (True, "LaProp decays after its step, decoupled"),
-    ("sam", "reset_state"): (True, "SAM's adversarial step (normalised ascent) has no "
-                                   "state to reset"),
     ("soap", "data_format"): ("channels_first", "every axis is its own factor, in its own "
                               "order (the layout matters only to merge_dims)"),
     ("scion", "norm_kwargs"): (None, "each norm's options at their defaults: Scion's "

@@ -128,15 +128,50 @@ def case_momo_adam(adapt):
     return case
 
 
-def case_sam(sync_period, momentum, nesterov=False):
+def case_sam(sync_period, momentum, nesterov=False, opaque_mode=True):
     def case(rng):
         lr, rho, mu = _u(rng, 0.01, 0.3), _u(rng, 0.01, 0.5), _u(rng, 0.1, 0.9)
-        ours = optim.SAM(lr, rho, mu if momentum else 0.0, nesterov, sync_period)
+        ours = optim.SAM(lr, rho, mu if momentum else 0.0, nesterov, sync_period,
+                         opaque_mode=opaque_mode)
         hyper = dict(learning_rate=lr, rho=rho)
         if momentum:
             hyper["momentum"] = mu
-        return ours, sam_of, hyper, {"sync_period": sync_period, "nesterov": nesterov}, \
-            "grad_fn"
+        return ours, sam_of, hyper, {"sync_period": sync_period, "nesterov": nesterov,
+                                     "opaque_mode": opaque_mode}, "grad_fn"
+    return case
+
+
+def case_sam_pair(outer, inner, sync_period=2, reset_state=True, opaque_mode=True):
+    """SAM with descentlab optimizers as the outer (``"adam"``: Adam; ``"sgd"``: Momentum)
+    and the adversarial one (``"normalize"``: SAM's own ascent; ``"sgd"``: Momentum;
+    ``"adam"``: Adam), optax's twins inside optax's sam (tests/optax_oracle.py sam_of); in
+    transparent mode (``opaque_mode=False``) the closure is called once per update."""
+    def case(rng):
+        static = {"sync_period": sync_period, "optimizer": outer, "adv_optimizer": inner,
+                  "reset_state": reset_state, "opaque_mode": opaque_mode}
+        if outer == "adam":
+            lr, b1, b2, eps = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.95), _u(rng, 0.9, 0.9999), \
+                10 ** _u(rng, -10, -6)
+            hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps)
+            opt = optim.Adam(lr, b1, b2, eps)
+        else:
+            lr, mu = _u(rng, 0.01, 0.3), _u(rng, 0.1, 0.9)
+            hyper = dict(learning_rate=lr, momentum=mu)
+            opt = optim.Momentum(lr, mu)
+        own = {}
+        if inner == "normalize":
+            own["rho"] = hyper["rho"] = _u(rng, 0.01, 0.5)
+            adv = None
+        elif inner == "sgd":
+            alr, amu = _u(rng, 0.01, 0.3), _u(rng, 0.1, 0.9)
+            hyper.update(adv_learning_rate=alr, adv_momentum=amu)
+            adv = optim.Momentum(alr, amu)
+        else:
+            alr = hyper["adv_learning_rate"] = _u(rng, 0.01, 0.2)
+            adv = optim.Adam(alr)
+        ours = optim.SAM(sync_period=sync_period, opt=opt, adv_opt=adv, reset_state=reset_state,
+                         opaque_mode=opaque_mode, **own)
+        return ours, sam_of, hyper, static, "grad_fn"
     return case
 
 
@@ -263,6 +298,20 @@ CASES = {
     "sam(sync_period=1)": case_sam(1, False),
     "sam(momentum)": case_sam(2, True),
     "sam(momentum, nesterov)": case_sam(2, True, True),
+    "sam(opaque_mode=False)": case_sam(2, False, opaque_mode=False),
+    "sam(opaque_mode=False, sync_period=3, momentum, nesterov)": case_sam(3, True, True, False),
+    "sam(opt=adam)": case_sam_pair("adam", "normalize"),
+    "sam(opt=adam, sync_period=3, opaque_mode=False)": case_sam_pair(
+        "adam", "normalize", 3, opaque_mode=False),
+    "sam(opt=momentum, adv_opt=adam)": case_sam_pair("sgd", "adam"),
+    "sam(opt=momentum, adv_opt=adam, reset_state=False)": case_sam_pair(
+        "sgd", "adam", reset_state=False),
+    "sam(opt=adam, adv_opt=momentum, sync_period=3, reset_state=False)": case_sam_pair(
+        "adam", "sgd", 3, False),
+    "sam(opt=adam, adv_opt=adam, opaque_mode=False)": case_sam_pair(
+        "adam", "adam", opaque_mode=False),
+    "sam(opt=momentum, adv_opt=momentum, sync_period=3, reset_state=False, "
+    "opaque_mode=False)": case_sam_pair("sgd", "sgd", 3, False, False),
     "sgd_backtracking": case_backtracking(),
     "sgd_backtracking(store_grad=True in optax)": case_backtracking(True),
     "sgd_backtracking(max_backtracking_steps=0)": case_backtracking(steps=0),
@@ -335,6 +384,9 @@ def test_the_cases_cover_every_rule_that_needs_a_closure():
     (lambda: optim.MomoAdam(lr=0.5), {"adapt_lower_bound": True}),
     (lambda: optim.SAM(0.1, 0.3, 0.5), {"nesterov": True}),
     (lambda: optim.SAM(0.1, 0.3), {"sync_period": 3}),
+    (lambda: optim.SAM(0.1, 0.3), {"opaque_mode": False}),
+    (lambda: optim.SAM(opt=optim.Momentum(0.1, 0.5), adv_opt=optim.Adam(0.05)),
+     {"reset_state": False}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"clip_threshold": None}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"update_interval": 2}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"seed": 7}),

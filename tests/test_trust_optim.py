@@ -203,7 +203,8 @@ BITING = {("adafactor", "eps1"): 100.0}
 #: mid-run test uses for them (MARS's optimize_1d acts on vectors; its Newton–Schulz dtype in
 #: its shampoo step only; Scion's transpose in its col and row norms, max_scale where
 #: √(A/B) < 1; Prodigy's safeguard puts d in place of d·η·c (equal at η = 1 without bias
-#: correction) and its β1 = 0 form needs β1 = 0).
+#: correction) and its β1 = 0 form needs β1 = 0; SAM's reset_state acts on an adversarial
+#: optimizer with state).
 WHERE = {("mars", "optimize_1d"): ((5,), {}),
          ("mars", "ns_dtype"): ((4, 3), {"mars_type": "shampoo"}),
          ("scion", "transpose"): ((4, 3), {"norm": "col"}),
@@ -216,7 +217,8 @@ WHERE = {("mars", "optimize_1d"): ((5,), {}),
          # the step not clipped
          ("sophia", "probes"): (None, {"update_interval": 1, "clip_threshold": None}),
          ("sophia", "mu_dtype"): (None, {"update_interval": 1, "clip_threshold": None}),
-         ("soap", "merge_dims"): ((2, 3, 2, 3), {"max_precondition_dim": 6})}
+         ("soap", "merge_dims"): ((2, 3, 2, 3), {"max_precondition_dim": 6}),
+         ("sam", "reset_state"): (None, {"adv_opt": "momentum"})}
 
 
 # (Muon updates matrices only; its options are covered by tests/test_optim_torch_more.py.)

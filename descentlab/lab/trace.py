@@ -370,7 +370,8 @@ def trace(problem: Any, optimizer: str, start: Sequence[float] | None = None, st
     note = ""
     opt = build_optimizer(optimizer)  # a rejected value names the spec and the keyword
     closure_rule = getattr(type(opt), "needs", None) is not None  # optim/closure.py's rules
-    if getattr(opt, "needs_closure", False):
+    # (a closure rule may take gradients, needs_closure False: SAM's transparent mode)
+    if getattr(opt, "needs_closure", False) or (exact and closure_rule):
         if exact:
             why = ("its step is computed from the loss over all parameters" if closure_rule
                    else "its iterations compare and divide floats (curvature test, line "

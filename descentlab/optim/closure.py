@@ -46,7 +46,7 @@ from ..errors import DescentlabError, InputError, InputTypeError
 from . import pipeline
 from .base import Optimizer
 from .checks import check_structure, nonfinite_policy, work_dtype
-from .plan import resolve
+from .plan import Step, resolve
 from .tree import Leaf, flatten_grads, flatten_params, rebuild, show
 
 #: What a rule may need besides the gradient at the current point.
@@ -223,6 +223,12 @@ class ClosureRule(Optimizer):
         still be refused."""
         raise NotImplementedError
 
+    def apply_update(self, params: Any, grads: Any, step: Step) -> None:
+        """The ordinary update (:mod:`.pipeline`) on the gradient :meth:`evaluate` returned,
+        with this update's hyperparameters ``step`` (a rule whose step is another
+        optimizer's — SAM's ``opt`` — overrides it)."""
+        pipeline.checked_update(self, params, grads, step)
+
     def check_settings(self, values: dict[str, Any]) -> None:
         """Refuse the shared settings listed in :attr:`refused`."""
         for name, off in self.refused.items():
@@ -254,11 +260,7 @@ def closure_update(opt: ClosureRule, params: Any, grads: Any, closure: Any,
                              f"hvp must be a function v -> H·v, not {short(hvp)}")
     leaves = flatten_params(params)
     check_structure(opt._shapes, leaves)
-    step = resolve(opt, opt.step)
-    for key in opt.hyperparameter_names():
-        if isinstance(getattr(step.h, key), np.ndarray):
-            raise InputError(f"{name} needs a number for {key}, not an array (its step "
-                             "size is computed over all parameters)")
+    step = numbers_step(opt)
     start = [leaf.array.copy() for leaf in leaves]
     oracle = Oracle(opt, params, leaves, closure, hvp)
     try:
@@ -271,9 +273,21 @@ def closure_update(opt: ClosureRule, params: Any, grads: Any, closure: Any,
     except BaseException:
         write(leaves, start)
         raise
-    pipeline.checked_update(opt, params, tree, step)
+    opt.apply_update(params, tree, step)
     return oracle.loss
 
 
+def numbers_step(opt: ClosureRule) -> Step:
+    """This update's hyperparameters (schedules called), each a number: a closure rule's
+    step is computed over all parameters, so an array of them is refused."""
+    step = resolve(opt, opt.step)
+    for key in opt.hyperparameter_names():
+        if isinstance(getattr(step.h, key), np.ndarray):
+            raise InputError(f"{type(opt).__name__} needs a number for {key}, not an array "
+                             "(its step size is computed over all parameters)")
+    return step
+
+
 __all__ = ["NEEDS", "Closure", "HessianVectorProduct", "ClosureRule", "Oracle",
-           "checked_answer", "closure_update", "global_sum", "write", "short", "NotFinite"]
+           "checked_answer", "closure_update", "numbers_step", "global_sum", "write", "short",
+           "NotFinite"]

@@ -20,11 +20,14 @@ against assigning a setting it does not have (:mod:`.guard`).
 
 from __future__ import annotations
 
+import copy
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import InputTypeError
+from .base import Optimizer
 from .checkpoint import Checkpointed, check_kind
 from .checks import Seen, check_structure, seen_of
 from .guard import Guarded
@@ -73,4 +76,67 @@ def check_optimizer(owner: str, obj: Any, role: str = "wraps") -> None:
         raise InputTypeError(f"{owner} {role} an optimizer, not {type(obj).__name__}")
 
 
-__all__ = ["Composite", "check_optimizer"]
+def counts(inner: Any) -> tuple[int, int]:
+    """An inner optimizer's (step, skipped steps), before a call: :func:`stepped` after."""
+    return inner.step, getattr(inner, "skipped_steps", 0)
+
+
+def stepped(inner: Any, before: tuple[int, int]) -> bool:
+    """Did the inner update that returned change anything — not skipped by
+    ``nonfinite='skip'``? (Its step count may stay: a transparent SAM's adversarial call
+    moves the parameters, and its ``step`` counts outer steps.)"""
+    return getattr(inner, "skipped_steps", 0) == before[1]
+
+
+def _shared(opt: Any) -> dict[int, Any]:
+    """Objects a snapshot must not copy: hyperparameter values (schedules the caller holds),
+    down the chain of wrapped optimizers."""
+    keep: dict[int, Any] = {}
+    while opt is not None:
+        hyper = getattr(opt, "hyperparameters", None)
+        if callable(hyper):
+            for v in hyper().values():
+                keep[id(v)] = v
+        opt = vars(opt).get("inner")
+    return keep
+
+
+def snapshot(opt: Any) -> dict[str, Any]:
+    """Everything an update or a load of an inner optimizer may change, copied (schedules
+    shared, not copied): what :func:`restore` puts back when a composite's call fails after
+    an inner optimizer has moved on."""
+    return copy.deepcopy(vars(opt), _shared(opt))
+
+
+def restore(opt: Any, saved: dict[str, Any]) -> None:
+    """Put back what :func:`snapshot` saved."""
+    vars(opt).clear()
+    vars(opt).update(saved)
+
+
+def held_optimizers(opt: Any) -> dict[str, Any]:
+    """The optimizers ``opt`` holds under its constructor arguments' names (SAM's ``opt``
+    and ``adv_opt``), by name."""
+    names = set(inspect.signature(type(opt).__init__).parameters) - {"self", "options"}
+    return {k: v for k in sorted(names)
+            if hasattr(v := getattr(opt, k, None), "update") and hasattr(v, "state_dict")}
+
+
+def restartable(opt: Any) -> bool:
+    """Whether :func:`restart` can reset ``opt``: a plain optimizer holding only plain
+    optimizers (a Groups or a wrapper keeps state of its own)."""
+    return isinstance(opt, Optimizer) and all(map(restartable, held_optimizers(opt).values()))
+
+
+def restart(opt: Any) -> None:
+    """Forget a plain optimizer's state — slots, rule-wide state and step count (so bias
+    corrections and schedules start again), and that of the optimizers it holds — as
+    optax's ``init`` does for the inner optimizer of ``lookahead`` and ``sam`` with
+    ``reset_state=True`` (:func:`restartable` says whether it can)."""
+    opt.state, opt.globals, opt.step = {}, {}, 0
+    for inner in held_optimizers(opt).values():
+        restart(inner)
+
+
+__all__ = ["Composite", "check_optimizer", "counts", "stepped", "snapshot", "restore",
+           "held_optimizers", "restartable", "restart"]

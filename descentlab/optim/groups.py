@@ -55,7 +55,7 @@ from ..errors import InputError, InputTypeError, MissingKeyError
 from .base import Optimizer, did_you_mean
 from .checkpoint import counter, require
 from .checks import skip_nonfinite
-from .composite import Composite, check_optimizer
+from .composite import Composite, check_optimizer, held_optimizers, restore, snapshot
 from .pipeline import check_shared_settings, update_together
 from .sums import GroupPart
 from .tree import show
@@ -67,36 +67,16 @@ def _describe(pattern: Pattern) -> str:
     return pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
 
 
-def _shared(opt: Any) -> dict[int, Any]:
-    """Objects a snapshot must not copy: hyperparameter values (schedules the caller holds),
-    down the chain of wrapped optimizers."""
-    keep: dict[int, Any] = {}
-    while opt is not None:
-        hyper = getattr(opt, "hyperparameters", None)
-        if callable(hyper):
-            for v in hyper().values():
-                keep[id(v)] = v
-        opt = vars(opt).get("inner")
-    return keep
-
-
-def _snapshot(opt: Any) -> dict[str, Any]:
-    """Everything an update or a load may change, copied (schedules shared, not copied)."""
-    return copy.deepcopy(vars(opt), _shared(opt))
-
-
-def _restore(opt: Any, snapshot: dict[str, Any]) -> None:
-    vars(opt).clear()
-    vars(opt).update(snapshot)
-
-
 def _settings_of(opt: Optimizer) -> dict[str, Any]:
     """The constructor arguments that rebuild ``opt`` as it is (fresh state): its
-    hyperparameters and options that its class's constructor (or the base's) takes."""
+    hyperparameters and options that its class's constructor (or the base's) takes, and a
+    copy of each optimizer it holds under a constructor argument's name (SAM's ``opt`` and
+    ``adv_opt``: fresh, as Groups takes only fresh optimizers)."""
     accepted = {*inspect.signature(type(opt).__init__).parameters,
                 *inspect.signature(Optimizer.__init__).parameters}
     values = {**opt.hyperparameters(), **opt.options(), "backend": opt.backend}
-    return {k: v for k, v in values.items() if k in accepted}
+    held = {k: copy.deepcopy(v) for k, v in held_optimizers(opt).items() if k not in values}
+    return {**{k: v for k, v in values.items() if k in accepted}, **held}
 
 
 def _rebuilt(base: Optimizer, settings: dict[str, Any]) -> Optimizer:
@@ -151,7 +131,8 @@ class Groups(Composite):
                             f"setting {k!r}{did_you_mean(str(k), list(settings))}")
                 copies.append(len(optimizers))
                 try:
-                    optimizers.append(_rebuilt(base, {**settings, **how}))
+                    # (settings anew per group: each its own copies of held optimizers)
+                    optimizers.append(_rebuilt(base, {**_settings_of(base), **how}))
                 except (TypeError, ValueError) as e:
                     raise InputError(f"group {_describe(pattern)!r}: {e}") from None
             elif isinstance(how, type) or (hasattr(how, "update")
@@ -281,17 +262,17 @@ class Groups(Composite):
                     sub_g = {leaves[j].path: gs[j] for j in members[i]}
                     if unit is not units[-1]:  # the last unit's checks leave it unchanged
                         backups.append((i, [a.copy() for a in sub_p.values()],
-                                        _snapshot(self.optimizers[i])))
+                                        snapshot(self.optimizers[i])))
                     calls.append((self.optimizers[i], sub_p, sub_g, self._label(i)))
                 if len(calls) == 1:
                     calls[0][0].update(calls[0][1], calls[0][2])
                 else:  # one pre-pass over the groups sharing d
                     update_together(calls)
         except Exception:
-            for i, arrays, snapshot in backups:
+            for i, arrays, saved_vars in backups:
                 for j, saved in zip(members[i], arrays):
                     leaves[j].array[...] = saved
-                _restore(self.optimizers[i], snapshot)
+                restore(self.optimizers[i], saved_vars)
             raise
         for leaf in leaves:
             leaf.write_back()
@@ -350,13 +331,13 @@ class Groups(Composite):
                                   f"{show(odd)}")
         self._check_shared(d.get("shared", []), groups, assignment)
         step, skipped = counter("step", d["step"]), counter("skipped_steps", d["skipped_steps"])
-        saved = [_snapshot(opt) for opt in self.optimizers]
+        saved = [snapshot(opt) for opt in self.optimizers]
         try:
             for opt, sd in zip(self.optimizers, groups):
                 opt.load_state_dict(sd)
         except Exception:
-            for opt, snapshot in zip(self.optimizers, saved):
-                _restore(opt, snapshot)
+            for opt, saved_vars in zip(self.optimizers, saved):
+                restore(opt, saved_vars)
             raise
         self.step, self.skipped_steps = step, skipped
         self._assignment = dict(assignment)

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError, InputTypeError
-from .base import Optimizer, did_you_mean
+from .base import did_you_mean
 from .checkpoint import counter, require, slot_arrays
 from .checks import skip_nonfinite, work_dtype
-from .composite import Composite, check_optimizer
+from .composite import Composite, check_optimizer, counts, restart, restartable, stepped
 from .hyperparams import CLOSED_UNIT, check_value, flag
 from .tree import flatten_params
 
@@ -179,16 +179,6 @@ def _inner_shapes(d: Any) -> dict[str, tuple[int, ...]]:
     return {}
 
 
-def _stepped(inner: Any, before: tuple[int, int]) -> bool:
-    """Did the inner update change anything (not skipped by ``nonfinite='skip'``)?"""
-    return (inner.step, getattr(inner, "skipped_steps", 0)) != before and \
-        getattr(inner, "skipped_steps", 0) == before[1]
-
-
-def _counts(inner: Any) -> tuple[int, int]:
-    return inner.step, getattr(inner, "skipped_steps", 0)
-
-
 class Lookahead(Wrapper):
     """Lookahead: k fast steps of any optimizer, then the slow weights move part of the way.
 
@@ -229,9 +219,9 @@ class Lookahead(Wrapper):
         self.sync_period = _integer("sync_period", sync_period, 1)
         self.slow_step_size = _fraction("slow_step_size", slow_step_size)
         self.reset_state = flag("reset_state", reset_state)
-        if self.reset_state and not isinstance(inner, Optimizer):
+        if self.reset_state and not restartable(inner):
             raise InputError("reset_state=True resets an optimizer's own state: wrap a plain "
-                             f"optimizer, not a {type(inner).__name__}")
+                             f"optimizer (holding plain ones), not a {type(inner).__name__}")
         #: Fast updates since the last synchronisation.
         self.since_sync = 0
 
@@ -244,9 +234,9 @@ class Lookahead(Wrapper):
         first = not self.buffers["slow"]
         start = {leaf.path: leaf.array.astype(work_dtype(leaf.array.dtype))
                  for leaf in flatten_params(params)} if first else None
-        before = _counts(self.inner)
+        before = counts(self.inner)
         self.inner.update(params, grads)  # checks everything; raises before changing anything
-        if not _stepped(self.inner, before):
+        if not stepped(self.inner, before):
             return
         if start is not None:
             self.buffers["slow"] = start
@@ -263,7 +253,7 @@ class Lookahead(Wrapper):
             leaf.array[...] = slow
             leaf.write_back()
         if self.reset_state:
-            self.inner.state, self.inner.globals, self.inner.step = {}, {}, 0
+            restart(self.inner)
 
     def check_loaded(self, counters: dict[str, int], slots: dict[str, Any]) -> None:
         if counters["since_sync"] >= self.sync_period:
@@ -348,9 +338,9 @@ class EMA(Wrapper):
 
     def update(self, params: Any, grads: Any) -> None:
         """The inner update, then the average (and, every N-th update, the overwrite)."""
-        before = _counts(self.inner)
+        before = counts(self.inner)
         self.inner.update(params, grads)
-        if not _stepped(self.inner, before):
+        if not stepped(self.inner, before):
             return
         mu = self.momentum
         leaves = flatten_params(params)
@@ -444,9 +434,9 @@ class Accumulate(Wrapper):
             return
         if self.average == "mean":
             new = {p: a / self.steps for p, a in new.items()}
-        before = _counts(self.inner)
+        before = counts(self.inner)
         self.inner.update(params, new)  # a flat dict by path matches any tree
-        if not _stepped(self.inner, before):
+        if not stepped(self.inner, before):
             return
         self.buffers["accumulated"] = {p: np.zeros_like(a) for p, a in new.items()}
         self.micro_step = 0
