@@ -9,7 +9,7 @@ import time
 import pytest
 
 from descentlab.cli import main
-from descentlab.commands.rerun import EXTERNAL, MOVED
+from descentlab.commands.rerun import EXTERNAL, MOVED, NOT_RERUN
 from descentlab.errors import FileFormatError
 from descentlab.files import read_bounded
 from descentlab.lab.manifest import MAX_BYTES, read_manifest
@@ -158,6 +158,20 @@ def test_a_serve_manifest_is_refused_in_one_line(tmp_path, capsys):
         in err and "unrecognized arguments" not in err
 
 
+def test_a_manifest_asking_to_redraw_a_folder_in_place_is_refused(tmp_path, capsys):
+    """`benchmark --report-only DIR` rewrites DIR's report and figures and writes no
+    manifest; a manifest carrying it (crafted) would have rerun write into DIR."""
+    doc = race_manifest(tmp_path, capsys)
+    target = tmp_path / "victim"
+    target.mkdir()
+    doc.update(command="benchmark", argv=["benchmark", "--report-only", str(target)])
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps(doc))
+    err = refused(capsys, ["rerun", str(m), "--out", str(tmp_path / "o")])
+    assert "key 'argv' has --report-only" in err and "not a run to rerun" in err
+    assert list(target.iterdir()) == [] and not (tmp_path / "o").exists()
+
+
 def test_every_path_flag_of_every_command_is_moved_or_external():
     """A new flag naming a place must be classified, or a manifest could point it anywhere."""
     import argparse
@@ -177,5 +191,5 @@ def test_every_path_flag_of_every_command_is_moved_or_external():
                                            "export", "url"))
             if flag and looks_like_a_place:
                 seen.add(flag)
-                assert flag in MOVED or flag in EXTERNAL, (name, flag)
+                assert flag in MOVED or flag in EXTERNAL or flag in NOT_RERUN, (name, flag)
     assert {"--out", "--json", "--storage", "--data-dir"} <= seen

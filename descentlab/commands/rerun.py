@@ -38,6 +38,10 @@ MOVED = ("--out", "--json", "--plugin")
 #: Flags naming a place outside --out (read or written there): never taken from a manifest;
 #: ``rerun`` has the same flags to give one.
 EXTERNAL = {"--storage": "a storage URL", "--data-dir": "a data folder"}
+#: Flags of modes that write no manifest, so no run's manifest has them: a manifest that does
+#: is refused (it would act on a place outside --out).
+NOT_RERUN = {"--report-only": "redraws a finished run's folder in place and writes no "
+                              "manifest"}
 
 
 def replay_argv(doc: dict[str, Any], out: str, source: str,
@@ -70,6 +74,9 @@ def replay_argv(doc: dict[str, Any], out: str, source: str,
     while i < len(argv):
         token = argv[i]
         flag, eq, value = token.partition("=")
+        if flag in NOT_RERUN:
+            raise FileFormatError(f"{source}: key 'argv' has {flag}, which {NOT_RERUN[flag]}: "
+                                  "not a run to rerun")
         if flag in MOVED or flag in EXTERNAL:
             if not eq:
                 i += 1
