@@ -8,7 +8,10 @@ behind a heavy one; heavy workers run at a lower CPU priority (``nice``). A lane
 most ``workers + queue`` requests; past that the answer is :class:`Busy` (the app's 503 with
 ``Retry-After``). A call that outlives its time budget, or whose client disconnects or sends a
 newer request of the same kind, has its worker process killed (a computation in a thread could
-not be stopped) and replaced.
+not be stopped) and replaced. That newer request (the same ``key``) takes over the older one's
+place in its lane — its worker, or its position in the queue — rather than being admitted
+anew: waiting at most the time budget for the older one to stop, it is never refused because
+its own older request still holds the place.
 
 Workers are started from a ``forkserver`` that has imported :mod:`.compute` (and the
 plotting the race colours need) once, so a replacement is a fork, not a fresh interpreter.
