@@ -24,7 +24,6 @@ request for it; it also bounds the body (``LIMITS["body_bytes"]``, 413).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -377,7 +376,6 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
                   default_response_class=_JSON)
     app.router.route_class = _StrictRoute
     app.add_middleware(Guard, token=token, max_body=compute.LIMITS["body_bytes"])
-    inflight: dict[tuple[str, str], Any] = {}
 
     @app.exception_handler(DescentlabError)
     async def _user_error(request: Request, exc: DescentlabError) -> JSONResponse:
@@ -425,23 +423,8 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
         lane = "light" if work is not None and work.work <= LIGHT_WORK else "heavy"
         client = _client(request)
         key = None if client is None else (client, request.url.path)
-        stop, done = asyncio.Event(), asyncio.Event()
-        if key is not None:
-            while key in inflight:  # a newer request of the same client and kind: the
-                old = inflight[key]  # older one stops and gives up its place
-                old[0].set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(old[1].wait(), 10)
-                if inflight.get(key) is old:
-                    del inflight[key]
-            inflight[key] = stop, done
-        try:
-            return await pool.run(lane, function, *args, cancelled=request.is_disconnected,
-                                  stop=stop)
-        finally:
-            done.set()
-            if key is not None and inflight.get(key, (None,))[0] is stop:
-                del inflight[key]
+        return await pool.run(lane, function, *args, cancelled=request.is_disconnected,
+                              key=key)
 
     @app.get("/", include_in_schema=False)
     def index(request: Request) -> FileResponse:

@@ -8,7 +8,10 @@ behind a heavy one; heavy workers run at a lower CPU priority (``nice``). A lane
 most ``workers + queue`` requests; past that the answer is :class:`Busy` (the app's 503 with
 ``Retry-After``). A call that outlives its time budget, or whose client disconnects or sends a
 newer request of the same kind, has its worker process killed (a computation in a thread could
-not be stopped) and replaced.
+not be stopped) and replaced. That newer request (the same ``key``) takes over the older one's
+place in its lane — its worker, or its position in the queue — rather than being admitted
+anew: waiting at most the time budget for the older one to stop, it is never refused because
+its own older request still holds the place.
 
 Workers are started from a ``forkserver`` that has imported :mod:`.compute` (and the
 plotting the race colours need) once, so a replacement is a fork, not a fresh interpreter.
@@ -31,7 +34,7 @@ import contextlib
 import multiprocessing
 import os
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,7 +129,21 @@ class _Lane:
     retry_after: int
     idle: list[_Worker] = field(default_factory=list)
     admitted: int = 0
+    running: int = 0
     free: asyncio.Semaphore | None = None
+
+
+@dataclass
+class _Place:
+    """An admitted request's place in a lane: its wait for a worker, then the worker; handed
+    on to a newer request with the same key. ``turn``: held by the request using it."""
+    key: Hashable | None
+    lane: _Lane
+    stop: asyncio.Event  # the newest request's
+    waiting: asyncio.Future
+    worker: _Worker | None = None
+    users: int = 0
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Pool:
@@ -147,6 +164,7 @@ class Pool:
         self._ctx = ctx
         self._started = False
         self._closed = False
+        self._places: dict[Hashable, _Place] = {}
 
     async def __aenter__(self) -> Pool:
         await self.start()
@@ -177,62 +195,114 @@ class Pool:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def load(self) -> dict[str, dict[str, int]]:
-        """Per lane: workers, admitted (running + waiting), capacity (workers + queue)."""
-        return {n: {"workers": lane.workers, "admitted": lane.admitted,
+        """Per lane: workers, admitted (running + waiting), running (computing in a worker),
+        capacity (workers + queue)."""
+        return {n: {"workers": lane.workers, "admitted": lane.admitted, "running": lane.running,
                     "capacity": lane.workers + lane.queue} for n, lane in self.lanes.items()}
 
     async def run(self, lane_name: str, function: str, *args: Any,
                   cancelled: Callable[[], Awaitable[bool]] | None = None,
-                  stop: asyncio.Event | None = None) -> Any:
+                  stop: asyncio.Event | None = None, key: Hashable | None = None) -> Any:
         """``compute.<function>(*args)`` in a worker of lane ``lane_name``. ``cancelled``:
-        polled every 0.1 s (the client's disconnect); ``stop``: set to cancel (a newer
-        request). Raises Busy, Cancelled, OverBudget, WorkerError or the user's error."""
+        polled every 0.1 s (the client's disconnect); ``stop``: set to cancel. ``key`` (the
+        app: client and endpoint): a newer run with the same key stops this one (``stop`` is
+        set) and, in the same lane, takes over its place: it is not counted again against
+        the lane's capacity, waits (at most the time budget, then Busy) for this one to leave
+        and gets its worker, or its position in the queue. Raises Busy, Cancelled, OverBudget,
+        WorkerError or the user's error."""
         await self.start()
         lane = self.lanes[lane_name]
-        if lane.admitted >= lane.workers + lane.queue:
-            raise Busy(lane.name, lane.retry_after)
-        lane.admitted += 1
+        stop = asyncio.Event() if stop is None else stop
+        place = self._places.get(key) if key is not None else None
+        if place is not None:
+            place.stop.set()  # the older request of this key stops
+            if place.lane is not lane:  # it gives its own place back when it leaves
+                place = None
+        if place is None:
+            if lane.admitted >= lane.workers + lane.queue:
+                raise Busy(lane.name, lane.retry_after)
+            lane.admitted += 1
+            place = _Place(key, lane, stop, asyncio.ensure_future(lane.free.acquire()))
+            if key is not None:
+                self._places[key] = place
+        place.stop = stop
+        place.users += 1
         try:
-            waiting = asyncio.ensure_future(lane.free.acquire())
-            if not await self._until(waiting, None, cancelled, stop):
-                waiting.cancel()
-                if waiting.done() and not waiting.cancelled():
-                    lane.free.release()
-                raise Cancelled("cancelled while waiting")
-            worker = lane.idle.pop()
             try:
-                loop = asyncio.get_running_loop()
-                job = loop.run_in_executor(self._threads, worker.call, function, args)
-                finished = await self._until(job, self.time_budget, cancelled, stop)
-                if not finished:  # stop the computation: kill its process, start another
-                    job.add_done_callback(lambda f: f.exception())  # (EOFError, unread)
-                    worker.stop()
-                    worker = await loop.run_in_executor(self._threads, _Worker, self._ctx,
-                                                        lane.nice)
-                    if finished is None:
-                        raise OverBudget(f"the computation ran past its time budget of "
-                                         f"{self.time_budget:g} s and was stopped")
-                    raise Cancelled("cancelled while computing")
-                try:
-                    status, value = job.result()
-                except (EOFError, OSError) as e:  # the worker died (killed, out of memory)
-                    worker.stop()
-                    worker = await loop.run_in_executor(self._threads, _Worker, self._ctx,
-                                                        lane.nice)
-                    raise WorkerError(f"a worker process died ({type(e).__name__})") from None
+                await asyncio.wait_for(place.turn.acquire(), self.time_budget)
+            except TimeoutError:
+                raise Busy(lane.name, lane.retry_after) from None
+            try:
+                status, value = await self._compute(place, function, args, cancelled, stop)
             finally:
-                if self._closed:
-                    worker.stop()
-                else:
-                    lane.idle.append(worker)
-                lane.free.release()
+                place.turn.release()
         finally:
-            lane.admitted -= 1
+            place.users -= 1
+            if place.users == 0:
+                self._release(place)
         if status == "ok":
             return value
         if status == "user":
             raise value
         raise WorkerError(value)
+
+    async def _compute(self, place: _Place, function: str, args: tuple,
+                       cancelled: Callable[[], Awaitable[bool]] | None,
+                       stop: asyncio.Event) -> tuple[str, Any]:
+        """The run's turn in its place: a worker (the place's, or the next free one), then
+        the call, stopped past the time budget or when cancelled."""
+        lane = place.lane
+        if stop.is_set():
+            raise Cancelled("superseded while waiting")
+        if place.worker is None:
+            if not await self._until(place.waiting, None, cancelled, stop):
+                raise Cancelled("cancelled while waiting")
+            place.worker = lane.idle.pop()
+        loop = asyncio.get_running_loop()
+        lane.running += 1
+        try:
+            job = loop.run_in_executor(self._threads, place.worker.call, function, args)
+            finished = await self._until(job, self.time_budget, cancelled, stop)
+        finally:
+            lane.running -= 1
+        if not finished:  # stop the computation: kill its process, start another
+            job.add_done_callback(lambda f: f.exception())  # (EOFError, unread)
+            await self._replace(place)
+            if finished is None:
+                raise OverBudget(f"the computation ran past its time budget of "
+                                 f"{self.time_budget:g} s and was stopped")
+            raise Cancelled("cancelled while computing")
+        try:
+            return job.result()
+        except (EOFError, OSError) as e:  # the worker died (killed, out of memory)
+            await self._replace(place)
+            raise WorkerError(f"a worker process died ({type(e).__name__})") from None
+
+    async def _replace(self, place: _Place) -> None:
+        """Kill the place's worker and start another (off the event loop: a kill's join can
+        take a while on a busy machine)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._threads, place.worker.stop)
+        place.worker = await loop.run_in_executor(self._threads, _Worker, self._ctx,
+                                                  place.lane.nice)
+
+    def _release(self, place: _Place) -> None:
+        """The last request of a place has left: its worker (or its wait for one) and its
+        admission go back to the lane."""
+        lane = place.lane
+        if place.worker is not None:
+            if self._closed:
+                place.worker.stop()
+            else:
+                lane.idle.append(place.worker)
+            lane.free.release()
+        else:
+            place.waiting.cancel()
+            if place.waiting.done() and not place.waiting.cancelled():
+                lane.free.release()
+        lane.admitted -= 1
+        if place.key is not None and self._places.get(place.key) is place:
+            del self._places[place.key]
 
     @staticmethod
     async def _until(task: Awaitable, timeout: float | None,
