@@ -7,6 +7,7 @@ a 1-D curve and a loss plot; a racer without one takes the next of :data:`EXTRA`
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,14 +70,14 @@ PANEL = (4.6, 3.0)
 
 def colours_for(names: Iterable[str]) -> list[str]:
     """One colour per racer: the palette colour of its optimizer name; repeated names and
-    unknown names take the next unused extra colour.
+    unknown names take the next extra colour (:data:`EXTRA` in turn).
 
     >>> colours_for(["adam", "sgd", "adam"])
     ['#d62728', '#1f77b4', '#0b84a5']
     """
     used: set[str] = set()
     out = []
-    extra = iter(EXTRA * 4)
+    extra = itertools.cycle(EXTRA)
     for name in names:
         c = PALETTE.get(name)
         if c is None or c in used:
@@ -113,6 +114,45 @@ def racer_styles(names: Iterable[str]) -> list[RacerStyle]:
     return [RacerStyle(colour=c, marker=MARKERS[k % len(MARKERS)], size=4.5 + grow * (n - 1 - k),
                        width=1.0 + widen * (n - 1 - k), zorder=4 + k, hollow=k < n - 1)
             for k, c in enumerate(colours_for(names))]
+
+
+#: Line styles that tell apart racers of alike colours (:func:`line_styles`).
+LINESTYLES = ("-", "--", "-.", ":")
+#: Colours closer than this (Euclidean distance of RGB in [0, 1]) count as alike.
+ALIKE = 0.36
+
+
+@dataclass(frozen=True)
+class LineStyle:
+    """How one of many racers' lines is drawn: colour, line style and marker."""
+
+    colour: str
+    linestyle: str
+    marker: str
+
+
+def line_styles(names: Iterable[str]) -> list[LineStyle]:
+    """One (colour, line style, marker) per racer, every racer's different, for figures with
+    more racers than there are distinguishable colours: the palette colour
+    (:func:`colours_for`), the first of :data:`LINESTYLES` no earlier racer of an alike
+    colour (within :data:`ALIKE`) has, and the racer's own marker (:data:`MARKERS` in order;
+    past the last, a marker not yet used with that colour and line style).
+
+    >>> [(s.colour, s.linestyle, s.marker) for s in line_styles(["sgd", "adam", "radam"])]
+    [('#1f77b4', '-', 'o'), ('#d62728', '-', 's'), ('#0b84a5', '--', 'D')]
+    """
+    out: list[LineStyle] = []
+    for k, c in enumerate(colours_for(names)):
+        rgb = np.array(matplotlib.colors.to_rgb(c))
+        near = {s.linestyle for s in out
+                if np.linalg.norm(np.array(matplotlib.colors.to_rgb(s.colour)) - rgb) < ALIKE}
+        free = [ls for ls in LINESTYLES if ls not in near]
+        ls = free[0] if free else LINESTYLES[k % len(LINESTYLES)]
+        taken = {s.marker for s in out if (s.colour, s.linestyle) == (c, ls)}
+        marker = next((m for m in MARKERS[k % len(MARKERS):] + MARKERS if m not in taken),
+                      MARKERS[k % len(MARKERS)])
+        out.append(LineStyle(c, ls, marker))
+    return out
 
 
 #: Dash length (in line widths) of lines drawn in turns where they coincide.
