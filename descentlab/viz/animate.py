@@ -135,13 +135,14 @@ def _figure(result: Any, view: str) -> tuple[Any, Callable[[int], list]]:
     trails, dots = [], []
     for e, st in zip(result.entries, styles):
         alpha = 0.9 if problem.dim == 2 else 0.5
-        trails.append(ax.plot(*([[]] * (3 if three_d else 2)), "-", color=st.colour,
+        trails.append(ax.plot(*([[]] * (3 if three_d else 2)), st.linestyle, color=st.colour,
                               linewidth=st.width, alpha=alpha, zorder=10 + st.zorder, **kw)[0])
         dots.append(ax.plot(*([[]] * (3 if three_d else 2)), st.marker,
                             zorder=20 + st.zorder, label=surfaces.racer_label(e), **kw,
                             **surfaces.marker_look(st, grow=st.size * 0.8 + 4, edge="black"))[0])
-    # The legend under the axes: it never hides a path or a dot.
-    legend = fig.legend(handles=dots, loc="lower center", ncol=min(len(dots), 3),
+    # The legend under the axes: it never hides a path or a dot (many racers: in more columns).
+    ncol = 5 if style.many(len(dots)) else min(len(dots), 3)
+    legend = fig.legend(handles=dots, loc="lower center", ncol=ncol,
                         fontsize=FONT - 1, frameon=False)
     for handle in legend.legend_handles:
         handle.set_animated(False)
@@ -149,7 +150,7 @@ def _figure(result: Any, view: str) -> tuple[Any, Callable[[int], list]]:
     counter = fig.text(0.015, 0.975, "", fontsize=FONT + 5, fontweight="bold", va="top",
                        ha="left", animated=True,
                        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9})
-    rows = -(-len(dots) // 3)
+    rows = -(-len(dots) // ncol)
     fig.tight_layout(rect=(0.0, 0.045 * rows + 0.01, 1.0, 0.93))
 
     def update(k: int) -> list:
