@@ -65,7 +65,8 @@ def test_legend_helper_keeps_few_inside_and_moves_many_outside():
     leg = style.legend(ax, fontsize=8)
     fig.tight_layout()
     fig.canvas.draw()
-    assert leg._ncols > 1                            # 40 names do not fit in one column
+    columns = {round(t.get_window_extent().x0) for t in leg.get_texts()}
+    assert len(columns) > 1                          # 40 names do not fit in one column
     assert leg.get_window_extent().height <= ax.get_window_extent().height + 1
     _legend_outside(fig, ax, names)
     plt.close(fig)
@@ -131,8 +132,12 @@ def test_race_with_few_racers_keeps_its_legend_inside():
 def test_animation_legend_under_the_axes_in_five_columns(many_2d):
     fig, _ = animate._figure(many_2d, "contour")
     leg = fig.legends[0]
-    assert [t.get_text() for t in leg.get_texts()] == MANY and leg._ncols == 5
+    assert [t.get_text() for t in leg.get_texts()] == MANY
     fig.canvas.draw()
+    assert len({round(t.get_window_extent().x0) for t in leg.get_texts()}) == 5
+    # each entry shows the trail's line style with the dot: dashed ones among them
+    styles = {a.get_linestyle() for a in leg.findobj(matplotlib.lines.Line2D)}
+    assert {"--", "-."} <= styles, styles
     assert leg.get_window_extent().y1 <= fig.axes[0].get_window_extent().y0
     plt.close(fig)
 
