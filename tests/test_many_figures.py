@@ -187,3 +187,16 @@ def test_mnist_loss_curves_with_many_optimizers():
     _legend_outside(fig, fig.axes[0], MANY)
     assert len(set(_styles(fig.axes[0]))) == len(MANY)
     plt.close(fig)
+
+
+def test_contour_grid_of_many_racers_keeps_the_title_clear(many_2d):
+    """One panel per racer (titled with its name); on a grid this tall tight_layout left the
+    first row's titles inside the figure's title."""
+    fig = surfaces.contour_grid(many_2d)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == MANY
+    fig.canvas.draw()
+    title = next(t for t in fig.get_children()
+                 if isinstance(t, matplotlib.text.Text) and t.get_text() == fig.get_suptitle())
+    assert max(ax.get_tightbbox().y1 for ax in visible) < title.get_window_extent().y0
+    plt.close(fig)

@@ -230,6 +230,31 @@ def legend(ax: Any, handles: Sequence[Any] | None = None, labels: Sequence[str] 
     return leg
 
 
+def under_suptitle(fig: Figure, suptitle: Any, pad: float = 4.0) -> None:
+    """After ``tight_layout``: lower the panels of ``fig`` if their titles reach into
+    ``suptitle`` (tight_layout leaves them there on a tall grid, e.g. 20 racers' contour
+    panels), so that ``pad`` pixels separate them; otherwise change nothing.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, axes = plt.subplots(10, 2, figsize=(9, 30))
+    >>> for ax in axes.flat:
+    ...     _ = ax.set_title("panel")
+    >>> top = fig.suptitle("all panels")
+    >>> fig.tight_layout()
+    >>> under_suptitle(fig, top)
+    >>> renderer = fig.canvas.get_renderer()
+    >>> bool(max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    ...      < top.get_window_extent(renderer).y0)
+    True
+    >>> plt.close(fig)
+    """
+    renderer = fig.canvas.get_renderer()
+    reach = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible())
+    overlap = reach + pad - suptitle.get_window_extent(renderer).y0
+    if overlap > 0:
+        fig.subplots_adjust(top=fig.subplotpars.top - overlap / fig.bbox.height)
+
+
 #: Dash length (in line widths) of lines drawn in turns where they coincide.
 TURN = 4.0
 

@@ -107,9 +107,10 @@ def contour_grid(result: Any, ncols: int = 2, look: str = "palette") -> Figure:
         elif k + ncols >= n:  # nothing below it: its own x tick labels
             ax.xaxis.set_tick_params(labelbottom=True)
             ax.set_xlabel("x")
-    fig.suptitle(f"{result.problem.name}: f = {result.problem.formula}, "
-                 f"{result.start_words()}, {result.steps} steps", fontsize=12)
+    top = fig.suptitle(f"{result.problem.name}: f = {result.problem.formula}, "
+                       f"{result.start_words()}, {result.steps} steps", fontsize=12)
     fig.tight_layout()
+    style.under_suptitle(fig, top)
     return fig
 
 
