@@ -163,7 +163,7 @@ def line_styles(names: Iterable[str]) -> list[LineStyle]:
 MAX_INSIDE = 8
 #: Markers per line on a figure with many lines; line k of n has its own shifted by k/n of
 #: their spacing (:func:`marks`).
-MARKS_PER_LINE = 5
+MARKS_PER_LINE = 4
 
 
 def many(n: int) -> bool:
@@ -182,7 +182,7 @@ def marks(k: int, n: int, points: int) -> tuple[int, int]:
     together still show every marker).
 
     >>> [marks(k, 3, 300) for k in range(3)]
-    [(0, 60), (20, 60), (40, 60)]
+    [(0, 75), (25, 75), (50, 75)]
     """
     every = max(points // MARKS_PER_LINE, 1)
     return (k * every // max(n, 1), every)
