@@ -135,21 +135,25 @@ def _figure(result: Any, view: str) -> tuple[Any, Callable[[int], list]]:
     trails, dots = [], []
     for e, st in zip(result.entries, styles):
         alpha = 0.9 if problem.dim == 2 else 0.5
-        trails.append(ax.plot(*([[]] * (3 if three_d else 2)), "-", color=st.colour,
+        trails.append(ax.plot(*([[]] * (3 if three_d else 2)), st.linestyle, color=st.colour,
                               linewidth=st.width, alpha=alpha, zorder=10 + st.zorder, **kw)[0])
         dots.append(ax.plot(*([[]] * (3 if three_d else 2)), st.marker,
                             zorder=20 + st.zorder, label=surfaces.racer_label(e), **kw,
                             **surfaces.marker_look(st, grow=st.size * 0.8 + 4, edge="black"))[0])
-    # The legend under the axes: it never hides a path or a dot.
-    legend = fig.legend(handles=dots, loc="lower center", ncol=min(len(dots), 3),
-                        fontsize=FONT - 1, frameon=False)
-    for handle in legend.legend_handles:
+    # The legend under the axes: it never hides a path or a dot. Many racers: in more
+    # columns, each entry the trail's line style with the dot (colours may repeat).
+    crowded = style.many(len(dots))
+    ncol = 5 if crowded else min(len(dots), 3)
+    legend = fig.legend(handles=list(zip(trails, dots)) if crowded else dots,
+                        labels=[d.get_label() for d in dots], loc="lower center", ncol=ncol,
+                        fontsize=FONT - 1, frameon=False, handlelength=3 if crowded else None)
+    for handle in legend.findobj(lambda a: a.get_animated()):
         handle.set_animated(False)
     ax.set_title(f"{problem.name}: f = {problem.formula}", fontsize=FONT)
     counter = fig.text(0.015, 0.975, "", fontsize=FONT + 5, fontweight="bold", va="top",
                        ha="left", animated=True,
                        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9})
-    rows = -(-len(dots) // 3)
+    rows = -(-len(dots) // ncol)
     fig.tight_layout(rect=(0.0, 0.045 * rows + 0.01, 1.0, 0.93))
 
     def update(k: int) -> list:

@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from ..lab.compare.report import BAND, quantile  # noqa: E402
 from ..lab.smoothing import smooth_curve  # noqa: E402
-from .style import colours_for, in_turns  # noqa: E402
+from .style import LineStyle, in_turns, legend, line_styles, many, marks  # noqa: E402
 
 
 def _positive(values: Sequence[np.ndarray]) -> bool:
@@ -35,6 +35,15 @@ def _plain(ax, axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _marked(st: LineStyle, k: int, n: int, points: int, few: str | None = None) -> dict:
+    """Marker keywords for line k of n: with many lines (:func:`~descentlab.viz.style.many`)
+    the line's own marker at staggered places (:func:`~descentlab.viz.style.marks`), else
+    ``few`` on every point (or none)."""
+    if many(n):
+        return {"marker": st.marker, "markevery": marks(k, n, points)}
+    return {} if few is None else {"marker": few}
+
+
 def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = "f − f*",
                xlabel: str = "step", start: int = 0, smooth: bool = False) -> plt.Figure:
     """Median over seeds (rows of each (S, T) array) per step, with the 25–75 % band; log
@@ -43,7 +52,7 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
     Medians that coincide are drawn in turns, each dash in one optimizer's colour, the legend
     saying which equals which (:func:`~descentlab.viz.style.in_turns`)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = colours_for(label.split(":")[0] for label in curves)
+    styles = line_styles(label.split(":")[0] for label in curves)
     drawn = []
     for c in curves.values():
         c = np.asarray(c, dtype=float)
@@ -59,9 +68,11 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
             med, lo, hi = (smooth_curve(a) for a in (med, lo, hi))
         drawn.append((np.arange(start, start + c.shape[1]), med, lo, hi, c.shape[0]))
     lines = []
-    for (x, med, lo, hi, n), colour, label in zip(drawn, colours, curves):
-        lines += ax.plot(x, med, color=colour, label=f"{label} ({n} seeds)")
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
+    for k, ((x, med, lo, hi, n), st, label) in enumerate(zip(drawn, styles, curves)):
+        lines += ax.plot(x, med, color=st.colour, linestyle=st.linestyle,
+                         label=f"{label} ({n} seeds)", markersize=4,
+                         **_marked(st, k, len(curves), x.size))
+        ax.fill_between(x, lo, hi, color=st.colour, alpha=0.2, linewidth=0)
     if _positive(list(curves.values())):
         ax.set_yscale("log")
         _plain(ax, ax.yaxis)
@@ -71,7 +82,7 @@ def loss_bands(curves: dict[str, np.ndarray], *, title: str = "", ylabel: str = 
                   + (", smoothed)" if smooth else ")"))
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    legend(ax, fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -83,12 +94,13 @@ def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
     a log y-axis if ``log`` and every value is positive; the budget axis in plain numbers
     (1, 2, 5, 10, 20 …); coinciding curves take turns in their colours."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = colours_for(label.split(":")[0] for label in curves)
+    styles = line_styles(label.split(":")[0] for label in curves)
     lines = []
-    for (label, (n, mean, lo, hi)), colour in zip(curves.items(), colours):
+    for k, ((label, (n, mean, lo, hi)), st) in enumerate(zip(curves.items(), styles)):
         clean = [np.where(np.isfinite(a), a, np.nan) for a in (mean, lo, hi)]
-        lines += ax.plot(n, clean[0], color=colour, label=label, marker="o", markersize=3)
-        ax.fill_between(n, clean[1], clean[2], color=colour, alpha=0.12, linewidth=0)
+        lines += ax.plot(n, clean[0], color=st.colour, linestyle=st.linestyle, label=label,
+                         markersize=3, **_marked(st, k, len(curves), np.size(n), "o"))
+        ax.fill_between(n, clean[1], clean[2], color=st.colour, alpha=0.12, linewidth=0)
     ax.set_xscale("log")
     _plain(ax, ax.xaxis)  # 1, 2, 5, 10, 20 trials
     if log and _positive([c[1] for c in curves.values()]):
@@ -99,7 +111,7 @@ def expected_best(curves: dict[str, tuple[np.ndarray, ...]], *, metric: str,
     ax.set_ylabel(f"expected best {metric.replace('_', ' ')} (tuning seeds)")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    legend(ax, fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
@@ -111,8 +123,10 @@ def profile(taus: np.ndarray, rho: np.ndarray, labels: Sequence[str], *,
     in their colours (:func:`~descentlab.viz.style.in_turns`)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lines = []
-    for label, r, colour in zip(labels, rho, colours_for(lb.split(":")[0] for lb in labels)):
-        lines += ax.step(taus, r, where="post", color=colour, label=label)
+    styles = line_styles(lb.split(":")[0] for lb in labels)
+    for k, (label, r, st) in enumerate(zip(labels, rho, styles)):
+        lines += ax.step(taus, r, where="post", color=st.colour, linestyle=st.linestyle,
+                         label=label, markersize=4, **_marked(st, k, len(labels), np.size(taus)))
     ax.set_xscale("log", base=2)
     ax.set_ylim(-0.02, 1.02)
     in_turns(ax, lines, list(labels))
@@ -120,7 +134,7 @@ def profile(taus: np.ndarray, rho: np.ndarray, labels: Sequence[str], *,
     ax.set_ylabel("fraction of problems ρ(τ)")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8, loc="best")
+    legend(ax, fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..lab.smoothing import smooth_curve  # noqa: E402
-from .style import colours_for  # noqa: E402
+from .style import legend, line_styles, many, marks  # noqa: E402
 
 MARKERS = ("o", "x", "s", "D", "^", "v", "<", ">", "p", "h", "*")
 #: Text of the E6 histogram figure's title (the experiment's fixed set-up).
@@ -27,24 +27,31 @@ def loss_curves(losses: dict[str, np.ndarray], *, title: str = "", smooth: bool 
                 labels: dict[str, str] | None = None) -> plt.Figure:
     """Training loss against iteration, one line per key; smoothed with an 11-tap Kaiser
     window (β = 2) unless ``smooth=False``; y-axis limited to ``ylim`` (the classic 0..1).
-    ``labels[key]`` is the legend entry (default: the key), e.g. with the learning rate."""
+    ``labels[key]`` is the legend entry (default: the key), e.g. with the learning rate.
+    Each line has the palette colour and line style of :func:`~descentlab.viz.style.line_styles`;
+    with many lines (:func:`~descentlab.viz.style.many`) their markers are its markers, at
+    staggered places, and the legend is right of the axes."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = colours_for(name.split(":")[0] for name in losses)  # the palette of every figure
+    styles = line_styles(name.split(":")[0] for name in losses)  # the palette of every figure
+    crowded = many(len(losses))
     for k, (name, y) in enumerate(losses.items()):
         y = np.asarray(y, dtype=np.float64)
         curve = smooth_curve(y) if smooth else y
         label = (labels or {}).get(name, name)
         if diverged and name in diverged:
             label += f" (diverged at {diverged[name]})"
-        ax.plot(np.arange(1, len(y) + 1), curve, marker=MARKERS[k % len(MARKERS)],
-                markevery=markevery, markersize=5, label=label, color=colours[k])
+        st = styles[k]
+        ax.plot(np.arange(1, len(y) + 1), curve, color=st.colour, linestyle=st.linestyle,
+                marker=st.marker if crowded else MARKERS[k % len(MARKERS)],
+                markevery=marks(k, len(losses), len(y)) if crowded else markevery,
+                markersize=5, label=label)
     ax.set_xlabel("iterations")
     ax.set_ylabel("loss" + (" (smoothed)" if smooth else ""))
     if ylim is not None:
         ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
-    ax.legend()
+    legend(ax)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -97,13 +97,15 @@ class RacerStyle:
     width: float  #: line width (points)
     zorder: float
     hollow: bool  #: markers drawn as coloured rings (every racer but the last, on top)
+    linestyle: str = "-"  #: of the line joining the markers (:func:`line_styles`)
 
 
 def racer_styles(names: Iterable[str]) -> list[RacerStyle]:
     """Styles for racers drawn on one axes, so that paths that coincide stay visible: each
-    racer has its palette colour and its own marker, and earlier racers are drawn *under*
-    later ones with larger, hollow markers and wider lines — where two paths coincide, the
-    earlier shows as a coloured ring and border around the later.
+    racer has its palette colour, line style and marker (:func:`line_styles`: no two racers
+    alike), and earlier racers are drawn *under* later ones with larger, hollow markers and
+    wider lines — where two paths coincide, the earlier shows as a coloured ring and border
+    around the later.
 
     >>> [(s.colour, s.marker, s.size) for s in racer_styles(["sgd", "adam"])]
     [('#1f77b4', 'o', 7.0), ('#d62728', 's', 4.5)]
@@ -111,9 +113,146 @@ def racer_styles(names: Iterable[str]) -> list[RacerStyle]:
     names = list(names)
     n = len(names)
     grow, widen = min(2.5, 4.5 / max(n - 1, 1)), min(1.0, 2.0 / max(n - 1, 1))
-    return [RacerStyle(colour=c, marker=MARKERS[k % len(MARKERS)], size=4.5 + grow * (n - 1 - k),
-                       width=1.0 + widen * (n - 1 - k), zorder=4 + k, hollow=k < n - 1)
-            for k, c in enumerate(colours_for(names))]
+    return [RacerStyle(colour=ls.colour, marker=ls.marker, size=4.5 + grow * (n - 1 - k),
+                       width=1.0 + widen * (n - 1 - k), zorder=4 + k, hollow=k < n - 1,
+                       linestyle=ls.linestyle)
+            for k, ls in enumerate(line_styles(names))]
+
+
+#: Line styles that tell apart racers of alike colours (:func:`line_styles`).
+LINESTYLES = ("-", "--", "-.", ":")
+#: Colours closer than this (Euclidean distance of RGB in [0, 1]) count as alike.
+ALIKE = 0.36
+
+
+@dataclass(frozen=True)
+class LineStyle:
+    """How one of many racers' lines is drawn: colour, line style and marker."""
+
+    colour: str
+    linestyle: str
+    marker: str
+
+
+def line_styles(names: Iterable[str]) -> list[LineStyle]:
+    """One (colour, line style, marker) per racer, every racer's different, for figures with
+    more racers than there are distinguishable colours: the palette colour
+    (:func:`colours_for`), the first of :data:`LINESTYLES` no earlier racer of an alike
+    colour (within :data:`ALIKE`) has, and the racer's own marker (:data:`MARKERS` in order;
+    past the last, a marker not yet used with that colour and line style).
+
+    >>> [(s.colour, s.linestyle, s.marker) for s in line_styles(["sgd", "adam", "radam"])]
+    [('#1f77b4', '-', 'o'), ('#d62728', '-', 's'), ('#0b84a5', '--', 'D')]
+    """
+    out: list[LineStyle] = []
+    for k, c in enumerate(colours_for(names)):
+        rgb = np.array(matplotlib.colors.to_rgb(c))
+        near = {s.linestyle for s in out
+                if np.linalg.norm(np.array(matplotlib.colors.to_rgb(s.colour)) - rgb) < ALIKE}
+        free = [ls for ls in LINESTYLES if ls not in near]
+        ls = free[0] if free else LINESTYLES[k % len(LINESTYLES)]
+        taken = {s.marker for s in out if (s.colour, s.linestyle) == (c, ls)}
+        marker = next((m for m in MARKERS[k % len(MARKERS):] + MARKERS if m not in taken),
+                      MARKERS[k % len(MARKERS)])
+        out.append(LineStyle(c, ls, marker))
+    return out
+
+
+#: A legend of up to this many entries stays inside the axes, where the figure puts it;
+#: longer ones go right of the axes (:func:`legend`). Every committed figure has at most 7.
+MAX_INSIDE = 8
+#: Markers per line on a figure with many lines; line k of n has its own shifted by k/n of
+#: their spacing (:func:`marks`).
+MARKS_PER_LINE = 4
+
+
+def many(n: int) -> bool:
+    """Whether ``n`` lines are too many for a legend inside the axes (more than
+    :data:`MAX_INSIDE`): then every line also carries markers, and the legend goes outside.
+
+    >>> many(6), many(20)
+    (False, True)
+    """
+    return n > MAX_INSIDE
+
+
+def marks(k: int, n: int, points: int) -> tuple[int, int]:
+    """``markevery`` for line k of n on a line of ``points`` points: :data:`MARKS_PER_LINE`
+    marks, each line's shifted along it by its share of the spacing (so that lines that run
+    together still show every marker).
+
+    >>> [marks(k, 3, 300) for k in range(3)]
+    [(0, 75), (25, 75), (50, 75)]
+    """
+    every = max(points // MARKS_PER_LINE, 1)
+    return (k * every // max(n, 1), every)
+
+
+def legend(ax: Any, handles: Sequence[Any] | None = None, labels: Sequence[str] | None = None,
+           *, outside_handles: Sequence[Any] | None = None, **inside: Any) -> Any:
+    """The legend of ``ax`` naming every line. Up to :data:`MAX_INSIDE` entries: inside the
+    axes, as ``ax.legend(handles, labels, **inside)``. More: right of the axes, never over
+    data, in as many columns as it takes to be no taller than the axes, the figure widened by
+    the legend's width (``outside_handles``, if given, are drawn there instead of
+    ``handles``, e.g. each path's line with its marker). Call it before ``tight_layout``.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(4, 3))
+    >>> for k in range(12):
+    ...     _ = ax.plot([0, 1], [k, k], label=f"line {k}")
+    >>> leg = legend(ax, fontsize=8)
+    >>> len(leg.get_texts()), bool(fig.get_size_inches()[0] > 4)
+    (12, True)
+    >>> plt.close(fig)
+    """
+    if handles is None:
+        handles, found = ax.get_legend_handles_labels()
+        labels = found if labels is None else labels
+    handles = list(handles)
+    labels = [h.get_label() for h in handles] if labels is None else list(labels)
+    if not many(len(handles)):
+        return ax.legend(handles, labels, **inside)
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    right = max(ax.get_tightbbox(renderer).x1, box.x1)  # past a 3-D axes' z label too
+    x = (right - box.x0) / box.width + 0.02
+    shown = list(outside_handles) if outside_handles is not None else handles
+    for ncol in range(1, len(shown) + 1):
+        leg = ax.legend(shown, labels, loc="upper left", bbox_to_anchor=(x, 1.0),
+                        borderaxespad=0.0, fontsize=inside.get("fontsize", 8), ncol=ncol,
+                        handlelength=3.0, frameon=False)
+        if leg.get_window_extent(renderer).height <= box.height:
+            break
+    width, height = fig.get_size_inches()
+    wider = width + leg.get_window_extent(renderer).width / fig.dpi + 0.3
+    fig.set_size_inches(wider, height)  # room for the legend, taken by tight_layout
+    return leg
+
+
+def under_suptitle(fig: Figure, suptitle: Any, pad: float = 4.0) -> None:
+    """After ``tight_layout``: lower the panels of ``fig`` if their titles reach into
+    ``suptitle`` (tight_layout leaves them there on a tall grid, e.g. 20 racers' contour
+    panels), so that ``pad`` pixels separate them; otherwise change nothing.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, axes = plt.subplots(10, 2, figsize=(9, 30))
+    >>> for ax in axes.flat:
+    ...     _ = ax.set_title("panel")
+    >>> top = fig.suptitle("all panels")
+    >>> fig.tight_layout()
+    >>> under_suptitle(fig, top)
+    >>> renderer = fig.canvas.get_renderer()
+    >>> bool(max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    ...      < top.get_window_extent(renderer).y0)
+    True
+    >>> plt.close(fig)
+    """
+    renderer = fig.canvas.get_renderer()
+    reach = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible())
+    overlap = reach + pad - suptitle.get_window_extent(renderer).y0
+    if overlap > 0:
+        fig.subplots_adjust(top=fig.subplotpars.top - overlap / fig.bbox.height)
 
 
 #: Line styles that tell apart racers of alike colours (:func:`line_styles`).

@@ -107,9 +107,10 @@ def contour_grid(result: Any, ncols: int = 2, look: str = "palette") -> Figure:
         elif k + ncols >= n:  # nothing below it: its own x tick labels
             ax.xaxis.set_tick_params(labelbottom=True)
             ax.set_xlabel("x")
-    fig.suptitle(f"{result.problem.name}: f = {result.problem.formula}, "
-                 f"{result.start_words()}, {result.steps} steps", fontsize=12)
+    top = fig.suptitle(f"{result.problem.name}: f = {result.problem.formula}, "
+                       f"{result.start_words()}, {result.steps} steps", fontsize=12)
     fig.tight_layout()
+    style.under_suptitle(fig, top)
     return fig
 
 
@@ -120,11 +121,12 @@ def overlay(result: Any) -> Figure:
 
     fig, ax = plt.subplots(figsize=(7.0, 4.6))
     draw_contours(ax, result.problem, result.start)
-    for e, st in zip(result.entries, style.racer_styles(e.name for e in result.entries)):
-        draw_path(ax, e.path[:, 0], e.path[:, 1], st, label=racer_label(e))
-    ax.plot(*result.drawn_start, "s", color="black", markersize=6, zorder=20,
-            label=f"start (seed {result.seeds[0]})" if result.seeds else "start")
-    ax.legend(loc="best", fontsize=9, framealpha=0.85)
+    paths = [draw_path(ax, e.path[:, 0], e.path[:, 1], st, label=racer_label(e))
+             for e, st in zip(result.entries, style.racer_styles(e.name for e in result.entries))]
+    start = ax.plot(*result.drawn_start, "s", color="black", markersize=6, zorder=20,
+                    label=f"start (seed {result.seeds[0]})" if result.seeds else "start")[0]
+    style.legend(ax, [m for _, m in paths] + [start],
+                 outside_handles=[*paths, start], loc="best", fontsize=9, framealpha=0.85)
     ax.set_title(f"{result.problem.name}: f = {result.problem.formula}, {result.steps} steps",
                  fontsize=11)
     fig.tight_layout()
@@ -147,8 +149,10 @@ def curve(result: Any) -> Figure:
     fig, ax = plt.subplots(figsize=(7.0, 4.0))
     xs, fs = curve_window(result.problem)
     ax.plot(xs, fs, color="black", linewidth=1.2)
+    paths = []
     for e, st in zip(result.entries, style.racer_styles(e.name for e in result.entries)):
-        draw_path(ax, e.path[:, 0], e.f, st, label=racer_label(e), line_alpha=0.5)
+        paths.append(draw_path(ax, e.path[:, 0], e.f, st, label=racer_label(e),
+                               line_alpha=0.5))
         ax.plot(e.path[-1, 0], e.f[-1], st.marker, zorder=st.zorder + 0.5,
                 **marker_look(st, grow=5, edge="black"))
     for m in result.problem.minima:
@@ -156,7 +160,7 @@ def curve(result: Any) -> Figure:
     curve_limits(ax, xs, fs, path_top(result))
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
-    ax.legend(fontsize=9)
+    style.legend(ax, [m for _, m in paths], outside_handles=paths, fontsize=9)
     ax.set_title(f"{result.problem.name}: f = {result.problem.formula}, "
                  f"{result.start_words()}, {result.steps} steps", fontsize=10)
     fig.tight_layout()
@@ -164,12 +168,14 @@ def curve(result: Any) -> Figure:
 
 
 def draw_path(ax: Axes, xs: np.ndarray, ys: np.ndarray, st: style.RacerStyle, label: str,
-              line_alpha: float = 0.85) -> None:
-    """One racer's path: a line (wider for earlier racers) and open-centred markers."""
-    ax.plot(xs, ys, "-", color=st.colour, linewidth=st.width, alpha=line_alpha,
-            zorder=st.zorder, solid_capstyle="round")
-    ax.plot(xs, ys, st.marker, linestyle="none", label=label, zorder=st.zorder + 0.1,
-            **marker_look(st))
+              line_alpha: float = 0.85) -> tuple[Any, Any]:
+    """One racer's path: a line (wider for earlier racers, in the racer's line style) and
+    open-centred markers (labelled); returns the line and the markers."""
+    line, = ax.plot(xs, ys, linestyle=st.linestyle, color=st.colour, linewidth=st.width,
+                    alpha=line_alpha, zorder=st.zorder, solid_capstyle="round")
+    dots, = ax.plot(xs, ys, st.marker, linestyle="none", label=label, zorder=st.zorder + 0.1,
+                    **marker_look(st))
+    return line, dots
 
 
 def marker_look(st: style.RacerStyle, grow: float = 0.0, edge: str = "white") -> dict:
@@ -206,7 +212,7 @@ def progress(result: Any) -> Figure:
     for e, st in zip(result.entries, style.racer_styles(e.name for e in result.entries)):
         y = np.maximum(e.f - f_star, floor) if gaps else e.f
         k = np.arange(len(y))
-        ax.plot(k, y, "-" + st.marker, linewidth=max(st.width - 0.5, 1.2),
+        ax.plot(k, y, st.marker, linestyle=st.linestyle, linewidth=max(st.width - 0.5, 1.2),
                 alpha=0.9, zorder=st.zorder, label=racer_label(e),
                 markevery=max(1, len(y) // 15), **marker_look(st))
         if e.ended:
@@ -219,7 +225,7 @@ def progress(result: Any) -> Figure:
         ax.set_ylabel("f   (no minimum)")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3, which="both" if gaps else "major")
-    ax.legend(fontsize=8, framealpha=0.85)
+    style.legend(ax, fontsize=8, framealpha=0.85)
     ax.set_title(f"{p.name}: f = {p.formula}, {result.start_words()}", fontsize=10)
     fig.tight_layout()
     return fig
@@ -280,17 +286,20 @@ def surface3d(result: Any) -> Figure:
     p = result.problem
     fig = plt.figure(figsize=(8.0, 6.2))
     ax, cap, lift = surface_axes(fig, p, result.start)
+    paths = []
     for e, st in zip(result.entries, style.racer_styles(e.name for e in result.entries)):
         x, y, z = lifted(p, e.path, e.f, cap, lift)
-        ax.plot(x, y, z, "-", color=st.colour, linewidth=max(st.width - 0.5, 1.2),
-                zorder=10 + st.zorder)
-        ax.plot(x, y, z, st.marker, zorder=10.1 + st.zorder, label=racer_label(e),
-                linestyle="none", **marker_look(st))
+        line, = ax.plot(x, y, z, linestyle=st.linestyle, color=st.colour,
+                        linewidth=max(st.width - 0.5, 1.2), zorder=10 + st.zorder)
+        dots, = ax.plot(x, y, z, st.marker, zorder=10.1 + st.zorder, label=racer_label(e),
+                        linestyle="none", **marker_look(st))
+        paths.append((line, dots))
     for m in p.minima:
         if m.kind == "global" or len(p.minima) <= 6:
             ax.plot([m.point[0]], [m.point[1]], [m.value + lift], "+", color="black",
                     markersize=12, markeredgewidth=2, zorder=40)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    style.legend(ax, [m for _, m in paths], outside_handles=paths, loc="upper left",
+                 fontsize=8, framealpha=0.85)
     ax.set_title(f"{p.name}: f = {p.formula}, {result.steps} steps", fontsize=10)
     fig.tight_layout()
     return fig
