@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..lab.compare.report import BAND, quantile  # noqa: E402
-from .style import colours_for, line_styles  # noqa: E402
+from .style import colours_for, line_styles, marks  # noqa: E402
 
 
 def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
@@ -31,20 +31,6 @@ def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
 #: Profile k of S is raised by (k − (S − 1)/2) · PROFILE_OFFSET, so that equal profiles run
 #: side by side rather than on top of each other (14 optimizers: within ±0.026 of ρ).
 PROFILE_OFFSET = 0.004
-#: Markers per line; racer k of S has its own shifted by k/S of their spacing.
-MARKS_PER_LINE = 4
-
-
-def _marks(k: int, n: int, points: int) -> tuple[int, int]:
-    """``markevery`` for racer k of n on a line of ``points`` points: MARKS_PER_LINE marks,
-    each racer's shifted along the line by its share of the spacing.
-
-    >>> [_marks(k, 3, 300) for k in range(3)]
-    [(0, 75), (25, 75), (50, 75)]
-    """
-    every = max(points // MARKS_PER_LINE, 1)
-    return (k * every // max(n, 1), every)
-
 
 def _legend_right(fig: plt.Figure, handles: list, labels: Sequence[str], title: str) -> None:
     """One legend for the whole figure, right of the panels (never over data), every name
@@ -85,7 +71,7 @@ def profiles(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], labels: Seque
             dy = (k - (n - 1) / 2) * PROFILE_OFFSET
             line, = ax.step(taus, np.asarray(r, dtype=float) + dy, where="post",
                             color=st.colour, linestyle=st.linestyle, linewidth=1.4,
-                            marker=st.marker, markersize=4.5, markevery=_marks(k, n, len(taus)),
+                            marker=st.marker, markersize=4.5, markevery=marks(k, n, len(taus)),
                             zorder=3 + n - k, label=lab)
             if p == 0:
                 handles.append(line)
@@ -162,7 +148,7 @@ def curves(panels: Sequence[tuple[str, str, float, np.ndarray, dict[str, np.ndar
             positive = positive and bool(np.all(z[np.isfinite(z)] > 0))
             line, = ax.plot(steps, med, color=st.colour, linestyle=st.linestyle, label=lab,
                             linewidth=1.2, marker=st.marker, markersize=3.5,
-                            markevery=_marks(k, len(labels), len(steps)),
+                            markevery=marks(k, len(labels), len(steps)),
                             zorder=3 + len(labels) - k)
             ax.fill_between(steps, lo, hi, color=st.colour, alpha=0.18, linewidth=0)
             if p == 0:

@@ -255,45 +255,6 @@ def under_suptitle(fig: Figure, suptitle: Any, pad: float = 4.0) -> None:
         fig.subplots_adjust(top=fig.subplotpars.top - overlap / fig.bbox.height)
 
 
-#: Line styles that tell apart racers of alike colours (:func:`line_styles`).
-LINESTYLES = ("-", "--", "-.", ":")
-#: Colours closer than this (Euclidean distance of RGB in [0, 1]) count as alike.
-ALIKE = 0.36
-
-
-@dataclass(frozen=True)
-class LineStyle:
-    """How one of many racers' lines is drawn: colour, line style and marker."""
-
-    colour: str
-    linestyle: str
-    marker: str
-
-
-def line_styles(names: Iterable[str]) -> list[LineStyle]:
-    """One (colour, line style, marker) per racer, every racer's different, for figures with
-    more racers than there are distinguishable colours: the palette colour
-    (:func:`colours_for`), the first of :data:`LINESTYLES` no earlier racer of an alike
-    colour (within :data:`ALIKE`) has, and the racer's own marker (:data:`MARKERS` in order;
-    past the last, a marker not yet used with that colour and line style).
-
-    >>> [(s.colour, s.linestyle, s.marker) for s in line_styles(["sgd", "adam", "radam"])]
-    [('#1f77b4', '-', 'o'), ('#d62728', '-', 's'), ('#0b84a5', '--', 'D')]
-    """
-    out: list[LineStyle] = []
-    for k, c in enumerate(colours_for(names)):
-        rgb = np.array(matplotlib.colors.to_rgb(c))
-        near = {s.linestyle for s in out
-                if np.linalg.norm(np.array(matplotlib.colors.to_rgb(s.colour)) - rgb) < ALIKE}
-        free = [ls for ls in LINESTYLES if ls not in near]
-        ls = free[0] if free else LINESTYLES[k % len(LINESTYLES)]
-        taken = {s.marker for s in out if (s.colour, s.linestyle) == (c, ls)}
-        marker = next((m for m in MARKERS[k % len(MARKERS):] + MARKERS if m not in taken),
-                      MARKERS[k % len(MARKERS)])
-        out.append(LineStyle(c, ls, marker))
-    return out
-
-
 #: Dash length (in line widths) of lines drawn in turns where they coincide.
 TURN = 4.0
 
