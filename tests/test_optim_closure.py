@@ -978,3 +978,15 @@ def test_the_globals_declared_non_finite_are_globals_of_their_rule():
             assert set(cls.nonfinite_globals) <= names, name
     assert declared == {"sgd_backtracking": ("decrease_error",),
                         "lbfgs_backtracking": ("decrease_error",)}
+
+
+@pytest.mark.parametrize("name", ["sgd_backtracking", "sgd_zoom", "lbfgs_optax",
+                                  "lbfgs_backtracking"])
+def test_the_line_searches_refuse_weight_decay_by_name(name):
+    """Their trials compare the closure's losses, so a decay belongs in the loss: assigning
+    one is refused naming it, and the setting stays 0 (ClosureRule.weight_decay_in_loss)."""
+    opt = optim.create(name)
+    with pytest.raises(InputError, match=r"has no weight_decay \(add it to the closure's "
+                                         r"loss\); weight_decay=0.1 is refused"):
+        opt.weight_decay = 0.1
+    assert opt.weight_decay == 0.0

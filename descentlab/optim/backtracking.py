@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError
 from .closure import ClosureRule, NotFinite, Oracle, global_sum
 from .hyperparams import NONNEGATIVE, POSITIVE, Check, Count, Hyper
 from .lineage import Lineage
@@ -28,6 +27,7 @@ class BacktrackingRule(ClosureRule):
     :class:`~.lbfgs_backtracking.LBFGSBacktracking`."""
 
     needs = ("loss", "grad_at")
+    weight_decay_in_loss = True
     nonfinite_globals = ("decrease_error",)  # ∞ before a search and after one that failed
 
     max_backtracking_steps = Count(0, "K: most step reductions per update", maximum=1000)
@@ -52,13 +52,6 @@ class BacktrackingRule(ClosureRule):
         self.max_learning_rate = max_learning_rate
         self.atol = atol
         self.rtol = rtol
-
-    def check_settings(self, values: dict[str, Any]) -> None:
-        super().check_settings(values)
-        decay = values.get("weight_decay", 0.0)
-        if np.any(np.asarray(decay) != 0):
-            raise InputError(f"{type(self).__name__} has no weight_decay (add it to the "
-                             f"closure's loss); weight_decay={decay!r} is refused")
 
     def init_globals(self) -> dict[str, float | np.ndarray]:
         return {"learning_rate": 1.0, "decrease_error": math.inf, "searched": 0}

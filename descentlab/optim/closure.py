@@ -212,6 +212,9 @@ class ClosureRule(Optimizer):
     #: Shared settings the rule cannot take (its global quantities are of the gradient the
     #: closure returns; its weight decay, if any, is its own, as in its reference): name →
     #: its "off" value. (SAM, an update of a base rule, declares its own.)
+    #: No weight decay of its own (the line searches: their trials compare the closure's
+    #: losses, so a decay belongs in the loss): a non-zero ``weight_decay`` is refused.
+    weight_decay_in_loss: ClassVar[bool] = False
     refused: ClassVar[dict[str, Any]] = {"maximize": False, "clip_value": None,
                                          "clip_norm": None, "clip_global_norm": None,
                                          "decoupled_weight_decay": False}
@@ -230,13 +233,18 @@ class ClosureRule(Optimizer):
         pipeline.checked_update(self, params, grads, step)
 
     def check_settings(self, values: dict[str, Any]) -> None:
-        """Refuse the shared settings listed in :attr:`refused`."""
+        """Refuse the shared settings listed in :attr:`refused`, and a non-zero
+        ``weight_decay`` when :attr:`weight_decay_in_loss`."""
         for name, off in self.refused.items():
             if name in values and values[name] != off:
                 raise InputError(f"{type(self).__name__} has no {name} (its reference "
                                  f"has none: the step uses the closure's loss and gradient as "
                                  f"they are, and its own weight decay if any); {name}="
                                  f"{values[name]!r} is refused")
+        decay = values.get("weight_decay", 0.0)
+        if self.weight_decay_in_loss and np.any(np.asarray(decay) != 0):
+            raise InputError(f"{type(self).__name__} has no weight_decay (add it to the "
+                             f"closure's loss); weight_decay={decay!r} is refused")
 
     def update(self, params: Any, grads: Any = None, *,  # type: ignore[override]
                closure: Closure | None = None,

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError
 from .closure import ClosureRule, Oracle, global_sum
 from .hyperparams import NONNEGATIVE, POSITIVE, Check, Choice, Count, Hyper, Number
 from .lineage import Lineage
@@ -176,6 +175,7 @@ class ZoomRule(ClosureRule):
     :class:`~.lbfgs_optax.LBFGSOptax`."""
 
     needs = ("loss", "grad_at")
+    weight_decay_in_loss = True
     #: The last search's (decrease error, curvature error): 0 where a condition holds.
     search_errors: tuple[float, float] = (math.inf, math.inf)
 
@@ -210,13 +210,6 @@ class ZoomRule(ClosureRule):
         self.approx_dec_rtol = approx_dec_rtol
         self.stepsize_precision = stepsize_precision
         self.initial_guess_strategy = initial_guess_strategy
-
-    def check_settings(self, values: dict[str, Any]) -> None:
-        super().check_settings(values)
-        decay = values.get("weight_decay", 0.0)
-        if np.any(np.asarray(decay) != 0):
-            raise InputError(f"{type(self).__name__} has no weight_decay (add it to the "
-                             f"closure's loss); weight_decay={decay!r} is refused")
 
     def init_globals(self) -> dict[str, float | np.ndarray]:
         return {"learning_rate": 1.0, "searched": 0}
