@@ -377,6 +377,18 @@ def _pool_is_idle(pool):
                for lane in pool.lanes.values()) and not pool._places
 
 
+def _race_poster(client):
+    """(answers, post): ``post(name, client_id, body)`` sends a race as that client and
+    keeps its response in ``answers[name]`` (threads share both)."""
+    answers = {}
+
+    def post(name, client_id, body):
+        answers[name] = client.post("/api/race", json=body,
+                                    headers={"X-Playground-Client": client_id})
+
+    return answers, post
+
+
 def test_app_with_pool_503_and_supersede(tmp_path):
     """A full heavy lane answers another client 503 with Retry-After; /api/limits and the
     light lane still answer; the same client's newer request supersedes its running one
@@ -387,11 +399,7 @@ def test_app_with_pool_503_and_supersede(tmp_path):
     pool = Pool(light=1, heavy=1, light_queue=0, heavy_queue=0, time_budget=120, heavy_nice=0)
     app = create_app(tmp_path, pool=pool)
     with TestClient(app) as c:
-        answers = {}
-
-        def post(name, client_id, body):
-            answers[name] = c.post("/api/race", json=body,
-                                   headers={"X-Playground-Client": client_id})
+        answers, post = _race_poster(c)
 
         first = threading.Thread(target=post, args=("first", "student-1", HEAVY_RACE))
         first.start()
@@ -432,11 +440,7 @@ def test_supersede_survives_a_slow_release(tmp_path, monkeypatch):
     pool = Pool(light=1, heavy=1, light_queue=0, heavy_queue=0, time_budget=120,
                 heavy_nice=0)
     with TestClient(create_app(tmp_path, pool=pool)) as c:
-        answers = {}
-
-        def post(name, client_id, body):
-            answers[name] = c.post("/api/race", json=body,
-                                   headers={"X-Playground-Client": client_id})
+        answers, post = _race_poster(c)
 
         first = threading.Thread(target=post, args=("first", "student-1", HEAVY_RACE))
         first.start()
