@@ -46,7 +46,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
-from descentlab.files import write_text  # noqa: E402
+from descentlab.files import replace_fenced, write_text  # noqa: E402
 from descentlab.optim.fused import kernels_catalogue  # noqa: E402
 from descentlab.optim.fused.inline import cube_root, gradient  # noqa: E402
 
@@ -57,12 +57,7 @@ DOC_START, DOC_END = "<!-- madgrad_roofline: start -->", "<!-- madgrad_roofline:
 
 def update_doc(doc: str, output: str) -> None:
     """Replace the text between ``doc``'s markers with ``output`` in a code fence."""
-    with open(doc, encoding="utf-8") as f:
-        text = f.read()
-    if DOC_START not in text or DOC_END not in text:
-        raise SystemExit(f"{doc}: no {DOC_START} ... {DOC_END} block to update")
-    head, rest = text.split(DOC_START, 1)
-    write_text(doc, f"{head}{DOC_START}\n```\n{output}```\n{DOC_END}{rest.split(DOC_END, 1)[1]}")
+    replace_fenced(doc, DOC_START, DOC_END, output)
 
 
 @njit(parallel=True)

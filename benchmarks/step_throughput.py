@@ -441,15 +441,9 @@ def median_table(path: str) -> str:
 
 def update_doc(doc: str, block: str) -> None:
     """Replace the text between ``doc``'s markers with ``block`` in a code fence."""
-    from descentlab.files import write_text
+    from descentlab.files import replace_fenced
 
-    with open(doc, encoding="utf-8") as f:
-        text = f.read()
-    if DOC_START not in text or DOC_END not in text:
-        raise SystemExit(f"{doc}: no {DOC_START} ... {DOC_END} block to update")
-    head, rest = text.split(DOC_START, 1)
-    _, tail = rest.split(DOC_END, 1)
-    write_text(doc, f"{head}{DOC_START}\n```\n{block}\n```\n{DOC_END}{tail}")
+    replace_fenced(doc, DOC_START, DOC_END, block)
 
 
 def crossover(rules: list[Rule], repeats: int) -> None:

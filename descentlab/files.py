@@ -88,6 +88,31 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def replace_fenced(path: str | os.PathLike, start: str, end: str, block: str) -> Path:
+    r"""Rewrite the text of ``path`` between the marker lines ``start`` and ``end`` as ``block``
+    in a code fence, atomically (a benchmark's generated output quoted in a doc); a file
+    without both markers is refused, unchanged.
+
+    >>> import tempfile
+    >>> doc = Path(tempfile.mkdtemp()) / "doc.md"
+    >>> _ = doc.write_text("intro\n<!-- b -->\nold\n<!-- e -->\noutro\n")
+    >>> print(replace_fenced(doc, "<!-- b -->", "<!-- e -->", "new\n").read_text(), end="")
+    intro
+    <!-- b -->
+    ```
+    new
+    ```
+    <!-- e -->
+    outro
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    if start not in text or end not in text.split(start, 1)[1]:
+        raise SystemExit(f"{path}: no {start} ... {end} block to update")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    return write_text(path, f"{head}{start}\n```\n{block.rstrip(chr(10))}\n```\n{end}{tail}")
+
+
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """CSV text with a header row, through :func:`csv.writer` (``\\n`` line ends): a field
     holding a comma, a quote or a line break is quoted, so every row has the header's fields.
