@@ -141,6 +141,15 @@ def _edit(name, old, new):
     return mutate
 
 
+def _cut(name, size=None, lines=None):
+    def mutate(run):
+        data = (run / name).read_bytes()
+        if lines is not None:
+            data = b"".join(data.splitlines(keepends=True)[:lines])
+        (run / name).write_bytes(data[:size])
+    return mutate
+
+
 @pytest.mark.parametrize("mutate, culprit", [
     (_drop("manifest.json"), "manifest.json: not a finished benchmark run"),
     (_drop("trials.csv"), "trials.csv: cannot read"),
@@ -149,7 +158,12 @@ def _edit(name, old, new):
      "curves.csv: not a finished benchmark's file"),
     (_edit("manifest.json", '"nqm/sgd": 0', '"nqm/sgdx": 0'),
      "manifest.json: no chosen_study of nqm/sgd"),
-], ids=["no manifest", "no trials", "bad steps", "bad curve step", "no chosen study"])
+    (_cut("runs.csv", 300), "runs.csv: line 3 does not have the header's 12 fields"),
+    (_cut("runs.csv", lines=1), "runs.csv: no rows"),
+    (_cut("runs.csv", lines=2), "runs.csv: no test runs of"),
+    (_cut("trials.csv", lines=0), "trials.csv: no column workload"),
+], ids=["no manifest", "no trials", "bad steps", "bad curve step", "no chosen study",
+        "truncated runs", "header only", "one run", "empty trials"])
 def test_report_only_names_the_bad_file_and_writes_nothing(tmp_path, capsys, mutate,
                                                            culprit):
     run = tmp_path / "smoke"

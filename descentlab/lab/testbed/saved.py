@@ -77,12 +77,26 @@ def _number(text: str) -> float:
     return math.nan if text == "" else float(text)
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
+def _rows(path: Path, *columns: str) -> list[dict[str, str]]:
+    """The rows of a benchmark's CSV file, which must have ``columns`` and at least one row;
+    an InputError naming the file otherwise."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    except OSError as e:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: cannot read the benchmark's file ({e})") from None
+    missing = [n for n in columns if n not in header]
+    if missing:
+        raise InputError(f"{path}: no column {', '.join(missing)} (not a benchmark's file)")
+    if not rows:
+        raise InputError(f"{path}: no rows (not a finished benchmark's file)")
+    for line, row in enumerate(rows, start=2):  # (a short or long row: a damaged file)
+        if None in row or None in row.values():
+            raise InputError(f"{path}: line {line} does not have the header's "
+                             f"{len(header)} fields (a damaged or truncated file?)")
+    return rows
 
 
 @contextlib.contextmanager
@@ -97,12 +111,6 @@ def _reading(path: Path) -> Iterator[None]:
                          f"{e})") from None
 
 
-def _column(rows: list[dict[str, str]], path: Path, *names: str) -> None:
-    missing = [n for n in names if rows and n not in rows[0]]
-    if missing:
-        raise InputError(f"{path}: no column {', '.join(missing)} (not a benchmark's file)")
-
-
 def load(out: str | Path) -> SavedRun:
     """The benchmark written to folder ``out``; an InputError naming the file when one is
     missing or is not a finished benchmark's."""
@@ -115,13 +123,12 @@ def load(out: str | Path) -> SavedRun:
     if manifest.get("command") != "benchmark" or "settings" not in manifest:
         raise InputError(f"{path} is not a benchmark's manifest")
     s = manifest["settings"]
-    runs_rows, curve_rows, trial_rows = (_rows(out / n) for n in ("runs.csv", "curves.csv",
-                                                                  "trials.csv"))
-    _column(runs_rows, out / "runs.csv", "workload", "variant", "optimizer", "config", "seed",
-            "target", "final", "steps_to_target", "cpu_to_target", "cpu_seconds",
-            "wall_seconds", "diverged")
-    _column(curve_rows, out / "curves.csv", "step", "value")
-    _column(trial_rows, out / "trials.csv", "study", "tuning_cost")
+    runs_rows = _rows(out / "runs.csv", "workload", "variant", "optimizer", "config", "seed",
+                      "target", "final", "steps_to_target", "cpu_to_target", "cpu_seconds",
+                      "wall_seconds", "diverged")
+    curve_rows = _rows(out / "curves.csv", "workload", "variant", "optimizer", "config",
+                       "seed", "step", "value")
+    trial_rows = _rows(out / "trials.csv", "workload", "optimizer", "study", "tuning_cost")
     curves: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
     with _reading(out / "curves.csv"):
         for c in curve_rows:
@@ -159,6 +166,12 @@ def load(out: str | Path) -> SavedRun:
             raise InputError(f"no chosen_study of {missing[0]}")
     trials: dict[tuple[str, str], tuple[np.ndarray, list[dict[str, float]], np.ndarray]] = {}
     best = {}
+    have = {(r.workload, r.optimizer) for r in runs}
+    absent = [f"{o.name}/{label}" for o in objectives for label in labels
+              if (o.name, label) not in have]
+    if absent:
+        raise InputError(f"{out / 'runs.csv'}: no test runs of {absent[0]} (a damaged or "
+                         "truncated file?)")
     with _reading(out / "trials.csv"):
         for o in objectives:
             for sp in spaces:
