@@ -397,6 +397,7 @@ def test_an_outer_step_the_outer_optimizer_refuses_changes_nothing():
     (lambda: optim.SAM(opt=optim.Adam), InputTypeError, "not the class Adam"),
     (lambda: optim.SAM(opt=3), InputTypeError, "SAM's opt must be an optimizer, not int"),
     (lambda: optim.SAM(adv_opt="adamm"), InputError, "adamm"),
+    (lambda: optim.SAM(opt="no"), InputError, "SAM's opt: unknown optimizer 'no'"),
     (lambda: optim.SAM(opt=optim.PolyakSGD()), InputTypeError, "needs a closure"),
     (lambda: optim.SAM(opt=optim.LBFGS()), InputTypeError, "needs a closure"),
     (lambda: (lambda o: optim.SAM(opt=o, adv_opt=o))(optim.SGD()), InputError,

@@ -62,7 +62,10 @@ def _optimizer(role: str, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, str):
-        value = create(value)
+        try:
+            value = create(value)
+        except InputError as e:  # (the name is the culprit: say whose it is)
+            raise type(e)(f"SAM's {role}: {e}") from None
     check_optimizer(f"SAM's {role}", value, "must be")
     if getattr(value, "needs_closure", False):
         raise InputTypeError(f"SAM's {role} cannot be {type(value).__name__}: it needs a "
