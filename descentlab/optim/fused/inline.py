@@ -125,18 +125,6 @@ def _float(typingctx, i):
 
 
 @intrinsic
-def _third_of(typingctx, i):
-    """The unsigned integer division of an int32's bits by 3 (vectorisable)."""
-    if i != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.udiv(args[0], ir.Constant(ir.IntType(32), 3))
-
-    return types.int32(i), codegen
-
-
-@intrinsic
 def _is_special(typingctx, i):
     """Whether the bits of a float32 ``|x|`` (an int32) are those of 0, inf or NaN:
     ``bits − 1 ≥ 0x7F7FFFFF`` unsigned (one subtraction, one compare; vectorisable)."""
@@ -169,17 +157,17 @@ def cube_root32(x):
     |x|·2^24 times 2^8 (in the bits), and the steps then run on x, every intermediate the
     rule's times a power of two, all of them normal (a·r ≥ 2^-100), so rounded alike,
     instead of two selects and two products; (3) 0, inf and NaN are found by one integer
-    compare (:func:`_is_special`) and give x + x. A loop of this root alone is 40 AVX2
-    instructions per 8 elements (its load and store included) against the rule's order's 45
-    (``benchmarks/madgrad_roofline.py`` counts them)."""
+    compare (:func:`_is_special`) and give x + x. A loop of this root alone is 37 AVX2
+    instructions per 8 elements, its load and store included (``benchmarks/madgrad_roofline.py``
+    counts them); the rule's order, with a copysign and the subnormal's scaling, is more."""
     a = np.abs(x)
     tiny = a < CUBE_ROOT_TINY
     bits = _bits(a * CUBE_ROOT_UP) if tiny else _bits(a)
     base = np.int32(_GUESS_TINY) if tiny else np.int32(CUBE_ROOT_GUESS)
-    r = _float((base - _third_of(bits)) | (_bits(x) & np.int32(_SIGN)))
     third, four = np.float32(1 / 3), np.float32(4.0)
-    r = r * (four - ((x * r) * r) * r) * third
-    r = r * (four - ((x * r) * r) * r) * third
+    r = _float((base - np.int32(np.float32(bits) * third)) | (_bits(x) & np.int32(_SIGN)))
+    r = (r * third) * (four - (x * r) * (r * r))
+    r = (r * third) * (four - (x * r) * (r * r))
     y = (x * r) * r
     y = y - (y - x / (y * y)) * third  # 0/0 for x = 0 (the kernels: NumPy's error model)
     return x + x if _is_special(_bits(a)) else y
