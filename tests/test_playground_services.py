@@ -653,9 +653,11 @@ REQUEST = st.tuples(st.sampled_from(["student-1", "student-2", None]),  # key
 def test_pool_accounting_under_races(plan):
     """Requests of a few clients arriving together, superseding each other across lanes,
     some stopped by their caller: every lane stays within its capacity and worker count,
-    the newest request of a client is never superseded, and everything is given back."""
+    the newest request of a client is never superseded, and everything is given back. Two
+    light workers: a newer request there often finds one idle (it runs on it); the heavy
+    lane's one worker is taken over."""
     async def main():
-        async with Pool(light=1, heavy=1, light_queue=1, heavy_queue=1, time_budget=60,
+        async with Pool(light=2, heavy=1, light_queue=1, heavy_queue=1, time_budget=60,
                         heavy_nice=0) as pool:
             s = compute.Surface("bowl")
             seen = []
