@@ -478,13 +478,13 @@ class _SetClocks(Clocks):
 
 def test_the_budget_counts_cpu_time_with_a_wall_clock_backstop(tmp_path, monkeypatch):
     """The budget was wall time: on a busy machine a heavy request ran out of it having used
-    little CPU (the same race took 19.7 s in the heavy worker at nice +10 and 2.1 s in a
-    light one at load 5) and the class saw "too slow" for cheap requests. Now it counts the
-    worker's CPU time, with a wall-clock backstop of WALL_FACTOR × the budget. The clocks
-    are the test's, and each worker call is held until the test lets it go (no CPU hog, no
-    sleep): 2 s of CPU in 4 × the budget of wall time is answered (the old rule refused
-    it); past the CPU budget, or past the backstop, it is refused, 503, naming which limit
-    and the seconds used."""
+    little CPU (a helper measured the same race at 19.7 s in the heavy worker, at nice +10,
+    and 2.1 s in a light one at load 5) and the class saw "too slow" for cheap requests.
+    Now it counts the worker's CPU time, with a wall-clock backstop of WALL_FACTOR × the
+    budget. The clocks are the test's, and each worker call is held until the test lets
+    it go (no CPU hog, no sleep): 2 s of CPU in 4 × the budget of wall time is answered
+    (the old rule refused it); past the CPU budget, or past the backstop, it is refused,
+    503, naming which limit and the seconds used."""
     from descentlab.playground import pool as pool_module
 
     plain_call = pool_module._Worker.call
@@ -500,6 +500,9 @@ def test_the_budget_counts_cpu_time_with_a_wall_clock_backstop(tmp_path, monkeyp
     budget, backstop = pool.time_budget, pool.wall_backstop
     assert (budget, backstop) == (pool_module.TIME_BUDGET,
                                   pool_module.TIME_BUDGET * pool_module.WALL_FACTOR)
+    for factor in (0.5, float("nan")):  # a backstop before the budget, or none
+        with pytest.raises(ValueError, match="wall factor >= 1"):
+            Pool(wall_factor=factor)
     with TestClient(create_app(tmp_path, pool=pool)) as c:
         answers, post = _race_poster(c)
 
