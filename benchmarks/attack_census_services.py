@@ -10,8 +10,8 @@ FastAPI's TestClient). Its outcome is one of
 * ``vague``    — refused with a 4xx that names no field;
 * ``error``    — a 5xx other than 503 (a bug's answer);
 * ``accepted`` — 200 where a refusal belongs;
-* ``done``     — 200 for heavy work that is allowed, answered within the time budget;
-* ``slow``     — any answer after more than ``SLOW_S`` seconds (the time budget is 30 s).
+* ``done``     — 200 for heavy work that is allowed, answered within ``SLOW_S`` seconds;
+* ``slow``     — any answer after more than ``SLOW_S`` seconds (the CPU budget is 30 s).
 
 Run: ``PYTHONPATH=. python benchmarks/attack_census_services.py [--quick]``. It prints the
 table and every probe whose outcome is not ``clear``/``done``.

@@ -354,3 +354,68 @@ def test_refused_lr_fades_the_paths_and_marks_the_field(server, browser):
                                                                 or "")
     assert errors == []
     context.close()
+
+
+def test_a_request_over_its_cpu_budget_is_shown_at_once(server, browser):
+    """A 503 that names a field (the request used up its CPU budget, pool.OverBudget) is
+    shown at once: asking again would spend the same budget again (the page retried every
+    503 four times, up to 5 × 30 s of the heavy worker). A 503 naming no field (a full
+    lane, the wall-clock backstop of a busy server) is still retried as Retry-After asks.
+    The answers are the app's own for the pool's OverBudget (its handler's, routed in: the
+    real budget is 30 s of CPU)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from descentlab.playground.app import create_app
+    from descentlab.playground.pool import OverBudget
+
+    handler = create_app(server[1]).exception_handlers[OverBudget]
+    answers = {}
+    for kind, exc in [("cpu", OverBudget("cpu", 30, 300, 30.1, 95.0)),
+                      ("wall", OverBudget("wall", 30, 300, 4.0, 300.1))]:
+        with ThreadPoolExecutor(1) as thread:  # (Playwright's loop runs in this one)
+            response = thread.submit(asyncio.run, handler(None, exc)).result()
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        answers[kind] = response.body.decode()
+    assert json.loads(answers["cpu"])["field"] == "steps"
+    assert json.loads(answers["wall"])["field"] is None
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function(IDLE, timeout=30_000)
+    asked: list[str] = []
+
+    def answer(kind, times):
+        def route(r):
+            if r.request.method == "POST" and len(asked) < times:
+                asked.append(kind)
+                # (Retry-After 1 s instead of the app's 5: the same answer, waited less)
+                r.fulfill(status=503, headers={"Retry-After": "1"},
+                          content_type="application/json", body=answers[kind])
+            else:
+                r.continue_()
+        return route
+
+    page.route("**/api/race", answer("cpu", 10))
+    page.fill("#steps", "150")
+    page.dispatch_event("#steps", "change")
+    page.wait_for_function("window.__playground.stale()", timeout=30_000)
+    page.wait_for_function("window.__playground.pending === 0", timeout=30_000)
+    assert asked == ["cpu"]  # asked once, not again
+    assert "used up its CPU budget of 30 s (30.1 s of CPU in 95.0 s)" in \
+        page.inner_text("#message")
+    page.unroute("**/api/race")
+    asked.clear()
+    page.route("**/api/race", answer("wall", 2))  # two busy answers, then the server's
+    page.fill("#steps", "140")
+    page.dispatch_event("#steps", "change")
+    page.wait_for_function("!window.__playground.stale() && window.__playground.pending === 0",
+                           timeout=60_000)
+    assert asked == ["wall", "wall"]
+    assert page.evaluate("window.__playground.result().racers[0].path.length") == 141
+    assert page.inner_text("#message") == ""
+    assert errors == []
+    context.close()

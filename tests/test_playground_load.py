@@ -8,9 +8,10 @@ full minute); with the server's start about 50 s on 2 busy cores (shorter phases
 few answered requests to compare).
 Checked: every ordinary request answered (no 5xx, no timeout, no 503), the ordinary p95 under
 load within 3 × its unloaded p95 + 0.5 s (no ordinary request waits behind a heavy one),
-``/api/limits`` always under a second, and every worst-case request answered within its time
-budget (after waiting for at most the lane's queue): refused (400 naming the field, 413),
-done, or 503 when its lane is full or its time budget ran out."""
+``/api/limits`` always under a second, and every worst-case request answered within the
+client timeout (the pool's own bound: the wall-clock backstop, after waiting for at most the
+lane's queue): refused (400 naming the field, 413), done, or 503 when its lane is full or its
+CPU budget ran out."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from descentlab.playground.pool import HEAVY_QUEUE, TIME_BUDGET
+from descentlab.playground.pool import HEAVY_QUEUE, TIME_BUDGET, WALL_FACTOR
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "playground_load.py"
 LOADED_SECONDS = float(os.environ.get("DESCENTLAB_LOAD_SECONDS", "15"))
@@ -53,6 +54,8 @@ def test_classroom_load(capsys):
         for status, took in results:
             assert status in ({refused[name]} if name in refused else {"200", "503"}), \
                 (name, status)
-            # queued behind at most HEAVY_QUEUE others, each stopped at the time budget
-            assert took < (HEAVY_QUEUE + 1) * TIME_BUDGET + 10, (name, took)
+            # queued behind at most HEAVY_QUEUE others, each stopped at the wall-clock
+            # backstop at the latest (the client timeout, 100 s, is the tighter bound here:
+            # a request past it has status "timeout")
+            assert took < (HEAVY_QUEUE + 1) * TIME_BUDGET * WALL_FACTOR + 10, (name, took)
     assert record.worst["exact trace, x**3, 30 steps"][0][0] == "200"

@@ -20,7 +20,7 @@ from descentlab.commands import serve
 from descentlab.errors import InputError
 from descentlab.playground import compute
 from descentlab.playground.app import EXAMPLES, create_app
-from descentlab.playground.pool import Busy, Cancelled, OverBudget, Pool
+from descentlab.playground.pool import Busy, Cancelled, Clocks, OverBudget, Pool
 
 BOWL = {"problem": "bowl"}
 #: One valid body per endpoint (the app's schema examples; small: each answers in
@@ -319,14 +319,17 @@ def test_pool_lanes_budget_cancellation(tmp_path):
             args = ("race_paths", s, racers, None, 1000)  # 1.7 s on a quiet machine
             r = await pool.run("light", "race_paths", s, [compute.Racer("sgd")], None, 3)
             assert len(r["racers"][0]["path"]) == 4
-            # past the time budget: stopped, its worker replaced
+            # past the CPU budget, as the worker measures it: stopped, its worker replaced
+            # (a wall-clock backstop of 100 s: at nice +10 on a loaded machine 0.5 s of CPU
+            # takes several seconds)
             pid = pool.lanes["heavy"].idle[0].process.pid
-            pool.time_budget = 0.5
+            pool.time_budget, pool.wall_factor = 0.5, 200
             begin = time.perf_counter()
-            with pytest.raises(OverBudget, match="time budget of 0.5 s"):
+            with pytest.raises(OverBudget, match="CPU budget of 0.5 s") as over:
                 await pool.run("heavy", *args)
-            assert time.perf_counter() - begin < 6
-            pool.time_budget = 120
+            assert over.value.limit == "cpu" and over.value.cpu > 0.5
+            assert time.perf_counter() - begin < pool.wall_backstop
+            pool.time_budget, pool.wall_factor = 120, 10
             assert pool.lanes["heavy"].idle[0].process.pid != pid
             # a full lane: Busy at once; the other lane still answers
             stop = asyncio.Event()
@@ -457,6 +460,138 @@ def test_supersede_survives_a_slow_release(tmp_path, monkeypatch):
         monkeypatch.setattr(pool_module._Worker, "stop", plain_stop)
 
 
+class _SetClocks(Clocks):
+    """Clocks the test sets: ``used`` holds the CPU and wall seconds a computation has used
+    so far (``reads``: how often the pool looked)."""
+
+    def __init__(self):
+        self.used = {"cpu": 0.0, "wall": 0.0}
+        self.reads = 0
+
+    def wall(self):
+        return self.used["wall"]
+
+    def cpu(self, worker):
+        self.reads += 1
+        return self.used["cpu"]
+
+
+def test_the_budget_counts_cpu_time_with_a_wall_clock_backstop(tmp_path, monkeypatch):
+    """The budget was wall time: on a busy machine a heavy request ran out of it having used
+    little CPU (a helper measured the same race at 19.7 s in the heavy worker, at nice +10,
+    and 2.1 s in a light one at load 5) and the class saw "too slow" for cheap requests.
+    Now it counts the worker's CPU time, with a wall-clock backstop of WALL_FACTOR × the
+    budget. The clocks are the test's, and each worker call is held until the test lets
+    it go (no CPU hog, no sleep): 2 s of CPU in 4 × the budget of wall time is answered
+    (the old rule refused it); past the CPU budget, or past the backstop, it is refused,
+    503, naming which limit and the seconds used."""
+    from descentlab.playground import pool as pool_module
+
+    plain_call = pool_module._Worker.call
+    go: dict[str, threading.Event] = {}
+
+    def held_call(self, name, args):
+        go["event"].wait(60)  # the event of the request being made
+        return plain_call(self, name, args)
+
+    monkeypatch.setattr(pool_module._Worker, "call", held_call)
+    clocks = _SetClocks()
+    pool = Pool(light=1, heavy=1, light_queue=0, heavy_queue=0, heavy_nice=0, clocks=clocks)
+    budget, backstop = pool.time_budget, pool.wall_backstop
+    assert (budget, backstop) == (pool_module.TIME_BUDGET,
+                                  pool_module.TIME_BUDGET * pool_module.WALL_FACTOR)
+    for factor in (0.5, float("nan")):  # a backstop before the budget, or none
+        with pytest.raises(ValueError, match="wall factor >= 1"):
+            Pool(wall_factor=factor)
+    with TestClient(create_app(tmp_path, pool=pool)) as c:
+        answers, post = _race_poster(c)
+
+        def race(name, cpu, wall):
+            """A race of VALID's that, while it computes, has used ``cpu`` s of CPU in
+            ``wall`` s; let go once the pool has looked at the clocks twice."""
+            clocks.used.update(cpu=0.0, wall=0.0)
+            go["event"] = threading.Event()
+            sent = threading.Thread(target=post, args=(name, "student-1", VALID["/api/race"]))
+            sent.start()
+            _until(lambda: pool.load()["light"]["running"] == 1)
+            reads = clocks.reads
+            clocks.used.update(cpu=cpu, wall=wall)
+            _until(lambda: clocks.reads >= reads + 2 or not sent.is_alive())
+            go["event"].set()
+            sent.join(60)
+            _until(lambda: _pool_is_idle(pool), 30)
+            return answers[name]
+
+        r = race("starved", 2.0, 4 * budget)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["racers"][0]["path"]) == 6
+        r = race("over CPU", budget + 0.5, budget + 1)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+        assert r.json() == {"field": "steps", "error": (
+            f"steps: the computation used up its CPU budget of {budget:g} s "
+            f"({budget + 0.5:.1f} s of CPU in {budget + 1:.1f} s) and was stopped; "
+            "ask for fewer steps, racers or cells")}
+        r = race("stuck", 1.0, backstop + 1)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+        assert r.json() == {"field": None, "error": (
+            f"the computation ran past the wall-clock backstop of {backstop:g} s "
+            f"(1.0 s of CPU in {backstop + 1:.1f} s; the CPU budget is {budget:g} s): the "
+            "server is too busy, and it was stopped; try again in a moment")}
+        # both past: the request's own CPU is named
+        r = race("both", budget + 1, backstop + 1)
+        assert r.status_code == 503 and "CPU budget" in r.json()["error"], r.text
+        assert c.post("/api/race", json=VALID["/api/race"]).status_code == 200
+
+
+def test_a_superseding_request_uses_an_idle_worker(monkeypatch):
+    """A newer request of the same client waited for its older request's worker to be
+    stopped and replaced even when another worker of the lane was idle (here that stop is
+    held until the test lets it go: before, the newer request was not answered while it
+    was held). Now it runs on the idle worker at once; the older one is still stopped
+    (Cancelled), the lane never holds more than its capacity, and everything is given
+    back."""
+    from descentlab.playground import pool as pool_module
+
+    plain_stop = pool_module._Worker.stop
+    release = threading.Event()
+    stopping = []
+
+    def held_stop(self):
+        stopping.append(self.process.pid)
+        release.wait(60)
+        plain_stop(self)
+
+    monkeypatch.setattr(pool_module._Worker, "stop", held_stop)
+
+    async def main():
+        pool = Pool(light=2, heavy=1, light_queue=0, heavy_queue=0, time_budget=120)
+        await pool.start()
+        try:
+            s = compute.Surface("bowl")
+            long = ("race_paths", s, [compute.Racer(r["name"]) for r in HEAVY_RACE["racers"]],
+                    None, 1000)
+            short = ("race_paths", s, [compute.Racer("sgd")], None, 3)
+            first = asyncio.ensure_future(pool.run("light", *long, key="student-1"))
+            while pool.load()["light"]["running"] == 0:
+                await asyncio.sleep(0.01)
+            idle = {w.process.pid for w in pool.lanes["light"].idle}  # the other worker
+            second = await asyncio.wait_for(pool.run("light", *short, key="student-1"), 30)
+            assert len(second["racers"][0]["path"]) == 4
+            assert len(stopping) == 1 and stopping[0] not in idle  # the older one's, held
+            load = pool.load()["light"]
+            assert load["admitted"] == 1 and load["running"] == 0  # the older one's place
+            release.set()
+            with pytest.raises(Cancelled, match="while computing"):
+                await first
+            assert _pool_is_idle(pool)
+            assert (await pool.run("light", *short, key="student-1"))["racers"]
+        finally:
+            release.set()
+            await pool.close()
+
+    asyncio.run(main())
+
+
 def test_pool_supersede_takes_over_the_place():
     """In the pool: a newer run with the same key stops the running one and gets its worker
     before a run of another client that was queued first; nothing is counted twice."""
@@ -521,9 +656,11 @@ REQUEST = st.tuples(st.sampled_from(["student-1", "student-2", None]),  # key
 def test_pool_accounting_under_races(plan):
     """Requests of a few clients arriving together, superseding each other across lanes,
     some stopped by their caller: every lane stays within its capacity and worker count,
-    the newest request of a client is never superseded, and everything is given back."""
+    the newest request of a client is never superseded, and everything is given back. Two
+    light workers: a newer request there often finds one idle (it runs on it); the heavy
+    lane's one worker is taken over."""
     async def main():
-        async with Pool(light=1, heavy=1, light_queue=1, heavy_queue=1, time_budget=60,
+        async with Pool(light=2, heavy=1, light_queue=1, heavy_queue=1, time_budget=60,
                         heavy_nice=0) as pool:
             s = compute.Surface("bowl")
             seen = []
@@ -605,7 +742,12 @@ def test_classroom_numbers_in_the_docs_are_the_code_s():
                    f"requests up to {app.LIGHT_WORK:,} updates",
                    f"a *light* lane ({pool.LIGHT_WORKERS} workers",
                    f"({pool.HEAVY_WORKERS} worker at", f"queue of {pool.HEAVY_QUEUE}",
-                   f"time budget of {pool.TIME_BUDGET:g} s",
+                   f"CPU budget of {pool.TIME_BUDGET:g} s",
+                   f"published by the worker every {pool.CPU_TICK:g} s",
+                   f"at nice +{pool.HEAVY_NICE}",
+                   f"backstop of {pool.WALL_FACTOR:g} × the budget "
+                   f"({pool.WALL_FACTOR * pool.TIME_BUDGET:g} s)",
+                   f"for at most {pool.TIME_BUDGET:g} s (then 503)",
                    f"Bodies over {compute.LIMITS['body_bytes']:,} bytes",
                    f"1 + starts/{compute.ROWS_PER_UPDATE}",
                    f"starts × steps × {compute.COPY_COST:g}",

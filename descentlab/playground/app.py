@@ -10,6 +10,7 @@ refused at their field (FastAPI's own 422 handler copied a NaN into its answer, 
 
 With a :class:`~.pool.Pool` (``descentlab serve``), every computation runs in its worker
 processes — light or heavy lane by :func:`.compute.estimate`, made before any of it runs —
+with a CPU-time budget (a 503 names it, or the wall-clock backstop, with the seconds used),
 cancelled when the client disconnects or sends a newer request to the same endpoint (same
 ``X-Playground-Client`` header, or the ``descentlab_client`` cookie the page gets); a full
 lane answers 503 with ``Retry-After``. ``/``, ``/api/limits`` and the other metadata are
@@ -404,8 +405,12 @@ def create_app(export_dir: str | os.PathLike = "out/playground", *, token: str |
 
     @app.exception_handler(OverBudget)
     async def _over(request: Request, exc: OverBudget) -> JSONResponse:
-        return _JSON({"error": f"steps: {exc}; ask for fewer steps, racers or cells",
-                      "field": "steps"}, status_code=503, headers={"Retry-After": "5"})
+        if exc.limit == "cpu":  # the request's own size
+            answer = {"error": f"steps: {exc}; ask for fewer steps, racers or cells",
+                      "field": "steps"}
+        else:  # the machine's load
+            answer = {"error": f"{exc}; try again in a moment", "field": None}
+        return _JSON(answer, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Cancelled)
     async def _cancelled(request: Request, exc: Cancelled) -> JSONResponse:

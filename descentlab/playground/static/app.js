@@ -44,12 +44,15 @@ async function api(path, body) {
   $("busy").hidden = false;
   try {
     let r;
-    // A busy server (503: its worker lanes are full) says when to come back: retry a few
-    // times, as it asks, before showing an error.
+    // A busy server (503: its worker lanes are full, or a request ran past the wall-clock
+    // backstop) says when to come back: retry a few times, as it asks, before showing an
+    // error. A 503 naming a field (the request used up its CPU budget) would be the same
+    // again: shown at once.
     for (let attempt = 0; ; attempt++) {
       r = await fetch(path, body === undefined ? {} : {method: "POST",
         headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
       if (r.status !== 503 || attempt >= 4) break;
+      if ((await r.clone().json().catch(() => ({}))).field) break;
       const wait = Math.min(10, Number(r.headers.get("Retry-After")) || 1);
       await new Promise((done) => setTimeout(done, wait * 1000));
     }
