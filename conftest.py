@@ -24,7 +24,7 @@ import descentlab.problems  # noqa: F401
 
 @pytest.fixture(scope="session", autouse=True)
 def _kernels_compiled_once(request, tmp_path_factory):
-    """Under pytest-xdist, each worker first runs ``python -m descentlab.optim.fused.warm
+    """Under pytest-xdist, each worker first runs ``python -m descentlab.optim.warm_kernels
     --share DIR`` (one folder per test run): the workers split the fused kernels between
     them, compile them into numba's on-disk cache and wait for each other, so no kernel is
     compiled by two workers (in a clean clone they otherwise compiled most kernels twice, at
@@ -42,7 +42,7 @@ def _kernels_compiled_once(request, tmp_path_factory):
     root = str(pathlib.Path(descentlab.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([sys.executable, "-m", "descentlab.optim.fused.warm", "--share",
+    done = subprocess.run([sys.executable, "-m", "descentlab.optim.warm_kernels", "--share",
                            str(shared)], env=env, capture_output=True, text=True)
     if done.returncode != 0:  # the kernel's own tests will show the error
         warnings.warn(f"compiling the fused kernels ahead failed:\n{done.stderr[-2000:]}",

@@ -1,4 +1,4 @@
-"""Compiling the fused kernels ahead (descentlab/optim/fused/warm.py): every kernel a fused
+"""Compiling the fused kernels ahead (descentlab/optim/warm_kernels.py): every kernel a fused
 update can run is compiled, for both dtypes, with the types a real update passes; processes
 sharing a folder compile each kernel once between them; a wrong name changes nothing."""
 
@@ -17,7 +17,7 @@ import pytest
 from descentlab import optim
 from descentlab.errors import InputError
 from descentlab.optim import fused
-from descentlab.optim.fused import warm
+from descentlab.optim import warm_kernels as warm
 
 KERNEL_MODULES = ("kernels", "kernels_catalogue", "kernels_cautious", "kernels_optax",
                   "kernels_torch")
@@ -75,7 +75,7 @@ def test_an_unknown_name_is_refused_before_anything_compiles(capsys):
 
 def test_processes_sharing_a_folder_compile_each_kernel_once(tmp_path):
     names = ["sgd", "momentum", "adagrad", "adadelta", "nadam", warm.PROBE]
-    argv = [sys.executable, "-m", "descentlab.optim.fused.warm", "--share", str(tmp_path),
+    argv = [sys.executable, "-m", "descentlab.optim.warm_kernels", "--share", str(tmp_path),
             *names]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]

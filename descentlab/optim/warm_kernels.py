@@ -9,7 +9,7 @@ test suite's pytest workers split this work between them before their first test
 (``conftest.py``, through :func:`warm_shared` in a child process each), so no kernel is
 compiled by two workers at once.
 
-Run it as ``python -m descentlab.optim.fused.warm [KERNEL ...]`` (every kernel when none is
+Run it as ``python -m descentlab.optim.warm_kernels [KERNEL ...]`` (every kernel when none is
 named; ``--list`` prints the names; ``--share FOLDER`` splits the work with other processes
 given the same folder, :func:`warm_shared`).
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from descentlab.errors import InputError
 
-from . import registry
+from .fused import registry
 
 #: The dtypes every kernel is compiled for.
 DTYPES = (np.float32, np.float64)
@@ -48,10 +48,10 @@ def kernel_names() -> list[str]:
 
 def _optimizer_class_for(kernel: str) -> type:
     """The first registered optimizer class (by name) whose ``kernel`` is ``kernel``."""
-    from descentlab import optim
+    from .registry import available, get_class
 
-    for name in optim.available():
-        cls = optim.get_class(name)
+    for name in available():
+        cls = get_class(name)
         if getattr(cls, "kernel", None) == kernel:
             return cls
     raise InputError(f"kernel {kernel!r}: no registered optimizer uses it")
@@ -80,7 +80,7 @@ def _compile(make: Callable[[], Any] | None) -> float:
     for dtype in DTYPES:
         p = np.linspace(-1.0, 1.0, SIZE).astype(dtype)
         if make is None:
-            from . import kernels
+            from .fused import kernels
 
             kernels.nonfinite_probe(p)
         else:
@@ -143,7 +143,7 @@ def warm_shared(folder: str | Path, names: Iterable[str] | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line: compile the named kernels (all by default), print each one's time."""
-    parser = argparse.ArgumentParser(prog="python -m descentlab.optim.fused.warm",
+    parser = argparse.ArgumentParser(prog="python -m descentlab.optim.warm_kernels",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("kernels", nargs="*", help="kernel names (default: all)")
     parser.add_argument("--list", action="store_true", help="print the kernel names and stop")
