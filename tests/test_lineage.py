@@ -317,27 +317,20 @@ def test_forty_more_children_of_adam_stay_legible_on_pages(registered):
 
 
 # ------------------------------------------------------------------ the command
-def pages(ext):
-    """The files of the lineage's pages: lineage.EXT, then lineage-2.EXT, ... (as many as
-    the figure has pages)."""
-    import matplotlib.pyplot as plt
-
-    from descentlab.viz.lineage import lineage_figures
-
-    figs = lineage_figures()
-    for fig in figs:
-        plt.close(fig)
-    return [f"lineage.{ext}"] + [f"lineage-{k}.{ext}" for k in range(2, len(figs) + 1)]
+def pages(ext, count):
+    """The files of the lineage's ``count`` pages: lineage.EXT, then lineage-2.EXT, ..."""
+    return [f"lineage.{ext}"] + [f"lineage-{k}.{ext}" for k in range(2, count + 1)]
 
 
 def test_tree_writes_the_figure_table_and_manifest_and_rerun_is_byte_identical(tmp_path,
-                                                                                 capsys):
+                                                                                 capsys, figures):
     a, b = tmp_path / "a", tmp_path / "b"
+    n = len(figures)  # the pages drawn by the fixture, independently of the command
     assert main(["optimizers", "--tree", "--format", "png", "svg", "pdf", "--out", str(a)]) == 0
     out = capsys.readouterr().out
     assert "nadam" in out and "adam + nesterov" in out and "wrote lineage.csv" in out
-    assert {p.name for p in a.iterdir()} == {*pages("png"), *pages("svg"), *pages("pdf"),
-                                             "lineage.csv", "manifest.json"}
+    assert {p.name for p in a.iterdir()} == {*pages("png", n), *pages("svg", n),
+                                             *pages("pdf", n), "lineage.csv", "manifest.json"}
     rows = list(csv.DictReader(io.StringIO((a / "lineage.csv").read_text())))
     assert [r["name"] for r in rows] == [r.name for r in lineage.ROWS]
     assert {r["name"]: r["parents"].split() for r in rows}["lamb"] == ["adamw", "lars"]
@@ -346,16 +339,16 @@ def test_tree_writes_the_figure_table_and_manifest_and_rerun_is_byte_identical(t
     assert doc["settings"]["optimizers"] == len(optim.available())
     png = Image.open(a / "lineage.png")
     assert png.size[0] >= 1200
-    assert any(b"node:adam" in (a / page).read_bytes() for page in pages("svg"))
+    assert any(b"node:adam" in (a / page).read_bytes() for page in pages("svg", n))
     assert (a / "lineage.pdf").read_bytes().startswith(b"%PDF")
     assert main(["rerun", str(a), "--out", str(b)]) == 0
-    for name in (*pages("png"), *pages("svg"), *pages("pdf"), "lineage.csv"):
+    for name in (*pages("png", n), *pages("svg", n), *pages("pdf", n), "lineage.csv"):
         assert (b / name).read_bytes() == (a / name).read_bytes(), name
 
 
-def test_tree_default_is_png_only(tmp_path):
+def test_tree_default_is_png_only(tmp_path, figures):
     assert main(["optimizers", "--tree", "--out", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {*pages("png"), "lineage.csv",
+    assert {p.name for p in tmp_path.iterdir()} == {*pages("png", len(figures)), "lineage.csv",
                                                     "manifest.json"}
 
 
