@@ -350,7 +350,8 @@ def test_docs_table_is_the_median_of_the_committed_runs():
 
 def test_docs_prose_ranges_are_the_committed_runs():
     """The ranges docs/fused.md's prose quotes (MADGRAD's kernel and stream speeds and paired
-    ratios over the runs, COCOB's and C-Lion's paired ratios) are the min–max over the committed runs."""
+    ratios over the runs, COCOB's and C-Lion's paired ratios) are the min–max over the
+    committed runs."""
     import re
     from pathlib import Path
 
