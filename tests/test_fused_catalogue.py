@@ -350,7 +350,8 @@ def test_docs_table_is_the_median_of_the_committed_runs():
 
 def test_docs_prose_ranges_are_the_committed_runs():
     """The ranges docs/fused.md's prose quotes (MADGRAD's kernel and stream speeds and paired
-    ratios over the runs, COCOB's paired ratios) are the min–max over the committed runs."""
+    ratios over the runs, COCOB's and C-Lion's paired ratios) are the min–max over the
+    committed runs."""
     import re
     from pathlib import Path
 
@@ -369,6 +370,7 @@ def test_docs_prose_ranges_are_the_committed_runs():
            f"stream ran at {spread('madgrad', 4)}" in doc
     assert f"memory: {spread('madgrad', 6)} paired over the seven runs" in doc
     assert f"COCOB's paired ratio {spread('cocob', 6)} over the seven runs" in doc
+    assert f"C-Lion's paired ratio here {spread('clion', 6)} over the seven runs" in doc
     assert runs.count("step throughput, float32") == 7
 
 
