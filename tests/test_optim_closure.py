@@ -175,7 +175,21 @@ def case_sam_pair(outer, inner, sync_period=2, reset_state=True, opaque_mode=Tru
     return case
 
 
-def case_sophia(clip, interval, probes="rademacher", mu_dtype="param"):
+def sophia_masked_of(learning_rate, decayed=(), form="tree", **options):
+    """optax's Sophia (:func:`sophia_of`) with ``weight_decay_mask`` decaying the parameters
+    named in ``decayed`` (of the cases' p0, p1, p2): a tree of bools, or (``form=
+    "callable"``) optax's other form, a function of the parameters returning that tree."""
+    tree = {k: k in decayed for k in ("p0", "p1", "p2")}
+    mask = tree if form == "tree" else (lambda params: {k: k in decayed for k in params})
+    return sophia_of(learning_rate, weight_decay_mask=mask, **options)
+
+
+#: Our weight_decay_mask forms decaying p0 and p2 (not p1), with optax's form for each.
+SOPHIA_MASKS = {"callable": (lambda path: path != "p1", "callable"),
+                "patterns": (["p[02]"], "tree")}
+
+
+def case_sophia(clip, interval, probes="rademacher", mu_dtype="param", mask=None):
     def case(rng):
         lr, b1, b2 = _u(rng, 0.001, 0.05), _u(rng, 0.5, 0.99), _u(rng, 0.9, 0.999)
         eps, wd, gamma = 10 ** _u(rng, -10, -6), _u(rng, 0.0, 0.1), 10 ** _u(rng, -2, 0)
@@ -183,13 +197,17 @@ def case_sophia(clip, interval, probes="rademacher", mu_dtype="param"):
         if not clip:  # unclipped, a small or negative estimate makes steps of 1/ε: a floor
             eps = _u(rng, 0.1, 1.0)
         ours = optim.Sophia(lr, b1, b2, eps, wd, gamma, c if clip else None, interval,
-                            seed=int(rng.integers(0, 1000)), probes=probes, mu_dtype=mu_dtype)
+                            seed=int(rng.integers(0, 1000)), probes=probes, mu_dtype=mu_dtype,
+                            weight_decay_mask=None if mask is None else SOPHIA_MASKS[mask][0])
         hyper = dict(learning_rate=lr, b1=b1, b2=b2, eps=eps, weight_decay=wd, gamma=gamma)
         if clip:
             hyper["clip_threshold"] = c
         static = {"update_interval": interval} | ({} if clip else {"clip_threshold": None})
         if mu_dtype == "float32":
             static["mu_dtype"] = "float32"
+        if mask is not None:
+            static |= {"decayed": ("p0", "p2"), "form": SOPHIA_MASKS[mask][1]}
+            return ours, sophia_masked_of, hyper, static, "obj_fn"
         return ours, sophia_of, hyper, static, "obj_fn"
     return case
 
@@ -342,6 +360,11 @@ CASES = {
     # the paper's N(0, 1) probes, handed to optax's hessian_diagonal_fn as ours are
     "sophia(probes=gaussian, update_interval=2)": case_sophia(True, 2, "gaussian"),
     "sophia(mu_dtype=float32, update_interval=2)": case_sophia(True, 2, mu_dtype="float32"),
+    # p1 not decayed: our callable vs optax's callable, our patterns vs optax's tree
+    "sophia(weight_decay_mask=callable, update_interval=2)": case_sophia(True, 2,
+                                                                         mask="callable"),
+    "sophia(weight_decay_mask=patterns, update_interval=3)": case_sophia(True, 3,
+                                                                         mask="patterns"),
 }
 
 
@@ -392,6 +415,8 @@ def test_the_cases_cover_every_rule_that_needs_a_closure():
     (lambda: optim.Sophia(0.01, gamma=1.0), {"seed": 7}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"probes": "gaussian"}),
     (lambda: optim.Sophia(0.01, gamma=1.0), {"mu_dtype": "float32"}),
+    (lambda: optim.Sophia(0.01, gamma=1.0), {"weight_decay_mask": "p[01]"}),
+    (lambda: optim.Sophia(0.01, gamma=1.0), {"weight_decay_mask": lambda path: path != "p2"}),
     (lambda: optim.SGDBacktracking(2.0, 1), {"max_backtracking_steps": 4}),
     (lambda: optim.SGDBacktracking(2.0), {"slope_rtol": 0.4}),
     (lambda: optim.SGDBacktracking(2.0), {"decrease_factor": 0.5}),
@@ -628,6 +653,55 @@ def test_wrong_calls_are_refused_naming_what_is_wrong():
     opt.lr = np.array([0.1])
     with pytest.raises(InputError, match="Sophia needs a number for lr, not an array"):
         opt.update(params, closure=closure)
+
+
+def test_sophia_refuses_a_bad_weight_decay_mask_changing_nothing(tmp_path):
+    """A mask of the wrong type is refused when set (the old one kept); a pattern matching
+    no parameter, or a callable answering other than a bool, at the update, before the
+    closure is called; the mask is no state: a checkpoint round trip with it continues bit
+    for bit."""
+    for bad in (3, ["w", 3], {"w": True}, b"w"):
+        with pytest.raises(InputTypeError, match="weight_decay_mask must be None, a function"):
+            optim.Sophia(weight_decay_mask=bad)
+    opt, params, d = started("sophia")
+    opt.weight_decay_mask = ("w",)
+    with pytest.raises(InputTypeError, match="weight_decay_mask must be None"):
+        opt.weight_decay_mask = 0.5
+    assert opt.weight_decay_mask == ("w",)
+    before = snapshot(opt, params)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        return 1.0, {"w": np.ones((3, 2)), "b": 1.0}
+
+    opt.weight_decay_mask = ["w", "bias"]
+    with pytest.raises(InputError, match="weight_decay_mask's pattern 'bias' matches no "
+                                         "parameter \\(the paths are \\['b', 'w'\\]\\)"):
+        opt.update(params, closure=closure)
+    opt.weight_decay_mask = lambda path: 1 if path == "w" else 0
+    with pytest.raises(InputTypeError, match="weight_decay_mask\\('w'\\) must return True "
+                                             "\\(decayed\\) or False"):
+        opt.update(params, closure=closure)
+    assert calls == []
+    unchanged(opt, params, *before)
+
+    straight = copy.deepcopy(opt)
+    straight.weight_decay_mask = "w"
+    a = copy.deepcopy(params)
+    _, data = tree_problem(3)
+    for step in data[3:]:
+        closure_step(straight, a, step)
+    opt.weight_decay_mask = "w"
+    closure_step(opt, params, data[3])
+    opt.save(tmp_path / "opt.npz")
+    resumed = optim.Sophia(update_interval=3, weight_decay_mask="w")
+    resumed.load(tmp_path / "opt.npz")
+    assert repr(resumed.state_dict()) == repr(opt.state_dict())
+    for step in data[4:]:
+        closure_step(resumed, params, step)
+    np.testing.assert_array_equal(a["w"], params["w"])
+    assert a["b"] == params["b"]
 
 
 @pytest.mark.parametrize("make, fragment", [

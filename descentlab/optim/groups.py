@@ -63,6 +63,17 @@ from .tree import show
 Pattern = str | Callable[[str], bool]
 
 
+def matches(path: str, pattern: Pattern) -> bool:
+    """Whether a parameter's path matches a pattern: ``fnmatch``'s rules, case-sensitive, ``*``
+    also crossing ``/``; or a callable ``path -> bool`` called on it.
+
+    >>> matches("layers/0/bias", "*bias"), matches("w", lambda path: path == "b")
+    (True, False)
+    """
+    return fnmatch.fnmatchcase(path, pattern) if isinstance(pattern, str) \
+        else bool(pattern(path))
+
+
 def _describe(pattern: Pattern) -> str:
     return pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
 
@@ -215,9 +226,7 @@ class Groups(Composite):
         if cached is not None:
             return cached
         for i, pattern in enumerate(self.patterns):
-            hit = fnmatch.fnmatchcase(path, pattern) if isinstance(pattern, str) \
-                else bool(pattern(path))
-            if hit:
+            if matches(path, pattern):
                 return i
         return len(self.patterns)
 
@@ -367,4 +376,4 @@ class Groups(Composite):
                                  f"{type(self.optimizers[i]).shared_globals}")
 
 
-__all__ = ["Groups"]
+__all__ = ["Groups", "Pattern", "matches"]

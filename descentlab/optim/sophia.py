@@ -10,12 +10,14 @@ current parameters (a tree like them; :data:`HessianEstimator`): by default Hutc
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import InputError, InputTypeError
 from .closure import ClosureRule, Oracle, short
+from .groups import matches
 from .hyperparams import POSITIVE, UNIT, Choice, Count, Hyper, Number
 from .lineage import Lineage
 from .moments import ACCUMULATOR_DTYPES, store_as
@@ -36,6 +38,24 @@ _MU_NOTE = (_CELL_NOTE + "; b1 its default, passed as a float64 number: with opt
 #: :class:`~descentlab.optim.closure.Oracle` (``oracle.hvp(vectors)``, ``oracle.params``);
 #: ``rng`` is ``np.random.default_rng([seed, t])`` at update t, for its random draws.
 HessianEstimator = Callable[[Oracle, np.random.Generator], Any]
+
+#: Sophia's ``weight_decay_mask=``: which parameters are decayed — ``None`` (all), a
+#: callable ``path -> bool`` (True: decayed), or Groups-style patterns naming the decayed ones.
+WeightDecayMask = Callable[[str], bool] | str | tuple[str, ...] | list[str] | None
+
+
+def _mask_patterns(value: Any) -> Callable[[str], bool] | tuple[str, ...] | None:
+    """``weight_decay_mask`` as Sophia keeps it: None, the callable, or a tuple of patterns."""
+    if value is None or callable(value):
+        return value
+    if isinstance(value, str):
+        value = (value,)
+    if isinstance(value, list | tuple | set | frozenset) and all(
+            isinstance(v, str) for v in value):
+        return tuple(sorted(value)) if isinstance(value, set | frozenset) else tuple(value)
+    raise InputTypeError(f"weight_decay_mask must be None, a function path -> bool (True: "
+                         f"decayed) or patterns (strings) naming the decayed parameters, not "
+                         f"{short(value)}")
 
 
 def gauss_newton_bartlett(sampled_grad: Callable[[np.random.Generator], Any],
@@ -113,12 +133,24 @@ class Sophia(ClosureRule):
     float32, which is not reproduced (a difference of float32's rounding). No
     ``maximize`` or clipping of the gradient (the update itself is clipped).
 
+    ``weight_decay_mask`` chooses the parameters that are decayed (optax's
+    ``weight_decay_mask``: True = decayed; the others step ``p ← p − η·u``, optax's bits):
+    ``None`` (default) all of them; a callable ``path -> bool`` of the parameter's path
+    (``"layers/0/w"``; optax's mask is a tree, or a function of the parameters returning one);
+    or a string or collection of Groups-style patterns (``fnmatch``, ``*`` crossing ``/``:
+    :func:`~descentlab.optim.groups.matches`) naming the decayed ones — at an update, a
+    pattern that matches no parameter, or a callable's answer that is not a bool, is refused
+    naming ``weight_decay_mask`` before anything changes. Like ``estimator`` it is an
+    attribute, neither a hyperparameter nor an option: ``settings()`` and ``repr`` do not show
+    it and checkpoints do not save it (a callable cannot be) — give it again when loading.
+
     Defaults: ``lr=1e-3, beta1=0.965, beta2=0.99, eps=1e-8, weight_decay=1e-4,
     gamma=0.01, clip_threshold=1.0, update_interval=10, seed=0, probes="rademacher",
-    estimator=None, mu_dtype="param"`` — optax's (optax has no
+    estimator=None, mu_dtype="param", weight_decay_mask=None`` — optax's (optax has no
     default rate: 1e-3 is of the paper's order). Equals ``optax.contrib.sophia(lr, beta1,
     beta2, eps, weight_decay, gamma=gamma, clip_threshold=clip_threshold,
-    update_interval=update_interval)`` given ``obj_fn`` and the same probes.
+    update_interval=update_interval, weight_decay_mask=...)`` given ``obj_fn`` and the same
+    probes.
 
     >>> x = {"w": np.array([1.0, -2.0])}         # f = ½(w₁² + 4w₂²): H = diag(1, 4)
     >>> grad = lambda: {"w": np.array([1.0, 4.0]) * x["w"]}
@@ -128,6 +160,16 @@ class Sophia(ClosureRule):
     8.5
     >>> x["w"], opt.state["w"]["estimate"]      # h was 0: u clipped to ±1; û = diag H
     (array([ 0.9, -1.9]), array([1., 4.]))
+
+    Decay on the weights, not the biases (h = 0: both steps clipped to −1):
+
+    >>> q = {"w": np.array([2.0]), "b": np.array([2.0])}
+    >>> opt = Sophia(lr=0.1, weight_decay=0.5, weight_decay_mask="w")
+    >>> opt.update(q, closure=lambda: (0.0, {"w": np.ones(1), "b": np.ones(1)}),
+    ...            hvp=lambda v: v)
+    0.0
+    >>> q                                   # w: 2 − 0.1·(1 + 0.5·2); b: 2 − 0.1·1
+    {'w': array([1.8]), 'b': array([1.9])}
     """
 
     name = "sophia"
@@ -150,6 +192,7 @@ class Sophia(ClosureRule):
     needs = ("loss", "hvp")
     slots = ("mu", "nu", "estimate")
     decays_in_rule = True  # p − η(u + λp): the decay after the clipped step, as optax
+    by_path = True  # hyper_at: weight_decay_mask, by the parameter's path
     equations: ClassVar[tuple[str, ...]] = (
         "m ← β₁m + (1−β₁)g,   u = clip((m/(1−β₁ᵗ)) / max(γh, ε), ±c)",
         "p ← p − η·(u + λp)",
@@ -175,9 +218,10 @@ class Sophia(ClosureRule):
                  eps: Any = 1e-8, weight_decay: Any = 1e-4, gamma: Any = 0.01,
                  clip_threshold: float | None = 1.0, update_interval: int = 10, seed: int = 0,
                  probes: str = "rademacher", estimator: HessianEstimator | None = None,
-                 mu_dtype: str = "param", *, nonfinite: str = "raise",
-                 **options: Any) -> None:
+                 mu_dtype: str = "param", weight_decay_mask: WeightDecayMask = None, *,
+                 nonfinite: str = "raise", **options: Any) -> None:
         self.estimator = estimator
+        self.weight_decay_mask = weight_decay_mask
         super().__init__(lr, weight_decay, nonfinite=nonfinite, **options)
         self.beta1 = beta1
         self.beta2 = beta2
@@ -205,6 +249,42 @@ class Sophia(ClosureRule):
             raise InputError(self._both)
         object.__setattr__(self, "_estimator", value)
 
+    @property
+    def weight_decay_mask(self) -> Callable[[str], bool] | tuple[str, ...] | None:
+        """The decayed parameters: ``None`` (all), a callable ``path -> bool`` or a tuple of
+        patterns (a string or a collection given is kept as a tuple)."""
+        return self.__dict__.get("_weight_decay_mask")
+
+    @weight_decay_mask.setter
+    def weight_decay_mask(self, value: WeightDecayMask) -> None:
+        object.__setattr__(self, "_weight_decay_mask", _mask_patterns(value))
+
+    def undecayed(self, paths: list[str]) -> frozenset[str]:
+        """The paths among ``paths`` that ``weight_decay_mask`` leaves undecayed; refuses a
+        pattern matching none of them and a callable's answer that is not a bool.
+
+        >>> Sophia(weight_decay_mask=["*w", "b"]).undecayed(["l/w", "b", "c"])
+        frozenset({'c'})
+        """
+        mask = self.weight_decay_mask
+        if mask is None:
+            return frozenset()
+        if callable(mask):
+            out = set()
+            for path in paths:
+                hit = mask(path)
+                if not isinstance(hit, bool | np.bool_):
+                    raise InputTypeError(f"weight_decay_mask({path!r}) must return True "
+                                         f"(decayed) or False, not {short(hit)}")
+                if not hit:
+                    out.add(path)
+            return frozenset(out)
+        for pattern in mask:
+            if not any(matches(path, pattern) for path in paths):
+                raise InputError(f"weight_decay_mask's pattern {pattern!r} matches no "
+                                 f"parameter (the paths are {sorted(paths)})")
+        return frozenset(p for p in paths if not any(matches(p, q) for q in mask))
+
     _both = ("probes chooses the draws of Sophia's own Hutchinson estimator; a custom "
              "estimator draws what it needs from its rng: give probes='rademacher' (the "
              "default) with estimator=")
@@ -229,6 +309,7 @@ class Sophia(ClosureRule):
         return [rng.integers(0, 2, size=shape).astype(np.float64) * 2 - 1 for shape in shapes]
 
     def evaluate(self, oracle: Oracle, h: Any) -> Any:
+        h.undecayed = self.undecayed([leaf.path for leaf in oracle.leaves])
         value, tree, gs = oracle.value_and_grad()
         h.refresh = (h.t - 1) % self.update_interval == 0
         h.estimates = {}
@@ -249,13 +330,20 @@ class Sophia(ClosureRule):
         for path, estimate in h.estimates.items():
             self.state[path]["estimate"][...] = estimate
 
+    def hyper_at(self, path: str, h: Any) -> Any:
+        """``h`` with ``decayed``: whether ``weight_decay_mask`` decays this parameter."""
+        return SimpleNamespace(**vars(h), decayed=path not in h.undecayed)
+
     def rule(self, p: np.ndarray, g: np.ndarray, state: dict, h: Any) -> None:
         mu, nu = state["mu"], state["nu"]
         mu[...] = (1 - h.beta1) * g + h.beta1 * mu
         u = mu / (1 - h.beta1 ** h.t) / np.maximum(h.gamma * nu, h.eps)
         if self.clip_threshold is not None:
             u = np.clip(u, -self.clip_threshold, self.clip_threshold)
-        p += (u + h.weight_decay * p) * -h.lr
+        if h.decayed:
+            p += (u + h.weight_decay * p) * -h.lr
+        else:  # optax's masked leaf: the step as it is, no + 0·p (the signs of zeros)
+            p += u * -h.lr
         store_as(mu, self.mu_dtype)  # (after u has read it, as optax casts it)
         if h.refresh:
             nu[...] = (1 - h.beta2) * state["estimate"] + h.beta2 * nu
