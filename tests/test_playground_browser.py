@@ -325,9 +325,10 @@ def test_menus_formula_column_start_and_map(page):
     assert "syntax error at column 14" in page.inner_text("#formula-error")
 
 
-def test_refused_lr_fades_the_paths_and_marks_the_field(server, browser):
-    # An lr the library refuses: its error is shown, the field is marked, and the paths (of
-    # the previous lr) are drawn faded as stale until a race succeeds again.
+def _open_page(server, browser):
+    """A fresh page of the playground, loaded and idle, and the list its page errors go to
+    (for the tests that route or watch answers themselves, without the ``page`` fixture's
+    checks)."""
     url, _ = server
     context = browser.new_context(viewport={"width": 1500, "height": 950})
     page = context.new_page()
@@ -335,6 +336,13 @@ def test_refused_lr_fades_the_paths_and_marks_the_field(server, browser):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     page.wait_for_function(IDLE, timeout=30_000)
+    return context, page, errors
+
+
+def test_refused_lr_fades_the_paths_and_marks_the_field(server, browser):
+    # An lr the library refuses: its error is shown, the field is marked, and the paths (of
+    # the previous lr) are drawn faded as stale until a race succeeds again.
+    context, page, errors = _open_page(server, browser)
     before = page.evaluate("window.__playground.result().racers[3].spec")
     field = page.locator(".racer").nth(3).locator("input[data-hyper='lr']")
     field.fill("-1")
@@ -379,13 +387,7 @@ def test_a_request_over_its_cpu_budget_is_shown_at_once(server, browser):
         answers[kind] = response.body.decode()
     assert json.loads(answers["cpu"])["field"] == "steps"
     assert json.loads(answers["wall"])["field"] is None
-    url, _ = server
-    context = browser.new_context(viewport={"width": 1500, "height": 950})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function(IDLE, timeout=30_000)
+    context, page, errors = _open_page(server, browser)
     asked: list[str] = []
 
     def answer(kind, times):
