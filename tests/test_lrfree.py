@@ -70,6 +70,7 @@ def prodigy_case(options, seed):
     growth = _u(rng, 1.01, 1.1) if options.get("growth_rate") else None
     decoupled = not options.get("l2")
     flags = {k: bool(options.get(k)) for k in ("use_bias_correction", "safeguard_warmup")}
+    flags["slice_p"] = options.get("slice_p", 1)
     grads, lr_at = idle_start(options, grads, lr)
     make = functools.partial(prodigyopt.Prodigy, lr=lr, betas=(b1, b2), beta3=b3, eps=eps,
                              weight_decay=wd, decouple=decoupled, d0=d0, d_coef=coef,
@@ -120,7 +121,14 @@ AUTHORS = {
         {}, {"decay": True}, {"decay": True, "l2": True}, {"beta1=0": True},
         {"use_bias_correction": True, "beta3": True}, {"safeguard_warmup": True},
         {"growth_rate": True, "decay": True}, {"schedule": True},
-        {"idle": True, "decay": True, "use_bias_correction": True})],
+        {"idle": True, "decay": True, "use_bias_correction": True},
+        # prodigyopt's slice_p: s and x0 over every slice_p-th element
+        {"slice_p": 2}, {"slice_p": 11, "decay": True, "use_bias_correction": True},
+        {"slice_p": 2, "decay": True, "l2": True},
+        {"slice_p": 11, "beta1=0": True, "beta3": True},
+        {"slice_p": 11, "safeguard_warmup": True, "schedule": True},
+        {"slice_p": 2, "growth_rate": True, "decay": True},
+        {"slice_p": 2, "idle": True, "decay": True})],
     "dadapt_adamw": [(dadapt_case, o) for o in (
         {}, {"decay": True}, {"decay": True, "l2": True}, {"use_bias_correction": True},
         {"growth_rate": True}, {"schedule": True},
