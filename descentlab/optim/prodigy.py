@@ -119,11 +119,22 @@ class Prodigy(Optimizer):
     because theirs is the reference implementation (optax's is a port that always corrects
     the bias).
 
+    ``slice_p`` (default 1: every element) is the authors' memory saving: s and x₀ — and so
+    the sums r and ‖s‖₁ — are kept over every ``slice_p``-th element of each flattened
+    parameter only (elements 0, slice_p, 2·slice_p, ... in C order: ⌈n/slice_p⌉ of them),
+    as prodigyopt's ``slice_p``; m and v stay whole. It is fixed once the optimizer has state
+    and is per group in a :class:`~.groups.Groups` (as the authors' param groups). Prodigy has
+    no fused kernel: every backend runs this NumPy rule.
+
     >>> params = {"x": np.array([1.0, -1.0])}
     >>> opt = Prodigy()
     >>> opt.update(params, {"x": np.array([1.0, -1.0])})   # first step: d₀·η·sign(g)
     >>> params["x"].round(9), opt.globals["d"]
     (array([ 1., -1.]), 1e-06)
+    >>> sparse = Prodigy(slice_p=4)
+    >>> sparse.update({"w": np.ones((3, 3))}, {"w": np.ones((3, 3))})
+    >>> sparse.state["w"]["s"].shape, sparse.state["w"]["m"].shape   # elements 0, 4, 8
+    ((3,), (3, 3))
     """
 
     name = "prodigy"
