@@ -407,6 +407,13 @@ def test_prodigy_slice_p_keeps_s_and_x0_as_the_slice_on_the_numpy_rule(tmp_path)
     with pytest.raises(InputError, match="slice_p"):
         other.load(tmp_path / "p.npz")
     assert other.state == {} and other.slice_p == 2
+    older = copy.deepcopy(whole.state_dict())  # one written before slice_p existed
+    del older["options"]["slice_p"]
+    resumed = optim.Prodigy()
+    resumed.load_state_dict(older)
+    assert_same(resumed.state_dict(), whole.state_dict())
+    with pytest.raises(InputError, match="slice_p"):  # (it held slice_p=1)
+        optim.Prodigy(slice_p=3).load_state_dict(older)
 
 
 def test_the_exact_trace_refuses_a_rule_wide_prepass():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -209,6 +210,13 @@ class Prodigy(Optimizer):
 
     def init_globals(self) -> dict[str, Any]:
         return {"d": self.d0, "d_max": self.d0, "numerator": 0.0, "idle": 0}
+
+    def checked_checkpoint(self, d: Any) -> Any:
+        """The base's checks, of a checkpoint written before ``slice_p`` existed taken as one
+        with slice_p=1 (what it held)."""
+        if isinstance(d, Mapping) and isinstance(d.get("options"), Mapping):
+            d = {**d, "options": {"slice_p": 1, **d["options"]}}
+        return super().checked_checkpoint(d)
 
     def global_name_sets(self) -> list[set[str]]:
         """Its globals (checkpoints written before ``idle`` was counted: without it)."""
