@@ -36,7 +36,7 @@ IMPLEMENTATION = {"params", "foreach", "capturable", "differentiable", "fused", 
                   # from a seed (docs/optimizers.md)
                   "hessian_diagonal_fn",
                   "precondition_dtype",
-                  "fsdp_in_use", "slice_p", "log_every",  # (prodigyopt's, dadaptation's)
+                  "fsdp_in_use", "log_every",  # (prodigyopt's, dadaptation's)
                   # adam-mini's logging and sharding; its n_kv_heads does not enter the update
                   "verbose", "model_sharding", "n_kv_heads",
                   # noisy_sgd: optax's JAX key (seed: its deprecated name); descentlab's

@@ -70,6 +70,7 @@ def prodigy_case(options, seed):
     growth = _u(rng, 1.01, 1.1) if options.get("growth_rate") else None
     decoupled = not options.get("l2")
     flags = {k: bool(options.get(k)) for k in ("use_bias_correction", "safeguard_warmup")}
+    flags["slice_p"] = options.get("slice_p", 1)
     grads, lr_at = idle_start(options, grads, lr)
     make = functools.partial(prodigyopt.Prodigy, lr=lr, betas=(b1, b2), beta3=b3, eps=eps,
                              weight_decay=wd, decouple=decoupled, d0=d0, d_coef=coef,
@@ -120,7 +121,14 @@ AUTHORS = {
         {}, {"decay": True}, {"decay": True, "l2": True}, {"beta1=0": True},
         {"use_bias_correction": True, "beta3": True}, {"safeguard_warmup": True},
         {"growth_rate": True, "decay": True}, {"schedule": True},
-        {"idle": True, "decay": True, "use_bias_correction": True})],
+        {"idle": True, "decay": True, "use_bias_correction": True},
+        # prodigyopt's slice_p: s and x0 over every slice_p-th element
+        {"slice_p": 2}, {"slice_p": 11, "decay": True, "use_bias_correction": True},
+        {"slice_p": 2, "decay": True, "l2": True},
+        {"slice_p": 11, "beta1=0": True, "beta3": True},
+        {"slice_p": 11, "safeguard_warmup": True, "schedule": True},
+        {"slice_p": 2, "growth_rate": True, "decay": True},
+        {"slice_p": 2, "idle": True, "decay": True})],
     "dadapt_adamw": [(dadapt_case, o) for o in (
         {}, {"decay": True}, {"decay": True, "l2": True}, {"use_bias_correction": True},
         {"growth_rate": True}, {"schedule": True},
@@ -329,8 +337,10 @@ def test_groups_take_the_sums_per_group():
     lambda: optim.DoG(), lambda: optim.DoG(layerwise=True, init_step="distance"),
     lambda: optim.DoWG(), lambda: optim.Prodigy(weight_decay=0.1),
     lambda: optim.DAdaptAdamW(decoupled_weight_decay=False, weight_decay=0.1),
-    lambda: optim.Mechanize(), lambda: optim.Mechanize("momentum", num_betas=3)],
-    ids=["dog", "ldog", "dowg", "prodigy", "dadapt_l2", "mechanize", "mechanize_momentum"])
+    lambda: optim.Mechanize(), lambda: optim.Mechanize("momentum", num_betas=3),
+    lambda: optim.Prodigy(weight_decay=0.1, slice_p=4)],
+    ids=["dog", "ldog", "dowg", "prodigy", "dadapt_l2", "mechanize", "mechanize_momentum",
+         "prodigy_slice_p"])
 def test_resume_is_bit_identical(make, tmp_path):
     assert_resume_is_bit_identical(make, tmp_path / "opt.npz", 5)
 
@@ -342,6 +352,9 @@ def test_resume_is_bit_identical(make, tmp_path):
     (lambda: optim.DoWG(eps=0.0), "init_estim_sq_dist"),
     (lambda: optim.Prodigy(beta3=1.0), "beta3"),
     (lambda: optim.Prodigy(d0=0.0), "d0"),
+    (lambda: optim.Prodigy(slice_p=0), "slice_p"), (lambda: optim.Prodigy(slice_p=-2), "slice_p"),
+    (lambda: optim.Prodigy(slice_p=2.0), "slice_p"),
+    (lambda: optim.Prodigy(slice_p=True), "slice_p"),
     (lambda: optim.DAdaptAdamW(growth_rate=-1.0), "growth_rate"),
     (lambda: optim.Mechanize(base="lbfgs"), "base"),
     (lambda: optim.Mechanize(num_betas=0), "num_betas"),
@@ -355,7 +368,7 @@ def test_bad_settings_are_refused_naming_them(build, culprit):
 @pytest.mark.parametrize("name, option, value", [
     ("dog", "init_step", "distance"), ("dog", "layerwise", True),
     ("dowg", "init_estim_sq_dist", 1.0), ("dadapt_adamw", "d0", 1e-3),
-    ("mechanize", "base", "sgd"), ("mechanize", "num_betas", 3)])
+    ("mechanize", "base", "sgd"), ("mechanize", "num_betas", 3), ("prodigy", "slice_p", 2)])
 def test_first_step_settings_cannot_change_mid_run_and_nothing_changes(name, option, value):
     opt = optim.create(name)
     p = np.ones(3)
@@ -364,6 +377,43 @@ def test_first_step_settings_cannot_change_mid_run_and_nothing_changes(name, opt
     with pytest.raises(InputError, match=option):
         setattr(opt, option, value)
     assert_same(opt.state_dict(), saved)
+
+
+def test_prodigy_slice_p_keeps_s_and_x0_as_the_slice_on_the_numpy_rule(tmp_path):
+    """slice_p: s and x0 hold every slice_p-th element of the flattened parameter (⌈n/slice_p⌉
+    of them: the memory saved), m and v the whole; Prodigy has no fused kernel, so every
+    backend runs this NumPy rule. A bad slice_p changes nothing; a checkpoint saved with
+    another slice_p is refused naming it."""
+    assert optim.Prodigy.kernel is None  # (a kernel would have to slice too)
+    params = {"w": np.ones((4, 5)), "b": np.array(2.0), "e": np.zeros(0)}
+    grads = {"w": np.full((4, 5), 0.5), "b": np.array(1.0), "e": np.zeros(0)}
+    sliced, whole = optim.Prodigy(slice_p=3), optim.Prodigy()
+    sliced.update(params, grads)
+    whole.update({k: v.copy() for k, v in params.items()}, grads)
+    assert {k: {s: a.shape for s, a in st.items()} for k, st in sliced.state.items()} == {
+        "w": {"m": (4, 5), "v": (4, 5), "s": (7,), "x0": (7,)},  # 20 elements: 0, 3, ..., 18
+        "b": {"m": (), "v": (), "s": (1,), "x0": (1,)}, "e": {k: (0,) for k in sliced.slots}}
+    assert whole.state["w"]["s"].shape == (4, 5)  # slice_p=1: the parameter's shape, as before
+    # x0 is every third element of w at the first step, s every third of s_coef·d·g/d0
+    np.testing.assert_array_equal(sliced.state["w"]["x0"], np.ones(7))
+    np.testing.assert_array_equal(sliced.state["w"]["s"], whole.state["w"]["s"].ravel()[::3])
+    saved = copy.deepcopy(sliced.state_dict())
+    with pytest.raises(InputError, match="slice_p"):
+        sliced.slice_p = 0
+    assert sliced.slice_p == 3
+    assert_same(sliced.state_dict(), saved)
+    sliced.save(tmp_path / "p.npz")
+    other = optim.Prodigy(slice_p=2)
+    with pytest.raises(InputError, match="slice_p"):
+        other.load(tmp_path / "p.npz")
+    assert other.state == {} and other.slice_p == 2
+    older = copy.deepcopy(whole.state_dict())  # one written before slice_p existed
+    del older["options"]["slice_p"]
+    resumed = optim.Prodigy()
+    resumed.load_state_dict(older)
+    assert_same(resumed.state_dict(), whole.state_dict())
+    with pytest.raises(InputError, match="slice_p"):  # (it held slice_p=1)
+        optim.Prodigy(slice_p=3).load_state_dict(older)
 
 
 def test_the_exact_trace_refuses_a_rule_wide_prepass():

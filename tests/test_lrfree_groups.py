@@ -63,6 +63,9 @@ def prodigy_groups_case(options, seed):
     bc = bool(options.get("use_bias_correction"))
     groups = _per_group(rng, options, names)
     groups[0]["safeguard_warmup"] = True  # the authors read it per group
+    if options.get("slice_p"):  # so is slice_p: a different one per group
+        for g, cut in zip(groups, (3, 2, 11)):
+            g["slice_p"] = cut
     grads, lr_at = idle_start(options, grads, lr)
     make = _torch_groups(prodigyopt.Prodigy, groups, lr=lr, betas=(b1, b2), beta3=b3,
                          decouple=decoupled, d0=d0, d_coef=coef,
@@ -102,7 +105,9 @@ CASES = [(prodigy_groups_case, o) for o in (
     {}, {"decay": True}, {"decay": True, "l2": True}, {"beta1=0": True, "decay": True},
     {"use_bias_correction": True, "beta3": True}, {"growth_rate": True, "decay": True},
     {"schedule": True}, {"frozen": True, "decay": True}, {"frozen": True, "beta1=0": True},
-    IDLE)] + [(dadapt_groups_case, o) for o in (
+    IDLE, {"slice_p": True, "decay": True, "l2": True},
+    {"slice_p": True, "growth_rate": True, "decay": True}, {"slice_p": True, "frozen": True})] + [
+    (dadapt_groups_case, o) for o in (
     {}, {"decay": True}, {"decay": True, "l2": True}, {"use_bias_correction": True},
     {"growth_rate": True}, {"schedule": True}, {"frozen": True, "decay": True}, IDLE,
     {"layer_scale": True, "decay": True})]

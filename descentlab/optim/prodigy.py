@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..errors import InputError
 from . import sums
 from .adam import AdamFamily
 from .base import Optimizer
-from .hyperparams import POSITIVE, UNIT, Choice, Flag, Hyper, Number
+from .hyperparams import POSITIVE, UNIT, Choice, Count, Flag, Hyper, Number
 from .lineage import Lineage
 from .moments import bias_correction
 from .references import Reference
@@ -52,6 +53,16 @@ def shared_lr(parts: list[GroupPart], authors: bool = True) -> Any:
                              "Groups(..., share=False): a d per group)")
         part.h.frozen = part.h.lr == 0 and (authors or lr > 0)
     return lr
+
+
+def sliced(a: np.ndarray, slice_p: int) -> np.ndarray:
+    """Every ``slice_p``-th element of ``a`` flattened (C order, from the first), as
+    prodigyopt's ``a.flatten()[::slice_p]``; ``a`` itself when ``slice_p`` is 1.
+
+    >>> sliced(np.arange(6.0).reshape(2, 3), 4)
+    array([0., 4.])
+    """
+    return a if slice_p == 1 else np.reshape(a, -1)[::slice_p]
 
 
 def idle_step(parts: list[GroupPart], globals_: dict[str, Any], idle: bool) -> dict[str, Any]:
@@ -109,11 +120,22 @@ class Prodigy(Optimizer):
     because theirs is the reference implementation (optax's is a port that always corrects
     the bias).
 
+    ``slice_p`` (default 1: every element) is the authors' memory saving: s and x₀ — and so
+    the sums r and ‖s‖₁ — are kept over every ``slice_p``-th element of each flattened
+    parameter only (elements 0, slice_p, 2·slice_p, ... in C order: ⌈n/slice_p⌉ of them),
+    as prodigyopt's ``slice_p``; m and v stay whole. It is fixed once the optimizer has state
+    and is per group in a :class:`~.groups.Groups` (as the authors' param groups). Prodigy has
+    no fused kernel: every backend runs this NumPy rule.
+
     >>> params = {"x": np.array([1.0, -1.0])}
     >>> opt = Prodigy()
     >>> opt.update(params, {"x": np.array([1.0, -1.0])})   # first step: d₀·η·sign(g)
     >>> params["x"].round(9), opt.globals["d"]
     (array([ 1., -1.]), 1e-06)
+    >>> sparse = Prodigy(slice_p=4)
+    >>> sparse.update({"w": np.ones((3, 3))}, {"w": np.ones((3, 3))})
+    >>> sparse.state["w"]["s"].shape, sparse.state["w"]["m"].shape   # elements 0, 4, 8
+    ((3,), (3, 3))
     """
 
     name = "prodigy"
@@ -154,12 +176,14 @@ class Prodigy(Optimizer):
     safeguard_warmup = Flag("d instead of η̂ in s (the authors' advice with warm-up)")
     form = Choice(("prodigyopt", "optax"), "whose arithmetic: the authors' or optax's (β1 = 0 "
                   "and the order of the decay)")
+    slice_p = Count(1, "s and x0 (the estimate's sums) over every slice_p-th element only "
+                    "(prodigyopt's; less memory)", fixed_once_started=True)
 
     def __init__(self, lr: Any = 1.0, beta1: Any = 0.9, beta2: Any = 0.999,
                  beta3: float | None = None, eps: Any = 1e-8, weight_decay: Any = 0.0, *,
                  d0: float = 1e-6, d_coef: Any = 1.0, growth_rate: float | None = None,
                  use_bias_correction: bool = False, safeguard_warmup: bool = False,
-                 form: str = "prodigyopt", maximize: bool = False,
+                 form: str = "prodigyopt", slice_p: int = 1, maximize: bool = False,
                  **options: Any) -> None:
         options.setdefault("decoupled_weight_decay", True)
         super().__init__(lr, weight_decay, maximize=maximize, **options)
@@ -168,6 +192,16 @@ class Prodigy(Optimizer):
         self.use_bias_correction = use_bias_correction
         self.safeguard_warmup = safeguard_warmup
         self.form = form
+        self.slice_p = slice_p
+
+    def slot_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """m and v of the parameter's shape; s and x0 too, or with ``slice_p`` > 1 a vector
+        of every slice_p-th element (:func:`sliced`)."""
+        shapes = super().slot_shapes(shape)
+        if self.slice_p > 1:
+            n = -(-math.prod(shape) // self.slice_p)
+            shapes["s"] = shapes["x0"] = (n,)
+        return shapes
 
     @property
     def decays_in_rule(self) -> bool:  # type: ignore[override]
@@ -176,6 +210,13 @@ class Prodigy(Optimizer):
 
     def init_globals(self) -> dict[str, Any]:
         return {"d": self.d0, "d_max": self.d0, "numerator": 0.0, "idle": 0}
+
+    def checked_checkpoint(self, d: Any) -> Any:
+        """The base's checks, of a checkpoint written before ``slice_p`` existed taken as one
+        with slice_p=1 (what it held)."""
+        if isinstance(d, Mapping) and isinstance(d.get("options"), Mapping):
+            d = {**d, "options": {"slice_p": 1, **d["options"]}}
+        return super().checked_checkpoint(d)
 
     def global_name_sets(self) -> list[set[str]]:
         """Its globals (checkpoints written before ``idle`` was counted: without it)."""
@@ -204,10 +245,12 @@ class Prodigy(Optimizer):
             h.k, h.d, h.dlr, h.s_coef, h.beta3 = k, d, dlr, s_coef, beta3
             if h.frozen:
                 continue
+            cut = opt.slice_p
             numerator += (d / d0) * dlr * sums.vdot(
-                (g for _, g, _ in leaves),
-                ((p if k == 1 else s["x0"]) - p for p, _, s in leaves))
-            s_l1 += sums.l1(beta3 * s["s"] + s_coef * (d * g) / d0 for _, g, s in leaves)
+                (sliced(g, cut) for _, g, _ in leaves),
+                ((sliced(p, cut) if k == 1 else s["x0"]) - sliced(p, cut) for p, _, s in leaves))
+            s_l1 += sums.l1(beta3 * s["s"] + s_coef * (d * sliced(g, cut)) / d0
+                            for _, g, s in leaves)
         unchanged = idle_step(parts, globals_, authors and s_l1 == 0)
         if unchanged:
             return unchanged
@@ -226,7 +269,7 @@ class Prodigy(Optimizer):
             return
         m, v, s = state["m"], state["v"], state["s"]
         if h.k == 1:
-            state["x0"][...] = p
+            state["x0"][...] = sliced(p, self.slice_p)
         if not h.frozen:  # (a group at lr 0 beside others keeps its moments)
             dg = h.d * g
             m *= h.beta1
@@ -234,7 +277,7 @@ class Prodigy(Optimizer):
             v *= h.beta2
             v += (1 - h.beta2) * dg * dg
             s *= h.beta3
-            s += h.s_coef * dg / self.d0
+            s += h.s_coef * sliced(dg, self.slice_p) / self.d0
         denominator = np.sqrt(v) + h.d_new * h.eps
         authors = self.form == "prodigyopt"
         if authors and np.all(h.beta1 == 0):  # the authors' code keeps no m then
