@@ -577,6 +577,10 @@ def test_a_superseding_request_uses_an_idle_worker(monkeypatch):
             idle = {w.process.pid for w in pool.lanes["light"].idle}  # the other worker
             second = await asyncio.wait_for(pool.run("light", *short, key="student-1"), 30)
             assert len(second["racers"][0]["path"]) == 4
+            for _ in range(1000):  # the older one's stop runs in a thread: it may begin after
+                if stopping:       # the short newer request is already answered
+                    break
+                await asyncio.sleep(0.01)
             assert len(stopping) == 1 and stopping[0] not in idle  # the older one's, held
             load = pool.load()["light"]
             assert load["admitted"] == 1 and load["running"] == 0  # the older one's place
